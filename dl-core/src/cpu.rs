@@ -1,0 +1,94 @@
+//! The CPU backend: `Vec` storage, rayon parallelism, `gemm` for matrix products.
+//!
+//! Kernels are deterministic for a given thread count: work is split into
+//! fixed-size chunks and no reduction depends on scheduling.
+
+use crate::backend::Storage;
+use crate::dtype::Float;
+use rayon::prelude::*;
+
+/// The CPU device. Threads come from rayon's global pool
+/// (`RAYON_NUM_THREADS` sets their number).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cpu;
+
+/// Elements below which element-wise kernels stay on one thread.
+pub const PAR_THRESHOLD: usize = 1 << 15;
+/// Chunk size of parallel element-wise kernels.
+pub const PAR_CHUNK: usize = 1 << 13;
+
+impl Storage for Cpu {
+    type Buf<E: Float> = Vec<E>;
+    type Idx = Vec<u32>;
+
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+    fn zeros<E: Float>(&self, len: usize) -> Vec<E> {
+        vec![E::ZERO; len]
+    }
+    fn from_slice<E: Float>(&self, data: &[E]) -> Vec<E> {
+        data.to_vec()
+    }
+    fn to_vec<E: Float>(&self, buf: &Vec<E>) -> Vec<E> {
+        buf.clone()
+    }
+    fn write<E: Float>(&self, buf: &mut Vec<E>, data: &[E]) {
+        buf.copy_from_slice(data);
+    }
+    fn len<E: Float>(&self, buf: &Vec<E>) -> usize {
+        buf.len()
+    }
+    fn resize<E: Float>(&self, buf: &mut Vec<E>, len: usize) {
+        buf.resize(len, E::ZERO);
+    }
+    fn fill<E: Float>(&self, buf: &mut Vec<E>, v: E) {
+        buf.iter_mut().for_each(|x| *x = v);
+    }
+    fn copy<E: Float>(&self, src: &Vec<E>, dst: &mut Vec<E>) {
+        dst.clear();
+        dst.extend_from_slice(src);
+    }
+    fn idx_from_slice(&self, data: &[u32]) -> Vec<u32> {
+        data.to_vec()
+    }
+    fn idx_to_vec(&self, idx: &Vec<u32>) -> Vec<u32> {
+        idx.clone()
+    }
+}
+
+/// Applies `f` to each element pair `(x[i], &mut y[i])`, in parallel when large.
+pub fn par_zip_map<E: Float>(x: &[E], y: &mut [E], f: impl Fn(E) -> E + Sync) {
+    debug_assert_eq!(x.len(), y.len());
+    if x.len() < PAR_THRESHOLD {
+        y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x));
+    } else {
+        y.par_chunks_mut(PAR_CHUNK)
+            .zip(x.par_chunks(PAR_CHUNK))
+            .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x)));
+    }
+}
+
+/// Sets `out[i] = f(a[i], b[i], c[i])`, in parallel when large.
+pub fn par_zip3_map<E: Float>(
+    a: &[E],
+    b: &[E],
+    c: &[E],
+    out: &mut [E],
+    f: impl Fn(E, E, E) -> E + Sync,
+) {
+    debug_assert!(a.len() == out.len() && b.len() == out.len() && c.len() == out.len());
+    let run = |o: &mut [E], a: &[E], b: &[E], c: &[E]| {
+        for i in 0..o.len() {
+            o[i] = f(a[i], b[i], c[i]);
+        }
+    };
+    if out.len() < PAR_THRESHOLD {
+        run(out, a, b, c);
+    } else {
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(a.par_chunks(PAR_CHUNK))
+            .zip(b.par_chunks(PAR_CHUNK).zip(c.par_chunks(PAR_CHUNK)))
+            .for_each(|((o, a), (b, c))| run(o, a, b, c));
+    }
+}

@@ -1,0 +1,122 @@
+//! Shared kernel plumbing: element-wise unary maps and their backward.
+//!
+//! An element-wise op is a type implementing [`UnaryOp`] (its `f` and
+//! `df`); every backend implements [`UnaryKernel`] once for all of them.
+
+mod cpu_kernel;
+
+use crate::backend::{Backend, Storage};
+use crate::dtype::Float;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// The math of an element-wise op: `y = f(x)` and `dy/dx`.
+pub trait UnaryOp: Copy + Send + Sync + 'static {
+    /// The op's name (for messages and kernel names).
+    const NAME: &'static str;
+    /// `f(x)`.
+    fn f<E: Float>(&self, x: E) -> E;
+    /// `f'(x)`, given `x` and `y = f(x)` (ops use whichever is cheaper).
+    fn df<E: Float>(&self, x: E, y: E) -> E;
+}
+
+/// Backend kernels for every [`UnaryOp`].
+pub trait UnaryKernel: Storage {
+    /// `y[i] = op.f(x[i])`; `y` is resized to `x`'s length.
+    fn unary_forward<E: Float, Op: UnaryOp>(&self, op: Op, x: &Self::Buf<E>, y: &mut Self::Buf<E>);
+    /// `dx[i] = dy[i] * op.df(x[i], y[i])`; `dx` is resized to `x`'s length.
+    fn unary_backward<E: Float, Op: UnaryOp>(
+        &self,
+        op: Op,
+        x: &Self::Buf<E>,
+        y: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dx: &mut Self::Buf<E>,
+    );
+}
+
+/// Applies an element-wise op to a tensor, writing into `y` (resized to `x`).
+pub fn unary_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
+    op: Op,
+    x: &Tensor<S, B, E>,
+    y: &mut Tensor<S, B, E>,
+) {
+    y.set_batch(x.batch());
+    x.device().unary_forward(op, x.buf(), y.buf_mut());
+}
+
+/// Applies an element-wise op to a tensor.
+pub fn unary<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
+    op: Op,
+    x: &Tensor<S, B, E>,
+) -> Tensor<S, B, E> {
+    let mut y = Tensor::empty(x.device());
+    unary_into(op, x, &mut y);
+    y
+}
+
+/// Backward of an element-wise op, writing into `dx` (resized to `x`).
+pub fn unary_backward_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
+    op: Op,
+    x: &Tensor<S, B, E>,
+    y: &Tensor<S, B, E>,
+    dy: &Tensor<S, B, E>,
+    dx: &mut Tensor<S, B, E>,
+) {
+    dx.set_batch(x.batch());
+    x.device()
+        .unary_backward(op, x.buf(), y.buf(), dy.buf(), dx.buf_mut());
+}
+
+/// Backward of an element-wise op: `dx = dy * f'(x)`.
+pub fn unary_backward<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
+    op: Op,
+    x: &Tensor<S, B, E>,
+    y: &Tensor<S, B, E>,
+    dy: &Tensor<S, B, E>,
+) -> Tensor<S, B, E> {
+    let mut dx = Tensor::empty(x.device());
+    unary_backward_into(op, x, y, dy, &mut dx);
+    dx
+}
+
+/// Test helpers shared by the op folders: tolerance comparison and a
+/// finite-difference check of any [`UnaryOp`].
+pub mod testing {
+    use super::*;
+    use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::Cpu;
+
+    /// Asserts `|a - b| <= atol + rtol * |b|` element-wise, naming the first failure.
+    #[track_caller]
+    pub fn assert_close<E: Float>(actual: &[E], expected: &[E], rtol: f64, atol: f64) {
+        assert_eq!(actual.len(), expected.len(), "length differs");
+        for (i, (a, b)) in actual.iter().zip(expected).enumerate() {
+            let (a, b) = (a.to_f64(), b.to_f64());
+            assert!(
+                (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan()),
+                "element {i}: actual {a}, expected {b} (rtol {rtol}, atol {atol})"
+            );
+        }
+    }
+
+    /// Checks `op`'s backward kernel against central differences of its
+    /// forward kernel, in f64 on the CPU, at the points `xs`, through a
+    /// non-uniform upstream gradient.
+    #[track_caller]
+    pub fn check_unary_grad<Op: UnaryOp>(op: Op, xs: &[f64]) {
+        let g: Vec<f64> = (0..xs.len()).map(|i| 0.5 + (i % 7) as f64 * 0.25).collect();
+        let cpu = Cpu;
+        let mut y = Vec::new();
+        cpu.unary_forward(op, &xs.to_vec(), &mut y);
+        let mut dx = Vec::new();
+        cpu.unary_backward(op, &xs.to_vec(), &y, &g, &mut dx);
+        let f = |x: &[f64]| {
+            let mut y = Vec::new();
+            Cpu.unary_forward(op, &x.to_vec(), &mut y);
+            y.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+        };
+        check_gradient(f, xs, &dx, GradCheck::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", Op::NAME));
+    }
+}

@@ -1,0 +1,273 @@
+//! Fully connected layer: `y = x W^T + b`.
+//!
+//! **PyTorch equivalent**: `nn.Linear(IN, OUT)`; weight `[OUT, IN]`, bias
+//! `[OUT]`, the same `state_dict` names and default initialisation.
+
+use crate::module::{Layer, Module};
+use dl_core::init::Init;
+use dl_core::ops::bias::BiasDims;
+use dl_core::ops::matmul::Gemm;
+use dl_core::{Backend, Cpu, Float, Param, RawParam, Rng, Tensor, S1, S2};
+
+/// Forward on flat buffers: `y[n, out] = x[n, in] W[out, in]^T + b[out]`.
+/// `y` must hold `n * out` elements.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    w: &B::Buf<E>,
+    b: Option<&B::Buf<E>>,
+    y: &mut B::Buf<E>,
+    n: usize,
+    in_f: usize,
+    out_f: usize,
+) {
+    dev.gemm(Gemm::new(n, out_f, in_f, false, true), x, w, y);
+    if let Some(b) = b {
+        dev.bias_add(
+            BiasDims {
+                outer: n,
+                channels: out_f,
+                inner: 1,
+            },
+            b,
+            y,
+        );
+    }
+}
+
+/// Backward on flat buffers: accumulates `dW += dy^T x` and `db += sum(dy)`;
+/// writes `dx = dy W` when `dx` is given (it must hold `n * in` elements).
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    w: &B::Buf<E>,
+    dy: &B::Buf<E>,
+    dx: Option<&mut B::Buf<E>>,
+    dw: &mut B::Buf<E>,
+    db: Option<&mut B::Buf<E>>,
+    n: usize,
+    in_f: usize,
+    out_f: usize,
+) {
+    dev.gemm(
+        Gemm::new(out_f, in_f, n, true, false).accumulate(),
+        dy,
+        x,
+        dw,
+    );
+    if let Some(db) = db {
+        dev.bias_grad(
+            BiasDims {
+                outer: n,
+                channels: out_f,
+                inner: 1,
+            },
+            dy,
+            db,
+        );
+    }
+    if let Some(dx) = dx {
+        dev.gemm(Gemm::new(n, in_f, out_f, false, false), dy, w, dx);
+    }
+}
+
+/// A fully connected layer from `IN` to `OUT` features.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let fc = Linear::<3, 2>::init(&Cpu, &mut Rng::new(0));
+/// let x = Tensor::<S1<3>>::zeros(&Cpu, 4);
+/// let y = fc.forward(&x); // Tensor<S1<2>>
+/// assert_eq!(y.shape(), vec![4, 2]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Linear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float = f32> {
+    /// Weight `[OUT, IN]`.
+    pub weight: Param<S2<OUT, IN>, B, E>,
+    /// Bias `[OUT]`.
+    pub bias: Param<S1<OUT>, B, E>,
+}
+
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E>
+    for Linear<IN, OUT, B, E>
+{
+    const NUM_PARAMS: usize = IN * OUT + OUT;
+
+    fn init(dev: &B, rng: &mut Rng) -> Self {
+        let init = Init::TorchDefault { fan_in: IN };
+        Self {
+            weight: Param::init(dev, init, rng),
+            bias: Param::init(dev, init, rng),
+        }
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
+        f(&format!("{prefix}weight"), &self.weight);
+        f(&format!("{prefix}bias"), &self.bias);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
+        f(&format!("{prefix}weight"), &mut self.weight);
+        f(&format!("{prefix}bias"), &mut self.bias);
+    }
+    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
+        f(&mut self.weight);
+        f(&mut self.bias);
+    }
+}
+
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, B, E>
+    for Linear<IN, OUT, B, E>
+{
+    type Out = S1<OUT>;
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+
+    fn forward(&self, x: &Tensor<S1<IN>, B, E>) -> Tensor<S1<OUT>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.forward_train_impl(x, &mut y);
+        y
+    }
+    fn forward_train(
+        &mut self,
+        x: &Tensor<S1<IN>, B, E>,
+        out: &mut Tensor<S1<OUT>, B, E>,
+        _cache: &mut (),
+    ) {
+        out.set_batch(x.batch());
+        self.forward_train_impl(x, out);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S1<IN>, B, E>,
+        _out: &Tensor<S1<OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S1<OUT>, B, E>,
+        dx: &mut Tensor<S1<IN>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let dev = x.device().clone();
+        let w = self.weight.raw_mut();
+        linear_backward(
+            &dev,
+            x.buf(),
+            &w.value,
+            dy.buf(),
+            Some(dx.buf_mut()),
+            &mut w.grad,
+            Some(&mut self.bias.raw_mut().grad),
+            x.batch(),
+            IN,
+            OUT,
+        );
+    }
+}
+
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {
+    fn forward_train_impl(&self, x: &Tensor<S1<IN>, B, E>, y: &mut Tensor<S1<OUT>, B, E>) {
+        let n = x.batch();
+        linear_forward(
+            x.device(),
+            x.buf(),
+            &self.weight.value,
+            Some(&self.bias.value),
+            y.buf_mut(),
+            n,
+            IN,
+            OUT,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dl_core::gradcheck::{check_gradient, GradCheck};
+
+    type L = Linear<4, 3, Cpu, f64>;
+
+    fn loss(l: &L, x: &Tensor<S1<4>, Cpu, f64>, g: &[f64]) -> f64 {
+        l.forward(x)
+            .to_vec()
+            .iter()
+            .zip(g)
+            .map(|(a, b)| a * b)
+            .sum()
+    }
+
+    #[test]
+    fn gradient_check_input_weight_bias() {
+        let mut rng = Rng::new(1);
+        let mut l = L::init(&Cpu, &mut rng);
+        let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 5, &mut rng);
+        let g: Vec<f64> = (0..15).map(|i| (i as f64).cos()).collect();
+        let gt = Tensor::from_slice(&Cpu, 5, &g).unwrap();
+        let mut out = Tensor::empty(&Cpu);
+        let mut dx = Tensor::empty(&Cpu);
+        l.forward_train(&x, &mut out, &mut ());
+        l.backward(&x, &out, &(), &gt, &mut dx);
+        let fx = |v: &[f64]| loss(&l, &Tensor::from_slice(&Cpu, 5, v).unwrap(), &g);
+        check_gradient(fx, &x.to_vec(), &dx.to_vec(), GradCheck::default()).unwrap();
+        let mut lw = l.clone();
+        let fw = |v: &[f64]| {
+            lw.weight.set_value(v).unwrap();
+            loss(&lw, &x, &g)
+        };
+        check_gradient(
+            fw,
+            &l.weight.value_vec(),
+            &l.weight.grad_vec(),
+            GradCheck::default(),
+        )
+        .unwrap();
+        let mut lb = l.clone();
+        let fb = |v: &[f64]| {
+            lb.bias.set_value(v).unwrap();
+            loss(&lb, &x, &g)
+        };
+        check_gradient(
+            fb,
+            &l.bias.value_vec(),
+            &l.bias.grad_vec(),
+            GradCheck::default(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn gradients_accumulate() {
+        let mut rng = Rng::new(2);
+        let mut l = L::init(&Cpu, &mut rng);
+        let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
+        let dy = Tensor::<S1<3>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
+        let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
+        l.forward_train(&x, &mut out, &mut ());
+        l.backward(&x, &out, &(), &dy, &mut dx);
+        let once = l.weight.grad_vec();
+        l.backward(&x, &out, &(), &dy, &mut dx);
+        let twice = l.weight.grad_vec();
+        for (a, b) in once.iter().zip(&twice) {
+            assert!((2.0 * a - b).abs() < 1e-12);
+        }
+        l.zero_grad();
+        assert!(l.weight.grad_vec().iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn state_dict_names() {
+        let l = Linear::<2, 2>::init(&Cpu, &mut Rng::new(0));
+        let mut names = vec![];
+        l.visit("fc1.", &mut |n, p| {
+            names.push((n.to_string(), p.dims.clone()))
+        });
+        assert_eq!(
+            names,
+            vec![
+                ("fc1.weight".into(), vec![2, 2]),
+                ("fc1.bias".into(), vec![2])
+            ]
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! # dl-nn: layers, losses, optimizers and training
+//!
+//! Every layer implements [`Module`] (parameters, initialisation, mode) and
+//! [`Layer`] (typed forward and backward for one input shape). The
+//! `#[network]` macro composes layers by calling exactly these traits, so a
+//! hand-written layer is as good as a built-in one.
+#![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod layers;
+pub mod module;
+
+pub use module::{Layer, Module};
+
+/// The items most programs need.
+pub mod prelude {
+    pub use crate::layers::*;
+    pub use crate::module::{Layer, Module};
+}

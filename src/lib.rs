@@ -1,0 +1,18 @@
+//! # dl: a deep-learning framework whose networks are checked at compile time
+//!
+//! This facade re-exports the workspace's crates: [`dl_core`] (tensors,
+//! backends, ops), [`dl_nn`] (layers, losses, optimizers, training) and the
+//! [`network`] attribute macro. Most programs start with
+//! `use dl::prelude::*;`.
+#![warn(missing_docs)]
+
+pub use dl_core as core;
+pub use dl_macros::network;
+pub use dl_nn as nn;
+
+/// Everything a training program needs.
+pub mod prelude {
+    pub use dl_core::prelude::*;
+    pub use dl_macros::network;
+    pub use dl_nn::prelude::*;
+}
