@@ -50,17 +50,11 @@ pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
 /// Implemented automatically for every type that implements all kernel
 /// traits; see the list of super-traits for what a new backend must provide.
 pub trait Backend:
-    Storage
-    + crate::ops::util::UnaryKernel
-    + crate::ops::matmul::GemmKernel
-    + crate::ops::bias::BiasKernel
+    Storage + crate::ops::util::UnaryKernel + crate::ops::matmul::GemmKernel + crate::ops::bias::BiasKernel
 {
 }
 
 impl<T> Backend for T where
-    T: Storage
-        + crate::ops::util::UnaryKernel
-        + crate::ops::matmul::GemmKernel
-        + crate::ops::bias::BiasKernel
+    T: Storage + crate::ops::util::UnaryKernel + crate::ops::matmul::GemmKernel + crate::ops::bias::BiasKernel
 {
 }

@@ -70,13 +70,7 @@ pub fn par_zip_map<E: Float>(x: &[E], y: &mut [E], f: impl Fn(E) -> E + Sync) {
 }
 
 /// Sets `out[i] = f(a[i], b[i], c[i])`, in parallel when large.
-pub fn par_zip3_map<E: Float>(
-    a: &[E],
-    b: &[E],
-    c: &[E],
-    out: &mut [E],
-    f: impl Fn(E, E, E) -> E + Sync,
-) {
+pub fn par_zip3_map<E: Float>(a: &[E], b: &[E], c: &[E], out: &mut [E], f: impl Fn(E, E, E) -> E + Sync) {
     debug_assert!(a.len() == out.len() && b.len() == out.len() && c.len() == out.len());
     let run = |o: &mut [E], a: &[E], b: &[E], c: &[E]| {
         for i in 0..o.len() {

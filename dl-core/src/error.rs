@@ -6,9 +6,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// A buffer's length does not match the shape it was meant to fill.
-    #[error(
-        "length mismatch: shape {shape:?} with batch {batch} needs {expected} elements, got {got}"
-    )]
+    #[error("length mismatch: shape {shape:?} with batch {batch} needs {expected} elements, got {got}")]
     LengthMismatch {
         /// Per-sample shape.
         shape: Vec<usize>,

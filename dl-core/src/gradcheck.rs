@@ -99,13 +99,7 @@ mod tests {
     fn detects_a_wrong_gradient() {
         let x = vec![1.0, 2.0];
         let bad = vec![2.0, 5.0]; // true gradient of sum(x^2) is [2, 4]
-        let e = check_gradient(
-            |x| x.iter().map(|v| v * v).sum(),
-            &x,
-            &bad,
-            GradCheck::default(),
-        )
-        .unwrap_err();
+        let e = check_gradient(|x| x.iter().map(|v| v * v).sum(), &x, &bad, GradCheck::default()).unwrap_err();
         assert_eq!(e.index, 1);
     }
 }

@@ -74,12 +74,8 @@ impl Init {
             Init::Normal { mean, std } => nor(rng, mean, std),
             Init::KaimingUniform { fan_in } => uni(rng, (6.0 / fan_in.max(1) as f64).sqrt()),
             Init::KaimingNormal { fan_in } => nor(rng, 0.0, (2.0 / fan_in.max(1) as f64).sqrt()),
-            Init::XavierUniform { fan_in, fan_out } => {
-                uni(rng, (6.0 / (fan_in + fan_out).max(1) as f64).sqrt())
-            }
-            Init::XavierNormal { fan_in, fan_out } => {
-                nor(rng, 0.0, (2.0 / (fan_in + fan_out).max(1) as f64).sqrt())
-            }
+            Init::XavierUniform { fan_in, fan_out } => uni(rng, (6.0 / (fan_in + fan_out).max(1) as f64).sqrt()),
+            Init::XavierNormal { fan_in, fan_out } => nor(rng, 0.0, (2.0 / (fan_in + fan_out).max(1) as f64).sqrt()),
             Init::TorchDefault { fan_in } => uni(rng, 1.0 / (fan_in.max(1) as f64).sqrt()),
         }
     }

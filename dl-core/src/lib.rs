@@ -49,7 +49,7 @@ pub use tensor::Tensor;
 /// The items most programs need.
 pub mod prelude {
     pub use crate::{
-        Backend, Cpu, DType, Error, Float, Param, ParamKind, RawParam, Result, Rng, Shape, Storage,
-        Tensor, S1, S2, S3, S4,
+        Backend, Cpu, DType, Error, Float, Param, ParamKind, RawParam, Result, Rng, Shape, Storage, Tensor, S1, S2, S3,
+        S4,
     };
 }

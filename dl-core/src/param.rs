@@ -118,11 +118,7 @@ impl<S: Shape, B: Backend, E: Float> Param<S, B, E> {
     /// A trainable parameter drawn from `init`.
     pub fn init(dev: &B, init: Init, rng: &mut Rng) -> Self {
         let mut p = Self::zeros(dev, ParamKind::Trainable);
-        let v: Vec<E> = init
-            .sample(rng, S::NUMEL)
-            .into_iter()
-            .map(E::from_f64)
-            .collect();
+        let v: Vec<E> = init.sample(rng, S::NUMEL).into_iter().map(E::from_f64).collect();
         dev.write(&mut p.raw.value, &v);
         p
     }

@@ -40,8 +40,7 @@ impl Rng {
     /// An independent generator derived from this one's seed and `stream`
     /// (does not advance `self`).
     pub fn fork(&self, stream: u64) -> Self {
-        let mut st =
-            self.s[0] ^ stream.wrapping_mul(0xD134_2543_DE82_EF95) ^ self.s[3].rotate_left(17);
+        let mut st = self.s[0] ^ stream.wrapping_mul(0xD134_2543_DE82_EF95) ^ self.s[3].rotate_left(17);
         Self {
             s: [
                 splitmix(&mut st),
@@ -118,10 +117,7 @@ mod tests {
         let v: Vec<f64> = (0..20000).map(|_| r.normal()).collect();
         let m = v.iter().sum::<f64>() / v.len() as f64;
         let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64;
-        assert!(
-            m.abs() < 0.03 && (var - 1.0).abs() < 0.05,
-            "mean {m} var {var}"
-        );
+        assert!(m.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {m} var {var}");
     }
     #[test]
     fn shuffle_is_permutation() {

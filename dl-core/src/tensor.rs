@@ -97,12 +97,10 @@ impl<S: Shape, B: Backend, E: Float> Tensor<S, B, E> {
         })
     }
     fn check_len(batch: usize, got: usize) -> Result<()> {
-        let expected = batch
-            .checked_mul(S::NUMEL)
-            .ok_or_else(|| Error::InvalidArgument {
-                op: "Tensor::from_slice",
-                msg: format!("batch {batch} times {} elements overflows", S::NUMEL),
-            })?;
+        let expected = batch.checked_mul(S::NUMEL).ok_or_else(|| Error::InvalidArgument {
+            op: "Tensor::from_slice",
+            msg: format!("batch {batch} times {} elements overflows", S::NUMEL),
+        })?;
         if expected != got {
             return Err(Error::LengthMismatch {
                 shape: S::dims(),
@@ -129,15 +127,7 @@ impl<S: Shape, B: Backend, E: Float> Tensor<S, B, E> {
     }
     /// Standard-normal samples.
     pub fn randn(dev: &B, batch: usize, rng: &mut Rng) -> Self {
-        Self::init(
-            dev,
-            batch,
-            Init::Normal {
-                mean: 0.0,
-                std: 1.0,
-            },
-            rng,
-        )
+        Self::init(dev, batch, Init::Normal { mean: 0.0, std: 1.0 }, rng)
     }
     /// The data in host memory, `[batch, S...]` row-major.
     pub fn to_vec(&self) -> Vec<E> {
@@ -205,12 +195,7 @@ impl<S: Shape, B: Backend, E: Float> Tensor<S, B, E> {
     /// assert_eq!(y.shape(), vec![5, 24]);
     /// ```
     pub fn reshape<S2: Shape>(self) -> Tensor<S2, B, E> {
-        const {
-            assert!(
-                S::NUMEL == S2::NUMEL,
-                "reshape: the per-sample element counts differ"
-            )
-        };
+        const { assert!(S::NUMEL == S2::NUMEL, "reshape: the per-sample element counts differ") };
         Tensor {
             batch: self.batch,
             buf: self.buf,

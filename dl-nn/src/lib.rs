@@ -7,13 +7,14 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod golden;
 pub mod layers;
 pub mod module;
 
-pub use module::{Layer, Module};
+pub use module::{Layer, Module, OutputShape};
 
 /// The items most programs need.
 pub mod prelude {
     pub use crate::layers::*;
-    pub use crate::module::{Layer, Module};
+    pub use crate::module::{Layer, Module, OutputShape};
 }

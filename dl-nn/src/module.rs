@@ -47,19 +47,21 @@ pub trait Module<B: Backend, E: Float>: Sized {
     }
 }
 
-/// A layer that takes a batch of samples of shape `In`.
+/// A layer that maps a batch of samples of shape `In` to shape `Out`.
 ///
-/// The output shape is the associated type `Out`, so a network's shapes
-/// are checked by the type checker even where the macro cannot see them
-/// (user-defined layers, nested networks).
+/// Both shapes are trait parameters: a layer implements `Layer` for every
+/// pair it supports. Where stable Rust cannot compute `Out` from `In` in a
+/// type (conv and pool output sizes, flatten products), the impl is generic
+/// over both and checks their relation with an inline `const { assert!(..) }`;
+/// the `#[network]` macro computes those shapes at expansion time and
+/// reports mismatches itself, with spans. Where the type system *can*
+/// compute the output, the layer also implements [`OutputShape`].
 #[diagnostic::on_unimplemented(
-    message = "layer `{Self}` cannot take an input of shape `{In}`",
-    label = "this layer does not accept `{In}`",
+    message = "layer `{Self}` cannot take an input of shape `{In}` and produce `{Out}`",
+    label = "this layer does not map `{In}` to `{Out}`",
     note = "check the previous layer's output shape, or add a `Flatten` before a `Linear`"
 )]
-pub trait Layer<In: Shape, B: Backend, E: Float>: Module<B, E> {
-    /// Per-sample output shape.
-    type Out: Shape;
+pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
     /// What backward needs beyond the input and output (masks, statistics,
     /// column buffers). Reused across steps.
     type Cache: Send;
@@ -68,16 +70,11 @@ pub trait Layer<In: Shape, B: Backend, E: Float>: Module<B, E> {
     fn new_cache(dev: &B) -> Self::Cache;
 
     /// Inference forward pass (no cache; dropout off, running statistics).
-    fn forward(&self, x: &Tensor<In, B, E>) -> Tensor<Self::Out, B, E>;
+    fn forward(&self, x: &Tensor<In, B, E>) -> Tensor<Out, B, E>;
 
     /// Training forward pass: writes the output into `out` (resized to the
     /// batch) and fills `cache`.
-    fn forward_train(
-        &mut self,
-        x: &Tensor<In, B, E>,
-        out: &mut Tensor<Self::Out, B, E>,
-        cache: &mut Self::Cache,
-    );
+    fn forward_train(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache);
 
     /// Reverse pass: accumulates parameter gradients and writes the input
     /// gradient into `dx` (resized to the batch). `x`, `out` and `cache` are
@@ -85,9 +82,26 @@ pub trait Layer<In: Shape, B: Backend, E: Float>: Module<B, E> {
     fn backward(
         &mut self,
         x: &Tensor<In, B, E>,
-        out: &Tensor<Self::Out, B, E>,
+        out: &Tensor<Out, B, E>,
         cache: &Self::Cache,
-        dy: &Tensor<Self::Out, B, E>,
+        dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     );
+}
+
+/// The output shape of a layer for input `In`, where the type system can
+/// compute it (Linear, activations, norms, attention, residual blocks,
+/// nested networks, user-defined layers).
+///
+/// The `#[network]` macro uses it for field types it does not know, so a
+/// nested network or a custom layer passes through the macro and the type
+/// checker still rejects a mismatch with the next layer.
+#[diagnostic::on_unimplemented(
+    message = "the output shape of `{Self}` for input `{In}` is unknown",
+    label = "`{Self}` does not take `{In}`, or does not implement `OutputShape<{In}>`",
+    note = "a user-defined layer implements `OutputShape<In>` (or the field states its output with `#[shape([..])]`)"
+)]
+pub trait OutputShape<In: Shape> {
+    /// Per-sample output shape.
+    type Out: Shape;
 }

@@ -2,8 +2,8 @@
 //!
 //! **PyTorch equivalent**: `nn.ReLU()`.
 
-use crate::module::{Layer, Module};
-use dl_core::ops::util::{unary_backward_into, unary_into, UnaryOp};
+use crate::module::{Layer, Module, OutputShape};
+use dl_core::ops::util::{unary_backward_into, unary_into};
 use dl_core::{Backend, Cpu, Float, RawParam, Rng, Shape, Tensor};
 use std::marker::PhantomData;
 
@@ -24,8 +24,11 @@ macro_rules! activation_layer {
             fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
         }
 
-        impl<S: Shape, B: Backend, E: Float> Layer<S, B, E> for $name<B, E> {
+        impl<S: Shape, B: Backend, E: Float> OutputShape<S> for $name<B, E> {
             type Out = S;
+        }
+
+        impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
             type Cache = ();
             fn new_cache(_dev: &B) {}
             fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
@@ -56,9 +59,7 @@ activation_layer!(
 
 /// Checks an activation layer's backward against finite differences (f64).
 #[cfg(test)]
-pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, Cpu, f64, Out = dl_core::S1<6>>>(
-    xs: [f64; 12],
-) {
+pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, dl_core::S1<6>, Cpu, f64>>(xs: [f64; 12]) {
     use dl_core::gradcheck::{check_gradient, GradCheck};
     use dl_core::S1;
     let mut l = L::init(&Cpu, &mut Rng::new(0));
@@ -76,16 +77,11 @@ pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, Cpu, f64, Out = dl_core:
     check_gradient(f, &xs, &dx.to_vec(), GradCheck::default()).unwrap();
 }
 
-#[allow(dead_code)]
-fn _assert_unary_op<T: UnaryOp>() {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     #[test]
     fn relu_layer_gradient() {
-        check_activation::<ReLU<Cpu, f64>>([
-            -1.0, 0.5, 2.0, -0.3, 0.8, -2.0, 1.5, -0.1, 0.2, 3.0, -4.0, 0.9,
-        ]);
+        check_activation::<ReLU<Cpu, f64>>([-1.0, 0.5, 2.0, -0.3, 0.8, -2.0, 1.5, -0.1, 0.2, 3.0, -4.0, 0.9]);
     }
 }

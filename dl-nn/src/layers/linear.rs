@@ -3,7 +3,7 @@
 //! **PyTorch equivalent**: `nn.Linear(IN, OUT)`; weight `[OUT, IN]`, bias
 //! `[OUT]`, the same `state_dict` names and default initialisation.
 
-use crate::module::{Layer, Module};
+use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
 use dl_core::ops::matmul::Gemm;
@@ -51,12 +51,7 @@ pub fn linear_backward<B: Backend, E: Float>(
     in_f: usize,
     out_f: usize,
 ) {
-    dev.gemm(
-        Gemm::new(out_f, in_f, n, true, false).accumulate(),
-        dy,
-        x,
-        dw,
-    );
+    dev.gemm(Gemm::new(out_f, in_f, n, true, false).accumulate(), dy, x, dw);
     if let Some(db) = db {
         dev.bias_grad(
             BiasDims {
@@ -80,7 +75,7 @@ pub fn linear_backward<B: Backend, E: Float>(
 /// use dl_nn::prelude::*;
 /// let fc = Linear::<3, 2>::init(&Cpu, &mut Rng::new(0));
 /// let x = Tensor::<S1<3>>::zeros(&Cpu, 4);
-/// let y = fc.forward(&x); // Tensor<S1<2>>
+/// let y: Tensor<S1<2>> = fc.forward(&x);
 /// assert_eq!(y.shape(), vec![4, 2]);
 /// ```
 #[derive(Clone, Debug)]
@@ -91,9 +86,7 @@ pub struct Linear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float 
     pub bias: Param<S1<OUT>, B, E>,
 }
 
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E>
-    for Linear<IN, OUT, B, E>
-{
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E> for Linear<IN, OUT, B, E> {
     const NUM_PARAMS: usize = IN * OUT + OUT;
 
     fn init(dev: &B, rng: &mut Rng) -> Self {
@@ -117,10 +110,11 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E>
     }
 }
 
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, B, E>
-    for Linear<IN, OUT, B, E>
-{
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S1<IN>> for Linear<IN, OUT, B, E> {
     type Out = S1<OUT>;
+}
+
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<OUT>, B, E> for Linear<IN, OUT, B, E> {
     type Cache = ();
 
     fn new_cache(_dev: &B) {}
@@ -130,12 +124,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, B, E
         self.forward_train_impl(x, &mut y);
         y
     }
-    fn forward_train(
-        &mut self,
-        x: &Tensor<S1<IN>, B, E>,
-        out: &mut Tensor<S1<OUT>, B, E>,
-        _cache: &mut (),
-    ) {
+    fn forward_train(&mut self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
         self.forward_train_impl(x, out);
     }
@@ -189,12 +178,7 @@ mod tests {
     type L = Linear<4, 3, Cpu, f64>;
 
     fn loss(l: &L, x: &Tensor<S1<4>, Cpu, f64>, g: &[f64]) -> f64 {
-        l.forward(x)
-            .to_vec()
-            .iter()
-            .zip(g)
-            .map(|(a, b)| a * b)
-            .sum()
+        l.forward(x).to_vec().iter().zip(g).map(|(a, b)| a * b).sum()
     }
 
     #[test]
@@ -215,25 +199,13 @@ mod tests {
             lw.weight.set_value(v).unwrap();
             loss(&lw, &x, &g)
         };
-        check_gradient(
-            fw,
-            &l.weight.value_vec(),
-            &l.weight.grad_vec(),
-            GradCheck::default(),
-        )
-        .unwrap();
+        check_gradient(fw, &l.weight.value_vec(), &l.weight.grad_vec(), GradCheck::default()).unwrap();
         let mut lb = l.clone();
         let fb = |v: &[f64]| {
             lb.bias.set_value(v).unwrap();
             loss(&lb, &x, &g)
         };
-        check_gradient(
-            fb,
-            &l.bias.value_vec(),
-            &l.bias.grad_vec(),
-            GradCheck::default(),
-        )
-        .unwrap();
+        check_gradient(fb, &l.bias.value_vec(), &l.bias.grad_vec(), GradCheck::default()).unwrap();
     }
 
     #[test]
@@ -259,15 +231,10 @@ mod tests {
     fn state_dict_names() {
         let l = Linear::<2, 2>::init(&Cpu, &mut Rng::new(0));
         let mut names = vec![];
-        l.visit("fc1.", &mut |n, p| {
-            names.push((n.to_string(), p.dims.clone()))
-        });
+        l.visit("fc1.", &mut |n, p| names.push((n.to_string(), p.dims.clone())));
         assert_eq!(
             names,
-            vec![
-                ("fc1.weight".into(), vec![2, 2]),
-                ("fc1.bias".into(), vec![2])
-            ]
+            vec![("fc1.weight".into(), vec![2, 2]), ("fc1.bias".into(), vec![2])]
         );
     }
 }

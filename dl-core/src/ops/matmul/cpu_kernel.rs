@@ -20,16 +20,8 @@ pub(crate) fn gemm_reference<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E
         for j in 0..g.n {
             let mut acc = E::ZERO;
             for p in 0..g.k {
-                let av = if g.trans_a {
-                    a[p * g.m + i]
-                } else {
-                    a[i * g.k + p]
-                };
-                let bv = if g.trans_b {
-                    b[j * g.k + p]
-                } else {
-                    b[p * g.n + j]
-                };
+                let av = if g.trans_a { a[p * g.m + i] } else { a[i * g.k + p] };
+                let bv = if g.trans_b { b[j * g.k + p] } else { b[p * g.n + j] };
                 acc += av * bv;
             }
             let old = if g.beta == E::ZERO {
@@ -66,11 +58,7 @@ fn gemm_one<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E], par: Paralleli
     }
     if g.k == 0 {
         for v in &mut c[..g.m * g.n] {
-            *v = if g.beta == E::ZERO {
-                E::ZERO
-            } else {
-                g.beta * *v
-            };
+            *v = if g.beta == E::ZERO { E::ZERO } else { g.beta * *v };
         }
         return;
     }
@@ -110,14 +98,7 @@ fn gemm_one<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E], par: Paralleli
 }
 
 impl GemmKernel for Cpu {
-    fn gemm_batched<E: Float>(
-        &self,
-        g: Gemm<E>,
-        bt: Batch,
-        a: &Vec<E>,
-        b: &Vec<E>,
-        c: &mut Vec<E>,
-    ) {
+    fn gemm_batched<E: Float>(&self, g: Gemm<E>, bt: Batch, a: &Vec<E>, b: &Vec<E>, c: &mut Vec<E>) {
         let (sa, sb, sc) = (g.m * g.k, g.k * g.n, g.m * g.n);
         if bt.count == 0 {
             return;
@@ -135,10 +116,7 @@ impl GemmKernel for Cpu {
             bt.c_offset + last * bt.c_stride + sc <= c.len(),
             "gemm_batched: C out of bounds"
         );
-        assert!(
-            bt.count == 1 || bt.c_stride >= sc,
-            "gemm_batched: C products overlap"
-        );
+        assert!(bt.count == 1 || bt.c_stride >= sc, "gemm_batched: C products overlap");
         let flops = g.m * g.n * g.k;
         if bt.count == 1 {
             let par = if flops >= PAR_FLOPS {
@@ -159,13 +137,7 @@ impl GemmKernel for Cpu {
         let run = |i: usize, ci: &mut [E]| {
             let ao = bt.a_offset + i * bt.a_stride;
             let bo = bt.b_offset + i * bt.b_stride;
-            gemm_one(
-                &g,
-                &a[ao..ao + sa],
-                &b[bo..bo + sb],
-                &mut ci[..sc],
-                Parallelism::None,
-            );
+            gemm_one(&g, &a[ao..ao + sa], &b[bo..bo + sb], &mut ci[..sc], Parallelism::None);
         };
         if flops * bt.count >= PAR_FLOPS && bt.c_stride > 0 {
             cs.par_chunks_mut(bt.c_stride)

@@ -152,13 +152,8 @@ pub fn matmul<const M: usize, const K: usize, const N: usize, B: Backend, E: Flo
         c_stride: M * N,
         ..Default::default()
     };
-    a.device().gemm_batched(
-        Gemm::new(M, N, K, false, false),
-        batch,
-        a.buf(),
-        b.buf(),
-        c.buf_mut(),
-    );
+    a.device()
+        .gemm_batched(Gemm::new(M, N, K, false, false), batch, a.buf(), b.buf(), c.buf_mut());
     Ok(c)
 }
 
@@ -179,13 +174,7 @@ pub fn matmul_backward<const M: usize, const K: usize, const N: usize, B: Backen
         c_stride: M * K,
         ..Default::default()
     };
-    dev.gemm_batched(
-        Gemm::new(M, K, N, false, true),
-        bt,
-        dc.buf(),
-        b.buf(),
-        da.buf_mut(),
-    );
+    dev.gemm_batched(Gemm::new(M, K, N, false, true), bt, dc.buf(), b.buf(), da.buf_mut());
     let bt = Batch {
         count: n,
         a_stride: M * K,
@@ -193,13 +182,7 @@ pub fn matmul_backward<const M: usize, const K: usize, const N: usize, B: Backen
         c_stride: K * N,
         ..Default::default()
     };
-    dev.gemm_batched(
-        Gemm::new(K, N, M, true, false),
-        bt,
-        a.buf(),
-        dc.buf(),
-        db.buf_mut(),
-    );
+    dev.gemm_batched(Gemm::new(K, N, M, true, false), bt, a.buf(), dc.buf(), db.buf_mut());
     (da, db)
 }
 

@@ -46,14 +46,8 @@ fn all_transposes_match_reference_at_edge_sizes() {
 fn f32_large_parallel_matches_reference() {
     let mut rng = Rng::new(2);
     let (m, n, k) = (130, 129, 257);
-    let a: Vec<f32> = rand_vec(&mut rng, m * k)
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
-    let b: Vec<f32> = rand_vec(&mut rng, k * n)
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
+    let a: Vec<f32> = rand_vec(&mut rng, m * k).into_iter().map(|v| v as f32).collect();
+    let b: Vec<f32> = rand_vec(&mut rng, k * n).into_iter().map(|v| v as f32).collect();
     let g = Gemm::new(m, n, k, false, true);
     let mut c = vec![0f32; m * n];
     let mut r = vec![0f32; m * n];
@@ -79,12 +73,7 @@ fn batched_with_shared_b() {
     Cpu.gemm_batched(Gemm::new(m, n, k, false, false), bt, &a, &b, &mut c);
     for i in 0..cnt {
         let mut r = vec![0.0; m * n];
-        gemm_reference(
-            &Gemm::new(m, n, k, false, false),
-            &a[i * m * k..],
-            &b,
-            &mut r,
-        );
+        gemm_reference(&Gemm::new(m, n, k, false, false), &a[i * m * k..], &b, &mut r);
         assert_close(&c[i * m * n..(i + 1) * m * n], &r, 1e-12, 1e-12);
     }
 }

@@ -45,10 +45,7 @@ mod tests {
         let y = relu(&x);
         assert_eq!(y.to_vec(), vec![0.0, 0.0, 0.5, 2.0]);
         let dy = Tensor::from_vec(&Cpu, 1, vec![1.0, 2.0, 3.0, 4.0]).unwrap();
-        assert_eq!(
-            relu_backward(&x, &y, &dy).to_vec(),
-            vec![0.0, 0.0, 3.0, 4.0]
-        );
+        assert_eq!(relu_backward(&x, &y, &dy).to_vec(), vec![0.0, 0.0, 3.0, 4.0]);
     }
     #[test]
     fn gradient_check() {

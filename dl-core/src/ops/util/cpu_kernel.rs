@@ -7,14 +7,7 @@ impl UnaryKernel for Cpu {
         y.resize(x.len(), E::ZERO);
         par_zip_map(x, y, |v| op.f(v));
     }
-    fn unary_backward<E: Float, Op: UnaryOp>(
-        &self,
-        op: Op,
-        x: &Vec<E>,
-        y: &Vec<E>,
-        dy: &Vec<E>,
-        dx: &mut Vec<E>,
-    ) {
+    fn unary_backward<E: Float, Op: UnaryOp>(&self, op: Op, x: &Vec<E>, y: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>) {
         dx.resize(x.len(), E::ZERO);
         par_zip3_map(x, y, dy, dx, |x, y, g| g * op.df(x, y));
     }

@@ -36,20 +36,13 @@ pub trait UnaryKernel: Storage {
 }
 
 /// Applies an element-wise op to a tensor, writing into `y` (resized to `x`).
-pub fn unary_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
-    op: Op,
-    x: &Tensor<S, B, E>,
-    y: &mut Tensor<S, B, E>,
-) {
+pub fn unary_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(op: Op, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>) {
     y.set_batch(x.batch());
     x.device().unary_forward(op, x.buf(), y.buf_mut());
 }
 
 /// Applies an element-wise op to a tensor.
-pub fn unary<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
-    op: Op,
-    x: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
+pub fn unary<S: Shape, B: Backend, E: Float, Op: UnaryOp>(op: Op, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
     let mut y = Tensor::empty(x.device());
     unary_into(op, x, &mut y);
     y
@@ -64,8 +57,7 @@ pub fn unary_backward_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
     dx: &mut Tensor<S, B, E>,
 ) {
     dx.set_batch(x.batch());
-    x.device()
-        .unary_backward(op, x.buf(), y.buf(), dy.buf(), dx.buf_mut());
+    x.device().unary_backward(op, x.buf(), y.buf(), dy.buf(), dx.buf_mut());
 }
 
 /// Backward of an element-wise op: `dx = dy * f'(x)`.
@@ -116,7 +108,6 @@ pub mod testing {
             Cpu.unary_forward(op, &x.to_vec(), &mut y);
             y.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
         };
-        check_gradient(f, xs, &dx, GradCheck::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", Op::NAME));
+        check_gradient(f, xs, &dx, GradCheck::default()).unwrap_or_else(|e| panic!("{}: {e}", Op::NAME));
     }
 }
