@@ -9,12 +9,18 @@
 
 pub mod golden;
 pub mod layers;
+pub mod loss;
 pub mod module;
+pub mod optim;
 
+pub use loss::Loss;
 pub use module::{Layer, Module, OutputShape};
+pub use optim::Optimizer;
 
 /// The items most programs need.
 pub mod prelude {
     pub use crate::layers::*;
+    pub use crate::loss::Loss;
     pub use crate::module::{Layer, Module, OutputShape};
+    pub use crate::optim::Optimizer;
 }
