@@ -86,3 +86,8 @@ pub fn par_zip3_map<E: Float>(a: &[E], b: &[E], c: &[E], out: &mut [E], f: impl 
             .for_each(|((o, a), (b, c))| run(o, a, b, c));
     }
 }
+
+/// Number of threads the CPU backend uses (rayon's global pool).
+pub fn num_threads() -> usize {
+    rayon::current_num_threads()
+}
