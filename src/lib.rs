@@ -6,6 +6,8 @@
 //! `use dl::prelude::*;`.
 #![warn(missing_docs)]
 
+pub mod cli;
+
 pub use dl_core as core;
 pub use dl_macros::network;
 pub use dl_nn as nn;
