@@ -50,11 +50,31 @@ pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
 /// Implemented automatically for every type that implements all kernel
 /// traits; see the list of super-traits for what a new backend must provide.
 pub trait Backend:
-    Storage + crate::ops::util::UnaryKernel + crate::ops::matmul::GemmKernel + crate::ops::bias::BiasKernel
+    Storage
+    + crate::ops::util::UnaryKernel
+    + crate::ops::matmul::GemmKernel
+    + crate::ops::bias::BiasKernel
+    + crate::ops::binary::BinaryKernel
+    + crate::ops::softmax::SoftmaxKernel
+    + crate::ops::reduce::ReduceKernel
+    + crate::ops::dropout::DropoutKernel
+    + crate::ops::batchnorm::BatchNormKernel
+    + crate::ops::layernorm::LayerNormKernel
+    + crate::ops::embedding::EmbeddingKernel
 {
 }
 
 impl<T> Backend for T where
-    T: Storage + crate::ops::util::UnaryKernel + crate::ops::matmul::GemmKernel + crate::ops::bias::BiasKernel
+    T: Storage
+        + crate::ops::util::UnaryKernel
+        + crate::ops::matmul::GemmKernel
+        + crate::ops::bias::BiasKernel
+        + crate::ops::binary::BinaryKernel
+        + crate::ops::softmax::SoftmaxKernel
+        + crate::ops::reduce::ReduceKernel
+        + crate::ops::dropout::DropoutKernel
+        + crate::ops::batchnorm::BatchNormKernel
+        + crate::ops::layernorm::LayerNormKernel
+        + crate::ops::embedding::EmbeddingKernel
 {
 }
