@@ -22,6 +22,7 @@ pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// A zero-filled buffer of `len` elements.
     fn zeros<E: Float>(&self, len: usize) -> Self::Buf<E>;
     /// Uploads `data` into a new buffer.
+    #[allow(clippy::wrong_self_convention)]
     fn from_slice<E: Float>(&self, data: &[E]) -> Self::Buf<E>;
     /// Downloads a buffer into host memory.
     fn to_vec<E: Float>(&self, buf: &Self::Buf<E>) -> Vec<E>;

@@ -57,7 +57,10 @@ fn compare_all(case: &Case, results: &[(&str, Vec<f32>)]) -> Result<(), String> 
     Ok(())
 }
 
-fn input_and_grad(case: &Case) -> Result<(Vec<usize>, Vec<f32>, Vec<f32>), String> {
+/// Shape, input values and upstream gradient of a case.
+type InputAndGrad = (Vec<usize>, Vec<f32>, Vec<f32>);
+
+fn input_and_grad(case: &Case) -> Result<InputAndGrad, String> {
     let x = case.t("input")?;
     let dy = case.t("grad_out")?;
     if dy.shape != x.shape {
@@ -81,7 +84,7 @@ fn unary<Op: UnaryOp>(case: &Case, op: Op) -> Result<Vec<(&'static str, Vec<f32>
 fn rows_last(shape: &[usize]) -> Result<(usize, usize), String> {
     let last = *shape.last().ok_or("a scalar input has no last axis")?;
     let numel: usize = shape.iter().product();
-    Ok((if last == 0 { 0 } else { numel / last }, last))
+    Ok((numel.checked_div(last).unwrap_or(0), last))
 }
 
 fn softmax(case: &Case, log: bool) -> Result<Vec<(&'static str, Vec<f32>)>, String> {

@@ -57,7 +57,8 @@ fn apply_mask<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, mask: &B::Buf<E>, y:
 /// use dl_nn::prelude::*;
 /// let mut d = Dropout::<50>::init(&Cpu, &mut Rng::new(0));
 /// let x = Tensor::<S1<4>>::from_vec(&Cpu, 1, vec![1.0; 4]).unwrap();
-/// let (mut y, mut cache) = (Tensor::empty(&Cpu), Dropout::<50>::new_cache(&Cpu));
+/// let mut cache = <Dropout<50> as Layer<S1<4>, S1<4>, Cpu, f32>>::new_cache(&Cpu);
+/// let mut y = Tensor::empty(&Cpu);
 /// d.forward_train(&x, &mut y, &mut cache);
 /// assert!(y.to_vec().iter().all(|&v| v == 0.0 || v == 2.0));
 /// d.set_training(false);

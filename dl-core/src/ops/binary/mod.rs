@@ -71,6 +71,10 @@ impl BinaryOp {
     }
 }
 
+/// Two tensors of the same type: the `(da, db)` of [`binary_backward`], the
+/// `(y, mask)` of [`crate::ops::dropout::dropout`].
+pub type TensorPair<S, B, E> = (Tensor<S, B, E>, Tensor<S, B, E>);
+
 /// Layout of a binary op: `a` is `[outer, inner]`; `b` is the same, or
 /// `[inner]` broadcast over `outer` when `broadcast_b`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +176,7 @@ pub fn binary_backward<S: Shape, B: Backend, E: Float>(
     a: &Tensor<S, B, E>,
     b: &Tensor<S, B, E>,
     dy: &Tensor<S, B, E>,
-) -> Result<(Tensor<S, B, E>, Tensor<S, B, E>)> {
+) -> Result<TensorPair<S, B, E>> {
     let d = dims_of(op, a, b)?;
     if dy.batch() != a.batch() {
         return Err(Error::ShapeMismatch {

@@ -13,7 +13,7 @@ mod cpu_kernel;
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
-use crate::ops::binary::{BinaryDims, BinaryOp};
+use crate::ops::binary::{BinaryDims, BinaryOp, TensorPair};
 use crate::rng::Rng;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -72,7 +72,7 @@ pub fn dropout<S: Shape, B: Backend, E: Float>(
     x: &Tensor<S, B, E>,
     p: f64,
     rng: &mut Rng,
-) -> Result<(Tensor<S, B, E>, Tensor<S, B, E>)> {
+) -> Result<TensorPair<S, B, E>> {
     check_p(p)?;
     let dev = x.device();
     let mut mask = Tensor::zeros(dev, x.batch());

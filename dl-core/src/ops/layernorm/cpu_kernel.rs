@@ -3,6 +3,9 @@ use crate::cpu::{Cpu, PAR_THRESHOLD};
 use crate::dtype::Float;
 use rayon::prelude::*;
 
+/// An output row and its input row.
+type RowOut<'a, E> = (&'a mut [E], &'a [E]);
+
 /// Columns per parallel task of the parameter-gradient sums.
 const COL_CHUNK: usize = 64;
 
@@ -30,7 +33,7 @@ impl LayerNormKernel for Cpu {
         if n == 0 {
             return;
         }
-        let run = |((y, x), (m, r)): ((&mut [E], &[E]), (&mut E, &mut E))| {
+        let run = |((y, x), (m, r)): (RowOut<E>, (&mut E, &mut E))| {
             let mu = x.iter().map(|v| v.to_f64()).sum::<f64>() / dim as f64;
             let var = x.iter().map(|v| (v.to_f64() - mu).powi(2)).sum::<f64>() / dim as f64;
             let rs = 1.0 / (var + eps).sqrt();

@@ -39,7 +39,7 @@ pub trait SoftmaxKernel: Storage {
 /// `(rows, cols)` of shape `S` with `batch` samples, over the last axis.
 pub fn last_axis<S: Shape>(batch: usize) -> (usize, usize) {
     let cols = S::DIMS.last().copied().unwrap_or(1);
-    let rows = if cols == 0 { 0 } else { batch * S::NUMEL / cols };
+    let rows = (batch * S::NUMEL).checked_div(cols).unwrap_or(0);
     (rows, cols)
 }
 
