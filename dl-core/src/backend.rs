@@ -22,6 +22,7 @@ pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// A zero-filled buffer of `len` elements.
     fn zeros<E: Float>(&self, len: usize) -> Self::Buf<E>;
     /// Uploads `data` into a new buffer.
+    #[allow(clippy::wrong_self_convention)]
     fn from_slice<E: Float>(&self, data: &[E]) -> Self::Buf<E>;
     /// Downloads a buffer into host memory.
     fn to_vec<E: Float>(&self, buf: &Self::Buf<E>) -> Vec<E>;
@@ -50,11 +51,31 @@ pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
 /// Implemented automatically for every type that implements all kernel
 /// traits; see the list of super-traits for what a new backend must provide.
 pub trait Backend:
-    Storage + crate::ops::util::UnaryKernel + crate::ops::matmul::GemmKernel + crate::ops::bias::BiasKernel
+    Storage
+    + crate::ops::util::UnaryKernel
+    + crate::ops::matmul::GemmKernel
+    + crate::ops::bias::BiasKernel
+    + crate::ops::binary::BinaryKernel
+    + crate::ops::softmax::SoftmaxKernel
+    + crate::ops::reduce::ReduceKernel
+    + crate::ops::dropout::DropoutKernel
+    + crate::ops::batchnorm::BatchNormKernel
+    + crate::ops::layernorm::LayerNormKernel
+    + crate::ops::embedding::EmbeddingKernel
 {
 }
 
 impl<T> Backend for T where
-    T: Storage + crate::ops::util::UnaryKernel + crate::ops::matmul::GemmKernel + crate::ops::bias::BiasKernel
+    T: Storage
+        + crate::ops::util::UnaryKernel
+        + crate::ops::matmul::GemmKernel
+        + crate::ops::bias::BiasKernel
+        + crate::ops::binary::BinaryKernel
+        + crate::ops::softmax::SoftmaxKernel
+        + crate::ops::reduce::ReduceKernel
+        + crate::ops::dropout::DropoutKernel
+        + crate::ops::batchnorm::BatchNormKernel
+        + crate::ops::layernorm::LayerNormKernel
+        + crate::ops::embedding::EmbeddingKernel
 {
 }

@@ -80,7 +80,8 @@ pub fn check_gradient(
     );
     let numeric = numeric_gradient(f, x, opts.eps);
     for (i, (&a, &n)) in analytic.iter().zip(&numeric).enumerate() {
-        if !((a - n).abs() <= opts.atol + opts.rtol * n.abs()) {
+        let within = (a - n).abs() <= opts.atol + opts.rtol * n.abs();
+        if !within {
             return Err(GradCheckFailure {
                 index: i,
                 analytic: a,

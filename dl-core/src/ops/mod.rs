@@ -7,9 +7,35 @@
 //!
 //! All kernels take runtime dimensions: one compiled copy serves every shape.
 
+pub mod batchnorm;
 pub mod bias;
+pub mod binary;
+pub mod dropout;
+pub mod embedding;
+pub mod exp;
+pub mod gelu;
+pub mod layernorm;
+pub mod leaky_relu;
+pub mod log;
 pub mod matmul;
+pub mod powf;
+pub mod reduce;
 pub mod relu;
+pub mod sigmoid;
+pub mod softmax;
+pub mod sqrt;
+pub mod tanh;
 pub mod util;
 
+pub use binary::{add, div, mul, sub, BinaryOp};
+pub use exp::{exp, exp_backward, Exp};
+pub use gelu::{gelu, gelu_backward, gelu_tanh, gelu_tanh_backward, Gelu, GeluTanh};
+pub use leaky_relu::{leaky_relu, leaky_relu_backward, LeakyRelu};
+pub use log::{log, log_backward, Log};
+pub use powf::{powf, powf_backward, Powf};
+pub use reduce::{Reduce, ReduceDims};
 pub use relu::{relu, relu_backward, Relu};
+pub use sigmoid::{sigmoid, sigmoid_backward, Sigmoid};
+pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
+pub use sqrt::{sqrt, sqrt_backward, Sqrt};
+pub use tanh::{tanh, tanh_backward, Tanh};

@@ -112,7 +112,8 @@ impl Case {
             return Err(format!("{name}: {} values, expected {}", actual.len(), e.data.len()));
         }
         for (i, (&a, &x)) in actual.iter().zip(&e.data).enumerate() {
-            if !((a - x).abs() <= self.atol + self.rtol * x.abs()) {
+            let within = (a - x).abs() <= self.atol + self.rtol * x.abs();
+            if !within {
                 return Err(format!("{name}[{i}]: got {a}, expected {x}"));
             }
         }

@@ -1,23 +1,67 @@
-//! Activation layers: stateless element-wise ops on any shape.
+//! Activation layers: stateless element-wise ops on any shape, and softmax /
+//! log-softmax over the last axis.
 //!
-//! **PyTorch equivalent**: `nn.ReLU()`.
+//! **PyTorch equivalent**: `nn.ReLU()`, `nn.Sigmoid()`, `nn.Tanh()`,
+//! `nn.GELU()`, `nn.GELU(approximate="tanh")`, `nn.LeakyReLU(slope)`,
+//! `nn.Softmax(dim=-1)`, `nn.LogSoftmax(dim=-1)`.
 
 use crate::module::{Layer, Module, OutputShape};
-use dl_core::ops::util::{unary_backward_into, unary_into};
+use dl_core::ops::softmax::last_axis;
+use dl_core::ops::util::UnaryOp;
 use dl_core::{Backend, Cpu, Float, RawParam, Rng, Shape, Tensor};
 use std::marker::PhantomData;
 
-/// Implements a stateless element-wise activation layer over any shape.
-macro_rules! activation_layer {
-    ($(#[$m:meta])* $name:ident, $op:expr) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
+/// Element-wise forward on flat buffers: `y[i] = op.f(x[i])` (`y` is resized).
+pub fn activation_forward<B: Backend, E: Float, Op: UnaryOp>(dev: &B, op: Op, x: &B::Buf<E>, y: &mut B::Buf<E>) {
+    dev.unary_forward(op, x, y);
+}
 
+/// Element-wise backward on flat buffers: `dx[i] = dy[i] * op.df(x[i], y[i])`
+/// (`dx` is resized).
+pub fn activation_backward<B: Backend, E: Float, Op: UnaryOp>(
+    dev: &B,
+    op: Op,
+    x: &B::Buf<E>,
+    y: &B::Buf<E>,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+) {
+    dev.unary_backward(op, x, y, dy, dx);
+}
+
+/// Softmax (or log-softmax when `log`) forward on flat buffers of `rows`
+/// rows of `cols` elements (`y` is resized).
+pub fn softmax_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    rows: usize,
+    cols: usize,
+    log: bool,
+) {
+    dev.softmax_forward(rows, cols, log, x, y);
+}
+
+/// Backward of [`softmax_forward`] from its output `y` (`dx` is resized).
+pub fn softmax_backward<B: Backend, E: Float>(
+    dev: &B,
+    y: &B::Buf<E>,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    rows: usize,
+    cols: usize,
+    log: bool,
+) {
+    dev.softmax_backward(rows, cols, log, y, dy, dx);
+}
+
+/// Implements `Module` (no parameters) for an activation type.
+macro_rules! stateless_module {
+    ($name:ident, |$dev:ident| $init:expr) => {
         impl<B: Backend, E: Float> Module<B, E> for $name<B, E> {
             const NUM_PARAMS: usize = 0;
-            fn init(_dev: &B, _rng: &mut Rng) -> Self {
-                Self(PhantomData)
+            fn init($dev: &B, _rng: &mut Rng) -> Self {
+                $init
             }
             fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
             fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
@@ -27,15 +71,24 @@ macro_rules! activation_layer {
         impl<S: Shape, B: Backend, E: Float> OutputShape<S> for $name<B, E> {
             type Out = S;
         }
+    };
+}
 
+/// Implements `Module` and `Layer<S, S>` for an element-wise activation
+/// whose op is `$op` (an expression of the layer, bound to `$l`).
+macro_rules! unary_layer {
+    ($name:ident, |$l:ident| $op:expr) => {
         impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
             type Cache = ();
             fn new_cache(_dev: &B) {}
             fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+                let $l = self;
                 dl_core::ops::util::unary($op, x)
             }
             fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
-                unary_into($op, x, out);
+                let $l = &*self;
+                out.set_batch(x.batch());
+                activation_forward(x.device(), $op, x.buf(), out.buf_mut());
             }
             fn backward(
                 &mut self,
@@ -45,9 +98,22 @@ macro_rules! activation_layer {
                 dy: &Tensor<S, B, E>,
                 dx: &mut Tensor<S, B, E>,
             ) {
-                unary_backward_into($op, x, out, dy, dx);
+                let $l = &*self;
+                dx.set_batch(x.batch());
+                activation_backward(x.device(), $op, x.buf(), out.buf(), dy.buf(), dx.buf_mut());
             }
         }
+    };
+}
+
+/// Declares a unit-like activation struct with its `Module` and `Layer` impls.
+macro_rules! activation_layer {
+    ($(#[$m:meta])* $name:ident, $op:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
+        stateless_module!($name, |_dev| Self(PhantomData));
+        unary_layer!($name, |_l| $op);
     };
 }
 
@@ -56,32 +122,172 @@ activation_layer!(
     ReLU,
     dl_core::ops::Relu
 );
+activation_layer!(
+    /// Logistic sigmoid, `1 / (1 + e^-x)`. PyTorch: `nn.Sigmoid()`.
+    Sigmoid,
+    dl_core::ops::Sigmoid
+);
+activation_layer!(
+    /// Hyperbolic tangent. PyTorch: `nn.Tanh()`.
+    Tanh,
+    dl_core::ops::Tanh
+);
+activation_layer!(
+    /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))`. PyTorch: `nn.GELU()`.
+    GELU,
+    dl_core::ops::Gelu
+);
+activation_layer!(
+    /// GELU, tanh approximation. PyTorch: `nn.GELU(approximate="tanh")`.
+    GELUTanh,
+    dl_core::ops::GeluTanh
+);
+
+/// Leaky ReLU: `x` for `x > 0`, `slope * x` otherwise (`leaky_relu'(0) = slope`).
+///
+/// **PyTorch equivalent**: `nn.LeakyReLU(negative_slope=slope)`; `init` gives
+/// PyTorch's default slope 0.01.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let mut l = LeakyReLU::<Cpu, f32>::init(&Cpu, &mut Rng::new(0));
+/// l.slope = 0.5;
+/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![-2.0, 3.0]).unwrap();
+/// assert_eq!(l.forward(&x).to_vec(), vec![-1.0, 3.0]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct LeakyReLU<B: Backend = Cpu, E: Float = f32> {
+    /// Slope for `x <= 0` (default 0.01).
+    pub slope: f64,
+    _p: PhantomData<(B, E)>,
+}
+
+impl<B: Backend, E: Float> LeakyReLU<B, E> {
+    /// A leaky ReLU with the given slope.
+    pub fn new(slope: f64) -> Self {
+        Self { slope, _p: PhantomData }
+    }
+}
+
+impl<B: Backend, E: Float> Default for LeakyReLU<B, E> {
+    fn default() -> Self {
+        Self::new(0.01)
+    }
+}
+
+stateless_module!(LeakyReLU, |_dev| Self::default());
+unary_layer!(LeakyReLU, |l| dl_core::ops::LeakyRelu { slope: l.slope });
+
+/// Implements a softmax-like layer over the last axis.
+macro_rules! softmax_layer {
+    ($(#[$m:meta])* $name:ident, $log:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
+        stateless_module!($name, |_dev| Self(PhantomData));
+
+        impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
+            type Cache = ();
+            fn new_cache(_dev: &B) {}
+            fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+                let (rows, cols) = last_axis::<S>(x.batch());
+                let mut y = Tensor::zeros(x.device(), x.batch());
+                softmax_forward(x.device(), x.buf(), y.buf_mut(), rows, cols, $log);
+                y
+            }
+            fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
+                let (rows, cols) = last_axis::<S>(x.batch());
+                out.set_batch(x.batch());
+                softmax_forward(x.device(), x.buf(), out.buf_mut(), rows, cols, $log);
+            }
+            fn backward(
+                &mut self,
+                x: &Tensor<S, B, E>,
+                out: &Tensor<S, B, E>,
+                _c: &(),
+                dy: &Tensor<S, B, E>,
+                dx: &mut Tensor<S, B, E>,
+            ) {
+                let (rows, cols) = last_axis::<S>(x.batch());
+                dx.set_batch(x.batch());
+                softmax_backward(x.device(), out.buf(), dy.buf(), dx.buf_mut(), rows, cols, $log);
+            }
+        }
+    };
+}
+
+softmax_layer!(
+    /// Softmax over the last axis (numerically stable). PyTorch: `nn.Softmax(dim=-1)`.
+    Softmax,
+    false
+);
+softmax_layer!(
+    /// Log-softmax over the last axis (numerically stable). PyTorch: `nn.LogSoftmax(dim=-1)`.
+    LogSoftmax,
+    true
+);
 
 /// Checks an activation layer's backward against finite differences (f64).
 #[cfg(test)]
-pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, dl_core::S1<6>, Cpu, f64>>(xs: [f64; 12]) {
-    use dl_core::gradcheck::{check_gradient, GradCheck};
-    use dl_core::S1;
-    let mut l = L::init(&Cpu, &mut Rng::new(0));
-    let x = Tensor::<S1<6>, Cpu, f64>::from_slice(&Cpu, 2, &xs).unwrap();
-    let g: Vec<f64> = (0..12).map(|i| 0.3 + (i as f64 * 0.7).sin()).collect();
-    let gt = Tensor::from_slice(&Cpu, 2, &g).unwrap();
-    let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-    let mut cache = L::new_cache(&Cpu);
-    l.forward_train(&x, &mut out, &mut cache);
-    l.backward(&x, &out, &cache, &gt, &mut dx);
-    let f = |v: &[f64]| {
-        let y = l.forward(&Tensor::from_slice(&Cpu, 2, v).unwrap()).to_vec();
-        y.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
-    };
-    check_gradient(f, &xs, &dx.to_vec(), GradCheck::default()).unwrap();
+pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, dl_core::S1<6>, Cpu, f64> + Clone>(xs: [f64; 12]) {
+    let l = L::init(&Cpu, &mut Rng::new(0));
+    let x = Tensor::<dl_core::S1<6>, Cpu, f64>::from_slice(&Cpu, 2, &xs).unwrap();
+    super::test_util::check_layer(&l, &x, true);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dl_core::{S1, S2};
+
+    const XS: [f64; 12] = [-1.0, 0.5, 2.0, -0.3, 0.8, -2.0, 1.5, -0.1, 0.2, 3.0, -4.0, 0.9];
+
     #[test]
     fn relu_layer_gradient() {
-        check_activation::<ReLU<Cpu, f64>>([-1.0, 0.5, 2.0, -0.3, 0.8, -2.0, 1.5, -0.1, 0.2, 3.0, -4.0, 0.9]);
+        check_activation::<ReLU<Cpu, f64>>(XS);
+    }
+    #[test]
+    fn smooth_activation_gradients() {
+        check_activation::<Sigmoid<Cpu, f64>>(XS);
+        check_activation::<Tanh<Cpu, f64>>(XS);
+        check_activation::<GELU<Cpu, f64>>(XS);
+        check_activation::<GELUTanh<Cpu, f64>>(XS);
+        check_activation::<LeakyReLU<Cpu, f64>>(XS);
+        check_activation::<Softmax<Cpu, f64>>(XS);
+        check_activation::<LogSoftmax<Cpu, f64>>(XS);
+    }
+    #[test]
+    fn softmax_is_over_the_last_axis() {
+        let x = Tensor::<S2<2, 2>, Cpu, f64>::from_vec(&Cpu, 1, vec![0.0, 0.0, 1e4, 1e4]).unwrap();
+        let y = Softmax::<Cpu, f64>::default().forward(&x);
+        assert_eq!(y.to_vec(), vec![0.5, 0.5, 0.5, 0.5]);
+        let ly = LogSoftmax::<Cpu, f64>::default().forward(&x).to_vec();
+        assert!(ly.iter().all(|v| (v + std::f64::consts::LN_2).abs() < 1e-12));
+    }
+    #[test]
+    fn leaky_relu_slope_field_and_default() {
+        let mut l = LeakyReLU::<Cpu, f64>::init(&Cpu, &mut Rng::new(0));
+        assert_eq!(l.slope, 0.01);
+        l.slope = 0.2;
+        let x = Tensor::<S1<2>, Cpu, f64>::from_vec(&Cpu, 1, vec![-1.0, 0.0]).unwrap();
+        let mut out = Tensor::empty(&Cpu);
+        l.forward_train(&x, &mut out, &mut ());
+        let mut dx = Tensor::empty(&Cpu);
+        l.backward(
+            &x,
+            &out,
+            &(),
+            &Tensor::from_vec(&Cpu, 1, vec![1.0, 1.0]).unwrap(),
+            &mut dx,
+        );
+        assert_eq!(out.to_vec(), vec![-0.2, 0.0]);
+        assert_eq!(dx.to_vec(), vec![0.2, 0.2]);
+    }
+    #[test]
+    fn activations_have_no_state() {
+        assert!(super::super::test_util::state_dict(&GELU::<Cpu, f32>::default(), "act.").is_empty());
+        assert!(super::super::test_util::state_dict(&LeakyReLU::<Cpu, f32>::default(), "act.").is_empty());
+        assert!(super::super::test_util::state_dict(&Softmax::<Cpu, f32>::default(), "sm.").is_empty());
     }
 }

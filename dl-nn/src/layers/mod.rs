@@ -5,7 +5,19 @@
 //! typed layer struct whose `Layer` impl calls them.
 
 pub mod activation;
+pub mod batchnorm;
+pub mod dropout;
+pub mod embedding;
+pub mod layernorm;
 pub mod linear;
+pub mod seq_mean;
+#[cfg(test)]
+pub(crate) mod test_util;
 
-pub use activation::ReLU;
+pub use activation::{GELUTanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
+pub use batchnorm::{BatchNorm1d, BatchNorm2d};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
+pub use layernorm::LayerNorm;
 pub use linear::Linear;
+pub use seq_mean::SeqMean;

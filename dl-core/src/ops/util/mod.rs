@@ -110,4 +110,28 @@ pub mod testing {
         };
         check_gradient(f, xs, &dx, GradCheck::default()).unwrap_or_else(|e| panic!("{}: {e}", Op::NAME));
     }
+
+    /// Asserts that `op` maps NaN to NaN and an empty batch to an empty
+    /// output (forward and backward), on the CPU in `f32`.
+    #[track_caller]
+    pub fn check_unary_nan_and_empty<Op: UnaryOp>(op: Op) {
+        let x = Tensor::<crate::S1<2>, Cpu, f32>::from_vec(&Cpu, 1, vec![f32::NAN, 0.5]).unwrap();
+        let y = unary(op, &x);
+        assert!(y.to_vec()[0].is_nan(), "{}: NaN input gave {}", Op::NAME, y.to_vec()[0]);
+        let empty = Tensor::<crate::S1<2>, Cpu, f32>::zeros(&Cpu, 0);
+        let y = unary(op, &empty);
+        assert!(
+            y.is_empty() && y.batch() == 0,
+            "{}: empty batch gave {:?}",
+            Op::NAME,
+            y.shape()
+        );
+        let dx = unary_backward(op, &empty, &y, &y);
+        assert!(
+            dx.is_empty(),
+            "{}: empty batch backward gave {:?}",
+            Op::NAME,
+            dx.shape()
+        );
+    }
 }

@@ -1,0 +1,180 @@
+use super::{BatchNormConfig, BatchNormKernel, NormDims};
+use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::dtype::Float;
+use rayon::prelude::*;
+
+/// Runs `f(c)` for every channel, in parallel when the tensor is large.
+fn per_channel<T: Send>(d: NormDims, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if d.outer * d.channels * d.inner >= PAR_THRESHOLD {
+        (0..d.channels).into_par_iter().map(&f).collect()
+    } else {
+        (0..d.channels).map(f).collect()
+    }
+}
+
+/// Calls `f(v)` with every value of channel `c`, in a fixed order.
+#[inline(always)]
+fn each<E: Float>(d: NormDims, x: &[E], c: usize, mut f: impl FnMut(usize, E)) {
+    let row = d.channels * d.inner;
+    for o in 0..d.outer {
+        let s = o * row + c * d.inner;
+        for (k, &v) in x[s..s + d.inner].iter().enumerate() {
+            f(s + k, v);
+        }
+    }
+}
+
+/// Writes `y[o, c, i] = f(c, x[o, c, i])` for every element, parallel over `outer`.
+fn map_rows<E: Float>(d: NormDims, x: &[E], y: &mut [E], f: impl Fn(usize, usize, E) -> E + Sync) {
+    let row = d.channels * d.inner;
+    if row == 0 {
+        return;
+    }
+    let run = |(o, y): (usize, &mut [E])| {
+        for (k, v) in y.iter_mut().enumerate() {
+            let idx = o * row + k;
+            *v = f(k / d.inner, idx, x[idx]);
+        }
+    };
+    if d.outer * row >= PAR_THRESHOLD {
+        y.par_chunks_mut(row).enumerate().for_each(run);
+    } else {
+        y.chunks_mut(row).enumerate().for_each(run);
+    }
+}
+
+fn check(d: NormDims, x_len: usize, per_c: &[usize]) {
+    assert!(
+        x_len >= d.outer * d.channels * d.inner && per_c.iter().all(|&l| l >= d.channels),
+        "batchnorm: buffer too small"
+    );
+}
+
+impl BatchNormKernel for Cpu {
+    fn batchnorm_forward_train<E: Float>(
+        &self,
+        d: NormDims,
+        cfg: BatchNormConfig,
+        x: &Vec<E>,
+        gamma: &Vec<E>,
+        beta: &Vec<E>,
+        y: &mut Vec<E>,
+        mean: &mut Vec<E>,
+        rstd: &mut Vec<E>,
+        running_mean: &mut Vec<E>,
+        running_var: &mut Vec<E>,
+    ) {
+        let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
+        check(d, x.len(), &per_c);
+        let m = d.outer * d.inner;
+        // (mean, biased variance), two passes in f64.
+        let stats = per_channel(d, |c| {
+            if m == 0 {
+                return (0.0, 0.0);
+            }
+            let mut s = 0.0;
+            each(d, x, c, |_, v| s += v.to_f64());
+            let mu = s / m as f64;
+            let mut ss = 0.0;
+            each(d, x, c, |_, v| {
+                let t = v.to_f64() - mu;
+                ss += t * t;
+            });
+            (mu, ss / m as f64)
+        });
+        mean.resize(d.channels, E::ZERO);
+        rstd.resize(d.channels, E::ZERO);
+        for (c, &(mu, var)) in stats.iter().enumerate() {
+            mean[c] = E::from_f64(mu);
+            rstd[c] = if m == 0 {
+                E::ZERO
+            } else {
+                E::from_f64(1.0 / (var + cfg.eps).sqrt())
+            };
+            if m >= 2 {
+                let unbiased = var * m as f64 / (m - 1) as f64;
+                let k = cfg.momentum;
+                running_mean[c] = E::from_f64((1.0 - k) * running_mean[c].to_f64() + k * mu);
+                running_var[c] = E::from_f64((1.0 - k) * running_var[c].to_f64() + k * unbiased);
+            }
+        }
+        y.resize(d.outer * d.channels * d.inner, E::ZERO);
+        let (mean, rstd) = (&mean[..], &rstd[..]);
+        map_rows(d, x, y, |c, _, v| (v - mean[c]) * rstd[c] * gamma[c] + beta[c]);
+    }
+
+    fn batchnorm_forward_eval<E: Float>(
+        &self,
+        d: NormDims,
+        cfg: BatchNormConfig,
+        x: &Vec<E>,
+        gamma: &Vec<E>,
+        beta: &Vec<E>,
+        running_mean: &Vec<E>,
+        running_var: &Vec<E>,
+        y: &mut Vec<E>,
+        mean: &mut Vec<E>,
+        rstd: &mut Vec<E>,
+    ) {
+        let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
+        check(d, x.len(), &per_c);
+        mean.clear();
+        mean.extend_from_slice(&running_mean[..d.channels]);
+        rstd.clear();
+        rstd.extend(
+            running_var[..d.channels]
+                .iter()
+                .map(|v| E::from_f64(1.0 / (v.to_f64() + cfg.eps).sqrt())),
+        );
+        y.resize(d.outer * d.channels * d.inner, E::ZERO);
+        let (mean, rstd) = (&mean[..], &rstd[..]);
+        map_rows(d, x, y, |c, _, v| (v - mean[c]) * rstd[c] * gamma[c] + beta[c]);
+    }
+
+    fn batchnorm_backward<E: Float>(
+        &self,
+        d: NormDims,
+        batch_stats: bool,
+        x: &Vec<E>,
+        gamma: &Vec<E>,
+        mean: &Vec<E>,
+        rstd: &Vec<E>,
+        dy: &Vec<E>,
+        dx: &mut Vec<E>,
+        dgamma: &mut Vec<E>,
+        dbeta: &mut Vec<E>,
+    ) {
+        let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
+        check(d, x.len().min(dy.len()), &per_c);
+        // (sum dy, sum dy * xhat) per channel, in f64, fixed order.
+        let sums = per_channel(d, |c| {
+            let (mu, r) = (mean[c].to_f64(), rstd[c].to_f64());
+            let (mut s, mut sx) = (0.0, 0.0);
+            each(d, x, c, |idx, v| {
+                let g = dy[idx].to_f64();
+                s += g;
+                sx += g * (v.to_f64() - mu) * r;
+            });
+            (s, sx)
+        });
+        let m = (d.outer * d.inner) as f64;
+        let mut coef = Vec::with_capacity(d.channels);
+        for (c, &(s, sx)) in sums.iter().enumerate() {
+            dbeta[c] += E::from_f64(s);
+            dgamma[c] += E::from_f64(sx);
+            let gr = gamma[c].to_f64() * rstd[c].to_f64();
+            // dx = gr * (dy - s/m - xhat * sx/m) in training, gr * dy in evaluation.
+            coef.push(if batch_stats && m > 0.0 {
+                (E::from_f64(gr), E::from_f64(s / m), E::from_f64(sx / m))
+            } else {
+                (E::from_f64(gr), E::ZERO, E::ZERO)
+            });
+        }
+        dx.resize(d.outer * d.channels * d.inner, E::ZERO);
+        map_rows(d, x, dx, |c, idx, v| {
+            let (gr, a, b) = coef[c];
+            let xhat = (v - mean[c]) * rstd[c];
+            gr * (dy[idx] - a - xhat * b)
+        });
+    }
+}

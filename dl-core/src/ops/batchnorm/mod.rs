@@ -1,0 +1,255 @@
+//! Batch-normalisation kernels over a runtime `[outer, channels, inner]`
+//! layout (`outer = N`, `inner = H * W`; `inner = 1` for `[N, C]`).
+//!
+//! * Training: normalise with the batch mean and the *biased* batch
+//!   variance; update the running statistics with `momentum`, using the
+//!   *unbiased* variance (divisor `n - 1`) as PyTorch does.
+//! * Evaluation: normalise with the running statistics.
+//!
+//! Both forwards save the mean and `rstd = 1 / sqrt(var + eps)` used, for
+//! the backward. Statistics are accumulated in `f64` in a fixed order.
+//!
+//! **PyTorch equivalent**: `F.batch_norm(x, running_mean, running_var,
+//! weight, bias, training, momentum, eps)`.
+
+mod cpu_kernel;
+
+use crate::backend::Storage;
+use crate::dtype::Float;
+pub use crate::ops::bias::BiasDims as NormDims;
+
+/// Hyperparameters of batch normalisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormConfig {
+    /// Added to the variance (PyTorch default 1e-5).
+    pub eps: f64,
+    /// Weight of the new batch statistic in the running update (PyTorch default 0.1).
+    pub momentum: f64,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        Self {
+            eps: 1e-5,
+            momentum: 0.1,
+        }
+    }
+}
+
+/// Batch-norm kernels of a backend.
+pub trait BatchNormKernel: Storage {
+    /// Training forward: `y = (x - mean_c) * rstd_c * gamma_c + beta_c` with
+    /// batch statistics; writes `mean`/`rstd` (resized to `channels`) and
+    /// updates `running_mean`/`running_var` in place.
+    ///
+    /// With fewer than two values per channel the unbiased variance is
+    /// undefined (PyTorch raises); the running statistics are then left
+    /// unchanged. An empty batch writes an empty `y`, `mean = 0`, `rstd = 0`.
+    #[allow(clippy::too_many_arguments)]
+    fn batchnorm_forward_train<E: Float>(
+        &self,
+        d: NormDims,
+        cfg: BatchNormConfig,
+        x: &Self::Buf<E>,
+        gamma: &Self::Buf<E>,
+        beta: &Self::Buf<E>,
+        y: &mut Self::Buf<E>,
+        mean: &mut Self::Buf<E>,
+        rstd: &mut Self::Buf<E>,
+        running_mean: &mut Self::Buf<E>,
+        running_var: &mut Self::Buf<E>,
+    );
+    /// Evaluation forward with the running statistics (left unchanged);
+    /// writes the `mean`/`rstd` used, for [`BatchNormKernel::batchnorm_backward`].
+    #[allow(clippy::too_many_arguments)]
+    fn batchnorm_forward_eval<E: Float>(
+        &self,
+        d: NormDims,
+        cfg: BatchNormConfig,
+        x: &Self::Buf<E>,
+        gamma: &Self::Buf<E>,
+        beta: &Self::Buf<E>,
+        running_mean: &Self::Buf<E>,
+        running_var: &Self::Buf<E>,
+        y: &mut Self::Buf<E>,
+        mean: &mut Self::Buf<E>,
+        rstd: &mut Self::Buf<E>,
+    );
+    /// Backward: writes `dx` (resized to `x`), accumulates `dgamma += sum dy
+    /// xhat` and `dbeta += sum dy`. `batch_stats` says whether the forward
+    /// used batch statistics (training: `dx` includes the gradient through
+    /// the mean and variance) or fixed ones (evaluation: `dx = dy gamma rstd`).
+    #[allow(clippy::too_many_arguments)]
+    fn batchnorm_backward<E: Float>(
+        &self,
+        d: NormDims,
+        batch_stats: bool,
+        x: &Self::Buf<E>,
+        gamma: &Self::Buf<E>,
+        mean: &Self::Buf<E>,
+        rstd: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dx: &mut Self::Buf<E>,
+        dgamma: &mut Self::Buf<E>,
+        dbeta: &mut Self::Buf<E>,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::ops::util::testing::assert_close;
+    use crate::{Cpu, Rng};
+
+    const D: NormDims = NormDims {
+        outer: 3,
+        channels: 2,
+        inner: 2,
+    };
+
+    struct Out {
+        y: Vec<f64>,
+        mean: Vec<f64>,
+        rstd: Vec<f64>,
+        rm: Vec<f64>,
+        rv: Vec<f64>,
+    }
+
+    fn train(d: NormDims, x: &[f64], g: &[f64], b: &[f64]) -> Out {
+        let mut o = Out {
+            y: vec![],
+            mean: vec![],
+            rstd: vec![],
+            rm: vec![0.5; d.channels],
+            rv: vec![2.0; d.channels],
+        };
+        Cpu.batchnorm_forward_train(
+            d,
+            BatchNormConfig::default(),
+            &x.to_vec(),
+            &g.to_vec(),
+            &b.to_vec(),
+            &mut o.y,
+            &mut o.mean,
+            &mut o.rstd,
+            &mut o.rm,
+            &mut o.rv,
+        );
+        o
+    }
+
+    #[test]
+    fn training_forward_values_and_running_stats() {
+        // channel 0 holds 0..6 (indices 0,1,4,5,8,9 hold 0,1,2,3,4,5), channel 1 holds 10 * that.
+        let x: Vec<f64> = (0..12)
+            .map(|k| {
+                let (o, c, i) = (k / 4, (k / 2) % 2, k % 2);
+                let v = (2 * o + i) as f64;
+                if c == 0 {
+                    v
+                } else {
+                    10.0 * v
+                }
+            })
+            .collect();
+        let o = train(D, &x, &[1.0, 2.0], &[0.0, 1.0]);
+        assert_close(&o.mean, &[2.5, 25.0], 1e-15, 0.0);
+        let var0 = 17.5 / 6.0; // biased
+        assert_close(
+            &o.rstd,
+            &[1.0 / (var0 + 1e-5).sqrt(), 1.0 / (100.0 * var0 + 1e-5).sqrt()],
+            1e-14,
+            0.0,
+        );
+        assert_close(&[o.y[0]], &[-2.5 / (var0 + 1e-5).sqrt()], 1e-14, 0.0);
+        assert_close(&o.rm, &[0.9 * 0.5 + 0.25, 0.9 * 0.5 + 2.5], 1e-15, 0.0);
+        assert_close(&o.rv, &[0.9 * 2.0 + 0.1 * 3.5, 0.9 * 2.0 + 0.1 * 350.0], 1e-14, 0.0);
+    }
+
+    #[test]
+    fn gradient_check_train_and_eval() {
+        let mut rng = Rng::new(8);
+        let x: Vec<f64> = (0..12).map(|_| rng.normal()).collect();
+        let g = vec![0.7, -1.3];
+        let b = vec![0.2, 0.1];
+        let up: Vec<f64> = (0..12).map(|i| (i as f64 * 1.3).sin()).collect();
+        let rm = vec![0.1, -0.2];
+        let rv = vec![0.5, 1.5];
+        for batch_stats in [true, false] {
+            let fwd = |x: &[f64], g: &[f64], b: &[f64]| -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+                if batch_stats {
+                    let o = train(D, x, g, b);
+                    (o.y, o.mean, o.rstd)
+                } else {
+                    let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
+                    Cpu.batchnorm_forward_eval(
+                        D,
+                        BatchNormConfig::default(),
+                        &x.to_vec(),
+                        &g.to_vec(),
+                        &b.to_vec(),
+                        &rm,
+                        &rv,
+                        &mut y,
+                        &mut m,
+                        &mut r,
+                    );
+                    (y, m, r)
+                }
+            };
+            let loss = |x: &[f64], g: &[f64], b: &[f64]| fwd(x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
+            let (_, mean, rstd) = fwd(&x, &g, &b);
+            let (mut dx, mut dg, mut db) = (vec![], vec![0.0; 2], vec![0.0; 2]);
+            Cpu.batchnorm_backward(D, batch_stats, &x, &g, &mean, &rstd, &up, &mut dx, &mut dg, &mut db);
+            let opts = GradCheck::default();
+            check_gradient(|v| loss(v, &g, &b), &x, &dx, opts).unwrap_or_else(|e| panic!("dx {batch_stats}: {e}"));
+            check_gradient(|v| loss(&x, v, &b), &g, &dg, opts).unwrap_or_else(|e| panic!("dg {batch_stats}: {e}"));
+            check_gradient(|v| loss(&x, &g, v), &b, &db, opts).unwrap_or_else(|e| panic!("db {batch_stats}: {e}"));
+        }
+    }
+
+    /// A NaN poisons its channel's statistics (that channel's outputs and
+    /// running statistics become NaN); the other channels are unaffected.
+    #[test]
+    fn nan_input_poisons_its_channel_only() {
+        let mut x: Vec<f64> = (0..12).map(|v| v as f64).collect();
+        x[0] = f64::NAN;
+        let o = train(D, &x, &[1.0, 1.0], &[0.0, 0.0]);
+        assert!(o.y[1].is_nan() && o.rm[0].is_nan() && o.rv[0].is_nan());
+        assert!(o.y[2].is_finite() && o.rm[1].is_finite() && o.rv[1].is_finite());
+    }
+
+    /// An empty batch writes an empty output and leaves the running
+    /// statistics unchanged; so does a single value per channel (the
+    /// unbiased variance is undefined).
+    #[test]
+    fn empty_batch_and_single_value() {
+        let d0 = NormDims { outer: 0, ..D };
+        let o = train(d0, &[], &[1.0, 1.0], &[0.0, 0.0]);
+        assert!(o.y.is_empty());
+        assert_eq!((o.rm, o.rv), (vec![0.5; 2], vec![2.0; 2]));
+        let (mut dx, mut dg, mut db) = (vec![1.0], vec![0.0; 2], vec![0.0; 2]);
+        Cpu.batchnorm_backward(
+            d0,
+            true,
+            &vec![],
+            &vec![1.0, 1.0],
+            &o.mean,
+            &o.rstd,
+            &vec![],
+            &mut dx,
+            &mut dg,
+            &mut db,
+        );
+        assert!(dx.is_empty() && dg == vec![0.0; 2]);
+        let d1 = NormDims {
+            outer: 1,
+            channels: 2,
+            inner: 1,
+        };
+        let o = train(d1, &[3.0, 4.0], &[1.0, 1.0], &[0.5, 0.5]);
+        assert_eq!(o.y, vec![0.5, 0.5]);
+        assert_eq!((o.rm, o.rv), (vec![0.5; 2], vec![2.0; 2]));
+    }
+}

@@ -1,0 +1,15 @@
+use super::Exp;
+use crate::dtype::Float;
+use crate::ops::util::UnaryOp;
+
+impl UnaryOp for Exp {
+    const NAME: &'static str = "exp";
+    #[inline(always)]
+    fn f<E: Float>(&self, x: E) -> E {
+        x.exp()
+    }
+    #[inline(always)]
+    fn df<E: Float>(&self, _x: E, y: E) -> E {
+        y
+    }
+}

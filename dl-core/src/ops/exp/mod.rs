@@ -1,0 +1,67 @@
+//! Exponential `e^x`.
+//!
+//! **PyTorch equivalent**: `torch.exp(x)`.
+
+mod cpu_kernel;
+
+use crate::backend::Backend;
+use crate::dtype::Float;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// The exponential element-wise op (see [`exp`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Exp;
+
+/// `y = e^x` element-wise (overflows to `+inf` like PyTorch).
+///
+/// **PyTorch equivalent**: `torch.exp(x)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, f32::NEG_INFINITY]).unwrap();
+/// assert_eq!(dl_core::ops::exp(&x).to_vec(), vec![1.0, 0.0]);
+/// ```
+pub fn exp<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+    super::util::unary(Exp, x)
+}
+
+/// Backward of [`exp`]: `dx = dy * y`.
+pub fn exp_backward<S: Shape, B: Backend, E: Float>(
+    x: &Tensor<S, B, E>,
+    y: &Tensor<S, B, E>,
+    dy: &Tensor<S, B, E>,
+) -> Tensor<S, B, E> {
+    super::util::unary_backward(Exp, x, y, dy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::util::testing::{assert_close, check_unary_grad, check_unary_nan_and_empty};
+    use crate::prelude::*;
+
+    #[test]
+    fn forward_and_backward_values() {
+        let x = Tensor::<S1<3>, Cpu, f64>::from_vec(&Cpu, 1, vec![-1.0, 0.0, 2.0]).unwrap();
+        let y = exp(&x);
+        let e = [(-1.0f64).exp(), 1.0, 2.0f64.exp()];
+        assert_close(&y.to_vec(), &e, 1e-15, 0.0);
+        let dy = Tensor::from_vec(&Cpu, 1, vec![2.0, 1.0, 1.0]).unwrap();
+        assert_close(
+            &exp_backward(&x, &y, &dy).to_vec(),
+            &[2.0 * e[0], 1.0, e[2]],
+            1e-15,
+            0.0,
+        );
+    }
+    #[test]
+    fn gradient_check() {
+        check_unary_grad(Exp, &[-3.0, -0.2, 0.0, 0.7, 2.5]);
+    }
+    /// NaN in gives NaN out; an empty batch gives an empty output.
+    #[test]
+    fn nan_and_empty_batch() {
+        check_unary_nan_and_empty(Exp);
+    }
+}

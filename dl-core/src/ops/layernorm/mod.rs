@@ -1,0 +1,116 @@
+//! Layer-normalisation kernels over the last dimension of a runtime
+//! `[rows, dim]` layout: `y = (x - mean) * rstd * gamma + beta` per row,
+//! biased variance, `rstd = 1 / sqrt(var + eps)`.
+//!
+//! Statistics are accumulated in `f64` in a fixed order (deterministic).
+//!
+//! **PyTorch equivalent**: `F.layer_norm(x, [dim], weight, bias, eps)`.
+
+mod cpu_kernel;
+
+use crate::backend::Storage;
+use crate::dtype::Float;
+
+/// Layer-norm kernels of a backend.
+pub trait LayerNormKernel: Storage {
+    /// Forward: writes `y` (resized to `rows * dim`) and the per-row `mean`
+    /// and `rstd` (resized to `rows`) for the backward.
+    #[allow(clippy::too_many_arguments)]
+    fn layernorm_forward<E: Float>(
+        &self,
+        rows: usize,
+        dim: usize,
+        eps: f64,
+        x: &Self::Buf<E>,
+        gamma: &Self::Buf<E>,
+        beta: &Self::Buf<E>,
+        y: &mut Self::Buf<E>,
+        mean: &mut Self::Buf<E>,
+        rstd: &mut Self::Buf<E>,
+    );
+    /// Backward: writes `dx` (resized to `rows * dim`), accumulates
+    /// `dgamma += sum_rows dy xhat` and `dbeta += sum_rows dy`.
+    #[allow(clippy::too_many_arguments)]
+    fn layernorm_backward<E: Float>(
+        &self,
+        rows: usize,
+        dim: usize,
+        x: &Self::Buf<E>,
+        gamma: &Self::Buf<E>,
+        mean: &Self::Buf<E>,
+        rstd: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dx: &mut Self::Buf<E>,
+        dgamma: &mut Self::Buf<E>,
+        dbeta: &mut Self::Buf<E>,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::ops::util::testing::assert_close;
+    use crate::{Cpu, Rng};
+
+    fn fwd(rows: usize, dim: usize, x: &[f64], g: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
+        Cpu.layernorm_forward(
+            rows,
+            dim,
+            1e-5,
+            &x.to_vec(),
+            &g.to_vec(),
+            &b.to_vec(),
+            &mut y,
+            &mut m,
+            &mut r,
+        );
+        (y, m, r)
+    }
+
+    #[test]
+    fn forward_values() {
+        let (y, m, r) = fwd(2, 2, &[1.0, 3.0, -1.0, -1.0], &[2.0, 1.0], &[0.0, 0.5]);
+        assert_close(&m, &[2.0, -1.0], 1e-15, 0.0);
+        let r0 = 1.0 / (1.0f64 + 1e-5).sqrt();
+        assert_close(&r, &[r0, 1.0 / 1e-5f64.sqrt()], 1e-12, 0.0);
+        assert_close(&y, &[-2.0 * r0, r0 + 0.5, 0.0, 0.5], 1e-14, 0.0);
+    }
+
+    #[test]
+    fn gradient_check() {
+        let (rows, dim) = (3, 5);
+        let mut rng = Rng::new(6);
+        let x: Vec<f64> = (0..rows * dim).map(|_| rng.normal()).collect();
+        let g: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+        let b: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+        let up: Vec<f64> = (0..rows * dim).map(|i| (i as f64 * 0.9).cos()).collect();
+        let loss =
+            |x: &[f64], g: &[f64], b: &[f64]| fwd(rows, dim, x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
+        let (_, m, r) = fwd(rows, dim, &x, &g, &b);
+        let (mut dx, mut dg, mut db) = (vec![], vec![0.0; dim], vec![0.0; dim]);
+        Cpu.layernorm_backward(rows, dim, &x, &g, &m, &r, &up, &mut dx, &mut dg, &mut db);
+        let o = GradCheck::default();
+        check_gradient(|v| loss(v, &g, &b), &x, &dx, o).unwrap();
+        check_gradient(|v| loss(&x, v, &b), &g, &dg, o).unwrap();
+        check_gradient(|v| loss(&x, &g, v), &b, &db, o).unwrap();
+    }
+
+    /// A NaN makes its own row NaN; other rows are unaffected.
+    #[test]
+    fn nan_poisons_only_its_row() {
+        let (y, _, _) = fwd(2, 2, &[f64::NAN, 1.0, 2.0, 3.0], &[1.0, 1.0], &[0.0, 0.0]);
+        assert!(y[0].is_nan() && y[1].is_nan() && y[2].is_finite() && y[3].is_finite());
+    }
+
+    /// An empty batch gives empty outputs and leaves the parameter gradients unchanged.
+    #[test]
+    fn empty_batch() {
+        let (y, m, r) = fwd(0, 3, &[], &[1.0; 3], &[0.0; 3]);
+        assert!(y.is_empty() && m.is_empty() && r.is_empty());
+        let (mut dx, mut dg, mut db) = (vec![1.0], vec![0.5; 3], vec![0.5; 3]);
+        Cpu.layernorm_backward(0, 3, &vec![], &vec![1.0; 3], &m, &r, &vec![], &mut dx, &mut dg, &mut db);
+        assert!(dx.is_empty() && dg == vec![0.5; 3] && db == vec![0.5; 3]);
+    }
+}

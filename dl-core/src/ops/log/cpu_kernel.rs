@@ -1,0 +1,15 @@
+use super::Log;
+use crate::dtype::Float;
+use crate::ops::util::UnaryOp;
+
+impl UnaryOp for Log {
+    const NAME: &'static str = "log";
+    #[inline(always)]
+    fn f<E: Float>(&self, x: E) -> E {
+        x.ln()
+    }
+    #[inline(always)]
+    fn df<E: Float>(&self, x: E, _y: E) -> E {
+        E::ONE / x
+    }
+}

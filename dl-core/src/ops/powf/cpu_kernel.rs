@@ -1,0 +1,20 @@
+use super::Powf;
+use crate::dtype::Float;
+use crate::ops::util::UnaryOp;
+
+impl UnaryOp for Powf {
+    const NAME: &'static str = "powf";
+    #[inline(always)]
+    fn f<E: Float>(&self, x: E) -> E {
+        x.powf(E::from_f64(self.exponent))
+    }
+    #[inline(always)]
+    fn df<E: Float>(&self, x: E, _y: E) -> E {
+        if self.exponent == 0.0 {
+            // d/dx x^0 = 0 everywhere (PyTorch), also at x = 0 where 0 * 0^-1 would be NaN.
+            return E::ZERO;
+        }
+        let p = E::from_f64(self.exponent);
+        p * x.powf(E::from_f64(self.exponent - 1.0))
+    }
+}

@@ -1,0 +1,15 @@
+use super::Sqrt;
+use crate::dtype::Float;
+use crate::ops::util::UnaryOp;
+
+impl UnaryOp for Sqrt {
+    const NAME: &'static str = "sqrt";
+    #[inline(always)]
+    fn f<E: Float>(&self, x: E) -> E {
+        x.sqrt()
+    }
+    #[inline(always)]
+    fn df<E: Float>(&self, _x: E, y: E) -> E {
+        E::from_f64(0.5) / y
+    }
+}

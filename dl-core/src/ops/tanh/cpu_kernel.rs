@@ -1,0 +1,15 @@
+use super::Tanh;
+use crate::dtype::Float;
+use crate::ops::util::UnaryOp;
+
+impl UnaryOp for Tanh {
+    const NAME: &'static str = "tanh";
+    #[inline(always)]
+    fn f<E: Float>(&self, x: E) -> E {
+        x.tanh()
+    }
+    #[inline(always)]
+    fn df<E: Float>(&self, _x: E, y: E) -> E {
+        E::ONE - y * y
+    }
+}

@@ -1,0 +1,402 @@
+//! Batch normalisation over the channel axis: `BatchNorm1d` on `[N, C]`,
+//! `BatchNorm2d` on `[N, C, H, W]`.
+//!
+//! Training mode (the default, as in PyTorch) normalises with the batch
+//! mean and biased variance and updates the running statistics with
+//! momentum, using the unbiased variance; evaluation mode normalises with
+//! the running statistics. `forward` (inference) always uses the running
+//! statistics.
+//!
+//! **PyTorch equivalent**: `nn.BatchNorm1d(C)`, `nn.BatchNorm2d(C)` (eps
+//! 1e-5, momentum 0.1, affine, track_running_stats); state_dict names
+//! `weight`, `bias`, `running_mean`, `running_var` (PyTorch's
+//! `num_batches_tracked` counter is not kept: it only matters for
+//! `momentum=None`).
+
+use crate::module::{Layer, Module, OutputShape};
+use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use dl_core::{Backend, Cpu, Float, Param, ParamKind, RawParam, Rng, Tensor, S1, S3};
+
+/// Forward on flat buffers `[outer, channels, inner]`. In training mode
+/// (`training`) uses batch statistics and updates `running_mean` and
+/// `running_var`; otherwise uses them. Writes `y` and the `mean`/`rstd`
+/// used (for [`batchnorm_backward`]), all resized.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_forward<B: Backend, E: Float>(
+    dev: &B,
+    d: NormDims,
+    cfg: BatchNormConfig,
+    training: bool,
+    x: &B::Buf<E>,
+    weight: &B::Buf<E>,
+    bias: &B::Buf<E>,
+    running_mean: &mut B::Buf<E>,
+    running_var: &mut B::Buf<E>,
+    y: &mut B::Buf<E>,
+    mean: &mut B::Buf<E>,
+    rstd: &mut B::Buf<E>,
+) {
+    if training {
+        dev.batchnorm_forward_train(d, cfg, x, weight, bias, y, mean, rstd, running_mean, running_var);
+    } else {
+        dev.batchnorm_forward_eval(d, cfg, x, weight, bias, running_mean, running_var, y, mean, rstd);
+    }
+}
+
+/// Backward on flat buffers: writes `dx`, accumulates `dweight` and `dbias`.
+/// `training` must be the mode of the matching forward.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward<B: Backend, E: Float>(
+    dev: &B,
+    d: NormDims,
+    training: bool,
+    x: &B::Buf<E>,
+    weight: &B::Buf<E>,
+    mean: &B::Buf<E>,
+    rstd: &B::Buf<E>,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    dweight: &mut B::Buf<E>,
+    dbias: &mut B::Buf<E>,
+) {
+    dev.batchnorm_backward(d, training, x, weight, mean, rstd, dy, dx, dweight, dbias);
+}
+
+/// What backward needs from a batch-norm forward.
+#[derive(Clone, Debug)]
+pub struct BatchNormCache<B: Backend, E: Float> {
+    /// Per-channel mean used.
+    pub mean: B::Buf<E>,
+    /// Per-channel `1 / sqrt(var + eps)` used.
+    pub rstd: B::Buf<E>,
+    /// Whether batch statistics were used (training mode).
+    pub training: bool,
+}
+
+macro_rules! batchnorm_layer {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Debug)]
+        pub struct $name<const C: usize, B: Backend = Cpu, E: Float = f32> {
+            /// Scale `gamma` `[C]` (initialised to 1).
+            pub weight: Param<S1<C>, B, E>,
+            /// Shift `beta` `[C]` (initialised to 0).
+            pub bias: Param<S1<C>, B, E>,
+            /// Running mean `[C]`, a buffer (initialised to 0).
+            pub running_mean: Param<S1<C>, B, E>,
+            /// Running (unbiased) variance `[C]`, a buffer (initialised to 1).
+            pub running_var: Param<S1<C>, B, E>,
+            /// Hyperparameters (eps 1e-5, momentum 0.1).
+            pub config: BatchNormConfig,
+            training: bool,
+        }
+
+        impl<const C: usize, B: Backend, E: Float> $name<C, B, E> {
+            /// Whether the layer is in training mode.
+            pub fn is_training(&self) -> bool {
+                self.training
+            }
+
+            fn run_forward_train(&mut self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims, cache: &mut BatchNormCache<B, E>) {
+                cache.training = self.training;
+                let dev = self.weight.dev.clone();
+                batchnorm_forward(
+                    &dev,
+                    d,
+                    self.config,
+                    self.training,
+                    x,
+                    &self.weight.value,
+                    &self.bias.value,
+                    &mut self.running_mean.raw_mut().value,
+                    &mut self.running_var.raw_mut().value,
+                    y,
+                    &mut cache.mean,
+                    &mut cache.rstd,
+                );
+            }
+
+            fn run_forward_eval(&self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims) {
+                let dev = &self.weight.dev;
+                let (mut m, mut r) = (dev.zeros(0), dev.zeros(0));
+                dev.batchnorm_forward_eval(
+                    d,
+                    self.config,
+                    x,
+                    &self.weight.value,
+                    &self.bias.value,
+                    &self.running_mean.value,
+                    &self.running_var.value,
+                    y,
+                    &mut m,
+                    &mut r,
+                );
+            }
+
+            fn run_backward(&mut self, x: &B::Buf<E>, dy: &B::Buf<E>, dx: &mut B::Buf<E>, d: NormDims, cache: &BatchNormCache<B, E>) {
+                let dev = self.weight.dev.clone();
+                let w = self.weight.raw_mut();
+                batchnorm_backward(
+                    &dev,
+                    d,
+                    cache.training,
+                    x,
+                    &w.value,
+                    &cache.mean,
+                    &cache.rstd,
+                    dy,
+                    dx,
+                    &mut w.grad,
+                    &mut self.bias.raw_mut().grad,
+                );
+            }
+        }
+
+        impl<const C: usize, B: Backend, E: Float> Module<B, E> for $name<C, B, E> {
+            const NUM_PARAMS: usize = 2 * C;
+
+            fn init(dev: &B, _rng: &mut Rng) -> Self {
+                Self {
+                    weight: Param::full(dev, ParamKind::Trainable, E::ONE),
+                    bias: Param::zeros(dev, ParamKind::Trainable),
+                    running_mean: Param::zeros(dev, ParamKind::Buffer),
+                    running_var: Param::full(dev, ParamKind::Buffer, E::ONE),
+                    config: BatchNormConfig::default(),
+                    training: true,
+                }
+            }
+            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
+                f(&format!("{prefix}weight"), &self.weight);
+                f(&format!("{prefix}bias"), &self.bias);
+                f(&format!("{prefix}running_mean"), &self.running_mean);
+                f(&format!("{prefix}running_var"), &self.running_var);
+            }
+            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
+                f(&format!("{prefix}weight"), &mut self.weight);
+                f(&format!("{prefix}bias"), &mut self.bias);
+                f(&format!("{prefix}running_mean"), &mut self.running_mean);
+                f(&format!("{prefix}running_var"), &mut self.running_var);
+            }
+            fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
+                f(&mut self.weight);
+                f(&mut self.bias);
+                f(&mut self.running_mean);
+                f(&mut self.running_var);
+            }
+            fn set_training(&mut self, training: bool) {
+                self.training = training;
+            }
+        }
+    };
+}
+
+batchnorm_layer!(
+    /// Batch normalisation of `C` features, on `S1<C>` (`[N, C]`).
+    ///
+    /// **PyTorch equivalent**: `nn.BatchNorm1d(C)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// use dl_nn::prelude::*;
+    /// let mut bn = BatchNorm1d::<2>::init(&Cpu, &mut Rng::new(0));
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 2, vec![1.0, 10.0, 3.0, 30.0]).unwrap();
+    /// let (mut y, mut cache) = (Tensor::empty(&Cpu), BatchNorm1d::<2>::new_cache(&Cpu));
+    /// bn.forward_train(&x, &mut y, &mut cache);
+    /// assert!((y.to_vec()[0] + 1.0).abs() < 1e-4);
+    /// assert!((bn.running_mean.value_vec()[1] - 2.0).abs() < 1e-6); // 0.9 * 0 + 0.1 * 20
+    /// ```
+    BatchNorm1d
+);
+batchnorm_layer!(
+    /// Batch normalisation of `C` channels of images, on `S3<C, H, W>`
+    /// (statistics over `N`, `H` and `W`).
+    ///
+    /// **PyTorch equivalent**: `nn.BatchNorm2d(C)`.
+    BatchNorm2d
+);
+
+/// An empty cache.
+fn new_bn_cache<B: Backend, E: Float>(dev: &B) -> BatchNormCache<B, E> {
+    BatchNormCache {
+        mean: dev.zeros(0),
+        rstd: dev.zeros(0),
+        training: true,
+    }
+}
+
+impl<const C: usize, B: Backend, E: Float> OutputShape<S1<C>> for BatchNorm1d<C, B, E> {
+    type Out = S1<C>;
+}
+
+impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> OutputShape<S3<C, H, W>>
+    for BatchNorm2d<C, B, E>
+{
+    type Out = S3<C, H, W>;
+}
+
+impl<const C: usize, B: Backend, E: Float> Layer<S1<C>, S1<C>, B, E> for BatchNorm1d<C, B, E> {
+    type Cache = BatchNormCache<B, E>;
+
+    fn new_cache(dev: &B) -> Self::Cache {
+        new_bn_cache(dev)
+    }
+    fn forward(&self, x: &Tensor<S1<C>, B, E>) -> Tensor<S1<C>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.run_forward_eval(x.buf(), y.buf_mut(), dims1::<C>(x.batch()));
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>, cache: &mut Self::Cache) {
+        out.set_batch(x.batch());
+        self.run_forward_train(x.buf(), out.buf_mut(), dims1::<C>(x.batch()), cache);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S1<C>, B, E>,
+        _out: &Tensor<S1<C>, B, E>,
+        cache: &Self::Cache,
+        dy: &Tensor<S1<C>, B, E>,
+        dx: &mut Tensor<S1<C>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), dims1::<C>(x.batch()), cache);
+    }
+}
+
+fn dims1<const C: usize>(n: usize) -> NormDims {
+    NormDims {
+        outer: n,
+        channels: C,
+        inner: 1,
+    }
+}
+
+fn dims2<const C: usize, const H: usize, const W: usize>(n: usize) -> NormDims {
+    NormDims {
+        outer: n,
+        channels: C,
+        inner: H * W,
+    }
+}
+
+impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer<S3<C, H, W>, S3<C, H, W>, B, E>
+    for BatchNorm2d<C, B, E>
+{
+    type Cache = BatchNormCache<B, E>;
+
+    fn new_cache(dev: &B) -> Self::Cache {
+        new_bn_cache(dev)
+    }
+    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S3<C, H, W>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.run_forward_eval(x.buf(), y.buf_mut(), dims2::<C, H, W>(x.batch()));
+        y
+    }
+    fn forward_train(
+        &mut self,
+        x: &Tensor<S3<C, H, W>, B, E>,
+        out: &mut Tensor<S3<C, H, W>, B, E>,
+        cache: &mut Self::Cache,
+    ) {
+        out.set_batch(x.batch());
+        self.run_forward_train(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()), cache);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S3<C, H, W>, B, E>,
+        _out: &Tensor<S3<C, H, W>, B, E>,
+        cache: &Self::Cache,
+        dy: &Tensor<S3<C, H, W>, B, E>,
+        dx: &mut Tensor<S3<C, H, W>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), dims2::<C, H, W>(x.batch()), cache);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::test_util::{check_layer, state_dict};
+
+    fn randomise<M: Module<Cpu, f64>>(m: &mut M, rng: &mut Rng) {
+        m.for_each_param(&mut |p| {
+            let v: Vec<f64> = (0..p.numel()).map(|_| rng.uniform_range(0.5, 1.5)).collect();
+            p.set_value(&v).unwrap();
+        });
+    }
+
+    #[test]
+    fn gradient_check_1d_train_and_eval() {
+        let mut rng = Rng::new(1);
+        let mut bn = BatchNorm1d::<3, Cpu, f64>::init(&Cpu, &mut rng);
+        randomise(&mut bn, &mut rng);
+        let x = Tensor::<S1<3>, Cpu, f64>::randn(&Cpu, 5, &mut rng);
+        assert_eq!(check_layer(&bn, &x, true), 2);
+        bn.set_training(false);
+        assert_eq!(check_layer(&bn, &x, true), 2);
+    }
+
+    #[test]
+    fn gradient_check_2d_train_and_eval() {
+        let mut rng = Rng::new(2);
+        let mut bn = BatchNorm2d::<2, Cpu, f64>::init(&Cpu, &mut rng);
+        randomise(&mut bn, &mut rng);
+        let x = Tensor::<S3<2, 2, 3>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
+        assert_eq!(check_layer(&bn, &x, true), 2);
+        bn.set_training(false);
+        assert_eq!(check_layer(&bn, &x, true), 2);
+    }
+
+    #[test]
+    fn running_stats_update_only_in_training() {
+        let mut bn = BatchNorm1d::<1>::init(&Cpu, &mut Rng::new(0));
+        let x = Tensor::<S1<1>>::from_vec(&Cpu, 3, vec![1.0, 2.0, 6.0]).unwrap();
+        let (mut y, mut c) = (Tensor::empty(&Cpu), BatchNorm1d::<1>::new_cache(&Cpu));
+        bn.forward_train(&x, &mut y, &mut c);
+        assert!((bn.running_mean.value_vec()[0] - 0.3).abs() < 1e-6);
+        // unbiased variance of [1, 2, 6] is 7.
+        assert!((bn.running_var.value_vec()[0] - (0.9 + 0.7)).abs() < 1e-6);
+        bn.set_training(false);
+        assert!(!bn.is_training());
+        bn.forward_train(&x, &mut y, &mut c);
+        assert!((bn.running_mean.value_vec()[0] - 0.3).abs() < 1e-6);
+        let expect: Vec<f32> = [1.0f32, 2.0, 6.0]
+            .iter()
+            .map(|v| (v - 0.3) / (1.6f32 + 1e-5).sqrt())
+            .collect();
+        for (a, b) in y.to_vec().iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        assert_eq!(bn.forward(&x).to_vec(), y.to_vec());
+    }
+
+    #[test]
+    fn state_dict_names_and_kinds() {
+        let bn = BatchNorm2d::<4>::init(&Cpu, &mut Rng::new(0));
+        let names = state_dict(&bn, "bn1.");
+        let expect = [
+            ("bn1.weight", ParamKind::Trainable),
+            ("bn1.bias", ParamKind::Trainable),
+            ("bn1.running_mean", ParamKind::Buffer),
+            ("bn1.running_var", ParamKind::Buffer),
+        ];
+        assert_eq!(names.len(), 4);
+        for ((n, dims, kind), (en, ek)) in names.iter().zip(expect) {
+            assert_eq!((n.as_str(), dims.as_slice(), *kind), (en, &[4][..], ek));
+        }
+        assert_eq!(<BatchNorm2d<4> as Module<Cpu, f32>>::NUM_PARAMS, 8);
+        assert_eq!(bn.running_var.value_vec(), vec![1.0; 4]);
+    }
+
+    /// An empty batch in training mode gives an empty output and leaves the
+    /// running statistics unchanged.
+    #[test]
+    fn empty_batch() {
+        let mut bn = BatchNorm1d::<2>::init(&Cpu, &mut Rng::new(0));
+        let x = Tensor::<S1<2>>::zeros(&Cpu, 0);
+        let (mut y, mut c) = (Tensor::empty(&Cpu), BatchNorm1d::<2>::new_cache(&Cpu));
+        bn.forward_train(&x, &mut y, &mut c);
+        assert!(y.is_empty());
+        assert_eq!(bn.running_var.value_vec(), vec![1.0, 1.0]);
+    }
+}

@@ -1,0 +1,236 @@
+//! Layer normalisation over the last dimension, with a learned per-feature
+//! scale and shift.
+//!
+//! **PyTorch equivalent**: `nn.LayerNorm(D)` (eps 1e-5, elementwise affine);
+//! state_dict names `weight`, `bias`.
+
+use crate::module::{Layer, Module, OutputShape};
+use dl_core::{Backend, Cpu, Float, Param, ParamKind, RawParam, Rng, Shape, Tensor, S1, S2, S3};
+
+/// Forward on flat buffers of `rows` rows of `dim` features: writes `y` and
+/// the per-row `mean`/`rstd` (all resized).
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    weight: &B::Buf<E>,
+    bias: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    mean: &mut B::Buf<E>,
+    rstd: &mut B::Buf<E>,
+    rows: usize,
+    dim: usize,
+    eps: f64,
+) {
+    dev.layernorm_forward(rows, dim, eps, x, weight, bias, y, mean, rstd);
+}
+
+/// Backward on flat buffers: writes `dx`, accumulates `dweight`, `dbias`.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_backward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    weight: &B::Buf<E>,
+    mean: &B::Buf<E>,
+    rstd: &B::Buf<E>,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    dweight: &mut B::Buf<E>,
+    dbias: &mut B::Buf<E>,
+    rows: usize,
+    dim: usize,
+) {
+    dev.layernorm_backward(rows, dim, x, weight, mean, rstd, dy, dx, dweight, dbias);
+}
+
+/// Layer normalisation of the last dimension `D`, on `S1<D>`, `S2<T, D>`
+/// and `S3<A, B, D>`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let ln = LayerNorm::<2>::init(&Cpu, &mut Rng::new(0));
+/// let x = Tensor::<S2<3, 2>>::from_vec(&Cpu, 1, vec![1.0, 3.0, 0.0, 0.0, -5.0, 5.0]).unwrap();
+/// let y = ln.forward(&x).to_vec();
+/// assert!((y[0] + 1.0).abs() < 1e-4 && (y[5] - 1.0).abs() < 1e-4);
+/// ```
+#[derive(Clone, Debug)]
+pub struct LayerNorm<const D: usize, B: Backend = Cpu, E: Float = f32> {
+    /// Scale `[D]` (initialised to 1).
+    pub weight: Param<S1<D>, B, E>,
+    /// Shift `[D]` (initialised to 0).
+    pub bias: Param<S1<D>, B, E>,
+    /// Added to the variance (default 1e-5).
+    pub eps: f64,
+}
+
+/// What backward needs: per-row mean and `1 / sqrt(var + eps)`.
+#[derive(Clone, Debug)]
+pub struct LayerNormCache<B: Backend, E: Float> {
+    /// Per-row mean.
+    pub mean: B::Buf<E>,
+    /// Per-row reciprocal standard deviation.
+    pub rstd: B::Buf<E>,
+}
+
+impl<const D: usize, B: Backend, E: Float> Module<B, E> for LayerNorm<D, B, E> {
+    const NUM_PARAMS: usize = 2 * D;
+
+    fn init(dev: &B, _rng: &mut Rng) -> Self {
+        Self {
+            weight: Param::full(dev, ParamKind::Trainable, E::ONE),
+            bias: Param::zeros(dev, ParamKind::Trainable),
+            eps: 1e-5,
+        }
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
+        f(&format!("{prefix}weight"), &self.weight);
+        f(&format!("{prefix}bias"), &self.bias);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
+        f(&format!("{prefix}weight"), &mut self.weight);
+        f(&format!("{prefix}bias"), &mut self.bias);
+    }
+    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
+        f(&mut self.weight);
+        f(&mut self.bias);
+    }
+}
+
+impl<const D: usize, B: Backend, E: Float> LayerNorm<D, B, E> {
+    fn fwd<S: Shape>(&self, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>, cache: &mut LayerNormCache<B, E>) {
+        y.set_batch(x.batch());
+        let rows = x.len() / D.max(1);
+        layernorm_forward(
+            x.device(),
+            x.buf(),
+            &self.weight.value,
+            &self.bias.value,
+            y.buf_mut(),
+            &mut cache.mean,
+            &mut cache.rstd,
+            rows,
+            D,
+            self.eps,
+        );
+    }
+    fn bwd<S: Shape>(
+        &mut self,
+        x: &Tensor<S, B, E>,
+        cache: &LayerNormCache<B, E>,
+        dy: &Tensor<S, B, E>,
+        dx: &mut Tensor<S, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let rows = x.len() / D.max(1);
+        let w = self.weight.raw_mut();
+        layernorm_backward(
+            x.device(),
+            x.buf(),
+            &w.value,
+            &cache.mean,
+            &cache.rstd,
+            dy.buf(),
+            dx.buf_mut(),
+            &mut w.grad,
+            &mut self.bias.raw_mut().grad,
+            rows,
+            D,
+        );
+    }
+}
+
+macro_rules! layernorm_impl {
+    ([$($c:ident),*], $shape:ty) => {
+        impl<$(const $c: usize,)* const D: usize, B: Backend, E: Float> OutputShape<$shape> for LayerNorm<D, B, E> {
+            type Out = $shape;
+        }
+
+        impl<$(const $c: usize,)* const D: usize, B: Backend, E: Float> Layer<$shape, $shape, B, E> for LayerNorm<D, B, E> {
+            type Cache = LayerNormCache<B, E>;
+
+            fn new_cache(dev: &B) -> Self::Cache {
+                LayerNormCache {
+                    mean: dev.zeros(0),
+                    rstd: dev.zeros(0),
+                }
+            }
+            fn forward(&self, x: &Tensor<$shape, B, E>) -> Tensor<$shape, B, E> {
+                let mut y = Tensor::empty(x.device());
+                let mut cache = <Self as Layer<$shape, $shape, B, E>>::new_cache(x.device());
+                self.fwd(x, &mut y, &mut cache);
+                y
+            }
+            fn forward_train(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
+                self.fwd(x, out, cache);
+            }
+            fn backward(
+                &mut self,
+                x: &Tensor<$shape, B, E>,
+                _out: &Tensor<$shape, B, E>,
+                cache: &Self::Cache,
+                dy: &Tensor<$shape, B, E>,
+                dx: &mut Tensor<$shape, B, E>,
+            ) {
+                self.bwd(x, cache, dy, dx);
+            }
+        }
+    };
+}
+
+layernorm_impl!([], S1<D>);
+layernorm_impl!([T], S2<T, D>);
+layernorm_impl!([A, A2], S3<A, A2, D>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::test_util::{check_layer, state_dict};
+
+    fn random_ln<const D: usize>(rng: &mut Rng) -> LayerNorm<D, Cpu, f64> {
+        let mut ln = LayerNorm::<D, Cpu, f64>::init(&Cpu, rng);
+        ln.for_each_param(&mut |p| {
+            let v: Vec<f64> = (0..p.numel()).map(|_| rng.normal()).collect();
+            p.set_value(&v).unwrap();
+        });
+        ln
+    }
+
+    #[test]
+    fn gradient_check_all_ranks() {
+        let mut rng = Rng::new(4);
+        let ln = random_ln::<5>(&mut rng);
+        assert_eq!(
+            check_layer(&ln, &Tensor::<S1<5>, Cpu, f64>::randn(&Cpu, 3, &mut rng), true),
+            2
+        );
+        assert_eq!(
+            check_layer(&ln, &Tensor::<S2<2, 5>, Cpu, f64>::randn(&Cpu, 2, &mut rng), true),
+            2
+        );
+        assert_eq!(
+            check_layer(&ln, &Tensor::<S3<2, 2, 5>, Cpu, f64>::randn(&Cpu, 1, &mut rng), true),
+            2
+        );
+    }
+
+    #[test]
+    fn state_dict_names() {
+        let ln = LayerNorm::<6>::init(&Cpu, &mut Rng::new(0));
+        let names = state_dict(&ln, "norm.");
+        assert_eq!(
+            names,
+            vec![
+                ("norm.weight".to_string(), vec![6], ParamKind::Trainable),
+                ("norm.bias".to_string(), vec![6], ParamKind::Trainable)
+            ]
+        );
+    }
+
+    /// An empty batch gives an empty output.
+    #[test]
+    fn empty_batch() {
+        let ln = LayerNorm::<3>::init(&Cpu, &mut Rng::new(0));
+        assert!(ln.forward(&Tensor::<S2<4, 3>>::zeros(&Cpu, 0)).is_empty());
+    }
+}

@@ -1,0 +1,113 @@
+//! Mean over the sequence axis: `[T, D]` -> `[D]` per sample (mean pooling
+//! of a transformer's outputs before a classifier head).
+//!
+//! **PyTorch equivalent**: `x.mean(dim=1)` on `[N, T, D]`.
+
+use crate::module::{Layer, Module, OutputShape};
+use dl_core::ops::reduce::{Reduce, ReduceDims};
+use dl_core::{Backend, Cpu, Float, RawParam, Rng, Tensor, S1, S2};
+use std::marker::PhantomData;
+
+/// Forward on flat buffers: `y[n, d] = mean over t of x[n, t, d]` (`y` resized).
+pub fn seq_mean_forward<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, y: &mut B::Buf<E>, n: usize, t: usize, d: usize) {
+    let dims = ReduceDims {
+        outer: n,
+        axis: t,
+        inner: d,
+    };
+    dev.reduce_forward(Reduce::Mean, dims, x, y);
+}
+
+/// Backward on flat buffers: `dx[n, t, d] = dy[n, d] / t` (`dx` resized).
+pub fn seq_mean_backward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    n: usize,
+    t: usize,
+    d: usize,
+) {
+    let dims = ReduceDims {
+        outer: n,
+        axis: t,
+        inner: d,
+    };
+    dev.reduce_backward(Reduce::Mean, dims, x, dy, dx);
+}
+
+/// Mean over the sequence: `S2<T, D>` -> `S1<D>` (`T > 0`, checked at compile time).
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let x = Tensor::<S2<2, 2>>::from_vec(&Cpu, 1, vec![1.0, 2.0, 3.0, 6.0]).unwrap();
+/// let y: Tensor<S1<2>> = SeqMean::<Cpu, f32>::default().forward(&x);
+/// assert_eq!(y.to_vec(), vec![2.0, 4.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeqMean<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
+
+impl<B: Backend, E: Float> Module<B, E> for SeqMean<B, E> {
+    const NUM_PARAMS: usize = 0;
+    fn init(_dev: &B, _rng: &mut Rng) -> Self {
+        Self(PhantomData)
+    }
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
+    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
+    fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
+}
+
+impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>> for SeqMean<B, E> {
+    type Out = S1<D>;
+}
+
+impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>, B, E> for SeqMean<B, E> {
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+    fn forward(&self, x: &Tensor<S2<T, D>, B, E>) -> Tensor<S1<D>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.clone().forward_train(x, &mut y, &mut ());
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, _cache: &mut ()) {
+        const { assert!(T > 0, "SeqMean: the sequence length T must be positive") };
+        out.set_batch(x.batch());
+        seq_mean_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), T, D);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<T, D>, B, E>,
+        _out: &Tensor<S1<D>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S1<D>, B, E>,
+        dx: &mut Tensor<S2<T, D>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        seq_mean_backward(x.device(), x.buf(), dy.buf(), dx.buf_mut(), x.batch(), T, D);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::test_util::{check_layer, state_dict};
+
+    #[test]
+    fn gradient_check() {
+        let mut rng = Rng::new(5);
+        let x = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
+        assert_eq!(check_layer(&SeqMean::<Cpu, f64>::default(), &x, true), 0);
+    }
+
+    #[test]
+    fn values_nan_and_empty_batch() {
+        let l = SeqMean::<Cpu, f32>::default();
+        let x = Tensor::<S2<2, 2>>::from_vec(&Cpu, 1, vec![f32::NAN, 1.0, 1.0, 3.0]).unwrap();
+        let y = l.forward(&x).to_vec();
+        assert!(y[0].is_nan() && y[1] == 2.0);
+        assert!(l.forward(&Tensor::<S2<2, 2>>::zeros(&Cpu, 0)).is_empty());
+        assert!(state_dict(&l, "pool.").is_empty());
+    }
+}
