@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod data;
 pub mod golden;
 pub mod layers;
 pub mod loss;
@@ -19,6 +20,7 @@ pub use optim::Optimizer;
 
 /// The items most programs need.
 pub mod prelude {
+    pub use crate::data::Dataset;
     pub use crate::layers::*;
     pub use crate::loss::Loss;
     pub use crate::module::{Layer, Module, OutputShape};

@@ -1,0 +1,26 @@
+//! Data sets and loaders.
+//!
+//! A [`Dataset`] is a random-access collection of labelled samples of a fixed
+//! size, stored as `f32`. A `DataLoader` (in this module) batches a data set
+//! into typed tensors, with seeded shuffling per epoch.
+
+/// A random-access, labelled data set of fixed-size samples.
+///
+/// Samples are flat `f32` slices of [`Dataset::sample_len`] elements in the
+/// row-major order of the per-sample shape (`[C, H, W]` for images); labels
+/// are class indices.
+pub trait Dataset: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// Whether the data set holds no sample.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Elements per sample.
+    fn sample_len(&self) -> usize;
+    /// Number of classes the labels range over (`0..num_classes`).
+    fn num_classes(&self) -> usize;
+    /// Writes sample `i` (`i < len()`) into `out` (of `sample_len()`
+    /// elements) and returns its label.
+    fn get(&self, i: usize, out: &mut [f32]) -> usize;
+}
