@@ -13,9 +13,10 @@ pub mod layers;
 pub mod loss;
 pub mod module;
 pub mod optim;
+pub mod summary;
 
 pub use loss::Loss;
-pub use module::{Layer, Module, OutputShape};
+pub use module::{Layer, Module, Network, OutputShape};
 pub use optim::Optimizer;
 
 /// The items most programs need.
@@ -23,6 +24,6 @@ pub mod prelude {
     pub use crate::data::Dataset;
     pub use crate::layers::*;
     pub use crate::loss::Loss;
-    pub use crate::module::{Layer, Module, OutputShape};
+    pub use crate::module::{Layer, Module, Network, OutputShape};
     pub use crate::optim::Optimizer;
 }

@@ -1,0 +1,77 @@
+//! A network's summary, like Keras `model.summary()`: per layer its name,
+//! kind, output shape and parameter count, and the totals.
+//!
+//! `#[network]` builds one as a `const` (`MyNet::SUMMARY`), so it costs
+//! nothing at run time; `Display` prints it as a table.
+
+/// One row of a [`Summary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerSummary {
+    /// Field name (`conv1`).
+    pub name: &'static str,
+    /// Layer type as written (`Conv2d<1, 32, 3>`).
+    pub kind: &'static str,
+    /// Per-sample output shape (the batch is not included).
+    pub output_shape: &'static [usize],
+    /// Number of trainable scalars.
+    pub params: usize,
+}
+
+/// The summary of a network.
+///
+/// ```
+/// use dl_nn::summary::{LayerSummary, Summary};
+/// const S: Summary = Summary {
+///     name: "Tiny",
+///     input_shape: &[4],
+///     layers: &[LayerSummary { name: "fc", kind: "Linear<4, 2>", output_shape: &[2], params: 10 }],
+///     total_params: 10,
+/// };
+/// let text = S.to_string();
+/// assert!(text.contains("fc") && text.contains("[2]") && text.contains("Total params: 10"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The network's type name.
+    pub name: &'static str,
+    /// Per-sample input shape.
+    pub input_shape: &'static [usize],
+    /// One row per field, in declaration order.
+    pub layers: &'static [LayerSummary],
+    /// Sum of the rows' parameter counts.
+    pub total_params: usize,
+}
+
+fn shape_str(s: &[usize]) -> String {
+    let inner: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", inner.join(", "))
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows: Vec<(String, String, String)> = self
+            .layers
+            .iter()
+            .map(|l| {
+                (
+                    format!("{} ({})", l.name, l.kind),
+                    shape_str(l.output_shape),
+                    l.params.to_string(),
+                )
+            })
+            .collect();
+        let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max("Layer (type)".len());
+        let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max("Output shape".len());
+        let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max("Param #".len());
+        let line = "=".repeat(w0 + w1 + w2 + 4);
+        writeln!(f, "Network: {} (input {})", self.name, shape_str(self.input_shape))?;
+        writeln!(f, "{line}")?;
+        writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", "Layer (type)", "Output shape", "Param #")?;
+        writeln!(f, "{line}")?;
+        for r in &rows {
+            writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", r.0, r.1, r.2)?;
+        }
+        writeln!(f, "{line}")?;
+        write!(f, "Total params: {}", self.total_params)
+    }
+}
