@@ -71,8 +71,11 @@ fn require(case: &Case, key: &str, ok: &Value) -> Result<(), String> {
     }
 }
 
+/// An NCHW shape, the input values and the upstream gradient.
+type Nchw = ([usize; 4], Vec<f32>, Vec<f32>);
+
 /// The NCHW input and its upstream gradient, with the input's shape.
-fn input_nchw(case: &Case) -> Result<([usize; 4], Vec<f32>, Vec<f32>), String> {
+fn input_nchw(case: &Case) -> Result<Nchw, String> {
     let x = case.t("input")?;
     let s: [usize; 4] = x
         .shape

@@ -129,6 +129,16 @@ impl<B: Backend, E: Float> Conv2dCache<B, E> {
 /// let y: Tensor<S3<4, 5, 5>> = conv.forward(&x); // padding 1 keeps 5x5
 /// assert_eq!(y.shape(), vec![2, 4, 5, 5]);
 /// ```
+///
+/// Naming a wrong output shape fails to build (the const assertion):
+///
+/// ```compile_fail
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let conv = Conv2d::<1, 4, 3>::init(&Cpu, &mut Rng::new(0));
+/// let x = Tensor::<S3<1, 5, 5>>::zeros(&Cpu, 2);
+/// let y: Tensor<S3<4, 4, 4>> = conv.forward(&x); // 5 - 3 + 1 = 3, not 4
+/// ```
 #[derive(Clone, Debug)]
 pub struct Conv2d<
     const IN_C: usize,
