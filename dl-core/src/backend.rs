@@ -62,6 +62,8 @@ pub trait Backend:
     + crate::ops::batchnorm::BatchNormKernel
     + crate::ops::layernorm::LayerNormKernel
     + crate::ops::embedding::EmbeddingKernel
+    + crate::ops::attention::AttentionKernel
+    + crate::ops::axpy::AxpyKernel
 {
 }
 
@@ -77,5 +79,7 @@ impl<T> Backend for T where
         + crate::ops::batchnorm::BatchNormKernel
         + crate::ops::layernorm::LayerNormKernel
         + crate::ops::embedding::EmbeddingKernel
+        + crate::ops::attention::AttentionKernel
+        + crate::ops::axpy::AxpyKernel
 {
 }
