@@ -5,6 +5,7 @@
 //! typed layer struct whose `Layer` impl calls them.
 
 pub mod activation;
+pub mod attention;
 pub mod batchnorm;
 pub mod dropout;
 pub mod embedding;
@@ -15,6 +16,7 @@ pub mod seq_mean;
 pub(crate) mod test_util;
 
 pub use activation::{GELUTanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
+pub use attention::{LocalAttention, MultiHeadAttention};
 pub use batchnorm::{BatchNorm1d, BatchNorm2d};
 pub use dropout::Dropout;
 pub use embedding::Embedding;

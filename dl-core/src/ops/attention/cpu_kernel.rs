@@ -67,7 +67,10 @@ impl AttentionKernel for Cpu {
         dp: &mut Vec<E>,
     ) {
         let n = count * tq * tk;
-        assert!(p.len() >= n && dp.len() >= n, "masked_softmax_backward: buffer too small");
+        assert!(
+            p.len() >= n && dp.len() >= n,
+            "masked_softmax_backward: buffer too small"
+        );
         if n == 0 {
             return;
         }

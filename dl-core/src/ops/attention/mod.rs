@@ -97,7 +97,14 @@ pub trait AttentionKernel: Storage {
     ///
     /// # Panics
     /// If `s` holds fewer than `count * tq * tk` elements.
-    fn masked_softmax_forward<E: Float>(&self, count: usize, tq: usize, tk: usize, mask: AttnMask, s: &mut Self::Buf<E>);
+    fn masked_softmax_forward<E: Float>(
+        &self,
+        count: usize,
+        tq: usize,
+        tk: usize,
+        mask: AttnMask,
+        s: &mut Self::Buf<E>,
+    );
 
     /// In place: turns the gradient `dp` with respect to the probabilities
     /// `p` (the output of [`AttentionKernel::masked_softmax_forward`]) into

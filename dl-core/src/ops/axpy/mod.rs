@@ -67,7 +67,10 @@ mod tests {
     fn batch_mismatch_is_a_typed_error() {
         let x = Tensor::<S1<2>>::zeros(&Cpu, 2);
         let mut y = Tensor::<S1<2>>::zeros(&Cpu, 3);
-        assert!(matches!(axpy(1.0, &x, &mut y), Err(Error::ShapeMismatch { op: "axpy", .. })));
+        assert!(matches!(
+            axpy(1.0, &x, &mut y),
+            Err(Error::ShapeMismatch { op: "axpy", .. })
+        ));
     }
 
     #[test]
