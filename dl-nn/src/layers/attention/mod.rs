@@ -346,7 +346,7 @@ impl MhaDims {
 }
 
 /// The parameters of multi-head attention, PyTorch layout.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct MhaWeights<'a, B: Backend, E: Float> {
     /// `in_proj_weight [3 d_model, d_model]` (`W_q; W_k; W_v`).
     pub in_proj_weight: &'a B::Buf<E>,
@@ -357,6 +357,13 @@ pub struct MhaWeights<'a, B: Backend, E: Float> {
     /// `out_proj.bias [d_model]`.
     pub out_proj_bias: &'a B::Buf<E>,
 }
+
+impl<B: Backend, E: Float> Clone for MhaWeights<'_, B, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: Backend, E: Float> Copy for MhaWeights<'_, B, E> {}
 
 /// Gradient accumulators of [`MhaWeights`] (same shapes).
 #[derive(Debug)]
