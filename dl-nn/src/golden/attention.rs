@@ -86,7 +86,19 @@ fn sdpa(case: &Case) -> Result<Results, String> {
     let (mut p, mut out) = (vec![], vec![]);
     sdpa_forward(&Cpu, dims, &qv, &kv, &vv, &mut p, &mut out);
     let (mut dp, mut dq, mut dk, mut dvv) = (vec![], vec![], vec![], vec![]);
-    sdpa_backward(&Cpu, dims, &qv, &kv, &vv, &p, &dy.f32(), &mut dp, &mut dq, &mut dk, &mut dvv);
+    sdpa_backward(
+        &Cpu,
+        dims,
+        &qv,
+        &kv,
+        &vv,
+        &p,
+        &dy.f32(),
+        &mut dp,
+        &mut dq,
+        &mut dk,
+        &mut dvv,
+    );
     Ok(vec![("output", out), ("grad_q", dq), ("grad_k", dk), ("grad_v", dvv)])
 }
 
@@ -122,7 +134,10 @@ fn mha(case: &Case) -> Result<Results, String> {
     dims.validate().map_err(|e| e.to_string())?;
     if let Ok(hd) = case.p_usize("head_dim") {
         if hd != dims.head_dim() {
-            return Err(format!("head_dim {hd} differs from embed_dim / num_heads = {}", dims.head_dim()));
+            return Err(format!(
+                "head_dim {hd} differs from embed_dim / num_heads = {}",
+                dims.head_dim()
+            ));
         }
     }
     let param = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {

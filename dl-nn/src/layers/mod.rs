@@ -11,6 +11,7 @@ pub mod dropout;
 pub mod embedding;
 pub mod layernorm;
 pub mod linear;
+pub mod residual;
 pub mod seq_mean;
 #[cfg(test)]
 pub(crate) mod test_util;
@@ -22,4 +23,5 @@ pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use layernorm::LayerNorm;
 pub use linear::Linear;
+pub use residual::{Residual, ResidualProj};
 pub use seq_mean::SeqMean;
