@@ -8,10 +8,18 @@
 //! produced and match.
 
 use super::{Case, GTensor};
+use crate::layers::activation::{activation_backward, activation_forward};
 use crate::layers::attention::{
     mha_backward, mha_forward, sdpa_backward, sdpa_forward, AttnMask, MhaCache, MhaDims, MhaGrads, MhaWeights,
     MhaWorkspace, SdpaDims,
 };
+use crate::layers::batchnorm::{batchnorm_backward, batchnorm_forward};
+use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
+use dl_core::ops::axpy::AxpyKernel;
+use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use dl_core::ops::binary::{BinaryDims, BinaryKernel, BinaryOp};
+use dl_core::ops::conv2d::Conv2dDims;
+use dl_core::ops::Relu;
 use dl_core::Cpu;
 
 pub(super) fn run(case: &Case) -> Result<(), String> {
@@ -181,14 +189,222 @@ fn mha(case: &Case) -> Result<Results, String> {
     ])
 }
 
-fn residual_block(_case: &Case) -> Result<Results, String> {
-    Err("conv2d not available yet".into())
+/// One conv + batch-norm stage of the block: parameters, running
+/// statistics and what the backward needs.
+struct Stage {
+    name: &'static str,
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    rm: Vec<f32>,
+    rv: Vec<f32>,
+    conv_out: Vec<f32>,
+    bn_out: Vec<f32>,
+    mean: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+impl Stage {
+    fn load(case: &Case, conv: &'static str, bn: &str, c: usize, k: usize, bias: bool) -> Result<Self, String> {
+        let get = |name: String, shape: &[usize]| -> Result<Vec<f32>, String> {
+            let t = case.t(&name)?;
+            if t.shape != shape {
+                return Err(format!("`{name}` has shape {:?}, expected {shape:?}", t.shape));
+            }
+            Ok(t.f32())
+        };
+        Ok(Self {
+            name: conv,
+            w: get(format!("{conv}.weight"), &[c, c, k, k])?,
+            b: if bias {
+                Some(get(format!("{conv}.bias"), &[c])?)
+            } else {
+                None
+            },
+            gamma: get(format!("{bn}.weight"), &[c])?,
+            beta: get(format!("{bn}.bias"), &[c])?,
+            rm: get(format!("{bn}.running_mean"), &[c])?,
+            rv: get(format!("{bn}.running_var"), &[c])?,
+            conv_out: vec![],
+            bn_out: vec![],
+            mean: vec![],
+            rstd: vec![],
+        })
+    }
+
+    fn forward(
+        &mut self,
+        x: &[f32],
+        d: Conv2dDims,
+        nd: NormDims,
+        cfg: BatchNormConfig,
+        training: bool,
+        ws: &mut Vec<f32>,
+    ) -> Result<(), String> {
+        conv2d_forward(&Cpu, &x.to_vec(), &self.w, self.b.as_ref(), &mut self.conv_out, d, ws)
+            .map_err(|e| format!("{}: {e}", self.name))?;
+        batchnorm_forward(
+            &Cpu,
+            nd,
+            cfg,
+            training,
+            &self.conv_out,
+            &self.gamma,
+            &self.beta,
+            &mut self.rm,
+            &mut self.rv,
+            &mut self.bn_out,
+            &mut self.mean,
+            &mut self.rstd,
+        );
+        Ok(())
+    }
+
+    /// From the gradient at the batch-norm output to the stage input's
+    /// gradient; returns `(dx, dw, dgamma, dbeta)`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        d: Conv2dDims,
+        nd: NormDims,
+        training: bool,
+        ws: &mut Vec<f32>,
+    ) -> Result<[Vec<f32>; 4], String> {
+        let c = nd.channels;
+        let (mut dconv, mut dg, mut db) = (vec![], vec![0f32; c], vec![0f32; c]);
+        batchnorm_backward(
+            &Cpu,
+            nd,
+            training,
+            &self.conv_out,
+            &self.gamma,
+            &self.mean,
+            &self.rstd,
+            &dy.to_vec(),
+            &mut dconv,
+            &mut dg,
+            &mut db,
+        );
+        let (mut dx, mut dw, mut dcb) = (vec![], vec![0f32; self.w.len()], vec![0f32; c]);
+        conv2d_backward(
+            &Cpu,
+            &x.to_vec(),
+            &self.w,
+            &dconv,
+            Some(&mut dx),
+            &mut dw,
+            self.b.as_ref().map(|_| &mut dcb),
+            d,
+            ws,
+        )
+        .map_err(|e| format!("{}: {e}", self.name))?;
+        Ok([dx, dw, dg, db])
+    }
+}
+
+fn residual_block(case: &Case) -> Result<Results, String> {
+    match case.p_str("shortcut").unwrap_or("identity") {
+        "identity" => {}
+        other => return Err(format!("shortcut `{other}`: only the identity shortcut is supported")),
+    }
+    let x = rank(case, "input", 4)?;
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    if let Ok(ch) = case.p_usize("channels") {
+        if ch != c {
+            return Err(format!("channels {ch} differ from the input's {c}"));
+        }
+    }
+    let k = case.p_usize("kernel_size")?;
+    let d = Conv2dDims {
+        n,
+        c_in: c,
+        h,
+        w,
+        c_out: c,
+        k,
+        stride: case.p_usize("stride").unwrap_or(1),
+        pad: case.p_usize("padding").unwrap_or(0),
+    };
+    d.validate().map_err(|e| e.to_string())?;
+    if d.oh() != h || d.ow() != w {
+        return Err(format!(
+            "the convolution maps {h}x{w} to {}x{}: an identity shortcut needs the same size",
+            d.oh(),
+            d.ow()
+        ));
+    }
+    let nd = NormDims {
+        outer: n,
+        channels: c,
+        inner: h * w,
+    };
+    let cfg = BatchNormConfig {
+        eps: case.p_f64("bn_eps").unwrap_or(1e-5),
+        momentum: case.p_f64("bn_momentum").unwrap_or(0.1),
+    };
+    let training = case.p_bool("training").unwrap_or(true);
+    let bias = case.p_bool("conv_bias").unwrap_or(false);
+    let mut s1 = Stage::load(case, "conv1", "bn1", c, k, bias)?;
+    let mut s2 = Stage::load(case, "conv2", "bn2", c, k, bias)?;
+    let xv = x.f32();
+    let dy = case.t("grad_out")?;
+    if dy.shape != x.shape {
+        return Err(format!(
+            "grad_out shape {:?} differs from input {:?}",
+            dy.shape, x.shape
+        ));
+    }
+    let mut ws = vec![];
+    // Forward: a1 = relu(bn1(conv1(x))); out = relu(bn2(conv2(a1)) + x).
+    s1.forward(&xv, d, nd, cfg, training, &mut ws)?;
+    let mut a1 = vec![];
+    activation_forward(&Cpu, Relu, &s1.bn_out, &mut a1);
+    s2.forward(&a1, d, nd, cfg, training, &mut ws)?;
+    let mut z = vec![];
+    Cpu.binary_forward(
+        BinaryOp::Add,
+        BinaryDims {
+            outer: 1,
+            inner: xv.len(),
+            broadcast_b: false,
+        },
+        &s2.bn_out,
+        &xv,
+        &mut z,
+    );
+    let mut out = vec![];
+    activation_forward(&Cpu, Relu, &z, &mut out);
+    // Backward.
+    let mut dz = vec![];
+    activation_backward(&Cpu, Relu, &z, &out, &dy.f32(), &mut dz);
+    let [da1, dw2, dg2, db2] = s2.backward(&a1, &dz, d, nd, training, &mut ws)?;
+    let mut dbn1 = vec![];
+    activation_backward(&Cpu, Relu, &s1.bn_out, &a1, &da1, &mut dbn1);
+    let [mut dx, dw1, dg1, db1] = s1.backward(&xv, &dbn1, d, nd, training, &mut ws)?;
+    Cpu.axpy(1.0, &dz, &mut dx);
+    Ok(vec![
+        ("output", out),
+        ("grad_input", dx),
+        ("grad_conv1.weight", dw1),
+        ("grad_bn1.weight", dg1),
+        ("grad_bn1.bias", db1),
+        ("grad_conv2.weight", dw2),
+        ("grad_bn2.weight", dg2),
+        ("grad_bn2.bias", db2),
+        ("bn1.running_mean_after", s1.rm),
+        ("bn1.running_var_after", s1.rv),
+        ("bn2.running_mean_after", s2.rm),
+        ("bn2.running_var_after", s2.rv),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn attention_cases_pass() {
-        super::super::run_kinds(&["scaled_dot_product_attention", "multihead_attention"]);
+        super::super::run_kinds(&["scaled_dot_product_attention", "multihead_attention", "residual_block"]);
     }
 }
