@@ -287,16 +287,16 @@ mod tests {
             chunks: 3,
         };
         let src: Vec<f32> = (0..d.packed_len()).map(|v| v as f32).collect();
-        let mut parts = vec![vec![], vec![], vec![]];
+        let mut parts = [vec![], vec![], vec![]];
         for (c, p) in parts.iter_mut().enumerate() {
             Cpu.split_heads(d, c, &src, p);
             assert_eq!(p.len(), d.head_major_len());
         }
-        // k (chunk 1), head 1, sample 1, step 2, feature 0:
-        // packed index ((1 * 3 + 2) * 3 + 1) * 2 * 2 ... computed explicitly.
-        let row = (1 * d.t + 2) * d.chunks * d.heads * d.head_dim;
-        let col = (1 * d.heads + 1) * d.head_dim;
-        let hm = ((1 * d.n + 1) * d.t + 2) * d.head_dim;
+        // k (chunk c = 1), head h = 1, sample s = 1, step t = 2, feature 0.
+        let (c, h, s, t) = (1, 1, 1, 2);
+        let row = (s * d.t + t) * d.chunks * d.heads * d.head_dim;
+        let col = (c * d.heads + h) * d.head_dim;
+        let hm = ((h * d.n + s) * d.t + t) * d.head_dim;
         assert_eq!(parts[1][hm], (row + col) as f32);
         let mut back = vec![];
         for (c, p) in parts.iter().enumerate() {

@@ -220,8 +220,8 @@ fn mha_reference<const D: usize, const H: usize, const C: bool>(
                     .collect();
                 let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = logits.iter().map(|l| (l - mx).exp()).sum();
-                for j in 0..t {
-                    let p = (logits[j] - mx).exp() / z;
+                for (j, l) in logits.iter().enumerate() {
+                    let p = (l - mx).exp() / z;
                     for e in 0..dh {
                         concat[(s * t + i) * D + h * dh + e] += p * proj(xs(j), 2 * D + h * dh + e);
                     }
