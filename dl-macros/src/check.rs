@@ -9,7 +9,7 @@ use crate::kinds::{self, FieldKind};
 use crate::shape::{self, fmt_dims, Kind, Producer};
 use crate::symbol;
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 /// One field, ready for expansion.
@@ -258,14 +258,14 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
     (plan, partial)
 }
 
-/// Tokens of a plan's field type (used in docs and tests).
-pub fn type_string(ty: &impl ToTokens) -> String {
-    kinds::pretty(ty)
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn type_string(ty: &impl quote::ToTokens) -> String {
+        kinds::pretty(ty)
+    }
 
     fn plan_of(input: &[usize], item: syn::DeriveInput) -> (Option<Plan>, Vec<String>) {
         let cx = Ctxt::new();

@@ -123,7 +123,8 @@ pub struct Completed {
 
 enum Val {
     Int(usize),
-    Bool(bool),
+    /// A `bool` literal (kept for symmetry; no kind needs its value yet).
+    Bool,
     Named,
     Layer(Box<Completed>),
 }
@@ -244,7 +245,7 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
                 }
                 P::Bool(_, Some(v)) => {
                     args.push(syn::parse_quote!(#v));
-                    vals.push(Val::Bool(*v));
+                    vals.push(Val::Bool);
                 }
                 // Required parameters were counted above.
                 P::Usize(_, Req) | P::Bool(_, None) | P::Layer(_) => ok = false,
@@ -278,7 +279,8 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Bool(b), ..
                 }) => {
-                    vals.push(Val::Bool(b.value));
+                    let _ = b.value;
+                    vals.push(Val::Bool);
                     args.push(arg.clone());
                 }
                 syn::Expr::Block(_) | syn::Expr::Path(_) => {
