@@ -10,6 +10,7 @@
 pub mod batchnorm;
 pub mod bias;
 pub mod binary;
+pub mod conv2d;
 pub mod dropout;
 pub mod embedding;
 pub mod exp;
@@ -18,6 +19,7 @@ pub mod layernorm;
 pub mod leaky_relu;
 pub mod log;
 pub mod matmul;
+pub mod pool2d;
 pub mod powf;
 pub mod reduce;
 pub mod relu;
