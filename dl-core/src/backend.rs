@@ -62,6 +62,8 @@ pub trait Backend:
     + crate::ops::batchnorm::BatchNormKernel
     + crate::ops::layernorm::LayerNormKernel
     + crate::ops::embedding::EmbeddingKernel
+    + crate::ops::attention::AttentionKernel
+    + crate::ops::axpy::AxpyKernel
     + crate::ops::conv2d::Conv2dKernel
     + crate::ops::pool2d::Pool2dKernel
 {
@@ -79,6 +81,8 @@ impl<T> Backend for T where
         + crate::ops::batchnorm::BatchNormKernel
         + crate::ops::layernorm::LayerNormKernel
         + crate::ops::embedding::EmbeddingKernel
+        + crate::ops::attention::AttentionKernel
+        + crate::ops::axpy::AxpyKernel
         + crate::ops::conv2d::Conv2dKernel
         + crate::ops::pool2d::Pool2dKernel
 {

@@ -7,6 +7,8 @@
 //!
 //! All kernels take runtime dimensions: one compiled copy serves every shape.
 
+pub mod attention;
+pub mod axpy;
 pub mod batchnorm;
 pub mod bias;
 pub mod binary;

@@ -5,6 +5,7 @@
 //! typed layer struct whose `Layer` impl calls them.
 
 pub mod activation;
+pub mod attention;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod dropout;
@@ -13,11 +14,13 @@ pub mod flatten;
 pub mod layernorm;
 pub mod linear;
 pub mod pool;
+pub mod residual;
 pub mod seq_mean;
 #[cfg(test)]
 pub(crate) mod test_util;
 
 pub use activation::{GELUTanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
+pub use attention::{LocalAttention, MultiHeadAttention};
 pub use batchnorm::{BatchNorm1d, BatchNorm2d};
 pub use conv2d::Conv2d;
 pub use dropout::Dropout;
@@ -26,4 +29,5 @@ pub use flatten::Flatten;
 pub use layernorm::LayerNorm;
 pub use linear::Linear;
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
+pub use residual::{Residual, ResidualProj};
 pub use seq_mean::SeqMean;

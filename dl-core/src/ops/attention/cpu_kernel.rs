@@ -1,0 +1,142 @@
+use super::{AttentionKernel, AttnMask, HeadDims};
+use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::dtype::Float;
+use rayon::prelude::*;
+
+fn softmax_row<E: Float>(lo: usize, hi: usize, row: &mut [E]) {
+    if lo >= hi {
+        row.iter_mut().for_each(|v| *v = E::ZERO);
+        return;
+    }
+    let m = row[lo..hi].iter().fold(E::NEG_INFINITY, |m, &v| m.max(v));
+    let mut s = E::ZERO;
+    for v in &mut row[lo..hi] {
+        let e = (*v - m).exp();
+        *v = e;
+        s += e;
+    }
+    let inv = E::ONE / s;
+    row[lo..hi].iter_mut().for_each(|v| *v *= inv);
+    row[..lo].iter_mut().for_each(|v| *v = E::ZERO);
+    row[hi..].iter_mut().for_each(|v| *v = E::ZERO);
+}
+
+fn softmax_backward_row<E: Float>(lo: usize, hi: usize, p: &[E], dp: &mut [E]) {
+    if lo < hi {
+        let dot: E = p[lo..hi].iter().zip(&dp[lo..hi]).map(|(&a, &b)| a * b).sum();
+        for j in lo..hi {
+            dp[j] = p[j] * (dp[j] - dot);
+        }
+    }
+    dp[..lo.min(hi)].iter_mut().for_each(|v| *v = E::ZERO);
+    dp[hi..].iter_mut().for_each(|v| *v = E::ZERO);
+}
+
+/// Runs `f(query_row, row)` over the rows of `count` `[tq, tk]` matrices,
+/// one matrix per task when the buffer is large.
+fn for_rows<E: Float>(count: usize, tq: usize, tk: usize, s: &mut [E], f: impl Fn(usize, &mut [E]) + Sync) {
+    let per = tq * tk;
+    let mat = |m: &mut [E]| m.chunks_mut(tk).enumerate().for_each(|(i, r)| f(i, r));
+    if count * per >= PAR_THRESHOLD && count > 1 {
+        s.par_chunks_mut(per).for_each(mat);
+    } else {
+        s.chunks_mut(per).for_each(mat);
+    }
+}
+
+impl AttentionKernel for Cpu {
+    fn masked_softmax_forward<E: Float>(&self, count: usize, tq: usize, tk: usize, mask: AttnMask, s: &mut Vec<E>) {
+        let n = count * tq * tk;
+        assert!(s.len() >= n, "masked_softmax_forward: buffer too small");
+        if n == 0 {
+            return;
+        }
+        for_rows(count, tq, tk, &mut s[..n], |i, row| {
+            let (lo, hi) = mask.key_range(i, tk);
+            softmax_row(lo, hi, row);
+        });
+    }
+
+    fn masked_softmax_backward<E: Float>(
+        &self,
+        count: usize,
+        tq: usize,
+        tk: usize,
+        mask: AttnMask,
+        p: &Vec<E>,
+        dp: &mut Vec<E>,
+    ) {
+        let n = count * tq * tk;
+        assert!(
+            p.len() >= n && dp.len() >= n,
+            "masked_softmax_backward: buffer too small"
+        );
+        if n == 0 {
+            return;
+        }
+        let per = tq * tk;
+        let mat = |(c, m): (usize, &mut [E])| {
+            for (i, r) in m.chunks_mut(tk).enumerate() {
+                let (lo, hi) = mask.key_range(i, tk);
+                let off = c * per + i * tk;
+                softmax_backward_row(lo, hi, &p[off..off + tk], r);
+            }
+        };
+        let dp = &mut dp[..n];
+        if n >= PAR_THRESHOLD && count > 1 {
+            dp.par_chunks_mut(per).enumerate().for_each(mat);
+        } else {
+            dp.chunks_mut(per).enumerate().for_each(mat);
+        }
+    }
+
+    fn split_heads<E: Float>(&self, d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>) {
+        assert!(chunk < d.chunks, "split_heads: chunk {chunk} of {}", d.chunks);
+        assert!(src.len() >= d.packed_len(), "split_heads: source too small");
+        let len = d.head_major_len();
+        dst.resize(len, E::ZERO);
+        let (dh, width) = (d.head_dim, d.chunks * d.heads * d.head_dim);
+        if len == 0 {
+            return;
+        }
+        // One (head, sample) block of `t * dh` elements per task.
+        let block = |(hn, out): (usize, &mut [E])| {
+            let (h, n) = (hn / d.n, hn % d.n);
+            let col = (chunk * d.heads + h) * dh;
+            for (t, o) in out.chunks_mut(dh).enumerate() {
+                let s = (n * d.t + t) * width + col;
+                o.copy_from_slice(&src[s..s + dh]);
+            }
+        };
+        let per = (d.t * dh).max(1);
+        if len >= PAR_THRESHOLD {
+            dst.par_chunks_mut(per).enumerate().for_each(block);
+        } else {
+            dst.chunks_mut(per).enumerate().for_each(block);
+        }
+    }
+
+    fn merge_heads<E: Float>(&self, d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>) {
+        assert!(chunk < d.chunks, "merge_heads: chunk {chunk} of {}", d.chunks);
+        assert!(src.len() >= d.head_major_len(), "merge_heads: source too small");
+        dst.resize(d.packed_len(), E::ZERO);
+        let (dh, width) = (d.head_dim, d.chunks * d.heads * d.head_dim);
+        if d.packed_len() == 0 {
+            return;
+        }
+        // One token row of the packed buffer per task.
+        let row = |(nt, out): (usize, &mut [E])| {
+            let (n, t) = (nt / d.t, nt % d.t);
+            for h in 0..d.heads {
+                let s = ((h * d.n + n) * d.t + t) * dh;
+                let o = (chunk * d.heads + h) * dh;
+                out[o..o + dh].copy_from_slice(&src[s..s + dh]);
+            }
+        };
+        if d.packed_len() >= PAR_THRESHOLD {
+            dst.par_chunks_mut(width).enumerate().for_each(row);
+        } else {
+            dst.chunks_mut(width).enumerate().for_each(row);
+        }
+    }
+}
