@@ -176,3 +176,68 @@ fn backward_accumulates_and_zero_grad_clears() {
     m.visit("", &mut |_, p| all_zero &= p.grad_vec().iter().all(|&v| v == 0.0));
     assert!(all_zero);
 }
+
+/// The network of the `cnn_train_step` golden case.
+#[network(input = [1, 8, 8])]
+pub struct Cnn {
+    conv1: Conv2d<1, 4, 3, 1, 1>,
+    relu: ReLU,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    fc1: Linear<64, 3>,
+}
+
+/// A ResNet basic block without its final activation.
+#[network(input = [4, 6, 6])]
+pub struct BasicBlock {
+    conv1: Conv2d<4, 4, 3, 1, 1>,
+    bn1: BatchNorm2d<4>,
+    relu: ReLU,
+    conv2: Conv2d<4, 4, 3, 1, 1>,
+    bn2: BatchNorm2d<4>,
+}
+
+/// A downsampling block: [4, 6, 6] -> [8, 3, 3].
+#[network(input = [4, 6, 6])]
+pub struct DownBlock {
+    conv: Conv2d<4, 8, 3, 2, 1>,
+    bn: BatchNorm2d<8>,
+}
+
+#[network(input = [1, 6, 6])]
+pub struct TinyResNet {
+    stem: Conv2d<1, 4, 3, 1, 1>,
+    block1: Residual<BasicBlock>,
+    relu: ReLU,
+    down: ResidualProj<DownBlock, Conv2d<4, 8, 1, 2>>,
+    pool: AvgPool2d<3>,
+    gap: GlobalAvgPool2d,
+    fc: Linear<8, 3>,
+}
+
+#[network(input = [5, 16])]
+pub struct AttnNet {
+    attn: MultiHeadAttention<16, 4>,
+    ln: LayerNorm<16>,
+    causal: MultiHeadAttention<16, 2, true>,
+    local: LocalAttention<16, 2, 1>,
+    pool: SeqMean,
+    fc: Linear<16, 3>,
+}
+
+#[test]
+fn cnn_backward_matches_finite_differences() {
+    assert_eq!(gradcheck_net!(Cnn<Cpu, f64>, randn::<S3<1, 8, 8>>(2, 6), true), 4);
+}
+
+#[test]
+fn residual_network_backward_matches_finite_differences() {
+    // stem 2, block1 8, down 4 + shortcut 2, fc 2.
+    assert_eq!(gradcheck_net!(TinyResNet<Cpu, f64>, randn::<S3<1, 6, 6>>(2, 7), true), 18);
+}
+
+#[test]
+fn attention_network_backward_matches_finite_differences() {
+    // Three attention layers with 4 tensors each, LayerNorm 2, fc 2.
+    assert_eq!(gradcheck_net!(AttnNet<Cpu, f64>, randn::<S2<5, 16>>(2, 8), true), 16);
+}

@@ -28,9 +28,6 @@ pub struct FieldPlan {
     pub out_ty: TokenStream,
     /// Output dims when the macro knows them.
     pub out_dims: Option<Vec<usize>>,
-    /// `Residual<Block>` with a block the macro does not know: the block
-    /// type, whose output must equal the input (checked by the type system).
-    pub residual_block: Option<syn::Type>,
 }
 
 /// The whole network, ready for expansion.
@@ -242,7 +239,6 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
             in_ty,
             out_ty,
             out_dims,
-            residual_block: c.opaque_residual_block.clone(),
         });
     }
     let plan = match (input, complete_ok, cx.has_errors(), matches!(cur, Cur::Broken)) {
@@ -329,7 +325,8 @@ mod tests {
         let p = p.unwrap();
         assert!(type_string(&p.fields[0].out_ty).contains("OutputShape"));
         assert_eq!(p.fields[1].out_dims, Some(vec![2]));
-        assert!(p.fields[2].residual_block.is_some());
+        // `Residual<Block>` keeps the shape (the block is checked by `Residual`'s bounds).
+        assert_eq!(p.fields[2].out_dims, Some(vec![2]));
     }
 
     #[test]

@@ -206,41 +206,6 @@ pub fn expand(plan: &Plan) -> TokenStream {
         quote!(::dl::nn::summary::LayerSummary { name: #id, kind: #kind, output_shape: #shape, params: #m::NUM_PARAMS },)
     });
 
-    // ---- Residual blocks the macro cannot see into ----
-    let residual_checks = fields.iter().filter_map(|f| {
-        let blk = f.residual_block.as_ref()?;
-        let i = &f.in_ty;
-        let fname = format_ident!("__dl_residual_keeps_shape_{}", f.ident);
-        let check = quote_spanned!(blk.span()=>
-            __dl_same_shape::<<#blk as ::dl::nn::OutputShape<#i>>::Out, #i>()
-        );
-        Some(quote! {
-            #[allow(dead_code, non_snake_case)]
-            fn #fname #g () { #check; }
-        })
-    });
-    let residual_checks: Vec<TokenStream> = residual_checks.collect();
-    let residual_block = (!residual_checks.is_empty()).then(|| {
-        let msg = format!(
-            "a `Residual` block in `{name_str}` maps `{{In}}` to `{{Self}}`, but `Residual` adds its input to its \
-             output, so both must have the same shape"
-        );
-        quote! {
-            #[doc(hidden)]
-            const _: () = {
-                #[diagnostic::on_unimplemented(
-                    message = #msg,
-                    label = "this block changes the shape from `{In}` to `{Self}`",
-                    note = "use `ResidualProj<Block, Projection>` with a projection shortcut that maps `{In}` to `{Self}`"
-                )]
-                trait __DlSameShape<In> {}
-                impl<S> __DlSameShape<S> for S {}
-                fn __dl_same_shape<Out: __DlSameShape<In>, In>() {}
-                #(#residual_checks)*
-            };
-        }
-    });
-
     let clone_fields = fields.iter().map(|f| {
         let id = &f.ident;
         quote!(#id: ::core::clone::Clone::clone(&self.#id),)
@@ -524,8 +489,6 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 #(#back_steps)*
             }
         }
-
-        #residual_block
     }
 }
 

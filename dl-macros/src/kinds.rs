@@ -116,9 +116,6 @@ pub struct Completed {
     pub ty: Type,
     /// What the macro knows about it.
     pub kind: FieldKind,
-    /// For `Residual<Block>` whose block is not a known kind: the
-    /// completed block type (its shape is checked through the type system).
-    pub opaque_residual_block: Option<Type>,
 }
 
 enum Val {
@@ -187,7 +184,6 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
         return Some(Completed {
             ty: Type::Path(out),
             kind: FieldKind::Unknown,
-            opaque_residual_block: None,
         });
     };
 
@@ -339,7 +335,6 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
         Some(FieldKind::Known { kind: Some(k), .. }) => Some(Box::new(k.clone())),
         _ => None,
     };
-    let mut opaque_residual_block = None;
     let kind = match kname {
         "Linear" => int(0).zip(int(1)).map(|(inp, out)| Kind::Linear { inp, out }),
         "Conv2d" => (|| {
@@ -372,13 +367,7 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
             d_model,
             heads,
         }),
-        "Residual" => {
-            let block = inner_kind(0);
-            if block.is_none() {
-                opaque_residual_block = layer(0).map(|c| c.ty.clone());
-            }
-            Some(Kind::Residual { block })
-        }
+        "Residual" => Some(Kind::Residual { block: inner_kind(0) }),
         "ResidualProj" => Some(Kind::ResidualProj {
             block: inner_kind(0),
             proj: inner_kind(1),
@@ -388,7 +377,6 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
     Some(Completed {
         ty: Type::Path(out),
         kind: FieldKind::Known { name: kname, kind },
-        opaque_residual_block,
     })
 }
 
