@@ -28,6 +28,15 @@ pub struct FieldPlan {
     pub out_ty: TokenStream,
     /// Output dims when the macro knows them.
     pub out_dims: Option<Vec<usize>>,
+    /// Whether the type checker, not the macro, vouches for this field
+    /// (unknown layer types, opaque inputs or outputs, residuals around
+    /// unknown blocks): its `Layer` bound is then checked explicitly,
+    /// spanned on the field, and added as a `where` clause of the impls.
+    pub type_checked: bool,
+    /// Whether `out_ty` is an `OutputShape` projection of this field's type.
+    pub out_is_projection: bool,
+    /// Span of the field's type as written.
+    pub span: proc_macro2::Span,
 }
 
 /// The whole network, ready for expansion.
@@ -133,10 +142,17 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
             continue;
         };
         partial.fields.push((ident.clone(), attrs.clone(), c.ty.clone()));
+        let mut invalid = false;
         if let FieldKind::Known { kind: Some(k), .. } = &c.kind {
             for msg in shape::validate(&name, k) {
                 cx.error_spanned_by(f, msg);
+                invalid = true;
             }
+        }
+        let in_known = matches!(cur, Cur::Known { .. });
+        if invalid {
+            // The input shape check would only repeat the problem.
+            cur = Cur::Broken;
         }
         let in_ty = cur.ty();
         let ty = &c.ty;
@@ -230,6 +246,9 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
             _ => None,
         };
         let out_ty = next.ty();
+        let out_is_projection = matches!(next, Cur::Opaque { ref producer, .. } if *producer == name);
+        let fully_known = matches!(&c.kind, FieldKind::Known { kind: Some(k), .. } if k.fully_known());
+        let type_checked = !(fully_known && in_known && out_dims.is_some());
         cur = next;
         fields.push(FieldPlan {
             ident,
@@ -239,6 +258,9 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
             in_ty,
             out_ty,
             out_dims,
+            type_checked,
+            out_is_projection,
+            span: f.ty.span(),
         });
     }
     let plan = match (input, complete_ok, cx.has_errors(), matches!(cur, Cur::Broken)) {

@@ -206,6 +206,37 @@ pub fn expand(plan: &Plan) -> TokenStream {
         quote!(::dl::nn::summary::LayerSummary { name: #id, kind: #kind, output_shape: #shape, params: #m::NUM_PARAMS },)
     });
 
+    // ---- fields the type checker vouches for ----
+    // Their bounds are `where` clauses of every impl (so a failing bound is
+    // reported once, below, instead of in each generated item) and are
+    // checked explicitly in `__dl_check`, spanned on the field.
+    let mut bounds = Vec::new();
+    let mut checks = Vec::new();
+    for f in fields.iter().filter(|f| f.type_checked) {
+        let (ty, i, o) = (&f.ty, &f.in_ty, &f.out_ty);
+        if f.out_is_projection {
+            bounds.push(quote!(#ty: ::dl::nn::OutputShape<#i>));
+            checks.push(quote_spanned!(f.span=> __dl_output_shape::<#ty, #i>();));
+        }
+        bounds.push(quote!(#ty: ::dl::nn::Layer<#i, #o, B, E>));
+        checks.push(quote_spanned!(f.span=> __dl_layer::<#ty, #i, #o, B, E>();));
+    }
+    let where_clause = (!bounds.is_empty()).then(|| quote!(where #(#bounds,)*));
+    let check_block = (!checks.is_empty()).then(|| {
+        quote! {
+            // The layers whose shapes only the type checker knows: each
+            // call states one field's `Layer` bound, spanned on the field.
+            const _: () = {
+                fn __dl_output_shape<L: ::dl::nn::OutputShape<I>, I: ::dl::core::Shape>() {}
+                fn __dl_layer<L: ::dl::nn::Layer<I, O, B, E>, I: ::dl::core::Shape, O: ::dl::core::Shape, B: ::dl::core::Backend, E: ::dl::core::Float>() {}
+                #[allow(dead_code)]
+                fn __dl_check #g () {
+                    #(#checks)*
+                }
+            };
+        }
+    });
+
     let clone_fields = fields.iter().map(|f| {
         let id = &f.ident;
         quote!(#id: ::core::clone::Clone::clone(&self.#id),)
@@ -231,7 +262,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
 
         #[doc = #cache_doc]
-        #vis struct #cache_name #g {
+        #vis struct #cache_name #g #where_clause {
             /// Copy of the input of the last `forward_train`/`forward_train_into`
             /// (empty when the network ran as a nested layer).
             pub input: ::dl::core::Tensor<#in_ty, B, E>,
@@ -245,13 +276,13 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
 
         #[doc = #grads_doc]
-        #vis struct #grads_name #g {
+        #vis struct #grads_name #g #where_clause {
             #(#grads_fields)*
             #[doc(hidden)]
             pub _backend: ::core::marker::PhantomData<(B, E)>,
         }
 
-        impl #g #grads_name<B, E> {
+        impl #g #grads_name<B, E> #where_clause {
             /// Empty buffers on `dev` (they grow on first use).
             pub fn new(dev: &B) -> Self {
                 let _ = dev;
@@ -259,7 +290,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             }
         }
 
-        impl #g #cache_name<B, E> {
+        impl #g #cache_name<B, E> #where_clause {
             /// The output of the last `forward_train_into`.
             pub fn output(&self) -> &::dl::core::Tensor<#out_ty, B, E> {
                 &self.output
@@ -285,7 +316,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl #g ::dl::nn::Module<B, E> for #name<B, E> {
+        impl #g ::dl::nn::Module<B, E> for #name<B, E> #where_clause {
             const NUM_PARAMS: usize = #(#num_params)+*;
 
             fn init(dev: &B, rng: &mut ::dl::core::Rng) -> Self {
@@ -310,12 +341,12 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl #g ::dl::nn::OutputShape<#in_ty> for #name<B, E> {
+        impl #g ::dl::nn::OutputShape<#in_ty> for #name<B, E> #where_clause {
             type Out = #out_ty;
         }
 
         #[automatically_derived]
-        impl #g ::dl::nn::Layer<#in_ty, #out_ty, B, E> for #name<B, E> {
+        impl #g ::dl::nn::Layer<#in_ty, #out_ty, B, E> for #name<B, E> #where_clause {
             type Cache = #cache_name<B, E>;
 
             fn new_cache(dev: &B) -> Self::Cache {
@@ -345,7 +376,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl #g ::dl::nn::Network<B, E> for #name<B, E> {
+        impl #g ::dl::nn::Network<B, E> for #name<B, E> #where_clause {
             type Input = #in_ty;
             type Output = #out_ty;
             fn summary() -> &'static ::dl::nn::summary::Summary {
@@ -353,7 +384,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             }
         }
 
-        impl #g #name<B, E> {
+        impl #g #name<B, E> #where_clause {
             /// Per layer: name, type as written, output shape and parameter
             /// count; and the totals (like Keras `model.summary()`).
             /// `println!("{}", <Net>::SUMMARY)` prints it as a table.
@@ -489,6 +520,8 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 #(#back_steps)*
             }
         }
+
+        #check_block
     }
 }
 

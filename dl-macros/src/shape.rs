@@ -60,6 +60,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether the macro sees the whole layer: false for a residual whose
+    /// block (or projection) is not a known kind.
+    pub fn fully_known(&self) -> bool {
+        match self {
+            Kind::Residual { block } => block.as_deref().is_some_and(Kind::fully_known),
+            Kind::ResidualProj { block, proj } => {
+                block.as_deref().is_some_and(Kind::fully_known) && proj.as_deref().is_some_and(Kind::fully_known)
+            }
+            _ => true,
+        }
+    }
+
     /// The layer's type name.
     pub fn name(&self) -> &'static str {
         match self {
