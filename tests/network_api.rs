@@ -39,9 +39,15 @@ fn lenet_summary_is_computed_at_compile_time() {
     const S: dl::nn::summary::Summary = <LeNet>::SUMMARY;
     assert_eq!(S.name, "LeNet");
     assert_eq!(S.input_shape, &[1, 28, 28]);
-    let rows: Vec<(&str, &str, &[usize], usize)> =
-        S.layers.iter().map(|l| (l.name, l.kind, l.output_shape, l.params)).collect();
-    assert_eq!(rows[0], ("conv1", "Conv2d<1, 32, 3>", &[32usize, 26, 26][..], 32 * 9 + 32));
+    let rows: Vec<(&str, &str, &[usize], usize)> = S
+        .layers
+        .iter()
+        .map(|l| (l.name, l.kind, l.output_shape, l.params))
+        .collect();
+    assert_eq!(
+        rows[0],
+        ("conv1", "Conv2d<1, 32, 3>", &[32usize, 26, 26][..], 32 * 9 + 32)
+    );
     assert_eq!(rows[2], ("pool1", "MaxPool2d<2>", &[32usize, 13, 13][..], 0));
     assert_eq!(rows[5].2, &[64, 5, 5]);
     assert_eq!(rows[6], ("flat", "Flatten", &[1600usize][..], 0));
@@ -51,7 +57,10 @@ fn lenet_summary_is_computed_at_compile_time() {
     assert_eq!(S.total_params, total);
     assert_eq!(<LeNet as Module<Cpu, f32>>::NUM_PARAMS, total);
     let text = S.to_string();
-    assert!(text.contains("fc1 (Linear<1600, 128>)") && text.contains("[64, 5, 5]"), "{text}");
+    assert!(
+        text.contains("fc1 (Linear<1600, 128>)") && text.contains("[64, 5, 5]"),
+        "{text}"
+    );
     // Through the `Network` trait as well.
     assert_eq!(<LeNet as Network<Cpu, f32>>::summary(), &S);
 }

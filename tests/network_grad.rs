@@ -233,7 +233,10 @@ fn cnn_backward_matches_finite_differences() {
 #[test]
 fn residual_network_backward_matches_finite_differences() {
     // stem 2, block1 8, down 4 + shortcut 2, fc 2.
-    assert_eq!(gradcheck_net!(TinyResNet<Cpu, f64>, randn::<S3<1, 6, 6>>(2, 7), true), 18);
+    assert_eq!(
+        gradcheck_net!(TinyResNet<Cpu, f64>, randn::<S3<1, 6, 6>>(2, 7), true),
+        18
+    );
 }
 
 #[test]

@@ -103,7 +103,12 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
         },
         None => Cur::Broken,
     };
-    let names: Vec<String> = decl.fields.iter().filter_map(|f| f.ident.as_ref()).map(|i| i.to_string()).collect();
+    let names: Vec<String> = decl
+        .fields
+        .iter()
+        .filter_map(|f| f.ident.as_ref())
+        .map(|i| i.to_string())
+        .collect();
     let mut fields = Vec::new();
     let mut partial = Partial { fields: Vec::new() };
     let mut complete_ok = true;
@@ -171,7 +176,13 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
                 None => Cur::Broken,
             },
             (Cur::Known { dims, note, producer }, FieldKind::Known { kind: Some(k), .. })
-                if !matches!(k, Kind::ResidualProj { block: None, proj: None }) =>
+                if !matches!(
+                    k,
+                    Kind::ResidualProj {
+                        block: None,
+                        proj: None
+                    }
+                ) =>
             {
                 let x = Producer {
                     name: producer.as_deref(),
@@ -275,7 +286,6 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
     };
     (plan, partial)
 }
-
 
 #[cfg(test)]
 mod tests {

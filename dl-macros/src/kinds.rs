@@ -70,11 +70,19 @@ const CATALOGUE: &[(&str, &[P])] = &[
     ("Embedding", &[P::Usize("VOCAB", Req), P::Usize("DIM", Req)]),
     (
         "MultiHeadAttention",
-        &[P::Usize("D_MODEL", Req), P::Usize("HEADS", Req), P::Bool("CAUSAL", Some(false))],
+        &[
+            P::Usize("D_MODEL", Req),
+            P::Usize("HEADS", Req),
+            P::Bool("CAUSAL", Some(false)),
+        ],
     ),
     (
         "LocalAttention",
-        &[P::Usize("D_MODEL", Req), P::Usize("HEADS", Req), P::Usize("WINDOW", Req)],
+        &[
+            P::Usize("D_MODEL", Req),
+            P::Usize("HEADS", Req),
+            P::Usize("WINDOW", Req),
+        ],
     ),
     ("SeqMean", &[]),
     ("Residual", &[P::Layer("Block")]),
@@ -84,9 +92,35 @@ const CATALOGUE: &[(&str, &[P])] = &[
 /// Type names that are certainly not layers (a clearer error than the
 /// trait-bound failure the type checker would give).
 const NOT_LAYERS: &[&str] = &[
-    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64", "bool",
-    "char", "str", "String", "Vec", "Option", "Box", "Rc", "Arc", "HashMap", "BTreeMap", "PhantomData", "Tensor",
-    "Param", "RawParam",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f32",
+    "f64",
+    "bool",
+    "char",
+    "str",
+    "String",
+    "Vec",
+    "Option",
+    "Box",
+    "Rc",
+    "Arc",
+    "HashMap",
+    "BTreeMap",
+    "PhantomData",
+    "Tensor",
+    "Param",
+    "RawParam",
 ];
 
 /// What the macro knows about a field's layer type.
@@ -173,9 +207,7 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
         }
     };
     let mut out = tp.clone();
-    let Some(seg) = out.path.segments.last_mut() else {
-        return None;
-    };
+    let seg = out.path.segments.last_mut()?;
     let Some(&(kname, params)) = CATALOGUE.iter().find(|(n, _)| *n == name) else {
         // Unknown: append `B, E`.
         let mut args: Punctuated<GenericArgument, syn::Token![,]> = given.into_iter().collect();
@@ -436,8 +468,14 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(run(syn::parse_quote!(MaxPool2d<2>)).0.unwrap().0, "MaxPool2d<2, 2, 0, B, E>");
-        assert_eq!(run(syn::parse_quote!(AvgPool2d<3, 1>)).0.unwrap().0, "AvgPool2d<3, 1, 0, B, E>");
+        assert_eq!(
+            run(syn::parse_quote!(MaxPool2d<2>)).0.unwrap().0,
+            "MaxPool2d<2, 2, 0, B, E>"
+        );
+        assert_eq!(
+            run(syn::parse_quote!(AvgPool2d<3, 1>)).0.unwrap().0,
+            "AvgPool2d<3, 1, 0, B, E>"
+        );
         assert_eq!(run(syn::parse_quote!(Dropout)).0.unwrap().0, "Dropout<50, B, E>");
         assert_eq!(run(syn::parse_quote!(ReLU)).0.unwrap().0, "ReLU<B, E>");
         assert_eq!(
@@ -490,7 +528,7 @@ mod tests {
     fn pretty_printing() {
         let t: Type = syn::parse_quote!(Conv2d<1, 32, 3>);
         assert_eq!(pretty(&t), "Conv2d<1, 32, 3>");
-        let t: Type = syn::parse_quote!(Residual<dl::nn::Linear<4, 4> >);
+        let t: Type = syn::parse_quote!(Residual<dl::nn::Linear<4, 4>>);
         assert_eq!(pretty(&t), "Residual<dl::nn::Linear<4, 4>>");
     }
 }

@@ -301,7 +301,11 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
             _ => Err(format!(
                 "{field}: BatchNorm1d expects an input [{c}], but {}{}",
                 x.describe(),
-                if d.len() == 3 { "; use BatchNorm2d for images" } else { "" }
+                if d.len() == 3 {
+                    "; use BatchNorm2d for images"
+                } else {
+                    ""
+                }
             )),
         },
         Kind::BatchNorm2d { c } => match d {
@@ -513,7 +517,10 @@ mod tests {
     fn linear_after_image_suggests_flatten() {
         let e = infer("fc1", &Kind::Linear { inp: 1600, out: 10 }, &from("pool2", &[64, 5, 5])).unwrap_err();
         assert!(e.contains("rank-1 input of 1600 features"), "{e}");
-        assert!(e.contains("add a `Flatten` layer before it (it would produce [1600])"), "{e}");
+        assert!(
+            e.contains("add a `Flatten` layer before it (it would produce [1600])"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -524,7 +531,10 @@ mod tests {
             note: None,
         };
         let e = infer("fc1", &Kind::Linear { inp: 700, out: 10 }, &x).unwrap_err();
-        assert_eq!(e, "fc1: Linear expects 700 input features, but the network input is [784]");
+        assert_eq!(
+            e,
+            "fc1: Linear expects 700 input features, but the network input is [784]"
+        );
     }
 
     #[test]
@@ -537,10 +547,16 @@ mod tests {
             pad: 1,
         };
         let e = infer("conv", &conv, &from("x", &[1, 8, 8])).unwrap_err();
-        assert!(e.contains("expects 3 input channels") && e.contains("with 1 channels"), "{e}");
+        assert!(
+            e.contains("expects 3 input channels") && e.contains("with 1 channels"),
+            "{e}"
+        );
         let e = infer("conv", &conv, &from("fc", &[128])).unwrap_err();
         assert!(e.contains("expects an image input"), "{e}");
-        assert_eq!(infer("conv", &conv, &from("x", &[3, 8, 8])).unwrap().dims, vec![8, 8, 8]);
+        assert_eq!(
+            infer("conv", &conv, &from("x", &[3, 8, 8])).unwrap().dims,
+            vec![8, 8, 8]
+        );
     }
 
     #[test]
@@ -565,7 +581,10 @@ mod tests {
             pad: 0,
         };
         let e = infer("conv", &conv, &from("pool", &[1, 3, 3])).unwrap_err();
-        assert!(e.contains("kernel 5x5 does not fit its input") && e.contains("3x3 with padding 0"), "{e}");
+        assert!(
+            e.contains("kernel 5x5 does not fit its input") && e.contains("3x3 with padding 0"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -598,13 +617,19 @@ mod tests {
     #[test]
     fn norms_embedding_sequence() {
         let e = infer("bn", &Kind::BatchNorm2d { c: 16 }, &from("conv", &[32, 4, 4])).unwrap_err();
-        assert!(e.contains("expects 16 channels") && e.contains("with 32 channels"), "{e}");
+        assert!(
+            e.contains("expects 16 channels") && e.contains("with 32 channels"),
+            "{e}"
+        );
         assert!(infer("bn", &Kind::BatchNorm1d { c: 4 }, &from("x", &[4])).is_ok());
         assert!(infer("ln", &Kind::LayerNorm { d: 8 }, &from("x", &[5, 8])).is_ok());
         assert!(infer("ln", &Kind::LayerNorm { d: 8 }, &from("x", &[8, 5])).is_err());
         let emb = infer("emb", &Kind::Embedding { vocab: 100, dim: 16 }, &from("x", &[12])).unwrap();
         assert_eq!(emb.dims, vec![12, 16]);
-        assert_eq!(infer("m", &Kind::SeqMean, &from("x", &[12, 16])).unwrap().dims, vec![16]);
+        assert_eq!(
+            infer("m", &Kind::SeqMean, &from("x", &[12, 16])).unwrap().dims,
+            vec![16]
+        );
         assert_eq!(
             infer("g", &Kind::GlobalAvgPool2d, &from("x", &[8, 4, 4])).unwrap().dims,
             vec![8]
@@ -626,7 +651,9 @@ mod tests {
             block: Some(Box::new(Kind::Linear { inp: 4, out: 8 })),
             proj: Some(Box::new(Kind::Linear { inp: 4, out: 6 })),
         };
-        assert!(infer("r", &proj, &from("x", &[4])).unwrap_err().contains("[8] but its projection produces [6]"));
+        assert!(infer("r", &proj, &from("x", &[4]))
+            .unwrap_err()
+            .contains("[8] but its projection produces [6]"));
     }
 
     #[test]
