@@ -1,0 +1,9 @@
+use dl::prelude::*;
+
+#[network(input = [4])]
+pub enum Net {
+    A,
+    B,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use dl::prelude::*;
+
+#[network(input = [4])]
+pub struct Net {}
+
+fn main() {}
