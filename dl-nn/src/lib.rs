@@ -14,6 +14,7 @@ pub mod loss;
 pub mod module;
 pub mod optim;
 pub mod summary;
+pub mod train;
 
 pub use loss::Loss;
 pub use module::{Layer, Module, Network, OutputShape};
@@ -26,4 +27,5 @@ pub mod prelude {
     pub use crate::loss::Loss;
     pub use crate::module::{Layer, Module, Network, OutputShape};
     pub use crate::optim::Optimizer;
+    pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};
 }
