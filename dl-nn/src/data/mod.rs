@@ -3,6 +3,22 @@
 //! A [`Dataset`] is a random-access collection of labelled samples of a fixed
 //! size, stored as `f32`. A `DataLoader` (in this module) batches a data set
 //! into typed tensors, with seeded shuffling per epoch.
+//!
+//! | item | what |
+//! |---|---|
+//! | [`DataLoader`] | batches, shuffling, background preparation |
+//! | [`InMemoryDataset`] | samples in host memory; subset, filter, relabel, split |
+//! | [`augment`] | seeded image transforms (flips, crops, rotation, jitter, normalisation) |
+//! | [`DataError`] | typed errors naming the file and the problem |
+
+pub mod augment;
+pub mod error;
+pub mod loader;
+pub mod memory;
+
+pub use error::DataError;
+pub use loader::{DataLoader, Epoch};
+pub use memory::InMemoryDataset;
 
 /// A random-access, labelled data set of fixed-size samples.
 ///
