@@ -142,3 +142,12 @@ fn at(path: &Option<PathBuf>) -> String {
         None => String::new(),
     }
 }
+
+impl DataError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
