@@ -23,7 +23,7 @@ pub use optim::Optimizer;
 pub mod prelude {
     pub use crate::data::Dataset;
     pub use crate::layers::*;
-    pub use crate::loss::Loss;
+    pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};
     pub use crate::optim::Optimizer;
 }
