@@ -136,7 +136,15 @@ impl Args {
                 _ => (opt, None),
             };
             let flag = matches!(opt.as_str(), "--quiet" | "--help" | "-h");
-            const VALUED: [&str; 7] = ["--data", "--epochs", "--batch-size", "--seed", "--limit", "--lr", "--device"];
+            const VALUED: [&str; 7] = [
+                "--data",
+                "--epochs",
+                "--batch-size",
+                "--seed",
+                "--limit",
+                "--lr",
+                "--device",
+            ];
             if !flag && !VALUED.contains(&opt.as_str()) {
                 return Err(ArgError::Unknown(opt));
             }

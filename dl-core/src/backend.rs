@@ -62,6 +62,8 @@ pub trait Backend:
     + crate::ops::batchnorm::BatchNormKernel
     + crate::ops::layernorm::LayerNormKernel
     + crate::ops::embedding::EmbeddingKernel
+    + crate::ops::loss::LossKernel
+    + crate::ops::optim::OptimKernel
 {
 }
 
@@ -77,5 +79,7 @@ impl<T> Backend for T where
         + crate::ops::batchnorm::BatchNormKernel
         + crate::ops::layernorm::LayerNormKernel
         + crate::ops::embedding::EmbeddingKernel
+        + crate::ops::loss::LossKernel
+        + crate::ops::optim::OptimKernel
 {
 }

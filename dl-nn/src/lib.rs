@@ -24,7 +24,7 @@ pub use optim::Optimizer;
 pub mod prelude {
     pub use crate::data::{load_mnist, DataLoader, Dataset, InMemoryDataset, Split};
     pub use crate::layers::*;
-    pub use crate::loss::Loss;
+    pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};
     pub use crate::optim::Optimizer;
     pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};

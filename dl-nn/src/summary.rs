@@ -60,13 +60,27 @@ impl std::fmt::Display for Summary {
                 )
             })
             .collect();
-        let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max("Layer (type)".len());
-        let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max("Output shape".len());
+        let w0 = rows
+            .iter()
+            .map(|r| r.0.len())
+            .max()
+            .unwrap_or(0)
+            .max("Layer (type)".len());
+        let w1 = rows
+            .iter()
+            .map(|r| r.1.len())
+            .max()
+            .unwrap_or(0)
+            .max("Output shape".len());
         let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max("Param #".len());
         let line = "=".repeat(w0 + w1 + w2 + 4);
         writeln!(f, "Network: {} (input {})", self.name, shape_str(self.input_shape))?;
         writeln!(f, "{line}")?;
-        writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", "Layer (type)", "Output shape", "Param #")?;
+        writeln!(
+            f,
+            "{:<w0$}  {:<w1$}  {:>w2$}",
+            "Layer (type)", "Output shape", "Param #"
+        )?;
         writeln!(f, "{line}")?;
         for r in &rows {
             writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", r.0, r.1, r.2)?;
