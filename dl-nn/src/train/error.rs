@@ -29,6 +29,10 @@ pub enum TrainError {
     /// A loss, a tensor operation or a backend failed.
     #[error(transparent)]
     Core(#[from] dl_core::Error),
+    /// The data loader failed (a sample-length mismatch, a transform that
+    /// does not fit, a thread that could not start).
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     /// A configuration value is out of range (`batch_size(0)`, a negative
     /// `min_delta`, ...).
     #[error("invalid training configuration: {0}")]

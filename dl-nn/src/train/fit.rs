@@ -1,20 +1,22 @@
 //! Keras-style training: [`Fit::fit`], [`Fit::evaluate`], [`Fit::predict`].
 //!
 //! The loop drives the network through the [`Layer`] methods with
-//! caller-owned buffers (input batch, output, cache, gradients) allocated
-//! once per call and reused at every step.
+//! caller-owned buffers (output, cache, gradients) allocated once per call
+//! and reused at every step; batches come from a [`DataLoader`], which
+//! prepares the next one on a background thread.
 
 use super::callbacks::{Callback, CallbackContext, Control};
 use super::error::{FaultSource, TrainError};
 use super::history::{EpochRecord, History};
 use super::progress::{Progress, Reporter};
 use super::StepBuffers;
-use crate::data::Dataset;
+use crate::data::{DataLoader, Dataset};
+use crate::loss::accuracy::count_correct_flat;
 use crate::loss::Loss;
 use crate::module::{Layer, Module, Network};
 use crate::optim::Optimizer;
 use dl_core::ops::reduce::{Reduce, ReduceDims};
-use dl_core::{Backend, Float, Rng, Shape, Tensor};
+use dl_core::{Backend, Float, Shape, Tensor};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,7 +49,7 @@ pub struct FitConfig<'a, N, O, L> {
     loss: L,
     epochs: usize,
     batch_size: usize,
-    validation: Option<Arc<dyn Dataset + 'a>>,
+    validation: Option<Arc<dyn Dataset>>,
     validation_batch_size: Option<usize>,
     shuffle: Option<u64>,
     drop_last: bool,
@@ -86,8 +88,8 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
         self
     }
     /// Evaluates on `data` at the end of every epoch (validation loss and accuracy).
-    pub fn validation<D: Dataset + 'a>(mut self, data: &Arc<D>) -> Self {
-        let d: Arc<dyn Dataset + 'a> = data.clone();
+    pub fn validation<D: Dataset + 'static>(mut self, data: &Arc<D>) -> Self {
+        let d: Arc<dyn Dataset> = data.clone();
         self.validation = Some(d);
         self
     }
@@ -238,7 +240,7 @@ pub trait Fit<B: Backend, E: Float>: Network<B, E> {
     /// callback's error.
     fn fit<'a, D, O, L>(&mut self, train: &Arc<D>, config: FitConfig<'a, Self, O, L>) -> Result<History, TrainError>
     where
-        D: Dataset + ?Sized,
+        D: Dataset + ?Sized + 'static,
         O: Optimizer<B, E>,
         L: Loss<Self::Output, B, E, Target = [usize]>,
     {
@@ -257,11 +259,11 @@ pub trait Fit<B: Backend, E: Float>: Network<B, E> {
         config: &mut FitConfig<'a, Self, O, L>,
     ) -> Result<History, TrainError>
     where
-        D: Dataset + ?Sized,
+        D: Dataset + ?Sized + 'static,
         O: Optimizer<B, E>,
         L: Loss<Self::Output, B, E, Target = [usize]>,
     {
-        fit_layer::<Self::Input, Self::Output, Self, D, O, L, B, E>(self, &**train, config)
+        fit_layer::<Self::Input, Self::Output, Self, D, O, L, B, E>(self, train, config)
     }
 
     /// Mean loss and accuracy on `data`, in evaluation mode.
@@ -271,10 +273,10 @@ pub trait Fit<B: Backend, E: Float>: Network<B, E> {
     /// not fit the network, a loss error.
     fn evaluate<D, L>(&mut self, data: &Arc<D>, loss: &L, batch_size: usize) -> Result<Evaluation, TrainError>
     where
-        D: Dataset + ?Sized,
+        D: Dataset + ?Sized + 'static,
         L: Loss<Self::Output, B, E, Target = [usize]>,
     {
-        evaluate_layer::<Self::Input, Self::Output, Self, D, L, B, E>(self, &**data, loss, batch_size)
+        evaluate_layer::<Self::Input, Self::Output, Self, D, L, B, E>(self, data, loss, batch_size)
     }
 
     /// Arg-max classes and raw outputs for every sample of `data` (labels
@@ -285,9 +287,9 @@ pub trait Fit<B: Backend, E: Float>: Network<B, E> {
     /// wrong size.
     fn predict<D>(&mut self, data: &Arc<D>, batch_size: usize) -> Result<Predictions<E>, TrainError>
     where
-        D: Dataset + ?Sized,
+        D: Dataset + ?Sized + 'static,
     {
-        predict_layer::<Self::Input, Self::Output, Self, D, B, E>(self, &**data, batch_size)
+        predict_layer::<Self::Input, Self::Output, Self, D, B, E>(self, data, batch_size)
     }
 }
 
@@ -344,58 +346,37 @@ fn check_batch(what: &str, batch_size: usize) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Gathers samples into a reused input tensor and label vector.
-struct Batcher<S: Shape, B: Backend, E: Float> {
-    host: Vec<f32>,
-    conv: Vec<E>,
-    labels: Vec<usize>,
-    x: Tensor<S, B, E>,
-}
-
-impl<S: Shape, B: Backend, E: Float> Batcher<S, B, E> {
-    fn new(dev: &B) -> Self {
-        Self {
-            host: Vec::new(),
-            conv: Vec::new(),
-            labels: Vec::new(),
-            x: Tensor::empty(dev),
-        }
-    }
-    /// Loads samples `idx`; with `role`, checks the labels against the data set's classes.
-    fn load<D: Dataset + ?Sized>(
-        &mut self,
-        data: &D,
-        idx: &[usize],
-        role: Option<&'static str>,
-    ) -> Result<(), TrainError> {
-        let len = S::NUMEL;
-        self.host.resize(idx.len() * len, 0.0);
-        self.labels.clear();
-        let classes = data.num_classes();
-        for (k, &i) in idx.iter().enumerate() {
-            let label = data.get(i, &mut self.host[k * len..(k + 1) * len]);
-            if let Some(role) = role {
-                if label >= classes {
-                    return Err(TrainError::LabelOutOfRange {
-                        role,
-                        index: i,
-                        label,
-                        classes,
-                    });
-                }
-            }
-            self.labels.push(label);
-        }
-        self.conv.clear();
-        self.conv.extend(self.host.iter().map(|&v| E::from_f64(v as f64)));
-        self.x.set_batch(idx.len());
-        let dev = self.x.device().clone();
-        dev.write(self.x.buf_mut(), &self.conv);
-        Ok(())
+/// Checks a batch's labels against the data set's classes; on a bad one,
+/// finds its sample index from the loader's order of `epoch`.
+fn check_labels<D: Dataset + ?Sized + 'static>(
+    role: &'static str,
+    labels: &[usize],
+    loader: &DataLoader<D>,
+    epoch: u64,
+    step: usize,
+) -> Result<(), TrainError> {
+    let classes = loader.dataset().num_classes();
+    match labels.iter().position(|&l| l >= classes) {
+        None => Ok(()),
+        Some(k) => Err(TrainError::LabelOutOfRange {
+            role,
+            index: loader.order(epoch)[step * loader.batch_size() + k],
+            label: labels[k],
+            classes,
+        }),
     }
 }
 
-/// Arg-max of each row of `k` outputs (the first maximum; NaNs never win).
+/// Number of rows of `out` whose first maximum is at the label (on the device).
+fn correct<Out: Shape, B: Backend, E: Float>(out: &Tensor<Out, B, E>, labels: &[usize]) -> Result<usize, TrainError> {
+    let dev = out.device();
+    let idx: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    let idx = dev.idx_from_slice(&idx);
+    Ok(count_correct_flat(dev, out.buf(), &idx, out.batch(), Out::NUMEL)?)
+}
+
+/// Arg-max of each row of `k` outputs: the first maximum, a NaN counting as
+/// maximal (as `torch.argmax` and the accuracy kernel do).
 fn argmax_rows<E: Float>(out: &[E], k: usize, mut f: impl FnMut(usize)) {
     if k == 0 {
         return;
@@ -403,24 +384,16 @@ fn argmax_rows<E: Float>(out: &[E], k: usize, mut f: impl FnMut(usize)) {
     for row in out.chunks_exact(k) {
         let mut best = 0;
         for (j, v) in row.iter().enumerate().skip(1) {
-            if *v > row[best] || row[best].to_f64().is_nan() {
+            let b = row[best];
+            if b.to_f64().is_nan() {
+                break;
+            }
+            if v.to_f64().is_nan() || *v > b {
                 best = j;
             }
         }
         f(best);
     }
-}
-
-fn count_correct<E: Float>(out: &[E], k: usize, labels: &[usize]) -> usize {
-    let mut i = 0;
-    let mut correct = 0;
-    argmax_rows(out, k, |c| {
-        if labels.get(i) == Some(&c) {
-            correct += 1;
-        }
-        i += 1;
-    });
-    correct
 }
 
 /// The `state_dict` name of the first trainable parameter whose gradient
@@ -466,7 +439,7 @@ fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
 /// As [`Fit::evaluate`].
 pub fn evaluate_layer<In, Out, M, D, L, B, E>(
     model: &mut M,
-    data: &D,
+    data: &Arc<D>,
     loss: &L,
     batch_size: usize,
 ) -> Result<Evaluation, TrainError>
@@ -474,53 +447,50 @@ where
     In: Shape,
     Out: Shape,
     M: Layer<In, Out, B, E>,
-    D: Dataset + ?Sized,
+    D: Dataset + ?Sized + 'static,
     L: Loss<Out, B, E, Target = [usize]>,
     B: Backend,
     E: Float,
 {
     check_batch("the evaluation batch size", batch_size)?;
-    check_dataset("evaluation", data, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+    check_dataset("evaluation", &**data, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
     let dev = device_of(model)?;
     let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
-    let mut batcher = Batcher::new(&dev);
-    evaluate_with(model, data, loss, batch_size, "evaluation", &mut bufs, &mut batcher)
+    let mut loader = DataLoader::new(data.clone(), batch_size)?;
+    evaluate_with(model, &mut loader, loss, "evaluation", &dev, &mut bufs)
 }
 
 fn evaluate_with<In, Out, M, D, L, B, E>(
     model: &mut M,
-    data: &D,
+    loader: &mut DataLoader<D>,
     loss: &L,
-    batch_size: usize,
     role: &'static str,
+    dev: &B,
     bufs: &mut StepBuffers<In, Out, M, B, E>,
-    batcher: &mut Batcher<In, B, E>,
 ) -> Result<Evaluation, TrainError>
 where
     In: Shape,
     Out: Shape,
     M: Layer<In, Out, B, E>,
-    D: Dataset + ?Sized,
+    D: Dataset + ?Sized + 'static,
     L: Loss<Out, B, E, Target = [usize]>,
     B: Backend,
     E: Float,
 {
     model.set_training(false);
-    let n = data.len();
-    let mut idx = Vec::with_capacity(batch_size);
-    let (mut loss_sum, mut correct) = (0.0, 0usize);
-    for start in (0..n).step_by(batch_size) {
-        idx.clear();
-        idx.extend(start..(start + batch_size).min(n));
-        batcher.load(data, &idx, Some(role))?;
-        model.forward_train(&batcher.x, &mut bufs.out, &mut bufs.cache);
-        let l = loss.loss(&bufs.out, &batcher.labels, &mut bufs.grad_out)?.to_f64();
-        loss_sum += l * idx.len() as f64;
-        correct += count_correct(&bufs.out.to_vec(), Out::NUMEL, &batcher.labels);
+    let n = loader.len();
+    let epoch = loader.next_epoch();
+    let (mut loss_sum, mut right) = (0.0, 0usize);
+    for (step, (x, labels)) in loader.epoch::<In, B, E>(dev)?.enumerate() {
+        check_labels(role, &labels, loader, epoch, step)?;
+        model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+        let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+        loss_sum += l * labels.len() as f64;
+        right += correct(&bufs.out, &labels)?;
     }
     Ok(Evaluation {
         loss: loss_sum / n as f64,
-        accuracy: correct as f64 / n as f64,
+        accuracy: right as f64 / n as f64,
         samples: n,
     })
 }
@@ -532,36 +502,32 @@ where
 /// As [`Fit::predict`].
 pub fn predict_layer<In, Out, M, D, B, E>(
     model: &mut M,
-    data: &D,
+    data: &Arc<D>,
     batch_size: usize,
 ) -> Result<Predictions<E>, TrainError>
 where
     In: Shape,
     Out: Shape,
     M: Layer<In, Out, B, E>,
-    D: Dataset + ?Sized,
+    D: Dataset + ?Sized + 'static,
     B: Backend,
     E: Float,
 {
     check_batch("the prediction batch size", batch_size)?;
-    check_dataset("prediction", data, In::DIMS, In::NUMEL, None)?;
+    check_dataset("prediction", &**data, In::DIMS, In::NUMEL, None)?;
     let dev = device_of(model)?;
     model.set_training(false);
     let mut out = Tensor::<Out, B, E>::empty(&dev);
     let mut cache = M::new_cache(&dev);
-    let mut batcher = Batcher::<In, B, E>::new(&dev);
+    let mut loader = DataLoader::new(data.clone(), batch_size)?;
     let n = data.len();
     let mut pred = Predictions {
         classes: Vec::with_capacity(n),
         outputs: Vec::with_capacity(n * Out::NUMEL),
         outputs_per_sample: Out::NUMEL,
     };
-    let mut idx = Vec::with_capacity(batch_size);
-    for start in (0..n).step_by(batch_size) {
-        idx.clear();
-        idx.extend(start..(start + batch_size).min(n));
-        batcher.load(data, &idx, None)?;
-        model.forward_train(&batcher.x, &mut out, &mut cache);
+    for (x, _) in loader.epoch::<In, B, E>(&dev)? {
+        model.forward_train(&x, &mut out, &mut cache);
         let host = out.to_vec();
         argmax_rows(&host, Out::NUMEL, |c| pred.classes.push(c));
         pred.outputs.extend_from_slice(&host);
@@ -575,14 +541,14 @@ where
 /// As [`Fit::fit`].
 pub fn fit_layer<In, Out, M, D, O, L, B, E>(
     model: &mut M,
-    train: &D,
+    train: &Arc<D>,
     cfg: &mut FitConfig<'_, M, O, L>,
 ) -> Result<History, TrainError>
 where
     In: Shape,
     Out: Shape,
     M: Layer<In, Out, B, E>,
-    D: Dataset + ?Sized,
+    D: Dataset + ?Sized + 'static,
     O: Optimizer<B, E>,
     L: Loss<Out, B, E, Target = [usize]>,
     B: Backend,
@@ -592,30 +558,34 @@ where
     check_batch("batch_size", bs)?;
     let val_bs = cfg.validation_batch_size.unwrap_or(bs);
     check_batch("validation_batch_size", val_bs)?;
-    check_dataset("train", train, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+    check_dataset("train", &**train, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
     if let Some(v) = &cfg.validation {
         check_dataset("validation", &**v, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
     }
-    let n = train.len();
-    let steps = if cfg.drop_last { n / bs } else { n.div_ceil(bs) };
+    let mut loader = DataLoader::new(train.clone(), bs)?.drop_last(cfg.drop_last);
+    if let Some(seed) = cfg.shuffle {
+        loader = loader.shuffle(seed);
+    }
+    let steps = loader.num_batches();
     if steps == 0 {
         return Err(TrainError::InvalidConfig(format!(
-            "drop_last with batch_size {bs} leaves no batch of the {n} training samples"
+            "drop_last with batch_size {bs} leaves no batch of the {} training samples",
+            train.len()
         )));
     }
+    let mut val_loader = match &cfg.validation {
+        Some(v) => Some(DataLoader::new(v.clone(), val_bs)?),
+        None => None,
+    };
     let dev = device_of(model)?;
     let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
-    let mut batcher = Batcher::<In, B, E>::new(&dev);
     let mut scratch: B::Buf<E> = dev.zeros(1);
-    let mut perm: Vec<usize> = (0..n).collect();
-    let mut rng = cfg.shuffle.map(Rng::new);
     let check = cfg.non_finite != NonFinite::Ignore;
 
     let FitConfig {
         optimizer,
         loss,
         epochs,
-        validation,
         callbacks,
         progress,
         quiet,
@@ -638,20 +608,17 @@ where
         optimizer.set_lr(lr);
         let start = Instant::now();
         model.set_training(true);
-        if let Some(rng) = &mut rng {
-            rng.shuffle(&mut perm);
-        }
         reporter.begin_epoch(epoch, steps);
-        let (mut loss_sum, mut correct, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
-        for step in 0..steps {
-            let idx = &perm[step * bs..((step + 1) * bs).min(n)];
-            batcher.load(train, idx, Some("train"))?;
-            model.forward_train(&batcher.x, &mut bufs.out, &mut bufs.cache);
-            let l = loss.loss(&bufs.out, &batcher.labels, &mut bufs.grad_out)?.to_f64();
+        let (mut loss_sum, mut right, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
+        let loader_epoch = loader.next_epoch();
+        for (step, (x, labels)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
+            check_labels("train", &labels, &loader, loader_epoch, step)?;
+            model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+            let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
             let mut fault = (check && !l.is_finite()).then_some(FaultSource::Loss);
             if fault.is_none() {
                 model.zero_grad();
-                model.backward(&batcher.x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                model.backward(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
                 if check {
                     fault = first_non_finite_grad(model, &mut scratch).map(FaultSource::Gradient);
                 }
@@ -666,22 +633,22 @@ where
                 continue;
             }
             optimizer.step(model);
-            loss_sum += l * idx.len() as f64;
-            correct += count_correct(&bufs.out.to_vec(), Out::NUMEL, &batcher.labels);
-            seen += idx.len();
+            loss_sum += l * labels.len() as f64;
+            right += correct(&bufs.out, &labels)?;
+            seen += labels.len();
             let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
-            reporter.step(loss_sum / seen as f64, correct as f64 / seen as f64, rate);
+            reporter.step(loss_sum / seen as f64, right as f64 / seen as f64, rate);
         }
         let train_secs = start.elapsed().as_secs_f64();
-        let (val_loss, val_accuracy) = match validation {
+        let (val_loss, val_accuracy) = match &mut val_loader {
             Some(v) => {
-                let e = evaluate_with(model, &**v, loss, val_bs, "validation", &mut bufs, &mut batcher)?;
+                let e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
                 (Some(e.loss), Some(e.accuracy))
             }
             None => (None, None),
         };
         let (train_loss, train_accuracy) = if seen > 0 {
-            (loss_sum / seen as f64, correct as f64 / seen as f64)
+            (loss_sum / seen as f64, right as f64 / seen as f64)
         } else {
             (f64::NAN, f64::NAN)
         };
@@ -718,4 +685,21 @@ where
     }
     model.set_training(false);
     Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_maximum_and_nan_wins() {
+        let mut got = Vec::new();
+        let nan = f32::NAN;
+        argmax_rows(
+            &[1.0f32, 3.0, 3.0, 0.0, 0.0, 5.0, nan, 1.0, 2.0, 1.0, nan, 9.0],
+            3,
+            |c| got.push(c),
+        );
+        assert_eq!(got, vec![1, 2, 0, 1]);
+    }
 }

@@ -1,10 +1,11 @@
 //! Test-only pieces for the training tests: a hand-written MLP network
-//! (what `#[network]` would generate), a softmax cross-entropy, plain SGD,
-//! and a synthetic, separable data set.
+//! (what `#[network]` would generate), cross-entropy with injected faults,
+//! plain SGD (until the real optimizers land), and a synthetic, separable
+//! data set.
 
 use crate::data::Dataset;
 use crate::layers::{Linear, ReLU};
-use crate::loss::Loss;
+use crate::loss::{CrossEntropy, Loss};
 use crate::module::{Layer, Module, Network, OutputShape};
 use crate::optim::Optimizer;
 use crate::summary::Summary;
@@ -116,59 +117,33 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Netwo
     }
 }
 
-/// Softmax cross-entropy on the host (test-only stand-in for the real one).
-/// `nan_loss_at` / `nan_grad_at`: the call index (0-based) at which the loss,
-/// or the gradient, is made NaN.
+/// The real [`CrossEntropy`], with faults injected for the non-finite tests:
+/// `nan_loss_at` / `nan_grad_at` are the call index (0-based) at which the
+/// loss, or one element of its gradient, is made NaN.
 #[derive(Default)]
-pub(crate) struct Xent {
+pub(crate) struct Ce {
     pub nan_loss_at: Option<usize>,
     pub nan_grad_at: Option<usize>,
     pub calls: Cell<usize>,
 }
 
-impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Xent {
+impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Ce {
     type Target = [usize];
     fn loss(&self, pred: &Tensor<S1<C>, B, E>, target: &[usize], grad: &mut Tensor<S1<C>, B, E>) -> dl_core::Result<E> {
         let call = self.calls.get();
         self.calls.set(call + 1);
-        let n = pred.batch();
-        if target.len() != n {
-            return Err(dl_core::Error::ShapeMismatch {
-                op: "xent",
-                lhs: vec![n],
-                rhs: vec![target.len()],
-            });
-        }
-        let p: Vec<f64> = pred.to_vec().iter().map(|v| v.to_f64()).collect();
-        let mut g = vec![E::ZERO; n * C];
-        let mut total = 0.0;
-        for (i, (row, &t)) in p.chunks_exact(C).zip(target).enumerate() {
-            if t >= C {
-                return Err(dl_core::Error::InvalidArgument {
-                    op: "xent",
-                    msg: format!("label {t} >= {C}"),
-                });
-            }
-            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let z: f64 = row.iter().map(|v| (v - m).exp()).sum();
-            total += z.ln() + m - row[t];
-            for j in 0..C {
-                let s = (row[j] - m).exp() / z - if j == t { 1.0 } else { 0.0 };
-                g[i * C + j] = E::from_f64(s / n as f64);
-            }
-        }
+        let l = CrossEntropy::new().loss(pred, target, grad)?;
         if self.nan_grad_at == Some(call) {
+            let mut g = grad.to_vec();
             g[0] = E::from_f64(f64::NAN);
+            let dev = grad.device().clone();
+            dev.write(grad.buf_mut(), &g);
         }
-        grad.set_batch(n);
-        let dev = pred.device().clone();
-        dev.write(grad.buf_mut(), &g);
-        let l = if self.nan_loss_at == Some(call) {
-            f64::NAN
+        Ok(if self.nan_loss_at == Some(call) {
+            E::from_f64(f64::NAN)
         } else {
-            total / n as f64
-        };
-        Ok(E::from_f64(l))
+            l
+        })
     }
 }
 

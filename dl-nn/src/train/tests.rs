@@ -2,9 +2,10 @@
 //! hand-written MLP and a synthetic, separable data set.
 
 use super::progress::tests::SharedBuf;
-use super::test_util::{Blobs, Mlp, PlainSgd, Xent};
+use super::test_util::{Blobs, Ce, Mlp, PlainSgd};
 use super::*;
 use crate::data::Dataset;
+use crate::loss::CrossEntropy;
 use crate::module::Module;
 use dl_core::{Cpu, Rng};
 use std::sync::Arc;
@@ -20,8 +21,8 @@ fn train_set() -> Arc<Blobs> {
 fn test_set() -> Arc<Blobs> {
     Arc::new(Blobs::new(200, 8, 4, 0.7, 2))
 }
-fn cfg<'a>(lr: f64) -> FitConfig<'a, Net, PlainSgd, Xent> {
-    FitConfig::new(PlainSgd(lr), Xent::default()).quiet(true)
+fn cfg<'a>(lr: f64) -> FitConfig<'a, Net, PlainSgd, Ce> {
+    FitConfig::new(PlainSgd(lr), Ce::default()).quiet(true)
 }
 fn params(m: &Net) -> Vec<Vec<f32>> {
     let mut v = Vec::new();
@@ -33,7 +34,7 @@ fn params(m: &Net) -> Vec<Vec<f32>> {
 fn converges_on_separable_data_and_figures_are_consistent() {
     let (train, test) = (train_set(), test_set());
     let mut m = net(0);
-    let before = m.evaluate(&test, &Xent::default(), 64).unwrap();
+    let before = m.evaluate(&test, &Ce::default(), 64).unwrap();
     let h = m
         .fit(
             &train,
@@ -55,7 +56,7 @@ fn converges_on_separable_data_and_figures_are_consistent() {
     }
     // The last validation figures are what `evaluate` gives afterwards
     // (same model, evaluation mode, same batches).
-    let after = m.evaluate(&test, &Xent::default(), 32).unwrap();
+    let after = m.evaluate(&test, &Ce::default(), 32).unwrap();
     assert_eq!(after.loss, last.val_loss.unwrap());
     assert_eq!(after.accuracy, last.val_accuracy.unwrap());
     assert_eq!(after.samples, 200);
@@ -78,7 +79,7 @@ fn train_loss_is_the_sample_weighted_mean() {
     let train = train_set();
     let mut m = net(4);
     let h = m.fit(&train, cfg(0.0).epochs(1).batch_size(128)).unwrap();
-    let e = m.evaluate(&train, &Xent::default(), 400).unwrap();
+    let e = m.evaluate(&train, &Ce::default(), 400).unwrap();
     let r = &h.epochs[0];
     assert!((r.train_loss - e.loss).abs() < 1e-6, "{} vs {}", r.train_loss, e.loss);
     assert_eq!(r.train_accuracy, e.accuracy);
@@ -198,7 +199,7 @@ fn best_model_is_restored() {
     assert!(val[4] > min, "{h}");
     assert_eq!(ckpt.best_value(), Some(min));
     // The model now holds the best epoch's parameters.
-    let e = m.evaluate(&test, &Xent::default(), 32).unwrap();
+    let e = m.evaluate(&test, &Ce::default(), 32).unwrap();
     assert_eq!(e.loss, min);
     drop(ckpt);
     let (last_epoch, last_params) = saved.last().unwrap();
@@ -219,12 +220,12 @@ fn best_model_is_restored() {
                 .callback(&mut ckpt),
         )
         .unwrap();
-    let e = m.evaluate(&test, &Xent::default(), 32).unwrap();
+    let e = m.evaluate(&test, &Ce::default(), 32).unwrap();
     assert_eq!(e.loss, h.val_loss()[4]);
     // ... and can be restored by hand.
     ckpt.restore_into(&mut m).unwrap();
     assert_eq!(
-        m.evaluate(&test, &Xent::default(), 32).unwrap().loss,
+        m.evaluate(&test, &Ce::default(), 32).unwrap().loss,
         ckpt.best_value().unwrap()
     );
 }
@@ -256,9 +257,9 @@ fn lr_scheduler_drives_the_optimizer() {
 fn non_finite_loss_is_an_error_by_default() {
     let train = train_set();
     let mut m = net(0);
-    let loss = Xent {
+    let loss = Ce {
         nan_loss_at: Some(15),
-        ..Xent::default()
+        ..Ce::default()
     };
     let e = m
         .fit(&train, FitConfig::new(PlainSgd(0.1), loss).epochs(3).quiet(true))
@@ -274,9 +275,9 @@ fn non_finite_loss_is_an_error_by_default() {
 #[test]
 fn non_finite_gradient_names_the_first_parameter() {
     let train = train_set();
-    let bad = || Xent {
+    let bad = || Ce {
         nan_grad_at: Some(15),
-        ..Xent::default()
+        ..Ce::default()
     };
     let mut m = net(0);
     let e = m
@@ -307,13 +308,13 @@ fn non_finite_gradient_names_the_first_parameter() {
 fn skip_step_skips_non_finite_steps() {
     let train = train_set();
     for loss in [
-        Xent {
+        Ce {
             nan_loss_at: Some(15),
-            ..Xent::default()
+            ..Ce::default()
         },
-        Xent {
+        Ce {
             nan_grad_at: Some(15),
-            ..Xent::default()
+            ..Ce::default()
         },
     ] {
         let mut m = net(0);
@@ -334,9 +335,9 @@ fn skip_step_skips_non_finite_steps() {
     }
     // Ignore: no check, the NaN reaches the weights.
     let mut m = net(0);
-    let loss = Xent {
+    let loss = Ce {
         nan_grad_at: Some(15),
-        ..Xent::default()
+        ..Ce::default()
     };
     m.fit(
         &train,
@@ -385,7 +386,7 @@ fn quiet_prints_nothing_and_lines_print_one_per_epoch() {
     let h = m
         .fit(
             &train,
-            FitConfig::new(PlainSgd(0.1), Xent::default()).progress(Progress::Quiet),
+            FitConfig::new(PlainSgd(0.1), Ce::default()).progress(Progress::Quiet),
         )
         .unwrap();
     assert_eq!(h.epochs.len(), 1);
@@ -420,7 +421,7 @@ fn bad_input_gives_typed_errors() {
     let e = m.fit(&train, cfg(0.1).validation(&wrong_dim)).unwrap_err();
     assert!(matches!(e, TrainError::SampleLen { role: "validation", .. }), "{e}");
     let too_many = Arc::new(Blobs::new(10, 8, 5, 1.0, 0));
-    let e = m.evaluate(&too_many, &Xent::default(), 4).unwrap_err();
+    let e = m.evaluate(&too_many, &Ce::default(), 4).unwrap_err();
     assert!(
         matches!(
             e,
@@ -438,7 +439,7 @@ fn bad_input_gives_typed_errors() {
         Err(TrainError::EmptyDataset { role: "prediction" })
     ));
     assert!(matches!(
-        m.evaluate(&test, &Xent::default(), 0),
+        m.evaluate(&test, &Ce::default(), 0),
         Err(TrainError::InvalidConfig(_))
     ));
     let mut liar = Blobs::new(10, 8, 4, 1.0, 0);
@@ -472,7 +473,7 @@ fn train_step_matches_fit() {
     let mut b = net(9);
     let mut bufs = StepBuffers::new(&Cpu);
     let mut opt = PlainSgd(0.1);
-    let loss = Xent::default();
+    let loss = Ce::default();
     for k in 0..4 {
         let x = dl_core::Tensor::from_slice(&Cpu, 100, &train.x[k * 800..(k + 1) * 800]).unwrap();
         let l: f32 = train_step(&mut b, &mut bufs, &x, &train.y[k * 100..(k + 1) * 100], &loss, &mut opt).unwrap();
@@ -497,4 +498,30 @@ fn fit_history_plots() {
     let back = History::from_json(&std::fs::read_to_string(dir.join("h.json")).unwrap()).unwrap();
     assert_eq!(back, h);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mlp_learns_the_digits_data_set() {
+    use crate::data::load_digits;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/digits/digits.csv.gz");
+    let all = load_digits(path).unwrap();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    Rng::new(7).shuffle(&mut order);
+    let train = Arc::new(all.subset(&order[..1400]).unwrap());
+    let test = Arc::new(all.subset(&order[1400..]).unwrap());
+    let mut m = Mlp::<64, 64, 10>::init(&Cpu, &mut Rng::new(0));
+    let h = m
+        .fit(
+            &train,
+            FitConfig::new(PlainSgd(0.2), CrossEntropy::new())
+                .epochs(20)
+                .batch_size(32)
+                .callback(LrScheduler::new(|e| 0.3 * 0.85f64.powi(e as i32)))
+                .validation(&test)
+                .quiet(true),
+        )
+        .unwrap();
+    let e = m.evaluate(&test, &CrossEntropy::new(), 128).unwrap();
+    assert!(e.accuracy >= 0.95, "{e}\n{h}");
+    assert_eq!(e.samples, 397);
 }
