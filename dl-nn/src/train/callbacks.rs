@@ -268,6 +268,7 @@ type SaveFn<'a, M> = Box<dyn FnMut(usize, &M) -> Result<(), String> + 'a>;
 /// (for example with `dl_nn::checkpoint::save`).
 ///
 /// ```
+/// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
 /// use dl_nn::train::{ModelCheckpoint, Monitor};
 /// let ckpt = ModelCheckpoint::<Linear<2, 2>, Cpu, f32>::new(Monitor::ValAccuracy)

@@ -209,21 +209,24 @@ impl<E> Predictions<E> {
 /// `use dl_nn::train::Fit` (or the prelude).
 ///
 /// ```no_run
+/// # use dl_core::prelude::*;
 /// # use dl_nn::prelude::*;
+/// # use dl_nn::loss::CrossEntropy;
 /// # use dl_nn::train::*;
 /// # use std::sync::Arc;
-/// # fn demo<N: Network<Cpu, f32>, D: Dataset + 'static, O: Optimizer<Cpu, f32>, L: Loss<N::Output, Cpu, f32, Target = [usize]>>(
-/// #     model: &mut N, train: Arc<D>, test: Arc<D>, opt: O, loss: L) -> Result<(), TrainError> {
+/// # fn demo<N: Network<Cpu, f32, Output = S1<10>>, D: Dataset + 'static, O: Optimizer<Cpu, f32>>(
+/// #     model: &mut N, train: Arc<D>, test: Arc<D>, opt: O) -> Result<(), TrainError> {
 /// let history = model.fit(
 ///     &train,
-///     FitConfig::new(opt, &loss)
+///     FitConfig::new(opt, CrossEntropy::new())
 ///         .epochs(5)
 ///         .batch_size(64)
 ///         .validation(&test)
 ///         .callback(EarlyStopping::new(Monitor::ValLoss).patience(2)),
 /// )?;
 /// println!("{history}");
-/// let eval = model.evaluate(&test, &loss, 256)?;
+/// history.plot_png("curves.png")?;
+/// let eval = model.evaluate(&test, &CrossEntropy::new(), 256)?;
 /// println!("test: {eval}");
 /// let pred = model.predict(&test, 256)?;
 /// println!("first sample is class {}", pred.classes[0]);

@@ -311,6 +311,11 @@ mod tests {
             stopped_early: Some("early stopping".into()),
         };
         assert_eq!(History::from_json(&h.to_json()).unwrap(), h);
+        // Values that a parser without exact float round-trip reads 1 ulp off.
+        let mut h2 = h.clone();
+        h2.epochs[0].samples_per_sec = 94907.54581424505;
+        h2.epochs[1].samples_per_sec = 1437540.6554466619;
+        assert_eq!(History::from_json(&h2.to_json()).unwrap(), h2);
         assert!(matches!(History::from_json("{"), Err(TrainError::InvalidConfig(_))));
         let e = History::from_json(r#"{"epochs":[{"epoch":0}]}"#).unwrap_err();
         assert!(e.to_string().contains("train_loss"), "{e}");

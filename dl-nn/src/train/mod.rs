@@ -81,6 +81,7 @@ impl<In: Shape, Out: Shape, L: Layer<In, Out, B, E>, B: Backend, E: Float> StepB
 /// batch loss (not checked for finiteness: `fit` does that).
 ///
 /// ```
+/// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
 /// use dl_nn::train::{train_step, StepBuffers};
 /// # struct Mse;
