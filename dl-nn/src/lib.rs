@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod checkpoint;
 pub mod data;
 pub mod golden;
 pub mod layers;
