@@ -66,6 +66,8 @@ pub trait Backend:
     + crate::ops::axpy::AxpyKernel
     + crate::ops::conv2d::Conv2dKernel
     + crate::ops::pool2d::Pool2dKernel
+    + crate::ops::loss::LossKernel
+    + crate::ops::optim::OptimKernel
 {
 }
 
@@ -85,5 +87,7 @@ impl<T> Backend for T where
         + crate::ops::axpy::AxpyKernel
         + crate::ops::conv2d::Conv2dKernel
         + crate::ops::pool2d::Pool2dKernel
+        + crate::ops::loss::LossKernel
+        + crate::ops::optim::OptimKernel
 {
 }

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod checkpoint;
 pub mod data;
 pub mod golden;
 pub mod layers;
@@ -14,6 +15,7 @@ pub mod loss;
 pub mod module;
 pub mod optim;
 pub mod summary;
+pub mod train;
 
 pub use loss::Loss;
 pub use module::{Layer, Module, Network, OutputShape};
@@ -21,9 +23,10 @@ pub use optim::Optimizer;
 
 /// The items most programs need.
 pub mod prelude {
-    pub use crate::data::Dataset;
+    pub use crate::data::{load_mnist, DataLoader, Dataset, InMemoryDataset, Split};
     pub use crate::layers::*;
-    pub use crate::loss::Loss;
+    pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};
     pub use crate::optim::Optimizer;
+    pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};
 }

@@ -3,6 +3,27 @@
 //! A [`Dataset`] is a random-access collection of labelled samples of a fixed
 //! size, stored as `f32`. A `DataLoader` (in this module) batches a data set
 //! into typed tensors, with seeded shuffling per epoch.
+//!
+//! | item | what |
+//! |---|---|
+//! | [`DataLoader`] | batches, shuffling, background preparation |
+//! | [`InMemoryDataset`] | samples in host memory; subset, filter, relabel, split |
+//! | [`load_mnist`], [`load_digits`] | MNIST (IDX, gzip or plain) and scikit-learn's 8x8 digits |
+//! | [`augment`] | seeded image transforms (flips, crops, rotation, jitter, normalisation) |
+//! | [`DataError`] | typed errors naming the file and the problem |
+
+pub mod augment;
+pub mod digits;
+pub mod error;
+pub mod idx;
+pub mod loader;
+pub mod memory;
+
+pub use digits::load_digits;
+pub use error::DataError;
+pub use idx::{load_mnist, load_mnist_with, MnistOptions, Split};
+pub use loader::{DataLoader, Epoch};
+pub use memory::InMemoryDataset;
 
 /// A random-access, labelled data set of fixed-size samples.
 ///

@@ -1,7 +1,47 @@
 //! Losses: each returns the scalar loss and writes its gradient with respect
-//! to the prediction.
+//! to the prediction into a caller-owned tensor.
+//!
+//! | dl | PyTorch |
+//! |---|---|
+//! | [`CrossEntropy`], [`cross_entropy`] | `nn.CrossEntropyLoss(label_smoothing=e)`, `F.cross_entropy` |
+//! | [`Mse`], [`mse_loss`] | `nn.MSELoss()`, `F.mse_loss` |
+//! | [`L1Loss`], [`l1_loss`] | `nn.L1Loss()`, `F.l1_loss` |
+//! | [`BceWithLogits`], [`bce_with_logits`] | `nn.BCEWithLogitsLoss()`, `F.binary_cross_entropy_with_logits` |
+//! | [`KlDiv`], [`kl_div`] | `nn.KLDivLoss(reduction="batchmean")`, `F.kl_div` |
+//! | [`accuracy`] | `(logits.argmax(-1) == labels).float().mean()` |
+//!
+//! Every loss has three layers: a shape-agnostic `*_flat` function on device
+//! buffers with runtime dimensions (the golden-vector runner calls it), a
+//! typed `*_into` function writing into a reused gradient tensor (no
+//! allocation), and a convenience function returning `(loss, grad)`. The
+//! math runs in the backend's [`dl_core::ops::loss::LossKernel`].
+//!
+//! ```
+//! use dl_core::prelude::*;
+//! use dl_nn::loss::cross_entropy;
+//! let logits = Tensor::<S1<3>>::from_vec(&Cpu, 2, vec![2.0, 0.0, 0.0, 0.0, 0.0, 5.0]).unwrap();
+//! let (loss, grad) = cross_entropy(&logits, &[0, 2]).unwrap();
+//! assert!(loss > 0.0 && loss < 0.2);
+//! assert_eq!(grad.shape(), vec![2, 3]);
+//! assert!(cross_entropy(&logits, &[0, 3]).is_err()); // label out of range
+//! ```
 
-use dl_core::{Backend, Float, Shape, Tensor};
+pub mod accuracy;
+pub mod bce;
+pub mod cross_entropy;
+pub mod kl_div;
+pub mod l1;
+pub mod mse;
+
+pub use accuracy::accuracy;
+pub use bce::{bce_with_logits, BceWithLogits};
+pub use cross_entropy::{cross_entropy, cross_entropy_with_smoothing, CrossEntropy};
+pub use kl_div::{kl_div, KlDiv};
+pub use l1::{l1_loss, L1Loss};
+pub use mse::{mse_loss, Mse};
+
+use dl_core::ops::loss::PointwiseLoss;
+use dl_core::{Backend, Error, Float, Result, Shape, Tensor};
 
 /// A loss over predictions of per-sample shape `S`.
 pub trait Loss<S: Shape, B: Backend, E: Float> {
@@ -15,4 +55,82 @@ pub trait Loss<S: Shape, B: Backend, E: Float> {
     /// A typed error for invalid targets (a class label out of range, a
     /// batch-size mismatch).
     fn loss(&self, pred: &Tensor<S, B, E>, target: &Self::Target, grad: &mut Tensor<S, B, E>) -> dl_core::Result<E>;
+}
+
+/// Checks the buffers of an element-wise loss: `n > 0` and both buffers of
+/// `n` elements.
+fn check_pointwise<B: Backend, E: Float>(
+    dev: &B,
+    op: &'static str,
+    pred: &B::Buf<E>,
+    target: &B::Buf<E>,
+    n: usize,
+) -> Result<()> {
+    if n == 0 {
+        return Err(Error::InvalidArgument {
+            op,
+            msg: "empty batch: the mean of no element is undefined".into(),
+        });
+    }
+    let (lp, lt) = (dev.len(pred), dev.len(target));
+    if lp != n || lt != n {
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: vec![lp],
+            rhs: vec![lt],
+        });
+    }
+    Ok(())
+}
+
+/// Runs an element-wise loss on flat buffers with the given reduction scale.
+fn pointwise_flat<B: Backend, E: Float>(
+    dev: &B,
+    kind: PointwiseLoss,
+    pred: &B::Buf<E>,
+    target: &B::Buf<E>,
+    n: usize,
+    scale: f64,
+    grad: &mut B::Buf<E>,
+) -> Result<E> {
+    check_pointwise(dev, kind.name(), pred, target, n)?;
+    Ok(dev.pointwise_loss(kind, n, scale, pred, target, grad))
+}
+
+/// Typed wrapper of an element-wise loss: checks batch sizes, resizes
+/// `grad`, and reduces by the mean over elements (or over samples when
+/// `per_sample`).
+fn pointwise_typed<S: Shape, B: Backend, E: Float>(
+    kind: PointwiseLoss,
+    pred: &Tensor<S, B, E>,
+    target: &Tensor<S, B, E>,
+    per_sample: bool,
+    grad: &mut Tensor<S, B, E>,
+) -> Result<E> {
+    if pred.batch() != target.batch() {
+        return Err(Error::ShapeMismatch {
+            op: kind.name(),
+            lhs: pred.shape(),
+            rhs: target.shape(),
+        });
+    }
+    grad.set_batch(pred.batch());
+    let n = pred.len();
+    let scale = if per_sample {
+        1.0 / pred.batch().max(1) as f64
+    } else {
+        1.0 / n.max(1) as f64
+    };
+    pointwise_flat(pred.device(), kind, pred.buf(), target.buf(), n, scale, grad.buf_mut())
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use dl_core::gradcheck::{check_gradient, GradCheck};
+
+    /// Checks `grad` against central differences of `f` at `x`.
+    #[track_caller]
+    pub(crate) fn check(f: impl FnMut(&[f64]) -> f64, x: &[f64], grad: &[f64]) {
+        check_gradient(f, x, grad, GradCheck::default()).unwrap();
+    }
 }

@@ -1,0 +1,629 @@
+//! Checkpoints: a model's parameters and buffers (and optionally an
+//! optimizer's state) in a safetensors file that PyTorch reads and writes.
+//!
+//! Names are the [`Module::visit`] names, which are PyTorch `state_dict`
+//! names (`conv1.weight`, `bn1.running_mean`), and layouts are PyTorch's
+//! (Linear weight `[out, in]`, Conv2d weight `[out_c, in_c, kh, kw]`), so
+//! `torch.save`-free interchange works both ways:
+//!
+//! ```python
+//! from safetensors.torch import save_file, load_file
+//! model.load_state_dict(load_file("model.safetensors"))   # written by dl
+//! save_file(model.state_dict(), "from_torch.safetensors") # read by dl::checkpoint::load
+//! ```
+//!
+//! Tensors are stored in the model's dtype (F32 or F64); loading accepts
+//! F32 and F64 and converts. Saving is atomic: the file is written to
+//! `<path>.tmp` in the same directory, flushed to disk, then renamed over
+//! `path`, so an interrupted save leaves the previous checkpoint intact.
+//! Loading validates the whole file first (header, duplicate names, dtypes,
+//! shapes) and changes the model only when nothing is wrong.
+//!
+//! ```
+//! use dl_core::prelude::*;
+//! use dl_nn::{checkpoint, prelude::*};
+//! let path = std::env::temp_dir().join(format!("dl-doc-ckpt-{}.safetensors", std::process::id()));
+//! let fc = Linear::<3, 2>::init(&Cpu, &mut Rng::new(0));
+//! checkpoint::save(&fc, &path)?;
+//! let mut other = Linear::<3, 2>::init(&Cpu, &mut Rng::new(1));
+//! let report = checkpoint::load(&mut other, &path, true)?;
+//! assert_eq!(report.loaded, vec!["weight", "bias"]);
+//! assert_eq!(other.weight.value_vec(), fc.weight.value_vec());
+//! # std::fs::remove_file(&path).unwrap();
+//! # Ok::<(), checkpoint::CheckpointError>(())
+//! ```
+
+use crate::module::Module;
+use crate::optim::Optimizer;
+use dl_core::{Backend, DType, Float, RawParam};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Prefix of the optimizer's entries in a checkpoint written by
+/// [`save_with_optimizer`].
+pub const OPTIM_PREFIX: &str = "optim.";
+/// Metadata key marking a file written by dl.
+const META_FORMAT: &str = "format";
+/// Metadata key holding the optimizer's entry names, in `state_dict` order
+/// (a JSON array); present only with optimizer state.
+const META_OPTIM_NAMES: &str = "dl.optimizer_names";
+/// Path shown in errors of in-memory checkpoints.
+const MEMORY: &str = "<memory>";
+
+/// Errors of saving and loading checkpoints. Each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Opening, reading, writing, syncing or renaming failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file ends before its header or its tensor data do, or does not
+    /// end where they do.
+    #[error("{}: truncated or malformed length: {msg}", .path.display())]
+    Truncated {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is missing.
+        msg: String,
+    },
+    /// The file is not a valid safetensors file.
+    #[error("{}: not a valid safetensors file: {msg}", .path.display())]
+    Format {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The same tensor name appears twice (in the file's header, or among
+    /// the model's parameters).
+    #[error("{}: duplicate tensor name {name:?}{}", .path.display(), if *.in_model { " in the model" } else { "" })]
+    DuplicateName {
+        /// The file concerned.
+        path: PathBuf,
+        /// The repeated name.
+        name: String,
+        /// Whether the model (not the file) repeats it.
+        in_model: bool,
+    },
+    /// A tensor to load is neither F32 nor F64.
+    #[error("{}: tensor {name:?} has dtype {dtype}, only F32 and F64 can be loaded", .path.display())]
+    UnsupportedDType {
+        /// The file concerned.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// Its dtype as safetensors names it.
+        dtype: String,
+    },
+    /// Strict loading found names or shapes that differ from the model's;
+    /// nothing was loaded.
+    #[error("{}: checkpoint does not match the model (nothing loaded): {}", .path.display(), describe(.missing, .unexpected, .mismatched))]
+    Mismatch {
+        /// Model tensors absent from the file.
+        missing: Vec<String>,
+        /// File tensors the model does not have.
+        unexpected: Vec<String>,
+        /// `(name, model dims, file dims)` of tensors whose shapes differ.
+        mismatched: Vec<(String, Vec<usize>, Vec<usize>)>,
+        /// The file concerned.
+        path: PathBuf,
+    },
+    /// The file holds no optimizer state (it was written by [`save`]).
+    #[error("{}: the checkpoint holds no optimizer state", .path.display())]
+    NoOptimizerState {
+        /// The file concerned.
+        path: PathBuf,
+    },
+    /// The optimizer's state is inconsistent or was rejected by
+    /// [`Optimizer::load_state_dict`].
+    #[error("{}: optimizer state: {msg}", .path.display())]
+    Optimizer {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+fn describe(missing: &[String], unexpected: &[String], mismatched: &[(String, Vec<usize>, Vec<usize>)]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!("unexpected {}", unexpected.join(", ")));
+    }
+    if !mismatched.is_empty() {
+        let m: Vec<String> = mismatched
+            .iter()
+            .map(|(n, a, b)| format!("{n} (model {a:?}, file {b:?})"))
+            .collect();
+        parts.push(format!("shape mismatch {}", m.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// What [`load`] did: names loaded, and what did not match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Model tensors loaded from the file, in visit order.
+    pub loaded: Vec<String>,
+    /// Model tensors absent from the file (left unchanged).
+    pub missing: Vec<String>,
+    /// File tensors the model does not have (ignored), sorted.
+    pub unexpected: Vec<String>,
+    /// `(name, model dims, file dims)` of tensors whose shapes differ (left
+    /// unchanged).
+    pub mismatched: Vec<(String, Vec<usize>, Vec<usize>)>,
+}
+
+impl LoadReport {
+    /// Whether every model tensor was loaded and the file had nothing else.
+    pub fn is_exact(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
+    }
+}
+
+type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
+    match E::DTYPE {
+        DType::F32 => (
+            Dtype::F32,
+            v.iter().flat_map(|x| (x.to_f64() as f32).to_le_bytes()).collect(),
+        ),
+        DType::F64 => (Dtype::F64, v.iter().flat_map(|x| x.to_f64().to_le_bytes()).collect()),
+    }
+}
+
+/// Decodes F32 / F64 little-endian data (the length was validated by the
+/// safetensors parser).
+fn decode<T>(view: &TensorView<'_>, from: impl Fn(f64) -> T) -> Option<Vec<T>> {
+    let d = view.data();
+    match view.dtype() {
+        Dtype::F32 => Some(
+            d.chunks_exact(4)
+                .map(|c| from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
+                .collect(),
+        ),
+        Dtype::F64 => Some(
+            d.chunks_exact(8)
+                .map(|c| from(f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn model_entries<B: Backend, E: Float>(model: &impl Module<B, E>, path: &Path) -> Result<Vec<Entry>, CheckpointError> {
+    let mut entries = Vec::new();
+    let mut seen = HashSet::new();
+    let mut dup = None;
+    model.visit("", &mut |name, p: &RawParam<B, E>| {
+        if !seen.insert(name.to_string()) && dup.is_none() {
+            dup = Some(name.to_string());
+        }
+        let (dtype, bytes) = encode(&p.value_vec());
+        entries.push((name.to_string(), dtype, p.dims.clone(), bytes));
+    });
+    if let Some(name) = dup {
+        return Err(CheckpointError::DuplicateName {
+            path: path.to_path_buf(),
+            name,
+            in_model: true,
+        });
+    }
+    Ok(entries)
+}
+
+fn serialize(entries: &[Entry], meta: HashMap<String, String>, path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    let fmt = |e: SafeTensorError| CheckpointError::Format {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    };
+    let mut seen = HashSet::new();
+    let mut views = Vec::with_capacity(entries.len());
+    for (name, dtype, dims, bytes) in entries {
+        if !seen.insert(name.as_str()) {
+            return Err(CheckpointError::DuplicateName {
+                path: path.to_path_buf(),
+                name: name.clone(),
+                in_model: true,
+            });
+        }
+        views.push((
+            name.as_str(),
+            TensorView::new(*dtype, dims.clone(), bytes).map_err(fmt)?,
+        ));
+    }
+    safetensors::serialize(views, &Some(meta)).map_err(fmt)
+}
+
+/// The checkpoint of `model` as the bytes of a safetensors file (for
+/// in-memory snapshots such as the best model of an early-stopping run).
+///
+/// # Errors
+/// [`CheckpointError::DuplicateName`] when two parameters share a name.
+pub fn save_to_bytes<B: Backend, E: Float>(model: &impl Module<B, E>) -> Result<Vec<u8>, CheckpointError> {
+    let path = Path::new(MEMORY);
+    serialize(&model_entries(model, path)?, base_meta(), path)
+}
+
+fn base_meta() -> HashMap<String, String> {
+    HashMap::from([(META_FORMAT.to_string(), "dl".to_string())])
+}
+
+/// Saves `model`'s parameters and buffers to `path`, atomically.
+///
+/// # Errors
+/// [`CheckpointError::Io`] naming the file on any write, sync or rename
+/// failure (the previous file at `path` is then unchanged);
+/// [`CheckpointError::DuplicateName`] when two parameters share a name.
+pub fn save<B: Backend, E: Float>(model: &impl Module<B, E>, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let bytes = serialize(&model_entries(model, path)?, base_meta(), path)?;
+    write_atomic(path, &bytes)
+}
+
+/// Saves `model` and `opt`'s [`Optimizer::state_dict`] (as F64 under
+/// [`OPTIM_PREFIX`]) to `path`, atomically. [`load`] ignores the optimizer
+/// entries; [`load_optimizer`] restores them.
+///
+/// # Errors
+/// As [`save`], and [`CheckpointError::Optimizer`] when a state entry's
+/// values do not fill its shape.
+pub fn save_with_optimizer<B: Backend, E: Float>(
+    model: &impl Module<B, E>,
+    opt: &impl Optimizer<B, E>,
+    path: impl AsRef<Path>,
+) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let mut entries = model_entries(model, path)?;
+    let mut names = Vec::new();
+    for (name, dims, values) in opt.state_dict() {
+        let numel: usize = dims.iter().product();
+        if numel != values.len() {
+            return Err(CheckpointError::Optimizer {
+                path: path.to_path_buf(),
+                msg: format!("entry {name:?} has {} values for shape {dims:?}", values.len()),
+            });
+        }
+        let full = format!("{OPTIM_PREFIX}{name}");
+        let (dtype, bytes) = encode(&values);
+        entries.push((full.clone(), dtype, dims, bytes));
+        names.push(full);
+    }
+    let mut meta = base_meta();
+    meta.insert(
+        META_OPTIM_NAMES.into(),
+        serde_json::to_string(&names).expect("a list of strings serialises"),
+    );
+    let bytes = serialize(&entries, meta, path)?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through `<path>.tmp`: write, fsync, rename,
+/// fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_atomic_with(path, bytes, |f, b| f.write_all(b))
+}
+
+/// [`write_atomic`] with the data written by `write` (tests inject a writer
+/// that fails midway).
+fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut File, &[u8]) -> std::io::Result<()>,
+) -> Result<(), CheckpointError> {
+    let name = path.file_name().ok_or_else(|| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+    })?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        write(&mut f, bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(io_err(path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable (best effort: not every platform can
+    // open a directory).
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// A parsed checkpoint file.
+struct Parsed<'a> {
+    path: &'a Path,
+    tensors: Vec<(String, TensorView<'a>)>,
+    meta: HashMap<String, String>,
+}
+
+/// Rejects duplicate keys at the top level of a JSON object.
+struct DupCheck(Option<String>);
+
+impl<'de> serde::de::Visitor<'de> for &mut DupCheck {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            map.next_value::<serde::de::IgnoredAny>()?;
+            if !seen.insert(k.clone()) && self.0.is_none() {
+                self.0 = Some(k);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse<'a>(path: &'a Path, bytes: &'a [u8]) -> Result<Parsed<'a>, CheckpointError> {
+    let p = || path.to_path_buf();
+    let len = bytes.len() as u64;
+    if len < 8 {
+        return Err(CheckpointError::Truncated {
+            path: p(),
+            msg: format!("{len} bytes, shorter than the 8-byte header length"),
+        });
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    if n > len - 8 {
+        return Err(CheckpointError::Truncated {
+            path: p(),
+            msg: format!("the header length {n} runs past the end of the file ({len} bytes)"),
+        });
+    }
+    let header = &bytes[8..8 + n as usize];
+    if let Ok(text) = std::str::from_utf8(header) {
+        let mut check = DupCheck(None);
+        let mut de = serde_json::Deserializer::from_str(text);
+        if serde::Deserializer::deserialize_map(&mut de, &mut check).is_ok() {
+            if let Some(name) = check.0 {
+                return Err(CheckpointError::DuplicateName {
+                    path: p(),
+                    name,
+                    in_model: false,
+                });
+            }
+        }
+    }
+    let map = |e: SafeTensorError| match e {
+        SafeTensorError::HeaderTooSmall | SafeTensorError::InvalidHeaderLength => CheckpointError::Truncated {
+            path: p(),
+            msg: e.to_string(),
+        },
+        SafeTensorError::MetadataIncompleteBuffer => CheckpointError::Truncated {
+            path: p(),
+            msg: format!(
+                "the tensors' data does not end at the end of the file ({len} bytes): truncated or trailing bytes"
+            ),
+        },
+        e => CheckpointError::Format {
+            path: p(),
+            msg: format!("{e:?}"),
+        },
+    };
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(map)?;
+    let st = SafeTensors::deserialize(bytes).map_err(map)?;
+    let meta = metadata.metadata().clone().unwrap_or_default();
+    Ok(Parsed {
+        path,
+        tensors: st.tensors(),
+        meta,
+    })
+}
+
+impl Parsed<'_> {
+    fn optim_names(&self) -> Result<Option<Vec<String>>, CheckpointError> {
+        match self.meta.get(META_OPTIM_NAMES) {
+            None => Ok(None),
+            Some(s) => serde_json::from_str(s)
+                .map(Some)
+                .map_err(|e| CheckpointError::Optimizer {
+                    path: self.path.to_path_buf(),
+                    msg: format!("bad {META_OPTIM_NAMES} metadata: {e}"),
+                }),
+        }
+    }
+}
+
+/// Loads `model`'s parameters and buffers from the safetensors file at
+/// `path` (written by [`save`], [`save_with_optimizer`] or PyTorch's
+/// `safetensors.torch.save_file(model.state_dict())`).
+///
+/// With `strict`, any missing, unexpected or mis-shaped tensor is an error
+/// and the model is unchanged. Without it, every tensor whose name and
+/// shape match is loaded and the report lists the rest. Optimizer entries
+/// of a file written by [`save_with_optimizer`] are never "unexpected".
+///
+/// # Errors
+/// [`CheckpointError::Io`], [`CheckpointError::Truncated`],
+/// [`CheckpointError::Format`], [`CheckpointError::DuplicateName`],
+/// [`CheckpointError::UnsupportedDType`] for a tensor to load that is not
+/// F32 or F64, and in strict mode [`CheckpointError::Mismatch`]. On any
+/// error the model is unchanged.
+pub fn load<B: Backend, E: Float>(
+    model: &mut impl Module<B, E>,
+    path: impl AsRef<Path>,
+    strict: bool,
+) -> Result<LoadReport, CheckpointError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    load_parsed(model, &parse(path, &bytes)?, strict)
+}
+
+/// [`load`] from the bytes of a safetensors file (see [`save_to_bytes`]).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_from_bytes<B: Backend, E: Float>(
+    model: &mut impl Module<B, E>,
+    bytes: &[u8],
+    strict: bool,
+) -> Result<LoadReport, CheckpointError> {
+    load_parsed(model, &parse(Path::new(MEMORY), bytes)?, strict)
+}
+
+fn load_parsed<B: Backend, E: Float>(
+    model: &mut impl Module<B, E>,
+    file: &Parsed<'_>,
+    strict: bool,
+) -> Result<LoadReport, CheckpointError> {
+    let path = file.path;
+    let optim: HashSet<String> = file.optim_names()?.unwrap_or_default().into_iter().collect();
+    let tensors: HashMap<&str, &TensorView<'_>> = file
+        .tensors
+        .iter()
+        .filter(|(n, _)| !optim.contains(n))
+        .map(|(n, v)| (n.as_str(), v))
+        .collect();
+    let mut report = LoadReport::default();
+    let mut values: HashMap<String, Vec<E>> = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut error = None;
+    model.visit("", &mut |name, p| {
+        if error.is_some() {
+            return;
+        }
+        if !seen.insert(name.to_string()) {
+            error = Some(CheckpointError::DuplicateName {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                in_model: true,
+            });
+            return;
+        }
+        let Some(view) = tensors.get(name) else {
+            report.missing.push(name.to_string());
+            return;
+        };
+        if view.shape() != p.dims.as_slice() {
+            report
+                .mismatched
+                .push((name.to_string(), p.dims.clone(), view.shape().to_vec()));
+            return;
+        }
+        match decode(view, E::from_f64) {
+            Some(v) => {
+                values.insert(name.to_string(), v);
+                report.loaded.push(name.to_string());
+            }
+            None => {
+                error = Some(CheckpointError::UnsupportedDType {
+                    path: path.to_path_buf(),
+                    name: name.to_string(),
+                    dtype: format!("{:?}", view.dtype()),
+                })
+            }
+        }
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    report.unexpected = tensors
+        .keys()
+        .filter(|n| !seen.contains(**n))
+        .map(|n| n.to_string())
+        .collect();
+    report.unexpected.sort();
+    if strict && !report.is_exact() {
+        return Err(CheckpointError::Mismatch {
+            missing: report.missing,
+            unexpected: report.unexpected,
+            mismatched: report.mismatched,
+            path: path.to_path_buf(),
+        });
+    }
+    model.visit_mut("", &mut |name, p| {
+        if let Some(v) = values.remove(name) {
+            p.set_value(&v).expect("shape checked against the file");
+        }
+    });
+    Ok(report)
+}
+
+/// Restores `opt`'s state from a file written by [`save_with_optimizer`],
+/// through [`Optimizer::load_state_dict`] (entries in `state_dict` order).
+///
+/// # Errors
+/// [`CheckpointError::NoOptimizerState`] for a file without optimizer
+/// state, [`CheckpointError::Optimizer`] when an entry is missing or the
+/// optimizer rejects the state, and the file errors of [`load`].
+pub fn load_optimizer<B: Backend, E: Float>(
+    opt: &mut impl Optimizer<B, E>,
+    path: impl AsRef<Path>,
+) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    load_optimizer_parsed(opt, &parse(path, &bytes)?)
+}
+
+fn load_optimizer_parsed<B: Backend, E: Float>(
+    opt: &mut impl Optimizer<B, E>,
+    file: &Parsed<'_>,
+) -> Result<(), CheckpointError> {
+    let path = file.path;
+    let names = file.optim_names()?.ok_or_else(|| CheckpointError::NoOptimizerState {
+        path: path.to_path_buf(),
+    })?;
+    let tensors: HashMap<&str, &TensorView<'_>> = file.tensors.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    let mut state = Vec::with_capacity(names.len());
+    for full in &names {
+        let bad = |msg: String| CheckpointError::Optimizer {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let name = full
+            .strip_prefix(OPTIM_PREFIX)
+            .ok_or_else(|| bad(format!("entry {full:?} lacks the {OPTIM_PREFIX:?} prefix")))?;
+        let view = tensors
+            .get(full.as_str())
+            .ok_or_else(|| bad(format!("entry {full:?} is listed but absent")))?;
+        let values = decode(view, |v| v).ok_or_else(|| CheckpointError::UnsupportedDType {
+            path: path.to_path_buf(),
+            name: full.clone(),
+            dtype: format!("{:?}", view.dtype()),
+        })?;
+        state.push((name.to_string(), view.shape().to_vec(), values));
+    }
+    opt.load_state_dict(&state).map_err(|msg| CheckpointError::Optimizer {
+        path: path.to_path_buf(),
+        msg,
+    })
+}
+
+#[cfg(test)]
+mod tests;

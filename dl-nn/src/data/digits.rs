@@ -1,0 +1,166 @@
+//! scikit-learn's 8x8 handwritten digits (`load_digits()`): [`load_digits`].
+//!
+//! The file (`data/digits/digits.csv.gz`, plain CSV accepted too) has no
+//! header; each line holds 65 comma-separated integers: the 64 pixels of an
+//! 8x8 image, row-major, each `0..=16`, then the label `0..=9`. There are
+//! 1797 lines. Pixels are scaled to `[0, 1]` (divided by 16); samples are
+//! `[1, 8, 8]`.
+//!
+//! ```no_run
+//! use dl_nn::data::{load_digits, Dataset};
+//! let ds = load_digits("data/digits/digits.csv.gz")?;
+//! assert_eq!((ds.len(), ds.sample_len(), ds.num_classes()), (1797, 64, 10));
+//! # Ok::<(), dl_nn::data::DataError>(())
+//! ```
+
+use super::idx::open_maybe_gzip;
+use super::{DataError, InMemoryDataset};
+use std::io::Read;
+use std::path::Path;
+
+/// Pixels per image (8 x 8).
+pub const DIGITS_PIXELS: usize = 64;
+/// Largest pixel value (ink count of a 4x4 block).
+pub const DIGITS_MAX_PIXEL: u32 = 16;
+
+/// Loads the digits CSV at `path` (gzip or plain).
+///
+/// # Errors
+/// [`DataError::Io`] / [`DataError::Gzip`] on reading, and
+/// [`DataError::BadCsvLine`] with the 1-based line number for a line
+/// without 65 integers, a pixel above 16 or a label above 9.
+pub fn load_digits(path: impl AsRef<Path>) -> Result<InMemoryDataset, DataError> {
+    let path = path.as_ref();
+    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let len = f.metadata().map_err(|e| DataError::io(path, e))?.len();
+    read_digits(path, std::io::BufReader::new(f), len)
+}
+
+/// Parses the digits CSV from the bytes of a file (gzip or plain); `path`
+/// names it in errors.
+///
+/// # Errors
+/// As [`load_digits`].
+pub fn parse_digits(path: impl AsRef<Path>, bytes: &[u8]) -> Result<InMemoryDataset, DataError> {
+    read_digits(path.as_ref(), bytes, bytes.len() as u64)
+}
+
+fn read_digits<R: Read>(path: &Path, src: R, raw_len: u64) -> Result<InMemoryDataset, DataError> {
+    let (mut src, max_len) = open_maybe_gzip(path, src, raw_len)?;
+    let bytes = src.read_up_to(max_len)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| DataError::BadCsvLine {
+        path: path.to_path_buf(),
+        line: bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1,
+        msg: "not UTF-8 text".into(),
+    })?;
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for (i, line) in body.split('\n').enumerate() {
+        let bad = |msg: String| DataError::BadCsvLine {
+            path: path.to_path_buf(),
+            line: i + 1,
+            msg,
+        };
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            if body.is_empty() {
+                break;
+            }
+            return Err(bad("empty line".into()));
+        }
+        let mut fields = 0;
+        for (k, field) in line.split(',').enumerate() {
+            fields += 1;
+            if k > DIGITS_PIXELS {
+                continue;
+            }
+            let v: u32 = field
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("field {} is not a non-negative integer: {field:?}", k + 1)))?;
+            if k < DIGITS_PIXELS {
+                if v > DIGITS_MAX_PIXEL {
+                    return Err(bad(format!("pixel {} is {v}, above {DIGITS_MAX_PIXEL}", k + 1)));
+                }
+                data.push(v as f32 / DIGITS_MAX_PIXEL as f32);
+            } else {
+                if v > 9 {
+                    return Err(bad(format!("label {v} is not a digit 0..9")));
+                }
+                labels.push(v as usize);
+            }
+        }
+        if fields != DIGITS_PIXELS + 1 {
+            return Err(bad(format!("{fields} fields, expected {}", DIGITS_PIXELS + 1)));
+        }
+    }
+    InMemoryDataset::new(data, labels, DIGITS_PIXELS, 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::idx::tests::gzip;
+    use crate::data::Dataset;
+
+    fn line(pixel: u32, label: u32) -> String {
+        let mut v = vec![pixel.to_string(); 64];
+        v.push(label.to_string());
+        v.join(",")
+    }
+
+    #[test]
+    fn repository_digits() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits/digits.csv.gz");
+        let ds = load_digits(&p).unwrap();
+        assert_eq!((ds.len(), ds.sample_len(), ds.num_classes()), (1797, 64, 10));
+        assert_eq!(
+            ds.class_counts(),
+            vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+        );
+        // First line: 0,0,5,13,9,1,0,0,... label 0.
+        assert_eq!(&ds.sample(0)[..4], &[0.0, 0.0, 5.0 / 16.0, 13.0 / 16.0]);
+        assert_eq!(ds.labels()[..2], [0, 1]);
+        assert!(ds.data().iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn plain_and_crlf() {
+        let text = format!("{}\r\n{}\r\n", line(16, 3), line(0, 9));
+        for bytes in [text.as_bytes().to_vec(), gzip(text.as_bytes())] {
+            let ds = parse_digits("d.csv", &bytes).unwrap();
+            assert_eq!(ds.labels(), &[3, 9]);
+            assert_eq!(ds.sample(0)[0], 1.0);
+        }
+        assert_eq!(parse_digits("d.csv", b"").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn bad_lines_name_the_line() {
+        let cases = [
+            (format!("{}\n{}\n", line(1, 1), line(17, 1)), 2, "pixel 1 is 17"),
+            (format!("{}\n{}\n", line(1, 1), line(1, 10)), 2, "label 10"),
+            (format!("{}\n\n{}\n", line(1, 1), line(1, 1)), 2, "empty line"),
+            (format!("{},3\n", line(1, 1)), 1, "66 fields"),
+            ("1,2,3\n".to_string(), 1, "3 fields"),
+            (
+                format!("{}\n{}", line(1, 1), line(1, 1).replacen('1', "x", 1)),
+                2,
+                "field 1",
+            ),
+            (format!("{}\n", line(1, 1).replacen('1', "-1", 1)), 1, "field 1"),
+        ];
+        for (text, at, msg) in cases {
+            let e = parse_digits("d.csv", text.as_bytes()).unwrap_err();
+            match &e {
+                DataError::BadCsvLine { line, .. } => assert_eq!(*line, at, "{e}"),
+                _ => panic!("{e}"),
+            }
+            assert!(e.to_string().starts_with(&format!("d.csv:{at}: ")), "{e}");
+            assert!(e.to_string().contains(msg), "{e}");
+        }
+        let e = parse_digits("d.csv", &gzip(b"\xff\xfe")).unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+}

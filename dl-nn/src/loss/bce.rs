@@ -1,0 +1,152 @@
+//! Binary cross-entropy with logits, numerically stable.
+//!
+//! `mean(max(x, 0) - x t + ln(1 + e^-|x|))` over every element, for logits `x` and targets `t` in `[0, 1]`
+//! (hard or soft); the gradient is `(sigmoid(x) - t) / n`. Logits of magnitude `1e4` stay finite.
+//!
+//! **PyTorch equivalent**: `nn.BCEWithLogitsLoss()` / `F.binary_cross_entropy_with_logits(logits, target)`.
+
+use super::{pointwise_flat, pointwise_typed, Loss};
+use dl_core::ops::loss::PointwiseLoss;
+use dl_core::{Backend, Float, Result, Shape, Tensor};
+
+/// Binary cross-entropy with logits on flat buffers of `n` elements (mean over elements); returns the
+/// loss and writes its gradient into `grad` (resized to `n`).
+///
+/// # Errors
+/// [`dl_core::Error::InvalidArgument`] when `n == 0`,
+/// [`dl_core::Error::ShapeMismatch`] when a buffer does not hold `n` elements.
+pub fn bce_with_logits_flat<B: Backend, E: Float>(
+    dev: &B,
+    logits: &B::Buf<E>,
+    target: &B::Buf<E>,
+    n: usize,
+    grad: &mut B::Buf<E>,
+) -> Result<E> {
+    pointwise_flat(
+        dev,
+        PointwiseLoss::BceWithLogits,
+        logits,
+        target,
+        n,
+        1.0 / n.max(1) as f64,
+        grad,
+    )
+}
+
+/// Binary cross-entropy with logits of `logits` against `target`, writing the gradient into
+/// `grad` (resized to the batch; no allocation once it has grown).
+///
+/// # Errors
+/// [`dl_core::Error::ShapeMismatch`] when the batch sizes differ,
+/// [`dl_core::Error::InvalidArgument`] for an empty batch.
+pub fn bce_with_logits_into<S: Shape, B: Backend, E: Float>(
+    logits: &Tensor<S, B, E>,
+    target: &Tensor<S, B, E>,
+    grad: &mut Tensor<S, B, E>,
+) -> Result<E> {
+    pointwise_typed(PointwiseLoss::BceWithLogits, logits, target, false, grad)
+}
+
+/// Binary cross-entropy with logits: `(loss, d loss / d logits)`.
+///
+/// **PyTorch equivalent**: `F.binary_cross_entropy_with_logits(logits, target)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, 1e4]).unwrap();
+/// let t = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, 1.0]).unwrap();
+/// let (loss, grad) = dl_nn::loss::bce_with_logits(&x, &t).unwrap();
+/// assert!((loss - 0.5 * 2f32.ln()).abs() < 1e-6);
+/// assert_eq!(grad.to_vec(), vec![-0.25, 0.0]);
+/// ```
+///
+/// # Errors
+/// As [`bce_with_logits_into`].
+pub fn bce_with_logits<S: Shape, B: Backend, E: Float>(
+    logits: &Tensor<S, B, E>,
+    target: &Tensor<S, B, E>,
+) -> Result<(E, Tensor<S, B, E>)> {
+    let mut grad = Tensor::empty(logits.device());
+    let l = bce_with_logits_into(logits, target, &mut grad)?;
+    Ok((l, grad))
+}
+
+/// Binary cross-entropy with logits as a [`Loss`] (target: a tensor of the prediction's shape).
+///
+/// **PyTorch equivalent**: `nn.BCEWithLogitsLoss()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BceWithLogits;
+
+impl<S: Shape, B: Backend, E: Float> Loss<S, B, E> for BceWithLogits {
+    type Target = Tensor<S, B, E>;
+    fn loss(&self, pred: &Tensor<S, B, E>, target: &Tensor<S, B, E>, grad: &mut Tensor<S, B, E>) -> Result<E> {
+        bce_with_logits_into(pred, target, grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::test_util::check;
+    use dl_core::{Cpu, Error, Rng, S2};
+
+    type T = Tensor<S2<2, 3>, Cpu, f64>;
+
+    fn target(rng: &mut Rng) -> T {
+        let v: Vec<f64> = (0..24).map(|_| rng.uniform()).collect();
+        T::from_vec(&Cpu, 4, v).unwrap()
+    }
+
+    #[test]
+    fn value_and_gradient_check() {
+        let mut rng = Rng::new(7);
+        let x = T::randn(&Cpu, 4, &mut rng);
+        let t = target(&mut rng);
+        let (l, g) = bce_with_logits(&x, &t).unwrap();
+        let reference: f64 = x
+            .to_vec()
+            .iter()
+            .zip(t.to_vec())
+            .map(|(&p, t): (&f64, f64)| {
+                let s = 1.0 / (1.0 + (-p).exp());
+                -(t * s.ln() + (1.0 - t) * (1.0 - s).ln())
+            })
+            .sum::<f64>()
+            / 24.0;
+        assert!((l - reference).abs() < 1e-12, "{l} vs {reference}");
+        let f = |v: &[f64]| bce_with_logits(&T::from_slice(&Cpu, 4, v).unwrap(), &t).unwrap().0;
+        check(f, &x.to_vec(), &g.to_vec());
+    }
+
+    #[test]
+    fn bad_inputs_are_typed_errors() {
+        let e = bce_with_logits(&T::zeros(&Cpu, 2), &T::zeros(&Cpu, 3)).unwrap_err();
+        assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
+        let e = bce_with_logits(&T::zeros(&Cpu, 0), &T::zeros(&Cpu, 0)).unwrap_err();
+        assert!(e.to_string().contains("empty batch"), "{e}");
+        let mut g = vec![];
+        let e = bce_with_logits_flat(&Cpu, &vec![0f64; 3], &vec![0f64; 2], 3, &mut g).unwrap_err();
+        assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn loss_trait_matches_function() {
+        let mut rng = Rng::new(8);
+        let x = T::randn(&Cpu, 4, &mut rng);
+        let t = target(&mut rng);
+        let mut g = T::empty(&Cpu);
+        let l = BceWithLogits.loss(&x, &t, &mut g).unwrap();
+        let (l2, g2) = bce_with_logits(&x, &t).unwrap();
+        assert_eq!((l, g.to_vec()), (l2, g2.to_vec()));
+    }
+
+    #[test]
+    fn large_logits_are_finite_in_f32() {
+        let x = Tensor::<S2<1, 2>>::from_vec(&Cpu, 2, vec![1e4, -1e4, 1e4, -1e4]).unwrap();
+        let t = Tensor::<S2<1, 2>>::from_vec(&Cpu, 2, vec![0.0, 1.0, 1.0, 0.5]).unwrap();
+        let (l, g) = bce_with_logits(&x, &t).unwrap();
+        assert!(l.is_finite() && g.all_finite());
+        // (1e4 + 1e4 + 0 + 0.5e4) / 4
+        assert!((l - 6250.0).abs() < 1e-2, "{l}");
+    }
+}

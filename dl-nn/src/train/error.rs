@@ -1,0 +1,119 @@
+//! [`TrainError`]: everything `fit`, `evaluate`, `predict` and the callbacks
+//! can fail with.
+
+use std::fmt;
+
+/// Where a non-finite value (NaN or infinity) was found during training.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultSource {
+    /// The batch loss itself.
+    Loss,
+    /// The gradient of the parameter with this `state_dict` name (the first
+    /// one, in visiting order, that holds a non-finite element).
+    Gradient(String),
+}
+
+impl fmt::Display for FaultSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultSource::Loss => f.write_str("the loss"),
+            FaultSource::Gradient(name) => write!(f, "the gradient of `{name}`"),
+        }
+    }
+}
+
+/// Errors of the training helpers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A loss, a tensor operation or a backend failed.
+    #[error(transparent)]
+    Core(#[from] dl_core::Error),
+    /// The data loader failed (a sample-length mismatch, a transform that
+    /// does not fit, a thread that could not start).
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A configuration value is out of range (`batch_size(0)`, a negative
+    /// `min_delta`, ...).
+    #[error("invalid training configuration: {0}")]
+    InvalidConfig(String),
+    /// A data set holds no sample.
+    #[error("the {role} data set is empty")]
+    EmptyDataset {
+        /// `train`, `validation`, `evaluation` or `prediction`.
+        role: &'static str,
+    },
+    /// A data set's samples do not have the network's input size.
+    #[error("the {role} data set has samples of {got} elements, but the network's input {shape:?} has {expected}")]
+    SampleLen {
+        /// `train`, `validation`, `evaluation` or `prediction`.
+        role: &'static str,
+        /// The network's per-sample input shape.
+        shape: Vec<usize>,
+        /// Elements of that shape.
+        expected: usize,
+        /// Elements per sample in the data set.
+        got: usize,
+    },
+    /// A data set has more classes than the network has outputs.
+    #[error("the {role} data set has {classes} classes, but the network produces only {outputs} outputs per sample")]
+    ClassCount {
+        /// `train`, `validation` or `evaluation`.
+        role: &'static str,
+        /// `Dataset::num_classes`.
+        classes: usize,
+        /// Elements of the network's per-sample output.
+        outputs: usize,
+    },
+    /// A data set returned a label outside `0..num_classes`.
+    #[error("the {role} data set returned label {label} for sample {index}, but it declares {classes} classes")]
+    LabelOutOfRange {
+        /// `train`, `validation` or `evaluation`.
+        role: &'static str,
+        /// Sample index.
+        index: usize,
+        /// The label returned.
+        label: usize,
+        /// `Dataset::num_classes`.
+        classes: usize,
+    },
+    /// The network has no parameter, so the helpers cannot tell which device
+    /// it lives on.
+    #[error("the network has no parameter or buffer, so its device is unknown")]
+    NoDevice,
+    /// A NaN or infinite loss or gradient (with `NonFinite::Error`, the default).
+    #[error("non-finite value in {what} at epoch {epoch}, step {step}")]
+    NonFinite {
+        /// Epoch (0-based).
+        epoch: usize,
+        /// Step within the epoch (0-based batch index).
+        step: usize,
+        /// What was not finite.
+        what: FaultSource,
+    },
+    /// A callback monitors a figure that the epoch does not have (a
+    /// validation figure without a validation set).
+    #[error("callback `{callback}` monitors `{monitor}`, which this run does not compute (no validation set?)")]
+    MissingMetric {
+        /// The callback's name.
+        callback: &'static str,
+        /// The monitored figure.
+        monitor: &'static str,
+    },
+    /// A callback failed (for example a user closure that saves a checkpoint).
+    #[error("callback `{callback}` failed: {msg}")]
+    Callback {
+        /// The callback's name.
+        callback: &'static str,
+        /// Its message.
+        msg: String,
+    },
+    /// Writing a history or a plot failed.
+    #[error("{path}: {msg}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// What went wrong.
+        msg: String,
+    },
+}

@@ -1,0 +1,708 @@
+//! Keras-style training: [`Fit::fit`], [`Fit::evaluate`], [`Fit::predict`].
+//!
+//! The loop drives the network through the [`Layer`] methods with
+//! caller-owned buffers (output, cache, gradients) allocated once per call
+//! and reused at every step; batches come from a [`DataLoader`], which
+//! prepares the next one on a background thread.
+
+use super::callbacks::{Callback, CallbackContext, Control};
+use super::error::{FaultSource, TrainError};
+use super::history::{EpochRecord, History};
+use super::progress::{Progress, Reporter};
+use super::StepBuffers;
+use crate::data::{DataLoader, Dataset};
+use crate::loss::accuracy::count_correct_flat;
+use crate::loss::Loss;
+use crate::module::{Layer, Module, Network};
+use crate::optim::Optimizer;
+use dl_core::ops::reduce::{Reduce, ReduceDims};
+use dl_core::{Backend, Float, Shape, Tensor};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What `fit` does when a batch's loss or a parameter's gradient holds a
+/// NaN or an infinity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NonFinite {
+    /// Stop with [`TrainError::NonFinite`] naming the epoch, the step and
+    /// the loss or the first parameter (by `state_dict` name) at fault.
+    #[default]
+    Error,
+    /// Skip the step: no optimizer update, gradients zeroed; the skipped
+    /// steps are counted in [`EpochRecord::skipped_steps`] and left out of
+    /// the epoch's loss and accuracy.
+    SkipStep,
+    /// Do not check (saves one small reduction per parameter per step).
+    Ignore,
+}
+
+/// The settings of a [`Fit::fit`] run: optimizer, loss, epochs, batch size,
+/// validation set, shuffling, callbacks, progress and non-finite handling.
+///
+/// Defaults: 1 epoch, batch size 32, shuffled with seed 0 (a fresh
+/// permutation each epoch, the same for the same seed), no validation, no
+/// callback, [`Progress::Auto`], [`NonFinite::Error`].
+///
+/// `N` is the model type (callbacks see it); it is inferred from the call.
+pub struct FitConfig<'a, N, O, L> {
+    optimizer: O,
+    loss: L,
+    epochs: usize,
+    batch_size: usize,
+    validation: Option<Arc<dyn Dataset>>,
+    validation_batch_size: Option<usize>,
+    shuffle: Option<u64>,
+    drop_last: bool,
+    callbacks: Vec<Box<dyn Callback<N> + 'a>>,
+    progress: Progress,
+    quiet: bool,
+    non_finite: NonFinite,
+}
+
+impl<'a, N, O, L> FitConfig<'a, N, O, L> {
+    /// A configuration with the defaults above.
+    pub fn new(optimizer: O, loss: L) -> Self {
+        Self {
+            optimizer,
+            loss,
+            epochs: 1,
+            batch_size: 32,
+            validation: None,
+            validation_batch_size: None,
+            shuffle: Some(0),
+            drop_last: false,
+            callbacks: Vec::new(),
+            progress: Progress::Auto,
+            quiet: false,
+            non_finite: NonFinite::Error,
+        }
+    }
+    /// Number of passes over the training set (0: `fit` returns an empty history).
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+    /// Samples per training step (must be at least 1).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+    /// Evaluates on `data` at the end of every epoch (validation loss and accuracy).
+    pub fn validation<D: Dataset + 'static>(mut self, data: &Arc<D>) -> Self {
+        let d: Arc<dyn Dataset> = data.clone();
+        self.validation = Some(d);
+        self
+    }
+    /// Batch size of the validation pass (default: the training batch size).
+    pub fn validation_batch_size(mut self, batch_size: usize) -> Self {
+        self.validation_batch_size = Some(batch_size);
+        self
+    }
+    /// Shuffles the training set every epoch, from `seed`.
+    pub fn shuffle_seed(mut self, seed: u64) -> Self {
+        self.shuffle = Some(seed);
+        self
+    }
+    /// Visits the training set in order every epoch.
+    pub fn no_shuffle(mut self) -> Self {
+        self.shuffle = None;
+        self
+    }
+    /// Whether to leave out the last, smaller batch of each epoch.
+    pub fn drop_last(mut self, drop_last: bool) -> Self {
+        self.drop_last = drop_last;
+        self
+    }
+    /// Adds a callback (run in the order added). Pass `&mut cb` to keep it
+    /// and read its state after `fit`.
+    pub fn callback(mut self, callback: impl Callback<N> + 'a) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+    /// Where progress goes (default [`Progress::Auto`]).
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+    /// `true`: print nothing, whatever the progress sink.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+    /// What to do on a NaN or infinite loss or gradient (default [`NonFinite::Error`]).
+    pub fn on_non_finite(mut self, mode: NonFinite) -> Self {
+        self.non_finite = mode;
+        self
+    }
+    /// The optimizer (its state after a [`Fit::fit_mut`] run, for checkpoints).
+    pub fn optimizer(&self) -> &O {
+        &self.optimizer
+    }
+    /// The optimizer, mutable.
+    pub fn optimizer_mut(&mut self) -> &mut O {
+        &mut self.optimizer
+    }
+    /// The optimizer, by value.
+    pub fn into_optimizer(self) -> O {
+        self.optimizer
+    }
+    /// The loss.
+    pub fn loss(&self) -> &L {
+        &self.loss
+    }
+}
+
+/// Loss and accuracy of a model on a data set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss per sample.
+    pub loss: f64,
+    /// Fraction of samples whose arg-max output equals the label.
+    pub accuracy: f64,
+    /// Samples evaluated.
+    pub samples: usize,
+}
+
+impl std::fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loss {:.4} - accuracy {:.2}% ({} samples)",
+            self.loss,
+            100.0 * self.accuracy,
+            self.samples
+        )
+    }
+}
+
+/// What [`Fit::predict`] returns: for every sample its arg-max class and
+/// its raw outputs (logits for a classifier).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions<E> {
+    /// Arg-max output index per sample (the first maximum on ties).
+    pub classes: Vec<usize>,
+    /// All outputs, `[samples, outputs_per_sample]` row-major.
+    pub outputs: Vec<E>,
+    /// Elements of the network's per-sample output.
+    pub outputs_per_sample: usize,
+}
+
+impl<E> Predictions<E> {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+    /// Whether there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+    /// The outputs of sample `i`, if there is one.
+    pub fn output(&self, i: usize) -> Option<&[E]> {
+        let k = self.outputs_per_sample;
+        self.outputs.get(i * k..(i + 1) * k)
+    }
+}
+
+/// Keras-style training for every [`Network`]: `fit`, `evaluate`, `predict`.
+///
+/// Implemented for all networks; bring it into scope with
+/// `use dl_nn::train::Fit` (or the prelude).
+///
+/// ```no_run
+/// # use dl_core::prelude::*;
+/// # use dl_nn::prelude::*;
+/// # use dl_nn::loss::CrossEntropy;
+/// # use dl_nn::train::*;
+/// # use std::sync::Arc;
+/// # fn demo<N: Network<Cpu, f32, Output = S1<10>>, D: Dataset + 'static, O: Optimizer<Cpu, f32>>(
+/// #     model: &mut N, train: Arc<D>, test: Arc<D>, opt: O) -> Result<(), TrainError> {
+/// let history = model.fit(
+///     &train,
+///     FitConfig::new(opt, CrossEntropy::new())
+///         .epochs(5)
+///         .batch_size(64)
+///         .validation(&test)
+///         .callback(EarlyStopping::new(Monitor::ValLoss).patience(2)),
+/// )?;
+/// println!("{history}");
+/// history.plot_png("curves.png")?;
+/// let eval = model.evaluate(&test, &CrossEntropy::new(), 256)?;
+/// println!("test: {eval}");
+/// let pred = model.predict(&test, 256)?;
+/// println!("first sample is class {}", pred.classes[0]);
+/// # Ok(()) }
+/// ```
+pub trait Fit<B: Backend, E: Float>: Network<B, E> {
+    /// Trains for the configured epochs and returns the per-epoch figures.
+    /// The model is in training mode during the epochs, in evaluation mode
+    /// during validation, and is left in evaluation mode.
+    ///
+    /// # Errors
+    /// [`TrainError`]: bad settings, a data set that does not fit the
+    /// network, a loss error, a non-finite value ([`NonFinite::Error`]), a
+    /// callback's error.
+    fn fit<'a, D, O, L>(&mut self, train: &Arc<D>, config: FitConfig<'a, Self, O, L>) -> Result<History, TrainError>
+    where
+        D: Dataset + ?Sized + 'static,
+        O: Optimizer<B, E>,
+        L: Loss<Self::Output, B, E, Target = [usize]>,
+    {
+        let mut config = config;
+        self.fit_mut(train, &mut config)
+    }
+
+    /// Like [`Fit::fit`], keeping the configuration (and so the optimizer's
+    /// state) with the caller, for a later run or a checkpoint.
+    ///
+    /// # Errors
+    /// As [`Fit::fit`].
+    fn fit_mut<'a, D, O, L>(
+        &mut self,
+        train: &Arc<D>,
+        config: &mut FitConfig<'a, Self, O, L>,
+    ) -> Result<History, TrainError>
+    where
+        D: Dataset + ?Sized + 'static,
+        O: Optimizer<B, E>,
+        L: Loss<Self::Output, B, E, Target = [usize]>,
+    {
+        fit_layer::<Self::Input, Self::Output, Self, D, O, L, B, E>(self, train, config)
+    }
+
+    /// Mean loss and accuracy on `data`, in evaluation mode.
+    ///
+    /// # Errors
+    /// [`TrainError`]: `batch_size` 0, an empty data set or one that does
+    /// not fit the network, a loss error.
+    fn evaluate<D, L>(&mut self, data: &Arc<D>, loss: &L, batch_size: usize) -> Result<Evaluation, TrainError>
+    where
+        D: Dataset + ?Sized + 'static,
+        L: Loss<Self::Output, B, E, Target = [usize]>,
+    {
+        evaluate_layer::<Self::Input, Self::Output, Self, D, L, B, E>(self, data, loss, batch_size)
+    }
+
+    /// Arg-max classes and raw outputs for every sample of `data` (labels
+    /// are ignored), in evaluation mode.
+    ///
+    /// # Errors
+    /// [`TrainError`]: `batch_size` 0, an empty data set, samples of the
+    /// wrong size.
+    fn predict<D>(&mut self, data: &Arc<D>, batch_size: usize) -> Result<Predictions<E>, TrainError>
+    where
+        D: Dataset + ?Sized + 'static,
+    {
+        predict_layer::<Self::Input, Self::Output, Self, D, B, E>(self, data, batch_size)
+    }
+}
+
+impl<B: Backend, E: Float, N: Network<B, E>> Fit<B, E> for N {}
+
+/// The device of a model: that of its first parameter or buffer.
+///
+/// # Errors
+/// [`TrainError::NoDevice`] for a model without any.
+pub fn device_of<M: Module<B, E>, B: Backend, E: Float>(model: &M) -> Result<B, TrainError> {
+    let mut dev = None;
+    model.visit("", &mut |_, p| {
+        if dev.is_none() {
+            dev = Some(p.dev.clone());
+        }
+    });
+    dev.ok_or(TrainError::NoDevice)
+}
+
+fn check_dataset<D: Dataset + ?Sized>(
+    role: &'static str,
+    data: &D,
+    input: &[usize],
+    in_numel: usize,
+    out_numel: Option<usize>,
+) -> Result<(), TrainError> {
+    if data.is_empty() {
+        return Err(TrainError::EmptyDataset { role });
+    }
+    if data.sample_len() != in_numel {
+        return Err(TrainError::SampleLen {
+            role,
+            shape: input.to_vec(),
+            expected: in_numel,
+            got: data.sample_len(),
+        });
+    }
+    if let Some(outputs) = out_numel {
+        if data.num_classes() > outputs {
+            return Err(TrainError::ClassCount {
+                role,
+                classes: data.num_classes(),
+                outputs,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_batch(what: &str, batch_size: usize) -> Result<(), TrainError> {
+    if batch_size == 0 {
+        return Err(TrainError::InvalidConfig(format!("{what} must be at least 1")));
+    }
+    Ok(())
+}
+
+/// Checks a batch's labels against the data set's classes; on a bad one,
+/// finds its sample index from the loader's order of `epoch`.
+fn check_labels<D: Dataset + ?Sized + 'static>(
+    role: &'static str,
+    labels: &[usize],
+    loader: &DataLoader<D>,
+    epoch: u64,
+    step: usize,
+) -> Result<(), TrainError> {
+    let classes = loader.dataset().num_classes();
+    match labels.iter().position(|&l| l >= classes) {
+        None => Ok(()),
+        Some(k) => Err(TrainError::LabelOutOfRange {
+            role,
+            index: loader.order(epoch)[step * loader.batch_size() + k],
+            label: labels[k],
+            classes,
+        }),
+    }
+}
+
+/// Number of rows of `out` whose first maximum is at the label (on the device).
+fn correct<Out: Shape, B: Backend, E: Float>(out: &Tensor<Out, B, E>, labels: &[usize]) -> Result<usize, TrainError> {
+    let dev = out.device();
+    let idx: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    let idx = dev.idx_from_slice(&idx);
+    Ok(count_correct_flat(dev, out.buf(), &idx, out.batch(), Out::NUMEL)?)
+}
+
+/// Arg-max of each row of `k` outputs: the first maximum, a NaN counting as
+/// maximal (as `torch.argmax` and the accuracy kernel do).
+fn argmax_rows<E: Float>(out: &[E], k: usize, mut f: impl FnMut(usize)) {
+    if k == 0 {
+        return;
+    }
+    for row in out.chunks_exact(k) {
+        let mut best = 0;
+        for (j, v) in row.iter().enumerate().skip(1) {
+            let b = row[best];
+            if b.to_f64().is_nan() {
+                break;
+            }
+            if v.to_f64().is_nan() || *v > b {
+                best = j;
+            }
+        }
+        f(best);
+    }
+}
+
+/// The `state_dict` name of the first trainable parameter whose gradient
+/// holds a NaN or an infinity. A sum per parameter (one element read back)
+/// flags candidates; only then are gradients read in full.
+fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
+    model: &mut M,
+    scratch: &mut B::Buf<E>,
+) -> Option<String> {
+    let mut suspicious = false;
+    model.for_each_param(&mut |p| {
+        let n = p.numel();
+        if suspicious || n == 0 || !p.is_trainable() {
+            return;
+        }
+        let d = ReduceDims {
+            outer: 1,
+            axis: n,
+            inner: 1,
+        };
+        p.dev.reduce_forward(Reduce::Sum, d, &p.grad, scratch);
+        if p.dev.to_vec(scratch).iter().any(|v| !v.to_f64().is_finite()) {
+            suspicious = true;
+        }
+    });
+    if !suspicious {
+        return None;
+    }
+    // The sum may also overflow for finite gradients: confirm element-wise.
+    let mut found = None;
+    model.visit("", &mut |name, p| {
+        if found.is_none() && p.is_trainable() && p.grad_vec().iter().any(|v| !v.to_f64().is_finite()) {
+            found = Some(name.to_string());
+        }
+    });
+    found
+}
+
+/// Mean loss and accuracy of any [`Layer`] on `data` (evaluation mode), with
+/// reused buffers. [`Fit::evaluate`] calls this for networks.
+///
+/// # Errors
+/// As [`Fit::evaluate`].
+pub fn evaluate_layer<In, Out, M, D, L, B, E>(
+    model: &mut M,
+    data: &Arc<D>,
+    loss: &L,
+    batch_size: usize,
+) -> Result<Evaluation, TrainError>
+where
+    In: Shape,
+    Out: Shape,
+    M: Layer<In, Out, B, E>,
+    D: Dataset + ?Sized + 'static,
+    L: Loss<Out, B, E, Target = [usize]>,
+    B: Backend,
+    E: Float,
+{
+    check_batch("the evaluation batch size", batch_size)?;
+    check_dataset("evaluation", &**data, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+    let dev = device_of(model)?;
+    let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
+    let mut loader = DataLoader::new(data.clone(), batch_size)?;
+    evaluate_with(model, &mut loader, loss, "evaluation", &dev, &mut bufs)
+}
+
+fn evaluate_with<In, Out, M, D, L, B, E>(
+    model: &mut M,
+    loader: &mut DataLoader<D>,
+    loss: &L,
+    role: &'static str,
+    dev: &B,
+    bufs: &mut StepBuffers<In, Out, M, B, E>,
+) -> Result<Evaluation, TrainError>
+where
+    In: Shape,
+    Out: Shape,
+    M: Layer<In, Out, B, E>,
+    D: Dataset + ?Sized + 'static,
+    L: Loss<Out, B, E, Target = [usize]>,
+    B: Backend,
+    E: Float,
+{
+    model.set_training(false);
+    let n = loader.len();
+    let epoch = loader.next_epoch();
+    let (mut loss_sum, mut right) = (0.0, 0usize);
+    for (step, (x, labels)) in loader.epoch::<In, B, E>(dev)?.enumerate() {
+        check_labels(role, &labels, loader, epoch, step)?;
+        model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+        let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+        loss_sum += l * labels.len() as f64;
+        right += correct(&bufs.out, &labels)?;
+    }
+    Ok(Evaluation {
+        loss: loss_sum / n as f64,
+        accuracy: right as f64 / n as f64,
+        samples: n,
+    })
+}
+
+/// Predictions of any [`Layer`] on `data` (evaluation mode). [`Fit::predict`]
+/// calls this for networks.
+///
+/// # Errors
+/// As [`Fit::predict`].
+pub fn predict_layer<In, Out, M, D, B, E>(
+    model: &mut M,
+    data: &Arc<D>,
+    batch_size: usize,
+) -> Result<Predictions<E>, TrainError>
+where
+    In: Shape,
+    Out: Shape,
+    M: Layer<In, Out, B, E>,
+    D: Dataset + ?Sized + 'static,
+    B: Backend,
+    E: Float,
+{
+    check_batch("the prediction batch size", batch_size)?;
+    check_dataset("prediction", &**data, In::DIMS, In::NUMEL, None)?;
+    let dev = device_of(model)?;
+    model.set_training(false);
+    let mut out = Tensor::<Out, B, E>::empty(&dev);
+    let mut cache = M::new_cache(&dev);
+    let mut loader = DataLoader::new(data.clone(), batch_size)?;
+    let n = data.len();
+    let mut pred = Predictions {
+        classes: Vec::with_capacity(n),
+        outputs: Vec::with_capacity(n * Out::NUMEL),
+        outputs_per_sample: Out::NUMEL,
+    };
+    for (x, _) in loader.epoch::<In, B, E>(&dev)? {
+        model.forward_train(&x, &mut out, &mut cache);
+        let host = out.to_vec();
+        argmax_rows(&host, Out::NUMEL, |c| pred.classes.push(c));
+        pred.outputs.extend_from_slice(&host);
+    }
+    Ok(pred)
+}
+
+/// Trains any [`Layer`] (not only a [`Network`]) as [`Fit::fit_mut`] does.
+///
+/// # Errors
+/// As [`Fit::fit`].
+pub fn fit_layer<In, Out, M, D, O, L, B, E>(
+    model: &mut M,
+    train: &Arc<D>,
+    cfg: &mut FitConfig<'_, M, O, L>,
+) -> Result<History, TrainError>
+where
+    In: Shape,
+    Out: Shape,
+    M: Layer<In, Out, B, E>,
+    D: Dataset + ?Sized + 'static,
+    O: Optimizer<B, E>,
+    L: Loss<Out, B, E, Target = [usize]>,
+    B: Backend,
+    E: Float,
+{
+    let bs = cfg.batch_size;
+    check_batch("batch_size", bs)?;
+    let val_bs = cfg.validation_batch_size.unwrap_or(bs);
+    check_batch("validation_batch_size", val_bs)?;
+    check_dataset("train", &**train, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+    if let Some(v) = &cfg.validation {
+        check_dataset("validation", &**v, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+    }
+    let mut loader = DataLoader::new(train.clone(), bs)?.drop_last(cfg.drop_last);
+    if let Some(seed) = cfg.shuffle {
+        loader = loader.shuffle(seed);
+    }
+    let steps = loader.num_batches();
+    if steps == 0 {
+        return Err(TrainError::InvalidConfig(format!(
+            "drop_last with batch_size {bs} leaves no batch of the {} training samples",
+            train.len()
+        )));
+    }
+    let mut val_loader = match &cfg.validation {
+        Some(v) => Some(DataLoader::new(v.clone(), val_bs)?),
+        None => None,
+    };
+    let dev = device_of(model)?;
+    let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
+    let mut scratch: B::Buf<E> = dev.zeros(1);
+    let check = cfg.non_finite != NonFinite::Ignore;
+
+    let FitConfig {
+        optimizer,
+        loss,
+        epochs,
+        callbacks,
+        progress,
+        quiet,
+        non_finite,
+        ..
+    } = cfg;
+    let epochs = *epochs;
+    let mut reporter = Reporter::new(progress, *quiet, epochs);
+    let mut history = History::default();
+    let mut lr = optimizer.lr();
+    for cb in callbacks.iter_mut() {
+        cb.on_train_begin(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+    }
+    optimizer.set_lr(lr);
+
+    for epoch in 0..epochs {
+        for cb in callbacks.iter_mut() {
+            cb.on_epoch_begin(epoch, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+        }
+        optimizer.set_lr(lr);
+        let start = Instant::now();
+        model.set_training(true);
+        reporter.begin_epoch(epoch, steps);
+        let (mut loss_sum, mut right, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
+        let loader_epoch = loader.next_epoch();
+        for (step, (x, labels)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
+            check_labels("train", &labels, &loader, loader_epoch, step)?;
+            model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+            let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+            let mut fault = (check && !l.is_finite()).then_some(FaultSource::Loss);
+            if fault.is_none() {
+                model.zero_grad();
+                model.backward(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                if check {
+                    fault = first_non_finite_grad(model, &mut scratch).map(FaultSource::Gradient);
+                }
+            }
+            if let Some(what) = fault {
+                if *non_finite == NonFinite::Error {
+                    return Err(TrainError::NonFinite { epoch, step, what });
+                }
+                model.zero_grad();
+                skipped += 1;
+                reporter.step(f64::NAN, f64::NAN, 0.0);
+                continue;
+            }
+            optimizer.step(model);
+            loss_sum += l * labels.len() as f64;
+            right += correct(&bufs.out, &labels)?;
+            seen += labels.len();
+            let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            reporter.step(loss_sum / seen as f64, right as f64 / seen as f64, rate);
+        }
+        let train_secs = start.elapsed().as_secs_f64();
+        let (val_loss, val_accuracy) = match &mut val_loader {
+            Some(v) => {
+                let e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
+                (Some(e.loss), Some(e.accuracy))
+            }
+            None => (None, None),
+        };
+        let (train_loss, train_accuracy) = if seen > 0 {
+            (loss_sum / seen as f64, right as f64 / seen as f64)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        let record = EpochRecord {
+            epoch,
+            train_loss,
+            train_accuracy,
+            val_loss,
+            val_accuracy,
+            lr: optimizer.lr(),
+            seconds: start.elapsed().as_secs_f64(),
+            samples_per_sec: seen as f64 / train_secs.max(1e-9),
+            samples: seen,
+            skipped_steps: skipped,
+        };
+        reporter.end_epoch(&record);
+        history.epochs.push(record.clone());
+        let mut stop = None;
+        for cb in callbacks.iter_mut() {
+            let ctl = cb.on_epoch_end(&record, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+            if let (Control::Stop(why), None) = (ctl, &stop) {
+                stop = Some(why);
+            }
+        }
+        optimizer.set_lr(lr);
+        if let Some(why) = stop {
+            reporter.message(&why);
+            history.stopped_early = Some(why);
+            break;
+        }
+    }
+    for cb in callbacks.iter_mut() {
+        cb.on_train_end(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+    }
+    model.set_training(false);
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_maximum_and_nan_wins() {
+        let mut got = Vec::new();
+        let nan = f32::NAN;
+        argmax_rows(
+            &[1.0f32, 3.0, 3.0, 0.0, 0.0, 5.0, nan, 1.0, 2.0, 1.0, nan, 9.0],
+            3,
+            |c| got.push(c),
+        );
+        assert_eq!(got, vec![1, 2, 0, 1]);
+    }
+}

@@ -1,0 +1,224 @@
+//! Test-only pieces for the training tests: a hand-written MLP network
+//! (what `#[network]` would generate), cross-entropy with injected faults,
+//! plain SGD (until the real optimizers land), and a synthetic, separable
+//! data set.
+
+use crate::data::Dataset;
+use crate::layers::{Linear, ReLU};
+use crate::loss::{CrossEntropy, Loss};
+use crate::module::{Layer, Module, Network, OutputShape};
+use crate::optim::Optimizer;
+use crate::summary::Summary;
+use dl_core::{Backend, Cpu, Float, RawParam, Rng, Tensor, S1};
+use std::cell::Cell;
+
+/// `Linear<I, H> -> ReLU -> Linear<H, C>`, counting forward passes per mode.
+pub(crate) struct Mlp<const I: usize, const H: usize, const C: usize, B: Backend = Cpu, E: Float = f32> {
+    pub fc1: Linear<I, H, B, E>,
+    pub act: ReLU<B, E>,
+    pub fc2: Linear<H, C, B, E>,
+    pub training: bool,
+    pub train_calls: usize,
+    pub eval_calls: usize,
+    // Gradient scratch of the hidden activations (backward has `&mut self`).
+    da: Tensor<S1<H>, B, E>,
+    dh: Tensor<S1<H>, B, E>,
+}
+
+pub(crate) struct MlpCache<const H: usize, B: Backend, E: Float> {
+    h: Tensor<S1<H>, B, E>,
+    a: Tensor<S1<H>, B, E>,
+}
+
+impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Module<B, E> for Mlp<I, H, C, B, E> {
+    const NUM_PARAMS: usize = I * H + H + H * C + C;
+    fn init(dev: &B, rng: &mut Rng) -> Self {
+        Self {
+            fc1: Linear::init(dev, rng),
+            act: ReLU::init(dev, rng),
+            fc2: Linear::init(dev, rng),
+            training: true,
+            train_calls: 0,
+            eval_calls: 0,
+            da: Tensor::empty(dev),
+            dh: Tensor::empty(dev),
+        }
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
+        self.fc1.visit(&format!("{prefix}fc1."), f);
+        self.fc2.visit(&format!("{prefix}fc2."), f);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
+        self.fc1.visit_mut(&format!("{prefix}fc1."), f);
+        self.fc2.visit_mut(&format!("{prefix}fc2."), f);
+    }
+    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
+        self.fc1.for_each_param(f);
+        self.fc2.for_each_param(f);
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+        self.fc1.set_training(training);
+        self.fc2.set_training(training);
+    }
+}
+
+impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> OutputShape<S1<I>> for Mlp<I, H, C, B, E> {
+    type Out = S1<C>;
+}
+
+impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer<S1<I>, S1<C>, B, E>
+    for Mlp<I, H, C, B, E>
+{
+    type Cache = MlpCache<H, B, E>;
+    fn new_cache(dev: &B) -> Self::Cache {
+        MlpCache {
+            h: Tensor::empty(dev),
+            a: Tensor::empty(dev),
+        }
+    }
+    fn forward(&self, x: &Tensor<S1<I>, B, E>) -> Tensor<S1<C>, B, E> {
+        self.fc2.forward(&self.act.forward(&self.fc1.forward(x)))
+    }
+    fn forward_train(&mut self, x: &Tensor<S1<I>, B, E>, out: &mut Tensor<S1<C>, B, E>, c: &mut Self::Cache) {
+        if self.training {
+            self.train_calls += 1;
+        } else {
+            self.eval_calls += 1;
+        }
+        self.fc1.forward_train(x, &mut c.h, &mut ());
+        self.act.forward_train(&c.h, &mut c.a, &mut ());
+        self.fc2.forward_train(&c.a, out, &mut ());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S1<I>, B, E>,
+        out: &Tensor<S1<C>, B, E>,
+        c: &Self::Cache,
+        dy: &Tensor<S1<C>, B, E>,
+        dx: &mut Tensor<S1<I>, B, E>,
+    ) {
+        self.fc2.backward(&c.a, out, &(), dy, &mut self.da);
+        self.act.backward(&c.h, &c.a, &(), &self.da, &mut self.dh);
+        self.fc1.backward(x, &c.h, &(), &self.dh, dx);
+    }
+}
+
+impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Network<B, E> for Mlp<I, H, C, B, E> {
+    type Input = S1<I>;
+    type Output = S1<C>;
+    fn summary() -> &'static Summary {
+        &Summary {
+            name: "Mlp",
+            input_shape: &[],
+            layers: &[],
+            total_params: 0,
+        }
+    }
+}
+
+/// The real [`CrossEntropy`], with faults injected for the non-finite tests:
+/// `nan_loss_at` / `nan_grad_at` are the call index (0-based) at which the
+/// loss, or one element of its gradient, is made NaN.
+#[derive(Default)]
+pub(crate) struct Ce {
+    pub nan_loss_at: Option<usize>,
+    pub nan_grad_at: Option<usize>,
+    pub calls: Cell<usize>,
+}
+
+impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Ce {
+    type Target = [usize];
+    fn loss(&self, pred: &Tensor<S1<C>, B, E>, target: &[usize], grad: &mut Tensor<S1<C>, B, E>) -> dl_core::Result<E> {
+        let call = self.calls.get();
+        self.calls.set(call + 1);
+        let l = CrossEntropy::new().loss(pred, target, grad)?;
+        if self.nan_grad_at == Some(call) {
+            let mut g = grad.to_vec();
+            g[0] = E::from_f64(f64::NAN);
+            let dev = grad.device().clone();
+            dev.write(grad.buf_mut(), &g);
+        }
+        Ok(if self.nan_loss_at == Some(call) {
+            E::from_f64(f64::NAN)
+        } else {
+            l
+        })
+    }
+}
+
+/// Plain SGD on the host (test-only stand-in for the real one).
+pub(crate) struct PlainSgd(pub f64);
+
+impl<B: Backend, E: Float> Optimizer<B, E> for PlainSgd {
+    fn step<M: Module<B, E>>(&mut self, model: &mut M) {
+        let lr = self.0;
+        model.for_each_param(&mut |p| {
+            if p.is_trainable() {
+                let v: Vec<E> = p
+                    .value_vec()
+                    .iter()
+                    .zip(p.grad_vec())
+                    .map(|(v, g)| E::from_f64(v.to_f64() - lr * g.to_f64()))
+                    .collect();
+                p.set_value(&v).unwrap();
+            }
+        });
+    }
+    fn lr(&self) -> f64 {
+        self.0
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.0 = lr;
+    }
+    fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+        Vec::new()
+    }
+    fn load_state_dict(&mut self, _state: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Gaussian blobs: `classes` well-separated centres in `dim` dimensions.
+pub(crate) struct Blobs {
+    pub x: Vec<f32>,
+    pub y: Vec<usize>,
+    pub dim: usize,
+    pub classes: usize,
+}
+
+impl Blobs {
+    pub(crate) fn new(n: usize, dim: usize, classes: usize, spread: f64, seed: u64) -> Self {
+        // The centres depend only on the dimensions, so train and test sets
+        // drawn with different seeds share them.
+        let mut crng = Rng::new(1234);
+        let centres: Vec<f64> = (0..classes * dim).map(|_| 2.0 * crng.normal()).collect();
+        let mut rng = Rng::new(seed);
+        let mut x = Vec::with_capacity(n * dim);
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = i % classes;
+            y.push(c);
+            for d in 0..dim {
+                x.push((centres[c * dim + d] + spread * rng.normal()) as f32);
+            }
+        }
+        Self { x, y, dim, classes }
+    }
+}
+
+impl Dataset for Blobs {
+    fn len(&self) -> usize {
+        self.y.len()
+    }
+    fn sample_len(&self) -> usize {
+        self.dim
+    }
+    fn num_classes(&self) -> usize {
+        self.classes
+    }
+    fn get(&self, i: usize, out: &mut [f32]) -> usize {
+        out.copy_from_slice(&self.x[i * self.dim..(i + 1) * self.dim]);
+        self.y[i]
+    }
+}

@@ -1,0 +1,527 @@
+//! End-to-end tests of `fit`, `evaluate`, `predict` and the callbacks on a
+//! hand-written MLP and a synthetic, separable data set.
+
+use super::progress::tests::SharedBuf;
+use super::test_util::{Blobs, Ce, Mlp, PlainSgd};
+use super::*;
+use crate::data::Dataset;
+use crate::loss::CrossEntropy;
+use crate::module::Module;
+use dl_core::{Cpu, Rng};
+use std::sync::Arc;
+
+type Net = Mlp<8, 16, 4>;
+
+fn net(seed: u64) -> Net {
+    Net::init(&Cpu, &mut Rng::new(seed))
+}
+fn train_set() -> Arc<Blobs> {
+    Arc::new(Blobs::new(400, 8, 4, 0.7, 1))
+}
+fn test_set() -> Arc<Blobs> {
+    Arc::new(Blobs::new(200, 8, 4, 0.7, 2))
+}
+fn cfg<'a>(lr: f64) -> FitConfig<'a, Net, PlainSgd, Ce> {
+    FitConfig::new(PlainSgd(lr), Ce::default()).quiet(true)
+}
+fn params(m: &Net) -> Vec<Vec<f32>> {
+    let mut v = Vec::new();
+    m.visit("", &mut |_, p| v.push(p.value_vec()));
+    v
+}
+
+#[test]
+fn converges_on_separable_data_and_figures_are_consistent() {
+    let (train, test) = (train_set(), test_set());
+    let mut m = net(0);
+    let before = m.evaluate(&test, &Ce::default(), 64).unwrap();
+    let h = m
+        .fit(
+            &train,
+            cfg(0.2).epochs(8).batch_size(32).validation(&test).shuffle_seed(3),
+        )
+        .unwrap();
+    assert_eq!(h.epochs.len(), 8);
+    let last = h.last().unwrap();
+    assert!(last.val_accuracy.unwrap() >= 0.95, "{h}");
+    assert!(last.train_loss < 0.5 * h.epochs[0].train_loss, "{h}");
+    assert!(last.val_loss.unwrap() < 0.5 * before.loss, "{h} (before: {before})");
+    for (i, e) in h.epochs.iter().enumerate() {
+        assert_eq!(e.epoch, i);
+        assert_eq!(e.samples, 400);
+        assert_eq!(e.skipped_steps, 0);
+        assert_eq!(e.lr, 0.2);
+        assert!(e.seconds > 0.0 && e.samples_per_sec > 0.0);
+        assert!((0.0..=1.0).contains(&e.train_accuracy));
+    }
+    // The last validation figures are what `evaluate` gives afterwards
+    // (same model, evaluation mode, same batches).
+    let after = m.evaluate(&test, &Ce::default(), 32).unwrap();
+    assert_eq!(after.loss, last.val_loss.unwrap());
+    assert_eq!(after.accuracy, last.val_accuracy.unwrap());
+    assert_eq!(after.samples, 200);
+    // Predictions agree with the evaluation's accuracy.
+    let pred = m.predict(&test, 50).unwrap();
+    assert_eq!(pred.len(), 200);
+    assert_eq!(pred.outputs.len(), 200 * 4);
+    let correct = pred.classes.iter().zip(&test.y).filter(|(a, b)| a == b).count();
+    assert_eq!(correct as f64 / 200.0, after.accuracy);
+    let o = pred.output(7).unwrap();
+    let argmax = (0..4).max_by(|&a, &b| o[a].partial_cmp(&o[b]).unwrap()).unwrap();
+    assert_eq!(pred.classes[7], argmax);
+    assert!(pred.output(200).is_none());
+}
+
+#[test]
+fn train_loss_is_the_sample_weighted_mean() {
+    // With lr 0 the model does not change: the epoch's training loss and
+    // accuracy (uneven batches: 400 = 3 * 128 + 16) equal `evaluate`'s.
+    let train = train_set();
+    let mut m = net(4);
+    let h = m.fit(&train, cfg(0.0).epochs(1).batch_size(128)).unwrap();
+    let e = m.evaluate(&train, &Ce::default(), 400).unwrap();
+    let r = &h.epochs[0];
+    assert!((r.train_loss - e.loss).abs() < 1e-6, "{} vs {}", r.train_loss, e.loss);
+    assert_eq!(r.train_accuracy, e.accuracy);
+    // drop_last leaves the 16 out.
+    let h = m.fit(&train, cfg(0.0).batch_size(128).drop_last(true)).unwrap();
+    assert_eq!(h.epochs[0].samples, 384);
+}
+
+#[test]
+fn training_and_evaluation_modes() {
+    let (train, test) = (train_set(), test_set());
+    let mut m = net(0);
+    // 400 / 64 = 7 steps, 200 / 64 = 4 validation batches, per epoch.
+    m.fit(&train, cfg(0.1).epochs(3).batch_size(64).validation(&test))
+        .unwrap();
+    assert_eq!(m.train_calls, 21);
+    assert_eq!(m.eval_calls, 12);
+    assert!(!m.training, "fit leaves the model in evaluation mode");
+    m.set_training(true);
+    m.predict(&test, 100).unwrap();
+    assert!(!m.training);
+    assert_eq!((m.train_calls, m.eval_calls), (21, 14));
+}
+
+#[test]
+fn seeded_runs_are_reproducible() {
+    let train = train_set();
+    let run = |seed: u64| {
+        let mut m = net(0);
+        let h = m
+            .fit(&train, cfg(0.1).epochs(2).batch_size(50).shuffle_seed(seed))
+            .unwrap();
+        (h.train_loss(), params(&m))
+    };
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5).1, run(6).1);
+}
+
+#[test]
+fn early_stopping_stops() {
+    let (train, test) = (train_set(), test_set());
+    let mut m = net(0);
+    // lr 0: the validation loss never improves after epoch 0.
+    let mut es = EarlyStopping::new(Monitor::ValLoss).patience(2);
+    let h = m
+        .fit(&train, cfg(0.0).epochs(10).validation(&test).callback(&mut es))
+        .unwrap();
+    assert_eq!(h.epochs.len(), 3);
+    assert_eq!(es.stopped_epoch(), Some(2));
+    assert!(h.stopped_early.as_deref().unwrap().contains("val_loss"), "{h}");
+    // While it improves, it does not stop.
+    let mut es = EarlyStopping::new(Monitor::ValAccuracy).patience(5);
+    let h = m
+        .fit(&train, cfg(0.2).epochs(4).validation(&test).callback(&mut es))
+        .unwrap();
+    assert_eq!(h.epochs.len(), 4);
+    assert_eq!(h.stopped_early, None);
+    // Monitoring validation figures without a validation set is an error.
+    let e = m
+        .fit(
+            &train,
+            cfg(0.1).epochs(2).callback(EarlyStopping::new(Monitor::ValLoss)),
+        )
+        .unwrap_err();
+    assert!(matches!(e, TrainError::MissingMetric { .. }), "{e}");
+}
+
+/// Zeroes every parameter from epoch `from` on (and stops learning), so the
+/// later epochs are worse than the best one.
+struct Wreck {
+    from: usize,
+}
+impl Callback<Net> for Wreck {
+    fn name(&self) -> &'static str {
+        "wreck"
+    }
+    fn on_epoch_begin(&mut self, epoch: usize, ctx: &mut CallbackContext<'_, Net>) -> Result<(), TrainError> {
+        if epoch >= self.from {
+            ctx.set_lr(0.0);
+            ctx.model.visit_mut("", &mut |_, p| {
+                let z = vec![0.0; p.numel()];
+                p.set_value(&z).unwrap();
+            });
+        }
+        Ok(())
+    }
+    fn on_epoch_end(&mut self, _r: &EpochRecord, _ctx: &mut CallbackContext<'_, Net>) -> Result<Control, TrainError> {
+        Ok(Control::Continue)
+    }
+}
+
+#[test]
+fn best_model_is_restored() {
+    let (train, test) = (train_set(), test_set());
+    let mut saved = Vec::new();
+    let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss)
+        .restore_best(true)
+        .on_improve(|epoch, m: &Net| {
+            saved.push((epoch, params(m)));
+            Ok(())
+        });
+    let mut m = net(0);
+    let h = m
+        .fit(
+            &train,
+            cfg(0.2)
+                .epochs(5)
+                .validation(&test)
+                .callback(Wreck { from: 3 })
+                .callback(&mut ckpt),
+        )
+        .unwrap();
+    let best = h.best_epoch(Monitor::ValLoss).unwrap();
+    assert!(best < 3 && best == ckpt.best_epoch().unwrap(), "{h}");
+    let val = h.val_loss();
+    let min = val.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert!(val[4] > min, "{h}");
+    assert_eq!(ckpt.best_value(), Some(min));
+    // The model now holds the best epoch's parameters.
+    let e = m.evaluate(&test, &Ce::default(), 32).unwrap();
+    assert_eq!(e.loss, min);
+    drop(ckpt);
+    let (last_epoch, last_params) = saved.last().unwrap();
+    assert_eq!(*last_epoch, best);
+    assert_eq!(*last_params, params(&m));
+    assert!(saved.windows(2).all(|w| w[0].0 < w[1].0));
+
+    // Without restore_best the wrecked (last) model stays.
+    let mut m = net(0);
+    let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss);
+    let h = m
+        .fit(
+            &train,
+            cfg(0.2)
+                .epochs(5)
+                .validation(&test)
+                .callback(Wreck { from: 3 })
+                .callback(&mut ckpt),
+        )
+        .unwrap();
+    let e = m.evaluate(&test, &Ce::default(), 32).unwrap();
+    assert_eq!(e.loss, h.val_loss()[4]);
+    // ... and can be restored by hand.
+    ckpt.restore_into(&mut m).unwrap();
+    assert_eq!(
+        m.evaluate(&test, &Ce::default(), 32).unwrap().loss,
+        ckpt.best_value().unwrap()
+    );
+}
+
+#[test]
+fn a_failing_save_closure_stops_fit() {
+    let (train, test) = (train_set(), test_set());
+    let mut m = net(0);
+    let ckpt = ModelCheckpoint::new(Monitor::ValAccuracy).on_improve(|_, _: &Net| Err("disk full".into()));
+    let e = m
+        .fit(&train, cfg(0.1).epochs(2).validation(&test).callback(ckpt))
+        .unwrap_err();
+    assert!(e.to_string().contains("disk full"), "{e}");
+}
+
+#[test]
+fn lr_scheduler_drives_the_optimizer() {
+    let train = train_set();
+    let mut m = net(0);
+    let mut c = cfg(1.0).epochs(4).callback(LrScheduler::new(|e| 0.1 / (1 << e) as f64));
+    let h = m.fit_mut(&train, &mut c).unwrap();
+    let lrs: Vec<f64> = h.epochs.iter().map(|e| e.lr).collect();
+    assert_eq!(lrs, vec![0.1, 0.05, 0.025, 0.0125]);
+    assert_eq!(c.optimizer().0, 0.0125);
+}
+
+// 400 samples / batch 32 = 13 steps per epoch: call 15 is epoch 1, step 2.
+#[test]
+fn non_finite_loss_is_an_error_by_default() {
+    let train = train_set();
+    let mut m = net(0);
+    let loss = Ce {
+        nan_loss_at: Some(15),
+        ..Ce::default()
+    };
+    let e = m
+        .fit(&train, FitConfig::new(PlainSgd(0.1), loss).epochs(3).quiet(true))
+        .unwrap_err();
+    match e {
+        TrainError::NonFinite { epoch, step, what } => {
+            assert_eq!((epoch, step, what), (1, 2, FaultSource::Loss));
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn non_finite_gradient_names_the_first_parameter() {
+    let train = train_set();
+    let bad = || Ce {
+        nan_grad_at: Some(15),
+        ..Ce::default()
+    };
+    let mut m = net(0);
+    let e = m
+        .fit(&train, FitConfig::new(PlainSgd(0.1), bad()).epochs(3).quiet(true))
+        .unwrap_err();
+    assert!(
+        matches!(&e, TrainError::NonFinite { epoch: 1, step: 2, what: FaultSource::Gradient(n) } if n == "fc1.weight"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("fc1.weight") && e.to_string().contains("epoch 1, step 2"),
+        "{e}"
+    );
+    // Frozen parameters are not checked (nor updated): the first trainable one is named.
+    let mut m = net(0);
+    m.fc1.weight.frozen = true;
+    m.fc1.bias.frozen = true;
+    let e = m
+        .fit(&train, FitConfig::new(PlainSgd(0.1), bad()).epochs(3).quiet(true))
+        .unwrap_err();
+    assert!(
+        matches!(&e, TrainError::NonFinite { what: FaultSource::Gradient(n), .. } if n == "fc2.weight"),
+        "{e}"
+    );
+}
+
+#[test]
+fn skip_step_skips_non_finite_steps() {
+    let train = train_set();
+    for loss in [
+        Ce {
+            nan_loss_at: Some(15),
+            ..Ce::default()
+        },
+        Ce {
+            nan_grad_at: Some(15),
+            ..Ce::default()
+        },
+    ] {
+        let mut m = net(0);
+        let h = m
+            .fit(
+                &train,
+                FitConfig::new(PlainSgd(0.1), loss)
+                    .epochs(3)
+                    .quiet(true)
+                    .on_non_finite(NonFinite::SkipStep),
+            )
+            .unwrap();
+        let skipped: Vec<usize> = h.epochs.iter().map(|e| e.skipped_steps).collect();
+        assert_eq!(skipped, vec![0, 1, 0]);
+        assert_eq!(h.epochs[1].samples, 400 - 32);
+        assert!(h.epochs.iter().all(|e| e.train_loss.is_finite()), "{h}");
+        assert!(params(&m).iter().flatten().all(|v| v.is_finite()));
+    }
+    // Ignore: no check, the NaN reaches the weights.
+    let mut m = net(0);
+    let loss = Ce {
+        nan_grad_at: Some(15),
+        ..Ce::default()
+    };
+    m.fit(
+        &train,
+        FitConfig::new(PlainSgd(0.1), loss)
+            .epochs(2)
+            .quiet(true)
+            .on_non_finite(NonFinite::Ignore),
+    )
+    .unwrap();
+    assert!(params(&m).iter().flatten().any(|v| !v.is_finite()));
+}
+
+#[test]
+fn quiet_prints_nothing_and_lines_print_one_per_epoch() {
+    let (train, test) = (train_set(), test_set());
+    let buf = SharedBuf::default();
+    let mut m = net(0);
+    m.fit(
+        &train,
+        cfg(0.1)
+            .epochs(2)
+            .validation(&test)
+            .progress(Progress::Writer(Box::new(buf.clone())))
+            .quiet(true),
+    )
+    .unwrap();
+    assert_eq!(buf.text(), "");
+    let h = m
+        .fit(
+            &train,
+            cfg(0.0)
+                .epochs(5)
+                .validation(&test)
+                .callback(EarlyStopping::new(Monitor::ValLoss).patience(1))
+                .progress(Progress::Writer(Box::new(buf.clone())))
+                .quiet(false),
+        )
+        .unwrap();
+    let text = buf.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], epoch_line(&h.epochs[0], 5));
+    assert!(lines[1].starts_with("epoch 2/5 - loss "), "{text}");
+    assert!(lines[2].starts_with("early stopping"), "{text}");
+    // Progress::Quiet also prints nothing, and a quiet bar never draws.
+    let h = m
+        .fit(
+            &train,
+            FitConfig::new(PlainSgd(0.1), Ce::default()).progress(Progress::Quiet),
+        )
+        .unwrap();
+    assert_eq!(h.epochs.len(), 1);
+}
+
+#[test]
+fn bad_input_gives_typed_errors() {
+    let (train, test) = (train_set(), test_set());
+    let mut m = net(0);
+    let e = m.fit(&train, cfg(0.1).batch_size(0)).unwrap_err();
+    assert!(matches!(e, TrainError::InvalidConfig(_)), "{e}");
+    let e = m
+        .fit(&train, cfg(0.1).validation_batch_size(0).validation(&test))
+        .unwrap_err();
+    assert!(matches!(e, TrainError::InvalidConfig(_)), "{e}");
+    let e = m.fit(&train, cfg(0.1).batch_size(500).drop_last(true)).unwrap_err();
+    assert!(matches!(e, TrainError::InvalidConfig(_)), "{e}");
+    let wrong_dim = Arc::new(Blobs::new(10, 7, 4, 1.0, 0));
+    let e = m.fit(&wrong_dim, cfg(0.1)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::SampleLen {
+                role: "train",
+                expected: 8,
+                got: 7,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = m.fit(&train, cfg(0.1).validation(&wrong_dim)).unwrap_err();
+    assert!(matches!(e, TrainError::SampleLen { role: "validation", .. }), "{e}");
+    let too_many = Arc::new(Blobs::new(10, 8, 5, 1.0, 0));
+    let e = m.evaluate(&too_many, &Ce::default(), 4).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::ClassCount {
+                classes: 5,
+                outputs: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let empty = Arc::new(Blobs::new(0, 8, 4, 1.0, 0));
+    assert!(matches!(
+        m.predict(&empty, 4),
+        Err(TrainError::EmptyDataset { role: "prediction" })
+    ));
+    assert!(matches!(
+        m.evaluate(&test, &Ce::default(), 0),
+        Err(TrainError::InvalidConfig(_))
+    ));
+    let mut liar = Blobs::new(10, 8, 4, 1.0, 0);
+    liar.y[3] = 9;
+    let e = m.fit(&Arc::new(liar), cfg(0.1).no_shuffle()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::LabelOutOfRange {
+                index: 3,
+                label: 9,
+                classes: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A data set behind `Arc<dyn Dataset>` works too.
+    let dynamic: Arc<dyn Dataset> = test.clone();
+    assert_eq!(m.predict(&dynamic, 64).unwrap().len(), 200);
+    // Zero epochs: an empty history.
+    assert!(m.fit(&train, cfg(0.1).epochs(0)).unwrap().epochs.is_empty());
+}
+
+#[test]
+fn train_step_matches_fit() {
+    // One epoch of fit without shuffling equals the same train_step calls.
+    let train = train_set();
+    let mut a = net(9);
+    a.fit(&train, cfg(0.1).batch_size(100).no_shuffle()).unwrap();
+    let mut b = net(9);
+    let mut bufs = StepBuffers::new(&Cpu);
+    let mut opt = PlainSgd(0.1);
+    let loss = Ce::default();
+    for k in 0..4 {
+        let x = dl_core::Tensor::from_slice(&Cpu, 100, &train.x[k * 800..(k + 1) * 800]).unwrap();
+        let l: f32 = train_step(&mut b, &mut bufs, &x, &train.y[k * 100..(k + 1) * 100], &loss, &mut opt).unwrap();
+        assert!(l.is_finite());
+    }
+    assert_eq!(params(&a), params(&b));
+}
+
+#[test]
+fn fit_history_plots() {
+    let (train, test) = (train_set(), test_set());
+    let mut m = net(0);
+    let h = m.fit(&train, cfg(0.2).epochs(3).validation(&test)).unwrap();
+    let dir = std::env::temp_dir().join(format!("dl-train-fit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    h.plot_png(dir.join("h.png")).unwrap();
+    h.write_csv(dir.join("h.csv")).unwrap();
+    h.write_json(dir.join("h.json")).unwrap();
+    let png = std::fs::read(dir.join("h.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(std::fs::read_to_string(dir.join("h.csv")).unwrap().lines().count(), 4);
+    let back = History::from_json(&std::fs::read_to_string(dir.join("h.json")).unwrap()).unwrap();
+    assert_eq!(back, h);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mlp_learns_the_digits_data_set() {
+    use crate::data::load_digits;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/digits/digits.csv.gz");
+    let all = load_digits(path).unwrap();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    Rng::new(7).shuffle(&mut order);
+    let train = Arc::new(all.subset(&order[..1400]).unwrap());
+    let test = Arc::new(all.subset(&order[1400..]).unwrap());
+    let mut m = Mlp::<64, 64, 10>::init(&Cpu, &mut Rng::new(0));
+    let h = m
+        .fit(
+            &train,
+            FitConfig::new(PlainSgd(0.2), CrossEntropy::new())
+                .epochs(20)
+                .batch_size(32)
+                .callback(LrScheduler::new(|e| 0.3 * 0.85f64.powi(e as i32)))
+                .validation(&test)
+                .quiet(true),
+        )
+        .unwrap();
+    let e = m.evaluate(&test, &CrossEntropy::new(), 128).unwrap();
+    assert!(e.accuracy >= 0.95, "{e}\n{h}");
+    assert_eq!(e.samples, 397);
+}
