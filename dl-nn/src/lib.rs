@@ -25,5 +25,7 @@ pub mod prelude {
     pub use crate::layers::*;
     pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};
-    pub use crate::optim::Optimizer;
+    pub use crate::optim::{
+        clip_grad_norm, Adagrad, Adam, AdamW, CosineAnnealing, LinearWarmup, Optimizer, RmsProp, Schedule, Sgd, StepLr,
+    };
 }
