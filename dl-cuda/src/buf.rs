@@ -23,8 +23,6 @@ impl Elem for u32 {
 
 /// A floating-point [`Elem`] that cuBLAS multiplies: `f32`, `f64`.
 pub trait FloatElem: Elem {
-    /// Converts from `f64` (kernels take scalars as `f64`).
-    fn from_f64(v: f64) -> Self;
     /// Calls cuBLAS `<t>gemmStridedBatched` (column-major).
     ///
     /// # Safety
@@ -40,9 +38,6 @@ pub trait FloatElem: Elem {
 macro_rules! float_elem {
     ($t:ty) => {
         impl FloatElem for $t {
-            fn from_f64(v: f64) -> Self {
-                v as $t
-            }
             unsafe fn gemm_strided_batched(
                 blas: &CudaBlas,
                 cfg: StridedBatchedConfig<Self>,

@@ -85,8 +85,11 @@ pub fn compile_ptx(module: &str, src: &str, arch: Option<(i32, i32)>) -> Result<
 
 /// PTX compiled in this process, by (module, architecture): each module is
 /// compiled once per process however many devices load it.
-fn ptx_cache() -> &'static Mutex<HashMap<(String, (i32, i32)), String>> {
-    static CACHE: OnceLock<Mutex<HashMap<(String, (i32, i32)), String>>> = OnceLock::new();
+/// PTX text by (module name, compute capability).
+type PtxCache = Mutex<HashMap<(String, (i32, i32)), String>>;
+
+fn ptx_cache() -> &'static PtxCache {
+    static CACHE: OnceLock<PtxCache> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
