@@ -22,6 +22,21 @@ impl std::fmt::Display for DType {
     }
 }
 
+/// With the `cuda` feature, what device buffers need of an element type
+/// (`dl_cuda::FloatElem`: plain data that cuBLAS multiplies); without it,
+/// nothing. A supertrait of [`Float`], so generic kernels can move any
+/// `Float` to and from a GPU.
+#[cfg(feature = "cuda")]
+pub trait DeviceElem: dl_cuda::FloatElem {}
+#[cfg(feature = "cuda")]
+impl<T: dl_cuda::FloatElem> DeviceElem for T {}
+/// With the `cuda` feature, what device buffers need of an element type;
+/// without it (this build), nothing.
+#[cfg(not(feature = "cuda"))]
+pub trait DeviceElem {}
+#[cfg(not(feature = "cuda"))]
+impl<T> DeviceElem for T {}
+
 /// A floating-point element type that kernels compute in.
 ///
 /// Implemented for `f32` (training) and `f64` (gradient checks, optimizer
@@ -45,6 +60,7 @@ pub trait Float:
     + MulAssign
     + DivAssign
     + Sum
+    + DeviceElem
 {
     /// The runtime tag.
     const DTYPE: DType;

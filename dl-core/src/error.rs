@@ -51,6 +51,10 @@ pub enum Error {
         /// Message from the backend.
         msg: String,
     },
+    /// A CUDA runtime error: no driver, no device, a compile or driver failure.
+    #[cfg(feature = "cuda")]
+    #[error("CUDA: {0}")]
+    Cuda(#[from] dl_cuda::CudaError),
     /// The crate was built without CUDA support.
     #[error("dl was built without the `cuda` feature")]
     NotCompiledWithCuda,

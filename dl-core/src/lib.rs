@@ -26,6 +26,8 @@
 
 pub mod backend;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod dtype;
 pub mod error;
 pub mod gradcheck;
@@ -38,6 +40,8 @@ pub mod tensor;
 
 pub use backend::{Backend, Storage};
 pub use cpu::Cpu;
+#[cfg(feature = "cuda")]
+pub use cuda::Cuda;
 pub use dtype::{DType, Float};
 pub use error::{Error, Result};
 pub use ops::matmul::{GemmKernel, Transpose};

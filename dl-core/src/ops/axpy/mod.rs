@@ -5,6 +5,8 @@
 //! **PyTorch equivalent**: `y.add_(x, alpha=alpha)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

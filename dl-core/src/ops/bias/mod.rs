@@ -7,6 +7,8 @@
 //! **PyTorch equivalent**: `y + b.view(1, C, 1, 1)` and its autograd.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

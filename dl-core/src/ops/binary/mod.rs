@@ -10,6 +10,8 @@
 //! shape `[1, ...]` or `[...]` broadcasting over the batch) and their autograd.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

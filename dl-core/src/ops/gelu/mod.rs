@@ -4,6 +4,8 @@
 //! **PyTorch equivalent**: `F.gelu(x)` and `F.gelu(x, approximate="tanh")`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Backend;
 use crate::dtype::Float;

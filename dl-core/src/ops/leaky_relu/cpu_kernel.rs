@@ -21,4 +21,7 @@ impl UnaryOp for LeakyRelu {
             E::from_f64(self.slope)
         }
     }
+    fn param(&self) -> f64 {
+        self.slope
+    }
 }

@@ -4,6 +4,8 @@
 //! **PyTorch equivalent**: `torch.nn.functional.leaky_relu(x, negative_slope)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Backend;
 use crate::dtype::Float;

@@ -8,6 +8,8 @@
 //! **PyTorch equivalent**: `torch.matmul`, `torch.addmm`, `torch.bmm`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

@@ -17,4 +17,7 @@ impl UnaryOp for Powf {
         let p = E::from_f64(self.exponent);
         p * x.powf(E::from_f64(self.exponent - 1.0))
     }
+    fn param(&self) -> f64 {
+        self.exponent
+    }
 }

@@ -10,6 +10,8 @@
 //! and their autograd (max: the gradient goes to the first maximum).
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

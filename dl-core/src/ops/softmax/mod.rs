@@ -8,6 +8,8 @@
 //! **PyTorch equivalent**: `torch.softmax(x, dim=-1)`, `torch.log_softmax(x, dim=-1)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

@@ -3,6 +3,8 @@
 //! **PyTorch equivalent**: `torch.sqrt(x)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Backend;
 use crate::dtype::Float;

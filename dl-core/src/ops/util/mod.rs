@@ -4,6 +4,10 @@
 //! `df`); every backend implements [`UnaryKernel`] once for all of them.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+mod cuda_kernel;
+#[cfg(all(test, feature = "cuda"))]
+pub(crate) use cuda_kernel::all_sources as cuda_kernel_sources;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
@@ -18,6 +22,11 @@ pub trait UnaryOp: Copy + Send + Sync + 'static {
     fn f<E: Float>(&self, x: E) -> E;
     /// `f'(x)`, given `x` and `y = f(x)` (ops use whichever is cheaper).
     fn df<E: Float>(&self, x: E, y: E) -> E;
+    /// The op's scalar parameter (leaky slope, exponent) for device kernels,
+    /// which receive it as `p`; 0 for ops without one.
+    fn param(&self) -> f64 {
+        0.0
+    }
 }
 
 /// Backend kernels for every [`UnaryOp`].

@@ -1,0 +1,280 @@
+//! CPU-vs-CUDA parity of every op with a CUDA kernel, and an NVRTC compile
+//! check of every `.cu` module.
+//!
+//! Without a GPU the parity tests print `skipped: no CUDA driver/GPU (reason)`
+//! and return; without NVRTC the compile test prints why it is skipped.
+//! Tolerance: `|cuda - cpu| <= atol + rtol |cpu|` with (rtol, atol) =
+//! (1e-4, 1e-5) in f32 and (1e-10, 1e-12) in f64 (the device sums in a
+//! different order, and its `exp`/`erf`/`tanh` differ by a few ulps).
+
+use crate::ops::matmul::{Batch, Gemm};
+use crate::ops::util::testing::assert_close;
+use crate::ops::util::{UnaryKernel, UnaryOp};
+use crate::ops::{BinaryOp, Reduce, ReduceDims};
+use crate::{Cpu, Cuda, Float, GemmKernel, Storage};
+
+/// Every module `(name, source)` of dl-core's CUDA kernels.
+fn all_modules() -> Vec<(&'static str, &'static str)> {
+    let mut m = crate::ops::util::cuda_kernel_sources();
+    m.extend([
+        ("fill", super::FILL_SRC),
+        ("axpy", crate::ops::axpy::cuda_kernel::SRC),
+        ("bias", crate::ops::bias::cuda_kernel::SRC),
+        ("binary", crate::ops::binary::cuda_kernel::SRC),
+        ("softmax", crate::ops::softmax::cuda_kernel::SRC),
+        ("reduce", crate::ops::reduce::cuda_kernel::SRC),
+    ]);
+    m
+}
+
+#[test]
+fn nvrtc_compiles_every_module() {
+    if !dl_cuda::nvrtc_present() {
+        println!("skipped: NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
+        return;
+    }
+    for (name, src) in all_modules() {
+        // sm_90 (H200) and sm_80 (A100): the architectures the backend is run on.
+        for arch in [(9, 0), (8, 0)] {
+            let ptx = dl_cuda::compile_ptx(name, src, Some(arch)).unwrap_or_else(|e| panic!("{e}"));
+            assert!(ptx.contains(".entry"), "module {name} has no kernel");
+        }
+        println!("compiled {name}");
+    }
+}
+
+/// The device, or `None` after printing why the test is skipped.
+fn dev() -> Option<Cuda> {
+    match Cuda::new(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            println!("skipped: no CUDA driver/GPU ({e})");
+            None
+        }
+    }
+}
+
+fn tol<E: Float>() -> (f64, f64) {
+    if E::DTYPE == crate::DType::F32 {
+        (1e-4, 1e-5)
+    } else {
+        (1e-10, 1e-12)
+    }
+}
+
+/// Deterministic non-uniform values in about [-2, 2].
+fn data<E: Float>(n: usize, seed: u64) -> Vec<E> {
+    let mut r = crate::Rng::new(seed);
+    (0..n).map(|_| E::from_f64(r.uniform() * 4.0 - 2.0)).collect()
+}
+
+#[track_caller]
+fn close<E: Float>(cuda: &Cuda, got: &<Cuda as Storage>::Buf<E>, want: &[E]) {
+    let (rtol, atol) = tol::<E>();
+    assert_close(&cuda.to_vec(got), want, rtol, atol);
+}
+
+fn unary_case<E: Float, Op: UnaryOp>(cuda: &Cuda, op: Op, xs: &[E]) {
+    let g = data::<E>(xs.len(), 7);
+    let (mut y, mut dx) = (Vec::new(), Vec::new());
+    Cpu.unary_forward(op, &xs.to_vec(), &mut y);
+    Cpu.unary_backward(op, &xs.to_vec(), &y, &g, &mut dx);
+    let (xd, gd) = (cuda.from_slice(xs), cuda.from_slice(&g));
+    let (mut yd, mut dxd) = (cuda.zeros(0), cuda.zeros(0));
+    cuda.unary_forward(op, &xd, &mut yd);
+    // Backward from the CPU's y, so a forward difference does not compound.
+    let ycpu = cuda.from_slice(&y);
+    cuda.unary_backward(op, &xd, &ycpu, &gd, &mut dxd);
+    close(cuda, &yd, &y);
+    close(cuda, &dxd, &dx);
+}
+
+fn unary_all<E: Float>(cuda: &Cuda) {
+    use crate::ops::*;
+    let xs = data::<E>(5000, 1);
+    let pos: Vec<E> = xs.iter().map(|v| v.abs() + E::from_f64(0.1)).collect();
+    unary_case(cuda, Relu, &xs);
+    unary_case(cuda, LeakyRelu { slope: 0.1 }, &xs);
+    unary_case(cuda, Sigmoid, &xs);
+    unary_case(cuda, Tanh, &xs);
+    unary_case(cuda, Gelu, &xs);
+    unary_case(cuda, GeluTanh, &xs);
+    unary_case(cuda, Exp, &xs);
+    unary_case(cuda, Log, &pos);
+    unary_case(cuda, Sqrt, &pos);
+    unary_case(cuda, Powf { exponent: 2.5 }, &pos);
+    unary_case(cuda, Powf { exponent: 0.0 }, &xs);
+}
+
+#[test]
+fn unary_ops_match_cpu() {
+    let Some(c) = dev() else { return };
+    unary_all::<f32>(&c);
+    unary_all::<f64>(&c);
+}
+
+fn gemm_all<E: Float>(cuda: &Cuda) {
+    let (m, n, k, count) = (33, 17, 65, 3);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        for (beta, shared_b) in [(0.0, false), (1.0, true)] {
+            let mut g = Gemm::<E>::new(m, n, k, ta, tb);
+            g.alpha = E::from_f64(0.75);
+            g.beta = E::from_f64(beta);
+            let batch = Batch {
+                count,
+                a_offset: 3,
+                a_stride: m * k + 2,
+                b_offset: 1,
+                b_stride: if shared_b { 0 } else { k * n },
+                c_offset: 5,
+                c_stride: m * n + 1,
+            };
+            let a = data::<E>(3 + count * (m * k + 2), 2);
+            let b = data::<E>(1 + count * k * n, 3);
+            let c0 = data::<E>(5 + count * (m * n + 1), 4);
+            let mut c = c0.clone();
+            Cpu.gemm_batched(g, batch, &a, &b, &mut c);
+            let (ad, bd, mut cd) = (cuda.from_slice(&a), cuda.from_slice(&b), cuda.from_slice(&c0));
+            cuda.gemm_batched(g, batch, &ad, &bd, &mut cd);
+            let (rtol, atol) = tol::<E>();
+            // k = 65 products: scale the tolerance with the sum length.
+            assert_close(&cuda.to_vec(&cd), &c, rtol * 10.0, atol * 100.0);
+        }
+    }
+}
+
+#[test]
+fn gemm_matches_cpu_for_all_transposes_and_batches() {
+    let Some(c) = dev() else { return };
+    gemm_all::<f32>(&c);
+    gemm_all::<f64>(&c);
+}
+
+fn small_ops<E: Float>(cuda: &Cuda) {
+    use crate::ops::axpy::AxpyKernel;
+    use crate::ops::bias::{BiasDims, BiasKernel};
+    use crate::ops::binary::{BinaryDims, BinaryKernel};
+    use crate::ops::reduce::ReduceKernel;
+    use crate::ops::softmax::SoftmaxKernel;
+    // axpy
+    let (x, y0) = (data::<E>(3000, 5), data::<E>(3000, 6));
+    let mut y = y0.clone();
+    Cpu.axpy(E::from_f64(-0.5), &x, &mut y);
+    let mut yd = cuda.from_slice(&y0);
+    cuda.axpy(E::from_f64(-0.5), &cuda.from_slice(&x), &mut yd);
+    close(cuda, &yd, &y);
+    // bias
+    let d = BiasDims {
+        outer: 7,
+        channels: 5,
+        inner: 37,
+    };
+    let (b, yb) = (data::<E>(5, 8), data::<E>(7 * 5 * 37, 9));
+    let (mut y, mut db) = (yb.clone(), data::<E>(5, 10));
+    let db0 = db.clone();
+    Cpu.bias_add(d, &b, &mut y);
+    Cpu.bias_grad(d, &yb, &mut db);
+    let (mut yd, mut dbd) = (cuda.from_slice(&yb), cuda.from_slice(&db0));
+    cuda.bias_add(d, &cuda.from_slice(&b), &mut yd);
+    cuda.bias_grad(d, &cuda.from_slice(&yb), &mut dbd);
+    close(cuda, &yd, &y);
+    close(cuda, &dbd, &db);
+    // binary, both layouts, every op (b kept away from 0 for div)
+    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div] {
+        for bc in [false, true] {
+            let d = BinaryDims {
+                outer: 9,
+                inner: 301,
+                broadcast_b: bc,
+            };
+            let a = data::<E>(9 * 301, 11);
+            let b: Vec<E> = data::<E>(if bc { 301 } else { 9 * 301 }, 12)
+                .into_iter()
+                .map(|v| v.abs() + E::from_f64(0.5))
+                .collect();
+            let g = data::<E>(9 * 301, 13);
+            let (mut o, mut da, mut db) = (Vec::new(), Vec::new(), Vec::new());
+            Cpu.binary_forward(op, d, &a, &b, &mut o);
+            Cpu.binary_backward(op, d, &a, &b, &g, &mut da, &mut db);
+            let (ad, bd, gd) = (cuda.from_slice(&a), cuda.from_slice(&b), cuda.from_slice(&g));
+            let (mut od, mut dad, mut dbd) = (cuda.zeros(0), cuda.zeros(0), cuda.zeros(0));
+            cuda.binary_forward(op, d, &ad, &bd, &mut od);
+            cuda.binary_backward(op, d, &ad, &bd, &gd, &mut dad, &mut dbd);
+            close(cuda, &od, &o);
+            close(cuda, &dad, &da);
+            close(cuda, &dbd, &db);
+        }
+    }
+    // softmax and log-softmax, a row longer than a block
+    for log in [false, true] {
+        let (rows, cols) = (6, 700);
+        let (x, g) = (data::<E>(rows * cols, 14), data::<E>(rows * cols, 15));
+        let (mut y, mut dx) = (Vec::new(), Vec::new());
+        Cpu.softmax_forward(rows, cols, log, &x, &mut y);
+        Cpu.softmax_backward(rows, cols, log, &y, &g, &mut dx);
+        let (mut yd, mut dxd) = (cuda.zeros(0), cuda.zeros(0));
+        cuda.softmax_forward(rows, cols, log, &cuda.from_slice(&x), &mut yd);
+        cuda.softmax_backward(rows, cols, log, &cuda.from_slice(&y), &cuda.from_slice(&g), &mut dxd);
+        close(cuda, &yd, &y);
+        close(cuda, &dxd, &dx);
+    }
+    // reductions
+    for r in [Reduce::Sum, Reduce::Mean, Reduce::Max] {
+        let d = ReduceDims {
+            outer: 4,
+            axis: 33,
+            inner: 10,
+        };
+        let (x, g) = (data::<E>(4 * 33 * 10, 16), data::<E>(40, 17));
+        let (mut y, mut dx) = (Vec::new(), Vec::new());
+        Cpu.reduce_forward(r, d, &x, &mut y);
+        Cpu.reduce_backward(r, d, &x, &g, &mut dx);
+        let xd = cuda.from_slice(&x);
+        let (mut yd, mut dxd) = (cuda.zeros(0), cuda.zeros(0));
+        cuda.reduce_forward(r, d, &xd, &mut yd);
+        cuda.reduce_backward(r, d, &xd, &cuda.from_slice(&g), &mut dxd);
+        close(cuda, &yd, &y);
+        close(cuda, &dxd, &dx);
+    }
+}
+
+#[test]
+fn axpy_bias_binary_softmax_reduce_match_cpu() {
+    let Some(c) = dev() else { return };
+    small_ops::<f32>(&c);
+    small_ops::<f64>(&c);
+}
+
+#[test]
+fn storage_round_trips_and_the_allocator_reuses_blocks() {
+    let Some(c) = dev() else { return };
+    let v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+    let mut b = c.from_slice(&v);
+    assert_eq!(c.to_vec(&b), v);
+    c.resize(&mut b, 10);
+    c.resize(&mut b, 20);
+    let got = c.to_vec(&b);
+    assert_eq!(&got[..10], &v[..10]);
+    assert!(got[10..].iter().all(|&x| x == 0.0), "grown elements are zero");
+    c.fill(&mut b, 2.5);
+    assert!(c.to_vec(&b).iter().all(|&x| x == 2.5));
+    let mut d = c.zeros::<f32>(0);
+    c.copy(&b, &mut d);
+    assert_eq!(c.to_vec(&d), c.to_vec(&b));
+    assert_eq!(c.idx_to_vec(&c.idx_from_slice(&[1, 2, 3])), vec![1, 2, 3]);
+    // Steady state: the same allocations again come from the free lists.
+    let step = || {
+        let _a = c.zeros::<f32>(5000);
+        let _b = c.zeros::<f64>(123);
+    };
+    step();
+    let before = c.device().allocator().stats().raw_allocs;
+    for _ in 0..5 {
+        step();
+    }
+    assert_eq!(
+        c.device().allocator().stats().raw_allocs,
+        before,
+        "no cuMemAlloc in steady state"
+    );
+}

@@ -1,0 +1,58 @@
+//! `SoftmaxKernel for Cuda` (`softmax.cu`, one block per row).
+
+use super::SoftmaxKernel;
+use crate::cuda::{cfg_rows, kname, Cuda};
+use crate::dtype::Float;
+use crate::Storage;
+use dl_cuda::cudarc::driver::PushKernelArg;
+use dl_cuda::CudaBuf;
+
+pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("softmax.cu"));
+
+impl SoftmaxKernel for Cuda {
+    fn softmax_forward<E: Float>(&self, rows: usize, cols: usize, log: bool, x: &CudaBuf<E>, y: &mut CudaBuf<E>) {
+        let n = rows * cols;
+        assert!(x.len() >= n, "softmax_forward: buffer too small");
+        self.resize(y, n);
+        if n == 0 {
+            return;
+        }
+        let f = self.func("softmax", SRC, &kname::<E>("softmax_fwd"));
+        let (xv, mut yv) = (x.view(), y.view_mut());
+        let (c64, lg) = (cols as u64, log as i32);
+        let mut l = self.stream().launch_builder(&f);
+        l.arg(&xv).arg(&mut yv).arg(&c64).arg(&lg);
+        // SAFETY: softmax_fwd_<t>(const T* x, T* y, u64 cols, int log), block r
+        // < rows reads x and writes y in [r * cols, (r + 1) * cols) <= n;
+        // x holds >= n elements (checked), y n (resized).
+        let r = unsafe { l.launch(cfg_rows(rows)) };
+        self.launched(r, "softmax_fwd");
+    }
+
+    fn softmax_backward<E: Float>(
+        &self,
+        rows: usize,
+        cols: usize,
+        log: bool,
+        y: &CudaBuf<E>,
+        dy: &CudaBuf<E>,
+        dx: &mut CudaBuf<E>,
+    ) {
+        let n = rows * cols;
+        assert!(y.len() >= n && dy.len() >= n, "softmax_backward: buffer too small");
+        self.resize(dx, n);
+        if n == 0 {
+            return;
+        }
+        let f = self.func("softmax", SRC, &kname::<E>("softmax_bwd"));
+        let (yv, gv, mut dxv) = (y.view(), dy.view(), dx.view_mut());
+        let (c64, lg) = (cols as u64, log as i32);
+        let mut l = self.stream().launch_builder(&f);
+        l.arg(&yv).arg(&gv).arg(&mut dxv).arg(&c64).arg(&lg);
+        // SAFETY: softmax_bwd_<t>(const T* y, const T* dy, T* dx, u64 cols,
+        // int log), block r < rows touches [r * cols, (r + 1) * cols) <= n of
+        // each buffer; sizes checked, dx resized.
+        let r = unsafe { l.launch(cfg_rows(rows)) };
+        self.launched(r, "softmax_bwd");
+    }
+}

@@ -1,0 +1,168 @@
+//! Row-major GEMM on cuBLAS (which is column-major), in one helper.
+
+use crate::buf::FloatElem;
+use crate::error::{CudaError, Result};
+use cudarc::cublas::sys::cublasOperation_t;
+use cudarc::cublas::{GemmConfig, StridedBatchedConfig};
+use cudarc::driver::{CudaView, CudaViewMut};
+
+/// A batch of row-major products `C_i = alpha op(A_i) op(B_i) + beta C_i`,
+/// `C_i` `m x n`, `op(A_i)` `m x k`, `op(B_i)` `k x n`, the `i`-th operand
+/// at `i * stride` elements from the start of its view (stride 0 shares one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowGemm<T> {
+    /// Rows of `C`.
+    pub m: usize,
+    /// Columns of `C`.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// `A` stored `k x m`.
+    pub trans_a: bool,
+    /// `B` stored `n x k`.
+    pub trans_b: bool,
+    /// Scale of the product.
+    pub alpha: T,
+    /// Scale of the old `C`.
+    pub beta: T,
+    /// Number of products (at least 1).
+    pub count: usize,
+    /// Elements between consecutive `A`s.
+    pub stride_a: usize,
+    /// Elements between consecutive `B`s.
+    pub stride_b: usize,
+    /// Elements between consecutive `C`s.
+    pub stride_c: usize,
+}
+
+fn to_i32(v: usize, what: &str) -> Result<i32> {
+    i32::try_from(v).map_err(|_| CudaError::InvalidArgument {
+        op: "gemm",
+        msg: format!("{what} = {v} exceeds i32::MAX (cuBLAS limit)"),
+    })
+}
+
+/// Elements the batch addresses in an operand of `rows x cols` per product.
+fn span(count: usize, stride: usize, rows: usize, cols: usize) -> usize {
+    (count - 1) * stride + rows * cols
+}
+
+/// The cuBLAS column-major configuration of a row-major product.
+///
+/// Row-major `C = op(A) op(B)` is column-major `C^T = op(B)^T op(A)^T`, and
+/// the column-major view of a row-major `r x c` matrix is its transpose with
+/// leading dimension `c`. So cuBLAS gets `(m, n) = (n, m)`, `B` first with
+/// `op = trans_b` and `ld = trans_b ? k : n`, then `A` with `op = trans_a`
+/// and `ld = trans_a ? m : k`, and `ldc = n`.
+pub fn column_major_config<T: Copy>(g: &RowGemm<T>) -> Result<StridedBatchedConfig<T>> {
+    let op = |t: bool| {
+        if t {
+            cublasOperation_t::CUBLAS_OP_T
+        } else {
+            cublasOperation_t::CUBLAS_OP_N
+        }
+    };
+    Ok(StridedBatchedConfig {
+        gemm: GemmConfig {
+            transa: op(g.trans_b),
+            transb: op(g.trans_a),
+            m: to_i32(g.n, "n")?,
+            n: to_i32(g.m, "m")?,
+            k: to_i32(g.k, "k")?,
+            alpha: g.alpha,
+            lda: to_i32(if g.trans_b { g.k } else { g.n }.max(1), "ldb")?,
+            ldb: to_i32(if g.trans_a { g.m } else { g.k }.max(1), "lda")?,
+            beta: g.beta,
+            ldc: to_i32(g.n.max(1), "ldc")?,
+        },
+        batch_size: to_i32(g.count, "count")?,
+        stride_a: g.stride_b as i64,
+        stride_b: g.stride_a as i64,
+        stride_c: g.stride_c as i64,
+    })
+}
+
+/// Runs a batch of row-major products on the device's cuBLAS handle.
+/// Degenerate sizes (`m`, `n` or `count` zero) do nothing; `k = 0` scales `C`
+/// by `beta` (cuBLAS semantics).
+///
+/// # Errors
+/// [`CudaError::InvalidArgument`] when an operand does not fit its view or
+/// a size exceeds `i32`; a cuBLAS error.
+pub fn gemm<T: FloatElem>(
+    dev: &crate::CudaDevice,
+    g: &RowGemm<T>,
+    a: &CudaView<'_, T>,
+    b: &CudaView<'_, T>,
+    c: &mut CudaViewMut<'_, T>,
+) -> Result<()> {
+    if g.m == 0 || g.n == 0 || g.count == 0 {
+        return Ok(());
+    }
+    let need = [
+        ("A", span(g.count, g.stride_a, g.m, g.k), a.len()),
+        ("B", span(g.count, g.stride_b, g.k, g.n), b.len()),
+        ("C", span(g.count, g.stride_c, g.m, g.n), c.len()),
+    ];
+    for (what, need, have) in need {
+        if have < need {
+            return Err(CudaError::InvalidArgument {
+                op: "gemm",
+                msg: format!("{what} has {have} elements, the batch needs {need}"),
+            });
+        }
+    }
+    let cfg = column_major_config(g)?;
+    // SAFETY: the checks above put every matrix of the batch inside its
+    // view: operand i spans [i * stride, i * stride + rows * cols), and the
+    // leading dimensions of `column_major_config` equal the row lengths, so
+    // cuBLAS reads and writes no element outside those spans. `c` is a
+    // mutable view, so it aliases neither `a` nor `b`.
+    unsafe { T::gemm_strided_batched(dev.blas(), cfg, a, b, c) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(trans_a: bool, trans_b: bool) -> RowGemm<f32> {
+        RowGemm {
+            m: 2,
+            n: 3,
+            k: 4,
+            trans_a,
+            trans_b,
+            alpha: 1.0,
+            beta: 0.0,
+            count: 5,
+            stride_a: 8,
+            stride_b: 12,
+            stride_c: 6,
+        }
+    }
+
+    /// The column-major configuration of each transpose combination.
+    #[test]
+    fn column_major_mapping_for_all_transposes() {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let c = column_major_config(&g(ta, tb)).unwrap();
+            assert_eq!((c.gemm.m, c.gemm.n, c.gemm.k), (3, 2, 4));
+            assert_eq!(c.gemm.lda, if tb { 4 } else { 3 });
+            assert_eq!(c.gemm.ldb, if ta { 2 } else { 4 });
+            assert_eq!(c.gemm.ldc, 3);
+            assert_eq!(c.gemm.transa == cublasOperation_t::CUBLAS_OP_T, tb);
+            assert_eq!(c.gemm.transb == cublasOperation_t::CUBLAS_OP_T, ta);
+            assert_eq!((c.stride_a, c.stride_b, c.stride_c, c.batch_size), (12, 8, 6, 5));
+        }
+    }
+
+    #[test]
+    fn oversized_dimensions_are_errors() {
+        let mut big = g(false, false);
+        big.m = usize::MAX / 2;
+        assert!(matches!(
+            column_major_config(&big),
+            Err(CudaError::InvalidArgument { .. })
+        ));
+    }
+}
