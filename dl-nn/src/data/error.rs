@@ -126,6 +126,12 @@ pub enum DataError {
         /// Elements per sample of the data set.
         got: usize,
     },
+    /// The loader's background thread could not be started.
+    #[error("cannot start the data loader thread: {source}")]
+    Spawn {
+        /// The error of `std::thread::Builder::spawn`.
+        source: std::io::Error,
+    },
     /// A transform cannot run on the loader's images.
     #[error("transform cannot run on images of dims {dims:?}: {msg}")]
     Transform {

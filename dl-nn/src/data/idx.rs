@@ -139,7 +139,10 @@ pub(crate) struct Source<'a> {
 
 impl Source<'_> {
     fn err(&self, e: std::io::Error) -> DataError {
-        if self.gzip && e.kind() != std::io::ErrorKind::PermissionDenied {
+        use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+        // flate2 reports corrupt or cut-off streams with these kinds; other
+        // kinds come from the file underneath.
+        if self.gzip && matches!(e.kind(), InvalidData | InvalidInput | UnexpectedEof) {
             DataError::Gzip {
                 path: self.path.to_path_buf(),
                 source: e,
@@ -471,6 +474,11 @@ pub(crate) mod tests {
             ),
             "{e}"
         );
+        // A cut-off gzip stream.
+        let g = gzip(&images_bytes(50, 8, 8));
+        let e = parse_idx_images("f.gz", &g[..g.len() / 2], None).unwrap_err();
+        assert!(matches!(e, DataError::Gzip { .. }), "{e}");
+        assert!(e.to_string().starts_with("f.gz: corrupt gzip stream"), "{e}");
         // Truncated header.
         let e = parse_idx_images("f", &b[..10], None).unwrap_err();
         assert!(

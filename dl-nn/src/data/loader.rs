@@ -196,10 +196,7 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
         let worker = std::thread::Builder::new()
             .name("dl-data-loader".into())
             .spawn(move || job.run::<B, E>(&worker_dev, |batch| tx.send(batch).is_ok()))
-            .map_err(|e| DataError::Io {
-                path: "<data loader thread>".into(),
-                source: e,
-            })?;
+            .map_err(|source| DataError::Spawn { source })?;
         Ok(Epoch {
             rx: Some(rx),
             worker: Some(worker),
@@ -472,6 +469,44 @@ mod tests {
         };
         assert_eq!(run(1), run(1));
         assert_ne!(run(1).0, run(1).1);
+    }
+
+    #[test]
+    fn digits_and_mnist_through_the_loader() {
+        use crate::data::augment::{Compose, Normalize, RandomCrop};
+        use crate::data::{load_digits, load_mnist_with, MnistOptions, Split};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+        let digits = Arc::new(load_digits(root.join("digits/digits.csv.gz")).unwrap());
+        let mut l = DataLoader::new(digits, 256).unwrap().shuffle(1);
+        assert_eq!(l.num_batches(), 8);
+        let mut counts = [0usize; 10];
+        let mut sizes = vec![];
+        for (x, y) in l.epoch::<S3<1, 8, 8>, Cpu, f32>(&Cpu).unwrap() {
+            sizes.push(x.batch());
+            y.iter().for_each(|&c| counts[c] += 1);
+        }
+        assert_eq!(sizes, vec![256, 256, 256, 256, 256, 256, 256, 5]);
+        assert_eq!(counts, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
+
+        let opts = MnistOptions {
+            normalize: false,
+            limit: Some(300),
+        };
+        let mnist = Arc::new(load_mnist_with(root.join("mnist"), Split::Test, opts).unwrap());
+        let aug = Compose::new().then(RandomCrop { padding: 2 }).then(Normalize::mnist());
+        let mut l = DataLoader::new(mnist.clone(), 128)
+            .unwrap()
+            .drop_last(true)
+            .transform(aug, [1, 28, 28]);
+        let batches: Vec<_> = l.epoch::<S3<1, 28, 28>, Cpu, f32>(&Cpu).unwrap().collect();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[0].0.shape(), vec![128, 1, 28, 28]);
+        assert_eq!(&batches[0].1[..], &mnist.labels()[..128]);
+        let bg = (0.0 - 0.1307) / 0.3081;
+        assert!(
+            (batches[0].0.as_slice()[0] - bg).abs() < 1e-6,
+            "corner pixel is normalised background"
+        );
     }
 
     struct Panicky;
