@@ -44,16 +44,6 @@ fn defaults() -> Args {
     }
 }
 
-/// Index of the largest logit of each row of `logits` (`[n, 10]`).
-fn argmax10(logits: &[f32]) -> impl Iterator<Item = usize> + '_ {
-    logits.chunks_exact(10).map(|row| {
-        row.iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
-            .0
-    })
-}
-
 /// Trains and evaluates; returns the test accuracy.
 fn run(args: &Args, dev: &Cpu) -> f64 {
     let (train, test) = common::mnist(PROGRAM, args);
@@ -75,7 +65,7 @@ fn run(args: &Args, dev: &Cpu) -> f64 {
             model.backward(&cache, &d_logits);
             opt.step(&mut model);
             loss_sum += loss as f64 * y.len() as f64;
-            correct += argmax10(logits.as_slice()).zip(&y).filter(|(p, l)| p == *l).count();
+            correct += common::correct(logits.as_slice(), 10, &y);
             seen += y.len();
         }
         // Evaluation: inference mode, no cache.
@@ -83,7 +73,7 @@ fn run(args: &Args, dev: &Cpu) -> f64 {
         let (mut test_correct, mut test_seen) = (0usize, 0usize);
         for (x, y) in common::or_exit(PROGRAM, test_loader.epoch::<S3<1, 28, 28>, Cpu, f32>(dev)) {
             let logits = model.forward(&x);
-            test_correct += argmax10(logits.as_slice()).zip(&y).filter(|(p, l)| p == *l).count();
+            test_correct += common::correct(logits.as_slice(), 10, &y);
             test_seen += y.len();
         }
         test_accuracy = test_correct as f64 / test_seen.max(1) as f64;

@@ -96,3 +96,19 @@ pub fn checkpoint_path(program: &str, file: &str) -> std::path::PathBuf {
     or_exit(program, std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display())));
     dir.join(file)
 }
+
+/// How many rows of `logits` (`[n, classes]`, on the host) have their first
+/// maximum at the label.
+pub fn correct(logits: &[f32], classes: usize, labels: &[usize]) -> usize {
+    logits
+        .chunks_exact(classes)
+        .zip(labels)
+        .filter(|(row, &label)| {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+            best.0 == label
+        })
+        .count()
+}
