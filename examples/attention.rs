@@ -75,13 +75,31 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> La
         let mut y = Tensor::zeros(x.device(), x.batch());
         let l = &self.inner;
         // The batch's tokens are the rows of one [batch * T, IN] matrix.
-        linear_forward(x.device(), x.buf(), &l.weight.value, Some(&l.bias.value), y.buf_mut(), x.batch() * T, IN, OUT);
+        linear_forward(
+            x.device(),
+            x.buf(),
+            &l.weight.value,
+            Some(&l.bias.value),
+            y.buf_mut(),
+            x.batch() * T,
+            IN,
+            OUT,
+        );
         y
     }
     fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
         let l = &self.inner;
-        linear_forward(x.device(), x.buf(), &l.weight.value, Some(&l.bias.value), out.buf_mut(), x.batch() * T, IN, OUT);
+        linear_forward(
+            x.device(),
+            x.buf(),
+            &l.weight.value,
+            Some(&l.bias.value),
+            out.buf_mut(),
+            x.batch() * T,
+            IN,
+            OUT,
+        );
     }
     fn backward(
         &mut self,
@@ -149,17 +167,21 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>>
     type Out = S2<T, D>;
 }
 
-impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T, D>, B, E> for PosEmbedding<T, D, B, E> {
+impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T, D>, B, E>
+    for PosEmbedding<T, D, B, E>
+{
     type Cache = ();
     fn new_cache(_dev: &B) {}
     fn forward(&self, x: &Tensor<S2<T, D>, B, E>) -> Tensor<S2<T, D>, B, E> {
         let mut y = x.clone();
-        x.device().bias_add(Self::dims(x.batch()), &self.weight.value, y.buf_mut());
+        x.device()
+            .bias_add(Self::dims(x.batch()), &self.weight.value, y.buf_mut());
         y
     }
     fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S2<T, D>, B, E>, _cache: &mut ()) {
         out.copy_from(x);
-        x.device().bias_add(Self::dims(x.batch()), &self.weight.value, out.buf_mut());
+        x.device()
+            .bias_add(Self::dims(x.batch()), &self.weight.value, out.buf_mut());
     }
     fn backward(
         &mut self,
@@ -170,7 +192,8 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T,
         dx: &mut Tensor<S2<T, D>, B, E>,
     ) {
         dx.copy_from(dy);
-        x.device().bias_grad(Self::dims(x.batch()), dy.buf(), &mut self.weight.raw_mut().grad);
+        x.device()
+            .bias_grad(Self::dims(x.batch()), dy.buf(), &mut self.weight.raw_mut().grad);
     }
 }
 

@@ -68,7 +68,10 @@ fn main() {
     let n = all_train.labels().len();
     let (train, val) = common::or_exit(PROGRAM, all_train.split(n - n / 6));
     let (train, val) = (Arc::new(train), Arc::new(val));
-    common::say(&args, format!("split: {} for training, {} for validation", train.len(), val.len()));
+    common::say(
+        &args,
+        format!("split: {} for training, {} for validation", train.len(), val.len()),
+    );
 
     let mut model: SmallCnn = SmallCnn::init(&dev, args.seed);
     common::say(&args, <SmallCnn>::SUMMARY);
@@ -83,7 +86,13 @@ fn main() {
             println!("  checkpoint: val_accuracy improved at epoch {}, saved", epoch + 1);
             Ok(())
         });
-    let schedule = LrScheduler::from_schedule(StepLr { step_size: 2, gamma: 0.5 }, args.lr);
+    let schedule = LrScheduler::from_schedule(
+        StepLr {
+            step_size: 2,
+            gamma: 0.5,
+        },
+        args.lr,
+    );
 
     let start = Instant::now();
     let history = common::or_exit(
@@ -119,11 +128,13 @@ fn main() {
             ),
         );
     }
-    let png = common::checkpoint_path(PROGRAM, "keras_fit_history.png");
-    common::or_exit(PROGRAM, history.plot_png(&png));
-    let csv = common::checkpoint_path(PROGRAM, "keras_fit_history.csv");
-    common::or_exit(PROGRAM, history.write_csv(&csv));
-    common::say(&args, format!("curves: {} and {}", png.display(), csv.display()));
+    if !history.epochs.is_empty() {
+        let png = common::checkpoint_path(PROGRAM, "keras_fit_history.png");
+        common::or_exit(PROGRAM, history.plot_png(&png));
+        let csv = common::checkpoint_path(PROGRAM, "keras_fit_history.csv");
+        common::or_exit(PROGRAM, history.write_csv(&csv));
+        common::say(&args, format!("curves: {} and {}", png.display(), csv.display()));
+    }
 
     let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
     let pred = common::or_exit(PROGRAM, model.predict(&test, 500));

@@ -12,13 +12,14 @@
 //! cargo run --release --example mnist_mlp -- --epochs 1 --lr 0.05 --batch-size 128
 //! ```
 //! Options: `--data DIR` (MNIST IDX files, default `data/mnist`), `--epochs`,
-//! `--batch-size`, `--lr` (SGD with momentum 0.9), `--seed`,
+//! `--batch-size`, `--lr` (SGD with momentum 0.9, cosine-decayed), `--seed`,
 //! `--device cpu|cuda|auto`, `--limit N` (first N training images), `--quiet`.
 //! Ends with `test_accuracy=0.xxxx`.
 
 mod common;
 
 use dl::cli::Args;
+use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
 use std::time::Instant;
 
@@ -44,8 +45,21 @@ fn defaults() -> Args {
     }
 }
 
-/// Trains and evaluates; returns the test accuracy.
-fn run(args: &Args, dev: &Cpu) -> f64 {
+/// Test accuracy: inference mode (`eval()`), `forward` (no cache), arg-max.
+fn evaluate(model: &mut Mlp, test_loader: &mut DataLoader<InMemoryDataset>, dev: &Cpu) -> f64 {
+    model.eval();
+    let (mut correct, mut seen) = (0usize, 0usize);
+    for (x, y) in common::or_exit(PROGRAM, test_loader.epoch::<S3<1, 28, 28>, Cpu, f32>(dev)) {
+        let logits = model.forward(&x);
+        correct += common::correct(logits.as_slice(), 10, &y);
+        seen += y.len();
+    }
+    correct as f64 / seen.max(1) as f64
+}
+
+/// Trains and evaluates; returns the test accuracy. (`tests/examples_smoke.rs`
+/// runs it on a subset.)
+pub fn run(args: &Args, dev: &Cpu) -> f64 {
     let (train, test) = common::mnist(PROGRAM, args);
     let mut model: Mlp = Mlp::init(dev, args.seed);
     common::say(args, <Mlp>::SUMMARY);
@@ -53,9 +67,16 @@ fn run(args: &Args, dev: &Cpu) -> f64 {
     let mut loader = common::or_exit(PROGRAM, DataLoader::new(train, args.batch_size)).shuffle(args.seed);
     let mut test_loader = common::or_exit(PROGRAM, DataLoader::new(test, 1000));
     let start = Instant::now();
-    let mut test_accuracy = 0.0;
+    let mut test_accuracy = f64::NAN;
+    // Cosine decay of the learning rate, set at the start of each epoch
+    // (as `lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)` stepped per epoch).
+    let schedule = CosineAnnealing {
+        t_max: args.epochs,
+        eta_min: args.lr / 50.0,
+    };
     for epoch in 0..args.epochs {
         let t = Instant::now();
+        schedule.apply(&mut opt, args.lr, epoch);
         model.train();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (x, y) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, Cpu, f32>(dev)) {
@@ -68,21 +89,14 @@ fn run(args: &Args, dev: &Cpu) -> f64 {
             correct += common::correct(logits.as_slice(), 10, &y);
             seen += y.len();
         }
-        // Evaluation: inference mode, no cache.
-        model.eval();
-        let (mut test_correct, mut test_seen) = (0usize, 0usize);
-        for (x, y) in common::or_exit(PROGRAM, test_loader.epoch::<S3<1, 28, 28>, Cpu, f32>(dev)) {
-            let logits = model.forward(&x);
-            test_correct += common::correct(logits.as_slice(), 10, &y);
-            test_seen += y.len();
-        }
-        test_accuracy = test_correct as f64 / test_seen.max(1) as f64;
+        test_accuracy = evaluate(&mut model, &mut test_loader, dev);
         common::say(
             args,
             format!(
-                "epoch {}/{} - loss {:.4} - accuracy {:.2}% - test_accuracy {:.2}% - {}",
+                "epoch {}/{} - lr {:.4} - loss {:.4} - accuracy {:.2}% - test_accuracy {:.2}% - {}",
                 epoch + 1,
                 args.epochs,
+                opt.lr(),
                 loss_sum / seen.max(1) as f64,
                 100.0 * correct as f64 / seen.max(1) as f64,
                 100.0 * test_accuracy,
@@ -90,15 +104,26 @@ fn run(args: &Args, dev: &Cpu) -> f64 {
             ),
         );
     }
+    if args.epochs == 0 {
+        test_accuracy = evaluate(&mut model, &mut test_loader, dev);
+    }
     common::say(
         args,
-        format!("trained {} epoch(s) in {}", args.epochs, common::fmt_secs(start.elapsed().as_secs_f64())),
+        format!(
+            "trained {} epoch(s) in {}",
+            args.epochs,
+            common::fmt_secs(start.elapsed().as_secs_f64())
+        ),
     );
     test_accuracy
 }
 
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "a multilayer perceptron trained by a PyTorch-style loop", defaults());
+    let (args, dev) = common::setup(
+        PROGRAM,
+        "a multilayer perceptron trained by a PyTorch-style loop",
+        defaults(),
+    );
     let acc = run(&args, &dev);
     println!("test_accuracy={acc:.4}");
 }

@@ -104,6 +104,7 @@ fn main() {
     let mut cache = ResNet::new_cache(&dev);
     let mut dx = Tensor::empty(&dev);
     let mut step = 0;
+    let mut last_eval = None;
     let start = Instant::now();
     for epoch in 0..args.epochs {
         let t = Instant::now();
@@ -142,8 +143,12 @@ fn main() {
                 common::fmt_secs(t.elapsed().as_secs_f64())
             ),
         );
+        last_eval = Some(eval);
     }
-    let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
+    let eval = match last_eval {
+        Some(e) => e,
+        None => common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500)),
+    };
     common::say(
         &args,
         format!(

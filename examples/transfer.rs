@@ -100,7 +100,11 @@ fn fit_cfg<'a, N>(lr: f64, args: &Args) -> FitConfig<'a, N, Adam, CrossEntropy> 
 }
 
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "transfer learning: non-strict load, freezing, fine-tuning", defaults());
+    let (args, dev) = common::setup(
+        PROGRAM,
+        "transfer learning: non-strict load, freezing, fine-tuning",
+        defaults(),
+    );
     let (train, test) = common::mnist(PROGRAM, &args);
     let (train_a, test_a) = (digits(&train, 0), digits(&test, 0));
     let (train_b, test_b) = (digits(&train, 5), digits(&test, 5));
@@ -166,7 +170,10 @@ fn main() {
         ),
     );
     let extracted = common::or_exit(PROGRAM, model.evaluate(&test_b, &loss, 500));
-    common::say(&args, format!("digits 5-9, head trained on frozen features: {extracted}"));
+    common::say(
+        &args,
+        format!("digits 5-9, head trained on frozen features: {extracted}"),
+    );
 
     // 4. Fine-tuning everything at a lower learning rate.
     common::say(&args, "\n== 4. fine-tuning (all parameters, lr / 10)");

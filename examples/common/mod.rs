@@ -39,14 +39,7 @@ pub fn mnist(program: &str, args: &Args) -> (Arc<InMemoryDataset>, Arc<InMemoryD
     let limit = (args.limit > 0).then_some(args.limit);
     let train = or_exit(
         program,
-        load_mnist_with(
-            &args.data,
-            Split::Train,
-            MnistOptions {
-                normalize: true,
-                limit,
-            },
-        ),
+        load_mnist_with(&args.data, Split::Train, MnistOptions { normalize: true, limit }),
     );
     let test = or_exit(
         program,
@@ -93,7 +86,10 @@ pub fn fmt_secs(s: f64) -> String {
 /// returns `checkpoints/<file>`.
 pub fn checkpoint_path(program: &str, file: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new("checkpoints");
-    or_exit(program, std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display())));
+    or_exit(
+        program,
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display())),
+    );
     dir.join(file)
 }
 
