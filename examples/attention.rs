@@ -1,0 +1,269 @@
+//! # attention: MNIST read as a sequence of 28 row tokens
+//!
+//! Each image is a sequence `S2<28, 28>`: 28 tokens (the rows), 28 features
+//! each (the loader reshapes for free: it only checks that 28 * 28 is the
+//! sample length). A one-block post-norm transformer encoder classifies it:
+//! a per-token linear embedding to `d_model = 64` plus a learned position
+//! embedding, `Residual<MultiHeadAttention<64, 4>>` (self-attention,
+//! `out = attn(x) + x`) and `LayerNorm`, a residual feed-forward block and
+//! `LayerNorm`, `SeqMean` (mean over the tokens) and a `Linear` head.
+//!
+//! It also shows user-defined layers: `TokenLinear` (a linear layer applied
+//! to every token, as `nn.Linear` on `[N, T, IN]`) and `PosEmbedding` are
+//! written here, implement `Module`, `Layer` and `OutputShape`, and pass
+//! through `#[network]` like built-in layers, shape-checked by the compiler.
+//!
+//! ```sh
+//! cargo run --release --example attention
+//! cargo run --release --example attention -- --epochs 1 --limit 5000
+//! ```
+//! Options: `--data DIR` (MNIST IDX files, default `data/mnist`), `--epochs`
+//! (default 6), `--batch-size` (64), `--lr` (Adam, 2e-3, cosine-decayed per
+//! epoch to a twentieth), `--seed`, `--device cpu|cuda|auto`, `--limit N`, `--quiet`.
+//! Ends with `test_accuracy=0.xxxx`.
+
+mod common;
+
+use dl::cli::Args;
+use dl::core::init::Init;
+use dl::core::ops::bias::BiasDims;
+use dl::core::{Backend, Float, Param, RawParam};
+use dl::nn::layers::linear::{linear_backward, linear_forward};
+use dl::nn::optim::{CosineAnnealing, Schedule};
+use dl::prelude::*;
+use std::time::Instant;
+
+const PROGRAM: &str = "attention";
+
+/// `nn.Linear(IN, OUT)` applied to every token of a sequence:
+/// `S2<T, IN>` -> `S2<T, OUT>`. Parameters `weight [OUT, IN]`, `bias [OUT]`.
+#[derive(Clone, Debug)]
+pub struct TokenLinear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float = f32> {
+    inner: Linear<IN, OUT, B, E>,
+}
+
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E> for TokenLinear<IN, OUT, B, E> {
+    const NUM_PARAMS: usize = <Linear<IN, OUT, B, E> as Module<B, E>>::NUM_PARAMS;
+    fn init(dev: &B, rng: &mut Rng) -> Self {
+        Self {
+            inner: Linear::init(dev, rng),
+        }
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
+        self.inner.visit(prefix, f);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
+        self.inner.visit_mut(prefix, f);
+    }
+    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
+        self.inner.for_each_param(f);
+    }
+}
+
+impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S2<T, IN>>
+    for TokenLinear<IN, OUT, B, E>
+{
+    type Out = S2<T, OUT>;
+}
+
+impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S2<T, IN>, S2<T, OUT>, B, E>
+    for TokenLinear<IN, OUT, B, E>
+{
+    type Cache = ();
+    fn new_cache(_dev: &B) {}
+    fn forward(&self, x: &Tensor<S2<T, IN>, B, E>) -> Tensor<S2<T, OUT>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        let l = &self.inner;
+        // The batch's tokens are the rows of one [batch * T, IN] matrix.
+        linear_forward(
+            x.device(),
+            x.buf(),
+            &l.weight.value,
+            Some(&l.bias.value),
+            y.buf_mut(),
+            x.batch() * T,
+            IN,
+            OUT,
+        );
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
+        out.set_batch(x.batch());
+        let l = &self.inner;
+        linear_forward(
+            x.device(),
+            x.buf(),
+            &l.weight.value,
+            Some(&l.bias.value),
+            out.buf_mut(),
+            x.batch() * T,
+            IN,
+            OUT,
+        );
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<T, IN>, B, E>,
+        _out: &Tensor<S2<T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S2<T, OUT>, B, E>,
+        dx: &mut Tensor<S2<T, IN>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let l = &mut self.inner;
+        let w = l.weight.raw_mut();
+        linear_backward(
+            x.device(),
+            x.buf(),
+            &w.value,
+            dy.buf(),
+            Some(dx.buf_mut()),
+            &mut w.grad,
+            Some(&mut l.bias.raw_mut().grad),
+            x.batch() * T,
+            IN,
+            OUT,
+        );
+    }
+}
+
+/// A learned position embedding added to the tokens: `y[n, t, :] = x[n, t, :] + weight[t, :]`.
+/// Parameter `weight [T, D]`, initialised `N(0, 0.02)`.
+#[derive(Clone, Debug)]
+pub struct PosEmbedding<const T: usize, const D: usize, B: Backend = Cpu, E: Float = f32> {
+    weight: Param<S2<T, D>, B, E>,
+}
+
+impl<const T: usize, const D: usize, B: Backend, E: Float> PosEmbedding<T, D, B, E> {
+    fn dims(n: usize) -> BiasDims {
+        // The [T, D] table is a bias over T * D "channels" of each sample.
+        BiasDims {
+            outer: n,
+            channels: T * D,
+            inner: 1,
+        }
+    }
+}
+
+impl<const T: usize, const D: usize, B: Backend, E: Float> Module<B, E> for PosEmbedding<T, D, B, E> {
+    const NUM_PARAMS: usize = T * D;
+    fn init(dev: &B, rng: &mut Rng) -> Self {
+        Self {
+            weight: Param::init(dev, Init::Normal { mean: 0.0, std: 0.02 }, rng),
+        }
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
+        f(&format!("{prefix}weight"), &self.weight);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
+        f(&format!("{prefix}weight"), &mut self.weight);
+    }
+    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
+        f(&mut self.weight);
+    }
+}
+
+impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>> for PosEmbedding<T, D, B, E> {
+    type Out = S2<T, D>;
+}
+
+impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T, D>, B, E>
+    for PosEmbedding<T, D, B, E>
+{
+    type Cache = ();
+    fn new_cache(_dev: &B) {}
+    fn forward(&self, x: &Tensor<S2<T, D>, B, E>) -> Tensor<S2<T, D>, B, E> {
+        let mut y = x.clone();
+        x.device()
+            .bias_add(Self::dims(x.batch()), &self.weight.value, y.buf_mut());
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S2<T, D>, B, E>, _cache: &mut ()) {
+        out.copy_from(x);
+        x.device()
+            .bias_add(Self::dims(x.batch()), &self.weight.value, out.buf_mut());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<T, D>, B, E>,
+        _out: &Tensor<S2<T, D>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S2<T, D>, B, E>,
+        dx: &mut Tensor<S2<T, D>, B, E>,
+    ) {
+        dx.copy_from(dy);
+        x.device()
+            .bias_grad(Self::dims(x.batch()), dy.buf(), &mut self.weight.raw_mut().grad);
+    }
+}
+
+/// The position-wise feed-forward block: 64 -> 128 -> 64 per token.
+#[network(input = [28, 64])]
+pub struct FeedForward {
+    fc1: TokenLinear<64, 128>,
+    act: GELU,
+    fc2: TokenLinear<128, 64>,
+}
+
+/// A one-block transformer encoder over the 28 rows of an image.
+#[network(input = [28, 28])]
+pub struct RowTransformer {
+    embed: TokenLinear<28, 64>,
+    pos: PosEmbedding<28, 64>,
+    attn: Residual<MultiHeadAttention<64, 4>>,
+    ln1: LayerNorm<64>,
+    ff: Residual<FeedForward>,
+    ln2: LayerNorm<64>,
+    pool: SeqMean,
+    head: Linear<64, 10>,
+}
+
+fn defaults() -> Args {
+    Args {
+        epochs: 6,
+        batch_size: 64,
+        lr: 2e-3,
+        ..Args::default()
+    }
+}
+
+fn main() {
+    let (args, dev) = common::setup(PROGRAM, "self-attention over the 28 rows of an MNIST digit", defaults());
+    let (train, test) = common::mnist(PROGRAM, &args);
+    let mut model: RowTransformer = RowTransformer::init(&dev, args.seed);
+    common::say(&args, <RowTransformer>::SUMMARY);
+
+    // Cosine decay of the learning rate over the epochs, as a callback.
+    let schedule = CosineAnnealing {
+        t_max: args.epochs.max(1),
+        eta_min: args.lr / 20.0,
+    };
+    let base_lr = args.lr;
+    let start = Instant::now();
+    let history = common::or_exit(
+        PROGRAM,
+        model.fit(
+            &train,
+            FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
+                .epochs(args.epochs)
+                .batch_size(args.batch_size)
+                .shuffle_seed(args.seed)
+                .validation(&test)
+                .validation_batch_size(500)
+                .callback(LrScheduler::new(move |epoch| schedule.lr(base_lr, epoch)))
+                .quiet(args.quiet),
+        ),
+    );
+    let secs = start.elapsed().as_secs_f64();
+    common::say(&args, &history);
+    let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
+    common::say(
+        &args,
+        format!(
+            "test: {eval} after {} epoch(s), {} of training",
+            history.epochs.len(),
+            common::fmt_secs(secs)
+        ),
+    );
+    println!("test_accuracy={:.4}", eval.accuracy);
+}

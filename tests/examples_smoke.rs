@@ -1,0 +1,22 @@
+//! Smoke test of the examples' code: the `mnist_mlp` example's loop on a
+//! 2000-image MNIST subset, one epoch (a few seconds in the test profile).
+
+#[allow(dead_code)]
+#[path = "../examples/mnist_mlp.rs"]
+mod mnist_mlp;
+
+use dl::cli::Args;
+
+#[test]
+fn mnist_mlp_learns_on_a_subset() {
+    let args = Args {
+        epochs: 1,
+        batch_size: 64,
+        lr: 0.05,
+        limit: 2000,
+        quiet: true,
+        ..Args::default()
+    };
+    let acc = mnist_mlp::run(&args, &dl::core::Cpu);
+    assert!(acc > 0.75, "test accuracy {acc} after one epoch on 2000 images");
+}
