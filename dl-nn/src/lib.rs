@@ -13,6 +13,7 @@ pub mod layers;
 pub mod loss;
 pub mod module;
 pub mod optim;
+pub mod regularize;
 pub mod summary;
 
 pub use loss::Loss;
@@ -28,4 +29,5 @@ pub mod prelude {
     pub use crate::optim::{
         clip_grad_norm, Adagrad, Adam, AdamW, CosineAnnealing, LinearWarmup, Optimizer, RmsProp, Schedule, Sgd, StepLr,
     };
+    pub use crate::regularize::{L1Penalty, L2Penalty, Regularizer};
 }
