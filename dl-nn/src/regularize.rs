@@ -70,7 +70,7 @@ pub trait Regularizer {
         let (kind, lambda) = self.kind_lambda();
         model.for_each_param(&mut |p| {
             if p.is_trainable() {
-                p.dev.penalty_grad(kind, lambda, &p.value, &mut p.grad);
+                penalty_grad_flat(&p.dev, kind, lambda, &p.value, &mut p.grad);
             }
         });
     }
