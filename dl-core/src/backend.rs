@@ -64,6 +64,8 @@ pub trait Backend:
     + crate::ops::embedding::EmbeddingKernel
     + crate::ops::loss::LossKernel
     + crate::ops::optim::OptimKernel
+    + crate::ops::conv2d::Conv2dKernel
+    + crate::ops::pool2d::Pool2dKernel
 {
 }
 
@@ -81,5 +83,7 @@ impl<T> Backend for T where
         + crate::ops::embedding::EmbeddingKernel
         + crate::ops::loss::LossKernel
         + crate::ops::optim::OptimKernel
+        + crate::ops::conv2d::Conv2dKernel
+        + crate::ops::pool2d::Pool2dKernel
 {
 }

@@ -10,6 +10,7 @@
 pub mod batchnorm;
 pub mod bias;
 pub mod binary;
+pub mod conv2d;
 pub mod dropout;
 pub mod embedding;
 pub mod exp;
@@ -20,6 +21,7 @@ pub mod log;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod pool2d;
 pub mod powf;
 pub mod reduce;
 pub mod relu;

@@ -1,0 +1,274 @@
+use super::{Conv2dDims, Conv2dKernel};
+use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::dtype::Float;
+use crate::ops::bias::{BiasDims, BiasKernel};
+use crate::ops::matmul::{Batch, Gemm, GemmKernel};
+use rayon::prelude::*;
+
+/// Column layouts of the im2col buffer. Both are sequences of segments of
+/// `oh * ow` elements, one per (sample `i`, column row `r`) pair, where
+/// `r = (c * k + p) * k + q` indexes the `c_in * k * k` kernel taps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `[n][c_in*k*k][oh*ow]`: one column matrix per sample.
+    PerSample,
+    /// `[c_in*k*k][n][oh*ow]`: one column matrix `[c_in*k*k, n*oh*ow]` for the batch.
+    Batch,
+}
+
+/// Range `lo..hi` of output positions along one axis whose input position
+/// `o * stride + tap - pad` lies inside `0..len`.
+#[inline]
+fn valid_range(len: usize, out: usize, tap: usize, stride: usize, pad: usize) -> (usize, usize) {
+    let lo = if pad > tap { (pad - tap).div_ceil(stride) } else { 0 }.min(out);
+    let hi = if len + pad > tap {
+        ((len - 1 + pad - tap) / stride + 1).min(out)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Writes the column segment of kernel tap `r` for one sample `xs` (`[c_in, h, w]`).
+fn im2col_segment<E: Float>(d: &Conv2dDims, xs: &[E], r: usize, seg: &mut [E]) {
+    let (k, s, p) = (d.k, d.stride, d.pad);
+    let (c, ki, kj) = (r / (k * k), (r / k) % k, r % k);
+    let (oh, ow) = (d.oh(), d.ow());
+    let plane = &xs[c * d.h * d.w..(c + 1) * d.h * d.w];
+    let (ylo, yhi) = valid_range(d.h, oh, ki, s, p);
+    let (xlo, xhi) = valid_range(d.w, ow, kj, s, p);
+    seg[..ylo * ow].fill(E::ZERO);
+    seg[yhi * ow..].fill(E::ZERO);
+    for oy in ylo..yhi {
+        let iy = oy * s + ki - p;
+        let xrow = &plane[iy * d.w..(iy + 1) * d.w];
+        let row = &mut seg[oy * ow..(oy + 1) * ow];
+        row[..xlo].fill(E::ZERO);
+        row[xhi..].fill(E::ZERO);
+        if s == 1 {
+            let start = xlo + kj - p;
+            row[xlo..xhi].copy_from_slice(&xrow[start..start + (xhi - xlo)]);
+        } else {
+            for (ox, v) in row.iter_mut().enumerate().take(xhi).skip(xlo) {
+                *v = xrow[ox * s + kj - p];
+            }
+        }
+    }
+}
+
+/// Fills `col` (`n * c_in*k*k * oh*ow` elements) with the im2col columns of `x`.
+fn im2col<E: Float>(d: &Conv2dDims, x: &[E], col: &mut [E], layout: Layout) {
+    let ohw = d.oh() * d.ow();
+    let (ckk, xs) = (d.ckk(), d.c_in * d.h * d.w);
+    if ohw == 0 || col.is_empty() {
+        return;
+    }
+    let f = |(j, seg): (usize, &mut [E])| {
+        let (i, r) = match layout {
+            Layout::PerSample => (j / ckk, j % ckk),
+            Layout::Batch => (j % d.n, j / d.n),
+        };
+        im2col_segment(d, &x[i * xs..(i + 1) * xs], r, seg);
+    };
+    if col.len() >= PAR_THRESHOLD {
+        col.par_chunks_mut(ohw).enumerate().for_each(f);
+    } else {
+        col.chunks_mut(ohw).enumerate().for_each(f);
+    }
+}
+
+/// Overwrites `dx` with the scatter-add of per-sample columns `col`
+/// (the adjoint of [`im2col`] in [`Layout::PerSample`]). Each `(sample,
+/// channel)` plane is summed in a fixed tap order: deterministic.
+fn col2im<E: Float>(d: &Conv2dDims, col: &[E], dx: &mut [E]) {
+    let hw = d.h * d.w;
+    let (oh, ow) = (d.oh(), d.ow());
+    let (k, s, p, ckk) = (d.k, d.stride, d.pad, d.ckk());
+    if hw == 0 || dx.is_empty() {
+        return;
+    }
+    let f = |(j, plane): (usize, &mut [E])| {
+        let (i, c) = (j / d.c_in, j % d.c_in);
+        plane.fill(E::ZERO);
+        for ki in 0..k {
+            let (ylo, yhi) = valid_range(d.h, oh, ki, s, p);
+            for kj in 0..k {
+                let (xlo, xhi) = valid_range(d.w, ow, kj, s, p);
+                let r = (c * k + ki) * k + kj;
+                let seg = &col[(i * ckk + r) * oh * ow..][..oh * ow];
+                for oy in ylo..yhi {
+                    let iy = oy * s + ki - p;
+                    let prow = &mut plane[iy * d.w..(iy + 1) * d.w];
+                    let srow = &seg[oy * ow..(oy + 1) * ow];
+                    if s == 1 {
+                        let start = xlo + kj - p;
+                        for (dst, &v) in prow[start..start + (xhi - xlo)].iter_mut().zip(&srow[xlo..xhi]) {
+                            *dst += v;
+                        }
+                    } else {
+                        for (ox, &v) in srow.iter().enumerate().take(xhi).skip(xlo) {
+                            prow[ox * s + kj - p] += v;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if dx.len() >= PAR_THRESHOLD / 4 {
+        dx.par_chunks_mut(hw).enumerate().for_each(f);
+    } else {
+        dx.chunks_mut(hw).enumerate().for_each(f);
+    }
+}
+
+/// Transposes `dy` `[n][c_out][ohw]` into `dyt` `[c_out][n][ohw]`.
+fn transpose_nc<E: Float>(d: &Conv2dDims, dy: &[E], dyt: &mut [E]) {
+    let ohw = d.oh() * d.ow();
+    if ohw == 0 || dyt.is_empty() {
+        return;
+    }
+    let f = |(j, seg): (usize, &mut [E])| {
+        let (o, i) = (j / d.n, j % d.n);
+        let src = (i * d.c_out + o) * ohw;
+        seg.copy_from_slice(&dy[src..src + ohw]);
+    };
+    if dyt.len() >= PAR_THRESHOLD {
+        dyt.par_chunks_mut(ohw).enumerate().for_each(f);
+    } else {
+        dyt.chunks_mut(ohw).enumerate().for_each(f);
+    }
+}
+
+fn check(d: &Conv2dDims) {
+    if let Err(e) = d.validate() {
+        panic!("conv2d kernel called with invalid dimensions {d:?}: {e}");
+    }
+}
+
+impl Conv2dKernel for Cpu {
+    fn conv2d_forward<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &Vec<E>,
+        w: &Vec<E>,
+        b: Option<&Vec<E>>,
+        y: &mut Vec<E>,
+        ws: &mut Vec<E>,
+    ) {
+        check(&d);
+        assert!(
+            x.len() >= d.x_len() && w.len() >= d.w_len(),
+            "conv2d_forward: buffer too small"
+        );
+        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        y.resize(d.y_len(), E::ZERO);
+        if d.n == 0 {
+            return;
+        }
+        let g = Gemm::new(d.c_out, ohw, ckk, false, false);
+        let bt = Batch {
+            count: d.n,
+            a_stride: 0,
+            b_stride: ckk * ohw,
+            c_stride: d.c_out * ohw,
+            ..Default::default()
+        };
+        if d.k == 1 && d.stride == 1 && d.pad == 0 {
+            // The columns of a 1x1 convolution are the input itself.
+            self.gemm_batched(g, bt, w, x, y);
+        } else {
+            ws.resize(d.n * ckk * ohw, E::ZERO);
+            im2col(&d, x, ws, Layout::PerSample);
+            self.gemm_batched(g, bt, w, ws, y);
+        }
+        if let Some(b) = b {
+            let bd = BiasDims {
+                outer: d.n,
+                channels: d.c_out,
+                inner: ohw,
+            };
+            self.bias_add(bd, b, y);
+        }
+    }
+
+    fn conv2d_backward_input<E: Float>(
+        &self,
+        d: Conv2dDims,
+        w: &Vec<E>,
+        dy: &Vec<E>,
+        dx: &mut Vec<E>,
+        ws: &mut Vec<E>,
+    ) {
+        check(&d);
+        assert!(
+            dy.len() >= d.y_len() && w.len() >= d.w_len(),
+            "conv2d_backward_input: buffer too small"
+        );
+        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        dx.resize(d.x_len(), E::ZERO);
+        if d.n == 0 {
+            return;
+        }
+        // Per sample: dcol_n [ckk, ohw] = W^T [ckk, c_out] x dy_n [c_out, ohw].
+        let g = Gemm::new(ckk, ohw, d.c_out, true, false);
+        let bt = Batch {
+            count: d.n,
+            a_stride: 0,
+            b_stride: d.c_out * ohw,
+            c_stride: ckk * ohw,
+            ..Default::default()
+        };
+        if d.k == 1 && d.stride == 1 && d.pad == 0 {
+            self.gemm_batched(g, bt, w, dy, dx);
+            return;
+        }
+        ws.resize(d.n * ckk * ohw, E::ZERO);
+        self.gemm_batched(g, bt, w, dy, ws);
+        col2im(&d, ws, dx);
+    }
+
+    fn conv2d_backward_weight<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &Vec<E>,
+        dy: &Vec<E>,
+        dw: &mut Vec<E>,
+        db: Option<&mut Vec<E>>,
+        ws: &mut Vec<E>,
+    ) {
+        check(&d);
+        assert!(
+            x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
+            "conv2d_backward_weight: buffer too small"
+        );
+        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        let m = d.n * ohw;
+        if let Some(db) = db {
+            assert!(db.len() >= d.c_out, "conv2d_backward_weight: bias gradient too small");
+            let bd = BiasDims {
+                outer: d.n,
+                channels: d.c_out,
+                inner: ohw,
+            };
+            self.bias_grad(bd, dy, db);
+        }
+        if d.n == 0 {
+            return;
+        }
+        // The batch's columns side by side, and dy as [c_out, n*ohw]: then
+        // dW [c_out, ckk] += dyT [c_out, m] x cols^T [m, ckk] is one GEMM.
+        ws.resize((ckk + d.c_out) * m, E::ZERO);
+        {
+            let (cols, dyt) = ws.split_at_mut(ckk * m);
+            im2col(&d, x, cols, Layout::Batch);
+            transpose_nc(&d, dy, dyt);
+        }
+        let g = Gemm::new(d.c_out, ckk, m, false, true).accumulate();
+        let bt = Batch {
+            count: 1,
+            a_offset: ckk * m,
+            ..Default::default()
+        };
+        self.gemm_batched(g, bt, ws, ws, dw);
+    }
+}

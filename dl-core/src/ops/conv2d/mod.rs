@@ -1,0 +1,286 @@
+//! 2-D convolution (cross-correlation, as PyTorch): NCHW input, square
+//! kernel `K`, stride, zero padding on all four sides, dilation 1, groups 1.
+//!
+//! `y[n, o, i, j] = b[o] + sum over c, p, q of w[o, c, p, q] *
+//! x[n, c, i*stride + p - pad, j*stride + q - pad]` (zero outside the input),
+//! with `OH = (H + 2 pad - K) / stride + 1` (and likewise `OW`).
+//!
+//! The CPU kernels lower the convolution to GEMMs over im2col columns held in
+//! a caller-owned workspace buffer (resized as needed, so nothing allocates
+//! once it has grown):
+//!
+//! * forward: per sample `y_n [O, OH*OW] = W [O, C*K*K] x col_n [C*K*K, OH*OW]`,
+//!   the samples' products running in parallel and writing NCHW directly;
+//! * backward: the columns of the whole batch side by side
+//!   (`[C*K*K, N*OH*OW]`) and the upstream gradient transposed to
+//!   `[O, N*OH*OW]`, so `dW += dY^T col^T` and `dcol = W^T dY^T` are one large
+//!   GEMM each; `dx` is the scatter-add (col2im) of `dcol`.
+//!
+//! **PyTorch equivalent**: `F.conv2d(x, w, b, stride, padding)` and its autograd.
+
+mod cpu_kernel;
+
+use crate::backend::{Backend, Storage};
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::param::Param;
+use crate::shape::{conv_out, S1, S3, S4};
+use crate::tensor::Tensor;
+
+/// Runtime dimensions of a 2-D convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2dDims {
+    /// Batch size.
+    pub n: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel size (square).
+    pub k: usize,
+    /// Stride (both axes).
+    pub stride: usize,
+    /// Zero padding on each of the four sides.
+    pub pad: usize,
+}
+
+impl Conv2dDims {
+    /// Output height, `(h + 2 pad - k) / stride + 1`, or 0 when the window
+    /// does not fit (see [`Conv2dDims::validate`]).
+    pub const fn oh(&self) -> usize {
+        match conv_out(self.h, self.k, self.stride, self.pad) {
+            Some(v) => v,
+            None => 0,
+        }
+    }
+    /// Output width, `(w + 2 pad - k) / stride + 1`, or 0 when the window
+    /// does not fit.
+    pub const fn ow(&self) -> usize {
+        match conv_out(self.w, self.k, self.stride, self.pad) {
+            Some(v) => v,
+            None => 0,
+        }
+    }
+    /// Elements of one im2col column block row: `c_in * k * k`.
+    pub const fn ckk(&self) -> usize {
+        self.c_in * self.k * self.k
+    }
+    /// Elements of the input, `n * c_in * h * w`.
+    pub const fn x_len(&self) -> usize {
+        self.n * self.c_in * self.h * self.w
+    }
+    /// Elements of the output, `n * c_out * oh * ow`.
+    pub const fn y_len(&self) -> usize {
+        self.n * self.c_out * self.oh() * self.ow()
+    }
+    /// Elements of the weight, `c_out * c_in * k * k`.
+    pub const fn w_len(&self) -> usize {
+        self.c_out * self.ckk()
+    }
+
+    /// Checks that the hyperparameters describe a convolution: `k > 0`,
+    /// `stride > 0`, channels > 0, and the padded input holds the kernel.
+    ///
+    /// ```
+    /// use dl_core::ops::conv2d::Conv2dDims;
+    /// let d = Conv2dDims { n: 2, c_in: 1, h: 28, w: 28, c_out: 32, k: 3, stride: 1, pad: 0 };
+    /// assert_eq!((d.oh(), d.ow()), (26, 26));
+    /// assert!(d.validate().is_ok());
+    /// assert!(Conv2dDims { k: 30, ..d }.validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the offending value.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::InvalidArgument { op: "conv2d", msg });
+        if self.k == 0 || self.stride == 0 {
+            return bad(format!(
+                "kernel size {} and stride {} must be positive",
+                self.k, self.stride
+            ));
+        }
+        if self.c_in == 0 || self.c_out == 0 {
+            return bad(format!(
+                "channels must be positive (in {}, out {})",
+                self.c_in, self.c_out
+            ));
+        }
+        if self.h + 2 * self.pad < self.k || self.w + 2 * self.pad < self.k {
+            return bad(format!(
+                "kernel {} does not fit the padded input {}x{} (padding {})",
+                self.k,
+                self.h + 2 * self.pad,
+                self.w + 2 * self.pad,
+                self.pad
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Convolution kernels of a backend.
+///
+/// `ws` is a scratch buffer owned by the caller and reused across calls: the
+/// kernels resize it to what they need (its contents are not meaningful
+/// between calls). Dimensions must be valid ([`Conv2dDims::validate`]);
+/// buffers too small for them are a bug in the caller and panic.
+pub trait Conv2dKernel: Storage {
+    /// `y = conv(x, w) + b`; `y` is resized to `d.y_len()`. Without `b` no
+    /// bias is added.
+    fn conv2d_forward<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &Self::Buf<E>,
+        w: &Self::Buf<E>,
+        b: Option<&Self::Buf<E>>,
+        y: &mut Self::Buf<E>,
+        ws: &mut Self::Buf<E>,
+    );
+    /// Input gradient: **overwrites** `dx` (resized to `d.x_len()`) with
+    /// `dL/dx` for the upstream gradient `dy`.
+    fn conv2d_backward_input<E: Float>(
+        &self,
+        d: Conv2dDims,
+        w: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dx: &mut Self::Buf<E>,
+        ws: &mut Self::Buf<E>,
+    );
+    /// Parameter gradients: **accumulates** `dw += dL/dw` and, when given,
+    /// `db += dL/db` (sum of `dy` over batch and positions).
+    fn conv2d_backward_weight<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dw: &mut Self::Buf<E>,
+        db: Option<&mut Self::Buf<E>>,
+        ws: &mut Self::Buf<E>,
+    );
+}
+
+/// The runtime dimensions of a typed convolution, checked against the
+/// output shape the caller names.
+fn typed_dims<const C: usize, const H: usize, const W: usize, const O: usize, const OH: usize, const OW: usize>(
+    n: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> Result<Conv2dDims> {
+    let d = Conv2dDims {
+        n,
+        c_in: C,
+        h: H,
+        w: W,
+        c_out: O,
+        k,
+        stride,
+        pad,
+    };
+    d.validate()?;
+    if (d.oh(), d.ow()) != (OH, OW) {
+        return Err(Error::ShapeMismatch {
+            op: "conv2d output",
+            lhs: vec![O, d.oh(), d.ow()],
+            rhs: vec![O, OH, OW],
+        });
+    }
+    Ok(d)
+}
+
+/// Typed convolution: `y = conv(x, w) + b` with stride and zero padding,
+/// written into `y` (resized to the batch of `x`). `ws` is a reusable scratch
+/// buffer (start with an empty one).
+///
+/// **PyTorch equivalent**: `F.conv2d(x, w, b, stride=stride, padding=pad)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_core::ops::conv2d::conv2d_into;
+/// let x = Tensor::<S3<1, 3, 3>>::from_vec(&Cpu, 1, (1..=9).map(|v| v as f32).collect()).unwrap();
+/// let w = Param::<S4<1, 1, 2, 2>>::from_vec(&Cpu, vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+/// let mut y = Tensor::<S3<1, 2, 2>>::empty(&Cpu);
+/// conv2d_into(&x, &w, None, 1, 0, &mut y, &mut Vec::new()).unwrap();
+/// assert_eq!(y.to_vec(), vec![6.0, 8.0, 12.0, 14.0]); // x[i, j] + x[i+1, j+1]
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a zero stride or a kernel that does not
+/// fit; [`Error::ShapeMismatch`] when `OH`/`OW` are not the output size.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_into<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const OH: usize,
+    const OW: usize,
+    B: Backend,
+    E: Float,
+>(
+    x: &Tensor<S3<C, H, W>, B, E>,
+    w: &Param<S4<O, C, K, K>, B, E>,
+    b: Option<&Param<S1<O>, B, E>>,
+    stride: usize,
+    pad: usize,
+    y: &mut Tensor<S3<O, OH, OW>, B, E>,
+    ws: &mut B::Buf<E>,
+) -> Result<()> {
+    let d = typed_dims::<C, H, W, O, OH, OW>(x.batch(), K, stride, pad)?;
+    y.set_batch(x.batch());
+    x.device()
+        .conv2d_forward(d, x.buf(), &w.value, b.map(|b| &b.value), y.buf_mut(), ws);
+    Ok(())
+}
+
+/// Backward of [`conv2d_into`]: writes `dx` (resized), accumulates the
+/// weight gradient into `w.grad` and, when `b` is given, the bias gradient
+/// into `b.grad`.
+///
+/// # Errors
+/// As [`conv2d_into`], and [`Error::ShapeMismatch`] when `dy` and `x` differ
+/// in batch size.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const OH: usize,
+    const OW: usize,
+    B: Backend,
+    E: Float,
+>(
+    x: &Tensor<S3<C, H, W>, B, E>,
+    w: &mut Param<S4<O, C, K, K>, B, E>,
+    b: Option<&mut Param<S1<O>, B, E>>,
+    stride: usize,
+    pad: usize,
+    dy: &Tensor<S3<O, OH, OW>, B, E>,
+    dx: &mut Tensor<S3<C, H, W>, B, E>,
+    ws: &mut B::Buf<E>,
+) -> Result<()> {
+    let d = typed_dims::<C, H, W, O, OH, OW>(x.batch(), K, stride, pad)?;
+    if dy.batch() != x.batch() {
+        return Err(Error::ShapeMismatch {
+            op: "conv2d_backward",
+            lhs: x.shape(),
+            rhs: dy.shape(),
+        });
+    }
+    let dev = x.device();
+    dx.set_batch(x.batch());
+    dev.conv2d_backward_input(d, &w.value, dy.buf(), dx.buf_mut(), ws);
+    let w = w.raw_mut();
+    dev.conv2d_backward_weight(d, x.buf(), dy.buf(), &mut w.grad, b.map(|b| &mut b.raw_mut().grad), ws);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

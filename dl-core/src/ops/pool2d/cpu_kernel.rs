@@ -1,0 +1,198 @@
+use super::{Pool2dDims, Pool2dKernel};
+use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::dtype::Float;
+use rayon::prelude::*;
+
+/// Range `lo..hi` (input positions, clipped to `0..len`) of the window
+/// starting at `o * stride - pad`.
+#[inline]
+fn window(o: usize, len: usize, k: usize, stride: usize, pad: usize) -> (usize, usize) {
+    let start = o * stride;
+    let lo = start.saturating_sub(pad);
+    let hi = (start + k).saturating_sub(pad).min(len);
+    (lo, hi.max(lo))
+}
+
+/// Runs `f(plane index, output plane, input plane)` for every plane,
+/// in parallel when the work is large.
+fn per_plane<A: Send, Bt: Send>(
+    work: usize,
+    a: &mut [A],
+    a_len: usize,
+    b: &mut [Bt],
+    b_len: usize,
+    f: impl Fn(usize, &mut [A], &mut [Bt]) + Sync,
+) {
+    if a_len == 0 || b_len == 0 {
+        return;
+    }
+    if work >= PAR_THRESHOLD {
+        a.par_chunks_mut(a_len)
+            .zip(b.par_chunks_mut(b_len))
+            .enumerate()
+            .for_each(|(p, (a, b))| f(p, a, b));
+    } else {
+        a.chunks_mut(a_len)
+            .zip(b.chunks_mut(b_len))
+            .enumerate()
+            .for_each(|(p, (a, b))| f(p, a, b));
+    }
+}
+
+fn check(d: &Pool2dDims) {
+    if let Err(e) = d.validate() {
+        panic!("pool2d kernel called with invalid dimensions {d:?}: {e}");
+    }
+}
+
+impl Pool2dKernel for Cpu {
+    fn maxpool2d_forward<E: Float>(&self, d: Pool2dDims, x: &Vec<E>, y: &mut Vec<E>, argmax: &mut Vec<u32>) {
+        check(&d);
+        assert!(x.len() >= d.x_len(), "maxpool2d_forward: input too small");
+        let (oh, ow, hw) = (d.oh(), d.ow(), d.h * d.w);
+        y.resize(d.y_len(), E::ZERO);
+        argmax.resize(d.y_len(), 0);
+        per_plane(d.x_len(), y, oh * ow, argmax, oh * ow, |p, yp, ip| {
+            let xp = &x[p * hw..(p + 1) * hw];
+            for oy in 0..oh {
+                let (ylo, yhi) = window(oy, d.h, d.k, d.stride, d.pad);
+                for ox in 0..ow {
+                    let (xlo, xhi) = window(ox, d.w, d.k, d.stride, d.pad);
+                    let mut best = E::NEG_INFINITY;
+                    let mut at = ylo * d.w + xlo;
+                    for iy in ylo..yhi {
+                        for ix in xlo..xhi {
+                            let v = xp[iy * d.w + ix];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                at = iy * d.w + ix;
+                            }
+                        }
+                    }
+                    yp[oy * ow + ox] = best;
+                    ip[oy * ow + ox] = at as u32;
+                }
+            }
+        });
+    }
+
+    fn maxpool2d_backward<E: Float>(&self, d: Pool2dDims, argmax: &Vec<u32>, dy: &Vec<E>, dx: &mut Vec<E>) {
+        check(&d);
+        assert!(
+            dy.len() >= d.y_len() && argmax.len() >= d.y_len(),
+            "maxpool2d_backward: buffer too small"
+        );
+        let (ohw, hw) = (d.oh() * d.ow(), d.h * d.w);
+        dx.resize(d.x_len(), E::ZERO);
+        if ohw == 0 || hw == 0 {
+            return;
+        }
+        let f = |(p, dxp): (usize, &mut [E])| {
+            dxp.fill(E::ZERO);
+            let (gp, ip) = (&dy[p * ohw..(p + 1) * ohw], &argmax[p * ohw..(p + 1) * ohw]);
+            for (&g, &i) in gp.iter().zip(ip) {
+                dxp[i as usize] += g;
+            }
+        };
+        if d.x_len() >= PAR_THRESHOLD {
+            dx.par_chunks_mut(hw).enumerate().for_each(f);
+        } else {
+            dx.chunks_mut(hw).enumerate().for_each(f);
+        }
+    }
+
+    fn avgpool2d_forward<E: Float>(&self, d: Pool2dDims, x: &Vec<E>, y: &mut Vec<E>) {
+        check(&d);
+        assert!(x.len() >= d.x_len(), "avgpool2d_forward: input too small");
+        let (oh, ow, hw) = (d.oh(), d.ow(), d.h * d.w);
+        let inv = E::ONE / E::from_usize(d.k * d.k);
+        y.resize(d.y_len(), E::ZERO);
+        if oh * ow == 0 {
+            return;
+        }
+        let f = |(p, yp): (usize, &mut [E])| {
+            let xp = &x[p * hw..(p + 1) * hw];
+            for oy in 0..oh {
+                let (ylo, yhi) = window(oy, d.h, d.k, d.stride, d.pad);
+                for ox in 0..ow {
+                    let (xlo, xhi) = window(ox, d.w, d.k, d.stride, d.pad);
+                    let mut acc = E::ZERO;
+                    for iy in ylo..yhi {
+                        for &v in &xp[iy * d.w + xlo..iy * d.w + xhi] {
+                            acc += v;
+                        }
+                    }
+                    yp[oy * ow + ox] = acc * inv;
+                }
+            }
+        };
+        if d.x_len() >= PAR_THRESHOLD {
+            y.par_chunks_mut(oh * ow).enumerate().for_each(f);
+        } else {
+            y.chunks_mut(oh * ow).enumerate().for_each(f);
+        }
+    }
+
+    fn avgpool2d_backward<E: Float>(&self, d: Pool2dDims, dy: &Vec<E>, dx: &mut Vec<E>) {
+        check(&d);
+        assert!(dy.len() >= d.y_len(), "avgpool2d_backward: gradient too small");
+        let (oh, ow, hw) = (d.oh(), d.ow(), d.h * d.w);
+        let inv = E::ONE / E::from_usize(d.k * d.k);
+        dx.resize(d.x_len(), E::ZERO);
+        if hw == 0 || oh * ow == 0 {
+            return;
+        }
+        let f = |(p, dxp): (usize, &mut [E])| {
+            dxp.fill(E::ZERO);
+            let gp = &dy[p * oh * ow..(p + 1) * oh * ow];
+            for oy in 0..oh {
+                let (ylo, yhi) = window(oy, d.h, d.k, d.stride, d.pad);
+                for ox in 0..ow {
+                    let (xlo, xhi) = window(ox, d.w, d.k, d.stride, d.pad);
+                    let g = gp[oy * ow + ox] * inv;
+                    for iy in ylo..yhi {
+                        for v in &mut dxp[iy * d.w + xlo..iy * d.w + xhi] {
+                            *v += g;
+                        }
+                    }
+                }
+            }
+        };
+        if d.x_len() >= PAR_THRESHOLD {
+            dx.par_chunks_mut(hw).enumerate().for_each(f);
+        } else {
+            dx.chunks_mut(hw).enumerate().for_each(f);
+        }
+    }
+
+    fn global_avgpool2d_forward<E: Float>(&self, planes: usize, hw: usize, x: &Vec<E>, y: &mut Vec<E>) {
+        assert!(x.len() >= planes * hw, "global_avgpool2d_forward: input too small");
+        y.resize(planes, E::ZERO);
+        if hw == 0 {
+            y.fill(E::ZERO);
+            return;
+        }
+        let inv = E::ONE / E::from_usize(hw);
+        let f = |(v, xp): (&mut E, &[E])| *v = xp.iter().copied().sum::<E>() * inv;
+        if planes * hw >= PAR_THRESHOLD {
+            y.par_iter_mut().zip(x.par_chunks(hw)).for_each(f);
+        } else {
+            y.iter_mut().zip(x.chunks(hw)).for_each(f);
+        }
+    }
+
+    fn global_avgpool2d_backward<E: Float>(&self, planes: usize, hw: usize, dy: &Vec<E>, dx: &mut Vec<E>) {
+        assert!(dy.len() >= planes, "global_avgpool2d_backward: gradient too small");
+        dx.resize(planes * hw, E::ZERO);
+        if hw == 0 {
+            return;
+        }
+        let inv = E::ONE / E::from_usize(hw);
+        let f = |(dxp, &g): (&mut [E], &E)| dxp.fill(g * inv);
+        if planes * hw >= PAR_THRESHOLD {
+            dx.par_chunks_mut(hw).zip(dy.par_iter()).for_each(f);
+        } else {
+            dx.chunks_mut(hw).zip(dy.iter()).for_each(f);
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! Pooling layers on NCHW images: [`MaxPool2d`], [`AvgPool2d`] (square
+//! windows, stride, padding; floor output size) and [`GlobalAvgPool2d`].
+//!
+//! `STRIDE` defaults to the window size `K`, as in PyTorch
+//! (`MaxPool2d<2>` is `nn.MaxPool2d(2)`, stride 2).
+//!
+//! **PyTorch equivalent**: `nn.MaxPool2d(K, STRIDE, PAD)`,
+//! `nn.AvgPool2d(K, STRIDE, PAD)` (`count_include_pad=True`),
+//! `nn.AdaptiveAvgPool2d(1)` followed by `flatten(1)`.
+
+use crate::module::{Layer, Module, OutputShape};
+use dl_core::ops::pool2d::Pool2dDims;
+use dl_core::shape::conv_out;
+use dl_core::{Backend, Cpu, Error, Float, RawParam, Result, Rng, Tensor, S1, S3};
+use std::marker::PhantomData;
+
+fn check_len<B: Backend, E: Float>(dev: &B, buf: &B::Buf<E>, what: &'static str, expected: usize) -> Result<()> {
+    let got = dev.len(buf);
+    if got != expected {
+        return Err(Error::InvalidArgument {
+            op: "pool2d",
+            msg: format!("{what} needs {expected} elements, got {got}"),
+        });
+    }
+    Ok(())
+}
+
+/// Max pooling on flat buffers: writes `y` and the argmax positions (for
+/// [`max_pool2d_backward`]), both resized to `[n, c, oh, ow]`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
+pub fn max_pool2d_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    argmax: &mut B::Idx,
+    dims: Pool2dDims,
+) -> Result<()> {
+    dims.validate()?;
+    check_len(dev, x, "input", dims.x_len())?;
+    dev.maxpool2d_forward(dims, x, y, argmax);
+    Ok(())
+}
+
+/// Max pooling backward: writes `dx` (resized), routing each `dy` to its argmax.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions or a wrong `dy` length.
+pub fn max_pool2d_backward<B: Backend, E: Float>(
+    dev: &B,
+    argmax: &B::Idx,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    dims: Pool2dDims,
+) -> Result<()> {
+    dims.validate()?;
+    check_len(dev, dy, "output gradient", dims.y_len())?;
+    dev.maxpool2d_backward(dims, argmax, dy, dx);
+    Ok(())
+}
+
+/// Average pooling on flat buffers (`count_include_pad`), `y` resized.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
+pub fn avg_pool2d_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    dims: Pool2dDims,
+) -> Result<()> {
+    dims.validate()?;
+    check_len(dev, x, "input", dims.x_len())?;
+    dev.avgpool2d_forward(dims, x, y);
+    Ok(())
+}
+
+/// Average pooling backward: writes `dx` (resized).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions or a wrong `dy` length.
+pub fn avg_pool2d_backward<B: Backend, E: Float>(
+    dev: &B,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    dims: Pool2dDims,
+) -> Result<()> {
+    dims.validate()?;
+    check_len(dev, dy, "output gradient", dims.y_len())?;
+    dev.avgpool2d_backward(dims, dy, dx);
+    Ok(())
+}
+
+/// Global average pooling on flat buffers: `[n, c, h, w] -> [n, c]` where
+/// `planes = n * c` and `hw = h * w`; `y` resized.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `x` does not hold `planes * hw` elements.
+pub fn global_avg_pool2d_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    planes: usize,
+    hw: usize,
+) -> Result<()> {
+    check_len(dev, x, "input", planes * hw)?;
+    dev.global_avgpool2d_forward(planes, hw, x, y);
+    Ok(())
+}
+
+/// Global average pooling backward: `dx[p, i] = dy[p] / hw` (resized).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `dy` does not hold `planes` elements.
+pub fn global_avg_pool2d_backward<B: Backend, E: Float>(
+    dev: &B,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    planes: usize,
+    hw: usize,
+) -> Result<()> {
+    check_len(dev, dy, "output gradient", planes)?;
+    dev.global_avgpool2d_backward(planes, hw, dy, dx);
+    Ok(())
+}
+
+/// Runtime dimensions of a typed pooling, with the compile-time checks of
+/// the shape relation (`name` is the layer, for the messages).
+#[inline(always)]
+fn pool_dims<
+    const K: usize,
+    const STRIDE: usize,
+    const PAD: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    n: usize,
+) -> Pool2dDims {
+    const {
+        assert!(
+            K > 0 && STRIDE > 0,
+            "pooling: the window size K and STRIDE must be positive"
+        )
+    };
+    const { assert!(PAD <= K / 2, "pooling: PAD must be at most K / 2") };
+    const {
+        assert!(
+            H + 2 * PAD >= K && W + 2 * PAD >= K,
+            "pooling: the padded input (H + 2*PAD, W + 2*PAD) must be at least as large as the window K"
+        )
+    };
+    const {
+        assert!(
+            matches!(conv_out(H, K, STRIDE, PAD), Some(o) if o == OH),
+            "pooling: output height must be (H + 2*PAD - K)/STRIDE + 1"
+        )
+    };
+    const {
+        assert!(
+            matches!(conv_out(W, K, STRIDE, PAD), Some(o) if o == OW),
+            "pooling: output width must be (W + 2*PAD - K)/STRIDE + 1"
+        )
+    };
+    Pool2dDims {
+        n,
+        c: C,
+        h: H,
+        w: W,
+        k: K,
+        stride: STRIDE,
+        pad: PAD,
+    }
+}
+
+const INVARIANT: &str = "pooling: dimensions checked at compile time were rejected (a bug)";
+
+macro_rules! no_params {
+    () => {
+        const NUM_PARAMS: usize = 0;
+        fn init(_dev: &B, _rng: &mut Rng) -> Self {
+            Self(PhantomData)
+        }
+        fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
+        fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
+        fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
+    };
+}
+
+/// Max pooling with a `K x K` window, stride `STRIDE` (default `K`) and
+/// padding `PAD` (counted as `-inf`; at most `K / 2`), on `S3<C, H, W>` ->
+/// `S3<C, OH, OW>` with `OH = (H + 2 PAD - K) / STRIDE + 1`.
+///
+/// **PyTorch equivalent**: `nn.MaxPool2d(K, STRIDE, PAD)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let x = Tensor::<S3<1, 2, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 8.0, 6.0]).unwrap();
+/// let y: Tensor<S3<1, 1, 2>> = MaxPool2d::<2>::default().forward(&x);
+/// assert_eq!(y.to_vec(), vec![5.0, 8.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaxPool2d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
+    PhantomData<(B, E)>,
+);
+
+impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
+    for MaxPool2d<K, STRIDE, PAD, B, E>
+{
+    no_params!();
+}
+
+impl<
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+        B: Backend,
+        E: Float,
+    > Layer<S3<C, H, W>, S3<C, OH, OW>, B, E> for MaxPool2d<K, STRIDE, PAD, B, E>
+{
+    /// The argmax position of every output element.
+    type Cache = B::Idx;
+
+    fn new_cache(dev: &B) -> B::Idx {
+        dev.idx_from_slice(&[])
+    }
+    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S3<C, OH, OW>, B, E> {
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        let dev = x.device();
+        let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
+        max_pool2d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
+        y
+    }
+    fn forward_train(
+        &mut self,
+        x: &Tensor<S3<C, H, W>, B, E>,
+        out: &mut Tensor<S3<C, OH, OW>, B, E>,
+        cache: &mut B::Idx,
+    ) {
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        out.set_batch(x.batch());
+        max_pool2d_forward(x.device(), x.buf(), out.buf_mut(), cache, d).expect(INVARIANT);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S3<C, H, W>, B, E>,
+        _out: &Tensor<S3<C, OH, OW>, B, E>,
+        cache: &B::Idx,
+        dy: &Tensor<S3<C, OH, OW>, B, E>,
+        dx: &mut Tensor<S3<C, H, W>, B, E>,
+    ) {
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        dx.set_batch(x.batch());
+        max_pool2d_backward(x.device(), cache, dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+    }
+}
+
+/// Average pooling with a `K x K` window, stride `STRIDE` (default `K`) and
+/// zero padding `PAD` (at most `K / 2`), dividing by `K * K` everywhere
+/// (`count_include_pad`), on `S3<C, H, W>` -> `S3<C, OH, OW>`.
+///
+/// **PyTorch equivalent**: `nn.AvgPool2d(K, STRIDE, PAD)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let x = Tensor::<S3<1, 2, 2>>::from_vec(&Cpu, 1, vec![1.0, 2.0, 3.0, 6.0]).unwrap();
+/// let y: Tensor<S3<1, 1, 1>> = AvgPool2d::<2>::default().forward(&x);
+/// assert_eq!(y.to_vec(), vec![3.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AvgPool2d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
+    PhantomData<(B, E)>,
+);
+
+impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
+    for AvgPool2d<K, STRIDE, PAD, B, E>
+{
+    no_params!();
+}
+
+impl<
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+        B: Backend,
+        E: Float,
+    > Layer<S3<C, H, W>, S3<C, OH, OW>, B, E> for AvgPool2d<K, STRIDE, PAD, B, E>
+{
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S3<C, OH, OW>, B, E> {
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        avg_pool2d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>, _cache: &mut ()) {
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        out.set_batch(x.batch());
+        avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S3<C, H, W>, B, E>,
+        _out: &Tensor<S3<C, OH, OW>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S3<C, OH, OW>, B, E>,
+        dx: &mut Tensor<S3<C, H, W>, B, E>,
+    ) {
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        dx.set_batch(x.batch());
+        avg_pool2d_backward(x.device(), dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+    }
+}
+
+/// Global average pooling: `S3<C, H, W>` -> `S1<C>`, the mean of each
+/// channel over the image (`H * W > 0`, checked at compile time).
+///
+/// **PyTorch equivalent**: `nn.AdaptiveAvgPool2d(1)` then `flatten(1)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let x = Tensor::<S3<2, 1, 2>>::from_vec(&Cpu, 1, vec![1.0, 3.0, 5.0, 9.0]).unwrap();
+/// let y: Tensor<S1<2>> = GlobalAvgPool2d::<Cpu, f32>::default().forward(&x);
+/// assert_eq!(y.to_vec(), vec![2.0, 7.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GlobalAvgPool2d<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
+
+impl<B: Backend, E: Float> Module<B, E> for GlobalAvgPool2d<B, E> {
+    no_params!();
+}
+
+impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> OutputShape<S3<C, H, W>>
+    for GlobalAvgPool2d<B, E>
+{
+    type Out = S1<C>;
+}
+
+impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer<S3<C, H, W>, S1<C>, B, E>
+    for GlobalAvgPool2d<B, E>
+{
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S1<C>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.clone().forward_train(x, &mut y, &mut ());
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
+        const { assert!(H * W > 0, "GlobalAvgPool2d: the image must not be empty (H * W > 0)") };
+        out.set_batch(x.batch());
+        global_avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), x.batch() * C, H * W).expect(INVARIANT);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S3<C, H, W>, B, E>,
+        _out: &Tensor<S1<C>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S1<C>, B, E>,
+        dx: &mut Tensor<S3<C, H, W>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        global_avg_pool2d_backward(x.device(), dy.buf(), dx.buf_mut(), x.batch() * C, H * W).expect(INVARIANT);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::test_util::{check_layer, state_dict};
+
+    /// Distinct values (so the max is unique and differentiable).
+    fn distinct<const C: usize, const H: usize, const W: usize>(n: usize, seed: u64) -> Tensor<S3<C, H, W>, Cpu, f64> {
+        let mut rng = Rng::new(seed);
+        let len = n * C * H * W;
+        let mut v: Vec<f64> = (0..len).map(|i| i as f64 * 0.1 - 0.5 * len as f64 * 0.1).collect();
+        for i in (1..len).rev() {
+            let j = (rng.uniform_range(0.0, 1.0) * (i + 1) as f64) as usize % (i + 1);
+            v.swap(i, j);
+        }
+        Tensor::from_vec(&Cpu, n, v).unwrap()
+    }
+
+    #[test]
+    fn max_pool_gradient_check() {
+        let x = distinct::<2, 5, 6>(2, 1);
+        assert_eq!(
+            check_layer::<_, S3<2, 2, 3>, _>(&MaxPool2d::<2, 2, 0, Cpu, f64>::default(), &x, true),
+            0
+        );
+        assert_eq!(
+            check_layer::<_, S3<2, 3, 3>, _>(&MaxPool2d::<3, 2, 1, Cpu, f64>::default(), &x, true),
+            0
+        );
+        assert_eq!(
+            check_layer::<_, S3<2, 2, 2>, _>(&MaxPool2d::<2, 3, 0, Cpu, f64>::default(), &x, true),
+            0
+        );
+    }
+
+    #[test]
+    fn avg_pool_gradient_check() {
+        let x = distinct::<2, 5, 6>(2, 2);
+        assert_eq!(
+            check_layer::<_, S3<2, 2, 3>, _>(&AvgPool2d::<2, 2, 0, Cpu, f64>::default(), &x, true),
+            0
+        );
+        assert_eq!(
+            check_layer::<_, S3<2, 5, 6>, _>(&AvgPool2d::<3, 1, 1, Cpu, f64>::default(), &x, true),
+            0
+        );
+    }
+
+    #[test]
+    fn global_avg_pool_gradient_check_and_values() {
+        let x = distinct::<3, 2, 3>(2, 3);
+        let g = GlobalAvgPool2d::<Cpu, f64>::default();
+        assert_eq!(check_layer::<_, S1<3>, _>(&g, &x, true), 0);
+        let y = g.forward(&x);
+        let xv = x.to_vec();
+        let expect: Vec<f64> = xv.chunks(6).map(|c| c.iter().sum::<f64>() / 6.0).collect();
+        for (a, b) in y.to_vec().iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+
+    /// `STRIDE` defaults to `K`; `forward` and `forward_train` agree.
+    #[test]
+    fn default_stride_is_the_window() {
+        let x = Tensor::<S3<1, 4, 4>>::from_vec(&Cpu, 1, (0..16).map(|v| v as f32).collect()).unwrap();
+        let mut p = MaxPool2d::<2>::default();
+        let y: Tensor<S3<1, 2, 2>> = p.forward(&x);
+        assert_eq!(y.to_vec(), vec![5.0, 7.0, 13.0, 15.0]);
+        let (mut out, mut cache) = (Tensor::empty(&Cpu), vec![]);
+        Layer::<S3<1, 4, 4>, S3<1, 2, 2>, Cpu, f32>::forward_train(&mut p, &x, &mut out, &mut cache);
+        assert_eq!((out.to_vec(), cache), (y.to_vec(), vec![5, 7, 13, 15]));
+        let a: Tensor<S3<1, 2, 2>> = AvgPool2d::<2>::default().forward(&x);
+        assert_eq!(a.to_vec(), vec![2.5, 4.5, 10.5, 12.5]);
+    }
+
+    #[test]
+    fn no_state_dict_entries() {
+        assert!(state_dict(&MaxPool2d::<2>::default(), "pool1.").is_empty());
+        assert!(state_dict(&AvgPool2d::<2>::default(), "pool1.").is_empty());
+        assert!(state_dict(&GlobalAvgPool2d::<Cpu, f32>::default(), "gap.").is_empty());
+        assert_eq!(<MaxPool2d<2> as Module<Cpu, f32>>::NUM_PARAMS, 0);
+    }
+
+    #[test]
+    fn empty_batch() {
+        let x = Tensor::<S3<2, 4, 4>>::zeros(&Cpu, 0);
+        let (mut out, mut dx, mut idx) = (Tensor::<S3<2, 2, 2>>::empty(&Cpu), Tensor::empty(&Cpu), vec![]);
+        let mut p = MaxPool2d::<2>::default();
+        p.forward_train(&x, &mut out, &mut idx);
+        p.backward(&x, &out, &idx, &out.clone(), &mut dx);
+        assert!(out.is_empty() && dx.is_empty() && idx.is_empty());
+        let mut a = AvgPool2d::<2>::default();
+        a.forward_train(&x, &mut out, &mut ());
+        a.backward(&x, &out, &(), &out.clone(), &mut dx);
+        assert!(out.is_empty() && dx.is_empty());
+        let mut g = GlobalAvgPool2d::<Cpu, f32>::default();
+        let mut o1 = Tensor::<S1<2>>::empty(&Cpu);
+        g.forward_train(&x, &mut o1, &mut ());
+        g.backward(&x, &o1, &(), &o1.clone(), &mut dx);
+        assert!(o1.is_empty() && dx.is_empty());
+    }
+
+    #[test]
+    fn flat_functions_reject_bad_input() {
+        let d = Pool2dDims {
+            n: 1,
+            c: 1,
+            h: 4,
+            w: 4,
+            k: 2,
+            stride: 2,
+            pad: 0,
+        };
+        let (mut y, mut idx, mut dx) = (vec![], vec![], vec![]);
+        let e = max_pool2d_forward(&Cpu, &vec![0f32; 15], &mut y, &mut idx, d).unwrap_err();
+        assert!(e.to_string().contains("input needs 16"), "{e}");
+        let e = avg_pool2d_forward(&Cpu, &vec![0f32; 16], &mut y, Pool2dDims { pad: 2, ..d }).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { .. }));
+        let e = avg_pool2d_backward(&Cpu, &vec![0f32; 3], &mut dx, d).unwrap_err();
+        assert!(e.to_string().contains("output gradient"), "{e}");
+        let e = global_avg_pool2d_forward(&Cpu, &vec![0f32; 5], &mut y, 2, 3).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { .. }));
+    }
+}
