@@ -70,6 +70,7 @@ impl<B: Backend, E: Float> States<B, E> {
     /// # Panics
     /// When a loaded state does not match the parameter's shape (see
     /// [`States::validate`], which reports this as an error).
+    #[allow(clippy::type_complexity)]
     pub(crate) fn step<M: Module<B, E>>(
         &mut self,
         model: &mut M,
