@@ -14,6 +14,7 @@ pub mod layers;
 pub mod loss;
 pub mod module;
 pub mod optim;
+pub mod regularize;
 pub mod summary;
 pub mod train;
 
@@ -31,4 +32,5 @@ pub mod prelude {
         clip_grad_norm, Adagrad, Adam, AdamW, CosineAnnealing, LinearWarmup, Optimizer, RmsProp, Schedule, Sgd, StepLr,
     };
     pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};
+    pub use crate::regularize::{L1Penalty, L2Penalty, Regularizer};
 }
