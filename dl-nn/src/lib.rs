@@ -17,6 +17,9 @@ pub mod optim;
 pub mod summary;
 pub mod train;
 
+#[cfg(test)]
+mod reliability_tests;
+
 pub use loss::Loss;
 pub use module::{Layer, Module, Network, OutputShape};
 pub use optim::Optimizer;
