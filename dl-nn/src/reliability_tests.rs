@@ -152,7 +152,8 @@ fn mutate_bytes(b: &mut Vec<u8>, rng: &mut Mix) {
         }
         1 if len > 0 => {
             let i = rng.below(len);
-            b[i] = [0, 0xff, 0x7f, 0x80, b'0', b',', b'\n', b'"'][rng.below(8)] ^ (rng.below(2) as u8 * rng.next() as u8);
+            b[i] =
+                [0, 0xff, 0x7f, 0x80, b'0', b',', b'\n', b'"'][rng.below(8)] ^ (rng.below(2) as u8 * rng.next() as u8);
         }
         2 => b.truncate(rng.below(len + 1)),
         3 => {
@@ -217,7 +218,16 @@ fn mutate_format(b: &mut Vec<u8>, rng: &mut Mix, format: Format) {
             let n = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
             if rng.below(4) == 0 || n > (b.len() - 8) as u64 {
                 // The header length itself.
-                let v = [0, 1, 2, n.wrapping_sub(1), n.wrapping_add(1), u64::MAX, 1 << 63, (b.len() - 8) as u64][rng.below(8)];
+                let v = [
+                    0,
+                    1,
+                    2,
+                    n.wrapping_sub(1),
+                    n.wrapping_add(1),
+                    u64::MAX,
+                    1 << 63,
+                    (b.len() - 8) as u64,
+                ][rng.below(8)];
                 b[..8].copy_from_slice(&v.to_le_bytes());
                 return;
             }
@@ -453,19 +463,33 @@ proptest! {
 /// The seeds are valid (so the mutations start from files that load).
 #[test]
 fn seeds_load() {
-    assert_eq!(parse_idx_images("x", &idx_images_seed(), None).unwrap().dims, vec![4, 3, 5]);
-    assert_eq!(parse_idx_labels("x", &gzip(&idx_labels_seed()), None).unwrap().data.len(), 6);
+    assert_eq!(
+        parse_idx_images("x", &idx_images_seed(), None).unwrap().dims,
+        vec![4, 3, 5]
+    );
+    assert_eq!(
+        parse_idx_labels("x", &gzip(&idx_labels_seed()), None)
+            .unwrap()
+            .data
+            .len(),
+        6
+    );
     assert_eq!(parse_digits("x", &digits_seed()).unwrap().labels(), &[3, 9, 0]);
     let mut m = model(2);
     assert!(load_from_bytes(&mut m, checkpoint_seed(), true).unwrap().is_exact());
-    assert_eq!(values(&m), values(&{
-        let mut m = model(1);
-        Adam::<Cpu, f32>::default().step(&mut m);
-        m
-    }));
+    assert_eq!(
+        values(&m),
+        values(&{
+            let mut m = model(1);
+            Adam::<Cpu, f32>::default().step(&mut m);
+            m
+        })
+    );
     let mut opt = Adam::<Cpu, f32>::default();
     load_optimizer_from_bytes(&mut opt, checkpoint_seed()).unwrap();
-    assert!(Optimizer::<Cpu, f32>::state_dict(&opt).iter().any(|(n, _, _)| n == "state.0.exp_avg"));
+    assert!(Optimizer::<Cpu, f32>::state_dict(&opt)
+        .iter()
+        .any(|(n, _, _)| n == "state.0.exp_avg"));
 }
 
 /// Regression (found while writing these tests): dimensions whose product
@@ -549,8 +573,14 @@ fn fuzz_readers_for_a_while() {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
-    let secs: u64 = std::env::var("DL_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    let seed: u64 = std::env::var("DL_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let secs: u64 = std::env::var("DL_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let seed: u64 = std::env::var("DL_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let crash_dir = std::env::temp_dir().join("dl-fuzz-crashes");
     static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
     let old_hook = std::panic::take_hook();
@@ -562,10 +592,16 @@ fn fuzz_readers_for_a_while() {
         ("idx_images", idx_images_seed(), Format::Idx, true, check_idx_images),
         ("idx_labels", idx_labels_seed(), Format::Idx, true, check_idx_labels),
         ("digits_csv", digits_seed(), Format::Csv, true, check_digits),
-        ("checkpoint", checkpoint_seed().to_vec(), Format::SafeTensors, false, |b| {
-            check_checkpoint(b, true);
-            check_checkpoint(b, false);
-        }),
+        (
+            "checkpoint",
+            checkpoint_seed().to_vec(),
+            Format::SafeTensors,
+            false,
+            |b| {
+                check_checkpoint(b, true);
+                check_checkpoint(b, false);
+            },
+        ),
         (
             "optimizer_state",
             checkpoint_seed().to_vec(),

@@ -22,8 +22,8 @@ pub mod leaky_relu;
 pub mod log;
 pub mod loss;
 pub mod matmul;
-pub mod pool2d;
 pub mod optim;
+pub mod pool2d;
 pub mod powf;
 pub mod reduce;
 pub mod relu;
@@ -32,6 +32,9 @@ pub mod softmax;
 pub mod sqrt;
 pub mod tanh;
 pub mod util;
+
+#[cfg(test)]
+mod edge_tests;
 
 pub use binary::{add, div, mul, sub, BinaryOp};
 pub use exp::{exp, exp_backward, Exp};

@@ -59,6 +59,9 @@ impl<B: Backend, E: Float> Default for States<B, E> {
     }
 }
 
+/// What [`States::step`] runs on each parameter and its state.
+type StepFn<'a, B, E> = dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>) + 'a;
+
 /// Largest step count a state dict may hold (2^53: every integer up to it
 /// is exact in the f64 values of a state dict).
 const MAX_STEP: f64 = 9_007_199_254_740_992.0;
@@ -83,7 +86,7 @@ impl<B: Backend, E: Float> States<B, E> {
         &mut self,
         model: &mut M,
         layout: Layout,
-        f: &mut dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>),
+        f: &mut StepFn<'_, B, E>,
     ) {
         self.steps += 1;
         let slots = &mut self.slots;
@@ -225,9 +228,7 @@ impl<B: Backend, E: Float> States<B, E> {
                     // Above 2^53 an f64 no longer holds every integer, and a
                     // count near u64::MAX would overflow at the next step.
                     [s] if *s >= 0.0 && s.fract() == 0.0 && *s <= MAX_STEP => Ok(*s as u64),
-                    _ => Err(format!(
-                        "`{name}`: a step count must be one integer in 0..=2^53"
-                    )),
+                    _ => Err(format!("`{name}`: a step count must be one integer in 0..=2^53")),
                 }
             };
             if name == "step" {
