@@ -5,6 +5,7 @@
 //! [`network`] attribute macro. Most programs start with
 //! `use dl::prelude::*;`.
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
 

@@ -6,6 +6,7 @@
 //! `syn::Error` spanned on the field or attribute at fault; all problems of
 //! one declaration are collected in a [`ctxt::Ctxt`] and reported together.
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod ast;
 mod attr;

@@ -18,6 +18,9 @@ pub mod regularize;
 pub mod summary;
 pub mod train;
 
+#[cfg(test)]
+mod reliability_tests;
+
 pub use loss::Loss;
 pub use module::{Layer, Module, Network, OutputShape};
 pub use optim::Optimizer;

@@ -33,6 +33,9 @@ pub mod sqrt;
 pub mod tanh;
 pub mod util;
 
+#[cfg(test)]
+mod edge_tests;
+
 pub use binary::{add, div, mul, sub, BinaryOp};
 pub use exp::{exp, exp_backward, Exp};
 pub use gelu::{gelu, gelu_backward, gelu_tanh, gelu_tanh_backward, Gelu, GeluTanh};

@@ -591,6 +591,17 @@ pub fn load_optimizer<B: Backend, E: Float>(
     load_optimizer_parsed(opt, &parse(path, &bytes)?)
 }
 
+/// [`load_optimizer`] from the bytes of a safetensors file.
+///
+/// # Errors
+/// As [`load_optimizer`].
+pub fn load_optimizer_from_bytes<B: Backend, E: Float>(
+    opt: &mut impl Optimizer<B, E>,
+    bytes: &[u8],
+) -> Result<(), CheckpointError> {
+    load_optimizer_parsed(opt, &parse(Path::new(MEMORY), bytes)?)
+}
+
 fn load_optimizer_parsed<B: Backend, E: Float>(
     opt: &mut impl Optimizer<B, E>,
     file: &Parsed<'_>,

@@ -250,7 +250,12 @@ fn read_idx<R: Read>(
             path: p(),
             msg: format!("dimensions {dims:?} overflow"),
         })?;
-    let total = header_len + payload;
+    // `payload` can be as large as `u64::MAX` (three `u32` factors of it,
+    // e.g. 163455 x 1722007169 x 65537), so the header must be added checked.
+    let total = header_len.checked_add(payload).ok_or_else(|| DataError::AbsurdSize {
+        path: p(),
+        msg: format!("dimensions {dims:?} overflow"),
+    })?;
     if src.gzip {
         if total > max_len {
             return Err(DataError::AbsurdSize {

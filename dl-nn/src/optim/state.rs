@@ -59,6 +59,18 @@ impl<B: Backend, E: Float> Default for States<B, E> {
     }
 }
 
+/// What [`States::step`] runs on each parameter and its state.
+type StepFn<'a, B, E> = dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>) + 'a;
+
+/// Largest step count a state dict may hold (2^53: every integer up to it
+/// is exact in the f64 values of a state dict).
+const MAX_STEP: f64 = 9_007_199_254_740_992.0;
+/// Parameter indices of a loaded state dict must be below this. State is
+/// kept in a vector indexed by parameter, so an index read from a file
+/// must not allocate without bound (`state.18446744073709551615.step`
+/// would); no real model has this many parameter tensors.
+const MAX_PARAM_INDEX: usize = 1 << 16;
+
 fn shape_str(d: &[usize]) -> String {
     format!("{d:?}")
 }
@@ -75,7 +87,7 @@ impl<B: Backend, E: Float> States<B, E> {
         &mut self,
         model: &mut M,
         layout: Layout,
-        f: &mut dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>),
+        f: &mut StepFn<'_, B, E>,
     ) {
         self.steps += 1;
         let slots = &mut self.slots;
@@ -214,8 +226,10 @@ impl<B: Backend, E: Float> States<B, E> {
             }
             let as_step = |v: &[f64]| -> Result<u64, String> {
                 match v {
-                    [s] if *s >= 0.0 && s.fract() == 0.0 => Ok(*s as u64),
-                    _ => Err(format!("`{name}`: a step count must be one non-negative integer")),
+                    // Above 2^53 an f64 no longer holds every integer, and a
+                    // count near u64::MAX would overflow at the next step.
+                    [s] if *s >= 0.0 && s.fract() == 0.0 && *s <= MAX_STEP => Ok(*s as u64),
+                    _ => Err(format!("`{name}`: a step count must be one integer in 0..=2^53")),
                 }
             };
             if name == "step" {
@@ -230,7 +244,9 @@ impl<B: Backend, E: Float> States<B, E> {
                 .ok_or_else(|| format!("unknown optimizer state entry `{name}`"))?;
             let i: usize = idx
                 .parse()
-                .map_err(|_| format!("`{name}`: `{idx}` is not a parameter index"))?;
+                .ok()
+                .filter(|&i| i < MAX_PARAM_INDEX)
+                .ok_or_else(|| format!("`{name}`: `{idx}` is not a parameter index below {MAX_PARAM_INDEX}"))?;
             if pending.len() <= i {
                 pending.resize_with(i + 1, || (None, None, [None, None, None]));
             }
