@@ -27,6 +27,8 @@ pub mod prelude {
     pub use crate::layers::*;
     pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};
-    pub use crate::optim::Optimizer;
+    pub use crate::optim::{
+        clip_grad_norm, Adagrad, Adam, AdamW, CosineAnnealing, LinearWarmup, Optimizer, RmsProp, Schedule, Sgd, StepLr,
+    };
     pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};
 }

@@ -265,7 +265,8 @@ type SaveFn<'a, M> = Box<dyn FnMut(usize, &M) -> Result<(), String> + 'a>;
 /// the copy is written back into the model when training ends (also after
 /// an early stop). [`ModelCheckpoint::on_improve`] adds a closure called
 /// with the epoch and the model at each improvement, to save it to disk
-/// (for example with `dl_nn::checkpoint::save`).
+/// with [`crate::checkpoint::save`] (Keras `save_best_only=True`):
+/// `.on_improve(|_, m| dl_nn::checkpoint::save(m, "best.safetensors").map_err(|e| e.to_string()))`.
 ///
 /// ```
 /// use dl_core::prelude::*;
@@ -421,6 +422,24 @@ impl<F: FnMut(usize) -> f64> LrScheduler<F> {
     }
 }
 
+impl LrScheduler<fn(usize) -> f64> {
+    /// A scheduler following one of the [`crate::optim::Schedule`]s per
+    /// epoch, from `base_lr`:
+    ///
+    /// ```
+    /// use dl_nn::optim::StepLr;
+    /// use dl_nn::train::LrScheduler;
+    /// let s = LrScheduler::from_schedule(StepLr { step_size: 10, gamma: 0.5 }, 0.1);
+    /// # let _ = s;
+    /// ```
+    pub fn from_schedule<S: crate::optim::Schedule>(
+        schedule: S,
+        base_lr: f64,
+    ) -> LrScheduler<impl FnMut(usize) -> f64> {
+        LrScheduler::new(move |epoch| schedule.lr(base_lr, epoch))
+    }
+}
+
 impl<M, F: FnMut(usize) -> f64> Callback<M> for LrScheduler<F> {
     fn name(&self) -> &'static str {
         "lr_scheduler"
@@ -535,5 +554,20 @@ mod tests {
             s.on_epoch_begin(2, &mut ctx),
             Err(TrainError::InvalidConfig(_))
         ));
+        let mut s = LrScheduler::from_schedule(
+            crate::optim::StepLr {
+                step_size: 2,
+                gamma: 0.1,
+            },
+            1.0,
+        );
+        let got: Vec<f64> = (0..5)
+            .map(|e| {
+                s.on_epoch_begin(e, &mut ctx).unwrap();
+                ctx.lr()
+            })
+            .collect();
+        let want = [1.0, 1.0, 0.1, 0.1, 0.01];
+        assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{got:?}");
     }
 }

@@ -84,37 +84,16 @@ impl<In: Shape, Out: Shape, L: Layer<In, Out, B, E>, B: Backend, E: Float> StepB
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
 /// use dl_nn::train::{train_step, StepBuffers};
-/// # struct Mse;
-/// # impl Loss<S1<1>, Cpu, f32> for Mse {
-/// #     type Target = [f32];
-/// #     fn loss(&self, p: &Tensor<S1<1>>, t: &[f32], g: &mut Tensor<S1<1>>) -> dl_core::Result<f32> {
-/// #         let p = p.to_vec(); let n = p.len() as f32;
-/// #         let d: Vec<f32> = p.iter().zip(t).map(|(a, b)| a - b).collect();
-/// #         *g = Tensor::from_vec(&Cpu, p.len(), d.iter().map(|d| 2.0 * d / n).collect())?;
-/// #         Ok(d.iter().map(|d| d * d).sum::<f32>() / n)
-/// #     }
-/// # }
-/// # struct Sgd(f64);
-/// # impl Optimizer<Cpu, f32> for Sgd {
-/// #     fn step<M: Module<Cpu, f32>>(&mut self, m: &mut M) {
-/// #         let lr = self.0 as f32;
-/// #         m.for_each_param(&mut |p| { if p.is_trainable() { let g = p.grad.clone(); for (v, g) in p.value.iter_mut().zip(g) { *v -= lr * g; } } });
-/// #     }
-/// #     fn lr(&self) -> f64 { self.0 }
-/// #     fn set_lr(&mut self, lr: f64) { self.0 = lr }
-/// #     fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> { vec![] }
-/// #     fn load_state_dict(&mut self, _: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> { Ok(()) }
-/// # }
 /// // Fit y = 2x with a one-weight linear layer.
 /// let mut fc = Linear::<1, 1>::init(&Cpu, &mut Rng::new(0));
 /// let mut bufs = StepBuffers::new(&Cpu);
-/// let mut opt = Sgd(0.1);
+/// let mut opt = Sgd::new(0.1);
 /// let x = Tensor::<S1<1>>::from_vec(&Cpu, 4, vec![-1.0, 0.0, 1.0, 2.0]).unwrap();
-/// let y = [-2.0, 0.0, 2.0, 4.0];
-/// let first = train_step(&mut fc, &mut bufs, &x, &y[..], &Mse, &mut opt).unwrap();
+/// let y = Tensor::<S1<1>>::from_vec(&Cpu, 4, vec![-2.0, 0.0, 2.0, 4.0]).unwrap();
+/// let first = train_step(&mut fc, &mut bufs, &x, &y, &Mse, &mut opt).unwrap();
 /// let mut last = first;
 /// for _ in 0..100 {
-///     last = train_step(&mut fc, &mut bufs, &x, &y[..], &Mse, &mut opt).unwrap();
+///     last = train_step(&mut fc, &mut bufs, &x, &y, &Mse, &mut opt).unwrap();
 /// }
 /// assert!(last < 1e-3 * first);
 /// ```

@@ -1,13 +1,11 @@
 //! Test-only pieces for the training tests: a hand-written MLP network
 //! (what `#[network]` would generate), cross-entropy with injected faults,
-//! plain SGD (until the real optimizers land), and a synthetic, separable
-//! data set.
+//! and a synthetic, separable data set.
 
 use crate::data::Dataset;
 use crate::layers::{Linear, ReLU};
 use crate::loss::{CrossEntropy, Loss};
 use crate::module::{Layer, Module, Network, OutputShape};
-use crate::optim::Optimizer;
 use crate::summary::Summary;
 use dl_core::{Backend, Cpu, Float, RawParam, Rng, Tensor, S1};
 use std::cell::Cell;
@@ -144,38 +142,6 @@ impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Ce {
         } else {
             l
         })
-    }
-}
-
-/// Plain SGD on the host (test-only stand-in for the real one).
-pub(crate) struct PlainSgd(pub f64);
-
-impl<B: Backend, E: Float> Optimizer<B, E> for PlainSgd {
-    fn step<M: Module<B, E>>(&mut self, model: &mut M) {
-        let lr = self.0;
-        model.for_each_param(&mut |p| {
-            if p.is_trainable() {
-                let v: Vec<E> = p
-                    .value_vec()
-                    .iter()
-                    .zip(p.grad_vec())
-                    .map(|(v, g)| E::from_f64(v.to_f64() - lr * g.to_f64()))
-                    .collect();
-                p.set_value(&v).unwrap();
-            }
-        });
-    }
-    fn lr(&self) -> f64 {
-        self.0
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.0 = lr;
-    }
-    fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
-        Vec::new()
-    }
-    fn load_state_dict(&mut self, _state: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> {
-        Ok(())
     }
 }
 

@@ -2,11 +2,12 @@
 //! hand-written MLP and a synthetic, separable data set.
 
 use super::progress::tests::SharedBuf;
-use super::test_util::{Blobs, Ce, Mlp, PlainSgd};
+use super::test_util::{Blobs, Ce, Mlp};
 use super::*;
 use crate::data::Dataset;
 use crate::loss::CrossEntropy;
 use crate::module::Module;
+use crate::optim::Sgd;
 use dl_core::{Cpu, Rng};
 use std::sync::Arc;
 
@@ -21,8 +22,8 @@ fn train_set() -> Arc<Blobs> {
 fn test_set() -> Arc<Blobs> {
     Arc::new(Blobs::new(200, 8, 4, 0.7, 2))
 }
-fn cfg<'a>(lr: f64) -> FitConfig<'a, Net, PlainSgd, Ce> {
-    FitConfig::new(PlainSgd(lr), Ce::default()).quiet(true)
+fn cfg<'a>(lr: f64) -> FitConfig<'a, Net, Sgd, Ce> {
+    FitConfig::new(Sgd::new(lr), Ce::default()).quiet(true)
 }
 fn params(m: &Net) -> Vec<Vec<f32>> {
     let mut v = Vec::new();
@@ -231,6 +232,33 @@ fn best_model_is_restored() {
 }
 
 #[test]
+fn best_model_is_saved_with_the_checkpoint_format() {
+    let (train, test) = (train_set(), test_set());
+    let dir = std::env::temp_dir().join(format!("dl-train-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("best.safetensors");
+    let mut m = net(0);
+    let h = m
+        .fit(
+            &train,
+            cfg(0.2)
+                .epochs(5)
+                .validation(&test)
+                .callback(Wreck { from: 3 })
+                .callback(
+                    ModelCheckpoint::new(Monitor::ValLoss)
+                        .on_improve(|_, m: &Net| crate::checkpoint::save(m, &path).map_err(|e| e.to_string())),
+                ),
+        )
+        .unwrap();
+    let mut fresh = net(99);
+    crate::checkpoint::load(&mut fresh, &path, true).unwrap();
+    let min = h.val_loss().iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(fresh.evaluate(&test, &Ce::default(), 32).unwrap().loss, min);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_failing_save_closure_stops_fit() {
     let (train, test) = (train_set(), test_set());
     let mut m = net(0);
@@ -249,7 +277,7 @@ fn lr_scheduler_drives_the_optimizer() {
     let h = m.fit_mut(&train, &mut c).unwrap();
     let lrs: Vec<f64> = h.epochs.iter().map(|e| e.lr).collect();
     assert_eq!(lrs, vec![0.1, 0.05, 0.025, 0.0125]);
-    assert_eq!(c.optimizer().0, 0.0125);
+    assert_eq!(c.optimizer().lr, 0.0125);
 }
 
 // 400 samples / batch 32 = 13 steps per epoch: call 15 is epoch 1, step 2.
@@ -262,7 +290,7 @@ fn non_finite_loss_is_an_error_by_default() {
         ..Ce::default()
     };
     let e = m
-        .fit(&train, FitConfig::new(PlainSgd(0.1), loss).epochs(3).quiet(true))
+        .fit(&train, FitConfig::new(Sgd::new(0.1), loss).epochs(3).quiet(true))
         .unwrap_err();
     match e {
         TrainError::NonFinite { epoch, step, what } => {
@@ -281,7 +309,7 @@ fn non_finite_gradient_names_the_first_parameter() {
     };
     let mut m = net(0);
     let e = m
-        .fit(&train, FitConfig::new(PlainSgd(0.1), bad()).epochs(3).quiet(true))
+        .fit(&train, FitConfig::new(Sgd::new(0.1), bad()).epochs(3).quiet(true))
         .unwrap_err();
     assert!(
         matches!(&e, TrainError::NonFinite { epoch: 1, step: 2, what: FaultSource::Gradient(n) } if n == "fc1.weight"),
@@ -296,7 +324,7 @@ fn non_finite_gradient_names_the_first_parameter() {
     m.fc1.weight.frozen = true;
     m.fc1.bias.frozen = true;
     let e = m
-        .fit(&train, FitConfig::new(PlainSgd(0.1), bad()).epochs(3).quiet(true))
+        .fit(&train, FitConfig::new(Sgd::new(0.1), bad()).epochs(3).quiet(true))
         .unwrap_err();
     assert!(
         matches!(&e, TrainError::NonFinite { what: FaultSource::Gradient(n), .. } if n == "fc2.weight"),
@@ -321,7 +349,7 @@ fn skip_step_skips_non_finite_steps() {
         let h = m
             .fit(
                 &train,
-                FitConfig::new(PlainSgd(0.1), loss)
+                FitConfig::new(Sgd::new(0.1), loss)
                     .epochs(3)
                     .quiet(true)
                     .on_non_finite(NonFinite::SkipStep),
@@ -341,7 +369,7 @@ fn skip_step_skips_non_finite_steps() {
     };
     m.fit(
         &train,
-        FitConfig::new(PlainSgd(0.1), loss)
+        FitConfig::new(Sgd::new(0.1), loss)
             .epochs(2)
             .quiet(true)
             .on_non_finite(NonFinite::Ignore),
@@ -386,7 +414,7 @@ fn quiet_prints_nothing_and_lines_print_one_per_epoch() {
     let h = m
         .fit(
             &train,
-            FitConfig::new(PlainSgd(0.1), Ce::default()).progress(Progress::Quiet),
+            FitConfig::new(Sgd::new(0.1), Ce::default()).progress(Progress::Quiet),
         )
         .unwrap();
     assert_eq!(h.epochs.len(), 1);
@@ -472,7 +500,7 @@ fn train_step_matches_fit() {
     a.fit(&train, cfg(0.1).batch_size(100).no_shuffle()).unwrap();
     let mut b = net(9);
     let mut bufs = StepBuffers::new(&Cpu);
-    let mut opt = PlainSgd(0.1);
+    let mut opt = Sgd::new(0.1);
     let loss = Ce::default();
     for k in 0..4 {
         let x = dl_core::Tensor::from_slice(&Cpu, 100, &train.x[k * 800..(k + 1) * 800]).unwrap();
@@ -513,7 +541,7 @@ fn mlp_learns_the_digits_data_set() {
     let h = m
         .fit(
             &train,
-            FitConfig::new(PlainSgd(0.2), CrossEntropy::new())
+            FitConfig::new(Sgd::new(0.2), CrossEntropy::new())
                 .epochs(20)
                 .batch_size(32)
                 .callback(LrScheduler::new(|e| 0.3 * 0.85f64.powi(e as i32)))
