@@ -46,7 +46,8 @@ macro_rules! train_step {
     ($model:expr, $opt:expr, $x:expr, $labels:expr, $cache:expr, $dlogits:expr, $dx:expr) => {{
         $model.zero_grad();
         let logits = $model.forward_train_into($x, $cache);
-        let loss = dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, $labels, 0.0, $dlogits).expect("valid labels");
+        let loss =
+            dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, $labels, 0.0, $dlogits).expect("valid labels");
         $model.backward_into($cache, $dlogits, $dx);
         $opt.step(&mut $model);
         loss
