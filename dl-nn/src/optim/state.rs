@@ -33,6 +33,9 @@ pub(crate) struct HostSlot {
     bufs: [Vec<f64>; 3],
 }
 
+/// The per-parameter update an optimizer runs in [`States::step`].
+pub(crate) type SlotFn<'a, B, E> = dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>) + 'a;
+
 /// Which of the three buffers an optimizer uses, their names and initial values.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
@@ -70,12 +73,7 @@ impl<B: Backend, E: Float> States<B, E> {
     /// # Panics
     /// When a loaded state does not match the parameter's shape (see
     /// [`States::validate`], which reports this as an error).
-    pub(crate) fn step<M: Module<B, E>>(
-        &mut self,
-        model: &mut M,
-        layout: Layout,
-        f: &mut dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>),
-    ) {
+    pub(crate) fn step<M: Module<B, E>>(&mut self, model: &mut M, layout: Layout, f: &mut SlotFn<'_, B, E>) {
         self.steps += 1;
         let slots = &mut self.slots;
         let loaded = &mut self.loaded;
