@@ -1,16 +1,91 @@
 //! Benchmarks of `BENCHMARKS.md`, printed in its parseable format.
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=2 cargo run --release --example bench -- gemm
+//! RAYON_NUM_THREADS=2 cargo run --release --example bench -- B1
 //! ```
-//! NAME is one of `B1`, `B2`, `B3`, `B4`, `gemm`, `all`.
+//! NAME is one of `B1`, `B2`, `B3`, `B4`, `gemm`, `all`. `bench/compare.sh`
+//! runs these alternately with PyTorch's and numpy's figures.
 
 use dl::core::ops::matmul::Gemm;
-use dl::core::{Cpu, GemmKernel, Rng};
+use dl::core::{GemmKernel, Rng};
+use dl::prelude::*;
 use std::time::Instant;
+
+#[path = "../bench/nets.rs"]
+#[allow(dead_code)]
+#[macro_use]
+mod nets;
+use nets::{synthetic, AttnBlock, Cnn, Mlp};
 
 fn threads() -> usize {
     dl::core::cpu::num_threads()
+}
+
+/// Runs `warmup` untimed and `steps` timed training steps of `model` on a
+/// fixed synthetic batch and prints the steps per second.
+macro_rules! train_bench {
+    ($name:literal, $net:ty, $shape:ty, $batch:expr, $seed:expr, $warmup:expr, $steps:expr) => {{
+        let (x, labels, _) = synthetic::<$shape>($batch, $seed);
+        let mut model = <$net>::init(&Cpu, $seed);
+        let mut opt: Sgd = Sgd::new(0.01);
+        let mut cache = <$net>::new_cache(&Cpu);
+        let mut dlogits = Tensor::empty(&Cpu);
+        let mut dx = Tensor::empty(&Cpu);
+        // The loop runs on a worker of the pool (see `dl::core::cpu::in_pool`).
+        let timed = dl::core::cpu::in_pool(|| {
+            for _ in 0..$warmup {
+                train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx);
+            }
+            let mut per_step = Vec::with_capacity($steps);
+            let mut loss = 0.0;
+            let t0 = Instant::now();
+            for _ in 0..$steps {
+                let ts = Instant::now();
+                loss = train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx);
+                per_step.push(ts.elapsed().as_secs_f64());
+            }
+            let dt = t0.elapsed().as_secs_f64();
+            (per_step, loss, dt)
+        });
+        let (mut per_step, loss, dt) = timed;
+        per_step.sort_by(f64::total_cmp);
+        let sps = $steps as f64 / dt;
+        println!(
+            "{} dl threads={} steps_per_s={sps:.2} samples_per_s={:.1} ms_per_step={:.3} \
+             med_step_steps_per_s={:.2} final_loss={loss:.4}",
+            $name,
+            threads(),
+            sps * $batch as f64,
+            1000.0 * dt / $steps as f64,
+            1.0 / per_step[per_step.len() / 2],
+        );
+    }};
+}
+
+/// B3: median latency of the B1 network's inference forward at batch 1.
+fn b3() {
+    let (x, _, _) = synthetic::<S1<784>>(1, 2);
+    let model = Mlp::init(&Cpu, 2);
+    let mut times = dl::core::cpu::in_pool(|| {
+        for _ in 0..200 {
+            std::hint::black_box(model.forward(&x));
+        }
+        let mut times = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let t = Instant::now();
+            std::hint::black_box(model.forward(std::hint::black_box(&x)));
+            times.push(t.elapsed().as_nanos() as f64 / 1000.0);
+        }
+        times
+    });
+    times.sort_by(f64::total_cmp);
+    println!(
+        "B3 dl threads={} median_us={:.2} p10_us={:.2} p90_us={:.2}",
+        threads(),
+        times[times.len() / 2],
+        times[times.len() / 10],
+        times[9 * times.len() / 10],
+    );
 }
 
 /// Best GFLOP/s of `C = A B` for square `n`, over at least 5 repetitions and 1 s.
@@ -45,13 +120,25 @@ fn gemm_bench() {
     }
 }
 
+fn run(name: &str) {
+    match name {
+        "B1" => train_bench!("B1", Mlp, S1<784>, 128, 0, 20, 200),
+        "B2" => train_bench!("B2", Cnn, S3<1, 28, 28>, 64, 1, 5, 50),
+        "B3" => b3(),
+        "B4" => train_bench!("B4", AttnBlock, S2<64, 128>, 32, 3, 5, 50),
+        "gemm" => gemm_bench(),
+        _ => unreachable!(),
+    }
+}
+
 fn main() {
+    let names = ["B1", "B2", "B3", "B4", "gemm"];
     let name = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     match name.as_str() {
-        "gemm" => gemm_bench(),
-        "all" => gemm_bench(),
+        "all" => names.iter().for_each(|n| run(n)),
+        n if names.contains(&n) => run(n),
         other => {
-            eprintln!("usage: bench B1|B2|B3|B4|gemm|all (unknown: {other})");
+            eprintln!("usage: bench NAME, NAME one of B1, B2, B3, B4, gemm, all (unknown: {other})");
             std::process::exit(2);
         }
     }

@@ -91,3 +91,23 @@ pub fn par_zip3_map<E: Float>(a: &[E], b: &[E], c: &[E], out: &mut [E], f: impl 
 pub fn num_threads() -> usize {
     rayon::current_num_threads()
 }
+
+/// Runs `f` on one of the CPU backend's worker threads and returns its result.
+///
+/// A kernel called from outside rayon's pool hands its parallel work to the
+/// pool's global injector queue, whose segmented list allocates a block
+/// every 63 jobs and wakes a sleeping worker each time; called from a worker,
+/// the same kernel pushes onto that worker's own deque and runs part of the
+/// work itself. A training loop inside `in_pool` therefore allocates nothing
+/// per step (`tests/alloc_free_step.rs`) and pays no cross-thread hand-off
+/// for each parallel kernel.
+///
+/// ```
+/// let sum: u64 = dl_core::cpu::in_pool(|| (1..=4u64).sum());
+/// assert_eq!(sum, 10);
+/// ```
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let mut out = None;
+    rayon::scope(|_| out = Some(f()));
+    out.expect("rayon::scope runs its closure")
+}

@@ -17,7 +17,7 @@ fn check_len<B: Backend, E: Float>(
     dev: &B,
     buf: &B::Buf<E>,
     what: &'static str,
-    dims: Vec<usize>,
+    dims: &[usize],
     batch: usize,
 ) -> Result<()> {
     let expected = dims.iter().product::<usize>() * batch;
@@ -49,10 +49,10 @@ pub fn conv2d_forward<B: Backend, E: Float>(
 ) -> Result<()> {
     let d = dims;
     d.validate()?;
-    check_len(dev, x, "input", vec![d.c_in, d.h, d.w], d.n)?;
-    check_len(dev, w, "weight", vec![d.c_out, d.c_in, d.k, d.k], 1)?;
+    check_len(dev, x, "input", &[d.c_in, d.h, d.w], d.n)?;
+    check_len(dev, w, "weight", &[d.c_out, d.c_in, d.k, d.k], 1)?;
     if let Some(b) = b {
-        check_len(dev, b, "bias", vec![d.c_out], 1)?;
+        check_len(dev, b, "bias", &[d.c_out], 1)?;
     }
     dev.conv2d_forward(d, x, w, b, y, workspace);
     Ok(())
@@ -77,12 +77,12 @@ pub fn conv2d_backward<B: Backend, E: Float>(
 ) -> Result<()> {
     let d = dims;
     d.validate()?;
-    check_len(dev, x, "input", vec![d.c_in, d.h, d.w], d.n)?;
-    check_len(dev, w, "weight", vec![d.c_out, d.c_in, d.k, d.k], 1)?;
-    check_len(dev, dw, "weight gradient", vec![d.c_out, d.c_in, d.k, d.k], 1)?;
-    check_len(dev, dy, "output gradient", vec![d.c_out, d.oh(), d.ow()], d.n)?;
+    check_len(dev, x, "input", &[d.c_in, d.h, d.w], d.n)?;
+    check_len(dev, w, "weight", &[d.c_out, d.c_in, d.k, d.k], 1)?;
+    check_len(dev, dw, "weight gradient", &[d.c_out, d.c_in, d.k, d.k], 1)?;
+    check_len(dev, dy, "output gradient", &[d.c_out, d.oh(), d.ow()], d.n)?;
     if let Some(db) = &db {
-        check_len(dev, *db, "bias gradient", vec![d.c_out], 1)?;
+        check_len(dev, *db, "bias gradient", &[d.c_out], 1)?;
     }
     if let Some(dx) = dx {
         dev.conv2d_backward_input(d, w, dy, dx, workspace);

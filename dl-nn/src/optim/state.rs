@@ -33,6 +33,9 @@ pub(crate) struct HostSlot {
     bufs: [Vec<f64>; 3],
 }
 
+/// The per-parameter update an optimizer runs in [`States::step`].
+pub(crate) type SlotFn<'a, B, E> = dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>) + 'a;
+
 /// Which of the three buffers an optimizer uses, their names and initial values.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
@@ -59,9 +62,6 @@ impl<B: Backend, E: Float> Default for States<B, E> {
     }
 }
 
-/// What [`States::step`] runs on each parameter and its state.
-type StepFn<'a, B, E> = dyn FnMut(&mut RawParam<B, E>, &mut Slot<B, E>) + 'a;
-
 /// Largest step count a state dict may hold (2^53: every integer up to it
 /// is exact in the f64 values of a state dict).
 const MAX_STEP: f64 = 9_007_199_254_740_992.0;
@@ -82,13 +82,7 @@ impl<B: Backend, E: Float> States<B, E> {
     /// # Panics
     /// When a loaded state does not match the parameter's shape (see
     /// [`States::validate`], which reports this as an error).
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn step<M: Module<B, E>>(
-        &mut self,
-        model: &mut M,
-        layout: Layout,
-        f: &mut StepFn<'_, B, E>,
-    ) {
+    pub(crate) fn step<M: Module<B, E>>(&mut self, model: &mut M, layout: Layout, f: &mut SlotFn<'_, B, E>) {
         self.steps += 1;
         let slots = &mut self.slots;
         let loaded = &mut self.loaded;

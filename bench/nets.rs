@@ -1,0 +1,65 @@
+//! The benchmark networks of `BENCHMARKS.md`, shared by `examples/bench.rs`
+//! and `tests/alloc_free_step.rs` (both include this file with `#[path]`).
+
+use dl::prelude::*;
+
+/// B1 and B3: 784 -> 512 -> ReLU -> 256 -> ReLU -> 10.
+#[network(input = [784])]
+pub struct Mlp {
+    fc1: Linear<784, 512>,
+    relu1: ReLU,
+    fc2: Linear<512, 256>,
+    relu2: ReLU,
+    fc3: Linear<256, 10>,
+}
+
+/// B2: the LeNet-like CNN on `[1, 28, 28]`.
+#[network(input = [1, 28, 28])]
+pub struct Cnn {
+    conv1: Conv2d<1, 32, 3>,
+    relu1: ReLU,
+    pool1: MaxPool2d<2>,
+    conv2: Conv2d<32, 64, 3>,
+    relu2: ReLU,
+    pool2: MaxPool2d<2>,
+    flat: Flatten,
+    fc1: Linear<1600, 128>,
+    relu3: ReLU,
+    fc2: Linear<128, 10>,
+}
+
+/// B4: `LayerNorm(x + MHA(x))`, mean over the sequence, Linear 128 -> 10.
+#[network(input = [64, 128])]
+pub struct AttnBlock {
+    attn: Residual<MultiHeadAttention<128, 4>>,
+    norm: LayerNorm<128>,
+    pool: SeqMean,
+    out: Linear<128, 10>,
+}
+
+/// A training step as `BENCHMARKS.md` defines it: zero grads, forward into
+/// the reused cache, cross-entropy into the reused gradient buffer,
+/// backward into the reused input-gradient buffer, optimizer step.
+/// Returns the loss.
+#[allow(unused_macros)]
+macro_rules! train_step {
+    ($model:expr, $opt:expr, $x:expr, $labels:expr, $cache:expr, $dlogits:expr, $dx:expr) => {{
+        $model.zero_grad();
+        let logits = $model.forward_train_into($x, $cache);
+        let loss =
+            dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, $labels, 0.0, $dlogits).expect("valid labels");
+        $model.backward_into($cache, $dlogits, $dx);
+        $opt.step(&mut $model);
+        loss
+    }};
+}
+
+/// Synthetic inputs (standard normal) and labels (uniform in `0..10`) from
+/// a fixed seed.
+pub fn synthetic<S: Shape>(batch: usize, seed: u64) -> (Tensor<S>, <Cpu as Storage>::Idx, Vec<usize>) {
+    let mut rng = Rng::new(seed);
+    let x = Tensor::<S>::randn(&Cpu, batch, &mut rng);
+    let labels: Vec<usize> = (0..batch).map(|_| rng.below(10)).collect();
+    let idx = dl::nn::loss::cross_entropy::labels_to_idx(&Cpu, &labels, 10).expect("labels below 10");
+    (x, idx, labels)
+}

@@ -1,0 +1,164 @@
+//! After warm-up, a training step of the B1 (MLP), B2 (CNN) and B4
+//! (attention) benchmark networks performs no heap allocation: a counting
+//! global allocator observes the steps. Not a timing test.
+//!
+//! The steps run inside `dl::core::cpu::in_pool` (from outside rayon's
+//! pool, its injector queue allocates a block every 63 parallel jobs), and
+//! the workspace patches `gemm-common` so that a product reuses its packing
+//! buffers (`vendor/gemm-common/PATCH.md`). `DL_ALLOC_TRACE=1` prints where
+//! the first counted allocations come from.
+//!
+//! The counter counts allocations of every thread (rayon's workers too)
+//! while `COUNTING` is on; the tests run one after another behind a lock so
+//! that one test's set-up does not count against another's steps.
+
+use dl::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[path = "../bench/nets.rs"]
+#[allow(dead_code)]
+#[macro_use]
+mod nets;
+use nets::{synthetic, AttnBlock, Cnn, Mlp};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// SAFETY: every method forwards to the system allocator with the caller's
+// arguments unchanged, so `System`'s guarantees hold; the counters are
+// atomics and allocate nothing themselves.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            trace();
+        }
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            trace();
+        }
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            trace();
+        }
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+thread_local! {
+    static IN_TRACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+static TRACED: AtomicUsize = AtomicUsize::new(0);
+
+/// With `DL_ALLOC_TRACE=1`, prints where the first allocations come from.
+fn trace() {
+    if IN_TRACE.with(|t| t.replace(true)) {
+        return;
+    }
+    if std::env::var_os("DL_ALLOC_TRACE").is_none() {
+        IN_TRACE.with(|t| t.set(false));
+        return;
+    }
+    let bt = std::backtrace::Backtrace::force_capture().to_string();
+    if TRACED.fetch_add(1, Ordering::Relaxed) < 40 {
+        let frames: Vec<&str> = bt
+            .lines()
+            .filter(|l| {
+                !l.trim_start().starts_with("at ") && (l.contains("dl_") || l.contains("gemm") || l.contains("rayon"))
+            })
+            .take(6)
+            .collect();
+        eprintln!("alloc:\n{}", frames.join("\n"));
+    }
+    IN_TRACE.with(|t| t.set(false));
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs.
+fn count_allocs(f: impl FnOnce()) -> usize {
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    f();
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCS.load(Ordering::SeqCst)
+}
+
+/// Two warm-up steps outside the pool and two inside, then counts the
+/// allocations of `STEPS` more.
+macro_rules! steps_allocate {
+    ($net:ty, $shape:ty, $batch:expr) => {{
+        const STEPS: usize = 5;
+        let (x, labels, _) = synthetic::<$shape>($batch, 7);
+        let mut model = <$net>::init(&Cpu, 7);
+        let mut opt: Sgd = Sgd::new(0.01);
+        let mut cache = <$net>::new_cache(&Cpu);
+        let mut dlogits = Tensor::empty(&Cpu);
+        let mut dx = Tensor::empty(&Cpu);
+        let mut losses = Vec::with_capacity(STEPS + 4);
+        for _ in 0..2 {
+            losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx));
+        }
+        // On a worker thread of the pool: see `dl::core::cpu::in_pool`.
+        let n = dl::core::cpu::in_pool(|| {
+            for _ in 0..2 {
+                losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx));
+            }
+            count_allocs(|| {
+                for _ in 0..STEPS {
+                    losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx));
+                }
+            })
+        });
+        // The steps did train: the loss on the fixed batch went down.
+        assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+        assert!(losses[STEPS + 3] < losses[0], "{losses:?}");
+        n
+    }};
+}
+
+#[test]
+fn b1_mlp_training_step_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(steps_allocate!(Mlp, S1<784>, 8), 0);
+}
+
+#[test]
+fn b2_cnn_training_step_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(steps_allocate!(Cnn, S3<1, 28, 28>, 8), 0);
+}
+
+#[test]
+fn b4_attention_training_step_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(steps_allocate!(AttnBlock, S2<64, 128>, 2), 0);
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = count_allocs(|| {
+        std::hint::black_box(vec![1u8; 16]);
+    });
+    assert_eq!(n, 1);
+}
