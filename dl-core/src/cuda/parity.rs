@@ -287,3 +287,5 @@ fn storage_round_trips_and_the_allocator_reuses_blocks() {
         "no cuMemAlloc in steady state"
     );
 }
+
+mod nn;

@@ -141,7 +141,6 @@ impl LossKernel for Cuda {
         // the `blocks` blocks (part holds `blocks`).
         let r = unsafe { l.launch(cfg) };
         self.launched(r, "pointwise_loss");
-        drop(partv);
         E::from_f64(self.loss_sum(&part) * scale)
     }
 
