@@ -9,6 +9,7 @@
 # On a GPU machine a test that prints "skipped: no CUDA driver/GPU" is a
 # failure of this script: the point is to run the parity suite for real.
 set -euo pipefail
+caller="$PWD"
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
 
@@ -20,6 +21,13 @@ if [[ "$mode" == bundle ]]; then
         | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | while read -r exe; do cp "$exe" "$out/dl_core_cuda_tests"; done
     cargo test -p dl-cuda --no-run --message-format=json 2>/dev/null \
         | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | while read -r exe; do cp "$exe" "$out/dl_cuda_$(basename "$exe" | cut -d- -f1)"; done
+    # Generic #[network]s on Cuda against the CPU (tests/cuda_network.rs).
+    cargo test --features cuda --test cuda_network --no-run --message-format=json 2>/dev/null \
+        | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | while read -r exe; do cp "$exe" "$out/dl_cuda_network"; done
+    # The GPU benchmarks (release) and PyTorch's twin.
+    cargo build --release --features cuda --example bench_gpu
+    cp target/release/examples/bench_gpu "$out/gpu_bench"
+    cp bench/bench_torch_gpu.py "$out/"
     cp "$0" "$out/"
     ls -l "$out"
     echo "copy $out to the GPU machine and run: ./gpu_check.sh run ."
@@ -27,34 +35,58 @@ if [[ "$mode" == bundle ]]; then
 fi
 
 dir="${2:-target/gpu-bundle}"
+# DIR is relative to where the script was called from (or to the repository for the default).
+[[ "$dir" = /* || $# -lt 2 ]] || dir="$caller/$dir"
 [[ -d "$dir" ]] || { echo "no bundle at $dir (run: scripts/gpu_check.sh bundle)"; exit 2; }
+dir="$(cd "$dir" && pwd)"
 if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv || true; fi
 # pip's CUDA libraries (nvidia-*-cu12/cu13 wheels) when no toolkit is installed.
 for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia,os;print(" ".join(os.path.join(p,s,"lib") for p in nvidia.__path__ for s in os.listdir(p)))' 2>/dev/null || true); do
     [[ -d "$d" ]] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
 done
 
+# Time limits (seconds) keep the whole run under 8 minutes: at most
+# 60 + 150 + 60 for the test binaries and 75 + 90 for the benchmarks.
 status=0
+ran=0
 for t in "$dir"/dl_cuda_* "$dir"/dl_core_cuda_tests; do
     [[ -x "$t" ]] || continue
-    echo "== $(basename "$t")"
+    name="$(basename "$t")"
+    echo "== $name"
     filter=""
-    [[ "$(basename "$t")" == dl_core_cuda_tests ]] && filter="cuda::"
+    limit=60
+    [[ "$name" == dl_core_cuda_tests ]] && { filter="cuda::"; limit=150; }
     log=$(mktemp)
-    if ! timeout 300 "$t" $filter --nocapture --test-threads=1 2>&1 | tee "$log"; then status=1; fi
+    if ! timeout "$limit" "$t" $filter --nocapture --test-threads=1 2>&1 | tee "$log"; then status=1; fi
     if grep -q "skipped: no CUDA" "$log"; then
         echo "FAIL: CUDA tests skipped on this machine (see the reason above)"; status=1
     fi
+    ran=$((ran + 1))
 done
+[[ $ran -gt 0 ]] || { echo "FAIL: no test binaries in $dir"; status=1; }
 
-# GPU benchmarks (B1-gpu MLP batch 1024, B2-gpu CNN batch 256) need the layers
-# to run on Cuda, i.e. `Cuda: Backend`; the bench binary does not exist yet.
+# GPU benchmarks: B1-gpu (MLP, batch 1024) and B2-gpu (CNN, batch 256), then
+# PyTorch's, then the ratios dl/torch of steps_per_s.
+field() { sed -n "s/^$1 $2 .*steps_per_s=\([0-9.]*\).*/\1/p" "$3" | head -1; }
 if [[ -x "$dir/gpu_bench" ]]; then
-    "$dir/gpu_bench"
-    if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && [[ -f bench/torch_gpu.py ]]; then
-        python3 bench/torch_gpu.py
+    echo "== benchmarks"
+    dl_log=$(mktemp)
+    if ! timeout 75 "$dir/gpu_bench" all | tee "$dl_log"; then echo "FAIL: gpu_bench"; status=1; fi
+    torch_log=$(mktemp)
+    torch_py="$dir/bench_torch_gpu.py"
+    [[ -f "$torch_py" ]] || torch_py=bench/bench_torch_gpu.py
+    if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && [[ -f "$torch_py" ]]; then
+        timeout 90 python3 "$torch_py" | tee "$torch_log" || echo "warning: the PyTorch benchmark failed"
+        for b in B1-gpu B2-gpu; do
+            ours=$(field "$b" dl "$dl_log"); theirs=$(field "$b" torch "$torch_log")
+            if [[ -n "$ours" && -n "$theirs" ]]; then
+                echo "$b ratio dl/torch steps_per_s=$(python3 -c "print(f'{$ours / $theirs:.3f}')") (dl $ours, torch $theirs)"
+            fi
+        done
+    else
+        echo "== PyTorch with CUDA not available here: no ratios"
     fi
 else
-    echo "== benchmarks: not available (no gpu_bench binary in $dir; Cuda is not yet a full Backend)"
+    echo "== benchmarks: no gpu_bench binary in $dir (scripts/gpu_check.sh bundle builds it)"
 fi
 exit $status

@@ -244,6 +244,8 @@ impl Device {
     }
 }
 
+pub(crate) mod det;
+
 #[cfg(test)]
 mod parity;
 

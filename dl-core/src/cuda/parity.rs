@@ -23,6 +23,15 @@ fn all_modules() -> Vec<(&'static str, &'static str)> {
         ("binary", crate::ops::binary::cuda_kernel::SRC),
         ("softmax", crate::ops::softmax::cuda_kernel::SRC),
         ("reduce", crate::ops::reduce::cuda_kernel::SRC),
+        ("dropout", crate::ops::dropout::cuda_kernel::SRC),
+        ("embedding", crate::ops::embedding::cuda_kernel::SRC),
+        ("batchnorm", crate::ops::batchnorm::cuda_kernel::SRC),
+        ("layernorm", crate::ops::layernorm::cuda_kernel::SRC),
+        ("conv2d", crate::ops::conv2d::cuda_kernel::SRC),
+        ("pool2d", crate::ops::pool2d::cuda_kernel::SRC),
+        ("attention", crate::ops::attention::cuda_kernel::SRC),
+        ("loss", crate::ops::loss::cuda_kernel::SRC),
+        ("optim", crate::ops::optim::cuda_kernel::SRC),
     ]);
     m
 }
@@ -278,3 +287,5 @@ fn storage_round_trips_and_the_allocator_reuses_blocks() {
         "no cuMemAlloc in steady state"
     );
 }
+
+mod nn;

@@ -20,6 +20,8 @@
 //! the `view(n, t, h, dh).transpose(1, 2)` reshapes of `nn.MultiheadAttention`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

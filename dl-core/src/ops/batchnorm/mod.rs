@@ -13,6 +13,8 @@
 //! weight, bias, training, momentum, eps)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

@@ -19,6 +19,8 @@
 //! **PyTorch equivalent**: `F.conv2d(x, w, b, stride, padding)` and its autograd.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

@@ -9,6 +9,8 @@
 //! **PyTorch equivalent**: `F.dropout(x, p, training=True)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

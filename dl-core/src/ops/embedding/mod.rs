@@ -11,6 +11,8 @@
 //! out-of-range id).
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

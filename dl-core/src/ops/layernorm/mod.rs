@@ -7,6 +7,8 @@
 //! **PyTorch equivalent**: `F.layer_norm(x, [dim], weight, bias, eps)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

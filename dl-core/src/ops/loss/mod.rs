@@ -16,6 +16,8 @@
 //! `F.binary_cross_entropy_with_logits`, `F.kl_div` (with their autograd).
 
 pub(crate) mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

@@ -12,6 +12,8 @@
 //! `torch.optim.SGD`, `Adagrad`, `RMSprop`, `Adam`, `AdamW`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;

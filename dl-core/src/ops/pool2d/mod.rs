@@ -12,6 +12,8 @@
 //! `F.avg_pool2d(x, k, stride, pad)`, `F.adaptive_avg_pool2d(x, 1)`.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

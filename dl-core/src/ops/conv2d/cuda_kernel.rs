@@ -1,0 +1,204 @@
+//! `Conv2dKernel for Cuda`: the CPU's lowering (im2col columns in the
+//! workspace, cuBLAS GEMMs through [`GemmKernel`], col2im for `dx`), with the
+//! data movement in `conv2d.cu`. col2im gathers each input element's taps in
+//! the CPU's order, so it needs no atomics.
+
+use super::{Conv2dDims, Conv2dKernel};
+use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::dtype::Float;
+use crate::ops::bias::{BiasDims, BiasKernel};
+use crate::ops::matmul::{Batch, Gemm, GemmKernel};
+use crate::Storage;
+use dl_cuda::cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
+use dl_cuda::CudaBuf;
+
+pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("conv2d.cu"));
+
+/// Column layouts of `conv2d.cu` (the CPU's `Layout`).
+const PER_SAMPLE: i32 = 0;
+const BATCH: i32 = 1;
+
+fn check(d: &Conv2dDims) {
+    if let Err(e) = d.validate() {
+        panic!("conv2d kernel called with invalid dimensions {d:?}: {e}");
+    }
+}
+
+/// The nine dimension arguments `n, c_in, h, w, k, stride, pad, oh, ow`.
+fn dims(d: &Conv2dDims) -> [u64; 9] {
+    [d.n, d.c_in, d.h, d.w, d.k, d.stride, d.pad, d.oh(), d.ow()].map(|v| v as u64)
+}
+
+impl Cuda {
+    /// Writes the im2col columns of `x` into `col` (`n * ckk * ohw` elements).
+    fn im2col<E: Float>(&self, d: &Conv2dDims, x: &CudaView<'_, E>, col: &mut CudaViewMut<'_, E>, layout: i32) {
+        let total = d.n * d.ckk() * d.oh() * d.ow();
+        assert!(x.len() >= d.x_len() && col.len() >= total, "im2col: buffer too small");
+        if total == 0 {
+            return;
+        }
+        let f = self.func("conv2d", SRC, &kname::<E>("im2col"));
+        let a = dims(d);
+        let mut l = self.stream().launch_builder(&f);
+        l.arg(x).arg(col);
+        for v in &a {
+            l.arg(v);
+        }
+        l.arg(&layout);
+        // SAFETY: im2col_<t>(const T* x, T* col, u64 n, c_in, h, w, k, stride,
+        // pad, oh, ow, int layout) writes col[0..n * ckk * ohw) and reads x
+        // below n * c_in * h * w only at in-range positions; both checked above.
+        let r = unsafe { l.launch(cfg_1d(total)) };
+        self.launched(r, "im2col");
+    }
+}
+
+impl Conv2dKernel for Cuda {
+    fn conv2d_forward<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &CudaBuf<E>,
+        w: &CudaBuf<E>,
+        b: Option<&CudaBuf<E>>,
+        y: &mut CudaBuf<E>,
+        ws: &mut CudaBuf<E>,
+    ) {
+        check(&d);
+        assert!(
+            x.len() >= d.x_len() && w.len() >= d.w_len(),
+            "conv2d_forward: buffer too small"
+        );
+        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        self.resize(y, d.y_len());
+        if d.n == 0 {
+            return;
+        }
+        let g = Gemm::new(d.c_out, ohw, ckk, false, false);
+        let bt = Batch {
+            count: d.n,
+            a_stride: 0,
+            b_stride: ckk * ohw,
+            c_stride: d.c_out * ohw,
+            ..Default::default()
+        };
+        if d.k == 1 && d.stride == 1 && d.pad == 0 {
+            self.gemm_batched(g, bt, w, x, y);
+        } else {
+            self.resize(ws, d.n * ckk * ohw);
+            self.im2col(&d, &x.view(), &mut ws.view_mut(), PER_SAMPLE);
+            self.gemm_batched(g, bt, w, ws, y);
+        }
+        if let Some(b) = b {
+            let bd = BiasDims {
+                outer: d.n,
+                channels: d.c_out,
+                inner: ohw,
+            };
+            self.bias_add(bd, b, y);
+        }
+    }
+
+    fn conv2d_backward_input<E: Float>(
+        &self,
+        d: Conv2dDims,
+        w: &CudaBuf<E>,
+        dy: &CudaBuf<E>,
+        dx: &mut CudaBuf<E>,
+        ws: &mut CudaBuf<E>,
+    ) {
+        check(&d);
+        assert!(
+            dy.len() >= d.y_len() && w.len() >= d.w_len(),
+            "conv2d_backward_input: buffer too small"
+        );
+        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        self.resize(dx, d.x_len());
+        if d.n == 0 {
+            return;
+        }
+        let g = Gemm::new(ckk, ohw, d.c_out, true, false);
+        let bt = Batch {
+            count: d.n,
+            a_stride: 0,
+            b_stride: d.c_out * ohw,
+            c_stride: ckk * ohw,
+            ..Default::default()
+        };
+        if d.k == 1 && d.stride == 1 && d.pad == 0 {
+            self.gemm_batched(g, bt, w, dy, dx);
+            return;
+        }
+        self.resize(ws, d.n * ckk * ohw);
+        self.gemm_batched(g, bt, w, dy, ws);
+        let f = self.func("conv2d", SRC, &kname::<E>("col2im"));
+        let a = dims(&d);
+        let (cv, mut dxv) = (ws.view(), dx.view_mut());
+        let mut l = self.stream().launch_builder(&f);
+        l.arg(&cv).arg(&mut dxv);
+        for v in &a {
+            l.arg(v);
+        }
+        // SAFETY: col2im_<t>(const T* col, T* dx, u64 n, c_in, h, w, k, stride,
+        // pad, oh, ow) writes dx[0..n * c_in * h * w) (resized to x_len) and
+        // reads col below n * ckk * ohw (ws resized to that).
+        let r = unsafe { l.launch(cfg_1d(d.x_len())) };
+        self.launched(r, "col2im");
+    }
+
+    fn conv2d_backward_weight<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &CudaBuf<E>,
+        dy: &CudaBuf<E>,
+        dw: &mut CudaBuf<E>,
+        db: Option<&mut CudaBuf<E>>,
+        ws: &mut CudaBuf<E>,
+    ) {
+        check(&d);
+        assert!(
+            x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
+            "conv2d_backward_weight: buffer too small"
+        );
+        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        let m = d.n * ohw;
+        if let Some(db) = db {
+            assert!(db.len() >= d.c_out, "conv2d_backward_weight: bias gradient too small");
+            let bd = BiasDims {
+                outer: d.n,
+                channels: d.c_out,
+                inner: ohw,
+            };
+            self.bias_grad(bd, dy, db);
+        }
+        if d.n == 0 {
+            return;
+        }
+        // As the CPU: the batch's columns side by side, then dy as
+        // [c_out, n * ohw], so dW += dyT x cols^T is one GEMM.
+        self.resize(ws, (ckk + d.c_out) * m);
+        {
+            let mut wv = ws.view_mut();
+            let (mut cols, mut dyt) = wv.split_at_mut(ckk * m);
+            self.im2col(&d, &x.view(), &mut cols, BATCH);
+            if m > 0 {
+                let f = self.func("conv2d", SRC, &kname::<E>("transpose_nc"));
+                let gv = dy.view();
+                let (n64, o64, p64) = (d.n as u64, d.c_out as u64, ohw as u64);
+                let mut l = self.stream().launch_builder(&f);
+                l.arg(&gv).arg(&mut dyt).arg(&n64).arg(&o64).arg(&p64);
+                // SAFETY: transpose_nc_<t>(const T* dy, T* dyt, u64 n, u64 c_out,
+                // u64 ohw) writes dyt[0..n * c_out * ohw) (the view after the
+                // columns holds c_out * m) and reads dy below y_len (checked).
+                let r = unsafe { l.launch(cfg_1d(d.c_out * m)) };
+                self.launched(r, "transpose_nc");
+            }
+        }
+        let g = Gemm::new(d.c_out, ckk, m, false, true).accumulate();
+        let bt = Batch {
+            count: 1,
+            a_offset: ckk * m,
+            ..Default::default()
+        };
+        self.gemm_batched(g, bt, ws, ws, dw);
+    }
+}

@@ -1,0 +1,105 @@
+//! GPU benchmarks of `BENCHMARKS.md`: `B1-gpu` (the B1 MLP training step at
+//! batch 1024) and `B2-gpu` (the B2 CNN training step at batch 256), with
+//! the networks written once, generic over the backend, and run on `Cuda`.
+//!
+//! ```sh
+//! cargo run --release --features cuda --example bench_gpu -- all    # B1, B2 or all
+//! DL_BENCH_DEVICE=cpu DL_BENCH_QUICK=1 cargo run --features cuda --example bench_gpu   # smoke run on the CPU
+//! ```
+//! Output lines: `B1-gpu dl steps_per_s=... samples_per_s=... ms_per_step=... final_loss=...`.
+//! Every step downloads its loss (the loss kernels return it), so the
+//! timing includes one host synchronisation per step.
+
+use dl::core::cuda::Device;
+use dl::nn::train::{train_step, StepBuffers};
+use dl::prelude::*;
+use std::time::Instant;
+
+/// B1: 784 -> 512 -> ReLU -> 256 -> ReLU -> 10.
+#[network(input = [784])]
+pub struct Mlp {
+    fc1: Linear<784, 512>,
+    relu1: ReLU,
+    fc2: Linear<512, 256>,
+    relu2: ReLU,
+    fc3: Linear<256, 10>,
+}
+
+/// B2: Conv 1->32 k3, ReLU, MaxPool 2, Conv 32->64 k3, ReLU, MaxPool 2,
+/// Flatten (1600), Linear 1600->128, ReLU, Linear 128->10.
+#[network(input = [1, 28, 28])]
+pub struct Cnn {
+    conv1: Conv2d<1, 32, 3>,
+    relu1: ReLU,
+    pool1: MaxPool2d<2>,
+    conv2: Conv2d<32, 64, 3>,
+    relu2: ReLU,
+    pool2: MaxPool2d<2>,
+    flat: Flatten,
+    fc1: Linear<1600, 128>,
+    relu3: ReLU,
+    fc2: Linear<128, 10>,
+}
+
+/// Times `steps` SGD (lr 0.01) cross-entropy steps of `model` after `warmup`
+/// steps, on synthetic data drawn with `seed`; prints the result line.
+fn run<N, B>(name: &str, dev: &B, mut model: N, batch: usize, warmup: usize, steps: usize, seed: u64)
+where
+    B: Backend,
+    N: Network<B, f32, Output = S1<10>>,
+{
+    let mut rng = Rng::new(seed);
+    let x = Tensor::<N::Input, B>::randn(dev, batch, &mut rng);
+    let labels: Vec<usize> = (0..batch).map(|_| (rng.next_u64() % 10) as usize).collect();
+    let mut bufs = StepBuffers::new(dev);
+    let mut opt = Sgd::<B>::new(0.01);
+    let loss = CrossEntropy::new();
+    let mut last = 0.0;
+    for _ in 0..warmup {
+        last = train_step(&mut model, &mut bufs, &x, &labels[..], &loss, &mut opt).expect("train step");
+    }
+    dev.synchronize();
+    let t = Instant::now();
+    for _ in 0..steps {
+        last = train_step(&mut model, &mut bufs, &x, &labels[..], &loss, &mut opt).expect("train step");
+    }
+    dev.synchronize();
+    let dt = t.elapsed().as_secs_f64();
+    let sps = steps as f64 / dt;
+    println!(
+        "{name} dl steps_per_s={sps:.2} samples_per_s={:.1} ms_per_step={:.3} final_loss={last:.4} device={}",
+        sps * batch as f64,
+        1000.0 * dt / steps as f64,
+        dev.name().replace(' ', "_")
+    );
+}
+
+fn bench<B: Backend>(dev: &B, which: &str) {
+    // DL_BENCH_QUICK=1: 1 warm-up and 2 timed steps (a smoke run, not a figure).
+    let quick = std::env::var("DL_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (w1, t1, w2, t2) = if quick { (1, 2, 1, 2) } else { (20, 200, 5, 50) };
+    if which == "B1" || which == "all" {
+        run("B1-gpu", dev, Mlp::<B>::init(dev, 0), 1024, w1, t1, 0);
+    }
+    if which == "B2" || which == "all" {
+        run("B2-gpu", dev, Cnn::<B>::init(dev, 1), 256, w2, t2, 1);
+    }
+}
+
+fn main() {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if !["B1", "B2", "all"].contains(&which.as_str()) {
+        eprintln!("usage: bench_gpu B1|B2|all (unknown: {which})");
+        std::process::exit(2);
+    }
+    let want = std::env::var("DL_BENCH_DEVICE").unwrap_or_else(|_| "cuda".into());
+    let (dev, why) = Device::parse(&want).unwrap_or_else(|e| {
+        eprintln!("bench_gpu: device `{want}`: {e}");
+        std::process::exit(1);
+    });
+    eprintln!("bench_gpu: {why}");
+    match dev {
+        Device::Cuda(c) => bench(&c, &which),
+        Device::Cpu(c) => bench(&c, &which),
+    }
+}

@@ -1,0 +1,151 @@
+//! `#[network]` structs generic over the backend, instantiated with
+//! `B = Cuda` (feature `cuda`): a compile-time check that every layer's
+//! kernels exist for `Cuda`, and, on a machine with a GPU, forward, backward
+//! and a few training steps against the same networks on the CPU. Without
+//! a GPU the runtime tests print `skipped: no CUDA driver/GPU (...)`.
+#![cfg(feature = "cuda")]
+use dl::core::ops::util::testing::assert_close;
+use dl::core::Cuda;
+use dl::nn::train::{train_step, StepBuffers};
+use dl::prelude::*;
+
+#[network(input = [1, 12, 12])]
+pub struct Cnn {
+    conv1: Conv2d<1, 4, 3, 1, 1>,
+    bn: BatchNorm2d<4>,
+    relu: ReLU,
+    pool: MaxPool2d<2>,
+    conv2: Conv2d<4, 8, 3, 2, 1>,
+    avg: AvgPool2d<3>,
+    gap: GlobalAvgPool2d,
+    fc: Linear<8, 5>,
+}
+
+#[network(input = [6])]
+pub struct NormNet {
+    fc1: Linear<6, 8>,
+    bn: BatchNorm1d<8>,
+    act: GELU,
+    drop: Dropout<30>,
+    fc2: Linear<8, 4>,
+    out: LogSoftmax,
+}
+
+#[network(input = [5, 16])]
+pub struct AttnNet {
+    attn: MultiHeadAttention<16, 4>,
+    ln: LayerNorm<16>,
+    causal: MultiHeadAttention<16, 2, true>,
+    local: LocalAttention<16, 2, 1>,
+    pool: SeqMean,
+    fc: Linear<16, 3>,
+}
+
+#[network(input = [5])]
+pub struct TokenNet {
+    emb: Embedding<10, 4>,
+    pool: SeqMean,
+    fc: Linear<4, 2>,
+}
+
+/// Compile-time: the generated networks are `Network`s on `Cuda`.
+#[test]
+fn generic_networks_type_check_with_cuda() {
+    fn is_network<N: Network<Cuda, f32>>() {}
+    is_network::<Cnn<Cuda>>();
+    is_network::<NormNet<Cuda>>();
+    is_network::<AttnNet<Cuda>>();
+    is_network::<TokenNet<Cuda>>();
+    fn is_network_f64<N: Network<Cuda, f64>>() {}
+    is_network_f64::<Cnn<Cuda, f64>>();
+}
+
+fn dev() -> Option<Cuda> {
+    match Cuda::new(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            println!("skipped: no CUDA driver/GPU ({e})");
+            None
+        }
+    }
+}
+
+/// Forward (training mode) and backward of `$net` on both devices from the
+/// same initial weights and input `$x` (host values, per-sample shape `$s`).
+macro_rules! same_on_both {
+    ($net:ident, $s:ty, $batch:expr, $x:expr) => {{
+        let Some(cuda) = dev() else { return };
+        let x: Vec<f64> = $x;
+        let batch = $batch;
+        let mut a = $net::<Cpu, f64>::init(&Cpu, 7);
+        let mut b = $net::<Cuda, f64>::init(&cuda, 7);
+        let xa = Tensor::<$s, Cpu, f64>::from_slice(&Cpu, batch, &x).unwrap();
+        let xb = Tensor::<$s, Cuda, f64>::from_slice(&cuda, batch, &x).unwrap();
+        let (ya, ca) = a.forward_train(&xa);
+        let (yb, cb) = b.forward_train(&xb);
+        assert_close(&yb.to_vec(), &ya.to_vec(), 1e-9, 1e-11);
+        let g: Vec<f64> = (0..ya.len()).map(|i| ((i as f64) * 0.37 + 0.1).sin()).collect();
+        a.zero_grad();
+        b.zero_grad();
+        let dxa = a.backward(&ca, &Tensor::from_slice(&Cpu, batch, &g).unwrap());
+        let dxb = b.backward(&cb, &Tensor::from_slice(&cuda, batch, &g).unwrap());
+        assert_close(&dxb.to_vec(), &dxa.to_vec(), 1e-9, 1e-11);
+        let (mut ga, mut gb) = (Vec::new(), Vec::new());
+        a.visit("", &mut |n, p| ga.push((n.to_string(), p.grad_vec())));
+        b.visit("", &mut |n, p| gb.push((n.to_string(), p.grad_vec())));
+        assert_eq!(ga.len(), gb.len());
+        for ((na, va), (nb, vb)) in ga.iter().zip(&gb) {
+            assert_eq!(na, nb);
+            assert_close(vb, va, 1e-9, 1e-11);
+        }
+    }};
+}
+
+fn values(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.normal()).collect()
+}
+
+#[test]
+fn cnn_matches_cpu() {
+    same_on_both!(Cnn, S3<1, 12, 12>, 3, values(3 * 144, 1));
+}
+
+#[test]
+fn norm_net_matches_cpu() {
+    same_on_both!(NormNet, S1<6>, 9, values(9 * 6, 2));
+}
+
+#[test]
+fn attention_net_matches_cpu() {
+    same_on_both!(AttnNet, S2<5, 16>, 2, values(2 * 80, 3));
+}
+
+#[test]
+fn token_net_matches_cpu() {
+    same_on_both!(TokenNet, S1<5>, 4, (0..20).map(|i| ((i * 3) % 10) as f64).collect());
+}
+
+/// A few SGD steps of `Net<Cuda>` follow the CPU's losses.
+#[test]
+fn training_steps_follow_the_cpu() {
+    let Some(cuda) = dev() else { return };
+    let x = values(8 * 144, 4);
+    let labels: Vec<usize> = (0..8).map(|i| i % 5).collect();
+    let mut a = Cnn::<Cpu, f32>::init(&Cpu, 3);
+    let mut b = Cnn::<Cuda, f32>::init(&cuda, 3);
+    let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let xa = Tensor::<S3<1, 12, 12>>::from_slice(&Cpu, 8, &xs).unwrap();
+    let xb = Tensor::<S3<1, 12, 12>, Cuda>::from_slice(&cuda, 8, &xs).unwrap();
+    let (mut ba, mut bb) = (StepBuffers::new(&Cpu), StepBuffers::new(&cuda));
+    let (mut oa, mut ob) = (Sgd::<Cpu>::new(0.1), Sgd::<Cuda>::new(0.1));
+    let loss = CrossEntropy::new();
+    for step in 0..5 {
+        let la = train_step(&mut a, &mut ba, &xa, &labels[..], &loss, &mut oa).unwrap();
+        let lb = train_step(&mut b, &mut bb, &xb, &labels[..], &loss, &mut ob).unwrap();
+        assert!(
+            (la - lb).abs() <= 1e-4 * la.abs() + 1e-5,
+            "step {step}: cpu {la}, cuda {lb}"
+        );
+    }
+}
