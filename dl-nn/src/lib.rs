@@ -34,6 +34,6 @@ pub mod prelude {
     pub use crate::optim::{
         clip_grad_norm, Adagrad, Adam, AdamW, CosineAnnealing, LinearWarmup, Optimizer, RmsProp, Schedule, Sgd, StepLr,
     };
-    pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};
     pub use crate::regularize::{L1Penalty, L2Penalty, Regularizer};
+    pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};
 }
