@@ -39,16 +39,17 @@ pub struct AttnBlock {
 
 /// A training step as `BENCHMARKS.md` defines it: zero grads, forward into
 /// the reused cache, cross-entropy into the reused gradient buffer,
-/// backward into the reused input-gradient buffer, optimizer step.
+/// backward (parameter gradients only: the input is data, as in PyTorch
+/// where it does not require a gradient), optimizer step.
 /// Returns the loss.
 #[allow(unused_macros)]
 macro_rules! train_step {
-    ($model:expr, $opt:expr, $x:expr, $labels:expr, $cache:expr, $dlogits:expr, $dx:expr) => {{
+    ($model:expr, $opt:expr, $x:expr, $labels:expr, $cache:expr, $dlogits:expr) => {{
         $model.zero_grad();
         let logits = $model.forward_train_into($x, $cache);
         let loss =
             dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, $labels, 0.0, $dlogits).expect("valid labels");
-        $model.backward_into($cache, $dlogits, $dx);
+        $model.backward_params($cache, $dlogits);
         $opt.step(&mut $model);
         loss
     }};

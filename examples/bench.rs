@@ -30,18 +30,17 @@ macro_rules! train_bench {
         let mut opt: Sgd = Sgd::new(0.01);
         let mut cache = <$net>::new_cache(&Cpu);
         let mut dlogits = Tensor::empty(&Cpu);
-        let mut dx = Tensor::empty(&Cpu);
         // The loop runs on a worker of the pool (see `dl::core::cpu::in_pool`).
         let timed = dl::core::cpu::in_pool(|| {
             for _ in 0..$warmup {
-                train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx);
+                train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits);
             }
             let mut per_step = Vec::with_capacity($steps);
             let mut loss = 0.0;
             let t0 = Instant::now();
             for _ in 0..$steps {
                 let ts = Instant::now();
-                loss = train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx);
+                loss = train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits);
                 per_step.push(ts.elapsed().as_secs_f64());
             }
             let dt = t0.elapsed().as_secs_f64();

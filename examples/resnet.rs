@@ -7,7 +7,7 @@
 //! skip path); a `GlobalAvgPool2d` head replaces flatten + big linear layer.
 //! Training images are augmented on the loader's background thread with
 //! `RandomCrop { padding: 2 }` (seeded, so runs repeat), the loop is
-//! PyTorch-style with a reused cache (`forward_train_into`, `backward_into`:
+//! PyTorch-style with a reused cache (`forward_train_into`, `backward_params`:
 //! no allocation per step), and the learning rate follows a per-step
 //! cosine schedule. Batch norm uses batch statistics in `train()` mode and
 //! its running statistics in `eval()` mode (`model.evaluate` switches).
@@ -102,7 +102,6 @@ fn main() {
     };
     let mut opt = Adam::new(args.lr);
     let mut cache = ResNet::new_cache(&dev);
-    let mut dx = Tensor::empty(&dev);
     let mut step = 0;
     let mut last_eval = None;
     let start = Instant::now();
@@ -116,7 +115,7 @@ fn main() {
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(logits, &y));
             correct += common::correct(logits.as_slice(), 10, &y);
             model.zero_grad();
-            model.backward_into(&cache, &d_logits, &mut dx);
+            model.backward_params(&cache, &d_logits);
             opt.step(&mut model);
             loss_sum += loss as f64 * y.len() as f64;
             seen += y.len();

@@ -113,19 +113,18 @@ macro_rules! steps_allocate {
         let mut opt: Sgd = Sgd::new(0.01);
         let mut cache = <$net>::new_cache(&Cpu);
         let mut dlogits = Tensor::empty(&Cpu);
-        let mut dx = Tensor::empty(&Cpu);
         let mut losses = Vec::with_capacity(STEPS + 4);
         for _ in 0..2 {
-            losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx));
+            losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits));
         }
         // On a worker thread of the pool: see `dl::core::cpu::in_pool`.
         let n = dl::core::cpu::in_pool(|| {
             for _ in 0..2 {
-                losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx));
+                losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits));
             }
             count_allocs(|| {
                 for _ in 0..STEPS {
-                    losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits, &mut dx));
+                    losses.push(train_step!(model, opt, &x, &labels, &mut cache, &mut dlogits));
                 }
             })
         });

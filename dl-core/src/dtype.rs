@@ -102,11 +102,47 @@ pub trait Float:
     fn is_finite(self) -> bool;
     /// Whether NaN.
     fn is_nan(self) -> bool;
+    /// Runs `f` with this thread's reusable scratch buffer, resized to
+    /// `len` elements (contents unspecified). CPU kernels use it for
+    /// temporary copies, so that a training step does not allocate once the
+    /// buffer has grown. A nested call (from a rayon job stolen while `f`
+    /// runs) gets a fresh buffer instead, so it never panics.
+    #[doc(hidden)]
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    /// `dst[c * rows + r] = src[r * cols + c]` (SIMD for `f32` where the
+    /// CPU allows; see `ops::matmul::transpose`).
+    #[doc(hidden)]
+    fn transpose(src: &[Self], rows: usize, cols: usize, dst: &mut [Self]);
+    /// Dot product of the common prefix of `a` and `b` in a fixed
+    /// summation order (SIMD for `f32` where the CPU allows; see
+    /// `ops::matmul::dot`).
+    #[doc(hidden)]
+    fn dot(a: &[Self], b: &[Self]) -> Self;
 }
 
 macro_rules! impl_float {
-    ($t:ty, $d:expr, $erf:path) => {
+    ($t:ty, $d:expr, $erf:path, $transpose:path, $dot:path) => {
         impl Float for $t {
+            fn dot(a: &[Self], b: &[Self]) -> Self {
+                $dot(a, b)
+            }
+            fn transpose(src: &[Self], rows: usize, cols: usize, dst: &mut [Self]) {
+                $transpose(src, rows, cols, dst)
+            }
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                thread_local! {
+                    static SCRATCH: std::cell::Cell<Vec<$t>> = const { std::cell::Cell::new(Vec::new()) };
+                }
+                let mut buf = SCRATCH.with(|s| s.take());
+                buf.resize(len, 0.0);
+                let r = f(&mut buf);
+                SCRATCH.with(|s| {
+                    let old = s.take();
+                    // Keep the larger of the two (a nested call may have left one).
+                    s.set(if old.capacity() > buf.capacity() { old } else { buf });
+                });
+                r
+            }
             const DTYPE: DType = $d;
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -170,5 +206,17 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32, DType::F32, libm::erff);
-impl_float!(f64, DType::F64, libm::erf);
+impl_float!(
+    f32,
+    DType::F32,
+    libm::erff,
+    crate::ops::matmul::transpose::transpose_f32,
+    crate::ops::matmul::dot::dot_f32
+);
+impl_float!(
+    f64,
+    DType::F64,
+    libm::erf,
+    crate::ops::matmul::transpose::transpose_portable,
+    crate::ops::matmul::dot::dot_portable
+);

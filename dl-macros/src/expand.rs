@@ -200,13 +200,19 @@ pub fn expand(plan: &Plan) -> TokenStream {
         };
         let o = if i == n - 1 { quote!(out) } else { quote!(&cache.#id) };
         let dy = if i == n - 1 { quote!(dy) } else { quote!(&grads.#id) };
-        let dx = if i == 0 {
-            quote!(dx)
-        } else {
-            let prev = &fields[i - 1].ident;
-            quote!(&mut grads.#prev)
-        };
-        quote!(#l::backward(&mut self.#id, #x, #o, &cache.#cid, #dy, #dx);)
+        if i == 0 {
+            // The input gradient only when the caller wants it.
+            return quote! {
+                match dx {
+                    ::core::option::Option::Some(dx) => #l::backward(&mut self.#id, #x, #o, &cache.#cid, #dy, dx),
+                    ::core::option::Option::None => {
+                        #l::backward_params(&mut self.#id, #x, #o, &cache.#cid, #dy, &mut grads.__input)
+                    }
+                }
+            };
+        }
+        let prev = &fields[i - 1].ident;
+        quote!(#l::backward(&mut self.#id, #x, #o, &cache.#cid, #dy, &mut grads.#prev);)
     });
 
     // ---- summary ----
@@ -306,6 +312,10 @@ pub fn expand(plan: &Plan) -> TokenStream {
         #[doc = #grads_doc]
         #vis struct #grads_name #g #where_clause {
             #(#grads_fields)*
+            /// Scratch space for the first layer's input gradient when it is
+            /// not needed (`backward_params`).
+            #[doc(hidden)]
+            pub __input: ::dl::core::Tensor<#in_ty, B, E>,
             #[doc(hidden)]
             pub _backend: ::core::marker::PhantomData<(B, E)>,
         }
@@ -314,7 +324,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             /// Empty buffers on `dev` (they grow on first use).
             pub fn new(dev: &B) -> Self {
                 let _ = dev;
-                Self { #(#grads_init)* _backend: ::core::marker::PhantomData }
+                Self { #(#grads_init)* __input: ::dl::core::Tensor::empty(dev), _backend: ::core::marker::PhantomData }
             }
         }
 
@@ -400,7 +410,17 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
                 dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
             ) {
-                self.__dl_backward(x, out, cache, dy, dx);
+                self.__dl_backward(x, out, cache, dy, ::core::option::Option::Some(dx));
+            }
+            fn backward_params(
+                &mut self,
+                x: &::dl::core::Tensor<#in_ty, B, E>,
+                out: &::dl::core::Tensor<#out_ty, B, E>,
+                cache: &Self::Cache,
+                dy: &::dl::core::Tensor<#out_ty, B, E>,
+                _dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
+            ) {
+                self.__dl_backward(x, out, cache, dy, ::core::option::Option::None);
             }
         }
 
@@ -498,7 +518,20 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
                 dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
             ) {
-                self.__dl_backward(&cache.input, &cache.output, cache, dy, dx);
+                self.__dl_backward(&cache.input, &cache.output, cache, dy, ::core::option::Option::Some(dx));
+            }
+
+            /// The reverse pass of a training step, where the input is data and
+            /// its gradient is not needed: accumulates every parameter gradient
+            /// exactly as [`Self::backward_into`] does, but skips the first
+            /// layer's input-gradient product (for a `Linear` or `Conv2d` first
+            /// layer, a quarter of the backward work or more).
+            pub fn backward_params(
+                &mut self,
+                cache: &#cache_name<B, E>,
+                dy: &::dl::core::Tensor<#out_ty, B, E>,
+            ) {
+                self.__dl_backward(&cache.input, &cache.output, cache, dy, ::core::option::Option::None);
             }
 
             /// Sets every parameter gradient to zero.
@@ -523,7 +556,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 out: &::dl::core::Tensor<#out_ty, B, E>,
                 cache: &#cache_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
-                dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
+                dx: ::core::option::Option<&mut ::dl::core::Tensor<#in_ty, B, E>>,
             ) {
                 // The buffers are borrowed for the duration of this call only;
                 // should they be busy, fresh ones are used (never a panic).
@@ -545,7 +578,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 cache: &#cache_name<B, E>,
                 grads: &mut #grads_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
-                dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
+                dx: ::core::option::Option<&mut ::dl::core::Tensor<#in_ty, B, E>>,
             ) {
                 #(#back_steps)*
             }

@@ -87,6 +87,24 @@ pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
         dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     );
+
+    /// Reverse pass for when the input gradient is not needed (the input is
+    /// data, as for the first layer of a network in a training step):
+    /// accumulates parameter gradients exactly as [`Layer::backward`] does.
+    /// `dx` is scratch space: its contents afterwards are unspecified. Layers
+    /// whose input gradient costs real work (`Linear`, `Conv2d`,
+    /// `MultiHeadAttention`, residual blocks, networks) skip computing it;
+    /// the default calls [`Layer::backward`].
+    fn backward_params(
+        &mut self,
+        x: &Tensor<In, B, E>,
+        out: &Tensor<Out, B, E>,
+        cache: &Self::Cache,
+        dy: &Tensor<Out, B, E>,
+        dx: &mut Tensor<In, B, E>,
+    ) {
+        self.backward(x, out, cache, dy, dx);
+    }
 }
 
 /// The output shape of a layer for input `In`, where the type system can

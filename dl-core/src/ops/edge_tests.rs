@@ -92,6 +92,60 @@ fn gemm_all_transposes_at_block_edges() {
     }
 }
 
+/// The `f32` paths of `A B^T` (AVX dot products for a few rows of A, an
+/// AVX transpose then `A B` for larger ones) against an `f64` loop.
+#[test]
+fn gemm_f32_a_bt_paths_at_edges() {
+    let mut rng = Rng::new(23);
+    for &m in &[1usize, 3, 4, 5, 31, 32, 33, 70] {
+        for &n in &[1usize, 31, 65, 200] {
+            for &k in &[1usize, 17, 33, 100, 300] {
+                let g = Gemm::<f32>::new(m, n, k, false, true);
+                let a = rand_vec(&mut rng, m * k);
+                let b = rand_vec(&mut rng, k * n);
+                let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                    a.iter().map(|&v| v as f32).collect(),
+                    b.iter().map(|&v| v as f32).collect(),
+                );
+                let mut c = vec![f32::NAN; m * n];
+                Cpu.gemm(g, &a32, &b32, &mut c);
+                let ga = Gemm::<f64>::new(m, n, k, false, true);
+                let a64: Vec<f64> = a32.iter().map(|&v| v as f64).collect();
+                let b64: Vec<f64> = b32.iter().map(|&v| v as f64).collect();
+                let mut r = vec![0.0; m * n];
+                gemm_loop(&ga, &a64, &b64, &mut r);
+                for (i, (x, y)) in c.iter().zip(&r).enumerate() {
+                    assert!(
+                        (*x as f64 - y).abs() <= 1e-5 * (k as f64).sqrt() * (1.0 + y.abs()),
+                        "m={m} n={n} k={k} element {i}: {x} vs {y}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The parallel matrix-vector path gives the same bits on 1 and 2 threads.
+#[test]
+fn gemv_is_independent_of_the_thread_count() {
+    let mut rng = Rng::new(29);
+    let (n, k) = (700, 400);
+    let a: Vec<f32> = rand_vec(&mut rng, k).iter().map(|&v| v as f32).collect();
+    let b: Vec<f32> = rand_vec(&mut rng, n * k).iter().map(|&v| v as f32).collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a pool");
+        let mut c = vec![0f32; n];
+        pool.install(|| Cpu.gemm(Gemm::new(1, n, k, false, true), &a, &b, &mut c));
+        c
+    };
+    let one: Vec<u32> = run(1).iter().map(|v| v.to_bits()).collect();
+    let two: Vec<u32> = run(2).iter().map(|v| v.to_bits()).collect();
+    assert_eq!(one, two);
+}
+
 /// Element counts around the switch to parallel chunks.
 fn par_sizes() -> [usize; 10] {
     [

@@ -306,8 +306,40 @@ impl<
         dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
         dx: &mut Tensor<S3<IN_C, H, W>, B, E>,
     ) {
-        let d = Self::dims::<H, W, OH, OW>(x.batch());
         dx.set_batch(x.batch());
+        self.run_backward::<H, W, OH, OW>(x, cache, dy, Some(dx.buf_mut()));
+    }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S3<IN_C, H, W>, B, E>,
+        _out: &Tensor<S3<OUT_C, OH, OW>, B, E>,
+        cache: &Self::Cache,
+        dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
+        _dx: &mut Tensor<S3<IN_C, H, W>, B, E>,
+    ) {
+        self.run_backward::<H, W, OH, OW>(x, cache, dy, None);
+    }
+}
+
+impl<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        B: Backend,
+        E: Float,
+    > Conv2d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
+{
+    /// Parameter gradients, and the input gradient when `dx` is given.
+    fn run_backward<const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &mut self,
+        x: &Tensor<S3<IN_C, H, W>, B, E>,
+        cache: &Conv2dCache<B, E>,
+        dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
+        dx: Option<&mut B::Buf<E>>,
+    ) {
+        let d = Self::dims::<H, W, OH, OW>(x.batch());
         let dev = x.device();
         let w = self.weight.raw_mut();
         let b = self.bias.raw_mut();
@@ -318,7 +350,7 @@ impl<
                     x.buf(),
                     &w.value,
                     dy.buf(),
-                    Some(dx.buf_mut()),
+                    dx,
                     &mut w.grad,
                     Some(&mut b.grad),
                     d,

@@ -152,6 +152,29 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
             OUT,
         );
     }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S1<IN>, B, E>,
+        _out: &Tensor<S1<OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S1<OUT>, B, E>,
+        _dx: &mut Tensor<S1<IN>, B, E>,
+    ) {
+        let dev = x.device().clone();
+        let w = self.weight.raw_mut();
+        linear_backward(
+            &dev,
+            x.buf(),
+            &w.value,
+            dy.buf(),
+            None,
+            &mut w.grad,
+            Some(&mut self.bias.raw_mut().grad),
+            x.batch(),
+            IN,
+            OUT,
+        );
+    }
 }
 
 impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {

@@ -158,6 +158,18 @@ where
         let dev = x.device().clone();
         dev.axpy(E::ONE, dy.buf(), dx.buf_mut());
     }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S, B, E>,
+        _out: &Tensor<S, B, E>,
+        cache: &Self::Cache,
+        dy: &Tensor<S, B, E>,
+        dx: &mut Tensor<S, B, E>,
+    ) {
+        let dy_block = <<Blk as OutputShape<S>>::Out as SameShape<S>>::from_input(dy);
+        self.block
+            .backward_params(x, &cache.block_out, &cache.inner, dy_block, dx);
+    }
 }
 
 /// `out = block(x) + shortcut(x)`: a residual connection whose shortcut is a
@@ -291,6 +303,18 @@ where
             .backward(x, &cache.shortcut_out, &cache.shortcut, dy, &mut dxs);
         dev.axpy(E::ONE, dxs.buf(), dx.buf_mut());
         self.scratch = dxs.into_buf();
+    }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<In, B, E>,
+        _out: &Tensor<Out, B, E>,
+        cache: &Self::Cache,
+        dy: &Tensor<Out, B, E>,
+        dx: &mut Tensor<In, B, E>,
+    ) {
+        self.block.backward_params(x, &cache.block_out, &cache.block, dy, dx);
+        self.shortcut
+            .backward_params(x, &cache.shortcut_out, &cache.shortcut, dy, dx);
     }
 }
 

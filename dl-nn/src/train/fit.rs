@@ -621,7 +621,7 @@ where
             let mut fault = (check && !l.is_finite()).then_some(FaultSource::Loss);
             if fault.is_none() {
                 model.zero_grad();
-                model.backward(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                model.backward_params(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
                 if check {
                     fault = first_non_finite_grad(model, &mut scratch).map(FaultSource::Gradient);
                 }

@@ -60,7 +60,8 @@ pub struct StepBuffers<In: Shape, Out: Shape, L: Layer<In, Out, B, E>, B: Backen
     pub cache: L::Cache,
     /// `d loss / d out`, written by the loss.
     pub grad_out: Tensor<Out, B, E>,
-    /// `d loss / d input`, written by `backward`.
+    /// Scratch for the input gradient (`train_step` and `fit` call
+    /// [`Layer::backward_params`]: the input is data, its gradient is not kept).
     pub grad_in: Tensor<In, B, E>,
 }
 
@@ -120,7 +121,7 @@ where
     layer.forward_train(x, &mut bufs.out, &mut bufs.cache);
     let l = loss.loss(&bufs.out, target, &mut bufs.grad_out)?;
     layer.zero_grad();
-    layer.backward(x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+    layer.backward_params(x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
     opt.step(layer);
     Ok(l)
 }

@@ -10,6 +10,8 @@
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
+pub mod dot;
+pub mod transpose;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;

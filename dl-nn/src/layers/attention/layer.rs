@@ -134,6 +134,41 @@ macro_rules! attention_layer {
                     cache,
                 );
             }
+
+            fn run_backward<const T: usize>(
+                &mut self,
+                x: &Tensor<S2<T, D_MODEL>, B, E>,
+                cache: &MhaCache<B, E>,
+                dy: &Tensor<S2<T, D_MODEL>, B, E>,
+                dx: Option<&mut B::Buf<E>>,
+            ) {
+                let dev = x.device().clone();
+                let ow = self.out_proj.weight.raw_mut();
+                let ob = self.out_proj.bias.raw_mut();
+                let w = MhaWeights {
+                    in_proj_weight: &self.in_proj_weight.value,
+                    in_proj_bias: &self.in_proj_bias.value,
+                    out_proj_weight: &ow.value,
+                    out_proj_bias: &ob.value,
+                };
+                let g = MhaGrads {
+                    in_proj_weight: &mut self.in_proj_weight.grad,
+                    in_proj_bias: &mut self.in_proj_bias.grad,
+                    out_proj_weight: &mut ow.grad,
+                    out_proj_bias: &mut ob.grad,
+                };
+                mha_backward(
+                    &dev,
+                    Self::dims(x.batch(), T),
+                    w,
+                    x.buf(),
+                    cache,
+                    &mut self.work,
+                    dy.buf(),
+                    dx,
+                    g,
+                );
+            }
         }
 
         impl<const D_MODEL: usize, const HEADS: usize, const $c: $ct, B: Backend, E: Float> Module<B, E>
@@ -221,32 +256,17 @@ macro_rules! attention_layer {
                 dx: &mut Tensor<S2<T, D_MODEL>, B, E>,
             ) {
                 dx.set_batch(x.batch());
-                let dev = x.device().clone();
-                let ow = self.out_proj.weight.raw_mut();
-                let ob = self.out_proj.bias.raw_mut();
-                let w = MhaWeights {
-                    in_proj_weight: &self.in_proj_weight.value,
-                    in_proj_bias: &self.in_proj_bias.value,
-                    out_proj_weight: &ow.value,
-                    out_proj_bias: &ob.value,
-                };
-                let g = MhaGrads {
-                    in_proj_weight: &mut self.in_proj_weight.grad,
-                    in_proj_bias: &mut self.in_proj_bias.grad,
-                    out_proj_weight: &mut ow.grad,
-                    out_proj_bias: &mut ob.grad,
-                };
-                mha_backward(
-                    &dev,
-                    Self::dims(x.batch(), T),
-                    w,
-                    x.buf(),
-                    cache,
-                    &mut self.work,
-                    dy.buf(),
-                    dx.buf_mut(),
-                    g,
-                );
+                self.run_backward(x, cache, dy, Some(dx.buf_mut()));
+            }
+            fn backward_params(
+                &mut self,
+                x: &Tensor<S2<T, D_MODEL>, B, E>,
+                _out: &Tensor<S2<T, D_MODEL>, B, E>,
+                cache: &MhaCache<B, E>,
+                dy: &Tensor<S2<T, D_MODEL>, B, E>,
+                _dx: &mut Tensor<S2<T, D_MODEL>, B, E>,
+            ) {
+                self.run_backward(x, cache, dy, None);
             }
         }
     };

@@ -486,8 +486,9 @@ pub fn mha_forward<B: Backend, E: Float>(
 }
 
 /// Multi-head self-attention backward on flat buffers: accumulates the
-/// parameter gradients into `g` and writes `dx` (resized; the total
-/// gradient through `q`, `k` and `v`).
+/// parameter gradients into `g` and, when `dx` is given, writes it (resized;
+/// the total gradient through `q`, `k` and `v`). Without `dx` the input
+/// projection's input-gradient product is skipped.
 ///
 /// # Panics
 /// As [`mha_forward`].
@@ -500,7 +501,7 @@ pub fn mha_backward<B: Backend, E: Float>(
     c: &MhaCache<B, E>,
     ws: &mut MhaWorkspace<B, E>,
     dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
+    mut dx: Option<&mut B::Buf<E>>,
     g: MhaGrads<'_, B, E>,
 ) {
     assert!(d.validate().is_ok(), "mha_backward: invalid dims {d:?}");
@@ -536,13 +537,15 @@ pub fn mha_backward<B: Backend, E: Float>(
     dev.merge_heads(h3, 0, &ws.dq, &mut ws.dqkv);
     dev.merge_heads(h3, 1, &ws.dk, &mut ws.dqkv);
     dev.merge_heads(h3, 2, &ws.dv, &mut ws.dqkv);
-    dev.resize(dx, rows * dm);
+    if let Some(dx) = dx.as_deref_mut() {
+        dev.resize(dx, rows * dm);
+    }
     linear_backward(
         dev,
         x,
         w.in_proj_weight,
         &ws.dqkv,
-        Some(dx),
+        dx,
         g.in_proj_weight,
         Some(g.in_proj_bias),
         rows,
