@@ -28,7 +28,11 @@ if [[ "$mode" == bundle ]]; then
     cargo build --release --features cuda --example bench_gpu
     cp target/release/examples/bench_gpu "$out/gpu_bench"
     cp bench/bench_torch_gpu.py "$out/"
+    # The golden cases that tests/cuda_network.rs runs on the GPU.
+    cp -r tests/golden "$out/golden"
     cp "$0" "$out/"
+    # Without symbols the bundle is about 12 MB instead of 240.
+    strip "$out"/dl_* "$out/gpu_bench" 2>/dev/null || true
     ls -l "$out"
     echo "copy $out to the GPU machine and run: ./gpu_check.sh run ."
     exit 0
@@ -40,13 +44,23 @@ dir="${2:-target/gpu-bundle}"
 [[ -d "$dir" ]] || { echo "no bundle at $dir (run: scripts/gpu_check.sh bundle)"; exit 2; }
 dir="$(cd "$dir" && pwd)"
 if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv || true; fi
-# pip's CUDA libraries (nvidia-*-cu12/cu13 wheels) when no toolkit is installed.
-for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia,os;print(" ".join(os.path.join(p,s,"lib") for p in nvidia.__path__ for s in os.listdir(p)))' 2>/dev/null || true); do
-    [[ -d "$d" ]] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
-done
+# CUDA libraries: the toolkit's, or else pip's (nvidia-*-cu12/cu13 wheels),
+# never both: libcublas.so of one and libcublasLt.so of the other give wrong
+# products. DL_CUDA_LIB overrides the choice.
+libdirs="${DL_CUDA_LIB:-}"
+if [[ -z "$libdirs" && -d /usr/local/cuda/lib64 ]]; then
+    libdirs=/usr/local/cuda/lib64
+elif [[ -z "$libdirs" ]]; then
+    libdirs=$(python3 -c 'import nvidia,os;print(":".join(os.path.join(p,s,"lib") for p in nvidia.__path__ for s in os.listdir(p)))' 2>/dev/null || true)
+fi
+[[ -n "$libdirs" ]] && export LD_LIBRARY_PATH="$libdirs:${LD_LIBRARY_PATH:-}"
+echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 
-# Time limits (seconds) keep the whole run under 8 minutes: at most
-# 60 + 150 + 60 for the test binaries and 75 + 90 for the benchmarks.
+[[ -d "$dir/golden" ]] && export DL_GOLDEN_DIR="$dir/golden"
+
+# Time limits (seconds): at most 3 x 60 + 150 for the test binaries and
+# 75 + 90 per benchmark round. A healthy run on an H200 takes about a
+# minute in all (tests 15 s, each round 10 s).
 status=0
 ran=0
 for t in "$dir"/dl_cuda_* "$dir"/dl_core_cuda_tests; do
@@ -65,27 +79,36 @@ for t in "$dir"/dl_cuda_* "$dir"/dl_core_cuda_tests; do
 done
 [[ $ran -gt 0 ]] || { echo "FAIL: no test binaries in $dir"; status=1; }
 
-# GPU benchmarks: B1-gpu (MLP, batch 1024) and B2-gpu (CNN, batch 256), then
-# PyTorch's, then the ratios dl/torch of steps_per_s.
-field() { sed -n "s/^$1 $2 .*steps_per_s=\([0-9.]*\).*/\1/p" "$3" | head -1; }
+# GPU benchmarks: B1-gpu (MLP, batch 1024) and B2-gpu (CNN, batch 256), dl and
+# PyTorch alternately for ROUNDS rounds (default 3), then the medians and the
+# ratios dl/torch of the medians of steps_per_s.
+ROUNDS="${ROUNDS:-3}"
+fields() { sed -n "s/^$1 $2 .*steps_per_s=\([0-9.]*\).*/\1/p" "$3"; }
+median() { python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.2f}" if v else "")' "$@"; }
 if [[ -x "$dir/gpu_bench" ]]; then
-    echo "== benchmarks"
-    dl_log=$(mktemp)
-    if ! timeout 75 "$dir/gpu_bench" all | tee "$dl_log"; then echo "FAIL: gpu_bench"; status=1; fi
-    torch_log=$(mktemp)
+    echo "== benchmarks ($ROUNDS rounds, dl and PyTorch alternating)"
+    dl_log=$(mktemp); torch_log=$(mktemp)
     torch_py="$dir/bench_torch_gpu.py"
     [[ -f "$torch_py" ]] || torch_py=bench/bench_torch_gpu.py
-    if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && [[ -f "$torch_py" ]]; then
-        timeout 90 python3 "$torch_py" | tee "$torch_log" || echo "warning: the PyTorch benchmark failed"
-        for b in B1-gpu B2-gpu; do
-            ours=$(field "$b" dl "$dl_log"); theirs=$(field "$b" torch "$torch_log")
-            if [[ -n "$ours" && -n "$theirs" ]]; then
-                echo "$b ratio dl/torch steps_per_s=$(python3 -c "print(f'{$ours / $theirs:.3f}')") (dl $ours, torch $theirs)"
-            fi
-        done
-    else
-        echo "== PyTorch with CUDA not available here: no ratios"
-    fi
+    have_torch=0
+    python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && [[ -f "$torch_py" ]] && have_torch=1
+    [[ $have_torch == 1 ]] || echo "== PyTorch with CUDA not available here: no ratios"
+    for r in $(seq 1 "$ROUNDS"); do
+        echo "-- round $r"
+        if ! timeout 75 "$dir/gpu_bench" all | tee -a "$dl_log"; then echo "FAIL: gpu_bench"; status=1; break; fi
+        if [[ $have_torch == 1 ]]; then
+            timeout 90 python3 -W ignore "$torch_py" | tee -a "$torch_log" || echo "warning: the PyTorch benchmark failed"
+        fi
+    done
+    for b in B1-gpu B2-gpu; do
+        # shellcheck disable=SC2046
+        ours=$(median $(fields "$b" dl "$dl_log")); theirs=$(median $(fields "$b" torch "$torch_log"))
+        if [[ -n "$ours" && -n "$theirs" ]]; then
+            echo "$b median steps_per_s dl=$ours torch=$theirs ratio=$(python3 -c "print(f'{$ours / $theirs:.3f}')")"
+        elif [[ -n "$ours" ]]; then
+            echo "$b median steps_per_s dl=$ours"
+        fi
+    done
 else
     echo "== benchmarks: no gpu_bench binary in $dir (scripts/gpu_check.sh bundle builds it)"
 fi

@@ -149,3 +149,23 @@ fn training_steps_follow_the_cpu() {
         );
     }
 }
+
+/// The PyTorch golden `train_step` cases (an MLP and a CNN: forward, loss,
+/// every parameter gradient, one SGD step) on the GPU, through the same
+/// runner as on the CPU. `DL_GOLDEN_DIR` points at the golden files when the
+/// test binary runs outside the repository (`scripts/gpu_check.sh`).
+#[test]
+fn golden_train_steps_pass_on_cuda() {
+    let Some(cuda) = dev() else { return };
+    let dir = std::env::var_os("DL_GOLDEN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(dl::nn::golden::vendored_dir);
+    let cases = dl::nn::golden::load_dir(&dir).unwrap();
+    let mut ran = 0;
+    for c in cases.iter().filter(|c| c.kind == "train_step") {
+        dl::nn::golden::run_train_step_on(&cuda, c).unwrap_or_else(|e| panic!("golden case `{}` on CUDA: {e}", c.name));
+        println!("golden {} on CUDA: ok", c.name);
+        ran += 1;
+    }
+    assert!(ran >= 2, "expected the mlp and cnn train_step cases, ran {ran}");
+}

@@ -82,6 +82,17 @@ pub fn column_major_config<T: Copy>(g: &RowGemm<T>) -> Result<StridedBatchedConf
     })
 }
 
+/// The cuBLAS call of a row-major product: its configuration and the two
+/// operands in cuBLAS's order (`B` first, then `A`; see
+/// [`column_major_config`]). Generic over the operand type so that the
+/// host-side tests check the very order [`gemm`] uses.
+///
+/// # Errors
+/// As [`column_major_config`].
+pub fn column_major_call<T: Copy, V>(g: &RowGemm<T>, a: V, b: V) -> Result<(StridedBatchedConfig<T>, V, V)> {
+    Ok((column_major_config(g)?, b, a))
+}
+
 /// Runs a batch of row-major products on the device's cuBLAS handle.
 /// Degenerate sizes (`m`, `n` or `count` zero) do nothing; `k = 0` scales `C`
 /// by `beta` (cuBLAS semantics).
@@ -112,13 +123,13 @@ pub fn gemm<T: FloatElem>(
             });
         }
     }
-    let cfg = column_major_config(g)?;
+    let (cfg, first, second) = column_major_call(g, a, b)?;
     // SAFETY: the checks above put every matrix of the batch inside its
     // view: operand i spans [i * stride, i * stride + rows * cols), and the
     // leading dimensions of `column_major_config` equal the row lengths, so
     // cuBLAS reads and writes no element outside those spans. `c` is a
     // mutable view, so it aliases neither `a` nor `b`.
-    unsafe { T::gemm_strided_batched(dev.blas(), cfg, a, b, c) }
+    unsafe { T::gemm_strided_batched(dev.blas(), cfg, first, second, c) }
 }
 
 #[cfg(test)]
@@ -164,5 +175,93 @@ mod tests {
             column_major_config(&big),
             Err(CudaError::InvalidArgument { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+
+    /// cuBLAS `gemmStridedBatched` semantics on host slices (column-major).
+    fn col_major_gemm(cfg: &StridedBatchedConfig<f64>, a: &[f64], b: &[f64], c: &mut [f64]) {
+        let g = &cfg.gemm;
+        let (m, n, k) = (g.m as usize, g.n as usize, g.k as usize);
+        let ta = g.transa == cublasOperation_t::CUBLAS_OP_T;
+        let tb = g.transb == cublasOperation_t::CUBLAS_OP_T;
+        for p in 0..cfg.batch_size as usize {
+            let (a, b) = (&a[p * cfg.stride_a as usize..], &b[p * cfg.stride_b as usize..]);
+            let c = &mut c[p * cfg.stride_c as usize..];
+            for j in 0..n {
+                for i in 0..m {
+                    let mut s = 0.0;
+                    for l in 0..k {
+                        let av = if ta {
+                            a[l + i * g.lda as usize]
+                        } else {
+                            a[i + l * g.lda as usize]
+                        };
+                        let bv = if tb {
+                            b[j + l * g.ldb as usize]
+                        } else {
+                            b[l + j * g.ldb as usize]
+                        };
+                        s += av * bv;
+                    }
+                    let ci = &mut c[i + j * g.ldc as usize];
+                    *ci = g.alpha * s + g.beta * *ci;
+                }
+            }
+        }
+    }
+
+    /// The cuBLAS call (configuration and operand order), run with cuBLAS's
+    /// semantics on the host, computes the row-major product for every
+    /// transpose combination. (The operand order was once wrong: A went
+    /// first, and every product on a GPU was garbage.)
+    #[test]
+    fn column_major_config_computes_the_row_major_product() {
+        let (m, n, k, count) = (3usize, 5usize, 4usize, 2usize);
+        let val = |i: usize, s: u64| ((i as u64 * 2654435761 + s * 97) % 17) as f64 - 8.0;
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let g = RowGemm {
+                m,
+                n,
+                k,
+                trans_a: ta,
+                trans_b: tb,
+                alpha: 0.5,
+                beta: 0.0,
+                count,
+                stride_a: m * k,
+                stride_b: k * n,
+                stride_c: m * n,
+            };
+            let a: Vec<f64> = (0..count * m * k).map(|i| val(i, 1)).collect();
+            let b: Vec<f64> = (0..count * k * n).map(|i| val(i, 2)).collect();
+            let mut c = vec![0.0; count * m * n];
+            let (cfg, first, second) = column_major_call(&g, &a[..], &b[..]).unwrap();
+            col_major_gemm(&cfg, first, second, &mut c);
+            for p in 0..count {
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut s = 0.0;
+                        for l in 0..k {
+                            let av = if ta {
+                                a[p * m * k + l * m + i]
+                            } else {
+                                a[p * m * k + i * k + l]
+                            };
+                            let bv = if tb {
+                                b[p * k * n + j * k + l]
+                            } else {
+                                b[p * k * n + l * n + j]
+                            };
+                            s += av * bv;
+                        }
+                        assert_eq!(c[p * m * n + i * n + j], 0.5 * s, "ta={ta} tb={tb} p={p} ({i},{j})");
+                    }
+                }
+            }
+        }
     }
 }

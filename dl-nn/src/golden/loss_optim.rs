@@ -19,7 +19,7 @@ use crate::module::Module;
 use crate::optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 use crate::regularize::{penalty_flat, penalty_grad_flat};
 use dl_core::ops::optim::Penalty;
-use dl_core::{Cpu, Float, ParamKind, RawParam, Rng};
+use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng};
 
 pub(super) fn run(case: &Case) -> Result<(), String> {
     match case.kind.as_str() {
@@ -159,24 +159,24 @@ fn penalty(case: &Case, kind: Penalty) -> Result<(), String> {
 }
 
 /// A module of runtime parameters (the case's), visited in order.
-pub(super) struct Params<E: Float>(pub(super) Vec<RawParam<Cpu, E>>);
+pub(super) struct Params<E: Float, B: Backend = Cpu>(pub(super) Vec<RawParam<B, E>>);
 
-impl<E: Float> Module<Cpu, E> for Params<E> {
+impl<B: Backend, E: Float> Module<B, E> for Params<E, B> {
     const NUM_PARAMS: usize = 0;
-    fn init(_dev: &Cpu, _rng: &mut Rng) -> Self {
+    fn init(_dev: &B, _rng: &mut Rng) -> Self {
         Params(Vec::new())
     }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, E>)) {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
         for (i, p) in self.0.iter().enumerate() {
             f(&format!("{prefix}{i}"), p);
         }
     }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<Cpu, E>)) {
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
         for (i, p) in self.0.iter_mut().enumerate() {
             f(&format!("{prefix}{i}"), p);
         }
     }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<Cpu, E>)) {
+    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
         self.0.iter_mut().for_each(f);
     }
 }

@@ -19,6 +19,8 @@ mod loss_optim;
 mod spatial;
 mod train_step;
 
+pub use train_step::run_on as run_train_step_on;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

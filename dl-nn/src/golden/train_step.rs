@@ -21,7 +21,7 @@ use crate::optim::{Optimizer, Sgd};
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::ops::Relu;
-use dl_core::{Cpu, ParamKind, RawParam, Storage};
+use dl_core::{Backend, Cpu, ParamKind, RawParam};
 use serde_json::Value;
 
 /// One layer of the described network.
@@ -52,14 +52,15 @@ fn num(l: &Value, key: &str) -> Result<usize, String> {
 }
 
 /// Adds the parameter `name` (from the case) and returns its index.
-fn param(
+fn param<B: Backend>(
+    dev: &B,
     case: &Case,
-    params: &mut Vec<RawParam<Cpu, f32>>,
+    params: &mut Vec<RawParam<B, f32>>,
     names: &mut Vec<String>,
     name: String,
 ) -> Result<usize, String> {
     let t = case.t(&name)?;
-    let mut p = RawParam::zeros(&Cpu, t.shape.clone(), ParamKind::Trainable);
+    let mut p = RawParam::zeros(dev, t.shape.clone(), ParamKind::Trainable);
     p.set_value(&t.f32()).map_err(|e| e.to_string())?;
     params.push(p);
     names.push(name);
@@ -67,6 +68,15 @@ fn param(
 }
 
 pub(super) fn run(case: &Case) -> Result<(), String> {
+    run_on(&Cpu, case)
+}
+
+/// Runs a `train_step` case on `dev` (any backend: the CUDA tests run the
+/// same cases on a GPU).
+///
+/// # Errors
+/// The first mismatch or problem, as a message.
+pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
     let e = |e: dl_core::Error| e.to_string();
     let x = case.t("input")?;
     let n = x.shape[0];
@@ -103,8 +113,8 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
                     return Err(format!("linear expects [{n}, {in_f}], gets {shape:?}"));
                 }
                 shape = vec![n, out_f];
-                let w = param(case, &mut params, &mut names, pname("weight")?)?;
-                let b = param(case, &mut params, &mut names, pname("bias")?)?;
+                let w = param(dev, case, &mut params, &mut names, pname("weight")?)?;
+                let b = param(dev, case, &mut params, &mut names, pname("bias")?)?;
                 Op::Linear { w, b, in_f, out_f }
             }
             "relu" => Op::Relu,
@@ -136,9 +146,9 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
                 }
                 d.validate().map_err(e)?;
                 shape = vec![n, d.c_out, d.oh(), d.ow()];
-                let wi = param(case, &mut params, &mut names, pname("weight")?)?;
+                let wi = param(dev, case, &mut params, &mut names, pname("weight")?)?;
                 let bi = if l.get("bias").and_then(Value::as_bool).unwrap_or(true) {
-                    Some(param(case, &mut params, &mut names, pname("bias")?)?)
+                    Some(param(dev, case, &mut params, &mut names, pname("bias")?)?)
                 } else {
                     None
                 };
@@ -171,17 +181,17 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
     };
 
     // Forward, keeping every activation.
-    let mut acts: Vec<Vec<f32>> = vec![x.f32()];
-    let mut argmax: Vec<Vec<u32>> = Vec::new();
-    let mut ws = Vec::new();
+    let mut acts: Vec<B::Buf<f32>> = vec![dev.from_slice(&x.f32())];
+    let mut argmax: Vec<B::Idx> = Vec::new();
+    let mut ws = dev.zeros(0);
     for op in &ops {
         let xin = acts.last().expect("input");
-        let mut y = Vec::new();
+        let mut y = dev.zeros(0);
         match op {
             Op::Linear { w, b, in_f, out_f } => {
-                y = vec![0f32; n * out_f];
+                y = dev.zeros(n * out_f);
                 linear_forward(
-                    &Cpu,
+                    dev,
                     xin,
                     &params[*w].value,
                     Some(&params[*b].value),
@@ -191,43 +201,43 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
                     *out_f,
                 );
             }
-            Op::Relu => activation_forward(&Cpu, Relu, xin, &mut y),
+            Op::Relu => activation_forward(dev, Relu, xin, &mut y),
             Op::Flatten => y = xin.clone(),
             Op::Conv { w, b, d } => {
                 let bias = b.map(|b| &params[b].value);
-                conv2d_forward(&Cpu, xin, &params[*w].value, bias, &mut y, *d, &mut ws).map_err(e)?;
+                conv2d_forward(dev, xin, &params[*w].value, bias, &mut y, *d, &mut ws).map_err(e)?;
             }
             Op::MaxPool { d } => {
-                let mut am = Cpu.idx_from_slice(&[]);
-                max_pool2d_forward(&Cpu, xin, &mut y, &mut am, *d).map_err(e)?;
+                let mut am = dev.idx_from_slice(&[]);
+                max_pool2d_forward(dev, xin, &mut y, &mut am, *d).map_err(e)?;
                 argmax.push(am);
             }
         }
         acts.push(y);
     }
     let logits = acts.last().expect("output");
-    case.compare32("output", logits)?;
-    let idx = labels_to_idx(&Cpu, &labels, classes).map_err(e)?;
+    case.compare32("output", &dev.to_vec(logits))?;
+    let idx = labels_to_idx(dev, &labels, classes).map_err(e)?;
     if labels.len() != n {
         return Err(format!("{} labels for a batch of {n}", labels.len()));
     }
-    let mut dy = Vec::new();
-    let loss = cross_entropy_flat(&Cpu, logits, &idx, n, classes, 0.0, &mut dy).map_err(e)?;
+    let mut dy = dev.zeros(0);
+    let loss = cross_entropy_flat(dev, logits, &idx, n, classes, 0.0, &mut dy).map_err(e)?;
     case.compare32("loss", &[loss])?;
 
     // Backward in reverse; parameter gradients accumulate into `grad`.
     for (i, op) in ops.iter().enumerate().rev() {
         let (xin, yout) = (&acts[i], &acts[i + 1]);
         let need_dx = i > 0;
-        let mut dx = Vec::new();
+        let mut dx = dev.zeros(0);
         match op {
             Op::Linear { w, b, in_f, out_f } => {
                 let (pw, pb) = two_mut(&mut params, *w, *b);
                 if need_dx {
-                    dx = vec![0f32; n * in_f];
+                    dx = dev.zeros(n * in_f);
                 }
                 linear_backward(
-                    &Cpu,
+                    dev,
                     xin,
                     &pw.value,
                     &dy,
@@ -239,13 +249,13 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
                     *out_f,
                 );
             }
-            Op::Relu => activation_backward(&Cpu, Relu, xin, yout, &dy, &mut dx),
+            Op::Relu => activation_backward(dev, Relu, xin, yout, &dy, &mut dx),
             Op::Flatten => dx = dy.clone(),
             Op::Conv { w, b, d } => {
-                let mut db = b.map(|b| std::mem::take(&mut params[b].grad));
+                let mut db = b.map(|b| std::mem::replace(&mut params[b].grad, dev.zeros(0)));
                 let pw = &mut params[*w];
                 conv2d_backward(
-                    &Cpu,
+                    dev,
                     xin,
                     &pw.value,
                     &dy,
@@ -262,13 +272,13 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
             }
             Op::MaxPool { d } => {
                 let am = argmax.pop().expect("one argmax per pooling layer");
-                max_pool2d_backward(&Cpu, &am, &dy, &mut dx, *d).map_err(e)?;
+                max_pool2d_backward(dev, &am, &dy, &mut dx, *d).map_err(e)?;
             }
         }
         dy = dx;
     }
     for (p, name) in params.iter().zip(&names) {
-        case.compare32(&format!("grad_{name}"), &p.grad)?;
+        case.compare32(&format!("grad_{name}"), &dev.to_vec(&p.grad))?;
     }
 
     // One SGD step through the optimizer.
@@ -279,10 +289,10 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
     let f = |k: &str| o.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let lr = o.get("lr").and_then(Value::as_f64).ok_or("optimizer without `lr`")?;
     let mut opt = Sgd::new(lr).momentum(f("momentum")).weight_decay(f("weight_decay"));
-    let mut model = Params(params);
+    let mut model: Params<f32, B> = Params(params);
     opt.step(&mut model);
     for (p, name) in model.0.iter().zip(&names) {
-        case.compare32(&format!("{name}_after"), &p.value)?;
+        case.compare32(&format!("{name}_after"), &dev.to_vec(&p.value))?;
     }
     let checked = 2 + 2 * names.len();
     if case.expected.len() != checked {
