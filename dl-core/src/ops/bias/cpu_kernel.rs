@@ -32,6 +32,32 @@ impl BiasKernel for Cpu {
             db.len() >= d.channels && dy.len() >= d.outer * row,
             "bias_grad: buffer too small"
         );
+        if d.inner == 1 {
+            // A Linear layer's bias: dy is [outer, channels]. Walk it row by
+            // row into 64 per-channel sums (a column walk per channel missed
+            // the cache on every element). Per channel the additions run in
+            // the same order as below, so the result is the same bit for bit.
+            const CH: usize = 64;
+            let f = |(ci, g): (usize, &mut [E])| {
+                let (c0, w) = (ci * CH, g.len());
+                let mut acc = [E::ZERO; CH];
+                for o in 0..d.outer {
+                    let r = &dy[o * row + c0..o * row + c0 + w];
+                    for (a, &v) in acc.iter_mut().zip(r) {
+                        *a += v;
+                    }
+                }
+                for (gi, a) in g.iter_mut().zip(&acc) {
+                    *gi += *a;
+                }
+            };
+            if d.outer * row >= PAR_THRESHOLD {
+                db[..d.channels].par_chunks_mut(CH).enumerate().for_each(f);
+            } else {
+                db[..d.channels].chunks_mut(CH).enumerate().for_each(f);
+            }
+            return;
+        }
         // Fixed summation order (channel-parallel, then outer, then inner): deterministic.
         let sum_c = |c: usize| -> E {
             let mut acc = E::ZERO;

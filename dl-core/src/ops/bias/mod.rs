@@ -61,6 +61,34 @@ mod tests {
         );
     }
 
+    /// The row-walking path of a Linear bias (`inner == 1`) sums each
+    /// channel in row order, like a plain column loop, bit for bit, on
+    /// channel counts around its 64-channel blocks and on the parallel path.
+    #[test]
+    fn linear_bias_grad_matches_a_column_loop() {
+        let mut r = crate::Rng::new(11);
+        for (outer, channels) in [(1usize, 1usize), (3, 63), (5, 64), (7, 65), (2048, 384)] {
+            let d = BiasDims {
+                outer,
+                channels,
+                inner: 1,
+            };
+            let dy: Vec<f32> = (0..outer * channels).map(|_| r.normal() as f32).collect();
+            let mut db: Vec<f32> = (0..channels).map(|c| c as f32 * 0.5).collect();
+            let mut want = db.clone();
+            for (c, w) in want.iter_mut().enumerate() {
+                let mut acc = 0f32;
+                for o in 0..outer {
+                    acc += dy[o * channels + c];
+                }
+                *w += acc;
+            }
+            Cpu.bias_grad(d, &dy, &mut db);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&db), bits(&want), "outer {outer}, channels {channels}");
+        }
+    }
+
     #[test]
     fn gradient_check() {
         let d = BiasDims {

@@ -32,12 +32,32 @@ where
         rayon::join(|| apply(p0, g0, a0, b0, c0, f), || apply(p1, g1, a1, b1, c1, f));
         return;
     }
+    // One loop per combination of present state buffers, so that no loop
+    // tests for them per element and each one vectorises.
     let (mut da, mut db, mut dc) = (E::ZERO, E::ZERO, E::ZERO);
-    for i in 0..n {
-        let a = if a.is_empty() { &mut da } else { &mut a[i] };
-        let b = if b.is_empty() { &mut db } else { &mut b[i] };
-        let c = if c.is_empty() { &mut dc } else { &mut c[i] };
-        f(&mut p[i], g[i], a, b, c);
+    let pg = p.iter_mut().zip(&g[..n]);
+    match (a.is_empty(), b.is_empty(), c.is_empty()) {
+        (true, true, true) => pg.for_each(|(p, &g)| f(p, g, &mut da, &mut db, &mut dc)),
+        (false, true, true) => pg
+            .zip(&mut a[..n])
+            .for_each(|((p, &g), a)| f(p, g, a, &mut db, &mut dc)),
+        (false, false, true) => pg
+            .zip(&mut a[..n])
+            .zip(&mut b[..n])
+            .for_each(|(((p, &g), a), b)| f(p, g, a, b, &mut dc)),
+        (false, false, false) => pg
+            .zip(&mut a[..n])
+            .zip(&mut b[..n])
+            .zip(&mut c[..n])
+            .for_each(|((((p, &g), a), b), c)| f(p, g, a, b, c)),
+        _ => {
+            for i in 0..n {
+                let a = if a.is_empty() { &mut da } else { &mut a[i] };
+                let b = if b.is_empty() { &mut db } else { &mut b[i] };
+                let c = if c.is_empty() { &mut dc } else { &mut c[i] };
+                f(&mut p[i], g[i], a, b, c);
+            }
+        }
     }
 }
 
@@ -60,6 +80,10 @@ impl OptimKernel for Cpu {
         let (lr, m, wd) = (E::from_f64(h.lr), E::from_f64(h.momentum), E::from_f64(h.weight_decay));
         let damp = E::from_f64(1.0 - h.dampening);
         let (first, nesterov, use_wd) = (h.first_step, h.nesterov, h.weight_decay != 0.0);
+        if !use_m && !use_wd {
+            // Plain SGD: one multiply-add per element.
+            return apply(p, g, &mut [], &mut [], &mut [], &|p, g, _, _, _| *p -= lr * g);
+        }
         let buf: &mut [E] = if use_m { buf } else { &mut [] };
         apply(p, g, buf, &mut [], &mut [], &|p, g, buf, _, _| {
             let mut d = if use_wd { g + wd * *p } else { g };
