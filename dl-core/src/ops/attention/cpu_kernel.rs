@@ -3,19 +3,70 @@ use crate::cpu::{Cpu, PAR_THRESHOLD};
 use crate::dtype::Float;
 use rayon::prelude::*;
 
+/// Lanes of the row reductions below: independent accumulators that the
+/// compiler keeps in vector registers, combined in a fixed order at the
+/// end (a single accumulator chains every add behind the previous one).
+const LANES: usize = 16;
+
+/// Largest element (NaN-ignoring, like `f32::max`; exact, so the lane split
+/// does not change the result).
+fn row_max<E: Float>(r: &[E]) -> E {
+    let mut acc = [E::NEG_INFINITY; LANES];
+    let chunks = r.chunks_exact(LANES);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = a.max(v);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(rem) {
+        *a = a.max(v);
+    }
+    acc.iter().fold(E::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+/// `sum(a[i] * b[i])` in `LANES` partial sums added in a fixed order.
+fn row_dot<E: Float>(a: &[E], b: &[E]) -> E {
+    let mut acc = [E::ZERO; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    for (l, (&x, &y)) in ra.iter().zip(rb).enumerate() {
+        acc[l] += x * y;
+    }
+    acc.iter().fold(E::ZERO, |s, &v| s + v)
+}
+
+/// `sum(a[i])` in `LANES` partial sums added in a fixed order.
+fn row_sum<E: Float>(a: &[E]) -> E {
+    let mut acc = [E::ZERO; LANES];
+    let chunks = a.chunks_exact(LANES);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for (s, &v) in acc.iter_mut().zip(c) {
+            *s += v;
+        }
+    }
+    for (s, &v) in acc.iter_mut().zip(rem) {
+        *s += v;
+    }
+    acc.iter().fold(E::ZERO, |s, &v| s + v)
+}
+
 fn softmax_row<E: Float>(lo: usize, hi: usize, row: &mut [E]) {
     if lo >= hi {
         row.iter_mut().for_each(|v| *v = E::ZERO);
         return;
     }
-    let m = row[lo..hi].iter().fold(E::NEG_INFINITY, |m, &v| m.max(v));
-    let mut s = E::ZERO;
+    let m = row_max(&row[lo..hi]);
     for v in &mut row[lo..hi] {
-        let e = (*v - m).exp();
-        *v = e;
-        s += e;
+        *v = (*v - m).exp();
     }
-    let inv = E::ONE / s;
+    let inv = E::ONE / row_sum(&row[lo..hi]);
     row[lo..hi].iter_mut().for_each(|v| *v *= inv);
     row[..lo].iter_mut().for_each(|v| *v = E::ZERO);
     row[hi..].iter_mut().for_each(|v| *v = E::ZERO);
@@ -23,7 +74,7 @@ fn softmax_row<E: Float>(lo: usize, hi: usize, row: &mut [E]) {
 
 fn softmax_backward_row<E: Float>(lo: usize, hi: usize, p: &[E], dp: &mut [E]) {
     if lo < hi {
-        let dot: E = p[lo..hi].iter().zip(&dp[lo..hi]).map(|(&a, &b)| a * b).sum();
+        let dot = row_dot(&p[lo..hi], &dp[lo..hi]);
         for j in lo..hi {
             dp[j] = p[j] * (dp[j] - dot);
         }
