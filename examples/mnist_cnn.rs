@@ -10,6 +10,7 @@
 //! ```sh
 //! cargo run --release --example mnist_cnn
 //! cargo run --release --example mnist_cnn -- --epochs 1 --limit 5000   # a quick look
+//! cargo run --release --features cuda --example mnist_cnn -- --device cuda  # on a GPU
 //! ```
 //! Options: `--data DIR` (MNIST IDX files, default `data/mnist`), `--epochs`
 //! (default 3), `--batch-size` (64), `--lr` (Adam, 1e-3, divided by 10 for
@@ -18,7 +19,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use dl::cli::{Args, Picked};
 use dl::nn::checkpoint;
 use dl::prelude::*;
 use std::time::Instant;
@@ -50,10 +51,19 @@ fn defaults() -> Args {
 }
 
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "a LeNet-like CNN trained to 99% on MNIST", defaults());
-    let (train, test) = common::mnist(PROGRAM, &args);
-    let mut model: LeNet = LeNet::init(&dev, args.seed);
-    common::say(&args, <LeNet>::SUMMARY);
+    let (args, dev) = common::setup_any(PROGRAM, "a LeNet-like CNN trained to 99% on MNIST", defaults());
+    match dev {
+        Picked::Cpu(dev) => run(&args, &dev),
+        #[cfg(feature = "cuda")]
+        Picked::Cuda(dev) => run(&args, &dev),
+    }
+}
+
+/// Trains, evaluates and saves the network on `dev` (any backend).
+fn run<B: Backend>(args: &Args, dev: &B) {
+    let (train, test) = common::mnist(PROGRAM, args);
+    let mut model = LeNet::<B>::init(dev, args.seed);
+    common::say(args, <LeNet>::SUMMARY);
 
     // Adam at --lr, then a tenth of it for the last epoch (when there is
     // more than one).
@@ -70,7 +80,7 @@ fn main() {
         PROGRAM,
         model.fit(
             &train,
-            FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
+            FitConfig::new(Adam::<B>::new(args.lr), CrossEntropy::new())
                 .epochs(args.epochs)
                 .batch_size(args.batch_size)
                 .shuffle_seed(args.seed)
@@ -81,11 +91,11 @@ fn main() {
         ),
     );
     let train_secs = start.elapsed().as_secs_f64();
-    common::say(&args, &history);
+    common::say(args, &history);
 
     let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
     common::say(
-        &args,
+        args,
         format!(
             "test: {eval} after {} epoch(s), {} of training",
             history.epochs.len(),
@@ -94,6 +104,6 @@ fn main() {
     );
     let path = common::checkpoint_path(PROGRAM, "mnist_cnn.safetensors");
     common::or_exit(PROGRAM, checkpoint::save(&model, &path));
-    common::say(&args, format!("saved {}", path.display()));
+    common::say(args, format!("saved {}", path.display()));
     println!("test_accuracy={:.4}", eval.accuracy);
 }

@@ -19,7 +19,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use dl::cli::{Args, Picked};
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
 use std::time::Instant;
@@ -47,12 +47,12 @@ fn defaults() -> Args {
 }
 
 /// Test accuracy: inference mode (`eval()`), `forward` (no cache), arg-max.
-fn evaluate(model: &mut Mlp, test_loader: &mut DataLoader<InMemoryDataset>, dev: &Cpu) -> f64 {
+fn evaluate<B: Backend>(model: &mut Mlp<B>, test_loader: &mut DataLoader<InMemoryDataset>, dev: &B) -> f64 {
     model.eval();
     let (mut correct, mut seen) = (0usize, 0usize);
-    for (x, y) in common::or_exit(PROGRAM, test_loader.epoch::<S3<1, 28, 28>, Cpu, f32>(dev)) {
+    for (x, y) in common::or_exit(PROGRAM, test_loader.epoch::<S3<1, 28, 28>, B, f32>(dev)) {
         let logits = model.forward(&x);
-        correct += common::correct(logits.as_slice(), 10, &y);
+        correct += common::correct(&logits.to_vec(), 10, &y);
         seen += y.len();
     }
     correct as f64 / seen.max(1) as f64
@@ -60,11 +60,11 @@ fn evaluate(model: &mut Mlp, test_loader: &mut DataLoader<InMemoryDataset>, dev:
 
 /// Trains and evaluates; returns the test accuracy. (`tests/examples_smoke.rs`
 /// runs it on a subset.)
-pub fn run(args: &Args, dev: &Cpu) -> f64 {
+pub fn run<B: Backend>(args: &Args, dev: &B) -> f64 {
     let (train, test) = common::mnist(PROGRAM, args);
-    let mut model: Mlp = Mlp::init(dev, args.seed);
+    let mut model = Mlp::<B>::init(dev, args.seed);
     common::say(args, <Mlp>::SUMMARY);
-    let mut opt = Sgd::new(args.lr).momentum(0.9);
+    let mut opt = Sgd::<B>::new(args.lr).momentum(0.9);
     let mut loader = common::or_exit(PROGRAM, DataLoader::new(train, args.batch_size)).shuffle(args.seed);
     let mut test_loader = common::or_exit(PROGRAM, DataLoader::new(test, 1000));
     let start = Instant::now();
@@ -80,14 +80,14 @@ pub fn run(args: &Args, dev: &Cpu) -> f64 {
         schedule.apply(&mut opt, args.lr, epoch);
         model.train();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (x, y) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, Cpu, f32>(dev)) {
+        for (x, y) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, B, f32>(dev)) {
             let (logits, cache) = model.forward_train(&x);
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(&logits, &y));
             model.zero_grad();
             model.backward_params(&cache, &d_logits);
             opt.step(&mut model);
             loss_sum += loss as f64 * y.len() as f64;
-            correct += common::correct(logits.as_slice(), 10, &y);
+            correct += common::correct(&logits.to_vec(), 10, &y);
             seen += y.len();
         }
         test_accuracy = evaluate(&mut model, &mut test_loader, dev);
@@ -120,11 +120,15 @@ pub fn run(args: &Args, dev: &Cpu) -> f64 {
 }
 
 fn main() {
-    let (args, dev) = common::setup(
+    let (args, dev) = common::setup_any(
         PROGRAM,
         "a multilayer perceptron trained by a PyTorch-style loop",
         defaults(),
     );
-    let acc = run(&args, &dev);
+    let acc = match dev {
+        Picked::Cpu(dev) => run(&args, &dev),
+        #[cfg(feature = "cuda")]
+        Picked::Cuda(dev) => run(&args, &dev),
+    };
     println!("test_accuracy={acc:.4}");
 }

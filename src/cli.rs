@@ -248,6 +248,68 @@ impl Args {
     }
 }
 
+/// The device `--device` resolved to: the CPU backend, or (with the `cuda`
+/// feature) a CUDA device. Examples written generically over
+/// [`dl_core::Backend`] run on either:
+///
+/// ```no_run
+/// # use dl::cli::{Args, Picked};
+/// fn train<B: dl::core::Backend>(dev: &B) { /* LeNet::<B>::init(dev, 0) ... */ }
+/// let args = Args::default();
+/// match args.device().unwrap() {
+///     Picked::Cpu(dev) => train(&dev),
+///     #[cfg(feature = "cuda")]
+///     Picked::Cuda(dev) => train(&dev),
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub enum Picked {
+    /// The CPU backend.
+    Cpu(dl_core::Cpu),
+    /// A CUDA device (feature `cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda(dl_core::Cuda),
+}
+
+impl Args {
+    /// Resolves `--device`, saying which device was picked and why (unless
+    /// `--quiet`). With the `cuda` feature, `cuda` opens GPU 0 (an error
+    /// when no driver or GPU is usable) and `auto` picks it when usable,
+    /// else the CPU; without the feature this is [`Args::cpu_device`].
+    ///
+    /// # Errors
+    /// A message when `--device cuda` was asked for and is not usable.
+    pub fn device(&self) -> Result<Picked, String> {
+        #[cfg(feature = "cuda")]
+        {
+            let want = match self.device {
+                DeviceChoice::Cpu => return self.cpu_device().map(Picked::Cpu),
+                DeviceChoice::Cuda => "cuda",
+                DeviceChoice::Auto => "auto",
+            };
+            let (dev, why) = dl_core::cuda::Device::parse(want).map_err(|e| format!("--device {want}: {e}"))?;
+            match dev {
+                dl_core::cuda::Device::Cuda(c) => {
+                    if !self.quiet {
+                        println!("device: {why}");
+                    }
+                    Ok(Picked::Cuda(c))
+                }
+                dl_core::cuda::Device::Cpu(c) => {
+                    if !self.quiet {
+                        println!("device: {why}; {} threads", dl_core::cpu::num_threads());
+                    }
+                    Ok(Picked::Cpu(c))
+                }
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            self.cpu_device().map(Picked::Cpu)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,15 @@ pub fn setup(program: &str, about: &str, defaults: Args) -> (Args, Cpu) {
     (args, dev)
 }
 
+/// Like [`setup`], for examples written generically over the backend:
+/// `--device cuda|auto` can pick a GPU when `dl` is built with the `cuda`
+/// feature (`cargo run --release --features cuda --example ...`).
+pub fn setup_any(program: &str, about: &str, defaults: Args) -> (Args, dl::cli::Picked) {
+    let args = Args::parse_or_exit(program, about, defaults);
+    let dev = or_exit(program, args.device());
+    (args, dev)
+}
+
 /// The value, or prints `program: error: e` and exits with status 1.
 pub fn or_exit<T, E: Display>(program: &str, r: Result<T, E>) -> T {
     match r {
