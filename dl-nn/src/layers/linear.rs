@@ -137,20 +137,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         dx: &mut Tensor<S1<IN>, B, E>,
     ) {
         dx.set_batch(x.batch());
-        let dev = x.device().clone();
-        let w = self.weight.raw_mut();
-        linear_backward(
-            &dev,
-            x.buf(),
-            &w.value,
-            dy.buf(),
-            Some(dx.buf_mut()),
-            &mut w.grad,
-            Some(&mut self.bias.raw_mut().grad),
-            x.batch(),
-            IN,
-            OUT,
-        );
+        self.backward_impl(x, dy, Some(dx.buf_mut()));
     }
     fn backward_params(
         &mut self,
@@ -160,6 +147,13 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         dy: &Tensor<S1<OUT>, B, E>,
         _dx: &mut Tensor<S1<IN>, B, E>,
     ) {
+        self.backward_impl(x, dy, None);
+    }
+}
+
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {
+    /// Parameter gradients, and the input gradient when `dx` is given.
+    fn backward_impl(&mut self, x: &Tensor<S1<IN>, B, E>, dy: &Tensor<S1<OUT>, B, E>, dx: Option<&mut B::Buf<E>>) {
         let dev = x.device().clone();
         let w = self.weight.raw_mut();
         linear_backward(
@@ -167,7 +161,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
             x.buf(),
             &w.value,
             dy.buf(),
-            None,
+            dx,
             &mut w.grad,
             Some(&mut self.bias.raw_mut().grad),
             x.batch(),

@@ -8,21 +8,32 @@ use rayon::prelude::*;
 /// end (a single accumulator chains every add behind the previous one).
 const LANES: usize = 16;
 
-/// Largest element (NaN-ignoring, like `f32::max`; exact, so the lane split
-/// does not change the result).
-fn row_max<E: Float>(r: &[E]) -> E {
-    let mut acc = [E::NEG_INFINITY; LANES];
+/// `op`-fold of `r` in `LANES` partial results combined in a fixed order.
+#[inline(always)]
+fn lane_fold<E: Float>(r: &[E], init: E, op: impl Fn(E, E) -> E) -> E {
+    let mut acc = [init; LANES];
     let chunks = r.chunks_exact(LANES);
     let rem = chunks.remainder();
     for c in chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            *a = a.max(v);
+            *a = op(*a, v);
         }
     }
     for (a, &v) in acc.iter_mut().zip(rem) {
-        *a = a.max(v);
+        *a = op(*a, v);
     }
-    acc.iter().fold(E::NEG_INFINITY, |m, &v| m.max(v))
+    acc.iter().fold(init, |m, &v| op(m, v))
+}
+
+/// Largest element (NaN-ignoring, like `f32::max`; exact, so the lane split
+/// does not change the result).
+fn row_max<E: Float>(r: &[E]) -> E {
+    lane_fold(r, E::NEG_INFINITY, E::max)
+}
+
+/// `sum(a[i])` in `LANES` partial sums added in a fixed order.
+fn row_sum<E: Float>(r: &[E]) -> E {
+    lane_fold(r, E::ZERO, |s, v| s + v)
 }
 
 /// `sum(a[i] * b[i])` in `LANES` partial sums added in a fixed order.
@@ -37,22 +48,6 @@ fn row_dot<E: Float>(a: &[E], b: &[E]) -> E {
     }
     for (l, (&x, &y)) in ra.iter().zip(rb).enumerate() {
         acc[l] += x * y;
-    }
-    acc.iter().fold(E::ZERO, |s, &v| s + v)
-}
-
-/// `sum(a[i])` in `LANES` partial sums added in a fixed order.
-fn row_sum<E: Float>(a: &[E]) -> E {
-    let mut acc = [E::ZERO; LANES];
-    let chunks = a.chunks_exact(LANES);
-    let rem = chunks.remainder();
-    for c in chunks {
-        for (s, &v) in acc.iter_mut().zip(c) {
-            *s += v;
-        }
-    }
-    for (s, &v) in acc.iter_mut().zip(rem) {
-        *s += v;
     }
     acc.iter().fold(E::ZERO, |s, &v| s + v)
 }
