@@ -24,7 +24,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use dl::cli::{Args, Picked};
 use dl::core::init::Init;
 use dl::core::ops::bias::BiasDims;
 use dl::core::{Backend, Float, Param, RawParam};
@@ -229,9 +229,18 @@ fn defaults() -> Args {
 
 fn main() {
     let (args, dev) = common::setup(PROGRAM, "self-attention over the 28 rows of an MNIST digit", defaults());
-    let (train, test) = common::mnist(PROGRAM, &args);
-    let mut model: RowTransformer = RowTransformer::init(&dev, args.seed);
-    common::say(&args, <RowTransformer>::SUMMARY);
+    match dev {
+        Picked::Cpu(dev) => run(&args, &dev),
+        #[cfg(feature = "cuda")]
+        Picked::Cuda(dev) => run(&args, &dev),
+    }
+}
+
+/// Trains and evaluates on `dev` (any backend).
+fn run<B: Backend>(args: &Args, dev: &B) {
+    let (train, test) = common::mnist(PROGRAM, args);
+    let mut model = RowTransformer::<B>::init(dev, args.seed);
+    common::say(args, <RowTransformer>::SUMMARY);
 
     // Cosine decay of the learning rate over the epochs, as a callback.
     let schedule = CosineAnnealing {
@@ -244,7 +253,7 @@ fn main() {
         PROGRAM,
         model.fit(
             &train,
-            FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
+            FitConfig::new(Adam::<B>::new(args.lr), CrossEntropy::new())
                 .epochs(args.epochs)
                 .batch_size(args.batch_size)
                 .shuffle_seed(args.seed)
@@ -255,10 +264,10 @@ fn main() {
         ),
     );
     let secs = start.elapsed().as_secs_f64();
-    common::say(&args, &history);
+    common::say(args, &history);
     let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
     common::say(
-        &args,
+        args,
         format!(
             "test: {eval} after {} epoch(s), {} of training",
             history.epochs.len(),

@@ -27,7 +27,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use dl::cli::{Args, Picked};
 use dl::nn::checkpoint;
 use dl::nn::optim::StepLr;
 use dl::prelude::*;
@@ -63,25 +63,34 @@ fn defaults() -> Args {
 
 fn main() {
     let (args, dev) = common::setup(PROGRAM, "Keras-style fit with validation and callbacks", defaults());
-    let (all_train, test) = common::mnist(PROGRAM, &args);
+    match dev {
+        Picked::Cpu(dev) => run(&args, &dev),
+        #[cfg(feature = "cuda")]
+        Picked::Cuda(dev) => run(&args, &dev),
+    }
+}
+
+/// The whole example on `dev` (any backend).
+fn run<B: Backend>(args: &Args, dev: &B) {
+    let (all_train, test) = common::mnist(PROGRAM, args);
     // Hold out the last sixth (10 000 of 60 000) for validation.
     let n = all_train.labels().len();
     let (train, val) = common::or_exit(PROGRAM, all_train.split(n - n / 6));
     let (train, val) = (Arc::new(train), Arc::new(val));
     common::say(
-        &args,
+        args,
         format!("split: {} for training, {} for validation", train.len(), val.len()),
     );
 
-    let mut model: SmallCnn = SmallCnn::init(&dev, args.seed);
-    common::say(&args, <SmallCnn>::SUMMARY);
+    let mut model = SmallCnn::<B>::init(dev, args.seed);
+    common::say(args, <SmallCnn>::SUMMARY);
 
     let best_path = common::checkpoint_path(PROGRAM, "keras_fit_best.safetensors");
     let mut early = EarlyStopping::new(Monitor::ValLoss).patience(2);
     let save_to = best_path.clone();
     let mut best = ModelCheckpoint::new(Monitor::ValAccuracy)
         .restore_best(true)
-        .on_improve(move |epoch, m: &SmallCnn| {
+        .on_improve(move |epoch, m: &SmallCnn<B>| {
             checkpoint::save(m, &save_to).map_err(|e| e.to_string())?;
             println!("  checkpoint: val_accuracy improved at epoch {}, saved", epoch + 1);
             Ok(())
@@ -99,7 +108,7 @@ fn main() {
         PROGRAM,
         model.fit(
             &train,
-            FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
+            FitConfig::new(Adam::<B>::new(args.lr), CrossEntropy::new())
                 .epochs(args.epochs)
                 .batch_size(args.batch_size)
                 .shuffle_seed(args.seed)
@@ -113,13 +122,13 @@ fn main() {
     );
     let secs = start.elapsed().as_secs_f64();
 
-    common::say(&args, format!("\n{history}"));
+    common::say(args, format!("\n{history}"));
     if let Some(why) = &history.stopped_early {
-        common::say(&args, format!("stopped early: {why}"));
+        common::say(args, format!("stopped early: {why}"));
     }
     if let (Some(e), Some(v)) = (best.best_epoch(), best.best_value()) {
         common::say(
-            &args,
+            args,
             format!(
                 "restored the weights of epoch {} (val_accuracy {:.2}%), saved in {}",
                 e + 1,
@@ -133,14 +142,14 @@ fn main() {
         common::or_exit(PROGRAM, history.plot_png(&png));
         let csv = common::checkpoint_path(PROGRAM, "keras_fit_history.csv");
         common::or_exit(PROGRAM, history.write_csv(&csv));
-        common::say(&args, format!("curves: {} and {}", png.display(), csv.display()));
+        common::say(args, format!("curves: {} and {}", png.display(), csv.display()));
     }
 
     let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
     let pred = common::or_exit(PROGRAM, model.predict(&test, 500));
     let first: Vec<String> = pred.classes.iter().take(10).map(|c| c.to_string()).collect();
     common::say(
-        &args,
+        args,
         format!(
             "test: {eval} after {} epoch(s), {} of training\npredicted classes of the first 10 test images: {} (labels {:?})",
             history.epochs.len(),

@@ -51,7 +51,7 @@ fn defaults() -> Args {
 }
 
 fn main() {
-    let (args, dev) = common::setup_any(PROGRAM, "a LeNet-like CNN trained to 99% on MNIST", defaults());
+    let (args, dev) = common::setup(PROGRAM, "a LeNet-like CNN trained to 99% on MNIST", defaults());
     match dev {
         Picked::Cpu(dev) => run(&args, &dev),
         #[cfg(feature = "cuda")]

@@ -120,7 +120,7 @@ pub fn run<B: Backend>(args: &Args, dev: &B) -> f64 {
 }
 
 fn main() {
-    let (args, dev) = common::setup_any(
+    let (args, dev) = common::setup(
         PROGRAM,
         "a multilayer perceptron trained by a PyTorch-style loop",
         defaults(),

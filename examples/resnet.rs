@@ -23,7 +23,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use dl::cli::{Args, Picked};
 use dl::nn::data::augment::RandomCrop;
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
@@ -88,9 +88,18 @@ fn defaults() -> Args {
 
 fn main() {
     let (args, dev) = common::setup(PROGRAM, "a small ResNet with batch norm and augmentation", defaults());
-    let (train, test) = common::mnist(PROGRAM, &args);
-    let mut model: ResNet = ResNet::init(&dev, args.seed);
-    common::say(&args, <ResNet>::SUMMARY);
+    match dev {
+        Picked::Cpu(dev) => run(&args, &dev),
+        #[cfg(feature = "cuda")]
+        Picked::Cuda(dev) => run(&args, &dev),
+    }
+}
+
+/// Trains and evaluates on `dev` (any backend).
+fn run<B: Backend>(args: &Args, dev: &B) {
+    let (train, test) = common::mnist(PROGRAM, args);
+    let mut model = ResNet::<B>::init(dev, args.seed);
+    common::say(args, <ResNet>::SUMMARY);
 
     let mut loader = common::or_exit(PROGRAM, DataLoader::new(train, args.batch_size))
         .shuffle(args.seed)
@@ -100,8 +109,8 @@ fn main() {
         t_max: (steps_per_epoch * args.epochs).max(1),
         eta_min: 0.0,
     };
-    let mut opt = Adam::new(args.lr);
-    let mut cache = ResNet::new_cache(&dev);
+    let mut opt = Adam::<B>::new(args.lr);
+    let mut cache = ResNet::<B>::new_cache(dev);
     let mut step = 0;
     let mut last_eval = None;
     let start = Instant::now();
@@ -109,11 +118,11 @@ fn main() {
         let t = Instant::now();
         model.train();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (i, (x, y)) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, Cpu, f32>(&dev)).enumerate() {
+        for (i, (x, y)) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, B, f32>(dev)).enumerate() {
             schedule.apply(&mut opt, args.lr, step);
             let logits = model.forward_train_into(&x, &mut cache);
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(logits, &y));
-            correct += common::correct(logits.as_slice(), 10, &y);
+            correct += common::correct(&logits.to_vec(), 10, &y);
             model.zero_grad();
             model.backward_params(&cache, &d_logits);
             opt.step(&mut model);
@@ -132,7 +141,7 @@ fn main() {
         }
         let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
         common::say(
-            &args,
+            args,
             format!(
                 "epoch {}/{} - loss {:.4} - accuracy {:.2}% - test {eval} - {}",
                 epoch + 1,
@@ -149,7 +158,7 @@ fn main() {
         None => common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500)),
     };
     common::say(
-        &args,
+        args,
         format!(
             "test: {eval} after {} epoch(s), {} in all",
             args.epochs,

@@ -26,7 +26,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use dl::cli::{Args, Picked};
 use dl::nn::checkpoint;
 use dl::nn::data::InMemoryDataset;
 use dl::prelude::*;
@@ -79,7 +79,7 @@ fn digits(data: &InMemoryDataset, lo: usize) -> Arc<InMemoryDataset> {
 
 /// Sets `frozen` on every parameter whose name starts with `prefix`;
 /// returns how many scalars that covers.
-fn set_frozen<M: Module<Cpu, f32>>(model: &mut M, prefix: &str, frozen: bool) -> usize {
+fn set_frozen<B: Backend, M: Module<B, f32>>(model: &mut M, prefix: &str, frozen: bool) -> usize {
     let mut n = 0;
     model.visit_mut("", &mut |name, p| {
         if name.starts_with(prefix) {
@@ -91,8 +91,8 @@ fn set_frozen<M: Module<Cpu, f32>>(model: &mut M, prefix: &str, frozen: bool) ->
 }
 
 /// The training settings of every phase: Adam at `lr`, cross-entropy.
-fn fit_cfg<'a, N>(lr: f64, args: &Args) -> FitConfig<'a, N, Adam, CrossEntropy> {
-    FitConfig::new(Adam::new(lr), CrossEntropy::new())
+fn fit_cfg<'a, N, B: Backend>(lr: f64, args: &Args) -> FitConfig<'a, N, Adam<B>, CrossEntropy> {
+    FitConfig::new(Adam::<B>::new(lr), CrossEntropy::new())
         .epochs(args.epochs)
         .batch_size(args.batch_size)
         .shuffle_seed(args.seed)
@@ -105,11 +105,20 @@ fn main() {
         "transfer learning: non-strict load, freezing, fine-tuning",
         defaults(),
     );
-    let (train, test) = common::mnist(PROGRAM, &args);
+    match dev {
+        Picked::Cpu(dev) => run(&args, &dev),
+        #[cfg(feature = "cuda")]
+        Picked::Cuda(dev) => run(&args, &dev),
+    }
+}
+
+/// The three phases on `dev` (any backend).
+fn run<B: Backend>(args: &Args, dev: &B) {
+    let (train, test) = common::mnist(PROGRAM, args);
     let (train_a, test_a) = (digits(&train, 0), digits(&test, 0));
     let (train_b, test_b) = (digits(&train, 5), digits(&test, 5));
     common::say(
-        &args,
+        args,
         format!(
             "task A (digits 0-4): {} train / {} test; task B (digits 5-9 as 0-4): {} train / {} test",
             train_a.len(),
@@ -121,22 +130,22 @@ fn main() {
     let loss = CrossEntropy::new();
 
     // 1. Pretraining on task A.
-    common::say(&args, "\n== 1. pretraining on digits 0-4");
-    let mut pre: Pretrain = Pretrain::init(&dev, args.seed);
-    common::say(&args, <Pretrain>::SUMMARY);
-    common::or_exit(PROGRAM, pre.fit(&train_a, fit_cfg(args.lr, &args)));
+    common::say(args, "\n== 1. pretraining on digits 0-4");
+    let mut pre = Pretrain::<B>::init(dev, args.seed);
+    common::say(args, <Pretrain>::SUMMARY);
+    common::or_exit(PROGRAM, pre.fit(&train_a, fit_cfg(args.lr, args)));
     let eval_a = common::or_exit(PROGRAM, pre.evaluate(&test_a, &loss, 500));
-    common::say(&args, format!("pretrained model on digits 0-4: {eval_a}"));
+    common::say(args, format!("pretrained model on digits 0-4: {eval_a}"));
     let path = common::checkpoint_path(PROGRAM, "transfer_pretrained.safetensors");
     common::or_exit(PROGRAM, checkpoint::save(&pre, &path));
-    common::say(&args, format!("saved {}", path.display()));
+    common::say(args, format!("saved {}", path.display()));
 
     // 2. A new network for task B, loading the backbone by name.
-    common::say(&args, "\n== 2. new network for digits 5-9, non-strict load");
-    let mut model: Transfer = Transfer::init(&dev, args.seed + 1);
+    common::say(args, "\n== 2. new network for digits 5-9, non-strict load");
+    let mut model = Transfer::<B>::init(dev, args.seed + 1);
     let report = common::or_exit(PROGRAM, checkpoint::load(&mut model, &path, false));
     common::say(
-        &args,
+        args,
         format!(
             "load report: {} loaded ({} ...), missing {:?}, unexpected {:?}, mismatched {:?}",
             report.loaded.len(),
@@ -147,13 +156,13 @@ fn main() {
         ),
     );
     let before = common::or_exit(PROGRAM, model.evaluate(&test_b, &loss, 500));
-    common::say(&args, format!("digits 5-9 with the untrained head: {before}"));
+    common::say(args, format!("digits 5-9 with the untrained head: {before}"));
 
     // 3. Feature extraction: frozen backbone, train the head.
-    common::say(&args, "\n== 3. feature extraction (backbone frozen)");
+    common::say(args, "\n== 3. feature extraction (backbone frozen)");
     let frozen = set_frozen(&mut model, "backbone.", true);
     common::say(
-        &args,
+        args,
         format!(
             "frozen {frozen} of {} parameters; training the head's {}",
             <Transfer>::SUMMARY.total_params,
@@ -161,9 +170,9 @@ fn main() {
         ),
     );
     let backbone_before = model.backbone.conv1.weight.value_vec();
-    common::or_exit(PROGRAM, model.fit(&train_b, fit_cfg(args.lr, &args)));
+    common::or_exit(PROGRAM, model.fit(&train_b, fit_cfg(args.lr, args)));
     common::say(
-        &args,
+        args,
         format!(
             "backbone unchanged by the head's training: {}",
             backbone_before == model.backbone.conv1.weight.value_vec()
@@ -171,18 +180,18 @@ fn main() {
     );
     let extracted = common::or_exit(PROGRAM, model.evaluate(&test_b, &loss, 500));
     common::say(
-        &args,
+        args,
         format!("digits 5-9, head trained on frozen features: {extracted}"),
     );
 
     // 4. Fine-tuning everything at a lower learning rate.
-    common::say(&args, "\n== 4. fine-tuning (all parameters, lr / 10)");
+    common::say(args, "\n== 4. fine-tuning (all parameters, lr / 10)");
     set_frozen(&mut model, "", false);
-    common::or_exit(PROGRAM, model.fit(&train_b, fit_cfg(args.lr / 10.0, &args)));
+    common::or_exit(PROGRAM, model.fit(&train_b, fit_cfg(args.lr / 10.0, args)));
     let tuned = common::or_exit(PROGRAM, model.evaluate(&test_b, &loss, 500));
-    common::say(&args, format!("digits 5-9 after fine-tuning: {tuned}"));
+    common::say(args, format!("digits 5-9 after fine-tuning: {tuned}"));
     common::say(
-        &args,
+        args,
         format!(
             "\naccuracy on digits 5-9: untrained head {:.2}% -> frozen backbone {:.2}% -> fine-tuned {:.2}%",
             100.0 * before.accuracy,

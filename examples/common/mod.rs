@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use dl::cli::Args;
-use dl::core::Cpu;
 use dl::nn::data::{load_mnist_with, InMemoryDataset, MnistOptions, Split};
 use std::fmt::Display;
 use std::sync::Arc;
@@ -14,16 +13,10 @@ use std::time::Instant;
 
 /// Parses the command line over `defaults` (exit 2 with the usage on a bad
 /// argument) and resolves `--device` (exit 1 when `cuda` is not usable).
-pub fn setup(program: &str, about: &str, defaults: Args) -> (Args, Cpu) {
-    let args = Args::parse_or_exit(program, about, defaults);
-    let dev = or_exit(program, args.cpu_device());
-    (args, dev)
-}
-
-/// Like [`setup`], for examples written generically over the backend:
-/// `--device cuda|auto` can pick a GPU when `dl` is built with the `cuda`
-/// feature (`cargo run --release --features cuda --example ...`).
-pub fn setup_any(program: &str, about: &str, defaults: Args) -> (Args, dl::cli::Picked) {
+/// The examples are written generically over the backend: `--device
+/// cuda|auto` picks a GPU when `dl` is built with the `cuda` feature
+/// (`cargo run --release --features cuda --example ...`).
+pub fn setup(program: &str, about: &str, defaults: Args) -> (Args, dl::cli::Picked) {
     let args = Args::parse_or_exit(program, about, defaults);
     let dev = or_exit(program, args.device());
     (args, dev)
