@@ -109,10 +109,10 @@ pub trait Float:
     /// runs) gets a fresh buffer instead, so it never panics.
     #[doc(hidden)]
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
-    /// `dst[c * rows + r] = src[r * cols + c]` (SIMD for `f32` where the
-    /// CPU allows; see `ops::matmul::transpose`).
+    /// `dst[c * rows + r] = src[r * stride + c]` for `r < rows`, `c < cols`
+    /// (SIMD for `f32` where the CPU allows; see `ops::matmul::transpose`).
     #[doc(hidden)]
-    fn transpose(src: &[Self], rows: usize, cols: usize, dst: &mut [Self]);
+    fn transpose(src: &[Self], rows: usize, cols: usize, stride: usize, dst: &mut [Self]);
     /// Dot product of the common prefix of `a` and `b` in a fixed
     /// summation order (SIMD for `f32` where the CPU allows; see
     /// `ops::matmul::dot`).
@@ -126,8 +126,8 @@ macro_rules! impl_float {
             fn dot(a: &[Self], b: &[Self]) -> Self {
                 $dot(a, b)
             }
-            fn transpose(src: &[Self], rows: usize, cols: usize, dst: &mut [Self]) {
-                $transpose(src, rows, cols, dst)
+            fn transpose(src: &[Self], rows: usize, cols: usize, stride: usize, dst: &mut [Self]) {
+                $transpose(src, rows, cols, stride, dst)
             }
             fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 thread_local! {

@@ -109,7 +109,7 @@ fn gemm_one<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E], par: Paralleli
         // `A B` on these shapes; a transposed copy of B costs far less than
         // the difference.
         return E::with_scratch(g.k * g.n, |bt| {
-            E::transpose(&b[..g.k * g.n], g.n, g.k, bt);
+            super::transpose::transpose_par(&b[..g.k * g.n], g.n, g.k, bt, !matches!(par, Parallelism::None));
             let nn = Gemm { trans_b: false, ..*g };
             gemm_one(&nn, a, bt, c, par)
         });

@@ -3,17 +3,35 @@
 //!
 //! The portable version works in small tiles; for `f32` on x86-64 with AVX
 //! an 8x8 register transpose does the tiles (several times faster: the
-//! portable loop is bound by its strided single-element stores).
+//! portable loop is bound by its strided single-element stores). Both take
+//! the source's row stride, so that [`transpose_par`] can hand each thread
+//! a block of columns (a contiguous block of the destination's rows).
 
-/// `dst[c * rows + r] = src[r * cols + c]` for a row-major `rows x cols`
-/// `src`, in tiles; any `Copy` element.
+use crate::dtype::Float;
+use rayon::prelude::*;
+
+/// Checks the buffers of a `rows x cols` transpose whose source rows are
+/// `stride` elements apart.
+fn check(src: usize, rows: usize, cols: usize, stride: usize, dst: usize) {
+    let need = if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * stride + cols
+    };
+    assert!(
+        stride >= cols && src >= need && dst >= rows * cols,
+        "transpose: buffers too small"
+    );
+}
+
+/// `dst[c * rows + r] = src[r * stride + c]` for `r < rows`, `c < cols`, in
+/// tiles; any `Copy` element.
 ///
 /// # Panics
-/// When either buffer holds fewer than `rows * cols` elements.
-pub fn transpose_portable<E: Copy>(src: &[E], rows: usize, cols: usize, dst: &mut [E]) {
+/// When `stride < cols` or a buffer is too small for that.
+pub fn transpose_portable<E: Copy>(src: &[E], rows: usize, cols: usize, stride: usize, dst: &mut [E]) {
     const T: usize = 16;
-    let len = rows * cols;
-    assert!(src.len() >= len && dst.len() >= len, "transpose: buffers too small");
+    check(src.len(), rows, cols, stride, dst.len());
     for r0 in (0..rows).step_by(T) {
         let r1 = (r0 + T).min(rows);
         for c0 in (0..cols).step_by(T) {
@@ -21,7 +39,7 @@ pub fn transpose_portable<E: Copy>(src: &[E], rows: usize, cols: usize, dst: &mu
             for c in c0..c1 {
                 let d = &mut dst[c * rows + r0..c * rows + r1];
                 for (di, r) in d.iter_mut().zip(r0..r1) {
-                    *di = src[r * cols + c];
+                    *di = src[r * stride + c];
                 }
             }
         }
@@ -31,21 +49,48 @@ pub fn transpose_portable<E: Copy>(src: &[E], rows: usize, cols: usize, dst: &mu
 /// [`transpose_portable`] for `f32`, with the AVX kernel where the CPU has it.
 ///
 /// # Panics
-/// When either buffer holds fewer than `rows * cols` elements.
-pub fn transpose_f32(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    let len = rows * cols;
-    assert!(src.len() >= len && dst.len() >= len, "transpose: buffers too small");
+/// When `stride < cols` or a buffer is too small for that.
+pub fn transpose_f32(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [f32]) {
+    check(src.len(), rows, cols, stride, dst.len());
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx") {
-            // SAFETY: AVX is available (checked just above), and both buffers
-            // hold `rows * cols` elements (asserted above), which is all that
-            // `transpose_avx` reads and writes.
-            unsafe { avx::transpose(src.as_ptr(), rows, cols, dst.as_mut_ptr()) };
+            // SAFETY: AVX is available (checked just above), and `check`
+            // guarantees that `src` holds element (rows - 1) * stride + cols - 1
+            // and `dst` element rows * cols - 1, the last ones the kernel reads
+            // and writes.
+            unsafe { avx::transpose(src.as_ptr(), rows, cols, stride, dst.as_mut_ptr()) };
             return;
         }
     }
-    transpose_portable(src, rows, cols, dst);
+    transpose_portable(src, rows, cols, stride, dst);
+}
+
+/// Destination rows (source columns) per parallel job of [`transpose_par`].
+const PAR_COLS: usize = 64;
+
+/// Transposes with fewer elements run on one thread.
+const PAR_MIN: usize = 1 << 16;
+
+/// `dst[c * rows + r] = src[r * cols + c]` (a whole row-major `rows x cols`
+/// matrix), split over the pool's threads by blocks of 64 columns when
+/// `parallel` and the matrix is large. Each element is copied, so the
+/// result does not depend on the split.
+///
+/// # Panics
+/// When a buffer holds fewer than `rows * cols` elements.
+pub fn transpose_par<E: Float>(src: &[E], rows: usize, cols: usize, dst: &mut [E], parallel: bool) {
+    check(src.len(), rows, cols, cols, dst.len());
+    if !parallel || rows * cols < PAR_MIN || cols <= PAR_COLS {
+        return E::transpose(src, rows, cols, cols, dst);
+    }
+    dst[..rows * cols]
+        .par_chunks_mut(PAR_COLS * rows)
+        .enumerate()
+        .for_each(|(i, d)| {
+            let c0 = i * PAR_COLS;
+            E::transpose(&src[c0..], rows, d.len() / rows, cols, d);
+        });
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -103,23 +148,25 @@ mod avx {
         }
     }
 
-    /// `dst[c * rows + r] = src[r * cols + c]`.
+    /// `dst[c * rows + r] = src[r * stride + c]` for `r < rows`, `c < cols`.
     ///
     /// # Safety
-    /// AVX is available; `src` and `dst` are valid for `rows * cols`
-    /// elements and do not overlap.
+    /// AVX is available; `stride >= cols`; `src` is valid for reads of
+    /// `(rows - 1) * stride + cols` elements and `dst` for writes of
+    /// `rows * cols`; they do not overlap.
     #[target_feature(enable = "avx")]
-    pub(super) unsafe fn transpose(src: *const f32, rows: usize, cols: usize, dst: *mut f32) {
+    pub(super) unsafe fn transpose(src: *const f32, rows: usize, cols: usize, stride: usize, dst: *mut f32) {
         let (rb, cb) = (rows / 8 * 8, cols / 8 * 8);
         for r0 in (0..rb).step_by(TILE) {
             for c0 in (0..cb).step_by(TILE) {
                 for r in (r0..(r0 + TILE).min(rb)).step_by(8) {
                     for c in (c0..(c0 + TILE).min(cb)).step_by(8) {
                         // SAFETY: r + 8 <= rb <= rows and c + 8 <= cb <= cols,
-                        // so the block's source elements (r + i) * cols + c + j
-                        // and destination elements (c + i) * rows + r + j lie
-                        // below rows * cols.
-                        unsafe { block8(src.add(r * cols + c), cols, dst.add(c * rows + r), rows) };
+                        // so the block's source elements (r + i) * stride + c + j
+                        // lie below (rows - 1) * stride + cols and its
+                        // destination elements (c + i) * rows + r + j below
+                        // rows * cols.
+                        unsafe { block8(src.add(r * stride + c), stride, dst.add(c * rows + r), rows) };
                     }
                 }
             }
@@ -128,9 +175,9 @@ mod avx {
         for r in 0..rows {
             let c_start = if r < rb { cb } else { 0 };
             for c in c_start..cols {
-                // SAFETY: r < rows and c < cols, so both indices are below
-                // rows * cols.
-                unsafe { *dst.add(c * rows + r) = *src.add(r * cols + c) };
+                // SAFETY: r < rows and c < cols, so r * stride + c is below
+                // (rows - 1) * stride + cols and c * rows + r below rows * cols.
+                unsafe { *dst.add(c * rows + r) = *src.add(r * stride + c) };
             }
         }
     }
@@ -159,11 +206,48 @@ mod tests {
                 let src: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.5 - 3.0).collect();
                 let want = reference(&src, rows, cols);
                 let mut got = vec![f32::NAN; rows * cols];
-                transpose_f32(&src, rows, cols, &mut got);
+                transpose_f32(&src, rows, cols, cols, &mut got);
                 assert_eq!(got, want, "f32 {rows}x{cols}");
                 let mut got = vec![f32::NAN; rows * cols];
-                transpose_portable(&src, rows, cols, &mut got);
+                transpose_portable(&src, rows, cols, cols, &mut got);
                 assert_eq!(got, want, "portable {rows}x{cols}");
+            }
+        }
+    }
+
+    /// A column block of a wider matrix (source rows `stride` apart), and
+    /// the parallel transpose on 1 and 2 threads at sizes around its blocks.
+    #[test]
+    fn strided_blocks_and_the_parallel_split() {
+        let (rows, stride) = (37usize, 203usize);
+        let src: Vec<f32> = (0..rows * stride).map(|i| i as f32).collect();
+        let full = reference(&src, rows, stride);
+        for (c0, cols) in [(0usize, 203usize), (5, 17), (64, 64), (130, 73)] {
+            let mut got = vec![f32::NAN; rows * cols];
+            transpose_f32(&src[c0..], rows, cols, stride, &mut got);
+            assert_eq!(
+                got,
+                full[c0 * rows..(c0 + cols) * rows],
+                "f32 block at {c0}, {cols} columns"
+            );
+            transpose_portable(&src[c0..], rows, cols, stride, &mut got);
+            assert_eq!(
+                got,
+                full[c0 * rows..(c0 + cols) * rows],
+                "portable block at {c0}, {cols} columns"
+            );
+        }
+        for (rows, cols) in [(300usize, 257usize), (512, 784), (1024, 65), (65, 1024)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| (i % 1000) as f32).collect();
+            let want = reference(&src, rows, cols);
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a pool");
+                let mut got = vec![f32::NAN; rows * cols];
+                pool.install(|| transpose_par(&src, rows, cols, &mut got, true));
+                assert_eq!(got, want, "{rows}x{cols} on {threads} threads");
             }
         }
     }
@@ -171,6 +255,12 @@ mod tests {
     #[test]
     #[should_panic(expected = "buffers too small")]
     fn short_buffers_panic() {
-        transpose_f32(&[1.0; 5], 2, 3, &mut [0.0; 6]);
+        transpose_f32(&[1.0; 5], 2, 3, 3, &mut [0.0; 6]);
+    }
+
+    #[test]
+    #[should_panic(expected = "buffers too small")]
+    fn a_stride_below_the_width_panics() {
+        transpose_f32(&[1.0; 12], 2, 3, 2, &mut [0.0; 6]);
     }
 }
