@@ -134,8 +134,12 @@ macro_rules! impl_float {
                     static SCRATCH: std::cell::Cell<Vec<$t>> = const { std::cell::Cell::new(Vec::new()) };
                 }
                 let mut buf = SCRATCH.with(|s| s.take());
-                buf.resize(len, 0.0);
-                let r = f(&mut buf);
+                // Grow only: shrinking and growing again would zero-fill the
+                // difference on every call that alternates between sizes.
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
+                let r = f(&mut buf[..len]);
                 SCRATCH.with(|s| {
                     let old = s.take();
                     // Keep the larger of the two (a nested call may have left one).
