@@ -5,7 +5,8 @@
 //! the cache that backward needs), `cross_entropy` (loss and its gradient
 //! with respect to the logits), `zero_grad`, `backward_params` (generated
 //! by `#[network]`, no tape; `backward` would also return the gradient with
-//! respect to the images, which training does not need), `opt.step(&mut model)`. Then evaluation in
+//! respect to the images, which training does not need), a
+//! `NonFiniteGuard` check (NaN/Inf), `opt.step(&mut model)`. Then evaluation in
 //! `eval()` mode with `forward` and an arg-max.
 //!
 //! ```sh
@@ -21,6 +22,7 @@ mod common;
 
 use dl::cli::{Args, Picked};
 use dl::nn::optim::{CosineAnnealing, Schedule};
+use dl::nn::train::NonFiniteGuard;
 use dl::prelude::*;
 use std::time::Instant;
 
@@ -65,6 +67,7 @@ pub fn run<B: Backend>(args: &Args, dev: &B) -> f64 {
     let mut model = Mlp::<B>::init(dev, args.seed);
     common::say(args, <Mlp>::SUMMARY);
     let mut opt = Sgd::<B>::new(args.lr).momentum(0.9);
+    let mut guard = NonFiniteGuard::<B, f32>::new(dev, NonFinite::Error);
     let mut loader = common::or_exit(PROGRAM, DataLoader::new(train, args.batch_size)).shuffle(args.seed);
     let mut test_loader = common::or_exit(PROGRAM, DataLoader::new(test, 1000));
     let start = Instant::now();
@@ -80,12 +83,16 @@ pub fn run<B: Backend>(args: &Args, dev: &B) -> f64 {
         schedule.apply(&mut opt, args.lr, epoch);
         model.train();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (x, y) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, B, f32>(dev)) {
+        for (step, (x, y)) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, B, f32>(dev)).enumerate() {
             let (logits, cache) = model.forward_train(&x);
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(&logits, &y));
             model.zero_grad();
             model.backward_params(&cache, &d_logits);
-            opt.step(&mut model);
+            // Stop with the epoch, step and parameter on a NaN or infinity
+            // (as `fit` does; `NonFinite::SkipStep` would skip the step).
+            if common::or_exit(PROGRAM, guard.check(&mut model, loss as f64, epoch, step)) {
+                opt.step(&mut model);
+            }
             loss_sum += loss as f64 * y.len() as f64;
             correct += common::correct(&logits.to_vec(), 10, &y);
             seen += y.len();

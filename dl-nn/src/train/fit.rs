@@ -6,7 +6,8 @@
 //! prepares the next one on a background thread.
 
 use super::callbacks::{Callback, CallbackContext, Control};
-use super::error::{FaultSource, TrainError};
+use super::error::TrainError;
+use super::guard::NonFiniteGuard;
 use super::history::{EpochRecord, History};
 use super::progress::{Progress, Reporter};
 use super::StepBuffers;
@@ -15,7 +16,6 @@ use crate::loss::accuracy::count_correct_flat;
 use crate::loss::Loss;
 use crate::module::{Layer, Module, Network};
 use crate::optim::Optimizer;
-use dl_core::ops::reduce::{Reduce, ReduceDims};
 use dl_core::{Backend, Float, Shape, Tensor};
 use std::sync::Arc;
 use std::time::Instant;
@@ -399,42 +399,6 @@ fn argmax_rows<E: Float>(out: &[E], k: usize, mut f: impl FnMut(usize)) {
     }
 }
 
-/// The `state_dict` name of the first trainable parameter whose gradient
-/// holds a NaN or an infinity. A sum per parameter (one element read back)
-/// flags candidates; only then are gradients read in full.
-fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
-    model: &mut M,
-    scratch: &mut B::Buf<E>,
-) -> Option<String> {
-    let mut suspicious = false;
-    model.for_each_param(&mut |p| {
-        let n = p.numel();
-        if suspicious || n == 0 || !p.is_trainable() {
-            return;
-        }
-        let d = ReduceDims {
-            outer: 1,
-            axis: n,
-            inner: 1,
-        };
-        p.dev.reduce_forward(Reduce::Sum, d, &p.grad, scratch);
-        if p.dev.to_vec(scratch).iter().any(|v| !v.to_f64().is_finite()) {
-            suspicious = true;
-        }
-    });
-    if !suspicious {
-        return None;
-    }
-    // The sum may also overflow for finite gradients: confirm element-wise.
-    let mut found = None;
-    model.visit("", &mut |name, p| {
-        if found.is_none() && p.is_trainable() && p.grad_vec().iter().any(|v| !v.to_f64().is_finite()) {
-            found = Some(name.to_string());
-        }
-    });
-    found
-}
-
 /// Mean loss and accuracy of any [`Layer`] on `data` (evaluation mode), with
 /// reused buffers. [`Fit::evaluate`] calls this for networks.
 ///
@@ -582,8 +546,7 @@ where
     };
     let dev = device_of(model)?;
     let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
-    let mut scratch: B::Buf<E> = dev.zeros(1);
-    let check = cfg.non_finite != NonFinite::Ignore;
+    let mut guard = NonFiniteGuard::<B, E>::new(&dev, cfg.non_finite);
 
     let FitConfig {
         optimizer,
@@ -618,19 +581,12 @@ where
             check_labels("train", &labels, &loader, loader_epoch, step)?;
             model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
             let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
-            let mut fault = (check && !l.is_finite()).then_some(FaultSource::Loss);
-            if fault.is_none() {
+            // A non-finite loss skips the backward pass (the guard reports it).
+            if l.is_finite() || *non_finite == NonFinite::Ignore {
                 model.zero_grad();
                 model.backward_params(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
-                if check {
-                    fault = first_non_finite_grad(model, &mut scratch).map(FaultSource::Gradient);
-                }
             }
-            if let Some(what) = fault {
-                if *non_finite == NonFinite::Error {
-                    return Err(TrainError::NonFinite { epoch, step, what });
-                }
-                model.zero_grad();
+            if !guard.check(model, l, epoch, step)? {
                 skipped += 1;
                 reporter.step(f64::NAN, f64::NAN, 0.0);
                 continue;

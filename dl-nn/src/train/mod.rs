@@ -27,6 +27,7 @@
 mod callbacks;
 mod error;
 mod fit;
+mod guard;
 mod history;
 mod plot;
 mod progress;
@@ -40,6 +41,7 @@ pub use error::{FaultSource, TrainError};
 pub use fit::{
     device_of, evaluate_layer, fit_layer, predict_layer, Evaluation, Fit, FitConfig, NonFinite, Predictions,
 };
+pub use guard::NonFiniteGuard;
 pub use history::{EpochRecord, History};
 pub use progress::{epoch_line, Progress};
 

@@ -553,3 +553,116 @@ fn mlp_learns_the_digits_data_set() {
     assert!(e.accuracy >= 0.95, "{e}\n{h}");
     assert_eq!(e.samples, 397);
 }
+
+/// A PyTorch-style loop (`forward_train`, loss, `zero_grad`, `backward`,
+/// guard, `step`) over `steps` batches of the training set, the loss
+/// poisoned as `loss` says; returns the guard's verdicts or its error.
+fn guarded_loop(loss: Ce, mode: NonFinite, steps: usize) -> (Net, Result<Vec<bool>, TrainError>, usize) {
+    use crate::loss::Loss;
+    use crate::module::Layer;
+    use dl_core::{Tensor, S1};
+    let data = train_set();
+    let mut m = net(0);
+    let mut opt = Sgd::new(0.1);
+    let mut guard = NonFiniteGuard::<Cpu, f32>::new(&Cpu, mode);
+    let (mut out, mut cache, mut dy, mut dx) = (
+        Tensor::empty(&Cpu),
+        Net::new_cache(&Cpu),
+        Tensor::empty(&Cpu),
+        Tensor::empty(&Cpu),
+    );
+    let mut verdicts = Vec::new();
+    for step in 0..steps {
+        let mut xs = vec![0f32; 32 * 8];
+        let labels: Vec<usize> = (0..32)
+            .map(|i| data.get(step * 32 + i, &mut xs[i * 8..(i + 1) * 8]))
+            .collect();
+        let x = Tensor::<S1<8>>::from_vec(&Cpu, 32, xs).unwrap();
+        m.forward_train(&x, &mut out, &mut cache);
+        let l = loss.loss(&out, &labels[..], &mut dy).unwrap();
+        m.zero_grad();
+        m.backward(&x, &out, &cache, &dy, &mut dx);
+        match guard.check(&mut m, l as f64, 0, step) {
+            Ok(go) => {
+                if go {
+                    opt.step(&mut m);
+                }
+                verdicts.push(go);
+            }
+            Err(e) => return (m, Err(e), guard.skipped()),
+        }
+    }
+    let skipped = guard.skipped();
+    (m, Ok(verdicts), skipped)
+}
+
+#[test]
+fn the_guard_stops_a_hand_written_loop_naming_the_step_and_parameter() {
+    let (_, r, _) = guarded_loop(
+        Ce {
+            nan_grad_at: Some(2),
+            ..Ce::default()
+        },
+        NonFinite::Error,
+        5,
+    );
+    let e = r.unwrap_err();
+    assert!(
+        matches!(&e, TrainError::NonFinite { epoch: 0, step: 2, what: FaultSource::Gradient(n) } if n == "fc1.weight"),
+        "{e}"
+    );
+    let (_, r, _) = guarded_loop(
+        Ce {
+            nan_loss_at: Some(3),
+            ..Ce::default()
+        },
+        NonFinite::Error,
+        5,
+    );
+    assert!(matches!(
+        r,
+        Err(TrainError::NonFinite {
+            step: 3,
+            what: FaultSource::Loss,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_guard_skips_non_finite_steps_of_a_hand_written_loop() {
+    let (m, r, skipped) = guarded_loop(
+        Ce {
+            nan_grad_at: Some(2),
+            ..Ce::default()
+        },
+        NonFinite::SkipStep,
+        5,
+    );
+    assert_eq!(r.unwrap(), vec![true, true, false, true, true]);
+    assert_eq!(skipped, 1);
+    assert!(params(&m).iter().flatten().all(|v| v.is_finite()));
+    // The gradients of the skipped step were zeroed.
+    let (m, _, _) = guarded_loop(
+        Ce {
+            nan_grad_at: Some(2),
+            ..Ce::default()
+        },
+        NonFinite::SkipStep,
+        3,
+    );
+    let mut grads = Vec::new();
+    m.visit("", &mut |_, p| grads.extend(p.grad_vec()));
+    assert!(grads.iter().all(|&g| g == 0.0));
+    // Ignore: the NaN reaches the weights.
+    let (m, r, _) = guarded_loop(
+        Ce {
+            nan_grad_at: Some(2),
+            ..Ce::default()
+        },
+        NonFinite::Ignore,
+        5,
+    );
+    assert_eq!(r.unwrap(), vec![true; 5]);
+    assert!(params(&m).iter().flatten().any(|v| v.is_nan()));
+}
