@@ -35,6 +35,7 @@ use dl_core::{Backend, Float};
 pub struct NonFiniteGuard<B: Backend, E: Float> {
     mode: NonFinite,
     scratch: B::Buf<E>,
+    total: B::Buf<E>,
     skipped: usize,
 }
 
@@ -44,6 +45,7 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
         Self {
             mode,
             scratch: dev.zeros(1),
+            total: dev.zeros(1),
             skipped: 0,
         }
     }
@@ -68,7 +70,7 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
             return Ok(true);
         }
         let fault = if loss.is_finite() {
-            first_non_finite_grad(model, &mut self.scratch).map(FaultSource::Gradient)
+            first_non_finite_grad(model, &mut self.scratch, &mut self.total).map(FaultSource::Gradient)
         } else {
             Some(FaultSource::Loss)
         };
@@ -90,17 +92,25 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
 }
 
 /// The `state_dict` name of the first trainable parameter whose gradient
-/// holds a NaN or an infinity. A sum per parameter (one element read back)
-/// flags candidates; only then are gradients read in full.
+/// holds a NaN or an infinity. The sums of all trainable gradients are
+/// added up on the device and read back once (one synchronisation per step
+/// on a GPU); a NaN or infinity anywhere makes that total non-finite. Only
+/// then (or when the total overflows) are gradients read in full.
 fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
     model: &mut M,
     scratch: &mut B::Buf<E>,
+    total: &mut B::Buf<E>,
 ) -> Option<String> {
-    let mut suspicious = false;
+    let mut dev = None;
     model.for_each_param(&mut |p| {
         let n = p.numel();
-        if suspicious || n == 0 || !p.is_trainable() {
+        if n == 0 || !p.is_trainable() {
             return;
+        }
+        if dev.is_none() {
+            p.dev.resize(total, 1);
+            p.dev.fill(total, E::ZERO);
+            dev = Some(p.dev.clone());
         }
         let d = ReduceDims {
             outer: 1,
@@ -108,14 +118,12 @@ fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
             inner: 1,
         };
         p.dev.reduce_forward(Reduce::Sum, d, &p.grad, scratch);
-        if p.dev.to_vec(scratch).iter().any(|v| !v.to_f64().is_finite()) {
-            suspicious = true;
-        }
+        p.dev.axpy(E::ONE, scratch, total);
     });
-    if !suspicious {
+    let dev = dev?;
+    if dev.to_vec(total).iter().all(|v| v.to_f64().is_finite()) {
         return None;
     }
-    // The sum may also overflow for finite gradients: confirm element-wise.
     let mut found = None;
     model.visit("", &mut |name, p| {
         if found.is_none() && p.is_trainable() && p.grad_vec().iter().any(|v| !v.to_f64().is_finite()) {
@@ -123,4 +131,55 @@ fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
         }
     });
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::Linear;
+    use dl_core::{Cpu, Rng, Storage};
+
+    fn with_grads(w: [f32; 2], b: f32) -> Linear<2, 1> {
+        let mut fc = Linear::<2, 1>::init(&Cpu, &mut Rng::new(0));
+        fc.visit_mut("", &mut |name, p| {
+            p.grad = if name == "weight" {
+                Cpu.from_slice(&w)
+            } else {
+                Cpu.from_slice(&[b])
+            };
+        });
+        fc
+    }
+
+    /// Gradients whose sum overflows are finite: no false alarm. A NaN is
+    /// named by parameter; the mode decides what happens.
+    #[test]
+    fn overflowing_sums_are_not_faults_and_nan_is_named() {
+        let mut g = NonFiniteGuard::<Cpu, f32>::new(&Cpu, NonFinite::Error);
+        assert!(g.check(&mut with_grads([3e38, 3e38], 3e38), 1.0, 0, 0).unwrap());
+        let e = g.check(&mut with_grads([1.0, 2.0], f32::NAN), 1.0, 4, 7).unwrap_err();
+        assert!(
+            matches!(&e, TrainError::NonFinite { epoch: 4, step: 7, what: FaultSource::Gradient(n) } if n == "bias"),
+            "{e}"
+        );
+        let e = g
+            .check(&mut with_grads([1.0, 2.0], 0.0), f64::INFINITY, 0, 1)
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            TrainError::NonFinite {
+                what: FaultSource::Loss,
+                ..
+            }
+        ));
+        let mut skip = NonFiniteGuard::<Cpu, f32>::new(&Cpu, NonFinite::SkipStep);
+        let mut fc = with_grads([f32::INFINITY, 0.0], 0.0);
+        assert!(!skip.check(&mut fc, 1.0, 0, 0).unwrap());
+        assert_eq!(skip.skipped(), 1);
+        assert!(fc.weight.raw().grad.iter().all(|&v| v == 0.0));
+        let mut ignore = NonFiniteGuard::<Cpu, f32>::new(&Cpu, NonFinite::Ignore);
+        assert!(ignore
+            .check(&mut with_grads([f32::NAN, 0.0], 0.0), f64::NAN, 0, 0)
+            .unwrap());
+    }
 }
