@@ -188,6 +188,18 @@ mod mapping_tests {
         let (m, n, k) = (g.m as usize, g.n as usize, g.k as usize);
         let ta = g.transa == cublasOperation_t::CUBLAS_OP_T;
         let tb = g.transb == cublasOperation_t::CUBLAS_OP_T;
+        // cuBLAS's argument rules (it returns CUBLAS_STATUS_INVALID_VALUE otherwise).
+        assert!(
+            g.lda as usize >= (if ta { k } else { m }).max(1),
+            "lda {} too small",
+            g.lda
+        );
+        assert!(
+            g.ldb as usize >= (if tb { n } else { k }).max(1),
+            "ldb {} too small",
+            g.ldb
+        );
+        assert!(g.ldc as usize >= m.max(1), "ldc {} too small", g.ldc);
         for p in 0..cfg.batch_size as usize {
             let (a, b) = (&a[p * cfg.stride_a as usize..], &b[p * cfg.stride_b as usize..]);
             let c = &mut c[p * cfg.stride_c as usize..];
@@ -220,9 +232,13 @@ mod mapping_tests {
     /// first, and every product on a GPU was garbage.)
     #[test]
     fn column_major_config_computes_the_row_major_product() {
-        let (m, n, k, count) = (3usize, 5usize, 4usize, 2usize);
+        let count = 2usize;
         let val = |i: usize, s: u64| ((i as u64 * 2654435761 + s * 97) % 17) as f64 - 8.0;
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        // (1, 1, 9): a dot product, as the training guard's gradient sum runs.
+        for ((m, n, k), (ta, tb)) in [(3usize, 5usize, 4usize), (1, 1, 9)]
+            .into_iter()
+            .flat_map(|s| [(false, false), (true, false), (false, true), (true, true)].map(|t| (s, t)))
+        {
             let g = RowGemm {
                 m,
                 n,

@@ -4,7 +4,7 @@
 use super::error::{FaultSource, TrainError};
 use super::fit::NonFinite;
 use crate::module::Module;
-use dl_core::ops::{Reduce, ReduceDims};
+use dl_core::ops::matmul::Gemm;
 use dl_core::{Backend, Float};
 
 /// Checks the loss and the gradients of a step before the optimizer runs,
@@ -34,7 +34,7 @@ use dl_core::{Backend, Float};
 /// ```
 pub struct NonFiniteGuard<B: Backend, E: Float> {
     mode: NonFinite,
-    scratch: B::Buf<E>,
+    ones: B::Buf<E>,
     total: B::Buf<E>,
     skipped: usize,
 }
@@ -44,7 +44,7 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
     pub fn new(dev: &B, mode: NonFinite) -> Self {
         Self {
             mode,
-            scratch: dev.zeros(1),
+            ones: dev.zeros(0),
             total: dev.zeros(1),
             skipped: 0,
         }
@@ -70,7 +70,7 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
             return Ok(true);
         }
         let fault = if loss.is_finite() {
-            first_non_finite_grad(model, &mut self.scratch, &mut self.total).map(FaultSource::Gradient)
+            first_non_finite_grad(model, &mut self.ones, &mut self.total).map(FaultSource::Gradient)
         } else {
             Some(FaultSource::Loss)
         };
@@ -92,13 +92,16 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
 }
 
 /// The `state_dict` name of the first trainable parameter whose gradient
-/// holds a NaN or an infinity. The sums of all trainable gradients are
-/// added up on the device and read back once (one synchronisation per step
-/// on a GPU); a NaN or infinity anywhere makes that total non-finite. Only
-/// then (or when the total overflows) are gradients read in full.
+/// holds a NaN or an infinity. Every trainable gradient's sum is added into
+/// `total` on the device as a GEMM with a row of ones (`total += 1^T g`:
+/// cuBLAS spreads it over the GPU, where the reduction kernel would sum a
+/// whole weight matrix in one thread), and `total` is read back once (one
+/// synchronisation per step on a GPU). A NaN or infinity anywhere makes the
+/// total non-finite; only then (or when a finite sum overflows) are
+/// gradients read in full.
 fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
     model: &mut M,
-    scratch: &mut B::Buf<E>,
+    ones: &mut B::Buf<E>,
     total: &mut B::Buf<E>,
 ) -> Option<String> {
     let mut dev = None;
@@ -112,13 +115,12 @@ fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
             p.dev.fill(total, E::ZERO);
             dev = Some(p.dev.clone());
         }
-        let d = ReduceDims {
-            outer: 1,
-            axis: n,
-            inner: 1,
-        };
-        p.dev.reduce_forward(Reduce::Sum, d, &p.grad, scratch);
-        p.dev.axpy(E::ONE, scratch, total);
+        if p.dev.len(ones) < n {
+            p.dev.resize(ones, n);
+            p.dev.fill(ones, E::ONE);
+        }
+        p.dev
+            .gemm(Gemm::new(1, 1, n, false, false).accumulate(), ones, &p.grad, total);
     });
     let dev = dev?;
     if dev.to_vec(total).iter().all(|v| v.to_f64().is_finite()) {
