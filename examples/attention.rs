@@ -24,7 +24,7 @@
 
 mod common;
 
-use dl::cli::{Args, Picked};
+use dl::cli::Args;
 use dl::core::init::Init;
 use dl::core::ops::bias::BiasDims;
 use dl::core::{Backend, Float, Param, RawParam};
@@ -229,11 +229,7 @@ fn defaults() -> Args {
 
 fn main() {
     let (args, dev) = common::setup(PROGRAM, "self-attention over the 28 rows of an MNIST digit", defaults());
-    match dev {
-        Picked::Cpu(dev) => run(&args, &dev),
-        #[cfg(feature = "cuda")]
-        Picked::Cuda(dev) => run(&args, &dev),
-    }
+    common::on_device!(dev => run(&args, &dev))
 }
 
 /// Trains and evaluates on `dev` (any backend).

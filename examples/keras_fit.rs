@@ -27,7 +27,7 @@
 
 mod common;
 
-use dl::cli::{Args, Picked};
+use dl::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::optim::StepLr;
 use dl::prelude::*;
@@ -63,11 +63,7 @@ fn defaults() -> Args {
 
 fn main() {
     let (args, dev) = common::setup(PROGRAM, "Keras-style fit with validation and callbacks", defaults());
-    match dev {
-        Picked::Cpu(dev) => run(&args, &dev),
-        #[cfg(feature = "cuda")]
-        Picked::Cuda(dev) => run(&args, &dev),
-    }
+    common::on_device!(dev => run(&args, &dev))
 }
 
 /// The whole example on `dev` (any backend).

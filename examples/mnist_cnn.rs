@@ -19,7 +19,7 @@
 
 mod common;
 
-use dl::cli::{Args, Picked};
+use dl::cli::Args;
 use dl::nn::checkpoint;
 use dl::prelude::*;
 use std::time::Instant;
@@ -52,11 +52,7 @@ fn defaults() -> Args {
 
 fn main() {
     let (args, dev) = common::setup(PROGRAM, "a LeNet-like CNN trained to 99% on MNIST", defaults());
-    match dev {
-        Picked::Cpu(dev) => run(&args, &dev),
-        #[cfg(feature = "cuda")]
-        Picked::Cuda(dev) => run(&args, &dev),
-    }
+    common::on_device!(dev => run(&args, &dev))
 }
 
 /// Trains, evaluates and saves the network on `dev` (any backend).

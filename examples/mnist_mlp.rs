@@ -20,7 +20,7 @@
 
 mod common;
 
-use dl::cli::{Args, Picked};
+use dl::cli::Args;
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::nn::train::NonFiniteGuard;
 use dl::prelude::*;
@@ -132,10 +132,6 @@ fn main() {
         "a multilayer perceptron trained by a PyTorch-style loop",
         defaults(),
     );
-    let acc = match dev {
-        Picked::Cpu(dev) => run(&args, &dev),
-        #[cfg(feature = "cuda")]
-        Picked::Cuda(dev) => run(&args, &dev),
-    };
+    let acc = common::on_device!(dev => run(&args, &dev));
     println!("test_accuracy={acc:.4}");
 }

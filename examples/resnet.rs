@@ -23,7 +23,7 @@
 
 mod common;
 
-use dl::cli::{Args, Picked};
+use dl::cli::Args;
 use dl::nn::data::augment::RandomCrop;
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
@@ -88,11 +88,7 @@ fn defaults() -> Args {
 
 fn main() {
     let (args, dev) = common::setup(PROGRAM, "a small ResNet with batch norm and augmentation", defaults());
-    match dev {
-        Picked::Cpu(dev) => run(&args, &dev),
-        #[cfg(feature = "cuda")]
-        Picked::Cuda(dev) => run(&args, &dev),
-    }
+    common::on_device!(dev => run(&args, &dev))
 }
 
 /// Trains and evaluates on `dev` (any backend).

@@ -26,7 +26,7 @@
 
 mod common;
 
-use dl::cli::{Args, Picked};
+use dl::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::data::InMemoryDataset;
 use dl::prelude::*;
@@ -105,11 +105,7 @@ fn main() {
         "transfer learning: non-strict load, freezing, fine-tuning",
         defaults(),
     );
-    match dev {
-        Picked::Cpu(dev) => run(&args, &dev),
-        #[cfg(feature = "cuda")]
-        Picked::Cuda(dev) => run(&args, &dev),
-    }
+    common::on_device!(dev => run(&args, &dev))
 }
 
 /// The three phases on `dev` (any backend).

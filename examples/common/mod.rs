@@ -22,6 +22,20 @@ pub fn setup(program: &str, about: &str, defaults: Args) -> (Args, dl::cli::Pick
     (args, dev)
 }
 
+/// `on_device!(dev => expr)`: evaluates `expr` with `dev` bound to the device
+/// that [`setup`] picked, whatever its backend (`expr` calls a function
+/// generic over `B: Backend`).
+macro_rules! on_device {
+    ($dev:ident => $body:expr) => {
+        match $dev {
+            dl::cli::Picked::Cpu($dev) => $body,
+            #[cfg(feature = "cuda")]
+            dl::cli::Picked::Cuda($dev) => $body,
+        }
+    };
+}
+pub(crate) use on_device;
+
 /// The value, or prints `program: error: e` and exits with status 1.
 pub fn or_exit<T, E: Display>(program: &str, r: Result<T, E>) -> T {
     match r {
