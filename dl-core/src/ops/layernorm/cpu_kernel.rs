@@ -101,18 +101,23 @@ impl LayerNormKernel for Cpu {
                 *v = E::from_f64(rs * (gd - a - xhat(r, j) * b));
             }
         };
-        // Parameter gradients, column chunks, rows summed in order.
+        // Parameter gradients, column chunks, rows summed in order: row by
+        // row into per-column sums (a column walk missed the cache on every
+        // element), each column's additions in the same order as before.
         let cols = |(c, (dg, db)): (usize, (&mut [E], &mut [E]))| {
-            for k in 0..dg.len() {
-                let j = c * COL_CHUNK + k;
-                let (mut sg, mut sb) = (0.0, 0.0);
-                for r in 0..rows {
-                    let g = dy[r * dim + j].to_f64();
-                    sb += g;
-                    sg += g * xhat(r, j);
+            let (j0, w) = (c * COL_CHUNK, dg.len());
+            let (mut sg, mut sb) = ([0.0f64; COL_CHUNK], [0.0f64; COL_CHUNK]);
+            for r in 0..rows {
+                let d = &dy[r * dim + j0..r * dim + j0 + w];
+                for (k, &g) in d.iter().enumerate() {
+                    let g = g.to_f64();
+                    sb[k] += g;
+                    sg[k] += g * xhat(r, j0 + k);
                 }
-                dg[k] += E::from_f64(sg);
-                db[k] += E::from_f64(sb);
+            }
+            for k in 0..w {
+                dg[k] += E::from_f64(sg[k]);
+                db[k] += E::from_f64(sb[k]);
             }
         };
         let (dg, db) = (&mut dgamma[..dim], &mut dbeta[..dim]);

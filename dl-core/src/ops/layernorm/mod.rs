@@ -115,4 +115,41 @@ mod tests {
         Cpu.layernorm_backward(0, 3, &vec![], &vec![1.0; 3], &m, &r, &vec![], &mut dx, &mut dg, &mut db);
         assert!(dx.is_empty() && dg == vec![0.5; 3] && db == vec![0.5; 3]);
     }
+
+    /// The parameter gradients sum each column over the rows in row order,
+    /// bit for bit like a plain column loop, on widths around the 64-column
+    /// chunks and on the parallel path.
+    #[test]
+    fn parameter_gradients_match_a_column_loop() {
+        let mut rng = crate::Rng::new(17);
+        for (rows, dim) in [(3usize, 63usize), (5, 64), (7, 65), (2048, 130)] {
+            let n = rows * dim;
+            let x: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
+            let dy: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
+            let gamma: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
+            let beta = vec![0f32; dim];
+            let (mut y, mut mean, mut rstd) = (vec![], vec![], vec![]);
+            Cpu.layernorm_forward(rows, dim, 1e-5, &x, &gamma, &beta, &mut y, &mut mean, &mut rstd);
+            let (mut dx, mut dg, mut db) = (vec![], vec![0.25f32; dim], vec![-0.5f32; dim]);
+            Cpu.layernorm_backward(rows, dim, &x, &gamma, &mean, &rstd, &dy, &mut dx, &mut dg, &mut db);
+            for j in 0..dim {
+                let (mut sg, mut sb) = (0.0f64, 0.0f64);
+                for r in 0..rows {
+                    let g = dy[r * dim + j] as f64;
+                    sb += g;
+                    sg += g * ((x[r * dim + j] as f64 - mean[r] as f64) * rstd[r] as f64);
+                }
+                assert_eq!(
+                    dg[j].to_bits(),
+                    (0.25f32 + sg as f32).to_bits(),
+                    "dgamma[{j}], {rows}x{dim}"
+                );
+                assert_eq!(
+                    db[j].to_bits(),
+                    (-0.5f32 + sb as f32).to_bits(),
+                    "dbeta[{j}], {rows}x{dim}"
+                );
+            }
+        }
+    }
 }
