@@ -244,3 +244,62 @@ fn attention_network_backward_matches_finite_differences() {
     // Three attention layers with 4 tensors each, LayerNorm 2, fc 2.
     assert_eq!(gradcheck_net!(AttnNet<Cpu, f64>, randn::<S2<5, 16>>(2, 8), true), 16);
 }
+
+/// A network whose first layer is a residual block (its `backward_params`
+/// reaches the block's first convolution).
+#[network(input = [4, 6, 6])]
+pub struct ResidualFirst {
+    block: Residual<BasicBlock>,
+    gap: GlobalAvgPool2d,
+    fc: Linear<4, 3>,
+}
+
+/// A network whose first layer is a projection residual block.
+#[network(input = [4, 6, 6])]
+pub struct ProjectionFirst {
+    down: ResidualProj<DownBlock, Conv2d<4, 8, 1, 2>>,
+    gap: GlobalAvgPool2d,
+    fc: Linear<8, 3>,
+}
+
+/// `backward_params` (no input gradient) accumulates exactly the parameter
+/// gradients that `backward` does, bit for bit, for every layer kind that
+/// skips its input-gradient work when it comes first: Linear, Conv2d,
+/// MultiHeadAttention, Residual, ResidualProj, and the generated network.
+macro_rules! params_only_matches_backward {
+    ($net:ty, $x:expr) => {{
+        let mut m = <$net>::init(&Cpu, 11);
+        let x = $x;
+        let (y, cache) = m.forward_train(&x);
+        let g: Vec<f64> = (0..y.len()).map(|i| ((i as f64) * 0.61 + 0.2).cos()).collect();
+        let dy = Tensor::from_slice(&Cpu, y.batch(), &g).unwrap();
+        let grads = |m: &$net| {
+            let mut v = Vec::new();
+            m.visit("", &mut |n, p| {
+                v.push((
+                    n.to_string(),
+                    p.grad_vec().iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+                ))
+            });
+            v
+        };
+        m.zero_grad();
+        let _ = m.backward(&cache, &dy);
+        let full = grads(&m);
+        m.zero_grad();
+        m.backward_params(&cache, &dy);
+        let only = grads(&m);
+        assert!(full.iter().any(|(_, g)| g.iter().any(|&b| f64::from_bits(b) != 0.0)));
+        assert_eq!(full, only, "{}", stringify!($net));
+    }};
+}
+
+#[test]
+fn backward_params_matches_backward_for_every_first_layer_kind() {
+    params_only_matches_backward!(Mlp<Cpu, f64>, randn::<S1<6>>(4, 21));
+    params_only_matches_backward!(Cnn<Cpu, f64>, randn::<S3<1, 8, 8>>(2, 22));
+    params_only_matches_backward!(AttnNet<Cpu, f64>, randn::<S2<5, 16>>(2, 23));
+    params_only_matches_backward!(ResidualFirst<Cpu, f64>, randn::<S3<4, 6, 6>>(2, 24));
+    params_only_matches_backward!(ProjectionFirst<Cpu, f64>, randn::<S3<4, 6, 6>>(2, 25));
+    params_only_matches_backward!(TinyResNet<Cpu, f64>, randn::<S3<1, 6, 6>>(2, 26));
+}
