@@ -198,6 +198,35 @@ impl<
         E: Float,
     > Conv2d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
 {
+    /// Parameter gradients, and the input gradient when `dx` is given.
+    fn run_backward<const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &mut self,
+        x: &Tensor<S3<IN_C, H, W>, B, E>,
+        cache: &Conv2dCache<B, E>,
+        dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
+        dx: Option<&mut B::Buf<E>>,
+    ) {
+        let d = Self::dims::<H, W, OH, OW>(x.batch());
+        let dev = x.device();
+        let w = self.weight.raw_mut();
+        let b = self.bias.raw_mut();
+        cache
+            .with(|ws| {
+                conv2d_backward(
+                    dev,
+                    x.buf(),
+                    &w.value,
+                    dy.buf(),
+                    dx,
+                    &mut w.grad,
+                    Some(&mut b.grad),
+                    d,
+                    ws,
+                )
+            })
+            .expect(INVARIANT);
+    }
+
     /// The runtime dimensions for a batch of `n`, with the compile-time
     /// checks of the shape relation.
     fn dims<const H: usize, const W: usize, const OH: usize, const OW: usize>(n: usize) -> Conv2dDims {
@@ -318,46 +347,6 @@ impl<
         _dx: &mut Tensor<S3<IN_C, H, W>, B, E>,
     ) {
         self.run_backward::<H, W, OH, OW>(x, cache, dy, None);
-    }
-}
-
-impl<
-        const IN_C: usize,
-        const OUT_C: usize,
-        const K: usize,
-        const STRIDE: usize,
-        const PAD: usize,
-        B: Backend,
-        E: Float,
-    > Conv2d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
-{
-    /// Parameter gradients, and the input gradient when `dx` is given.
-    fn run_backward<const H: usize, const W: usize, const OH: usize, const OW: usize>(
-        &mut self,
-        x: &Tensor<S3<IN_C, H, W>, B, E>,
-        cache: &Conv2dCache<B, E>,
-        dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
-        dx: Option<&mut B::Buf<E>>,
-    ) {
-        let d = Self::dims::<H, W, OH, OW>(x.batch());
-        let dev = x.device();
-        let w = self.weight.raw_mut();
-        let b = self.bias.raw_mut();
-        cache
-            .with(|ws| {
-                conv2d_backward(
-                    dev,
-                    x.buf(),
-                    &w.value,
-                    dy.buf(),
-                    dx,
-                    &mut w.grad,
-                    Some(&mut b.grad),
-                    d,
-                    ws,
-                )
-            })
-            .expect(INVARIANT);
     }
 }
 
