@@ -14,26 +14,25 @@ use dl_core::{Backend, Float};
 /// ```
 /// use dl_core::{Cpu, Rng, Tensor, S1};
 /// use dl_nn::prelude::*;
-/// use dl_nn::train::{NonFiniteGuard, TrainError};
+/// use dl_nn::train::{FaultSource, NonFiniteGuard, TrainError};
 /// let dev = Cpu;
 /// let mut fc = Linear::<2, 1>::init(&dev, &mut Rng::new(0));
-/// let mut opt = Sgd::new(0.1);
 /// let mut guard = NonFiniteGuard::new(&dev, NonFinite::Error);
+/// // An input with a NaN gives the weight a NaN gradient.
 /// let x = Tensor::<S1<2>>::from_vec(&dev, 1, vec![f32::NAN, 1.0]).unwrap();
 /// let mut y = Tensor::empty(&dev);
 /// fc.forward_train(&x, &mut y, &mut ());
-/// let (loss, dy) = (y.to_vec()[0] as f64, Tensor::<S1<1>>::from_vec(&dev, 1, vec![1.0]).unwrap());
+/// let dy = Tensor::<S1<1>>::from_vec(&dev, 1, vec![1.0]).unwrap();
 /// fc.zero_grad();
 /// let mut dx = Tensor::empty(&dev);
 /// fc.backward(&x, &y, &(), &dy, &mut dx);
-/// match guard.check(&mut fc, loss, 0, 0) {
-///     Ok(true) => opt.step(&mut fc),
-///     Ok(false) => {} // skipped (NonFinite::SkipStep)
-///     Err(e) => assert!(matches!(e, TrainError::NonFinite { .. })),
-/// }
+/// // In a loop: `if guard.check(&mut model, loss, epoch, step)? { opt.step(&mut model) }`.
+/// let e = guard.check(&mut fc, 0.5, 2, 7).unwrap_err();
+/// assert!(matches!(&e, TrainError::NonFinite { epoch: 2, step: 7, what: FaultSource::Gradient(n) } if n == "weight"), "{e}");
 /// ```
 pub struct NonFiniteGuard<B: Backend, E: Float> {
     mode: NonFinite,
+    dev: B,
     ones: B::Buf<E>,
     total: B::Buf<E>,
     skipped: usize,
@@ -44,6 +43,7 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
     pub fn new(dev: &B, mode: NonFinite) -> Self {
         Self {
             mode,
+            dev: dev.clone(),
             ones: dev.zeros(0),
             total: dev.zeros(1),
             skipped: 0,
@@ -70,7 +70,7 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
             return Ok(true);
         }
         let fault = if loss.is_finite() {
-            first_non_finite_grad(model, &mut self.ones, &mut self.total).map(FaultSource::Gradient)
+            first_non_finite_grad(&self.dev, model, &mut self.ones, &mut self.total).map(FaultSource::Gradient)
         } else {
             Some(FaultSource::Loss)
         };
@@ -100,29 +100,23 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
 /// total non-finite; only then (or when a finite sum overflows) are
 /// gradients read in full.
 fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
+    dev: &B,
     model: &mut M,
     ones: &mut B::Buf<E>,
     total: &mut B::Buf<E>,
 ) -> Option<String> {
-    let mut dev = None;
+    dev.fill(total, E::ZERO);
     model.for_each_param(&mut |p| {
         let n = p.numel();
         if n == 0 || !p.is_trainable() {
             return;
         }
-        if dev.is_none() {
-            p.dev.resize(total, 1);
-            p.dev.fill(total, E::ZERO);
-            dev = Some(p.dev.clone());
+        if dev.len(ones) < n {
+            dev.resize(ones, n);
+            dev.fill(ones, E::ONE);
         }
-        if p.dev.len(ones) < n {
-            p.dev.resize(ones, n);
-            p.dev.fill(ones, E::ONE);
-        }
-        p.dev
-            .gemm(Gemm::new(1, 1, n, false, false).accumulate(), ones, &p.grad, total);
+        dev.gemm(Gemm::new(1, 1, n, false, false).accumulate(), ones, &p.grad, total);
     });
-    let dev = dev?;
     if dev.to_vec(total).iter().all(|v| v.to_f64().is_finite()) {
         return None;
     }

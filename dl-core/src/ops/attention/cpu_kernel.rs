@@ -36,22 +36,6 @@ fn row_sum<E: Float>(r: &[E]) -> E {
     lane_fold(r, E::ZERO, |s, v| s + v)
 }
 
-/// `sum(a[i] * b[i])` in `LANES` partial sums added in a fixed order.
-fn row_dot<E: Float>(a: &[E], b: &[E]) -> E {
-    let mut acc = [E::ZERO; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    for (l, (&x, &y)) in ra.iter().zip(rb).enumerate() {
-        acc[l] += x * y;
-    }
-    acc.iter().fold(E::ZERO, |s, &v| s + v)
-}
-
 fn softmax_row<E: Float>(lo: usize, hi: usize, row: &mut [E]) {
     if lo >= hi {
         row.iter_mut().for_each(|v| *v = E::ZERO);
@@ -69,7 +53,8 @@ fn softmax_row<E: Float>(lo: usize, hi: usize, row: &mut [E]) {
 
 fn softmax_backward_row<E: Float>(lo: usize, hi: usize, p: &[E], dp: &mut [E]) {
     if lo < hi {
-        let dot = row_dot(&p[lo..hi], &dp[lo..hi]);
+        // The GEMV path's fixed-order (and, for f32, AVX) dot product.
+        let dot = E::dot(&p[lo..hi], &dp[lo..hi]);
         for j in lo..hi {
             dp[j] = p[j] * (dp[j] - dot);
         }
