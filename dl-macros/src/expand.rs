@@ -215,6 +215,15 @@ pub fn expand(plan: &Plan) -> TokenStream {
         quote!(#l::backward(&mut self.#id, #x, #o, &cache.#cid, #dy, &mut grads.#prev);)
     });
 
+    // ---- input check: the first layer sees the data ----
+    let check_input = {
+        let f = &fields[0];
+        let id = &f.ident;
+        let name = id.to_string();
+        let l = as_layer(f);
+        quote!(#l::check_input(&self.#id, x).map_err(|e| e.in_field(#name)))
+    };
+
     // ---- summary ----
     let summary_rows = fields.iter().map(|f| {
         let id = f.ident.to_string();
@@ -421,6 +430,9 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 _dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
             ) {
                 self.__dl_backward(x, out, cache, dy, ::core::option::Option::None);
+            }
+            fn check_input(&self, x: &::dl::core::Tensor<#in_ty, B, E>) -> ::core::result::Result<(), ::dl::nn::InputError> {
+                #check_input
             }
         }
 

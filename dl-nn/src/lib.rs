@@ -22,7 +22,7 @@ pub mod train;
 mod reliability_tests;
 
 pub use loss::Loss;
-pub use module::{Layer, Module, Network, OutputShape};
+pub use module::{InputError, Layer, Module, Network, OutputShape};
 pub use optim::Optimizer;
 
 /// The items most programs need.

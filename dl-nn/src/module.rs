@@ -105,6 +105,48 @@ pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
     ) {
         self.backward(x, out, cache, dy, dx);
     }
+
+    /// Checks input *values* the layer cannot take (an `Embedding`'s token
+    /// ids that are not integers in `0..VOCAB`). `fit`, `evaluate` and
+    /// `predict` call it on every batch of data before the forward pass and
+    /// turn an error into a typed `TrainError::InvalidInput`; networks
+    /// forward it to their first layer. The default accepts everything.
+    ///
+    /// # Errors
+    /// [`InputError`] naming the first bad value and its position.
+    fn check_input(&self, _x: &Tensor<In, B, E>) -> Result<(), InputError> {
+        Ok(())
+    }
+}
+
+/// An input value a layer cannot take (see [`Layer::check_input`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("layer `{layer}`: the value {value} at position {position} of sample {sample} of the batch {reason}")]
+pub struct InputError {
+    /// The layer's path in the network (`emb`, `encoder.emb`); empty when
+    /// the layer is checked on its own.
+    pub layer: String,
+    /// Sample index within the batch.
+    pub sample: usize,
+    /// Element index within the sample.
+    pub position: usize,
+    /// The offending value.
+    pub value: f64,
+    /// Why it is refused (`is not a token id in 0..100`).
+    pub reason: String,
+}
+
+impl InputError {
+    /// The same error seen from the network that holds the layer in a
+    /// field named `field`: the path becomes `field` or `field.<path>`.
+    pub fn in_field(mut self, field: &str) -> Self {
+        self.layer = if self.layer.is_empty() {
+            field.to_string()
+        } else {
+            format!("{field}.{}", self.layer)
+        };
+        self
+    }
 }
 
 /// The output shape of a layer for input `In`, where the type system can

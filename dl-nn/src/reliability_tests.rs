@@ -409,15 +409,14 @@ fn check_checkpoint(bytes: &[u8], strict: bool) {
     }
 }
 
-/// Optimizer state: loading never panics, and a state that loads and
-/// validates against the model can take a training step.
+/// Optimizer state: loading never panics, and a state that loads (and so
+/// validates against the model) can take a training step.
 fn check_optimizer_state(bytes: &[u8]) {
     let mut opt = Adam::<Cpu, f32>::default();
-    if load_optimizer_from_bytes(&mut opt, bytes).is_ok() {
-        let mut m = model(2);
-        if opt.validate(&mut m).is_ok() {
-            opt.step(&mut m);
-        }
+    let mut m = model(2);
+    if load_optimizer_from_bytes(&mut opt, &mut m, bytes).is_ok() {
+        assert!(opt.validate(&mut m).is_ok());
+        opt.step(&mut m);
     }
 }
 
@@ -486,7 +485,7 @@ fn seeds_load() {
         })
     );
     let mut opt = Adam::<Cpu, f32>::default();
-    load_optimizer_from_bytes(&mut opt, checkpoint_seed()).unwrap();
+    load_optimizer_from_bytes(&mut opt, &mut model(3), checkpoint_seed()).unwrap();
     assert!(Optimizer::<Cpu, f32>::state_dict(&opt)
         .iter()
         .any(|(n, _, _)| n == "state.0.exp_avg"));
@@ -538,16 +537,16 @@ fn optimizer_state_with_huge_index_or_step_is_an_error() {
     let ok = checkpoint_with_state(&[("step", vec![], vec![3.0]), ("state.0.step", vec![], vec![3.0])]);
     let mut opt = Adam::<Cpu, f32>::default();
     // A partial state (no exp_avg) is an error too, but not a panic.
-    assert!(load_optimizer_from_bytes(&mut opt, &ok).is_err());
+    assert!(load_optimizer_from_bytes(&mut opt, &mut model(0), &ok).is_err());
     for idx in ["18446744073709551615", "4000000000", "65536"] {
         let name = format!("state.{idx}.step");
         let bytes = checkpoint_with_state(&[("step", vec![], vec![3.0]), (&name, vec![], vec![1.0])]);
-        let e = load_optimizer_from_bytes(&mut opt, &bytes).unwrap_err();
+        let e = load_optimizer_from_bytes(&mut opt, &mut model(0), &bytes).unwrap_err();
         assert!(e.to_string().contains("is not a parameter index"), "{e}");
     }
     for step in [1.8446744073709552e19, 1e300, 9007199254740994.0] {
         let bytes = checkpoint_with_state(&[("step", vec![], vec![step])]);
-        let e = load_optimizer_from_bytes(&mut opt, &bytes).unwrap_err();
+        let e = load_optimizer_from_bytes(&mut opt, &mut model(0), &bytes).unwrap_err();
         assert!(e.to_string().contains("a step count must be"), "{e}");
     }
     // The largest accepted step count still trains.

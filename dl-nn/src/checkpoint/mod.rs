@@ -576,30 +576,57 @@ fn load_parsed<B: Backend, E: Float>(
 }
 
 /// Restores `opt`'s state from a file written by [`save_with_optimizer`],
-/// through [`Optimizer::load_state_dict`] (entries in `state_dict` order).
+/// through [`Optimizer::load_state_dict`] (entries in `state_dict` order),
+/// and checks it against `model` ([`Optimizer::validate`]: one state per
+/// trainable parameter, of its shape). On any error `opt` keeps the state
+/// it had.
 ///
 /// # Errors
 /// [`CheckpointError::NoOptimizerState`] for a file without optimizer
-/// state, [`CheckpointError::Optimizer`] when an entry is missing or the
-/// optimizer rejects the state, and the file errors of [`load`].
-pub fn load_optimizer<B: Backend, E: Float>(
+/// state, [`CheckpointError::Optimizer`] when an entry is missing, the
+/// optimizer rejects the state or the state does not fit `model` (saved
+/// for another model), and the file errors of [`load`].
+pub fn load_optimizer<B: Backend, E: Float, M: Module<B, E>>(
     opt: &mut impl Optimizer<B, E>,
+    model: &mut M,
     path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(io_err(path))?;
-    load_optimizer_parsed(opt, &parse(path, &bytes)?)
+    load_optimizer_checked(opt, model, &parse(path, &bytes)?)
 }
 
 /// [`load_optimizer`] from the bytes of a safetensors file.
 ///
 /// # Errors
 /// As [`load_optimizer`].
-pub fn load_optimizer_from_bytes<B: Backend, E: Float>(
+pub fn load_optimizer_from_bytes<B: Backend, E: Float, M: Module<B, E>>(
     opt: &mut impl Optimizer<B, E>,
+    model: &mut M,
     bytes: &[u8],
 ) -> Result<(), CheckpointError> {
-    load_optimizer_parsed(opt, &parse(Path::new(MEMORY), bytes)?)
+    load_optimizer_checked(opt, model, &parse(Path::new(MEMORY), bytes)?)
+}
+
+/// Loads, validates against `model`, and puts the previous state back on
+/// any failure.
+fn load_optimizer_checked<B: Backend, E: Float, M: Module<B, E>>(
+    opt: &mut impl Optimizer<B, E>,
+    model: &mut M,
+    file: &Parsed<'_>,
+) -> Result<(), CheckpointError> {
+    let previous = opt.state_dict();
+    let outcome = load_optimizer_parsed(opt, file).and_then(|()| {
+        opt.validate(model).map_err(|msg| CheckpointError::Optimizer {
+            path: file.path.to_path_buf(),
+            msg: format!("the state does not fit this model: {msg}"),
+        })
+    });
+    if outcome.is_err() {
+        // `previous` came from this optimizer, so it loads back.
+        let _ = opt.load_state_dict(&previous);
+    }
+    outcome
 }
 
 fn load_optimizer_parsed<B: Backend, E: Float>(

@@ -383,7 +383,7 @@ fn optimizer_state_round_trip() {
     assert!(load(&mut net2, &path, true).unwrap().is_exact());
     assert_eq!(values(&net), values(&net2));
     let mut opt2 = Momentum::default();
-    load_optimizer::<Cpu, f32>(&mut opt2, &path).unwrap();
+    load_optimizer(&mut opt2, &mut net2, &path).unwrap();
     assert_eq!(
         Optimizer::<Cpu, f32>::state_dict(&opt2),
         Optimizer::<Cpu, f32>::state_dict(&opt)
@@ -398,7 +398,7 @@ fn optimizer_state_round_trip() {
 
     save(&net, &path).unwrap();
     assert!(matches!(
-        load_optimizer::<Cpu, f32>(&mut opt2, &path),
+        load_optimizer(&mut opt2, &mut net2, &path),
         Err(CheckpointError::NoOptimizerState { .. })
     ));
     // Rejections by the optimizer carry the path.
@@ -407,7 +407,7 @@ fn optimizer_state_round_trip() {
         r#"{"__metadata__":{"dl.optimizer_names":"[\"optim.x\"]"},"optim.x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#,
         8,
     );
-    let err = load_optimizer::<Cpu, f32>(&mut opt2, &e).unwrap_err();
+    let err = load_optimizer(&mut opt2, &mut net2, &e).unwrap_err();
     assert!(
         err.to_string().contains("optimizer state: expected step first, got x"),
         "{err}"
@@ -580,4 +580,34 @@ proptest! {
         let _ = parse_idx_images("x", &bad, Some(2));
         let _ = crate::data::digits::parse_digits("x", &bad);
     }
+}
+
+/// Issue 19: an optimizer state saved for another model is refused by
+/// `load_optimizer` (it made the first `step` panic), and the optimizer
+/// keeps the state it had.
+#[test]
+fn optimizer_state_of_another_model_is_refused() {
+    use crate::optim::Adam;
+    let path = tmp("optim_other");
+    let mut net = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let mut adam = Adam::<Cpu, f32>::new(1e-3);
+    Optimizer::<Cpu, f32>::step(&mut adam, &mut net);
+    save_with_optimizer(&net, &adam, &path).unwrap();
+
+    let mut other = Linear::<4, 3, Cpu, f32>::init(&Cpu, &mut Rng::new(0));
+    let mut opt = Adam::<Cpu, f32>::new(1e-3);
+    Optimizer::<Cpu, f32>::step(&mut opt, &mut other);
+    let before = Optimizer::<Cpu, f32>::state_dict(&opt);
+    let e = load_optimizer(&mut opt, &mut other, &path).unwrap_err();
+    assert!(
+        matches!(&e, CheckpointError::Optimizer { msg, .. } if msg.contains("does not fit this model")),
+        "{e}"
+    );
+    assert_eq!(Optimizer::<Cpu, f32>::state_dict(&opt), before, "the old state is kept");
+    Optimizer::<Cpu, f32>::step(&mut opt, &mut other);
+    // The right model takes it.
+    let mut net2 = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let mut opt2 = Adam::<Cpu, f32>::new(1e-3);
+    load_optimizer(&mut opt2, &mut net2, &path).unwrap();
+    let _ = std::fs::remove_file(&path);
 }

@@ -4,21 +4,25 @@
 //! so that an embedding is an ordinary first layer of a `#[network]`.
 //!
 //! An id that is not a finite non-negative integer below `VOCAB` is never
-//! clamped to a valid row (that would silently read the wrong token):
-//! `forward`/`forward_train` write a zero row for it (and the cache counts
-//! such ids), its row gets no gradient, and [`Embedding::try_forward`]
-//! rejects the whole batch with [`dl_core::Error::InvalidArgument`]. Check
-//! untrusted input with `try_forward` (or [`Embedding::check_ids`]).
+//! clamped to a valid row (that would silently read the wrong token) nor
+//! read as a zero vector (that would train on wrong data without a word):
+//! `forward`/`forward_train` write a row of NaN for it (so every output
+//! computed from it is NaN, and the cache counts such ids), its row gets no
+//! gradient, and [`Embedding::try_forward`] rejects the whole batch with
+//! [`dl_core::Error::InvalidArgument`]. `fit`, `evaluate` and `predict`
+//! check every batch first ([`Layer::check_input`]) and stop with a typed
+//! error naming the layer, the id and its sample. Check other untrusted
+//! input with `try_forward` (or [`Embedding::check_ids`]).
 //!
 //! **PyTorch equivalent**: `nn.Embedding(VOCAB, DIM)` (weight `[VOCAB, DIM]`,
 //! initialised `N(0, 1)`); PyTorch raises on an out-of-range id.
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::{InputError, Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::embedding::token_index;
 use dl_core::{Backend, Cpu, Error, Float, Param, RawParam, Result, Rng, Tensor, S1, S2};
 
-/// Forward on flat buffers: `y[t] = weight[ids[t]]` for every token (zero
+/// Forward on flat buffers: `y[t] = weight[ids[t]]` for every token (NaN
 /// rows for invalid ids). Returns the number of invalid ids.
 pub fn embedding_forward<B: Backend, E: Float>(
     dev: &B,
@@ -68,22 +72,19 @@ impl<const VOCAB: usize, const DIM: usize, B: Backend, E: Float> Embedding<VOCAB
     /// # Errors
     /// [`Error::InvalidArgument`] naming the first invalid id and its position.
     pub fn check_ids<const T: usize>(&self, ids: &Tensor<S1<T>, B, E>) -> Result<()> {
-        match ids
-            .to_vec()
-            .iter()
-            .enumerate()
-            .find(|(_, &v)| token_index(v, VOCAB).is_none())
-        {
-            None => Ok(()),
-            Some((i, v)) => Err(Error::InvalidArgument {
+        first_bad_id::<T, E>(&ids.to_vec(), VOCAB).map_or(Ok(()), |e| {
+            Err(Error::InvalidArgument {
                 op: "Embedding",
                 msg: format!(
-                    "token id {v} at position {i} (sample {}, token {}) is not an integer in 0..{VOCAB}",
-                    i / T.max(1),
-                    i % T.max(1)
+                    "token id {} at position {} (sample {}, token {}) {}",
+                    e.value,
+                    e.sample * T + e.position,
+                    e.sample,
+                    e.position,
+                    e.reason
                 ),
-            }),
-        }
+            })
+        })
     }
 
     /// Like `forward`, but rejects invalid ids instead of writing zero rows.
@@ -95,6 +96,19 @@ impl<const VOCAB: usize, const DIM: usize, B: Backend, E: Float> Embedding<VOCAB
         self.check_ids(ids)?;
         Ok(<Self as Layer<S1<T>, S2<T, DIM>, B, E>>::forward(self, ids))
     }
+}
+
+/// The first id of `ids` (samples of `T` tokens) that is not a token of a
+/// `vocab`-row table.
+fn first_bad_id<const T: usize, E: Float>(ids: &[E], vocab: usize) -> Option<InputError> {
+    let i = ids.iter().position(|&v| token_index(v, vocab).is_none())?;
+    Some(InputError {
+        layer: String::new(),
+        sample: i / T.max(1),
+        position: i % T.max(1),
+        value: ids[i].to_f64(),
+        reason: format!("is not a token id (an integer in 0..{vocab})"),
+    })
 }
 
 impl<const VOCAB: usize, const DIM: usize, B: Backend, E: Float> Module<B, E> for Embedding<VOCAB, DIM, B, E> {
@@ -125,11 +139,16 @@ impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float>
 impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float> Layer<S1<T>, S2<T, DIM>, B, E>
     for Embedding<VOCAB, DIM, B, E>
 {
-    /// Number of invalid ids met by the last `forward_train` (given zero rows).
+    /// Number of invalid ids met by the last `forward_train` (given NaN rows).
     type Cache = usize;
 
     fn new_cache(_dev: &B) -> usize {
         0
+    }
+    /// Every id must be an integer in `0..VOCAB` (reads the ids back to the
+    /// host: one copy of the batch's ids per call).
+    fn check_input(&self, x: &Tensor<S1<T>, B, E>) -> std::result::Result<(), InputError> {
+        first_bad_id::<T, E>(&x.to_vec(), VOCAB).map_or(Ok(()), Err)
     }
     fn forward(&self, x: &Tensor<S1<T>, B, E>) -> Tensor<S2<T, DIM>, B, E> {
         let mut y = Tensor::zeros(x.device(), x.batch());
@@ -183,17 +202,21 @@ mod tests {
         assert_eq!(emb.weight.grad_vec(), vec![1.0, 2.0, 0.0, 0.0, 5.0, 6.0]);
     }
 
-    /// Out-of-range, negative, fractional and NaN ids: `forward` writes zero
-    /// rows and counts them; `try_forward` returns `InvalidArgument`.
+    /// Out-of-range, negative, fractional and NaN ids: `forward` writes NaN
+    /// rows (never zeros) and counts them; `try_forward` returns
+    /// `InvalidArgument`; `check_input` names the id and its place.
     #[test]
-    fn invalid_ids_are_zero_rows_or_errors() {
+    fn invalid_ids_are_nan_rows_or_errors() {
         let mut emb = Embedding::<3, 2>::init(&Cpu, &mut Rng::new(0));
         for bad in [3.0, -1.0, 0.5, f32::NAN, f32::INFINITY, 1e30] {
             let ids = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, bad]).unwrap();
             let e = emb.try_forward(&ids).unwrap_err();
             assert!(matches!(e, Error::InvalidArgument { op: "Embedding", .. }), "{e}");
             let y = emb.forward(&ids).to_vec();
-            assert_eq!(&y[2..], &[0.0, 0.0]);
+            assert!(y[2..].iter().all(|v| v.is_nan()), "{y:?}");
+            let ie = Layer::<S1<2>, S2<2, 2>, Cpu, f32>::check_input(&emb, &ids).unwrap_err();
+            assert_eq!((ie.sample, ie.position, ie.layer.as_str()), (0, 1, ""));
+            assert!(ie.value.to_bits() == (bad as f64).to_bits() || bad.is_nan(), "{ie}");
             assert_eq!(&y[..2], &emb.weight.value_vec()[2..4]);
             let (mut out, mut c) = (Tensor::empty(&Cpu), 0usize);
             emb.forward_train(&ids, &mut out, &mut c);

@@ -12,7 +12,7 @@
 //! **PyTorch equivalent**: the `out = self.block(x) + x` /
 //! `out = self.block(x) + self.shortcut(x)` lines of a ResNet block's `forward`.
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::{InputError, Layer, Module, OutputShape};
 use dl_core::ops::binary::{BinaryDims, BinaryOp};
 use dl_core::{Backend, Cpu, Float, RawParam, Rng, Shape, Tensor};
 use std::marker::PhantomData;
@@ -134,6 +134,10 @@ where
             inner: Blk::new_cache(dev),
             block_out: Tensor::empty(dev),
         }
+    }
+    /// The block's check (its parameters are named without a prefix, and so is its path).
+    fn check_input(&self, x: &Tensor<S, B, E>) -> Result<(), InputError> {
+        self.block.check_input(x)
     }
     fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
         let y = self.block.forward(x);
@@ -270,6 +274,11 @@ where
             block_out: Tensor::empty(dev),
             shortcut_out: Tensor::empty(dev),
         }
+    }
+    /// Both branches see the input: the block's check, then the shortcut's.
+    fn check_input(&self, x: &Tensor<In, B, E>) -> Result<(), InputError> {
+        self.block.check_input(x)?;
+        self.shortcut.check_input(x).map_err(|e| e.in_field("shortcut"))
     }
     fn forward(&self, x: &Tensor<In, B, E>) -> Tensor<Out, B, E> {
         let a = self.block.forward(x);

@@ -141,6 +141,17 @@ pub trait Callback<M> {
     fn on_train_end(&mut self, _ctx: &mut CallbackContext<'_, M>) -> Result<(), TrainError> {
         Ok(())
     }
+    /// When training stops with `error` (a non-finite value, a data error,
+    /// another callback's error) instead of ending normally; `fit` then
+    /// returns `error`. Runs on every callback, in order (also when the
+    /// error came from another callback's [`Callback::on_train_end`]).
+    ///
+    /// # Errors
+    /// A failure of the callback's own clean-up; `fit` still returns the
+    /// training error, with this one appended to its message.
+    fn on_train_abort(&mut self, _error: &TrainError, _ctx: &mut CallbackContext<'_, M>) -> Result<(), TrainError> {
+        Ok(())
+    }
 }
 
 impl<M, C: Callback<M> + ?Sized> Callback<M> for &mut C {
@@ -158,6 +169,9 @@ impl<M, C: Callback<M> + ?Sized> Callback<M> for &mut C {
     }
     fn on_train_end(&mut self, ctx: &mut CallbackContext<'_, M>) -> Result<(), TrainError> {
         (**self).on_train_end(ctx)
+    }
+    fn on_train_abort(&mut self, error: &TrainError, ctx: &mut CallbackContext<'_, M>) -> Result<(), TrainError> {
+        (**self).on_train_abort(error, ctx)
     }
 }
 
@@ -262,8 +276,9 @@ type SaveFn<'a, M> = Box<dyn FnMut(usize, &M) -> Result<(), String> + 'a>;
 /// Keeps the best parameters seen (by `monitor`) in memory: a device copy
 /// of every parameter and buffer, taken through [`Module::visit`] whenever
 /// the monitored figure improves. With [`ModelCheckpoint::restore_best`]
-/// the copy is written back into the model when training ends (also after
-/// an early stop). [`ModelCheckpoint::on_improve`] adds a closure called
+/// the copy is written back into the model when training ends: normally,
+/// after an early stop, and when `fit` stops with an error (a run stopped
+/// by a NaN keeps the best weights, not the diverged ones). [`ModelCheckpoint::on_improve`] adds a closure called
 /// with the epoch and the model at each improvement, to save it to disk
 /// with [`crate::checkpoint::save`] (Keras `save_best_only=True`):
 /// `.on_improve(|_, m| dl_nn::checkpoint::save(m, "best.safetensors").map_err(|e| e.to_string()))`.
@@ -399,6 +414,9 @@ impl<M: Module<B, E>, B: Backend, E: Float> Callback<M> for ModelCheckpoint<'_, 
             self.restore_into(ctx.model)?;
         }
         Ok(())
+    }
+    fn on_train_abort(&mut self, _error: &TrainError, ctx: &mut CallbackContext<'_, M>) -> Result<(), TrainError> {
+        self.on_train_end(ctx)
     }
 }
 

@@ -11,6 +11,9 @@ pub enum FaultSource {
     /// The gradient of the parameter with this `state_dict` name (the first
     /// one, in visiting order, that holds a non-finite element).
     Gradient(String),
+    /// The value of the parameter with this `state_dict` name: the model
+    /// itself has diverged, and skipping steps cannot recover it.
+    Parameter(String),
 }
 
 impl fmt::Display for FaultSource {
@@ -18,6 +21,7 @@ impl fmt::Display for FaultSource {
         match self {
             FaultSource::Loss => f.write_str("the loss"),
             FaultSource::Gradient(name) => write!(f, "the gradient of `{name}`"),
+            FaultSource::Parameter(name) => write!(f, "the parameter `{name}` itself"),
         }
     }
 }
@@ -91,6 +95,46 @@ pub enum TrainError {
         /// What was not finite.
         what: FaultSource,
     },
+    /// `NonFinite::SkipStep` skipped this many steps in a row: training is
+    /// not recovering (see `FitConfig::max_consecutive_skips`).
+    #[error("{consecutive} consecutive steps skipped for non-finite values (the last at epoch {epoch}, step {step}, in {what}); stopping")]
+    TooManySkippedSteps {
+        /// Epoch of the last skipped step (0-based).
+        epoch: usize,
+        /// Step of the last skipped step within its epoch (0-based).
+        step: usize,
+        /// Skipped steps in a row.
+        consecutive: usize,
+        /// What the last skipped step found.
+        what: FaultSource,
+    },
+    /// A layer cannot take a value of the data (an `Embedding` token id out
+    /// of range), found by `Layer::check_input` before the forward pass.
+    #[error("the {role} data set's sample {index}: {source}")]
+    InvalidInput {
+        /// `train`, `validation`, `evaluation` or `prediction`.
+        role: &'static str,
+        /// Index of the sample in the data set.
+        index: usize,
+        /// The layer, the value and its position.
+        source: crate::module::InputError,
+    },
+    /// The network produced a NaN or an infinity for a sample in
+    /// `evaluate`, `predict` or validation (a NaN input, or a diverged model).
+    #[error("the network's output for sample {index} of the {role} data set is not finite ({value})")]
+    NonFiniteOutput {
+        /// `validation`, `evaluation` or `prediction`.
+        role: &'static str,
+        /// Index of the sample in the data set.
+        index: usize,
+        /// The first non-finite output value.
+        value: f64,
+    },
+    /// The optimizer's settings or state do not fit (a negative or NaN
+    /// learning rate, Nesterov without momentum, a state loaded for another
+    /// model); checked by `fit` before the first step.
+    #[error("invalid optimizer: {0}")]
+    Optimizer(String),
     /// A callback monitors a figure that the epoch does not have (a
     /// validation figure without a validation set).
     #[error("callback `{callback}` monitors `{monitor}`, which this run does not compute (no validation set?)")]

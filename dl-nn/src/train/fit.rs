@@ -57,6 +57,7 @@ pub struct FitConfig<'a, N, O, L> {
     progress: Progress,
     quiet: bool,
     non_finite: NonFinite,
+    max_consecutive_skips: usize,
 }
 
 impl<'a, N, O, L> FitConfig<'a, N, O, L> {
@@ -75,6 +76,7 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
             progress: Progress::Auto,
             quiet: false,
             non_finite: NonFinite::Error,
+            max_consecutive_skips: super::guard::DEFAULT_MAX_CONSECUTIVE_SKIPS,
         }
     }
     /// Number of passes over the training set (0: `fit` returns an empty history).
@@ -132,6 +134,13 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
     /// What to do on a NaN or infinite loss or gradient (default [`NonFinite::Error`]).
     pub fn on_non_finite(mut self, mode: NonFinite) -> Self {
         self.non_finite = mode;
+        self
+    }
+    /// With [`NonFinite::SkipStep`], how many steps in a row may be skipped
+    /// before `fit` stops with [`TrainError::TooManySkippedSteps`] (default
+    /// [`super::DEFAULT_MAX_CONSECUTIVE_SKIPS`]; at least 1).
+    pub fn max_consecutive_skips(mut self, n: usize) -> Self {
+        self.max_consecutive_skips = n.max(1);
         self
     }
     /// The optimizer (its state after a [`Fit::fit_mut`] run, for checkpoints).
@@ -370,6 +379,51 @@ fn check_labels<D: Dataset + ?Sized + 'static>(
     }
 }
 
+/// [`Layer::check_input`] on a batch; a refused value is reported with its
+/// sample's index in the data set (from the loader's order of `epoch`).
+fn check_input<In, Out, M, D, B, E>(
+    role: &'static str,
+    model: &M,
+    x: &Tensor<In, B, E>,
+    loader: &DataLoader<D>,
+    epoch: u64,
+    step: usize,
+) -> Result<(), TrainError>
+where
+    In: Shape,
+    Out: Shape,
+    M: Layer<In, Out, B, E>,
+    D: Dataset + ?Sized + 'static,
+    B: Backend,
+    E: Float,
+{
+    model.check_input(x).map_err(|source| TrainError::InvalidInput {
+        role,
+        index: loader.order(epoch)[step * loader.batch_size() + source.sample],
+        source,
+    })
+}
+
+/// The first non-finite value of a batch's outputs (`k` per sample), as an
+/// error naming its sample's index in the data set.
+fn check_outputs<D: Dataset + ?Sized + 'static, E: Float>(
+    role: &'static str,
+    host: &[E],
+    k: usize,
+    loader: &DataLoader<D>,
+    epoch: u64,
+    step: usize,
+) -> Result<(), TrainError> {
+    match host.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(TrainError::NonFiniteOutput {
+            role,
+            index: loader.order(epoch)[step * loader.batch_size() + i / k.max(1)],
+            value: host[i].to_f64(),
+        }),
+    }
+}
+
 /// Number of rows of `out` whose first maximum is at the label (on the device).
 fn correct<Out: Shape, B: Backend, E: Float>(out: &Tensor<Out, B, E>, labels: &[usize]) -> Result<usize, TrainError> {
     let dev = out.device();
@@ -450,8 +504,14 @@ where
     let (mut loss_sum, mut right) = (0.0, 0usize);
     for (step, (x, labels)) in loader.epoch::<In, B, E>(dev)?.enumerate() {
         check_labels(role, &labels, loader, epoch, step)?;
+        check_input(role, model, &x, loader, epoch, step)?;
         model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
         let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+        if !l.is_finite() {
+            // A NaN input or a diverged model: name the sample, never
+            // report a NaN loss or a meaningless accuracy.
+            check_outputs(role, &bufs.out.to_vec(), Out::NUMEL, loader, epoch, step)?;
+        }
         loss_sum += l * labels.len() as f64;
         right += correct(&bufs.out, &labels)?;
     }
@@ -493,9 +553,12 @@ where
         outputs: Vec::with_capacity(n * Out::NUMEL),
         outputs_per_sample: Out::NUMEL,
     };
-    for (x, _) in loader.epoch::<In, B, E>(&dev)? {
+    let epoch = loader.next_epoch();
+    for (step, (x, _)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
+        check_input("prediction", model, &x, &loader, epoch, step)?;
         model.forward_train(&x, &mut out, &mut cache);
         let host = out.to_vec();
+        check_outputs("prediction", &host, Out::NUMEL, &loader, epoch, step)?;
         argmax_rows(&host, Out::NUMEL, |c| pred.classes.push(c));
         pred.outputs.extend_from_slice(&host);
     }
@@ -546,7 +609,7 @@ where
     };
     let dev = device_of(model)?;
     let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
-    let mut guard = NonFiniteGuard::<B, E>::new(&dev, cfg.non_finite);
+    let mut guard = NonFiniteGuard::<B, E>::new(&dev, cfg.non_finite).max_consecutive_skips(cfg.max_consecutive_skips);
 
     let FitConfig {
         optimizer,
@@ -558,92 +621,121 @@ where
         non_finite,
         ..
     } = cfg;
+    // PyTorch checks hyperparameters in the optimizer's constructor; a
+    // state loaded for another model would panic at the first step.
+    optimizer.validate(model).map_err(TrainError::Optimizer)?;
     let epochs = *epochs;
     let mut reporter = Reporter::new(progress, *quiet, epochs);
     let mut history = History::default();
     let mut lr = optimizer.lr();
-    for cb in callbacks.iter_mut() {
-        cb.on_train_begin(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
-    }
-    optimizer.set_lr(lr);
 
-    for epoch in 0..epochs {
+    // Everything from the first callback on: an error here still lets the
+    // callbacks clean up (`on_train_abort`: restore the best weights).
+    let mut run = || -> Result<(), TrainError> {
         for cb in callbacks.iter_mut() {
-            cb.on_epoch_begin(epoch, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+            cb.on_train_begin(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
         }
         optimizer.set_lr(lr);
-        let start = Instant::now();
-        model.set_training(true);
-        reporter.begin_epoch(epoch, steps);
-        let (mut loss_sum, mut right, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
-        let loader_epoch = loader.next_epoch();
-        for (step, (x, labels)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
-            check_labels("train", &labels, &loader, loader_epoch, step)?;
-            model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
-            let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
-            // A non-finite loss skips the backward pass (the guard reports it).
-            if l.is_finite() || *non_finite == NonFinite::Ignore {
-                model.zero_grad();
-                model.backward_params(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+
+        for epoch in 0..epochs {
+            for cb in callbacks.iter_mut() {
+                cb.on_epoch_begin(epoch, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
             }
-            if !guard.check(model, l, epoch, step)? {
-                skipped += 1;
-                reporter.step(f64::NAN, f64::NAN, 0.0);
-                continue;
+            optimizer.set_lr(lr);
+            let start = Instant::now();
+            model.set_training(true);
+            reporter.begin_epoch(epoch, steps);
+            let (mut loss_sum, mut right, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
+            let loader_epoch = loader.next_epoch();
+            for (step, (x, labels)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
+                check_labels("train", &labels, &loader, loader_epoch, step)?;
+                check_input("train", model, &x, &loader, loader_epoch, step)?;
+                model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+                let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+                // A non-finite loss skips the backward pass (the guard reports it).
+                if l.is_finite() || *non_finite == NonFinite::Ignore {
+                    model.zero_grad();
+                    model.backward_params(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                }
+                if !guard.check(model, l, epoch, step)? {
+                    skipped += 1;
+                    reporter.step(f64::NAN, f64::NAN, 0.0);
+                    continue;
+                }
+                optimizer.step(model);
+                loss_sum += l * labels.len() as f64;
+                right += correct(&bufs.out, &labels)?;
+                seen += labels.len();
+                let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                reporter.step(loss_sum / seen as f64, right as f64 / seen as f64, rate);
             }
-            optimizer.step(model);
-            loss_sum += l * labels.len() as f64;
-            right += correct(&bufs.out, &labels)?;
-            seen += labels.len();
-            let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
-            reporter.step(loss_sum / seen as f64, right as f64 / seen as f64, rate);
+            let train_secs = start.elapsed().as_secs_f64();
+            let (val_loss, val_accuracy) = match &mut val_loader {
+                Some(v) => {
+                    let e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
+                    (Some(e.loss), Some(e.accuracy))
+                }
+                None => (None, None),
+            };
+            let (train_loss, train_accuracy) = if seen > 0 {
+                (loss_sum / seen as f64, right as f64 / seen as f64)
+            } else {
+                (f64::NAN, f64::NAN)
+            };
+            let record = EpochRecord {
+                epoch,
+                train_loss,
+                train_accuracy,
+                val_loss,
+                val_accuracy,
+                lr: optimizer.lr(),
+                seconds: start.elapsed().as_secs_f64(),
+                samples_per_sec: seen as f64 / train_secs.max(1e-9),
+                samples: seen,
+                skipped_steps: skipped,
+            };
+            reporter.end_epoch(&record);
+            history.epochs.push(record.clone());
+            let mut stop = None;
+            for cb in callbacks.iter_mut() {
+                let ctl = cb.on_epoch_end(&record, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+                if let (Control::Stop(why), None) = (ctl, &stop) {
+                    stop = Some(why);
+                }
+            }
+            optimizer.set_lr(lr);
+            if let Some(why) = stop {
+                reporter.message(&why);
+                history.stopped_early = Some(why);
+                break;
+            }
         }
-        let train_secs = start.elapsed().as_secs_f64();
-        let (val_loss, val_accuracy) = match &mut val_loader {
-            Some(v) => {
-                let e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
-                (Some(e.loss), Some(e.accuracy))
-            }
-            None => (None, None),
-        };
-        let (train_loss, train_accuracy) = if seen > 0 {
-            (loss_sum / seen as f64, right as f64 / seen as f64)
-        } else {
-            (f64::NAN, f64::NAN)
-        };
-        let record = EpochRecord {
-            epoch,
-            train_loss,
-            train_accuracy,
-            val_loss,
-            val_accuracy,
-            lr: optimizer.lr(),
-            seconds: start.elapsed().as_secs_f64(),
-            samples_per_sec: seen as f64 / train_secs.max(1e-9),
-            samples: seen,
-            skipped_steps: skipped,
-        };
-        reporter.end_epoch(&record);
-        history.epochs.push(record.clone());
-        let mut stop = None;
         for cb in callbacks.iter_mut() {
-            let ctl = cb.on_epoch_end(&record, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
-            if let (Control::Stop(why), None) = (ctl, &stop) {
-                stop = Some(why);
-            }
+            cb.on_train_end(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
         }
-        optimizer.set_lr(lr);
-        if let Some(why) = stop {
-            reporter.message(&why);
-            history.stopped_early = Some(why);
-            break;
-        }
-    }
-    for cb in callbacks.iter_mut() {
-        cb.on_train_end(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
-    }
+        Ok(())
+    };
+    let outcome = run();
     model.set_training(false);
-    Ok(history)
+    match outcome {
+        Ok(()) => Ok(history),
+        Err(error) => {
+            let mut cleanup = Vec::new();
+            for cb in callbacks.iter_mut() {
+                if let Err(e) = cb.on_train_abort(&error, &mut CallbackContext::new(&history, model, epochs, &mut lr)) {
+                    cleanup.push(format!("{}: {e}", cb.name()));
+                }
+            }
+            if cleanup.is_empty() {
+                Err(error)
+            } else {
+                Err(TrainError::Callback {
+                    callback: "on_train_abort",
+                    msg: format!("{error} (and clean-up failed: {})", cleanup.join("; ")),
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,14 @@ pub struct NonFiniteGuard<B: Backend, E: Float> {
     ones: B::Buf<E>,
     total: B::Buf<E>,
     skipped: usize,
+    consecutive: usize,
+    max_consecutive: usize,
 }
+
+/// Steps [`NonFinite::SkipStep`] may skip in a row before training stops
+/// with [`TrainError::TooManySkippedSteps`] (see
+/// [`NonFiniteGuard::max_consecutive_skips`]).
+pub const DEFAULT_MAX_CONSECUTIVE_SKIPS: usize = 20;
 
 impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
     /// A guard on `dev` acting as `mode` says.
@@ -47,7 +54,17 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
             ones: dev.zeros(0),
             total: dev.zeros(1),
             skipped: 0,
+            consecutive: 0,
+            max_consecutive: DEFAULT_MAX_CONSECUTIVE_SKIPS,
         }
+    }
+
+    /// With [`NonFinite::SkipStep`], stop with
+    /// [`TrainError::TooManySkippedSteps`] once `n` steps in a row have been
+    /// skipped (default [`DEFAULT_MAX_CONSECUTIVE_SKIPS`]; at least 1).
+    pub fn max_consecutive_skips(mut self, n: usize) -> Self {
+        self.max_consecutive = n.max(1);
+        self
     }
 
     /// Whether the optimizer may step: `Ok(true)` when the loss and every
@@ -55,10 +72,17 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
     /// with [`NonFinite::SkipStep`], `Ok(false)` after zeroing the
     /// gradients and counting the step in [`NonFiniteGuard::skipped`].
     ///
+    /// When a fault is found, the parameters themselves are checked too: a
+    /// parameter holding a NaN or an infinity is named
+    /// ([`FaultSource::Parameter`]) and is an error in every mode but
+    /// `Ignore`, since no later step can recover it.
+    ///
     /// # Errors
-    /// With [`NonFinite::Error`], [`TrainError::NonFinite`] naming `epoch`,
-    /// `step` and the loss or the first parameter (by `state_dict` name)
-    /// whose gradient is not finite.
+    /// [`TrainError::NonFinite`] naming `epoch`, `step` and the loss or the
+    /// first parameter (by `state_dict` name) whose gradient or value is
+    /// not finite (with [`NonFinite::Error`], or a non-finite parameter);
+    /// [`TrainError::TooManySkippedSteps`] when `SkipStep` has skipped
+    /// [`NonFiniteGuard::max_consecutive_skips`] steps in a row.
     pub fn check<M: Module<B, E>>(
         &mut self,
         model: &mut M,
@@ -74,15 +98,29 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
         } else {
             Some(FaultSource::Loss)
         };
-        match fault {
-            None => Ok(true),
-            Some(what) if self.mode == NonFinite::Error => Err(TrainError::NonFinite { epoch, step, what }),
-            Some(_) => {
-                model.zero_grad();
-                self.skipped += 1;
-                Ok(false)
-            }
+        let Some(what) = fault else {
+            self.consecutive = 0;
+            return Ok(true);
+        };
+        if let Some(name) = first_non_finite_param(model) {
+            let what = FaultSource::Parameter(name);
+            return Err(TrainError::NonFinite { epoch, step, what });
         }
+        if self.mode == NonFinite::Error {
+            return Err(TrainError::NonFinite { epoch, step, what });
+        }
+        model.zero_grad();
+        self.skipped += 1;
+        self.consecutive += 1;
+        if self.consecutive >= self.max_consecutive {
+            return Err(TrainError::TooManySkippedSteps {
+                epoch,
+                step,
+                consecutive: self.consecutive,
+                what,
+            });
+        }
+        Ok(false)
     }
 
     /// Steps skipped so far ([`NonFinite::SkipStep`]).
@@ -123,6 +161,18 @@ fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
     let mut found = None;
     model.visit("", &mut |name, p| {
         if found.is_none() && p.is_trainable() && p.grad_vec().iter().any(|v| !v.to_f64().is_finite()) {
+            found = Some(name.to_string());
+        }
+    });
+    found
+}
+
+/// The `state_dict` name of the first parameter or buffer whose value holds
+/// a NaN or an infinity (read in full: called only once a fault is found).
+fn first_non_finite_param<M: Module<B, E>, B: Backend, E: Float>(model: &mut M) -> Option<String> {
+    let mut found = None;
+    model.visit("", &mut |name, p| {
+        if found.is_none() && p.value_vec().iter().any(|v| !v.to_f64().is_finite()) {
             found = Some(name.to_string());
         }
     });
@@ -173,6 +223,35 @@ mod tests {
         assert!(!skip.check(&mut fc, 1.0, 0, 0).unwrap());
         assert_eq!(skip.skipped(), 1);
         assert!(fc.weight.raw().grad.iter().all(|&v| v == 0.0));
+        // Consecutive skips end in an error; a good step resets the count.
+        let mut skip = NonFiniteGuard::<Cpu, f32>::new(&Cpu, NonFinite::SkipStep).max_consecutive_skips(3);
+        for _ in 0..2 {
+            assert!(!skip.check(&mut with_grads([f32::NAN, 0.0], 0.0), 1.0, 0, 0).unwrap());
+        }
+        assert!(skip.check(&mut with_grads([1.0, 0.0], 0.0), 1.0, 0, 2).unwrap());
+        for s in 3..5 {
+            assert!(!skip.check(&mut with_grads([f32::NAN, 0.0], 0.0), 1.0, 1, s).unwrap());
+        }
+        let e = skip
+            .check(&mut with_grads([f32::NAN, 0.0], 0.0), 1.0, 1, 5)
+            .unwrap_err();
+        assert!(
+            matches!(&e, TrainError::TooManySkippedSteps { epoch: 1, step: 5, consecutive: 3, what: FaultSource::Gradient(n) } if n == "weight"),
+            "{e}"
+        );
+        // A diverged parameter is an error even with SkipStep: skipping cannot fix it.
+        let mut fc = with_grads([0.0, 0.0], 0.0);
+        fc.visit_mut("", &mut |name, p| {
+            if name == "bias" {
+                p.set_value(&[f32::INFINITY]).unwrap();
+            }
+        });
+        let mut skip = NonFiniteGuard::<Cpu, f32>::new(&Cpu, NonFinite::SkipStep);
+        let e = skip.check(&mut fc, f64::NAN, 0, 9).unwrap_err();
+        assert!(
+            matches!(&e, TrainError::NonFinite { step: 9, what: FaultSource::Parameter(n), .. } if n == "bias"),
+            "{e}"
+        );
         let mut ignore = NonFiniteGuard::<Cpu, f32>::new(&Cpu, NonFinite::Ignore);
         assert!(ignore
             .check(&mut with_grads([f32::NAN, 0.0], 0.0), f64::NAN, 0, 0)

@@ -41,7 +41,7 @@ pub use error::{FaultSource, TrainError};
 pub use fit::{
     device_of, evaluate_layer, fit_layer, predict_layer, Evaluation, Fit, FitConfig, NonFinite, Predictions,
 };
-pub use guard::NonFiniteGuard;
+pub use guard::{NonFiniteGuard, DEFAULT_MAX_CONSECUTIVE_SKIPS};
 pub use history::{EpochRecord, History};
 pub use progress::{epoch_line, Progress};
 

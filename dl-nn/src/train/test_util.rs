@@ -122,6 +122,8 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Netwo
 pub(crate) struct Ce {
     pub nan_loss_at: Option<usize>,
     pub nan_grad_at: Option<usize>,
+    /// Every call from this index on gets a NaN gradient element.
+    pub nan_grad_from: Option<usize>,
     pub calls: Cell<usize>,
 }
 
@@ -131,7 +133,7 @@ impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Ce {
         let call = self.calls.get();
         self.calls.set(call + 1);
         let l = CrossEntropy::new().loss(pred, target, grad)?;
-        if self.nan_grad_at == Some(call) {
+        if self.nan_grad_at == Some(call) || self.nan_grad_from.is_some_and(|f| call >= f) {
             let mut g = grad.to_vec();
             g[0] = E::from_f64(f64::NAN);
             let dev = grad.device().clone();

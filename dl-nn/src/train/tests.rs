@@ -666,3 +666,160 @@ fn the_guard_skips_non_finite_steps_of_a_hand_written_loop() {
     assert_eq!(r.unwrap(), vec![true; 5]);
     assert!(params(&m).iter().flatten().any(|v| v.is_nan()));
 }
+
+// ---- Issue 19: silent failures ----
+
+/// `fit` checks the optimizer before the first step: bad hyperparameters
+/// and a state loaded for another model are typed errors, not a panic or a
+/// silent run.
+#[test]
+fn fit_validates_the_optimizer_first() {
+    use crate::optim::{Adam, Optimizer};
+    let train = train_set();
+    for (opt, what) in [
+        (Sgd::new(-0.1), "learning rate"),
+        (Sgd::new(f64::NAN), "learning rate"),
+        (Sgd::new(0.1).nesterov(true), "Nesterov"),
+    ] {
+        let mut m = net(0);
+        let before = params(&m);
+        let e = m
+            .fit(&train, FitConfig::new(opt, Ce::default()).quiet(true))
+            .unwrap_err();
+        assert!(matches!(&e, TrainError::Optimizer(msg) if msg.contains(what)), "{e}");
+        assert_eq!(params(&m), before, "no step was taken");
+    }
+    // A state from a model of another size.
+    let mut other = Mlp::<8, 32, 4>::init(&Cpu, &mut Rng::new(0));
+    let mut adam = Adam::new(1e-3);
+    let mut trained = FitConfig::new(Adam::new(1e-3), Ce::default()).quiet(true);
+    other.fit_mut(&train, &mut trained).unwrap();
+    let state = Optimizer::<Cpu, f32>::state_dict(trained.optimizer());
+    Optimizer::<Cpu, f32>::load_state_dict(&mut adam, &state).unwrap();
+    let mut m = net(0);
+    let e = m
+        .fit(&train, FitConfig::new(adam, Ce::default()).quiet(true))
+        .unwrap_err();
+    assert!(matches!(&e, TrainError::Optimizer(msg) if msg.contains("shape")), "{e}");
+}
+
+/// A run stopped by an error still restores the best weights
+/// (`ModelCheckpoint::restore_best`), instead of leaving the diverged ones.
+#[test]
+fn restore_best_runs_when_fit_fails() {
+    let (train, test) = (train_set(), test_set());
+    let mut saved = Vec::new();
+    let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss)
+        .restore_best(true)
+        .on_improve(|epoch, m: &Net| {
+            saved.push((epoch, params(m)));
+            Ok(())
+        });
+    let mut m = net(0);
+    // 13 training and 7 validation calls per epoch: call 45 is step 5 of
+    // epoch 2, after the weights were wrecked.
+    let loss = Ce {
+        nan_loss_at: Some(45),
+        ..Ce::default()
+    };
+    let e = m
+        .fit(
+            &train,
+            FitConfig::new(Sgd::new(0.2), loss)
+                .quiet(true)
+                .epochs(5)
+                .validation(&test)
+                .callback(Wreck { from: 2 })
+                .callback(&mut ckpt),
+        )
+        .unwrap_err();
+    assert!(matches!(e, TrainError::NonFinite { epoch: 2, step: 5, .. }), "{e}");
+    let best = ckpt.best_epoch().unwrap();
+    drop(ckpt);
+    let (last_epoch, last_params) = saved.last().unwrap();
+    assert_eq!(*last_epoch, best);
+    assert_eq!(*last_params, params(&m), "the best weights are back");
+}
+
+/// `SkipStep` gives up after `max_consecutive_skips` steps in a row, and a
+/// model whose parameters are already non-finite is an error at once.
+#[test]
+fn skip_step_gives_up() {
+    let train = train_set();
+    let loss = Ce {
+        nan_grad_from: Some(20),
+        ..Ce::default()
+    };
+    let mut m = net(0);
+    let e = m
+        .fit(
+            &train,
+            FitConfig::new(Sgd::new(0.1), loss)
+                .epochs(10)
+                .quiet(true)
+                .on_non_finite(NonFinite::SkipStep)
+                .max_consecutive_skips(5),
+        )
+        .unwrap_err();
+    // 13 steps per epoch: calls 20..=24 are epoch 1, steps 7..=11.
+    assert!(
+        matches!(
+            &e,
+            TrainError::TooManySkippedSteps {
+                epoch: 1,
+                step: 11,
+                consecutive: 5,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut m = net(0);
+    m.fc2.bias.set_value(&[0.0, f32::NAN, 0.0, 0.0]).unwrap();
+    let e = m
+        .fit(
+            &train,
+            FitConfig::new(Sgd::new(0.1), Ce::default())
+                .quiet(true)
+                .on_non_finite(NonFinite::SkipStep),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, TrainError::NonFinite { epoch: 0, step: 0, what: FaultSource::Parameter(n) } if n == "fc2.bias"),
+        "{e}"
+    );
+}
+
+/// A NaN input gives `evaluate` and `predict` a typed error naming the
+/// sample (it gave a NaN loss and an arbitrary class).
+#[test]
+fn evaluate_and_predict_refuse_non_finite_outputs() {
+    let mut data = Blobs::new(40, 8, 4, 0.7, 3);
+    data.x[8 * 17 + 3] = f32::NAN;
+    let data = Arc::new(data);
+    let mut m = net(0);
+    let e = m.evaluate(&data, &Ce::default(), 16).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::NonFiniteOutput {
+                role: "evaluation",
+                index: 17,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = m.predict(&data, 16).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::NonFiniteOutput {
+                role: "prediction",
+                index: 17,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}

@@ -16,7 +16,7 @@ impl EmbeddingKernel for Cpu {
                 0usize
             }
             None => {
-                y.iter_mut().for_each(|v| *v = E::ZERO);
+                y.iter_mut().for_each(|v| *v = E::from_f64(f64::NAN));
                 1
             }
         };

@@ -3,12 +3,12 @@
 __device__ __forceinline__ long long emb_index(double v, u64 vocab) {
     return (v >= 0.0 && v < (double)vocab && trunc(v) == v) ? (long long)v : -1;
 }
-// y[t, j] = w[ids[t], j] (0 for an invalid id); one thread per element of y.
+// y[t, j] = w[ids[t], j] (NaN for an invalid id); one thread per element of y.
 template <typename T> __device__ void embedding_fwd_impl(const T* ids, const T* w, T* y, u64 tokens, u64 vocab, u64 dim) {
     GRID_STRIDE(e, tokens * dim) {
         u64 t = e / dim, j = e % dim;
         long long r = emb_index((double)ids[t], vocab);
-        y[e] = r < 0 ? (T)0 : w[(u64)r * dim + j];
+        y[e] = r < 0 ? (T)nan("") : w[(u64)r * dim + j];
     }
 }
 // Number of invalid ids into *bad (integer atomics: exact and order-free).

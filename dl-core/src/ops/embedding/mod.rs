@@ -3,9 +3,10 @@
 //! output gradient back into those rows.
 //!
 //! An id is valid when it is a finite, non-negative integer below `vocab`.
-//! Invalid ids are never clamped (that would silently read the wrong row):
-//! the forward writes a zero row for them and reports how many it met; the
-//! backward skips them.
+//! Invalid ids are never clamped (that would silently read the wrong row)
+//! nor turned into zeros (that would train on wrong data without a word):
+//! the forward writes a row of NaN for them, so everything computed from
+//! it is visibly NaN, and reports how many it met; the backward skips them.
 //!
 //! **PyTorch equivalent**: `F.embedding(ids, weight)` (which raises on an
 //! out-of-range id).
@@ -41,8 +42,8 @@ pub fn token_index<E: Float>(id: E, vocab: usize) -> Option<usize> {
 /// Embedding kernels of a backend.
 pub trait EmbeddingKernel: Storage {
     /// `y[t, :] = w[ids[t], :]` for each of `ids`' tokens; `y` is resized to
-    /// `ids.len() * dim`. Invalid ids give a zero row. Returns the number of
-    /// invalid ids.
+    /// `ids.len() * dim`. Invalid ids give a row of NaN. Returns the number
+    /// of invalid ids.
     fn embedding_forward<E: Float>(
         &self,
         vocab: usize,
@@ -95,15 +96,16 @@ mod tests {
         check_gradient(f, &W, &dw, GradCheck::default()).unwrap();
     }
 
-    /// NaN, negative, fractional and out-of-range ids give zero rows, are
-    /// counted, and receive no gradient.
+    /// NaN, negative, fractional and out-of-range ids give NaN rows (never
+    /// zeros), are counted, and receive no gradient.
     #[test]
     fn nan_and_invalid_ids() {
         let ids = vec![f64::NAN, -1.0, 0.5, 3.0, 1.0];
         let mut y = vec![];
         let bad = Cpu.embedding_forward(3, 2, &ids, &W.to_vec(), &mut y);
         assert_eq!(bad, 4);
-        assert_eq!(y, vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0]);
+        assert!(y[..8].iter().all(|v| v.is_nan()), "{y:?}");
+        assert_eq!(&y[8..], &[3.0, 4.0]);
         let mut dw = vec![0.0; 6];
         Cpu.embedding_backward(3, 2, &ids, &vec![1.0; 10], &mut dw);
         assert_eq!(dw, vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
