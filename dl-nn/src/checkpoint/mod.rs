@@ -13,9 +13,13 @@
 //! ```
 //!
 //! Tensors are stored in the model's dtype (F32 or F64); loading accepts
-//! F32 and F64 and converts. Saving is atomic: the file is written to
-//! `<path>.tmp` in the same directory, flushed to disk, then renamed over
-//! `path`, so an interrupted save leaves the previous checkpoint intact.
+//! F32 and F64 and converts. Saving is atomic: the file is written to a
+//! temporary file of a unique name in the same directory
+//! (`.<name>.<pid>.<n>.tmp`, created exclusively, so two processes or
+//! threads saving to one path never write into the same temporary file),
+//! given the permissions of the file it replaces, flushed to disk, then
+//! renamed over `path`: an interrupted or failed save leaves the previous
+//! checkpoint intact, and concurrent saves leave one complete file.
 //! Loading validates the whole file first (header, duplicate names, dtypes,
 //! shapes) and changes the model only when nothing is wrong.
 //!
@@ -317,32 +321,68 @@ pub fn save_with_optimizer<B: Backend, E: Float>(
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` through `<path>.tmp`: write, fsync, rename,
-/// fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    write_atomic_with(path, bytes, |f, b| f.write_all(b))
+/// The steps of [`write_atomic`] at which tests inject a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Sync,
+    Rename,
 }
 
-/// [`write_atomic`] with the data written by `write` (tests inject a writer
-/// that fails midway).
+/// Writes `bytes` to `path` through a uniquely named temporary file in the
+/// same directory: create exclusively, write, copy the old file's
+/// permissions, fsync, rename, fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_atomic_with(path, bytes, |f, b| f.write_all(b), |_| Ok(()))
+}
+
+/// A temporary file next to `path` that no other saver uses: the process
+/// id and a process-wide counter make the name unique among live savers,
+/// and `create_new` refuses a name that exists (a leftover of a crash).
+fn create_temp(path: &Path, name: &std::ffi::OsStr) -> Result<(PathBuf, File), CheckpointError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..64 {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
+            Err(e) => return Err(io_err(&tmp)(e)),
+        }
+    }
+    let (tmp, source) = last.expect("the loop ran");
+    Err(CheckpointError::Io { path: tmp, source })
+}
+
+/// [`write_atomic`] with the data written by `write` and a failure injected
+/// by `inject` before a step (tests make the write, sync or rename fail).
 fn write_atomic_with(
     path: &Path,
     bytes: &[u8],
     write: impl FnOnce(&mut File, &[u8]) -> std::io::Result<()>,
+    inject: impl Fn(Step) -> std::io::Result<()>,
 ) -> Result<(), CheckpointError> {
     let name = path.file_name().ok_or_else(|| CheckpointError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
     })?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
+    let (tmp, mut f) = create_temp(path, name)?;
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         write(&mut f, bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
+        // A replaced checkpoint keeps its permissions (a file made private
+        // stays private); a new one gets the process's defaults.
+        if let Ok(meta) = std::fs::metadata(path) {
+            f.set_permissions(meta.permissions()).map_err(io_err(&tmp))?;
+        }
+        inject(Step::Sync).and_then(|()| f.sync_all()).map_err(io_err(&tmp))?;
         drop(f);
-        std::fs::rename(&tmp, path).map_err(io_err(path))
+        inject(Step::Rename)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(io_err(path))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

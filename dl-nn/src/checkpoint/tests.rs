@@ -233,6 +233,18 @@ impl Write for FailAfter<'_> {
     }
 }
 
+/// Files in `path`'s directory whose name starts with `.<file name>.`:
+/// the temporary files of saves to `path`.
+fn temp_files(path: &Path) -> Vec<PathBuf> {
+    let prefix = format!(".{}.", path.file_name().unwrap().to_string_lossy());
+    std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&prefix))
+        .collect()
+}
+
 #[test]
 fn interrupted_save_keeps_the_previous_checkpoint() {
     let path = tmp("atomic");
@@ -240,24 +252,94 @@ fn interrupted_save_keeps_the_previous_checkpoint() {
     save(&a, &path).unwrap();
     let b = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(2));
     let bytes = save_to_bytes(&b).unwrap();
-    let e = write_atomic_with(&path, &bytes, |f, data| {
-        FailAfter { inner: f, left: 100 }.write_all(data)
-    })
+    let e = write_atomic_with(
+        &path,
+        &bytes,
+        |f, data| FailAfter { inner: f, left: 100 }.write_all(data),
+        |_| Ok(()),
+    )
     .unwrap_err();
-    assert!(e.to_string().contains("model.safetensors.tmp: disk full"), "{e}");
-    assert!(
-        !path.with_file_name("model.safetensors.tmp").exists(),
-        "the partial file is removed"
-    );
+    assert!(e.to_string().contains(".tmp: disk full"), "{e}");
+    assert!(temp_files(&path).is_empty(), "the partial file is removed");
     let mut c = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(3));
     load(&mut c, &path, true).unwrap();
     assert_eq!(values(&c), values(&a));
+    // Issue 19: a failed sync or rename keeps the old file too, and leaves
+    // no temporary file behind.
+    for step in [Step::Sync, Step::Rename] {
+        let e = write_atomic_with(
+            &path,
+            &bytes,
+            |f, data| f.write_all(data),
+            |s| {
+                if s == step {
+                    Err(std::io::Error::other(format!("injected {s:?} failure")))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains(&format!("injected {step:?} failure")), "{e}");
+        assert!(temp_files(&path).is_empty(), "{step:?}: the temporary file is removed");
+        load(&mut c, &path, true).unwrap();
+        assert_eq!(values(&c), values(&a), "{step:?}");
+    }
     // A completed save replaces it.
     save(&b, &path).unwrap();
     load(&mut c, &path, true).unwrap();
     assert_eq!(values(&c), values(&b));
     // A path without a file name is an error, not a panic.
     assert!(matches!(save(&a, Path::new("/")), Err(CheckpointError::Io { .. })));
+}
+
+/// Issue 19: concurrent saves to one path use distinct temporary files, so
+/// the file at `path` is always one complete checkpoint (a shared
+/// `<path>.tmp` let one saver rename the other's half-written file).
+#[test]
+fn concurrent_saves_never_leave_a_torn_file() {
+    let path = tmp("concurrent");
+    let nets: Vec<Net> = (0..2).map(|s| Net::init(&Cpu, &mut Rng::new(10 + s))).collect();
+    save(&nets[0], &path).unwrap();
+    let expected: Vec<_> = nets.iter().map(values).collect();
+    std::thread::scope(|scope| {
+        for net in &nets {
+            let path = &path;
+            scope.spawn(move || {
+                for _ in 0..40 {
+                    save(net, path).unwrap();
+                }
+            });
+        }
+        let path = &path;
+        let expected = &expected;
+        scope.spawn(move || {
+            for _ in 0..80 {
+                let mut c = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(3));
+                load(&mut c, path, true).unwrap();
+                assert!(expected.contains(&values(&c)));
+            }
+        });
+    });
+    assert!(temp_files(&path).is_empty());
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Issue 19: a replaced checkpoint keeps its permissions.
+#[cfg(unix)]
+#[test]
+fn save_keeps_the_permissions_of_the_file_it_replaces() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = tmp("perms");
+    let a = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    save(&a, &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    save(&a, &path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    save(&a, &path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    let _ = std::fs::remove_file(&path);
 }
 
 struct Mlp {
