@@ -102,7 +102,7 @@ fn run<B: Backend>(args: &Args, dev: &B) {
         .transform(RandomCrop { padding: 2 }, [1, 28, 28]);
     let steps_per_epoch = loader.num_batches();
     let schedule = CosineAnnealing {
-        t_max: (steps_per_epoch * args.epochs).max(1),
+        t_max: steps_per_epoch.saturating_mul(args.epochs).max(1),
         eta_min: 0.0,
     };
     let mut opt = Adam::<B>::new(args.lr);

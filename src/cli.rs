@@ -13,7 +13,7 @@
 //! assert!(Args::parse_from(["--epochs", "three"], Args::default()).is_err());
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Which device an example should run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,10 @@ pub enum ArgError {
     Help,
 }
 
+/// The largest `--epochs` accepted (so that epochs x steps per epoch, the
+/// step count of a schedule, cannot overflow).
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 /// Parsed example arguments, with the example's defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Args {
@@ -72,10 +76,34 @@ pub struct Args {
     pub limit: usize,
 }
 
+/// The bundled MNIST directory, found at run time (a binary copied to
+/// another machine must not look in the build machine's checkout):
+/// `data/mnist` under the current directory, else under a directory
+/// above the executable (`target/release/examples/x` -> the repository),
+/// else the checkout the binary was built from; `data/mnist` under the
+/// current directory when none exists (so the error names that path).
+pub fn default_data_dir() -> PathBuf {
+    find_data_dir(
+        &std::env::current_dir().unwrap_or_default(),
+        std::env::current_exe().ok().as_deref(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+}
+
+fn find_data_dir(cwd: &Path, exe: Option<&Path>, built_in: &Path) -> PathBuf {
+    let rel = Path::new("data").join("mnist");
+    std::iter::once(cwd)
+        .chain(exe.into_iter().flat_map(|e| e.ancestors().skip(1)))
+        .chain(std::iter::once(built_in))
+        .map(|d| d.join(&rel))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| cwd.join(rel))
+}
+
 impl Default for Args {
     fn default() -> Self {
         Self {
-            data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")),
+            data: default_data_dir(),
             epochs: 1,
             batch_size: 64,
             seed: 42,
@@ -136,6 +164,21 @@ impl Args {
                 _ => (opt, None),
             };
             let flag = matches!(opt.as_str(), "--quiet" | "--help" | "-h");
+            if opt == "--quiet" {
+                // `--quiet`, `--quiet=true`, `--quiet=false`.
+                a.quiet = match inline.as_deref() {
+                    None | Some("true") | Some("1") => true,
+                    Some("false") | Some("0") => false,
+                    Some(v) => {
+                        return Err(ArgError::Invalid {
+                            option: opt,
+                            value: v.to_string(),
+                            reason: "expected true or false".into(),
+                        })
+                    }
+                };
+                continue;
+            }
             const VALUED: [&str; 7] = [
                 "--data",
                 "--epochs",
@@ -158,7 +201,17 @@ impl Args {
             };
             match opt.as_str() {
                 "--data" => a.data = PathBuf::from(val),
-                "--epochs" => a.epochs = num(&opt, &val)?,
+                "--epochs" => {
+                    a.epochs = num(&opt, &val)?;
+                    // Step counts (epochs x steps per epoch) must not overflow.
+                    if a.epochs > MAX_EPOCHS {
+                        return Err(ArgError::Invalid {
+                            option: opt,
+                            value: val,
+                            reason: format!("must be at most {MAX_EPOCHS}"),
+                        });
+                    }
+                }
                 "--batch-size" => {
                     a.batch_size = num(&opt, &val)?;
                     if a.batch_size == 0 {
@@ -313,6 +366,48 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19: `--quiet=false` means not quiet; a bad value is an error.
+    #[test]
+    fn quiet_takes_an_optional_boolean() {
+        let p = |a: &[&str]| Args::parse_from(a.iter().copied(), Args::default());
+        assert!(p(&["--quiet"]).unwrap().quiet);
+        assert!(p(&["--quiet=true"]).unwrap().quiet);
+        assert!(!p(&["--quiet=false"]).unwrap().quiet);
+        assert!(!p(&["--quiet", "--quiet=0"]).unwrap().quiet);
+        assert!(matches!(p(&["--quiet=maybe"]), Err(ArgError::Invalid { .. })));
+        // Issue 19: an epoch count whose step count would overflow is refused.
+        assert!(matches!(
+            p(&["--epochs", &usize::MAX.to_string()]),
+            Err(ArgError::Invalid { .. })
+        ));
+        assert_eq!(p(&["--epochs", "1000000"]).unwrap().epochs, MAX_EPOCHS);
+    }
+
+    /// Issue 19: the default data directory is looked up at run time: the
+    /// current directory first, then above the executable, then the
+    /// checkout it was built from.
+    #[test]
+    fn the_data_directory_is_found_at_run_time() {
+        let root = std::env::temp_dir().join(format!("dl-cli-data-{}", std::process::id()));
+        let (cwd, repo, built) = (root.join("cwd"), root.join("repo"), root.join("built"));
+        let exe = repo.join("target/release/examples/mnist_cnn");
+        for d in [&cwd, &exe, &built.join("data/mnist")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        // Only the build checkout has it.
+        assert_eq!(find_data_dir(&cwd, Some(&exe), &built), built.join("data/mnist"));
+        // A copy next to the executable wins over the build checkout.
+        std::fs::create_dir_all(repo.join("data/mnist")).unwrap();
+        assert_eq!(find_data_dir(&cwd, Some(&exe), &built), repo.join("data/mnist"));
+        // The current directory wins over both.
+        std::fs::create_dir_all(cwd.join("data/mnist")).unwrap();
+        assert_eq!(find_data_dir(&cwd, Some(&exe), &built), cwd.join("data/mnist"));
+        // None: the current directory's path, for the error message.
+        let empty = root.join("empty");
+        assert_eq!(find_data_dir(&empty, None, &empty), empty.join("data/mnist"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
     #[test]
     fn parses_all_options() {
         let a = Args::parse_from(

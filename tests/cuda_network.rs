@@ -64,7 +64,7 @@ fn dev() -> Option<Cuda> {
     match Cuda::new(0) {
         Ok(d) => Some(d),
         Err(e) => {
-            println!("skipped: no CUDA driver/GPU ({e})");
+            dl::core::cuda::skip_test(&format!("no CUDA driver/GPU ({e})"));
             None
         }
     }

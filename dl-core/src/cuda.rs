@@ -4,7 +4,8 @@
 //!
 //! ```no_run
 //! use dl_core::prelude::*;
-//! let dev = dl_core::Cuda::new(0)?; // Err, not a panic, without a driver or GPU
+//! use dl_core::Cuda;
+//! let dev = Cuda::new(0)?; // Err, not a panic, without a driver or GPU
 //! let x = Tensor::<S1<3>, Cuda>::from_vec(&dev, 1, vec![-1.0, 0.0, 2.0])?;
 //! assert_eq!(dl_core::ops::relu(&x).to_vec(), vec![0.0, 0.0, 2.0]);
 //! # Ok::<(), dl_core::Error>(())
@@ -19,8 +20,11 @@
 //! Opening a device ([`Cuda::new`], [`Device::parse`]) returns a typed
 //! error. The [`Storage`] and kernel traits are infallible (they are the
 //! CPU's too), so a CUDA failure after that (out of device memory, a failed
-//! launch) panics with the driver's message, like an out-of-memory abort on
-//! the CPU.
+//! launch) unwinds with a device-fault message (the allocation size and
+//! the free memory for [`CudaError::OutOfMemory`]), which `fit`, `evaluate`
+//! and `predict` turn into a typed error ([`crate::fault`]); a
+//! hand-written loop can wrap its step in
+//! [`crate::fault::catch_device_fault`].
 
 use crate::backend::Storage;
 use crate::dtype::Float;
@@ -29,7 +33,7 @@ use dl_cuda::cudarc::driver::{CudaFunction, CudaStream, LaunchConfig, PushKernel
 use dl_cuda::{CudaBuf, CudaDevice};
 use std::sync::Arc;
 
-pub use dl_cuda::CudaError;
+pub use dl_cuda::{gpu_required, skip_test, CudaError};
 
 /// Threads per block of dl-core's kernels (`BLOCK` in `common.cuh`).
 pub(crate) const BLOCK: u32 = 256;
@@ -85,7 +89,13 @@ impl Cuda {
     /// Unwraps a runtime result, panicking with the device and the operation.
     #[track_caller]
     pub(crate) fn check<T>(&self, r: dl_cuda::Result<T>, what: &str) -> T {
-        r.unwrap_or_else(|e| panic!("CUDA error in {what} on {}: {e}", self.name()))
+        r.unwrap_or_else(|e| {
+            panic!(
+                "{}{}: CUDA error in {what}: {e}",
+                crate::fault::DEVICE_FAULT_PREFIX,
+                self.name()
+            )
+        })
     }
 
     /// Panics with the launch's error, naming the kernel.
@@ -93,7 +103,8 @@ impl Cuda {
     pub(crate) fn launched<T>(&self, r: std::result::Result<T, dl_cuda::cudarc::driver::DriverError>, what: &str) {
         if let Err(e) = r {
             panic!(
-                "CUDA launch of {what} on {} failed: {}",
+                "{}{}: CUDA launch of {what} failed: {}",
+                crate::fault::DEVICE_FAULT_PREFIX,
                 self.name(),
                 CudaError::from(e)
             );

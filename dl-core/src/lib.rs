@@ -30,6 +30,7 @@ pub mod cpu;
 pub mod cuda;
 pub mod dtype;
 pub mod error;
+pub mod fault;
 pub mod gradcheck;
 pub mod init;
 pub mod ops;

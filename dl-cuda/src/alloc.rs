@@ -88,9 +88,7 @@ impl<R: RawAlloc> Pool<R> {
         }
         let ptr = match self.raw.alloc(class) {
             Ok(p) => p,
-            Err(CudaError::Driver { ref name, .. })
-                if name.contains("OUT_OF_MEMORY") && self.stats.bytes_cached > 0 =>
-            {
+            Err(CudaError::OutOfMemory { .. }) if self.stats.bytes_cached > 0 => {
                 self.empty_cache();
                 self.raw.alloc(class)?
             }
@@ -147,9 +145,10 @@ mod tests {
         fn alloc(&mut self, bytes: usize) -> Result<u64> {
             let used: usize = self.live.values().sum();
             if self.budget.is_some_and(|b| used + bytes > b) {
-                return Err(CudaError::Driver {
-                    name: "CUDA_ERROR_OUT_OF_MEMORY".into(),
-                    msg: "fake".into(),
+                return Err(CudaError::OutOfMemory {
+                    bytes,
+                    free: self.budget.unwrap_or(0).saturating_sub(used),
+                    total: self.budget.unwrap_or(0),
                 });
             }
             self.next += 1 << 20;
@@ -230,8 +229,24 @@ mod tests {
         assert_eq!(pool.stats().raw_frees, 1);
         assert_eq!(pool.stats().bytes_cached, 0);
         pool.give(b.0, b.1);
-        // Too big even with an empty cache: the error comes through.
-        assert!(matches!(pool.take(5000), Err(CudaError::Driver { .. })));
+        // Too big even with an empty cache: the typed error comes through,
+        // naming the request and the free memory.
+        let e = pool.take(5000).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CudaError::OutOfMemory {
+                    bytes: 5120,
+                    total: 3000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("5120 bytes") && e.to_string().contains("of 3000 bytes free"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Device buffers from the caching allocator: [`CudaBuf`], [`Elem`].
 
 use crate::alloc::{Pool, PoolStats, RawAlloc};
-use crate::error::Result;
+use crate::error::{CudaError, Result};
 use cudarc::cublas::{CudaBlas, Gemm, StridedBatchedConfig};
 use cudarc::driver::{CudaSlice, CudaStream, CudaView, CudaViewMut, DeviceRepr, ValidAsZeroBits};
 use std::sync::{Arc, Mutex};
@@ -66,8 +66,16 @@ impl RawAlloc for DriverAlloc {
         // SAFETY: the memory is uninitialised; it is leaked at once into a raw
         // address that the pool owns, and every buffer made from it zeroes or
         // overwrites the elements it exposes before they are read.
-        let s = unsafe { self.stream.alloc::<u8>(bytes) }?;
-        Ok(s.leak())
+        match unsafe { self.stream.alloc::<u8>(bytes) } {
+            Ok(s) => Ok(s.leak()),
+            Err(e) => Err(match CudaError::from(e) {
+                CudaError::Driver { name, .. } if name.contains("OUT_OF_MEMORY") => {
+                    let (free, total) = self.stream.context().mem_get_info().unwrap_or((0, 0));
+                    CudaError::OutOfMemory { bytes, free, total }
+                }
+                other => other,
+            }),
+        }
     }
     fn free(&mut self, ptr: u64, bytes: usize) {
         // SAFETY: `ptr` came from `alloc` with `bytes` bytes and sits on a

@@ -46,6 +46,17 @@ pub enum CudaError {
         /// The compiler log (may be empty).
         log: String,
     },
+    /// The device has too little free memory for an allocation (after the
+    /// caching allocator returned its cached blocks to the driver).
+    #[error("out of GPU memory: an allocation of {bytes} bytes failed with {free} of {total} bytes free (a smaller batch size needs less)")]
+    OutOfMemory {
+        /// Bytes requested (rounded up to the allocator's size class).
+        bytes: usize,
+        /// Free device memory reported by the driver at the failure.
+        free: usize,
+        /// Total device memory.
+        total: usize,
+    },
     /// A cuBLAS call failed.
     #[error("cuBLAS error: {0:?}")]
     Cublas(CublasError),

@@ -34,3 +34,34 @@ pub use buf::{CachingAllocator, CudaBuf, Elem, FloatElem};
 pub use cudarc;
 pub use device::{compile_ptx, cublas_present, driver_present, is_available, nvrtc_present, probe, CudaDevice};
 pub use error::{CudaError, Result};
+
+/// Name of the environment variable that turns every "skipped: no GPU"
+/// of the CUDA test suites into a failure (`DL_REQUIRE_GPU=1`), so a run
+/// on a GPU machine cannot pass by skipping (`scripts/gpu_check.sh` sets it).
+pub const REQUIRE_GPU_VAR: &str = "DL_REQUIRE_GPU";
+
+/// Whether [`REQUIRE_GPU_VAR`] is set to `1` (or `true`).
+pub fn gpu_required() -> bool {
+    std::env::var(REQUIRE_GPU_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// For tests that need a GPU (or NVRTC): prints `skipped: <reason>` and
+/// returns, or, when [`gpu_required`], panics with the reason so the test
+/// fails.
+///
+/// ```
+/// // In a test: `let Ok(dev) = CudaDevice::new(0) else { return dl_cuda::skip_test("no GPU") };`
+/// if !dl_cuda::gpu_required() {
+///     dl_cuda::skip_test("no CUDA driver/GPU (doc example)");
+/// }
+/// ```
+///
+/// # Panics
+/// When `DL_REQUIRE_GPU=1`.
+#[track_caller]
+pub fn skip_test(reason: &str) {
+    if gpu_required() {
+        panic!("{REQUIRE_GPU_VAR}=1, but the test cannot run: {reason}");
+    }
+    println!("skipped: {reason}");
+}

@@ -12,7 +12,7 @@ fn probe_and_open_never_panic() {
             assert!(matches!(probe(n), Err(CudaError::NoDevice { .. })));
         }
         Err(e) => {
-            println!("skipped device part: no CUDA driver/GPU ({e})");
+            dl_cuda::skip_test(&format!("device part: no CUDA driver/GPU ({e})"));
             assert!(CudaDevice::new(0).is_err(), "open must fail like the probe");
         }
     }
@@ -21,7 +21,7 @@ fn probe_and_open_never_panic() {
 #[test]
 fn nvrtc_compiles_a_kernel() {
     if !dl_cuda::nvrtc_present() {
-        println!("skipped: NVRTC library not found (set LD_LIBRARY_PATH to a folder with libnvrtc.so.13 or .so.12)");
+        dl_cuda::skip_test("NVRTC library not found (set LD_LIBRARY_PATH to a folder with libnvrtc.so.13 or .so.12)");
         return;
     }
     let src = r#"extern "C" __global__ void axpy(float a, const float* x, float* y, unsigned n) {

@@ -37,9 +37,13 @@ macro_rules! on_device {
 pub(crate) use on_device;
 
 /// The value, or prints `program: error: e` and exits with status 1.
+/// Compiled into a test (the smoke test includes an example's code), it
+/// panics with the message instead: exiting would end the whole test
+/// binary, and every other test with it, without a failure report.
 pub fn or_exit<T, E: Display>(program: &str, r: Result<T, E>) -> T {
     match r {
         Ok(v) => v,
+        Err(e) if cfg!(test) => panic!("{program}: error: {e}"),
         Err(e) => {
             eprintln!("{program}: error: {e}");
             std::process::exit(1)

@@ -39,7 +39,7 @@ fn all_modules() -> Vec<(&'static str, &'static str)> {
 #[test]
 fn nvrtc_compiles_every_module() {
     if !dl_cuda::nvrtc_present() {
-        println!("skipped: NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
+        dl_cuda::skip_test("NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
         return;
     }
     for (name, src) in all_modules() {
@@ -57,7 +57,7 @@ fn dev() -> Option<Cuda> {
     match Cuda::new(0) {
         Ok(d) => Some(d),
         Err(e) => {
-            println!("skipped: no CUDA driver/GPU ({e})");
+            dl_cuda::skip_test(&format!("no CUDA driver/GPU ({e})"));
             None
         }
     }

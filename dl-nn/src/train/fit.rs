@@ -499,6 +499,27 @@ where
     E: Float,
 {
     model.set_training(false);
+    dl_core::fault::catch_device_fault(|| evaluate_steps(model, loader, loss, role, dev, bufs))
+        .unwrap_or_else(|e| Err(e.into()))
+}
+
+fn evaluate_steps<In, Out, M, D, L, B, E>(
+    model: &mut M,
+    loader: &mut DataLoader<D>,
+    loss: &L,
+    role: &'static str,
+    dev: &B,
+    bufs: &mut StepBuffers<In, Out, M, B, E>,
+) -> Result<Evaluation, TrainError>
+where
+    In: Shape,
+    Out: Shape,
+    M: Layer<In, Out, B, E>,
+    D: Dataset + ?Sized + 'static,
+    L: Loss<Out, B, E, Target = [usize]>,
+    B: Backend,
+    E: Float,
+{
     let n = loader.len();
     let epoch = loader.next_epoch();
     let (mut loss_sum, mut right) = (0.0, 0usize);
@@ -554,14 +575,18 @@ where
         outputs_per_sample: Out::NUMEL,
     };
     let epoch = loader.next_epoch();
-    for (step, (x, _)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
-        check_input("prediction", model, &x, &loader, epoch, step)?;
-        model.forward_train(&x, &mut out, &mut cache);
-        let host = out.to_vec();
-        check_outputs("prediction", &host, Out::NUMEL, &loader, epoch, step)?;
-        argmax_rows(&host, Out::NUMEL, |c| pred.classes.push(c));
-        pred.outputs.extend_from_slice(&host);
-    }
+    let steps = || -> Result<(), TrainError> {
+        for (step, (x, _)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
+            check_input("prediction", model, &x, &loader, epoch, step)?;
+            model.forward_train(&x, &mut out, &mut cache);
+            let host = out.to_vec();
+            check_outputs("prediction", &host, Out::NUMEL, &loader, epoch, step)?;
+            argmax_rows(&host, Out::NUMEL, |c| pred.classes.push(c));
+            pred.outputs.extend_from_slice(&host);
+        }
+        Ok(())
+    };
+    dl_core::fault::catch_device_fault(steps).unwrap_or_else(|e| Err(e.into()))?;
     Ok(pred)
 }
 
@@ -631,7 +656,9 @@ where
 
     // Everything from the first callback on: an error here still lets the
     // callbacks clean up (`on_train_abort`: restore the best weights).
-    let mut run = || -> Result<(), TrainError> {
+    // A device fault (out of GPU memory) unwinds out of the infallible
+    // kernels; `catch_device_fault` makes it a typed error here.
+    let run = || -> Result<(), TrainError> {
         for cb in callbacks.iter_mut() {
             cb.on_train_begin(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
         }
@@ -715,7 +742,7 @@ where
         }
         Ok(())
     };
-    let outcome = run();
+    let outcome = dl_core::fault::catch_device_fault(run).unwrap_or_else(|e| Err(e.into()));
     model.set_training(false);
     match outcome {
         Ok(()) => Ok(history),

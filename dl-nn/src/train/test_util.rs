@@ -124,6 +124,9 @@ pub(crate) struct Ce {
     pub nan_grad_at: Option<usize>,
     /// Every call from this index on gets a NaN gradient element.
     pub nan_grad_from: Option<usize>,
+    /// At this call the "device" fails (a device-fault unwind, as a CUDA
+    /// out-of-memory error gives).
+    pub device_fault_at: Option<usize>,
     pub calls: Cell<usize>,
 }
 
@@ -132,6 +135,12 @@ impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Ce {
     fn loss(&self, pred: &Tensor<S1<C>, B, E>, target: &[usize], grad: &mut Tensor<S1<C>, B, E>) -> dl_core::Result<E> {
         let call = self.calls.get();
         self.calls.set(call + 1);
+        if self.device_fault_at == Some(call) {
+            panic!(
+                "{}cuda:0: CUDA error in zeros: out of GPU memory",
+                dl_core::fault::DEVICE_FAULT_PREFIX
+            );
+        }
         let l = CrossEntropy::new().loss(pred, target, grad)?;
         if self.nan_grad_at == Some(call) || self.nan_grad_from.is_some_and(|f| call >= f) {
             let mut g = grad.to_vec();

@@ -823,3 +823,37 @@ fn evaluate_and_predict_refuse_non_finite_outputs() {
         "{e}"
     );
 }
+
+/// A device fault (out of GPU memory in a kernel) is a typed error of
+/// `fit`, and the abort path still restores the best weights.
+#[test]
+fn device_faults_are_typed_errors_of_fit() {
+    let (train, test) = (train_set(), test_set());
+    let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss).restore_best(true);
+    let mut m = net(0);
+    let loss = Ce {
+        device_fault_at: Some(45),
+        ..Ce::default()
+    };
+    let e = m
+        .fit(
+            &train,
+            FitConfig::new(Sgd::new(0.2), loss)
+                .quiet(true)
+                .epochs(5)
+                .validation(&test)
+                .callback(&mut ckpt),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, TrainError::Core(dl_core::Error::Backend { device, msg }) if device == "cuda:0" && msg.contains("out of GPU memory")),
+        "{e}"
+    );
+    assert_eq!(ckpt.best_epoch(), Some(1));
+    let loss = Ce {
+        device_fault_at: Some(2),
+        ..Ce::default()
+    };
+    let e = m.evaluate(&test, &loss, 32).unwrap_err();
+    assert!(matches!(&e, TrainError::Core(dl_core::Error::Backend { .. })), "{e}");
+}

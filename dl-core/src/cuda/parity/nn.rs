@@ -80,7 +80,7 @@ const KERNELS: &[(&str, &[&str], bool)] = &[
 #[test]
 fn every_launched_kernel_is_in_its_module() {
     if !dl_cuda::nvrtc_present() {
-        println!("skipped: NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
+        dl_cuda::skip_test("NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
         return;
     }
     let modules = super::all_modules();
