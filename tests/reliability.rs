@@ -169,6 +169,8 @@ macro_rules! assert_deterministic {
         let two = train!($model, 2, $set, $batch);
         assert_eq!(two, train!($model, 2, $set, $batch), "2 threads, run twice");
         assert_eq!(one, two, "1 thread vs 2 threads");
+        // An odd thread count splits work unevenly (issue 19).
+        assert_eq!(one, train!($model, 3, $set, $batch), "1 thread vs 3 threads");
         // Training moved the parameters (the comparison is not of two inits).
         let init = <$model>::init(&Cpu, 42);
         assert_ne!(one.0, checkpoint::save_to_bytes(&init).unwrap());
@@ -177,12 +179,18 @@ macro_rules! assert_deterministic {
 
 #[test]
 fn cnn_training_is_bit_identical_for_a_seed() {
+    // 96 = 3 x 32: full batches; 97 leaves an odd last batch of 1.
     let set = data(96, 144, 1);
     assert_deterministic!(DetCnn, &set, 32);
+    let odd = data(97, 144, 3);
+    assert_deterministic!(DetCnn, &odd, 19);
 }
 
 #[test]
 fn mlp_training_is_bit_identical_for_a_seed() {
     let set = data(128, 256, 2);
     assert_deterministic!(DetMlp, &set, 64);
+    // An odd batch (43, last batch 42) through the parallel GEMM path.
+    let odd = data(127, 256, 4);
+    assert_deterministic!(DetMlp, &odd, 43);
 }

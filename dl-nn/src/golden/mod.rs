@@ -266,10 +266,71 @@ pub fn vendored_dir() -> PathBuf {
 #[cfg(test)]
 pub(crate) fn run_kinds(kinds: &[&str]) {
     let cases = load_dir(&vendored_dir()).unwrap();
-    let mut ran = 0;
+    let mut ran = std::collections::HashSet::new();
     for c in cases.iter().filter(|c| kinds.contains(&c.kind.as_str())) {
         run_case(c).unwrap_or_else(|e| panic!("golden case `{}`: {e}", c.name));
-        ran += 1;
+        ran.insert(c.kind.as_str());
     }
-    assert!(ran > 0, "no golden case of kinds {kinds:?}");
+    for k in kinds {
+        assert!(ran.contains(k), "no golden case of kind `{k}` in the manifest");
+    }
+}
+
+/// Every kind of the vendored manifest, each with its number of cases.
+/// A kind that vanishes from the manifest (or a new one without a runner)
+/// fails the test below: "at least one case ran" would not notice.
+#[cfg(test)]
+const MANIFEST_KINDS: &[(&str, usize)] = &[
+    ("adagrad", 1),
+    ("adam", 2),
+    ("adamw", 1),
+    ("avgpool2d", 2),
+    ("batchnorm1d", 2),
+    ("batchnorm2d", 2),
+    ("bce_with_logits", 2),
+    ("conv2d", 6),
+    ("cross_entropy", 3),
+    ("flatten", 1),
+    ("gelu", 2),
+    ("global_avg_pool2d", 1),
+    ("kl_div", 1),
+    ("l1_loss", 1),
+    ("l1_penalty", 1),
+    ("l2_penalty", 1),
+    ("layernorm", 2),
+    ("leaky_relu", 1),
+    ("linear", 2),
+    ("log_softmax", 2),
+    ("maxpool2d", 3),
+    ("mse_loss", 1),
+    ("multihead_attention", 2),
+    ("relu", 1),
+    ("residual_block", 1),
+    ("rmsprop", 2),
+    ("scaled_dot_product_attention", 3),
+    ("sgd", 4),
+    ("sigmoid", 2),
+    ("softmax", 2),
+    ("tanh", 1),
+    ("train_step", 2),
+];
+
+#[cfg(test)]
+mod manifest_tests {
+    use super::*;
+
+    /// Issue 19: the whole vendored set runs and passes, and its kinds are
+    /// exactly the expected ones with their case counts.
+    #[test]
+    fn every_manifest_kind_runs_and_passes() {
+        let report = run_dir(&vendored_dir()).unwrap();
+        let failed: Vec<_> = report.results.iter().filter(|r| r.2.is_err()).collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+        for (_, kind, _) in &report.results {
+            *kinds.entry(kind.as_str()).or_default() += 1;
+        }
+        let expected: std::collections::BTreeMap<&str, usize> = MANIFEST_KINDS.iter().copied().collect();
+        assert_eq!(kinds, expected);
+    }
 }

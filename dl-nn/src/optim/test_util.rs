@@ -7,19 +7,30 @@ use crate::module::Module;
 use dl_core::{Cpu, ParamKind, RawParam, Rng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Counts allocations of the current thread (for "no allocation after the first step").
+/// Counts the allocations of the threads of a [`CountedPool`] (its rayon
+/// workers, and the caller inside [`CountedPool::count`]) into that pool's
+/// counter, so rayon's workers are seen too while other tests' threads
+/// (which run at the same time) are not.
 struct Counting;
 
 thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static COUNTER: Cell<Option<&'static AtomicUsize>> = const { Cell::new(None) };
+}
+
+fn count() {
+    if let Some(c) = COUNTER.try_with(Cell::get).ok().flatten() {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; the
-// counter is a const-initialised thread-local `Cell` that never allocates.
+// counter is a const-initialised thread-local `Cell` and an atomic, which
+// never allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(l) }
     }
@@ -28,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(p, l, n) }
     }
@@ -37,9 +48,35 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations made so far by this thread.
-pub(crate) fn allocations() -> usize {
-    ALLOCS.with(|c| c.get())
+/// A rayon pool of 2 workers whose allocations, and the caller's inside
+/// [`CountedPool::count`], go to a counter of its own.
+pub(crate) struct CountedPool {
+    pool: rayon::ThreadPool,
+    counter: &'static AtomicUsize,
+}
+
+impl CountedPool {
+    pub(crate) fn new() -> Self {
+        let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .start_handler(move |_| COUNTER.with(|c| c.set(Some(counter))))
+            .build()
+            .expect("a 2-thread pool");
+        Self { pool, counter }
+    }
+    /// Runs `warm_up`, then `f` inside the pool, and returns the
+    /// allocations that `f` made on the pool's threads and the caller.
+    pub(crate) fn count<R: Send>(&self, warm_up: impl FnOnce() + Send, f: impl FnOnce() -> R + Send) -> (R, usize) {
+        self.pool.install(|| {
+            COUNTER.with(|c| c.set(Some(self.counter)));
+            warm_up();
+            let before = self.counter.load(Ordering::Relaxed);
+            let r = f();
+            let n = self.counter.load(Ordering::Relaxed) - before;
+            (r, n)
+        })
+    }
 }
 
 /// Visit order: `w` (index 0), `frozen` (index 1, frozen), `running` (a
@@ -229,15 +266,65 @@ pub(crate) fn bad_states<O: Optimizer<Cpu, f64>>(make: impl Fn() -> O, buffer: &
     assert!(e.contains("state 0"), "{e}");
 }
 
-/// After the first step, further steps allocate nothing (on this thread).
+/// After the first step, further steps allocate nothing, on the calling
+/// thread or on rayon's workers: the toy model and a parameter large
+/// enough for the update to run in parallel, in a counted 2-thread pool.
 #[track_caller]
-pub(crate) fn stable_buffers<O: Optimizer<Cpu, f64>>(mut opt: O) {
-    let mut m = model();
-    set_grads(&mut m, 1);
-    opt.step(&mut m);
-    let before = allocations();
-    for _ in 0..3 {
-        opt.step(&mut m);
+pub(crate) fn stable_buffers<O: Optimizer<Cpu, f64> + Send>(mut opt: O) {
+    let mut m = (
+        model(),
+        RawParam::<Cpu, f64>::zeros(&Cpu, vec![dl_core::cpu::PAR_THRESHOLD * 3], ParamKind::Trainable),
+    );
+    set_grads(&mut m.0, 1);
+    m.1.grad
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, g)| *g = (i % 7) as f64 * 0.1);
+    let pool = CountedPool::new();
+    let m = std::sync::Mutex::new(m);
+    let opt = std::sync::Mutex::new(opt);
+    let ((), counted) = pool.count(
+        || opt.lock().unwrap().step(&mut *m.lock().unwrap()),
+        || {
+            let (mut opt, mut m) = (opt.lock().unwrap(), m.lock().unwrap());
+            for _ in 0..3 {
+                opt.step(&mut *m);
+            }
+        },
+    );
+    assert_eq!(counted, 0, "a step after the first allocated");
+}
+
+/// The toy model plus one large parameter (index 3).
+impl Module<Cpu, f64> for (Toy, RawParam<Cpu, f64>) {
+    const NUM_PARAMS: usize = 0;
+    fn init(_dev: &Cpu, _rng: &mut Rng) -> Self {
+        unreachable!("built by hand")
     }
-    assert_eq!(allocations() - before, 0, "a step after the first allocated");
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f64>)) {
+        self.0.visit(prefix, f);
+        f(&format!("{prefix}big"), &self.1);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<Cpu, f64>)) {
+        self.0.visit_mut(prefix, f);
+        f(&format!("{prefix}big"), &mut self.1);
+    }
+    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<Cpu, f64>)) {
+        self.0.for_each_param(f);
+        f(&mut self.1);
+    }
+}
+
+/// The counter sees rayon's workers: an allocation on a worker of the
+/// counted pool is counted (it was invisible to the per-thread counter).
+#[test]
+fn the_allocation_counter_sees_worker_threads() {
+    use rayon::prelude::*;
+    let pool = CountedPool::new();
+    let (v, n) = pool.count(
+        || (),
+        || (0..64).into_par_iter().map(|i| vec![0u8; i + 1]).collect::<Vec<_>>(),
+    );
+    assert_eq!(v.len(), 64);
+    assert!(n >= 64, "{n}");
 }
