@@ -26,8 +26,10 @@ pub enum DeviceChoice {
     Auto,
 }
 
+dl_core::debug_as_display!(ArgError);
+
 /// A command-line argument that could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgError {
     /// An option this program does not know.

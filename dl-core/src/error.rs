@@ -1,8 +1,24 @@
 //! The error type of dl-core.
 
+/// Implements `Debug` as the `Display` message for error types, so that
+/// `fn main() -> Result<(), Box<dyn Error>>` (which prints `Error: {e:?}`)
+/// shows the message a user can act on, not a struct dump.
+#[macro_export]
+macro_rules! debug_as_display {
+    ($($t:ty),* $(,)?) => {
+        $(impl ::std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(self, f)
+            }
+        })*
+    };
+}
+
+crate::debug_as_display!(Error);
+
 /// Errors of dl-core. Every variant names what went wrong with enough context
 /// (shapes, lengths, names) to fix it without a debugger.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A buffer's length does not match the shape it was meant to fill.

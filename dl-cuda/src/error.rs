@@ -8,7 +8,7 @@ use cudarc::nvrtc::CompileError;
 ///
 /// A missing driver or device is [`CudaError::NoDriver`] /
 /// [`CudaError::NoDevice`]; never a panic.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum CudaError {
     /// The CUDA driver library (`libcuda.so`) could not be loaded.
@@ -118,3 +118,10 @@ impl CudaError {
 
 /// `Result` with [`CudaError`].
 pub type Result<T, E = CudaError> = std::result::Result<T, E>;
+
+/// `Debug` is the message (what `fn main() -> Result<..>` prints).
+impl std::fmt::Debug for CudaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

@@ -57,8 +57,10 @@ const META_OPTIM_NAMES: &str = "dl.optimizer_names";
 /// Path shown in errors of in-memory checkpoints.
 const MEMORY: &str = "<memory>";
 
+dl_core::debug_as_display!(CheckpointError);
+
 /// Errors of saving and loading checkpoints. Each names the file.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckpointError {
     /// Opening, reading, writing, syncing or renaming failed.

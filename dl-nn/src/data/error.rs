@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// problem, so a message such as
 /// `data/mnist/t10k-images-idx3-ubyte.gz: truncated: the header declares 7840016 bytes, the file holds 7840000`
 /// is enough to fix it.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
     /// The file could not be opened or read.
@@ -157,3 +157,5 @@ impl DataError {
         }
     }
 }
+
+dl_core::debug_as_display!(DataError);

@@ -27,7 +27,7 @@ impl fmt::Display for FaultSource {
 }
 
 /// Errors of the training helpers.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum TrainError {
     /// A loss, a tensor operation or a backend failed.
@@ -161,3 +161,5 @@ pub enum TrainError {
         msg: String,
     },
 }
+
+dl_core::debug_as_display!(TrainError);

@@ -1,0 +1,28 @@
+//! Issue 23 ("a newcomer's first hour"): what `fn main` prints for an error
+//! returned with `?` is the message, not a struct dump.
+use dl::nn::train::TrainError;
+use dl::prelude::*;
+use std::error::Error;
+
+/// `fn main() -> Result<(), Box<dyn Error>>` prints `Error: {e:?}`: the
+/// Debug form of every error type of the framework is its message.
+#[test]
+fn question_mark_out_of_main_prints_the_message() {
+    let e = TrainError::ClassCount {
+        role: "train",
+        classes: 10,
+        outputs: 5,
+    };
+    let shown = e.to_string();
+    assert!(shown.contains("10 classes") && shown.contains("5 outputs"), "{shown}");
+    let boxed: Box<dyn Error> = Box::new(e);
+    assert_eq!(format!("{boxed:?}"), shown);
+    let core = dl::core::Error::NotCompiledWithCuda;
+    assert_eq!(format!("{core:?}"), core.to_string());
+    let data = load_mnist("/nonexistent/mnist", Split::Train).unwrap_err();
+    assert_eq!(format!("{data:?}"), data.to_string());
+    // `-> dl::Result<()>` too, with the cause chain.
+    let r: dl::Result<()> = Err(data.into());
+    let e = r.unwrap_err();
+    assert!(format!("{e:?}").starts_with(&e.to_string()), "{e:?}");
+}
