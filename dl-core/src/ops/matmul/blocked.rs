@@ -1,0 +1,322 @@
+//! The blocked CPU GEMM driver (BLIS loop order).
+//!
+//! ```text
+//! for jc in 0..n step NC            (B panel: kc x NC, packed once, shared; L3)
+//!   for pc in 0..k step KC          (sequential: each C element sums its k in order)
+//!     pack B[pc.., jc..]            (parallel over NR slivers: copies only)
+//!     parallel over tasks = (MC row block of C) x (group of NR slivers)
+//!       pack A[ic.., pc..]          (this thread's buffer; L2)
+//!       for each NR sliver of the group, for each MR sliver of the block:
+//!         micro-kernel on an MR x NR tile of C (registers; the B sliver in L1)
+//! ```
+//!
+//! The first `pc` block applies `beta`, later ones add to `C`; the last
+//! applies the fused epilogue (bias, ReLU in registers; GELU on the tile
+//! just written, while it is in L1). Threads split `C`, never `k`, and a
+//! tile's values do not depend on its position, so the result is the same
+//! for any number of threads.
+//!
+//! Packing memory comes from two per-thread buffers (`PACK_A` on the thread
+//! that runs a task, `PACK_B` on the thread that calls) that only grow: after
+//! the first products of a training step, later steps allocate nothing.
+
+use super::kernel::{Epi, Kernel, MAX_EDGE, MAX_TILE};
+use super::pack::{pack_a, pack_b_sliver};
+use super::{Activation, BiasAxis};
+use crate::dtype::Float;
+use crate::ops::util::UnaryOp;
+use rayon::prelude::*;
+use std::cell::Cell;
+use std::thread::LocalKey;
+
+/// One cache line of packing memory (the buffers are 64-byte aligned, so
+/// a packed sliver's vector loads do not straddle lines).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+thread_local! {
+    static PACK_A: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
+    static PACK_B: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's buffer `slot`, grown to at least `len`
+/// elements of `E` (contents unspecified but initialised). A nested use of
+/// the same slot (a rayon job stolen while `f` runs) gets a fresh buffer.
+fn with_buf<E: Float, R>(slot: &'static LocalKey<Cell<Vec<Line>>>, len: usize, f: impl FnOnce(*mut E) -> R) -> R {
+    assert!(std::mem::align_of::<E>() <= 64, "gemm: element alignment above 64");
+    let bytes = len
+        .checked_mul(std::mem::size_of::<E>())
+        .expect("gemm: packing buffer size overflows usize");
+    let lines = bytes.div_ceil(64);
+    let mut v = slot.with(|s| s.take());
+    if v.len() < lines {
+        v.resize(lines, Line([0; 64]));
+    }
+    let r = f(v.as_mut_ptr().cast::<E>());
+    slot.with(|s| {
+        let old = s.take();
+        s.set(if old.capacity() > v.capacity() { old } else { v });
+    });
+    r
+}
+
+/// A raw pointer that may cross threads: each task writes a disjoint
+/// block of `C` and reads the shared packed panel (see the SAFETY notes at
+/// the uses).
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: the driver hands each parallel task a disjoint set of C tiles and
+// only shared reads of the packed B panel and the operands; the pointers
+// outlive the parallel region (it ends before `run` returns).
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// An operand read in place: element `(i, j)` at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<E> {
+    /// First element.
+    pub ptr: *const E,
+    /// Distance between rows.
+    pub rs: usize,
+    /// Distance between columns.
+    pub cs: usize,
+}
+
+// SAFETY: a `Mat` only reads an operand the caller borrows immutably for
+// the whole product (see `run`).
+unsafe impl<E: Sync> Send for Mat<E> {}
+// SAFETY: as above.
+unsafe impl<E: Sync> Sync for Mat<E> {}
+
+impl<E> Mat<E> {
+    /// Element `(i, j)`.
+    ///
+    /// # Safety
+    /// The offset `i * rs + j * cs` lies inside the operand's allocation.
+    unsafe fn at(self, i: usize, j: usize) -> *const E {
+        // SAFETY: by the caller's contract.
+        unsafe { self.ptr.add(i * self.rs + j * self.cs) }
+    }
+}
+
+/// Everything a task needs, shared by reference across threads.
+struct Job<E> {
+    kern: Kernel<E>,
+    m: usize,
+    n: usize,
+    a: Mat<E>,
+    c: SendPtr<E>,
+    ldc: usize,
+    bias: Option<(SendPtr<E>, BiasAxis)>,
+    act: Activation,
+}
+
+/// Products with at least this many multiply-adds run on the pool's threads.
+pub(crate) const PAR_FLOPS: usize = 64 * 64 * 64;
+
+/// B panels with at least this many elements are packed in parallel.
+const PAR_PACK: usize = 1 << 15;
+
+/// `C = act(alpha op(A) op(B) + beta C + bias)` for `m x n x k`, `k > 0`.
+///
+/// # Safety
+/// `a.at(i, p)` is valid for reads for `i < m`, `p < k`; `b.at(p, j)` for
+/// `p < k`, `j < n`; `c + i * ldc + j` for reads and writes for `i < m`,
+/// `j < n`, not overlapping `a`, `b` or the bias; a bias holds `m` (rows)
+/// or `n` (columns) elements.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn run<E: Float>(
+    kern: Kernel<E>,
+    (m, n, k): (usize, usize, usize),
+    alpha: E,
+    a: Mat<E>,
+    b: Mat<E>,
+    beta: E,
+    c: *mut E,
+    ldc: usize,
+    bias: Option<(&[E], BiasAxis)>,
+    act: Activation,
+    parallel: bool,
+) {
+    let nr = kern.nr;
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
+    let par = threads > 1;
+    let kc_max = kern.kc.min(k);
+    let nc_max = kern.nc.min(n.div_ceil(nr) * nr);
+    let job = Job {
+        kern,
+        m,
+        n,
+        a,
+        c: SendPtr(c),
+        ldc,
+        bias: bias.map(|(v, ax)| (SendPtr(v.as_ptr().cast_mut()), ax)),
+        act,
+    };
+    with_buf::<E, _>(&PACK_B, kc_max * nc_max, |bp| {
+        for jc in (0..n).step_by(kern.nc) {
+            let nc = kern.nc.min(n - jc);
+            let slivers = nc.div_ceil(nr);
+            for pc in (0..k).step_by(kern.kc) {
+                let kc = kern.kc.min(k - pc);
+                let pack = |s: usize, dst: *mut E| {
+                    let j0 = s * nr;
+                    // SAFETY: columns jc + j0 .. jc + j0 + w < n and rows
+                    // pc .. pc + kc <= k of B are valid (the caller's
+                    // contract); dst is sliver s of the panel, inside the
+                    // kc_max * nc_max elements of the buffer.
+                    unsafe { pack_b_sliver(nr, b.at(pc, jc + j0), b.rs, b.cs, nr.min(nc - j0), kc, dst) };
+                };
+                let panel = SendPtr(bp);
+                if par && kc * nc >= PAR_PACK {
+                    (0..slivers).into_par_iter().for_each(|s| {
+                        let panel = panel;
+                        // SAFETY: slivers are disjoint kc * nr ranges of the panel.
+                        pack(s, unsafe { panel.0.add(s * kc * nr) })
+                    });
+                } else {
+                    for s in 0..slivers {
+                        // SAFETY: as above.
+                        pack(s, unsafe { bp.add(s * kc * nr) });
+                    }
+                }
+                let ep = Epi {
+                    alpha,
+                    beta: if pc == 0 { beta } else { E::ONE },
+                    bias_row: std::ptr::null(),
+                    bias_col: std::ptr::null(),
+                    relu: false,
+                };
+                let last = pc + kc == k;
+                let mb = m.div_ceil(kern.mc);
+                // Enough tasks to keep every thread busy with some balance.
+                let groups = if par { (4 * threads).div_ceil(mb).min(slivers) } else { 1 };
+                let per = slivers.div_ceil(groups);
+                let groups = slivers.div_ceil(per);
+                let task = |t: usize| {
+                    let (ib, g) = (t / groups, t % groups);
+                    let s0 = g * per;
+                    let s1 = (s0 + per).min(slivers);
+                    // SAFETY: task t covers rows ib * mc.. of C and slivers
+                    // s0..s1 of the panel, disjoint from every other task;
+                    // the panel is fully packed before the tasks start.
+                    unsafe { block(&job, pc, kc, jc, panel, ib * kern.mc, s0, s1, ep, last) };
+                };
+                if par && mb * groups > 1 {
+                    (0..mb * groups).into_par_iter().for_each(task);
+                } else {
+                    (0..mb * groups).for_each(task);
+                }
+            }
+        }
+    });
+}
+
+/// One task: packs rows `ic..ic + MC` of `op(A)` (depth `pc..pc + kc`) and
+/// runs the micro-kernel over slivers `s0..s1` of the packed B panel.
+///
+/// # Safety
+/// See [`run`]; no other task touches these tiles of C.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<E: Float>(
+    job: &Job<E>,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    panel: SendPtr<E>,
+    ic: usize,
+    s0: usize,
+    s1: usize,
+    ep: Epi<E>,
+    last: bool,
+) {
+    let k = &job.kern;
+    let (mr, nr) = (k.mr, k.nr);
+    let mc = k.mc.min(job.m - ic);
+    with_buf::<E, _>(&PACK_A, mc.div_ceil(mr) * mr * kc, |ap| {
+        // SAFETY: rows ic .. ic + mc <= m and columns pc .. pc + kc <= k of
+        // op(A) are valid; ap holds ceil(mc / mr) * mr * kc elements.
+        unsafe { pack_a(mr, job.a.at(ic, pc), job.a.rs, job.a.cs, mc, kc, ap) };
+        for s in s0..s1 {
+            let j = jc + s * nr;
+            let w = nr.min(job.n - j);
+            // SAFETY: sliver s of the panel (kc * nr elements).
+            let bs = unsafe { panel.0.add(s * kc * nr) };
+            for (t, i0) in (0..mc).step_by(mr).enumerate() {
+                let i = ic + i0;
+                let h = mr.min(mc - i0);
+                let mut e = ep;
+                if last {
+                    if let Some((bias, axis)) = job.bias {
+                        // SAFETY: a row bias holds m elements (i + h <= m), a
+                        // column bias n (j + w <= n); edge tiles copy them.
+                        match axis {
+                            BiasAxis::Rows => e.bias_row = unsafe { bias.0.add(i) },
+                            BiasAxis::Columns => e.bias_col = unsafe { bias.0.add(j) },
+                        }
+                    }
+                    e.relu = job.act == Activation::Relu;
+                }
+                // SAFETY: A sliver t of ap, B sliver bs; tile rows i..i + h
+                // and columns j..j + w of C are inside m x n and this task's.
+                unsafe {
+                    let c = job.c.0.add(i * job.ldc + j);
+                    tile(k, kc, ap.add(t * kc * mr), bs, c, job.ldc, h, w, e);
+                    if last && job.act == Activation::Gelu {
+                        for r in 0..h {
+                            for v in std::slice::from_raw_parts_mut(c.add(r * job.ldc), w) {
+                                *v = crate::ops::Gelu.f(*v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Runs the kernel on an `h x w` tile of C at `c` (`h <= MR`, `w <= NR`);
+/// an edge tile goes through a full-size copy, so that every tile runs the
+/// same instructions.
+///
+/// # Safety
+/// `a`, `b` are packed slivers of depth `kc`; `c + r * ldc + q` is valid
+/// for `r < h`, `q < w`; a bias pointer in `ep` is valid for `h` (row) or
+/// `w` (column) reads.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<E: Float>(k: &Kernel<E>, kc: usize, a: *const E, b: *const E, c: *mut E, ldc: usize, h: usize, w: usize, ep: Epi<E>) {
+    let (mr, nr) = (k.mr, k.nr);
+    if h == mr && w == nr {
+        // SAFETY: a full tile: the caller's ranges are the kernel's.
+        return unsafe { (k.f)(kc, a, b, c, ldc, ep) };
+    }
+    let mut t = [E::ZERO; MAX_TILE];
+    let mut br = [E::ZERO; MAX_EDGE];
+    let mut bc = [E::ZERO; MAX_EDGE];
+    let mut e = ep;
+    // SAFETY: reads and writes of C stay in r < h, q < w; the biases are
+    // read for h (rows) or w (columns) elements; the kernel works on `t`
+    // (mr * nr <= MAX_TILE elements, row stride nr) and the padded copies
+    // of the biases (MAX_EDGE >= mr, nr).
+    unsafe {
+        if ep.beta != E::ZERO {
+            for r in 0..h {
+                std::ptr::copy_nonoverlapping(c.add(r * ldc), t.as_mut_ptr().add(r * nr), w);
+            }
+        }
+        if !ep.bias_row.is_null() {
+            std::ptr::copy_nonoverlapping(ep.bias_row, br.as_mut_ptr(), h);
+            e.bias_row = br.as_ptr();
+        }
+        if !ep.bias_col.is_null() {
+            std::ptr::copy_nonoverlapping(ep.bias_col, bc.as_mut_ptr(), w);
+            e.bias_col = bc.as_ptr();
+        }
+        (k.f)(kc, a, b, t.as_mut_ptr(), nr, e);
+        for r in 0..h {
+            std::ptr::copy_nonoverlapping(t.as_ptr().add(r * nr), c.add(r * ldc), w);
+        }
+    }
+}
