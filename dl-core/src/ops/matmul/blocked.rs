@@ -73,6 +73,13 @@ unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for SendPtr<T> {}
 
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so that closures capture the `SendPtr`).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// An operand read in place: element `(i, j)` at `ptr + i * rs + j * cs`.
 #[derive(Clone, Copy)]
 pub(crate) struct Mat<E> {
@@ -172,9 +179,8 @@ pub(crate) unsafe fn run<E: Float>(
                 let panel = SendPtr(bp);
                 if par && kc * nc >= PAR_PACK {
                     (0..slivers).into_par_iter().for_each(|s| {
-                        let panel = panel;
                         // SAFETY: slivers are disjoint kc * nr ranges of the panel.
-                        pack(s, unsafe { panel.0.add(s * kc * nr) })
+                        pack(s, unsafe { panel.get().add(s * kc * nr) })
                     });
                 } else {
                     for s in 0..slivers {
@@ -192,7 +198,11 @@ pub(crate) unsafe fn run<E: Float>(
                 let last = pc + kc == k;
                 let mb = m.div_ceil(kern.mc);
                 // Enough tasks to keep every thread busy with some balance.
-                let groups = if par { (4 * threads).div_ceil(mb).min(slivers) } else { 1 };
+                let groups = if par {
+                    (4 * threads).div_ceil(mb).min(slivers)
+                } else {
+                    1
+                };
                 let per = slivers.div_ceil(groups);
                 let groups = slivers.div_ceil(per);
                 let task = |t: usize| {
@@ -250,11 +260,11 @@ unsafe fn block<E: Float>(
                 let mut e = ep;
                 if last {
                     if let Some((bias, axis)) = job.bias {
-                        // SAFETY: a row bias holds m elements (i + h <= m), a
-                        // column bias n (j + w <= n); edge tiles copy them.
                         match axis {
-                            BiasAxis::Rows => e.bias_row = unsafe { bias.0.add(i) },
-                            BiasAxis::Columns => e.bias_col = unsafe { bias.0.add(j) },
+                            // SAFETY: a row bias holds m elements (i + h <= m).
+                            BiasAxis::Rows => e.bias_row = unsafe { bias.get().add(i) },
+                            // SAFETY: a column bias holds n elements (j + w <= n).
+                            BiasAxis::Columns => e.bias_col = unsafe { bias.get().add(j) },
                         }
                     }
                     e.relu = job.act == Activation::Relu;
@@ -286,7 +296,17 @@ unsafe fn block<E: Float>(
 /// for `r < h`, `q < w`; a bias pointer in `ep` is valid for `h` (row) or
 /// `w` (column) reads.
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<E: Float>(k: &Kernel<E>, kc: usize, a: *const E, b: *const E, c: *mut E, ldc: usize, h: usize, w: usize, ep: Epi<E>) {
+unsafe fn tile<E: Float>(
+    k: &Kernel<E>,
+    kc: usize,
+    a: *const E,
+    b: *const E,
+    c: *mut E,
+    ldc: usize,
+    h: usize,
+    w: usize,
+    ep: Epi<E>,
+) {
     let (mr, nr) = (k.mr, k.nr);
     if h == mr && w == nr {
         // SAFETY: a full tile: the caller's ranges are the kernel's.

@@ -85,7 +85,10 @@ fn extent(rows: usize, cols: usize, ld: usize) -> Option<usize> {
 /// # Panics
 /// When `ld < cols`, a size overflows `usize`, or the slice is too short.
 fn check_operand(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
-    assert!(ld >= cols || rows <= 1, "gemm: {name} row stride {ld} below its {cols} columns");
+    assert!(
+        ld >= cols || rows <= 1,
+        "gemm: {name} row stride {ld} below its {cols} columns"
+    );
     let need = extent(rows, cols, ld).unwrap_or_else(|| panic!("gemm: the size of {name} overflows usize"));
     assert!(len >= need, "gemm: {name} has {len} elements, needs {need}");
 }
@@ -130,7 +133,11 @@ pub fn gemm_strided<E: Float>(
     check_operand("C", c.len(), m, n, ldc);
     if let Some((bias, axis)) = ep.bias {
         let need = if axis == BiasAxis::Rows { m } else { n };
-        assert!(bias.len() >= need, "gemm: bias has {} elements, needs {need}", bias.len());
+        assert!(
+            bias.len() >= need,
+            "gemm: bias has {} elements, needs {need}",
+            bias.len()
+        );
     }
     if m == 0 || n == 0 {
         return;
@@ -150,8 +157,32 @@ pub fn gemm_strided<E: Float>(
         return gemv_bt(g, a, lda, b, ldb, c, ldc, ep, parallel);
     }
     let path = opts.path.unwrap_or_else(kernel::default_path);
-    let am = if g.trans_a { Mat { ptr: a.as_ptr(), rs: 1, cs: lda } } else { Mat { ptr: a.as_ptr(), rs: lda, cs: 1 } };
-    let bm = if g.trans_b { Mat { ptr: b.as_ptr(), rs: 1, cs: ldb } } else { Mat { ptr: b.as_ptr(), rs: ldb, cs: 1 } };
+    let am = if g.trans_a {
+        Mat {
+            ptr: a.as_ptr(),
+            rs: 1,
+            cs: lda,
+        }
+    } else {
+        Mat {
+            ptr: a.as_ptr(),
+            rs: lda,
+            cs: 1,
+        }
+    };
+    let bm = if g.trans_b {
+        Mat {
+            ptr: b.as_ptr(),
+            rs: 1,
+            cs: ldb,
+        }
+    } else {
+        Mat {
+            ptr: b.as_ptr(),
+            rs: ldb,
+            cs: 1,
+        }
+    };
     // SAFETY: `check_operand` showed that element (i, p) of op(A), at
     // i * rs + p * cs, lies inside `a` for i < m, p < k (the last one is
     // extent - 1), likewise for op(B) and C; `c` is borrowed mutably, so it
@@ -249,14 +280,33 @@ pub(crate) fn gemm_batched_fused<E: Float>(g: Gemm<E>, bt: Batch, a: &[E], b: &[
         return;
     }
     let last = bt.count - 1;
-    assert!(batch_end(bt.a_offset, last, bt.a_stride, sa) <= a.len(), "gemm_batched: A out of bounds");
-    assert!(batch_end(bt.b_offset, last, bt.b_stride, sb) <= b.len(), "gemm_batched: B out of bounds");
-    assert!(batch_end(bt.c_offset, last, bt.c_stride, sc) <= c.len(), "gemm_batched: C out of bounds");
+    assert!(
+        batch_end(bt.a_offset, last, bt.a_stride, sa) <= a.len(),
+        "gemm_batched: A out of bounds"
+    );
+    assert!(
+        batch_end(bt.b_offset, last, bt.b_stride, sb) <= b.len(),
+        "gemm_batched: B out of bounds"
+    );
+    assert!(
+        batch_end(bt.c_offset, last, bt.c_stride, sc) <= c.len(),
+        "gemm_batched: C out of bounds"
+    );
     assert!(bt.count == 1 || bt.c_stride >= sc, "gemm_batched: C products overlap");
     let (lda, ldb) = (if g.trans_a { g.m } else { g.k }, if g.trans_b { g.k } else { g.n });
     let one = |ao: usize, bo: usize, ci: &mut [E], parallel: bool| {
         let opts = GemmOptions { path: None, parallel };
-        gemm_strided(&g, &a[ao..ao + sa], lda, &b[bo..bo + sb], ldb, &mut ci[..sc], g.n, ep, opts);
+        gemm_strided(
+            &g,
+            &a[ao..ao + sa],
+            lda,
+            &b[bo..bo + sb],
+            ldb,
+            &mut ci[..sc],
+            g.n,
+            ep,
+            opts,
+        );
     };
     if bt.count == 1 {
         return one(bt.a_offset, bt.b_offset, &mut c[bt.c_offset..bt.c_offset + sc], true);

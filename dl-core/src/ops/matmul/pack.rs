@@ -18,7 +18,15 @@ use crate::dtype::Float;
 /// `a + i * rs + p * cs` is valid for reads for `i < rows`, `p < kc`;
 /// `dst` is valid for writes of `ceil(rows / mr) * mr * kc` elements and
 /// does not overlap the operand.
-pub(crate) unsafe fn pack_a<E: Float>(mr: usize, a: *const E, rs: usize, cs: usize, rows: usize, kc: usize, dst: *mut E) {
+pub(crate) unsafe fn pack_a<E: Float>(
+    mr: usize,
+    a: *const E,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    kc: usize,
+    dst: *mut E,
+) {
     for (s, i0) in (0..rows).step_by(mr).enumerate() {
         let h = mr.min(rows - i0);
         // SAFETY: sliver s occupies dst[s * kc * mr .. (s + 1) * kc * mr],
@@ -61,7 +69,15 @@ pub(crate) unsafe fn pack_a<E: Float>(mr: usize, a: *const E, rs: usize, cs: usi
 /// # Safety
 /// `b + p * rs + j * cs` is valid for reads for `p < kc`, `j < w`; `dst`
 /// for writes of `kc * nr` elements, not overlapping.
-pub(crate) unsafe fn pack_b_sliver<E: Float>(nr: usize, b: *const E, rs: usize, cs: usize, w: usize, kc: usize, dst: *mut E) {
+pub(crate) unsafe fn pack_b_sliver<E: Float>(
+    nr: usize,
+    b: *const E,
+    rs: usize,
+    cs: usize,
+    w: usize,
+    kc: usize,
+    dst: *mut E,
+) {
     // SAFETY: reads at p * rs + jj * cs for p < kc, jj < w; writes at
     // p * nr + jj for jj < nr: both inside the caller's ranges.
     unsafe {

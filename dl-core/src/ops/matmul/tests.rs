@@ -131,7 +131,17 @@ impl<E: Float> Case<E> {
     /// An `m x n x k` product with row strides padded by `pad` and
     /// alpha/beta not 0 or 1.
     #[allow(clippy::too_many_arguments)]
-    fn new(rng: &mut Rng, m: usize, n: usize, k: usize, ta: bool, tb: bool, pad: [usize; 3], alpha: f64, beta: f64) -> Self {
+    fn new(
+        rng: &mut Rng,
+        m: usize,
+        n: usize,
+        k: usize,
+        ta: bool,
+        tb: bool,
+        pad: [usize; 3],
+        alpha: f64,
+        beta: f64,
+    ) -> Self {
         let (ar, ac) = if ta { (k, m) } else { (m, k) };
         let (br, bc) = if tb { (n, k) } else { (k, n) };
         let (lda, ldb, ldc) = (ac + pad[0], bc + pad[1], n + pad[2]);
@@ -162,19 +172,35 @@ impl<E: Float> Case<E> {
     fn reference(&self, bias: Option<BiasAxis>) -> (Vec<f64>, Vec<f64>) {
         let g = &self.g;
         let f = |v: E| v.to_f64();
-        let eps = if E::DTYPE == crate::DType::F32 { f32::EPSILON as f64 } else { f64::EPSILON };
+        let eps = if E::DTYPE == crate::DType::F32 {
+            f32::EPSILON as f64
+        } else {
+            f64::EPSILON
+        };
         let (mut want, mut tol) = (vec![0.0; g.m * g.n], vec![0.0; g.m * g.n]);
         for i in 0..g.m {
             for j in 0..g.n {
                 let (mut acc, mut mag) = (0.0f64, 0.0f64);
                 for p in 0..g.k {
-                    let av = f(if g.trans_a { self.a[p * self.lda + i] } else { self.a[i * self.lda + p] });
-                    let bv = f(if g.trans_b { self.b[j * self.ldb + p] } else { self.b[p * self.ldb + j] });
+                    let av = f(if g.trans_a {
+                        self.a[p * self.lda + i]
+                    } else {
+                        self.a[i * self.lda + p]
+                    });
+                    let bv = f(if g.trans_b {
+                        self.b[j * self.ldb + p]
+                    } else {
+                        self.b[p * self.ldb + j]
+                    });
                     acc += av * bv;
                     mag += (av * bv).abs();
                 }
                 // beta 0 does not read C (which may hold NaN).
-                let old = if g.beta == E::ZERO { 0.0 } else { f(self.c[i * self.ldc + j]) };
+                let old = if g.beta == E::ZERO {
+                    0.0
+                } else {
+                    f(self.c[i * self.ldc + j])
+                };
                 let bs = match bias {
                     Some(BiasAxis::Rows) => f(self.bias[i]),
                     Some(BiasAxis::Columns) => f(self.bias[j]),
@@ -200,14 +226,20 @@ impl<E: Float> Case<E> {
             path: Some(path),
             parallel,
         };
-        gemm_strided(&self.g, &self.a, self.lda, &self.b, self.ldb, &mut c, self.ldc, ep, opts);
+        gemm_strided(
+            &self.g, &self.a, self.lda, &self.b, self.ldb, &mut c, self.ldc, ep, opts,
+        );
         let (want, tol) = self.reference(bias);
         let g = &self.g;
         for i in 0..g.m {
             for j in 0..self.ldc {
                 let got = c[i * self.ldc + j];
                 if j >= g.n {
-                    assert_eq!(got.to_f64().to_bits(), self.c[i * self.ldc + j].to_f64().to_bits(), "{what}: padding written");
+                    assert_eq!(
+                        got.to_f64().to_bits(),
+                        self.c[i * self.ldc + j].to_f64().to_bits(),
+                        "{what}: padding written"
+                    );
                     continue;
                 }
                 let (w, t) = (want[i * g.n + j], tol[i * g.n + j]);
@@ -327,7 +359,17 @@ fn fused_epilogues_equal_separate_passes() {
                         };
                         let mut plain = case.c.clone();
                         let g = case.g;
-                        gemm_strided(&g, &case.a, case.lda, &case.b, case.ldb, &mut plain, n, Epilogue::default(), opts);
+                        gemm_strided(
+                            &g,
+                            &case.a,
+                            case.lda,
+                            &case.b,
+                            case.ldb,
+                            &mut plain,
+                            n,
+                            Epilogue::default(),
+                            opts,
+                        );
                         for i in 0..m {
                             for j in 0..n {
                                 let v = &mut plain[i * n + j];
@@ -346,7 +388,11 @@ fn fused_epilogues_equal_separate_passes() {
                         };
                         gemm_strided(&g, &case.a, case.lda, &case.b, case.ldb, &mut fused, n, ep, opts);
                         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                        assert_eq!(bits(&fused), bits(&plain), "{path:?} {m}x{n}x{k} {axis:?} {act:?} beta {beta}");
+                        assert_eq!(
+                            bits(&fused),
+                            bits(&plain),
+                            "{path:?} {m}x{n}x{k} {axis:?} {act:?} beta {beta}"
+                        );
                     }
                 }
             }
@@ -382,7 +428,11 @@ fn fused_relu_keeps_nan_and_gives_positive_zero() {
 fn same_bits_on_one_two_and_three_threads() {
     let mut rng = Rng::new(13);
     for path in paths() {
-        for (m, n, k, ta, tb) in [(257usize, 129usize, 600usize, false, true), (130, 1000, 33, true, false), (64, 300, 257, false, false)] {
+        for (m, n, k, ta, tb) in [
+            (257usize, 129usize, 600usize, false, true),
+            (130, 1000, 33, true, false),
+            (64, 300, 257, false, false),
+        ] {
             let case = Case::<f32>::new(&mut rng, m, n, k, ta, tb, [1, 0, 3], 0.75, 1.0);
             let runs: Vec<Vec<u32>> = [1, 2, 3]
                 .into_iter()
@@ -460,5 +510,15 @@ fn wrapping_sizes_with_empty_buffers_panic_before_writing() {
 fn wrapping_strides_panic_before_writing() {
     let g = Gemm::<f32>::new(3, 1, 1, false, false);
     let mut c = vec![0f32; 3];
-    gemm_strided(&g, &[1.0; 3], usize::MAX / 2 + 1, &[1.0], 1, &mut c, 1, Epilogue::default(), GemmOptions::default());
+    gemm_strided(
+        &g,
+        &[1.0; 3],
+        usize::MAX / 2 + 1,
+        &[1.0],
+        1,
+        &mut c,
+        1,
+        Epilogue::default(),
+        GemmOptions::default(),
+    );
 }

@@ -74,7 +74,10 @@ impl GemmPath {
 
     /// The fastest path this CPU has.
     pub fn detect() -> Self {
-        Self::ALL.into_iter().find(|p| p.available()).unwrap_or(GemmPath::Portable)
+        Self::ALL
+            .into_iter()
+            .find(|p| p.available())
+            .unwrap_or(GemmPath::Portable)
     }
 }
 
