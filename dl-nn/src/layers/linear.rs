@@ -6,7 +6,7 @@
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
-use dl_core::ops::matmul::{BiasAxis, Gemm, GemmBiasKernel};
+use dl_core::ops::matmul::{BiasAxis, Gemm};
 use dl_core::{Backend, Cpu, Float, Param, RawParam, Rng, Tensor, S1, S2};
 
 /// Forward on flat buffers: `y[n, out] = x[n, in] W[out, in]^T + b[out]`.

@@ -4,10 +4,11 @@
 //! for jc in 0..n step NC            (B panel: kc x NC, packed once, shared; L3)
 //!   for pc in 0..k step KC          (sequential: each C element sums its k in order)
 //!     pack B[pc.., jc..]            (parallel over NR slivers: copies only)
-//!     parallel over tasks = (MC row block of C) x (group of NR slivers)
-//!       pack A[ic.., pc..]          (this thread's buffer; L2)
-//!       for each NR sliver of the group, for each MR sliver of the block:
-//!         micro-kernel on an MR x NR tile of C (registers; the B sliver in L1)
+//!     for ic0 in 0..m step CHUNK    (MC rows on one thread, 2 MC per thread otherwise)
+//!       pack A[ic0.., pc..]         (parallel over MR slivers: copies only; shared)
+//!       parallel over tasks = (MC row block) x (group of NR slivers)
+//!         for each NR sliver of the group, for each MR sliver of the block:
+//!           micro-kernel on an MR x NR tile of C (registers; B sliver in L1, A block in L2)
 //! ```
 //!
 //! The first `pc` block applies `beta`, later ones add to `C`; the last
@@ -16,8 +17,8 @@
 //! tile's values do not depend on its position, so the result is the same
 //! for any number of threads.
 //!
-//! Packing memory comes from two per-thread buffers (`PACK_A` on the thread
-//! that runs a task, `PACK_B` on the thread that calls) that only grow: after
+//! Packing memory comes from two buffers of the calling thread (`PACK_A`,
+//! `PACK_B`, thread-local) that only grow: after
 //! the first products of a training step, later steps allocate nothing.
 
 use super::kernel::{Epi, Kernel, MAX_EDGE, MAX_TILE};
@@ -111,7 +112,6 @@ impl<E> Mat<E> {
 /// Everything a task needs, shared by reference across threads.
 struct Job<E> {
     kern: Kernel<E>,
-    m: usize,
     n: usize,
     a: Mat<E>,
     c: SendPtr<E>,
@@ -154,7 +154,6 @@ pub(crate) unsafe fn run<E: Float>(
     let nc_max = kern.nc.min(n.div_ceil(nr) * nr);
     let job = Job {
         kern,
-        m,
         n,
         a,
         c: SendPtr(c),
@@ -162,129 +161,158 @@ pub(crate) unsafe fn run<E: Float>(
         bias: bias.map(|(v, ax)| (SendPtr(v.as_ptr().cast_mut()), ax)),
         act,
     };
+    // Rows of op(A) packed at once: one MC block on one thread (it stays in
+    // L2), a few blocks per thread otherwise (packed in parallel, shared).
+    let chunk = if par { kern.mc * 2 * threads } else { kern.mc };
+    let chunk_max = chunk.min(m).div_ceil(kern.mr) * kern.mr;
     with_buf::<E, _>(&PACK_B, kc_max * nc_max, |bp| {
-        for jc in (0..n).step_by(kern.nc) {
-            let nc = kern.nc.min(n - jc);
-            let slivers = nc.div_ceil(nr);
-            for pc in (0..k).step_by(kern.kc) {
-                let kc = kern.kc.min(k - pc);
-                let pack = |s: usize, dst: *mut E| {
-                    let j0 = s * nr;
-                    // SAFETY: columns jc + j0 .. jc + j0 + w < n and rows
-                    // pc .. pc + kc <= k of B are valid (the caller's
-                    // contract); dst is sliver s of the panel, inside the
-                    // kc_max * nc_max elements of the buffer.
-                    unsafe { pack_b_sliver(nr, b.at(pc, jc + j0), b.rs, b.cs, nr.min(nc - j0), kc, dst) };
-                };
-                let panel = SendPtr(bp);
-                if par && kc * nc >= PAR_PACK {
-                    (0..slivers).into_par_iter().for_each(|s| {
-                        // SAFETY: slivers are disjoint kc * nr ranges of the panel.
-                        pack(s, unsafe { panel.get().add(s * kc * nr) })
-                    });
-                } else {
-                    for s in 0..slivers {
-                        // SAFETY: as above.
-                        pack(s, unsafe { bp.add(s * kc * nr) });
+        with_buf::<E, _>(&PACK_A, kc_max * chunk_max, |ap| {
+            let (panel, apack) = (SendPtr(bp), SendPtr(ap));
+            for jc in (0..n).step_by(kern.nc) {
+                let nc = kern.nc.min(n - jc);
+                let slivers = nc.div_ceil(nr);
+                for pc in (0..k).step_by(kern.kc) {
+                    let kc = kern.kc.min(k - pc);
+                    let pack = |s: usize| {
+                        let j0 = s * nr;
+                        // SAFETY: columns jc + j0 .. jc + j0 + w <= n and rows
+                        // pc .. pc + kc <= k of B are valid (the caller's
+                        // contract); sliver s of the panel (kc * nr elements
+                        // at s * kc * nr) lies inside its kc_max * nc_max
+                        // elements, disjoint from the other slivers.
+                        unsafe {
+                            let dst = panel.get().add(s * kc * nr);
+                            pack_b_sliver(nr, b.at(pc, jc + j0), b.rs, b.cs, nr.min(nc - j0), kc, dst)
+                        };
+                    };
+                    if par && kc * nc >= PAR_PACK {
+                        (0..slivers).into_par_iter().for_each(pack);
+                    } else {
+                        (0..slivers).for_each(pack);
+                    }
+                    let ep = Epi {
+                        alpha,
+                        beta: if pc == 0 { beta } else { E::ONE },
+                        bias_row: std::ptr::null(),
+                        bias_col: std::ptr::null(),
+                        relu: false,
+                    };
+                    let last = pc + kc == k;
+                    for i0 in (0..m).step_by(chunk) {
+                        let rows = chunk.min(m - i0);
+                        let mr = kern.mr;
+                        let pack = |t: usize| {
+                            // SAFETY: rows i0 + t * mr .. + h <= m and columns
+                            // pc .. pc + kc <= k of op(A) are valid; A sliver t
+                            // (kc * mr elements at t * kc * mr) lies inside the
+                            // kc_max * chunk_max elements, disjoint from the others.
+                            unsafe {
+                                let dst = apack.get().add(t * kc * mr);
+                                pack_a(mr, job.a.at(i0 + t * mr, pc), job.a.rs, job.a.cs, mr.min(rows - t * mr), kc, dst)
+                            };
+                        };
+                        if par && kc * rows >= PAR_PACK {
+                            (0..rows.div_ceil(mr)).into_par_iter().for_each(pack);
+                        } else {
+                            (0..rows.div_ceil(mr)).for_each(pack);
+                        }
+                        let mb = rows.div_ceil(kern.mc);
+                        // Enough tasks to keep every thread busy with some balance.
+                        let groups = if par {
+                            (4 * threads).div_ceil(mb).min(slivers)
+                        } else {
+                            1
+                        };
+                        let per = slivers.div_ceil(groups);
+                        let groups = slivers.div_ceil(per);
+                        let task = |t: usize| {
+                            let (ib, g) = (t / groups, t % groups);
+                            let s0 = g * per;
+                            let s1 = (s0 + per).min(slivers);
+                            let r0 = ib * kern.mc;
+                            let at = Tiles {
+                                ic: i0 + r0,
+                                rows: kern.mc.min(rows - r0),
+                                jc,
+                                s0,
+                                s1,
+                                kc,
+                            };
+                            // SAFETY: task t covers rows i0 + r0 .. + mc of C
+                            // and slivers s0..s1, disjoint from every other
+                            // task; both panels are packed before the tasks
+                            // start and only read by them; A block ib starts
+                            // at sliver r0 / mr (mc is a multiple of mr).
+                            unsafe { block(&job, at, apack.get().add(r0 * kc), panel.get(), ep, last) };
+                        };
+                        if par && mb * groups > 1 {
+                            (0..mb * groups).into_par_iter().for_each(task);
+                        } else {
+                            (0..mb * groups).for_each(task);
+                        }
                     }
                 }
-                let ep = Epi {
-                    alpha,
-                    beta: if pc == 0 { beta } else { E::ONE },
-                    bias_row: std::ptr::null(),
-                    bias_col: std::ptr::null(),
-                    relu: false,
-                };
-                let last = pc + kc == k;
-                let mb = m.div_ceil(kern.mc);
-                // Enough tasks to keep every thread busy with some balance.
-                let groups = if par {
-                    (4 * threads).div_ceil(mb).min(slivers)
-                } else {
-                    1
-                };
-                let per = slivers.div_ceil(groups);
-                let groups = slivers.div_ceil(per);
-                let task = |t: usize| {
-                    let (ib, g) = (t / groups, t % groups);
-                    let s0 = g * per;
-                    let s1 = (s0 + per).min(slivers);
-                    // SAFETY: task t covers rows ib * mc.. of C and slivers
-                    // s0..s1 of the panel, disjoint from every other task;
-                    // the panel is fully packed before the tasks start.
-                    unsafe { block(&job, pc, kc, jc, panel, ib * kern.mc, s0, s1, ep, last) };
-                };
-                if par && mb * groups > 1 {
-                    (0..mb * groups).into_par_iter().for_each(task);
-                } else {
-                    (0..mb * groups).for_each(task);
-                }
             }
-        }
+        })
     });
 }
 
-/// One task: packs rows `ic..ic + MC` of `op(A)` (depth `pc..pc + kc`) and
-/// runs the micro-kernel over slivers `s0..s1` of the packed B panel.
-///
-/// # Safety
-/// See [`run`]; no other task touches these tiles of C.
-#[allow(clippy::too_many_arguments)]
-unsafe fn block<E: Float>(
-    job: &Job<E>,
-    pc: usize,
-    kc: usize,
-    jc: usize,
-    panel: SendPtr<E>,
+/// The tiles of one task: rows `ic .. ic + rows` of C, slivers `s0..s1`
+/// of the B panel that starts at column `jc`, depth `kc`.
+#[derive(Clone, Copy)]
+struct Tiles {
     ic: usize,
+    rows: usize,
+    jc: usize,
     s0: usize,
     s1: usize,
-    ep: Epi<E>,
-    last: bool,
-) {
+    kc: usize,
+}
+
+/// One task: the micro-kernel over the packed A block at `ap` (slivers of
+/// `MR` rows) and slivers `s0..s1` of the packed B panel at `bp`.
+///
+/// # Safety
+/// See [`run`]; `ap` holds `ceil(rows / MR)` packed slivers of depth `kc`,
+/// `bp` the panel's slivers; no other task touches these tiles of C.
+unsafe fn block<E: Float>(job: &Job<E>, at: Tiles, ap: *const E, bp: *const E, ep: Epi<E>, last: bool) {
     let k = &job.kern;
-    let (mr, nr) = (k.mr, k.nr);
-    let mc = k.mc.min(job.m - ic);
-    with_buf::<E, _>(&PACK_A, mc.div_ceil(mr) * mr * kc, |ap| {
-        // SAFETY: rows ic .. ic + mc <= m and columns pc .. pc + kc <= k of
-        // op(A) are valid; ap holds ceil(mc / mr) * mr * kc elements.
-        unsafe { pack_a(mr, job.a.at(ic, pc), job.a.rs, job.a.cs, mc, kc, ap) };
-        for s in s0..s1 {
-            let j = jc + s * nr;
-            let w = nr.min(job.n - j);
-            // SAFETY: sliver s of the panel (kc * nr elements).
-            let bs = unsafe { panel.0.add(s * kc * nr) };
-            for (t, i0) in (0..mc).step_by(mr).enumerate() {
-                let i = ic + i0;
-                let h = mr.min(mc - i0);
-                let mut e = ep;
-                if last {
-                    if let Some((bias, axis)) = job.bias {
-                        match axis {
-                            // SAFETY: a row bias holds m elements (i + h <= m).
-                            BiasAxis::Rows => e.bias_row = unsafe { bias.get().add(i) },
-                            // SAFETY: a column bias holds n elements (j + w <= n).
-                            BiasAxis::Columns => e.bias_col = unsafe { bias.get().add(j) },
-                        }
+    let (mr, nr, kc) = (k.mr, k.nr, at.kc);
+    for s in at.s0..at.s1 {
+        let j = at.jc + s * nr;
+        let w = nr.min(job.n - j);
+        // SAFETY: sliver s of the panel (kc * nr elements).
+        let bs = unsafe { bp.add(s * kc * nr) };
+        for (t, i0) in (0..at.rows).step_by(mr).enumerate() {
+            let i = at.ic + i0;
+            let h = mr.min(at.rows - i0);
+            let mut e = ep;
+            if last {
+                if let Some((bias, axis)) = job.bias {
+                    match axis {
+                        // SAFETY: a row bias holds m elements (i + h <= m).
+                        BiasAxis::Rows => e.bias_row = unsafe { bias.get().add(i) },
+                        // SAFETY: a column bias holds n elements (j + w <= n).
+                        BiasAxis::Columns => e.bias_col = unsafe { bias.get().add(j) },
                     }
-                    e.relu = job.act == Activation::Relu;
                 }
-                // SAFETY: A sliver t of ap, B sliver bs; tile rows i..i + h
-                // and columns j..j + w of C are inside m x n and this task's.
-                unsafe {
-                    let c = job.c.0.add(i * job.ldc + j);
-                    tile(k, kc, ap.add(t * kc * mr), bs, c, job.ldc, h, w, e);
-                    if last && job.act == Activation::Gelu {
-                        for r in 0..h {
-                            for v in std::slice::from_raw_parts_mut(c.add(r * job.ldc), w) {
-                                *v = crate::ops::Gelu.f(*v);
-                            }
+                e.relu = job.act == Activation::Relu;
+            }
+            // SAFETY: A sliver t of the block, B sliver bs; tile rows i..i + h
+            // and columns j..j + w of C are inside m x n and this task's.
+            unsafe {
+                let c = job.c.get().add(i * job.ldc + j);
+                tile(k, kc, ap.add(t * kc * mr), bs, c, job.ldc, h, w, e);
+                if last && job.act == Activation::Gelu {
+                    for r in 0..h {
+                        for v in std::slice::from_raw_parts_mut(c.add(r * job.ldc), w) {
+                            *v = crate::ops::Gelu.f(*v);
                         }
                     }
                 }
             }
         }
-    });
+    }
 }
 
 /// Runs the kernel on an `h x w` tile of C at `c` (`h <= MR`, `w <= NR`);

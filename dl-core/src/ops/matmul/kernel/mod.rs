@@ -184,7 +184,19 @@ pub(crate) fn kernel<E: Float>(path: GemmPath) -> Kernel<E> {
             GemmPath::Avx2 => cast(avx2::F32).or_else(|| cast(avx2::F64)),
             GemmPath::Portable => None,
         };
-        if let Some(k) = k {
+        if let Some(mut k) = k {
+            // TEMPORARY tuning knobs.
+            static T: OnceLock<(usize, usize)> = OnceLock::new();
+            let &(kc, mc) = T.get_or_init(|| {
+                let g = |n: &str| std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                (g("DL_GEMM_KC"), g("DL_GEMM_MC"))
+            });
+            if kc > 0 {
+                k.kc = kc;
+            }
+            if mc > 0 {
+                k.mc = mc / k.mr * k.mr;
+            }
             return k;
         }
     }
