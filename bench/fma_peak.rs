@@ -62,11 +62,13 @@ mod probe {
     }
 }
 
-/// GFLOP/s per thread of `f` run on `threads` threads at once (best of 5).
+/// GFLOP/s per thread of `f` run on `threads` threads at once: the best of
+/// 300 short runs (about 1 ms each), so that on a shared machine some run
+/// gets the cores to itself, as the GEMM benchmark's best repetition does.
 fn measure(threads: usize, f: fn(u64) -> (f32, f64)) -> f64 {
-    let iters = 20_000_000u64;
+    let iters = 100_000u64;
     let mut best = 0f64;
-    for _ in 0..5 {
+    for _ in 0..300 {
         let t = Instant::now();
         let flops: f64 = std::thread::scope(|s| {
             let hs: Vec<_> = (0..threads).map(|_| s.spawn(move || f(iters))).collect();

@@ -3,9 +3,9 @@
 //! ```text
 //! for jc in 0..n step NC            (B panel: kc x NC, packed once, shared; L3)
 //!   for pc in 0..k step KC          (sequential: each C element sums its k in order)
-//!     pack B[pc.., jc..]            (parallel over NR slivers: copies only)
 //!     for ic0 in 0..m step CHUNK    (MC rows on one thread, 2 MC per thread otherwise)
-//!       pack A[ic0.., pc..]         (parallel over MR slivers: copies only; shared)
+//!       pack A[ic0.., pc..] (and B[pc.., jc..] with the first chunk), in
+//!                                   parallel over slivers: copies only; shared
 //!       parallel over tasks = (MC row block) x (group of NR slivers)
 //!         for each NR sliver of the group, for each MR sliver of the block:
 //!           micro-kernel on an MR x NR tile of C (registers; B sliver in L1, A block in L2)
@@ -22,7 +22,6 @@
 //! the first products of a training step, later steps allocate nothing.
 
 use super::kernel::{Epi, Kernel, MAX_EDGE, MAX_TILE};
-use super::pack::{pack_a, pack_b_sliver};
 use super::{Activation, BiasAxis};
 use crate::dtype::Float;
 use crate::ops::util::UnaryOp;
@@ -123,8 +122,8 @@ struct Job<E> {
 /// Products with at least this many multiply-adds run on the pool's threads.
 pub(crate) const PAR_FLOPS: usize = 64 * 64 * 64;
 
-/// B panels with at least this many elements are packed in parallel.
-const PAR_PACK: usize = 1 << 15;
+/// Panels with at least this many elements are packed in parallel.
+const PAR_PACK: usize = 1 << 17;
 
 /// `C = act(alpha op(A) op(B) + beta C + bias)` for `m x n x k`, `k > 0`.
 ///
@@ -173,7 +172,7 @@ pub(crate) unsafe fn run<E: Float>(
                 let slivers = nc.div_ceil(nr);
                 for pc in (0..k).step_by(kern.kc) {
                     let kc = kern.kc.min(k - pc);
-                    let pack = |s: usize| {
+                    let pack_b = |s: usize| {
                         let j0 = s * nr;
                         // SAFETY: columns jc + j0 .. jc + j0 + w <= n and rows
                         // pc .. pc + kc <= k of B are valid (the caller's
@@ -182,14 +181,9 @@ pub(crate) unsafe fn run<E: Float>(
                         // elements, disjoint from the other slivers.
                         unsafe {
                             let dst = panel.get().add(s * kc * nr);
-                            pack_b_sliver(nr, b.at(pc, jc + j0), b.rs, b.cs, nr.min(nc - j0), kc, dst)
+                            (kern.pack_b)(b.at(pc, jc + j0), b.rs, b.cs, nr.min(nc - j0), kc, dst)
                         };
                     };
-                    if par && kc * nc >= PAR_PACK {
-                        (0..slivers).into_par_iter().for_each(pack);
-                    } else {
-                        (0..slivers).for_each(pack);
-                    }
                     let ep = Epi {
                         alpha,
                         beta: if pc == 0 { beta } else { E::ONE },
@@ -201,20 +195,32 @@ pub(crate) unsafe fn run<E: Float>(
                     for i0 in (0..m).step_by(chunk) {
                         let rows = chunk.min(m - i0);
                         let mr = kern.mr;
-                        let pack = |t: usize| {
+                        let pack_a = |t: usize| {
                             // SAFETY: rows i0 + t * mr .. + h <= m and columns
                             // pc .. pc + kc <= k of op(A) are valid; A sliver t
                             // (kc * mr elements at t * kc * mr) lies inside the
                             // kc_max * chunk_max elements, disjoint from the others.
                             unsafe {
                                 let dst = apack.get().add(t * kc * mr);
-                                pack_a(mr, job.a.at(i0 + t * mr, pc), job.a.rs, job.a.cs, mr.min(rows - t * mr), kc, dst)
+                                (kern.pack_a)(
+                                    job.a.at(i0 + t * mr, pc),
+                                    job.a.rs,
+                                    job.a.cs,
+                                    mr.min(rows - t * mr),
+                                    kc,
+                                    dst,
+                                )
                             };
                         };
-                        if par && kc * rows >= PAR_PACK {
-                            (0..rows.div_ceil(mr)).into_par_iter().for_each(pack);
+                        // The B panel with the first A chunk, in one
+                        // parallel region (each region costs thread wake-ups).
+                        let nb = if i0 == 0 { slivers } else { 0 };
+                        let pack = |t: usize| if t < nb { pack_b(t) } else { pack_a(t - nb) };
+                        let count = nb + rows.div_ceil(mr);
+                        if par && kc * (rows + nb * nr) >= PAR_PACK {
+                            (0..count).into_par_iter().for_each(pack);
                         } else {
-                            (0..rows.div_ceil(mr)).for_each(pack);
+                            (0..count).for_each(pack);
                         }
                         let mb = rows.div_ceil(kern.mc);
                         // Enough tasks to keep every thread busy with some balance.

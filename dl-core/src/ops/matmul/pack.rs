@@ -3,74 +3,74 @@
 //! An operand is read in place through its strides: element `(i, p)` of
 //! `op(A)` lies at `i * rs + p * cs`, so a transposed operand is the same
 //! memory with the two strides swapped; no transposed copy is made. A
-//! block of `op(A)` becomes slivers of `MR` rows, each `kc` groups of `MR`
-//! values (one per row); a block of `op(B)` becomes slivers of `NR`
-//! columns, each `kc` groups of `NR` values. The last sliver is padded
-//! with zeros, so the kernels always run full tiles.
+//! sliver of `op(A)` is `MR` rows, stored as `kc` groups of `MR` values (one
+//! per row); a sliver of `op(B)` is `NR` columns, stored as `kc` groups of
+//! `NR` values. A partial sliver is padded with zeros, so the kernels
+//! always run full tiles. `MR` and `NR` are constants here, so the inner
+//! loops unroll and vectorise.
 
 use crate::dtype::Float;
 
-/// Packs rows `0..rows` and columns `0..kc` of the operand at `a`
-/// (element `(i, p)` at `a + i * rs + p * cs`) into `ceil(rows / mr)`
-/// slivers of `kc * mr` elements at `dst`.
+/// Packs one sliver of an operand: `src`, its row and column strides, the
+/// number of valid rows (A) or columns (B), the depth `kc`, and the
+/// destination.
 ///
 /// # Safety
-/// `a + i * rs + p * cs` is valid for reads for `i < rows`, `p < kc`;
-/// `dst` is valid for writes of `ceil(rows / mr) * mr * kc` elements and
-/// does not overlap the operand.
-pub(crate) unsafe fn pack_a<E: Float>(
-    mr: usize,
+/// For A: `src + i * rs + p * cs` is valid for reads for `i < valid`,
+/// `p < kc`; for B: `src + p * rs + j * cs` for `p < kc`, `j < valid`;
+/// `valid` is at most `MR` (resp. `NR`); `dst` is valid for writes of
+/// `kc * MR` (`kc * NR`) elements and does not overlap the operand.
+pub(crate) type PackFn<E> = unsafe fn(*const E, usize, usize, usize, usize, *mut E);
+
+/// One `MR`-row sliver of `op(A)` (see [`PackFn`]).
+///
+/// # Safety
+/// See [`PackFn`].
+pub(crate) unsafe fn pack_a<E: Float, const MR: usize>(
     a: *const E,
     rs: usize,
     cs: usize,
-    rows: usize,
+    h: usize,
     kc: usize,
     dst: *mut E,
 ) {
-    for (s, i0) in (0..rows).step_by(mr).enumerate() {
-        let h = mr.min(rows - i0);
-        // SAFETY: sliver s occupies dst[s * kc * mr .. (s + 1) * kc * mr],
-        // inside dst's ceil(rows / mr) * mr * kc elements; the reads are at
-        // (i0 + ii) * rs + p * cs with i0 + ii < rows and p < kc.
-        unsafe {
-            let d = dst.add(s * kc * mr);
-            if cs == 1 && rs != 1 {
-                // Rows contiguous (A as stored): one row at a time.
-                for ii in 0..h {
-                    let src = a.add((i0 + ii) * rs);
-                    for p in 0..kc {
-                        *d.add(p * mr + ii) = *src.add(p);
-                    }
-                }
-            } else {
-                for p in 0..kc {
-                    let src = a.add(i0 * rs + p * cs);
-                    let dp = d.add(p * mr);
-                    for ii in 0..h {
-                        *dp.add(ii) = *src.add(ii * rs);
-                    }
+    // SAFETY: reads at i * rs + p * cs for i < h, p < kc, writes at
+    // p * MR + i for i < MR, p < kc: inside the caller's ranges.
+    unsafe {
+        if h == MR && cs == 1 {
+            // Rows contiguous (A as stored): MR read streams, one
+            // contiguous write stream.
+            let rows: [*const E; MR] = std::array::from_fn(|i| a.add(i * rs));
+            for p in 0..kc {
+                let d = dst.add(p * MR);
+                for (i, r) in rows.iter().enumerate() {
+                    *d.add(i) = *r.add(p);
                 }
             }
-            if h < mr {
-                for p in 0..kc {
-                    for ii in h..mr {
-                        *d.add(p * mr + ii) = E::ZERO;
-                    }
+        } else if h == MR && rs == 1 {
+            // Columns contiguous (A stored transposed): a copy per step.
+            for p in 0..kc {
+                let (s, d) = (a.add(p * cs), dst.add(p * MR));
+                for i in 0..MR {
+                    *d.add(i) = *s.add(i);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                let d = dst.add(p * MR);
+                for i in 0..MR {
+                    *d.add(i) = if i < h { *a.add(i * rs + p * cs) } else { E::ZERO };
                 }
             }
         }
     }
 }
 
-/// Packs rows `0..kc` and columns `0..w` (`w <= nr`) of the operand at
-/// `b` (element `(p, j)` at `b + p * rs + j * cs`) into one sliver of
-/// `kc * nr` elements at `dst`, zero-padded to `nr` columns.
+/// One `NR`-column sliver of `op(B)` (see [`PackFn`]).
 ///
 /// # Safety
-/// `b + p * rs + j * cs` is valid for reads for `p < kc`, `j < w`; `dst`
-/// for writes of `kc * nr` elements, not overlapping.
-pub(crate) unsafe fn pack_b_sliver<E: Float>(
-    nr: usize,
+/// See [`PackFn`].
+pub(crate) unsafe fn pack_b<E: Float, const NR: usize>(
     b: *const E,
     rs: usize,
     cs: usize,
@@ -78,29 +78,32 @@ pub(crate) unsafe fn pack_b_sliver<E: Float>(
     kc: usize,
     dst: *mut E,
 ) {
-    // SAFETY: reads at p * rs + jj * cs for p < kc, jj < w; writes at
-    // p * nr + jj for jj < nr: both inside the caller's ranges.
+    // SAFETY: reads at p * rs + j * cs for p < kc, j < w, writes at
+    // p * NR + j for j < NR, p < kc: inside the caller's ranges.
     unsafe {
-        if cs == 1 {
-            // Rows contiguous (B as stored): a copy per row.
+        if w == NR && cs == 1 {
+            // Rows contiguous (B as stored): a fixed-size copy per row.
             for p in 0..kc {
-                let dp = dst.add(p * nr);
-                std::ptr::copy_nonoverlapping(b.add(p * rs), dp, w);
-                for jj in w..nr {
-                    *dp.add(jj) = E::ZERO;
+                let (s, d) = (b.add(p * rs), dst.add(p * NR));
+                for j in 0..NR {
+                    *d.add(j) = *s.add(j);
+                }
+            }
+        } else if w == NR && rs == 1 {
+            // Columns contiguous (B stored transposed, a Linear weight):
+            // NR read streams, one contiguous write stream.
+            let cols: [*const E; NR] = std::array::from_fn(|j| b.add(j * cs));
+            for p in 0..kc {
+                let d = dst.add(p * NR);
+                for (j, c) in cols.iter().enumerate() {
+                    *d.add(j) = *c.add(p);
                 }
             }
         } else {
-            // Columns contiguous (B stored transposed, a Linear weight):
-            // `w` read streams, one contiguous write stream.
             for p in 0..kc {
-                let dp = dst.add(p * nr);
-                let src = b.add(p * rs);
-                for jj in 0..w {
-                    *dp.add(jj) = *src.add(jj * cs);
-                }
-                for jj in w..nr {
-                    *dp.add(jj) = E::ZERO;
+                let d = dst.add(p * NR);
+                for j in 0..NR {
+                    *d.add(j) = if j < w { *b.add(p * rs + j * cs) } else { E::ZERO };
                 }
             }
         }

@@ -20,21 +20,7 @@ simd_kernel!(
 );
 
 /// The `f32` kernel.
-pub(super) const F32: Kernel<f32> = Kernel {
-    mr: 6,
-    nr: 16,
-    kc: 256,
-    mc: 144,
-    nc: 4096,
-    f: f32_6x16,
-};
+pub(super) const F32: Kernel<f32> = Kernel::new::<6, 16>(f32_6x16, 256, 144, 4096);
 
 /// The `f64` kernel.
-pub(super) const F64: Kernel<f64> = Kernel {
-    mr: 6,
-    nr: 8,
-    kc: 256,
-    mc: 96,
-    nc: 2048,
-    f: f64_6x8,
-};
+pub(super) const F64: Kernel<f64> = Kernel::new::<6, 8>(f64_6x8, 256, 96, 2048);

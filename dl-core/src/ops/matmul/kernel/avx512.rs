@@ -21,21 +21,7 @@ simd_kernel!(
 
 /// The `f32` kernel: a 256-deep B sliver is 32 KiB (L1), a 192-row A block
 /// 192 KiB (L2).
-pub(super) const F32: Kernel<f32> = Kernel {
-    mr: 12,
-    nr: 32,
-    kc: 256,
-    mc: 192,
-    nc: 4096,
-    f: f32_12x32,
-};
+pub(super) const F32: Kernel<f32> = Kernel::new::<12, 32>(f32_12x32, 256, 192, 4096);
 
 /// The `f64` kernel.
-pub(super) const F64: Kernel<f64> = Kernel {
-    mr: 12,
-    nr: 16,
-    kc: 192,
-    mc: 144,
-    nc: 2048,
-    f: f64_12x16,
-};
+pub(super) const F64: Kernel<f64> = Kernel::new::<12, 16>(f64_12x16, 192, 144, 2048);

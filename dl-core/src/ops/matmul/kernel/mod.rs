@@ -24,6 +24,7 @@ mod avx2;
 mod avx512;
 mod portable;
 
+use super::pack::{pack_a, pack_b, PackFn};
 use crate::dtype::Float;
 use std::any::Any;
 use std::sync::OnceLock;
@@ -154,6 +155,26 @@ pub(crate) struct Kernel<E> {
     pub nc: usize,
     /// The kernel.
     pub f: KernelFn<E>,
+    /// Packs one sliver of `op(A)` (`mr` rows).
+    pub pack_a: PackFn<E>,
+    /// Packs one sliver of `op(B)` (`nr` columns).
+    pub pack_b: PackFn<E>,
+}
+
+impl<E: Float> Kernel<E> {
+    /// A kernel of `MR x NR` tiles with the packing routines of that shape.
+    pub(crate) const fn new<const MR: usize, const NR: usize>(f: KernelFn<E>, kc: usize, mc: usize, nc: usize) -> Self {
+        Kernel {
+            mr: MR,
+            nr: NR,
+            kc,
+            mc,
+            nc,
+            f,
+            pack_a: pack_a::<E, MR>,
+            pack_b: pack_b::<E, NR>,
+        }
+    }
 }
 
 /// Largest `MR * NR` of any kernel (the edge tiles' scratch).
@@ -163,14 +184,16 @@ pub(crate) const MAX_EDGE: usize = 32;
 
 /// `k` as a `Kernel<E>` when `E` is `T` (then the two types are one).
 fn cast<E: Float, T: 'static>(k: Kernel<T>) -> Option<Kernel<E>> {
-    let f: &dyn Any = &k.f;
-    f.downcast_ref::<KernelFn<E>>().map(|&f| Kernel {
+    let (f, pa, pb): (&dyn Any, &dyn Any, &dyn Any) = (&k.f, &k.pack_a, &k.pack_b);
+    Some(Kernel {
         mr: k.mr,
         nr: k.nr,
         kc: k.kc,
         mc: k.mc,
         nc: k.nc,
-        f,
+        f: *f.downcast_ref::<KernelFn<E>>()?,
+        pack_a: *pa.downcast_ref::<PackFn<E>>()?,
+        pack_b: *pb.downcast_ref::<PackFn<E>>()?,
     })
 }
 
@@ -184,19 +207,7 @@ pub(crate) fn kernel<E: Float>(path: GemmPath) -> Kernel<E> {
             GemmPath::Avx2 => cast(avx2::F32).or_else(|| cast(avx2::F64)),
             GemmPath::Portable => None,
         };
-        if let Some(mut k) = k {
-            // TEMPORARY tuning knobs.
-            static T: OnceLock<(usize, usize)> = OnceLock::new();
-            let &(kc, mc) = T.get_or_init(|| {
-                let g = |n: &str| std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-                (g("DL_GEMM_KC"), g("DL_GEMM_MC"))
-            });
-            if kc > 0 {
-                k.kc = kc;
-            }
-            if mc > 0 {
-                k.mc = mc / k.mr * k.mr;
-            }
+        if let Some(k) = k {
             return k;
         }
     }
@@ -235,6 +246,17 @@ macro_rules! simd_kernel {
             const L: usize = $lanes;
             const NR: usize = NV * L;
             let mut acc = [[$zero(); NV]; MR];
+            // Fetch the tile of C into L1 while the products run (its rows
+            // are far apart and missed the cache in the epilogue otherwise).
+            for i in 0..MR {
+                let mut off = 0;
+                while off < NR * std::mem::size_of::<$t>() {
+                    // SAFETY: a prefetch never faults; the address is inside
+                    // row i of the tile (the caller's contract).
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc).cast::<i8>().add(off)) };
+                    off += 64;
+                }
+            }
             // SAFETY: by the caller's contract `a` holds kc * MR elements and
             // `b` kc * NR: iteration p reads a[p * MR + i] for i < MR and
             // b[p * NR .. p * NR + NR] (unaligned loads, no alignment needed).

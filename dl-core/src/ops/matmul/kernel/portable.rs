@@ -54,12 +54,5 @@ unsafe fn tile<E: Float>(kc: usize, a: *const E, b: *const E, c: *mut E, ldc: us
 
 /// The portable kernel for `E`.
 pub(super) fn kernel<E: Float>() -> Kernel<E> {
-    Kernel {
-        mr: MR,
-        nr: NR,
-        kc: 256,
-        mc: 128,
-        nc: 2048,
-        f: tile::<E>,
-    }
+    Kernel::new::<MR, NR>(tile::<E>, 256, 128, 2048)
 }
