@@ -3,7 +3,8 @@
 //! ```sh
 //! RAYON_NUM_THREADS=2 cargo run --release --example bench -- B1
 //! ```
-//! NAME is one of `B1`, `B2`, `B3`, `B4`, `gemm`, `all`. `bench/compare.sh`
+//! NAME is one of `B1`, `B2`, `B3`, `B4`, `gemm`, `all`, or `fusion` (what
+//! the GEMM's fused epilogues buy; not part of `all`). `bench/compare.sh`
 //! runs these alternately with PyTorch's and numpy's figures.
 
 use dl::core::ops::matmul::Gemm;
@@ -119,6 +120,110 @@ fn gemm_bench() {
     }
 }
 
+/// Median microseconds of `f` over 200 runs (after 20 untimed).
+fn median_us(mut f: impl FnMut()) -> f64 {
+    for _ in 0..20 {
+        f();
+    }
+    let mut t: Vec<f64> = (0..200)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// What each fused GEMM epilogue buys: the product with the bias (and
+/// ReLU or GELU) in its epilogue against the product followed by the
+/// separate passes a network runs (`bias_add`, then the activation layer
+/// writing its own output), and `C += A B` (beta 1) against a product into
+/// a temporary plus `axpy`. Linear shapes of B1 (`x W^T`, bias per column)
+/// and a B2 convolution (`W cols`, bias per row).
+fn fusion_bench() {
+    use dl::core::ops::axpy::AxpyKernel;
+    use dl::core::ops::bias::{BiasDims, BiasKernel};
+    use dl::core::ops::matmul::{gemm_strided, Activation, BiasAxis, Epilogue, GemmOptions};
+    use dl::core::ops::util::UnaryKernel;
+    use dl::core::ops::{Gelu, Relu};
+    let shapes = [
+        (
+            "linear 128x784->512",
+            128usize,
+            512usize,
+            784usize,
+            true,
+            BiasAxis::Columns,
+        ),
+        ("linear 128x512->512", 128, 512, 512, true, BiasAxis::Columns),
+        ("conv 32ch 28x28 k=9", 32, 784, 9, false, BiasAxis::Rows),
+        ("conv 64ch 14x14 k=288", 64, 196, 288, false, BiasAxis::Rows),
+    ];
+    dl::core::cpu::in_pool(|| {
+        for (name, m, n, k, tb, axis) in shapes {
+            let mut rng = Rng::new(1);
+            let mut v = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.normal() as f32).collect() };
+            let (a, b) = (v(m * k), v(k * n));
+            let bias = v(if axis == BiasAxis::Rows { m } else { n });
+            let (mut c, mut y, mut tmp) = (vec![0f32; m * n], vec![0f32; m * n], vec![0f32; m * n]);
+            let g = Gemm::new(m, n, k, false, tb);
+            let (lda, ldb) = (k, if tb { k } else { n });
+            let bd = match axis {
+                BiasAxis::Rows => BiasDims {
+                    outer: 1,
+                    channels: m,
+                    inner: n,
+                },
+                BiasAxis::Columns => BiasDims {
+                    outer: m,
+                    channels: n,
+                    inner: 1,
+                },
+            };
+            let opts = GemmOptions::default();
+            let fused = |c: &mut Vec<f32>, act| {
+                let ep = Epilogue {
+                    bias: Some((&bias[..], axis)),
+                    act,
+                };
+                gemm_strided(&g, &a, lda, &b, ldb, c, n, ep, opts)
+            };
+            let plain = median_us(|| Cpu.gemm(g, &a, &b, &mut c));
+            let sep_bias = median_us(|| {
+                Cpu.gemm(g, &a, &b, &mut c);
+                Cpu.bias_add(bd, &bias, &mut c);
+            });
+            let fus_bias = median_us(|| fused(&mut c, Activation::None));
+            let sep_relu = median_us(|| {
+                Cpu.gemm(g, &a, &b, &mut c);
+                Cpu.bias_add(bd, &bias, &mut c);
+                Cpu.unary_forward(Relu, &c, &mut y);
+            });
+            let fus_relu = median_us(|| fused(&mut y, Activation::Relu));
+            let sep_gelu = median_us(|| {
+                Cpu.gemm(g, &a, &b, &mut c);
+                Cpu.bias_add(bd, &bias, &mut c);
+                Cpu.unary_forward(Gelu, &c, &mut y);
+            });
+            let fus_gelu = median_us(|| fused(&mut y, Activation::Gelu));
+            let sep_acc = median_us(|| {
+                Cpu.gemm(g, &a, &b, &mut tmp);
+                Cpu.axpy(1.0, &tmp, &mut c);
+            });
+            let fus_acc = median_us(|| Cpu.gemm(g.accumulate(), &a, &b, &mut c));
+            println!(
+                "FUSION {name} threads={} gemm_us={plain:.1} bias_sep_us={sep_bias:.1} bias_fused_us={fus_bias:.1} \
+                 bias_relu_sep_us={sep_relu:.1} bias_relu_fused_us={fus_relu:.1} \
+                 bias_gelu_sep_us={sep_gelu:.1} bias_gelu_fused_us={fus_gelu:.1} \
+                 acc_sep_us={sep_acc:.1} acc_fused_us={fus_acc:.1}",
+                threads()
+            );
+        }
+    });
+}
+
 fn run(name: &str) {
     match name {
         "B1" => train_bench!("B1", Mlp, S1<784>, 128, 0, 20, 200),
@@ -126,6 +231,7 @@ fn run(name: &str) {
         "B3" => b3(),
         "B4" => train_bench!("B4", AttnBlock, S2<64, 128>, 32, 3, 5, 50),
         "gemm" => gemm_bench(),
+        "fusion" => fusion_bench(),
         _ => unreachable!(),
     }
 }
@@ -135,9 +241,9 @@ fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     match name.as_str() {
         "all" => names.iter().for_each(|n| run(n)),
-        n if names.contains(&n) => run(n),
+        n if names.contains(&n) || n == "fusion" => run(n),
         other => {
-            eprintln!("usage: bench NAME, NAME one of B1, B2, B3, B4, gemm, all (unknown: {other})");
+            eprintln!("usage: bench NAME, NAME one of B1, B2, B3, B4, gemm, fusion, all (unknown: {other})");
             std::process::exit(2);
         }
     }

@@ -4,8 +4,8 @@
 //!
 //! The steps run inside `dl::core::cpu::in_pool` (from outside rayon's
 //! pool, its injector queue allocates a block every 63 parallel jobs), and
-//! the workspace patches `gemm-common` so that a product reuses its packing
-//! buffers (`vendor/gemm-common/PATCH.md`). `DL_ALLOC_TRACE=1` prints where
+//! the CPU GEMM packs its operands into per-thread buffers that only grow
+//! (`dl-core/src/ops/matmul/blocked.rs`). `DL_ALLOC_TRACE=1` prints where
 //! the first counted allocations come from.
 //!
 //! The counter counts allocations of every thread (rayon's workers too)

@@ -157,8 +157,8 @@ macro_rules! train {
 /// fixed one: element-wise kernels split into fixed `PAR_CHUNK` chunks,
 /// reductions combine fixed chunks in a fixed order, batched products (the
 /// convolution's im2col) run one single-threaded GEMM per sample, and the
-/// `gemm` crate's multi-threaded path (taken here by `DetMlp`'s 64 x 256 x
-/// 256 products) splits the output into blocks but never the inner
+/// GEMM's multi-threaded path (taken here by `DetMlp`'s 64 x 256 x 256
+/// products) splits the output into blocks but never the inner
 /// dimension, so every output element sums its products in the same order
 /// whatever the number of threads. Dropout masks are drawn from the seeded
 /// generator per chunk index, not per thread.

@@ -54,6 +54,7 @@ pub trait Backend:
     Storage
     + crate::ops::util::UnaryKernel
     + crate::ops::matmul::GemmKernel
+    + crate::ops::matmul::GemmBiasKernel
     + crate::ops::bias::BiasKernel
     + crate::ops::binary::BinaryKernel
     + crate::ops::softmax::SoftmaxKernel
@@ -75,6 +76,7 @@ impl<T> Backend for T where
     T: Storage
         + crate::ops::util::UnaryKernel
         + crate::ops::matmul::GemmKernel
+        + crate::ops::matmul::GemmBiasKernel
         + crate::ops::bias::BiasKernel
         + crate::ops::binary::BinaryKernel
         + crate::ops::softmax::SoftmaxKernel

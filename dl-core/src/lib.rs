@@ -3,7 +3,7 @@
 //! The foundation of the `dl` framework. A [`Tensor`] carries its per-sample
 //! shape as a type ([`S1`], [`S2`], [`S3`], [`S4`] of const generics) and its
 //! batch size as a runtime `usize`; a [`Param`] is fully static. Storage and
-//! kernels belong to a [`Backend`]: [`Cpu`] (rayon + the `gemm` crate) here,
+//! kernels belong to a [`Backend`]: [`Cpu`] (rayon + this crate's own packed GEMM) here,
 //! CUDA behind the `cuda` feature.
 //!
 //! Kernels take runtime dimensions, so they are compiled once rather than

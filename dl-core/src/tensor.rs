@@ -49,12 +49,25 @@ impl<S: Shape, B: Backend, E: Float> std::fmt::Debug for Tensor<S, B, E> {
     }
 }
 
+/// `batch * S::NUMEL`, checked.
+///
+/// # Panics
+/// On overflow.
+fn numel<S: Shape>(batch: usize) -> usize {
+    batch
+        .checked_mul(S::NUMEL)
+        .unwrap_or_else(|| panic!("tensor: batch {batch} times {} elements overflows usize", S::NUMEL))
+}
+
 impl<S: Shape, B: Backend, E: Float> Tensor<S, B, E> {
     /// A zero tensor of `batch` samples.
+    ///
+    /// # Panics
+    /// When `batch * S::NUMEL` overflows `usize` (no buffer could hold it).
     pub fn zeros(dev: &B, batch: usize) -> Self {
         Self {
             batch,
-            buf: dev.zeros(batch * S::NUMEL),
+            buf: dev.zeros(numel::<S>(batch)),
             dev: dev.clone(),
             _s: PhantomData,
         }
@@ -114,7 +127,7 @@ impl<S: Shape, B: Backend, E: Float> Tensor<S, B, E> {
     /// A tensor drawn from an initialiser.
     pub fn init(dev: &B, batch: usize, init: Init, rng: &mut Rng) -> Self {
         let v: Vec<E> = init
-            .sample(rng, batch * S::NUMEL)
+            .sample(rng, numel::<S>(batch))
             .into_iter()
             .map(E::from_f64)
             .collect();
@@ -170,9 +183,12 @@ impl<S: Shape, B: Backend, E: Float> Tensor<S, B, E> {
     }
     /// Changes the batch size, reusing the allocation where it can. The
     /// contents are unspecified afterwards (kernels overwrite them).
+    ///
+    /// # Panics
+    /// When `batch * S::NUMEL` overflows `usize`.
     pub fn set_batch(&mut self, batch: usize) {
         if batch != self.batch {
-            self.dev.resize(&mut self.buf, batch * S::NUMEL);
+            self.dev.resize(&mut self.buf, numel::<S>(batch));
             self.batch = batch;
         }
     }
@@ -246,6 +262,16 @@ mod tests {
         let t = Tensor::<S1<4>>::from_vec(&Cpu, 0, vec![]).unwrap();
         assert!(t.is_empty());
         assert_eq!(t.shape(), vec![0, 4]);
+    }
+    #[test]
+    #[should_panic(expected = "overflows usize")]
+    fn zeros_with_an_overflowing_size_panics() {
+        let _ = Tensor::<S1<4>>::zeros(&Cpu, usize::MAX / 2);
+    }
+    #[test]
+    #[should_panic(expected = "overflows usize")]
+    fn set_batch_with_an_overflowing_size_panics() {
+        Tensor::<S1<4>>::zeros(&Cpu, 1).set_batch(usize::MAX / 2);
     }
     #[test]
     fn set_batch_keeps_capacity() {

@@ -2,7 +2,7 @@ use super::{Conv2dDims, Conv2dKernel};
 use crate::cpu::{Cpu, PAR_THRESHOLD};
 use crate::dtype::Float;
 use crate::ops::bias::{BiasDims, BiasKernel};
-use crate::ops::matmul::{Batch, Gemm, GemmKernel};
+use crate::ops::matmul::{gemm_batched_fused, Activation, Batch, BiasAxis, Epilogue, Gemm, GemmKernel};
 use rayon::prelude::*;
 
 /// Column layouts of the im2col buffer. Both are sequences of segments of
@@ -173,21 +173,19 @@ impl Conv2dKernel for Cpu {
             c_stride: d.c_out * ohw,
             ..Default::default()
         };
+        // The bias (one per output channel: a row of each sample's product)
+        // is added in the GEMM's epilogue, while each tile is in registers.
+        let ep = Epilogue {
+            bias: b.map(|b| (&b[..], BiasAxis::Rows)),
+            act: Activation::None,
+        };
         if d.k == 1 && d.stride == 1 && d.pad == 0 {
             // The columns of a 1x1 convolution are the input itself.
-            self.gemm_batched(g, bt, w, x, y);
+            gemm_batched_fused(g, bt, w, x, y, ep);
         } else {
             ws.resize(d.n * ckk * ohw, E::ZERO);
             im2col(&d, x, ws, Layout::PerSample);
-            self.gemm_batched(g, bt, w, ws, y);
-        }
-        if let Some(b) = b {
-            let bd = BiasDims {
-                outer: d.n,
-                channels: d.c_out,
-                inner: ohw,
-            };
-            self.bias_add(bd, b, y);
+            gemm_batched_fused(g, bt, w, ws, y, ep);
         }
     }
 

@@ -1,19 +1,16 @@
-use super::{Batch, Gemm, GemmKernel};
+//! `GemmKernel for Cpu`: checks the operands, then sends each product to the
+//! matrix-vector path (a few rows of A times B^T) or the blocked driver
+//! (`blocked.rs`, packed panels and register-blocked micro-kernels).
+
+use super::blocked::{self, Mat, PAR_FLOPS};
+use super::kernel::{self, GemmPath};
+use super::{Activation, Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel};
 use crate::cpu::Cpu;
 use crate::dtype::Float;
-use gemm::Parallelism;
+use crate::ops::util::UnaryOp;
 use rayon::prelude::*;
 
-/// Products with fewer multiply-adds than this run on one thread.
-const PAR_FLOPS: usize = 64 * 64 * 64;
-
-/// Extent (max index + 1) of a row-major `rows x cols` operand stored
-/// transposed or not.
-fn extent(rows: usize, cols: usize) -> usize {
-    rows * cols
-}
-
-/// Safe reference product used for degenerate sizes and in tests.
+/// Safe reference product used in tests.
 #[cfg(test)]
 pub(crate) fn gemm_reference<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E]) {
     for i in 0..g.m {
@@ -34,9 +31,6 @@ pub(crate) fn gemm_reference<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E
     }
 }
 
-/// Products `A B^T` with all of m, n, k at least this large transpose B first.
-const TRANSPOSE_MIN: usize = 32;
-
 /// Products `A B^T` with at most this many rows of A run as dot products.
 const GEMV_MAX_M: usize = 4;
 
@@ -47,22 +41,213 @@ const GEMV_CHUNK: usize = 64;
 /// run on one thread.
 const GEMV_PAR_FLOPS: usize = 200_000;
 
+/// Bias and activation applied to `C` after the product (see [`gemm_strided`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a, E> {
+    /// A bias added per row (`m` values) or per column (`n` values) of `C`.
+    pub bias: Option<(&'a [E], BiasAxis)>,
+    /// The activation applied last.
+    pub act: Activation,
+}
+
+/// How [`gemm_strided`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmOptions {
+    /// The micro-kernel path: `None` for [`kernel::default_path`] with the
+    /// matrix-vector shortcut for a few rows of `A B^T`; `Some(p)` forces
+    /// the blocked driver on path `p` (tests; the portable kernel when the
+    /// CPU lacks `p`).
+    pub path: Option<GemmPath>,
+    /// Split large products over the current rayon pool's threads.
+    pub parallel: bool,
+}
+
+impl Default for GemmOptions {
+    fn default() -> Self {
+        Self {
+            path: None,
+            parallel: true,
+        }
+    }
+}
+
+/// Index of the last element + 1 of a `rows x cols` operand whose rows are
+/// `ld` apart (0 when empty), or `None` on overflow.
+fn extent(rows: usize, cols: usize, ld: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1).checked_mul(ld)?.checked_add(cols)
+}
+
+/// Checks one operand stored `rows x cols` with row stride `ld`.
+///
+/// # Panics
+/// When `ld < cols`, a size overflows `usize`, or the slice is too short.
+fn check_operand(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
+    assert!(
+        ld >= cols || rows <= 1,
+        "gemm: {name} row stride {ld} below its {cols} columns"
+    );
+    let need = extent(rows, cols, ld).unwrap_or_else(|| panic!("gemm: the size of {name} overflows usize"));
+    assert!(len >= need, "gemm: {name} has {len} elements, needs {need}");
+}
+
+/// `C = act(alpha op(A) op(B) + beta C + bias)` on the CPU, with row
+/// strides: `A` is stored `m x k` (or `k x m` when `g.trans_a`) with rows
+/// `lda` apart, `B` `k x n` (or `n x k`) with rows `ldb` apart, `C` `m x n`
+/// with rows `ldc` apart. Transposed operands are read in place.
+///
+/// ```
+/// use dl_core::ops::matmul::{gemm_strided, Activation, BiasAxis, Epilogue, Gemm, GemmOptions};
+/// // The left 2x2 block of a 2x3 A times I, plus a column bias, then ReLU.
+/// let a = [1.0f32, -2.0, 9.0, 3.0, 4.0, 9.0];
+/// let b = [1.0f32, 0.0, 0.0, 1.0];
+/// let mut c = [0.0f32; 4];
+/// let ep = Epilogue { bias: Some((&[0.5f32, 0.5][..], BiasAxis::Columns)), act: Activation::Relu };
+/// gemm_strided(&Gemm::new(2, 2, 2, false, false), &a, 3, &b, 2, &mut c, 2, ep, GemmOptions::default());
+/// assert_eq!(c, [1.5, 0.0, 3.5, 4.5]);
+/// ```
+///
+/// # Panics
+/// When an operand or the bias does not fit its slice, a row stride is
+/// below its row length, or a size overflows `usize`: all checked before
+/// anything is written.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided<E: Float>(
+    g: &Gemm<E>,
+    a: &[E],
+    lda: usize,
+    b: &[E],
+    ldb: usize,
+    c: &mut [E],
+    ldc: usize,
+    ep: Epilogue<'_, E>,
+    opts: GemmOptions,
+) {
+    let (m, n, k) = (g.m, g.n, g.k);
+    let (ar, ac) = if g.trans_a { (k, m) } else { (m, k) };
+    let (br, bc) = if g.trans_b { (n, k) } else { (k, n) };
+    check_operand("A", a.len(), ar, ac, lda);
+    check_operand("B", b.len(), br, bc, ldb);
+    check_operand("C", c.len(), m, n, ldc);
+    if let Some((bias, axis)) = ep.bias {
+        let need = if axis == BiasAxis::Rows { m } else { n };
+        assert!(
+            bias.len() >= need,
+            "gemm: bias has {} elements, needs {need}",
+            bias.len()
+        );
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (lda, ldb, ldc) = (lda.max(1), ldb.max(1), ldc.max(1));
+    if k == 0 {
+        for i in 0..m {
+            for (j, v) in c[i * ldc..i * ldc + n].iter_mut().enumerate() {
+                *v = if g.beta == E::ZERO { E::ZERO } else { g.beta * *v };
+                finish(v, ep, i, j);
+            }
+        }
+        return;
+    }
+    let parallel = opts.parallel && m.saturating_mul(n).saturating_mul(k) >= PAR_FLOPS;
+    if opts.path.is_none() && g.trans_b && !g.trans_a && m <= GEMV_MAX_M {
+        return gemv_bt(g, a, lda, b, ldb, c, ldc, ep, parallel);
+    }
+    let path = opts.path.unwrap_or_else(kernel::default_path);
+    let am = if g.trans_a {
+        Mat {
+            ptr: a.as_ptr(),
+            rs: 1,
+            cs: lda,
+        }
+    } else {
+        Mat {
+            ptr: a.as_ptr(),
+            rs: lda,
+            cs: 1,
+        }
+    };
+    let bm = if g.trans_b {
+        Mat {
+            ptr: b.as_ptr(),
+            rs: 1,
+            cs: ldb,
+        }
+    } else {
+        Mat {
+            ptr: b.as_ptr(),
+            rs: ldb,
+            cs: 1,
+        }
+    };
+    // SAFETY: `check_operand` showed that element (i, p) of op(A), at
+    // i * rs + p * cs, lies inside `a` for i < m, p < k (the last one is
+    // extent - 1), likewise for op(B) and C; `c` is borrowed mutably, so it
+    // overlaps neither operand nor the bias; the bias holds m or n values.
+    unsafe {
+        blocked::run(
+            kernel::kernel::<E>(path),
+            (m, n, k),
+            g.alpha,
+            am,
+            bm,
+            g.beta,
+            c.as_mut_ptr(),
+            ldc,
+            ep.bias,
+            ep.act,
+            parallel,
+        )
+    }
+}
+
+/// The epilogue on one element `(i, j)` outside the micro-kernels.
+#[inline(always)]
+fn finish<E: Float>(v: &mut E, ep: Epilogue<'_, E>, i: usize, j: usize) {
+    match ep.bias {
+        Some((b, BiasAxis::Rows)) => *v += b[i],
+        Some((b, BiasAxis::Columns)) => *v += b[j],
+        None => {}
+    }
+    match ep.act {
+        Activation::None => {}
+        Activation::Relu => *v = crate::ops::Relu.f(*v),
+        Activation::Gelu => *v = crate::ops::Gelu.f(*v),
+    }
+}
+
 /// `C = alpha A B^T + beta C` for a few rows of A: each output element is a
 /// dot product of a row of A and a row of B (both contiguous). Parallel
 /// over fixed chunks of the output row, so the result does not depend on
 /// the number of threads.
-fn gemv_bt<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E], par: Parallelism) {
+#[allow(clippy::too_many_arguments)]
+fn gemv_bt<E: Float>(
+    g: &Gemm<E>,
+    a: &[E],
+    lda: usize,
+    b: &[E],
+    ldb: usize,
+    c: &mut [E],
+    ldc: usize,
+    ep: Epilogue<'_, E>,
+    parallel: bool,
+) {
     let (n, k) = (g.n, g.k);
-    for (i, ci) in c[..g.m * n].chunks_mut(n).enumerate() {
-        let ai = &a[i * k..i * k + k];
+    for i in 0..g.m {
+        let ai = &a[i * lda..i * lda + k];
+        let ci = &mut c[i * ldc..i * ldc + n];
         let run = |j0: usize, cj: &mut [E]| {
             for (j, out) in cj.iter_mut().enumerate() {
                 let jj = j0 + j;
-                let v = g.alpha * E::dot(ai, &b[jj * k..jj * k + k]);
+                let v = g.alpha * E::dot(ai, &b[jj * ldb..jj * ldb + k]);
                 *out = if g.beta == E::ZERO { v } else { v + g.beta * *out };
+                finish(out, ep, i, jj);
             }
         };
-        if matches!(par, Parallelism::None) || n <= GEMV_CHUNK || n * k < GEMV_PAR_FLOPS {
+        if !parallel || n <= GEMV_CHUNK || n * k < GEMV_PAR_FLOPS {
             run(0, ci);
         } else {
             ci.par_chunks_mut(GEMV_CHUNK)
@@ -72,135 +257,88 @@ fn gemv_bt<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E], par: Parallelis
     }
 }
 
-fn gemm_one<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E], par: Parallelism) {
-    assert!(
-        a.len() >= extent(g.m, g.k),
-        "gemm: A has {} elements, needs {}",
-        a.len(),
-        g.m * g.k
-    );
-    assert!(
-        b.len() >= extent(g.k, g.n),
-        "gemm: B has {} elements, needs {}",
-        b.len(),
-        g.k * g.n
-    );
-    assert!(
-        c.len() >= extent(g.m, g.n),
-        "gemm: C has {} elements, needs {}",
-        c.len(),
-        g.m * g.n
-    );
-    if g.m == 0 || g.n == 0 {
+/// Sizes of one product's operands, checked for overflow.
+fn sizes<E>(g: &Gemm<E>) -> (usize, usize, usize) {
+    let mul = |x: usize, y: usize| x.checked_mul(y).expect("gemm: an operand's size overflows usize");
+    (mul(g.m, g.k), mul(g.k, g.n), mul(g.m, g.n))
+}
+
+/// `offset + last * stride + size`, checked: the end of the last product
+/// of a batch in its buffer.
+fn batch_end(offset: usize, last: usize, stride: usize, size: usize) -> usize {
+    last.checked_mul(stride)
+        .and_then(|v| v.checked_add(offset))
+        .and_then(|v| v.checked_add(size))
+        .expect("gemm_batched: a batch extent overflows usize")
+}
+
+/// A batch of products with an epilogue (the convolution's per-row bias).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_batched_fused<E: Float>(g: Gemm<E>, bt: Batch, a: &[E], b: &[E], c: &mut [E], ep: Epilogue<'_, E>) {
+    let (sa, sb, sc) = sizes(&g);
+    if bt.count == 0 {
         return;
     }
-    if g.k == 0 {
-        for v in &mut c[..g.m * g.n] {
-            *v = if g.beta == E::ZERO { E::ZERO } else { g.beta * *v };
-        }
-        return;
-    }
-    if g.trans_b && !g.trans_a && g.m <= GEMV_MAX_M {
-        return gemv_bt(g, a, b, c, par);
-    }
-    if g.trans_b && !g.trans_a && g.m >= TRANSPOSE_MIN && g.n >= TRANSPOSE_MIN && g.k >= TRANSPOSE_MIN {
-        // `gemm` runs `A B^T` (a Linear forward, with the weight stored
-        // `[out, in]` as PyTorch does) at a third to a half of the speed of
-        // `A B` on these shapes; a transposed copy of B costs far less than
-        // the difference.
-        return E::with_scratch(g.k * g.n, |bt| {
-            super::transpose::transpose_par(&b[..g.k * g.n], g.n, g.k, bt, !matches!(par, Parallelism::None));
-            let nn = Gemm { trans_b: false, ..*g };
-            gemm_one(&nn, a, bt, c, par)
-        });
-    }
-    let (m, n, k) = (g.m as isize, g.n as isize, g.k as isize);
-    // (column stride, row stride) of each operand as the product sees it.
-    let (a_cs, a_rs) = if g.trans_a { (m, 1) } else { (1, k) };
-    let (b_cs, b_rs) = if g.trans_b { (k, 1) } else { (1, n) };
-    // SAFETY: the asserts above guarantee that every index the product
-    // touches, row * rs + col * cs for rows < m (or k) and cols < k (or n),
-    // lies inside the slices: each operand spans exactly rows * cols elements
-    // in either orientation. `c` is borrowed mutably and does not alias `a`
-    // or `b` (Rust borrows guarantee it). The `gemm` crate reads `dst` only
-    // when `read_dst` is true, and its alpha scales dst and beta the product.
-    unsafe {
-        gemm::gemm(
-            g.m,
+    let last = bt.count - 1;
+    assert!(
+        batch_end(bt.a_offset, last, bt.a_stride, sa) <= a.len(),
+        "gemm_batched: A out of bounds"
+    );
+    assert!(
+        batch_end(bt.b_offset, last, bt.b_stride, sb) <= b.len(),
+        "gemm_batched: B out of bounds"
+    );
+    assert!(
+        batch_end(bt.c_offset, last, bt.c_stride, sc) <= c.len(),
+        "gemm_batched: C out of bounds"
+    );
+    assert!(bt.count == 1 || bt.c_stride >= sc, "gemm_batched: C products overlap");
+    let (lda, ldb) = (if g.trans_a { g.m } else { g.k }, if g.trans_b { g.k } else { g.n });
+    let one = |ao: usize, bo: usize, ci: &mut [E], parallel: bool| {
+        let opts = GemmOptions { path: None, parallel };
+        gemm_strided(
+            &g,
+            &a[ao..ao + sa],
+            lda,
+            &b[bo..bo + sb],
+            ldb,
+            &mut ci[..sc],
             g.n,
-            g.k,
-            c.as_mut_ptr(),
-            1,
-            n,
-            g.beta != E::ZERO,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            g.beta,
-            g.alpha,
-            false,
-            false,
-            false,
-            par,
+            ep,
+            opts,
         );
+    };
+    if bt.count == 1 {
+        return one(bt.a_offset, bt.b_offset, &mut c[bt.c_offset..bt.c_offset + sc], true);
+    }
+    let cs = &mut c[bt.c_offset..];
+    let run = |i: usize, ci: &mut [E]| one(bt.a_offset + i * bt.a_stride, bt.b_offset + i * bt.b_stride, ci, false);
+    let flops = g.m.saturating_mul(g.n).saturating_mul(g.k);
+    if flops.saturating_mul(bt.count) >= PAR_FLOPS && bt.c_stride > 0 {
+        cs.par_chunks_mut(bt.c_stride)
+            .take(bt.count)
+            .enumerate()
+            .for_each(|(i, ci)| run(i, ci));
+    } else {
+        cs.chunks_mut(bt.c_stride.max(sc).max(1))
+            .take(bt.count)
+            .enumerate()
+            .for_each(|(i, ci)| run(i, ci));
     }
 }
 
 impl GemmKernel for Cpu {
     fn gemm_batched<E: Float>(&self, g: Gemm<E>, bt: Batch, a: &Vec<E>, b: &Vec<E>, c: &mut Vec<E>) {
-        let (sa, sb, sc) = (g.m * g.k, g.k * g.n, g.m * g.n);
-        if bt.count == 0 {
-            return;
-        }
-        let last = bt.count - 1;
-        assert!(
-            bt.a_offset + last * bt.a_stride + sa <= a.len(),
-            "gemm_batched: A out of bounds"
-        );
-        assert!(
-            bt.b_offset + last * bt.b_stride + sb <= b.len(),
-            "gemm_batched: B out of bounds"
-        );
-        assert!(
-            bt.c_offset + last * bt.c_stride + sc <= c.len(),
-            "gemm_batched: C out of bounds"
-        );
-        assert!(bt.count == 1 || bt.c_stride >= sc, "gemm_batched: C products overlap");
-        let flops = g.m * g.n * g.k;
-        if bt.count == 1 {
-            let par = if flops >= PAR_FLOPS {
-                Parallelism::Rayon(0)
-            } else {
-                Parallelism::None
-            };
-            let c = &mut c[bt.c_offset..bt.c_offset + sc];
-            return gemm_one(
-                &g,
-                &a[bt.a_offset..bt.a_offset + sa],
-                &b[bt.b_offset..bt.b_offset + sb],
-                c,
-                par,
-            );
-        }
-        let cs = &mut c[bt.c_offset..];
-        let run = |i: usize, ci: &mut [E]| {
-            let ao = bt.a_offset + i * bt.a_stride;
-            let bo = bt.b_offset + i * bt.b_stride;
-            gemm_one(&g, &a[ao..ao + sa], &b[bo..bo + sb], &mut ci[..sc], Parallelism::None);
+        gemm_batched_fused(g, bt, a, b, c, Epilogue::default())
+    }
+}
+
+impl GemmBiasKernel for Cpu {
+    fn gemm_bias<E: Float>(&self, g: Gemm<E>, a: &Vec<E>, b: &Vec<E>, bias: &Vec<E>, axis: BiasAxis, c: &mut Vec<E>) {
+        let ep = Epilogue {
+            bias: Some((bias, axis)),
+            act: Activation::None,
         };
-        if flops * bt.count >= PAR_FLOPS && bt.c_stride > 0 {
-            cs.par_chunks_mut(bt.c_stride)
-                .take(bt.count)
-                .enumerate()
-                .for_each(|(i, ci)| run(i, ci));
-        } else {
-            cs.chunks_mut(bt.c_stride.max(sc))
-                .take(bt.count)
-                .enumerate()
-                .for_each(|(i, ci)| run(i, ci));
-        }
+        gemm_batched_fused(g, Batch::one(), a, b, c, ep)
     }
 }

@@ -1,7 +1,7 @@
 //! `GemmKernel for Cuda`: cuBLAS strided-batched GEMM through
 //! `dl_cuda::blas::gemm` (row-major, every transpose combination). No `.cu`.
 
-use super::{Batch, Gemm, GemmKernel};
+use super::{Batch, Gemm, GemmBiasKernel, GemmKernel};
 use crate::cuda::Cuda;
 use crate::dtype::Float;
 use dl_cuda::blas::{gemm, RowGemm};
@@ -36,3 +36,6 @@ impl GemmKernel for Cuda {
         self.check(gemm(self.device(), &rg, &av, &bv, &mut cv), "gemm");
     }
 }
+
+/// The product, then the bias kernel (no fused epilogue on CUDA).
+impl GemmBiasKernel for Cuda {}

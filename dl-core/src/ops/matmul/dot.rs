@@ -1,6 +1,6 @@
 //! Dot products for the CPU GEMM's matrix-vector path (`m` of 1 to 4 with
-//! B transposed: a `Linear` forward at batch size 1, where the `gemm` crate's
-//! blocked kernels are mostly overhead).
+//! B transposed: a `Linear` forward at batch size 1, where packing the
+//! operands for the blocked kernels would cost more than the product).
 //!
 //! The sum runs over 32 interleaved partial sums that are then added in a
 //! fixed order, so the result depends only on the inputs (not on the

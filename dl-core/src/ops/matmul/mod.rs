@@ -7,11 +7,18 @@
 //!
 //! **PyTorch equivalent**: `torch.matmul`, `torch.addmm`, `torch.bmm`.
 
+mod blocked;
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 pub mod dot;
+mod kernel;
+mod pack;
 pub mod transpose;
+
+pub(crate) use cpu_kernel::gemm_batched_fused;
+pub use cpu_kernel::{gemm_strided, Epilogue, GemmOptions};
+pub use kernel::{default_path, GemmPath};
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
@@ -48,8 +55,34 @@ pub struct Gemm<E> {
 
 impl<E: Float> Gemm<E> {
     /// `C = op(A) op(B)` (alpha 1, beta 0).
+    ///
+    /// # Panics
+    /// When `m * k`, `k * n` or `m * n` overflows `usize` (a caller bug:
+    /// no buffer can hold such an operand); see [`Gemm::try_new`].
     pub fn new(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Self {
-        Self {
+        match Self::try_new(m, n, k, trans_a, trans_b) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    /// [`Gemm::new`] with the operand sizes checked.
+    ///
+    /// ```
+    /// use dl_core::ops::matmul::Gemm;
+    /// assert!(Gemm::<f32>::try_new(1 << 62, 4, 4, false, false).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] when `m * k`, `k * n` or `m * n`
+    /// overflows `usize`.
+    pub fn try_new(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> crate::Result<Self> {
+        if m.checked_mul(k).is_none() || k.checked_mul(n).is_none() || m.checked_mul(n).is_none() {
+            return Err(crate::Error::InvalidArgument {
+                op: "gemm",
+                msg: format!("an operand of the {m} x {n} x {k} product has more than usize::MAX elements"),
+            });
+        }
+        Ok(Self {
             m,
             n,
             k,
@@ -57,7 +90,7 @@ impl<E: Float> Gemm<E> {
             trans_b,
             alpha: E::ONE,
             beta: E::ZERO,
-        }
+        })
     }
     /// The same product accumulated into `C` (beta 1).
     pub fn accumulate(mut self) -> Self {
@@ -123,6 +156,73 @@ pub trait GemmKernel: Storage {
     /// ```
     fn gemm<E: Float>(&self, g: Gemm<E>, a: &Self::Buf<E>, b: &Self::Buf<E>, c: &mut Self::Buf<E>) {
         self.gemm_batched(g, Batch::one(), a, b, c)
+    }
+}
+
+/// Which axis of `C` a fused bias runs along.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BiasAxis {
+    /// One value per row of `C` (`m` values: a convolution's output
+    /// channels, `C = W x cols`).
+    Rows,
+    /// One value per column of `C` (`n` values: a Linear layer's output
+    /// features, `C = x W^T`).
+    Columns,
+}
+
+/// An activation fused into the CPU GEMM's epilogue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    #[default]
+    None,
+    /// [`crate::ops::relu`] (NaN propagates).
+    Relu,
+    /// Exact GELU, [`crate::ops::gelu`].
+    Gelu,
+}
+
+/// A GEMM with a bias added to the result: fused into the product's
+/// epilogue on the CPU (the bias is added while the tile of `C` is in
+/// registers), a product followed by [`crate::ops::bias::BiasKernel::bias_add`]
+/// elsewhere. The result is the same bit for bit either way.
+pub trait GemmBiasKernel: GemmKernel + crate::ops::bias::BiasKernel {
+    /// `C = alpha op(A) op(B) + beta C + bias`, the bias per row (`m`
+    /// values) or per column (`n` values) of `C`.
+    ///
+    /// ```
+    /// use dl_core::{Cpu, ops::matmul::{BiasAxis, Gemm, GemmBiasKernel}};
+    /// let (a, b) = (vec![1.0f32, 2.0], vec![3.0f32, 4.0]); // [1, 2] x [[3], [4]]
+    /// let mut c = vec![0.0f32];
+    /// Cpu.gemm_bias(Gemm::new(1, 1, 2, false, false), &a, &b, &vec![0.5], BiasAxis::Columns, &mut c);
+    /// assert_eq!(c, vec![11.5]);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`GemmKernel::gemm`], or when the bias is too short.
+    fn gemm_bias<E: Float>(
+        &self,
+        g: Gemm<E>,
+        a: &Self::Buf<E>,
+        b: &Self::Buf<E>,
+        bias: &Self::Buf<E>,
+        axis: BiasAxis,
+        c: &mut Self::Buf<E>,
+    ) {
+        self.gemm(g, a, b, c);
+        let d = match axis {
+            BiasAxis::Rows => crate::ops::bias::BiasDims {
+                outer: 1,
+                channels: g.m,
+                inner: g.n,
+            },
+            BiasAxis::Columns => crate::ops::bias::BiasDims {
+                outer: g.m,
+                channels: g.n,
+                inner: 1,
+            },
+        };
+        self.bias_add(d, bias, c);
     }
 }
 

@@ -1,5 +1,6 @@
-//! Out-of-place matrix transposition, used by the CPU GEMM to turn the slow
-//! `A B^T` products of the `gemm` crate into fast `A B` ones.
+//! Out-of-place matrix transposition (`Float::transpose`), for kernels that
+//! need an operand's transpose as a contiguous copy. (The CPU GEMM itself
+//! reads transposed operands in place while packing them.)
 //!
 //! The portable version works in small tiles; for `f32` on x86-64 with AVX
 //! an 8x8 register transpose does the tiles (several times faster: the
