@@ -243,18 +243,26 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
                 "{field}: Linear expects {inp} input features, but {}",
                 x.describe()
             )),
-            _ => {
+            [.., f] if d.len() <= 3 && f == inp => {
+                let mut o = d.to_vec();
+                *o.last_mut().expect("rank >= 2") = *out;
+                Ok(Inferred::plain(o))
+            }
+            [.., f] if d.len() <= 3 => {
                 let hint = match numel(d) {
-                    Some(n) if matches!(d.len(), 2 | 3) => {
-                        format!("; add a `Flatten` layer before it (it would produce [{n}])")
-                    }
+                    Some(n) if n == *inp => format!("; add a `Flatten` layer before it (it would produce [{n}])"),
                     _ => String::new(),
                 };
                 Err(format!(
-                    "{field}: Linear expects a rank-1 input of {inp} features, but {}{hint}",
+                    "{field}: Linear maps the last axis, which must hold {inp} features, but {} with {f} in its \
+                     last axis{hint}",
                     x.describe()
                 ))
             }
+            _ => Err(format!(
+                "{field}: Linear takes inputs of rank 1 to 3 (features in the last axis), but {}",
+                x.describe()
+            )),
         },
         Kind::Conv2d {
             in_c,
@@ -514,9 +522,23 @@ mod tests {
     }
 
     #[test]
+    fn linear_on_sequences_maps_the_last_axis() {
+        let l = Kind::Linear { inp: 8, out: 6 };
+        assert_eq!(infer("fc", &l, &from("x", &[5, 8])).unwrap().dims, vec![5, 6]);
+        assert_eq!(infer("fc", &l, &from("x", &[2, 5, 8])).unwrap().dims, vec![2, 5, 6]);
+        let e = infer("fc", &l, &from("rnn", &[5, 7])).unwrap_err();
+        assert_eq!(
+            e,
+            "fc: Linear maps the last axis, which must hold 8 features, but rnn produces [5, 7] with 7 in its last axis"
+        );
+        let e = infer("fc", &l, &from("x", &[1, 2, 2, 8])).unwrap_err();
+        assert!(e.contains("rank 1 to 3"), "{e}");
+    }
+
+    #[test]
     fn linear_after_image_suggests_flatten() {
         let e = infer("fc1", &Kind::Linear { inp: 1600, out: 10 }, &from("pool2", &[64, 5, 5])).unwrap_err();
-        assert!(e.contains("rank-1 input of 1600 features"), "{e}");
+        assert!(e.contains("must hold 1600 features"), "{e}");
         assert!(
             e.contains("add a `Flatten` layer before it (it would produce [1600])"),
             "{e}"
