@@ -45,7 +45,12 @@ fn embedding(case: &Case) -> Result<Results, String> {
     let w = case.t("weight")?;
     let (vocab, dim) = match w.shape[..] {
         [v, d] => (v, d),
-        _ => return Err(format!("embedding weight has shape {:?}, expected [vocab, dim]", w.shape)),
+        _ => {
+            return Err(format!(
+                "embedding weight has shape {:?}, expected [vocab, dim]",
+                w.shape
+            ))
+        }
     };
     if case.p_usize("num_embeddings")? != vocab || case.p_usize("embedding_dim")? != dim {
         return Err("embedding: params disagree with the weight's shape".into());

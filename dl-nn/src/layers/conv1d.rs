@@ -107,8 +107,15 @@ pub struct Conv1d<
     pub bias: Param<S1<OUT_C>, B, E>,
 }
 
-impl<const IN_C: usize, const OUT_C: usize, const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float>
-    Module<B, E> for Conv1d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
+impl<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        B: Backend,
+        E: Float,
+    > Module<B, E> for Conv1d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
 {
     const NUM_PARAMS: usize = OUT_C * IN_C * K + OUT_C;
 
@@ -135,11 +142,23 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const STRIDE: usize,
 
 const INVARIANT: &str = "Conv1d: dimensions checked at compile time were rejected (a bug)";
 
-impl<const IN_C: usize, const OUT_C: usize, const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float>
-    Conv1d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
+impl<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        B: Backend,
+        E: Float,
+    > Conv1d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
 {
     fn dims<const L: usize, const LO: usize>(n: usize) -> Conv1dDims {
-        const { assert!(K > 0 && STRIDE > 0, "Conv1d: the kernel size K and STRIDE must be positive") };
+        const {
+            assert!(
+                K > 0 && STRIDE > 0,
+                "Conv1d: the kernel size K and STRIDE must be positive"
+            )
+        };
         const { assert!(IN_C > 0 && OUT_C > 0, "Conv1d: channel counts must be positive") };
         const {
             assert!(
@@ -167,7 +186,17 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const STRIDE: usize,
         let d = Self::dims::<L, LO>(x.batch());
         let w = self.weight.raw_mut();
         let b = self.bias.raw_mut();
-        conv1d_backward(x.device(), x.buf(), &w.value, dy.buf(), dx, &mut w.grad, Some(&mut b.grad), d).expect(INVARIANT);
+        conv1d_backward(
+            x.device(),
+            x.buf(),
+            &w.value,
+            dy.buf(),
+            dx,
+            &mut w.grad,
+            Some(&mut b.grad),
+            d,
+        )
+        .expect(INVARIANT);
     }
 }
 
@@ -189,14 +218,29 @@ impl<
     fn forward(&self, x: &Tensor<S2<IN_C, L>, B, E>) -> Tensor<S2<OUT_C, LO>, B, E> {
         let d = Self::dims::<L, LO>(x.batch());
         let mut y = Tensor::zeros(x.device(), x.batch());
-        conv1d_forward(x.device(), x.buf(), &self.weight.value, Some(&self.bias.value), y.buf_mut(), d).expect(INVARIANT);
+        conv1d_forward(
+            x.device(),
+            x.buf(),
+            &self.weight.value,
+            Some(&self.bias.value),
+            y.buf_mut(),
+            d,
+        )
+        .expect(INVARIANT);
         y
     }
     fn forward_train(&mut self, x: &Tensor<S2<IN_C, L>, B, E>, out: &mut Tensor<S2<OUT_C, LO>, B, E>, _cache: &mut ()) {
         let d = Self::dims::<L, LO>(x.batch());
         out.set_batch(x.batch());
-        conv1d_forward(x.device(), x.buf(), &self.weight.value, Some(&self.bias.value), out.buf_mut(), d)
-            .expect(INVARIANT);
+        conv1d_forward(
+            x.device(),
+            x.buf(),
+            &self.weight.value,
+            Some(&self.bias.value),
+            out.buf_mut(),
+            d,
+        )
+        .expect(INVARIANT);
     }
     fn backward(
         &mut self,
@@ -268,7 +312,10 @@ mod tests {
         let l = Conv1d::<2, 4, 5>::init(&Cpu, &mut Rng::new(0));
         let mut names = vec![];
         l.visit("c.", &mut |n, p| names.push((n.to_string(), p.dims.clone())));
-        assert_eq!(names, vec![("c.weight".into(), vec![4, 2, 5]), ("c.bias".into(), vec![4])]);
+        assert_eq!(
+            names,
+            vec![("c.weight".into(), vec![4, 2, 5]), ("c.bias".into(), vec![4])]
+        );
     }
 
     #[test]
@@ -284,6 +331,14 @@ mod tests {
         };
         let mut y = vec![];
         assert!(conv1d_forward(&Cpu, &vec![0.0f32; 3], &vec![0.0; 3], None, &mut y, d).is_err());
-        assert!(conv1d_forward(&Cpu, &vec![0.0f32; 4], &vec![0.0; 3], None, &mut y, Conv1dDims { k: 9, ..d }).is_err());
+        assert!(conv1d_forward(
+            &Cpu,
+            &vec![0.0f32; 4],
+            &vec![0.0; 3],
+            None,
+            &mut y,
+            Conv1dDims { k: 9, ..d }
+        )
+        .is_err());
     }
 }

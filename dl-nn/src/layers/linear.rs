@@ -142,63 +142,155 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B,
     }
 }
 
-/// `Layer` for an input whose last axis holds the `IN` features: every row
-/// of the leading axes is mapped independently (PyTorch applies `Linear`
-/// to the last dimension the same way).
-macro_rules! linear_layer {
-    ([$($c:ident),*], $in:ty, $out:ty, $rows:expr) => {
-        impl<$(const $c: usize,)* const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<$in>
-            for Linear<IN, OUT, B, E>
-        {
-            type Out = $out;
-        }
+// `Layer` for inputs whose last axis holds the `IN` features: every row of
+// the leading axes is mapped independently (PyTorch applies `Linear` to the
+// last dimension the same way). Written out per rank (not by a macro) so
+// that the compiler's messages quote plain impls.
 
-        impl<$(const $c: usize,)* const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<$in, $out, B, E>
-            for Linear<IN, OUT, B, E>
-        {
-            type Cache = ();
-
-            fn new_cache(_dev: &B) {}
-
-            fn forward(&self, x: &Tensor<$in, B, E>) -> Tensor<$out, B, E> {
-                let mut y = Tensor::zeros(x.device(), x.batch());
-                self.forward_rows(x.device(), x.batch() * $rows, x.buf(), y.buf_mut());
-                y
-            }
-            fn forward_train(&mut self, x: &Tensor<$in, B, E>, out: &mut Tensor<$out, B, E>, _cache: &mut ()) {
-                out.set_batch(x.batch());
-                self.forward_rows(x.device(), x.batch() * $rows, x.buf(), out.buf_mut());
-            }
-            fn backward(
-                &mut self,
-                x: &Tensor<$in, B, E>,
-                _out: &Tensor<$out, B, E>,
-                _cache: &(),
-                dy: &Tensor<$out, B, E>,
-                dx: &mut Tensor<$in, B, E>,
-            ) {
-                dx.set_batch(x.batch());
-                let dev = x.device().clone();
-                self.backward_rows(&dev, x.batch() * $rows, x.buf(), dy.buf(), Some(dx.buf_mut()));
-            }
-            fn backward_params(
-                &mut self,
-                x: &Tensor<$in, B, E>,
-                _out: &Tensor<$out, B, E>,
-                _cache: &(),
-                dy: &Tensor<$out, B, E>,
-                _dx: &mut Tensor<$in, B, E>,
-            ) {
-                let dev = x.device().clone();
-                self.backward_rows(&dev, x.batch() * $rows, x.buf(), dy.buf(), None);
-            }
-        }
-    };
+// Rank-1 samples: `S1<IN>` -> `S1<OUT>`.
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S1<IN>> for Linear<IN, OUT, B, E> {
+    type Out = S1<OUT>;
 }
 
-linear_layer!([], S1<IN>, S1<OUT>, 1);
-linear_layer!([T], S2<T, IN>, S2<T, OUT>, T);
-linear_layer!([A, T], S3<A, T, IN>, S3<A, T, OUT>, A * T);
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<OUT>, B, E> for Linear<IN, OUT, B, E> {
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+
+    fn forward(&self, x: &Tensor<S1<IN>, B, E>) -> Tensor<S1<OUT>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.forward_rows(x.device(), x.batch() * 1, x.buf(), y.buf_mut());
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>, _cache: &mut ()) {
+        out.set_batch(x.batch());
+        self.forward_rows(x.device(), x.batch() * 1, x.buf(), out.buf_mut());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S1<IN>, B, E>,
+        _out: &Tensor<S1<OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S1<OUT>, B, E>,
+        dx: &mut Tensor<S1<IN>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * 1, x.buf(), dy.buf(), Some(dx.buf_mut()));
+    }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S1<IN>, B, E>,
+        _out: &Tensor<S1<OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S1<OUT>, B, E>,
+        _dx: &mut Tensor<S1<IN>, B, E>,
+    ) {
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * 1, x.buf(), dy.buf(), None);
+    }
+}
+
+// Sequences: every position of `S2<T, IN>` -> `S2<T, OUT>`.
+impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S2<T, IN>>
+    for Linear<IN, OUT, B, E>
+{
+    type Out = S2<T, OUT>;
+}
+
+impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S2<T, IN>, S2<T, OUT>, B, E>
+    for Linear<IN, OUT, B, E>
+{
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+
+    fn forward(&self, x: &Tensor<S2<T, IN>, B, E>) -> Tensor<S2<T, OUT>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.forward_rows(x.device(), x.batch() * T, x.buf(), y.buf_mut());
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
+        out.set_batch(x.batch());
+        self.forward_rows(x.device(), x.batch() * T, x.buf(), out.buf_mut());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<T, IN>, B, E>,
+        _out: &Tensor<S2<T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S2<T, OUT>, B, E>,
+        dx: &mut Tensor<S2<T, IN>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
+    }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S2<T, IN>, B, E>,
+        _out: &Tensor<S2<T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S2<T, OUT>, B, E>,
+        _dx: &mut Tensor<S2<T, IN>, B, E>,
+    ) {
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * T, x.buf(), dy.buf(), None);
+    }
+}
+
+// Every row of `S3<A, T, IN>` -> `S3<A, T, OUT>`.
+impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S3<A, T, IN>>
+    for Linear<IN, OUT, B, E>
+{
+    type Out = S3<A, T, OUT>;
+}
+
+impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float>
+    Layer<S3<A, T, IN>, S3<A, T, OUT>, B, E> for Linear<IN, OUT, B, E>
+{
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+
+    fn forward(&self, x: &Tensor<S3<A, T, IN>, B, E>) -> Tensor<S3<A, T, OUT>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.forward_rows(x.device(), x.batch() * A * T, x.buf(), y.buf_mut());
+        y
+    }
+    fn forward_train(
+        &mut self,
+        x: &Tensor<S3<A, T, IN>, B, E>,
+        out: &mut Tensor<S3<A, T, OUT>, B, E>,
+        _cache: &mut (),
+    ) {
+        out.set_batch(x.batch());
+        self.forward_rows(x.device(), x.batch() * A * T, x.buf(), out.buf_mut());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S3<A, T, IN>, B, E>,
+        _out: &Tensor<S3<A, T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S3<A, T, OUT>, B, E>,
+        dx: &mut Tensor<S3<A, T, IN>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * A * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
+    }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S3<A, T, IN>, B, E>,
+        _out: &Tensor<S3<A, T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S3<A, T, OUT>, B, E>,
+        _dx: &mut Tensor<S3<A, T, IN>, B, E>,
+    ) {
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * A * T, x.buf(), dy.buf(), None);
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -56,7 +56,12 @@ pub fn max_pool1d_backward<B: Backend, E: Float>(
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
-pub fn avg_pool1d_forward<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, y: &mut B::Buf<E>, d: Pool1dDims) -> Result<()> {
+pub fn avg_pool1d_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    d: Pool1dDims,
+) -> Result<()> {
     check(dev, x, d)?;
     dev.avg_pool1d_forward(d, x, y);
     Ok(())
@@ -66,7 +71,12 @@ pub fn avg_pool1d_forward<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, y: &mut 
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for invalid dimensions.
-pub fn avg_pool1d_backward<B: Backend, E: Float>(dev: &B, dy: &B::Buf<E>, dx: &mut B::Buf<E>, d: Pool1dDims) -> Result<()> {
+pub fn avg_pool1d_backward<B: Backend, E: Float>(
+    dev: &B,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    d: Pool1dDims,
+) -> Result<()> {
     d.validate()?;
     dev.avg_pool1d_backward(d, dy, dx);
     Ok(())
@@ -294,8 +304,13 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
         dx: &mut Tensor<S2<C, L>, B, E>,
     ) {
         dx.set_batch(x.batch());
-        x.device()
-            .reduce_backward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), dy.buf(), dx.buf_mut());
+        x.device().reduce_backward(
+            Reduce::Mean,
+            Self::dims::<C, L>(x.batch()),
+            x.buf(),
+            dy.buf(),
+            dx.buf_mut(),
+        );
     }
 }
 

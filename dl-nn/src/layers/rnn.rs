@@ -26,8 +26,8 @@
 //! `[G*H]`, in that order, so PyTorch checkpoints load by name. All are
 //! initialised `U(-1/sqrt(H), 1/sqrt(H))`, as PyTorch does.
 
-use crate::module::{Layer, Module, OutputShape};
 use crate::layers::linear::{linear_backward, linear_forward};
+use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
 use dl_core::ops::matmul::{Batch, Gemm};
@@ -268,7 +268,16 @@ pub fn rnn_forward<B: Backend, E: Float>(
             let p = &params[4 * i..4 * i + 4];
             let s0 = d.step(dir, 0);
             dev.resize(&mut g[i], s0.g_len());
-            linear_forward(dev, input, &p[0].value, Some(&p[2].value), &mut g[i], n * t, d.layer_input(l), gh);
+            linear_forward(
+                dev,
+                input,
+                &p[0].value,
+                Some(&p[2].value),
+                &mut g[i],
+                n * t,
+                d.layer_input(l),
+                gh,
+            );
             dev.resize(&mut h[i], s0.state_len());
             dev.fill(&mut h[i], E::ZERO);
             if d.cell == Cell::Lstm {
@@ -282,7 +291,16 @@ pub fn rnn_forward<B: Backend, E: Float>(
                     ..Batch::one()
                 };
                 dev.gemm_batched(Gemm::new(n, gh, hd, false, true), batch, &h[i], &p[1].value, r);
-                dev.rnn_step_forward(d.step(dir, k), &g[i], r, &p[3].value, &mut h[i], &mut c[i], &mut acts[i], out);
+                dev.rnn_step_forward(
+                    d.step(dir, k),
+                    &g[i],
+                    r,
+                    &p[3].value,
+                    &mut h[i],
+                    &mut c[i],
+                    &mut acts[i],
+                    out,
+                );
             }
         }
     }
@@ -345,18 +363,39 @@ pub fn rnn_backward<B: Backend, E: Float>(
             dev.fill(dc, E::ZERO);
             let p = &mut params[4 * i..4 * i + 4];
             for k in (0..t).rev() {
-                dev.rnn_step_backward(d.step(dir, k), &cache.acts[i], &cache.h[i], &cache.c[i], dy_l, dh, dc, dg, dr);
+                dev.rnn_step_backward(
+                    d.step(dir, k),
+                    &cache.acts[i],
+                    &cache.h[i],
+                    &cache.c[i],
+                    dy_l,
+                    dh,
+                    dc,
+                    dg,
+                    dr,
+                );
                 if k > 0 {
                     let batch = Batch {
                         a_offset: k * n * gh,
                         ..Batch::one()
                     };
-                    dev.gemm_batched(Gemm::new(n, hd, gh, false, false).accumulate(), batch, dr, &p[1].value, dh);
+                    dev.gemm_batched(
+                        Gemm::new(n, hd, gh, false, false).accumulate(),
+                        batch,
+                        dr,
+                        &p[1].value,
+                        dh,
+                    );
                 }
             }
             // dW_hh += dR^T h_prev over all steps; db_hh += column sums of dR.
             let whh = &mut p[1];
-            dev.gemm(Gemm::new(gh, hd, t * n, true, false).accumulate(), dr, &cache.h[i], &mut whh.grad);
+            dev.gemm(
+                Gemm::new(gh, hd, t * n, true, false).accumulate(),
+                dr,
+                &cache.h[i],
+                &mut whh.grad,
+            );
             dev.bias_grad(
                 BiasDims {
                     outer: t * n,
@@ -396,7 +435,12 @@ pub fn rnn_backward<B: Backend, E: Float>(
                         gh,
                     );
                     if let Some(dxl) = dxl {
-                        dev.gemm(Gemm::new(n * t, in_f, gh, false, false).accumulate(), dg, &wih.value, dxl);
+                        dev.gemm(
+                            Gemm::new(n * t, in_f, gh, false, false).accumulate(),
+                            dg,
+                            &wih.value,
+                            dxl,
+                        );
                     }
                 }
             }
@@ -428,18 +472,18 @@ fn init_params<B: Backend, E: Float>(dev: &B, d: &RnnDims, rng: &mut Rng) -> Vec
 macro_rules! recurrent_layer {
     ($name:ident, $cell:expr, $torch:literal, $gates:literal, $doc_gates:literal) => {
         #[doc = concat!("A stack of `LAYERS` ", $torch, " layers with `HIDDEN` units (",
-            $doc_gates, "), optionally bidirectional: `S2<T, INPUT>` -> `S2<T, HIDDEN * directions>` ",
-            "(every position's last-layer hidden state, forward then reverse).\n\n",
-            "**PyTorch equivalent**: `nn.", $torch, "(INPUT, HIDDEN, num_layers=LAYERS, ",
-            "batch_first=True, bidirectional=BIDIRECTIONAL)`, with the same `state_dict` names ",
-            "(`weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, `..._reverse`, ",
-            "`weight_ih_l1`, ...), gate order and initialisation; zero initial state. ",
-            "The final states are read from the training cache (`RnnCache::h_n`).\n\n",
-            "```\nuse dl_core::prelude::*;\nuse dl_nn::prelude::*;\n",
-            "let rnn = ", stringify!($name), "::<3, 5, 1, true>::init(&Cpu, &mut Rng::new(0));\n",
-            "let x = Tensor::<S2<7, 3>>::zeros(&Cpu, 2);\n",
-            "let y: Tensor<S2<7, 10>> = rnn.forward(&x);\n",
-            "assert_eq!(y.shape(), vec![2, 7, 10]);\n```")]
+                            $doc_gates, "), optionally bidirectional: `S2<T, INPUT>` -> `S2<T, HIDDEN * directions>` ",
+                            "(every position's last-layer hidden state, forward then reverse).\n\n",
+                            "**PyTorch equivalent**: `nn.", $torch, "(INPUT, HIDDEN, num_layers=LAYERS, ",
+                            "batch_first=True, bidirectional=BIDIRECTIONAL)`, with the same `state_dict` names ",
+                            "(`weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, `..._reverse`, ",
+                            "`weight_ih_l1`, ...), gate order and initialisation; zero initial state. ",
+                            "The final states are read from the training cache (`RnnCache::h_n`).\n\n",
+                            "```\nuse dl_core::prelude::*;\nuse dl_nn::prelude::*;\n",
+                            "let rnn = ", stringify!($name), "::<3, 5, 1, true>::init(&Cpu, &mut Rng::new(0));\n",
+                            "let x = Tensor::<S2<7, 3>>::zeros(&Cpu, 2);\n",
+                            "let y: Tensor<S2<7, 10>> = rnn.forward(&x);\n",
+                            "assert_eq!(y.shape(), vec![2, 7, 10]);\n```")]
         #[derive(Debug)]
         pub struct $name<
             const INPUT: usize,
@@ -454,8 +498,14 @@ macro_rules! recurrent_layer {
             work: RnnWork<B, E>,
         }
 
-        impl<const INPUT: usize, const HIDDEN: usize, const LAYERS: usize, const BIDIRECTIONAL: bool, B: Backend, E: Float>
-            Clone for $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
+        impl<
+                const INPUT: usize,
+                const HIDDEN: usize,
+                const LAYERS: usize,
+                const BIDIRECTIONAL: bool,
+                B: Backend,
+                E: Float,
+            > Clone for $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
         {
             fn clone(&self) -> Self {
                 let dev = self.params[0].dev.clone();
@@ -466,12 +516,23 @@ macro_rules! recurrent_layer {
             }
         }
 
-        impl<const INPUT: usize, const HIDDEN: usize, const LAYERS: usize, const BIDIRECTIONAL: bool, B: Backend, E: Float>
-            $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
+        impl<
+                const INPUT: usize,
+                const HIDDEN: usize,
+                const LAYERS: usize,
+                const BIDIRECTIONAL: bool,
+                B: Backend,
+                E: Float,
+            > $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
         {
             /// The runtime dimensions for a batch of `n` sequences of `t` steps.
             pub const fn dims(n: usize, t: usize) -> RnnDims {
-                const { assert!(INPUT > 0 && HIDDEN > 0 && LAYERS > 0, concat!(stringify!($name), ": INPUT, HIDDEN and LAYERS must be positive")) };
+                const {
+                    assert!(
+                        INPUT > 0 && HIDDEN > 0 && LAYERS > 0,
+                        concat!(stringify!($name), ": INPUT, HIDDEN and LAYERS must be positive")
+                    )
+                };
                 RnnDims {
                     cell: $cell,
                     n,
@@ -484,8 +545,14 @@ macro_rules! recurrent_layer {
             }
         }
 
-        impl<const INPUT: usize, const HIDDEN: usize, const LAYERS: usize, const BIDIRECTIONAL: bool, B: Backend, E: Float>
-            Module<B, E> for $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
+        impl<
+                const INPUT: usize,
+                const HIDDEN: usize,
+                const LAYERS: usize,
+                const BIDIRECTIONAL: bool,
+                B: Backend,
+                E: Float,
+            > Module<B, E> for $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
         {
             const NUM_PARAMS: usize = {
                 let dirs = if BIDIRECTIONAL { 2 } else { 1 };
@@ -556,8 +623,20 @@ macro_rules! recurrent_layer {
             ) {
                 dx.set_batch(x.batch());
                 let d = Self::dims(x.batch(), T);
-                rnn_backward(x.device(), d, x.buf(), &mut self.params, dy.buf(), Some(dx.buf_mut()), cache, &mut self.work)
-                    .expect(concat!(stringify!($name), ": backward without a matching forward_train"));
+                rnn_backward(
+                    x.device(),
+                    d,
+                    x.buf(),
+                    &mut self.params,
+                    dy.buf(),
+                    Some(dx.buf_mut()),
+                    cache,
+                    &mut self.work,
+                )
+                .expect(concat!(
+                    stringify!($name),
+                    ": backward without a matching forward_train"
+                ));
             }
             fn backward_params(
                 &mut self,
@@ -568,13 +647,31 @@ macro_rules! recurrent_layer {
                 _dx: &mut Tensor<S2<T, INPUT>, B, E>,
             ) {
                 let d = Self::dims(x.batch(), T);
-                rnn_backward(x.device(), d, x.buf(), &mut self.params, dy.buf(), None, cache, &mut self.work)
-                    .expect(concat!(stringify!($name), ": backward without a matching forward_train"));
+                rnn_backward(
+                    x.device(),
+                    d,
+                    x.buf(),
+                    &mut self.params,
+                    dy.buf(),
+                    None,
+                    cache,
+                    &mut self.work,
+                )
+                .expect(concat!(
+                    stringify!($name),
+                    ": backward without a matching forward_train"
+                ));
             }
         }
 
-        impl<const INPUT: usize, const HIDDEN: usize, const LAYERS: usize, const BIDIRECTIONAL: bool, B: Backend, E: Float>
-            $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
+        impl<
+                const INPUT: usize,
+                const HIDDEN: usize,
+                const LAYERS: usize,
+                const BIDIRECTIONAL: bool,
+                B: Backend,
+                E: Float,
+            > $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
         {
             fn run_forward<const T: usize, const OUT: usize>(
                 &self,
@@ -582,16 +679,26 @@ macro_rules! recurrent_layer {
                 y: &mut Tensor<S2<T, OUT>, B, E>,
                 cache: &mut RnnCache<B, E>,
             ) {
-                const { assert!(T > 0, concat!(stringify!($name), ": the sequence length T must be positive")) };
+                const {
+                    assert!(
+                        T > 0,
+                        concat!(stringify!($name), ": the sequence length T must be positive")
+                    )
+                };
                 const {
                     assert!(
                         OUT == HIDDEN * if BIDIRECTIONAL { 2 } else { 1 },
-                        concat!(stringify!($name), ": the output features must be HIDDEN (times 2 when BIDIRECTIONAL)")
+                        concat!(
+                            stringify!($name),
+                            ": the output features must be HIDDEN (times 2 when BIDIRECTIONAL)"
+                        )
                     )
                 };
                 let d = Self::dims(x.batch(), T);
-                rnn_forward(x.device(), d, x.buf(), &self.params, y.buf_mut(), cache)
-                    .expect(concat!(stringify!($name), ": parameters of the wrong shape (set by hand?)"));
+                rnn_forward(x.device(), d, x.buf(), &self.params, y.buf_mut(), cache).expect(concat!(
+                    stringify!($name),
+                    ": parameters of the wrong shape (set by hand?)"
+                ));
             }
         }
     };

@@ -18,7 +18,10 @@ fn pos(d: &Conv1dDims, j: usize, q: usize) -> Option<usize> {
 /// If a slice is shorter than `d` requires.
 pub fn conv1d_forward_host<E: Float>(d: Conv1dDims, x: &[E], w: &[E], b: Option<&[E]>, y: &mut [E]) {
     let (lo, xs, ys) = (d.lo(), d.c_in * d.l, d.c_out * d.lo());
-    assert!(x.len() >= d.x_len() && w.len() >= d.w_len() && y.len() >= d.y_len(), "conv1d_forward: short buffer");
+    assert!(
+        x.len() >= d.x_len() && w.len() >= d.w_len() && y.len() >= d.y_len(),
+        "conv1d_forward: short buffer"
+    );
     if ys == 0 {
         return;
     }
@@ -50,7 +53,10 @@ pub fn conv1d_forward_host<E: Float>(d: Conv1dDims, x: &[E], w: &[E], b: Option<
 /// If a slice is shorter than `d` requires.
 pub fn conv1d_backward_input_host<E: Float>(d: Conv1dDims, w: &[E], dy: &[E], dx: &mut [E]) {
     let (lo, xs, ys) = (d.lo(), d.c_in * d.l, d.c_out * d.lo());
-    assert!(dy.len() >= d.y_len() && w.len() >= d.w_len() && dx.len() >= d.x_len(), "conv1d_backward_input: short buffer");
+    assert!(
+        dy.len() >= d.y_len() && w.len() >= d.w_len() && dx.len() >= d.x_len(),
+        "conv1d_backward_input: short buffer"
+    );
     if xs == 0 {
         return;
     }
@@ -81,7 +87,10 @@ pub fn conv1d_backward_input_host<E: Float>(d: Conv1dDims, w: &[E], dy: &[E], dx
 /// If a slice is shorter than `d` requires.
 pub fn conv1d_backward_weight_host<E: Float>(d: Conv1dDims, x: &[E], dy: &[E], dw: &mut [E], db: Option<&mut [E]>) {
     let (lo, xs, ys) = (d.lo(), d.c_in * d.l, d.c_out * d.lo());
-    assert!(x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(), "conv1d_backward_weight: short buffer");
+    assert!(
+        x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
+        "conv1d_backward_weight: short buffer"
+    );
     let row = d.c_in * d.k;
     if row > 0 {
         dw[..d.w_len()].par_chunks_mut(row).enumerate().for_each(|(o, dwo)| {

@@ -195,7 +195,13 @@ mod tests {
             pad: 1,
         };
         let mut y = vec![];
-        Cpu.conv1d_forward(d, &vec![1.0, 2.0, 4.0, 8.0], &vec![1.0, 0.0, -1.0], Some(&vec![0.5]), &mut y);
+        Cpu.conv1d_forward(
+            d,
+            &vec![1.0, 2.0, 4.0, 8.0],
+            &vec![1.0, 0.0, -1.0],
+            Some(&vec![0.5]),
+            &mut y,
+        );
         assert_eq!(y, vec![-1.5, -2.5, -5.5, 4.5]);
     }
 

@@ -20,7 +20,9 @@ use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::shape::conv_out;
 
-pub use cpu_kernel::{avg_pool1d_backward_host, avg_pool1d_forward_host, max_pool1d_backward_host, max_pool1d_forward_host};
+pub use cpu_kernel::{
+    avg_pool1d_backward_host, avg_pool1d_forward_host, max_pool1d_backward_host, max_pool1d_forward_host,
+};
 
 /// Runtime dimensions of a 1-D pooling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,13 +65,22 @@ impl Pool1dDims {
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "pool1d", msg });
         if self.k == 0 || self.stride == 0 {
-            return bad(format!("kernel size {} and stride {} must be positive", self.k, self.stride));
+            return bad(format!(
+                "kernel size {} and stride {} must be positive",
+                self.k, self.stride
+            ));
         }
         if self.pad > self.k / 2 {
-            return bad(format!("padding {} must be at most half the kernel size {}", self.pad, self.k));
+            return bad(format!(
+                "padding {} must be at most half the kernel size {}",
+                self.pad, self.k
+            ));
         }
         if conv_out(self.l, self.k, self.stride, self.pad).is_none() {
-            return bad(format!("window {} does not fit the input of length {} (padding {})", self.k, self.l, self.pad));
+            return bad(format!(
+                "window {} does not fit the input of length {} (padding {})",
+                self.k, self.l, self.pad
+            ));
         }
         Ok(())
     }

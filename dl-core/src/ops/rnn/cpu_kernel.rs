@@ -11,7 +11,11 @@ fn sigmoid<E: Float>(x: E) -> E {
 }
 
 fn check(s: &RnnStep, what: &str, len: usize, need: usize) {
-    assert!(len >= need, "rnn step ({:?}): {what} has {len} elements, needs {need}", s.cell);
+    assert!(
+        len >= need,
+        "rnn step ({:?}): {what} has {len} elements, needs {need}",
+        s.cell
+    );
 }
 
 /// Forward step on host slices (see [`RnnKernel::rnn_step_forward`]).
@@ -34,7 +38,10 @@ pub fn rnn_step_forward_host<E: Float>(
     check(&s, "h", h.len(), s.state_len());
     check(&s, "acts", acts.len(), s.acts_len());
     check(&s, "y", y.len(), s.y_len());
-    assert!(k < t && s.time < t && s.y_offset + hd <= s.y_width, "rnn step: position out of range");
+    assert!(
+        k < t && s.time < t && s.y_offset + hd <= s.y_width,
+        "rnn step: position out of range"
+    );
     if s.cell == Cell::Lstm {
         check(&s, "c", c.len(), s.state_len());
     }
@@ -97,7 +104,10 @@ pub fn rnn_step_backward_host<E: Float>(
     check(&s, "dh", dh.len(), n * hd);
     check(&s, "dg", dg.len(), s.g_len());
     check(&s, "dr", dr.len(), s.dr_len());
-    assert!(k < t && s.time < t && s.y_offset + hd <= s.y_width, "rnn step: position out of range");
+    assert!(
+        k < t && s.time < t && s.y_offset + hd <= s.y_width,
+        "rnn step: position out of range"
+    );
     if s.cell == Cell::Lstm {
         check(&s, "c", c.len(), s.state_len());
         check(&s, "dc", dc.len(), n * hd);

@@ -35,7 +35,16 @@ fn forward(cell: Cell, g: &[f64], b_hh: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>
         vec![0.0; s.y_len()],
     );
     for k in 0..T {
-        Cpu.rnn_step_forward(step(cell, k), &g.to_vec(), &r, &b_hh.to_vec(), &mut h, &mut c, &mut a, &mut y);
+        Cpu.rnn_step_forward(
+            step(cell, k),
+            &g.to_vec(),
+            &r,
+            &b_hh.to_vec(),
+            &mut h,
+            &mut c,
+            &mut a,
+            &mut y,
+        );
     }
     (h, c, a, y)
 }
@@ -78,5 +87,14 @@ fn short_buffer_panics() {
     let s = step(Cell::Gru, 0);
     let mut v = vec![0.0f32; 1];
     let (mut c, mut a, mut y) = (vec![], vec![0.0; s.acts_len()], vec![0.0; s.y_len()]);
-    Cpu.rnn_step_forward(s, &vec![0.0; s.g_len()], &vec![0.0; 18], &vec![0.0; 6], &mut v, &mut c, &mut a, &mut y);
+    Cpu.rnn_step_forward(
+        s,
+        &vec![0.0; s.g_len()],
+        &vec![0.0; 18],
+        &vec![0.0; 6],
+        &mut v,
+        &mut c,
+        &mut a,
+        &mut y,
+    );
 }

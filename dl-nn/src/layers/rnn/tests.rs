@@ -30,7 +30,9 @@ where
     )
     .unwrap();
     let mut grads = vec![];
-    l.visit("", &mut |name, p| grads.push((name.to_string(), p.value_vec(), p.grad_vec())));
+    l.visit("", &mut |name, p| {
+        grads.push((name.to_string(), p.value_vec(), p.grad_vec()))
+    });
     for (i, (name, value, grad)) in grads.iter().enumerate() {
         let mut lp = l.clone();
         let f = |v: &[f64]| {
