@@ -43,18 +43,30 @@ pub struct Standardisation {
 impl Tabular {
     /// Splits the rows, in an order shuffled by `seed`, into a training part
     /// and a test part holding every `k`-th of them (`k = 5`: a held-out
-    /// fifth). `k` below 2 is taken as 2.
+    /// fifth). `k` below 2 is taken as 2. The same as
+    /// `self.fold(k, k - 1, seed)`.
     pub fn holdout(&self, k: usize, seed: u64) -> (Tabular, Tabular) {
         let k = k.max(2);
+        self.fold(k, k - 1, seed)
+    }
+
+    /// Fold `i` of a `k`-fold split (shuffled by `seed`): the test part
+    /// holds the rows at positions `p` of the shuffled order with
+    /// `p % k == i`, the training part the others. The `k` folds of one seed
+    /// test every row exactly once (k-fold cross-validation). `k` below 2 is
+    /// taken as 2 and `i` is taken modulo `k`.
+    pub fn fold(&self, k: usize, i: usize, seed: u64) -> (Tabular, Tabular) {
+        let k = k.max(2);
+        let i = i % k;
         let mut order: Vec<usize> = (0..self.rows).collect();
         let mut rng = Rng::new(seed);
-        for i in (1..order.len()).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
+        for j in (1..order.len()).rev() {
+            let r = (rng.next_u64() % (j as u64 + 1)) as usize;
+            order.swap(j, r);
         }
         let (mut train, mut test) = (self.empty(), self.empty());
         for (pos, &r) in order.iter().enumerate() {
-            let part = if pos % k == k - 1 { &mut test } else { &mut train };
+            let part = if pos % k == i { &mut test } else { &mut train };
             part.features
                 .extend_from_slice(&self.features[r * self.cols..(r + 1) * self.cols]);
             part.targets.push(self.targets[r]);
@@ -308,6 +320,11 @@ mod tests {
         let mean0: f32 = a.features.iter().step_by(2).sum::<f32>() / 8.0;
         assert!(mean0.abs() < 1e-5);
         assert_eq!(t.holdout(5, 3), t.holdout(5, 3));
+        assert_eq!(t.holdout(5, 3), t.fold(5, 4, 3));
+        // The folds test every row once.
+        let mut tested: Vec<f32> = (0..5).flat_map(|i| t.fold(5, i, 3).1.targets).collect();
+        tested.sort_by(f32::total_cmp);
+        assert_eq!(tested, t.targets);
     }
 
     #[test]

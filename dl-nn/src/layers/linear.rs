@@ -159,12 +159,12 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
 
     fn forward(&self, x: &Tensor<S1<IN>, B, E>) -> Tensor<S1<OUT>, B, E> {
         let mut y = Tensor::zeros(x.device(), x.batch());
-        self.forward_rows(x.device(), x.batch() * 1, x.buf(), y.buf_mut());
+        self.forward_rows(x.device(), x.batch(), x.buf(), y.buf_mut());
         y
     }
     fn forward_train(&mut self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
-        self.forward_rows(x.device(), x.batch() * 1, x.buf(), out.buf_mut());
+        self.forward_rows(x.device(), x.batch(), x.buf(), out.buf_mut());
     }
     fn backward(
         &mut self,
@@ -176,7 +176,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
     ) {
         dx.set_batch(x.batch());
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch() * 1, x.buf(), dy.buf(), Some(dx.buf_mut()));
+        self.backward_rows(&dev, x.batch(), x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
     fn backward_params(
         &mut self,
@@ -187,7 +187,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         _dx: &mut Tensor<S1<IN>, B, E>,
     ) {
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch() * 1, x.buf(), dy.buf(), None);
+        self.backward_rows(&dev, x.batch(), x.buf(), dy.buf(), None);
     }
 }
 
