@@ -8,10 +8,11 @@
 //! `out = attn(x) + x`) and `LayerNorm`, a residual feed-forward block and
 //! `LayerNorm`, `SeqMean` (mean over the tokens) and a `Linear` head.
 //!
-//! It also shows user-defined layers: `TokenLinear` (a linear layer applied
-//! to every token, as `nn.Linear` on `[N, T, IN]`) and `PosEmbedding` are
-//! written here, implement `Module`, `Layer` and `OutputShape`, and pass
-//! through `#[network]` like built-in layers, shape-checked by the compiler.
+//! `Linear` on a sequence `S2<T, IN>` maps every token (the last axis), as
+//! `nn.Linear` on `[N, T, IN]` does. It also shows a user-defined layer:
+//! `PosEmbedding` is written here, implements `Module`, `Layer` and
+//! `OutputShape`, and passes through `#[network]` like built-in layers,
+//! shape-checked by the compiler.
 //!
 //! ```sh
 //! cargo run --release --example attention
@@ -28,104 +29,11 @@ use dl::cli::Args;
 use dl::core::init::Init;
 use dl::core::ops::bias::BiasDims;
 use dl::core::{Backend, Float, Param, RawParam};
-use dl::nn::layers::linear::{linear_backward, linear_forward};
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
 use std::time::Instant;
 
 const PROGRAM: &str = "attention";
-
-/// `nn.Linear(IN, OUT)` applied to every token of a sequence:
-/// `S2<T, IN>` -> `S2<T, OUT>`. Parameters `weight [OUT, IN]`, `bias [OUT]`.
-#[derive(Clone, Debug)]
-pub struct TokenLinear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float = f32> {
-    inner: Linear<IN, OUT, B, E>,
-}
-
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E> for TokenLinear<IN, OUT, B, E> {
-    const NUM_PARAMS: usize = <Linear<IN, OUT, B, E> as Module<B, E>>::NUM_PARAMS;
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        Self {
-            inner: Linear::init(dev, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        self.inner.visit(prefix, f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        self.inner.visit_mut(prefix, f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        self.inner.for_each_param(f);
-    }
-}
-
-impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S2<T, IN>>
-    for TokenLinear<IN, OUT, B, E>
-{
-    type Out = S2<T, OUT>;
-}
-
-impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S2<T, IN>, S2<T, OUT>, B, E>
-    for TokenLinear<IN, OUT, B, E>
-{
-    type Cache = ();
-    fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<T, IN>, B, E>) -> Tensor<S2<T, OUT>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        let l = &self.inner;
-        // The batch's tokens are the rows of one [batch * T, IN] matrix.
-        linear_forward(
-            x.device(),
-            x.buf(),
-            &l.weight.value,
-            Some(&l.bias.value),
-            y.buf_mut(),
-            x.batch() * T,
-            IN,
-            OUT,
-        );
-        y
-    }
-    fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
-        out.set_batch(x.batch());
-        let l = &self.inner;
-        linear_forward(
-            x.device(),
-            x.buf(),
-            &l.weight.value,
-            Some(&l.bias.value),
-            out.buf_mut(),
-            x.batch() * T,
-            IN,
-            OUT,
-        );
-    }
-    fn backward(
-        &mut self,
-        x: &Tensor<S2<T, IN>, B, E>,
-        _out: &Tensor<S2<T, OUT>, B, E>,
-        _cache: &(),
-        dy: &Tensor<S2<T, OUT>, B, E>,
-        dx: &mut Tensor<S2<T, IN>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        let l = &mut self.inner;
-        let w = l.weight.raw_mut();
-        linear_backward(
-            x.device(),
-            x.buf(),
-            &w.value,
-            dy.buf(),
-            Some(dx.buf_mut()),
-            &mut w.grad,
-            Some(&mut l.bias.raw_mut().grad),
-            x.batch() * T,
-            IN,
-            OUT,
-        );
-    }
-}
 
 /// A learned position embedding added to the tokens: `y[n, t, :] = x[n, t, :] + weight[t, :]`.
 /// Parameter `weight [T, D]`, initialised `N(0, 0.02)`.
@@ -200,15 +108,15 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T,
 /// The position-wise feed-forward block: 64 -> 128 -> 64 per token.
 #[network(input = [28, 64])]
 pub struct FeedForward {
-    fc1: TokenLinear<64, 128>,
+    fc1: Linear<64, 128>,
     act: GELU,
-    fc2: TokenLinear<128, 64>,
+    fc2: Linear<128, 64>,
 }
 
 /// A one-block transformer encoder over the 28 rows of an image.
 #[network(input = [28, 28])]
 pub struct RowTransformer {
-    embed: TokenLinear<28, 64>,
+    embed: Linear<28, 64>,
     pos: PosEmbedding<28, 64>,
     attn: Residual<MultiHeadAttention<64, 4>>,
     ln1: LayerNorm<64>,

@@ -65,8 +65,11 @@ pub trait Backend:
     + crate::ops::embedding::EmbeddingKernel
     + crate::ops::attention::AttentionKernel
     + crate::ops::axpy::AxpyKernel
+    + crate::ops::conv1d::Conv1dKernel
     + crate::ops::conv2d::Conv2dKernel
+    + crate::ops::pool1d::Pool1dKernel
     + crate::ops::pool2d::Pool2dKernel
+    + crate::ops::rnn::RnnKernel
     + crate::ops::loss::LossKernel
     + crate::ops::optim::OptimKernel
 {
@@ -87,8 +90,11 @@ impl<T> Backend for T where
         + crate::ops::embedding::EmbeddingKernel
         + crate::ops::attention::AttentionKernel
         + crate::ops::axpy::AxpyKernel
+        + crate::ops::conv1d::Conv1dKernel
         + crate::ops::conv2d::Conv2dKernel
+        + crate::ops::pool1d::Pool1dKernel
         + crate::ops::pool2d::Pool2dKernel
+        + crate::ops::rnn::RnnKernel
         + crate::ops::loss::LossKernel
         + crate::ops::optim::OptimKernel
 {

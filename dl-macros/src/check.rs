@@ -219,10 +219,6 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
                 Some(d) => known(d.clone(), None),
                 None => match kind {
                     FieldKind::Known {
-                        kind: Some(Kind::Linear { out, .. }),
-                        ..
-                    } => known(vec![*out], None),
-                    FieldKind::Known {
                         kind: Some(Kind::BatchNorm1d { c }),
                         ..
                     } => known(vec![*c], None),
@@ -356,9 +352,11 @@ mod tests {
         assert!(e.is_empty(), "{e:?}");
         let p = p.unwrap();
         assert!(type_string(&p.fields[0].out_ty).contains("OutputShape"));
-        assert_eq!(p.fields[1].out_dims, Some(vec![2]));
-        // `Residual<Block>` keeps the shape (the block is checked by `Residual`'s bounds).
-        assert_eq!(p.fields[2].out_dims, Some(vec![2]));
+        // `Linear` maps the last axis of inputs of rank 1 to 3: after an
+        // opaque layer its output is typed through `OutputShape` too.
+        assert_eq!(p.fields[1].out_dims, None);
+        assert!(type_string(&p.fields[1].out_ty).contains("OutputShape"));
+        assert_eq!(p.fields[2].out_dims, None);
     }
 
     #[test]

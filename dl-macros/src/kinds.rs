@@ -54,6 +54,44 @@ const CATALOGUE: &[(&str, &[P])] = &[
         &[P::Usize("K", Req), P::Usize("STRIDE", Same(0)), P::Usize("PAD", Lit(0))],
     ),
     ("GlobalAvgPool2d", &[]),
+    (
+        "Conv1d",
+        &[
+            P::Usize("IN_C", Req),
+            P::Usize("OUT_C", Req),
+            P::Usize("K", Req),
+            P::Usize("STRIDE", Lit(1)),
+            P::Usize("PAD", Lit(0)),
+        ],
+    ),
+    (
+        "MaxPool1d",
+        &[P::Usize("K", Req), P::Usize("STRIDE", Same(0)), P::Usize("PAD", Lit(0))],
+    ),
+    (
+        "AvgPool1d",
+        &[P::Usize("K", Req), P::Usize("STRIDE", Same(0)), P::Usize("PAD", Lit(0))],
+    ),
+    ("GlobalAvgPool1d", &[]),
+    (
+        "LSTM",
+        &[
+            P::Usize("INPUT", Req),
+            P::Usize("HIDDEN", Req),
+            P::Usize("LAYERS", Lit(1)),
+            P::Bool("BIDIRECTIONAL", Some(false)),
+        ],
+    ),
+    (
+        "GRU",
+        &[
+            P::Usize("INPUT", Req),
+            P::Usize("HIDDEN", Req),
+            P::Usize("LAYERS", Lit(1)),
+            P::Bool("BIDIRECTIONAL", Some(false)),
+        ],
+    ),
+    ("LastStep", &[]),
     ("Flatten", &[]),
     ("ReLU", &[]),
     ("Sigmoid", &[]),
@@ -135,10 +173,22 @@ pub enum FieldKind {
 
 impl FieldKind {
     /// Whether the layer implements `OutputShape` (the type system can
-    /// compute its output): every kind but convolution, pooling and flatten.
+    /// compute its output): every kind but convolution, pooling, flatten and
+    /// the recurrent layers (whose output width depends on a `bool`).
     pub fn type_computable(&self) -> bool {
         match self {
-            FieldKind::Known { name, .. } => !matches!(*name, "Conv2d" | "MaxPool2d" | "AvgPool2d" | "Flatten"),
+            FieldKind::Known { name, .. } => !matches!(
+                *name,
+                "Conv2d"
+                    | "MaxPool2d"
+                    | "AvgPool2d"
+                    | "Flatten"
+                    | "Conv1d"
+                    | "MaxPool1d"
+                    | "AvgPool1d"
+                    | "LSTM"
+                    | "GRU"
+            ),
             FieldKind::Unknown => true,
         }
     }
@@ -154,8 +204,8 @@ pub struct Completed {
 
 enum Val {
     Int(usize),
-    /// A `bool` literal (kept for symmetry; no kind needs its value yet).
-    Bool,
+    /// A `bool` literal.
+    Bool(bool),
     Named,
     Layer(Box<Completed>),
 }
@@ -273,7 +323,7 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
                 }
                 P::Bool(_, Some(v)) => {
                     args.push(syn::parse_quote!(#v));
-                    vals.push(Val::Bool);
+                    vals.push(Val::Bool(*v));
                 }
                 // Required parameters were counted above.
                 P::Usize(_, Req) | P::Bool(_, None) | P::Layer(_) => ok = false,
@@ -307,8 +357,7 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Bool(b), ..
                 }) => {
-                    let _ = b.value;
-                    vals.push(Val::Bool);
+                    vals.push(Val::Bool(b.value));
                     args.push(arg.clone());
                 }
                 syn::Expr::Block(_) | syn::Expr::Path(_) => {
@@ -359,6 +408,10 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
         Some(Val::Int(v)) => Some(*v),
         _ => None,
     };
+    let boolean = |i: usize| match vals.get(i) {
+        Some(Val::Bool(v)) => Some(*v),
+        _ => None,
+    };
     let layer = |i: usize| match vals.get(i) {
         Some(Val::Layer(c)) => Some(c.as_ref()),
         _ => None,
@@ -387,6 +440,34 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
             })
         })(),
         "GlobalAvgPool2d" => Some(Kind::GlobalAvgPool2d),
+        "Conv1d" => (|| {
+            Some(Kind::Conv1d {
+                in_c: int(0)?,
+                out_c: int(1)?,
+                k: int(2)?,
+                stride: int(3)?,
+                pad: int(4)?,
+            })
+        })(),
+        "MaxPool1d" | "AvgPool1d" => (|| {
+            Some(Kind::Pool1d {
+                name: kname,
+                k: int(0)?,
+                stride: int(1)?,
+                pad: int(2)?,
+            })
+        })(),
+        "GlobalAvgPool1d" => Some(Kind::GlobalAvgPool1d),
+        "LSTM" | "GRU" => (|| {
+            Some(Kind::Rnn {
+                name: kname,
+                input: int(0)?,
+                hidden: int(1)?,
+                layers: int(2)?,
+                bidirectional: boolean(3)?,
+            })
+        })(),
+        "LastStep" => Some(Kind::LastStep),
         "Flatten" => Some(Kind::Flatten),
         "SeqMean" => Some(Kind::SeqMean),
         "Dropout" => int(0).map(|p_percent| Kind::Dropout { p_percent }),
@@ -486,6 +567,46 @@ mod tests {
             run(syn::parse_quote!(dl::nn::layers::Linear<4, 2>)).0.unwrap().0,
             "dl::nn::layers::Linear<4, 2, B, E>"
         );
+    }
+
+    #[test]
+    fn sequence_layers() {
+        assert_eq!(
+            run(syn::parse_quote!(Conv1d<2, 8, 3>)).0.unwrap().0,
+            "Conv1d<2, 8, 3, 1, 0, B, E>"
+        );
+        assert_eq!(
+            run(syn::parse_quote!(MaxPool1d<2>)).0.unwrap().0,
+            "MaxPool1d<2, 2, 0, B, E>"
+        );
+        let (c, e) = run(syn::parse_quote!(LSTM<28, 64>));
+        assert!(e.is_empty(), "{e:?}");
+        let (ty, kind) = c.unwrap();
+        assert_eq!(ty, "LSTM<28, 64, 1, false, B, E>");
+        assert!(matches!(
+            kind,
+            FieldKind::Known {
+                kind: Some(Kind::Rnn {
+                    layers: 1,
+                    bidirectional: false,
+                    ..
+                }),
+                ..
+            }
+        ));
+        let (c, _) = run(syn::parse_quote!(GRU<4, 3, 2, true>));
+        assert!(matches!(
+            c.unwrap().1,
+            FieldKind::Known {
+                kind: Some(Kind::Rnn {
+                    bidirectional: true,
+                    ..
+                }),
+                ..
+            }
+        ));
+        let (_, e) = run(syn::parse_quote!(LSTM<4, 3, 2, 1>));
+        assert!(e[0].contains("BIDIRECTIONAL must be `true` or `false`"), "{e:?}");
     }
 
     #[test]

@@ -27,6 +27,34 @@ pub enum Kind {
     },
     /// `GlobalAvgPool2d`: `[C, H, W] -> [C]`.
     GlobalAvgPool2d,
+    /// `Conv1d<IN_C, OUT_C, K, STRIDE, PAD>`: `[C, L] -> [OUT_C, LO]`.
+    Conv1d {
+        in_c: usize,
+        out_c: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
+    /// `MaxPool1d<K, STRIDE, PAD>` or `AvgPool1d<K, STRIDE, PAD>`.
+    Pool1d {
+        name: &'static str,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
+    /// `GlobalAvgPool1d`: `[C, L] -> [C]`.
+    GlobalAvgPool1d,
+    /// `LSTM<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL>` / `GRU<..>`:
+    /// `[T, INPUT] -> [T, HIDDEN * directions]`.
+    Rnn {
+        name: &'static str,
+        input: usize,
+        hidden: usize,
+        layers: usize,
+        bidirectional: bool,
+    },
+    /// `LastStep`: `[T, D] -> [D]`.
+    LastStep,
     /// `Flatten`: `[A, B(, C)] -> [A*B(*C)]`.
     Flatten,
     /// Activations and other shape-preserving layers without hyperparameters.
@@ -77,8 +105,15 @@ impl Kind {
         match self {
             Kind::Linear { .. } => "Linear",
             Kind::Conv2d { .. } => "Conv2d",
-            Kind::Pool { name, .. } | Kind::Same { name } | Kind::Attention { name, .. } => name,
+            Kind::Pool { name, .. }
+            | Kind::Pool1d { name, .. }
+            | Kind::Rnn { name, .. }
+            | Kind::Same { name }
+            | Kind::Attention { name, .. } => name,
             Kind::GlobalAvgPool2d => "GlobalAvgPool2d",
+            Kind::Conv1d { .. } => "Conv1d",
+            Kind::GlobalAvgPool1d => "GlobalAvgPool1d",
+            Kind::LastStep => "LastStep",
             Kind::Flatten => "Flatten",
             Kind::Dropout { .. } => "Dropout",
             Kind::BatchNorm1d { .. } => "BatchNorm1d",
@@ -176,7 +211,22 @@ pub fn validate(field: &str, kind: &Kind) -> Vec<String> {
             at_least_one(&mut errs, "kernel size", *k);
             at_least_one(&mut errs, "stride", *stride);
         }
-        Kind::Pool { k, stride, pad, .. } => {
+        Kind::Conv1d {
+            in_c, out_c, k, stride, ..
+        } => {
+            at_least_one(&mut errs, "input channels", *in_c);
+            at_least_one(&mut errs, "output channels", *out_c);
+            at_least_one(&mut errs, "kernel size", *k);
+            at_least_one(&mut errs, "stride", *stride);
+        }
+        Kind::Rnn {
+            input, hidden, layers, ..
+        } => {
+            at_least_one(&mut errs, "input features", *input);
+            at_least_one(&mut errs, "hidden size", *hidden);
+            at_least_one(&mut errs, "number of layers", *layers);
+        }
+        Kind::Pool { k, stride, pad, .. } | Kind::Pool1d { k, stride, pad, .. } => {
             at_least_one(&mut errs, "kernel size", *k);
             at_least_one(&mut errs, "stride", *stride);
             if *k > 0 && pad.checked_mul(2).is_none_or(|p2| p2 > *k) {
@@ -221,7 +271,12 @@ pub fn validate(field: &str, kind: &Kind) -> Vec<String> {
                 errs.extend(validate(field, b));
             }
         }
-        Kind::GlobalAvgPool2d | Kind::Flatten | Kind::Same { .. } | Kind::SeqMean => {}
+        Kind::GlobalAvgPool2d
+        | Kind::GlobalAvgPool1d
+        | Kind::LastStep
+        | Kind::Flatten
+        | Kind::Same { .. }
+        | Kind::SeqMean => {}
     }
     errs
 }
@@ -243,18 +298,26 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
                 "{field}: Linear expects {inp} input features, but {}",
                 x.describe()
             )),
-            _ => {
+            [.., f] if d.len() <= 3 && f == inp => {
+                let mut o = d.to_vec();
+                *o.last_mut().expect("rank >= 2") = *out;
+                Ok(Inferred::plain(o))
+            }
+            [.., f] if d.len() <= 3 => {
                 let hint = match numel(d) {
-                    Some(n) if matches!(d.len(), 2 | 3) => {
-                        format!("; add a `Flatten` layer before it (it would produce [{n}])")
-                    }
+                    Some(n) if n == *inp => format!("; add a `Flatten` layer before it (it would produce [{n}])"),
                     _ => String::new(),
                 };
                 Err(format!(
-                    "{field}: Linear expects a rank-1 input of {inp} features, but {}{hint}",
+                    "{field}: Linear maps the last axis, which must hold {inp} features, but {} with {f} in its \
+                     last axis{hint}",
                     x.describe()
                 ))
             }
+            _ => Err(format!(
+                "{field}: Linear takes inputs of rank 1 to 3 (features in the last axis), but {}",
+                x.describe()
+            )),
         },
         Kind::Conv2d {
             in_c,
@@ -282,6 +345,59 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
             let (c, _, _) = image(field, name, x)?;
             Ok(Inferred::plain(vec![c]))
         }
+        Kind::Conv1d {
+            in_c,
+            out_c,
+            k,
+            stride,
+            pad,
+        } => {
+            let (c, l) = channels_length(field, name, x)?;
+            if c != *in_c {
+                return Err(format!(
+                    "{field}: Conv1d expects {in_c} input channels, but {} with {c} channels",
+                    x.describe()
+                ));
+            }
+            let lo = window1d(field, name, x, l, *k, *stride, *pad)?;
+            Ok(Inferred::plain(vec![*out_c, lo]))
+        }
+        Kind::Pool1d { k, stride, pad, .. } => {
+            let (c, l) = channels_length(field, name, x)?;
+            let lo = window1d(field, name, x, l, *k, *stride, *pad)?;
+            Ok(Inferred::plain(vec![c, lo]))
+        }
+        Kind::GlobalAvgPool1d => {
+            let (c, _) = channels_length(field, name, x)?;
+            Ok(Inferred::plain(vec![c]))
+        }
+        Kind::Rnn {
+            input,
+            hidden,
+            bidirectional,
+            ..
+        } => match d {
+            [t, f] if f == input => {
+                let dirs = if *bidirectional { 2 } else { 1 };
+                let out = hidden.checked_mul(dirs).ok_or_else(|| too_large(field, kind))?;
+                Ok(Inferred::plain(vec![*t, out]))
+            }
+            [_, f] => Err(format!(
+                "{field}: {name} expects {input} input features per step, but {} with {f} features",
+                x.describe()
+            )),
+            _ => Err(format!(
+                "{field}: {name} expects a sequence input [T, {input}], but {}",
+                x.describe()
+            )),
+        },
+        Kind::LastStep => match d {
+            [_, f] => Ok(Inferred::plain(vec![*f])),
+            _ => Err(format!(
+                "{field}: LastStep expects a sequence input [T, D], but {}",
+                x.describe()
+            )),
+        },
         Kind::Flatten => match d {
             [_, _] | [_, _, _] => {
                 let n = numel(d).ok_or_else(|| too_large(field, kind))?;
@@ -396,6 +512,35 @@ fn image(field: &str, name: &str, x: &Producer) -> Result<(usize, usize, usize),
             x.describe()
         )),
     }
+}
+
+fn channels_length(field: &str, name: &str, x: &Producer) -> Result<(usize, usize), String> {
+    match x.dims {
+        [c, l] => Ok((*c, *l)),
+        _ => Err(format!(
+            "{field}: {name} expects a sequence input [channels, length], but {}",
+            x.describe()
+        )),
+    }
+}
+
+fn window1d(
+    field: &str,
+    name: &str,
+    x: &Producer,
+    l: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> Result<usize, String> {
+    window_out(l, k, stride, pad).ok_or_else(|| {
+        format!(
+            "{field}: {name} kernel {k} does not fit its input: {}, which is {} long with padding {pad} \
+             (the output length (L + 2*PADDING - K) / STRIDE + 1 would be zero)",
+            x.describe(),
+            l.saturating_add(pad.saturating_mul(2))
+        )
+    })
 }
 
 fn window(
@@ -514,9 +659,23 @@ mod tests {
     }
 
     #[test]
+    fn linear_on_sequences_maps_the_last_axis() {
+        let l = Kind::Linear { inp: 8, out: 6 };
+        assert_eq!(infer("fc", &l, &from("x", &[5, 8])).unwrap().dims, vec![5, 6]);
+        assert_eq!(infer("fc", &l, &from("x", &[2, 5, 8])).unwrap().dims, vec![2, 5, 6]);
+        let e = infer("fc", &l, &from("rnn", &[5, 7])).unwrap_err();
+        assert_eq!(
+            e,
+            "fc: Linear maps the last axis, which must hold 8 features, but rnn produces [5, 7] with 7 in its last axis"
+        );
+        let e = infer("fc", &l, &from("x", &[1, 2, 2, 8])).unwrap_err();
+        assert!(e.contains("rank 1 to 3"), "{e}");
+    }
+
+    #[test]
     fn linear_after_image_suggests_flatten() {
         let e = infer("fc1", &Kind::Linear { inp: 1600, out: 10 }, &from("pool2", &[64, 5, 5])).unwrap_err();
-        assert!(e.contains("rank-1 input of 1600 features"), "{e}");
+        assert!(e.contains("must hold 1600 features"), "{e}");
         assert!(
             e.contains("add a `Flatten` layer before it (it would produce [1600])"),
             "{e}"
@@ -654,6 +813,83 @@ mod tests {
         assert!(infer("r", &proj, &from("x", &[4]))
             .unwrap_err()
             .contains("[8] but its projection produces [6]"));
+    }
+
+    #[test]
+    fn sequence_layers() {
+        let conv = Kind::Conv1d {
+            in_c: 3,
+            out_c: 4,
+            k: 5,
+            stride: 2,
+            pad: 2,
+        };
+        assert_eq!(infer("c", &conv, &from("x", &[3, 11])).unwrap().dims, vec![4, 6]);
+        let e = infer("c", &conv, &from("x", &[2, 11])).unwrap_err();
+        assert_eq!(
+            e,
+            "c: Conv1d expects 3 input channels, but x produces [2, 11] with 2 channels"
+        );
+        let e = infer("c", &conv, &from("x", &[3, 8, 8])).unwrap_err();
+        assert!(e.contains("expects a sequence input [channels, length]"), "{e}");
+        let nopad = Kind::Conv1d {
+            in_c: 3,
+            out_c: 4,
+            k: 5,
+            stride: 2,
+            pad: 0,
+        };
+        let e = infer("c", &nopad, &from("x", &[3, 4])).unwrap_err();
+        assert!(
+            e.contains("kernel 5 does not fit its input") && e.contains("4 long with padding 0"),
+            "{e}"
+        );
+        let pool = Kind::Pool1d {
+            name: "MaxPool1d",
+            k: 2,
+            stride: 2,
+            pad: 0,
+        };
+        assert_eq!(infer("p", &pool, &from("x", &[4, 9])).unwrap().dims, vec![4, 4]);
+        let padded = Kind::Pool1d {
+            name: "MaxPool1d",
+            k: 2,
+            stride: 2,
+            pad: 2,
+        };
+        assert!(validate("p", &padded)[0].contains("at most half"));
+        assert_eq!(
+            infer("g", &Kind::GlobalAvgPool1d, &from("x", &[4, 9])).unwrap().dims,
+            vec![4]
+        );
+        let lstm = Kind::Rnn {
+            name: "LSTM",
+            input: 28,
+            hidden: 64,
+            layers: 2,
+            bidirectional: true,
+        };
+        assert_eq!(infer("r", &lstm, &from("x", &[28, 28])).unwrap().dims, vec![28, 128]);
+        let e = infer("r", &lstm, &from("x", &[28, 30])).unwrap_err();
+        assert_eq!(
+            e,
+            "r: LSTM expects 28 input features per step, but x produces [28, 30] with 30 features"
+        );
+        let e = infer("r", &lstm, &from("x", &[784])).unwrap_err();
+        assert!(e.contains("expects a sequence input [T, 28]"), "{e}");
+        let zero = Kind::Rnn {
+            name: "LSTM",
+            input: 28,
+            hidden: 0,
+            layers: 1,
+            bidirectional: false,
+        };
+        assert!(validate("r", &zero)[0].contains("hidden size must be at least 1"));
+        assert_eq!(
+            infer("l", &Kind::LastStep, &from("x", &[28, 128])).unwrap().dims,
+            vec![128]
+        );
+        assert!(infer("l", &Kind::LastStep, &from("x", &[128])).is_err());
     }
 
     #[test]

@@ -7,7 +7,9 @@ use dl_core::Cpu;
 pub(super) fn run(case: &Case) -> Result<(), String> {
     let x = case.t("input")?;
     let w = case.t("weight")?;
-    let (n, in_f) = (x.shape[0], x.shape[1]);
+    // `[N, in]`, or a sequence `[N, T, in]`: the last axis holds the features.
+    let in_f = *x.shape.last().ok_or("linear: scalar input")?;
+    let n = x.numel() / in_f.max(1);
     let out_f = w.shape[0];
     let bias = if case.p_bool("bias").unwrap_or(true) {
         Some(case.t("bias")?.f32())

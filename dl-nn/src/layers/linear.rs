@@ -1,4 +1,5 @@
-//! Fully connected layer: `y = x W^T + b`.
+//! Fully connected layer: `y = x W^T + b`, on `S1<IN>` samples or on the
+//! last axis of `S2<T, IN>` and `S3<A, T, IN>` samples (sequences).
 //!
 //! **PyTorch equivalent**: `nn.Linear(IN, OUT)`; weight `[OUT, IN]`, bias
 //! `[OUT]`, the same `state_dict` names and default initialisation.
@@ -7,7 +8,7 @@ use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
 use dl_core::ops::matmul::{BiasAxis, Gemm};
-use dl_core::{Backend, Cpu, Float, Param, RawParam, Rng, Tensor, S1, S2};
+use dl_core::{Backend, Cpu, Float, Param, RawParam, Rng, Tensor, S1, S2, S3};
 
 /// Forward on flat buffers: `y[n, out] = x[n, in] W[out, in]^T + b[out]`.
 /// `y` must hold `n * out` elements.
@@ -65,6 +66,10 @@ pub fn linear_backward<B: Backend, E: Float>(
 
 /// A fully connected layer from `IN` to `OUT` features.
 ///
+/// It takes `S1<IN>` samples, and sequences `S2<T, IN>` / `S3<A, T, IN>`,
+/// where it maps the last axis of every position with the same weights
+/// (as PyTorch's `nn.Linear` on `[N, T, IN]`).
+///
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
@@ -72,6 +77,9 @@ pub fn linear_backward<B: Backend, E: Float>(
 /// let x = Tensor::<S1<3>>::zeros(&Cpu, 4);
 /// let y: Tensor<S1<2>> = fc.forward(&x);
 /// assert_eq!(y.shape(), vec![4, 2]);
+/// let seq = Tensor::<S2<5, 3>>::zeros(&Cpu, 4);
+/// let y: Tensor<S2<5, 2>> = fc.forward(&seq);
+/// assert_eq!(y.shape(), vec![4, 5, 2]);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Linear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float = f32> {
@@ -105,6 +113,36 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E> for L
     }
 }
 
+impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {
+    /// Parameter gradients, and the input gradient when `dx` is given, for
+    /// `rows` input rows of `IN` features (batch times the leading axes).
+    fn backward_rows(&mut self, dev: &B, rows: usize, x: &B::Buf<E>, dy: &B::Buf<E>, dx: Option<&mut B::Buf<E>>) {
+        let w = self.weight.raw_mut();
+        linear_backward(
+            dev,
+            x,
+            &w.value,
+            dy,
+            dx,
+            &mut w.grad,
+            Some(&mut self.bias.raw_mut().grad),
+            rows,
+            IN,
+            OUT,
+        );
+    }
+
+    fn forward_rows(&self, dev: &B, rows: usize, x: &B::Buf<E>, y: &mut B::Buf<E>) {
+        linear_forward(dev, x, &self.weight.value, Some(&self.bias.value), y, rows, IN, OUT);
+    }
+}
+
+// `Layer` for inputs whose last axis holds the `IN` features: every row of
+// the leading axes is mapped independently (PyTorch applies `Linear` to the
+// last dimension the same way). Written out per rank (not by a macro) so
+// that the compiler's messages quote plain impls.
+
+// Rank-1 samples: `S1<IN>` -> `S1<OUT>`.
 impl<const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S1<IN>> for Linear<IN, OUT, B, E> {
     type Out = S1<OUT>;
 }
@@ -116,12 +154,12 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
 
     fn forward(&self, x: &Tensor<S1<IN>, B, E>) -> Tensor<S1<OUT>, B, E> {
         let mut y = Tensor::zeros(x.device(), x.batch());
-        self.forward_train_impl(x, &mut y);
+        self.forward_rows(x.device(), x.batch(), x.buf(), y.buf_mut());
         y
     }
     fn forward_train(&mut self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
-        self.forward_train_impl(x, out);
+        self.forward_rows(x.device(), x.batch(), x.buf(), out.buf_mut());
     }
     fn backward(
         &mut self,
@@ -132,7 +170,8 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         dx: &mut Tensor<S1<IN>, B, E>,
     ) {
         dx.set_batch(x.batch());
-        self.backward_impl(x, dy, Some(dx.buf_mut()));
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch(), x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
     fn backward_params(
         &mut self,
@@ -142,43 +181,109 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         dy: &Tensor<S1<OUT>, B, E>,
         _dx: &mut Tensor<S1<IN>, B, E>,
     ) {
-        self.backward_impl(x, dy, None);
-    }
-}
-
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {
-    /// Parameter gradients, and the input gradient when `dx` is given.
-    fn backward_impl(&mut self, x: &Tensor<S1<IN>, B, E>, dy: &Tensor<S1<OUT>, B, E>, dx: Option<&mut B::Buf<E>>) {
         let dev = x.device().clone();
-        let w = self.weight.raw_mut();
-        linear_backward(
-            &dev,
-            x.buf(),
-            &w.value,
-            dy.buf(),
-            dx,
-            &mut w.grad,
-            Some(&mut self.bias.raw_mut().grad),
-            x.batch(),
-            IN,
-            OUT,
-        );
+        self.backward_rows(&dev, x.batch(), x.buf(), dy.buf(), None);
     }
 }
 
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {
-    fn forward_train_impl(&self, x: &Tensor<S1<IN>, B, E>, y: &mut Tensor<S1<OUT>, B, E>) {
-        let n = x.batch();
-        linear_forward(
-            x.device(),
-            x.buf(),
-            &self.weight.value,
-            Some(&self.bias.value),
-            y.buf_mut(),
-            n,
-            IN,
-            OUT,
-        );
+// Sequences: every position of `S2<T, IN>` -> `S2<T, OUT>`.
+impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S2<T, IN>>
+    for Linear<IN, OUT, B, E>
+{
+    type Out = S2<T, OUT>;
+}
+
+impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S2<T, IN>, S2<T, OUT>, B, E>
+    for Linear<IN, OUT, B, E>
+{
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+
+    fn forward(&self, x: &Tensor<S2<T, IN>, B, E>) -> Tensor<S2<T, OUT>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.forward_rows(x.device(), x.batch() * T, x.buf(), y.buf_mut());
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
+        out.set_batch(x.batch());
+        self.forward_rows(x.device(), x.batch() * T, x.buf(), out.buf_mut());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<T, IN>, B, E>,
+        _out: &Tensor<S2<T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S2<T, OUT>, B, E>,
+        dx: &mut Tensor<S2<T, IN>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
+    }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S2<T, IN>, B, E>,
+        _out: &Tensor<S2<T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S2<T, OUT>, B, E>,
+        _dx: &mut Tensor<S2<T, IN>, B, E>,
+    ) {
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * T, x.buf(), dy.buf(), None);
+    }
+}
+
+// Every row of `S3<A, T, IN>` -> `S3<A, T, OUT>`.
+impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S3<A, T, IN>>
+    for Linear<IN, OUT, B, E>
+{
+    type Out = S3<A, T, OUT>;
+}
+
+impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float>
+    Layer<S3<A, T, IN>, S3<A, T, OUT>, B, E> for Linear<IN, OUT, B, E>
+{
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+
+    fn forward(&self, x: &Tensor<S3<A, T, IN>, B, E>) -> Tensor<S3<A, T, OUT>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        self.forward_rows(x.device(), x.batch() * A * T, x.buf(), y.buf_mut());
+        y
+    }
+    fn forward_train(
+        &mut self,
+        x: &Tensor<S3<A, T, IN>, B, E>,
+        out: &mut Tensor<S3<A, T, OUT>, B, E>,
+        _cache: &mut (),
+    ) {
+        out.set_batch(x.batch());
+        self.forward_rows(x.device(), x.batch() * A * T, x.buf(), out.buf_mut());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S3<A, T, IN>, B, E>,
+        _out: &Tensor<S3<A, T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S3<A, T, OUT>, B, E>,
+        dx: &mut Tensor<S3<A, T, IN>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * A * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
+    }
+    fn backward_params(
+        &mut self,
+        x: &Tensor<S3<A, T, IN>, B, E>,
+        _out: &Tensor<S3<A, T, OUT>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S3<A, T, OUT>, B, E>,
+        _dx: &mut Tensor<S3<A, T, IN>, B, E>,
+    ) {
+        let dev = x.device().clone();
+        self.backward_rows(&dev, x.batch() * A * T, x.buf(), dy.buf(), None);
     }
 }
 
@@ -218,6 +323,38 @@ mod tests {
             loss(&lb, &x, &g)
         };
         check_gradient(fb, &l.bias.value_vec(), &l.bias.grad_vec(), GradCheck::default()).unwrap();
+    }
+
+    #[test]
+    fn sequence_gradient_check_and_rowwise_forward() {
+        let mut rng = Rng::new(3);
+        let mut l = L::init(&Cpu, &mut rng);
+        let x = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
+        let g: Vec<f64> = (0..18).map(|i| (i as f64 * 0.7).sin()).collect();
+        let gt = Tensor::<S2<3, 3>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
+        let mut out = Tensor::empty(&Cpu);
+        let mut dx = Tensor::empty(&Cpu);
+        l.forward_train(&x, &mut out, &mut ());
+        // Every position equals the rank-1 layer on that row.
+        let rows = Tensor::<S1<4>, Cpu, f64>::from_slice(&Cpu, 6, &x.to_vec()).unwrap();
+        assert_eq!(out.to_vec(), Layer::<S1<4>, S1<3>, _, _>::forward(&l, &rows).to_vec());
+        l.backward(&x, &out, &(), &gt, &mut dx);
+        let seq_loss = |l: &L, x: &Tensor<S2<3, 4>, Cpu, f64>| -> f64 {
+            let y: Tensor<S2<3, 3>, Cpu, f64> = l.forward(x);
+            y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
+        };
+        let fx = |v: &[f64]| seq_loss(&l, &Tensor::from_slice(&Cpu, 2, v).unwrap());
+        check_gradient(fx, &x.to_vec(), &dx.to_vec(), GradCheck::default()).unwrap();
+        let mut lw = l.clone();
+        let fw = |v: &[f64]| {
+            lw.weight.set_value(v).unwrap();
+            seq_loss(&lw, &x)
+        };
+        check_gradient(fw, &l.weight.value_vec(), &l.weight.grad_vec(), GradCheck::default()).unwrap();
+        let x3 = Tensor::<S3<2, 3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
+        let y3: Tensor<S3<2, 3, 3>, Cpu, f64> = l.forward(&x3);
+        let rows3 = Tensor::<S1<4>, Cpu, f64>::from_slice(&Cpu, 12, &x3.to_vec()).unwrap();
+        assert_eq!(y3.to_vec(), Layer::<S1<4>, S1<3>, _, _>::forward(&l, &rows3).to_vec());
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod error;
 mod fit;
 mod guard;
 mod history;
+pub mod metrics;
 mod plot;
 mod progress;
 #[cfg(test)]

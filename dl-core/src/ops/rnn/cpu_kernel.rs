@@ -1,0 +1,188 @@
+//! CPU loops of the recurrent step on host slices (also the host-copy
+//! default of other backends).
+
+use super::{Cell, RnnKernel, RnnStep};
+use crate::cpu::Cpu;
+use crate::dtype::Float;
+
+#[inline]
+fn sigmoid<E: Float>(x: E) -> E {
+    E::ONE / (E::ONE + (-x).exp())
+}
+
+fn check(s: &RnnStep, what: &str, len: usize, need: usize) {
+    assert!(
+        len >= need,
+        "rnn step ({:?}): {what} has {len} elements, needs {need}",
+        s.cell
+    );
+}
+
+/// Forward step on host slices (see [`RnnKernel::rnn_step_forward`]).
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_step_forward_host<E: Float>(
+    s: RnnStep,
+    g: &[E],
+    r: &[E],
+    b_hh: &[E],
+    h: &mut [E],
+    c: &mut [E],
+    acts: &mut [E],
+    y: &mut [E],
+) {
+    let (n, t, hd, k) = (s.n, s.t_len, s.hidden, s.step);
+    let gh = s.cell.gates() * hd;
+    check(&s, "g", g.len(), s.g_len());
+    check(&s, "r", r.len(), n * gh);
+    check(&s, "b_hh", b_hh.len(), gh);
+    check(&s, "h", h.len(), s.state_len());
+    check(&s, "acts", acts.len(), s.acts_len());
+    check(&s, "y", y.len(), s.y_len());
+    assert!(
+        k < t && s.time < t && s.y_offset + hd <= s.y_width,
+        "rnn step: position out of range"
+    );
+    if s.cell == Cell::Lstm {
+        check(&s, "c", c.len(), s.state_len());
+    }
+    let (prev, next) = (k * n * hd, (k + 1) * n * hd);
+    for b in 0..n {
+        let gi = &g[(b * t + s.time) * gh..][..gh];
+        let ri = &r[b * gh..][..gh];
+        let a = &mut acts[(k * n + b) * 4 * hd..][..4 * hd];
+        let yo = (b * t + s.time) * s.y_width + s.y_offset;
+        for j in 0..hd {
+            let pre = |x: usize| gi[x * hd + j] + ri[x * hd + j] + b_hh[x * hd + j];
+            let hp = h[prev + b * hd + j];
+            let hn = match s.cell {
+                Cell::Lstm => {
+                    let (i, f, gg, o) = (sigmoid(pre(0)), sigmoid(pre(1)), pre(2).tanh(), sigmoid(pre(3)));
+                    let cn = f * c[prev + b * hd + j] + i * gg;
+                    c[next + b * hd + j] = cn;
+                    a[j] = i;
+                    a[hd + j] = f;
+                    a[2 * hd + j] = gg;
+                    a[3 * hd + j] = o;
+                    o * cn.tanh()
+                }
+                Cell::Gru => {
+                    let rg = sigmoid(pre(0));
+                    let z = sigmoid(pre(1));
+                    let rn = ri[2 * hd + j] + b_hh[2 * hd + j];
+                    let nn = (gi[2 * hd + j] + rg * rn).tanh();
+                    a[j] = rg;
+                    a[hd + j] = z;
+                    a[2 * hd + j] = nn;
+                    a[3 * hd + j] = rn;
+                    (E::ONE - z) * nn + z * hp
+                }
+            };
+            h[next + b * hd + j] = hn;
+            y[yo + j] = hn;
+        }
+    }
+}
+
+/// Backward step on host slices (see [`RnnKernel::rnn_step_backward`]).
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_step_backward_host<E: Float>(
+    s: RnnStep,
+    acts: &[E],
+    h: &[E],
+    c: &[E],
+    dy: &[E],
+    dh: &mut [E],
+    dc: &mut [E],
+    dg: &mut [E],
+    dr: &mut [E],
+) {
+    let (n, t, hd, k) = (s.n, s.t_len, s.hidden, s.step);
+    let gh = s.cell.gates() * hd;
+    check(&s, "acts", acts.len(), s.acts_len());
+    check(&s, "h", h.len(), s.state_len());
+    check(&s, "dy", dy.len(), s.y_len());
+    check(&s, "dh", dh.len(), n * hd);
+    check(&s, "dg", dg.len(), s.g_len());
+    check(&s, "dr", dr.len(), s.dr_len());
+    assert!(
+        k < t && s.time < t && s.y_offset + hd <= s.y_width,
+        "rnn step: position out of range"
+    );
+    if s.cell == Cell::Lstm {
+        check(&s, "c", c.len(), s.state_len());
+        check(&s, "dc", dc.len(), n * hd);
+    }
+    let (prev, next) = (k * n * hd, (k + 1) * n * hd);
+    for b in 0..n {
+        let a = &acts[(k * n + b) * 4 * hd..][..4 * hd];
+        let dgo = (b * t + s.time) * gh;
+        let dro = (k * n + b) * gh;
+        let yo = (b * t + s.time) * s.y_width + s.y_offset;
+        for j in 0..hd {
+            let dhj = dh[b * hd + j] + dy[yo + j];
+            match s.cell {
+                Cell::Lstm => {
+                    let (i, f, gg, o) = (a[j], a[hd + j], a[2 * hd + j], a[3 * hd + j]);
+                    let tc = c[next + b * hd + j].tanh();
+                    let dcj = dc[b * hd + j] + dhj * o * (E::ONE - tc * tc);
+                    let pre = [
+                        dcj * gg * i * (E::ONE - i),
+                        dcj * c[prev + b * hd + j] * f * (E::ONE - f),
+                        dcj * i * (E::ONE - gg * gg),
+                        dhj * tc * o * (E::ONE - o),
+                    ];
+                    for (x, &v) in pre.iter().enumerate() {
+                        dg[dgo + x * hd + j] = v;
+                        dr[dro + x * hd + j] = v;
+                    }
+                    dc[b * hd + j] = dcj * f;
+                    dh[b * hd + j] = E::ZERO;
+                }
+                Cell::Gru => {
+                    let (rg, z, nn, rn) = (a[j], a[hd + j], a[2 * hd + j], a[3 * hd + j]);
+                    let hp = h[prev + b * hd + j];
+                    let dnp = dhj * (E::ONE - z) * (E::ONE - nn * nn);
+                    let dzp = dhj * (hp - nn) * z * (E::ONE - z);
+                    let drp = dnp * rn * rg * (E::ONE - rg);
+                    dg[dgo + j] = drp;
+                    dg[dgo + hd + j] = dzp;
+                    dg[dgo + 2 * hd + j] = dnp;
+                    dr[dro + j] = drp;
+                    dr[dro + hd + j] = dzp;
+                    dr[dro + 2 * hd + j] = dnp * rg;
+                    dh[b * hd + j] = dhj * z;
+                }
+            }
+        }
+    }
+}
+
+impl RnnKernel for Cpu {
+    fn rnn_step_forward<E: Float>(
+        &self,
+        s: RnnStep,
+        g: &Vec<E>,
+        r: &Vec<E>,
+        b_hh: &Vec<E>,
+        h: &mut Vec<E>,
+        c: &mut Vec<E>,
+        acts: &mut Vec<E>,
+        y: &mut Vec<E>,
+    ) {
+        rnn_step_forward_host(s, g, r, b_hh, h, c, acts, y);
+    }
+    fn rnn_step_backward<E: Float>(
+        &self,
+        s: RnnStep,
+        acts: &Vec<E>,
+        h: &Vec<E>,
+        c: &Vec<E>,
+        dy: &Vec<E>,
+        dh: &mut Vec<E>,
+        dc: &mut Vec<E>,
+        dg: &mut Vec<E>,
+        dr: &mut Vec<E>,
+    ) {
+        rnn_step_backward_host(s, acts, h, c, dy, dh, dc, dg, dr);
+    }
+}

@@ -1,0 +1,177 @@
+//! The element-wise step of recurrent cells (LSTM, GRU), forward and
+//! backward, for a recurrent layer that does the matrix products itself.
+//!
+//! A recurrent layer (`dl_nn::layers::rnn`) projects the inputs of all time
+//! steps with one GEMM (`g = x W_ih^T + b_ih`, batch-major `[N, T, G*H]`),
+//! then, for each step, multiplies the previous hidden state by `W_hh^T`
+//! (`r`, `[N, G*H]`) and calls [`RnnKernel::rnn_step_forward`], which
+//! applies the gates and writes the new state and the output. Gate rows
+//! follow PyTorch: LSTM `i, f, g, o` (`G = 4`), GRU `r, z, n` (`G = 3`) with
+//! `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))` and
+//! `h' = (1 - z) * n + z * h`.
+//!
+//! States are stored time-major by *step slot*: slot 0 is the initial
+//! (zero) state, slot `k + 1` the state after the `k`-th processed step
+//! (for a reverse direction the `k`-th step reads time `T - 1 - k`). The
+//! activations of each step (`[T, N, 4H]`: LSTM `i, f, g, o`; GRU `r, z, n`
+//! and `W_hn h + b_hn`) are kept for the backward step.
+//!
+//! Other backends inherit a default that runs the CPU loops on a host copy
+//! of the buffers (correct, slow: a device kernel overrides it).
+//!
+//! **PyTorch equivalent**: the cell arithmetic of `nn.LSTM` and `nn.GRU`.
+
+mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
+
+use crate::backend::Storage;
+use crate::dtype::Float;
+
+pub use cpu_kernel::{rnn_step_backward_host, rnn_step_forward_host};
+
+/// The recurrent cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cell {
+    /// Long short-term memory: gates `i, f, g, o`, a cell state `c`.
+    Lstm,
+    /// Gated recurrent unit: gates `r, z, n`.
+    Gru,
+}
+
+impl Cell {
+    /// Gate rows per hidden unit: 4 for LSTM, 3 for GRU.
+    pub const fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// Dimensions and position of one recurrent step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RnnStep {
+    /// The cell.
+    pub cell: Cell,
+    /// Batch size `N`.
+    pub n: usize,
+    /// Sequence length `T`.
+    pub t_len: usize,
+    /// Hidden size `H`.
+    pub hidden: usize,
+    /// Index of the step in processing order: reads state slot `step`,
+    /// writes slot `step + 1` and activation slot `step`.
+    pub step: usize,
+    /// Time position of the step (`step` forward, `T - 1 - step` reverse).
+    pub time: usize,
+    /// Features per position of the output `y` (`H` times the directions).
+    pub y_width: usize,
+    /// Offset of this direction within a position of `y` (`0` or `H`).
+    pub y_offset: usize,
+}
+
+impl RnnStep {
+    /// Elements of a state buffer, `(T + 1) N H`.
+    pub const fn state_len(&self) -> usize {
+        (self.t_len + 1) * self.n * self.hidden
+    }
+    /// Elements of the activation buffer, `T N 4H`.
+    pub const fn acts_len(&self) -> usize {
+        self.t_len * self.n * 4 * self.hidden
+    }
+    /// Elements of the batch-major projection `g` (and its gradient), `N T G H`.
+    pub const fn g_len(&self) -> usize {
+        self.n * self.t_len * self.cell.gates() * self.hidden
+    }
+    /// Elements of the time-major recurrent gradient `dr`, `T N G H`.
+    pub const fn dr_len(&self) -> usize {
+        self.g_len()
+    }
+    /// Elements of the output `y`, `N T y_width`.
+    pub const fn y_len(&self) -> usize {
+        self.n * self.t_len * self.y_width
+    }
+}
+
+/// Element-wise recurrent step kernels of a backend. Buffers must already
+/// have the lengths of [`RnnStep`] (`state_len`, `acts_len`, ...); a short
+/// buffer is a bug in the caller and panics.
+pub trait RnnKernel: Storage {
+    /// One forward step: reads `g` (at `time`), `r` (`[N, G H]`, this step's
+    /// `h W_hh^T`), `b_hh`, state slot `step` of `h` (and `c` for LSTM;
+    /// unused for GRU); writes state slot `step + 1`, activation slot `step`
+    /// and `y` at `time`.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step_forward<E: Float>(
+        &self,
+        s: RnnStep,
+        g: &Self::Buf<E>,
+        r: &Self::Buf<E>,
+        b_hh: &Self::Buf<E>,
+        h: &mut Self::Buf<E>,
+        c: &mut Self::Buf<E>,
+        acts: &mut Self::Buf<E>,
+        y: &mut Self::Buf<E>,
+    ) {
+        let (mut hh, mut ch, mut ah, mut yh) = (self.to_vec(h), self.to_vec(c), self.to_vec(acts), self.to_vec(y));
+        rnn_step_forward_host(
+            s,
+            &self.to_vec(g),
+            &self.to_vec(r),
+            &self.to_vec(b_hh),
+            &mut hh,
+            &mut ch,
+            &mut ah,
+            &mut yh,
+        );
+        self.write(h, &hh);
+        self.write(c, &ch);
+        self.write(acts, &ah);
+        self.write(y, &yh);
+    }
+
+    /// One backward step (steps run in reverse processing order). Reads the
+    /// activations and states, the output gradient `dy` at `time` and the
+    /// carried gradients `dh` (`[N, H]`, from the later steps through
+    /// `W_hh`) and `dc` (LSTM cell state; unused for GRU). Writes the gate
+    /// pre-activation gradients of the input projection into `dg`
+    /// (batch-major, at `time`) and of the recurrent projection into `dr`
+    /// (time-major, slot `step`); leaves in `dh` the part of the previous
+    /// state's gradient that does not go through `W_hh` (GRU `dh * z`,
+    /// LSTM zero; the caller then adds `dr_step W_hh`), and in `dc` the
+    /// previous cell state's gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step_backward<E: Float>(
+        &self,
+        s: RnnStep,
+        acts: &Self::Buf<E>,
+        h: &Self::Buf<E>,
+        c: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dh: &mut Self::Buf<E>,
+        dc: &mut Self::Buf<E>,
+        dg: &mut Self::Buf<E>,
+        dr: &mut Self::Buf<E>,
+    ) {
+        let (mut dhh, mut dch, mut dgh, mut drh) = (self.to_vec(dh), self.to_vec(dc), self.to_vec(dg), self.to_vec(dr));
+        rnn_step_backward_host(
+            s,
+            &self.to_vec(acts),
+            &self.to_vec(h),
+            &self.to_vec(c),
+            &self.to_vec(dy),
+            &mut dhh,
+            &mut dch,
+            &mut dgh,
+            &mut drh,
+        );
+        self.write(dh, &dhh);
+        self.write(dc, &dch);
+        self.write(dg, &dgh);
+        self.write(dr, &drh);
+    }
+}
+
+#[cfg(test)]
+mod tests;

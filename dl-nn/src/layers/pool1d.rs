@@ -1,0 +1,348 @@
+//! Pooling over sequences `[C, L]`: `MaxPool1d`, `AvgPool1d` and
+//! `GlobalAvgPool1d` (PyTorch's `nn.MaxPool1d`, `nn.AvgPool1d`,
+//! `nn.AdaptiveAvgPool1d(1)` followed by a flatten).
+
+use crate::module::{Layer, Module, OutputShape};
+use dl_core::ops::pool1d::Pool1dDims;
+use dl_core::ops::reduce::{Reduce, ReduceDims};
+use dl_core::shape::conv_out;
+use dl_core::{Backend, Cpu, Error, Float, RawParam, Result, Rng, Tensor, S1, S2};
+use std::marker::PhantomData;
+
+fn check<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, d: Pool1dDims) -> Result<()> {
+    d.validate()?;
+    if dev.len(x) != d.x_len() {
+        return Err(Error::InvalidArgument {
+            op: "pool1d",
+            msg: format!("input needs {} elements, got {}", d.x_len(), dev.len(x)),
+        });
+    }
+    Ok(())
+}
+
+/// Max pooling on flat buffers: `y` (resized) and the argmax positions.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
+pub fn max_pool1d_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    idx: &mut B::Idx,
+    d: Pool1dDims,
+) -> Result<()> {
+    check(dev, x, d)?;
+    dev.max_pool1d_forward(d, x, y, idx);
+    Ok(())
+}
+
+/// Max pooling backward on flat buffers: overwrites `dx` (resized).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions.
+pub fn max_pool1d_backward<B: Backend, E: Float>(
+    dev: &B,
+    idx: &B::Idx,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    d: Pool1dDims,
+) -> Result<()> {
+    d.validate()?;
+    dev.max_pool1d_backward(d, idx, dy, dx);
+    Ok(())
+}
+
+/// Average pooling on flat buffers (`count_include_pad`): `y` resized.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
+pub fn avg_pool1d_forward<B: Backend, E: Float>(
+    dev: &B,
+    x: &B::Buf<E>,
+    y: &mut B::Buf<E>,
+    d: Pool1dDims,
+) -> Result<()> {
+    check(dev, x, d)?;
+    dev.avg_pool1d_forward(d, x, y);
+    Ok(())
+}
+
+/// Average pooling backward on flat buffers: overwrites `dx` (resized).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for invalid dimensions.
+pub fn avg_pool1d_backward<B: Backend, E: Float>(
+    dev: &B,
+    dy: &B::Buf<E>,
+    dx: &mut B::Buf<E>,
+    d: Pool1dDims,
+) -> Result<()> {
+    d.validate()?;
+    dev.avg_pool1d_backward(d, dy, dx);
+    Ok(())
+}
+
+fn pool_dims<const K: usize, const STRIDE: usize, const PAD: usize, const C: usize, const L: usize, const LO: usize>(
+    n: usize,
+) -> Pool1dDims {
+    const { assert!(K > 0 && STRIDE > 0, "pooling: the window K and STRIDE must be positive") };
+    const { assert!(PAD <= K / 2, "pooling: PAD must be at most K / 2 (as in PyTorch)") };
+    const {
+        assert!(
+            matches!(conv_out(L, K, STRIDE, PAD), Some(o) if o == LO),
+            "pooling: the output length must be (L + 2*PAD - K)/STRIDE + 1"
+        )
+    };
+    Pool1dDims {
+        n,
+        c: C,
+        l: L,
+        k: K,
+        stride: STRIDE,
+        pad: PAD,
+    }
+}
+
+const INVARIANT: &str = "pooling: dimensions checked at compile time were rejected (a bug)";
+
+macro_rules! no_params {
+    () => {
+        const NUM_PARAMS: usize = 0;
+        fn init(_dev: &B, _rng: &mut Rng) -> Self {
+            Self(PhantomData)
+        }
+        fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
+        fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
+        fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
+    };
+}
+
+/// Max pooling over a window of `K` positions, stride `STRIDE` (default
+/// `K`), padding `PAD` (`-inf`; at most `K / 2`): `S2<C, L>` -> `S2<C, LO>`.
+///
+/// **PyTorch equivalent**: `nn.MaxPool1d(K, STRIDE, PAD)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let x = Tensor::<S2<1, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0]).unwrap();
+/// let y: Tensor<S2<1, 2>> = MaxPool1d::<2>::default().forward(&x);
+/// assert_eq!(y.to_vec(), vec![5.0, 2.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaxPool1d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
+    PhantomData<(B, E)>,
+);
+
+impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
+    for MaxPool1d<K, STRIDE, PAD, B, E>
+{
+    no_params!();
+}
+
+impl<
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        const C: usize,
+        const L: usize,
+        const LO: usize,
+        B: Backend,
+        E: Float,
+    > Layer<S2<C, L>, S2<C, LO>, B, E> for MaxPool1d<K, STRIDE, PAD, B, E>
+{
+    /// The argmax position of every output element.
+    type Cache = B::Idx;
+
+    fn new_cache(dev: &B) -> B::Idx {
+        dev.idx_from_slice(&[])
+    }
+    fn forward(&self, x: &Tensor<S2<C, L>, B, E>) -> Tensor<S2<C, LO>, B, E> {
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        let dev = x.device();
+        let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
+        max_pool1d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, cache: &mut B::Idx) {
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        out.set_batch(x.batch());
+        max_pool1d_forward(x.device(), x.buf(), out.buf_mut(), cache, d).expect(INVARIANT);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<C, L>, B, E>,
+        _out: &Tensor<S2<C, LO>, B, E>,
+        cache: &B::Idx,
+        dy: &Tensor<S2<C, LO>, B, E>,
+        dx: &mut Tensor<S2<C, L>, B, E>,
+    ) {
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        dx.set_batch(x.batch());
+        max_pool1d_backward(x.device(), cache, dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+    }
+}
+
+/// Average pooling over a window of `K` positions, stride `STRIDE` (default
+/// `K`), zero padding `PAD` counted in the divisor (`count_include_pad`):
+/// `S2<C, L>` -> `S2<C, LO>`.
+///
+/// **PyTorch equivalent**: `nn.AvgPool1d(K, STRIDE, PAD)`.
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let x = Tensor::<S2<1, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0]).unwrap();
+/// let y: Tensor<S2<1, 2>> = AvgPool1d::<2>::default().forward(&x);
+/// assert_eq!(y.to_vec(), vec![3.0, 1.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AvgPool1d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
+    PhantomData<(B, E)>,
+);
+
+impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
+    for AvgPool1d<K, STRIDE, PAD, B, E>
+{
+    no_params!();
+}
+
+impl<
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        const C: usize,
+        const L: usize,
+        const LO: usize,
+        B: Backend,
+        E: Float,
+    > Layer<S2<C, L>, S2<C, LO>, B, E> for AvgPool1d<K, STRIDE, PAD, B, E>
+{
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+    fn forward(&self, x: &Tensor<S2<C, L>, B, E>) -> Tensor<S2<C, LO>, B, E> {
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        avg_pool1d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, _cache: &mut ()) {
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        out.set_batch(x.batch());
+        avg_pool1d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<C, L>, B, E>,
+        _out: &Tensor<S2<C, LO>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S2<C, LO>, B, E>,
+        dx: &mut Tensor<S2<C, L>, B, E>,
+    ) {
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        dx.set_batch(x.batch());
+        avg_pool1d_backward(x.device(), dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+    }
+}
+
+/// Mean over the length axis: `S2<C, L>` -> `S1<C>`.
+///
+/// **PyTorch equivalent**: `nn.AdaptiveAvgPool1d(1)` then `flatten(1)`
+/// (or `x.mean(dim=2)`).
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// let x = Tensor::<S2<2, 2>>::from_vec(&Cpu, 1, vec![1.0, 3.0, 2.0, 6.0]).unwrap();
+/// let y: Tensor<S1<2>> = GlobalAvgPool1d::<Cpu, f32>::default().forward(&x);
+/// assert_eq!(y.to_vec(), vec![2.0, 4.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GlobalAvgPool1d<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
+
+impl<B: Backend, E: Float> Module<B, E> for GlobalAvgPool1d<B, E> {
+    no_params!();
+}
+
+impl<const C: usize, const L: usize, B: Backend, E: Float> OutputShape<S2<C, L>> for GlobalAvgPool1d<B, E> {
+    type Out = S1<C>;
+}
+
+impl<B: Backend, E: Float> GlobalAvgPool1d<B, E> {
+    fn dims<const C: usize, const L: usize>(n: usize) -> ReduceDims {
+        const { assert!(L > 0, "GlobalAvgPool1d: the length L must be positive") };
+        ReduceDims {
+            outer: n * C,
+            axis: L,
+            inner: 1,
+        }
+    }
+}
+
+impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>, B, E> for GlobalAvgPool1d<B, E> {
+    type Cache = ();
+
+    fn new_cache(_dev: &B) {}
+    fn forward(&self, x: &Tensor<S2<C, L>, B, E>) -> Tensor<S1<C>, B, E> {
+        let mut y = Tensor::zeros(x.device(), x.batch());
+        x.device()
+            .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), y.buf_mut());
+        y
+    }
+    fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
+        out.set_batch(x.batch());
+        x.device()
+            .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), out.buf_mut());
+    }
+    fn backward(
+        &mut self,
+        x: &Tensor<S2<C, L>, B, E>,
+        _out: &Tensor<S1<C>, B, E>,
+        _cache: &(),
+        dy: &Tensor<S1<C>, B, E>,
+        dx: &mut Tensor<S2<C, L>, B, E>,
+    ) {
+        dx.set_batch(x.batch());
+        x.device().reduce_backward(
+            Reduce::Mean,
+            Self::dims::<C, L>(x.batch()),
+            x.buf(),
+            dy.buf(),
+            dx.buf_mut(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dl_core::gradcheck::{check_gradient, GradCheck};
+
+    fn check_layer<L, const C: usize, const I: usize, O: dl_core::Shape>(mut l: L)
+    where
+        L: Layer<S2<C, I>, O, Cpu, f64> + Clone,
+    {
+        let mut rng = Rng::new(5);
+        let x = Tensor::<S2<C, I>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
+        let mut out = Tensor::<O, Cpu, f64>::empty(&Cpu);
+        let mut cache = L::new_cache(&Cpu);
+        l.forward_train(&x, &mut out, &mut cache);
+        let g: Vec<f64> = (0..out.len()).map(|i| (i as f64 * 0.8).cos()).collect();
+        let gt = Tensor::<O, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
+        let mut dx = Tensor::empty(&Cpu);
+        l.backward(&x, &out, &cache, &gt, &mut dx);
+        let f = |v: &[f64]| {
+            let y = l.forward(&Tensor::from_slice(&Cpu, 2, v).unwrap());
+            y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+        };
+        check_gradient(f, &x.to_vec(), &dx.to_vec(), GradCheck::default()).unwrap();
+    }
+
+    #[test]
+    fn gradient_checks() {
+        check_layer::<_, 2, 7, S2<2, 4>>(MaxPool1d::<3, 2, 1, Cpu, f64>::default());
+        check_layer::<_, 2, 7, S2<2, 4>>(AvgPool1d::<3, 2, 1, Cpu, f64>::default());
+        check_layer::<_, 2, 7, S1<2>>(GlobalAvgPool1d::<Cpu, f64>::default());
+    }
+}
