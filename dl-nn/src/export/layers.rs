@@ -47,7 +47,15 @@ fn same_shape(g: &mut GraphBuilder, prefix: &str, op: &str, x: &Value, attrs: Ve
 
 /// `x W^T + b` over the last axis: `Gemm` for a vector input, `MatMul` with
 /// the transposed weight then `Add` for a sequence (or any higher rank).
-fn linear(g: &mut GraphBuilder, prefix: &str, x: &Value, w: &str, b: &str, n_in: usize, n_out: usize) -> Result<Value, ExportError> {
+fn linear(
+    g: &mut GraphBuilder,
+    prefix: &str,
+    x: &Value,
+    w: &str,
+    b: &str,
+    n_in: usize,
+    n_out: usize,
+) -> Result<Value, ExportError> {
     match x.dims.as_slice() {
         [d] if *d == n_in => Ok(Value {
             name: g.node(prefix, "Gemm", &[&x.name, w, b], vec![("transB", Attr::Int(1))]),
@@ -61,7 +69,12 @@ fn linear(g: &mut GraphBuilder, prefix: &str, x: &Value, w: &str, b: &str, n_in:
             *dims.last_mut().expect("non-empty") = n_out;
             Ok(Value { name: y, dims })
         }
-        _ => Err(shape_err(prefix, "Linear", x, format!("expected the last axis to be {n_in}"))),
+        _ => Err(shape_err(
+            prefix,
+            "Linear",
+            x,
+            format!("expected the last axis to be {n_in}"),
+        )),
     }
 }
 
@@ -74,9 +87,22 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Describe for Linea
 }
 
 /// Output size of a window op along one axis, or the error.
-fn window_out(prefix: &str, kind: &str, x: &Value, n: usize, k: usize, s: usize, p: usize) -> Result<usize, ExportError> {
+fn window_out(
+    prefix: &str,
+    kind: &str,
+    x: &Value,
+    n: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+) -> Result<usize, ExportError> {
     conv_out(n, k, s, p).ok_or_else(|| {
-        shape_err(prefix, kind, x, format!("the window {k} (stride {s}, padding {p}) does not fit"))
+        shape_err(
+            prefix,
+            kind,
+            x,
+            format!("the window {k} (stride {s}, padding {p}) does not fit"),
+        )
     })
 }
 
@@ -89,8 +115,15 @@ fn window_attrs(k: usize, s: usize, p: usize) -> Vec<(&'static str, Attr)> {
     ]
 }
 
-impl<const IN_C: usize, const OUT_C: usize, const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float>
-    Describe for Conv2d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
+impl<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const K: usize,
+        const STRIDE: usize,
+        const PAD: usize,
+        B: Backend,
+        E: Float,
+    > Describe for Conv2d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
 {
     fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
         let (c, h, w) = chw(prefix, "Conv2d", x)?;
@@ -112,7 +145,15 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const STRIDE: usize,
 }
 
 /// `MaxPool` or `AveragePool` with a square window.
-fn pool(g: &mut GraphBuilder, prefix: &str, x: &Value, op: &str, k: usize, s: usize, p: usize) -> Result<Value, ExportError> {
+fn pool(
+    g: &mut GraphBuilder,
+    prefix: &str,
+    x: &Value,
+    op: &str,
+    k: usize,
+    s: usize,
+    p: usize,
+) -> Result<Value, ExportError> {
     let (c, h, w) = chw(prefix, op, x)?;
     let oh = window_out(prefix, op, x, h, k, s, p)?;
     let ow = window_out(prefix, op, x, w, k, s, p)?;
@@ -177,7 +218,13 @@ describe_unary!(ReLU => "Relu", Sigmoid => "Sigmoid", Tanh => "Tanh");
 
 impl<B: Backend, E: Float> Describe for LeakyReLU<B, E> {
     fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
-        Ok(same_shape(g, prefix, "LeakyRelu", x, vec![("alpha", Attr::Float(self.slope as f32))]))
+        Ok(same_shape(
+            g,
+            prefix,
+            "LeakyRelu",
+            x,
+            vec![("alpha", Attr::Float(self.slope as f32))],
+        ))
     }
 }
 
@@ -293,7 +340,12 @@ impl<const C: usize, B: Backend, E: Float> Describe for BatchNorm2d<C, B, E> {
 impl<const D: usize, B: Backend, E: Float> Describe for LayerNorm<D, B, E> {
     fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
         if x.dims.last() != Some(&D) {
-            return Err(shape_err(prefix, "LayerNorm", x, format!("expected the last axis to be {D}")));
+            return Err(shape_err(
+                prefix,
+                "LayerNorm",
+                x,
+                format!("expected the last axis to be {D}"),
+            ));
         }
         let w = g.param(format!("{prefix}weight"), &[D])?;
         let b = g.param(format!("{prefix}bias"), &[D])?;
@@ -340,7 +392,12 @@ impl<Blk: Describe, B: Backend, E: Float> Describe for Residual<Blk, B, E> {
         // The block's parameters are unprefixed, as in `visit`.
         let y = self.block.describe(g, prefix, x)?;
         if y.dims != x.dims {
-            return Err(shape_err(prefix, "Residual", x, format!("the block gives {:?}", y.dims)));
+            return Err(shape_err(
+                prefix,
+                "Residual",
+                x,
+                format!("the block gives {:?}", y.dims),
+            ));
         }
         Ok(Value {
             name: binary(g, prefix, "Add", &y.name, &x.name),
@@ -382,9 +439,14 @@ fn attention<B: Backend, E: Float, const D: usize>(
     out_proj: &Linear<D, D, B, E>,
 ) -> Result<Value, ExportError> {
     let &[t, d] = x.dims.as_slice() else {
-        return Err(shape_err(prefix, "MultiHeadAttention", x, format!("expected a sequence [T, {D}]")));
+        return Err(shape_err(
+            prefix,
+            "MultiHeadAttention",
+            x,
+            format!("expected a sequence [T, {D}]"),
+        ));
     };
-    if d != D || heads == 0 || D % heads != 0 {
+    if d != D || heads == 0 || !D.is_multiple_of(heads) {
         return Err(shape_err(prefix, "MultiHeadAttention", x, format!("expected [T, {D}]")));
     }
     let dh = D / heads;

@@ -48,7 +48,10 @@ fn rename_renames_everywhere_or_adds_identity() {
     let mut g = GraphBuilder::new();
     g.rename("input", "output");
     assert_eq!(g.nodes()[0].op_type, "Identity");
-    assert_eq!((g.nodes()[0].inputs.as_slice(), g.nodes()[0].outputs.as_slice()), (&["input".to_string()][..], &["output".to_string()][..]));
+    assert_eq!(
+        (g.nodes()[0].inputs.as_slice(), g.nodes()[0].outputs.as_slice()),
+        (&["input".to_string()][..], &["output".to_string()][..])
+    );
 }
 
 #[test]
@@ -129,7 +132,10 @@ fn norms_embedding_and_seq_mean() {
     bn.config.eps = 1e-3;
     let g = graph_of(&bn, "bn", &[3, 4, 4]).unwrap();
     assert_eq!(ops(&g), ["BatchNormalization"]);
-    assert_eq!(g.nodes[0].inputs, ["input", "weight", "bias", "running_mean", "running_var"]);
+    assert_eq!(
+        g.nodes[0].inputs,
+        ["input", "weight", "bias", "running_mean", "running_var"]
+    );
     assert_eq!(g.nodes[0].attr("epsilon"), Some(&Attr::Float(1e-3)));
     assert_eq!(init_names(&g), ["weight", "bias", "running_mean", "running_var"]);
     let g = graph_of(&init::<BatchNorm1d<5>>(), "bn", &[5]).unwrap();
@@ -159,7 +165,10 @@ fn attention_is_decomposed_with_a_constant_mask_when_masked() {
     assert_eq!(g.count("Split"), 1);
     // QK^T, PV, input and output projections.
     assert_eq!(g.count("MatMul"), 4);
-    assert_eq!(init_names(&g), ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]);
+    assert_eq!(
+        init_names(&g),
+        ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
+    );
     assert_eq!(g.output.dims, [5, 8]);
     // No mask: only the split sizes, two shapes and the scale are constants.
     assert_eq!(g.count("Constant"), 4);
@@ -213,9 +222,18 @@ fn wrong_input_shapes_are_typed_errors() {
         other => panic!("{other:?}"),
     }
     let conv: Conv2d<2, 4, 3> = init();
-    assert!(matches!(graph_of(&conv, "c", &[2, 2, 2]), Err(ExportError::Shape { .. })));
-    assert!(matches!(graph_of(&conv, "c", &[3, 5, 5]), Err(ExportError::Shape { .. })));
-    assert!(matches!(graph_of(&init::<SeqMean>(), "m", &[4]), Err(ExportError::Shape { .. })));
+    assert!(matches!(
+        graph_of(&conv, "c", &[2, 2, 2]),
+        Err(ExportError::Shape { .. })
+    ));
+    assert!(matches!(
+        graph_of(&conv, "c", &[3, 5, 5]),
+        Err(ExportError::Shape { .. })
+    ));
+    assert!(matches!(
+        graph_of(&init::<SeqMean>(), "m", &[4]),
+        Err(ExportError::Shape { .. })
+    ));
 }
 
 /// A user layer whose description names its parameters wrongly.
@@ -253,5 +271,8 @@ fn parameter_references_must_match_the_model() {
     assert!(matches!(graph_of(&f, "f", &[2]), Err(ExportError::MissingParameter { name }) if name == "wieght"));
     f.1 = "weight";
     f.2 = vec![4];
-    assert!(matches!(graph_of(&f, "f", &[2]), Err(ExportError::ParameterShape { .. })));
+    assert!(matches!(
+        graph_of(&f, "f", &[2]),
+        Err(ExportError::ParameterShape { .. })
+    ));
 }

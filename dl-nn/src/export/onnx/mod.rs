@@ -172,6 +172,24 @@ where
     })
 }
 
+/// Reads and decodes the ONNX model at `path` (for inspection: names,
+/// operators, attributes, initializers).
+///
+/// # Errors
+/// [`ExportError::Io`] when the file cannot be read, [`ExportError::Decode`]
+/// when it is not a protobuf `ModelProto`.
+pub fn load_model(path: impl AsRef<Path>) -> Result<ModelProto, ExportError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ModelProto::decode(bytes.as_slice()).map_err(|e| ExportError::Decode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
 /// The float32 values of an initializer, from `raw_data` or `float_data`.
 fn initializer_values(t: &TensorProto) -> Result<Vec<f32>, String> {
     if t.data_type != Some(data_type::FLOAT) {
@@ -185,7 +203,10 @@ fn initializer_values(t: &TensorProto) -> Result<Vec<f32>, String> {
             if raw.len() % 4 != 0 {
                 return Err(format!("raw_data holds {} bytes, not a multiple of 4", raw.len()));
             }
-            Ok(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            Ok(raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
         }
         _ => Ok(t.float_data.clone()),
     }
@@ -210,15 +231,7 @@ where
     M: Network<B, E>,
 {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| ExportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let decoded = ModelProto::decode(bytes.as_slice()).map_err(|e| ExportError::Decode {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let graph = decoded.graph.unwrap_or_default();
+    let graph = load_model(path)?.graph.unwrap_or_default();
     let mismatch = |reason: String| ExportError::Mismatch {
         path: path.to_path_buf(),
         reason,
@@ -232,7 +245,11 @@ where
             .initializer
             .iter()
             .find(|t| t.name.as_deref() == Some(name))
-            .ok_or_else(|| mismatch(format!("no initializer `{name}` (the network's parameter of shape {dims:?})")))?;
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "no initializer `{name}` (the network's parameter of shape {dims:?})"
+                ))
+            })?;
         let file_dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
         if t.dims != file_dims {
             return Err(mismatch(format!(
@@ -243,7 +260,10 @@ where
         let v = initializer_values(t).map_err(|r| mismatch(format!("initializer `{name}`: {r}")))?;
         let n: usize = dims.iter().product();
         if v.len() != n {
-            return Err(mismatch(format!("initializer `{name}` holds {} values, its shape {dims:?} needs {n}", v.len())));
+            return Err(mismatch(format!(
+                "initializer `{name}` holds {} values, its shape {dims:?} needs {n}",
+                v.len()
+            )));
         }
         values.push(v.into_iter().map(|x| E::from_f64(x as f64)).collect());
     }

@@ -27,9 +27,15 @@ fn model_header_input_output_and_initializers() {
         t.shape.unwrap().dim.into_iter().map(|d| d.value.unwrap()).collect()
     };
     assert_eq!(g.input[0].name.as_deref(), Some("input"));
-    assert_eq!(dims(&g.input[0]), [DimensionValue::DimParam("batch".into()), DimensionValue::DimValue(3)]);
+    assert_eq!(
+        dims(&g.input[0]),
+        [DimensionValue::DimParam("batch".into()), DimensionValue::DimValue(3)]
+    );
     assert_eq!(g.output[0].name.as_deref(), Some("output"));
-    assert_eq!(dims(&g.output[0]), [DimensionValue::DimParam("batch".into()), DimensionValue::DimValue(2)]);
+    assert_eq!(
+        dims(&g.output[0]),
+        [DimensionValue::DimParam("batch".into()), DimensionValue::DimValue(2)]
+    );
     let w = &g.initializer[0];
     assert_eq!(w.name.as_deref(), Some("weight"));
     assert_eq!(w.dims, [2, 3]);
@@ -46,7 +52,14 @@ fn model_header_input_output_and_initializers() {
 
 #[test]
 fn zero_valued_attributes_are_present_and_constants_are_tensors() {
-    let m = decode(&graph_of(&Residual::<MultiHeadAttention<4, 2, true>>::init(&Cpu, &mut Rng::new(2)), "a", &[3, 4]).unwrap());
+    let m = decode(
+        &graph_of(
+            &Residual::<MultiHeadAttention<4, 2, true>>::init(&Cpu, &mut Rng::new(2)),
+            "a",
+            &[3, 4],
+        )
+        .unwrap(),
+    );
     let g = m.graph.unwrap();
     // Reshape's `[0, 0, heads, dh]`: an int64 tensor attribute.
     let shape = g
@@ -57,10 +70,17 @@ fn zero_valued_attributes_are_present_and_constants_are_tensors() {
         .find(|t| t.data_type == Some(data_type::INT64) && t.dims == [4])
         .unwrap();
     let raw = shape.raw_data.unwrap();
-    let v: Vec<i64> = raw.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
+    let v: Vec<i64> = raw
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
     assert_eq!(v, [0, 0, 2, 2]);
     // `perm` of the head split starts with 0; ints are a list attribute.
-    let t = g.node.iter().find(|n| n.op_type.as_deref() == Some("Transpose") && n.attribute[0].ints.len() == 4).unwrap();
+    let t = g
+        .node
+        .iter()
+        .find(|n| n.op_type.as_deref() == Some("Transpose") && n.attribute[0].ints.len() == 4)
+        .unwrap();
     assert_eq!(t.attribute[0].r#type, Some(attribute_type::INTS));
     // A LeakyReLU of slope 0 still writes `alpha`.
     let l = crate::layers::LeakyReLU::<Cpu, f32>::new(0.0);
