@@ -5,7 +5,8 @@
 //! `examples/resnet.rs` and `examples/attention.rs` (declarations copied
 //! here; the attention example's user layers `TokenLinear` and
 //! `PosEmbedding` are copied too and implement `Describe`), and two
-//! networks that together hold every built-in layer kind.
+//! networks that together hold every built-in layer kind; and an `f64`
+//! LeNet (written as float32).
 //!
 //! Needs `python3` with `onnx`, `onnxruntime` and `numpy`
 //! (`bash scripts/install-onnx.sh`); without them the ONNX Runtime tests
@@ -386,9 +387,10 @@ fn perturb_norms<M: Module<Cpu, f32>>(model: &mut M, seed: u64) {
 /// Exports `model`, checks it with `scripts/onnx_check.py` and compares
 /// ONNX Runtime's outputs with `forward` for each input batch. Returns the
 /// largest absolute difference.
-fn check_with_onnxruntime<M>(name: &str, model: &M, inputs: &[Tensor<M::Input>]) -> f32
+fn check_with_onnxruntime<M, E>(name: &str, model: &M, inputs: &[Tensor<M::Input, Cpu, E>]) -> f32
 where
-    M: Network<Cpu, f32> + Describe,
+    E: Float,
+    M: Network<Cpu, E> + Describe,
 {
     let dir = scratch_dir(name);
     let onnx = dir.join(format!("{name}.onnx"));
@@ -413,11 +415,13 @@ where
     let mut expected = Vec::new();
     for (i, x) in inputs.iter().enumerate() {
         let (inp, out) = (dir.join(format!("in{i}.bin")), dir.join(format!("out{i}.bin")));
-        write_f32(&inp, &x.to_vec());
+        let xv: Vec<f32> = x.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();
+        write_f32(&inp, &xv);
         let dims: Vec<String> = x.shape().iter().map(|d| d.to_string()).collect();
         args.push(format!("{}:{}:{}", inp.display(), out.display(), dims.join(",")));
-        let y = Layer::<M::Input, M::Output, Cpu, f32>::forward(model, x);
-        expected.push((out, y.shape(), y.to_vec()));
+        let y = Layer::<M::Input, M::Output, Cpu, E>::forward(model, x);
+        let yv: Vec<f32> = y.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();
+        expected.push((out, y.shape(), yv));
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/onnx_check.py");
     let run = Command::new("python3").arg(&script).args(&args).output().unwrap();
@@ -457,6 +461,20 @@ fn mnist_cnn_matches_onnxruntime() {
     }
     let model = <LeNet>::init(&Cpu, 1);
     check_with_onnxruntime("mnist_cnn", &model, &[randn(1, 10), randn(3, 11)]);
+}
+
+#[test]
+fn f64_model_is_written_as_float32_and_matches_onnxruntime() {
+    if !onnx_tools() {
+        return;
+    }
+    let model = LeNet::<Cpu, f64>::init(&Cpu, 1);
+    // Inputs that float32 holds exactly, so both sides see the same data.
+    let x = |batch: usize, seed: u64| -> Tensor<S3<1, 28, 28>, Cpu, f64> {
+        let v = randn::<S3<1, 28, 28>>(batch, seed).to_vec();
+        Tensor::from_vec(&Cpu, batch, v.into_iter().map(f64::from).collect()).unwrap()
+    };
+    check_with_onnxruntime("mnist_cnn_f64", &model, &[x(1, 30), x(3, 31)]);
 }
 
 #[test]
