@@ -2,9 +2,9 @@
 //! `onnx.checker.check_model(full_check=True)` and ONNX Runtime's outputs
 //! against `forward` (within 1e-5), at batch sizes 1 and 3 (the batch
 //! dimension is dynamic), for the networks of `examples/mnist_cnn.rs`,
-//! `examples/resnet.rs` and `examples/attention.rs` (declarations copied
-//! here; the attention example's user layers `TokenLinear` and
-//! `PosEmbedding` are copied too and implement `Describe`), and two
+//! `examples/resnet.rs` and `examples/attention.rs` (the example files are
+//! compiled in as modules; the attention example's user layers
+//! `TokenLinear` and `PosEmbedding` get `Describe` implementations here), and two
 //! networks that together hold every built-in layer kind; and an `f64`
 //! LeNet (written as float32).
 //!
@@ -14,248 +14,57 @@
 //! makes the absence a failure. Run with
 //! `cargo test --features onnx --test onnx_export`.
 
-use dl::core::init::Init;
-use dl::core::ops::bias::BiasDims;
-use dl::core::{Backend, Float, Param, RawParam};
-use dl::nn::export::{Describe, ExportError, GraphBuilder, Value};
-use dl::nn::layers::linear::{linear_backward, linear_forward};
+// Each example file brings its own `mod common;` (examples/common).
+#![allow(clippy::duplicate_mod)]
+
+use dl::core::{Backend, Float};
+use dl::nn::export::{Attr, Describe, ExportError, GraphBuilder, Value};
 use dl::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 // ---------------------------------------------------------------------
-// The example networks.
+// The example networks, from the examples themselves.
 
-/// examples/mnist_cnn.rs
-#[network(input = [1, 28, 28])]
-pub struct LeNet {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
+#[allow(dead_code)]
+#[path = "../examples/mnist_cnn.rs"]
+mod mnist_cnn;
 
-/// examples/resnet.rs
-#[network(input = [16, 14, 14])]
-pub struct Block16 {
-    conv1: Conv2d<16, 16, 3, 1, 1>,
-    bn1: BatchNorm2d<16>,
-    relu: ReLU,
-    conv2: Conv2d<16, 16, 3, 1, 1>,
-    bn2: BatchNorm2d<16>,
-}
+#[allow(dead_code)]
+#[path = "../examples/resnet.rs"]
+mod resnet;
 
-#[network(input = [16, 14, 14])]
-pub struct Down32 {
-    conv1: Conv2d<16, 32, 3, 2, 1>,
-    bn1: BatchNorm2d<32>,
-    relu: ReLU,
-    conv2: Conv2d<32, 32, 3, 1, 1>,
-    bn2: BatchNorm2d<32>,
-}
+#[allow(dead_code)]
+#[path = "../examples/attention.rs"]
+mod attention;
 
-#[network(input = [32, 7, 7])]
-pub struct Block32 {
-    conv1: Conv2d<32, 32, 3, 1, 1>,
-    bn1: BatchNorm2d<32>,
-    relu: ReLU,
-    conv2: Conv2d<32, 32, 3, 1, 1>,
-    bn2: BatchNorm2d<32>,
-}
+use attention::{PosEmbedding, RowTransformer, TokenLinear};
+use mnist_cnn::LeNet;
+use resnet::ResNet;
 
-#[network(input = [1, 28, 28])]
-pub struct ResNet {
-    stem: Conv2d<1, 16, 3, 1, 1>,
-    stem_bn: BatchNorm2d<16>,
-    stem_relu: ReLU,
-    pool: MaxPool2d<2>,
-    block1: Residual<Block16>,
-    relu1: ReLU,
-    block2: ResidualProj<Down32, Conv2d<16, 32, 1, 2>>,
-    relu2: ReLU,
-    block3: Residual<Block32>,
-    relu3: ReLU,
-    gap: GlobalAvgPool2d,
-    fc: Linear<32, 10>,
-}
-
-/// examples/attention.rs: `nn.Linear(IN, OUT)` on every token.
-#[derive(Clone, Debug)]
-pub struct TokenLinear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float = f32> {
-    inner: Linear<IN, OUT, B, E>,
-}
-
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E> for TokenLinear<IN, OUT, B, E> {
-    const NUM_PARAMS: usize = <Linear<IN, OUT, B, E> as Module<B, E>>::NUM_PARAMS;
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        Self {
-            inner: Linear::init(dev, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        self.inner.visit(prefix, f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        self.inner.visit_mut(prefix, f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        self.inner.for_each_param(f);
-    }
-}
-
-impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S2<T, IN>>
-    for TokenLinear<IN, OUT, B, E>
-{
-    type Out = S2<T, OUT>;
-}
-
-impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S2<T, IN>, S2<T, OUT>, B, E>
-    for TokenLinear<IN, OUT, B, E>
-{
-    type Cache = ();
-    fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<T, IN>, B, E>) -> Tensor<S2<T, OUT>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        let l = &self.inner;
-        linear_forward(
-            x.device(),
-            x.buf(),
-            &l.weight.value,
-            Some(&l.bias.value),
-            y.buf_mut(),
-            x.batch() * T,
-            IN,
-            OUT,
-        );
-        y
-    }
-    fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
-        *out = Layer::<S2<T, IN>, S2<T, OUT>, B, E>::forward(self, x);
-    }
-    fn backward(
-        &mut self,
-        x: &Tensor<S2<T, IN>, B, E>,
-        _out: &Tensor<S2<T, OUT>, B, E>,
-        _cache: &(),
-        dy: &Tensor<S2<T, OUT>, B, E>,
-        dx: &mut Tensor<S2<T, IN>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        let l = &mut self.inner;
-        let w = l.weight.raw_mut();
-        linear_backward(
-            x.device(),
-            x.buf(),
-            &w.value,
-            dy.buf(),
-            Some(dx.buf_mut()),
-            &mut w.grad,
-            Some(&mut l.bias.raw_mut().grad),
-            x.batch() * T,
-            IN,
-            OUT,
-        );
-    }
-}
-
-/// A user layer made exportable: the built-in `Linear` already describes
-/// itself on a sequence (`MatMul` with the transposed weight, `Add`).
+/// The attention example's user layer `TokenLinear` (`nn.Linear` on every
+/// token) made exportable: its parameters by name and shape, and the
+/// operators of a linear map over the last axis.
 impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Describe for TokenLinear<IN, OUT, B, E> {
     fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
-        self.inner.describe(g, prefix, x)
+        let w = g.param(format!("{prefix}weight"), &[OUT, IN])?;
+        let b = g.param(format!("{prefix}bias"), &[OUT])?;
+        let wt = g.node(prefix, "Transpose", &[&w], vec![("perm", Attr::Ints(vec![1, 0]))]);
+        let y = g.node(prefix, "MatMul", &[&x.name, &wt], vec![]);
+        let y = g.node(prefix, "Add", &[&y, &b], vec![]);
+        let mut dims = x.dims.clone();
+        *dims.last_mut().unwrap() = OUT;
+        Ok(Value::new(y, &dims))
     }
 }
 
-/// examples/attention.rs: `y[n, t, :] = x[n, t, :] + weight[t, :]`.
-#[derive(Clone, Debug)]
-pub struct PosEmbedding<const T: usize, const D: usize, B: Backend = Cpu, E: Float = f32> {
-    weight: Param<S2<T, D>, B, E>,
-}
-
-impl<const T: usize, const D: usize, B: Backend, E: Float> Module<B, E> for PosEmbedding<T, D, B, E> {
-    const NUM_PARAMS: usize = T * D;
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        Self {
-            weight: Param::init(dev, Init::Normal { mean: 0.0, std: 0.02 }, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &mut self.weight);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        f(&mut self.weight);
-    }
-}
-
-impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>> for PosEmbedding<T, D, B, E> {
-    type Out = S2<T, D>;
-}
-
-impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T, D>, B, E>
-    for PosEmbedding<T, D, B, E>
-{
-    type Cache = ();
-    fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<T, D>, B, E>) -> Tensor<S2<T, D>, B, E> {
-        let mut y = x.clone();
-        let dims = BiasDims {
-            outer: x.batch(),
-            channels: T * D,
-            inner: 1,
-        };
-        x.device().bias_add(dims, &self.weight.value, y.buf_mut());
-        y
-    }
-    fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S2<T, D>, B, E>, _cache: &mut ()) {
-        *out = Layer::<S2<T, D>, S2<T, D>, B, E>::forward(self, x);
-    }
-    fn backward(
-        &mut self,
-        _x: &Tensor<S2<T, D>, B, E>,
-        _out: &Tensor<S2<T, D>, B, E>,
-        _cache: &(),
-        _dy: &Tensor<S2<T, D>, B, E>,
-        _dx: &mut Tensor<S2<T, D>, B, E>,
-    ) {
-        unimplemented!("inference only in this test")
-    }
-}
-
-/// A user layer with its own operator: the `[T, D]` table broadcast-added.
+/// The attention example's `PosEmbedding`: the `[T, D]` table
+/// broadcast-added to every sample.
 impl<const T: usize, const D: usize, B: Backend, E: Float> Describe for PosEmbedding<T, D, B, E> {
     fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
         let w = g.param(format!("{prefix}weight"), &[T, D])?;
         Ok(Value::new(g.node(prefix, "Add", &[&x.name, &w], vec![]), &[T, D]))
     }
-}
-
-#[network(input = [28, 64])]
-pub struct FeedForward {
-    fc1: TokenLinear<64, 128>,
-    act: GELU,
-    fc2: TokenLinear<128, 64>,
-}
-
-/// examples/attention.rs
-#[network(input = [28, 28])]
-pub struct RowTransformer {
-    embed: TokenLinear<28, 64>,
-    pos: PosEmbedding<28, 64>,
-    attn: Residual<MultiHeadAttention<64, 4>>,
-    ln1: LayerNorm<64>,
-    ff: Residual<FeedForward>,
-    ln2: LayerNorm<64>,
-    pool: SeqMean,
-    head: Linear<64, 10>,
 }
 
 // ---------------------------------------------------------------------
