@@ -370,6 +370,14 @@ fn import_refuses_a_file_of_another_network_and_changes_nothing() {
         dl::onnx::export(&<LeNet>::init(&Cpu, 1), dir.join("no/such/dir/x.onnx")),
         Err(ExportError::Io { .. })
     ));
+    // A failed export leaves the previous file as it was.
+    let before = std::fs::read(&lenet).unwrap();
+    std::fs::create_dir(dir.join("lenet.onnx.tmp")).unwrap();
+    assert!(matches!(
+        dl::onnx::export(&<LeNet>::init(&Cpu, 9), &lenet),
+        Err(ExportError::Io { .. })
+    ));
+    assert_eq!(std::fs::read(&lenet).unwrap(), before);
     std::fs::remove_dir_all(&dir).ok();
 }
 

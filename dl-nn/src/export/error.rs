@@ -44,6 +44,15 @@ pub enum ExportError {
         /// The parameter's shape.
         found: Vec<usize>,
     },
+    /// The model does not fit in one protobuf message (2 GiB, the limit of
+    /// every protobuf parser); ONNX's external-data format is not written.
+    #[error(
+        "the ONNX model would be {bytes} bytes; a protobuf file holds at most 2 GiB (external data is not supported)"
+    )]
+    TooLarge {
+        /// The size the file would have.
+        bytes: usize,
+    },
     /// A file could not be written or read.
     #[error("{path}: {source}")]
     Io {

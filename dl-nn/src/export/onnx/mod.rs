@@ -139,14 +139,24 @@ pub fn model_proto(g: &Graph) -> ModelProto {
 /// The serialized ONNX model of `model` (what [`export`] writes).
 ///
 /// # Errors
-/// Those of [`super::graph`].
+/// Those of [`super::graph`]; [`ExportError::TooLarge`] above 2 GiB.
 pub fn to_bytes<M, B, E>(model: &M) -> Result<Vec<u8>, ExportError>
 where
     B: Backend,
     E: Float,
     M: Network<B, E> + Describe,
 {
-    Ok(model_proto(&graph(model)?).encode_to_vec())
+    let m = model_proto(&graph(model)?);
+    check_size(m.encoded_len())?;
+    Ok(m.encode_to_vec())
+}
+
+/// The 2 GiB limit of a protobuf message.
+fn check_size(bytes: usize) -> Result<(), ExportError> {
+    if bytes > i32::MAX as usize {
+        return Err(ExportError::TooLarge { bytes });
+    }
+    Ok(())
 }
 
 /// Writes `model` (a `#[network]` whose layers all implement
@@ -156,7 +166,9 @@ where
 /// statistics, as `forward` does. `f64` models are written as float32.
 ///
 /// # Errors
-/// [`ExportError::Io`] when the file cannot be written; those of
+/// [`ExportError::Io`] when the file cannot be written (a previous file
+/// at `path` is then unchanged: the model goes through `<path>.tmp`);
+/// [`ExportError::TooLarge`] for a model over 2 GiB; those of
 /// [`super::graph`] for a faulty user `Describe`.
 pub fn export<M, B, E>(model: &M, path: impl AsRef<Path>) -> Result<(), ExportError>
 where
@@ -166,10 +178,37 @@ where
 {
     let path = path.as_ref();
     let bytes = to_bytes(model)?;
-    std::fs::write(path, bytes).map_err(|source| ExportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    write_atomic(path, &bytes)
+}
+
+/// Writes through `<path>.tmp` (write, fsync, rename), so that a failed
+/// export never leaves a truncated model where a good one was.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    use std::io::Write;
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ExportError::Io { path: p, source }
+    };
+    let mut tmp_name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .ok_or_else(|| ExportError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+        })?;
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(io(path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Reads and decodes the ONNX model at `path` (for inspection: names,

@@ -109,3 +109,9 @@ fn initializer_values_reads_float_data_and_rejects_other_types() {
     };
     assert!(initializer_values(&t).unwrap_err().contains("multiple of 4"));
 }
+
+#[test]
+fn models_over_two_gib_are_refused() {
+    assert!(check_size(i32::MAX as usize).is_ok());
+    assert!(matches!(check_size(i32::MAX as usize + 1), Err(ExportError::TooLarge { bytes }) if bytes == 1 << 31));
+}
