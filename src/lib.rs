@@ -8,6 +8,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 
 pub use dl_core as core;
 

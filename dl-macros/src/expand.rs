@@ -289,6 +289,33 @@ pub fn expand(plan: &Plan) -> TokenStream {
         quote!(.field(#s, &self.#id))
     });
     let field_tys: Vec<&syn::Type> = fields.iter().map(|f| &f.ty).collect();
+    // ---- graph export: `Describe` where every field has it ----
+    // A field type without `Describe` (a user layer) leaves the impl's
+    // bound unmet: the network still compiles, it is only not exportable.
+    let describe_steps = fields.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        let p = format!("{id}.");
+        quote!(let x = <#ty as ::dl::nn::export::Describe>::describe(&self.#id, g, &::std::format!("{}{}", prefix, #p), &x)?;)
+    });
+    let describe_impl = quote! {
+        #[automatically_derived]
+        impl #g ::dl::nn::export::Describe for #name<B, E>
+        where
+            #(#bounds,)*
+            #(#field_tys: ::dl::nn::export::Describe,)*
+        {
+            fn describe(
+                &self,
+                g: &mut ::dl::nn::export::GraphBuilder,
+                prefix: &str,
+                x: &::dl::nn::export::Value,
+            ) -> ::core::result::Result<::dl::nn::export::Value, ::dl::nn::export::ExportError> {
+                let x = ::core::clone::Clone::clone(x);
+                #(#describe_steps)*
+                ::core::result::Result::Ok(x)
+            }
+        }
+    };
     let cache_doc = format!(
         " What `{name_str}::backward` needs from a training forward pass: each layer's output and cache, \
          a copy of the input, and reused gradient buffers. Build it once with `{name_str}::new_cache` and \
@@ -595,6 +622,8 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 #(#back_steps)*
             }
         }
+
+        #describe_impl
 
         #check_block
     }

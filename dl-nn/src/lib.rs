@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod export;
 pub mod golden;
 pub mod layers;
 pub mod loss;
