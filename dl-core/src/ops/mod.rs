@@ -25,6 +25,7 @@ pub mod matmul;
 pub mod optim;
 pub mod pool2d;
 pub mod powf;
+pub mod qgemm;
 pub mod reduce;
 pub mod relu;
 pub mod sigmoid;
