@@ -3,7 +3,7 @@
 //! ```sh
 //! RAYON_NUM_THREADS=2 cargo run --release --example bench -- B1
 //! ```
-//! NAME is one of `B1`, `B2`, `B3`, `B4`, `gemm`, `all`, or `fusion` (what
+//! NAME is one of `B1`, `B2`, `B3`, `B3-int8`, `B4`, `gemm`, `all`, or `fusion` (what
 //! the GEMM's fused epilogues buy; not part of `all`). `bench/compare.sh`
 //! runs these alternately with PyTorch's and numpy's figures.
 
@@ -85,6 +85,52 @@ fn b3() {
         times[times.len() / 2],
         times[times.len() / 10],
         times[9 * times.len() / 10],
+    );
+}
+
+/// Median latency (µs) of 2,000 calls of `f` after 200 untimed ones.
+fn median_latency_us(mut f: impl FnMut()) -> f64 {
+    for _ in 0..200 {
+        f();
+    }
+    let mut times: Vec<f64> = (0..2000)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_nanos() as f64 / 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// B3-int8: the B3 MLP quantized, batch 1: dynamic quantization (as
+/// PyTorch's `quantize_dynamic`, the compared figure), static quantization
+/// (calibrated on 256 synthetic samples) and f32, in the same run.
+fn b3_int8() {
+    use dl::nn::quant::{quantize, quantize_dynamic, QuantConfig};
+    let (x, _, _) = synthetic::<S1<784>>(1, 2);
+    let model = Mlp::init(&Cpu, 2);
+    let dynq = quantize_dynamic(&model).expect("the MLP quantizes");
+    let (calib, _, labels) = synthetic::<S1<784>>(256, 3);
+    let calib = InMemoryDataset::new(calib.to_vec(), labels, 784, 10).expect("a data set");
+    let stat = quantize(&model, &calib, &QuantConfig::default()).expect("the MLP quantizes");
+    let (d, s, f) = dl::core::cpu::in_pool(|| {
+        let d = median_latency_us(|| {
+            std::hint::black_box(dynq.forward(std::hint::black_box(&x)));
+        });
+        let s = median_latency_us(|| {
+            std::hint::black_box(stat.forward(std::hint::black_box(&x)));
+        });
+        let f = median_latency_us(|| {
+            std::hint::black_box(model.forward(std::hint::black_box(&x)));
+        });
+        (d, s, f)
+    });
+    println!(
+        "B3-int8 dl threads={} median_us={d:.2} static_median_us={s:.2} f32_median_us={f:.2} path={}",
+        threads(),
+        dynq.path()
     );
 }
 
@@ -229,6 +275,7 @@ fn run(name: &str) {
         "B1" => train_bench!("B1", Mlp, S1<784>, 128, 0, 20, 200),
         "B2" => train_bench!("B2", Cnn, S3<1, 28, 28>, 64, 1, 5, 50),
         "B3" => b3(),
+        "B3-int8" => b3_int8(),
         "B4" => train_bench!("B4", AttnBlock, S2<64, 128>, 32, 3, 5, 50),
         "gemm" => gemm_bench(),
         "fusion" => fusion_bench(),
@@ -237,13 +284,13 @@ fn run(name: &str) {
 }
 
 fn main() {
-    let names = ["B1", "B2", "B3", "B4", "gemm"];
+    let names = ["B1", "B2", "B3", "B3-int8", "B4", "gemm"];
     let name = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     match name.as_str() {
         "all" => names.iter().for_each(|n| run(n)),
         n if names.contains(&n) || n == "fusion" => run(n),
         other => {
-            eprintln!("usage: bench NAME, NAME one of B1, B2, B3, B4, gemm, fusion, all (unknown: {other})");
+            eprintln!("usage: bench NAME, NAME one of B1, B2, B3, B3-int8, B4, gemm, fusion, all (unknown: {other})");
             std::process::exit(2);
         }
     }

@@ -27,6 +27,7 @@ pub mod optim;
 pub mod pool1d;
 pub mod pool2d;
 pub mod powf;
+pub mod qgemm;
 pub mod reduce;
 pub mod relu;
 pub mod rnn;

@@ -16,6 +16,7 @@ mod attention;
 mod elementwise;
 mod linear;
 mod loss_optim;
+mod quant;
 mod sequence;
 mod spatial;
 mod train_step;
@@ -221,6 +222,7 @@ pub fn run_case(case: &Case) -> Result<(), String> {
         "scaled_dot_product_attention" | "multihead_attention" | "residual_block" => attention::run(case),
         "train_step" => train_step::run(case),
         "embedding" | "conv1d" | "lstm" | "gru" => sequence::run(case),
+        "fake_quant" => quant::run(case),
         other => Err(format!("unknown case kind `{other}`")),
     }
 }

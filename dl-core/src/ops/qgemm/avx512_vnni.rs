@@ -1,0 +1,88 @@
+//! AVX-512 VNNI micro-kernel: `vpdpbusd zmm` (64 `u8 x i8` products into
+//! 16 `i32` lanes per instruction), up to 6 rows by 4 panels (24
+//! accumulators) per step.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+#[cfg(target_arch = "x86_64")]
+use super::cpu_kernel::TILE_COLS;
+
+/// `MR` rows by `NV` panels.
+///
+/// # Safety
+/// AVX-512 F/BW/VNNI available; pointers as in [`tile`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn kernel<const MR: usize, const NV: usize>(
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    panel_stride: usize,
+    k4: usize,
+    out: *mut i32,
+) {
+    let mut acc = [[_mm512_setzero_si512(); NV]; MR];
+    for kk in 0..k4 {
+        let mut bv = [_mm512_setzero_si512(); NV];
+        for (v, bv) in bv.iter_mut().enumerate() {
+            // SAFETY: panel v, block kk: 64 bytes inside B.
+            *bv = unsafe { _mm512_loadu_si512(b.add(v * panel_stride + kk * 64) as *const _) };
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: row r, bytes 4 kk .. 4 kk + 4 inside A.
+            let av = _mm512_set1_epi32(unsafe { (a.add(r * lda + kk * 4) as *const i32).read_unaligned() });
+            for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                *acc = _mm512_dpbusd_epi32(*acc, av, bv);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (v, &acc) in acc.iter().enumerate() {
+            // SAFETY: r < MR <= 6 rows, v * 16 + 16 <= 64 columns of the tile.
+            unsafe { _mm512_storeu_si512(out.add(r * TILE_COLS + v * 16) as *mut _, acc) };
+        }
+    }
+}
+
+/// `rows <= 6` rows by `np <= 4` panels into `out` (row stride 64).
+///
+/// # Safety
+/// AVX-512 F/BW/VNNI available; `a` holds `rows` rows of `4 * k4` bytes
+/// with stride `lda`; `b` holds `np` panels of `k4 * 64` bytes with stride
+/// `panel_stride`; `out` holds `rows * 64` values.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn tile(
+    rows: usize,
+    np: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    panel_stride: usize,
+    k4: usize,
+    out: *mut i32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! dispatch {
+            ($($mr:literal),*) => {
+                match (rows, np) {
+                    $(
+                        ($mr, 1) => unsafe { kernel::<$mr, 1>(a, lda, b, panel_stride, k4, out) },
+                        ($mr, 2) => unsafe { kernel::<$mr, 2>(a, lda, b, panel_stride, k4, out) },
+                        ($mr, 3) => unsafe { kernel::<$mr, 3>(a, lda, b, panel_stride, k4, out) },
+                        ($mr, 4) => unsafe { kernel::<$mr, 4>(a, lda, b, panel_stride, k4, out) },
+                    )*
+                    _ => unreachable!("avx512vnni tile {rows}x{np}"),
+                }
+            };
+        }
+        // SAFETY: forwarded contract.
+        dispatch!(1, 2, 3, 4, 5, 6)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, np, a, lda, b, panel_stride, k4, out);
+        unreachable!("avx512vnni on a non-x86 CPU")
+    }
+}

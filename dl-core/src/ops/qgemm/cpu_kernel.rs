@@ -1,0 +1,243 @@
+//! The blocked driver shared by every path: fixed tiles (48 rows by 64
+//! columns), one micro-kernel call per (rows, panels) step into a small
+//! `i32` tile, then the epilogue on that tile while it is in L1.
+
+use super::{avx2, avx512_vnni, avx_vnni, padded_k, portable, Epilogue, PackedB, QOut, QgemmPath, PANEL};
+use rayon::prelude::*;
+
+/// Rows per task (a multiple of every path's row count).
+const ROW_BLOCK: usize = 48;
+/// Panels (of 16 columns) per task.
+const COL_PANELS: usize = 4;
+/// Below this many multiply-adds a product runs on the calling thread.
+const PAR_MIN_MACS: usize = 1 << 21;
+/// Rows of the largest micro-tile.
+pub(crate) const TILE_ROWS: usize = 6;
+/// Columns of a micro-tile (row stride of the tile).
+pub(crate) const TILE_COLS: usize = COL_PANELS * PANEL;
+
+/// A raw output pointer shared by the tasks, which write disjoint elements.
+struct OutPtr<T>(*mut T);
+// SAFETY: the tasks write disjoint tiles of the output (distinct rows or
+// columns), and the owning slice outlives the parallel loop.
+unsafe impl<T> Sync for OutPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Send for OutPtr<T> {}
+
+impl<T> OutPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+fn check(m: usize, a: &[u8], lda: usize, b: &PackedB, out_len: usize, ldo: usize) {
+    let kp = padded_k(b.k());
+    if m == 0 {
+        return;
+    }
+    assert!(lda >= kp, "qgemm: lda {lda} < padded k {kp}");
+    assert!(
+        a.len() >= (m - 1) * lda + kp,
+        "qgemm: A has {} bytes, needs {}",
+        a.len(),
+        (m - 1) * lda + kp
+    );
+    assert!(ldo >= b.n(), "qgemm: ldo {ldo} < n {}", b.n());
+    assert!(
+        out_len >= (m - 1) * ldo + b.n(),
+        "qgemm: output has {out_len} elements, needs {}",
+        (m - 1) * ldo + b.n()
+    );
+}
+
+/// `c[i, j] = sum_k a[i, k] * b[k, j]` as exact `i32` (no epilogue).
+///
+/// `a` is `[m, lda]` with `lda >= b.k_padded()` (bytes past `k` in a row
+/// are read but do not matter); `c` is `[m, ldc]`.
+///
+/// # Panics
+/// If the buffers are shorter than the dimensions state, or `path` is not
+/// available on this CPU.
+pub fn qgemm_i32(path: QgemmPath, m: usize, a: &[u8], lda: usize, b: &PackedB, c: &mut [i32], ldc: usize) {
+    check(m, a, lda, b, c.len(), ldc);
+    let out = OutPtr(c.as_mut_ptr());
+    run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
+        // SAFETY: `check` guarantees row * ldc + col0 + vals.len() <= c.len();
+        // each (row, column) is written by exactly one task.
+        let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * ldc + col0), vals.len()) };
+        dst.copy_from_slice(vals);
+    });
+}
+
+/// The product with the fused epilogue (see the module documentation):
+/// dequantized `f32` or requantized `u8`/`i8`, row stride `ldo`.
+///
+/// # Panics
+/// As [`qgemm_i32`], and if `epi.w_scales` or `epi.bias` do not have `n`
+/// elements.
+pub fn qgemm(
+    path: QgemmPath,
+    m: usize,
+    a: &[u8],
+    lda: usize,
+    b: &PackedB,
+    epi: &Epilogue<'_>,
+    out: QOut<'_>,
+    ldo: usize,
+) {
+    let n = b.n();
+    assert_eq!(
+        epi.w_scales.len(),
+        n,
+        "qgemm: {} weight scales for n = {n}",
+        epi.w_scales.len()
+    );
+    if let Some(bias) = epi.bias {
+        assert_eq!(bias.len(), n, "qgemm: {} biases for n = {n}", bias.len());
+    }
+    let sums = b.col_sums();
+    let e = *epi;
+    let value = move |j: usize, acc: i32| -> f32 {
+        // Exact: |sum (a - zp) w| <= k * 255 * 128 < 2^31 (k <= MAX_K), so
+        // the wrapping arithmetic gives the true value.
+        let acc = acc.wrapping_sub(e.a_zero_point.wrapping_mul(sums[j]));
+        let mut y = acc as f32 * (e.a_scale * e.w_scales[j]);
+        if let Some(bias) = e.bias {
+            y += bias[j];
+        }
+        if e.relu {
+            y = y.max(0.0);
+        }
+        y
+    };
+    match out {
+        QOut::F32(o) => {
+            check(m, a, lda, b, o.len(), ldo);
+            let p = OutPtr(o.as_mut_ptr());
+            run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
+                // SAFETY: as in `qgemm_i32`.
+                let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(row * ldo + col0), vals.len()) };
+                for (jj, (d, &v)) in dst.iter_mut().zip(vals).enumerate() {
+                    *d = value(col0 + jj, v);
+                }
+            });
+        }
+        QOut::U8 {
+            out: o,
+            scale,
+            zero_point,
+        } => {
+            check(m, a, lda, b, o.len(), ldo);
+            let inv = 1.0 / scale;
+            let zp = zero_point as f32;
+            let p = OutPtr(o.as_mut_ptr());
+            run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
+                // SAFETY: as in `qgemm_i32`.
+                let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(row * ldo + col0), vals.len()) };
+                for (jj, (d, &v)) in dst.iter_mut().zip(vals).enumerate() {
+                    *d = ((value(col0 + jj, v) * inv).round_ties_even() + zp).clamp(0.0, 255.0) as u8;
+                }
+            });
+        }
+        QOut::I8 {
+            out: o,
+            scale,
+            zero_point,
+        } => {
+            check(m, a, lda, b, o.len(), ldo);
+            let inv = 1.0 / scale;
+            let zp = zero_point as f32;
+            let p = OutPtr(o.as_mut_ptr());
+            run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
+                // SAFETY: as in `qgemm_i32`.
+                let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(row * ldo + col0), vals.len()) };
+                for (jj, (d, &v)) in dst.iter_mut().zip(vals).enumerate() {
+                    *d = ((value(col0 + jj, v) * inv).round_ties_even() + zp).clamp(-128.0, 127.0) as i8;
+                }
+            });
+        }
+    }
+}
+
+/// Runs every tile, in parallel when the product is large enough.
+fn run<F: Fn(usize, usize, &[i32]) + Sync>(path: QgemmPath, m: usize, a: &[u8], lda: usize, b: &PackedB, sink: &F) {
+    if m == 0 || b.n() == 0 {
+        return;
+    }
+    assert!(path.is_available(), "qgemm: path {path} is not available on this CPU");
+    let row_blocks = m.div_ceil(ROW_BLOCK);
+    let col_blocks = b.panels().div_ceil(COL_PANELS);
+    let tasks = row_blocks * col_blocks;
+    let task = |t: usize| {
+        let (rb, cb) = (t / col_blocks, t % col_blocks);
+        let rows = rb * ROW_BLOCK..(m.min((rb + 1) * ROW_BLOCK));
+        let panels = cb * COL_PANELS..b.panels().min((cb + 1) * COL_PANELS);
+        block(path, rows, panels, a, lda, b, sink);
+    };
+    if tasks > 1 && m * b.n() * b.k() >= PAR_MIN_MACS && rayon::current_num_threads() > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// One task: rows `rows` by panels `panels`.
+fn block<F: Fn(usize, usize, &[i32])>(
+    path: QgemmPath,
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    a: &[u8],
+    lda: usize,
+    b: &PackedB,
+    sink: &F,
+) {
+    let kp = b.k_padded();
+    let k4 = kp / 4;
+    let stride = b.panel_stride();
+    let mut tile = [0i32; TILE_ROWS * TILE_COLS];
+    // The AVX2 path reads A widened to i16 (once per task).
+    let widened: Vec<i16> = if path == QgemmPath::Avx2 {
+        let mut w = vec![0i16; rows.len() * kp];
+        for (r, i) in rows.clone().enumerate() {
+            for (d, &s) in w[r * kp..(r + 1) * kp].iter_mut().zip(&a[i * lda..i * lda + kp]) {
+                *d = s as i16;
+            }
+        }
+        w
+    } else {
+        Vec::new()
+    };
+    let mr = match path {
+        QgemmPath::Avx512Vnni | QgemmPath::AvxVnni => 6,
+        QgemmPath::Avx2 | QgemmPath::Portable => 4,
+    };
+    let mut i = rows.start;
+    while i < rows.end {
+        let r = mr.min(rows.end - i);
+        let p = panels.start;
+        let np = panels.len();
+        let bptr = b.data()[p * stride..].as_ptr();
+        let aptr = a[i * lda..].as_ptr();
+        // SAFETY: `path` is available (checked in `run`); A holds `r` rows
+        // of `kp` bytes from `aptr` with stride `lda`; B holds `np` panels
+        // of `stride` bytes from `bptr`; the tile holds r x 64 values.
+        unsafe {
+            match path {
+                QgemmPath::Avx512Vnni => avx512_vnni::tile(r, np, aptr, lda, bptr, stride, k4, tile.as_mut_ptr()),
+                QgemmPath::AvxVnni => avx_vnni::tile(r, np, aptr, lda, bptr, stride, k4, tile.as_mut_ptr()),
+                QgemmPath::Avx2 => {
+                    let wptr = widened[(i - rows.start) * kp..].as_ptr();
+                    avx2::tile(r, np, wptr, kp, bptr, stride, k4, tile.as_mut_ptr())
+                }
+                QgemmPath::Portable => portable::tile(r, np, aptr, lda, bptr, stride, k4, tile.as_mut_ptr()),
+            }
+        }
+        let col0 = p * PANEL;
+        let cols = (np * PANEL).min(b.n() - col0);
+        for rr in 0..r {
+            sink(i + rr, col0, &tile[rr * TILE_COLS..rr * TILE_COLS + cols]);
+        }
+        i += r;
+    }
+}

@@ -1,0 +1,214 @@
+//! The `u8` activation ops between the integer GEMMs, on NHWC data
+//! (channels innermost, so a convolution's patch is contiguous per pixel).
+
+use super::plan::Dims;
+
+/// `im2col` of NHWC `u8` images: one row per output pixel, `(kh, kw, c)`
+/// order, rows padded to `kp` bytes; out-of-image taps hold `zero_point`
+/// (the real 0 of zero padding).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn im2col_nhwc(
+    x: &[u8],
+    n: usize,
+    (c, h, w): Dims,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    (oh, ow): (usize, usize),
+    zero_point: u8,
+    kp: usize,
+    col: &mut Vec<u8>,
+) {
+    col.clear();
+    col.resize(n * oh * ow * kp, zero_point);
+    for b in 0..n {
+        let img = &x[b * h * w * c..(b + 1) * h * w * c];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let row = &mut col[((b * oh + oy) * ow + ox) * kp..][..kp];
+                for ky in 0..k {
+                    let iy = (oy * stride + ky) as isize - pad as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = (ox * stride + kx) as isize - pad as isize;
+                        if ix < 0 || ix >= w as isize {
+                            continue;
+                        }
+                        let src = (iy as usize * w + ix as usize) * c;
+                        let dst = (ky * k + kx) * c;
+                        row[dst..dst + c].copy_from_slice(&img[src..src + c]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling on NHWC `u8` (padding never wins, as PyTorch's `-inf`).
+pub(crate) fn max_pool_nhwc(
+    x: &[u8],
+    n: usize,
+    (c, h, w): Dims,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    (oh, ow): (usize, usize),
+) -> Vec<u8> {
+    let mut y = vec![0u8; n * oh * ow * c];
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let out = &mut y[((b * oh + oy) * ow + ox) * c..][..c];
+                for ky in 0..k {
+                    let iy = (oy * stride + ky) as isize - pad as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = (ox * stride + kx) as isize - pad as isize;
+                        if ix < 0 || ix >= w as isize {
+                            continue;
+                        }
+                        let src = &x[((b * h + iy as usize) * w + ix as usize) * c..][..c];
+                        for (o, &v) in out.iter_mut().zip(src) {
+                            *o = (*o).max(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Average pooling on NHWC `u8` (count_include_pad: padding counts as the
+/// zero point), rounded half up; the output keeps the input's parameters.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn avg_pool_nhwc(
+    x: &[u8],
+    n: usize,
+    (c, h, w): Dims,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    (oh, ow): (usize, usize),
+    zero_point: u8,
+) -> Vec<u8> {
+    let mut y = vec![0u8; n * oh * ow * c];
+    let mut acc = vec![0u32; c];
+    let count = (k * k) as u32;
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                acc.iter_mut().for_each(|a| *a = 0);
+                let mut outside = 0u32;
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let iy = (oy * stride + ky) as isize - pad as isize;
+                        let ix = (ox * stride + kx) as isize - pad as isize;
+                        if iy < 0 || iy >= h as isize || ix < 0 || ix >= w as isize {
+                            outside += 1;
+                            continue;
+                        }
+                        let src = &x[((b * h + iy as usize) * w + ix as usize) * c..][..c];
+                        for (a, &v) in acc.iter_mut().zip(src) {
+                            *a += v as u32;
+                        }
+                    }
+                }
+                let out = &mut y[((b * oh + oy) * ow + ox) * c..][..c];
+                for (o, &a) in out.iter_mut().zip(&acc) {
+                    *o = ((a + outside * zero_point as u32 + count / 2) / count) as u8;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Global average pooling on NHWC `u8` (rounded half up).
+pub(crate) fn global_avg_nhwc(x: &[u8], n: usize, (c, h, w): Dims) -> Vec<u8> {
+    let hw = (h * w) as u32;
+    let mut y = vec![0u8; n * c];
+    for b in 0..n {
+        for ch in 0..c {
+            let s: u32 = (0..h * w).map(|p| x[(b * h * w + p) * c + ch] as u32).sum();
+            y[b * c + ch] = ((s + hw / 2) / hw) as u8;
+        }
+    }
+    y
+}
+
+/// NCHW `f32` -> NHWC (any `Copy` element).
+pub(crate) fn nchw_to_nhwc<T: Copy>(x: &[T], n: usize, (c, h, w): Dims) -> Vec<T> {
+    if h * w == 1 || c == 1 {
+        return x.to_vec();
+    }
+    let mut y = Vec::with_capacity(x.len());
+    for b in 0..n {
+        for p in 0..h * w {
+            for ch in 0..c {
+                y.push(x[(b * c + ch) * h * w + p]);
+            }
+        }
+    }
+    y
+}
+
+/// NHWC -> NCHW.
+pub(crate) fn nhwc_to_nchw<T: Copy>(x: &[T], n: usize, (c, h, w): Dims) -> Vec<T> {
+    if h * w == 1 || c == 1 {
+        return x.to_vec();
+    }
+    let mut y = Vec::with_capacity(x.len());
+    for b in 0..n {
+        for ch in 0..c {
+            for p in 0..h * w {
+                y.push(x[(b * h * w + p) * c + ch]);
+            }
+        }
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_round_trip() {
+        let x: Vec<u8> = (0..24).collect();
+        let t = nchw_to_nhwc(&x, 2, (3, 2, 2));
+        assert_eq!(&t[..6], &[0, 4, 8, 1, 5, 9]);
+        assert_eq!(nhwc_to_nchw(&t, 2, (3, 2, 2)), x);
+    }
+
+    #[test]
+    fn pools_on_u8() {
+        // One 1-channel 3x3 image.
+        let x = [1u8, 2, 3, 4, 5, 6, 7, 8, 9];
+        assert_eq!(max_pool_nhwc(&x, 1, (1, 3, 3), 2, 1, 0, (2, 2)), vec![5, 6, 8, 9]);
+        // 2x2 windows with padding 1, stride 2: corners see 3 zero-point taps.
+        let y = avg_pool_nhwc(&x, 1, (1, 3, 3), 2, 2, 1, (2, 2), 10);
+        assert_eq!(
+            y,
+            vec![
+                (1 + 30 + 2) / 4,
+                (2 + 3 + 20 + 2) / 4,
+                (4 + 7 + 20 + 2) / 4,
+                (5 + 6 + 8 + 9 + 2) / 4
+            ]
+        );
+        assert_eq!(global_avg_nhwc(&x, 1, (1, 3, 3)), vec![5]);
+    }
+
+    #[test]
+    fn im2col_pads_with_the_zero_point() {
+        let x = [1u8, 2, 3, 4]; // 1 channel, 2x2
+        let mut col = Vec::new();
+        im2col_nhwc(&x, 1, (1, 2, 2), 3, 1, 1, (2, 2), 7, 12, &mut col);
+        assert_eq!(&col[..12], &[7, 7, 7, 7, 1, 2, 7, 3, 4, 7, 7, 7]);
+    }
+}

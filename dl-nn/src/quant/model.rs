@@ -1,0 +1,601 @@
+//! [`Quantized`]: a network after post-training static quantization, run
+//! in integer arithmetic from its input to its last layer.
+
+use super::kernels::{avg_pool_nhwc, global_avg_nhwc, im2col_nhwc, max_pool_nhwc, nchw_to_nhwc, nhwc_to_nchw};
+use super::observer::{quantize_per_channel, QParams, RangeObserver};
+use super::plan::{Dims, FOp, FloatPlan};
+use super::{QuantConfig, QuantError};
+use crate::data::Dataset;
+use crate::module::Network;
+use crate::train::Evaluation;
+use dl_core::ops::qgemm::{qgemm, Epilogue, PackedB, QOut, QgemmPath};
+use dl_core::{Cpu, Tensor};
+use std::marker::PhantomData;
+
+/// A Conv2d or Linear on the integer GEMM.
+#[derive(Clone, Debug)]
+pub(crate) struct QGemm {
+    pub name: String,
+    pub kind: String,
+    /// `(k, stride, pad)` for a convolution.
+    pub conv: Option<(usize, usize, usize)>,
+    pub in_dims: Dims,
+    pub out_dims: Dims,
+    /// The weights as the float layer stores them (`[oc, ic, k, k]` or `[o, i]`).
+    pub w_q: Vec<i8>,
+    /// The weights in GEMM order (NHWC patches, flatten permutation applied), packed.
+    pub packed: PackedB,
+    pub w_scales: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub relu: bool,
+    pub in_q: QParams,
+    /// `None`: the output is dequantized to `f32` (the last layer).
+    pub out_q: Option<QParams>,
+    /// The `(c, h, w)` of a flattened NHWC input whose columns were permuted.
+    pub flat_perm: Option<Dims>,
+    /// Float-plan points of the input and output (for the error report).
+    pub fin: usize,
+    pub fout: usize,
+}
+
+/// One op of a quantized plan.
+#[derive(Clone, Debug)]
+pub(crate) enum QOp {
+    Gemm(Box<QGemm>),
+    MaxPool {
+        k: usize,
+        stride: usize,
+        pad: usize,
+        out: Dims,
+    },
+    AvgPool {
+        k: usize,
+        stride: usize,
+        pad: usize,
+        out: Dims,
+    },
+    GlobalAvg,
+    Relu,
+    Flatten,
+}
+
+/// An activation between ops.
+#[derive(Clone, Debug)]
+pub(crate) enum Act {
+    /// NHWC `u8` (a vector: `(n, 1, 1)`); `flat_from`: flattened from
+    /// NHWC `(c, h, w)` (its order is not PyTorch's CHW order).
+    Q {
+        data: Vec<u8>,
+        q: QParams,
+        dims: Dims,
+        flat_from: Option<Dims>,
+    },
+    /// Canonical (NCHW) `f32`.
+    F { data: Vec<f32> },
+}
+
+/// A `#[network]` model `N` after post-training static quantization:
+/// Conv2d and Linear run on the `u8 x i8` integer GEMM
+/// ([`dl_core::ops::qgemm`]) with per-output-channel `i8` weights, the
+/// activations between them stay `u8` (ReLU fused into the GEMM's
+/// epilogue, pooling on the integers), and the last layer dequantizes to
+/// `f32`. Made by [`quantize`](super::quantize); a value of a type the user
+/// names (`Quantized<LeNet>`), called like the original.
+pub struct Quantized<N> {
+    input: Dims,
+    input_q: QParams,
+    ops: Vec<QOp>,
+    path: QgemmPath,
+    _net: PhantomData<fn() -> N>,
+}
+
+impl<N> Clone for Quantized<N> {
+    fn clone(&self) -> Self {
+        Self {
+            input: self.input,
+            input_q: self.input_q,
+            ops: self.ops.clone(),
+            path: self.path,
+            _net: PhantomData,
+        }
+    }
+}
+
+impl<N> std::fmt::Debug for Quantized<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quantized")
+            .field("layers", &self.layer_names())
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Where a plan builder gets its numbers: calibration or a checkpoint.
+pub(crate) trait Source {
+    /// Quantization parameters at float-plan point `p` (0: the input).
+    fn point(&mut self, name: &str, p: usize, input: bool) -> Result<QParams, QuantError>;
+    /// Integer weights, scales and bias of a layer from its float weights.
+    fn weights(
+        &mut self,
+        name: &str,
+        w: &[f32],
+        b: &[f32],
+        rows: usize,
+    ) -> Result<(Vec<i8>, Vec<f32>, Vec<f32>), QuantError>;
+}
+
+/// Calibration ranges as a [`Source`].
+pub(crate) struct Calibrated(pub Vec<RangeObserver>);
+
+impl Source for Calibrated {
+    fn point(&mut self, _: &str, p: usize, _: bool) -> Result<QParams, QuantError> {
+        let (lo, hi) = self.0[p].range();
+        Ok(QParams::from_range_u8(lo, hi))
+    }
+    fn weights(
+        &mut self,
+        _: &str,
+        w: &[f32],
+        b: &[f32],
+        rows: usize,
+    ) -> Result<(Vec<i8>, Vec<f32>, Vec<f32>), QuantError> {
+        let (q, s) = quantize_per_channel(w, rows);
+        Ok((q, s, b.to_vec()))
+    }
+}
+
+/// `[oc, ic, k, k]` -> `[oc, (k, k, ic)]` (the NHWC patch order).
+fn conv_gemm_order(w: &[i8], oc: usize, ic: usize, k: usize) -> Vec<i8> {
+    let mut out = vec![0i8; w.len()];
+    for o in 0..oc {
+        for c in 0..ic {
+            for t in 0..k * k {
+                out[o * k * k * ic + t * ic + c] = w[(o * ic + c) * k * k + t];
+            }
+        }
+    }
+    out
+}
+
+/// Columns in CHW order -> NHWC order, for a Linear after a Flatten.
+fn flat_gemm_order(w: &[i8], o: usize, (c, h, wd): Dims) -> Vec<i8> {
+    let i = c * h * wd;
+    let mut out = vec![0i8; w.len()];
+    for r in 0..o {
+        for ch in 0..c {
+            for p in 0..h * wd {
+                out[r * i + p * c + ch] = w[r * i + ch * h * wd + p];
+            }
+        }
+    }
+    out
+}
+
+/// Builds the integer plan of `plan` with numbers from `src`.
+pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, Vec<QOp>), QuantError> {
+    let input_q = src.point("input", 0, true)?;
+    let steps = &plan.steps;
+    // Identity steps (dropout) at the end do not count as layers.
+    let end = steps
+        .iter()
+        .rposition(|s| !matches!(s.op, FOp::Identity))
+        .map_or(0, |p| p + 1);
+    let mut ops = Vec::new();
+    let mut flat: Option<Dims> = None;
+    let mut i = 0;
+    while i < end {
+        let s = &steps[i];
+        match &s.op {
+            FOp::Conv { .. } | FOp::Linear { .. } => {
+                let relu = matches!(steps.get(i + 1).map(|s| &s.op), Some(FOp::Relu));
+                let fout = if relu { i + 2 } else { i + 1 };
+                let last = fout >= end;
+                let in_q = src.point(&s.name, i, true)?;
+                let out_q = if last {
+                    None
+                } else {
+                    Some(src.point(&s.name, fout, false)?)
+                };
+                let (conv, w, b, rows) = match &s.op {
+                    FOp::Conv {
+                        oc,
+                        k,
+                        stride,
+                        pad,
+                        w,
+                        b,
+                        ..
+                    } => (Some((*k, *stride, *pad)), w, b, *oc),
+                    FOp::Linear { o, w, b, .. } => (None, w, b, *o),
+                    _ => unreachable!(),
+                };
+                let (w_q, w_scales, bias) = src.weights(&s.name, w, b, rows)?;
+                let cols = w.len() / rows;
+                if w_q.len() != w.len() || w_scales.len() != rows || bias.len() != rows {
+                    return Err(QuantError::Format(format!(
+                        "layer `{}`: tensors of the wrong size",
+                        s.name
+                    )));
+                }
+                let flat_perm = if conv.is_none() { flat.take() } else { None };
+                let gemm_w = match (conv, flat_perm) {
+                    (Some((k, _, _)), _) => conv_gemm_order(&w_q, rows, s.in_dims.0, k),
+                    (None, Some(d)) => flat_gemm_order(&w_q, rows, d),
+                    (None, None) => w_q.clone(),
+                };
+                let packed = PackedB::pack(&gemm_w, rows, cols);
+                ops.push(QOp::Gemm(Box::new(QGemm {
+                    name: s.name.clone(),
+                    kind: s.kind.clone(),
+                    conv,
+                    in_dims: s.in_dims,
+                    out_dims: steps[fout - 1].out_dims,
+                    w_q,
+                    packed,
+                    w_scales,
+                    bias,
+                    relu,
+                    in_q,
+                    out_q,
+                    flat_perm,
+                    fin: i,
+                    fout,
+                })));
+                i = fout;
+                continue;
+            }
+            FOp::Relu => ops.push(QOp::Relu),
+            FOp::MaxPool { k, stride, pad } => ops.push(QOp::MaxPool {
+                k: *k,
+                stride: *stride,
+                pad: *pad,
+                out: s.out_dims,
+            }),
+            FOp::AvgPool { k, stride, pad } => ops.push(QOp::AvgPool {
+                k: *k,
+                stride: *stride,
+                pad: *pad,
+                out: s.out_dims,
+            }),
+            FOp::GlobalAvg => ops.push(QOp::GlobalAvg),
+            FOp::Flatten => {
+                if s.in_dims.1 * s.in_dims.2 > 1 && s.in_dims.0 > 1 {
+                    flat = Some(s.in_dims);
+                }
+                ops.push(QOp::Flatten)
+            }
+            FOp::Identity => {}
+        }
+        i += 1;
+    }
+    Ok((input_q, ops))
+}
+
+/// Quantizes a canonical (NCHW) `f32` batch to NHWC `u8`.
+pub(crate) fn quantize_act(x: &[f32], n: usize, dims: Dims, q: QParams) -> Act {
+    let inv = 1.0 / q.scale;
+    let zp = q.zero_point as f32;
+    let data: Vec<u8> = x
+        .iter()
+        .map(|&v| ((v * inv).round_ties_even() + zp).clamp(0.0, 255.0) as u8)
+        .collect();
+    Act::Q {
+        data: nchw_to_nhwc(&data, n, dims),
+        q,
+        dims,
+        flat_from: None,
+    }
+}
+
+/// The canonical (NCHW, CHW-flattened) `f32` values of an activation.
+pub(crate) fn canonical(act: &Act, n: usize) -> Vec<f32> {
+    match act {
+        Act::F { data } => data.clone(),
+        Act::Q {
+            data,
+            q,
+            dims,
+            flat_from,
+        } => {
+            let f: Vec<f32> = data.iter().map(|&v| q.dequantize(v as i32)).collect();
+            match flat_from {
+                Some(d) => nhwc_to_nchw(&f, n, *d),
+                None => nhwc_to_nchw(&f, n, *dims),
+            }
+        }
+    }
+}
+
+/// Runs one op on a batch of `n`.
+pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath) -> Act {
+    let Act::Q {
+        data,
+        q,
+        dims,
+        flat_from,
+    } = act
+    else {
+        unreachable!("a float activation is only produced by the last layer")
+    };
+    match op {
+        QOp::Gemm(g) => {
+            let kp = g.packed.k_padded();
+            let k = g.packed.k();
+            let mut col = Vec::new();
+            let (m, a): (usize, &[u8]) = match g.conv {
+                Some((kk, stride, pad)) => {
+                    let (oh, ow) = (g.out_dims.1, g.out_dims.2);
+                    im2col_nhwc(
+                        &data,
+                        n,
+                        dims,
+                        kk,
+                        stride,
+                        pad,
+                        (oh, ow),
+                        q.zero_point as u8,
+                        kp,
+                        &mut col,
+                    );
+                    (n * oh * ow, &col)
+                }
+                None if kp == k => (n, &data),
+                None => {
+                    col.resize(n * kp, 0);
+                    for (d, s) in col.chunks_exact_mut(kp).zip(data.chunks_exact(k)) {
+                        d[..k].copy_from_slice(s);
+                    }
+                    (n, &col)
+                }
+            };
+            let epi = Epilogue {
+                a_zero_point: q.zero_point,
+                a_scale: q.scale,
+                w_scales: &g.w_scales,
+                bias: Some(&g.bias),
+                relu: g.relu,
+            };
+            let oc = g.packed.n();
+            match g.out_q {
+                Some(oq) => {
+                    let mut y = vec![0u8; m * oc];
+                    let out = QOut::U8 {
+                        out: &mut y,
+                        scale: oq.scale,
+                        zero_point: oq.zero_point,
+                    };
+                    qgemm(path, m, a, kp, &g.packed, &epi, out, oc);
+                    Act::Q {
+                        data: y,
+                        q: oq,
+                        dims: g.out_dims,
+                        flat_from: None,
+                    }
+                }
+                None => {
+                    let mut y = vec![0f32; m * oc];
+                    qgemm(path, m, a, kp, &g.packed, &epi, QOut::F32(&mut y), oc);
+                    Act::F {
+                        data: nhwc_to_nchw(&y, n, g.out_dims),
+                    }
+                }
+            }
+        }
+        QOp::MaxPool { k, stride, pad, out } => Act::Q {
+            data: max_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2)),
+            q,
+            dims: *out,
+            flat_from: None,
+        },
+        QOp::AvgPool { k, stride, pad, out } => Act::Q {
+            data: avg_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2), q.zero_point as u8),
+            q,
+            dims: *out,
+            flat_from: None,
+        },
+        QOp::GlobalAvg => Act::Q {
+            data: global_avg_nhwc(&data, n, dims),
+            q,
+            dims: (dims.0, 1, 1),
+            flat_from: None,
+        },
+        QOp::Relu => {
+            let z = q.zero_point.clamp(0, 255) as u8;
+            Act::Q {
+                data: data.into_iter().map(|v| v.max(z)).collect(),
+                q,
+                dims,
+                flat_from,
+            }
+        }
+        QOp::Flatten => {
+            let (c, h, w) = dims;
+            Act::Q {
+                data,
+                q,
+                dims: (c * h * w, 1, 1),
+                flat_from: if h * w > 1 && c > 1 { Some(dims) } else { flat_from },
+            }
+        }
+    }
+}
+
+impl<N> Quantized<N> {
+    /// The integer GEMM path this model runs on (by default
+    /// [`QgemmPath::selected`]).
+    pub fn path(&self) -> QgemmPath {
+        self.path
+    }
+
+    /// Runs on `path` from now on (to compare paths or force the AVX2 one).
+    ///
+    /// # Errors
+    /// [`QuantError::PathUnavailable`] when this CPU lacks it.
+    pub fn set_path(&mut self, path: QgemmPath) -> Result<(), QuantError> {
+        if !path.is_available() {
+            return Err(QuantError::PathUnavailable(path));
+        }
+        self.path = path;
+        Ok(())
+    }
+
+    /// The names of the quantized (integer GEMM) layers, in order.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.gemms().map(|g| g.name.clone()).collect()
+    }
+
+    pub(crate) fn gemms(&self) -> impl Iterator<Item = &QGemm> {
+        self.ops.iter().filter_map(|o| match o {
+            QOp::Gemm(g) => Some(&**g),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn ops_ref(&self) -> &[QOp] {
+        &self.ops
+    }
+
+    pub(crate) fn input_q(&self) -> QParams {
+        self.input_q
+    }
+}
+
+impl<N: Network<Cpu, f32>> Quantized<N> {
+    pub(crate) fn from_parts(input: Dims, input_q: QParams, ops: Vec<QOp>) -> Self {
+        Self {
+            input,
+            input_q,
+            ops,
+            path: QgemmPath::selected(),
+            _net: PhantomData,
+        }
+    }
+
+    /// Inference on a batch: the input is quantized with the calibrated
+    /// scale, every layer runs on integers, the output is `f32`.
+    pub fn forward(&self, x: &Tensor<N::Input>) -> Tensor<N::Output> {
+        let n = x.batch();
+        let y = self.run(x.as_slice(), n);
+        Tensor::from_vec(&Cpu, n, y).expect("the plan produces the network's output shape")
+    }
+
+    /// [`Quantized::forward`] on flat `f32` samples (`n` of them, NCHW).
+    pub(crate) fn run(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let mut act = quantize_act(x, n, self.input, self.input_q);
+        for op in &self.ops {
+            act = apply(op, act, n, self.path);
+        }
+        canonical(&act, n)
+    }
+
+    /// Mean cross-entropy loss and accuracy on `data` (as
+    /// [`Fit::evaluate`](crate::train::Fit::evaluate) with `CrossEntropy`).
+    ///
+    /// # Errors
+    /// [`QuantError`]: `batch_size` 0, an empty data set, samples of the
+    /// wrong size.
+    pub fn evaluate<D: Dataset + ?Sized>(&self, data: &D, batch_size: usize) -> Result<Evaluation, QuantError> {
+        evaluate_with(data, batch_size, N::Input::NUMEL_OF, N::Output::NUMEL_OF, |x, n| {
+            self.run(x, n)
+        })
+    }
+}
+
+/// Shared by the quantized models: batches of `data` through `run`.
+pub(crate) fn evaluate_with<D: Dataset + ?Sized>(
+    data: &D,
+    batch_size: usize,
+    in_len: usize,
+    out_len: usize,
+    mut run: impl FnMut(&[f32], usize) -> Vec<f32>,
+) -> Result<Evaluation, QuantError> {
+    if batch_size == 0 {
+        return Err(QuantError::InvalidConfig("batch size 0".into()));
+    }
+    if data.is_empty() {
+        return Err(QuantError::EmptyData);
+    }
+    if data.sample_len() != in_len {
+        return Err(QuantError::SampleLen {
+            expected: in_len,
+            got: data.sample_len(),
+        });
+    }
+    let (mut loss, mut right) = (0f64, 0usize);
+    let mut x = vec![0f32; batch_size * in_len];
+    let mut labels = Vec::with_capacity(batch_size);
+    let mut start = 0;
+    while start < data.len() {
+        let n = batch_size.min(data.len() - start);
+        labels.clear();
+        for i in 0..n {
+            labels.push(data.get(start + i, &mut x[i * in_len..(i + 1) * in_len]));
+        }
+        let y = run(&x[..n * in_len], n);
+        for (row, &label) in y.chunks_exact(out_len).zip(&labels) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = row.iter().map(|&v| ((v - max) as f64).exp()).sum::<f64>().ln() + max as f64;
+            loss += lse - row.get(label).copied().unwrap_or(f32::NAN) as f64;
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0;
+            right += (best == label) as usize;
+        }
+        start += n;
+    }
+    Ok(Evaluation {
+        loss: loss / data.len() as f64,
+        accuracy: right as f64 / data.len() as f64,
+        samples: data.len(),
+    })
+}
+
+/// Runs the float plan over `config.calibration_samples` samples of
+/// `data`, observing the input and every step's output.
+pub(crate) fn calibrate<D: Dataset + ?Sized>(
+    plan: &FloatPlan,
+    data: &D,
+    config: &QuantConfig,
+) -> Result<Vec<RangeObserver>, QuantError> {
+    let in_len = plan.input.0 * plan.input.1 * plan.input.2;
+    if data.is_empty() {
+        return Err(QuantError::EmptyData);
+    }
+    if data.sample_len() != in_len {
+        return Err(QuantError::SampleLen {
+            expected: in_len,
+            got: data.sample_len(),
+        });
+    }
+    let total = if config.calibration_samples == 0 {
+        data.len()
+    } else {
+        config.calibration_samples.min(data.len())
+    };
+    let mut obs = vec![RangeObserver::new(config.observer); plan.steps.len() + 1];
+    let mut start = 0;
+    while start < total {
+        let n = config.batch_size.min(total - start);
+        let mut x = vec![0f32; n * in_len];
+        for i in 0..n {
+            data.get(start + i, &mut x[i * in_len..(i + 1) * in_len]);
+        }
+        obs[0].observe(&x);
+        for s in 0..plan.steps.len() {
+            x = plan.run_step(s, &x, n);
+            obs[s + 1].observe(&x);
+        }
+        start += n;
+    }
+    Ok(obs)
+}
+
+/// The `NUMEL` of a shape, as a name that reads well above.
+trait NumelOf {
+    const NUMEL_OF: usize;
+}
+impl<S: dl_core::Shape> NumelOf for S {
+    const NUMEL_OF: usize = S::NUMEL;
+}
