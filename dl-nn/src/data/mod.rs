@@ -18,12 +18,14 @@ pub mod error;
 pub mod idx;
 pub mod loader;
 pub mod memory;
+pub mod sampler;
 
 pub use digits::load_digits;
 pub use error::DataError;
 pub use idx::{load_mnist, load_mnist_with, MnistOptions, Split};
 pub use loader::{DataLoader, Epoch};
 pub use memory::InMemoryDataset;
+pub use sampler::{epoch_order, Sampler};
 
 /// A random-access, labelled data set of fixed-size samples.
 ///
