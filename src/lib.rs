@@ -10,6 +10,7 @@
 pub mod cli;
 
 pub use dl_core as core;
+pub use dl_dist as dist;
 pub use dl_macros::network;
 pub use dl_nn as nn;
 
