@@ -58,12 +58,47 @@ pub trait Communicator {
         dev: &B,
         buf: &mut B::Buf<T>,
         host: &mut Vec<T>,
-    ) -> Result<(), DistError> {
+    ) -> Result<(), DistError>
+    where
+        B::Buf<T>: 'static,
+    {
         host.clear();
         host.extend_from_slice(&dev.to_vec(buf));
         self.all_reduce_sum(host)?;
         dev.write(buf, host);
         Ok(())
+    }
+    /// [`Communicator::all_reduce_mean`] on a buffer of backend `B` (the
+    /// default: [`Communicator::all_reduce_sum_on`], then the division on
+    /// the host).
+    ///
+    /// # Errors
+    /// As [`Communicator::all_reduce_sum`].
+    fn all_reduce_mean_on<B: Backend, T: Float>(
+        &self,
+        dev: &B,
+        buf: &mut B::Buf<T>,
+        host: &mut Vec<T>,
+    ) -> Result<(), DistError>
+    where
+        B::Buf<T>: 'static,
+    {
+        self.all_reduce_sum_on(dev, buf, host)?;
+        let w = self.world_size();
+        if w > 1 {
+            let mut v = dev.to_vec(buf);
+            let d = T::from_usize(w);
+            v.iter_mut().for_each(|x| *x /= d);
+            dev.write(buf, &v);
+        }
+        Ok(())
+    }
+    /// Whether [`Communicator::all_reduce_mean_on`] reduces device buffers
+    /// without going through host memory (NCCL): `DataParallel` then
+    /// reduces each gradient where it lies instead of gathering them into a
+    /// host bucket.
+    fn reduces_on_device(&self) -> bool {
+        false
     }
     /// Ends every process of the group with exit status `code` (after an
     /// error on this rank, so that the others do not wait for it). The
@@ -112,7 +147,10 @@ impl Communicator for SingleProcess {
         _dev: &B,
         _buf: &mut B::Buf<T>,
         _host: &mut Vec<T>,
-    ) -> Result<(), DistError> {
+    ) -> Result<(), DistError>
+    where
+        B::Buf<T>: 'static,
+    {
         Ok(())
     }
 }

@@ -86,6 +86,10 @@ fn reduced<B: Backend, E: Float>(p: &RawParam<B, E>) -> bool {
     p.kind == ParamKind::Trainable && !p.frozen
 }
 
+fn is_cpu<B: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<Cpu>()
+}
+
 /// Appends `buf` to `flat` (no allocation on the CPU once `flat` has grown).
 fn gather<B: Backend, E: Float>(dev: &B, buf: &B::Buf<E>, flat: &mut Vec<E>)
 where
@@ -282,6 +286,25 @@ impl<C: Communicator> DataParallel<C> {
         if world == 1 {
             self.stats.seconds += start.elapsed().as_secs_f64();
             return Ok(());
+        }
+        if self.comm.reduces_on_device() && !is_cpu::<B>() {
+            // NCCL: each gradient reduced where it lies, in the same order
+            // on every rank (NCCL fuses the queued calls on its stream).
+            let mut host = Vec::new();
+            let mut result = Ok(());
+            let t = Instant::now();
+            let comm = &self.comm;
+            let stats = &mut self.stats;
+            model.each_param(&mut |p| {
+                if reduced(p) && result.is_ok() {
+                    result = comm.all_reduce_mean_on(&p.dev.clone(), &mut p.grad, &mut host);
+                    stats.buckets += 1;
+                    stats.elements += p.numel() as u64;
+                }
+            });
+            self.stats.reduce_seconds += t.elapsed().as_secs_f64();
+            self.stats.seconds += start.elapsed().as_secs_f64();
+            return result;
         }
         let mut flat = self.flat::<E>();
         flat.clear();

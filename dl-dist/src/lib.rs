@@ -53,6 +53,6 @@ pub use error::DistError;
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
 #[cfg(feature = "nccl")]
-pub use nccl_comm::NcclComm;
+pub use nccl_comm::{nccl_present, NcclComm};
 pub use sampler::{DistributedSampler, Tail};
 pub use watchdog::Watchdog;
