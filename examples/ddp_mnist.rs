@@ -22,10 +22,15 @@
 //! over the ranks). Ends with `test_accuracy=0.xxxx` and
 //! `param_checksum=<sum of |p| over all parameters, 6 significant digits>`,
 //! the same on 1 and on N ranks up to floating-point rounding.
+//!
+//! Built with `--features cuda,nccl`, `--device cuda` trains on one GPU per
+//! rank (`OMPI_COMM_WORLD_LOCAL_RANK`) with the gradients reduced by NCCL.
 
+#[allow(unused)] // `common::on_device!` is not used: the CUDA arm picks NCCL.
 mod common;
 
 use dl::cli::Args;
+use dl::core::Storage;
 use dl::dist::{Communicator, DataParallel, DistributedSampler, MpiComm, Tail};
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
@@ -87,7 +92,11 @@ fn six_digits(x: f64) -> String {
 }
 
 /// Correct answers and samples on this rank's shard of the test set.
-fn evaluate<B: Backend>(model: &mut Mlp<B>, loader: &mut DataLoader<InMemoryDataset>, dev: &B) -> Result<[f64; 2], String> {
+fn evaluate<B: Backend>(
+    model: &mut Mlp<B>,
+    loader: &mut DataLoader<InMemoryDataset>,
+    dev: &B,
+) -> Result<[f64; 2], String> {
     model.eval();
     let (mut correct, mut seen) = (0usize, 0usize);
     for (x, y) in loader.epoch::<S3<1, 28, 28>, B, f32>(dev).map_err(|e| e.to_string())? {
@@ -98,7 +107,10 @@ fn evaluate<B: Backend>(model: &mut Mlp<B>, loader: &mut DataLoader<InMemoryData
     Ok([correct as f64, seen as f64])
 }
 
-fn run<B: Backend>(args: &Args, dev: &B, comm: MpiComm) -> (f64, f64) {
+fn run<B: Backend, C: Communicator>(args: &Args, dev: &B, comm: C) -> (f64, f64)
+where
+    <B as Storage>::Buf<f32>: 'static,
+{
     let (rank, world) = (comm.rank(), comm.world_size());
     let root = rank == 0;
     let quiet = Args {
@@ -115,7 +127,7 @@ fn run<B: Backend>(args: &Args, dev: &B, comm: MpiComm) -> (f64, f64) {
         &quiet,
         format!(
             "{world} rank(s) on {}, {} samples per rank and step (global batch {})",
-            ddp.comm().library_version().lines().next().unwrap_or("MPI"),
+            ddp.comm().name(),
             args.batch_size,
             args.batch_size * world
         ),
@@ -233,7 +245,10 @@ fn main() {
         }
         Err(e) => {
             if comm.rank() == 0 {
-                eprintln!("{PROGRAM}: {e}\n\nusage: mpirun -np N target/release/examples/{PROGRAM} [options]\n{}", dl::cli::USAGE);
+                eprintln!(
+                    "{PROGRAM}: {e}\n\nusage: mpirun -np N target/release/examples/{PROGRAM} [options]\n{}",
+                    dl::cli::USAGE
+                );
             }
             std::process::exit(2)
         }
@@ -250,9 +265,37 @@ fn main() {
             }
         }
     }
-    let dev = common::or_exit(PROGRAM, args.device());
+    // Only rank 0 says which device it picked.
+    let dev = common::or_exit(
+        PROGRAM,
+        Args {
+            quiet: args.quiet || comm.rank() != 0,
+            ..args.clone()
+        }
+        .device(),
+    );
     let root = comm.rank() == 0;
-    let (acc, checksum) = common::on_device!(dev => run(&args, &dev, comm));
+    let (acc, checksum) = match dev {
+        dl::cli::Picked::Cpu(dev) => run(&args, &dev, comm),
+        // On GPUs: one GPU per rank on each machine, NCCL between them
+        // (MPI only starts it) when built with `--features cuda,nccl`.
+        #[cfg(feature = "nccl")]
+        dl::cli::Picked::Cuda(_) => {
+            let local: usize = std::env::var("OMPI_COMM_WORLD_LOCAL_RANK")
+                .or_else(|_| std::env::var("MPI_LOCALRANKID"))
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let gpu = dl::core::Cuda::new(local).unwrap_or_else(|e| fail(&comm, format!("GPU {local}: {e}")));
+            let nccl = dl::dist::NcclComm::new(comm, &gpu).unwrap_or_else(|e| {
+                eprintln!("{PROGRAM}: error: {e}");
+                std::process::exit(1)
+            });
+            run(&args, &gpu, nccl)
+        }
+        #[cfg(all(feature = "cuda", not(feature = "nccl")))]
+        dl::cli::Picked::Cuda(dev) => run(&args, &dev, comm),
+    };
     if root {
         println!("test_accuracy={acc:.4}");
         println!("param_checksum={}", six_digits(checksum));

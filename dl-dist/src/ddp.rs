@@ -197,7 +197,10 @@ impl<C: Communicator> DataParallel<C> {
     /// # Errors
     /// [`DistError::ModelMismatch`] on every rank when some rank's model
     /// differs; a transport error.
-    pub fn broadcast_parameters<B: Backend, E: Float, M: Module<B, E>>(&mut self, model: &mut M) -> Result<(), DistError>
+    pub fn broadcast_parameters<B: Backend, E: Float, M: Module<B, E>>(
+        &mut self,
+        model: &mut M,
+    ) -> Result<(), DistError>
     where
         B::Buf<E>: 'static,
     {

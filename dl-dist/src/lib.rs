@@ -51,7 +51,7 @@ pub use comm::{Communicator, SingleProcess};
 pub use ddp::{DataParallel, SyncStats, DEFAULT_BUCKET_BYTES};
 pub use error::DistError;
 #[cfg(feature = "mpi")]
-pub use mpi_comm::MpiComm;
+pub use mpi_comm::{MpiComm, Wait};
 #[cfg(feature = "nccl")]
 pub use nccl_comm::{nccl_present, NcclComm};
 pub use sampler::{DistributedSampler, Tail};

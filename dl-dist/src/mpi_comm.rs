@@ -10,6 +10,7 @@ use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, CommunicatorCollectives as _, Root as _};
+
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -38,7 +39,31 @@ pub struct MpiComm {
     scratch64: RefCell<Vec<f64>>,
     rank: usize,
     size: usize,
+    wait: Wait,
     universe: Universe,
+}
+
+/// How a rank waits for a reduction to complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A blocking `MPI_Allreduce`: the MPI library busy-polls. Fastest on
+    /// dedicated cores; on shared or oversubscribed cores the polling rank
+    /// takes CPU time from the rank it waits for.
+    Spin,
+    /// `MPI_Iallreduce`, then `MPI_Test` with a short spin, then yields,
+    /// then 20 µs sleeps between tests: the waiting rank gives up its core
+    /// (the default; `DL_DIST_WAIT=spin` selects [`Wait::Spin`]).
+    Backoff,
+}
+
+impl Wait {
+    /// From `DL_DIST_WAIT` (`spin` or `backoff`), else [`Wait::Backoff`].
+    pub fn from_env() -> Self {
+        match std::env::var("DL_DIST_WAIT").as_deref() {
+            Ok("spin") => Wait::Spin,
+            _ => Wait::Backoff,
+        }
+    }
 }
 
 impl std::fmt::Debug for MpiComm {
@@ -81,8 +106,15 @@ impl MpiComm {
             scratch64: RefCell::new(Vec::new()),
             rank,
             size,
+            wait: Wait::from_env(),
             universe,
         })
+    }
+
+    /// Sets how this rank waits for reductions (default from `DL_DIST_WAIT`).
+    pub fn with_wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
     }
 
     /// The underlying `mpi` crate communicator, for operations this trait
@@ -113,7 +145,31 @@ impl MpiComm {
         send.clear();
         send.extend_from_slice(buf);
         let _g = self.guard("all_reduce");
-        self.world.all_reduce_into(&send[..], buf, SystemOperation::sum());
+        match self.wait {
+            Wait::Spin => self.world.all_reduce_into(&send[..], buf, SystemOperation::sum()),
+            Wait::Backoff => mpi::request::scope(|scope| {
+                let mut req = self
+                    .world
+                    .immediate_all_reduce_into(scope, &send[..], buf, SystemOperation::sum());
+                let mut polls = 0u32;
+                loop {
+                    match req.test() {
+                        Ok(_) => break,
+                        Err(r) => req = r,
+                    }
+                    polls += 1;
+                    if polls < 64 {
+                        std::hint::spin_loop();
+                    } else if polls < 128 {
+                        std::thread::yield_now();
+                    } else {
+                        // Give the core to the peer rank (or anyone else):
+                        // the reduction progresses at the next test.
+                        std::thread::sleep(Duration::from_micros(20));
+                    }
+                }
+            }),
+        }
     }
 
     fn broadcast_typed<T: Equivalence>(&self, buf: &mut [T], root: usize) -> Result<(), DistError> {

@@ -210,8 +210,14 @@ mod tests {
 
     #[test]
     fn bad_rank_or_world_is_an_error() {
-        assert!(matches!(DistributedSampler::new(2, 2, None), Err(DistError::Invalid(_))));
-        assert!(matches!(DistributedSampler::new(0, 0, None), Err(DistError::Invalid(_))));
+        assert!(matches!(
+            DistributedSampler::new(2, 2, None),
+            Err(DistError::Invalid(_))
+        ));
+        assert!(matches!(
+            DistributedSampler::new(0, 0, None),
+            Err(DistError::Invalid(_))
+        ));
     }
 
     #[test]

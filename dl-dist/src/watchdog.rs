@@ -46,7 +46,10 @@ impl std::fmt::Debug for Watchdog {
 /// The limit from [`TIMEOUT_ENV`], else [`DEFAULT_TIMEOUT`]; `None` when set
 /// to 0 (off) or unparsable values fall back to the default.
 pub fn timeout_from_env() -> Option<Duration> {
-    match std::env::var(TIMEOUT_ENV).ok().and_then(|v| v.trim().parse::<f64>().ok()) {
+    match std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
         Some(s) if s <= 0.0 => None,
         Some(s) if s.is_finite() => Some(Duration::from_secs_f64(s)),
         _ => Some(DEFAULT_TIMEOUT),
