@@ -33,7 +33,7 @@ const STEPS: usize = 200;
 fn bench() -> Result<Option<String>, dl::dist::DistError> {
     let comm = MpiComm::new()?;
     let (rank, world) = (comm.rank(), comm.world_size());
-    if GLOBAL_BATCH % world != 0 {
+    if !GLOBAL_BATCH.is_multiple_of(world) {
         return Err(dl::dist::DistError::Invalid(format!(
             "the global batch {GLOBAL_BATCH} does not split over {world} ranks"
         )));

@@ -256,7 +256,7 @@ fn main() {
     if let Some(g) = global {
         let world = comm.world_size();
         match g.parse::<usize>() {
-            Ok(g) if g > 0 && g % world == 0 => args.batch_size = g / world,
+            Ok(g) if g > 0 && g.is_multiple_of(world) => args.batch_size = g / world,
             _ => {
                 if comm.rank() == 0 {
                     eprintln!("{PROGRAM}: invalid value `{g}` for `--global-batch-size`: must be a positive multiple of the {world} rank(s)");

@@ -48,17 +48,25 @@ fn mpirun(np: usize, scenario: &str, env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new("mpirun");
     cmd.args(["--allow-run-as-root", "--oversubscribe", "-np", &np.to_string()]);
     // Pass the scenario to every rank.
-    cmd.args(["-x", "DL_DIST_CHILD", "-x", "RAYON_NUM_THREADS", "-x", "DL_DIST_TIMEOUT_S"]);
-    cmd.arg(exe).args(["mpi_child_entry_point", "--exact", "--nocapture", "--test-threads=1"]);
+    cmd.args([
+        "-x",
+        "DL_DIST_CHILD",
+        "-x",
+        "RAYON_NUM_THREADS",
+        "-x",
+        "DL_DIST_TIMEOUT_S",
+    ]);
+    cmd.arg(exe)
+        .args(["mpi_child_entry_point", "--exact", "--nocapture", "--test-threads=1"]);
     cmd.env("DL_DIST_CHILD", scenario).env("RAYON_NUM_THREADS", "1");
     cmd.env("DL_DIST_TIMEOUT_S", "120");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let start = Instant::now();
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("could not run `mpirun` ({e}); install MPI with scripts/install-mpi.sh")
-    });
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run `mpirun` ({e}); install MPI with scripts/install-mpi.sh"));
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -90,7 +98,11 @@ fn check_equivalent(run: &Run, np: usize) {
         .unwrap_or_else(|| panic!("no comparison line:\n{}", run.out))
         .parse()
         .unwrap();
-    assert!(diff <= REL_TOL, "max relative difference {diff} > {REL_TOL}:\n{}", run.out);
+    assert!(
+        diff <= REL_TOL,
+        "max relative difference {diff} > {REL_TOL}:\n{}",
+        run.out
+    );
     let steps: Vec<String> = values(&run.out, "steps");
     assert!(steps.iter().all(|s| s == "50"), "{}", run.out);
 }
@@ -120,11 +132,21 @@ fn fit_on_two_ranks_matches_fit_in_one_process_and_checkpoints_cross_over() {
     let diff: f64 = values(&run.out, "max_rel_diff_vs_one_process")[0].parse().unwrap();
     assert!(diff <= REL_TOL, "{}", run.out);
     assert_eq!(values(&run.out, "history_matches"), ["true"], "{}", run.out);
-    assert_eq!(values(&run.out, "checkpoint_loads_in_one_process"), ["true"], "{}", run.out);
+    assert_eq!(
+        values(&run.out, "checkpoint_loads_in_one_process"),
+        ["true"],
+        "{}",
+        run.out
+    );
     // Only rank 0 printed progress and wrote the best-model checkpoint.
     assert!(dir.join("best-rank0.safetensors").exists(), "{}", run.out);
     assert!(!dir.join("best-rank1.safetensors").exists(), "{}", run.out);
-    assert_eq!(run.out.matches("epoch 2/3").count(), 1, "progress printed once:\n{}", run.out);
+    assert_eq!(
+        run.out.matches("epoch 2/3").count(),
+        1,
+        "progress printed once:\n{}",
+        run.out
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -143,7 +165,8 @@ fn a_hung_rank_trips_the_watchdog_of_the_others() {
     assert!(!run.ok, "the job succeeded:\n{}", run.out);
     assert!(run.secs < 60.0, "took {:.1} s:\n{}", run.secs, run.out);
     assert!(
-        run.out.contains("dl-dist: rank 0: all_reduce did not complete within 3 s"),
+        run.out
+            .contains("dl-dist: rank 0: all_reduce did not complete within 3 s"),
         "{}",
         run.out
     );
@@ -270,10 +293,15 @@ fn equiv(comm: MpiComm) {
     });
     let p = params(&mut model);
     let same = identical_to_rank0(ddp.comm(), &p);
-    println!("rank={rank} steps={steps} identical_to_rank0={same} buckets={}", ddp.stats().buckets);
+    println!(
+        "rank={rank} steps={steps} identical_to_rank0={same} buckets={}",
+        ddp.stats().buckets
+    );
     if rank == 0 {
         let mut one = Net::init(&Cpu, 1);
-        let mut loader = DataLoader::new(ds, global_batch).unwrap().sampler(Arc::new(Global(sampler)));
+        let mut loader = DataLoader::new(ds, global_batch)
+            .unwrap()
+            .sampler(Arc::new(Global(sampler)));
         train(&mut one, &mut loader, 50, |_| {});
         println!("max_rel_diff_vs_one_process={:e}", max_rel_diff(&p, &params(&mut one)));
     }
@@ -337,7 +365,9 @@ fn kill(comm: MpiComm) {
     for step in 0.. {
         if rank == 1 && step == 5 {
             // Die as a crashed or OOM-killed process does.
-            let _ = Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
             std::thread::sleep(Duration::from_secs(60));
         }
         ddp.sync_gradients(&mut model).unwrap();

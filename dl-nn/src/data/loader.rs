@@ -200,7 +200,11 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
         if order.len() != self.num_samples() {
             return Err(DataError::Sampler {
                 len,
-                msg: format!("it announced {} indices and returned {}", self.num_samples(), order.len()),
+                msg: format!(
+                    "it announced {} indices and returned {}",
+                    self.num_samples(),
+                    order.len()
+                ),
             });
         }
         if let Some(&bad) = order.iter().find(|&&i| i >= len) {

@@ -594,7 +594,10 @@ where
 
     for epoch in 0..epochs {
         for cb in callbacks.iter_mut() {
-            cb.on_epoch_begin(epoch, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
+            cb.on_epoch_begin(
+                epoch,
+                &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root),
+            )?;
         }
         optimizer.set_lr(lr);
         let start = Instant::now();
@@ -638,7 +641,11 @@ where
                 let mut e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
                 if let Some(d) = dist {
                     // Global figures: sums over the ranks' shards.
-                    let mut sums = [e.loss * e.samples as f64, (e.accuracy * e.samples as f64).round(), e.samples as f64];
+                    let mut sums = [
+                        e.loss * e.samples as f64,
+                        (e.accuracy * e.samples as f64).round(),
+                        e.samples as f64,
+                    ];
                     d.all_reduce_sum_f64(&mut sums)?;
                     e.loss = sums[0] / sums[2];
                     e.accuracy = sums[1] / sums[2];
@@ -675,7 +682,10 @@ where
         history.epochs.push(record.clone());
         let mut stop = None;
         for cb in callbacks.iter_mut() {
-            let ctl = cb.on_epoch_end(&record, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
+            let ctl = cb.on_epoch_end(
+                &record,
+                &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root),
+            )?;
             if let (Control::Stop(why), None) = (ctl, &stop) {
                 stop = Some(why);
             }
