@@ -12,6 +12,7 @@ pub mod cli;
 pub mod onnx;
 
 pub use dl_core as core;
+pub use dl_dist as dist;
 
 /// Any error of the framework (or of the program), for
 /// `fn main() -> dl::Result<()>`: `?` converts every error type, and

@@ -116,6 +116,15 @@ pub enum DataError {
     /// A batch size of zero was requested.
     #[error("batch size must be at least 1, got 0")]
     ZeroBatchSize,
+    /// A [`Sampler`](super::Sampler) returned an index past the data set
+    /// or a different number of indices than it announced.
+    #[error("the sampler is inconsistent with the data set of {len} samples: {msg}")]
+    Sampler {
+        /// Samples in the data set.
+        len: usize,
+        /// What is wrong.
+        msg: String,
+    },
     /// The tensor shape asked for does not hold one sample of the data set.
     #[error("shape {shape:?} holds {expected} elements per sample, but the data set's samples have {got}")]
     SampleLenMismatch {

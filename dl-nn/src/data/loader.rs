@@ -2,6 +2,7 @@
 //! shuffling and the next batch prepared on a background thread.
 
 use super::augment::{ImageDims, Transform};
+use super::sampler::{epoch_order, Sampler};
 use super::{DataError, Dataset};
 use dl_core::{Backend, Float, Rng, Shape, Tensor};
 use std::marker::PhantomData;
@@ -48,6 +49,7 @@ pub struct DataLoader<D: Dataset + ?Sized + 'static> {
     drop_last: bool,
     epoch: u64,
     transform: Option<(Arc<dyn Transform>, [usize; 3])>,
+    sampler: Option<Arc<dyn Sampler>>,
 }
 
 impl<D: Dataset + ?Sized + 'static> std::fmt::Debug for DataLoader<D> {
@@ -59,6 +61,7 @@ impl<D: Dataset + ?Sized + 'static> std::fmt::Debug for DataLoader<D> {
             .field("drop_last", &self.drop_last)
             .field("epoch", &self.epoch)
             .field("transform", &self.transform.as_ref().map(|t| t.1))
+            .field("sampler", &self.sampler.is_some())
             .finish()
     }
 }
@@ -80,12 +83,19 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
             drop_last: false,
             epoch: 0,
             transform: None,
+            sampler: None,
         })
     }
     /// Shuffles each epoch with a permutation drawn from `seed` and the
     /// epoch number.
     pub fn shuffle(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+    /// Visits the indices `sampler` chooses each epoch instead of the whole
+    /// data set (the shuffle seed then only seeds augmentation).
+    pub fn sampler(mut self, sampler: Arc<dyn Sampler>) -> Self {
+        self.sampler = Some(sampler);
         self
     }
     /// Whether to drop the last batch when it is smaller than the batch size.
@@ -129,9 +139,18 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
     pub fn is_empty(&self) -> bool {
         self.dataset.len() == 0
     }
+    /// Samples visited per epoch: the data set's size, or what the sampler
+    /// chooses.
+    pub fn num_samples(&self) -> usize {
+        let n = self.dataset.len();
+        match &self.sampler {
+            Some(s) => s.num_samples(n),
+            None => n,
+        }
+    }
     /// Batches per epoch.
     pub fn num_batches(&self) -> usize {
-        let n = self.dataset.len();
+        let n = self.num_samples();
         if self.drop_last {
             n / self.batch_size
         } else {
@@ -141,11 +160,10 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
 
     /// The order of the samples in epoch `epoch` (without advancing).
     pub fn order(&self, epoch: u64) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.dataset.len()).collect();
-        if let Some(seed) = self.seed {
-            Rng::new(seed).fork(epoch).shuffle(&mut order);
+        match &self.sampler {
+            Some(s) => s.indices(self.dataset.len(), epoch),
+            None => epoch_order(self.dataset.len(), self.seed, epoch),
         }
-        order
     }
 
     /// Starts the next epoch: an iterator over `(batch, labels)` on `dev`.
@@ -178,6 +196,23 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
         let epoch = self.epoch;
         self.epoch += 1;
         let order = self.order(epoch);
+        let len = self.dataset.len();
+        if order.len() != self.num_samples() {
+            return Err(DataError::Sampler {
+                len,
+                msg: format!(
+                    "it announced {} indices and returned {}",
+                    self.num_samples(),
+                    order.len()
+                ),
+            });
+        }
+        if let Some(&bad) = order.iter().find(|&&i| i >= len) {
+            return Err(DataError::Sampler {
+                len,
+                msg: format!("it returned index {bad}"),
+            });
+        }
         let num_batches = self.num_batches();
         let aug_rng = Rng::new(self.seed.unwrap_or(DEFAULT_AUGMENT_SEED) ^ DEFAULT_AUGMENT_SEED).fork(epoch);
         let job = Job {

@@ -19,6 +19,7 @@ pub mod idx;
 pub mod loader;
 pub mod memory;
 pub mod tabular;
+pub mod sampler;
 
 pub use digits::load_digits;
 pub use error::DataError;
@@ -26,6 +27,7 @@ pub use idx::{load_mnist, load_mnist_with, MnistOptions, Split};
 pub use loader::{DataLoader, Epoch};
 pub use memory::InMemoryDataset;
 pub use tabular::{load_breast_cancer, load_diabetes, Tabular};
+pub use sampler::{epoch_order, Sampler};
 
 /// A random-access, labelled data set of fixed-size samples.
 ///

@@ -88,6 +88,7 @@ pub struct CallbackContext<'a, M> {
     /// The number of epochs `fit` was configured for.
     pub epochs: usize,
     lr: &'a mut f64,
+    root: bool,
 }
 
 impl<'a, M> CallbackContext<'a, M> {
@@ -98,7 +99,19 @@ impl<'a, M> CallbackContext<'a, M> {
             model,
             epochs,
             lr,
+            root: true,
         }
+    }
+    /// Marks the context as that of a data-parallel rank other than 0
+    /// (`root == false`): callbacks then write no file (`fit` sets it).
+    pub fn with_root(mut self, root: bool) -> Self {
+        self.root = root;
+        self
+    }
+    /// Whether this process is rank 0 of a data-parallel run (or a
+    /// single-process run): the one that prints and writes files.
+    pub fn is_root(&self) -> bool {
+        self.root
     }
     /// The optimizer's current learning rate.
     pub fn lr(&self) -> f64 {
@@ -326,7 +339,8 @@ impl<'a, M: Module<B, E>, B: Backend, E: Float> ModelCheckpoint<'a, M, B, E> {
         self
     }
     /// A closure called with `(epoch, &model)` at every improvement; an
-    /// `Err(message)` stops `fit` with [`TrainError::Callback`].
+    /// `Err(message)` stops `fit` with [`TrainError::Callback`]. In a
+    /// data-parallel run it is called on rank 0 only.
     pub fn on_improve(mut self, save: impl FnMut(usize, &M) -> Result<(), String> + 'a) -> Self {
         self.save = Some(Box::new(save));
         self
@@ -400,7 +414,9 @@ impl<M: Module<B, E>, B: Backend, E: Float> Callback<M> for ModelCheckpoint<'_, 
                 i += 1;
             });
             params.truncate(i);
-            if let Some(save) = &mut self.save {
+            // In a data-parallel run every rank keeps the best parameters
+            // (for `restore_best`), only rank 0 writes them.
+            if let (Some(save), true) = (&mut self.save, ctx.is_root()) {
                 save(record.epoch, ctx.model).map_err(|msg| TrainError::Callback {
                     callback: "model_checkpoint",
                     msg,

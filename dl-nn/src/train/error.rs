@@ -85,6 +85,15 @@ pub enum TrainError {
     /// it lives on.
     #[error("the network has no parameter or buffer, so its device is unknown")]
     NoDevice,
+    /// A data-parallel collective failed (see `GradSync`): a transport
+    /// error, a peer rank that died or failed, ranks that disagree.
+    #[error("distributed training failed on rank {rank}: {msg}")]
+    Distributed {
+        /// The rank that reports the failure.
+        rank: usize,
+        /// What failed (naming the peer rank where it is known).
+        msg: String,
+    },
     /// A NaN or infinite loss or gradient (with `NonFinite::Error`, the default).
     #[error("non-finite value in {what} at epoch {epoch}, step {step}")]
     NonFinite {

@@ -6,6 +6,7 @@
 //! prepares the next one on a background thread.
 
 use super::callbacks::{Callback, CallbackContext, Control};
+use super::distributed::{Bridge, GradSync, SyncModel};
 use super::error::TrainError;
 use super::guard::NonFiniteGuard;
 use super::history::{EpochRecord, History};
@@ -58,6 +59,7 @@ pub struct FitConfig<'a, N, O, L> {
     quiet: bool,
     non_finite: NonFinite,
     max_consecutive_skips: usize,
+    dist: Option<Box<dyn SyncModel<N> + 'a>>,
 }
 
 impl<'a, N, O, L> FitConfig<'a, N, O, L> {
@@ -77,6 +79,7 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
             quiet: false,
             non_finite: NonFinite::Error,
             max_consecutive_skips: super::guard::DEFAULT_MAX_CONSECUTIVE_SKIPS,
+            dist: None,
         }
     }
     /// Number of passes over the training set (0: `fit` returns an empty history).
@@ -141,6 +144,19 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
     /// [`super::DEFAULT_MAX_CONSECUTIVE_SKIPS`]; at least 1).
     pub fn max_consecutive_skips(mut self, n: usize) -> Self {
         self.max_consecutive_skips = n.max(1);
+        self
+    }
+    /// Trains data-parallel over the ranks of `sync` (such as `dl-dist`'s
+    /// `DataParallel`): parameters broadcast from rank 0, this rank's shard
+    /// of each epoch, `batch_size` samples per rank and step, gradients
+    /// averaged after each backward pass, epoch figures summed over the
+    /// ranks, printing and checkpoint files on rank 0 only. See
+    /// [`GradSync`].
+    pub fn distributed<B: Backend, E: Float>(mut self, sync: &'a mut dyn GradSync<B, E>) -> Self
+    where
+        N: crate::module::Module<B, E>,
+    {
+        self.dist = Some(Box::new(Bridge(sync)));
         self
     }
     /// The optimizer (its state after a [`Fit::fit_mut`] run, for checkpoints).
@@ -520,7 +536,7 @@ where
     B: Backend,
     E: Float,
 {
-    let n = loader.len();
+    let n = loader.num_samples();
     let epoch = loader.next_epoch();
     let (mut loss_sum, mut right) = (0.0, 0usize);
     for (step, (x, labels)) in loader.epoch::<In, B, E>(dev)?.enumerate() {
@@ -621,6 +637,9 @@ where
     if let Some(seed) = cfg.shuffle {
         loader = loader.shuffle(seed);
     }
+    if let Some(d) = &cfg.dist {
+        loader = loader.sampler(d.train_sampler(cfg.shuffle, cfg.drop_last));
+    }
     let steps = loader.num_batches();
     if steps == 0 {
         return Err(TrainError::InvalidConfig(format!(
@@ -628,9 +647,10 @@ where
             train.len()
         )));
     }
-    let mut val_loader = match &cfg.validation {
-        Some(v) => Some(DataLoader::new(v.clone(), val_bs)?),
-        None => None,
+    let mut val_loader = match (&cfg.validation, &cfg.dist) {
+        (Some(v), Some(d)) => Some(DataLoader::new(v.clone(), val_bs)?.sampler(d.eval_sampler())),
+        (Some(v), None) => Some(DataLoader::new(v.clone(), val_bs)?),
+        (None, _) => None,
     };
     let dev = device_of(model)?;
     let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
@@ -644,13 +664,18 @@ where
         progress,
         quiet,
         non_finite,
+        dist,
         ..
     } = cfg;
     // PyTorch checks hyperparameters in the optimizer's constructor; a
     // state loaded for another model would panic at the first step.
     optimizer.validate(model).map_err(TrainError::Optimizer)?;
     let epochs = *epochs;
-    let mut reporter = Reporter::new(progress, *quiet, epochs);
+    let root = dist.as_ref().is_none_or(|d| d.rank() == 0);
+    if let Some(d) = dist {
+        d.broadcast_parameters(model)?;
+    }
+    let mut reporter = Reporter::new(progress, *quiet || !root, epochs);
     let mut history = History::default();
     let mut lr = optimizer.lr();
 
@@ -660,13 +685,13 @@ where
     // kernels; `catch_device_fault` makes it a typed error here.
     let run = || -> Result<(), TrainError> {
         for cb in callbacks.iter_mut() {
-            cb.on_train_begin(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+            cb.on_train_begin(&mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
         }
         optimizer.set_lr(lr);
 
         for epoch in 0..epochs {
             for cb in callbacks.iter_mut() {
-                cb.on_epoch_begin(epoch, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+                cb.on_epoch_begin(epoch, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
             }
             optimizer.set_lr(lr);
             let start = Instant::now();
@@ -680,9 +705,18 @@ where
                 model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
                 let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
                 // A non-finite loss skips the backward pass (the guard reports it).
-                if l.is_finite() || *non_finite == NonFinite::Ignore {
+                let backward = l.is_finite() || *non_finite == NonFinite::Ignore;
+                if backward {
                     model.zero_grad();
                     model.backward_params(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                }
+                if let Some(d) = dist.as_mut() {
+                    if !backward {
+                        // Every rank must take part in the reduction; NaN
+                        // gradients make every rank's guard see the fault.
+                        model.for_each_param(&mut |p| p.dev.fill(&mut p.grad, E::from_f64(f64::NAN)));
+                    }
+                    d.sync_gradients(model)?;
                 }
                 if !guard.check(model, l, epoch, step)? {
                     skipped += 1;
@@ -699,11 +733,29 @@ where
             let train_secs = start.elapsed().as_secs_f64();
             let (val_loss, val_accuracy) = match &mut val_loader {
                 Some(v) => {
-                    let e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
+                    let mut e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
+                    if let Some(d) = dist.as_mut() {
+                        // Global figures: sums over the ranks' shards.
+                        let mut sums = [
+                            e.loss * e.samples as f64,
+                            (e.accuracy * e.samples as f64).round(),
+                            e.samples as f64,
+                        ];
+                        d.all_reduce_sum_f64(&mut sums)?;
+                        e.loss = sums[0] / sums[2];
+                        e.accuracy = sums[1] / sums[2];
+                    }
                     (Some(e.loss), Some(e.accuracy))
                 }
                 None => (None, None),
             };
+            if let Some(d) = dist.as_mut() {
+                let mut sums = [loss_sum, right as f64, seen as f64];
+                d.all_reduce_sum_f64(&mut sums)?;
+                loss_sum = sums[0];
+                right = sums[1] as usize;
+                seen = sums[2] as usize;
+            }
             let (train_loss, train_accuracy) = if seen > 0 {
                 (loss_sum / seen as f64, right as f64 / seen as f64)
             } else {
@@ -725,7 +777,7 @@ where
             history.epochs.push(record.clone());
             let mut stop = None;
             for cb in callbacks.iter_mut() {
-                let ctl = cb.on_epoch_end(&record, &mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+                let ctl = cb.on_epoch_end(&record, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
                 if let (Control::Stop(why), None) = (ctl, &stop) {
                     stop = Some(why);
                 }
@@ -738,7 +790,7 @@ where
             }
         }
         for cb in callbacks.iter_mut() {
-            cb.on_train_end(&mut CallbackContext::new(&history, model, epochs, &mut lr))?;
+            cb.on_train_end(&mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
         }
         Ok(())
     };
@@ -749,7 +801,7 @@ where
         Err(error) => {
             let mut cleanup = Vec::new();
             for cb in callbacks.iter_mut() {
-                if let Err(e) = cb.on_train_abort(&error, &mut CallbackContext::new(&history, model, epochs, &mut lr)) {
+                if let Err(e) = cb.on_train_abort(&error, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root)) {
                     cleanup.push(format!("{}: {e}", cb.name()));
                 }
             }

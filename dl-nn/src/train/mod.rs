@@ -25,6 +25,7 @@
 //! | `.on_non_finite(NonFinite::Error)` (default) | `TerminateOnNaN` |
 
 mod callbacks;
+mod distributed;
 mod error;
 mod fit;
 mod guard;
@@ -38,6 +39,7 @@ mod test_util;
 mod tests;
 
 pub use callbacks::{Callback, CallbackContext, Control, EarlyStopping, LrScheduler, ModelCheckpoint, Monitor};
+pub use distributed::{GradSync, Parameters};
 pub use error::{FaultSource, TrainError};
 pub use fit::{
     device_of, evaluate_layer, fit_layer, predict_layer, Evaluation, Fit, FitConfig, NonFinite, Predictions,

@@ -1,0 +1,224 @@
+//! [`MpiComm`]: a [`Communicator`] on MPI (OpenMPI or MPICH, through the
+//! `mpi` crate), feature `mpi`.
+
+use crate::comm::{check_root, same_type_mut, Communicator};
+use crate::error::DistError;
+use crate::watchdog::{exit_on_timeout, timeout_from_env, Watchdog};
+use dl_core::Float;
+use mpi::collective::SystemOperation;
+use mpi::datatype::Equivalence;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator as _, CommunicatorCollectives as _, Root as _};
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+/// The processes started by `mpirun`, as one [`Communicator`]
+/// (`MPI_COMM_WORLD`).
+///
+/// Creating it initialises MPI (once per process); dropping it finalises
+/// MPI. A [`Watchdog`] bounds every collective (default 120 s,
+/// `DL_DIST_TIMEOUT_S` to change, 0 to turn off): a rank stuck in a
+/// collective because a peer hung prints its rank and the operation and
+/// exits with status 70, and `mpirun` then ends the others.
+///
+/// ```no_run
+/// use dl_dist::{Communicator, MpiComm};
+/// let comm = MpiComm::new()?; // run under `mpirun -np 2 ...`
+/// let mut v = vec![comm.rank() as f32 + 1.0; 3];
+/// comm.all_reduce_sum(&mut v)?;
+/// assert_eq!(v, vec![3.0; 3]); // 1 + 2 on 2 ranks
+/// # Ok::<(), dl_dist::DistError>(())
+/// ```
+pub struct MpiComm {
+    // Declared before `universe`: dropped before MPI is finalised.
+    world: SimpleCommunicator,
+    watchdog: Option<Watchdog>,
+    scratch32: RefCell<Vec<f32>>,
+    scratch64: RefCell<Vec<f64>>,
+    rank: usize,
+    size: usize,
+    wait: Wait,
+    universe: Universe,
+}
+
+/// How a rank waits for a reduction to complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A blocking `MPI_Allreduce`: the MPI library busy-polls. Fastest on
+    /// dedicated cores; on shared or oversubscribed cores the polling rank
+    /// takes CPU time from the rank it waits for.
+    Spin,
+    /// `MPI_Iallreduce`, then `MPI_Test` with a short spin, then yields,
+    /// then 20 µs sleeps between tests: the waiting rank gives up its core
+    /// (the default; `DL_DIST_WAIT=spin` selects [`Wait::Spin`]).
+    Backoff,
+}
+
+impl Wait {
+    /// From `DL_DIST_WAIT` (`spin` or `backoff`), else [`Wait::Backoff`].
+    pub fn from_env() -> Self {
+        match std::env::var("DL_DIST_WAIT").as_deref() {
+            Ok("spin") => Wait::Spin,
+            _ => Wait::Backoff,
+        }
+    }
+}
+
+impl std::fmt::Debug for MpiComm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpiComm")
+            .field("rank", &self.rank)
+            .field("world_size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MpiComm {
+    /// Initialises MPI (`MPI_THREAD_FUNNELED`: only the thread that made
+    /// the communicator calls MPI) with the watchdog limit from
+    /// `DL_DIST_TIMEOUT_S` (default 120 s).
+    ///
+    /// # Errors
+    /// [`DistError::Init`] when MPI was already initialised in this process
+    /// or cannot start.
+    pub fn new() -> Result<Self, DistError> {
+        Self::with_timeout(timeout_from_env())
+    }
+
+    /// Like [`MpiComm::new`] with an explicit watchdog limit (`None`: no
+    /// watchdog).
+    ///
+    /// # Errors
+    /// As [`MpiComm::new`].
+    pub fn with_timeout(limit: Option<Duration>) -> Result<Self, DistError> {
+        let (universe, _threading) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+            .ok_or_else(|| DistError::Init("MPI is already initialised in this process".into()))?;
+        let world = universe.world();
+        let rank = world.rank() as usize;
+        let size = world.size() as usize;
+        let watchdog = limit.map(|l| Watchdog::new(rank, l, exit_on_timeout()));
+        Ok(Self {
+            world,
+            watchdog,
+            scratch32: RefCell::new(Vec::new()),
+            scratch64: RefCell::new(Vec::new()),
+            rank,
+            size,
+            wait: Wait::from_env(),
+            universe,
+        })
+    }
+
+    /// Sets how this rank waits for reductions (default from `DL_DIST_WAIT`).
+    pub fn with_wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The underlying `mpi` crate communicator, for operations this trait
+    /// does not cover.
+    pub fn raw(&self) -> &SimpleCommunicator {
+        &self.world
+    }
+
+    /// The MPI library's version string.
+    pub fn library_version(&self) -> String {
+        mpi::environment::library_version().unwrap_or_else(|_| "unknown".into())
+    }
+
+    /// Broadcasts raw bytes from `root` (the NCCL unique id travels this way).
+    ///
+    /// # Errors
+    /// [`DistError::BadRoot`].
+    pub fn broadcast_bytes(&self, buf: &mut [u8], root: usize) -> Result<(), DistError> {
+        self.broadcast_typed(buf, root)
+    }
+
+    fn guard(&self, op: &'static str) -> Option<crate::watchdog::Guard<'_>> {
+        self.watchdog.as_ref().map(|w| w.enter(op))
+    }
+
+    fn reduce_typed<T: Equivalence + Copy>(&self, buf: &mut [T], scratch: &RefCell<Vec<T>>) {
+        let mut send = scratch.borrow_mut();
+        send.clear();
+        send.extend_from_slice(buf);
+        let _g = self.guard("all_reduce");
+        match self.wait {
+            Wait::Spin => self.world.all_reduce_into(&send[..], buf, SystemOperation::sum()),
+            Wait::Backoff => mpi::request::scope(|scope| {
+                let mut req = self
+                    .world
+                    .immediate_all_reduce_into(scope, &send[..], buf, SystemOperation::sum());
+                let mut polls = 0u32;
+                loop {
+                    match req.test() {
+                        Ok(_) => break,
+                        Err(r) => req = r,
+                    }
+                    polls += 1;
+                    if polls < 64 {
+                        std::hint::spin_loop();
+                    } else if polls < 128 {
+                        std::thread::yield_now();
+                    } else {
+                        // Give the core to the peer rank (or anyone else):
+                        // the reduction progresses at the next test.
+                        std::thread::sleep(Duration::from_micros(20));
+                    }
+                }
+            }),
+        }
+    }
+
+    fn broadcast_typed<T: Equivalence>(&self, buf: &mut [T], root: usize) -> Result<(), DistError> {
+        check_root(root, self.size)?;
+        let _g = self.guard("broadcast");
+        self.world.process_at_rank(root as i32).broadcast_into(buf);
+        Ok(())
+    }
+}
+
+impl Communicator for MpiComm {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn world_size(&self) -> usize {
+        self.size
+    }
+    fn name(&self) -> &'static str {
+        "mpi"
+    }
+    fn all_reduce_sum<T: Float>(&self, buf: &mut [T]) -> Result<(), DistError> {
+        if self.size == 1 || buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(b) = same_type_mut::<T, f32>(buf) {
+            self.reduce_typed(b, &self.scratch32);
+        } else if let Some(b) = same_type_mut::<T, f64>(buf) {
+            self.reduce_typed(b, &self.scratch64);
+        } else {
+            unreachable!("dl_core::Float is implemented for f32 and f64 only")
+        }
+        Ok(())
+    }
+    fn broadcast<T: Float>(&self, buf: &mut [T], root: usize) -> Result<(), DistError> {
+        if let Some(b) = same_type_mut::<T, f32>(buf) {
+            self.broadcast_typed(b, root)
+        } else if let Some(b) = same_type_mut::<T, f64>(buf) {
+            self.broadcast_typed(b, root)
+        } else {
+            unreachable!("dl_core::Float is implemented for f32 and f64 only")
+        }
+    }
+    fn barrier(&self) -> Result<(), DistError> {
+        let _g = self.guard("barrier");
+        self.world.barrier();
+        Ok(())
+    }
+    fn abort(&self, code: i32) -> ! {
+        let _ = &self.universe;
+        self.world.abort(code)
+    }
+}
