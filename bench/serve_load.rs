@@ -77,7 +77,12 @@ fn parse() -> Result<Opts, String> {
             "--max-delay-us" => o.max_delay_us = num(v()?)? as u64,
             "--threads" => o.threads = Some(num(v()?)?),
             "--json" => o.json = true,
-            "--url" => o.url = Some(v()?.parse().map_err(|_| "--url: HOST:PORT (an IP address)".to_string())?),
+            "--url" => {
+                o.url = Some(
+                    v()?.parse()
+                        .map_err(|_| "--url: HOST:PORT (an IP address)".to_string())?,
+                )
+            }
             "--label" => o.label = v()?,
             _ => return Err(format!("unknown option {a}")),
         }
@@ -90,7 +95,12 @@ fn parse() -> Result<Opts, String> {
 
 /// One keep-alive connection: sends `body` until the shared counter
 /// reaches `total`, returning each request's latency.
-async fn client(addr: SocketAddr, head: Arc<Vec<u8>>, next: Arc<AtomicUsize>, total: usize) -> Result<Vec<Duration>, String> {
+async fn client(
+    addr: SocketAddr,
+    head: Arc<Vec<u8>>,
+    next: Arc<AtomicUsize>,
+    total: usize,
+) -> Result<Vec<Duration>, String> {
     let mut s = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
     s.set_nodelay(true).ok();
     let mut lat = Vec::new();
@@ -134,11 +144,19 @@ async fn client(addr: SocketAddr, head: Arc<Vec<u8>>, next: Arc<AtomicUsize>, to
 
 fn request_bytes(json: bool) -> Vec<u8> {
     // A fixed, finite pseudo-image.
-    let x: Vec<f32> = (0..784).map(|i| ((i * 37 % 255) as f32 / 255.0 - 0.1307) / 0.3081).collect();
+    let x: Vec<f32> = (0..784)
+        .map(|i| ((i * 37 % 255) as f32 / 255.0 - 0.1307) / 0.3081)
+        .collect();
     let (ct, body) = if json {
-        ("application/json", serde_json::json!({ "inputs": [x] }).to_string().into_bytes())
+        (
+            "application/json",
+            serde_json::json!({ "inputs": [x] }).to_string().into_bytes(),
+        )
     } else {
-        ("application/octet-stream", x.iter().flat_map(|v| v.to_le_bytes()).collect())
+        (
+            "application/octet-stream",
+            x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     };
     let mut r = format!(
         "POST /v1/predict HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {ct}\r\ncontent-length: {}\r\n\r\n",
@@ -188,7 +206,9 @@ async fn run(addr: SocketAddr, o: &Opts, concurrency: usize) -> Result<Run, Stri
 
 async fn scrape(addr: SocketAddr, name: &str) -> Option<f64> {
     let mut s = TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).await.ok()?;
     out.lines()
@@ -199,9 +219,15 @@ async fn scrape(addr: SocketAddr, name: &str) -> Option<f64> {
 async fn series(addr: SocketAddr, o: &Opts, label: &str) -> Result<Vec<Run>, String> {
     let mut out = Vec::new();
     for &c in &o.concurrency {
-        let (b0, s0) = (scrape(addr, "dl_serve_batch_size_count").await, scrape(addr, "dl_serve_batch_size_sum").await);
+        let (b0, s0) = (
+            scrape(addr, "dl_serve_batch_size_count").await,
+            scrape(addr, "dl_serve_batch_size_sum").await,
+        );
         let r = run(addr, o, c).await?;
-        let (b1, s1) = (scrape(addr, "dl_serve_batch_size_count").await, scrape(addr, "dl_serve_batch_size_sum").await);
+        let (b1, s1) = (
+            scrape(addr, "dl_serve_batch_size_count").await,
+            scrape(addr, "dl_serve_batch_size_sum").await,
+        );
         let mean_batch = match (b0, s0, b1, s1) {
             (Some(b0), Some(s0), Some(b1), Some(s1)) if b1 > b0 => format!(" mean_batch={:.1}", (s1 - s0) / (b1 - b0)),
             _ => String::new(),
@@ -241,7 +267,9 @@ async fn main_async(o: Opts) -> Result<(), String> {
             quiet: true,
             ..ServeConfig::default()
         };
-        let server = dl::serve::start::<LeNet<Cpu, f32>>(cfg).await.map_err(|e| e.to_string())?;
+        let server = dl::serve::start::<LeNet<Cpu, f32>>(cfg)
+            .await
+            .map_err(|e| e.to_string())?;
         let runs = series(server.local_addr(), &o, label).await?;
         server.shutdown();
         server.wait().await;
@@ -253,7 +281,10 @@ async fn main_async(o: Opts) -> Result<(), String> {
     println!("\n| batching | concurrency | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|");
     for (label, runs) in &results {
         for r in runs {
-            println!("| {label} | {} | {:.0} | {:.2} | {:.2} |", r.concurrency, r.rps, r.p50, r.p99);
+            println!(
+                "| {label} | {} | {:.0} | {:.2} | {:.2} |",
+                r.concurrency, r.rps, r.p50, r.p99
+            );
         }
     }
     let find = |label: &str, c: usize| {
@@ -282,7 +313,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     if let Err(e) = rt.block_on(main_async(o)) {
         eprintln!("serve_load: error: {e}");
         std::process::exit(1);

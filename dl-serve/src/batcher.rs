@@ -177,7 +177,14 @@ async fn run_batch(
         (data, replies)
     };
     let (tx, rx) = oneshot::channel();
-    let result = if model.send(ModelMsg::Run { data, samples, reply: tx }).is_err() {
+    let result = if model
+        .send(ModelMsg::Run {
+            data,
+            samples,
+            reply: tx,
+        })
+        .is_err()
+    {
         Err("the model thread has stopped".to_string())
     } else {
         rx.await

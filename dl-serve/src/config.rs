@@ -132,7 +132,12 @@ pub const USAGE: &str = "\
 /// When `s` is not 64 hex digits.
 pub fn parse_sha256(s: &str) -> Result<[u8; 32], ConfigError> {
     let s = s.trim();
-    let bad = || ConfigError(format!("not a SHA-256 digest (64 hex digits): {:?}", s.chars().take(80).collect::<String>()));
+    let bad = || {
+        ConfigError(format!(
+            "not a SHA-256 digest (64 hex digits): {:?}",
+            s.chars().take(80).collect::<String>()
+        ))
+    };
     if s.len() != 64 || !s.is_ascii() {
         return Err(bad());
     }
@@ -253,7 +258,10 @@ mod tests {
 
     #[test]
     fn parses_flags_and_defaults() {
-        let c = ServeConfig::parse(args("--checkpoint m.safetensors --port 0 --max-batch-size=8 --no-classifier")).unwrap();
+        let c = ServeConfig::parse(args(
+            "--checkpoint m.safetensors --port 0 --max-batch-size=8 --no-classifier",
+        ))
+        .unwrap();
         assert_eq!(c.checkpoint, PathBuf::from("m.safetensors"));
         assert_eq!((c.port, c.max_batch_size, c.classifier), (0, 8, Some(false)));
         assert_eq!(c.bind, IpAddr::from([127, 0, 0, 1]));

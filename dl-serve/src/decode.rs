@@ -85,7 +85,9 @@ pub enum DecodeError {
         max: usize,
     },
     /// A raw body whose length is not a whole number of samples.
-    #[error("raw body of {len} bytes is not a positive multiple of {sample_bytes} bytes (one sample of little-endian f32)")]
+    #[error(
+        "raw body of {len} bytes is not a positive multiple of {sample_bytes} bytes (one sample of little-endian f32)"
+    )]
     RawLength {
         /// The body's length.
         len: usize,
@@ -128,7 +130,7 @@ pub fn expected_shape(lim: &DecodeLimits) -> String {
 /// [`DecodeError::NonFinite`].
 pub fn decode_raw(body: &[u8], lim: &DecodeLimits) -> Result<Decoded, DecodeError> {
     let sample_bytes = lim.numel.saturating_mul(4);
-    if body.is_empty() || sample_bytes == 0 || body.len() % sample_bytes != 0 {
+    if body.is_empty() || sample_bytes == 0 || !body.len().is_multiple_of(sample_bytes) {
         return Err(DecodeError::RawLength {
             len: body.len(),
             sample_bytes,
@@ -302,15 +304,16 @@ impl<'de> Visitor<'de> for Inputs<'_> {
         // The first element decides: a number starts a flat single sample,
         // an array starts a list of samples.
         let st = self.0;
-        match seq.next_element_seed(Item { st, sample: 0, index: 0 })? {
+        match seq.next_element_seed(Item {
+            st,
+            sample: 0,
+            index: 0,
+        })? {
             None => Err(st.fail(DecodeError::Empty)),
             Some(ItemKind::Number) => {
                 let sample = st.begin_sample()?;
                 let mut index = 1;
-                while seq
-                    .next_element_seed(Num { st, sample, index })?
-                    .is_some()
-                {
+                while seq.next_element_seed(Num { st, sample, index })?.is_some() {
                     index += 1;
                 }
                 st.end_sample(sample, index)
@@ -422,9 +425,7 @@ impl<'de> Visitor<'de> for Sample<'_> {
             depth: 1,
             count: &mut count,
         };
-        let first = seq.next_element_seed(First {
-            nested: &mut nested,
-        })?;
+        let first = seq.next_element_seed(First { nested: &mut nested })?;
         match first {
             None => st.end_sample(sample, 0),
             Some(ItemKind::Number) => {

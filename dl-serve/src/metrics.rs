@@ -156,7 +156,11 @@ impl Metrics {
                 "Predict requests accepted and not yet answered.",
                 self.in_flight.load(Relaxed),
             ),
-            ("dl_serve_connections", "Open connections.", self.connections.load(Relaxed)),
+            (
+                "dl_serve_connections",
+                "Open connections.",
+                self.connections.load(Relaxed),
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

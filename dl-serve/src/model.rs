@@ -184,7 +184,10 @@ fn relabel(e: CheckpointError, path: &Path) -> CheckpointError {
 pub type Runner = Box<dyn Fn(Vec<f32>, usize) -> Result<Vec<f32>, String> + Send>;
 
 /// Wraps a network into a [`Runner`]; runs on `pool` when given.
-pub fn runner<N: Network<Cpu, f32> + Send + Sync + 'static>(model: N, pool: Option<std::sync::Arc<rayon::ThreadPool>>) -> Runner {
+pub fn runner<N: Network<Cpu, f32> + Send + Sync + 'static>(
+    model: N,
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+) -> Runner {
     Box::new(move |data: Vec<f32>, samples: usize| {
         let run = || {
             catch_unwind(AssertUnwindSafe(|| -> Result<Vec<f32>, String> {
@@ -192,7 +195,10 @@ pub fn runner<N: Network<Cpu, f32> + Send + Sync + 'static>(model: N, pool: Opti
                 let y = <N as Layer<N::Input, N::Output, Cpu, f32>>::forward(&model, &x);
                 let out = y.to_vec();
                 if out.len() != samples * <N::Output as Shape>::NUMEL {
-                    return Err(format!("the network returned {} values for {samples} samples", out.len()));
+                    return Err(format!(
+                        "the network returned {} values for {samples} samples",
+                        out.len()
+                    ));
                 }
                 Ok(out)
             }))

@@ -208,7 +208,9 @@ where
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
 
     let in_dims = <N::Input as Shape>::DIMS;
     let out_dims = <N::Output as Shape>::DIMS;
@@ -229,19 +231,38 @@ where
         &cfg,
         format_args!(
             "input shape {in_dims:?}, output shape {out_dims:?}{}",
-            if classifier { ", classifier (argmax, softmax)" } else { "" }
+            if classifier {
+                ", classifier (argmax, softmax)"
+            } else {
+                ""
+            }
         ),
     );
     if cfg.bind.is_loopback() {
-        log(&cfg, format_args!("bound to {} only: reachable from this machine only (--bind 0.0.0.0 to serve others)", cfg.bind));
+        log(
+            &cfg,
+            format_args!(
+                "bound to {} only: reachable from this machine only (--bind 0.0.0.0 to serve others)",
+                cfg.bind
+            ),
+        );
     } else {
-        log(&cfg, format_args!("bound to {}: reachable from other machines", cfg.bind));
+        log(
+            &cfg,
+            format_args!("bound to {}: reachable from other machines", cfg.bind),
+        );
     }
     match &cfg.admin_token_file {
         Some(p) => {
-            log(&cfg, format_args!("admin endpoints enabled (bearer token from {})", p.display()));
+            log(
+                &cfg,
+                format_args!("admin endpoints enabled (bearer token from {})", p.display()),
+            );
             if !token_file_is_private(p) {
-                log(&cfg, format_args!("warning: {} is readable by group or others (chmod 600 it)", p.display()));
+                log(
+                    &cfg,
+                    format_args!("warning: {} is readable by group or others (chmod 600 it)", p.display()),
+                );
             }
         }
         None => log(&cfg, "admin endpoints disabled (no --admin-token-file)"),
@@ -307,7 +328,10 @@ where
         // Every connection returns its permit when it has answered its
         // requests and closed.
         let all = u32::try_from(cfg.max_connections).unwrap_or(u32::MAX);
-        if tokio::time::timeout(cfg.drain_timeout, conns.acquire_many(all)).await.is_err() {
+        if tokio::time::timeout(cfg.drain_timeout, conns.acquire_many(all))
+            .await
+            .is_err()
+        {
             log(&cfg, "drain timeout: stopping with requests still open");
             return;
         }
@@ -409,7 +433,9 @@ async fn accept_loop(
             continue;
         };
         metrics.connections.fetch_add(1, Ordering::Relaxed);
-        let (router, rx, m, tls) = (router.clone(), shutdown.clone(), metrics.clone(), tls.clone());
+        let (router, rx, m) = (router.clone(), shutdown.clone(), metrics.clone());
+        #[allow(clippy::clone_on_copy)] // `Copy` without the `tls` feature
+        let tls = tls.clone();
         let header_timeout = cfg.header_timeout;
         tokio::spawn(async move {
             match tls {
@@ -428,7 +454,10 @@ async fn accept_loop(
         });
     }
     ready.store(false, Ordering::Release);
-    log(cfg, "shutting down: no new connections; answering the accepted requests");
+    log(
+        cfg,
+        "shutting down: no new connections; answering the accepted requests",
+    );
 }
 
 /// Serves HTTP/1.1 on one connection until it closes, or until shutdown
@@ -519,7 +548,10 @@ async fn read_body(req: Request, limit: usize, timeout: Duration) -> Result<byte
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(closing(json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body of {} bytes is larger than the limit of {limit} bytes", declared.unwrap_or(0)),
+            format!(
+                "body of {} bytes is larger than the limit of {limit} bytes",
+                declared.unwrap_or(0)
+            ),
         )));
     }
     match tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect()).await {
@@ -607,9 +639,13 @@ async fn predict_inner(app: &App, req: Request) -> Response {
                 app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
                 let mut r = json_error(
                     StatusCode::TOO_MANY_REQUESTS,
-                    format!("the queue is full ({} requests waiting); retry later", app.cfg.queue_capacity),
+                    format!(
+                        "the queue is full ({} requests waiting); retry later",
+                        app.cfg.queue_capacity
+                    ),
                 );
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 r
             }
             mpsc::error::TrySendError::Closed(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
@@ -794,7 +830,10 @@ async fn reload_inner(app: &App, req: Request) -> Response {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             app.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
-            log(&app.cfg, format_args!("reload refused, the previous model keeps serving: {e}"));
+            log(
+                &app.cfg,
+                format_args!("reload refused, the previous model keeps serving: {e}"),
+            );
             return json_error(
                 StatusCode::BAD_REQUEST,
                 format!("reload refused, the previous model keeps serving: {e}"),
@@ -806,15 +845,7 @@ async fn reload_inner(app: &App, req: Request) -> Response {
         }
     };
     let (done_tx, done_rx) = oneshot::channel();
-    if app
-        .model_tx
-        .send(ModelMsg::Swap {
-            runner,
-            done: done_tx,
-        })
-        .is_err()
-        || done_rx.await.is_err()
-    {
+    if app.model_tx.send(ModelMsg::Swap { runner, done: done_tx }).is_err() || done_rx.await.is_err() {
         app.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
         return json_error(StatusCode::SERVICE_UNAVAILABLE, "the model thread has stopped");
     }

@@ -76,13 +76,21 @@ fn bound(body_len: usize) -> usize {
 
 fn valid_body() -> impl Strategy<Value = Vec<u8>> {
     (1usize..20, any::<bool>()).prop_map(|(n, nested)| {
-        let sample = if nested { "[[1,2,3],[4,5,6.5]]" } else { "[1,2,3,4,5,-6e-3]" };
+        let sample = if nested {
+            "[[1,2,3],[4,5,6.5]]"
+        } else {
+            "[1,2,3,4,5,-6e-3]"
+        };
         format!("{{\"inputs\": [{}]}}", vec![sample; n].join(",")).into_bytes()
     })
 }
 
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    (valid_body(), proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6), any::<prop::sample::Index>())
+    (
+        valid_body(),
+        proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        any::<prop::sample::Index>(),
+    )
         .prop_map(|(mut b, edits, cut)| {
             for (i, v) in edits {
                 let at = i.index(b.len());

@@ -52,7 +52,14 @@ async fn predicts_json_and_raw_with_argmax_and_probabilities() {
 
     // Raw little-endian f32, two samples.
     let raw: Vec<u8> = X.iter().chain(y.iter()).flat_map(|v| v.to_le_bytes()).collect();
-    let r = request(addr, "POST", "/v1/predict", &[("content-type", "application/octet-stream")], &raw).await;
+    let r = request(
+        addr,
+        "POST",
+        "/v1/predict",
+        &[("content-type", "application/octet-stream")],
+        &raw,
+    )
+    .await;
     assert_eq!(r.status, 200, "{r:?}");
     let o = outputs(&r);
     assert!(close(&o[0], &want) && close(&o[1], &direct(&model, &y)));
@@ -72,22 +79,41 @@ async fn hostile_bodies_get_4xx_and_the_server_keeps_answering() {
     let addr = s.local_addr();
     let json = [("content-type", "application/json")];
     let raw = [("content-type", "application/octet-stream")];
-    let nan: Vec<u8> = [1.0f32, f32::NAN, 0.0, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-    let cases: Vec<(&str, &[(&str, &str)], Vec<u8>, u16)> = vec![
+    let nan: Vec<u8> = [1.0f32, f32::NAN, 0.0, 0.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         ("wrong length", &json, br#"{"inputs": [[1, 2, 3]]}"#.to_vec(), 400),
-        ("wrong flat length", &json, br#"{"inputs": [1, 2, 3, 4, 5]}"#.to_vec(), 400),
+        (
+            "wrong flat length",
+            &json,
+            br#"{"inputs": [1, 2, 3, 4, 5]}"#.to_vec(),
+            400,
+        ),
         ("f32 overflow", &json, br#"{"inputs": [[1, 2, 3, 1e39]]}"#.to_vec(), 400),
         ("NaN literal", &json, br#"{"inputs": [[NaN, 2, 3, 4]]}"#.to_vec(), 400),
         ("truncated JSON", &json, br#"{"inputs": [[1, 2, 3,"#.to_vec(), 400),
         ("not JSON", &json, vec![0xff, 0xfe, 0x00, 0x12], 400),
         ("empty", &json, Vec::new(), 400),
         ("unknown key", &json, br#"{"input": [[1, 2, 3, 4]]}"#.to_vec(), 400),
-        ("too many samples", &json, format!("{{\"inputs\": [{}]}}", vec!["[1,2,3,4]"; 9].join(",")).into_bytes(), 413),
+        (
+            "too many samples",
+            &json,
+            format!("{{\"inputs\": [{}]}}", ["[1,2,3,4]"; 9].join(",")).into_bytes(),
+            413,
+        ),
         ("raw NaN", &raw, nan, 400),
         ("raw wrong length", &raw, vec![0u8; 15], 400),
         ("raw too many samples", &raw, vec![0u8; 16 * 9], 413),
         ("body over the limit", &json, vec![b' '; 65 << 10], 413),
-        ("wrong content type", &[("content-type", "text/plain")], br#"{"inputs": [[1, 2, 3, 4]]}"#.to_vec(), 415),
+        (
+            "wrong content type",
+            &[("content-type", "text/plain")],
+            br#"{"inputs": [[1, 2, 3, 4]]}"#.to_vec(),
+            415,
+        ),
         ("no content type", &[], br#"{"inputs": [[1, 2, 3, 4]]}"#.to_vec(), 415),
     ];
     for (what, headers, body, code) in cases {
@@ -95,7 +121,10 @@ async fn hostile_bodies_get_4xx_and_the_server_keeps_answering() {
         assert_eq!(r.status, code, "{what}: {r:?}");
         let msg = r.json()["error"].as_str().unwrap().to_string();
         if code != 413 || what.contains("samples") {
-            assert!(msg.contains("[4]"), "{what}: the message states the expected shape: {msg}");
+            assert!(
+                msg.contains("[4]"),
+                "{what}: the message states the expected shape: {msg}"
+            );
         }
         // The server keeps answering.
         predict_ok(addr, &X).await;
@@ -103,12 +132,19 @@ async fn hostile_bodies_get_4xx_and_the_server_keeps_answering() {
     assert_eq!(request(addr, "GET", "/v1/predict", &[], b"").await.status, 405);
     assert_eq!(request(addr, "GET", "/nope", &[], b"").await.status, 404);
 
+    // Another client is served while the 100 MB bodies come in.
+    let other = tokio::spawn(async move {
+        for _ in 0..20 {
+            predict_ok(addr, &X).await;
+        }
+    });
     // 100 MB declared: refused from the headers, before any byte of it.
     let r = request_100mb(addr, true).await;
     assert_eq!(r.status, 413, "{r:?}");
     // 100 MB really sent (chunked, no length): refused at the limit.
     let r = request_100mb(addr, false).await;
     assert_eq!(r.status, 413, "{r:?}");
+    other.await.unwrap();
     predict_ok(addr, &X).await;
     assert!(metric(addr, "dl_serve_responses_total{code=\"413\"}").await >= 5.0);
     s.shutdown();
@@ -156,7 +192,9 @@ async fn request_100mb(addr: std::net::SocketAddr, declared: bool) -> Resp {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), read).await.expect("answer in time");
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("answer in time");
     writer.abort();
     parse(&out).unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(&out)))
 }
@@ -165,7 +203,8 @@ fn content_length(head: &str) -> usize {
     head.lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0)
 }
@@ -184,7 +223,9 @@ async fn health_ready_metrics_and_batches_form() {
     assert_eq!(request(addr, "GET", "/healthz", &[], b"").await.status, 200);
     assert_eq!(request(addr, "GET", "/readyz", &[], b"").await.status, 200);
     let want = direct(&model, &X);
-    let tasks: Vec<_> = (0..8).map(|_| tokio::spawn(async move { predict_ok(addr, &X).await })).collect();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(async move { predict_ok(addr, &X).await }))
+        .collect();
     for t in tasks {
         assert!(close(&t.await.unwrap(), &want));
     }
@@ -281,9 +322,11 @@ async fn slow_body_gets_408_while_others_are_served() {
     let s = start::<Tiny>(cfg).await;
     let addr = s.local_addr();
     let mut slow = TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n")
-        .await
-        .unwrap();
+    slow.write_all(
+        b"POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let trickle = async {
         // One byte every 100 ms: 200 bytes would take 20 s.
         for _ in 0..200 {
@@ -403,7 +446,12 @@ async fn connection_limit_answers_503_while_open_connections_are_served() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(served);
-    assert!(s.metrics().connections_rejected.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(
+        s.metrics()
+            .connections_rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
     drop(kept);
     s.shutdown();
     s.wait().await;
@@ -476,7 +524,10 @@ async fn reload_needs_the_token_and_refuses_bad_files_keeping_the_old_model() {
         let r = reload(body(p), Some(auth.clone())).await;
         assert_eq!(r.status, 400, "{r:?}");
         let msg = r.json()["error"].as_str().unwrap().to_string();
-        assert!(msg.contains("previous model keeps serving") && msg.contains(why), "{msg}");
+        assert!(
+            msg.contains("previous model keeps serving") && msg.contains(why),
+            "{msg}"
+        );
         assert!(close(&predict_ok(addr, &X).await, &want_old));
     }
     // A digest that does not match.
@@ -557,7 +608,14 @@ async fn admin_is_disabled_without_a_token_and_pinned_reloads_refuse_other_files
     cfg.admin_token_file = Some(dir.join("token"));
     cfg.require_sha256 = true;
     let s = start::<Tiny>(cfg).await;
-    let r = request(s.local_addr(), "POST", "/admin/reload", &[("authorization", &auth)], b"").await;
+    let r = request(
+        s.local_addr(),
+        "POST",
+        "/admin/reload",
+        &[("authorization", &auth)],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 400, "{r:?}");
     assert!(r.body.contains("--require-sha256"), "{r:?}");
     s.shutdown();
@@ -598,7 +656,9 @@ async fn shutdown_answers_every_accepted_request() {
     cfg.queue_timeout = Duration::from_secs(30);
     let s = start::<Tiny>(cfg).await;
     let addr = s.local_addr();
-    let tasks: Vec<_> = (0..8).map(|_| tokio::spawn(async move { predict_ok(addr, &X).await })).collect();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(async move { predict_ok(addr, &X).await }))
+        .collect();
     let mut accepted = false;
     for _ in 0..500 {
         if s.metrics().in_flight.load(std::sync::atomic::Ordering::Relaxed) == 8 {
@@ -613,6 +673,20 @@ async fn shutdown_answers_every_accepted_request() {
     for t in tasks {
         assert!(close(&t.await.unwrap(), &want));
     }
-    tokio::time::timeout(Duration::from_secs(30), s.wait()).await.expect("stops");
+    tokio::time::timeout(Duration::from_secs(30), s.wait())
+        .await
+        .expect("stops");
     assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+}
+
+#[cfg(not(feature = "tls"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_flags_without_the_tls_feature_stop_the_start() {
+    let dir = tmp("no-tls");
+    let (path, _) = tiny_checkpoint(&dir, "m.safetensors", 1);
+    let mut cfg = config(path);
+    cfg.tls_cert = Some(dir.join("cert.pem"));
+    cfg.tls_key = Some(dir.join("key.pem"));
+    let e = dl_serve::start::<Tiny>(cfg).await.err().expect("refused");
+    assert!(matches!(e, ServeError::Tls(_)) && e.to_string().contains("tls"), "{e}");
 }

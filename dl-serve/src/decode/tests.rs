@@ -94,7 +94,11 @@ fn empty_and_malformed() {
         r#"{"inputs": [[1,2,3,4,5,6], 7]}"#,
         r#"{"inputs": [1, [2]]}"#,
     ] {
-        assert!(matches!(json(bad), Err(DecodeError::Json(_))), "{bad:?} -> {:?}", json(bad));
+        assert!(
+            matches!(json(bad), Err(DecodeError::Json(_))),
+            "{bad:?} -> {:?}",
+            json(bad)
+        );
     }
 }
 
@@ -122,7 +126,7 @@ fn non_finite_values() {
 #[test]
 fn sample_limit_is_413() {
     let one = "[1,2,3,4,5,6]";
-    let body = format!("{{\"inputs\": [{}]}}", vec![one; 5].join(","));
+    let body = format!("{{\"inputs\": [{}]}}", [one; 5].join(","));
     let e = json(&body).unwrap_err();
     assert_eq!(e, DecodeError::TooManySamples { max: 4 });
     assert_eq!(e.status(), 413);

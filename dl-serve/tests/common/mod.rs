@@ -64,7 +64,14 @@ impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for Slow<B, E> {
     fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
         out.copy_from(x);
     }
-    fn backward(&mut self, _x: &Tensor<S, B, E>, _o: &Tensor<S, B, E>, _c: &(), dy: &Tensor<S, B, E>, dx: &mut Tensor<S, B, E>) {
+    fn backward(
+        &mut self,
+        _x: &Tensor<S, B, E>,
+        _o: &Tensor<S, B, E>,
+        _c: &(),
+        dy: &Tensor<S, B, E>,
+        dx: &mut Tensor<S, B, E>,
+    ) {
         dx.copy_from(dy);
     }
 }
@@ -143,7 +150,10 @@ pub fn parse(raw: &[u8]) -> Option<Resp> {
 pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let fut = async {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        let mut req = format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -161,7 +171,14 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&st
 
 /// `POST /v1/predict` with a JSON body.
 pub async fn predict_json(addr: SocketAddr, body: &str) -> Resp {
-    request(addr, "POST", "/v1/predict", &[("content-type", "application/json")], body.as_bytes()).await
+    request(
+        addr,
+        "POST",
+        "/v1/predict",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
 }
 
 /// `POST /v1/predict` of one sample as JSON; panics unless 200; returns
