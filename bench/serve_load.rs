@@ -4,11 +4,12 @@
 //! initialised: the speed does not depend on the weights) behind the
 //! server on 127.0.0.1, once with dynamic batching on and once off, and
 //! sends single-sample requests over keep-alive HTTP/1.1 connections at
-//! each concurrency, a fixed number per run. Prints one line per run
-//! (BENCHMARKS.md format) and a Markdown table:
+//! each concurrency, a fixed number per run; the runs alternate between
+//! the two servers (`--repeat` times each) and the medians are reported,
+//! one line per setting (BENCHMARKS.md format), then a Markdown table:
 //!
 //! ```text
-//! S1 dl batching=on concurrency=16 requests=3000 requests_per_s=1234.5 p50_ms=1.23 p99_ms=4.56 mean_batch=11.2
+//! S1 dl batching=on concurrency=16 requests=2000 runs=3 requests_per_s=1234.5 p50_ms=1.23 p99_ms=4.56 mean_batch=11.2
 //! ```
 //!
 //! ```sh
@@ -19,7 +20,9 @@
 //! Options: `--checkpoint PATH`, `--requests N` (per run, default 2000),
 //! `--concurrency LIST` (default `1,16,64`), `--max-batch-size N` (32),
 //! `--max-delay-us N` (2000), `--threads N` (model threads; default all
-//! cores), `--json` (JSON bodies instead of raw f32), `--url HOST:PORT`.
+//! cores), `--json` (JSON bodies instead of raw f32), `--repeat N` (3),
+//! `--url HOST:PORT`, `--forward-only` (no server: the network's time per
+//! sample at batch sizes 1 to 64, which bounds what batching can gain).
 //! Every request must answer 200; the run stops with an error otherwise.
 
 #[path = "../examples/common/lenet.rs"]
@@ -46,6 +49,8 @@ struct Opts {
     json: bool,
     url: Option<SocketAddr>,
     label: String,
+    forward_only: bool,
+    repeat: usize,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -59,6 +64,8 @@ fn parse() -> Result<Opts, String> {
         json: false,
         url: None,
         label: "external".into(),
+        forward_only: false,
+        repeat: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -84,11 +91,13 @@ fn parse() -> Result<Opts, String> {
                 )
             }
             "--label" => o.label = v()?,
+            "--forward-only" => o.forward_only = true,
+            "--repeat" => o.repeat = num(v()?)?,
             _ => return Err(format!("unknown option {a}")),
         }
     }
-    if o.requests == 0 || o.concurrency.contains(&0) {
-        return Err("--requests and --concurrency must be positive".into());
+    if o.requests == 0 || o.repeat == 0 || o.concurrency.contains(&0) {
+        return Err("--requests, --repeat and --concurrency must be positive".into());
     }
     Ok(o)
 }
@@ -168,7 +177,6 @@ fn request_bytes(json: bool) -> Vec<u8> {
 }
 
 struct Run {
-    concurrency: usize,
     rps: f64,
     p50: f64,
     p99: f64,
@@ -197,7 +205,6 @@ async fn run(addr: SocketAddr, o: &Opts, concurrency: usize) -> Result<Run, Stri
     lat.sort();
     let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
     Ok(Run {
-        concurrency,
         rps: lat.len() as f64 / secs,
         p50: q(0.50),
         p99: q(0.99),
@@ -216,90 +223,164 @@ async fn scrape(addr: SocketAddr, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-async fn series(addr: SocketAddr, o: &Opts, label: &str) -> Result<Vec<Run>, String> {
-    let mut out = Vec::new();
-    for &c in &o.concurrency {
-        let (b0, s0) = (
-            scrape(addr, "dl_serve_batch_size_count").await,
-            scrape(addr, "dl_serve_batch_size_sum").await,
-        );
-        let r = run(addr, o, c).await?;
-        let (b1, s1) = (
-            scrape(addr, "dl_serve_batch_size_count").await,
-            scrape(addr, "dl_serve_batch_size_sum").await,
-        );
-        let mean_batch = match (b0, s0, b1, s1) {
-            (Some(b0), Some(s0), Some(b1), Some(s1)) if b1 > b0 => format!(" mean_batch={:.1}", (s1 - s0) / (b1 - b0)),
-            _ => String::new(),
-        };
+/// One run at `concurrency` against `addr`, with the mean batch size the
+/// server's metrics saw during it (None for a server without them).
+async fn measured(addr: SocketAddr, o: &Opts, concurrency: usize) -> Result<(Run, Option<f64>), String> {
+    let before = (
+        scrape(addr, "dl_serve_batch_size_count").await,
+        scrape(addr, "dl_serve_batch_size_sum").await,
+    );
+    let r = run(addr, o, concurrency).await?;
+    let after = (
+        scrape(addr, "dl_serve_batch_size_count").await,
+        scrape(addr, "dl_serve_batch_size_sum").await,
+    );
+    let mean = match (before, after) {
+        ((Some(b0), Some(s0)), (Some(b1), Some(s1))) if b1 > b0 => Some((s1 - s0) / (b1 - b0)),
+        _ => None,
+    };
+    Ok((r, mean))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The network alone, no server: time per sample of `forward` at each
+/// batch size (median of repeated runs), on `--threads` threads. Shows how
+/// much a batch can gain on this machine before any HTTP is involved.
+fn forward_only(o: &Opts) -> Result<(), String> {
+    use dl::core::Tensor;
+    use dl::nn::Layer;
+    type Input = <LeNet<Cpu, f32> as dl::nn::Network<Cpu, f32>>::Input;
+    let model = LeNet::<Cpu, f32>::init(&Cpu, 0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(o.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| e.to_string())?;
+    for b in [1usize, 2, 4, 8, 16, 32, 64] {
+        let data = (0..b * 784).map(|i| (i % 97) as f32 / 97.0).collect();
+        let x = Tensor::<Input, Cpu, f32>::from_vec(&Cpu, b, data).map_err(|e| e.to_string())?;
+        let reps = (2000 / b).max(20);
+        let mut times: Vec<f64> = (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                let y = pool.install(|| Layer::forward(&model, &x));
+                std::hint::black_box(y);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let med = times[times.len() / 2];
         println!(
-            "S1 dl batching={label} concurrency={c} requests={} requests_per_s={:.1} p50_ms={:.3} p99_ms={:.3}{mean_batch}",
-            o.requests, r.rps, r.p50, r.p99
+            "S1-forward dl threads={} batch={b} median_ms={:.3} us_per_sample={:.1}",
+            pool.current_num_threads(),
+            med * 1e3,
+            med * 1e6 / b as f64
         );
-        out.push(r);
     }
-    Ok(out)
+    Ok(())
 }
 
 async fn main_async(o: Opts) -> Result<(), String> {
+    if o.forward_only {
+        return forward_only(&o);
+    }
+    let mut targets: Vec<(String, SocketAddr)> = Vec::new();
+    let mut servers = Vec::new();
+    let mut ckpt_tmp = None;
     if let Some(addr) = o.url {
-        series(addr, &o, &o.label.clone()).await?;
-        return Ok(());
-    }
-    let ckpt = match &o.checkpoint {
-        Some(p) => p.clone(),
-        None => {
-            let p = std::env::temp_dir().join(format!("dl-serve-load-{}.safetensors", std::process::id()));
-            checkpoint::save(&LeNet::<Cpu, f32>::init(&Cpu, 0), &p).map_err(|e| e.to_string())?;
-            p
-        }
-    };
-    let mut results = Vec::new();
-    for (label, batch, delay) in [("on", o.max_batch_size, o.max_delay_us), ("off", 1, 0)] {
-        let cfg = ServeConfig {
-            checkpoint: ckpt.clone(),
-            port: 0,
-            max_batch_size: batch,
-            max_delay: Duration::from_micros(delay),
-            queue_capacity: 4096,
-            queue_timeout: Duration::from_secs(60),
-            threads: o.threads,
-            quiet: true,
-            ..ServeConfig::default()
+        targets.push((o.label.clone(), addr));
+    } else {
+        let ckpt = match &o.checkpoint {
+            Some(p) => p.clone(),
+            None => {
+                let p = std::env::temp_dir().join(format!("dl-serve-load-{}.safetensors", std::process::id()));
+                checkpoint::save(&LeNet::<Cpu, f32>::init(&Cpu, 0), &p).map_err(|e| e.to_string())?;
+                ckpt_tmp = Some(p.clone());
+                p
+            }
         };
-        let server = dl::serve::start::<LeNet<Cpu, f32>>(cfg)
-            .await
-            .map_err(|e| e.to_string())?;
-        let runs = series(server.local_addr(), &o, label).await?;
-        server.shutdown();
-        server.wait().await;
-        results.push((label, runs));
-    }
-    if o.checkpoint.is_none() {
-        let _ = std::fs::remove_file(&ckpt);
-    }
-    println!("\n| batching | concurrency | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|");
-    for (label, runs) in &results {
-        for r in runs {
-            println!(
-                "| {label} | {} | {:.0} | {:.2} | {:.2} |",
-                r.concurrency, r.rps, r.p50, r.p99
-            );
+        // Both servers run at once; the runs alternate between them so
+        // that the machine's load drifts over both alike.
+        for (label, batch, delay) in [("on", o.max_batch_size, o.max_delay_us), ("off", 1, 0)] {
+            let cfg = ServeConfig {
+                checkpoint: ckpt.clone(),
+                port: 0,
+                max_batch_size: batch,
+                max_delay: Duration::from_micros(delay),
+                queue_capacity: 4096,
+                queue_timeout: Duration::from_secs(60),
+                threads: o.threads,
+                quiet: true,
+                ..ServeConfig::default()
+            };
+            let server = dl::serve::start::<LeNet<Cpu, f32>>(cfg)
+                .await
+                .map_err(|e| e.to_string())?;
+            targets.push((label.to_string(), server.local_addr()));
+            servers.push(server);
         }
     }
-    let find = |label: &str, c: usize| {
-        results
-            .iter()
-            .find(|(l, _)| *l == label)
-            .and_then(|(_, rs)| rs.iter().find(|r| r.concurrency == c))
-    };
+    // (label, concurrency) -> runs
+    let mut results: Vec<(String, usize, Vec<Run>, Vec<f64>)> = Vec::new();
+    for &c in &o.concurrency {
+        for (label, _) in &targets {
+            results.push((label.clone(), c, Vec::new(), Vec::new()));
+        }
+        for _ in 0..o.repeat {
+            for (label, addr) in &targets {
+                let (r, mean) = measured(*addr, &o, c).await?;
+                let slot = results
+                    .iter_mut()
+                    .find(|(l, cc, _, _)| l == label && *cc == c)
+                    .expect("slot");
+                slot.2.push(r);
+                slot.3.extend(mean);
+            }
+        }
+    }
+    for s in servers {
+        s.shutdown();
+        s.wait().await;
+    }
+    if let Some(p) = ckpt_tmp {
+        let _ = std::fs::remove_file(p);
+    }
+    let mut table = Vec::new();
+    for (label, c, runs, means) in &results {
+        let rps = median(runs.iter().map(|r| r.rps).collect());
+        let p50 = median(runs.iter().map(|r| r.p50).collect());
+        let p99 = median(runs.iter().map(|r| r.p99).collect());
+        let mean = if means.is_empty() {
+            String::new()
+        } else {
+            format!(" mean_batch={:.1}", median(means.clone()))
+        };
+        println!(
+            "S1 dl batching={label} concurrency={c} requests={} runs={} requests_per_s={rps:.1} p50_ms={p50:.3} p99_ms={p99:.3}{mean}",
+            o.requests,
+            runs.len()
+        );
+        table.push((label.clone(), *c, rps, p50, p99));
+    }
+    println!(
+        "\n(medians of {} alternating runs of {} requests each)",
+        o.repeat, o.requests
+    );
+    println!("| batching | concurrency | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|");
+    for (label, c, rps, p50, p99) in &table {
+        println!("| {label} | {c} | {rps:.0} | {p50:.2} | {p99:.2} |");
+    }
+    let find = |label: &str, c: usize| table.iter().find(|(l, cc, ..)| l == label && *cc == c);
     if let (Some(on16), Some(off16), Some(off1)) = (find("on", 16), find("off", 16), find("off", 1)) {
         println!(
             "\nconcurrency 16: batching on/off throughput {:.2}x (target >= 2x); p99 with batching {:.2} ms = {:.2}x the single-request p50 of {:.2} ms (target < 2x)",
-            on16.rps / off16.rps,
-            on16.p99,
-            on16.p99 / off1.p50,
-            off1.p50
+            on16.2 / off16.2,
+            on16.4,
+            on16.4 / off1.3,
+            off1.3
         );
     }
     Ok(())

@@ -1,13 +1,13 @@
-//! The bounded queue, the batcher task and the model thread.
+//! The bounded queue and the batcher thread that runs the model.
 //!
 //! Handlers `try_send` a [`Job`] into a bounded channel (full: 429). One
-//! batcher task takes the oldest job, then more until the batch holds
+//! batcher thread (a plain OS thread that owns the network; rayon runs
+//! inside `forward`) takes the oldest job, then more until the batch holds
 //! `max_batch_size` samples or `max_delay` has passed since that oldest job
-//! was queued, and hands the batch to the model thread (a plain OS thread
-//! that owns the network; rayon runs inside `forward`). While the model
-//! runs, new jobs queue up, so under load the next batch is cut at once.
-//! A reload sends the new network down the same channel as the batches, so
-//! the swap happens between two batches.
+//! was queued, and runs the batch. While the model runs, new jobs queue
+//! up, so under load the next batch is cut at once even with no delay. A
+//! reload sends the new network down the same channel as the jobs, so the
+//! swap happens between two batches.
 //!
 //! Each job has a state: `QUEUED` until the batcher takes it (`TAKEN`) or
 //! its handler gives up after the queue timeout (`EXPIRED`); the
@@ -17,9 +17,10 @@
 use crate::metrics::Metrics;
 use crate::model::Runner;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// The job waits in the queue.
 pub const QUEUED: u8 = 0;
@@ -42,46 +43,18 @@ pub struct Job {
     pub reply: oneshot::Sender<Result<Vec<f32>, String>>,
 }
 
-/// What the model thread is asked to do.
-pub enum ModelMsg {
-    /// Run a batch.
-    Run {
-        /// Inputs of every sample in order.
-        data: Vec<f32>,
-        /// Number of samples.
-        samples: usize,
-        /// The outputs.
-        reply: oneshot::Sender<Result<Vec<f32>, String>>,
-    },
-    /// Serve this model from the next batch on.
+/// What the batcher thread receives: a request's job, or a new model.
+pub enum Msg {
+    /// A request's samples.
+    Job(Job),
+    /// Serve this model from the next batch on (the batch being formed
+    /// still runs on the old one).
     Swap {
         /// The new model.
         runner: Runner,
         /// Sent once the swap is done.
         done: oneshot::Sender<()>,
     },
-}
-
-/// Starts the model thread; it ends when every sender is dropped.
-pub fn spawn_model_thread(mut runner: Runner) -> (std::sync::mpsc::Sender<ModelMsg>, std::thread::JoinHandle<()>) {
-    let (tx, rx) = std::sync::mpsc::channel::<ModelMsg>();
-    let handle = std::thread::Builder::new()
-        .name("dl-serve-model".into())
-        .spawn(move || {
-            while let Ok(msg) = rx.recv() {
-                match msg {
-                    ModelMsg::Run { data, samples, reply } => {
-                        let _ = reply.send(runner(data, samples));
-                    }
-                    ModelMsg::Swap { runner: r, done } => {
-                        runner = r;
-                        let _ = done.send(());
-                    }
-                }
-            }
-        })
-        .expect("spawning the model thread");
-    (tx, handle)
 }
 
 /// Batching settings.
@@ -93,6 +66,8 @@ pub struct BatchConfig {
     pub max_delay: Duration,
     /// Output values per sample.
     pub out_numel: usize,
+    /// Jobs the queue holds before `try_send` fails (429).
+    pub capacity: usize,
 }
 
 /// Takes a job for the batcher: false when its handler already gave up.
@@ -102,20 +77,36 @@ fn take(job: &Job) -> bool {
         .is_ok()
 }
 
-/// The batcher: runs until the queue is closed and empty.
-pub async fn run_batcher(
-    mut rx: mpsc::Receiver<Job>,
-    model: std::sync::mpsc::Sender<ModelMsg>,
+/// Starts the batcher thread, which owns the model: it cuts batches from
+/// the bounded queue and runs them (a plain OS thread, so waits are
+/// precise to the microsecond and the model never blocks the async
+/// runtime). It ends when every sender is dropped and the queue is empty.
+pub fn spawn_batcher(
+    runner: Runner,
     cfg: BatchConfig,
     metrics: Arc<Metrics>,
-) {
+) -> (SyncSender<Msg>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(cfg.capacity);
+    let handle = std::thread::Builder::new()
+        .name("dl-serve-batcher".into())
+        .spawn(move || run_batcher(rx, runner, cfg, &metrics))
+        .expect("spawning the batcher thread");
+    (tx, handle)
+}
+
+fn run_batcher(rx: Receiver<Msg>, mut runner: Runner, cfg: BatchConfig, metrics: &Metrics) {
     let mut carry: Option<Job> = None;
     loop {
         let first = match carry.take() {
             Some(j) => j,
-            None => match rx.recv().await {
-                None => break,
-                Some(j) => {
+            None => match rx.recv() {
+                Err(_) => break,
+                Ok(Msg::Swap { runner: r, done }) => {
+                    runner = r;
+                    let _ = done.send(());
+                    continue;
+                }
+                Ok(Msg::Job(j)) => {
                     metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
                     if !take(&j) {
                         continue;
@@ -124,45 +115,53 @@ pub async fn run_batcher(
                 }
             },
         };
-        let deadline = tokio::time::Instant::from_std(first.enqueued + cfg.max_delay);
+        let deadline = first.enqueued + cfg.max_delay;
         let mut samples = first.samples;
         let mut batch = vec![first];
+        let mut swap = None;
         while samples < cfg.max_batch_size {
-            let next = match rx.try_recv() {
-                Ok(j) => j,
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if cfg.max_delay.is_zero() {
+            let msg = match rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
                         break;
                     }
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(j)) => j,
-                        Ok(None) | Err(_) => break,
+                    match rx.recv_timeout(deadline - now) {
+                        Ok(m) => m,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                     }
                 }
             };
-            metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
-            if !take(&next) {
-                continue;
+            match msg {
+                Msg::Swap { runner: r, done } => {
+                    swap = Some((r, done));
+                    break;
+                }
+                Msg::Job(j) => {
+                    metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                    if !take(&j) {
+                        continue;
+                    }
+                    if samples + j.samples > cfg.max_batch_size {
+                        carry = Some(j);
+                        break;
+                    }
+                    samples += j.samples;
+                    batch.push(j);
+                }
             }
-            if samples + next.samples > cfg.max_batch_size {
-                carry = Some(next);
-                break;
-            }
-            samples += next.samples;
-            batch.push(next);
         }
-        run_batch(batch, samples, &model, &cfg, &metrics).await;
+        run_batch(&runner, batch, samples, &cfg, metrics);
+        if let Some((r, done)) = swap {
+            runner = r;
+            let _ = done.send(());
+        }
     }
 }
 
-async fn run_batch(
-    batch: Vec<Job>,
-    samples: usize,
-    model: &std::sync::mpsc::Sender<ModelMsg>,
-    cfg: &BatchConfig,
-    metrics: &Metrics,
-) {
+fn run_batch(runner: &Runner, batch: Vec<Job>, samples: usize, cfg: &BatchConfig, metrics: &Metrics) {
     metrics.batch_size.observe(samples as f64);
     let (data, replies): (Vec<f32>, Vec<_>) = if batch.len() == 1 {
         let j = batch.into_iter().next().expect("one job");
@@ -176,21 +175,7 @@ async fn run_batch(
         }
         (data, replies)
     };
-    let (tx, rx) = oneshot::channel();
-    let result = if model
-        .send(ModelMsg::Run {
-            data,
-            samples,
-            reply: tx,
-        })
-        .is_err()
-    {
-        Err("the model thread has stopped".to_string())
-    } else {
-        rx.await
-            .unwrap_or_else(|_| Err("the model thread has stopped".to_string()))
-    };
-    match result {
+    match runner(data, samples) {
         Ok(out) => {
             let mut at = 0;
             for (n, reply) in replies {

@@ -1,7 +1,7 @@
 //! The HTTP side: routes, handlers, the accept loop with its connection
 //! limit and timeouts, TLS, and graceful shutdown.
 
-use crate::batcher::{self, BatchConfig, Job, ModelMsg, EXPIRED, QUEUED};
+use crate::batcher::{self, BatchConfig, Job, Msg, EXPIRED, QUEUED};
 use crate::config::{ConfigError, ServeConfig};
 use crate::decode::{decode_json, decode_raw, expected_shape, DecodeLimits};
 use crate::metrics::Metrics;
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 /// Why the server did not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +68,7 @@ struct App {
     out_dims: &'static [usize],
     out_numel: usize,
     classifier: bool,
-    queue: mpsc::Sender<Job>,
-    model_tx: std::sync::mpsc::Sender<ModelMsg>,
+    queue: std::sync::mpsc::SyncSender<Msg>,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     /// SHA-256 of the admin token (compared in constant time; the token
@@ -278,18 +277,16 @@ where
         ),
     );
 
-    let (model_tx, model_thread) = batcher::spawn_model_thread(runner);
-    let (queue_tx, queue_rx) = mpsc::channel(cfg.queue_capacity);
-    let batcher = tokio::spawn(batcher::run_batcher(
-        queue_rx,
-        model_tx.clone(),
+    let (queue_tx, batcher_thread) = batcher::spawn_batcher(
+        runner,
         BatchConfig {
             max_batch_size: cfg.max_batch_size,
             max_delay: cfg.max_delay,
             out_numel,
+            capacity: cfg.queue_capacity,
         },
         metrics.clone(),
-    ));
+    );
     let ready = Arc::new(AtomicBool::new(true));
     let app = Arc::new(App {
         lim: DecodeLimits {
@@ -301,7 +298,6 @@ where
         out_numel,
         classifier,
         queue: queue_tx,
-        model_tx,
         metrics: metrics.clone(),
         ready: ready.clone(),
         token_digest,
@@ -336,9 +332,8 @@ where
             return;
         }
         // The router (and with it the queue's sender) is gone: the batcher
-        // finishes what is queued and stops, then the model thread.
-        let _ = batcher.await;
-        let _ = tokio::task::spawn_blocking(move || model_thread.join()).await;
+        // finishes what is queued and stops.
+        let _ = tokio::task::spawn_blocking(move || batcher_thread.join()).await;
         log(&cfg, "stopped");
     });
     Ok(ServerHandle {
@@ -632,10 +627,10 @@ async fn predict_inner(app: &App, req: Request) -> Response {
         reply: tx,
     };
     app.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = app.queue.try_send(job) {
+    if let Err(e) = app.queue.try_send(Msg::Job(job)) {
         app.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
         return match e {
-            mpsc::error::TrySendError::Full(_) => {
+            std::sync::mpsc::TrySendError::Full(_) => {
                 app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
                 let mut r = json_error(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -648,7 +643,9 @@ async fn predict_inner(app: &App, req: Request) -> Response {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 r
             }
-            mpsc::error::TrySendError::Closed(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+            std::sync::mpsc::TrySendError::Disconnected(_) => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+            }
         };
     }
     app.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -845,9 +842,14 @@ async fn reload_inner(app: &App, req: Request) -> Response {
         }
     };
     let (done_tx, done_rx) = oneshot::channel();
-    if app.model_tx.send(ModelMsg::Swap { runner, done: done_tx }).is_err() || done_rx.await.is_err() {
+    let queue = app.queue.clone();
+    // `send` waits for room in a full queue: on a blocking thread.
+    let sent = tokio::task::spawn_blocking(move || queue.send(Msg::Swap { runner, done: done_tx }).is_ok())
+        .await
+        .unwrap_or(false);
+    if !sent || done_rx.await.is_err() {
         app.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
-        return json_error(StatusCode::SERVICE_UNAVAILABLE, "the model thread has stopped");
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "the batcher has stopped");
     }
     *app.served_path.lock().unwrap_or_else(|e| e.into_inner()) = path.clone();
     *app.metrics.model_sha256.lock().unwrap_or_else(|e| e.into_inner()) = sha.clone();
