@@ -19,7 +19,7 @@
 //! ```
 //! Options: `--checkpoint PATH`, `--requests N` (per run, default 2000),
 //! `--concurrency LIST` (default `1,16,64`), `--max-batch-size N` (32),
-//! `--max-delay-us N` (2000), `--threads N` (model threads; default all
+//! `--max-delay-us N` (0), `--threads N` (model threads; default all
 //! cores), `--json` (JSON bodies instead of raw f32), `--repeat N` (3),
 //! `--url HOST:PORT`, `--forward-only` (no server: the network's time per
 //! sample at batch sizes 1 to 64, which bounds what batching can gain).
@@ -59,7 +59,7 @@ fn parse() -> Result<Opts, String> {
         requests: 2000,
         concurrency: vec![1, 16, 64],
         max_batch_size: 32,
-        max_delay_us: 2000,
+        max_delay_us: 0,
         threads: None,
         json: false,
         url: None,

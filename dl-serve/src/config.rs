@@ -18,7 +18,8 @@ pub struct ServeConfig {
     /// batching off).
     pub max_batch_size: usize,
     /// Longest wait for a batch to fill after its first request arrived
-    /// (`--max-delay-us`, default 2000).
+    /// (`--max-delay-us`, default 0: a batch takes what queued up while
+    /// the previous one ran, and never waits, as Triton's default).
     pub max_delay: Duration,
     /// Requests waiting for the batcher before 429 (`--queue-capacity`,
     /// default 256).
@@ -74,7 +75,7 @@ impl Default for ServeConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 8080,
             max_batch_size: 32,
-            max_delay: Duration::from_micros(2000),
+            max_delay: Duration::ZERO,
             queue_capacity: 256,
             queue_timeout: Duration::from_millis(1000),
             max_body_bytes: 4 << 20,
@@ -106,7 +107,7 @@ pub const USAGE: &str = "\
   --bind ADDR               address to bind (default 127.0.0.1: this machine only)
   --port N                  port (default 8080; 0 picks a free one)
   --max-batch-size N        most samples per batch (default 32; 1 = no batching)
-  --max-delay-us N          longest wait for a batch to fill (default 2000)
+  --max-delay-us N          longest wait for a batch to fill (default 0: take what queued while the model ran)
   --no-batching             same as --max-batch-size 1 --max-delay-us 0
   --queue-capacity N        requests waiting before 429 (default 256)
   --queue-timeout-ms N      longest wait in the queue before 503 (default 1000)
