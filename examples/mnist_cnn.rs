@@ -18,28 +18,16 @@
 //! N training images), `--quiet`. Ends with `test_accuracy=0.99xx`.
 
 mod common;
+#[path = "common/lenet.rs"]
+mod lenet;
 
 use dl::cli::Args;
 use dl::nn::checkpoint;
 use dl::prelude::*;
+use lenet::LeNet;
 use std::time::Instant;
 
 const PROGRAM: &str = "mnist_cnn";
-
-/// Conv(32, 3x3) - ReLU - MaxPool - Conv(64, 3x3) - ReLU - MaxPool - FC(128) - FC(10).
-#[network(input = [1, 28, 28])]
-pub struct LeNet {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
 
 fn defaults() -> Args {
     Args {
