@@ -22,7 +22,6 @@ fn question_mark_out_of_main_prints_the_message() {
     let data = load_mnist("/nonexistent/mnist", Split::Train).unwrap_err();
     assert_eq!(format!("{data:?}"), data.to_string());
     // `-> dl::Result<()>` too, with the cause chain.
-    let r: dl::Result<()> = Err(data.into());
-    let e = r.unwrap_err();
+    let e: dl::Error = data.into();
     assert!(format!("{e:?}").starts_with(&e.to_string()), "{e:?}");
 }
