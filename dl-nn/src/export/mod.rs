@@ -29,9 +29,11 @@
 //! assert_eq!(names, ["weight", "bias"]);
 //! ```
 //!
-//! A user layer becomes exportable by implementing [`Describe`], usually by
-//! delegating to built-in layers (see `tests/onnx_export.rs`, whose
-//! `TokenLinear` delegates to `Linear`).
+//! A user layer becomes exportable by implementing [`Describe`]: it names
+//! its parameters with [`GraphBuilder::param`] and appends operators with
+//! [`GraphBuilder::node`], or calls the `describe` of built-in layers it
+//! wraps (`tests/onnx_export.rs` does this for the attention example's
+//! `TokenLinear` and `PosEmbedding`).
 
 mod error;
 mod graph;
