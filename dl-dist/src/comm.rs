@@ -164,7 +164,9 @@ pub(crate) fn check_root(root: usize, world_size: usize) -> Result<(), DistError
     }
 }
 
-/// `s` as a slice of `U` when `T` and `U` are the same type.
+/// `s` as a slice of `U` when `T` and `U` are the same type (the MPI and
+/// NCCL communicators dispatch on the element type with it).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) fn same_type_mut<T: 'static, U: 'static>(s: &mut [T]) -> Option<&mut [U]> {
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>() {
         // SAFETY: `T` and `U` are the same type (equal `TypeId`s), so the
