@@ -290,7 +290,7 @@ async fn time_in_queue_limit_answers_503_while_others_are_served() {
     cfg.max_delay = Duration::ZERO;
     // Far below the model's SLOW_MS per batch: whoever waits behind a
     // running batch times out.
-    cfg.queue_timeout = Duration::from_millis(20);
+    cfg.queue_timeout = Duration::from_millis(100);
     let s = start::<SlowTiny>(cfg).await;
     let addr = s.local_addr();
     let tasks: Vec<_> = (0..6)
@@ -650,9 +650,9 @@ async fn shutdown_answers_every_accepted_request() {
     let (path, model) = tiny_checkpoint(&dir, "m.safetensors", 1);
     let mut cfg = config(path);
     cfg.max_batch_size = 64;
-    // The batch waits for more requests for a second: shutdown starts
-    // while all of them are queued.
-    cfg.max_delay = Duration::from_secs(1);
+    // The batch waits for more requests for 3 s: shutdown starts while
+    // all of them are queued.
+    cfg.max_delay = Duration::from_secs(3);
     cfg.queue_timeout = Duration::from_secs(30);
     let s = start::<Tiny>(cfg).await;
     let addr = s.local_addr();
@@ -660,7 +660,7 @@ async fn shutdown_answers_every_accepted_request() {
         .map(|_| tokio::spawn(async move { predict_ok(addr, &X).await }))
         .collect();
     let mut accepted = false;
-    for _ in 0..500 {
+    for _ in 0..1000 {
         if s.metrics().in_flight.load(std::sync::atomic::Ordering::Relaxed) == 8 {
             accepted = true;
             break;
