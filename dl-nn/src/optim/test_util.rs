@@ -270,7 +270,7 @@ pub(crate) fn bad_states<O: Optimizer<Cpu, f64>>(make: impl Fn() -> O, buffer: &
 /// thread or on rayon's workers: the toy model and a parameter large
 /// enough for the update to run in parallel, in a counted 2-thread pool.
 #[track_caller]
-pub(crate) fn stable_buffers<O: Optimizer<Cpu, f64> + Send>(mut opt: O) {
+pub(crate) fn stable_buffers<O: Optimizer<Cpu, f64> + Send>(opt: O) {
     let mut m = (
         model(),
         RawParam::<Cpu, f64>::zeros(&Cpu, vec![dl_core::cpu::PAR_THRESHOLD * 3], ParamKind::Trainable),
