@@ -15,6 +15,7 @@
 //! int8 bytes), `speedup=` (f32 / int8 batch-1 latency, one thread, the
 //! fastest path) and `speedup_<path>=` per path.
 
+#[allow(unused_macros, unused_imports)]
 mod common;
 
 use dl::cli::Args;
@@ -76,7 +77,7 @@ fn main() {
     let default_data = args.data == Args::default().data;
     let mut model = LeNet::init(&Cpu, args.seed);
     if default_data && ckpt.exists() {
-        common::or_exit(PROGRAM, checkpoint::load(&mut model, ckpt));
+        common::or_exit(PROGRAM, checkpoint::load(&mut model, ckpt, true));
         common::say(&args, format!("loaded {}", ckpt.display()));
     } else {
         let (base_lr, epochs) = (args.lr, args.epochs);

@@ -3,6 +3,30 @@
 
 use super::plan::Dims;
 
+thread_local! {
+    /// Byte buffers reused across calls on this thread (activations,
+    /// im2col matrices): a batch-1 forward pass allocates nothing once warm.
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` bytes set to `fill`, from this thread's pool.
+pub(crate) fn take(len: usize, fill: u8) -> Vec<u8> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.clear();
+    v.resize(len, fill);
+    v
+}
+
+/// Returns a buffer to this thread's pool.
+pub(crate) fn give(v: Vec<u8>) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < 8 {
+            p.push(v);
+        }
+    });
+}
+
 /// `im2col` of NHWC `u8` images: one row per output pixel, `(kh, kw, c)`
 /// order, rows padded to `kp` bytes; out-of-image taps hold `zero_point`
 /// (the real 0 of zero padding).
@@ -17,33 +41,42 @@ pub(crate) fn im2col_nhwc(
     (oh, ow): (usize, usize),
     zero_point: u8,
     kp: usize,
-    col: &mut Vec<u8>,
-) {
-    col.clear();
-    col.resize(n * oh * ow * kp, zero_point);
+) -> Vec<u8> {
+    let mut col = take(n * oh * ow * kp, zero_point);
     for b in 0..n {
         let img = &x[b * h * w * c..(b + 1) * h * w * c];
         for oy in 0..oh {
-            for ox in 0..ow {
-                let row = &mut col[((b * oh + oy) * ow + ox) * kp..][..kp];
-                for ky in 0..k {
-                    let iy = (oy * stride + ky) as isize - pad as isize;
-                    if iy < 0 || iy >= h as isize {
+            let rows = &mut col[(b * oh + oy) * ow * kp..(b * oh + oy + 1) * ow * kp];
+            for ky in 0..k {
+                let iy = (oy * stride + ky) as isize - pad as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let src_row = &img[iy as usize * w * c..(iy as usize + 1) * w * c];
+                for (ox, row) in rows.chunks_exact_mut(kp).enumerate() {
+                    // The taps of one kernel row are contiguous in NHWC.
+                    let x0 = (ox * stride) as isize - pad as isize;
+                    let kx0 = (-x0).max(0) as usize;
+                    let kx1 = (w as isize - x0).clamp(0, k as isize) as usize;
+                    if kx0 >= kx1 {
                         continue;
                     }
-                    for kx in 0..k {
-                        let ix = (ox * stride + kx) as isize - pad as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
+                    let len = (kx1 - kx0) * c;
+                    let src = (x0 + kx0 as isize) as usize * c;
+                    let dst = (ky * k + kx0) * c;
+                    let (d, s) = (&mut row[dst..dst + len], &src_row[src..src + len]);
+                    if len >= 16 {
+                        d.copy_from_slice(s);
+                    } else {
+                        for (d, s) in d.iter_mut().zip(s) {
+                            *d = *s;
                         }
-                        let src = (iy as usize * w + ix as usize) * c;
-                        let dst = (ky * k + kx) * c;
-                        row[dst..dst + c].copy_from_slice(&img[src..src + c]);
                     }
                 }
             }
         }
     }
+    col
 }
 
 /// Max pooling on NHWC `u8` (padding never wins, as PyTorch's `-inf`).
@@ -56,7 +89,7 @@ pub(crate) fn max_pool_nhwc(
     pad: usize,
     (oh, ow): (usize, usize),
 ) -> Vec<u8> {
-    let mut y = vec![0u8; n * oh * ow * c];
+    let mut y = take(n * oh * ow * c, 0);
     for b in 0..n {
         for oy in 0..oh {
             for ox in 0..ow {
@@ -96,7 +129,7 @@ pub(crate) fn avg_pool_nhwc(
     (oh, ow): (usize, usize),
     zero_point: u8,
 ) -> Vec<u8> {
-    let mut y = vec![0u8; n * oh * ow * c];
+    let mut y = take(n * oh * ow * c, 0);
     let mut acc = vec![0u32; c];
     let count = (k * k) as u32;
     for b in 0..n {
@@ -131,7 +164,7 @@ pub(crate) fn avg_pool_nhwc(
 /// Global average pooling on NHWC `u8` (rounded half up).
 pub(crate) fn global_avg_nhwc(x: &[u8], n: usize, (c, h, w): Dims) -> Vec<u8> {
     let hw = (h * w) as u32;
-    let mut y = vec![0u8; n * c];
+    let mut y = take(n * c, 0);
     for b in 0..n {
         for ch in 0..c {
             let s: u32 = (0..h * w).map(|p| x[(b * h * w + p) * c + ch] as u32).sum();
@@ -207,8 +240,7 @@ mod tests {
     #[test]
     fn im2col_pads_with_the_zero_point() {
         let x = [1u8, 2, 3, 4]; // 1 channel, 2x2
-        let mut col = Vec::new();
-        im2col_nhwc(&x, 1, (1, 2, 2), 3, 1, 1, (2, 2), 7, 12, &mut col);
+        let col = im2col_nhwc(&x, 1, (1, 2, 2), 3, 1, 1, (2, 2), 7, 12);
         assert_eq!(&col[..12], &[7, 7, 7, 7, 1, 2, 7, 3, 4, 7, 7, 7]);
     }
 }

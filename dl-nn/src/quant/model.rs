@@ -1,7 +1,9 @@
 //! [`Quantized`]: a network after post-training static quantization, run
 //! in integer arithmetic from its input to its last layer.
 
-use super::kernels::{avg_pool_nhwc, global_avg_nhwc, im2col_nhwc, max_pool_nhwc, nchw_to_nhwc, nhwc_to_nchw};
+use super::kernels::{
+    avg_pool_nhwc, give, global_avg_nhwc, im2col_nhwc, max_pool_nhwc, nchw_to_nhwc, nhwc_to_nchw, take,
+};
 use super::observer::{quantize_per_channel, QParams, RangeObserver};
 use super::plan::{Dims, FOp, FloatPlan};
 use super::{QuantConfig, QuantError};
@@ -274,13 +276,17 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
 /// Quantizes a canonical (NCHW) `f32` batch to NHWC `u8`.
 pub(crate) fn quantize_act(x: &[f32], n: usize, dims: Dims, q: QParams) -> Act {
     let inv = 1.0 / q.scale;
-    let zp = q.zero_point as f32;
-    let data: Vec<u8> = x
-        .iter()
-        .map(|&v| ((v * inv).round_ties_even() + zp).clamp(0.0, 255.0) as u8)
-        .collect();
+    let zp = q.zero_point;
+    let mut data = take(x.len(), 0);
+    for (d, &v) in data.iter_mut().zip(x) {
+        *d = (super::observer::round_i32(v * inv) + zp).clamp(0, 255) as u8;
+    }
+    if dims.0 > 1 && dims.1 * dims.2 > 1 {
+        let t = nchw_to_nhwc(&data, n, dims);
+        give(std::mem::replace(&mut data, t));
+    }
     Act::Q {
-        data: nchw_to_nhwc(&data, n, dims),
+        data,
         q,
         dims,
         flat_from: None,
@@ -325,23 +331,12 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath) -> Act {
             let (m, a): (usize, &[u8]) = match g.conv {
                 Some((kk, stride, pad)) => {
                     let (oh, ow) = (g.out_dims.1, g.out_dims.2);
-                    im2col_nhwc(
-                        &data,
-                        n,
-                        dims,
-                        kk,
-                        stride,
-                        pad,
-                        (oh, ow),
-                        q.zero_point as u8,
-                        kp,
-                        &mut col,
-                    );
+                    col = im2col_nhwc(&data, n, dims, kk, stride, pad, (oh, ow), q.zero_point as u8, kp);
                     (n * oh * ow, &col)
                 }
                 None if kp == k => (n, &data),
                 None => {
-                    col.resize(n * kp, 0);
+                    col = take(n * kp, 0);
                     for (d, s) in col.chunks_exact_mut(kp).zip(data.chunks_exact(k)) {
                         d[..k].copy_from_slice(s);
                     }
@@ -358,13 +353,15 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath) -> Act {
             let oc = g.packed.n();
             match g.out_q {
                 Some(oq) => {
-                    let mut y = vec![0u8; m * oc];
+                    let mut y = take(m * oc, 0);
                     let out = QOut::U8 {
                         out: &mut y,
                         scale: oq.scale,
                         zero_point: oq.zero_point,
                     };
                     qgemm(path, m, a, kp, &g.packed, &epi, out, oc);
+                    give(col);
+                    give(data);
                     Act::Q {
                         data: y,
                         q: oq,
@@ -375,34 +372,50 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath) -> Act {
                 None => {
                     let mut y = vec![0f32; m * oc];
                     qgemm(path, m, a, kp, &g.packed, &epi, QOut::F32(&mut y), oc);
+                    give(col);
+                    give(data);
                     Act::F {
                         data: nhwc_to_nchw(&y, n, g.out_dims),
                     }
                 }
             }
         }
-        QOp::MaxPool { k, stride, pad, out } => Act::Q {
-            data: max_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2)),
-            q,
-            dims: *out,
-            flat_from: None,
-        },
-        QOp::AvgPool { k, stride, pad, out } => Act::Q {
-            data: avg_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2), q.zero_point as u8),
-            q,
-            dims: *out,
-            flat_from: None,
-        },
-        QOp::GlobalAvg => Act::Q {
-            data: global_avg_nhwc(&data, n, dims),
-            q,
-            dims: (dims.0, 1, 1),
-            flat_from: None,
-        },
+        QOp::MaxPool { k, stride, pad, out } => {
+            let y = max_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2));
+            give(data);
+            Act::Q {
+                data: y,
+                q,
+                dims: *out,
+                flat_from: None,
+            }
+        }
+        QOp::AvgPool { k, stride, pad, out } => {
+            let y = avg_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2), q.zero_point as u8);
+            give(data);
+            Act::Q {
+                data: y,
+                q,
+                dims: *out,
+                flat_from: None,
+            }
+        }
+        QOp::GlobalAvg => {
+            let y = global_avg_nhwc(&data, n, dims);
+            give(data);
+            Act::Q {
+                data: y,
+                q,
+                dims: (dims.0, 1, 1),
+                flat_from: None,
+            }
+        }
         QOp::Relu => {
             let z = q.zero_point.clamp(0, 255) as u8;
+            let mut data = data;
+            data.iter_mut().for_each(|v| *v = (*v).max(z));
             Act::Q {
-                data: data.into_iter().map(|v| v.max(z)).collect(),
+                data,
                 q,
                 dims,
                 flat_from,

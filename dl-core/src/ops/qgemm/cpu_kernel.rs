@@ -2,6 +2,7 @@
 //! columns), one micro-kernel call per (rows, panels) step into a small
 //! `i32` tile, then the epilogue on that tile while it is in L1.
 
+use super::epilogue::{self, Requant, Row, Tile};
 use super::{avx2, avx512_vnni, avx_vnni, padded_k, portable, Epilogue, PackedB, QOut, QgemmPath, PANEL};
 use rayon::prelude::*;
 
@@ -62,11 +63,13 @@ fn check(m: usize, a: &[u8], lda: usize, b: &PackedB, out_len: usize, ldo: usize
 pub fn qgemm_i32(path: QgemmPath, m: usize, a: &[u8], lda: usize, b: &PackedB, c: &mut [i32], ldc: usize) {
     check(m, a, lda, b, c.len(), ldc);
     let out = OutPtr(c.as_mut_ptr());
-    run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
-        // SAFETY: `check` guarantees row * ldc + col0 + vals.len() <= c.len();
-        // each (row, column) is written by exactly one task.
-        let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * ldc + col0), vals.len()) };
-        dst.copy_from_slice(vals);
+    run(path, m, a, lda, b, &|row, col0, t: Tile<'_>| {
+        for i in 0..t.rows {
+            // SAFETY: `check` guarantees (row + i) * ldc + col0 + t.cols <= c.len();
+            // each (row, column) is written by exactly one task.
+            let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add((row + i) * ldc + col0), t.cols) };
+            dst.copy_from_slice(&t.vals[i * t.stride..i * t.stride + t.cols]);
+        }
     });
 }
 
@@ -96,31 +99,41 @@ pub fn qgemm(
     if let Some(bias) = epi.bias {
         assert_eq!(bias.len(), n, "qgemm: {} biases for n = {n}", bias.len());
     }
-    let sums = b.col_sums();
-    let e = *epi;
-    let value = move |j: usize, acc: i32| -> f32 {
-        // Exact: |sum (a - zp) w| <= k * 255 * 128 < 2^31 (k <= MAX_K), so
-        // the wrapping arithmetic gives the true value.
-        let acc = acc.wrapping_sub(e.a_zero_point.wrapping_mul(sums[j]));
-        let mut y = acc as f32 * (e.a_scale * e.w_scales[j]);
-        if let Some(bias) = e.bias {
-            y += bias[j];
-        }
-        if e.relu {
-            y = y.max(0.0);
-        }
-        y
+    let corr: Vec<i32> = b.col_sums().iter().map(|&s| epi.a_zero_point.wrapping_mul(s)).collect();
+    let mult: Vec<f32> = epi.w_scales.iter().map(|&s| epi.a_scale * s).collect();
+    let bias: Vec<f32> = match epi.bias {
+        Some(b) => b.to_vec(),
+        None => vec![0f32; n],
+    };
+    // Requantizing: the scale and bias in output steps, the ReLU and the
+    // byte range as one clamp (see the module documentation).
+    let requant = |scale: f32, zero_point: i32, lo: i32, hi: i32| {
+        let inv = 1.0 / scale;
+        let low = (lo - zero_point) as f32;
+        let q = Requant {
+            low: if epi.relu { low.max(0.0) } else { low },
+            high: (hi - zero_point) as f32,
+            offset: (epilogue::MAGIC.to_bits() as i32).wrapping_sub(zero_point),
+        };
+        let m: Vec<f32> = mult.iter().map(|&m| m * inv).collect();
+        let b: Vec<f32> = bias.iter().map(|&b| b * inv).collect();
+        (q, m, b)
     };
     match out {
         QOut::F32(o) => {
             check(m, a, lda, b, o.len(), ldo);
             let p = OutPtr(o.as_mut_ptr());
-            run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
-                // SAFETY: as in `qgemm_i32`.
-                let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(row * ldo + col0), vals.len()) };
-                for (jj, (d, &v)) in dst.iter_mut().zip(vals).enumerate() {
-                    *d = value(col0 + jj, v);
-                }
+            run(path, m, a, lda, b, &|i, col0, t: Tile<'_>| {
+                // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
+                // col0.. lie inside the output and belong to this task only.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
+                let r = Row {
+                    corr: &corr[col0..],
+                    mult: &mult[col0..],
+                    bias: &bias[col0..],
+                };
+                epilogue::tile_f32(path, &r, epi.relu, t, dst, ldo);
             });
         }
         QOut::U8 {
@@ -129,15 +142,19 @@ pub fn qgemm(
             zero_point,
         } => {
             check(m, a, lda, b, o.len(), ldo);
-            let inv = 1.0 / scale;
-            let zp = zero_point as f32;
+            let (q, qm, qb) = requant(scale, zero_point, 0, 255);
             let p = OutPtr(o.as_mut_ptr());
-            run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
-                // SAFETY: as in `qgemm_i32`.
-                let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(row * ldo + col0), vals.len()) };
-                for (jj, (d, &v)) in dst.iter_mut().zip(vals).enumerate() {
-                    *d = ((value(col0 + jj, v) * inv).round_ties_even() + zp).clamp(0.0, 255.0) as u8;
-                }
+            run(path, m, a, lda, b, &|i, col0, t: Tile<'_>| {
+                // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
+                // col0.. lie inside the output and belong to this task only.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
+                let r = Row {
+                    corr: &corr[col0..],
+                    mult: &qm[col0..],
+                    bias: &qb[col0..],
+                };
+                epilogue::tile_u8(path, &r, q, t, dst, ldo);
             });
         }
         QOut::I8 {
@@ -146,22 +163,26 @@ pub fn qgemm(
             zero_point,
         } => {
             check(m, a, lda, b, o.len(), ldo);
-            let inv = 1.0 / scale;
-            let zp = zero_point as f32;
+            let (q, qm, qb) = requant(scale, zero_point, -128, 127);
             let p = OutPtr(o.as_mut_ptr());
-            run(path, m, a, lda, b, &|row, col0, vals: &[i32]| {
-                // SAFETY: as in `qgemm_i32`.
-                let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(row * ldo + col0), vals.len()) };
-                for (jj, (d, &v)) in dst.iter_mut().zip(vals).enumerate() {
-                    *d = ((value(col0 + jj, v) * inv).round_ties_even() + zp).clamp(-128.0, 127.0) as i8;
-                }
+            run(path, m, a, lda, b, &|i, col0, t: Tile<'_>| {
+                // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
+                // col0.. lie inside the output and belong to this task only.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
+                let r = Row {
+                    corr: &corr[col0..],
+                    mult: &qm[col0..],
+                    bias: &qb[col0..],
+                };
+                epilogue::tile_i8(path, &r, q, t, dst, ldo);
             });
         }
     }
 }
 
 /// Runs every tile, in parallel when the product is large enough.
-fn run<F: Fn(usize, usize, &[i32]) + Sync>(path: QgemmPath, m: usize, a: &[u8], lda: usize, b: &PackedB, sink: &F) {
+fn run<F: Fn(usize, usize, Tile<'_>) + Sync>(path: QgemmPath, m: usize, a: &[u8], lda: usize, b: &PackedB, sink: &F) {
     if m == 0 || b.n() == 0 {
         return;
     }
@@ -183,7 +204,7 @@ fn run<F: Fn(usize, usize, &[i32]) + Sync>(path: QgemmPath, m: usize, a: &[u8], 
 }
 
 /// One task: rows `rows` by panels `panels`.
-fn block<F: Fn(usize, usize, &[i32])>(
+fn block<F: Fn(usize, usize, Tile<'_>)>(
     path: QgemmPath,
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
@@ -235,9 +256,16 @@ fn block<F: Fn(usize, usize, &[i32])>(
         }
         let col0 = p * PANEL;
         let cols = (np * PANEL).min(b.n() - col0);
-        for rr in 0..r {
-            sink(i + rr, col0, &tile[rr * TILE_COLS..rr * TILE_COLS + cols]);
-        }
+        sink(
+            i,
+            col0,
+            Tile {
+                vals: &tile,
+                rows: r,
+                cols,
+                stride: TILE_COLS,
+            },
+        );
         i += r;
     }
 }

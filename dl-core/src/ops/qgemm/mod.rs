@@ -42,11 +42,20 @@
 //!
 //! ## Epilogue
 //!
-//! [`qgemm`] applies, per output element, in this order:
-//! `acc = sum_k a * b - a_zero_point * colsum[j]` (exact, `i32`), then
-//! `y = acc as f32 * (a_scale * w_scales[j]) + bias[j]`, then `max(y, 0)`
-//! when `relu`, then writes `y` ([`QOut::F32`]) or
-//! `clamp(round_half_even(y * (1 / scale)) + zero_point)` as `u8` or `i8`.
+//! [`qgemm`] applies, per output element `(i, j)`, with
+//! `acc = sum_k a[i, k] b[k, j]` (exact, `i32`) and
+//! `c = (acc - a_zero_point * colsum[j])` (exact: the integer dot product
+//! of the zero-point-corrected activations with the weights):
+//!
+//! * [`QOut::F32`]: `y = c as f32 * (a_scale * w_scales[j]) + bias[j]`
+//!   (`+ 0.0` without a bias), then `max(y, 0)` when `relu`;
+//! * [`QOut::U8`] / [`QOut::I8`] with `(scale, zero_point)`: the same in
+//!   output steps, `t = c as f32 * (a_scale * w_scales[j] * (1 / scale)) +
+//!   bias[j] * (1 / scale)`, clamped to the byte range minus the zero point
+//!   (and to `>= 0` when `relu`), rounded half to even, plus `zero_point`.
+//!
+//! Folding `1 / scale` into the per-column constants saves a multiply per
+//! element; all paths use the same constants, so they agree bit for bit.
 //!
 //! Work is split over fixed tiles of 48 rows by 64 columns, run with rayon
 //! when the product is large enough; the results do not depend on the
@@ -68,6 +77,7 @@ mod avx2;
 mod avx512_vnni;
 mod avx_vnni;
 mod cpu_kernel;
+mod epilogue;
 mod portable;
 #[cfg(test)]
 mod tests;
