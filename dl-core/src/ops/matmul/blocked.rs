@@ -130,8 +130,9 @@ const PAR_PACK: usize = 1 << 17;
 /// # Safety
 /// `a.at(i, p)` is valid for reads for `i < m`, `p < k`; `b.at(p, j)` for
 /// `p < k`, `j < n`; `c + i * ldc + j` for reads and writes for `i < m`,
-/// `j < n`, not overlapping `a`, `b` or the bias; a bias holds `m` (rows)
-/// or `n` (columns) elements.
+/// `j < n`, not overlapping `a`, `b` or the bias; each operand lies in one
+/// initialised slice (from its first to its last element) that nothing
+/// writes during the call; a bias holds `m` (rows) or `n` (columns) elements.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn run<E: Float>(
     kern: Kernel<E>,

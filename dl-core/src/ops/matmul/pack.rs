@@ -18,8 +18,10 @@ use crate::dtype::Float;
 /// # Safety
 /// For A: `src + i * rs + p * cs` is valid for reads for `i < valid`,
 /// `p < kc`; for B: `src + p * rs + j * cs` for `p < kc`, `j < valid`;
-/// `valid` is at most `MR` (resp. `NR`); `dst` is valid for writes of
-/// `kc * MR` (`kc * NR`) elements and does not overlap the operand.
+/// the whole span from `src` to the last of those elements lies in one
+/// initialised slice that nothing writes meanwhile; `valid` is at most
+/// `MR` (resp. `NR`); `dst` is valid for writes of `kc * MR` (`kc * NR`)
+/// initialised elements that nothing else reads or writes meanwhile.
 pub(crate) type PackFn<E> = unsafe fn(*const E, usize, usize, usize, usize, *mut E);
 
 /// One `MR`-row sliver of `op(A)` (see [`PackFn`]).
@@ -35,25 +37,23 @@ pub(crate) unsafe fn pack_a<E: Float, const MR: usize>(
     dst: *mut E,
 ) {
     // SAFETY: reads at i * rs + p * cs for i < h, p < kc, writes at
-    // p * MR + i for i < MR, p < kc: inside the caller's ranges.
+    // p * MR + i for i < MR, p < kc: inside the caller's ranges. The slices
+    // below span exactly the block (its last element is (MR - 1) * rs +
+    // kc - 1 with cs = 1) and the sliver, which the caller's contract makes
+    // initialised and unshared.
     unsafe {
-        if h == MR && cs == 1 {
-            // Rows contiguous (A as stored): MR read streams, one
-            // contiguous write stream.
-            let rows: [*const E; MR] = std::array::from_fn(|i| a.add(i * rs));
-            for p in 0..kc {
-                let d = dst.add(p * MR);
-                for (i, r) in rows.iter().enumerate() {
-                    *d.add(i) = *r.add(p);
-                }
-            }
+        if h == MR && cs == 1 && rs >= kc {
+            // Rows contiguous (A as stored): the sliver is the transpose of
+            // an MR x kc block (the SIMD transpose for f32). The block spans
+            // (MR - 1) * rs + kc elements of the operand's slice, and the
+            // sliver MR * kc elements of the packing buffer (initialised,
+            // written by this call only).
+            let src = std::slice::from_raw_parts(a, (MR - 1) * rs + kc);
+            E::transpose(src, MR, kc, rs, std::slice::from_raw_parts_mut(dst, MR * kc));
         } else if h == MR && rs == 1 {
             // Columns contiguous (A stored transposed): a copy per step.
             for p in 0..kc {
-                let (s, d) = (a.add(p * cs), dst.add(p * MR));
-                for i in 0..MR {
-                    *d.add(i) = *s.add(i);
-                }
+                std::ptr::copy_nonoverlapping(a.add(p * cs), dst.add(p * MR), MR);
             }
         } else {
             for p in 0..kc {
@@ -79,26 +79,22 @@ pub(crate) unsafe fn pack_b<E: Float, const NR: usize>(
     dst: *mut E,
 ) {
     // SAFETY: reads at p * rs + j * cs for p < kc, j < w, writes at
-    // p * NR + j for j < NR, p < kc: inside the caller's ranges.
+    // p * NR + j for j < NR, p < kc: inside the caller's ranges. The slices
+    // below span exactly the block (last element (NR - 1) * cs + kc - 1 with
+    // rs = 1) and the sliver, initialised and unshared by the contract.
     unsafe {
         if w == NR && cs == 1 {
             // Rows contiguous (B as stored): a fixed-size copy per row.
             for p in 0..kc {
-                let (s, d) = (b.add(p * rs), dst.add(p * NR));
-                for j in 0..NR {
-                    *d.add(j) = *s.add(j);
-                }
+                std::ptr::copy_nonoverlapping(b.add(p * rs), dst.add(p * NR), NR);
             }
-        } else if w == NR && rs == 1 {
-            // Columns contiguous (B stored transposed, a Linear weight):
-            // NR read streams, one contiguous write stream.
-            let cols: [*const E; NR] = std::array::from_fn(|j| b.add(j * cs));
-            for p in 0..kc {
-                let d = dst.add(p * NR);
-                for (j, c) in cols.iter().enumerate() {
-                    *d.add(j) = *c.add(p);
-                }
-            }
+        } else if w == NR && rs == 1 && cs >= kc {
+            // Columns contiguous (B stored transposed, a Linear weight): the
+            // transpose of an NR x kc block (SIMD for f32), spanning
+            // (NR - 1) * cs + kc elements of the operand's slice; the sliver
+            // is NR * kc elements of the packing buffer.
+            let src = std::slice::from_raw_parts(b, (NR - 1) * cs + kc);
+            E::transpose(src, NR, kc, cs, std::slice::from_raw_parts_mut(dst, NR * kc));
         } else {
             for p in 0..kc {
                 let d = dst.add(p * NR);
