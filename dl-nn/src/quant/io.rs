@@ -159,7 +159,7 @@ impl FromFile<'_, '_> {
     }
     fn qparams(&self, name: &str) -> Result<QParams, QuantError> {
         let v = self.f32s(name, 2)?;
-        if !(v[0].is_finite() && v[0] > 0.0) || !(0.0..=255.0).contains(&v[1]) {
+        if !(v[0].is_finite() && v[0] > 0.0 && (0.0..=255.0).contains(&v[1])) {
             return Err(QuantError::Format(format!(
                 "tensor `{name}`: invalid scale/zero point {v:?}"
             )));
@@ -185,7 +185,7 @@ impl Source for FromFile<'_, '_> {
         w: &[f32],
         _: &[f32],
         rows: usize,
-    ) -> Result<(Vec<i8>, Vec<f32>, Vec<f32>), QuantError> {
+    ) -> Result<super::model::LayerTensors, QuantError> {
         let q = self.tensor(&format!("{name}.weight"), Dtype::I8, w.len())?;
         let s = self.f32s(&format!("{name}.weight_scale"), rows)?;
         let b = self.f32s(&format!("{name}.bias"), rows)?;

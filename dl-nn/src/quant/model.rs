@@ -112,18 +112,15 @@ impl<N> std::fmt::Debug for Quantized<N> {
     }
 }
 
+/// Integer weights, per-channel scales and bias of one layer.
+pub(crate) type LayerTensors = (Vec<i8>, Vec<f32>, Vec<f32>);
+
 /// Where a plan builder gets its numbers: calibration or a checkpoint.
 pub(crate) trait Source {
     /// Quantization parameters at float-plan point `p` (0: the input).
     fn point(&mut self, name: &str, p: usize, input: bool) -> Result<QParams, QuantError>;
     /// Integer weights, scales and bias of a layer from its float weights.
-    fn weights(
-        &mut self,
-        name: &str,
-        w: &[f32],
-        b: &[f32],
-        rows: usize,
-    ) -> Result<(Vec<i8>, Vec<f32>, Vec<f32>), QuantError>;
+    fn weights(&mut self, name: &str, w: &[f32], b: &[f32], rows: usize) -> Result<LayerTensors, QuantError>;
 }
 
 /// Calibration ranges as a [`Source`].
@@ -134,13 +131,7 @@ impl Source for Calibrated {
         let (lo, hi) = self.0[p].range();
         Ok(QParams::from_range_u8(lo, hi))
     }
-    fn weights(
-        &mut self,
-        _: &str,
-        w: &[f32],
-        b: &[f32],
-        rows: usize,
-    ) -> Result<(Vec<i8>, Vec<f32>, Vec<f32>), QuantError> {
+    fn weights(&mut self, _: &str, w: &[f32], b: &[f32], rows: usize) -> Result<LayerTensors, QuantError> {
         let (q, s) = quantize_per_channel(w, rows);
         Ok((q, s, b.to_vec()))
     }

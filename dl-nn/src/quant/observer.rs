@@ -132,6 +132,8 @@ impl QParams {
 #[inline(always)]
 pub(crate) fn round_i32(x: f32) -> i32 {
     const MAGIC: f32 = 12_582_912.0;
+    // Not `clamp`: NaN must become a bound (clamp keeps it).
+    #[allow(clippy::manual_clamp)]
     let x = x.max(-4_194_304.0).min(4_194_304.0);
     ((x + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32)
 }
@@ -140,7 +142,7 @@ pub(crate) fn round_i32(x: f32) -> i32 {
 /// (`rows` rows): `scale = max|w| / 127`, values in `-127..=127`.
 /// Returns the integers and the scales.
 pub fn quantize_per_channel(w: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
-    let cols = if rows == 0 { 0 } else { w.len() / rows };
+    let cols = w.len().checked_div(rows).unwrap_or(0);
     let mut q = vec![0i8; w.len()];
     let mut scales = vec![1.0f32; rows];
     for r in 0..rows {

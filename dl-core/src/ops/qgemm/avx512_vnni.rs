@@ -68,16 +68,19 @@ pub(super) unsafe fn tile(
             ($($mr:literal),*) => {
                 match (rows, np) {
                     $(
+                        // SAFETY: forwarded contract of `tile`.
                         ($mr, 1) => unsafe { kernel::<$mr, 1>(a, lda, b, panel_stride, k4, out) },
+                        // SAFETY: forwarded contract of `tile`.
                         ($mr, 2) => unsafe { kernel::<$mr, 2>(a, lda, b, panel_stride, k4, out) },
+                        // SAFETY: forwarded contract of `tile`.
                         ($mr, 3) => unsafe { kernel::<$mr, 3>(a, lda, b, panel_stride, k4, out) },
+                        // SAFETY: forwarded contract of `tile`.
                         ($mr, 4) => unsafe { kernel::<$mr, 4>(a, lda, b, panel_stride, k4, out) },
                     )*
                     _ => unreachable!("avx512vnni tile {rows}x{np}"),
                 }
             };
         }
-        // SAFETY: forwarded contract.
         dispatch!(1, 2, 3, 4, 5, 6)
     }
     #[cfg(not(target_arch = "x86_64"))]

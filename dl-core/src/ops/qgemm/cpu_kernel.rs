@@ -79,6 +79,7 @@ pub fn qgemm_i32(path: QgemmPath, m: usize, a: &[u8], lda: usize, b: &PackedB, c
 /// # Panics
 /// As [`qgemm_i32`], and if `epi.w_scales` or `epi.bias` do not have `n`
 /// elements.
+#[allow(clippy::too_many_arguments)]
 pub fn qgemm(
     path: QgemmPath,
     m: usize,
