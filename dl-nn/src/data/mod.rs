@@ -18,16 +18,16 @@ pub mod error;
 pub mod idx;
 pub mod loader;
 pub mod memory;
-pub mod tabular;
 pub mod sampler;
+pub mod tabular;
 
 pub use digits::load_digits;
 pub use error::DataError;
 pub use idx::{load_mnist, load_mnist_with, MnistOptions, Split};
 pub use loader::{DataLoader, Epoch};
 pub use memory::InMemoryDataset;
-pub use tabular::{load_breast_cancer, load_diabetes, Tabular};
 pub use sampler::{epoch_order, Sampler};
+pub use tabular::{load_breast_cancer, load_diabetes, Tabular};
 
 /// A random-access, labelled data set of fixed-size samples.
 ///

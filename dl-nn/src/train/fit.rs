@@ -691,7 +691,10 @@ where
 
         for epoch in 0..epochs {
             for cb in callbacks.iter_mut() {
-                cb.on_epoch_begin(epoch, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
+                cb.on_epoch_begin(
+                    epoch,
+                    &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root),
+                )?;
             }
             optimizer.set_lr(lr);
             let start = Instant::now();
@@ -777,7 +780,10 @@ where
             history.epochs.push(record.clone());
             let mut stop = None;
             for cb in callbacks.iter_mut() {
-                let ctl = cb.on_epoch_end(&record, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root))?;
+                let ctl = cb.on_epoch_end(
+                    &record,
+                    &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root),
+                )?;
                 if let (Control::Stop(why), None) = (ctl, &stop) {
                     stop = Some(why);
                 }
@@ -801,7 +807,10 @@ where
         Err(error) => {
             let mut cleanup = Vec::new();
             for cb in callbacks.iter_mut() {
-                if let Err(e) = cb.on_train_abort(&error, &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root)) {
+                if let Err(e) = cb.on_train_abort(
+                    &error,
+                    &mut CallbackContext::new(&history, model, epochs, &mut lr).with_root(root),
+                ) {
                     cleanup.push(format!("{}: {e}", cb.name()));
                 }
             }
