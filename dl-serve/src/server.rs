@@ -366,7 +366,11 @@ fn make_tls(cfg: &ServeConfig) -> Result<Option<TlsAcceptor>, ServeError> {
         return Err(ServeError::Tls(format!("{}: no certificate", cert.display())));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
-    let mut sc = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    // ring's provider (deprecated for lacking post-quantum key exchange)
+    // builds with a C compiler alone; aws-lc-rs would need cmake and nasm.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let mut sc = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| ServeError::Tls(e.to_string()))?
         .with_no_client_auth()
