@@ -24,7 +24,7 @@ mod lenet;
 use dl::cli::Args;
 use dl::nn::checkpoint;
 use dl::prelude::*;
-use lenet::LeNet;
+pub use lenet::LeNet;
 use std::time::Instant;
 
 const PROGRAM: &str = "mnist_cnn";
