@@ -3,8 +3,9 @@
 //! against `forward` (within 1e-5), at batch sizes 1 and 3 (the batch
 //! dimension is dynamic), for the networks of `examples/mnist_cnn.rs`,
 //! `examples/resnet.rs` and `examples/attention.rs` (the example files are
-//! compiled in as modules; the attention example's user layers
-//! `TokenLinear` and `PosEmbedding` get `Describe` implementations here), and two
+//! compiled in as modules; the attention example's user layer
+//! `PosEmbedding` gets a `Describe` implementation here; its tokens go
+//! through the built-in `Linear` on sequences), and two
 //! networks that together hold every built-in layer kind; and an `f64`
 //! LeNet (written as float32).
 //!
@@ -18,7 +19,7 @@
 #![allow(clippy::duplicate_mod)]
 
 use dl::core::{Backend, Float};
-use dl::nn::export::{Attr, Describe, ExportError, GraphBuilder, Value};
+use dl::nn::export::{Describe, ExportError, GraphBuilder, Value};
 use dl::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,25 +39,9 @@ mod resnet;
 #[path = "../examples/attention.rs"]
 mod attention;
 
-use attention::{PosEmbedding, RowTransformer, TokenLinear};
+use attention::{PosEmbedding, RowTransformer};
 use mnist_cnn::LeNet;
 use resnet::ResNet;
-
-/// The attention example's user layer `TokenLinear` (`nn.Linear` on every
-/// token) made exportable: its parameters by name and shape, and the
-/// operators of a linear map over the last axis.
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Describe for TokenLinear<IN, OUT, B, E> {
-    fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
-        let w = g.param(format!("{prefix}weight"), &[OUT, IN])?;
-        let b = g.param(format!("{prefix}bias"), &[OUT])?;
-        let wt = g.node(prefix, "Transpose", &[&w], vec![("perm", Attr::Ints(vec![1, 0]))]);
-        let y = g.node(prefix, "MatMul", &[&x.name, &wt], vec![]);
-        let y = g.node(prefix, "Add", &[&y, &b], vec![]);
-        let mut dims = x.dims.clone();
-        *dims.last_mut().unwrap() = OUT;
-        Ok(Value::new(y, &dims))
-    }
-}
 
 /// The attention example's `PosEmbedding`: the `[T, D]` table
 /// broadcast-added to every sample.
