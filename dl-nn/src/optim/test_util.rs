@@ -68,6 +68,13 @@ impl CountedPool {
     /// Runs `warm_up`, then `f` inside the pool, and returns the
     /// allocations that `f` made on the pool's threads and the caller.
     pub(crate) fn count<R: Send>(&self, warm_up: impl FnOnce() + Send, f: impl FnOnce() -> R + Send) -> (R, usize) {
+        // Each worker's first steal registers it with crossbeam's epoch
+        // collector (one allocation per thread, ever): make every worker
+        // steal before counting, whatever the warm-up's scheduling was.
+        use rayon::prelude::*;
+        for _ in 0..4 {
+            self.pool.broadcast(|_| (0..1u64 << 14).into_par_iter().with_max_len(64).sum::<u64>());
+        }
         self.pool.install(|| {
             COUNTER.with(|c| c.set(Some(self.counter)));
             warm_up();
