@@ -73,7 +73,13 @@ impl CountedPool {
         // steal before counting, whatever the warm-up's scheduling was.
         use rayon::prelude::*;
         for _ in 0..4 {
-            self.pool.broadcast(|_| (0..1u64 << 14).into_par_iter().with_max_len(64).sum::<u64>());
+            self.pool.broadcast(|_| {
+                (0..1u32 << 14)
+                    .into_par_iter()
+                    .with_max_len(64)
+                    .map(u64::from)
+                    .sum::<u64>()
+            });
         }
         self.pool.install(|| {
             COUNTER.with(|c| c.set(Some(self.counter)));
