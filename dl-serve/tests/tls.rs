@@ -29,7 +29,10 @@ async fn serves_https_with_a_self_made_certificate() {
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ck.cert.der().clone()).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    // The server's provider (ring); its deprecation is about post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
