@@ -440,6 +440,12 @@ fn check_outputs<D: Dataset + ?Sized + 'static, E: Float>(
     }
 }
 
+/// Runs `f`, turning a device fault (out of GPU memory in an infallible
+/// kernel, see [`dl_core::fault`]) into a typed error.
+fn on_device<T>(f: impl FnOnce() -> Result<T, TrainError>) -> Result<T, TrainError> {
+    dl_core::fault::catch_device_fault(f).unwrap_or_else(|e| Err(e.into()))
+}
+
 /// Number of rows of `out` whose first maximum is at the label (on the device).
 fn correct<Out: Shape, B: Backend, E: Float>(out: &Tensor<Out, B, E>, labels: &[usize]) -> Result<usize, TrainError> {
     let dev = out.device();
@@ -515,47 +521,28 @@ where
     E: Float,
 {
     model.set_training(false);
-    dl_core::fault::catch_device_fault(|| evaluate_steps(model, loader, loss, role, dev, bufs))
-        .unwrap_or_else(|e| Err(e.into()))
-}
-
-fn evaluate_steps<In, Out, M, D, L, B, E>(
-    model: &mut M,
-    loader: &mut DataLoader<D>,
-    loss: &L,
-    role: &'static str,
-    dev: &B,
-    bufs: &mut StepBuffers<In, Out, M, B, E>,
-) -> Result<Evaluation, TrainError>
-where
-    In: Shape,
-    Out: Shape,
-    M: Layer<In, Out, B, E>,
-    D: Dataset + ?Sized + 'static,
-    L: Loss<Out, B, E, Target = [usize]>,
-    B: Backend,
-    E: Float,
-{
-    let n = loader.num_samples();
-    let epoch = loader.next_epoch();
-    let (mut loss_sum, mut right) = (0.0, 0usize);
-    for (step, (x, labels)) in loader.epoch::<In, B, E>(dev)?.enumerate() {
-        check_labels(role, &labels, loader, epoch, step)?;
-        check_input(role, model, &x, loader, epoch, step)?;
-        model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
-        let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
-        if !l.is_finite() {
-            // A NaN input or a diverged model: name the sample, never
-            // report a NaN loss or a meaningless accuracy.
-            check_outputs(role, &bufs.out.to_vec(), Out::NUMEL, loader, epoch, step)?;
+    on_device(|| {
+        let n = loader.num_samples();
+        let epoch = loader.next_epoch();
+        let (mut loss_sum, mut right) = (0.0, 0usize);
+        for (step, (x, labels)) in loader.epoch::<In, B, E>(dev)?.enumerate() {
+            check_labels(role, &labels, loader, epoch, step)?;
+            check_input(role, model, &x, loader, epoch, step)?;
+            model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+            let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+            if !l.is_finite() {
+                // A NaN input or a diverged model: name the sample, never
+                // report a NaN loss or a meaningless accuracy.
+                check_outputs(role, &bufs.out.to_vec(), Out::NUMEL, loader, epoch, step)?;
+            }
+            loss_sum += l * labels.len() as f64;
+            right += correct(&bufs.out, &labels)?;
         }
-        loss_sum += l * labels.len() as f64;
-        right += correct(&bufs.out, &labels)?;
-    }
-    Ok(Evaluation {
-        loss: loss_sum / n as f64,
-        accuracy: right as f64 / n as f64,
-        samples: n,
+        Ok(Evaluation {
+            loss: loss_sum / n as f64,
+            accuracy: right as f64 / n as f64,
+            samples: n,
+        })
     })
 }
 
@@ -602,7 +589,7 @@ where
         }
         Ok(())
     };
-    dl_core::fault::catch_device_fault(steps).unwrap_or_else(|e| Err(e.into()))?;
+    on_device(steps)?;
     Ok(pred)
 }
 
@@ -800,7 +787,7 @@ where
         }
         Ok(())
     };
-    let outcome = dl_core::fault::catch_device_fault(run).unwrap_or_else(|e| Err(e.into()));
+    let outcome = on_device(run);
     model.set_training(false);
     match outcome {
         Ok(()) => Ok(history),
