@@ -55,7 +55,7 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> PosEmbedding<T, D, B,
 
 impl<const T: usize, const D: usize, B: Backend, E: Float> Module<B, E> for PosEmbedding<T, D, B, E> {
     const NUM_PARAMS: usize = T * D;
-    fn init(dev: &B, rng: &mut Rng) -> Self {
+    fn init_with(dev: &B, rng: &mut Rng) -> Self {
         Self {
             weight: Param::init(dev, Init::Normal { mean: 0.0, std: 0.02 }, rng),
         }
@@ -80,11 +80,13 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T,
 {
     type Cache = ();
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<T, D>, B, E>) -> Tensor<S2<T, D>, B, E> {
-        let mut y = x.clone();
-        x.device()
-            .bias_add(Self::dims(x.batch()), &self.weight.value, y.buf_mut());
-        y
+    fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S2<T, D>, B, E>) {
+        *out = {
+            let mut y = x.clone();
+            x.device()
+                .bias_add(Self::dims(x.batch()), &self.weight.value, y.buf_mut());
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S2<T, D>, B, E>, _cache: &mut ()) {
         out.copy_from(x);
@@ -95,7 +97,7 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T,
         &mut self,
         x: &Tensor<S2<T, D>, B, E>,
         _out: &Tensor<S2<T, D>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S2<T, D>, B, E>,
         dx: &mut Tensor<S2<T, D>, B, E>,
     ) {

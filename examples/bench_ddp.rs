@@ -51,7 +51,7 @@ fn bench() -> Result<Option<String>, dl::dist::DistError> {
         let logits = model.forward_train_into(&x, &mut cache);
         let loss = dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, &labels, 0.0, &mut dlogits)
             .expect("valid labels");
-        model.backward_params(&cache, &dlogits);
+        model.backward_params(&mut cache, &dlogits);
         ddp.sync_gradients(model)?;
         opt.step(model);
         Ok(loss)

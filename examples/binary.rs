@@ -84,10 +84,10 @@ fn run<B: Backend>(args: &Args, dev: &B) {
     let mut grad = Tensor::empty(dev);
     let start = Instant::now();
     for step in 0..args.epochs {
-        let (logits, cache) = model.forward_train(&x);
+        let (logits, mut cache) = model.forward_train(&x);
         let loss = common::or_exit(PROGRAM, BceWithLogits.loss(&logits, &y, &mut grad));
         model.zero_grad();
-        model.backward_params(&cache, &grad);
+        model.backward_params(&mut cache, &grad);
         opt.step(&mut model);
         if step % 100 == 0 || step + 1 == args.epochs {
             let acc = binary_accuracy(&logits.to_vec(), &train.targets);

@@ -161,10 +161,10 @@ where
                 .epoch::<S3<1, 28, 28>, B, f32>(dev)
                 .unwrap_or_else(|e| fail(ddp.comm(), e));
             for (x, y) in batches {
-                let (logits, cache) = model.forward_train(&x);
+                let (logits, mut cache) = model.forward_train(&x);
                 let (loss, d_logits) = cross_entropy(&logits, &y).unwrap_or_else(|e| fail(ddp.comm(), e));
                 model.zero_grad();
-                model.backward_params(&cache, &d_logits);
+                model.backward_params(&mut cache, &d_logits);
                 // The one line data parallelism adds: average the gradients.
                 if let Err(e) = ddp.sync_gradients(&mut model) {
                     fail(ddp.comm(), e);

@@ -84,10 +84,10 @@ pub fn run<B: Backend>(args: &Args, dev: &B) -> f64 {
         model.train();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (step, (x, y)) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, B, f32>(dev)).enumerate() {
-            let (logits, cache) = model.forward_train(&x);
+            let (logits, mut cache) = model.forward_train(&x);
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(&logits, &y));
             model.zero_grad();
-            model.backward_params(&cache, &d_logits);
+            model.backward_params(&mut cache, &d_logits);
             // Stop with the epoch, step and parameter on a NaN or infinity
             // (as `fit` does; `NonFinite::SkipStep` would skip the step).
             if common::or_exit(PROGRAM, guard.check(&mut model, loss as f64, epoch, step)) {

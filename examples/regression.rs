@@ -131,10 +131,10 @@ fn run_fold<B: Backend>(args: &Args, dev: &B, data: &Tabular, fold: usize) -> Re
     let mut opt = Adam::<B>::new(args.lr);
     let mut grad = Tensor::empty(dev);
     for step in 0..args.epochs {
-        let (pred, cache) = model.forward_train(&x);
+        let (pred, mut cache) = model.forward_train(&x);
         let loss = common::or_exit(PROGRAM, Mse.loss(&pred, &y, &mut grad));
         model.zero_grad();
-        model.backward_params(&cache, &grad);
+        model.backward_params(&mut cache, &grad);
         opt.step(&mut model);
         if fold == 0 && (step % 100 == 0 || step + 1 == args.epochs) {
             common::say(

@@ -120,7 +120,7 @@ fn run<B: Backend>(args: &Args, dev: &B) {
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(logits, &y));
             correct += common::correct(&logits.to_vec(), 10, &y);
             model.zero_grad();
-            model.backward_params(&cache, &d_logits);
+            model.backward_params(&mut cache, &d_logits);
             opt.step(&mut model);
             loss_sum += loss as f64 * y.len() as f64;
             seen += y.len();

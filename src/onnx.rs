@@ -52,7 +52,7 @@
 //! pub struct Mine<B: Backend = Cpu, E: Float = f32>(std::marker::PhantomData<(B, E)>);
 //! impl<B: Backend, E: Float> Module<B, E> for Mine<B, E> {
 //!     const NUM_PARAMS: usize = 0;
-//!     fn init(_: &B, _: &mut Rng) -> Self { Mine(std::marker::PhantomData) }
+//!     fn init_with(_: &B, _: &mut Rng) -> Self { Mine(std::marker::PhantomData) }
 //!     fn visit(&self, _: &str, _: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
 //!     fn visit_mut(&mut self, _: &str, _: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
 //!     fn for_each_param(&mut self, _: &mut dyn FnMut(&mut RawParam<B, E>)) {}
@@ -61,9 +61,8 @@
 //! impl<B: Backend, E: Float> Layer<S1<4>, S1<4>, B, E> for Mine<B, E> {
 //!     type Cache = ();
 //!     fn new_cache(_: &B) {}
-//!     fn forward(&self, x: &Tensor<S1<4>, B, E>) -> Tensor<S1<4>, B, E> { x.clone() }
-//!     fn forward_train(&mut self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<4>, B, E>, _: &mut ()) { out.copy_from(x) }
-//!     fn backward(&mut self, _: &Tensor<S1<4>, B, E>, _: &Tensor<S1<4>, B, E>, _: &(), dy: &Tensor<S1<4>, B, E>, dx: &mut Tensor<S1<4>, B, E>) { dx.copy_from(dy) }
+//!     fn forward_into(&self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<4>, B, E>) { out.copy_from(x) }
+//!     fn backward(&mut self, _: &Tensor<S1<4>, B, E>, _: &Tensor<S1<4>, B, E>, _: &mut (), dy: &Tensor<S1<4>, B, E>, dx: &mut Tensor<S1<4>, B, E>) { dx.copy_from(dy) }
 //! }
 //!
 //! #[network(input = [4])]

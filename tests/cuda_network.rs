@@ -81,14 +81,14 @@ macro_rules! same_on_both {
         let mut b = $net::<Cuda, f64>::init(&cuda, 7);
         let xa = Tensor::<$s, Cpu, f64>::from_slice(&Cpu, batch, &x).unwrap();
         let xb = Tensor::<$s, Cuda, f64>::from_slice(&cuda, batch, &x).unwrap();
-        let (ya, ca) = a.forward_train(&xa);
-        let (yb, cb) = b.forward_train(&xb);
+        let (ya, mut ca) = a.forward_train(&xa);
+        let (yb, mut cb) = b.forward_train(&xb);
         assert_close(&yb.to_vec(), &ya.to_vec(), 1e-9, 1e-11);
         let g: Vec<f64> = (0..ya.len()).map(|i| ((i as f64) * 0.37 + 0.1).sin()).collect();
         a.zero_grad();
         b.zero_grad();
-        let dxa = a.backward(&ca, &Tensor::from_slice(&Cpu, batch, &g).unwrap());
-        let dxb = b.backward(&cb, &Tensor::from_slice(&cuda, batch, &g).unwrap());
+        let dxa = a.backward(&mut ca, &Tensor::from_slice(&Cpu, batch, &g).unwrap());
+        let dxb = b.backward(&mut cb, &Tensor::from_slice(&cuda, batch, &g).unwrap());
         assert_close(&dxb.to_vec(), &dxa.to_vec(), 1e-9, 1e-11);
         let (mut ga, mut gb) = (Vec::new(), Vec::new());
         a.visit("", &mut |n, p| ga.push((n.to_string(), p.grad_vec())));

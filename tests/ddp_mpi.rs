@@ -259,10 +259,10 @@ fn train(model: &mut Net, loader: &mut DataLoader<InMemoryDataset>, steps: usize
     let mut done = 0;
     while done < steps {
         for (x, y) in loader.epoch::<S1<8>, Cpu, f64>(&Cpu).unwrap() {
-            let (logits, cache) = model.forward_train(&x);
+            let (logits, mut cache) = model.forward_train(&x);
             let (_loss, d) = cross_entropy(&logits, &y).unwrap();
             model.zero_grad();
-            model.backward_params(&cache, &d);
+            model.backward_params(&mut cache, &d);
             sync(model);
             opt.step(model);
             done += 1;
@@ -392,7 +392,7 @@ fn mismatch(comm: MpiComm) {
     let err = if rank == 0 {
         ddp.broadcast_parameters(&mut Net::init(&Cpu, 1))
     } else {
-        ddp.broadcast_parameters(&mut Linear::<8, 3, Cpu, f64>::init(&Cpu, &mut Rng::new(1)))
+        ddp.broadcast_parameters(&mut Linear::<8, 3, Cpu, f64>::init(&Cpu, 1))
     };
     match err {
         Err(e) => println!("rank={rank} mismatch_reported=true {e}"),

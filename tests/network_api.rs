@@ -131,7 +131,7 @@ fn init_is_deterministic_and_fields_are_initialised_in_order() {
     assert_eq!(a.fc2.weight.value_vec(), b.fc2.weight.value_vec());
     assert_ne!(a.fc2.weight.value_vec(), c.fc2.weight.value_vec());
     // Field order: the first field draws first from the seeded generator.
-    let conv = <Conv2d<1, 32, 3> as Module<Cpu, f32>>::init(&Cpu, &mut Rng::new(42));
+    let conv = <Conv2d<1, 32, 3> as Module<Cpu, f32>>::init(&Cpu, 42);
     assert_eq!(a.conv1.weight.value_vec(), conv.weight.value_vec());
 }
 
@@ -153,25 +153,25 @@ fn train_eval_reach_nested_layers() {
 fn forward_train_into_reuses_the_cache() {
     let mut m: LeNet = LeNet::init(&Cpu, 5);
     let x = Tensor::<S3<1, 28, 28>>::randn(&Cpu, 2, &mut Rng::new(6));
-    let (y, fresh_cache) = m.forward_train(&x);
-    let dx_fresh = m.backward(&fresh_cache, &y);
+    let (y, mut fresh_cache) = m.forward_train(&x);
+    let dx_fresh = m.backward(&mut fresh_cache, &y);
 
     let mut cache = LeNet::new_cache(&Cpu);
     let mut dx = Tensor::empty(&Cpu);
     m.forward_train_into(&x, &mut cache);
     let dy = cache.output().clone();
-    m.backward_into(&cache, &dy, &mut dx);
+    m.backward_into(&mut cache, &dy, &mut dx);
     let ptrs = (
         cache.conv1.as_slice().as_ptr(),
         cache.flat.as_slice().as_ptr(),
         cache.output.as_slice().as_ptr(),
-        cache.grads.borrow().fc1.as_slice().as_ptr(),
+        cache.grads.fc1.as_slice().as_ptr(),
         dx.as_slice().as_ptr(),
     );
     // Second step, same batch: same results, same buffers.
     let out = m.forward_train_into(&x, &mut cache).to_vec();
     assert_eq!(out, y.to_vec());
-    m.backward_into(&cache, &dy, &mut dx);
+    m.backward_into(&mut cache, &dy, &mut dx);
     assert_eq!(dx.to_vec(), dx_fresh.to_vec());
     assert_eq!(
         ptrs,
@@ -179,7 +179,7 @@ fn forward_train_into_reuses_the_cache() {
             cache.conv1.as_slice().as_ptr(),
             cache.flat.as_slice().as_ptr(),
             cache.output.as_slice().as_ptr(),
-            cache.grads.borrow().fc1.as_slice().as_ptr(),
+            cache.grads.fc1.as_slice().as_ptr(),
             dx.as_slice().as_ptr(),
         )
     );
@@ -195,13 +195,13 @@ fn layer_impl_matches_inherent_api() {
     b.eval();
     let x = Tensor::<S1<4>>::randn(&Cpu, 3, &mut Rng::new(10));
     let dy = Tensor::<S1<2>>::randn(&Cpu, 3, &mut Rng::new(11));
-    let (ya, cache_a) = a.forward_train(&x);
-    let dxa = a.backward(&cache_a, &dy);
+    let (ya, mut cache_a) = a.forward_train(&x);
+    let dxa = a.backward(&mut cache_a, &dy);
     let mut yb = Tensor::empty(&Cpu);
     let mut cache_b = <WithBlocks as Layer<S1<4>, S1<2>, Cpu, f32>>::new_cache(&Cpu);
     let mut dxb = Tensor::empty(&Cpu);
     Layer::forward_train(&mut b, &x, &mut yb, &mut cache_b);
-    Layer::backward(&mut b, &x, &yb, &cache_b, &dy, &mut dxb);
+    Layer::backward(&mut b, &x, &yb, &mut cache_b, &dy, &mut dxb);
     assert_eq!(ya.to_vec(), yb.to_vec());
     assert_eq!(dxa.to_vec(), dxb.to_vec());
     assert_eq!(a.fc.weight.grad_vec(), b.fc.weight.grad_vec());
@@ -218,7 +218,7 @@ where
     model.forward_train(x, &mut out, &mut cache);
     let mut dx = Tensor::empty(&dev);
     let dy = out.clone();
-    model.backward(x, &out, &cache, &dy, &mut dx);
+    model.backward(x, &out, &mut cache, &dy, &mut dx);
     out.len()
 }
 

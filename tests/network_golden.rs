@@ -78,7 +78,7 @@ macro_rules! train_step_case {
         let input = case.t("input").unwrap();
         let batch = input.shape[0];
         let x = Tensor::from_slice(&Cpu, batch, &input.f32()).unwrap();
-        let (logits, cache) = model.forward_train(&x);
+        let (logits, mut cache) = model.forward_train(&x);
         case.compare32("output", &logits.to_vec()).unwrap();
 
         let labels = case.t("labels").unwrap().indices();
@@ -88,7 +88,7 @@ macro_rules! train_step_case {
 
         let d_logits = Tensor::from_slice(&Cpu, batch, &d_logits).unwrap();
         model.zero_grad();
-        let dx = model.backward(&cache, &d_logits);
+        let dx = model.backward(&mut cache, &d_logits);
         assert_eq!(dx.shape(), input.shape);
 
         let lr = case.params["optimizer"]["lr"].as_f64().unwrap() as f32;

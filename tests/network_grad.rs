@@ -75,11 +75,11 @@ macro_rules! gradcheck_net {
         let batch = x.batch();
         let fresh = <$net>::init(&dev, 7);
         let mut model = fresh.clone();
-        let (y, cache) = model.forward_train(&x);
+        let (y, mut cache) = model.forward_train(&x);
         let g: Vec<f64> = (0..y.len()).map(|i| ((i as f64) * 0.37 + 0.1).sin()).collect();
         let gt = Tensor::from_slice(&dev, batch, &g).unwrap();
         model.zero_grad();
-        let dx = model.backward(&cache, &gt);
+        let dx = model.backward(&mut cache, &gt);
         // Every numeric evaluation starts from the state before the analytic
         // pass (so dropout draws the same mask).
         let loss = |m: &$net, x: &Tensor<_, Cpu, f64>| -> f64 {
@@ -161,11 +161,11 @@ fn embedding_network_parameter_gradients() {
 fn backward_accumulates_and_zero_grad_clears() {
     let mut m = <Mlp<Cpu, f64>>::init(&Cpu, 3);
     let x = randn::<S1<6>>(2, 5);
-    let (y, cache) = m.forward_train(&x);
+    let (y, mut cache) = m.forward_train(&x);
     m.zero_grad();
-    m.backward(&cache, &y);
+    m.backward(&mut cache, &y);
     let once = m.fc1.weight.grad_vec();
-    m.backward(&cache, &y);
+    m.backward(&mut cache, &y);
     let twice = m.fc1.weight.grad_vec();
     assert!(once.iter().any(|&v| v != 0.0));
     for (a, b) in once.iter().zip(&twice) {
@@ -270,7 +270,7 @@ macro_rules! params_only_matches_backward {
     ($net:ty, $x:expr) => {{
         let mut m = <$net>::init(&Cpu, 11);
         let x = $x;
-        let (y, cache) = m.forward_train(&x);
+        let (y, mut cache) = m.forward_train(&x);
         let g: Vec<f64> = (0..y.len()).map(|i| ((i as f64) * 0.61 + 0.2).cos()).collect();
         let dy = Tensor::from_slice(&Cpu, y.batch(), &g).unwrap();
         let grads = |m: &$net| {
@@ -284,10 +284,10 @@ macro_rules! params_only_matches_backward {
             v
         };
         m.zero_grad();
-        let _ = m.backward(&cache, &dy);
+        let _ = m.backward(&mut cache, &dy);
         let full = grads(&m);
         m.zero_grad();
-        m.backward_params(&cache, &dy);
+        m.backward_params(&mut cache, &dy);
         let only = grads(&m);
         assert!(full.iter().any(|(_, g)| g.iter().any(|&b| f64::from_bits(b) != 0.0)));
         assert_eq!(full, only, "{}", stringify!($net));

@@ -102,6 +102,9 @@ pub struct Param<S: Shape, B: Backend = crate::Cpu, E: Float = f32> {
 }
 
 impl<S: Shape, B: Backend, E: Float> Param<S, B, E> {
+    /// Number of elements (`S::NUMEL`).
+    pub const NUMEL: usize = S::NUMEL;
+
     /// A zero parameter.
     pub fn zeros(dev: &B, kind: ParamKind) -> Self {
         Self {

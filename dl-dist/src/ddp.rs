@@ -54,7 +54,7 @@ pub struct SyncStats {
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
 /// use dl_dist::{DataParallel, SingleProcess};
-/// let mut model = Linear::<4, 2>::init(&Cpu, &mut Rng::new(0));
+/// let mut model = Linear::<4, 2>::init(&Cpu, 0);
 /// let mut ddp = DataParallel::new(SingleProcess); // MpiComm::new()? under mpirun
 /// ddp.broadcast_parameters(&mut model)?;
 /// // ... forward, loss, zero_grad, backward ...
@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn gradients_are_averaged_in_buckets_of_the_set_size() {
-        let mut m = Linear::<30, 20>::init(&Cpu, &mut Rng::new(1));
+        let mut m = Linear::<30, 20>::init(&Cpu, 1);
         let mut rng = Rng::new(2);
         m.for_each_param(&mut |p| p.grad.iter_mut().for_each(|g| *g = rng.uniform_range(-1.0, 1.0) as f32));
         let before = grads(&mut m);
@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn frozen_parameters_are_not_reduced() {
-        let mut m = Linear::<30, 20>::init(&Cpu, &mut Rng::new(1));
+        let mut m = Linear::<30, 20>::init(&Cpu, 1);
         let mut first = true;
         m.for_each_param(&mut |p| {
             if first {
@@ -463,7 +463,7 @@ mod tests {
     #[test]
     fn zero_bucket_is_an_error_and_single_process_is_identity() {
         assert!(DataParallel::new(crate::SingleProcess).with_bucket_bytes(0).is_err());
-        let mut m = Linear::<3, 2>::init(&Cpu, &mut Rng::new(1));
+        let mut m = Linear::<3, 2>::init(&Cpu, 1);
         m.for_each_param(&mut |p| p.grad.iter_mut().for_each(|g| *g = 0.5));
         let mut ddp = DataParallel::new(crate::SingleProcess);
         ddp.broadcast_parameters(&mut m).unwrap();

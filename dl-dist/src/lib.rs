@@ -23,10 +23,10 @@
 //! ddp.broadcast_parameters(&mut model)?;
 //! let mut loader = DataLoader::new(train, 64)?.sampler(Arc::new(ddp.sampler(Some(seed))));
 //! for (x, y) in loader.epoch(&dev)? {
-//!     let (logits, cache) = model.forward_train(&x);
+//!     let (logits, mut cache) = model.forward_train(&x);
 //!     let (loss, dlogits) = cross_entropy(&logits, &y)?;
 //!     model.zero_grad();
-//!     model.backward_params(&cache, &dlogits);
+//!     model.backward_params(&mut cache, &dlogits);
 //!     ddp.sync_gradients(&mut model)?; // the one added line
 //!     opt.step(&mut model);
 //! }

@@ -25,7 +25,7 @@ fn train<B: dl_core::Backend, C: Communicator>(dev: &B, ddp: &mut DataParallel<C
 where
     B::Buf<f64>: 'static,
 {
-    let mut m = Linear::<6, 3, B, f64>::init(dev, &mut Rng::new(3));
+    let mut m = Linear::<6, 3, B, f64>::init(dev, 3);
     ddp.broadcast_parameters(&mut m).unwrap();
     let mut rng = Rng::new(4);
     let xs: Vec<f64> = (0..8 * 6).map(|_| rng.normal()).collect();
@@ -39,7 +39,7 @@ where
         // d(0.5 * |out|^2)/d out = out: drives the outputs to zero.
         let dy = out.clone();
         m.zero_grad();
-        m.backward(&x, &out, &(), &dy, &mut dx);
+        m.backward(&x, &out, &mut (), &dy, &mut dx);
         ddp.sync_gradients(&mut m).unwrap();
         opt.step(&mut m);
     }

@@ -35,6 +35,9 @@ pub struct FieldPlan {
     pub type_checked: bool,
     /// Whether `out_ty` is an `OutputShape` projection of this field's type.
     pub out_is_projection: bool,
+    /// Whether the macro read the field as a built-in layer (by its name):
+    /// the expansion checks that the type is dl's.
+    pub builtin: bool,
     /// Span of the field's type as written.
     pub span: proc_macro2::Span,
 }
@@ -51,6 +54,9 @@ pub struct Plan {
     pub out_ty: TokenStream,
     /// Fields in order.
     pub fields: Vec<FieldPlan>,
+    /// Type aliases naming the outputs only the type checker knows
+    /// (`__Net_block_Out<B, E>`), with their definitions.
+    pub aliases: Vec<(syn::Ident, TokenStream)>,
 }
 
 /// A field that could not be completed: kept for the fallback struct.
@@ -110,6 +116,7 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
         .map(|i| i.to_string())
         .collect();
     let mut fields = Vec::new();
+    let mut aliases = Vec::new();
     let mut partial = Partial { fields: Vec::new() };
     let mut complete_ok = true;
 
@@ -161,9 +168,17 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
         }
         let in_ty = cur.ty();
         let ty = &c.ty;
-        let projection = || {
+        // The output of a layer only the type checker knows, named once by
+        // a type alias: later fields refer to the alias, so a field type
+        // that does not resolve (a typo) is reported once, at the field.
+        let alias = quote::format_ident!("__{}_{}_Out", decl.ident, name);
+        let mut projection = || {
             let span = f.ty.span();
-            quote_spanned!(span=> <#ty as ::dl::nn::OutputShape<#in_ty>>::Out)
+            aliases.push((
+                alias.clone(),
+                quote_spanned!(span=> <#ty as ::dl::nn::OutputShape<#in_ty>>::Out),
+            ));
+            quote!(#alias<B, E>)
         };
         let known = |dims: Vec<usize>, note: Option<String>| Cur::Known {
             dims,
@@ -208,9 +223,20 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
                     },
                     Err(msg) => {
                         cx.error_spanned_by(f, msg);
-                        match &stated {
-                            Some(d) => known(d.clone(), None),
-                            None => Cur::Broken,
+                        // Later layers are checked against what this one
+                        // produces from the input it expects.
+                        let repaired = shape::repaired_input(k, dims).and_then(|r| {
+                            let x = Producer {
+                                name: None,
+                                dims: &r,
+                                note: None,
+                            };
+                            shape::infer(&name, k, &x).ok()
+                        });
+                        match (&stated, repaired) {
+                            (Some(d), _) => known(d.clone(), None),
+                            (None, Some(o)) => known(o.dims, None),
+                            (None, None) => Cur::Broken,
                         }
                     }
                 }
@@ -267,6 +293,7 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
             out_dims,
             type_checked,
             out_is_projection,
+            builtin: matches!(c.kind, FieldKind::Known { .. }),
             span: f.ty.span(),
         });
     }
@@ -276,6 +303,7 @@ pub fn plan(cx: &Ctxt, decl: Decl, input: Option<Vec<usize>>) -> (Option<Plan>, 
             out_ty: cur.ty(),
             input_dims,
             fields,
+            aliases,
             decl,
         }),
         _ => None,
@@ -337,10 +365,48 @@ mod tests {
             },
         );
         assert!(p.is_none());
-        assert_eq!(e.len(), 3, "{e:?}");
+        assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("conv1: Conv2d expects 3 input channels"));
-        assert!(e[1].contains("not divisible by 4 heads"));
-        assert!(e[2].contains("`u32` is not a layer"));
+        // fc1 is checked against what conv1 produces from 3 channels.
+        assert!(e[1]
+            .contains("fc1: Linear maps the last axis, which must hold 10 features, but conv1 produces [8, 26, 26]"));
+        assert!(e[2].contains("not divisible by 4 heads"));
+        assert!(e[3].contains("`u32` is not a layer"));
+    }
+
+    #[test]
+    fn independent_mismatches_are_all_reported() {
+        let (p, e) = plan_of(
+            &[10],
+            syn::parse_quote! { struct N { fc1: Linear<11, 20>, fc2: Linear<21, 5>, fc3: Linear<5, 2> } },
+        );
+        assert!(p.is_none());
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].contains("fc1: Linear expects 11 input features"), "{e:?}");
+        assert!(
+            e[1].contains("fc2: Linear expects 21 input features, but fc1 produces [20]"),
+            "{e:?}"
+        );
+        // A conv with the wrong channel count still passes its spatial size on.
+        let (_, e) = plan_of(
+            &[3, 8, 8],
+            syn::parse_quote! { struct N { c1: Conv2d<1, 4, 3>, flat: Flatten, fc: Linear<100, 2> } },
+        );
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[1].contains("fc: Linear expects 100 input features, but flat produces [144]"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn flatten_of_rank_one_is_the_identity() {
+        let (p, e) = plan_of(
+            &[8, 4, 4],
+            syn::parse_quote! { struct N { gap: GlobalAvgPool2d, flat: Flatten, fc: Linear<8, 2> } },
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(p.unwrap().fields[1].out_dims, Some(vec![8]));
     }
 
     #[test]
@@ -351,11 +417,13 @@ mod tests {
         );
         assert!(e.is_empty(), "{e:?}");
         let p = p.unwrap();
-        assert!(type_string(&p.fields[0].out_ty).contains("OutputShape"));
+        // Named once by a type alias, which the later fields refer to.
+        assert_eq!(type_string(&p.fields[0].out_ty), "__N_a_Out<B, E>");
+        assert!(type_string(&p.aliases[0].1).contains("OutputShape"));
         // `Linear` maps the last axis of inputs of rank 1 to 3: after an
         // opaque layer its output is typed through `OutputShape` too.
         assert_eq!(p.fields[1].out_dims, None);
-        assert!(type_string(&p.fields[1].out_ty).contains("OutputShape"));
+        assert_eq!(type_string(&p.fields[1].out_ty), "__N_fc_Out<B, E>");
         assert_eq!(p.fields[2].out_dims, None);
     }
 

@@ -119,7 +119,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
     let init_fields = fields.iter().map(|f| {
         let id = &f.ident;
         let m = as_module(f);
-        quote!(#id: #m::init(dev, rng),)
+        quote!(#id: #m::init_with(dev, rng),)
     });
     let visit = fields.iter().map(|f| {
         let id = &f.ident;
@@ -188,32 +188,44 @@ pub fn expand(plan: &Plan) -> TokenStream {
     let train_into_cache = train_steps(quote!(&mut cache.output));
 
     // ---- backward, in reverse ----
-    let back_steps = fields.iter().enumerate().rev().map(|(i, f)| {
-        let id = &f.ident;
-        let cid = format_ident!("{}_cache", id);
-        let l = as_layer(f);
-        let x = if i == 0 {
-            quote!(x)
-        } else {
-            let prev = &fields[i - 1].ident;
-            quote!(&cache.#prev)
-        };
-        let o = if i == n - 1 { quote!(out) } else { quote!(&cache.#id) };
-        let dy = if i == n - 1 { quote!(dy) } else { quote!(&grads.#id) };
-        if i == 0 {
-            // The input gradient only when the caller wants it.
-            return quote! {
-                match dx {
-                    ::core::option::Option::Some(dx) => #l::backward(&mut self.#id, #x, #o, &cache.#cid, #dy, dx),
-                    ::core::option::Option::None => {
-                        #l::backward_params(&mut self.#id, #x, #o, &cache.#cid, #dy, &mut grads.__input)
-                    }
+    // Generated twice: with the input and output given (the `Layer` impl)
+    // and read from the cache (the inherent API). Each step borrows
+    // disjoint fields of the cache, so one `&mut` cache serves them all.
+    let back_steps = |x0: TokenStream, out: TokenStream| -> Vec<TokenStream> {
+        fields
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, f)| {
+                let id = &f.ident;
+                let cid = format_ident!("{}_cache", id);
+                let l = as_layer(f);
+                let x = if i == 0 {
+                    x0.clone()
+                } else {
+                    let prev = &fields[i - 1].ident;
+                    quote!(&cache.#prev)
+                };
+                let o = if i == n - 1 { out.clone() } else { quote!(&cache.#id) };
+                let dy = if i == n - 1 { quote!(dy) } else { quote!(&cache.grads.#id) };
+                if i == 0 {
+                    // The input gradient only when the caller wants it.
+                    return quote! {
+                        match dx {
+                            ::core::option::Option::Some(dx) => #l::backward(&mut self.#id, #x, #o, &mut cache.#cid, #dy, dx),
+                            ::core::option::Option::None => {
+                                #l::backward_params(&mut self.#id, #x, #o, &mut cache.#cid, #dy, &mut cache.grads.__input)
+                            }
+                        }
+                    };
                 }
-            };
-        }
-        let prev = &fields[i - 1].ident;
-        quote!(#l::backward(&mut self.#id, #x, #o, &cache.#cid, #dy, &mut grads.#prev);)
-    });
+                let prev = &fields[i - 1].ident;
+                quote!(#l::backward(&mut self.#id, #x, #o, &mut cache.#cid, #dy, &mut cache.grads.#prev);)
+            })
+            .collect()
+    };
+    let back_steps_given = back_steps(quote!(x), quote!(out));
+    let back_steps_cached = back_steps(quote!(&cache.input), quote!(&cache.output));
 
     // ---- input check: the first layer sees the data ----
     let check_input = {
@@ -263,7 +275,25 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
         checks.push(quote_spanned!(f.span=> __dl_layer::<#ty, #i, #o, B, E>();));
     }
+    // Fields read as built-in layers by name: the type must be dl's.
+    let mut builtin_checks = Vec::new();
+    for f in fields.iter().filter(|f| f.builtin) {
+        let ty = &f.ty;
+        let ty = respan(quote!(#ty), f.span);
+        builtin_checks.push(quote_spanned!(f.span=> __dl_builtin::<#ty>();));
+    }
     let where_clause = (!bounds.is_empty()).then(|| quote!(where #(#bounds,)*));
+    let builtin_block = (!builtin_checks.is_empty()).then(|| {
+        quote! {
+            const _: () = {
+                fn __dl_builtin<L: ::dl::nn::layers::BuiltinLayer>() {}
+                #[allow(dead_code)]
+                fn __dl_check_builtin #g () {
+                    #(#builtin_checks)*
+                }
+            };
+        }
+    });
     let check_block = (!checks.is_empty()).then(|| {
         quote! {
             // The layers whose shapes only the type checker knows: each
@@ -323,7 +353,16 @@ pub fn expand(plan: &Plan) -> TokenStream {
     );
     let grads_doc = format!(" Gradient buffers between the layers of `{name_str}`, reused across steps.");
 
+    let alias_items = plan.aliases.iter().map(|(id, def)| {
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types, type_alias_bounds)]
+            #vis type #id<B, E> = #def;
+        }
+    });
     quote! {
+        #(#alias_items)*
+
         #(#attrs)*
         #struct_doc
         #vis struct #name<B: ::dl::core::Backend = ::dl::core::Cpu, E: ::dl::core::Float = f32> {
@@ -342,7 +381,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             /// (empty when the network ran as a nested layer).
             pub output: ::dl::core::Tensor<#out_ty, B, E>,
             /// Gradient buffers used by `backward`.
-            pub grads: ::core::cell::RefCell<#grads_name<B, E>>,
+            pub grads: #grads_name<B, E>,
         }
 
         #[doc = #grads_doc]
@@ -393,7 +432,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
         impl #g ::dl::nn::Module<B, E> for #name<B, E> #where_clause {
             const NUM_PARAMS: usize = #(#num_params)+*;
 
-            fn init(dev: &B, rng: &mut ::dl::core::Rng) -> Self {
+            fn init_with(dev: &B, rng: &mut ::dl::core::Rng) -> Self {
                 // Fields are initialised in declaration order.
                 Self { #(#init_fields)* }
             }
@@ -427,6 +466,9 @@ pub fn expand(plan: &Plan) -> TokenStream {
             fn new_cache(dev: &B) -> Self::Cache {
                 Self::new_cache(dev)
             }
+            fn forward_into(&self, x: &::dl::core::Tensor<#in_ty, B, E>, out: &mut ::dl::core::Tensor<#out_ty, B, E>) {
+                *out = Self::forward(self, x);
+            }
             fn forward(&self, x: &::dl::core::Tensor<#in_ty, B, E>) -> ::dl::core::Tensor<#out_ty, B, E> {
                 Self::forward(self, x)
             }
@@ -442,24 +484,37 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
                 out: &::dl::core::Tensor<#out_ty, B, E>,
-                cache: &Self::Cache,
+                cache: &mut Self::Cache,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
                 dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
             ) {
-                self.__dl_backward(x, out, cache, dy, ::core::option::Option::Some(dx));
+                self.__dl_backward_given(x, out, cache, dy, ::core::option::Option::Some(dx));
             }
             fn backward_params(
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
                 out: &::dl::core::Tensor<#out_ty, B, E>,
-                cache: &Self::Cache,
+                cache: &mut Self::Cache,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
                 _dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
             ) {
-                self.__dl_backward(x, out, cache, dy, ::core::option::Option::None);
+                self.__dl_backward_given(x, out, cache, dy, ::core::option::Option::None);
             }
             fn check_input(&self, x: &::dl::core::Tensor<#in_ty, B, E>) -> ::core::result::Result<(), ::dl::nn::InputError> {
                 #check_input
+            }
+        }
+
+        impl<B: ::dl::core::Backend> #name<B, f32> {
+            /// A new `f32` network on `dev`, parameters drawn from a generator
+            /// seeded with `seed` (deterministic), in field order:
+            /// `let model = Net::init(&Cpu, 42);`. (For another float type,
+            /// `Net::<Cpu, f64>::init` is `Module::init`, the same.)
+            pub fn init(dev: &B, seed: u64) -> Self
+            where
+                Self: ::dl::nn::Module<B, f32>,
+            {
+                <Self as ::dl::nn::Module<B, f32>>::init(dev, seed)
             }
         }
 
@@ -484,13 +539,6 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 total_params: <Self as ::dl::nn::Module<B, E>>::NUM_PARAMS,
             };
 
-            /// A new network on `dev`, parameters drawn from a generator
-            /// seeded with `seed` (deterministic), in field order.
-            pub fn init(dev: &B, seed: u64) -> Self {
-                let mut rng = ::dl::core::Rng::new(seed);
-                <Self as ::dl::nn::Module<B, E>>::init(dev, &mut rng)
-            }
-
             /// An empty cache for [`Self::forward_train_into`] (its buffers grow
             /// on first use and are reused afterwards).
             pub fn new_cache(dev: &B) -> #cache_name<B, E> {
@@ -499,7 +547,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                     #(#cache_init)*
                     #(#layer_cache_init)*
                     output: ::dl::core::Tensor::empty(dev),
-                    grads: ::core::cell::RefCell::new(#grads_name::new(dev)),
+                    grads: #grads_name::new(dev),
                 }
             }
 
@@ -540,7 +588,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             /// to the input. `dy` is the gradient with respect to the output.
             pub fn backward(
                 &mut self,
-                cache: &#cache_name<B, E>,
+                cache: &mut #cache_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
             ) -> ::dl::core::Tensor<#in_ty, B, E> {
                 let mut dx = ::dl::core::Tensor::empty(dy.device());
@@ -553,11 +601,11 @@ pub fn expand(plan: &Plan) -> TokenStream {
             /// training step allocates nothing.
             pub fn backward_into(
                 &mut self,
-                cache: &#cache_name<B, E>,
+                cache: &mut #cache_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
                 dx: &mut ::dl::core::Tensor<#in_ty, B, E>,
             ) {
-                self.__dl_backward(&cache.input, &cache.output, cache, dy, ::core::option::Option::Some(dx));
+                self.__dl_backward_cached(cache, dy, ::core::option::Option::Some(dx));
             }
 
             /// The reverse pass of a training step, where the input is data and
@@ -567,10 +615,10 @@ pub fn expand(plan: &Plan) -> TokenStream {
             /// layer, a quarter of the backward work or more).
             pub fn backward_params(
                 &mut self,
-                cache: &#cache_name<B, E>,
+                cache: &mut #cache_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
             ) {
-                self.__dl_backward(&cache.input, &cache.output, cache, dy, ::core::option::Option::None);
+                self.__dl_backward_cached(cache, dy, ::core::option::Option::None);
             }
 
             /// Sets every parameter gradient to zero.
@@ -589,41 +637,32 @@ pub fn expand(plan: &Plan) -> TokenStream {
             }
 
             #[doc(hidden)]
-            fn __dl_backward(
+            #[allow(unused_variables)]
+            fn __dl_backward_given(
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
                 out: &::dl::core::Tensor<#out_ty, B, E>,
-                cache: &#cache_name<B, E>,
+                cache: &mut #cache_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
                 dx: ::core::option::Option<&mut ::dl::core::Tensor<#in_ty, B, E>>,
             ) {
-                // The buffers are borrowed for the duration of this call only;
-                // should they be busy, fresh ones are used (never a panic).
-                match cache.grads.try_borrow_mut() {
-                    ::core::result::Result::Ok(mut grads) => self.__dl_backward_layers(x, out, cache, &mut grads, dy, dx),
-                    ::core::result::Result::Err(_) => {
-                        let mut grads = #grads_name::new(dy.device());
-                        self.__dl_backward_layers(x, out, cache, &mut grads, dy, dx)
-                    }
-                }
+                #(#back_steps_given)*
             }
 
             #[doc(hidden)]
-            #[allow(unused_variables)]
-            fn __dl_backward_layers(
+            fn __dl_backward_cached(
                 &mut self,
-                x: &::dl::core::Tensor<#in_ty, B, E>,
-                out: &::dl::core::Tensor<#out_ty, B, E>,
-                cache: &#cache_name<B, E>,
-                grads: &mut #grads_name<B, E>,
+                cache: &mut #cache_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
                 dx: ::core::option::Option<&mut ::dl::core::Tensor<#in_ty, B, E>>,
             ) {
-                #(#back_steps)*
+                #(#back_steps_cached)*
             }
         }
 
         #describe_impl
+
+        #builtin_block
 
         #check_block
     }

@@ -12,6 +12,7 @@ mod ast;
 mod attr;
 mod check;
 mod ctxt;
+mod derive_module;
 mod expand;
 mod kinds;
 mod shape;
@@ -60,6 +61,38 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn network(args: TokenStream, item: TokenStream) -> TokenStream {
     network_impl(args.into(), item.into()).into()
+}
+
+/// Derives `Module` for a layer struct: `NUM_PARAMS`, `init`, `visit`,
+/// `visit_mut`, `for_each_param` and `set_training`, from its fields.
+///
+/// ```ignore
+/// use dl::prelude::*;
+/// use dl::core::{Backend, Float, Param, init::Init};
+///
+/// /// A learned per-feature scale.
+/// #[derive(Module, Clone, Debug)]
+/// pub struct Scale<const N: usize, B: Backend = Cpu, E: Float = f32> {
+///     #[param(init = Init::Const(1.0))]
+///     weight: Param<S1<N>, B, E>,   // state_dict name `weight`
+/// }
+/// ```
+///
+/// Field kinds: `Param<..>` fields are trainable parameters (`#[buffer]`
+/// for buffers; `#[param(init = EXPR, name = "..")]`); other fields are
+/// nested modules visited under `name.` (`#[module(flatten)]`,
+/// `#[module(name = "..")]`); `PhantomData` fields and fields marked
+/// `#[skip]` / `#[skip(init = EXPR)]` are not part of the model; a `bool`
+/// marked `#[training]` follows `set_training`; `#[param_list(names = EXPR)]`
+/// marks a `Vec<RawParam<B, E>>`. Container attributes:
+/// `#[module(init = path)]` (a hand-written `fn(&B, &mut Rng) -> Self`),
+/// `#[module(num_params = EXPR)]`, `#[module(crate = path)]`.
+#[proc_macro_derive(Module, attributes(param, buffer, param_list, module, skip, training))]
+pub fn derive_module(item: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(item).and_then(derive_module::derive) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }
 
 fn network_impl(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {

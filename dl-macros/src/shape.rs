@@ -127,6 +127,45 @@ impl Kind {
     }
 }
 
+/// The input `kind` expects that is closest to `d`: the same rank and
+/// sizes, with the layer's own feature or channel count. After a mismatch,
+/// the layers after this one are checked against what it would produce
+/// from that input, so one compile reports every independent mismatch.
+/// `None` where no such input is evident.
+pub fn repaired_input(kind: &Kind, d: &[usize]) -> Option<Vec<usize>> {
+    let last = |n: usize| match d {
+        [] => vec![n],
+        _ if d.len() <= 3 => {
+            let mut v = d.to_vec();
+            *v.last_mut().expect("non-empty") = n;
+            v
+        }
+        _ => vec![n],
+    };
+    match *kind {
+        Kind::Linear { inp, .. } => Some(last(inp)),
+        Kind::LayerNorm { d: n } => Some(last(n)),
+        Kind::BatchNorm1d { c } => Some(vec![c]),
+        Kind::Conv2d { in_c: c, .. } | Kind::BatchNorm2d { c } => match d {
+            [_, h, w] => Some(vec![c, *h, *w]),
+            _ => None,
+        },
+        Kind::Conv1d { in_c, .. } => match d {
+            [_, l] => Some(vec![in_c, *l]),
+            _ => None,
+        },
+        Kind::Rnn { input, .. } => match d {
+            [t, _] => Some(vec![*t, input]),
+            _ => None,
+        },
+        Kind::Attention { d_model, .. } => match d {
+            [t, _] => Some(vec![*t, d_model]),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Where an input shape comes from, for messages.
 #[derive(Clone, Debug)]
 pub struct Producer<'a> {
@@ -399,6 +438,8 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
             )),
         },
         Kind::Flatten => match d {
+            // PyTorch's `nn.Flatten()` on `[N, C]` leaves it as it is.
+            [n] => Ok(Inferred::plain(vec![*n])),
             [_, _] | [_, _, _] => {
                 let n = numel(d).ok_or_else(|| too_large(field, kind))?;
                 Ok(Inferred {
@@ -407,7 +448,7 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
                 })
             }
             _ => Err(format!(
-                "{field}: Flatten expects a rank-2 or rank-3 input, but {}",
+                "{field}: Flatten expects an input of rank 1 to 3, but {}",
                 x.describe()
             )),
         },

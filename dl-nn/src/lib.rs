@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod export;
 pub mod golden;
+pub mod gradcheck;
 pub mod layers;
 pub mod loss;
 pub mod module;
@@ -23,9 +24,18 @@ pub mod train;
 #[cfg(test)]
 mod reliability_tests;
 
+pub use gradcheck::check_layer_gradients;
 pub use loss::Loss;
 pub use module::{InputError, Layer, Module, Network, OutputShape};
 pub use optim::Optimizer;
+
+/// The paths `#[derive(Module)]` generates code against (not public API).
+#[doc(hidden)]
+pub mod __derive {
+    pub use crate::module::Module;
+    pub use dl_core::init::Init;
+    pub use dl_core::{ParamKind, RawParam, Rng};
+}
 
 /// The items most programs need.
 pub mod prelude {

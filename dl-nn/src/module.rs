@@ -16,14 +16,26 @@
 
 use dl_core::{Backend, Float, RawParam, Rng, Shape, Tensor};
 
+/// `#[derive(Module)]`: `NUM_PARAMS`, `init`, the parameter visitors and
+/// `set_training` of a layer, from its fields (the derive macro shares the
+/// trait's name, as serde's derives do; see `docs/custom-layers.md`).
+pub use dl_macros::Module;
+
 /// Parameters, initialisation and mode of a layer or network.
 pub trait Module<B: Backend, E: Float>: Sized {
     /// Number of scalar trainable parameters (for the compile-time summary).
     const NUM_PARAMS: usize;
 
     /// A new instance with parameters drawn from `rng` (PyTorch's default
-    /// initialisation unless the layer documents otherwise).
-    fn init(dev: &B, rng: &mut Rng) -> Self;
+    /// initialisation unless the layer documents otherwise). Nested layers
+    /// draw from the same generator, in field order.
+    fn init_with(dev: &B, rng: &mut Rng) -> Self;
+
+    /// A new instance with parameters drawn from a generator seeded with
+    /// `seed` (deterministic): `Linear::<3, 2>::init(&Cpu, 0)`.
+    fn init(dev: &B, seed: u64) -> Self {
+        Self::init_with(dev, &mut Rng::new(seed))
+    }
 
     /// Calls `f` with every parameter and buffer, with its PyTorch
     /// `state_dict` name (`prefix` + local name, such as `fc1.weight`).
@@ -69,21 +81,36 @@ pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
     /// An empty cache on `dev`.
     fn new_cache(dev: &B) -> Self::Cache;
 
-    /// Inference forward pass (no cache; dropout off, running statistics).
-    fn forward(&self, x: &Tensor<In, B, E>) -> Tensor<Out, B, E>;
+    /// Inference forward pass into a caller's output (resized to the batch;
+    /// no cache; dropout off, running statistics). The one forward every
+    /// layer writes.
+    fn forward_into(&self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>);
+
+    /// Inference forward pass into a new tensor (calls
+    /// [`Layer::forward_into`]).
+    fn forward(&self, x: &Tensor<In, B, E>) -> Tensor<Out, B, E> {
+        let mut out = Tensor::empty(x.device());
+        self.forward_into(x, &mut out);
+        out
+    }
 
     /// Training forward pass: writes the output into `out` (resized to the
-    /// batch) and fills `cache`.
-    fn forward_train(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache);
+    /// batch) and fills `cache`. The default is [`Layer::forward_into`], for
+    /// layers whose backward needs nothing beyond the input and output.
+    fn forward_train(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache) {
+        let _ = cache;
+        self.forward_into(x, out);
+    }
 
     /// Reverse pass: accumulates parameter gradients and writes the input
     /// gradient into `dx` (resized to the batch). `x`, `out` and `cache` are
-    /// those of the matching `forward_train`.
+    /// those of the matching `forward_train`; the cache is mutable, so a
+    /// layer keeps its backward scratch buffers there (never in the layer).
     fn backward(
         &mut self,
         x: &Tensor<In, B, E>,
         out: &Tensor<Out, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     );
@@ -99,7 +126,7 @@ pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
         &mut self,
         x: &Tensor<In, B, E>,
         out: &Tensor<Out, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     ) {

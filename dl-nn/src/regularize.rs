@@ -18,7 +18,7 @@
 //! use dl_core::prelude::*;
 //! use dl_nn::prelude::*;
 //! use dl_nn::regularize::{L1Penalty, Regularizer};
-//! let mut fc = Linear::<2, 1, Cpu, f64>::init(&Cpu, &mut Rng::new(0));
+//! let mut fc = Linear::<2, 1, Cpu, f64>::init(&Cpu, 0);
 //! fc.weight.set_value(&[0.5, -2.0]).unwrap();
 //! fc.bias.set_value(&[0.0]).unwrap();
 //! let l1 = L1Penalty { lambda: 0.1 };

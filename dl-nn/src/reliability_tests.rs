@@ -23,7 +23,7 @@ use crate::data::Dataset;
 use crate::layers::Linear;
 use crate::module::Module;
 use crate::optim::{Adam, Optimizer};
-use dl_core::{Cpu, Rng};
+use dl_core::Cpu;
 use proptest::prelude::*;
 use std::io::Write;
 use std::sync::OnceLock;
@@ -341,7 +341,7 @@ fn digits_seed() -> Vec<u8> {
 type Model = Linear<3, 2, Cpu, f32>;
 
 fn model(seed: u64) -> Model {
-    Model::init(&Cpu, &mut Rng::new(seed))
+    Model::init(&Cpu, seed)
 }
 
 fn values(m: &Model) -> (Vec<f32>, Vec<f32>) {

@@ -2,7 +2,7 @@
 //! the type-erased runner the model thread calls.
 
 use crate::config::hex;
-use dl_core::{Cpu, Rng, Shape, Tensor};
+use dl_core::{Cpu, Shape, Tensor};
 use dl_nn::checkpoint::{self, CheckpointError, LoadReport};
 use dl_nn::{Layer, Module, Network};
 use sha2::{Digest, Sha256};
@@ -141,7 +141,7 @@ pub fn load<N: Network<Cpu, f32>>(path: &Path, expect: &Expect) -> Result<Loaded
             });
         }
     }
-    let mut model = <N as Module<Cpu, f32>>::init(&Cpu, &mut Rng::new(0));
+    let mut model = <N as Module<Cpu, f32>>::init(&Cpu, 0);
     let report = checkpoint::load_from_bytes(&mut model, &bytes, true).map_err(|e| relabel(e, path))?;
     model.set_training(false);
     Ok(Loaded {

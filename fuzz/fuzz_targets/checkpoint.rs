@@ -13,14 +13,14 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     for strict in [false, true] {
-        let mut m = Linear::<3, 2, Cpu, f32>::init(&Cpu, &mut Rng::new(0));
+        let mut m = Linear::<3, 2, Cpu, f32>::init(&Cpu, 0);
         let before = (m.weight.value_vec(), m.bias.value_vec());
         if load_from_bytes(&mut m, data, strict).is_err() {
             assert_eq!((m.weight.value_vec(), m.bias.value_vec()), before);
         }
     }
     let mut opt = Adam::<Cpu, f32>::default();
-    let mut m = Linear::<3, 2, Cpu, f32>::init(&Cpu, &mut Rng::new(0));
+    let mut m = Linear::<3, 2, Cpu, f32>::init(&Cpu, 0);
     if load_optimizer_from_bytes(&mut opt, &mut m, data).is_ok() {
         assert!(opt.validate(&mut m).is_ok());
         opt.step(&mut m);

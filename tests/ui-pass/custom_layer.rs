@@ -8,7 +8,7 @@ pub struct Identity<B: Backend, E: Float>(PhantomData<(B, E)>);
 
 impl<B: Backend, E: Float> Module<B, E> for Identity<B, E> {
     const NUM_PARAMS: usize = 0;
-    fn init(_dev: &B, _rng: &mut Rng) -> Self {
+    fn init_with(_dev: &B, _rng: &mut Rng) -> Self {
         Identity(PhantomData)
     }
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
@@ -23,13 +23,15 @@ impl<S: Shape, B: Backend, E: Float> OutputShape<S> for Identity<B, E> {
 impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for Identity<B, E> {
     type Cache = ();
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+    fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+        *out = {
         x.clone()
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
         out.copy_from(x);
     }
-    fn backward(&mut self, _x: &Tensor<S, B, E>, _o: &Tensor<S, B, E>, _c: &(), dy: &Tensor<S, B, E>, dx: &mut Tensor<S, B, E>) {
+    fn backward(&mut self, _x: &Tensor<S, B, E>, _o: &Tensor<S, B, E>, _c: &mut (), dy: &Tensor<S, B, E>, dx: &mut Tensor<S, B, E>) {
         dx.copy_from(dy);
     }
 }

@@ -19,8 +19,8 @@ fn main() {
     let dev = Cpu;
     let mut model = LeNet::init(&dev, 42);
     let x = Tensor::<S3<1, 28, 28>>::zeros(&dev, 2);
-    let (logits, cache) = model.forward_train(&x);
+    let (logits, mut cache) = model.forward_train(&x);
     model.zero_grad();
-    let _dx = model.backward(&cache, &logits);
+    let _dx = model.backward(&mut cache, &logits);
     assert_eq!(<LeNet>::SUMMARY.layers[6].output_shape, &[1600]);
 }

@@ -30,6 +30,6 @@ fn main() {
     let mut cache = Outer::new_cache(&Cpu);
     let y = m.forward_train_into(&x, &mut cache).clone();
     let mut dx = Tensor::empty(&Cpu);
-    m.backward_into(&cache, &y, &mut dx);
+    m.backward_into(&mut cache, &y, &mut dx);
     assert_eq!(dx.shape(), vec![2, 1, 4, 4]);
 }

@@ -25,15 +25,15 @@ pub struct Recurrent {
 fn main() {
     let mut c = ConvSeq::init(&Cpu, 0);
     let x = Tensor::<S2<3, 32>>::zeros(&Cpu, 2);
-    let (y, cache) = c.forward_train(&x);
+    let (y, mut cache) = c.forward_train(&x);
     assert_eq!(y.shape(), vec![2, 2]);
-    let dx = c.backward(&cache, &y);
+    let dx = c.backward(&mut cache, &y);
     assert_eq!(dx.shape(), vec![2, 3, 32]);
     let mut r = Recurrent::init(&Cpu, 0);
     let x = Tensor::<S2<12, 6>>::zeros(&Cpu, 2);
-    let (y, cache) = r.forward_train(&x);
+    let (y, mut cache) = r.forward_train(&x);
     assert_eq!(y.shape(), vec![2, 3]);
-    let dx = r.backward(&cache, &y);
+    let dx = r.backward(&mut cache, &y);
     assert_eq!(dx.shape(), vec![2, 12, 6]);
     let mut names = vec![];
     r.visit("", &mut |n, _| names.push(n.to_string()));

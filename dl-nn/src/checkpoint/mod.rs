@@ -27,9 +27,9 @@
 //! use dl_core::prelude::*;
 //! use dl_nn::{checkpoint, prelude::*};
 //! let path = std::env::temp_dir().join(format!("dl-doc-ckpt-{}.safetensors", std::process::id()));
-//! let fc = Linear::<3, 2>::init(&Cpu, &mut Rng::new(0));
+//! let fc = Linear::<3, 2>::init(&Cpu, 0);
 //! checkpoint::save(&fc, &path)?;
-//! let mut other = Linear::<3, 2>::init(&Cpu, &mut Rng::new(1));
+//! let mut other = Linear::<3, 2>::init(&Cpu, 1);
 //! let report = checkpoint::load(&mut other, &path, true)?;
 //! assert_eq!(report.loaded, vec!["weight", "bias"]);
 //! assert_eq!(other.weight.value_vec(), fc.weight.value_vec());

@@ -13,15 +13,15 @@ struct Net<B: Backend = Cpu, E: Float = f32> {
 
 impl<B: Backend, E: Float> Module<B, E> for Net<B, E> {
     const NUM_PARAMS: usize = 0;
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        let mut bn = BatchNorm1d::init(dev, rng);
+    fn init_with(dev: &B, rng: &mut Rng) -> Self {
+        let mut bn = BatchNorm1d::init_with(dev, rng);
         // Non-trivial buffers, so a round trip is visible.
         let m: Vec<E> = (0..8).map(|i| E::from_f64(rng.uniform() + i as f64)).collect();
         bn.running_mean.set_value(&m).unwrap();
         Self {
-            fc1: Linear::init(dev, rng),
+            fc1: Linear::init_with(dev, rng),
             bn,
-            fc2: Linear::init(dev, rng),
+            fc2: Linear::init_with(dev, rng),
         }
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
@@ -50,11 +50,11 @@ struct Other {
 
 impl Module<Cpu, f32> for Other {
     const NUM_PARAMS: usize = 0;
-    fn init(dev: &Cpu, rng: &mut Rng) -> Self {
+    fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
         Self {
-            fc1: Linear::init(dev, rng),
-            fc2: Linear::init(dev, rng),
-            extra: Linear::init(dev, rng),
+            fc1: Linear::init_with(dev, rng),
+            fc2: Linear::init_with(dev, rng),
+            extra: Linear::init_with(dev, rng),
         }
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f32>)) {
@@ -78,8 +78,8 @@ impl Module<Cpu, f32> for Other {
 struct Twice(Linear<2, 2>);
 impl Module<Cpu, f32> for Twice {
     const NUM_PARAMS: usize = 0;
-    fn init(dev: &Cpu, rng: &mut Rng) -> Self {
-        Self(Linear::init(dev, rng))
+    fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
+        Self(Linear::init_with(dev, rng))
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f32>)) {
         self.0.visit(prefix, f);
@@ -119,7 +119,7 @@ const NAMES: [&str; 8] = [
 #[test]
 fn round_trip_keeps_names_layouts_and_values() {
     let path = tmp("roundtrip");
-    let a = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let a = Net::<Cpu, f32>::init(&Cpu, 1);
     save(&a, &path).unwrap();
     assert!(!path.with_file_name("model.safetensors.tmp").exists());
 
@@ -134,7 +134,7 @@ fn round_trip_keeps_names_layouts_and_values() {
     let w = st.tensor("fc1.weight").unwrap();
     assert_eq!((w.dtype(), w.shape()), (Dtype::F32, &[8usize, 4][..]));
 
-    let mut b = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(2));
+    let mut b = Net::<Cpu, f32>::init(&Cpu, 2);
     assert_ne!(values(&a), values(&b));
     let r = load(&mut b, &path, true).unwrap();
     assert!(r.is_exact());
@@ -142,7 +142,7 @@ fn round_trip_keeps_names_layouts_and_values() {
     assert_eq!(values(&a), values(&b));
 
     // F64 models write F64; loading converts between the two.
-    let a64 = Net::<Cpu, f64>::init(&Cpu, &mut Rng::new(3));
+    let a64 = Net::<Cpu, f64>::init(&Cpu, 3);
     save(&a64, &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(
@@ -153,7 +153,7 @@ fn round_trip_keeps_names_layouts_and_values() {
             .dtype(),
         Dtype::F64
     );
-    let mut b32 = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(4));
+    let mut b32 = Net::<Cpu, f32>::init(&Cpu, 4);
     load(&mut b32, &path, true).unwrap();
     for ((_, x), (_, y)) in values(&a64).iter().zip(values(&b32)) {
         for (x, y) in x.iter().zip(y) {
@@ -162,7 +162,7 @@ fn round_trip_keeps_names_layouts_and_values() {
     }
     // In memory.
     let bytes = save_to_bytes(&a).unwrap();
-    let mut c = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(5));
+    let mut c = Net::<Cpu, f32>::init(&Cpu, 5);
     load_from_bytes(&mut c, &bytes, true).unwrap();
     assert_eq!(values(&a), values(&c));
 }
@@ -170,9 +170,9 @@ fn round_trip_keeps_names_layouts_and_values() {
 #[test]
 fn strict_refuses_and_changes_nothing_non_strict_loads_matches() {
     let path = tmp("strict");
-    let a = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let a = Net::<Cpu, f32>::init(&Cpu, 1);
     save(&a, &path).unwrap();
-    let mut o = Other::init(&Cpu, &mut Rng::new(9));
+    let mut o = Other::init(&Cpu, 9);
     let before = values(&o);
     let e = load(&mut o, &path, true).unwrap_err();
     match &e {
@@ -248,9 +248,9 @@ fn temp_files(path: &Path) -> Vec<PathBuf> {
 #[test]
 fn interrupted_save_keeps_the_previous_checkpoint() {
     let path = tmp("atomic");
-    let a = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let a = Net::<Cpu, f32>::init(&Cpu, 1);
     save(&a, &path).unwrap();
-    let b = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(2));
+    let b = Net::<Cpu, f32>::init(&Cpu, 2);
     let bytes = save_to_bytes(&b).unwrap();
     let e = write_atomic_with(
         &path,
@@ -261,7 +261,7 @@ fn interrupted_save_keeps_the_previous_checkpoint() {
     .unwrap_err();
     assert!(e.to_string().contains(".tmp: disk full"), "{e}");
     assert!(temp_files(&path).is_empty(), "the partial file is removed");
-    let mut c = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(3));
+    let mut c = Net::<Cpu, f32>::init(&Cpu, 3);
     load(&mut c, &path, true).unwrap();
     assert_eq!(values(&c), values(&a));
     // Issue 19: a failed sync or rename keeps the old file too, and leaves
@@ -299,7 +299,7 @@ fn interrupted_save_keeps_the_previous_checkpoint() {
 #[test]
 fn concurrent_saves_never_leave_a_torn_file() {
     let path = tmp("concurrent");
-    let nets: Vec<Net> = (0..2).map(|s| Net::init(&Cpu, &mut Rng::new(10 + s))).collect();
+    let nets: Vec<Net> = (0..2).map(|s| Net::init(&Cpu, 10 + s)).collect();
     save(&nets[0], &path).unwrap();
     let expected: Vec<_> = nets.iter().map(values).collect();
     std::thread::scope(|scope| {
@@ -315,7 +315,7 @@ fn concurrent_saves_never_leave_a_torn_file() {
         let expected = &expected;
         scope.spawn(move || {
             for _ in 0..80 {
-                let mut c = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(3));
+                let mut c = Net::<Cpu, f32>::init(&Cpu, 3);
                 load(&mut c, path, true).unwrap();
                 assert!(expected.contains(&values(&c)));
             }
@@ -331,7 +331,7 @@ fn concurrent_saves_never_leave_a_torn_file() {
 fn save_keeps_the_permissions_of_the_file_it_replaces() {
     use std::os::unix::fs::PermissionsExt;
     let path = tmp("perms");
-    let a = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let a = Net::<Cpu, f32>::init(&Cpu, 1);
     save(&a, &path).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     save(&a, &path).unwrap();
@@ -348,10 +348,10 @@ struct Mlp {
 }
 impl Module<Cpu, f32> for Mlp {
     const NUM_PARAMS: usize = 0;
-    fn init(dev: &Cpu, rng: &mut Rng) -> Self {
+    fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
         Self {
-            fc1: Linear::init(dev, rng),
-            fc2: Linear::init(dev, rng),
+            fc1: Linear::init_with(dev, rng),
+            fc2: Linear::init_with(dev, rng),
         }
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f32>)) {
@@ -371,7 +371,7 @@ impl Module<Cpu, f32> for Mlp {
 #[test]
 fn loads_a_pytorch_file_and_reproduces_its_output() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/mlp_train_step.safetensors");
-    let mut m = Mlp::init(&Cpu, &mut Rng::new(0));
+    let mut m = Mlp::init(&Cpu, 0);
     assert!(matches!(
         load(&mut m, &path, true),
         Err(CheckpointError::Mismatch { .. })
@@ -450,7 +450,7 @@ impl<B: Backend, E: Float> Optimizer<B, E> for Momentum {
 #[test]
 fn optimizer_state_round_trip() {
     let path = tmp("optim");
-    let mut net = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let mut net = Net::<Cpu, f32>::init(&Cpu, 1);
     net.for_each_param(&mut |p| {
         let g: Vec<f32> = (0..p.numel()).map(|i| i as f32 * 0.01).collect();
         p.grad = g;
@@ -461,7 +461,7 @@ fn optimizer_state_round_trip() {
     save_with_optimizer(&net, &opt, &path).unwrap();
 
     // The model loads strictly: optimizer entries are not "unexpected".
-    let mut net2 = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(2));
+    let mut net2 = Net::<Cpu, f32>::init(&Cpu, 2);
     assert!(load(&mut net2, &path, true).unwrap().is_exact());
     assert_eq!(values(&net), values(&net2));
     let mut opt2 = Momentum::default();
@@ -512,9 +512,9 @@ fn write_hand_made(path: &Path, header: &str, data_len: usize) -> PathBuf {
 #[test]
 fn broken_files_are_typed_errors() {
     let path = tmp("broken");
-    let a = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let a = Net::<Cpu, f32>::init(&Cpu, 1);
     let good = save_to_bytes(&a).unwrap();
-    let mut m = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(2));
+    let mut m = Net::<Cpu, f32>::init(&Cpu, 2);
     let before = values(&m);
     let load_bytes = |m: &mut Net, b: &[u8]| {
         std::fs::write(&path, b).unwrap();
@@ -563,7 +563,7 @@ fn broken_files_are_typed_errors() {
     assert_eq!((r.loaded.len(), r.unexpected), (0, vec!["labels".to_string()]));
     assert_eq!(values(&m), before, "no failed load changed the model");
     // A model that repeats a name cannot be saved.
-    let t = Twice::init(&Cpu, &mut Rng::new(0));
+    let t = Twice::init(&Cpu, 0);
     assert!(matches!(
         save(&t, &path),
         Err(CheckpointError::DuplicateName { in_model: true, .. })
@@ -625,7 +625,7 @@ fn apply(bytes: &[u8], muts: &[Mutation], header_start: usize) -> Vec<u8> {
 fn good_checkpoint() -> &'static [u8] {
     static GOOD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     GOOD.get_or_init(|| {
-        let mut net = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+        let mut net = Net::<Cpu, f32>::init(&Cpu, 1);
         let mut opt = Momentum::default();
         Optimizer::<Cpu, f32>::step(&mut opt, &mut net);
         let path = tmp("prop");
@@ -640,7 +640,7 @@ proptest! {
     #[test]
     fn mutated_checkpoints_never_panic(muts in mutation(), strict in any::<bool>()) {
         let bad = apply(good_checkpoint(), &muts, 0);
-        let mut m = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(2));
+        let mut m = Net::<Cpu, f32>::init(&Cpu, 2);
         let before = values(&m);
         let r = load_from_bytes(&mut m, &bad, strict);
         if r.is_err() {
@@ -671,12 +671,12 @@ proptest! {
 fn optimizer_state_of_another_model_is_refused() {
     use crate::optim::Adam;
     let path = tmp("optim_other");
-    let mut net = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let mut net = Net::<Cpu, f32>::init(&Cpu, 1);
     let mut adam = Adam::<Cpu, f32>::new(1e-3);
     Optimizer::<Cpu, f32>::step(&mut adam, &mut net);
     save_with_optimizer(&net, &adam, &path).unwrap();
 
-    let mut other = Linear::<4, 3, Cpu, f32>::init(&Cpu, &mut Rng::new(0));
+    let mut other = Linear::<4, 3, Cpu, f32>::init(&Cpu, 0);
     let mut opt = Adam::<Cpu, f32>::new(1e-3);
     Optimizer::<Cpu, f32>::step(&mut opt, &mut other);
     let before = Optimizer::<Cpu, f32>::state_dict(&opt);
@@ -688,7 +688,7 @@ fn optimizer_state_of_another_model_is_refused() {
     assert_eq!(Optimizer::<Cpu, f32>::state_dict(&opt), before, "the old state is kept");
     Optimizer::<Cpu, f32>::step(&mut opt, &mut other);
     // The right model takes it.
-    let mut net2 = Net::<Cpu, f32>::init(&Cpu, &mut Rng::new(1));
+    let mut net2 = Net::<Cpu, f32>::init(&Cpu, 1);
     let mut opt2 = Adam::<Cpu, f32>::new(1e-3);
     load_optimizer(&mut opt2, &mut net2, &path).unwrap();
     let _ = std::fs::remove_file(&path);

@@ -21,7 +21,7 @@
 //! use dl_nn::prelude::*;
 //!
 //! // A single layer (a `#[network]` is exported with `graph` the same way).
-//! let fc = Linear::<4, 2>::init(&Cpu, &mut Rng::new(0));
+//! let fc = Linear::<4, 2>::init(&Cpu, 0);
 //! let g = graph_of(&fc, "fc", &[4]).unwrap();
 //! assert_eq!(g.count("Gemm"), 1);
 //! assert_eq!(g.output.dims, vec![2]);

@@ -6,7 +6,7 @@ use crate::layers::*;
 use dl_core::{Cpu, Rng};
 
 fn init<M: Module<Cpu, f32>>() -> M {
-    M::init(&Cpu, &mut Rng::new(7))
+    M::init(&Cpu, 7)
 }
 
 fn ops(g: &Graph) -> Vec<&str> {
@@ -241,8 +241,8 @@ struct Faulty(Linear<2, 2>, &'static str, Vec<usize>);
 
 impl Module<Cpu, f32> for Faulty {
     const NUM_PARAMS: usize = 6;
-    fn init(dev: &Cpu, rng: &mut Rng) -> Self {
-        Faulty(Linear::init(dev, rng), "weight", vec![2, 2])
+    fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
+        Faulty(Linear::init_with(dev, rng), "weight", vec![2, 2])
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &dl_core::RawParam<Cpu, f32>)) {
         self.0.visit(prefix, f);

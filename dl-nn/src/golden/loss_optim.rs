@@ -163,7 +163,7 @@ pub(super) struct Params<E: Float, B: Backend = Cpu>(pub(super) Vec<RawParam<B, 
 
 impl<B: Backend, E: Float> Module<B, E> for Params<E, B> {
     const NUM_PARAMS: usize = 0;
-    fn init(_dev: &B, _rng: &mut Rng) -> Self {
+    fn init_with(_dev: &B, _rng: &mut Rng) -> Self {
         Params(Vec::new())
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {

@@ -9,7 +9,7 @@
 use super::Case;
 use crate::layers::conv1d::{conv1d_backward, conv1d_forward};
 use crate::layers::embedding::{embedding_backward, embedding_forward};
-use crate::layers::rnn::{rnn_backward, rnn_forward, RnnCache, RnnDims, RnnWork};
+use crate::layers::rnn::{rnn_backward, rnn_forward, RnnCache, RnnDims};
 use dl_core::ops::conv1d::Conv1dDims;
 use dl_core::ops::rnn::Cell;
 use dl_core::{Cpu, ParamKind, RawParam};
@@ -151,8 +151,7 @@ fn rnn(case: &Case, cell: Cell) -> Result<Results, String> {
     }
     let dy = case.t("grad_out")?.f32();
     let mut dx = vec![];
-    let mut work = RnnWork::new(&Cpu);
-    rnn_backward(&Cpu, d, &xv, &mut params, &dy, Some(&mut dx), &cache, &mut work).map_err(|e| e.to_string())?;
+    rnn_backward(&Cpu, d, &xv, &mut params, &dy, Some(&mut dx), &mut cache).map_err(|e| e.to_string())?;
     out.push(("grad_input".into(), dx));
     for ((name, _), p) in specs.iter().zip(&params) {
         out.push((format!("grad_{name}"), p.grad.clone()));

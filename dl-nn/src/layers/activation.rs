@@ -8,7 +8,7 @@
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::softmax::last_axis;
 use dl_core::ops::util::UnaryOp;
-use dl_core::{Backend, Cpu, Float, RawParam, Rng, Shape, Tensor};
+use dl_core::{Backend, Cpu, Float, Shape, Tensor};
 use std::marker::PhantomData;
 
 /// Element-wise forward on flat buffers: `y[i] = op.f(x[i])` (`y` is resized).
@@ -55,19 +55,9 @@ pub fn softmax_backward<B: Backend, E: Float>(
     dev.softmax_backward(rows, cols, log, y, dy, dx);
 }
 
-/// Implements `Module` (no parameters) for an activation type.
-macro_rules! stateless_module {
-    ($name:ident, |$dev:ident| $init:expr) => {
-        impl<B: Backend, E: Float> Module<B, E> for $name<B, E> {
-            const NUM_PARAMS: usize = 0;
-            fn init($dev: &B, _rng: &mut Rng) -> Self {
-                $init
-            }
-            fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
-            fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
-            fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
-        }
-
+/// Implements `OutputShape<S> = S` for a shape-preserving activation.
+macro_rules! same_shape {
+    ($name:ident) => {
         impl<S: Shape, B: Backend, E: Float> OutputShape<S> for $name<B, E> {
             type Out = S;
         }
@@ -81,9 +71,11 @@ macro_rules! unary_layer {
         impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
             type Cache = ();
             fn new_cache(_dev: &B) {}
-            fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-                let $l = self;
-                dl_core::ops::util::unary($op, x)
+            fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+                *out = {
+                    let $l = self;
+                    dl_core::ops::util::unary($op, x)
+                };
             }
             fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
                 let $l = &*self;
@@ -94,7 +86,7 @@ macro_rules! unary_layer {
                 &mut self,
                 x: &Tensor<S, B, E>,
                 out: &Tensor<S, B, E>,
-                _c: &(),
+                _c: &mut (),
                 dy: &Tensor<S, B, E>,
                 dx: &mut Tensor<S, B, E>,
             ) {
@@ -110,9 +102,10 @@ macro_rules! unary_layer {
 macro_rules! activation_layer {
     ($(#[$m:meta])* $name:ident, $op:expr) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(Clone, Copy, Debug, Default, Module)]
+        #[module(crate = crate, builtin)]
         pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-        stateless_module!($name, |_dev| Self(PhantomData));
+        same_shape!($name);
         unary_layer!($name, |_l| $op);
     };
 }
@@ -151,14 +144,16 @@ activation_layer!(
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let mut l = LeakyReLU::<Cpu, f32>::init(&Cpu, &mut Rng::new(0));
+/// let mut l = LeakyReLU::<Cpu, f32>::init(&Cpu, 0);
 /// l.slope = 0.5;
 /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![-2.0, 3.0]).unwrap();
 /// assert_eq!(l.forward(&x).to_vec(), vec![-1.0, 3.0]);
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct LeakyReLU<B: Backend = Cpu, E: Float = f32> {
     /// Slope for `x <= 0` (default 0.01).
+    #[skip(init = 0.01)]
     pub slope: f64,
     _p: PhantomData<(B, E)>,
 }
@@ -176,25 +171,28 @@ impl<B: Backend, E: Float> Default for LeakyReLU<B, E> {
     }
 }
 
-stateless_module!(LeakyReLU, |_dev| Self::default());
+same_shape!(LeakyReLU);
 unary_layer!(LeakyReLU, |l| dl_core::ops::LeakyRelu { slope: l.slope });
 
 /// Implements a softmax-like layer over the last axis.
 macro_rules! softmax_layer {
     ($(#[$m:meta])* $name:ident, $log:expr) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(Clone, Copy, Debug, Default, Module)]
+        #[module(crate = crate, builtin)]
         pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-        stateless_module!($name, |_dev| Self(PhantomData));
+        same_shape!($name);
 
         impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
             type Cache = ();
             fn new_cache(_dev: &B) {}
-            fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+            fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+                *out = {
                 let (rows, cols) = last_axis::<S>(x.batch());
                 let mut y = Tensor::zeros(x.device(), x.batch());
                 softmax_forward(x.device(), x.buf(), y.buf_mut(), rows, cols, $log);
                 y
+                };
             }
             fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
                 let (rows, cols) = last_axis::<S>(x.batch());
@@ -205,7 +203,7 @@ macro_rules! softmax_layer {
                 &mut self,
                 x: &Tensor<S, B, E>,
                 out: &Tensor<S, B, E>,
-                _c: &(),
+                _c: &mut (),
                 dy: &Tensor<S, B, E>,
                 dx: &mut Tensor<S, B, E>,
             ) {
@@ -231,7 +229,7 @@ softmax_layer!(
 /// Checks an activation layer's backward against finite differences (f64).
 #[cfg(test)]
 pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, dl_core::S1<6>, Cpu, f64> + Clone>(xs: [f64; 12]) {
-    let l = L::init(&Cpu, &mut Rng::new(0));
+    let l = L::init(&Cpu, 0);
     let x = Tensor::<dl_core::S1<6>, Cpu, f64>::from_slice(&Cpu, 2, &xs).unwrap();
     super::test_util::check_layer(&l, &x, true);
 }
@@ -239,6 +237,8 @@ pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, dl_core::S1<6>, Cpu, f64
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
     use dl_core::{S1, S2};
 
     const XS: [f64; 12] = [-1.0, 0.5, 2.0, -0.3, 0.8, -2.0, 1.5, -0.1, 0.2, 3.0, -4.0, 0.9];
@@ -267,7 +267,7 @@ mod tests {
     }
     #[test]
     fn leaky_relu_slope_field_and_default() {
-        let mut l = LeakyReLU::<Cpu, f64>::init(&Cpu, &mut Rng::new(0));
+        let mut l = LeakyReLU::<Cpu, f64>::init(&Cpu, 0);
         assert_eq!(l.slope, 0.01);
         l.slope = 0.2;
         let x = Tensor::<S1<2>, Cpu, f64>::from_vec(&Cpu, 1, vec![-1.0, 0.0]).unwrap();
@@ -277,7 +277,7 @@ mod tests {
         l.backward(
             &x,
             &out,
-            &(),
+            &mut (),
             &Tensor::from_vec(&Cpu, 1, vec![1.0, 1.0]).unwrap(),
             &mut dx,
         );

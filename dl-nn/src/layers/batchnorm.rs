@@ -14,8 +14,9 @@
 //! `momentum=None`).
 
 use crate::module::{Layer, Module, OutputShape};
+use dl_core::init::Init;
 use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
-use dl_core::{Backend, Cpu, Float, Param, ParamKind, RawParam, Rng, Tensor, S1, S3};
+use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S3};
 
 /// Forward on flat buffers `[outer, channels, inner]`. In training mode
 /// (`training`) uses batch statistics and updates `running_mean` and
@@ -76,18 +77,24 @@ pub struct BatchNormCache<B: Backend, E: Float> {
 macro_rules! batchnorm_layer {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
-        #[derive(Clone, Debug)]
+        #[derive(Clone, Debug, Module)]
+        #[module(crate = crate, builtin)]
         pub struct $name<const C: usize, B: Backend = Cpu, E: Float = f32> {
             /// Scale `gamma` `[C]` (initialised to 1).
+            #[param(init = Init::Const(1.0))]
             pub weight: Param<S1<C>, B, E>,
             /// Shift `beta` `[C]` (initialised to 0).
             pub bias: Param<S1<C>, B, E>,
             /// Running mean `[C]`, a buffer (initialised to 0).
+            #[buffer]
             pub running_mean: Param<S1<C>, B, E>,
             /// Running (unbiased) variance `[C]`, a buffer (initialised to 1).
+            #[buffer(init = Init::Const(1.0))]
             pub running_var: Param<S1<C>, B, E>,
             /// Hyperparameters (eps 1e-5, momentum 0.1).
+            #[skip]
             pub config: BatchNormConfig,
+            #[training]
             training: bool,
         }
 
@@ -152,41 +159,6 @@ macro_rules! batchnorm_layer {
             }
         }
 
-        impl<const C: usize, B: Backend, E: Float> Module<B, E> for $name<C, B, E> {
-            const NUM_PARAMS: usize = 2 * C;
-
-            fn init(dev: &B, _rng: &mut Rng) -> Self {
-                Self {
-                    weight: Param::full(dev, ParamKind::Trainable, E::ONE),
-                    bias: Param::zeros(dev, ParamKind::Trainable),
-                    running_mean: Param::zeros(dev, ParamKind::Buffer),
-                    running_var: Param::full(dev, ParamKind::Buffer, E::ONE),
-                    config: BatchNormConfig::default(),
-                    training: true,
-                }
-            }
-            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-                f(&format!("{prefix}weight"), &self.weight);
-                f(&format!("{prefix}bias"), &self.bias);
-                f(&format!("{prefix}running_mean"), &self.running_mean);
-                f(&format!("{prefix}running_var"), &self.running_var);
-            }
-            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-                f(&format!("{prefix}weight"), &mut self.weight);
-                f(&format!("{prefix}bias"), &mut self.bias);
-                f(&format!("{prefix}running_mean"), &mut self.running_mean);
-                f(&format!("{prefix}running_var"), &mut self.running_var);
-            }
-            fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-                f(&mut self.weight);
-                f(&mut self.bias);
-                f(&mut self.running_mean);
-                f(&mut self.running_var);
-            }
-            fn set_training(&mut self, training: bool) {
-                self.training = training;
-            }
-        }
     };
 }
 
@@ -198,7 +170,7 @@ batchnorm_layer!(
     /// ```
     /// use dl_core::prelude::*;
     /// use dl_nn::prelude::*;
-    /// let mut bn = BatchNorm1d::<2>::init(&Cpu, &mut Rng::new(0));
+    /// let mut bn = BatchNorm1d::<2>::init(&Cpu, 0);
     /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 2, vec![1.0, 10.0, 3.0, 30.0]).unwrap();
     /// let (mut y, mut cache) = (Tensor::empty(&Cpu), BatchNorm1d::<2>::new_cache(&Cpu));
     /// bn.forward_train(&x, &mut y, &mut cache);
@@ -240,10 +212,12 @@ impl<const C: usize, B: Backend, E: Float> Layer<S1<C>, S1<C>, B, E> for BatchNo
     fn new_cache(dev: &B) -> Self::Cache {
         new_bn_cache(dev)
     }
-    fn forward(&self, x: &Tensor<S1<C>, B, E>) -> Tensor<S1<C>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        self.run_forward_eval(x.buf(), y.buf_mut(), dims1::<C>(x.batch()));
-        y
+    fn forward_into(&self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            self.run_forward_eval(x.buf(), y.buf_mut(), dims1::<C>(x.batch()));
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>, cache: &mut Self::Cache) {
         out.set_batch(x.batch());
@@ -253,7 +227,7 @@ impl<const C: usize, B: Backend, E: Float> Layer<S1<C>, S1<C>, B, E> for BatchNo
         &mut self,
         x: &Tensor<S1<C>, B, E>,
         _out: &Tensor<S1<C>, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<S1<C>, B, E>,
         dx: &mut Tensor<S1<C>, B, E>,
     ) {
@@ -286,10 +260,12 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
     fn new_cache(dev: &B) -> Self::Cache {
         new_bn_cache(dev)
     }
-    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S3<C, H, W>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        self.run_forward_eval(x.buf(), y.buf_mut(), dims2::<C, H, W>(x.batch()));
-        y
+    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, H, W>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            self.run_forward_eval(x.buf(), y.buf_mut(), dims2::<C, H, W>(x.batch()));
+            y
+        };
     }
     fn forward_train(
         &mut self,
@@ -304,7 +280,7 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S3<C, H, W>, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<S3<C, H, W>, B, E>,
         dx: &mut Tensor<S3<C, H, W>, B, E>,
     ) {
@@ -317,6 +293,8 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
 
     fn randomise<M: Module<Cpu, f64>>(m: &mut M, rng: &mut Rng) {
         m.for_each_param(&mut |p| {
@@ -328,7 +306,7 @@ mod tests {
     #[test]
     fn gradient_check_1d_train_and_eval() {
         let mut rng = Rng::new(1);
-        let mut bn = BatchNorm1d::<3, Cpu, f64>::init(&Cpu, &mut rng);
+        let mut bn = BatchNorm1d::<3, Cpu, f64>::init_with(&Cpu, &mut rng);
         randomise(&mut bn, &mut rng);
         let x = Tensor::<S1<3>, Cpu, f64>::randn(&Cpu, 5, &mut rng);
         assert_eq!(check_layer(&bn, &x, true), 2);
@@ -339,7 +317,7 @@ mod tests {
     #[test]
     fn gradient_check_2d_train_and_eval() {
         let mut rng = Rng::new(2);
-        let mut bn = BatchNorm2d::<2, Cpu, f64>::init(&Cpu, &mut rng);
+        let mut bn = BatchNorm2d::<2, Cpu, f64>::init_with(&Cpu, &mut rng);
         randomise(&mut bn, &mut rng);
         let x = Tensor::<S3<2, 2, 3>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         assert_eq!(check_layer(&bn, &x, true), 2);
@@ -349,7 +327,7 @@ mod tests {
 
     #[test]
     fn running_stats_update_only_in_training() {
-        let mut bn = BatchNorm1d::<1>::init(&Cpu, &mut Rng::new(0));
+        let mut bn = BatchNorm1d::<1>::init(&Cpu, 0);
         let x = Tensor::<S1<1>>::from_vec(&Cpu, 3, vec![1.0, 2.0, 6.0]).unwrap();
         let (mut y, mut c) = (Tensor::empty(&Cpu), BatchNorm1d::<1>::new_cache(&Cpu));
         bn.forward_train(&x, &mut y, &mut c);
@@ -372,7 +350,7 @@ mod tests {
 
     #[test]
     fn state_dict_names_and_kinds() {
-        let bn = BatchNorm2d::<4>::init(&Cpu, &mut Rng::new(0));
+        let bn = BatchNorm2d::<4>::init(&Cpu, 0);
         let names = state_dict(&bn, "bn1.");
         let expect = [
             ("bn1.weight", ParamKind::Trainable),
@@ -392,7 +370,7 @@ mod tests {
     /// running statistics unchanged.
     #[test]
     fn empty_batch() {
-        let mut bn = BatchNorm1d::<2>::init(&Cpu, &mut Rng::new(0));
+        let mut bn = BatchNorm1d::<2>::init(&Cpu, 0);
         let x = Tensor::<S1<2>>::zeros(&Cpu, 0);
         let (mut y, mut c) = (Tensor::empty(&Cpu), BatchNorm1d::<2>::new_cache(&Cpu));
         bn.forward_train(&x, &mut y, &mut c);

@@ -11,7 +11,7 @@ use crate::module::{Layer, Module};
 use dl_core::init::Init;
 use dl_core::ops::conv1d::Conv1dDims;
 use dl_core::shape::conv_out;
-use dl_core::{Backend, Cpu, Error, Float, Param, RawParam, Result, Rng, Tensor, S1, S2, S3};
+use dl_core::{Backend, Cpu, Error, Float, Param, Result, Tensor, S1, S2, S3};
 
 fn check_len<B: Backend, E: Float>(dev: &B, buf: &B::Buf<E>, what: &'static str, expected: usize) -> Result<()> {
     let got = dev.len(buf);
@@ -86,12 +86,13 @@ pub fn conv1d_backward<B: Backend, E: Float>(
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let conv = Conv1d::<2, 4, 3, 1, 1>::init(&Cpu, &mut Rng::new(0));
+/// let conv = Conv1d::<2, 4, 3, 1, 1>::init(&Cpu, 0);
 /// let x = Tensor::<S2<2, 10>>::zeros(&Cpu, 3);
 /// let y: Tensor<S2<4, 10>> = conv.forward(&x);
 /// assert_eq!(y.shape(), vec![3, 4, 10]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct Conv1d<
     const IN_C: usize,
     const OUT_C: usize,
@@ -102,42 +103,11 @@ pub struct Conv1d<
     E: Float = f32,
 > {
     /// Weight `[OUT_C, IN_C, K]`.
+    #[param(init = Init::TorchDefault { fan_in: IN_C * K })]
     pub weight: Param<S3<OUT_C, IN_C, K>, B, E>,
     /// Bias `[OUT_C]`.
+    #[param(init = Init::TorchDefault { fan_in: IN_C * K })]
     pub bias: Param<S1<OUT_C>, B, E>,
-}
-
-impl<
-        const IN_C: usize,
-        const OUT_C: usize,
-        const K: usize,
-        const STRIDE: usize,
-        const PAD: usize,
-        B: Backend,
-        E: Float,
-    > Module<B, E> for Conv1d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
-{
-    const NUM_PARAMS: usize = OUT_C * IN_C * K + OUT_C;
-
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        let init = Init::TorchDefault { fan_in: IN_C * K };
-        Self {
-            weight: Param::init(dev, init, rng),
-            bias: Param::init(dev, init, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-        f(&format!("{prefix}bias"), &self.bias);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &mut self.weight);
-        f(&format!("{prefix}bias"), &mut self.bias);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        f(&mut self.weight);
-        f(&mut self.bias);
-    }
 }
 
 const INVARIANT: &str = "Conv1d: dimensions checked at compile time were rejected (a bug)";
@@ -215,19 +185,21 @@ impl<
     type Cache = ();
 
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<IN_C, L>, B, E>) -> Tensor<S2<OUT_C, LO>, B, E> {
-        let d = Self::dims::<L, LO>(x.batch());
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        conv1d_forward(
-            x.device(),
-            x.buf(),
-            &self.weight.value,
-            Some(&self.bias.value),
-            y.buf_mut(),
-            d,
-        )
-        .expect(INVARIANT);
-        y
+    fn forward_into(&self, x: &Tensor<S2<IN_C, L>, B, E>, out: &mut Tensor<S2<OUT_C, LO>, B, E>) {
+        *out = {
+            let d = Self::dims::<L, LO>(x.batch());
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            conv1d_forward(
+                x.device(),
+                x.buf(),
+                &self.weight.value,
+                Some(&self.bias.value),
+                y.buf_mut(),
+                d,
+            )
+            .expect(INVARIANT);
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<IN_C, L>, B, E>, out: &mut Tensor<S2<OUT_C, LO>, B, E>, _cache: &mut ()) {
         let d = Self::dims::<L, LO>(x.batch());
@@ -246,7 +218,7 @@ impl<
         &mut self,
         x: &Tensor<S2<IN_C, L>, B, E>,
         _out: &Tensor<S2<OUT_C, LO>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S2<OUT_C, LO>, B, E>,
         dx: &mut Tensor<S2<IN_C, L>, B, E>,
     ) {
@@ -257,7 +229,7 @@ impl<
         &mut self,
         x: &Tensor<S2<IN_C, L>, B, E>,
         _out: &Tensor<S2<OUT_C, LO>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S2<OUT_C, LO>, B, E>,
         _dx: &mut Tensor<S2<IN_C, L>, B, E>,
     ) {
@@ -269,19 +241,21 @@ impl<
 mod tests {
     use super::*;
     use dl_core::gradcheck::{check_gradient, GradCheck};
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
 
     type C = Conv1d<2, 3, 3, 2, 1, Cpu, f64>;
 
     #[test]
     fn gradient_check_input_weight_bias() {
         let mut rng = Rng::new(4);
-        let mut l = C::init(&Cpu, &mut rng);
+        let mut l = C::init_with(&Cpu, &mut rng);
         let x = Tensor::<S2<2, 7>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let g = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng).to_vec();
         let gt = Tensor::<S2<3, 4>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
         let (mut out, mut dx) = (Tensor::<S2<3, 4>, Cpu, f64>::empty(&Cpu), Tensor::empty(&Cpu));
         l.forward_train(&x, &mut out, &mut ());
-        l.backward(&x, &out, &(), &gt, &mut dx);
+        l.backward(&x, &out, &mut (), &gt, &mut dx);
         let loss = |l: &C, x: &Tensor<S2<2, 7>, Cpu, f64>| -> f64 {
             let y: Tensor<S2<3, 4>, Cpu, f64> = l.forward(x);
             y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
@@ -309,7 +283,7 @@ mod tests {
 
     #[test]
     fn state_dict_names_and_shapes() {
-        let l = Conv1d::<2, 4, 5>::init(&Cpu, &mut Rng::new(0));
+        let l = Conv1d::<2, 4, 5>::init(&Cpu, 0);
         let mut names = vec![];
         l.visit("c.", &mut |n, p| names.push((n.to_string(), p.dims.clone())));
         assert_eq!(

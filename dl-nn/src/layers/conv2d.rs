@@ -10,8 +10,7 @@ use crate::module::{Layer, Module};
 use dl_core::init::Init;
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::shape::conv_out;
-use dl_core::{Backend, Cpu, Error, Float, Param, RawParam, Result, Rng, Tensor, S1, S3, S4};
-use std::sync::Mutex;
+use dl_core::{Backend, Cpu, Error, Float, Param, Result, Tensor, S1, S3, S4};
 
 fn check_len<B: Backend, E: Float>(
     dev: &B,
@@ -92,23 +91,18 @@ pub fn conv2d_backward<B: Backend, E: Float>(
 }
 
 /// The convolution's cache: the im2col workspace, reused across steps (so a
-/// training step allocates nothing once it has grown). Behind a mutex
-/// because `backward` gets the cache by shared reference.
+/// training step allocates nothing once it has grown).
 #[derive(Debug)]
 pub struct Conv2dCache<B: Backend, E: Float> {
-    workspace: Mutex<B::Buf<E>>,
+    workspace: B::Buf<E>,
 }
 
 impl<B: Backend, E: Float> Conv2dCache<B, E> {
     /// An empty workspace on `dev`.
     pub fn new(dev: &B) -> Self {
         Self {
-            workspace: Mutex::new(dev.zeros(0)),
+            workspace: dev.zeros(0),
         }
-    }
-    fn with<T>(&self, f: impl FnOnce(&mut B::Buf<E>) -> T) -> T {
-        let mut g = self.workspace.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut g)
     }
 }
 
@@ -124,7 +118,7 @@ impl<B: Backend, E: Float> Conv2dCache<B, E> {
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let conv = Conv2d::<1, 4, 3, 1, 1>::init(&Cpu, &mut Rng::new(0));
+/// let conv = Conv2d::<1, 4, 3, 1, 1>::init(&Cpu, 0);
 /// let x = Tensor::<S3<1, 5, 5>>::zeros(&Cpu, 2);
 /// let y: Tensor<S3<4, 5, 5>> = conv.forward(&x); // padding 1 keeps 5x5
 /// assert_eq!(y.shape(), vec![2, 4, 5, 5]);
@@ -135,11 +129,12 @@ impl<B: Backend, E: Float> Conv2dCache<B, E> {
 /// ```compile_fail
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let conv = Conv2d::<1, 4, 3>::init(&Cpu, &mut Rng::new(0));
+/// let conv = Conv2d::<1, 4, 3>::init(&Cpu, 0);
 /// let x = Tensor::<S3<1, 5, 5>>::zeros(&Cpu, 2);
 /// let y: Tensor<S3<4, 4, 4>> = conv.forward(&x); // 5 - 3 + 1 = 3, not 4
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct Conv2d<
     const IN_C: usize,
     const OUT_C: usize,
@@ -150,42 +145,11 @@ pub struct Conv2d<
     E: Float = f32,
 > {
     /// Weight `[OUT_C, IN_C, K, K]`.
+    #[param(init = Init::TorchDefault { fan_in: IN_C * K * K })]
     pub weight: Param<S4<OUT_C, IN_C, K, K>, B, E>,
     /// Bias `[OUT_C]`.
+    #[param(init = Init::TorchDefault { fan_in: IN_C * K * K })]
     pub bias: Param<S1<OUT_C>, B, E>,
-}
-
-impl<
-        const IN_C: usize,
-        const OUT_C: usize,
-        const K: usize,
-        const STRIDE: usize,
-        const PAD: usize,
-        B: Backend,
-        E: Float,
-    > Module<B, E> for Conv2d<IN_C, OUT_C, K, STRIDE, PAD, B, E>
-{
-    const NUM_PARAMS: usize = OUT_C * IN_C * K * K + OUT_C;
-
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        let init = Init::TorchDefault { fan_in: IN_C * K * K };
-        Self {
-            weight: Param::init(dev, init, rng),
-            bias: Param::init(dev, init, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-        f(&format!("{prefix}bias"), &self.bias);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &mut self.weight);
-        f(&format!("{prefix}bias"), &mut self.bias);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        f(&mut self.weight);
-        f(&mut self.bias);
-    }
 }
 
 impl<
@@ -202,7 +166,7 @@ impl<
     fn run_backward<const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &mut self,
         x: &Tensor<S3<IN_C, H, W>, B, E>,
-        cache: &Conv2dCache<B, E>,
+        cache: &mut Conv2dCache<B, E>,
         dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
         dx: Option<&mut B::Buf<E>>,
     ) {
@@ -210,21 +174,18 @@ impl<
         let dev = x.device();
         let w = self.weight.raw_mut();
         let b = self.bias.raw_mut();
-        cache
-            .with(|ws| {
-                conv2d_backward(
-                    dev,
-                    x.buf(),
-                    &w.value,
-                    dy.buf(),
-                    dx,
-                    &mut w.grad,
-                    Some(&mut b.grad),
-                    d,
-                    ws,
-                )
-            })
-            .expect(INVARIANT);
+        conv2d_backward(
+            dev,
+            x.buf(),
+            &w.value,
+            dy.buf(),
+            dx,
+            &mut w.grad,
+            Some(&mut b.grad),
+            d,
+            &mut cache.workspace,
+        )
+        .expect(INVARIANT);
     }
 
     /// The runtime dimensions for a batch of `n`, with the compile-time
@@ -289,21 +250,23 @@ impl<
     fn new_cache(dev: &B) -> Self::Cache {
         Conv2dCache::new(dev)
     }
-    fn forward(&self, x: &Tensor<S3<IN_C, H, W>, B, E>) -> Tensor<S3<OUT_C, OH, OW>, B, E> {
-        let dev = x.device();
-        let d = Self::dims::<H, W, OH, OW>(x.batch());
-        let (mut y, mut ws) = (Tensor::zeros(dev, x.batch()), dev.zeros(0));
-        conv2d_forward(
-            dev,
-            x.buf(),
-            &self.weight.value,
-            Some(&self.bias.value),
-            y.buf_mut(),
-            d,
-            &mut ws,
-        )
-        .expect(INVARIANT);
-        y
+    fn forward_into(&self, x: &Tensor<S3<IN_C, H, W>, B, E>, out: &mut Tensor<S3<OUT_C, OH, OW>, B, E>) {
+        *out = {
+            let dev = x.device();
+            let d = Self::dims::<H, W, OH, OW>(x.batch());
+            let (mut y, mut ws) = (Tensor::zeros(dev, x.batch()), dev.zeros(0));
+            conv2d_forward(
+                dev,
+                x.buf(),
+                &self.weight.value,
+                Some(&self.bias.value),
+                y.buf_mut(),
+                d,
+                &mut ws,
+            )
+            .expect(INVARIANT);
+            y
+        };
     }
     fn forward_train(
         &mut self,
@@ -313,25 +276,22 @@ impl<
     ) {
         let d = Self::dims::<H, W, OH, OW>(x.batch());
         out.set_batch(x.batch());
-        cache
-            .with(|ws| {
-                conv2d_forward(
-                    x.device(),
-                    x.buf(),
-                    &self.weight.value,
-                    Some(&self.bias.value),
-                    out.buf_mut(),
-                    d,
-                    ws,
-                )
-            })
-            .expect(INVARIANT);
+        conv2d_forward(
+            x.device(),
+            x.buf(),
+            &self.weight.value,
+            Some(&self.bias.value),
+            out.buf_mut(),
+            d,
+            &mut cache.workspace,
+        )
+        .expect(INVARIANT);
     }
     fn backward(
         &mut self,
         x: &Tensor<S3<IN_C, H, W>, B, E>,
         _out: &Tensor<S3<OUT_C, OH, OW>, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
         dx: &mut Tensor<S3<IN_C, H, W>, B, E>,
     ) {
@@ -342,7 +302,7 @@ impl<
         &mut self,
         x: &Tensor<S3<IN_C, H, W>, B, E>,
         _out: &Tensor<S3<OUT_C, OH, OW>, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<S3<OUT_C, OH, OW>, B, E>,
         _dx: &mut Tensor<S3<IN_C, H, W>, B, E>,
     ) {
@@ -355,17 +315,19 @@ mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
     use dl_core::ParamKind;
+    #[allow(unused_imports)]
+    use dl_core::{RawParam, Rng};
 
     #[test]
     fn gradient_check_plain_strided_padded() {
         let mut rng = Rng::new(1);
-        let c = Conv2d::<2, 3, 3, 1, 0, Cpu, f64>::init(&Cpu, &mut rng);
+        let c = Conv2d::<2, 3, 3, 1, 0, Cpu, f64>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S3<2, 5, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         assert_eq!(check_layer::<_, S3<3, 3, 2>, _>(&c, &x, true), 2);
-        let c = Conv2d::<2, 2, 3, 2, 1, Cpu, f64>::init(&Cpu, &mut rng);
+        let c = Conv2d::<2, 2, 3, 2, 1, Cpu, f64>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S3<2, 6, 5>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         assert_eq!(check_layer::<_, S3<2, 3, 3>, _>(&c, &x, true), 2);
-        let c = Conv2d::<3, 2, 1, 1, 0, Cpu, f64>::init(&Cpu, &mut rng);
+        let c = Conv2d::<3, 2, 1, 1, 0, Cpu, f64>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S3<3, 2, 3>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
         assert_eq!(check_layer::<_, S3<2, 2, 3>, _>(&c, &x, true), 2);
     }
@@ -375,23 +337,23 @@ mod tests {
     #[test]
     fn forward_matches_forward_train_and_reuses_workspace() {
         let mut rng = Rng::new(2);
-        let mut c = Conv2d::<2, 4, 3>::init(&Cpu, &mut rng);
+        let mut c = Conv2d::<2, 4, 3>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S3<2, 7, 7>>::randn(&Cpu, 3, &mut rng);
         let y: Tensor<S3<4, 5, 5>> = c.forward(&x);
         let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
         let mut cache = <Conv2d<2, 4, 3> as Layer<S3<2, 7, 7>, S3<4, 5, 5>, Cpu, f32>>::new_cache(&Cpu);
         c.forward_train(&x, &mut out, &mut cache);
         assert_eq!(out.to_vec(), y.to_vec());
-        c.backward(&x, &out, &cache, &y, &mut dx);
-        let cap = cache.with(|w| w.capacity());
+        c.backward(&x, &out, &mut cache, &y, &mut dx);
+        let cap = cache.workspace.capacity();
         c.forward_train(&x, &mut out, &mut cache);
-        c.backward(&x, &out, &cache, &y, &mut dx);
-        assert_eq!(cache.with(|w| w.capacity()), cap);
+        c.backward(&x, &out, &mut cache, &y, &mut dx);
+        assert_eq!(cache.workspace.capacity(), cap);
     }
 
     #[test]
     fn state_dict_names_and_init() {
-        let c = Conv2d::<3, 8, 5>::init(&Cpu, &mut Rng::new(0));
+        let c = Conv2d::<3, 8, 5>::init(&Cpu, 0);
         let names = state_dict(&c, "conv1.");
         assert_eq!(
             names,
@@ -409,13 +371,13 @@ mod tests {
 
     #[test]
     fn empty_batch() {
-        let mut c = Conv2d::<1, 2, 3>::init(&Cpu, &mut Rng::new(0));
+        let mut c = Conv2d::<1, 2, 3>::init(&Cpu, 0);
         let x = Tensor::<S3<1, 4, 4>>::zeros(&Cpu, 0);
         let (mut out, mut dx) = (Tensor::<S3<2, 2, 2>>::empty(&Cpu), Tensor::empty(&Cpu));
         let mut cache = Conv2dCache::new(&Cpu);
         c.forward_train(&x, &mut out, &mut cache);
         assert!(out.is_empty());
-        c.backward(&x, &out, &cache, &out.clone(), &mut dx);
+        c.backward(&x, &out, &mut cache, &out.clone(), &mut dx);
         assert!(dx.is_empty());
         assert!(c.weight.grad_vec().iter().all(|&v| v == 0.0));
     }

@@ -6,7 +6,7 @@
 
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::binary::{BinaryDims, BinaryOp};
-use dl_core::{Backend, Cpu, Float, RawParam, Rng, Shape, Tensor};
+use dl_core::{Backend, Cpu, Float, Rng, Shape, Tensor};
 use std::marker::PhantomData;
 
 /// Training forward on flat buffers of `len` elements: fills `mask` with 0
@@ -55,7 +55,7 @@ fn apply_mask<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, mask: &B::Buf<E>, y:
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let mut d = Dropout::<50>::init(&Cpu, &mut Rng::new(0));
+/// let mut d = Dropout::<50>::init(&Cpu, 0);
 /// let x = Tensor::<S1<4>>::from_vec(&Cpu, 1, vec![1.0; 4]).unwrap();
 /// let mut cache = <Dropout<50> as Layer<S1<4>, S1<4>, Cpu, f32>>::new_cache(&Cpu);
 /// let mut y = Tensor::empty(&Cpu);
@@ -65,9 +65,12 @@ fn apply_mask<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, mask: &B::Buf<E>, y:
 /// d.forward_train(&x, &mut y, &mut cache);
 /// assert_eq!(y.to_vec(), vec![1.0; 4]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct Dropout<const P_PERCENT: usize = 50, B: Backend = Cpu, E: Float = f32> {
+    #[training]
     training: bool,
+    #[skip(init = Self::mask_rng(rng))]
     rng: Rng,
     _p: PhantomData<(B, E)>,
 }
@@ -80,6 +83,13 @@ impl<const P_PERCENT: usize, B: Backend, E: Float> Dropout<P_PERCENT, B, E> {
     pub fn is_training(&self) -> bool {
         self.training
     }
+
+    /// The layer's own stream of masks, forked from the model's generator.
+    fn mask_rng(rng: &mut Rng) -> Rng {
+        const { assert!(P_PERCENT <= 100, "Dropout: P_PERCENT must be at most 100") };
+        let stream = rng.next_u64();
+        rng.fork(stream)
+    }
 }
 
 /// What backward needs: the mask, and whether it was applied.
@@ -89,25 +99,6 @@ pub struct DropoutCache<B: Backend, E: Float> {
     pub mask: B::Buf<E>,
     /// Whether the last `forward_train` dropped anything (training mode, `p > 0`).
     pub active: bool,
-}
-
-impl<const P_PERCENT: usize, B: Backend, E: Float> Module<B, E> for Dropout<P_PERCENT, B, E> {
-    const NUM_PARAMS: usize = 0;
-    fn init(_dev: &B, rng: &mut Rng) -> Self {
-        const { assert!(P_PERCENT <= 100, "Dropout: P_PERCENT must be at most 100") };
-        let stream = rng.next_u64();
-        Self {
-            training: true,
-            rng: rng.fork(stream),
-            _p: PhantomData,
-        }
-    }
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
-    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
-    fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
 }
 
 impl<const P_PERCENT: usize, S: Shape, B: Backend, E: Float> OutputShape<S> for Dropout<P_PERCENT, B, E> {
@@ -123,8 +114,8 @@ impl<const P_PERCENT: usize, S: Shape, B: Backend, E: Float> Layer<S, S, B, E> f
             active: false,
         }
     }
-    fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-        x.clone()
+    fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+        *out = x.clone();
     }
     fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut Self::Cache) {
         cache.active = self.training && P_PERCENT > 0;
@@ -148,7 +139,7 @@ impl<const P_PERCENT: usize, S: Shape, B: Backend, E: Float> Layer<S, S, B, E> f
         &mut self,
         x: &Tensor<S, B, E>,
         _out: &Tensor<S, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<S, B, E>,
         dx: &mut Tensor<S, B, E>,
     ) {
@@ -170,7 +161,7 @@ mod tests {
     #[test]
     fn gradient_check_training_and_eval() {
         let mut rng = Rng::new(3);
-        let mut d = Dropout::<30, Cpu, f64>::init(&Cpu, &mut rng);
+        let mut d = Dropout::<30, Cpu, f64>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         assert_eq!(check_layer(&d, &x, true), 0);
         d.set_training(false);
@@ -181,7 +172,7 @@ mod tests {
     fn seeded_masks_differ_per_step_and_repeat_per_seed() {
         let x = Tensor::<S1<64>>::from_vec(&Cpu, 1, vec![1.0; 64]).unwrap();
         let run = |seed| {
-            let mut d = Dropout::<50>::init(&Cpu, &mut Rng::new(seed));
+            let mut d = Dropout::<50>::init(&Cpu, seed);
             let mut c = <Dropout<50> as Layer<S1<64>, S1<64>, Cpu, f32>>::new_cache(&Cpu);
             let (mut a, mut b) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
             d.forward_train(&x, &mut a, &mut c);
@@ -197,10 +188,10 @@ mod tests {
     #[test]
     fn inference_is_identity_and_p_zero_is_inactive() {
         let mut rng = Rng::new(0);
-        let d = Dropout::<90>::init(&Cpu, &mut rng);
+        let d = Dropout::<90>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![1.0, 2.0, 3.0]).unwrap();
         assert_eq!(d.forward(&x).to_vec(), x.to_vec());
-        let mut d0 = Dropout::<0>::init(&Cpu, &mut rng);
+        let mut d0 = Dropout::<0>::init_with(&Cpu, &mut rng);
         let mut c = <Dropout<0> as Layer<S1<3>, S1<3>, Cpu, f32>>::new_cache(&Cpu);
         let mut y = Tensor::empty(&Cpu);
         d0.forward_train(&x, &mut y, &mut c);
@@ -210,6 +201,6 @@ mod tests {
 
     #[test]
     fn state_dict_is_empty() {
-        assert!(state_dict(&Dropout::<50>::init(&Cpu, &mut Rng::new(0)), "drop.").is_empty());
+        assert!(state_dict(&Dropout::<50>::init(&Cpu, 0), "drop.").is_empty());
     }
 }

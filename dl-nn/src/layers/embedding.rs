@@ -20,7 +20,7 @@
 use crate::module::{InputError, Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::embedding::token_index;
-use dl_core::{Backend, Cpu, Error, Float, Param, RawParam, Result, Rng, Tensor, S1, S2};
+use dl_core::{Backend, Cpu, Error, Float, Param, Result, Tensor, S1, S2};
 
 /// Forward on flat buffers: `y[t] = weight[ids[t]]` for every token (NaN
 /// rows for invalid ids). Returns the number of invalid ids.
@@ -53,16 +53,18 @@ pub fn embedding_backward<B: Backend, E: Float>(
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let emb = Embedding::<10, 4>::init(&Cpu, &mut Rng::new(0));
+/// let emb = Embedding::<10, 4>::init(&Cpu, 0);
 /// let ids = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![2.0, 9.0, 2.0]).unwrap();
 /// let y: Tensor<S2<3, 4>> = emb.try_forward(&ids).unwrap();
 /// assert_eq!(y.to_vec()[..4], y.to_vec()[8..]);
 /// let bad = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![2.0, 10.0, 2.0]).unwrap();
 /// assert!(emb.try_forward(&bad).is_err());
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct Embedding<const VOCAB: usize, const DIM: usize, B: Backend = Cpu, E: Float = f32> {
     /// The table `[VOCAB, DIM]`.
+    #[param(init = Init::Normal { mean: 0.0, std: 1.0 })]
     pub weight: Param<S2<VOCAB, DIM>, B, E>,
 }
 
@@ -111,25 +113,6 @@ fn first_bad_id<const T: usize, E: Float>(ids: &[E], vocab: usize) -> Option<Inp
     })
 }
 
-impl<const VOCAB: usize, const DIM: usize, B: Backend, E: Float> Module<B, E> for Embedding<VOCAB, DIM, B, E> {
-    const NUM_PARAMS: usize = VOCAB * DIM;
-
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        Self {
-            weight: Param::init(dev, Init::Normal { mean: 0.0, std: 1.0 }, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &mut self.weight);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        f(&mut self.weight);
-    }
-}
-
 impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float> OutputShape<S1<T>>
     for Embedding<VOCAB, DIM, B, E>
 {
@@ -150,10 +133,12 @@ impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float>
     fn check_input(&self, x: &Tensor<S1<T>, B, E>) -> std::result::Result<(), InputError> {
         first_bad_id::<T, E>(&x.to_vec(), VOCAB).map_or(Ok(()), Err)
     }
-    fn forward(&self, x: &Tensor<S1<T>, B, E>) -> Tensor<S2<T, DIM>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        embedding_forward(x.device(), x.buf(), &self.weight.value, y.buf_mut(), VOCAB, DIM);
-        y
+    fn forward_into(&self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            embedding_forward(x.device(), x.buf(), &self.weight.value, y.buf_mut(), VOCAB, DIM);
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>, cache: &mut usize) {
         out.set_batch(x.batch());
@@ -165,7 +150,7 @@ impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float>
         &mut self,
         x: &Tensor<S1<T>, B, E>,
         _out: &Tensor<S2<T, DIM>, B, E>,
-        _cache: &usize,
+        _cache: &mut usize,
         dy: &Tensor<S2<T, DIM>, B, E>,
         dx: &mut Tensor<S1<T>, B, E>,
     ) {
@@ -181,23 +166,25 @@ mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
     use dl_core::ParamKind;
+    #[allow(unused_imports)]
+    use dl_core::{RawParam, Rng};
 
     #[test]
     fn gradient_check_weight_with_repeated_ids() {
-        let emb = Embedding::<5, 3, Cpu, f64>::init(&Cpu, &mut Rng::new(1));
+        let emb = Embedding::<5, 3, Cpu, f64>::init(&Cpu, 1);
         let ids = Tensor::<S1<4>, Cpu, f64>::from_vec(&Cpu, 2, vec![1.0, 4.0, 1.0, 0.0, 3.0, 3.0, 1.0, 2.0]).unwrap();
         assert_eq!(check_layer(&emb, &ids, false), 1);
     }
 
     #[test]
     fn lookup_values_and_zero_input_gradient() {
-        let mut emb = Embedding::<3, 2, Cpu, f64>::init(&Cpu, &mut Rng::new(0));
+        let mut emb = Embedding::<3, 2, Cpu, f64>::init(&Cpu, 0);
         emb.weight.set_value(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
         let ids = Tensor::<S1<2>, Cpu, f64>::from_vec(&Cpu, 1, vec![2.0, 0.0]).unwrap();
         let (mut y, mut c, mut dx) = (Tensor::empty(&Cpu), 7usize, Tensor::empty(&Cpu));
         emb.forward_train(&ids, &mut y, &mut c);
         assert_eq!((y.to_vec(), c), (vec![5.0, 6.0, 1.0, 2.0], 0));
-        emb.backward(&ids, &y, &c, &y, &mut dx);
+        emb.backward(&ids, &y, &mut c, &y, &mut dx);
         assert_eq!(dx.to_vec(), vec![0.0, 0.0]);
         assert_eq!(emb.weight.grad_vec(), vec![1.0, 2.0, 0.0, 0.0, 5.0, 6.0]);
     }
@@ -207,7 +194,7 @@ mod tests {
     /// `InvalidArgument`; `check_input` names the id and its place.
     #[test]
     fn invalid_ids_are_nan_rows_or_errors() {
-        let mut emb = Embedding::<3, 2>::init(&Cpu, &mut Rng::new(0));
+        let mut emb = Embedding::<3, 2>::init(&Cpu, 0);
         for bad in [3.0, -1.0, 0.5, f32::NAN, f32::INFINITY, 1e30] {
             let ids = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, bad]).unwrap();
             let e = emb.try_forward(&ids).unwrap_err();
@@ -227,14 +214,14 @@ mod tests {
     /// An empty batch gives an empty output and no gradient.
     #[test]
     fn empty_batch() {
-        let emb = Embedding::<3, 2>::init(&Cpu, &mut Rng::new(0));
+        let emb = Embedding::<3, 2>::init(&Cpu, 0);
         let ids = Tensor::<S1<4>>::zeros(&Cpu, 0);
         assert!(emb.try_forward(&ids).unwrap().is_empty());
     }
 
     #[test]
     fn state_dict_names() {
-        let emb = Embedding::<7, 3>::init(&Cpu, &mut Rng::new(0));
+        let emb = Embedding::<7, 3>::init(&Cpu, 0);
         assert_eq!(
             state_dict(&emb, "tok."),
             vec![("tok.weight".to_string(), vec![7, 3], ParamKind::Trainable)]

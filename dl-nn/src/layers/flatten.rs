@@ -9,7 +9,7 @@
 //! **PyTorch equivalent**: `nn.Flatten()` (`start_dim=1`).
 
 use crate::module::{Layer, Module};
-use dl_core::{Backend, Cpu, Error, Float, RawParam, Result, Rng, Tensor, S1, S2, S3};
+use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S2, S3};
 use std::marker::PhantomData;
 
 /// Flatten on flat buffers: copies `x` into `y` (resized). Row-major
@@ -63,18 +63,9 @@ pub fn flatten_backward<B: Backend, E: Float>(
 /// let y: Tensor<S1<4>> = Flatten::<Cpu, f32>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct Flatten<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-
-impl<B: Backend, E: Float> Module<B, E> for Flatten<B, E> {
-    const NUM_PARAMS: usize = 0;
-    fn init(_dev: &B, _rng: &mut Rng) -> Self {
-        Self(PhantomData)
-    }
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
-    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
-    fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
-}
 
 const INVARIANT: &str = "Flatten: lengths checked at compile time disagree (a bug)";
 
@@ -84,10 +75,12 @@ macro_rules! flatten_impl {
             type Cache = ();
 
             fn new_cache(_dev: &B) {}
-            fn forward(&self, x: &Tensor<$in, B, E>) -> Tensor<S1<N>, B, E> {
+            fn forward_into(&self, x: &Tensor<$in, B, E>, out: &mut Tensor<S1<N>, B, E>) {
+                *out = {
                 let mut y = Tensor::empty(x.device());
                 self.clone().forward_train(x, &mut y, &mut ());
                 y
+                };
             }
             fn forward_train(&mut self, x: &Tensor<$in, B, E>, out: &mut Tensor<S1<N>, B, E>, _cache: &mut ()) {
                 const { assert!(N == 1 $(* $d)+, "Flatten: N must be the product of the input dimensions") };
@@ -98,7 +91,7 @@ macro_rules! flatten_impl {
                 &mut self,
                 x: &Tensor<$in, B, E>,
                 _out: &Tensor<S1<N>, B, E>,
-                _cache: &(),
+                _cache: &mut (),
                 dy: &Tensor<S1<N>, B, E>,
                 dx: &mut Tensor<$in, B, E>,
             ) {
@@ -111,11 +104,15 @@ macro_rules! flatten_impl {
 
 flatten_impl!([C, H, W], S3<C, H, W>);
 flatten_impl!([A, B2], S2<A, B2>);
+// PyTorch's `nn.Flatten()` on `[N, C]` leaves it unchanged.
+flatten_impl!([A], S1<A>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
 
     #[test]
     fn gradient_check_3d_and_2d() {
@@ -134,7 +131,7 @@ mod tests {
         let (mut y, mut dx) = (Tensor::<S1<6>>::empty(&Cpu), Tensor::empty(&Cpu));
         f.forward_train(&x, &mut y, &mut ());
         assert_eq!((y.shape(), y.to_vec()), (vec![2, 6], x.to_vec()));
-        f.backward(&x, &y, &(), &y, &mut dx);
+        f.backward(&x, &y, &mut (), &y, &mut dx);
         assert_eq!(dx.to_vec(), x.to_vec());
         assert!(state_dict(&f, "flat.").is_empty());
     }
@@ -145,7 +142,7 @@ mod tests {
         let x = Tensor::<S3<2, 2, 2>>::zeros(&Cpu, 0);
         let (mut y, mut dx) = (Tensor::<S1<8>>::empty(&Cpu), Tensor::empty(&Cpu));
         f.forward_train(&x, &mut y, &mut ());
-        f.backward(&x, &y, &(), &y, &mut dx);
+        f.backward(&x, &y, &mut (), &y, &mut dx);
         assert!(y.is_empty() && dx.is_empty());
         let mut out = vec![];
         assert!(flatten_forward(&Cpu, &vec![0f32; 7], &mut out, 2, 4).is_err());

@@ -5,7 +5,8 @@
 //! state_dict names `weight`, `bias`.
 
 use crate::module::{Layer, Module, OutputShape};
-use dl_core::{Backend, Cpu, Float, Param, ParamKind, RawParam, Rng, Shape, Tensor, S1, S2, S3};
+use dl_core::init::Init;
+use dl_core::{Backend, Cpu, Float, Param, Shape, Tensor, S1, S2, S3};
 
 /// Forward on flat buffers of `rows` rows of `dim` features: writes `y` and
 /// the per-row `mean`/`rstd` (all resized).
@@ -49,18 +50,21 @@ pub fn layernorm_backward<B: Backend, E: Float>(
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let ln = LayerNorm::<2>::init(&Cpu, &mut Rng::new(0));
+/// let ln = LayerNorm::<2>::init(&Cpu, 0);
 /// let x = Tensor::<S2<3, 2>>::from_vec(&Cpu, 1, vec![1.0, 3.0, 0.0, 0.0, -5.0, 5.0]).unwrap();
 /// let y = ln.forward(&x).to_vec();
 /// assert!((y[0] + 1.0).abs() < 1e-4 && (y[5] - 1.0).abs() < 1e-4);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct LayerNorm<const D: usize, B: Backend = Cpu, E: Float = f32> {
     /// Scale `[D]` (initialised to 1).
+    #[param(init = Init::Const(1.0))]
     pub weight: Param<S1<D>, B, E>,
     /// Shift `[D]` (initialised to 0).
     pub bias: Param<S1<D>, B, E>,
     /// Added to the variance (default 1e-5).
+    #[skip(init = 1e-5)]
     pub eps: f64,
 }
 
@@ -71,30 +75,6 @@ pub struct LayerNormCache<B: Backend, E: Float> {
     pub mean: B::Buf<E>,
     /// Per-row reciprocal standard deviation.
     pub rstd: B::Buf<E>,
-}
-
-impl<const D: usize, B: Backend, E: Float> Module<B, E> for LayerNorm<D, B, E> {
-    const NUM_PARAMS: usize = 2 * D;
-
-    fn init(dev: &B, _rng: &mut Rng) -> Self {
-        Self {
-            weight: Param::full(dev, ParamKind::Trainable, E::ONE),
-            bias: Param::zeros(dev, ParamKind::Trainable),
-            eps: 1e-5,
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-        f(&format!("{prefix}bias"), &self.bias);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &mut self.weight);
-        f(&format!("{prefix}bias"), &mut self.bias);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        f(&mut self.weight);
-        f(&mut self.bias);
-    }
 }
 
 impl<const D: usize, B: Backend, E: Float> LayerNorm<D, B, E> {
@@ -117,7 +97,7 @@ impl<const D: usize, B: Backend, E: Float> LayerNorm<D, B, E> {
     fn bwd<S: Shape>(
         &mut self,
         x: &Tensor<S, B, E>,
-        cache: &LayerNormCache<B, E>,
+        cache: &mut LayerNormCache<B, E>,
         dy: &Tensor<S, B, E>,
         dx: &mut Tensor<S, B, E>,
     ) {
@@ -155,11 +135,13 @@ macro_rules! layernorm_impl {
                     rstd: dev.zeros(0),
                 }
             }
-            fn forward(&self, x: &Tensor<$shape, B, E>) -> Tensor<$shape, B, E> {
+            fn forward_into(&self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>) {
+                *out = {
                 let mut y = Tensor::empty(x.device());
                 let mut cache = <Self as Layer<$shape, $shape, B, E>>::new_cache(x.device());
                 self.fwd(x, &mut y, &mut cache);
                 y
+                };
             }
             fn forward_train(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
                 self.fwd(x, out, cache);
@@ -168,7 +150,7 @@ macro_rules! layernorm_impl {
                 &mut self,
                 x: &Tensor<$shape, B, E>,
                 _out: &Tensor<$shape, B, E>,
-                cache: &Self::Cache,
+                cache: &mut Self::Cache,
                 dy: &Tensor<$shape, B, E>,
                 dx: &mut Tensor<$shape, B, E>,
             ) {
@@ -186,9 +168,11 @@ layernorm_impl!([A, A2], S3<A, A2, D>);
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
 
     fn random_ln<const D: usize>(rng: &mut Rng) -> LayerNorm<D, Cpu, f64> {
-        let mut ln = LayerNorm::<D, Cpu, f64>::init(&Cpu, rng);
+        let mut ln = LayerNorm::<D, Cpu, f64>::init_with(&Cpu, rng);
         ln.for_each_param(&mut |p| {
             let v: Vec<f64> = (0..p.numel()).map(|_| rng.normal()).collect();
             p.set_value(&v).unwrap();
@@ -216,7 +200,7 @@ mod tests {
 
     #[test]
     fn state_dict_names() {
-        let ln = LayerNorm::<6>::init(&Cpu, &mut Rng::new(0));
+        let ln = LayerNorm::<6>::init(&Cpu, 0);
         let names = state_dict(&ln, "norm.");
         assert_eq!(
             names,
@@ -230,7 +214,7 @@ mod tests {
     /// An empty batch gives an empty output.
     #[test]
     fn empty_batch() {
-        let ln = LayerNorm::<3>::init(&Cpu, &mut Rng::new(0));
+        let ln = LayerNorm::<3>::init(&Cpu, 0);
         assert!(ln.forward(&Tensor::<S2<4, 3>>::zeros(&Cpu, 0)).is_empty());
     }
 }

@@ -8,7 +8,7 @@ use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
 use dl_core::ops::matmul::{BiasAxis, Gemm};
-use dl_core::{Backend, Cpu, Float, Param, RawParam, Rng, Tensor, S1, S2, S3};
+use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S2, S3};
 
 /// Forward on flat buffers: `y[n, out] = x[n, in] W[out, in]^T + b[out]`.
 /// `y` must hold `n * out` elements.
@@ -73,7 +73,7 @@ pub fn linear_backward<B: Backend, E: Float>(
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let fc = Linear::<3, 2>::init(&Cpu, &mut Rng::new(0));
+/// let fc = Linear::<3, 2>::init(&Cpu, 0);
 /// let x = Tensor::<S1<3>>::zeros(&Cpu, 4);
 /// let y: Tensor<S1<2>> = fc.forward(&x);
 /// assert_eq!(y.shape(), vec![4, 2]);
@@ -81,36 +81,15 @@ pub fn linear_backward<B: Backend, E: Float>(
 /// let y: Tensor<S2<5, 2>> = fc.forward(&seq);
 /// assert_eq!(y.shape(), vec![4, 5, 2]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct Linear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float = f32> {
     /// Weight `[OUT, IN]`.
+    #[param(init = Init::TorchDefault { fan_in: IN })]
     pub weight: Param<S2<OUT, IN>, B, E>,
     /// Bias `[OUT]`.
+    #[param(init = Init::TorchDefault { fan_in: IN })]
     pub bias: Param<S1<OUT>, B, E>,
-}
-
-impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Module<B, E> for Linear<IN, OUT, B, E> {
-    const NUM_PARAMS: usize = IN * OUT + OUT;
-
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        let init = Init::TorchDefault { fan_in: IN };
-        Self {
-            weight: Param::init(dev, init, rng),
-            bias: Param::init(dev, init, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-        f(&format!("{prefix}bias"), &self.bias);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        f(&format!("{prefix}weight"), &mut self.weight);
-        f(&format!("{prefix}bias"), &mut self.bias);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        f(&mut self.weight);
-        f(&mut self.bias);
-    }
 }
 
 impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {
@@ -152,10 +131,12 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
 
     fn new_cache(_dev: &B) {}
 
-    fn forward(&self, x: &Tensor<S1<IN>, B, E>) -> Tensor<S1<OUT>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        self.forward_rows(x.device(), x.batch(), x.buf(), y.buf_mut());
-        y
+    fn forward_into(&self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            self.forward_rows(x.device(), x.batch(), x.buf(), y.buf_mut());
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
@@ -165,7 +146,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         &mut self,
         x: &Tensor<S1<IN>, B, E>,
         _out: &Tensor<S1<OUT>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S1<OUT>, B, E>,
         dx: &mut Tensor<S1<IN>, B, E>,
     ) {
@@ -177,7 +158,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         &mut self,
         x: &Tensor<S1<IN>, B, E>,
         _out: &Tensor<S1<OUT>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S1<OUT>, B, E>,
         _dx: &mut Tensor<S1<IN>, B, E>,
     ) {
@@ -200,10 +181,12 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> La
 
     fn new_cache(_dev: &B) {}
 
-    fn forward(&self, x: &Tensor<S2<T, IN>, B, E>) -> Tensor<S2<T, OUT>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        self.forward_rows(x.device(), x.batch() * T, x.buf(), y.buf_mut());
-        y
+    fn forward_into(&self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            self.forward_rows(x.device(), x.batch() * T, x.buf(), y.buf_mut());
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
@@ -213,7 +196,7 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> La
         &mut self,
         x: &Tensor<S2<T, IN>, B, E>,
         _out: &Tensor<S2<T, OUT>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S2<T, OUT>, B, E>,
         dx: &mut Tensor<S2<T, IN>, B, E>,
     ) {
@@ -225,7 +208,7 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> La
         &mut self,
         x: &Tensor<S2<T, IN>, B, E>,
         _out: &Tensor<S2<T, OUT>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S2<T, OUT>, B, E>,
         _dx: &mut Tensor<S2<T, IN>, B, E>,
     ) {
@@ -248,10 +231,12 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
 
     fn new_cache(_dev: &B) {}
 
-    fn forward(&self, x: &Tensor<S3<A, T, IN>, B, E>) -> Tensor<S3<A, T, OUT>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        self.forward_rows(x.device(), x.batch() * A * T, x.buf(), y.buf_mut());
-        y
+    fn forward_into(&self, x: &Tensor<S3<A, T, IN>, B, E>, out: &mut Tensor<S3<A, T, OUT>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            self.forward_rows(x.device(), x.batch() * A * T, x.buf(), y.buf_mut());
+            y
+        };
     }
     fn forward_train(
         &mut self,
@@ -266,7 +251,7 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
         &mut self,
         x: &Tensor<S3<A, T, IN>, B, E>,
         _out: &Tensor<S3<A, T, OUT>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S3<A, T, OUT>, B, E>,
         dx: &mut Tensor<S3<A, T, IN>, B, E>,
     ) {
@@ -278,7 +263,7 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
         &mut self,
         x: &Tensor<S3<A, T, IN>, B, E>,
         _out: &Tensor<S3<A, T, OUT>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S3<A, T, OUT>, B, E>,
         _dx: &mut Tensor<S3<A, T, IN>, B, E>,
     ) {
@@ -291,6 +276,7 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
 mod tests {
     use super::*;
     use dl_core::gradcheck::{check_gradient, GradCheck};
+    use dl_core::Rng;
 
     type L = Linear<4, 3, Cpu, f64>;
 
@@ -301,14 +287,14 @@ mod tests {
     #[test]
     fn gradient_check_input_weight_bias() {
         let mut rng = Rng::new(1);
-        let mut l = L::init(&Cpu, &mut rng);
+        let mut l = L::init_with(&Cpu, &mut rng);
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 5, &mut rng);
         let g: Vec<f64> = (0..15).map(|i| (i as f64).cos()).collect();
         let gt = Tensor::from_slice(&Cpu, 5, &g).unwrap();
         let mut out = Tensor::empty(&Cpu);
         let mut dx = Tensor::empty(&Cpu);
         l.forward_train(&x, &mut out, &mut ());
-        l.backward(&x, &out, &(), &gt, &mut dx);
+        l.backward(&x, &out, &mut (), &gt, &mut dx);
         let fx = |v: &[f64]| loss(&l, &Tensor::from_slice(&Cpu, 5, v).unwrap(), &g);
         check_gradient(fx, &x.to_vec(), &dx.to_vec(), GradCheck::default()).unwrap();
         let mut lw = l.clone();
@@ -328,7 +314,7 @@ mod tests {
     #[test]
     fn sequence_gradient_check_and_rowwise_forward() {
         let mut rng = Rng::new(3);
-        let mut l = L::init(&Cpu, &mut rng);
+        let mut l = L::init_with(&Cpu, &mut rng);
         let x = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let g: Vec<f64> = (0..18).map(|i| (i as f64 * 0.7).sin()).collect();
         let gt = Tensor::<S2<3, 3>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
@@ -338,7 +324,7 @@ mod tests {
         // Every position equals the rank-1 layer on that row.
         let rows = Tensor::<S1<4>, Cpu, f64>::from_slice(&Cpu, 6, &x.to_vec()).unwrap();
         assert_eq!(out.to_vec(), Layer::<S1<4>, S1<3>, _, _>::forward(&l, &rows).to_vec());
-        l.backward(&x, &out, &(), &gt, &mut dx);
+        l.backward(&x, &out, &mut (), &gt, &mut dx);
         let seq_loss = |l: &L, x: &Tensor<S2<3, 4>, Cpu, f64>| -> f64 {
             let y: Tensor<S2<3, 3>, Cpu, f64> = l.forward(x);
             y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
@@ -360,14 +346,14 @@ mod tests {
     #[test]
     fn gradients_accumulate() {
         let mut rng = Rng::new(2);
-        let mut l = L::init(&Cpu, &mut rng);
+        let mut l = L::init_with(&Cpu, &mut rng);
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let dy = Tensor::<S1<3>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
         l.forward_train(&x, &mut out, &mut ());
-        l.backward(&x, &out, &(), &dy, &mut dx);
+        l.backward(&x, &out, &mut (), &dy, &mut dx);
         let once = l.weight.grad_vec();
-        l.backward(&x, &out, &(), &dy, &mut dx);
+        l.backward(&x, &out, &mut (), &dy, &mut dx);
         let twice = l.weight.grad_vec();
         for (a, b) in once.iter().zip(&twice) {
             assert!((2.0 * a - b).abs() < 1e-12);
@@ -378,7 +364,7 @@ mod tests {
 
     #[test]
     fn state_dict_names() {
-        let l = Linear::<2, 2>::init(&Cpu, &mut Rng::new(0));
+        let l = Linear::<2, 2>::init(&Cpu, 0);
         let mut names = vec![];
         l.visit("fc1.", &mut |n, p| names.push((n.to_string(), p.dims.clone())));
         assert_eq!(

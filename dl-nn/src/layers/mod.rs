@@ -22,6 +22,19 @@ pub mod seq_mean;
 #[cfg(test)]
 pub(crate) mod test_util;
 
+/// Marks dl's built-in layers. `#[network]` computes the shapes of a field
+/// whose type is named like a built-in layer (`Linear`, `Conv2d`, ...) by
+/// that layer's rules, and checks with this trait that the type *is* the
+/// built-in one (a user's own `Linear` is a compile error, not a silent
+/// misreading). Implemented by `#[derive(Module)]` with `#[module(builtin)]`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not dl's built-in layer of that name",
+    label = "#[network] reads this field as a built-in layer and computes its shapes by the built-in's rules",
+    note = "rename your own layer type (a name that is not one of dl's layers is typed through `OutputShape`)"
+)]
+pub trait BuiltinLayer {}
+
 pub use activation::{GELUTanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
 pub use attention::{LocalAttention, MultiHeadAttention};
 pub use batchnorm::{BatchNorm1d, BatchNorm2d};

@@ -11,7 +11,7 @@
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::shape::conv_out;
-use dl_core::{Backend, Cpu, Error, Float, RawParam, Result, Rng, Tensor, S1, S3};
+use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S3};
 use std::marker::PhantomData;
 
 fn check_len<B: Backend, E: Float>(dev: &B, buf: &B::Buf<E>, what: &'static str, expected: usize) -> Result<()> {
@@ -178,18 +178,6 @@ fn pool_dims<
 
 const INVARIANT: &str = "pooling: dimensions checked at compile time were rejected (a bug)";
 
-macro_rules! no_params {
-    () => {
-        const NUM_PARAMS: usize = 0;
-        fn init(_dev: &B, _rng: &mut Rng) -> Self {
-            Self(PhantomData)
-        }
-        fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
-        fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
-        fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
-    };
-}
-
 /// Max pooling with a `K x K` window, stride `STRIDE` (default `K`) and
 /// padding `PAD` (counted as `-inf`; at most `K / 2`), on `S3<C, H, W>` ->
 /// `S3<C, OH, OW>` with `OH = (H + 2 PAD - K) / STRIDE + 1`.
@@ -203,16 +191,11 @@ macro_rules! no_params {
 /// let y: Tensor<S3<1, 1, 2>> = MaxPool2d::<2>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![5.0, 8.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct MaxPool2d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
     PhantomData<(B, E)>,
 );
-
-impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
-    for MaxPool2d<K, STRIDE, PAD, B, E>
-{
-    no_params!();
-}
 
 impl<
         const K: usize,
@@ -233,12 +216,14 @@ impl<
     fn new_cache(dev: &B) -> B::Idx {
         dev.idx_from_slice(&[])
     }
-    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S3<C, OH, OW>, B, E> {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        let dev = x.device();
-        let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
-        max_pool2d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
-        y
+    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>) {
+        *out = {
+            let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+            let dev = x.device();
+            let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
+            max_pool2d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
+            y
+        };
     }
     fn forward_train(
         &mut self,
@@ -254,7 +239,7 @@ impl<
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S3<C, OH, OW>, B, E>,
-        cache: &B::Idx,
+        cache: &mut B::Idx,
         dy: &Tensor<S3<C, OH, OW>, B, E>,
         dx: &mut Tensor<S3<C, H, W>, B, E>,
     ) {
@@ -277,16 +262,11 @@ impl<
 /// let y: Tensor<S3<1, 1, 1>> = AvgPool2d::<2>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![3.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct AvgPool2d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
     PhantomData<(B, E)>,
 );
-
-impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
-    for AvgPool2d<K, STRIDE, PAD, B, E>
-{
-    no_params!();
-}
 
 impl<
         const K: usize,
@@ -304,11 +284,13 @@ impl<
     type Cache = ();
 
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S3<C, OH, OW>, B, E> {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        avg_pool2d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
-        y
+    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>) {
+        *out = {
+            let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            avg_pool2d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>, _cache: &mut ()) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
@@ -319,7 +301,7 @@ impl<
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S3<C, OH, OW>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S3<C, OH, OW>, B, E>,
         dx: &mut Tensor<S3<C, H, W>, B, E>,
     ) {
@@ -341,12 +323,9 @@ impl<
 /// let y: Tensor<S1<2>> = GlobalAvgPool2d::<Cpu, f32>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![2.0, 7.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct GlobalAvgPool2d<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-
-impl<B: Backend, E: Float> Module<B, E> for GlobalAvgPool2d<B, E> {
-    no_params!();
-}
 
 impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> OutputShape<S3<C, H, W>>
     for GlobalAvgPool2d<B, E>
@@ -360,10 +339,12 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
     type Cache = ();
 
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S3<C, H, W>, B, E>) -> Tensor<S1<C>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        self.clone().forward_train(x, &mut y, &mut ());
-        y
+    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            self.clone().forward_train(x, &mut y, &mut ());
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
         const { assert!(H * W > 0, "GlobalAvgPool2d: the image must not be empty (H * W > 0)") };
@@ -374,7 +355,7 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S1<C>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S1<C>, B, E>,
         dx: &mut Tensor<S3<C, H, W>, B, E>,
     ) {
@@ -387,6 +368,8 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
 
     /// Distinct values (so the max is unique and differentiable).
     fn distinct<const C: usize, const H: usize, const W: usize>(n: usize, seed: u64) -> Tensor<S3<C, H, W>, Cpu, f64> {
@@ -471,16 +454,16 @@ mod tests {
         let (mut out, mut dx, mut idx) = (Tensor::<S3<2, 2, 2>>::empty(&Cpu), Tensor::empty(&Cpu), vec![]);
         let mut p = MaxPool2d::<2>::default();
         p.forward_train(&x, &mut out, &mut idx);
-        p.backward(&x, &out, &idx, &out.clone(), &mut dx);
+        p.backward(&x, &out, &mut idx, &out.clone(), &mut dx);
         assert!(out.is_empty() && dx.is_empty() && idx.is_empty());
         let mut a = AvgPool2d::<2>::default();
         a.forward_train(&x, &mut out, &mut ());
-        a.backward(&x, &out, &(), &out.clone(), &mut dx);
+        a.backward(&x, &out, &mut (), &out.clone(), &mut dx);
         assert!(out.is_empty() && dx.is_empty());
         let mut g = GlobalAvgPool2d::<Cpu, f32>::default();
         let mut o1 = Tensor::<S1<2>>::empty(&Cpu);
         g.forward_train(&x, &mut o1, &mut ());
-        g.backward(&x, &o1, &(), &o1.clone(), &mut dx);
+        g.backward(&x, &o1, &mut (), &o1.clone(), &mut dx);
         assert!(o1.is_empty() && dx.is_empty());
     }
 

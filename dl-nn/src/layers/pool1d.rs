@@ -6,7 +6,7 @@ use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::pool1d::Pool1dDims;
 use dl_core::ops::reduce::{Reduce, ReduceDims};
 use dl_core::shape::conv_out;
-use dl_core::{Backend, Cpu, Error, Float, RawParam, Result, Rng, Tensor, S1, S2};
+use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S2};
 use std::marker::PhantomData;
 
 fn check<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, d: Pool1dDims) -> Result<()> {
@@ -105,18 +105,6 @@ fn pool_dims<const K: usize, const STRIDE: usize, const PAD: usize, const C: usi
 
 const INVARIANT: &str = "pooling: dimensions checked at compile time were rejected (a bug)";
 
-macro_rules! no_params {
-    () => {
-        const NUM_PARAMS: usize = 0;
-        fn init(_dev: &B, _rng: &mut Rng) -> Self {
-            Self(PhantomData)
-        }
-        fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
-        fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
-        fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
-    };
-}
-
 /// Max pooling over a window of `K` positions, stride `STRIDE` (default
 /// `K`), padding `PAD` (`-inf`; at most `K / 2`): `S2<C, L>` -> `S2<C, LO>`.
 ///
@@ -129,16 +117,11 @@ macro_rules! no_params {
 /// let y: Tensor<S2<1, 2>> = MaxPool1d::<2>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![5.0, 2.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct MaxPool1d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
     PhantomData<(B, E)>,
 );
-
-impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
-    for MaxPool1d<K, STRIDE, PAD, B, E>
-{
-    no_params!();
-}
 
 impl<
         const K: usize,
@@ -157,12 +140,14 @@ impl<
     fn new_cache(dev: &B) -> B::Idx {
         dev.idx_from_slice(&[])
     }
-    fn forward(&self, x: &Tensor<S2<C, L>, B, E>) -> Tensor<S2<C, LO>, B, E> {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        let dev = x.device();
-        let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
-        max_pool1d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
-        y
+    fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>) {
+        *out = {
+            let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+            let dev = x.device();
+            let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
+            max_pool1d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, cache: &mut B::Idx) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
@@ -173,7 +158,7 @@ impl<
         &mut self,
         x: &Tensor<S2<C, L>, B, E>,
         _out: &Tensor<S2<C, LO>, B, E>,
-        cache: &B::Idx,
+        cache: &mut B::Idx,
         dy: &Tensor<S2<C, LO>, B, E>,
         dx: &mut Tensor<S2<C, L>, B, E>,
     ) {
@@ -196,16 +181,11 @@ impl<
 /// let y: Tensor<S2<1, 2>> = AvgPool1d::<2>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![3.0, 1.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct AvgPool1d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
     PhantomData<(B, E)>,
 );
-
-impl<const K: usize, const STRIDE: usize, const PAD: usize, B: Backend, E: Float> Module<B, E>
-    for AvgPool1d<K, STRIDE, PAD, B, E>
-{
-    no_params!();
-}
 
 impl<
         const K: usize,
@@ -221,11 +201,13 @@ impl<
     type Cache = ();
 
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<C, L>, B, E>) -> Tensor<S2<C, LO>, B, E> {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        avg_pool1d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
-        y
+    fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>) {
+        *out = {
+            let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            avg_pool1d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, _cache: &mut ()) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
@@ -236,7 +218,7 @@ impl<
         &mut self,
         x: &Tensor<S2<C, L>, B, E>,
         _out: &Tensor<S2<C, LO>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S2<C, LO>, B, E>,
         dx: &mut Tensor<S2<C, L>, B, E>,
     ) {
@@ -258,12 +240,9 @@ impl<
 /// let y: Tensor<S1<2>> = GlobalAvgPool1d::<Cpu, f32>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![2.0, 4.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct GlobalAvgPool1d<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-
-impl<B: Backend, E: Float> Module<B, E> for GlobalAvgPool1d<B, E> {
-    no_params!();
-}
 
 impl<const C: usize, const L: usize, B: Backend, E: Float> OutputShape<S2<C, L>> for GlobalAvgPool1d<B, E> {
     type Out = S1<C>;
@@ -284,11 +263,13 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
     type Cache = ();
 
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<C, L>, B, E>) -> Tensor<S1<C>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        x.device()
-            .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), y.buf_mut());
-        y
+    fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            x.device()
+                .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), y.buf_mut());
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
@@ -299,7 +280,7 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
         &mut self,
         x: &Tensor<S2<C, L>, B, E>,
         _out: &Tensor<S1<C>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S1<C>, B, E>,
         dx: &mut Tensor<S2<C, L>, B, E>,
     ) {
@@ -318,6 +299,8 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
 mod tests {
     use super::*;
     use dl_core::gradcheck::{check_gradient, GradCheck};
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
 
     fn check_layer<L, const C: usize, const I: usize, O: dl_core::Shape>(mut l: L)
     where
@@ -331,7 +314,7 @@ mod tests {
         let g: Vec<f64> = (0..out.len()).map(|i| (i as f64 * 0.8).cos()).collect();
         let gt = Tensor::<O, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
         let mut dx = Tensor::empty(&Cpu);
-        l.backward(&x, &out, &cache, &gt, &mut dx);
+        l.backward(&x, &out, &mut cache, &gt, &mut dx);
         let f = |v: &[f64]| {
             let y = l.forward(&Tensor::from_slice(&Cpu, 2, v).unwrap());
             y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()

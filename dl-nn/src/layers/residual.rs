@@ -14,7 +14,7 @@
 
 use crate::module::{InputError, Layer, Module, OutputShape};
 use dl_core::ops::binary::{BinaryDims, BinaryOp};
-use dl_core::{Backend, Cpu, Float, RawParam, Rng, Shape, Tensor};
+use dl_core::{Backend, Cpu, Float, Shape, Tensor};
 use std::marker::PhantomData;
 
 /// Implemented by a shape for itself only: `Out: SameShape<In>` holds when
@@ -48,16 +48,18 @@ impl<S: Shape> SameShape<S> for S {
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
 /// // A pre-norm-free toy: x + LayerNorm(x).
-/// let r = Residual::<LayerNorm<4>>::init(&Cpu, &mut Rng::new(0));
+/// let r = Residual::<LayerNorm<4>>::init(&Cpu, 0);
 /// let x = Tensor::<S1<4>>::from_vec(&Cpu, 1, vec![1.0, 2.0, 3.0, 4.0]).unwrap();
 /// let y = r.forward(&x).to_vec();
 /// assert!((y[0] - (1.0 - 1.3416)).abs() < 1e-3);
 /// ```
 ///
 /// **PyTorch equivalent**: `out = block(x) + x`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct Residual<Blk, B: Backend = Cpu, E: Float = f32> {
-    /// The wrapped block.
+    /// The wrapped block (its parameters keep their own names: no prefix).
+    #[module(flatten)]
     pub block: Blk,
     _be: PhantomData<(B, E)>,
 }
@@ -95,26 +97,6 @@ fn add_into<S: Shape, B: Backend, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B
     dev.binary_forward(BinaryOp::Add, d, a.buf(), b.buf(), out.buf_mut());
 }
 
-impl<Blk: Module<B, E>, B: Backend, E: Float> Module<B, E> for Residual<Blk, B, E> {
-    const NUM_PARAMS: usize = Blk::NUM_PARAMS;
-
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        Self::new(Blk::init(dev, rng))
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        self.block.visit(prefix, f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        self.block.visit_mut(prefix, f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        self.block.for_each_param(f);
-    }
-    fn set_training(&mut self, training: bool) {
-        self.block.set_training(training);
-    }
-}
-
 impl<S: Shape, Blk: OutputShape<S>, B: Backend, E: Float> OutputShape<S> for Residual<Blk, B, E>
 where
     Blk::Out: SameShape<S>,
@@ -139,11 +121,13 @@ where
     fn check_input(&self, x: &Tensor<S, B, E>) -> Result<(), InputError> {
         self.block.check_input(x)
     }
-    fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-        let y = self.block.forward(x);
-        let mut out = Tensor::empty(x.device());
-        add_into(SameShape::as_input(&y), x, &mut out);
-        out
+    fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+        *out = {
+            let y = self.block.forward(x);
+            let mut out = Tensor::empty(x.device());
+            add_into(SameShape::as_input(&y), x, &mut out);
+            out
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut Self::Cache) {
         self.block.forward_train(x, &mut cache.block_out, &mut cache.inner);
@@ -153,12 +137,12 @@ where
         &mut self,
         x: &Tensor<S, B, E>,
         _out: &Tensor<S, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<S, B, E>,
         dx: &mut Tensor<S, B, E>,
     ) {
         let dy_block = <<Blk as OutputShape<S>>::Out as SameShape<S>>::from_input(dy);
-        self.block.backward(x, &cache.block_out, &cache.inner, dy_block, dx);
+        self.block.backward(x, &cache.block_out, &mut cache.inner, dy_block, dx);
         let dev = x.device().clone();
         dev.axpy(E::ONE, dy.buf(), dx.buf_mut());
     }
@@ -166,13 +150,13 @@ where
         &mut self,
         x: &Tensor<S, B, E>,
         _out: &Tensor<S, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<S, B, E>,
         dx: &mut Tensor<S, B, E>,
     ) {
         let dy_block = <<Blk as OutputShape<S>>::Out as SameShape<S>>::from_input(dy);
         self.block
-            .backward_params(x, &cache.block_out, &cache.inner, dy_block, dx);
+            .backward_params(x, &cache.block_out, &mut cache.inner, dy_block, dx);
     }
 }
 
@@ -185,7 +169,7 @@ where
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let r = ResidualProj::<Linear<4, 2>, Linear<4, 2>>::init(&Cpu, &mut Rng::new(0));
+/// let r = ResidualProj::<Linear<4, 2>, Linear<4, 2>>::init(&Cpu, 0);
 /// let mut names = vec![];
 /// r.visit("b.", &mut |n, _| names.push(n.to_string()));
 /// assert_eq!(names, ["b.weight", "b.bias", "b.shortcut.weight", "b.shortcut.bias"]);
@@ -194,30 +178,31 @@ where
 /// ```
 ///
 /// **PyTorch equivalent**: `out = block(x) + self.shortcut(x)`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin)]
 pub struct ResidualProj<Blk, Proj, B: Backend = Cpu, E: Float = f32> {
-    /// The main path.
+    /// The main path (no prefix).
+    #[module(flatten)]
     pub block: Blk,
     /// The projection shortcut (state_dict prefix `shortcut.`).
     pub shortcut: Proj,
-    /// The shortcut's input gradient, kept between steps.
-    scratch: B::Buf<E>,
+    _p: PhantomData<(B, E)>,
 }
 
 impl<Blk, Proj, B: Backend, E: Float> ResidualProj<Blk, Proj, B, E> {
-    /// Combines an existing block and projection on `dev`.
-    pub fn new(dev: &B, block: Blk, shortcut: Proj) -> Self {
+    /// Combines an existing block and projection.
+    pub fn new(block: Blk, shortcut: Proj) -> Self {
         Self {
             block,
             shortcut,
-            scratch: dev.zeros(0),
+            _p: PhantomData,
         }
     }
 }
 
 /// What [`ResidualProj`] keeps for the backward.
 #[derive(Clone, Debug)]
-pub struct ResidualProjCache<Out: Shape, C, P, B: Backend, E: Float> {
+pub struct ResidualProjCache<In: Shape, Out: Shape, C, P, B: Backend, E: Float> {
     /// The block's cache.
     pub block: C,
     /// The shortcut's cache.
@@ -226,32 +211,8 @@ pub struct ResidualProjCache<Out: Shape, C, P, B: Backend, E: Float> {
     pub block_out: Tensor<Out, B, E>,
     /// `shortcut(x)`.
     pub shortcut_out: Tensor<Out, B, E>,
-}
-
-impl<Blk: Module<B, E>, Proj: Module<B, E>, B: Backend, E: Float> Module<B, E> for ResidualProj<Blk, Proj, B, E> {
-    const NUM_PARAMS: usize = Blk::NUM_PARAMS + Proj::NUM_PARAMS;
-
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        let block = Blk::init(dev, rng);
-        let shortcut = Proj::init(dev, rng);
-        Self::new(dev, block, shortcut)
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        self.block.visit(prefix, f);
-        self.shortcut.visit(&format!("{prefix}shortcut."), f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        self.block.visit_mut(prefix, f);
-        self.shortcut.visit_mut(&format!("{prefix}shortcut."), f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        self.block.for_each_param(f);
-        self.shortcut.for_each_param(f);
-    }
-    fn set_training(&mut self, training: bool) {
-        self.block.set_training(training);
-        self.shortcut.set_training(training);
-    }
+    /// The shortcut's input gradient (backward scratch, kept between steps).
+    pub shortcut_dx: Tensor<In, B, E>,
 }
 
 impl<In: Shape, Blk: OutputShape<In>, Proj: OutputShape<In, Out = Blk::Out>, B: Backend, E: Float> OutputShape<In>
@@ -265,7 +226,7 @@ where
     Blk: Layer<In, Out, B, E>,
     Proj: Layer<In, Out, B, E>,
 {
-    type Cache = ResidualProjCache<Out, Blk::Cache, Proj::Cache, B, E>;
+    type Cache = ResidualProjCache<In, Out, Blk::Cache, Proj::Cache, B, E>;
 
     fn new_cache(dev: &B) -> Self::Cache {
         ResidualProjCache {
@@ -273,6 +234,7 @@ where
             shortcut: Proj::new_cache(dev),
             block_out: Tensor::empty(dev),
             shortcut_out: Tensor::empty(dev),
+            shortcut_dx: Tensor::empty(dev),
         }
     }
     /// Both branches see the input: the block's check, then the shortcut's.
@@ -280,12 +242,14 @@ where
         self.block.check_input(x)?;
         self.shortcut.check_input(x).map_err(|e| e.in_field("shortcut"))
     }
-    fn forward(&self, x: &Tensor<In, B, E>) -> Tensor<Out, B, E> {
-        let a = self.block.forward(x);
-        let b = self.shortcut.forward(x);
-        let mut out = Tensor::empty(x.device());
-        add_into(&a, &b, &mut out);
-        out
+    fn forward_into(&self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>) {
+        *out = {
+            let a = self.block.forward(x);
+            let b = self.shortcut.forward(x);
+            let mut out = Tensor::empty(x.device());
+            add_into(&a, &b, &mut out);
+            out
+        };
     }
     fn forward_train(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache) {
         self.block.forward_train(x, &mut cache.block_out, &mut cache.block);
@@ -297,33 +261,29 @@ where
         &mut self,
         x: &Tensor<In, B, E>,
         _out: &Tensor<Out, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     ) {
-        let dev = x.device().clone();
-        self.block.backward(x, &cache.block_out, &cache.block, dy, dx);
+        self.block.backward(x, &cache.block_out, &mut cache.block, dy, dx);
         // The shortcut's input gradient goes to a kept buffer (no allocation
         // once it has grown), then is added to the block's.
-        let mut buf = std::mem::replace(&mut self.scratch, dev.zeros(0));
-        dev.resize(&mut buf, 0);
-        let mut dxs = Tensor::<In, B, E>::from_buf(&dev, 0, buf).expect("an empty buffer fits batch 0");
         self.shortcut
-            .backward(x, &cache.shortcut_out, &cache.shortcut, dy, &mut dxs);
-        dev.axpy(E::ONE, dxs.buf(), dx.buf_mut());
-        self.scratch = dxs.into_buf();
+            .backward(x, &cache.shortcut_out, &mut cache.shortcut, dy, &mut cache.shortcut_dx);
+        x.device().axpy(E::ONE, cache.shortcut_dx.buf(), dx.buf_mut());
     }
     fn backward_params(
         &mut self,
         x: &Tensor<In, B, E>,
         _out: &Tensor<Out, B, E>,
-        cache: &Self::Cache,
+        cache: &mut Self::Cache,
         dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     ) {
-        self.block.backward_params(x, &cache.block_out, &cache.block, dy, dx);
+        self.block
+            .backward_params(x, &cache.block_out, &mut cache.block, dy, dx);
         self.shortcut
-            .backward_params(x, &cache.shortcut_out, &cache.shortcut, dy, dx);
+            .backward_params(x, &cache.shortcut_out, &mut cache.shortcut, dy, dx);
     }
 }
 
@@ -334,6 +294,8 @@ mod tests {
     use crate::layers::{LayerNorm, Linear, Tanh};
     use dl_core::ops::util::testing::assert_close;
     use dl_core::{ParamKind, S1, S2};
+    #[allow(unused_imports)]
+    use dl_core::{RawParam, Rng};
 
     /// A hand-written block: `fc2(tanh(fc1(x)))`, `S1<D>` -> `S1<O>`.
     #[derive(Clone, Debug)]
@@ -351,11 +313,11 @@ mod tests {
 
     impl<const D: usize, const H: usize, const O: usize> Module<Cpu, f64> for Mlp<D, H, O> {
         const NUM_PARAMS: usize = D * H + H + H * O + O;
-        fn init(dev: &Cpu, rng: &mut Rng) -> Self {
+        fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
             Self {
-                fc1: Linear::init(dev, rng),
-                act: Tanh::init(dev, rng),
-                fc2: Linear::init(dev, rng),
+                fc1: Linear::init_with(dev, rng),
+                act: Tanh::init_with(dev, rng),
+                fc2: Linear::init_with(dev, rng),
             }
         }
         fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f64>)) {
@@ -384,8 +346,8 @@ mod tests {
                 a: Tensor::empty(dev),
             }
         }
-        fn forward(&self, x: &Tensor<S1<D>, Cpu, f64>) -> Tensor<S1<O>, Cpu, f64> {
-            self.fc2.forward(&self.act.forward(&self.fc1.forward(x)))
+        fn forward_into(&self, x: &Tensor<S1<D>, Cpu, f64>, out: &mut Tensor<S1<O>, Cpu, f64>) {
+            *out = self.fc2.forward(&self.act.forward(&self.fc1.forward(x)));
         }
         fn forward_train(
             &mut self,
@@ -401,14 +363,14 @@ mod tests {
             &mut self,
             x: &Tensor<S1<D>, Cpu, f64>,
             out: &Tensor<S1<O>, Cpu, f64>,
-            c: &MlpCache<H>,
+            c: &mut MlpCache<H>,
             dy: &Tensor<S1<O>, Cpu, f64>,
             dx: &mut Tensor<S1<D>, Cpu, f64>,
         ) {
             let (mut da, mut dh) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-            self.fc2.backward(&c.a, out, &(), dy, &mut da);
-            self.act.backward(&c.h, &c.a, &(), &da, &mut dh);
-            self.fc1.backward(x, &c.h, &(), &dh, dx);
+            self.fc2.backward(&c.a, out, &mut (), dy, &mut da);
+            self.act.backward(&c.h, &c.a, &mut (), &da, &mut dh);
+            self.fc1.backward(x, &c.h, &mut (), &dh, dx);
         }
     }
 
@@ -422,7 +384,7 @@ mod tests {
     #[test]
     fn residual_adds_the_input() {
         let mut rng = Rng::new(1);
-        let r = Residual::<Mlp<4, 5, 4>, Cpu, f64>::init(&Cpu, &mut rng);
+        let r = Residual::<Mlp<4, 5, 4>, Cpu, f64>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
         let expect: Vec<f64> = r
             .block
@@ -445,16 +407,16 @@ mod tests {
     #[test]
     fn residual_gradient_checks() {
         let mut rng = Rng::new(2);
-        let mut r = Residual::<Mlp<4, 5, 4>, Cpu, f64>::init(&Cpu, &mut rng);
+        let mut r = Residual::<Mlp<4, 5, 4>, Cpu, f64>::init_with(&Cpu, &mut rng);
         randomise(&mut r, &mut rng);
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
         assert_eq!(check_layer(&r, &x, true), 4);
         // A built-in block on a sequence, and a nested residual.
-        let mut ln = Residual::<LayerNorm<4, Cpu, f64>, Cpu, f64>::init(&Cpu, &mut rng);
+        let mut ln = Residual::<LayerNorm<4, Cpu, f64>, Cpu, f64>::init_with(&Cpu, &mut rng);
         randomise(&mut ln, &mut rng);
         let xs = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         assert_eq!(check_layer(&ln, &xs, true), 2);
-        let mut nested = Residual::<Residual<Mlp<4, 3, 4>, Cpu, f64>, Cpu, f64>::init(&Cpu, &mut rng);
+        let mut nested = Residual::<Residual<Mlp<4, 3, 4>, Cpu, f64>, Cpu, f64>::init_with(&Cpu, &mut rng);
         randomise(&mut nested, &mut rng);
         assert_eq!(check_layer(&nested, &x, true), 4);
         // Input gradient of x + block(x) is dy + block'(x) dy: dy leaks through.
@@ -471,7 +433,7 @@ mod tests {
     #[test]
     fn residual_proj_values_gradients_and_names() {
         let mut rng = Rng::new(3);
-        let mut r = ResidualProj::<Mlp<4, 5, 3>, Linear<4, 3, Cpu, f64>, Cpu, f64>::init(&Cpu, &mut rng);
+        let mut r = ResidualProj::<Mlp<4, 5, 3>, Linear<4, 3, Cpu, f64>, Cpu, f64>::init_with(&Cpu, &mut rng);
         randomise(&mut r, &mut rng);
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
         let y = r.forward(&x).to_vec();
@@ -509,7 +471,7 @@ mod tests {
 
     #[test]
     fn residual_adds_no_name_level() {
-        let r = Residual::<LayerNorm<3>>::init(&Cpu, &mut Rng::new(0));
+        let r = Residual::<LayerNorm<3>>::init(&Cpu, 0);
         let t = ParamKind::Trainable;
         assert_eq!(
             state_dict(&r, "block1."),
@@ -532,18 +494,18 @@ mod tests {
     #[test]
     fn residual_proj_reuses_scratch() {
         let mut rng = Rng::new(4);
-        let mut r = ResidualProj::<Linear<4, 3>, Linear<4, 3>>::init(&Cpu, &mut rng);
+        let mut r = ResidualProj::<Linear<4, 3>, Linear<4, 3>>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S1<4>>::randn(&Cpu, 5, &mut rng);
         let dy = Tensor::<S1<3>>::randn(&Cpu, 5, &mut rng);
         let mut cache = <ResidualProj<Linear<4, 3>, Linear<4, 3>> as Layer<S1<4>, S1<3>, Cpu, f32>>::new_cache(&Cpu);
         let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
         r.forward_train(&x, &mut out, &mut cache);
-        r.backward(&x, &out, &cache, &dy, &mut dx);
-        let p = r.scratch.as_ptr();
+        r.backward(&x, &out, &mut cache, &dy, &mut dx);
+        let p = cache.shortcut_dx.buf().as_ptr();
         let first = dx.to_vec();
         r.forward_train(&x, &mut out, &mut cache);
-        r.backward(&x, &out, &cache, &dy, &mut dx);
-        assert_eq!(p, r.scratch.as_ptr());
+        r.backward(&x, &out, &mut cache, &dy, &mut dx);
+        assert_eq!(p, cache.shortcut_dx.buf().as_ptr());
         assert_eq!(first, dx.to_vec());
     }
 }

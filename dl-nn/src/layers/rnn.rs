@@ -137,6 +137,8 @@ pub struct RnnCache<B: Backend, E: Float> {
     /// Scratch for `h W_hh^T` `[N, G H]`.
     r: B::Buf<E>,
     dims: Option<RnnDims>,
+    /// Scratch space of the backward pass.
+    work: RnnWork<B, E>,
 }
 
 impl<B: Backend, E: Float> RnnCache<B, E> {
@@ -150,6 +152,7 @@ impl<B: Backend, E: Float> RnnCache<B, E> {
             ys: vec![],
             r: dev.zeros(0),
             dims: None,
+            work: RnnWork::new(dev),
         }
     }
 
@@ -189,8 +192,7 @@ impl<B: Backend, E: Float> RnnCache<B, E> {
     }
 }
 
-/// Scratch space of the backward pass (kept in the layer: `backward` has
-/// `&mut self` but only `&Cache`).
+/// Scratch space of the backward pass (part of [`RnnCache`]).
 #[derive(Debug)]
 pub struct RnnWork<B: Backend, E: Float> {
     dg: B::Buf<E>,
@@ -323,8 +325,7 @@ pub fn rnn_backward<B: Backend, E: Float>(
     params: &mut [RawParam<B, E>],
     dy: &B::Buf<E>,
     mut dx: Option<&mut B::Buf<E>>,
-    cache: &RnnCache<B, E>,
-    work: &mut RnnWork<B, E>,
+    cache: &mut RnnCache<B, E>,
 ) -> Result<()> {
     check_params(&d, params)?;
     if cache.dims != Some(d) {
@@ -341,7 +342,7 @@ pub fn rnn_backward<B: Backend, E: Float>(
         dc,
         dy_next,
         dx_tmp,
-    } = work;
+    } = &mut cache.work;
     for l in (0..d.layers).rev() {
         let input: &B::Buf<E> = if l == 0 { x } else { &cache.ys[l - 1] };
         let in_f = d.layer_input(l);
@@ -480,11 +481,17 @@ macro_rules! recurrent_layer {
                             "`weight_ih_l1`, ...), gate order and initialisation; zero initial state. ",
                             "The final states are read from the training cache (`RnnCache::h_n`).\n\n",
                             "```\nuse dl_core::prelude::*;\nuse dl_nn::prelude::*;\n",
-                            "let rnn = ", stringify!($name), "::<3, 5, 1, true>::init(&Cpu, &mut Rng::new(0));\n",
+                            "let rnn = ", stringify!($name), "::<3, 5, 1, true>::init(&Cpu, 0);\n",
                             "let x = Tensor::<S2<7, 3>>::zeros(&Cpu, 2);\n",
                             "let y: Tensor<S2<7, 10>> = rnn.forward(&x);\n",
                             "assert_eq!(y.shape(), vec![2, 7, 10]);\n```")]
-        #[derive(Debug)]
+        #[derive(Clone, Debug, Module)]
+        #[module(crate = crate, builtin, init = Self::init_layer, num_params = {
+            let dirs = if BIDIRECTIONAL { 2 } else { 1 };
+            let gh = $gates * HIDDEN;
+            let upper = if LAYERS > 1 { LAYERS - 1 } else { 0 };
+            dirs * (gh * (INPUT + HIDDEN + 2) + upper * gh * (dirs * HIDDEN + HIDDEN + 2))
+        })]
         pub struct $name<
             const INPUT: usize,
             const HIDDEN: usize,
@@ -494,26 +501,8 @@ macro_rules! recurrent_layer {
             E: Float = f32,
         > {
             /// The parameters in `state_dict` order ([`RnnDims::param_specs`]).
+            #[param_list(names = Self::dims(0, 1).param_specs().into_iter().map(|(name, _)| name))]
             pub params: Vec<RawParam<B, E>>,
-            work: RnnWork<B, E>,
-        }
-
-        impl<
-                const INPUT: usize,
-                const HIDDEN: usize,
-                const LAYERS: usize,
-                const BIDIRECTIONAL: bool,
-                B: Backend,
-                E: Float,
-            > Clone for $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
-        {
-            fn clone(&self) -> Self {
-                let dev = self.params[0].dev.clone();
-                Self {
-                    params: self.params.clone(),
-                    work: RnnWork::new(&dev),
-                }
-            }
         }
 
         impl<
@@ -525,6 +514,13 @@ macro_rules! recurrent_layer {
                 E: Float,
             > $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
         {
+            /// PyTorch's initialisation, `U(-1/sqrt(HIDDEN), 1/sqrt(HIDDEN))`.
+            fn init_layer(dev: &B, rng: &mut Rng) -> Self {
+                Self {
+                    params: init_params(dev, &Self::dims(0, 1), rng),
+                }
+            }
+
             /// The runtime dimensions for a batch of `n` sequences of `t` steps.
             pub const fn dims(n: usize, t: usize) -> RnnDims {
                 const {
@@ -550,43 +546,6 @@ macro_rules! recurrent_layer {
                 const HIDDEN: usize,
                 const LAYERS: usize,
                 const BIDIRECTIONAL: bool,
-                B: Backend,
-                E: Float,
-            > Module<B, E> for $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
-        {
-            const NUM_PARAMS: usize = {
-                let dirs = if BIDIRECTIONAL { 2 } else { 1 };
-                let gh = $gates * HIDDEN;
-                let upper = if LAYERS > 1 { LAYERS - 1 } else { 0 };
-                dirs * (gh * (INPUT + HIDDEN + 2) + upper * gh * (dirs * HIDDEN + HIDDEN + 2))
-            };
-
-            fn init(dev: &B, rng: &mut Rng) -> Self {
-                Self {
-                    params: init_params(dev, &Self::dims(0, 1), rng),
-                    work: RnnWork::new(dev),
-                }
-            }
-            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-                for (p, (name, _)) in self.params.iter().zip(Self::dims(0, 1).param_specs()) {
-                    f(&format!("{prefix}{name}"), p);
-                }
-            }
-            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-                for (p, (name, _)) in self.params.iter_mut().zip(Self::dims(0, 1).param_specs()) {
-                    f(&format!("{prefix}{name}"), p);
-                }
-            }
-            fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-                self.params.iter_mut().for_each(|p| f(p));
-            }
-        }
-
-        impl<
-                const INPUT: usize,
-                const HIDDEN: usize,
-                const LAYERS: usize,
-                const BIDIRECTIONAL: bool,
                 const T: usize,
                 const OUT: usize,
                 B: Backend,
@@ -598,11 +557,13 @@ macro_rules! recurrent_layer {
             fn new_cache(dev: &B) -> RnnCache<B, E> {
                 RnnCache::new(dev)
             }
-            fn forward(&self, x: &Tensor<S2<T, INPUT>, B, E>) -> Tensor<S2<T, OUT>, B, E> {
+            fn forward_into(&self, x: &Tensor<S2<T, INPUT>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>) {
+                *out = {
                 let mut y = Tensor::zeros(x.device(), x.batch());
                 let mut cache = RnnCache::new(x.device());
                 self.run_forward(x, &mut y, &mut cache);
                 y
+                };
             }
             fn forward_train(
                 &mut self,
@@ -617,7 +578,7 @@ macro_rules! recurrent_layer {
                 &mut self,
                 x: &Tensor<S2<T, INPUT>, B, E>,
                 _out: &Tensor<S2<T, OUT>, B, E>,
-                cache: &RnnCache<B, E>,
+                cache: &mut RnnCache<B, E>,
                 dy: &Tensor<S2<T, OUT>, B, E>,
                 dx: &mut Tensor<S2<T, INPUT>, B, E>,
             ) {
@@ -631,7 +592,6 @@ macro_rules! recurrent_layer {
                     dy.buf(),
                     Some(dx.buf_mut()),
                     cache,
-                    &mut self.work,
                 )
                 .expect(concat!(
                     stringify!($name),
@@ -642,7 +602,7 @@ macro_rules! recurrent_layer {
                 &mut self,
                 x: &Tensor<S2<T, INPUT>, B, E>,
                 _out: &Tensor<S2<T, OUT>, B, E>,
-                cache: &RnnCache<B, E>,
+                cache: &mut RnnCache<B, E>,
                 dy: &Tensor<S2<T, OUT>, B, E>,
                 _dx: &mut Tensor<S2<T, INPUT>, B, E>,
             ) {
@@ -655,7 +615,6 @@ macro_rules! recurrent_layer {
                     dy.buf(),
                     None,
                     cache,
-                    &mut self.work,
                 )
                 .expect(concat!(
                     stringify!($name),
@@ -720,18 +679,9 @@ recurrent_layer!(GRU, Cell::Gru, "GRU", 3, "gates `r, z, n`");
 /// let y: Tensor<S1<2>> = LastStep::<Cpu, f32>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![5.0, 6.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct LastStep<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-
-impl<B: Backend, E: Float> Module<B, E> for LastStep<B, E> {
-    const NUM_PARAMS: usize = 0;
-    fn init(_dev: &B, _rng: &mut Rng) -> Self {
-        Self(PhantomData)
-    }
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
-    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
-    fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
-}
 
 impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>> for LastStep<B, E> {
     type Out = S1<D>;
@@ -751,11 +701,13 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
     fn new_cache(dev: &B) -> B::Buf<E> {
         one_hot_last::<B, E, T>(dev)
     }
-    fn forward(&self, x: &Tensor<S2<T, D>, B, E>) -> Tensor<S1<D>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        let e = one_hot_last::<B, E, T>(x.device());
-        select(x, &e, &mut y);
-        y
+    fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            let e = one_hot_last::<B, E, T>(x.device());
+            select(x, &e, &mut y);
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, cache: &mut B::Buf<E>) {
         out.set_batch(x.batch());
@@ -765,7 +717,7 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
         &mut self,
         x: &Tensor<S2<T, D>, B, E>,
         _out: &Tensor<S1<D>, B, E>,
-        cache: &B::Buf<E>,
+        cache: &mut B::Buf<E>,
         dy: &Tensor<S1<D>, B, E>,
         dx: &mut Tensor<S2<T, D>, B, E>,
     ) {

@@ -5,7 +5,7 @@
 
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::reduce::{Reduce, ReduceDims};
-use dl_core::{Backend, Cpu, Float, RawParam, Rng, Tensor, S1, S2};
+use dl_core::{Backend, Cpu, Float, Tensor, S1, S2};
 use std::marker::PhantomData;
 
 /// Forward on flat buffers: `y[n, d] = mean over t of x[n, t, d]` (`y` resized).
@@ -45,18 +45,9 @@ pub fn seq_mean_backward<B: Backend, E: Float>(
 /// let y: Tensor<S1<2>> = SeqMean::<Cpu, f32>::default().forward(&x);
 /// assert_eq!(y.to_vec(), vec![2.0, 4.0]);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
+#[module(crate = crate, builtin)]
 pub struct SeqMean<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-
-impl<B: Backend, E: Float> Module<B, E> for SeqMean<B, E> {
-    const NUM_PARAMS: usize = 0;
-    fn init(_dev: &B, _rng: &mut Rng) -> Self {
-        Self(PhantomData)
-    }
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
-    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {}
-    fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut RawParam<B, E>)) {}
-}
 
 impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>> for SeqMean<B, E> {
     type Out = S1<D>;
@@ -66,10 +57,12 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
     type Cache = ();
 
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S2<T, D>, B, E>) -> Tensor<S1<D>, B, E> {
-        let mut y = Tensor::zeros(x.device(), x.batch());
-        self.clone().forward_train(x, &mut y, &mut ());
-        y
+    fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>) {
+        *out = {
+            let mut y = Tensor::zeros(x.device(), x.batch());
+            self.clone().forward_train(x, &mut y, &mut ());
+            y
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, _cache: &mut ()) {
         const { assert!(T > 0, "SeqMean: the sequence length T must be positive") };
@@ -80,7 +73,7 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
         &mut self,
         x: &Tensor<S2<T, D>, B, E>,
         _out: &Tensor<S1<D>, B, E>,
-        _cache: &(),
+        _cache: &mut (),
         dy: &Tensor<S1<D>, B, E>,
         dx: &mut Tensor<S2<T, D>, B, E>,
     ) {
@@ -93,6 +86,8 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    #[allow(unused_imports)]
+    use dl_core::{ParamKind, RawParam, Rng};
 
     #[test]
     fn gradient_check() {

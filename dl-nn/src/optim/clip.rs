@@ -19,7 +19,7 @@ use dl_core::{Backend, Error, Float, Result};
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let mut fc = Linear::<2, 1, Cpu, f64>::init(&Cpu, &mut Rng::new(0));
+/// let mut fc = Linear::<2, 1, Cpu, f64>::init(&Cpu, 0);
 /// fc.weight.grad = vec![3.0, 0.0];
 /// fc.bias.grad = vec![4.0];
 /// let norm = dl_nn::optim::clip_grad_norm(&mut fc, 1.0).unwrap();

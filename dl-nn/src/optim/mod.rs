@@ -23,7 +23,7 @@
 //! ```
 //! use dl_core::prelude::*;
 //! use dl_nn::prelude::*;
-//! let mut fc = Linear::<2, 1, Cpu, f64>::init(&Cpu, &mut Rng::new(0));
+//! let mut fc = Linear::<2, 1, Cpu, f64>::init(&Cpu, 0);
 //! let before = fc.weight.value_vec();
 //! fc.weight.grad = vec![1.0, -1.0];
 //! let mut opt = Sgd::new(0.1).momentum(0.9);

@@ -104,7 +104,7 @@ pub(crate) struct Toy {
 
 impl Module<Cpu, f64> for Toy {
     const NUM_PARAMS: usize = 11;
-    fn init(dev: &Cpu, rng: &mut Rng) -> Self {
+    fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
         let mut mk = |dims: Vec<usize>, kind| {
             let mut p = RawParam::zeros(dev, dims, kind);
             let v: Vec<f64> = (0..p.numel()).map(|_| rng.normal()).collect();
@@ -142,7 +142,7 @@ impl Module<Cpu, f64> for Toy {
 
 /// A seeded toy model.
 pub(crate) fn model() -> Toy {
-    Toy::init(&Cpu, &mut Rng::new(11))
+    Toy::init(&Cpu, 11)
 }
 
 /// Gives every parameter and buffer a gradient for step `t`.
@@ -311,7 +311,7 @@ pub(crate) fn stable_buffers<O: Optimizer<Cpu, f64> + Send>(opt: O) {
 /// The toy model plus one large parameter (index 3).
 impl Module<Cpu, f64> for (Toy, RawParam<Cpu, f64>) {
     const NUM_PARAMS: usize = 0;
-    fn init(_dev: &Cpu, _rng: &mut Rng) -> Self {
+    fn init_with(_dev: &Cpu, _rng: &mut Rng) -> Self {
         unreachable!("built by hand")
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f64>)) {

@@ -9,7 +9,7 @@
 //! with a moving-average min/max observer (averaging constant 0.01).
 
 use crate::module::{Layer, Module, OutputShape};
-use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng, Shape, Tensor};
+use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Shape, Tensor};
 
 /// `y = (clamp(round_half_even(x / scale) + zp, qmin, qmax) - zp) * scale`
 /// on `[outer, channels, inner]` data with one `scale`/`zero_point` per
@@ -81,18 +81,25 @@ pub struct FakeQuantCache {
 macro_rules! fake_quant_layer {
     ($(#[$m:meta])* $name:ident $(<const $c:ident: usize>)?, $channels:expr, $qmin:expr, $qmax:expr) => {
         $(#[$m])*
-        #[derive(Clone, Debug)]
+        #[derive(Clone, Debug, Module)]
+        #[module(crate = crate)]
         pub struct $name<$(const $c: usize,)? B: Backend = Cpu, E: Float = f32> {
             /// Buffer `[channels, 2]`: running min and max (state_dict `range`).
+            #[buffer(value = RawParam::zeros(dev, vec![$channels, 2], ParamKind::Buffer))]
             pub range: RawParam<B, E>,
             /// Smallest integer of the grid.
+            #[skip(init = $qmin)]
             pub qmin: i32,
             /// Largest integer of the grid.
+            #[skip(init = $qmax)]
             pub qmax: i32,
             /// Weight of a new batch in the running range (PyTorch: 0.01).
+            #[skip(init = 0.01)]
             pub averaging: f32,
             /// Whether the running range holds an observation.
+            #[skip]
             pub observed: bool,
+            #[training]
             training: bool,
         }
 
@@ -153,32 +160,6 @@ macro_rules! fake_quant_layer {
             }
         }
 
-        impl<$(const $c: usize,)? B: Backend, E: Float> Module<B, E> for $name<$($c,)? B, E> {
-            const NUM_PARAMS: usize = 0;
-            fn init(dev: &B, _rng: &mut Rng) -> Self {
-                Self {
-                    range: RawParam::zeros(dev, vec![$channels, 2], ParamKind::Buffer),
-                    qmin: $qmin,
-                    qmax: $qmax,
-                    averaging: 0.01,
-                    observed: false,
-                    training: true,
-                }
-            }
-            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-                f(&format!("{prefix}range"), &self.range);
-            }
-            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-                f(&format!("{prefix}range"), &mut self.range);
-            }
-            fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-                f(&mut self.range);
-            }
-            fn set_training(&mut self, training: bool) {
-                self.training = training;
-            }
-        }
-
         impl<$(const $c: usize,)? S: Shape, B: Backend, E: Float> OutputShape<S> for $name<$($c,)? B, E> {
             type Out = S;
         }
@@ -188,11 +169,13 @@ macro_rules! fake_quant_layer {
             fn new_cache(_dev: &B) -> FakeQuantCache {
                 FakeQuantCache::default()
             }
-            fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+            fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+                *out = {
                 let host: Vec<f32> = x.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();
                 let y = if self.observed { self.run(&host, x.batch(), &mut FakeQuantCache::default()) } else { host };
                 Tensor::from_vec(x.device(), x.batch(), y.into_iter().map(|v| E::from_f64(v as f64)).collect())
                     .expect("same length as the input")
+                };
             }
             fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut FakeQuantCache) {
                 let host: Vec<f32> = x.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();
@@ -213,7 +196,7 @@ macro_rules! fake_quant_layer {
                 &mut self,
                 x: &Tensor<S, B, E>,
                 _out: &Tensor<S, B, E>,
-                cache: &FakeQuantCache,
+                cache: &mut FakeQuantCache,
                 dy: &Tensor<S, B, E>,
                 dx: &mut Tensor<S, B, E>,
             ) {
@@ -245,7 +228,7 @@ fake_quant_layer!(
     /// use dl_nn::prelude::*;
     /// use dl_nn::quant::FakeQuant;
     /// use dl_core::{Cpu, Tensor, S1};
-    /// let mut fq = <FakeQuant as Module<Cpu, f32>>::init(&Cpu, &mut dl_core::Rng::new(0));
+    /// let mut fq = <FakeQuant as Module<Cpu, f32>>::init(&Cpu, 0);
     /// let x = Tensor::<S1<4>>::from_vec(&Cpu, 1, vec![0.0, 0.1, 0.5, 1.0]).unwrap();
     /// let mut y = Tensor::empty(&Cpu);
     /// let mut cache = <FakeQuant as Layer<S1<4>, S1<4>, Cpu, f32>>::new_cache(&Cpu);

@@ -18,7 +18,7 @@ use super::observer::QParams;
 use super::plan::FloatPlan;
 use super::QuantError;
 use crate::module::Network;
-use dl_core::{Cpu, Rng};
+use dl_core::Cpu;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
@@ -124,7 +124,7 @@ impl<N: Network<Cpu, f32>> Quantized<N> {
         }
         let st = SafeTensors::deserialize(bytes).map_err(fmt)?;
         // The structure (and the float shapes) from the type.
-        let skeleton = N::init(&Cpu, &mut Rng::new(0));
+        let skeleton = N::init(&Cpu, 0);
         let plan = FloatPlan::from_network(&skeleton)?;
         let mut src = FromFile { st: &st };
         let (input_q, ops) = build(&plan, &mut src)?;

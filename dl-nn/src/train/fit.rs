@@ -698,7 +698,7 @@ where
                 let backward = l.is_finite() || *non_finite == NonFinite::Ignore;
                 if backward {
                     model.zero_grad();
-                    model.backward_params(&x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                    model.backward_params(&x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
                 }
                 if let Some(d) = dist.as_mut() {
                     if !backward {

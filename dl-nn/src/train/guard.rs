@@ -16,7 +16,7 @@ use dl_core::{Backend, Float};
 /// use dl_nn::prelude::*;
 /// use dl_nn::train::{FaultSource, NonFiniteGuard, TrainError};
 /// let dev = Cpu;
-/// let mut fc = Linear::<2, 1>::init(&dev, &mut Rng::new(0));
+/// let mut fc = Linear::<2, 1>::init(&dev, 0);
 /// let mut guard = NonFiniteGuard::new(&dev, NonFinite::Error);
 /// // An input with a NaN gives the weight a NaN gradient.
 /// let x = Tensor::<S1<2>>::from_vec(&dev, 1, vec![f32::NAN, 1.0]).unwrap();
@@ -25,7 +25,7 @@ use dl_core::{Backend, Float};
 /// let dy = Tensor::<S1<1>>::from_vec(&dev, 1, vec![1.0]).unwrap();
 /// fc.zero_grad();
 /// let mut dx = Tensor::empty(&dev);
-/// fc.backward(&x, &y, &(), &dy, &mut dx);
+/// fc.backward(&x, &y, &mut (), &dy, &mut dx);
 /// // In a loop: `if guard.check(&mut model, loss, epoch, step)? { opt.step(&mut model) }`.
 /// let e = guard.check(&mut fc, 0.5, 2, 7).unwrap_err();
 /// assert!(matches!(&e, TrainError::NonFinite { epoch: 2, step: 7, what: FaultSource::Gradient(n) } if n == "weight"), "{e}");
@@ -183,10 +183,10 @@ fn first_non_finite_param<M: Module<B, E>, B: Backend, E: Float>(model: &mut M) 
 mod tests {
     use super::*;
     use crate::layers::Linear;
-    use dl_core::{Cpu, Rng, Storage};
+    use dl_core::{Cpu, Storage};
 
     fn with_grads(w: [f32; 2], b: f32) -> Linear<2, 1> {
-        let mut fc = Linear::<2, 1>::init(&Cpu, &mut Rng::new(0));
+        let mut fc = Linear::<2, 1>::init(&Cpu, 0);
         fc.visit_mut("", &mut |name, p| {
             p.grad = if name == "weight" {
                 Cpu.from_slice(&w)

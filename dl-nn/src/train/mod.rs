@@ -91,7 +91,7 @@ impl<In: Shape, Out: Shape, L: Layer<In, Out, B, E>, B: Backend, E: Float> StepB
 /// use dl_nn::prelude::*;
 /// use dl_nn::train::{train_step, StepBuffers};
 /// // Fit y = 2x with a one-weight linear layer.
-/// let mut fc = Linear::<1, 1>::init(&Cpu, &mut Rng::new(0));
+/// let mut fc = Linear::<1, 1>::init(&Cpu, 0);
 /// let mut bufs = StepBuffers::new(&Cpu);
 /// let mut opt = Sgd::new(0.1);
 /// let x = Tensor::<S1<1>>::from_vec(&Cpu, 4, vec![-1.0, 0.0, 1.0, 2.0]).unwrap();
@@ -126,7 +126,7 @@ where
     layer.forward_train(x, &mut bufs.out, &mut bufs.cache);
     let l = loss.loss(&bufs.out, target, &mut bufs.grad_out)?;
     layer.zero_grad();
-    layer.backward_params(x, &bufs.out, &bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+    layer.backward_params(x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
     opt.step(layer);
     Ok(l)
 }

@@ -30,11 +30,11 @@ pub(crate) struct MlpCache<const H: usize, B: Backend, E: Float> {
 
 impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Module<B, E> for Mlp<I, H, C, B, E> {
     const NUM_PARAMS: usize = I * H + H + H * C + C;
-    fn init(dev: &B, rng: &mut Rng) -> Self {
+    fn init_with(dev: &B, rng: &mut Rng) -> Self {
         Self {
-            fc1: Linear::init(dev, rng),
-            act: ReLU::init(dev, rng),
-            fc2: Linear::init(dev, rng),
+            fc1: Linear::init_with(dev, rng),
+            act: ReLU::init_with(dev, rng),
+            fc2: Linear::init_with(dev, rng),
             training: true,
             train_calls: 0,
             eval_calls: 0,
@@ -75,8 +75,8 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
             a: Tensor::empty(dev),
         }
     }
-    fn forward(&self, x: &Tensor<S1<I>, B, E>) -> Tensor<S1<C>, B, E> {
-        self.fc2.forward(&self.act.forward(&self.fc1.forward(x)))
+    fn forward_into(&self, x: &Tensor<S1<I>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
+        *out = self.fc2.forward(&self.act.forward(&self.fc1.forward(x)));
     }
     fn forward_train(&mut self, x: &Tensor<S1<I>, B, E>, out: &mut Tensor<S1<C>, B, E>, c: &mut Self::Cache) {
         if self.training {
@@ -92,13 +92,13 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
         &mut self,
         x: &Tensor<S1<I>, B, E>,
         out: &Tensor<S1<C>, B, E>,
-        c: &Self::Cache,
+        c: &mut Self::Cache,
         dy: &Tensor<S1<C>, B, E>,
         dx: &mut Tensor<S1<I>, B, E>,
     ) {
-        self.fc2.backward(&c.a, out, &(), dy, &mut self.da);
-        self.act.backward(&c.h, &c.a, &(), &self.da, &mut self.dh);
-        self.fc1.backward(x, &c.h, &(), &self.dh, dx);
+        self.fc2.backward(&c.a, out, &mut (), dy, &mut self.da);
+        self.act.backward(&c.h, &c.a, &mut (), &self.da, &mut self.dh);
+        self.fc1.backward(x, &c.h, &mut (), &self.dh, dx);
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 type Net = Mlp<8, 16, 4>;
 
 fn net(seed: u64) -> Net {
-    Net::init(&Cpu, &mut Rng::new(seed))
+    Net::init(&Cpu, seed)
 }
 fn train_set() -> Arc<Blobs> {
     Arc::new(Blobs::new(400, 8, 4, 0.7, 1))
@@ -537,7 +537,7 @@ fn mlp_learns_the_digits_data_set() {
     Rng::new(7).shuffle(&mut order);
     let train = Arc::new(all.subset(&order[..1400]).unwrap());
     let test = Arc::new(all.subset(&order[1400..]).unwrap());
-    let mut m = Mlp::<64, 64, 10>::init(&Cpu, &mut Rng::new(0));
+    let mut m = Mlp::<64, 64, 10>::init(&Cpu, 0);
     let h = m
         .fit(
             &train,
@@ -581,7 +581,7 @@ fn guarded_loop(loss: Ce, mode: NonFinite, steps: usize) -> (Net, Result<Vec<boo
         m.forward_train(&x, &mut out, &mut cache);
         let l = loss.loss(&out, &labels[..], &mut dy).unwrap();
         m.zero_grad();
-        m.backward(&x, &out, &cache, &dy, &mut dx);
+        m.backward(&x, &out, &mut cache, &dy, &mut dx);
         match guard.check(&mut m, l as f64, 0, step) {
             Ok(go) => {
                 if go {
@@ -690,7 +690,7 @@ fn fit_validates_the_optimizer_first() {
         assert_eq!(params(&m), before, "no step was taken");
     }
     // A state from a model of another size.
-    let mut other = Mlp::<8, 32, 4>::init(&Cpu, &mut Rng::new(0));
+    let mut other = Mlp::<8, 32, 4>::init(&Cpu, 0);
     let mut adam = Adam::new(1e-3);
     let mut trained = FitConfig::new(Adam::new(1e-3), Ce::default()).quiet(true);
     other.fit_mut(&train, &mut trained).unwrap();

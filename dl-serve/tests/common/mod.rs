@@ -38,7 +38,7 @@ pub const SLOW_MS: u64 = 300;
 
 impl<B: Backend, E: Float> Module<B, E> for Slow<B, E> {
     const NUM_PARAMS: usize = 0;
-    fn init(_dev: &B, _rng: &mut Rng) -> Self {
+    fn init_with(_dev: &B, _rng: &mut Rng) -> Self {
         Slow(PhantomData)
     }
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &RawParam<B, E>)) {}
@@ -53,13 +53,15 @@ impl<S: Shape, B: Backend, E: Float> OutputShape<S> for Slow<B, E> {
 impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for Slow<B, E> {
     type Cache = ();
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-        let v = x.to_vec();
-        if v.first().map(|f| f.to_f64()) == Some(666.0) {
-            panic!("the test network refuses 666");
-        }
-        std::thread::sleep(Duration::from_millis(SLOW_MS));
-        x.clone()
+    fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+        *out = {
+            let v = x.to_vec();
+            if v.first().map(|f| f.to_f64()) == Some(666.0) {
+                panic!("the test network refuses 666");
+            }
+            std::thread::sleep(Duration::from_millis(SLOW_MS));
+            x.clone()
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
         out.copy_from(x);
@@ -68,7 +70,7 @@ impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for Slow<B, E> {
         &mut self,
         _x: &Tensor<S, B, E>,
         _o: &Tensor<S, B, E>,
-        _c: &(),
+        _c: &mut (),
         dy: &Tensor<S, B, E>,
         dx: &mut Tensor<S, B, E>,
     ) {

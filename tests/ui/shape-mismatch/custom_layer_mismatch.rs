@@ -8,8 +8,8 @@ pub struct Widen<B: Backend, E: Float> {
 
 impl<B: Backend, E: Float> Module<B, E> for Widen<B, E> {
     const NUM_PARAMS: usize = 30;
-    fn init(dev: &B, rng: &mut Rng) -> Self {
-        Self { inner: Module::init(dev, rng) }
+    fn init_with(dev: &B, rng: &mut Rng) -> Self {
+        Self { inner: Module::init_with(dev, rng) }
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
         self.inner.visit(prefix, f)
@@ -29,8 +29,10 @@ impl<B: Backend, E: Float> OutputShape<S1<4>> for Widen<B, E> {
 impl<B: Backend, E: Float> Layer<S1<4>, S1<6>, B, E> for Widen<B, E> {
     type Cache = ();
     fn new_cache(_dev: &B) {}
-    fn forward(&self, x: &Tensor<S1<4>, B, E>) -> Tensor<S1<6>, B, E> {
+    fn forward_into(&self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>) {
+        *out = {
         self.inner.forward(x)
+        };
     }
     fn forward_train(&mut self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>, c: &mut ()) {
         self.inner.forward_train(x, out, c)
@@ -39,7 +41,7 @@ impl<B: Backend, E: Float> Layer<S1<4>, S1<6>, B, E> for Widen<B, E> {
         &mut self,
         x: &Tensor<S1<4>, B, E>,
         out: &Tensor<S1<6>, B, E>,
-        c: &(),
+        c: &mut (),
         dy: &Tensor<S1<6>, B, E>,
         dx: &mut Tensor<S1<4>, B, E>,
     ) {

@@ -8,7 +8,7 @@ fn apply<In: Shape, Out: Shape, L: Layer<In, Out, Cpu, f32>>(layer: &L, x: &Tens
 }
 
 fn main() {
-    let fc = Linear::<784, 10>::init(&Cpu, &mut Rng::new(0));
+    let fc = Linear::<784, 10>::init(&Cpu, 0);
     let x = Tensor::<S1<700>>::zeros(&Cpu, 1);
     let y = apply::<S1<700>, S1<10>, _>(&fc, &x);
     println!("{:?}", y.shape());

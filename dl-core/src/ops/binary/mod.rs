@@ -16,6 +16,7 @@ pub(crate) mod cuda_kernel;
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::param::Param;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -192,6 +193,58 @@ pub fn binary_backward<S: Shape, B: Backend, E: Float>(
     let mut db = Tensor::zeros(dev, b.batch());
     dev.binary_backward(op, d, a.buf(), b.buf(), dy.buf(), da.buf_mut(), db.buf_mut());
     Ok((da, db))
+}
+
+/// `out = op(x, p)` for a parameter `p` of one sample's shape, applied to
+/// every sample of `x` (`out` resized to `x`'s batch): the forward of a
+/// layer with a per-feature parameter (a learned scale, shift or gate).
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_core::ops::binary::{param_forward, BinaryOp};
+/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 2, vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+/// let scale = Param::<S1<2>>::from_vec(&Cpu, vec![10.0, -1.0]).unwrap();
+/// let mut y = Tensor::empty(&Cpu);
+/// param_forward(BinaryOp::Mul, &x, &scale, &mut y);
+/// assert_eq!(y.to_vec(), vec![10.0, -2.0, 30.0, -4.0]);
+/// ```
+pub fn param_forward<S: Shape, B: Backend, E: Float>(
+    op: BinaryOp,
+    x: &Tensor<S, B, E>,
+    p: &Param<S, B, E>,
+    out: &mut Tensor<S, B, E>,
+) {
+    out.set_batch(x.batch());
+    let d = BinaryDims {
+        outer: x.batch(),
+        inner: S::NUMEL,
+        broadcast_b: true,
+    };
+    x.device().binary_forward(op, d, x.buf(), &p.value, out.buf_mut());
+}
+
+/// Backward of [`param_forward`]: writes `dx` (resized to `x`'s batch) and
+/// accumulates `p.grad += sum over the batch of dy * d op/dp`. `scratch`
+/// holds the batch's parameter gradient: keep it in the layer's cache, so
+/// that a training step allocates nothing.
+pub fn param_backward<S: Shape, B: Backend, E: Float>(
+    op: BinaryOp,
+    x: &Tensor<S, B, E>,
+    p: &mut Param<S, B, E>,
+    dy: &Tensor<S, B, E>,
+    dx: &mut Tensor<S, B, E>,
+    scratch: &mut B::Buf<E>,
+) {
+    dx.set_batch(x.batch());
+    let d = BinaryDims {
+        outer: x.batch(),
+        inner: S::NUMEL,
+        broadcast_b: true,
+    };
+    let dev = x.device();
+    let raw = p.raw_mut();
+    dev.binary_backward(op, d, x.buf(), &raw.value, dy.buf(), dx.buf_mut(), scratch);
+    dev.axpy(E::ONE, scratch, &mut raw.grad);
 }
 
 /// `a + b`; see [`binary`].

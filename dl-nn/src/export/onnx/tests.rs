@@ -13,7 +13,7 @@ fn decode(g: &Graph) -> ModelProto {
 
 #[test]
 fn model_header_input_output_and_initializers() {
-    let fc = Linear::<3, 2>::init(&Cpu, &mut Rng::new(1));
+    let fc = Linear::<3, 2>::init(&Cpu, 1);
     let m = decode(&graph_of(&fc, "fc", &[3]).unwrap());
     assert_eq!(m.ir_version, Some(IR_VERSION));
     assert_eq!(m.opset_import.len(), 1);
@@ -52,14 +52,7 @@ fn model_header_input_output_and_initializers() {
 
 #[test]
 fn zero_valued_attributes_are_present_and_constants_are_tensors() {
-    let m = decode(
-        &graph_of(
-            &Residual::<MultiHeadAttention<4, 2, true>>::init(&Cpu, &mut Rng::new(2)),
-            "a",
-            &[3, 4],
-        )
-        .unwrap(),
-    );
+    let m = decode(&graph_of(&Residual::<MultiHeadAttention<4, 2, true>>::init(&Cpu, 2), "a", &[3, 4]).unwrap());
     let g = m.graph.unwrap();
     // Reshape's `[0, 0, heads, dh]`: an int64 tensor attribute.
     let shape = g

@@ -26,12 +26,13 @@ use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng, Tensor, S2};
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let mha = MultiHeadAttention::<8, 2, true>::init(&Cpu, &mut Rng::new(0));
+/// let mha = MultiHeadAttention::<8, 2, true>::init(&Cpu, 0);
 /// let x = Tensor::<S2<5, 8>>::randn(&Cpu, 3, &mut Rng::new(1));
 /// let y: Tensor<S2<5, 8>> = mha.forward(&x);
 /// assert_eq!(y.shape(), vec![3, 5, 8]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin, init = Self::init_params, num_params = 4 * D_MODEL * D_MODEL + 4 * D_MODEL)]
 pub struct MultiHeadAttention<
     const D_MODEL: usize,
     const HEADS: usize,
@@ -41,12 +42,13 @@ pub struct MultiHeadAttention<
 > {
     /// `in_proj_weight [3 D_MODEL, D_MODEL]`: the query, key and value
     /// projections stacked by rows.
+    #[param]
     pub in_proj_weight: RawParam<B, E>,
     /// `in_proj_bias [3 D_MODEL]`.
+    #[param]
     pub in_proj_bias: RawParam<B, E>,
     /// The output projection (`out_proj.weight`, `out_proj.bias`).
     pub out_proj: Linear<D_MODEL, D_MODEL, B, E>,
-    pub(super) work: MhaWorkspace<B, E>,
 }
 
 /// Local (windowed) multi-head self-attention: as [`MultiHeadAttention`],
@@ -61,11 +63,12 @@ pub struct MultiHeadAttention<
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
-/// let att = LocalAttention::<8, 4, 2>::init(&Cpu, &mut Rng::new(0));
+/// let att = LocalAttention::<8, 4, 2>::init(&Cpu, 0);
 /// let x = Tensor::<S2<6, 8>>::randn(&Cpu, 2, &mut Rng::new(1));
 /// assert_eq!(att.forward(&x).shape(), vec![2, 6, 8]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(crate = crate, builtin, init = Self::init_params, num_params = 4 * D_MODEL * D_MODEL + 4 * D_MODEL)]
 pub struct LocalAttention<
     const D_MODEL: usize,
     const HEADS: usize,
@@ -74,12 +77,33 @@ pub struct LocalAttention<
     E: Float = f32,
 > {
     /// `in_proj_weight [3 D_MODEL, D_MODEL]`.
+    #[param]
     pub in_proj_weight: RawParam<B, E>,
     /// `in_proj_bias [3 D_MODEL]`.
+    #[param]
     pub in_proj_bias: RawParam<B, E>,
     /// The output projection (`out_proj.weight`, `out_proj.bias`).
     pub out_proj: Linear<D_MODEL, D_MODEL, B, E>,
-    pub(super) work: MhaWorkspace<B, E>,
+}
+
+/// What an attention layer keeps for its backward pass: the forward
+/// intermediates and the backward's scratch buffers, reused across steps.
+#[derive(Clone, Debug)]
+pub struct AttentionCache<B: Backend, E: Float> {
+    /// The forward pass's intermediates.
+    pub fwd: MhaCache<B, E>,
+    /// Scratch buffers of the backward pass.
+    pub work: MhaWorkspace<B, E>,
+}
+
+impl<B: Backend, E: Float> AttentionCache<B, E> {
+    /// Empty buffers on `dev`.
+    pub fn new(dev: &B) -> Self {
+        Self {
+            fwd: MhaCache::new(dev),
+            work: MhaWorkspace::new(dev),
+        }
+    }
 }
 
 macro_rules! attention_layer {
@@ -95,6 +119,34 @@ macro_rules! attention_layer {
             /// Which keys each query sees.
             pub fn mask() -> AttnMask {
                 $mask
+            }
+
+            /// PyTorch's initialisation: Xavier-uniform `in_proj_weight`, zero biases,
+            /// `out_proj` weight as `Linear`'s.
+            fn init_params(dev: &B, rng: &mut Rng) -> Self {
+                const {
+                    assert!(
+                        HEADS > 0 && D_MODEL % HEADS == 0,
+                        "MultiHeadAttention: D_MODEL must be divisible by HEADS"
+                    )
+                };
+                let mut in_proj_weight = RawParam::zeros(dev, vec![3 * D_MODEL, D_MODEL], ParamKind::Trainable);
+                let v: Vec<E> = Init::XavierUniform {
+                    fan_in: D_MODEL,
+                    fan_out: 3 * D_MODEL,
+                }
+                .sample(rng, 3 * D_MODEL * D_MODEL)
+                .into_iter()
+                .map(E::from_f64)
+                .collect();
+                dev.write(&mut in_proj_weight.value, &v);
+                let mut out_proj = Linear::init_with(dev, rng);
+                dev.fill(&mut out_proj.bias.raw_mut().value, E::ZERO);
+                Self {
+                    in_proj_weight,
+                    in_proj_bias: RawParam::zeros(dev, vec![3 * D_MODEL], ParamKind::Trainable),
+                    out_proj,
+                }
             }
 
             fn dims(n: usize, t: usize) -> MhaDims {
@@ -121,7 +173,7 @@ macro_rules! attention_layer {
                 &self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
                 out: &mut Tensor<S2<T, D_MODEL>, B, E>,
-                cache: &mut MhaCache<B, E>,
+                cache: &mut AttentionCache<B, E>,
             ) {
                 out.set_batch(x.batch());
                 let dev = x.device().clone();
@@ -131,14 +183,14 @@ macro_rules! attention_layer {
                     self.weights(),
                     x.buf(),
                     out.buf_mut(),
-                    cache,
+                    &mut cache.fwd,
                 );
             }
 
             fn run_backward<const T: usize>(
                 &mut self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
-                cache: &MhaCache<B, E>,
+                cache: &mut AttentionCache<B, E>,
                 dy: &Tensor<S2<T, D_MODEL>, B, E>,
                 dx: Option<&mut B::Buf<E>>,
             ) {
@@ -162,60 +214,12 @@ macro_rules! attention_layer {
                     Self::dims(x.batch(), T),
                     w,
                     x.buf(),
-                    cache,
-                    &mut self.work,
+                    &cache.fwd,
+                    &mut cache.work,
                     dy.buf(),
                     dx,
                     g,
                 );
-            }
-        }
-
-        impl<const D_MODEL: usize, const HEADS: usize, const $c: $ct, B: Backend, E: Float> Module<B, E>
-            for $name<D_MODEL, HEADS, $c, B, E>
-        {
-            const NUM_PARAMS: usize = 4 * D_MODEL * D_MODEL + 4 * D_MODEL;
-
-            fn init(dev: &B, rng: &mut Rng) -> Self {
-                const {
-                    assert!(
-                        HEADS > 0 && D_MODEL % HEADS == 0,
-                        "MultiHeadAttention: D_MODEL must be divisible by HEADS"
-                    )
-                };
-                let mut in_proj_weight = RawParam::zeros(dev, vec![3 * D_MODEL, D_MODEL], ParamKind::Trainable);
-                let v: Vec<E> = Init::XavierUniform {
-                    fan_in: D_MODEL,
-                    fan_out: 3 * D_MODEL,
-                }
-                .sample(rng, 3 * D_MODEL * D_MODEL)
-                .into_iter()
-                .map(E::from_f64)
-                .collect();
-                dev.write(&mut in_proj_weight.value, &v);
-                let mut out_proj = Linear::init(dev, rng);
-                dev.fill(&mut out_proj.bias.raw_mut().value, E::ZERO);
-                Self {
-                    in_proj_weight,
-                    in_proj_bias: RawParam::zeros(dev, vec![3 * D_MODEL], ParamKind::Trainable),
-                    out_proj,
-                    work: MhaWorkspace::new(dev),
-                }
-            }
-            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-                f(&format!("{prefix}in_proj_weight"), &self.in_proj_weight);
-                f(&format!("{prefix}in_proj_bias"), &self.in_proj_bias);
-                self.out_proj.visit(&format!("{prefix}out_proj."), f);
-            }
-            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-                f(&format!("{prefix}in_proj_weight"), &mut self.in_proj_weight);
-                f(&format!("{prefix}in_proj_bias"), &mut self.in_proj_bias);
-                self.out_proj.visit_mut(&format!("{prefix}out_proj."), f);
-            }
-            fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-                f(&mut self.in_proj_weight);
-                f(&mut self.in_proj_bias);
-                self.out_proj.for_each_param(f);
             }
         }
 
@@ -228,22 +232,24 @@ macro_rules! attention_layer {
         impl<const T: usize, const D_MODEL: usize, const HEADS: usize, const $c: $ct, B: Backend, E: Float>
             Layer<S2<T, D_MODEL>, S2<T, D_MODEL>, B, E> for $name<D_MODEL, HEADS, $c, B, E>
         {
-            type Cache = MhaCache<B, E>;
+            type Cache = AttentionCache<B, E>;
 
-            fn new_cache(dev: &B) -> MhaCache<B, E> {
-                MhaCache::new(dev)
+            fn new_cache(dev: &B) -> AttentionCache<B, E> {
+                AttentionCache::new(dev)
             }
-            fn forward(&self, x: &Tensor<S2<T, D_MODEL>, B, E>) -> Tensor<S2<T, D_MODEL>, B, E> {
-                let mut out = Tensor::empty(x.device());
-                let mut cache = MhaCache::new(x.device());
-                self.run_forward(x, &mut out, &mut cache);
-                out
+            fn forward_into(&self, x: &Tensor<S2<T, D_MODEL>, B, E>, out: &mut Tensor<S2<T, D_MODEL>, B, E>) {
+                *out = {
+                    let mut out = Tensor::empty(x.device());
+                    let mut cache = AttentionCache::new(x.device());
+                    self.run_forward(x, &mut out, &mut cache);
+                    out
+                };
             }
             fn forward_train(
                 &mut self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
                 out: &mut Tensor<S2<T, D_MODEL>, B, E>,
-                cache: &mut MhaCache<B, E>,
+                cache: &mut AttentionCache<B, E>,
             ) {
                 self.run_forward(x, out, cache);
             }
@@ -251,7 +257,7 @@ macro_rules! attention_layer {
                 &mut self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
                 _out: &Tensor<S2<T, D_MODEL>, B, E>,
-                cache: &MhaCache<B, E>,
+                cache: &mut AttentionCache<B, E>,
                 dy: &Tensor<S2<T, D_MODEL>, B, E>,
                 dx: &mut Tensor<S2<T, D_MODEL>, B, E>,
             ) {
@@ -262,7 +268,7 @@ macro_rules! attention_layer {
                 &mut self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
                 _out: &Tensor<S2<T, D_MODEL>, B, E>,
-                cache: &MhaCache<B, E>,
+                cache: &mut AttentionCache<B, E>,
                 dy: &Tensor<S2<T, D_MODEL>, B, E>,
                 _dx: &mut Tensor<S2<T, D_MODEL>, B, E>,
             ) {

@@ -24,7 +24,7 @@ mod layer;
 mod tests;
 
 pub use dl_core::ops::attention::AttnMask;
-pub use layer::{LocalAttention, MultiHeadAttention};
+pub use layer::{AttentionCache, LocalAttention, MultiHeadAttention};
 
 use crate::layers::linear::{linear_backward, linear_forward};
 use dl_core::ops::attention::HeadDims;

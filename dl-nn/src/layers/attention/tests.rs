@@ -248,7 +248,7 @@ fn randomise<M: Module<Cpu, f64>>(m: &mut M, rng: &mut Rng) {
 #[test]
 fn mha_forward_matches_reference() {
     let mut rng = Rng::new(14);
-    let mut m = MultiHeadAttention::<8, 2, false, Cpu, f64>::init(&Cpu, &mut rng);
+    let mut m = MultiHeadAttention::<8, 2, false, Cpu, f64>::init_with(&Cpu, &mut rng);
     randomise(&mut m, &mut rng);
     let x = Tensor::<S2<5, 8>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
     let y = m.forward(&x).to_vec();
@@ -258,7 +258,7 @@ fn mha_forward_matches_reference() {
         1e-12,
         1e-12,
     );
-    let mut mc = MultiHeadAttention::<8, 2, true, Cpu, f64>::init(&Cpu, &mut rng);
+    let mut mc = MultiHeadAttention::<8, 2, true, Cpu, f64>::init_with(&Cpu, &mut rng);
     randomise(&mut mc, &mut rng);
     let causal = AttnMask {
         causal: true,
@@ -271,7 +271,7 @@ fn mha_forward_matches_reference() {
         1e-12,
     );
     // LocalAttention with the same weights is the windowed reference.
-    let mut la = LocalAttention::<8, 2, 1, Cpu, f64>::init(&Cpu, &mut rng);
+    let mut la = LocalAttention::<8, 2, 1, Cpu, f64>::init_with(&Cpu, &mut rng);
     la.in_proj_weight = m.in_proj_weight.clone();
     la.in_proj_bias = m.in_proj_bias.clone();
     la.out_proj = m.out_proj.clone();
@@ -291,13 +291,13 @@ fn mha_forward_matches_reference() {
 fn gradient_checks_of_the_layers() {
     let mut rng = Rng::new(15);
     let x = Tensor::<S2<4, 6>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
-    let mut m = MultiHeadAttention::<6, 3, false, Cpu, f64>::init(&Cpu, &mut rng);
+    let mut m = MultiHeadAttention::<6, 3, false, Cpu, f64>::init_with(&Cpu, &mut rng);
     randomise(&mut m, &mut rng);
     assert_eq!(check_layer(&m, &x, true), 4);
-    let mut mc = MultiHeadAttention::<6, 2, true, Cpu, f64>::init(&Cpu, &mut rng);
+    let mut mc = MultiHeadAttention::<6, 2, true, Cpu, f64>::init_with(&Cpu, &mut rng);
     randomise(&mut mc, &mut rng);
     assert_eq!(check_layer(&mc, &x, true), 4);
-    let mut la = LocalAttention::<6, 1, 1, Cpu, f64>::init(&Cpu, &mut rng);
+    let mut la = LocalAttention::<6, 1, 1, Cpu, f64>::init_with(&Cpu, &mut rng);
     randomise(&mut la, &mut rng);
     assert_eq!(check_layer(&la, &x, true), 4);
 }
@@ -316,20 +316,20 @@ fn masks_limit_what_each_query_sees() {
             .filter(|&i| (0..4).any(|e| (a[i * 4 + e] - b[i * 4 + e]).abs() > 1e-12))
             .collect()
     };
-    let mc = MultiHeadAttention::<4, 2, true, Cpu, f64>::init(&Cpu, &mut rng);
+    let mc = MultiHeadAttention::<4, 2, true, Cpu, f64>::init_with(&Cpu, &mut rng);
     assert_eq!(diff_rows(mc.forward(&x).to_vec(), mc.forward(&x2).to_vec()), vec![4, 5]);
-    let la = LocalAttention::<4, 2, 1, Cpu, f64>::init(&Cpu, &mut rng);
+    let la = LocalAttention::<4, 2, 1, Cpu, f64>::init_with(&Cpu, &mut rng);
     assert_eq!(
         diff_rows(la.forward(&x).to_vec(), la.forward(&x2).to_vec()),
         vec![3, 4, 5]
     );
-    let m = MultiHeadAttention::<4, 2, false, Cpu, f64>::init(&Cpu, &mut rng);
+    let m = MultiHeadAttention::<4, 2, false, Cpu, f64>::init_with(&Cpu, &mut rng);
     assert_eq!(diff_rows(m.forward(&x).to_vec(), m.forward(&x2).to_vec()).len(), 6);
 }
 
 #[test]
 fn state_dict_names_shapes_and_init() {
-    let m = MultiHeadAttention::<8, 2>::init(&Cpu, &mut Rng::new(0));
+    let m = MultiHeadAttention::<8, 2>::init(&Cpu, 0);
     let names = state_dict(&m, "attn.");
     let t = ParamKind::Trainable;
     assert_eq!(
@@ -357,7 +357,7 @@ fn state_dict_names_shapes_and_init() {
     let wo = m.out_proj.weight.value_vec();
     assert!(wo.iter().all(|v| v.abs() <= 1.0 / 8f32.sqrt()));
     // Seeded: the same seed gives the same parameters.
-    let m2 = MultiHeadAttention::<8, 2>::init(&Cpu, &mut Rng::new(0));
+    let m2 = MultiHeadAttention::<8, 2>::init(&Cpu, 0);
     assert_eq!(m2.in_proj_weight.value_vec(), w);
 }
 
@@ -365,31 +365,28 @@ fn state_dict_names_shapes_and_init() {
 #[test]
 fn training_steps_reuse_buffers() {
     let mut rng = Rng::new(17);
-    let mut m = MultiHeadAttention::<8, 2, true>::init(&Cpu, &mut rng);
+    let mut m = MultiHeadAttention::<8, 2, true>::init_with(&Cpu, &mut rng);
     let x = Tensor::<S2<5, 8>>::randn(&Cpu, 3, &mut rng);
     let dy = Tensor::<S2<5, 8>>::randn(&Cpu, 3, &mut rng);
     let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
     let mut cache = <MultiHeadAttention<8, 2, true> as Layer<S2<5, 8>, S2<5, 8>, Cpu, f32>>::new_cache(&Cpu);
-    let ptrs = |c: &MhaCache<Cpu, f32>, m: &MultiHeadAttention<8, 2, true>| {
+    let ptrs = |c: &AttentionCache<Cpu, f32>| {
         [
-            c.qkv.as_ptr(),
-            c.q.as_ptr(),
-            c.p.as_ptr(),
-            c.concat.as_ptr(),
-            m.work.dp.as_ptr(),
-            m.work.dqkv.as_ptr(),
+            c.fwd.qkv.as_ptr(),
+            c.fwd.q.as_ptr(),
+            c.fwd.p.as_ptr(),
+            c.fwd.concat.as_ptr(),
+            c.work.dp.as_ptr(),
+            c.work.dqkv.as_ptr(),
         ]
     };
     m.forward_train(&x, &mut out, &mut cache);
-    m.backward(&x, &out, &cache, &dy, &mut dx);
-    let before = (ptrs(&cache, &m), out.as_slice().as_ptr(), dx.as_slice().as_ptr());
+    m.backward(&x, &out, &mut cache, &dy, &mut dx);
+    let before = (ptrs(&cache), out.as_slice().as_ptr(), dx.as_slice().as_ptr());
     let first = out.to_vec();
     m.forward_train(&x, &mut out, &mut cache);
-    m.backward(&x, &out, &cache, &dy, &mut dx);
-    assert_eq!(
-        before,
-        (ptrs(&cache, &m), out.as_slice().as_ptr(), dx.as_slice().as_ptr())
-    );
+    m.backward(&x, &out, &mut cache, &dy, &mut dx);
+    assert_eq!(before, (ptrs(&cache), out.as_slice().as_ptr(), dx.as_slice().as_ptr()));
     assert_eq!(first, out.to_vec());
     assert!(out.all_finite() && dx.all_finite());
 }

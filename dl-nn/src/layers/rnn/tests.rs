@@ -18,7 +18,7 @@ where
     let mut cache = L::new_cache(&Cpu);
     l.forward_train(&x, &mut out, &mut cache);
     assert_eq!(out.to_vec(), l.forward(&x).to_vec(), "forward and forward_train differ");
-    l.backward(&x, &out, &cache, &gt, &mut dx);
+    l.backward(&x, &out, &mut cache, &gt, &mut dx);
     let loss = |l: &L, x: &Tensor<S2<T, IN>, Cpu, f64>| -> f64 {
         l.forward(x).to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
     };
@@ -51,23 +51,23 @@ where
 
 #[test]
 fn lstm_two_layers_bidirectional_gradients() {
-    check::<_, 3, 4>(LSTM::<3, 2, 2, true, Cpu, f64>::init(&Cpu, &mut Rng::new(1)));
+    check::<_, 3, 4>(LSTM::<3, 2, 2, true, Cpu, f64>::init(&Cpu, 1));
 }
 
 #[test]
 fn gru_two_layers_bidirectional_gradients() {
-    check::<_, 3, 4>(GRU::<3, 2, 2, true, Cpu, f64>::init(&Cpu, &mut Rng::new(2)));
+    check::<_, 3, 4>(GRU::<3, 2, 2, true, Cpu, f64>::init(&Cpu, 2));
 }
 
 #[test]
 fn unidirectional_gradients() {
-    check::<_, 2, 3>(LSTM::<2, 3, 1, false, Cpu, f64>::init(&Cpu, &mut Rng::new(3)));
-    check::<_, 2, 3>(GRU::<2, 3, 1, false, Cpu, f64>::init(&Cpu, &mut Rng::new(4)));
+    check::<_, 2, 3>(LSTM::<2, 3, 1, false, Cpu, f64>::init(&Cpu, 3));
+    check::<_, 2, 3>(GRU::<2, 3, 1, false, Cpu, f64>::init(&Cpu, 4));
 }
 
 #[test]
 fn state_dict_names_shapes_and_count() {
-    let l = LSTM::<4, 3, 2, true>::init(&Cpu, &mut Rng::new(0));
+    let l = LSTM::<4, 3, 2, true>::init(&Cpu, 0);
     let mut names = vec![];
     l.visit("rnn.", &mut |n, p| names.push((n.to_string(), p.dims.clone())));
     assert_eq!(names.len(), 16);
@@ -77,7 +77,7 @@ fn state_dict_names_shapes_and_count() {
     assert_eq!(names[15], ("rnn.bias_hh_l1_reverse".into(), vec![12]));
     let total: usize = names.iter().map(|(_, d)| d.iter().product::<usize>()).sum();
     assert_eq!(total, <LSTM<4, 3, 2, true> as Module<Cpu, f32>>::NUM_PARAMS);
-    let g = GRU::<4, 3>::init(&Cpu, &mut Rng::new(0));
+    let g = GRU::<4, 3>::init(&Cpu, 0);
     let mut total = 0;
     g.visit("", &mut |_, p| total += p.numel());
     assert_eq!(total, <GRU<4, 3> as Module<Cpu, f32>>::NUM_PARAMS);
@@ -85,7 +85,7 @@ fn state_dict_names_shapes_and_count() {
 
 #[test]
 fn final_states_are_the_last_step_of_each_direction() {
-    let mut l = LSTM::<2, 3, 1, true, Cpu, f64>::init(&Cpu, &mut Rng::new(5));
+    let mut l = LSTM::<2, 3, 1, true, Cpu, f64>::init(&Cpu, 5);
     let x = Tensor::<S2<4, 2>, Cpu, f64>::randn(&Cpu, 1, &mut Rng::new(6));
     let mut out = Tensor::<S2<4, 6>, Cpu, f64>::empty(&Cpu);
     let mut cache = RnnCache::new(&Cpu);
@@ -119,7 +119,7 @@ fn last_step_gradient() {
     let g = vec![1.0, -2.0, 0.5, 3.0];
     let gt = Tensor::from_slice(&Cpu, 2, &g).unwrap();
     let mut dx = Tensor::empty(&Cpu);
-    l.backward(&x, &out, &cache, &gt, &mut dx);
+    l.backward(&x, &out, &mut cache, &gt, &mut dx);
     let f = |v: &[f64]| {
         let y: Tensor<S1<2>, Cpu, f64> = l.forward(&Tensor::<S2<3, 2>, Cpu, f64>::from_slice(&Cpu, 2, v).unwrap());
         y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
