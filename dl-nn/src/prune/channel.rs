@@ -149,12 +149,13 @@ struct Cut {
 /// ```ignore
 /// // (compiled and run as tests/pruning.rs `channel_pruning_doc_example`)
 /// #[network(input = [1, 12, 12])]
-/// struct Big { conv1: Conv2d<1, 8, 3>, relu1: ReLU, conv2: Conv2d<8, 16, 3>, relu2: ReLU, flat: Flatten, fc: Linear<1024, 10> }
+/// struct Big { conv1: Conv2d<1, 8, 3>, bn1: BatchNorm2d<8>, relu1: ReLU, conv2: Conv2d<8, 6, 3>, relu2: ReLU, flat: Flatten, fc: Linear<384, 10> }
 /// #[network(input = [1, 12, 12])]
-/// struct Small { conv1: Conv2d<1, 4, 3>, relu1: ReLU, conv2: Conv2d<4, 8, 3>, relu2: ReLU, flat: Flatten, fc: Linear<512, 10> }
-/// let big = Big::init(&Cpu, 0);
+/// struct Small { conv1: Conv2d<1, 4, 3>, bn1: BatchNorm2d<4>, relu1: ReLU, conv2: Conv2d<4, 3, 3>, relu2: ReLU, flat: Flatten, fc: Linear<192, 10> }
+/// let big: Big = Big::init(&Cpu, 0);
 /// let mut small = Small::init(&Cpu, 0);
-/// let report = prune_channels(&big, &mut small, &[("conv1", "conv2").into(), ("conv2", "fc").into()])?;
+/// let pairs = [ChannelPair::new("conv1", "conv2").norm("bn1"), ("conv2", "fc").into()];
+/// let report = prune_channels(&big, &mut small, &pairs)?;
 /// assert_eq!(report.kept("conv1").unwrap().len(), 4);
 /// ```
 ///
