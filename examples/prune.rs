@@ -149,7 +149,11 @@ fn main() {
         );
         common::say(
             &args,
-            format!("trained {} epoch(s) in {}", args.epochs, common::fmt_secs(t.elapsed().as_secs_f64())),
+            format!(
+                "trained {} epoch(s) in {}",
+                args.epochs,
+                common::fmt_secs(t.elapsed().as_secs_f64())
+            ),
         );
     }
     let before = common::or_exit(PROGRAM, model.evaluate(&test, &ce, 500));
@@ -159,7 +163,10 @@ fn main() {
     // (a) Unstructured: 0% -> 90% over the first 60% of the fine-tuning
     // steps (every 50 steps, cubic), then fine-tuning with the masks fixed.
     let mut sparse_model: LeNet = LeNet::init(&Cpu, args.seed);
-    common::or_exit(PROGRAM, checkpoint::load_from_bytes(&mut sparse_model, &dense_bytes, true));
+    common::or_exit(
+        PROGRAM,
+        checkpoint::load_from_bytes(&mut sparse_model, &dense_bytes, true),
+    );
     let steps = (train.labels().len() as u64).div_ceil(args.batch_size as u64) * finetune as u64;
     let schedule = PolynomialDecay::new(0.0, 0.9, 0, steps * 6 / 10).frequency(50);
     let t = Instant::now();
@@ -211,7 +218,10 @@ fn main() {
     let copied = common::or_exit(PROGRAM, small.evaluate(&test, &ce, 500));
     common::say(
         &args,
-        format!("kept conv1 channels {:?}; copied, before fine-tuning: {copied}", report.kept("conv1").unwrap_or(&[])),
+        format!(
+            "kept conv1 channels {:?}; copied, before fine-tuning: {copied}",
+            report.kept("conv1").unwrap_or(&[])
+        ),
     );
     let t = Instant::now();
     common::or_exit(

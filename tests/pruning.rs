@@ -134,7 +134,10 @@ fn fit_with_a_pruning_schedule() {
     let history = model.fit_mut(&train, &mut config).unwrap();
     let masks = config.optimizer().masks().unwrap();
     assert_eq!(masks.num_pruned(), ((8 * 32 + 32 * 3) as f64 * 0.8).round() as usize);
-    assert_eq!(measured_sparsity(&model, &Selection::weights()).unwrap(), masks.sparsity());
+    assert_eq!(
+        measured_sparsity(&model, &Selection::weights()).unwrap(),
+        masks.sparsity()
+    );
     let eval = model.evaluate(&train, &CrossEntropy::new(), 100).unwrap();
     assert!(eval.accuracy > 0.9, "{eval} ({history})");
 
@@ -155,7 +158,12 @@ fn sparse_checkpoint_of_a_network() {
     let masks = magnitude_prune(&mut model, &Selection::weights(), 0.9, Scope::Global).unwrap();
     let sparse = sparse_to_bytes(&model, &masks).unwrap();
     let dense = checkpoint::save_to_bytes(&model).unwrap();
-    assert!(dense.len() as f64 / sparse.len() as f64 > 4.0, "{} / {}", dense.len(), sparse.len());
+    assert!(
+        dense.len() as f64 / sparse.len() as f64 > 4.0,
+        "{} / {}",
+        dense.len(),
+        sparse.len()
+    );
     let mut other = Big::init(&Cpu, 8);
     let loaded = load_sparse_from_bytes(&mut other, &sparse).unwrap();
     assert_eq!(loaded.num_pruned(), masks.num_pruned());

@@ -248,7 +248,11 @@ fn model_entries<B: Backend, E: Float>(model: &impl Module<B, E>, path: &Path) -
     Ok(entries)
 }
 
-pub(crate) fn serialize(entries: &[Entry], meta: HashMap<String, String>, path: &Path) -> Result<Vec<u8>, CheckpointError> {
+pub(crate) fn serialize(
+    entries: &[Entry],
+    meta: HashMap<String, String>,
+    path: &Path,
+) -> Result<Vec<u8>, CheckpointError> {
     let fmt = |e: SafeTensorError| CheckpointError::Format {
         path: path.to_path_buf(),
         msg: e.to_string(),

@@ -96,7 +96,9 @@ fn host_params<B: Backend, E: Float>(model: &impl Module<B, E>) -> (Vec<String>,
 
 fn weight_of<'a>(params: &'a HashMap<String, Host>, layer: &str) -> Result<(String, &'a Host), PruneError> {
     let name = format!("{layer}.weight");
-    let w = params.get(&name).ok_or(PruneError::UnknownParam { name: name.clone() })?;
+    let w = params
+        .get(&name)
+        .ok_or(PruneError::UnknownParam { name: name.clone() })?;
     if w.dims.len() < 2 || w.dims[0] == 0 {
         return Err(PruneError::NotPrunable {
             name,
@@ -121,7 +123,10 @@ pub fn channel_l1_norms<M: Module<B, E>, B: Backend, E: Float>(model: &M, layer:
 
 fn l1_rows(w: &Host) -> Vec<f64> {
     let row = w.values.len() / w.dims[0];
-    w.values.chunks_exact(row.max(1)).map(|r| r.iter().map(|v| v.abs()).sum()).collect()
+    w.values
+        .chunks_exact(row.max(1))
+        .map(|r| r.iter().map(|v| v.abs()).sum())
+        .collect()
 }
 
 /// How a parameter of the source is cut.
@@ -176,9 +181,16 @@ where
 {
     let (src_order, src_params) = host_params(src);
     let (dst_order, dst_params) = host_params(&*dst);
-    let missing_in_destination: Vec<String> =
-        src_order.iter().filter(|n| !dst_params.contains_key(*n)).cloned().collect();
-    let missing_in_source: Vec<String> = dst_order.iter().filter(|n| !src_params.contains_key(*n)).cloned().collect();
+    let missing_in_destination: Vec<String> = src_order
+        .iter()
+        .filter(|n| !dst_params.contains_key(*n))
+        .cloned()
+        .collect();
+    let missing_in_source: Vec<String> = dst_order
+        .iter()
+        .filter(|n| !src_params.contains_key(*n))
+        .cloned()
+        .collect();
     if !missing_in_destination.is_empty() || !missing_in_source.is_empty() {
         return Err(PruneError::NamesDiffer {
             missing_in_destination,
@@ -191,7 +203,10 @@ where
     for (i, pair) in pairs.iter().enumerate() {
         for other in &pairs[..i] {
             if other.layer == pair.layer {
-                return Err(PruneError::InvalidConfig(format!("layer `{}` is pruned twice", pair.layer)));
+                return Err(PruneError::InvalidConfig(format!(
+                    "layer `{}` is pruned twice",
+                    pair.layer
+                )));
             }
             if other.next == pair.next {
                 return Err(PruneError::InvalidConfig(format!(

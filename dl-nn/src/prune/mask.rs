@@ -116,7 +116,9 @@ impl Selection {
             }
         }
         if out.is_empty() {
-            return Err(PruneError::InvalidConfig("the selection holds no parameter of the model".into()));
+            return Err(PruneError::InvalidConfig(
+                "the selection holds no parameter of the model".into(),
+            ));
         }
         Ok(out)
     }
@@ -174,7 +176,8 @@ impl<B: Backend, E: Float> Entry<B, E> {
             inner: n,
             broadcast_b: false,
         };
-        self.dev.binary_forward(BinaryOp::Mul, d, buf, &self.dev_mask, &mut self.scratch);
+        self.dev
+            .binary_forward(BinaryOp::Mul, d, buf, &self.dev_mask, &mut self.scratch);
         std::mem::swap(buf, &mut self.scratch);
     }
 }
@@ -267,7 +270,10 @@ impl<B: Backend, E: Float> PruningMasks<B, E> {
     }
     /// The keep flags of tensor `name` (row-major, `true` = kept).
     pub fn mask(&self, name: &str) -> Option<&[bool]> {
-        self.entries.iter().find(|e| e.slot.name == name).map(|e| e.keep.as_slice())
+        self.entries
+            .iter()
+            .find(|e| e.slot.name == name)
+            .map(|e| e.keep.as_slice())
     }
     /// Elements in the masked tensors.
     pub fn num_selected(&self) -> usize {
@@ -290,7 +296,12 @@ impl<B: Backend, E: Float> PruningMasks<B, E> {
     pub fn layer_sparsity(&self) -> Vec<(String, f64)> {
         self.entries
             .iter()
-            .map(|e| (e.slot.name.clone(), (e.keep.len() - e.kept) as f64 / e.keep.len() as f64))
+            .map(|e| {
+                (
+                    e.slot.name.clone(),
+                    (e.keep.len() - e.kept) as f64 / e.keep.len() as f64,
+                )
+            })
             .collect()
     }
     pub(crate) fn slots(&self) -> impl Iterator<Item = (&Slot, &[bool])> {
@@ -467,8 +478,7 @@ impl<B: Backend, E: Float> PruningMasks<B, E> {
             Scope::PerLayer => {
                 for (e, m) in self.entries.iter_mut().zip(&mags) {
                     let k = target_count(sparsity, m.len()).max(e.keep.len() - e.kept);
-                    let mut all: Vec<(f64, u32, u32)> =
-                        m.iter().enumerate().map(|(i, &v)| (v, 0, i as u32)).collect();
+                    let mut all: Vec<(f64, u32, u32)> = m.iter().enumerate().map(|(i, &v)| (v, 0, i as u32)).collect();
                     for (_, _, i) in smallest(&mut all, k) {
                         e.keep[*i as usize] = false;
                     }

@@ -146,7 +146,10 @@ impl<O: Optimizer<B, E>, B: Backend, E: Float> Optimizer<B, E> for Pruned<O, B, 
     /// as errors first.
     fn step<M: Module<B, E>>(&mut self, model: &mut M) {
         if let Err(e) = self.maybe_prune(model) {
-            panic!("pruning at step {}: {e} (Optimizer::validate reports this as an error)", self.step);
+            panic!(
+                "pruning at step {}: {e} (Optimizer::validate reports this as an error)",
+                self.step
+            );
         }
         if let Some(m) = &mut self.masks {
             m.mask_grads(model);

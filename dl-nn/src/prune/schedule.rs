@@ -100,7 +100,7 @@ impl PolynomialDecay {
 impl SparsitySchedule for PolynomialDecay {
     fn target(&self, step: u64) -> Option<f64> {
         let in_range = step >= self.begin_step && step <= self.end_step;
-        let turn = self.frequency > 0 && (step - self.begin_step.min(step)) % self.frequency == 0;
+        let turn = self.frequency > 0 && (step - self.begin_step.min(step)).is_multiple_of(self.frequency);
         (in_range && (turn || step == self.end_step)).then(|| self.sparsity(step))
     }
     fn validate(&self) -> Result<(), PruneError> {
@@ -176,7 +176,7 @@ impl ConstantSparsity {
 impl SparsitySchedule for ConstantSparsity {
     fn target(&self, step: u64) -> Option<f64> {
         let in_range = step >= self.begin_step && step <= self.end_step;
-        (in_range && self.frequency > 0 && (step - self.begin_step) % self.frequency == 0).then_some(self.sparsity)
+        (in_range && self.frequency > 0 && (step - self.begin_step).is_multiple_of(self.frequency)).then_some(self.sparsity)
     }
     fn validate(&self) -> Result<(), PruneError> {
         check_sparsity("sparsity", self.sparsity)?;

@@ -192,7 +192,7 @@ fn read_sparse<E: Float>(
         ));
     }
     let bits = mask.data();
-    if n % 8 != 0 && bits[nbytes - 1] >> (n % 8) != 0 {
+    if !n.is_multiple_of(8) && bits[nbytes - 1] >> (n % 8) != 0 {
         return Err(sparse_err(path, name, "the mask has bits set past the tensor's end"));
     }
     let keep: Vec<bool> = (0..n).map(|i| bits[i / 8] >> (i % 8) & 1 == 1).collect();

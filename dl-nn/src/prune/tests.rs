@@ -74,14 +74,7 @@ fn pruned_values(model: &Named<f64>, masks: &PruningMasks<Cpu, f64>) -> Vec<f64>
     let mut out = Vec::new();
     for name in masks.names() {
         let keep = masks.mask(name).unwrap();
-        out.extend(
-            model
-                .get(name)
-                .iter()
-                .zip(keep)
-                .filter(|(_, k)| !**k)
-                .map(|(v, _)| *v),
-        );
+        out.extend(model.get(name).iter().zip(keep).filter(|(_, k)| !**k).map(|(v, _)| *v));
     }
     out
 }
@@ -104,7 +97,10 @@ fn masks_hold<O: Optimizer<Cpu, f64>>(mut opt: O) {
         masks.mask_grads(&mut model);
         opt.step(&mut model);
         let pruned = pruned_values(&model, &masks);
-        assert!(pruned.iter().all(|v| *v == 0.0), "step {step} moved a pruned weight: {pruned:?}");
+        assert!(
+            pruned.iter().all(|v| *v == 0.0),
+            "step {step} moved a pruned weight: {pruned:?}"
+        );
         masks.mask_weights(&mut model);
     }
     // The kept weights did train.
@@ -239,7 +235,10 @@ fn validate_reports_bad_settings() {
     assert!(matches!(e, PruneError::InvalidConfig(_)));
     // Masks of another model.
     let masks = PruningMasks::<Cpu, f64>::new(&model, &Selection::weights()).unwrap();
-    let mut other = Named::<f64>(vec![("fc1.weight".into(), param(&[2, 2], &[1.0; 4], ParamKind::Trainable))]);
+    let mut other = Named::<f64>(vec![(
+        "fc1.weight".into(),
+        param(&[2, 2], &[1.0; 4], ParamKind::Trainable),
+    )]);
     assert!(matches!(masks.check(&other), Err(PruneError::MasksMismatch(_))));
     assert!(Pruned::with_masks(Sgd::<Cpu, f64>::new(0.1), masks)
         .unwrap()
@@ -255,10 +254,17 @@ fn global_and_per_layer_thresholds() {
         Named::<f32>(vec![
             (
                 "a.weight".into(),
-                param(&[2, 4], &[1.0, -2.0, 3.0, -4.0, 5.0, -6.0, 7.0, -8.0], ParamKind::Trainable),
+                param(
+                    &[2, 4],
+                    &[1.0, -2.0, 3.0, -4.0, 5.0, -6.0, 7.0, -8.0],
+                    ParamKind::Trainable,
+                ),
             ),
             ("a.bias".into(), param(&[2], &[0.0, 0.01], ParamKind::Trainable)),
-            ("b.weight".into(), param(&[2, 2], &[-0.5, 100.0, -200.0, 300.0], ParamKind::Trainable)),
+            (
+                "b.weight".into(),
+                param(&[2, 2], &[-0.5, 100.0, -200.0, 300.0], ParamKind::Trainable),
+            ),
         ])
     };
     let mut g = model();
@@ -350,7 +356,13 @@ fn round_trip<E: Float>() {
     let loaded = load_sparse_from_bytes(&mut other, &bytes).unwrap();
     for (a, b) in m.0.iter().zip(&other.0) {
         let (va, vb) = (a.1.value_vec(), b.1.value_vec());
-        assert!(va.iter().zip(&vb).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()), "{}", a.0);
+        assert!(
+            va.iter()
+                .zip(&vb)
+                .all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()),
+            "{}",
+            a.0
+        );
     }
     assert_eq!(loaded.names().collect::<Vec<_>>(), vec!["conv.weight", "fc.weight"]);
     for n in ["conv.weight", "fc.weight"] {
@@ -429,7 +441,10 @@ fn bad_sparse_files_are_typed_errors() {
     // Truncated.
     let (m, masks) = sparse_model::<f32>(21);
     let good = sparse_to_bytes(&m, &masks).unwrap();
-    assert!(matches!(load_err(&good[..good.len() - 3]), CheckpointError::Truncated { .. }));
+    assert!(matches!(
+        load_err(&good[..good.len() - 3]),
+        CheckpointError::Truncated { .. }
+    ));
     assert!(matches!(load_err(&good[..5]), CheckpointError::Truncated { .. }));
     // A mask of the wrong length.
     let e = load_err(&tampered(|m| {
@@ -437,7 +452,10 @@ fn bad_sparse_files_are_typed_errors() {
         e.2.pop();
         e.1 = vec![e.2.len()];
     }));
-    assert!(matches!(&e, CheckpointError::Sparse { name, .. } if name == "fc.weight"), "{e}");
+    assert!(
+        matches!(&e, CheckpointError::Sparse { name, .. } if name == "fc.weight"),
+        "{e}"
+    );
     // One more bit set than there are values.
     let e = load_err(&tampered(|m| {
         let e = m.get_mut("fc.weight#mask").unwrap();
@@ -445,18 +463,27 @@ fn bad_sparse_files_are_typed_errors() {
         let bit = (0..8).find(|b| e.2[i] >> b & 1 == 0).unwrap();
         e.2[i] |= 1 << bit;
     }));
-    assert!(matches!(&e, CheckpointError::Sparse { msg, .. } if msg.contains("keeps")), "{e}");
+    assert!(
+        matches!(&e, CheckpointError::Sparse { msg, .. } if msg.contains("keeps")),
+        "{e}"
+    );
     // A padding bit (770 elements: 2 bits used in the last byte).
     let e = load_err(&tampered(|m| {
         let e = m.get_mut("fc.weight#mask").unwrap();
         *e.2.last_mut().unwrap() |= 0x80;
     }));
-    assert!(matches!(&e, CheckpointError::Sparse { msg, .. } if msg.contains("past")), "{e}");
+    assert!(
+        matches!(&e, CheckpointError::Sparse { msg, .. } if msg.contains("past")),
+        "{e}"
+    );
     // Missing values.
     let e = load_err(&tampered(|m| {
         m.remove("conv.weight#values");
     }));
-    assert!(matches!(&e, CheckpointError::Sparse { name, .. } if name == "conv.weight"), "{e}");
+    assert!(
+        matches!(&e, CheckpointError::Sparse { name, .. } if name == "conv.weight"),
+        "{e}"
+    );
     // Values of an unsupported dtype.
     let e = load_err(&tampered(|m| {
         m.get_mut("conv.weight#values").unwrap().0 = Dtype::I32;
@@ -472,12 +499,21 @@ fn bad_sparse_files_are_typed_errors() {
         "{e}"
     );
     // A model of another shape.
-    let mut other = Named::<f32>(vec![("fc.weight".into(), param(&[10, 76], &[0.0; 760], ParamKind::Trainable))]);
+    let mut other = Named::<f32>(vec![(
+        "fc.weight".into(),
+        param(&[10, 76], &[0.0; 760], ParamKind::Trainable),
+    )]);
     let e = load_sparse_from_bytes(&mut other, &good).unwrap_err();
     assert!(matches!(e, CheckpointError::Mismatch { .. }), "{e}");
     // Masks that do not fit the model being saved.
-    let small = Named::<f32>(vec![("fc.weight".into(), param(&[2, 2], &[1.0; 4], ParamKind::Trainable))]);
-    assert!(matches!(sparse_to_bytes(&small, &masks), Err(CheckpointError::Sparse { .. })));
+    let small = Named::<f32>(vec![(
+        "fc.weight".into(),
+        param(&[2, 2], &[1.0; 4], ParamKind::Trainable),
+    )]);
+    assert!(matches!(
+        sparse_to_bytes(&small, &masks),
+        Err(CheckpointError::Sparse { .. })
+    ));
     // An unwritable path.
     assert!(matches!(
         save_sparse(&m, &masks, "/nonexistent-dir/x.safetensors"),
@@ -491,13 +527,28 @@ fn conv_net(out1: usize, out2: usize, seed: u64) -> Named<f32> {
     let seq = |n: usize, base: f64| -> Vec<f64> { (0..n).map(|i| base + i as f64).collect() };
     Named(vec![
         ("conv1.weight".into(), random(&[out1, 2, 3, 3], &mut rng)),
-        ("conv1.bias".into(), param(&[out1], &seq(out1, 0.0), ParamKind::Trainable)),
-        ("bn.weight".into(), param(&[out1], &seq(out1, 10.0), ParamKind::Trainable)),
+        (
+            "conv1.bias".into(),
+            param(&[out1], &seq(out1, 0.0), ParamKind::Trainable),
+        ),
+        (
+            "bn.weight".into(),
+            param(&[out1], &seq(out1, 10.0), ParamKind::Trainable),
+        ),
         ("bn.bias".into(), param(&[out1], &seq(out1, 20.0), ParamKind::Trainable)),
-        ("bn.running_mean".into(), param(&[out1], &seq(out1, 30.0), ParamKind::Buffer)),
-        ("bn.running_var".into(), param(&[out1], &seq(out1, 40.0), ParamKind::Buffer)),
+        (
+            "bn.running_mean".into(),
+            param(&[out1], &seq(out1, 30.0), ParamKind::Buffer),
+        ),
+        (
+            "bn.running_var".into(),
+            param(&[out1], &seq(out1, 40.0), ParamKind::Buffer),
+        ),
         ("conv2.weight".into(), random(&[out2, out1, 3, 3], &mut rng)),
-        ("conv2.bias".into(), param(&[out2], &seq(out2, 50.0), ParamKind::Trainable)),
+        (
+            "conv2.bias".into(),
+            param(&[out2], &seq(out2, 50.0), ParamKind::Trainable),
+        ),
         (
             "fc.weight".into(),
             param(&[5, out2 * 4], &seq(5 * out2 * 4, 0.0), ParamKind::Trainable),
@@ -512,16 +563,23 @@ fn channel_pruning_copies_the_strongest_channels() {
     // conv1 channel L1 norms: make channels 1 and 3 the strongest.
     let mut w = big.get("conv1.weight");
     for (c, scale) in [0.1f32, 3.0, 0.2, 2.0].iter().enumerate() {
-        w[c * 18..(c + 1) * 18].iter_mut().for_each(|v| *v = *scale * v.signum());
+        w[c * 18..(c + 1) * 18]
+            .iter_mut()
+            .for_each(|v| *v = *scale * v.signum());
     }
     big.0[0].1.set_value(&w).unwrap();
     let mut w2 = big.get("conv2.weight");
     for (c, scale) in [1.0f32, 0.1, 5.0].iter().enumerate() {
-        w2[c * 36..(c + 1) * 36].iter_mut().for_each(|v| *v = *scale * v.signum());
+        w2[c * 36..(c + 1) * 36]
+            .iter_mut()
+            .for_each(|v| *v = *scale * v.signum());
     }
     big.0[6].1.set_value(&w2).unwrap();
     let norms = channel_l1_norms(&big, "conv1").unwrap();
-    assert!((norms[1] - 54.0).abs() < 1e-4 && (norms[0] - 1.8).abs() < 1e-4, "{norms:?}");
+    assert!(
+        (norms[1] - 54.0).abs() < 1e-4 && (norms[0] - 1.8).abs() < 1e-4,
+        "{norms:?}"
+    );
 
     let mut small = conv_net(2, 2, 2);
     let pairs = [ChannelPair::new("conv1", "conv2").norm("bn"), ("conv2", "fc").into()];
@@ -569,17 +627,34 @@ fn channel_pruning_errors() {
     // Forgetting the norm leaves bn with 4 channels.
     let mut small = conv_net(2, 2, 2);
     let e = prune_channels(&big, &mut small, &[("conv1", "conv2").into(), ("conv2", "fc").into()]).unwrap_err();
-    assert!(matches!(&e, PruneError::ShapeMismatch { name, .. } if name.starts_with("bn.")), "{e}");
+    assert!(
+        matches!(&e, PruneError::ShapeMismatch { name, .. } if name.starts_with("bn.")),
+        "{e}"
+    );
     // Unknown layer, layer pruned twice, networks with other names.
     let e = prune_channels(&big, &mut small, &[("conv9", "conv2").into()]).unwrap_err();
-    assert_eq!(e, PruneError::UnknownParam { name: "conv9.weight".into() });
+    assert_eq!(
+        e,
+        PruneError::UnknownParam {
+            name: "conv9.weight".into()
+        }
+    );
     let e = prune_channels(&big, &mut small, &[("conv1", "conv2").into(), ("conv1", "fc").into()]).unwrap_err();
     assert!(matches!(e, PruneError::InvalidConfig(_)));
-    let mut other = Named::<f32>(vec![("fc.weight".into(), param(&[5, 8], &[0.0; 40], ParamKind::Trainable))]);
+    let mut other = Named::<f32>(vec![(
+        "fc.weight".into(),
+        param(&[5, 8], &[0.0; 40], ParamKind::Trainable),
+    )]);
     let e = prune_channels(&big, &mut other, &pairs).unwrap_err();
-    assert!(matches!(&e, PruneError::NamesDiffer { missing_in_destination, .. } if missing_in_destination.len() == 9), "{e}");
+    assert!(
+        matches!(&e, PruneError::NamesDiffer { missing_in_destination, .. } if missing_in_destination.len() == 9),
+        "{e}"
+    );
     // Keeping more channels than the source has.
     let mut wide = conv_net(5, 3, 2);
     let e = prune_channels(&big, &mut wide, &[ChannelPair::new("conv1", "conv2").norm("bn")]).unwrap_err();
-    assert!(matches!(&e, PruneError::ShapeMismatch { name, .. } if name == "conv1.weight"), "{e}");
+    assert!(
+        matches!(&e, PruneError::ShapeMismatch { name, .. } if name == "conv1.weight"),
+        "{e}"
+    );
 }
