@@ -69,6 +69,9 @@ impl std::fmt::Debug for Error {
 }
 pub use dl_macros::network;
 pub use dl_nn as nn;
+/// Pruning: magnitude masks that optimizers respect, sparsity schedules,
+/// sparse checkpoints, channel pruning (see `docs/pruning.md`).
+pub use dl_nn::prune;
 /// The inference server (feature `serve`, on by default): see [`dl_serve`].
 #[cfg(feature = "serve")]
 pub use dl_serve as serve;

@@ -16,6 +16,7 @@ pub mod layers;
 pub mod loss;
 pub mod module;
 pub mod optim;
+pub mod prune;
 pub mod quant;
 pub mod regularize;
 pub mod summary;

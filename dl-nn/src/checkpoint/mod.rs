@@ -50,12 +50,12 @@ use std::path::{Path, PathBuf};
 /// [`save_with_optimizer`].
 pub const OPTIM_PREFIX: &str = "optim.";
 /// Metadata key marking a file written by dl.
-const META_FORMAT: &str = "format";
+pub(crate) const META_FORMAT: &str = "format";
 /// Metadata key holding the optimizer's entry names, in `state_dict` order
 /// (a JSON array); present only with optimizer state.
 const META_OPTIM_NAMES: &str = "dl.optimizer_names";
 /// Path shown in errors of in-memory checkpoints.
-const MEMORY: &str = "<memory>";
+pub(crate) const MEMORY: &str = "<memory>";
 
 dl_core::debug_as_display!(CheckpointError);
 
@@ -128,6 +128,17 @@ pub enum CheckpointError {
         /// The file concerned.
         path: PathBuf,
     },
+    /// A sparse tensor of a file written by `prune::save_sparse` is
+    /// inconsistent (its mask and values disagree, a part is missing).
+    #[error("{}: sparse tensor {name:?}: {msg}", .path.display())]
+    Sparse {
+        /// The file concerned.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// What is wrong.
+        msg: String,
+    },
     /// The optimizer's state is inconsistent or was rejected by
     /// [`Optimizer::load_state_dict`].
     #[error("{}: optimizer state: {msg}", .path.display())]
@@ -178,16 +189,16 @@ impl LoadReport {
     }
 }
 
-type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
+pub(crate) type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
+pub(crate) fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
     match E::DTYPE {
         DType::F32 => (
             Dtype::F32,
@@ -199,7 +210,7 @@ fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
 
 /// Decodes F32 / F64 little-endian data (the length was validated by the
 /// safetensors parser).
-fn decode<T>(view: &TensorView<'_>, from: impl Fn(f64) -> T) -> Option<Vec<T>> {
+pub(crate) fn decode<T>(view: &TensorView<'_>, from: impl Fn(f64) -> T) -> Option<Vec<T>> {
     let d = view.data();
     match view.dtype() {
         Dtype::F32 => Some(
@@ -237,7 +248,11 @@ fn model_entries<B: Backend, E: Float>(model: &impl Module<B, E>, path: &Path) -
     Ok(entries)
 }
 
-fn serialize(entries: &[Entry], meta: HashMap<String, String>, path: &Path) -> Result<Vec<u8>, CheckpointError> {
+pub(crate) fn serialize(
+    entries: &[Entry],
+    meta: HashMap<String, String>,
+    path: &Path,
+) -> Result<Vec<u8>, CheckpointError> {
     let fmt = |e: SafeTensorError| CheckpointError::Format {
         path: path.to_path_buf(),
         msg: e.to_string(),
@@ -333,7 +348,7 @@ enum Step {
 /// Writes `bytes` to `path` through a uniquely named temporary file in the
 /// same directory: create exclusively, write, copy the old file's
 /// permissions, fsync, rename, fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     write_atomic_with(path, bytes, |f, b| f.write_all(b), |_| Ok(()))
 }
 
@@ -406,10 +421,10 @@ fn write_atomic_with(
 }
 
 /// A parsed checkpoint file.
-struct Parsed<'a> {
-    path: &'a Path,
-    tensors: Vec<(String, TensorView<'a>)>,
-    meta: HashMap<String, String>,
+pub(crate) struct Parsed<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) tensors: Vec<(String, TensorView<'a>)>,
+    pub(crate) meta: HashMap<String, String>,
 }
 
 /// Rejects duplicate keys at the top level of a JSON object.
@@ -432,7 +447,7 @@ impl<'de> serde::de::Visitor<'de> for &mut DupCheck {
     }
 }
 
-fn parse<'a>(path: &'a Path, bytes: &'a [u8]) -> Result<Parsed<'a>, CheckpointError> {
+pub(crate) fn parse<'a>(path: &'a Path, bytes: &'a [u8]) -> Result<Parsed<'a>, CheckpointError> {
     let p = || path.to_path_buf();
     let len = bytes.len() as u64;
     if len < 8 {
