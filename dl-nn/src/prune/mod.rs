@@ -26,7 +26,7 @@
 //! use dl_core::prelude::*;
 //! use dl_nn::prelude::*;
 //! use dl_nn::prune::{magnitude_prune, Scope, Selection};
-//! let mut fc = Linear::<8, 4>::init(&Cpu, &mut Rng::new(0));
+//! let mut fc = Linear::<8, 4>::init(&Cpu, 0);
 //! let mut masks = magnitude_prune(&mut fc, &Selection::weights(), 0.75, Scope::Global).unwrap();
 //! assert_eq!(masks.sparsity(), 0.75);
 //! let mut opt = Adam::default();

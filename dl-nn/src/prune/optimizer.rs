@@ -29,7 +29,7 @@ const STEP_ENTRY: &str = "pruning.step";
 /// use dl_core::prelude::*;
 /// use dl_nn::prelude::*;
 /// use dl_nn::prune::{PolynomialDecay, Pruned};
-/// let mut fc = Linear::<16, 8>::init(&Cpu, &mut Rng::new(0));
+/// let mut fc = Linear::<16, 8>::init(&Cpu, 0);
 /// // 0% -> 90% over steps 0..=40, pruning every 10 steps.
 /// let mut opt = Pruned::new(Adam::default(), PolynomialDecay::new(0.0, 0.9, 0, 40).frequency(10));
 /// for _ in 0..50 {

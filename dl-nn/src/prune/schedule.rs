@@ -176,7 +176,8 @@ impl ConstantSparsity {
 impl SparsitySchedule for ConstantSparsity {
     fn target(&self, step: u64) -> Option<f64> {
         let in_range = step >= self.begin_step && step <= self.end_step;
-        (in_range && self.frequency > 0 && (step - self.begin_step).is_multiple_of(self.frequency)).then_some(self.sparsity)
+        (in_range && self.frequency > 0 && (step - self.begin_step).is_multiple_of(self.frequency))
+            .then_some(self.sparsity)
     }
     fn validate(&self) -> Result<(), PruneError> {
         check_sparsity("sparsity", self.sparsity)?;

@@ -107,10 +107,10 @@ pub fn sparse_to_bytes<M: Module<B, E>, B: Backend, E: Float>(
 /// use dl_nn::prelude::*;
 /// use dl_nn::prune::{load_sparse, magnitude_prune, save_sparse, Scope, Selection};
 /// let path = std::env::temp_dir().join(format!("dl-doc-sparse-{}.safetensors", std::process::id()));
-/// let mut fc = Linear::<64, 32>::init(&Cpu, &mut Rng::new(0));
+/// let mut fc = Linear::<64, 32>::init(&Cpu, 0);
 /// let masks = magnitude_prune(&mut fc, &Selection::weights(), 0.9, Scope::Global)?;
 /// save_sparse(&fc, &masks, &path)?;
-/// let mut other = Linear::<64, 32>::init(&Cpu, &mut Rng::new(1));
+/// let mut other = Linear::<64, 32>::init(&Cpu, 1);
 /// let loaded = load_sparse(&mut other, &path)?;
 /// assert_eq!(other.weight.value_vec(), fc.weight.value_vec());
 /// assert_eq!(loaded.mask("weight"), masks.mask("weight"));

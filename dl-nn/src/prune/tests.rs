@@ -12,7 +12,7 @@ struct Named<E: Float = f64>(Vec<(String, RawParam<Cpu, E>)>);
 
 impl<E: Float> Module<Cpu, E> for Named<E> {
     const NUM_PARAMS: usize = 0;
-    fn init(_dev: &Cpu, _rng: &mut Rng) -> Self {
+    fn init_with(_dev: &Cpu, _rng: &mut Rng) -> Self {
         Named(Vec::new())
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, E>)) {
