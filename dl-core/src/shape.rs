@@ -51,15 +51,10 @@ shape!(
     S4, 4, A, B, C, D
 );
 
-/// Output size of a convolution or pooling window along one axis:
-/// `(input + 2*padding - kernel) / stride + 1`, or `None` when the window
-/// does not fit or the stride is zero.
-pub const fn conv_out(input: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
-    if stride == 0 || kernel == 0 || input + 2 * padding < kernel {
-        return None;
-    }
-    Some((input + 2 * padding - kernel) / stride + 1)
-}
+/// Output length of a convolution or pooling window (`(input + 2 pad - k)
+/// / stride + 1`, `None` when it does not fit or overflows): the one rule
+/// the `#[network]` macro and the runtime share (`dl-shape`).
+pub use dl_shape::conv_out;
 
 #[cfg(test)]
 mod tests {

@@ -212,21 +212,11 @@ pub fn fmt_dims(dims: &[usize]) -> String {
     format!("[{}]", inner.join(", "))
 }
 
-/// Output size along one axis of a convolution or pooling window, or `None`
-/// when the window does not fit, the stride is zero or the arithmetic
-/// overflows. `(input + 2*pad - k) / stride + 1`.
-pub fn window_out(input: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    let padded = pad.checked_mul(2)?.checked_add(input)?;
-    if stride == 0 || k == 0 || padded < k {
-        return None;
-    }
-    Some((padded - k) / stride + 1)
-}
+/// Output length of a window (`dl-shape`, shared with the runtime).
+pub use dl_shape::conv_out as window_out;
 
-/// Product of the dimensions, `None` on overflow.
-pub fn numel(dims: &[usize]) -> Option<usize> {
-    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
-}
+/// Product of the dimensions, `None` on overflow (`dl-shape`).
+pub use dl_shape::numel;
 
 /// Checks a layer's own hyperparameters (independent of its input); one
 /// message per problem, each starting with `field: Kind`.
