@@ -31,6 +31,7 @@ mod fit;
 mod guard;
 mod history;
 pub mod metrics;
+#[cfg(feature = "plot")]
 mod plot;
 mod progress;
 #[cfg(test)]

@@ -2,8 +2,22 @@
 //! one plain line per epoch otherwise, or nothing.
 
 use super::history::EpochRecord;
+#[cfg(feature = "progress-bar")]
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Without the `progress-bar` feature there is no bar: `Progress::Bar` and
+/// a terminal under `Progress::Auto` print the epoch lines instead.
+#[cfg(not(feature = "progress-bar"))]
+struct ProgressBar;
+
+#[cfg(not(feature = "progress-bar"))]
+impl ProgressBar {
+    fn set_message(&self, _: String) {}
+    fn inc(&self, _: u64) {}
+    fn finish_and_clear(&self) {}
+}
 use std::io::{IsTerminal, Write};
+#[cfg(feature = "progress-bar")]
 use std::time::Duration;
 
 /// The progress sink of `fit`. Reporting is best effort: a failed write to
@@ -84,10 +98,10 @@ impl<'p> Reporter<'p> {
         let sink = match progress {
             _ if quiet => Sink::Quiet,
             Progress::Quiet => Sink::Quiet,
-            Progress::Bar => Sink::Bar,
-            Progress::Lines => Sink::Stderr,
+            Progress::Bar if cfg!(feature = "progress-bar") => Sink::Bar,
+            Progress::Bar | Progress::Lines => Sink::Stderr,
             Progress::Writer(_) => Sink::Writer,
-            Progress::Auto if std::io::stderr().is_terminal() => Sink::Bar,
+            Progress::Auto if cfg!(feature = "progress-bar") && std::io::stderr().is_terminal() => Sink::Bar,
             Progress::Auto => Sink::Stderr,
         };
         Self {
@@ -112,6 +126,9 @@ impl<'p> Reporter<'p> {
     }
 
     pub(crate) fn begin_epoch(&mut self, epoch: usize, steps: usize) {
+        #[cfg(not(feature = "progress-bar"))]
+        let _ = (epoch, steps);
+        #[cfg(feature = "progress-bar")]
         if let Sink::Bar = self.sink {
             let pb = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")

@@ -511,6 +511,7 @@ fn train_step_matches_fit() {
 }
 
 #[test]
+#[cfg(feature = "plot")]
 fn fit_history_plots() {
     let (train, test) = (train_set(), test_set());
     let mut m = net(0);
