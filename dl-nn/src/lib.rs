@@ -10,6 +10,10 @@
 pub mod checkpoint;
 pub mod data;
 pub mod export;
+/// The golden-vector runner (test support, not API): feature `golden`,
+/// which the workspace's tests and the `golden` example turn on.
+#[cfg(any(test, feature = "golden"))]
+#[doc(hidden)]
 pub mod golden;
 pub mod gradcheck;
 pub mod layers;
