@@ -45,6 +45,26 @@ pub(crate) fn check_hyper(lr: f64, betas: (f64, f64), eps: f64, weight_decay: f6
     non_negative("weight_decay", weight_decay)
 }
 
+/// Adam and AdamW: one implementation, `DECOUPLED` choosing how the weight
+/// decay applies (an L2 term added to the gradient, or `p *= 1 - lr wd`
+/// before the step). Use it through the aliases [`Adam`] and
+/// [`super::AdamW`].
+#[derive(Debug)]
+pub struct AdamFamily<const DECOUPLED: bool, B: Backend = Cpu, E: Float = f32> {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay rates of the first and second moments.
+    pub betas: (f64, f64),
+    /// Added to the denominator.
+    pub eps: f64,
+    /// Weight decay: an L2 penalty added to the gradient (Adam) or the
+    /// decoupled decay (AdamW).
+    pub weight_decay: f64,
+    /// AMSGrad variant.
+    pub amsgrad: bool,
+    states: States<B, E>,
+}
+
 /// Adam. [`Default`]: `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`, no
 /// weight decay, no AMSGrad (PyTorch's defaults).
 ///
@@ -55,35 +75,23 @@ pub(crate) fn check_hyper(lr: f64, betas: (f64, f64), eps: f64, weight_decay: f6
 /// let opt: Adam = Adam::new(3e-4).betas(0.9, 0.98).amsgrad(true);
 /// assert!(opt.amsgrad);
 /// ```
-#[derive(Debug)]
-pub struct Adam<B: Backend = Cpu, E: Float = f32> {
-    /// Learning rate.
-    pub lr: f64,
-    /// Decay rates of the first and second moments.
-    pub betas: (f64, f64),
-    /// Added to the denominator.
-    pub eps: f64,
-    /// L2 penalty added to the gradient (see [`super::AdamW`] for the decoupled form).
-    pub weight_decay: f64,
-    /// AMSGrad variant.
-    pub amsgrad: bool,
-    states: States<B, E>,
-}
+pub type Adam<B = Cpu, E = f32> = AdamFamily<false, B, E>;
 
-impl<B: Backend, E: Float> Default for Adam<B, E> {
+impl<const DECOUPLED: bool, B: Backend, E: Float> Default for AdamFamily<DECOUPLED, B, E> {
     fn default() -> Self {
         Self::new(1e-3)
     }
 }
 
-impl<B: Backend, E: Float> Adam<B, E> {
-    /// Adam with learning rate `lr` and PyTorch's other defaults.
+impl<const DECOUPLED: bool, B: Backend, E: Float> AdamFamily<DECOUPLED, B, E> {
+    /// Adam (AdamW) with learning rate `lr` and PyTorch's other defaults
+    /// (AdamW: `weight_decay = 1e-2`).
     pub fn new(lr: f64) -> Self {
         Self {
             lr,
             betas: (0.9, 0.999),
             eps: 1e-8,
-            weight_decay: 0.0,
+            weight_decay: if DECOUPLED { 1e-2 } else { 0.0 },
             amsgrad: false,
             states: States::default(),
         }
@@ -98,7 +106,7 @@ impl<B: Backend, E: Float> Adam<B, E> {
         self.eps = eps;
         self
     }
-    /// Sets the L2 weight decay.
+    /// Sets the weight decay (L2 for Adam, decoupled for AdamW).
     pub fn weight_decay(mut self, w: f64) -> Self {
         self.weight_decay = w;
         self
@@ -110,7 +118,7 @@ impl<B: Backend, E: Float> Adam<B, E> {
     }
 }
 
-impl<B: Backend, E: Float> Optimizer<B, E> for Adam<B, E> {
+impl<const DECOUPLED: bool, B: Backend, E: Float> Optimizer<B, E> for AdamFamily<DECOUPLED, B, E> {
     fn step<M: Module<B, E>>(&mut self, model: &mut M) {
         let h = AdamHyper {
             lr: self.lr,
@@ -118,7 +126,7 @@ impl<B: Backend, E: Float> Optimizer<B, E> for Adam<B, E> {
             beta2: self.betas.1,
             eps: self.eps,
             weight_decay: self.weight_decay,
-            decoupled: false,
+            decoupled: DECOUPLED,
             amsgrad: self.amsgrad,
             step: 1,
         };

@@ -7,14 +7,13 @@
 //! 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)`; the same state
 //! names as Adam.
 
-use super::adam::{adam_step, check_hyper, layout};
-use super::state::States;
+use super::adam::AdamFamily;
+#[cfg(test)]
 use super::Optimizer;
-use crate::module::Module;
-use dl_core::ops::optim::AdamHyper;
-use dl_core::{Backend, Cpu, Float};
+use dl_core::Cpu;
 
-/// AdamW. [`Default`]: `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`,
+/// AdamW: [`super::Adam`]'s implementation with the decay decoupled.
+/// [`Default`]: `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`,
 /// `weight_decay = 1e-2` (PyTorch's defaults).
 ///
 /// ```
@@ -22,92 +21,7 @@ use dl_core::{Backend, Cpu, Float};
 /// let opt: AdamW = AdamW::default();
 /// assert_eq!(opt.weight_decay, 1e-2);
 /// ```
-#[derive(Debug)]
-pub struct AdamW<B: Backend = Cpu, E: Float = f32> {
-    /// Learning rate.
-    pub lr: f64,
-    /// Decay rates of the first and second moments.
-    pub betas: (f64, f64),
-    /// Added to the denominator.
-    pub eps: f64,
-    /// Decoupled weight decay.
-    pub weight_decay: f64,
-    /// AMSGrad variant.
-    pub amsgrad: bool,
-    states: States<B, E>,
-}
-
-impl<B: Backend, E: Float> Default for AdamW<B, E> {
-    fn default() -> Self {
-        Self::new(1e-3)
-    }
-}
-
-impl<B: Backend, E: Float> AdamW<B, E> {
-    /// AdamW with learning rate `lr` and PyTorch's other defaults.
-    pub fn new(lr: f64) -> Self {
-        Self {
-            lr,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 1e-2,
-            amsgrad: false,
-            states: States::default(),
-        }
-    }
-    /// Sets the moment decay rates.
-    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
-        self.betas = (b1, b2);
-        self
-    }
-    /// Sets `eps`.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets the decoupled weight decay.
-    pub fn weight_decay(mut self, w: f64) -> Self {
-        self.weight_decay = w;
-        self
-    }
-    /// Enables or disables AMSGrad.
-    pub fn amsgrad(mut self, on: bool) -> Self {
-        self.amsgrad = on;
-        self
-    }
-}
-
-impl<B: Backend, E: Float> Optimizer<B, E> for AdamW<B, E> {
-    fn step<M: Module<B, E>>(&mut self, model: &mut M) {
-        let h = AdamHyper {
-            lr: self.lr,
-            beta1: self.betas.0,
-            beta2: self.betas.1,
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            decoupled: true,
-            amsgrad: self.amsgrad,
-            step: 1,
-        };
-        adam_step(&mut self.states, model, h);
-    }
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
-        self.states.state_dict(layout(self.amsgrad))
-    }
-    fn load_state_dict(&mut self, state: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> {
-        self.states.load(layout(self.amsgrad), state)
-    }
-    fn validate<M: Module<B, E>>(&self, model: &mut M) -> Result<(), String> {
-        check_hyper(self.lr, self.betas, self.eps, self.weight_decay)?;
-        self.states.validate(model)
-    }
-}
+pub type AdamW<B = Cpu, E = f32> = AdamFamily<true, B, E>;
 
 #[cfg(test)]
 mod tests {

@@ -45,7 +45,7 @@ mod state;
 pub(crate) mod test_util;
 
 pub use adagrad::Adagrad;
-pub use adam::Adam;
+pub use adam::{Adam, AdamFamily};
 pub use adamw::AdamW;
 pub use clip::clip_grad_norm;
 pub use rmsprop::RmsProp;
