@@ -24,7 +24,7 @@
 //! cargo run --release --example regression
 //! ```
 //! Options: `--data DIR` (default `data/diabetes`), `--epochs` (default
-//! 100), `--batch-size` (32), `--lr` (Adam, 0.01), `--seed` (the split, the
+//! 100), `--batch-size` (128), `--lr` (Adam, 0.01), `--seed` (the split, the
 //! initialisation and the shuffling), `--limit K` (run only the first K
 //! folds; 0, the default, runs all 5), `--device cpu|cuda|auto`, `--quiet`.
 //! Ends with `test_r2=0.xxxx` (the mean held-out R² of the folds run).
@@ -51,7 +51,7 @@ pub struct Regressor {
 fn defaults() -> Args {
     Args {
         epochs: 100,
-        batch_size: 32,
+        batch_size: 128,
         lr: 0.01,
         data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/diabetes")),
         ..Args::default()

@@ -179,7 +179,7 @@ fn b1_distillation_step_allocates_nothing() {
         let loss = teacher
             .apply(&x, logits, hard, &mut dlogits, &mut scratch)
             .expect("valid settings");
-        model.backward_params(&mut cache, &dlogits);
+        model.backward_params(&cache, &dlogits);
         opt.step(model);
         losses.push(loss);
     };

@@ -44,8 +44,8 @@ impl TensorDataset {
                 "sample length {sample_len} and target length {target_len} must both be at least 1"
             ));
         }
-        if data.len() % sample_len != 0
-            || targets.len() % target_len != 0
+        if !data.len().is_multiple_of(sample_len)
+            || !targets.len().is_multiple_of(target_len)
             || data.len() / sample_len != targets.len() / target_len
         {
             return bad(format!(

@@ -429,6 +429,9 @@ pub fn device_of<M: Module<B, E>, B: Backend, E: Float>(model: &M) -> Result<B, 
     dev.ok_or(TrainError::NoDevice)
 }
 
+/// A loss target's check of a data set ([`FitTarget::check_dataset`]).
+type TargetCheck<D> = fn(&'static str, &D) -> Result<(), TrainError>;
+
 /// Checks a data set's size and samples, and (with `Some(target)`) that it
 /// supplies what the loss's target needs.
 fn check_dataset<D: Dataset + ?Sized>(
@@ -436,7 +439,7 @@ fn check_dataset<D: Dataset + ?Sized>(
     data: &D,
     input: &[usize],
     in_numel: usize,
-    target: Option<fn(&'static str, &D) -> Result<(), TrainError>>,
+    target: Option<TargetCheck<D>>,
 ) -> Result<(), TrainError> {
     if data.is_empty() {
         return Err(TrainError::EmptyDataset { role });
