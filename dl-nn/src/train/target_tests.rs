@@ -32,6 +32,12 @@ fn binary_data(n: usize, seed: u64) -> Arc<TensorDataset> {
     Arc::new(TensorDataset::new(b.x, b.y.iter().map(|&c| c as f32).collect(), 8, 1).unwrap())
 }
 
+/// The hand-written test MLP from a seed (the one place that names
+/// `Module`'s constructor).
+fn mlp<const I: usize, const H: usize, const C: usize>(seed: u64) -> Mlp<I, H, C> {
+    Mlp::init(&Cpu, &mut Rng::new(seed))
+}
+
 fn params<M: Module<Cpu, f32>>(m: &M) -> Vec<Vec<f32>> {
     let mut v = Vec::new();
     m.visit("", &mut |_, p| v.push(p.value_vec()));
@@ -41,7 +47,7 @@ fn params<M: Module<Cpu, f32>>(m: &M) -> Vec<Vec<f32>> {
 #[test]
 fn fits_a_regression_and_reports_mse_mae_r2() {
     let (train, val) = (linear_data(400, 1), linear_data(200, 2));
-    let mut m = Mlp::<4, 16, 1>::init(&Cpu, &mut Rng::new(0));
+    let mut m = mlp::<4, 16, 1>(0);
     let mut es = EarlyStopping::new(Monitor::Val(Metric::R2)).patience(3);
     let h = m
         .fit(
@@ -82,7 +88,7 @@ fn fits_a_regression_and_reports_mse_mae_r2() {
 #[test]
 fn fits_a_binary_classifier_with_bce_and_reports_binary_accuracy() {
     let (train, val) = (binary_data(400, 1), binary_data(200, 2));
-    let mut m = Mlp::<8, 16, 1>::init(&Cpu, &mut Rng::new(0));
+    let mut m = mlp::<8, 16, 1>(0);
     let mut ckpt = ModelCheckpoint::<Mlp<8, 16, 1>, Cpu, f32>::new(Monitor::Val(Metric::BinaryAccuracy));
     let h = m
         .fit(
@@ -121,7 +127,7 @@ fn fits_a_binary_classifier_with_bce_and_reports_binary_accuracy() {
 fn targets_that_do_not_fit_the_loss_are_typed_errors() {
     let labels = Arc::new(Blobs::new(40, 4, 2, 0.5, 1));
     let floats = linear_data(40, 1);
-    let mut m = Mlp::<4, 8, 1>::init(&Cpu, &mut Rng::new(0));
+    let mut m = mlp::<4, 8, 1>(0);
     // Class labels given to MSE.
     let e = m
         .fit(&labels, FitConfig::new(Sgd::new(0.1), Mse).quiet(true))
@@ -141,7 +147,7 @@ fn targets_that_do_not_fit_the_loss_are_typed_errors() {
     let e = m.evaluate(&labels, &Mse, 8).unwrap_err();
     assert!(matches!(e, TrainError::TargetLen { role: "evaluation", .. }), "{e}");
     // Float targets given to a class-label loss.
-    let mut c = Mlp::<4, 8, 2>::init(&Cpu, &mut Rng::new(0));
+    let mut c = mlp::<4, 8, 2>(0);
     let e = c
         .fit(&floats, FitConfig::new(Sgd::new(0.1), Ce::default()).quiet(true))
         .unwrap_err();
@@ -165,7 +171,7 @@ fn targets_that_do_not_fit_the_loss_are_typed_errors() {
 fn a_loss_without_metrics_reports_the_loss_only() {
     // KlDiv on log-probability outputs: the loss, no metric.
     let floats = Arc::new(TensorDataset::new(vec![0.0; 8], vec![0.5; 8], 2, 2).unwrap());
-    let mut m = Mlp::<2, 4, 2>::init(&Cpu, &mut Rng::new(0));
+    let mut m = mlp::<2, 4, 2>(0);
     let e = m.evaluate(&floats, &KlDiv, 2).unwrap();
     assert!(e.loss.is_finite() && e.metrics.is_empty() && e.accuracy.is_nan());
     assert!(!e.to_string().contains("accuracy"), "{e}");
@@ -173,7 +179,7 @@ fn a_loss_without_metrics_reports_the_loss_only() {
 
 /// A teacher trained for two epochs on the blobs.
 fn trained_teacher() -> Mlp<8, 16, 4> {
-    let mut t = Mlp::<8, 16, 4>::init(&Cpu, &mut Rng::new(5));
+    let mut t = mlp::<8, 16, 4>(5);
     t.fit(
         &Arc::new(Blobs::new(400, 8, 4, 0.7, 1)),
         FitConfig::new(Sgd::new(0.2), CrossEntropy::new()).epochs(2).quiet(true),
@@ -188,7 +194,7 @@ fn the_distillation_step_is_the_distillation_loss_and_the_teacher_stays_frozen()
     let mut teacher = trained_teacher();
     teacher.set_training(true); // fit puts it in evaluation mode
     let before = params(&teacher);
-    let mut student = Mlp::<8, 16, 4>::init(&Cpu, &mut Rng::new(9));
+    let mut student = mlp::<8, 16, 4>(9);
     // One step of the whole set with lr 0: the epoch's loss is the
     // distillation loss of the student's and the teacher's logits.
     let h = student
@@ -224,7 +230,7 @@ fn alpha_zero_trains_as_without_a_teacher_and_bad_settings_are_refused() {
     let data = Arc::new(Blobs::new(100, 8, 4, 0.7, 3));
     let mut teacher = trained_teacher();
     let run = |teacher: Option<&mut Mlp<8, 16, 4>>| {
-        let mut s = Mlp::<8, 16, 4>::init(&Cpu, &mut Rng::new(9));
+        let mut s = mlp::<8, 16, 4>(9);
         let cfg = FitConfig::new(Sgd::new(0.1), CrossEntropy::new()).epochs(2).quiet(true);
         let h = match teacher {
             Some(t) => s.fit(&data, cfg.teacher(t, 2.0, 0.0)),
@@ -235,7 +241,7 @@ fn alpha_zero_trains_as_without_a_teacher_and_bad_settings_are_refused() {
     };
     assert_eq!(run(Some(&mut teacher)), run(None));
     // A teacher changes the student.
-    let mut s = Mlp::<8, 16, 4>::init(&Cpu, &mut Rng::new(9));
+    let mut s = mlp::<8, 16, 4>(9);
     s.fit(
         &data,
         FitConfig::new(Sgd::new(0.1), CrossEntropy::new())
@@ -264,8 +270,8 @@ fn a_teacher_works_with_float_targets_too() {
     // runs over the output's last axis (one output: softmax 1, no pull), so
     // alpha 0.5 halves the MSE gradient: training still converges.
     let train = linear_data(200, 1);
-    let mut teacher = Mlp::<4, 8, 1>::init(&Cpu, &mut Rng::new(1));
-    let mut s = Mlp::<4, 8, 1>::init(&Cpu, &mut Rng::new(2));
+    let mut teacher = mlp::<4, 8, 1>(1);
+    let mut s = mlp::<4, 8, 1>(2);
     let h = s
         .fit(
             &train,
