@@ -4,9 +4,11 @@
 //! `data/README.md`) is split into a training part and a held-out fifth
 //! (seeded shuffle), the features are standardised with the training
 //! statistics (and the target too, for the optimiser's sake), and a linear
-//! model `Linear<10, 1>` is fitted by full-batch Adam on the mean squared
-//! error (`Mse`, a loss whose target is a float tensor). It prints the
-//! regression metrics (MSE, MAE in the target's units, R²) on both parts.
+//! model `Linear<10, 1>` is trained with `fit` on the mean squared error
+//! (`Mse`, a loss whose target is a float tensor: the `Tabular` data set
+//! supplies each row's target). `fit` reports the regression metrics (MSE,
+//! MAE, R²) per epoch, `evaluate` on the held-out fifth; MSE and MAE are
+//! printed in the target's own units.
 //!
 //! One fifth of 442 rows is a small test set: the held-out R² of the same
 //! model moves by about ±0.07 from one split to the next. So the example
@@ -15,15 +17,16 @@
 //! fold's test R² and their mean as `test_r2=`; `--limit 1` keeps only the
 //! first held-out fifth.
 //!
-//! **PyTorch equivalent**: `nn.Linear(10, 1)`, `nn.MSELoss()`, Adam.
+//! **PyTorch equivalent**: `nn.Linear(10, 1)`, `nn.MSELoss()`, Adam
+//! (Keras: `model.fit(x, y, epochs=..)` with `loss="mse", metrics=["mae"]`).
 //!
 //! ```sh
 //! cargo run --release --example regression
 //! ```
-//! Options: `--data DIR` (default `data/diabetes`), `--epochs` (full-batch
-//! steps, default 400), `--lr` (Adam, 0.05), `--seed` (the split and the
-//! initialisation), `--limit K` (run only the first K folds; 0, the
-//! default, runs all 5), `--device cpu|cuda|auto`, `--quiet`.
+//! Options: `--data DIR` (default `data/diabetes`), `--epochs` (default
+//! 100), `--batch-size` (128), `--lr` (Adam, 0.01), `--seed` (the split, the
+//! initialisation and the shuffling), `--limit K` (run only the first K
+//! folds; 0, the default, runs all 5), `--device cpu|cuda|auto`, `--quiet`.
 //! Ends with `test_r2=0.xxxx` (the mean held-out R² of the folds run).
 
 mod common;
@@ -31,9 +34,10 @@ mod common;
 use dl::cli::Args;
 use dl::core::Backend;
 use dl::nn::data::tabular::{load_diabetes, Tabular};
-use dl::nn::train::metrics::RegressionMetrics;
+use dl::nn::train::{Evaluation, Metric};
 use dl::prelude::*;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 const PROGRAM: &str = "regression";
@@ -46,8 +50,9 @@ pub struct Regressor {
 
 fn defaults() -> Args {
     Args {
-        epochs: 400,
-        lr: 0.05,
+        epochs: 100,
+        batch_size: 128,
+        lr: 0.01,
         data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/diabetes")),
         ..Args::default()
     }
@@ -58,24 +63,11 @@ fn main() {
     common::on_device!(dev => run(&args, &dev))
 }
 
-/// Features and targets of a split as tensors; targets standardised with `(mean, std)`.
-fn tensors<B: Backend>(dev: &B, t: &Tabular, (mean, std): (f32, f32)) -> (Tensor<S1<10>, B>, Tensor<S1<1>, B>) {
-    let y: Vec<f32> = t.targets.iter().map(|v| (v - mean) / std).collect();
-    (
-        common::or_exit(PROGRAM, Tensor::from_slice(dev, t.rows, &t.features)),
-        common::or_exit(PROGRAM, Tensor::from_slice(dev, t.rows, &y)),
-    )
-}
-
-/// Metrics in the target's own units.
-fn metrics<B: Backend>(
-    model: &Regressor<B>,
-    x: &Tensor<S1<10>, B>,
-    t: &Tabular,
-    (mean, std): (f32, f32),
-) -> RegressionMetrics {
-    let pred: Vec<f32> = model.forward(x).to_vec().iter().map(|p| p * std + mean).collect();
-    RegressionMetrics::new(&pred, &t.targets)
+/// A fold's held-out figures, MSE and MAE in the target's units.
+struct Figures {
+    mse: f64,
+    mae: f64,
+    r2: f64,
 }
 
 /// Trains and evaluates on `dev` (any backend): one model per held-out fifth.
@@ -86,11 +78,20 @@ fn run<B: Backend>(args: &Args, dev: &B) {
     let mut results = Vec::new();
     for fold in 0..folds {
         let te = run_fold(args, dev, &data, fold);
-        common::say(args, format!("fold {} of 5, held-out fifth: {te}", fold + 1));
+        common::say(
+            args,
+            format!(
+                "fold {} of 5, held-out fifth: mse {:.2} - mae {:.2} - r2 {:.4}",
+                fold + 1,
+                te.mse,
+                te.mae,
+                te.r2
+            ),
+        );
         println!("fold_r2={:.4}", te.r2);
         results.push(te);
     }
-    let mean = |f: fn(&RegressionMetrics) -> f64| results.iter().map(f).sum::<f64>() / results.len() as f64;
+    let mean = |f: fn(&Figures) -> f64| results.iter().map(f).sum::<f64>() / results.len() as f64;
     common::say(
         args,
         format!(
@@ -103,15 +104,27 @@ fn run<B: Backend>(args: &Args, dev: &B) {
     println!("test_r2={:.4}", mean(|m| m.r2));
 }
 
+/// The standardised figures of `e` in the target's units (R² does not change).
+fn in_units(e: &Evaluation, std: f64) -> Figures {
+    let get = |m: Metric| e.metrics.get(m).unwrap_or(f64::NAN);
+    Figures {
+        mse: get(Metric::Mse) * std * std,
+        mae: get(Metric::Mae) * std,
+        r2: get(Metric::R2),
+    }
+}
+
 /// Fits on four fifths and returns the metrics on the held-out one.
-fn run_fold<B: Backend>(args: &Args, dev: &B, data: &Tabular, fold: usize) -> RegressionMetrics {
+fn run_fold<B: Backend>(args: &Args, dev: &B, data: &Tabular, fold: usize) -> Figures {
     let (mut train, mut test) = data.fold(5, fold, args.seed);
     let stats = train.standardise();
     test.standardise_with(&stats);
     let n = train.rows as f32;
     let mean = train.targets.iter().sum::<f32>() / n;
     let std = (train.targets.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
-    let scale = (mean, std);
+    for t in [&mut train, &mut test] {
+        t.targets.iter_mut().for_each(|v| *v = (*v - mean) / std);
+    }
     if fold == 0 {
         common::say(
             args,
@@ -124,27 +137,43 @@ fn run_fold<B: Backend>(args: &Args, dev: &B, data: &Tabular, fold: usize) -> Re
             ),
         );
     }
-    let (x, y) = tensors(dev, &train, scale);
-    let (xt, _) = tensors(dev, &test, scale);
-
+    let (train, test) = (Arc::new(train), Arc::new(test));
     let mut model = Regressor::<B>::init(dev, args.seed);
-    let mut opt = Adam::<B>::new(args.lr);
-    let mut grad = Tensor::empty(dev);
-    for step in 0..args.epochs {
-        let (pred, mut cache) = model.forward_train(&x);
-        let loss = common::or_exit(PROGRAM, Mse.loss(&pred, &y, &mut grad));
-        model.zero_grad();
-        model.backward_params(&mut cache, &grad);
-        opt.step(&mut model);
-        if fold == 0 && (step % 100 == 0 || step + 1 == args.epochs) {
-            common::say(
-                args,
-                format!("step {step}: training mse (standardised target) {loss:.4}"),
-            );
-        }
+    let history = common::or_exit(
+        PROGRAM,
+        model.fit(
+            &train,
+            FitConfig::new(Adam::<B>::new(args.lr), Mse)
+                .epochs(args.epochs)
+                .batch_size(args.batch_size)
+                .shuffle_seed(args.seed)
+                .quiet(true),
+        ),
+    );
+    if fold == 0 && !args.quiet {
+        let last = history.last().expect("at least one epoch");
+        common::say(
+            args,
+            format!(
+                "{} epochs; last: training mse (standardised target) {:.4}, r2 {:.4}",
+                history.epochs.len(),
+                last.train_loss,
+                last.train_metrics.r2.unwrap_or(f64::NAN)
+            ),
+        );
     }
-    model.eval();
-    let tr = metrics(&model, &x, &train, scale);
-    common::say(args, format!("fold {} of 5, training part: {tr}", fold + 1));
-    metrics(&model, &xt, &test, scale)
+    let tr = common::or_exit(PROGRAM, model.evaluate(&train, &Mse, 512));
+    let tr = in_units(&tr, std as f64);
+    common::say(
+        args,
+        format!(
+            "fold {} of 5, training part: mse {:.2} - mae {:.2} - r2 {:.4}",
+            fold + 1,
+            tr.mse,
+            tr.mae,
+            tr.r2
+        ),
+    );
+    let te = common::or_exit(PROGRAM, model.evaluate(&test, &Mse, 512));
+    in_units(&te, std as f64)
 }

@@ -153,6 +153,54 @@ fn b4_attention_training_step_allocates_nothing() {
     assert_eq!(steps_allocate!(AttnBlock, S2<64, 128>, 2), 0);
 }
 
+/// Distillation (`FitConfig::teacher`): a student step plus the frozen
+/// teacher's inference pass and the soft-target term, through the same
+/// `Teaching::apply` that `fit` calls, allocates nothing after warm-up.
+#[test]
+fn b1_distillation_step_allocates_nothing() {
+    use dl::nn::train::{Teacher, Teaching};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const STEPS: usize = 5;
+    let (x, labels, _) = synthetic::<S1<784>>(8, 7);
+    let mut model = Mlp::init(&Cpu, 7);
+    let mut teacher_model = Mlp::init(&Cpu, 8);
+    let mut teacher = Teacher::new(&mut teacher_model, 4.0, 0.7);
+    Teaching::<S1<784>, S1<10>, Cpu, f32>::begin(&mut teacher).unwrap();
+    let mut scratch = Teaching::<S1<784>, S1<10>, Cpu, f32>::new_scratch(&teacher, &Cpu);
+    let mut opt: Sgd = Sgd::new(0.01);
+    let mut cache = Mlp::new_cache(&Cpu);
+    let mut dlogits = Tensor::empty(&Cpu);
+    let mut losses = Vec::with_capacity(STEPS + 4);
+    let mut step = |model: &mut Mlp, losses: &mut Vec<f32>| {
+        model.zero_grad();
+        let logits = model.forward_train_into(&x, &mut cache);
+        let hard = dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, &labels, 0.0, &mut dlogits)
+            .expect("valid labels");
+        let loss = teacher
+            .apply(&x, logits, hard, &mut dlogits, &mut scratch)
+            .expect("valid settings");
+        model.backward_params(&mut cache, &dlogits);
+        opt.step(model);
+        losses.push(loss);
+    };
+    for _ in 0..2 {
+        step(&mut model, &mut losses);
+    }
+    let n = dl::core::cpu::in_pool(|| {
+        for _ in 0..2 {
+            step(&mut model, &mut losses);
+        }
+        count_allocs(|| {
+            for _ in 0..STEPS {
+                step(&mut model, &mut losses);
+            }
+        })
+    });
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(losses[STEPS + 3] < losses[0], "{losses:?}");
+    assert_eq!(n, 0);
+}
+
 #[test]
 fn the_counter_sees_allocations() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

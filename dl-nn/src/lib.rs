@@ -44,7 +44,7 @@ pub mod __derive {
 
 /// The items most programs need.
 pub mod prelude {
-    pub use crate::data::{load_mnist, DataLoader, Dataset, InMemoryDataset, Split};
+    pub use crate::data::{load_mnist, DataLoader, Dataset, InMemoryDataset, Split, TensorDataset};
     pub use crate::layers::*;
     pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};
@@ -52,5 +52,7 @@ pub mod prelude {
         clip_grad_norm, Adagrad, Adam, AdamW, CosineAnnealing, LinearWarmup, Optimizer, RmsProp, Schedule, Sgd, StepLr,
     };
     pub use crate::regularize::{L1Penalty, L2Penalty, Regularizer};
-    pub use crate::train::{EarlyStopping, Fit, FitConfig, History, LrScheduler, ModelCheckpoint, Monitor, NonFinite};
+    pub use crate::train::{
+        EarlyStopping, Fit, FitConfig, History, LrScheduler, Metric, ModelCheckpoint, Monitor, NonFinite,
+    };
 }

@@ -50,6 +50,7 @@ pub struct DataLoader<D: Dataset + ?Sized + 'static> {
     epoch: u64,
     transform: Option<(Arc<dyn Transform>, [usize; 3])>,
     sampler: Option<Arc<dyn Sampler>>,
+    float_targets: bool,
 }
 
 impl<D: Dataset + ?Sized + 'static> std::fmt::Debug for DataLoader<D> {
@@ -62,6 +63,7 @@ impl<D: Dataset + ?Sized + 'static> std::fmt::Debug for DataLoader<D> {
             .field("epoch", &self.epoch)
             .field("transform", &self.transform.as_ref().map(|t| t.1))
             .field("sampler", &self.sampler.is_some())
+            .field("float_targets", &self.float_targets)
             .finish()
     }
 }
@@ -84,7 +86,16 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
             epoch: 0,
             transform: None,
             sampler: None,
+            float_targets: false,
         })
+    }
+    /// Also gathers every batch's float targets ([`Dataset::get_target`],
+    /// [`Dataset::target_len`] values per sample) on the background thread;
+    /// [`Epoch::next_batch`] hands them out with the batch. Off by default
+    /// (class labels only).
+    pub fn float_targets(mut self, on: bool) -> Self {
+        self.float_targets = on;
+        self
     }
     /// Shuffles each epoch with a permutation drawn from `seed` and the
     /// epoch number.
@@ -223,6 +234,11 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
             sample_len,
             transform: self.transform.clone(),
             rng: aug_rng,
+            target_len: if self.float_targets {
+                self.dataset.target_len()
+            } else {
+                0
+            },
         };
         // One batch waits in the channel while the consumer trains on
         // another: the worker runs at most two batches ahead.
@@ -242,8 +258,20 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
     }
 }
 
-/// A prepared batch: device buffer and labels.
-type Prepared<B, E> = (<B as dl_core::Storage>::Buf<E>, Vec<usize>);
+/// A prepared batch: device buffer, labels and (when asked for) float targets.
+type Prepared<B, E> = (<B as dl_core::Storage>::Buf<E>, Vec<usize>, Vec<f32>);
+
+/// One batch with its float targets, from [`Epoch::next_batch`].
+pub struct Batch<S: Shape, B: Backend, E: Float> {
+    /// The samples.
+    pub x: Tensor<S, B, E>,
+    /// Their labels ([`Dataset::get`]'s return values).
+    pub labels: Vec<usize>,
+    /// Their float targets, `labels.len() * target_len` values row-major
+    /// (empty unless the loader was built with
+    /// [`DataLoader::float_targets`]).
+    pub targets: Vec<f32>,
+}
 
 /// What the background thread of one epoch does.
 struct Job<D: Dataset + ?Sized> {
@@ -254,6 +282,8 @@ struct Job<D: Dataset + ?Sized> {
     sample_len: usize,
     transform: Option<(Arc<dyn Transform>, [usize; 3])>,
     rng: Rng,
+    /// Float target values per sample to gather (0: none).
+    target_len: usize,
 }
 
 impl<D: Dataset + ?Sized> Job<D> {
@@ -272,6 +302,13 @@ impl<D: Dataset + ?Sized> Job<D> {
             for (&i, out) in idx.iter().zip(host.chunks_exact_mut(self.sample_len)) {
                 labels.push(self.dataset.get(i, out));
             }
+            let mut targets = Vec::new();
+            if self.target_len > 0 {
+                targets.resize(n * self.target_len, 0.0);
+                for (&i, out) in idx.iter().zip(targets.chunks_exact_mut(self.target_len)) {
+                    self.dataset.get_target(i, out);
+                }
+            }
             if let Some((t, [c, h, w])) = &self.transform {
                 t.apply(&mut host, ImageDims { n, c: *c, h: *h, w: *w }, &mut self.rng);
             }
@@ -279,7 +316,7 @@ impl<D: Dataset + ?Sized> Job<D> {
             conv.clear();
             conv.extend(host.iter().map(|&v| E::from_f64(v as f64)));
             let buf = dev.from_slice(&conv);
-            if !send((buf, labels)) {
+            if !send((buf, labels, targets)) {
                 return;
             }
         }
@@ -300,20 +337,20 @@ pub struct Epoch<S: Shape, B: Backend, E: Float> {
     _s: PhantomData<S>,
 }
 
-impl<S: Shape, B: Backend, E: Float> Iterator for Epoch<S, B, E> {
-    type Item = (Tensor<S, B, E>, Vec<usize>);
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<S: Shape, B: Backend, E: Float> Epoch<S, B, E> {
+    /// The next batch with its float targets (see
+    /// [`DataLoader::float_targets`]); `None` after the last batch.
+    pub fn next_batch(&mut self) -> Option<Batch<S, B, E>> {
         if self.remaining == 0 {
             return None;
         }
         let rx = self.rx.as_ref()?;
         match rx.recv() {
-            Ok((buf, labels)) => {
+            Ok((buf, labels, targets)) => {
                 self.remaining -= 1;
-                let t = Tensor::from_buf(&self.dev, labels.len(), buf)
+                let x = Tensor::from_buf(&self.dev, labels.len(), buf)
                     .expect("the loader thread fills labels.len() samples of S::NUMEL elements");
-                Some((t, labels))
+                Some(Batch { x, labels, targets })
             }
             Err(_) => {
                 // The worker stopped before sending every batch: it panicked.
@@ -326,6 +363,14 @@ impl<S: Shape, B: Backend, E: Float> Iterator for Epoch<S, B, E> {
                 unreachable!("the data loader thread ended early without a panic")
             }
         }
+    }
+}
+
+impl<S: Shape, B: Backend, E: Float> Iterator for Epoch<S, B, E> {
+    type Item = (Tensor<S, B, E>, Vec<usize>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().map(|b| (b.x, b.labels))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

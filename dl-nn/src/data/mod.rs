@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`DataLoader`] | batches, shuffling, background preparation |
 //! | [`InMemoryDataset`] | samples in host memory; subset, filter, relabel, split |
+//! | [`TensorDataset`], [`Tabular`] | samples with float targets (regression, binary, multi-label) |
 //! | [`load_mnist`], [`load_digits`] | MNIST (IDX, gzip or plain) and scikit-learn's 8x8 digits |
 //! | [`augment`] | seeded image transforms (flips, crops, rotation, jitter, normalisation) |
 //! | [`DataError`] | typed errors naming the file and the problem |
@@ -20,20 +21,27 @@ pub mod loader;
 pub mod memory;
 pub mod sampler;
 pub mod tabular;
+pub mod targets;
 
 pub use digits::load_digits;
 pub use error::DataError;
 pub use idx::{load_mnist, load_mnist_with, MnistOptions, Split};
-pub use loader::{DataLoader, Epoch};
+pub use loader::{Batch, DataLoader, Epoch};
 pub use memory::InMemoryDataset;
 pub use sampler::{epoch_order, Sampler};
 pub use tabular::{load_breast_cancer, load_diabetes, Tabular};
+pub use targets::TensorDataset;
 
 /// A random-access, labelled data set of fixed-size samples.
 ///
 /// Samples are flat `f32` slices of [`Dataset::sample_len`] elements in the
 /// row-major order of the per-sample shape (`[C, H, W]` for images); labels
-/// are class indices.
+/// are class indices. A data set for regression or binary / multi-label
+/// classification also has float targets: [`Dataset::target_len`] values
+/// per sample, written by [`Dataset::get_target`] (`fit` gives them to a
+/// loss whose target is a float tensor, such as `Mse` or `BceWithLogits`).
+/// A data set with float targets only has no classes (`num_classes() == 0`;
+/// `get` then returns 0).
 pub trait Dataset: Send + Sync {
     /// Number of samples.
     fn len(&self) -> usize;
@@ -48,4 +56,16 @@ pub trait Dataset: Send + Sync {
     /// Writes sample `i` (`i < len()`) into `out` (of `sample_len()`
     /// elements) and returns its label.
     fn get(&self, i: usize, out: &mut [f32]) -> usize;
+    /// Float target values per sample: the element count of the model's
+    /// output a regression or binary loss compares with (0, the default:
+    /// the data set has class labels only).
+    fn target_len(&self) -> usize {
+        0
+    }
+    /// Writes the float target of sample `i` (`i < len()`) into `out` (of
+    /// `target_len()` elements). The default, for data sets without float
+    /// targets, writes nothing.
+    fn get_target(&self, i: usize, out: &mut [f32]) {
+        let _ = (i, out);
+    }
 }

@@ -1,5 +1,5 @@
 //! Golden cases of the losses, regularizers and optimizers: `mse_loss`,
-//! `cross_entropy`, `kl_div`, `bce_with_logits`, `l1_loss`, `l1_penalty`,
+//! `cross_entropy`, `kl_div`, `bce_with_logits`, `l1_loss`, `distillation`, `l1_penalty`,
 //! `l2_penalty`, `sgd`, `adagrad`, `rmsprop`, `adam`, `adamw`.
 //!
 //! Losses and penalties call the flat functions that the typed API calls
@@ -12,6 +12,7 @@
 use super::Case;
 use crate::loss::bce::bce_with_logits_flat;
 use crate::loss::cross_entropy::{cross_entropy_flat, labels_to_idx};
+use crate::loss::distill::{distillation_flat, DistillScratch};
 use crate::loss::kl_div::kl_div_flat;
 use crate::loss::l1::l1_loss_flat;
 use crate::loss::mse::mse_loss_flat;
@@ -24,6 +25,7 @@ use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng};
 pub(super) fn run(case: &Case) -> Result<(), String> {
     match case.kind.as_str() {
         "mse_loss" | "l1_loss" | "bce_with_logits" | "kl_div" | "cross_entropy" => loss(case),
+        "distillation" => distillation(case),
         "l1_penalty" => penalty(case, Penalty::L1),
         "l2_penalty" => penalty(case, Penalty::L2),
         "sgd" => optimizer(
@@ -147,6 +149,45 @@ fn loss(case: &Case) -> Result<(), String> {
     case.compare32("grad_input", &grad)
 }
 
+/// Hinton's distillation loss: student logits `input`, `teacher` logits,
+/// int64 `labels`, params `temperature` and `alpha`.
+fn distillation(case: &Case) -> Result<(), String> {
+    expect_only(case, &["loss", "grad_input"])?;
+    let (temperature, alpha) = (case.p_f64("temperature")?, case.p_f64("alpha")?);
+    let x = case.t("input")?;
+    let t = case.t("teacher")?;
+    if x.shape != t.shape || x.shape.len() != 2 {
+        return Err(format!(
+            "student {:?} and teacher {:?} must be the same [N, C]",
+            x.shape, t.shape
+        ));
+    }
+    let (rows, classes) = (x.shape[0], x.shape[1]);
+    let labels = case.t("labels")?;
+    if labels.numel() != rows {
+        return Err(format!("{} labels for a batch of {rows}", labels.numel()));
+    }
+    let e = |e: dl_core::Error| e.to_string();
+    let idx = labels_to_idx(&Cpu, &labels.indices(), classes).map_err(e)?;
+    let mut grad = Vec::new();
+    let mut scratch = DistillScratch::new(&Cpu);
+    let l = distillation_flat(
+        &Cpu,
+        &x.f32(),
+        &t.f32(),
+        &idx,
+        rows,
+        classes,
+        temperature,
+        alpha,
+        &mut grad,
+        &mut scratch,
+    )
+    .map_err(e)?;
+    case.compare32("loss", &[l])?;
+    case.compare32("grad_input", &grad)
+}
+
 fn penalty(case: &Case, kind: Penalty) -> Result<(), String> {
     expect_only(case, &["penalty", "grad_weight"])?;
     let lambda = case.p_f64("lambda")?;
@@ -236,6 +277,10 @@ mod tests {
     #[test]
     fn loss_cases_pass() {
         super::super::run_kinds(&["mse_loss", "cross_entropy", "kl_div", "bce_with_logits", "l1_loss"]);
+    }
+    #[test]
+    fn distillation_cases_pass() {
+        super::super::run_kinds(&["distillation"]);
     }
     #[test]
     fn penalty_cases_pass() {

@@ -82,6 +82,10 @@ impl<S: Shape, B: Backend, E: Float> Loss<S, B, E> for BceWithLogits {
     fn loss(&self, pred: &Tensor<S, B, E>, target: &Tensor<S, B, E>, grad: &mut Tensor<S, B, E>) -> Result<E> {
         bce_with_logits_into(pred, target, grad)
     }
+    /// Binary accuracy (a logit above 0 predicts 1), over every output element.
+    fn metrics(&self) -> &'static [crate::train::metrics::Metric] {
+        crate::train::metrics::Metric::BINARY
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,10 @@ impl<S: Shape, B: Backend, E: Float> Loss<S, B, E> for KlDiv {
     fn loss(&self, pred: &Tensor<S, B, E>, target: &Tensor<S, B, E>, grad: &mut Tensor<S, B, E>) -> Result<E> {
         kl_div_into(pred, target, grad)
     }
+    /// None: the outputs are log-probabilities, not predictions of the targets.
+    fn metrics(&self) -> &'static [crate::train::metrics::Metric] {
+        &[]
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! | [`L1Loss`], [`l1_loss`] | `nn.L1Loss()`, `F.l1_loss` |
 //! | [`BceWithLogits`], [`bce_with_logits`] | `nn.BCEWithLogitsLoss()`, `F.binary_cross_entropy_with_logits` |
 //! | [`KlDiv`], [`kl_div`] | `nn.KLDivLoss(reduction="batchmean")`, `F.kl_div` |
+//! | [`Distillation`], [`distillation`] | Hinton's distillation loss (`alpha T^2 KL(soft teacher ‖ soft student) + (1 - alpha) CE`) |
 //! | [`accuracy`] | `(logits.argmax(-1) == labels).float().mean()` |
 //!
 //! Every loss has three layers: a shape-agnostic `*_flat` function on device
@@ -29,6 +30,7 @@
 pub mod accuracy;
 pub mod bce;
 pub mod cross_entropy;
+pub mod distill;
 pub mod kl_div;
 pub mod l1;
 pub mod mse;
@@ -36,6 +38,7 @@ pub mod mse;
 pub use accuracy::accuracy;
 pub use bce::{bce_with_logits, BceWithLogits};
 pub use cross_entropy::{cross_entropy, cross_entropy_with_smoothing, CrossEntropy};
+pub use distill::{distillation, DistillTarget, Distillation};
 pub use kl_div::{kl_div, KlDiv};
 pub use l1::{l1_loss, L1Loss};
 pub use mse::{mse_loss, Mse};
@@ -55,6 +58,13 @@ pub trait Loss<S: Shape, B: Backend, E: Float> {
     /// A typed error for invalid targets (a class label out of range, a
     /// batch-size mismatch).
     fn loss(&self, pred: &Tensor<S, B, E>, target: &Self::Target, grad: &mut Tensor<S, B, E>) -> dl_core::Result<E>;
+    /// The figures `fit` and `evaluate` report besides the loss when the
+    /// target is a float tensor: MSE, MAE and R² by default (regression);
+    /// [`BceWithLogits`] reports the binary accuracy, [`KlDiv`] nothing.
+    /// Not used for class labels, which always get their accuracy.
+    fn metrics(&self) -> &'static [crate::train::metrics::Metric] {
+        crate::train::metrics::Metric::REGRESSION
+    }
 }
 
 /// Checks the buffers of an element-wise loss: `n > 0` and both buffers of

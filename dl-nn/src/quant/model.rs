@@ -553,6 +553,7 @@ pub(crate) fn evaluate_with<D: Dataset + ?Sized>(
         loss: loss / data.len() as f64,
         accuracy: right as f64 / data.len() as f64,
         samples: data.len(),
+        metrics: Default::default(),
     })
 }
 

@@ -12,6 +12,7 @@
 
 use super::error::TrainError;
 use super::history::{EpochRecord, History};
+use super::metrics::Metric;
 use crate::module::Module;
 use dl_core::{Backend, Float};
 use std::marker::PhantomData;
@@ -37,30 +38,64 @@ pub enum Monitor {
     ValLoss,
     /// Validation accuracy (higher is better).
     ValAccuracy,
+    /// A float-target metric on the training samples (`Train(Metric::Mae)`:
+    /// Keras `mae`); lower is better for MSE and MAE, higher for R² and
+    /// binary accuracy.
+    Train(Metric),
+    /// A float-target metric on the validation set (`Val(Metric::R2)`:
+    /// Keras `val_r2`).
+    Val(Metric),
 }
 
 impl Monitor {
-    /// The Keras name of the figure (`loss`, `accuracy`, `val_loss`, `val_accuracy`).
+    /// The Keras name of the figure (`loss`, `accuracy`, `val_loss`,
+    /// `val_accuracy`, `mae`, `val_r2`, `val_binary_accuracy`...).
     pub fn name(self) -> &'static str {
         match self {
             Monitor::TrainLoss => "loss",
             Monitor::TrainAccuracy => "accuracy",
             Monitor::ValLoss => "val_loss",
             Monitor::ValAccuracy => "val_accuracy",
+            Monitor::Train(m) => m.name(),
+            Monitor::Val(m) => m.val_name(),
         }
     }
-    /// The figure in `r`, if this run computes it.
+    /// The monitor of a Keras name (`"val_loss"`, `"val_r2"`, `"mae"`...).
+    pub fn from_name(name: &str) -> Option<Monitor> {
+        let fixed = [
+            Monitor::TrainLoss,
+            Monitor::TrainAccuracy,
+            Monitor::ValLoss,
+            Monitor::ValAccuracy,
+        ];
+        fixed
+            .into_iter()
+            .chain(
+                Metric::ALL
+                    .into_iter()
+                    .flat_map(|m| [Monitor::Train(m), Monitor::Val(m)]),
+            )
+            .find(|m| m.name() == name)
+    }
+    /// The figure in `r`, if this run computes it (a run on float targets
+    /// has no accuracy, a run on class labels no float-target metric).
     pub fn value(self, r: &EpochRecord) -> Option<f64> {
         match self {
             Monitor::TrainLoss => Some(r.train_loss),
-            Monitor::TrainAccuracy => Some(r.train_accuracy),
+            Monitor::TrainAccuracy => r.train_metrics.is_empty().then_some(r.train_accuracy),
             Monitor::ValLoss => r.val_loss,
             Monitor::ValAccuracy => r.val_accuracy,
+            Monitor::Train(m) => r.train_metrics.get(m),
+            Monitor::Val(m) => r.val_metrics.get(m),
         }
     }
-    /// Whether a lower value is better (losses).
+    /// Whether a lower value is better (losses, MSE, MAE).
     pub fn lower_is_better(self) -> bool {
-        matches!(self, Monitor::TrainLoss | Monitor::ValLoss)
+        match self {
+            Monitor::TrainLoss | Monitor::ValLoss => true,
+            Monitor::TrainAccuracy | Monitor::ValAccuracy => false,
+            Monitor::Train(m) | Monitor::Val(m) => !m.higher_is_better(),
+        }
     }
     /// Whether `new` improves on `best` by more than `min_delta`. A NaN never improves.
     pub fn better(self, new: f64, best: f64, min_delta: f64) -> bool {
@@ -513,6 +548,8 @@ mod tests {
             samples_per_sec: 0.0,
             samples: 1,
             skipped_steps: 0,
+            train_metrics: Default::default(),
+            val_metrics: Default::default(),
         }
     }
 
@@ -564,6 +601,54 @@ mod tests {
         let (mut m, mut lr) = ((), 0.1);
         let mut ctx = CallbackContext::new(&h, &mut m, 1, &mut lr);
         let e = es.on_epoch_end(&rec(0, None), &mut ctx).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TrainError::MissingMetric {
+                    monitor: "val_accuracy",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn float_target_monitors() {
+        let mut r = rec(0, Some(0.5));
+        assert_eq!(Monitor::Val(Metric::R2).value(&r), None);
+        r.val_accuracy = None;
+        r.train_metrics.mae = Some(2.0);
+        r.val_metrics.r2 = Some(0.4);
+        assert_eq!(Monitor::TrainAccuracy.value(&r), None, "no accuracy on float targets");
+        assert_eq!(Monitor::Train(Metric::Mae).value(&r), Some(2.0));
+        assert_eq!(Monitor::Val(Metric::R2).value(&r), Some(0.4));
+        assert!(Monitor::Val(Metric::Mae).lower_is_better() && !Monitor::Val(Metric::R2).lower_is_better());
+        for name in ["val_r2", "mae", "val_binary_accuracy", "loss", "val_accuracy"] {
+            assert_eq!(Monitor::from_name(name).unwrap().name(), name);
+        }
+        assert_eq!(Monitor::from_name("val_f1"), None);
+        // EarlyStopping on val_r2: higher is better.
+        let h = History::default();
+        let (mut m, mut lr) = ((), 0.1);
+        let mut ctx = CallbackContext::new(&h, &mut m, 3, &mut lr);
+        let mut es = EarlyStopping::new(Monitor::Val(Metric::R2));
+        Callback::<()>::on_train_begin(&mut es, &mut ctx).unwrap();
+        let mut stop = None;
+        for (i, v) in [0.1, 0.3, 0.2].into_iter().enumerate() {
+            r.epoch = i;
+            r.val_metrics.r2 = Some(v);
+            if let Control::Stop(why) = es.on_epoch_end(&r, &mut ctx).unwrap() {
+                stop = Some((i, why));
+            }
+        }
+        let (at, why) = stop.unwrap();
+        assert_eq!(at, 2);
+        assert!(why.contains("val_r2"), "{why}");
+        // Monitoring an accuracy in a run on float targets is a typed error.
+        let e = EarlyStopping::new(Monitor::ValAccuracy)
+            .on_epoch_end(&r, &mut ctx)
+            .unwrap_err();
         assert!(
             matches!(
                 e,

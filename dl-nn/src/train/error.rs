@@ -69,6 +69,26 @@ pub enum TrainError {
         /// Elements of the network's per-sample output.
         outputs: usize,
     },
+    /// A loss on class labels got a data set without classes (one with
+    /// float targets only, for regression or binary losses).
+    #[error("the {role} data set has no class labels (it has float targets of {target_len} value(s) per sample): use a loss whose target is a float tensor, such as Mse or BceWithLogits")]
+    NoClassLabels {
+        /// `train`, `validation` or `evaluation`.
+        role: &'static str,
+        /// `Dataset::target_len`.
+        target_len: usize,
+    },
+    /// A loss whose target is a float tensor got a data set whose float
+    /// targets do not have the network's output size (0: class labels only).
+    #[error("the loss compares the network's {outputs} output(s) per sample with float targets, but the {role} data set has {}", targets_of(*.got))]
+    TargetLen {
+        /// `train`, `validation` or `evaluation`.
+        role: &'static str,
+        /// Elements of the network's per-sample output.
+        outputs: usize,
+        /// `Dataset::target_len`.
+        got: usize,
+    },
     /// A data set returned a label outside `0..num_classes`.
     #[error("the {role} data set returned label {label} for sample {index}, but it declares {classes} classes")]
     LabelOutOfRange {
@@ -145,8 +165,9 @@ pub enum TrainError {
     #[error("invalid optimizer: {0}")]
     Optimizer(String),
     /// A callback monitors a figure that the epoch does not have (a
-    /// validation figure without a validation set).
-    #[error("callback `{callback}` monitors `{monitor}`, which this run does not compute (no validation set?)")]
+    /// validation figure without a validation set, an accuracy in a run
+    /// on float targets, a float-target metric its loss does not report).
+    #[error("callback `{callback}` monitors `{monitor}`, which this run does not compute (no validation set, or a figure of another kind of loss?)")]
     MissingMetric {
         /// The callback's name.
         callback: &'static str,
@@ -172,3 +193,12 @@ pub enum TrainError {
 }
 
 dl_core::debug_as_display!(TrainError);
+
+/// How a data set's float targets read in [`TrainError::TargetLen`].
+fn targets_of(len: usize) -> String {
+    if len == 0 {
+        "class labels only (no float targets)".to_string()
+    } else {
+        format!("float targets of {len} value(s) per sample")
+    }
+}

@@ -10,10 +10,12 @@ use super::distributed::{Bridge, GradSync, SyncModel};
 use super::error::TrainError;
 use super::guard::NonFiniteGuard;
 use super::history::{EpochRecord, History};
+use super::metrics::{Metric, MetricValues};
 use super::progress::{Progress, Reporter};
+use super::target::{FitTarget, Tally};
+use super::teacher::{NoTeacher, Teacher, Teaching};
 use super::StepBuffers;
-use crate::data::{DataLoader, Dataset};
-use crate::loss::accuracy::count_correct_flat;
+use crate::data::{Batch, DataLoader, Dataset};
 use crate::loss::Loss;
 use crate::module::{Layer, Module, Network};
 use crate::optim::Optimizer;
@@ -38,14 +40,17 @@ pub enum NonFinite {
 }
 
 /// The settings of a [`Fit::fit`] run: optimizer, loss, epochs, batch size,
-/// validation set, shuffling, callbacks, progress and non-finite handling.
+/// validation set, shuffling, callbacks, progress and non-finite handling,
+/// and optionally a teacher to distil from ([`FitConfig::teacher`]).
 ///
 /// Defaults: 1 epoch, batch size 32, shuffled with seed 0 (a fresh
 /// permutation each epoch, the same for the same seed), no validation, no
-/// callback, [`Progress::Auto`], [`NonFinite::Error`].
+/// callback, [`Progress::Auto`], [`NonFinite::Error`], no teacher.
 ///
 /// `N` is the model type (callbacks see it); it is inferred from the call.
-pub struct FitConfig<'a, N, O, L> {
+/// `T` is the teacher slot: [`NoTeacher`], or [`Teacher`] after
+/// [`FitConfig::teacher`].
+pub struct FitConfig<'a, N, O, L, T = NoTeacher> {
     optimizer: O,
     loss: L,
     epochs: usize,
@@ -60,6 +65,7 @@ pub struct FitConfig<'a, N, O, L> {
     non_finite: NonFinite,
     max_consecutive_skips: usize,
     dist: Option<Box<dyn SyncModel<N> + 'a>>,
+    teacher: T,
 }
 
 impl<'a, N, O, L> FitConfig<'a, N, O, L> {
@@ -80,8 +86,64 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
             non_finite: NonFinite::Error,
             max_consecutive_skips: super::guard::DEFAULT_MAX_CONSECUTIVE_SKIPS,
             dist: None,
+            teacher: NoTeacher,
         }
     }
+
+    /// Distils from a frozen `teacher` (knowledge distillation, Hinton et
+    /// al.): at every step the teacher runs its inference forward pass on
+    /// the same (augmented) batch, and the loss becomes
+    /// `(1 - alpha) loss + alpha T^2 KL(softmax(teacher / T) || softmax(student / T))`,
+    /// which with [`CrossEntropy`](crate::loss::CrossEntropy) is
+    /// [`Distillation`](crate::loss::Distillation). The teacher never
+    /// trains (evaluation mode, no gradient, no optimizer step); it must
+    /// take the student's input and produce its output shape. Validation
+    /// measures the student on the loss alone. The temperature (finite,
+    /// positive) and `alpha` (in `[0, 1]`) are checked when `fit` starts.
+    ///
+    /// ```no_run
+    /// # use dl_core::prelude::*;
+    /// # use dl_nn::prelude::*;
+    /// # use dl_nn::loss::CrossEntropy;
+    /// # use dl_nn::train::*;
+    /// # use std::sync::Arc;
+    /// # fn demo<S: Network<Cpu, f32, Input = S1<784>, Output = S1<10>>, T: Network<Cpu, f32, Input = S1<784>, Output = S1<10>>,
+    /// #     D: Dataset + 'static>(student: &mut S, teacher: &mut T, train: Arc<D>) -> Result<(), TrainError> {
+    /// let history = student.fit(
+    ///     &train,
+    ///     FitConfig::new(Adam::new(1e-3), CrossEntropy::new())
+    ///         .epochs(5)
+    ///         .teacher(teacher, 4.0, 0.7),
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    pub fn teacher<M>(
+        self,
+        teacher: &'a mut M,
+        temperature: f64,
+        alpha: f64,
+    ) -> FitConfig<'a, N, O, L, Teacher<'a, M>> {
+        FitConfig {
+            optimizer: self.optimizer,
+            loss: self.loss,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            validation: self.validation,
+            validation_batch_size: self.validation_batch_size,
+            shuffle: self.shuffle,
+            drop_last: self.drop_last,
+            callbacks: self.callbacks,
+            progress: self.progress,
+            quiet: self.quiet,
+            non_finite: self.non_finite,
+            max_consecutive_skips: self.max_consecutive_skips,
+            dist: self.dist,
+            teacher: Teacher::new(teacher, temperature, alpha),
+        }
+    }
+}
+
+impl<'a, N, O, L, T> FitConfig<'a, N, O, L, T> {
     /// Number of passes over the training set (0: `fit` returns an empty history).
     pub fn epochs(mut self, epochs: usize) -> Self {
         self.epochs = epochs;
@@ -177,26 +239,37 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
     }
 }
 
-/// Loss and accuracy of a model on a data set.
+/// Loss and accuracy (class labels) or metrics (float targets) of a model
+/// on a data set.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
     /// Mean loss per sample.
     pub loss: f64,
-    /// Fraction of samples whose arg-max output equals the label.
+    /// Fraction of samples whose arg-max output equals the label (NaN for
+    /// a loss on float targets: see `metrics`).
     pub accuracy: f64,
     /// Samples evaluated.
     pub samples: usize,
+    /// The loss's float-target metrics (MSE, MAE, R², binary accuracy);
+    /// empty for class labels.
+    pub metrics: MetricValues,
 }
 
 impl std::fmt::Display for Evaluation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "loss {:.4} - accuracy {:.2}% ({} samples)",
-            self.loss,
-            100.0 * self.accuracy,
-            self.samples
-        )
+        if self.metrics.is_empty() && !self.accuracy.is_nan() {
+            write!(
+                f,
+                "loss {:.4} - accuracy {:.2}% ({} samples)",
+                self.loss,
+                100.0 * self.accuracy,
+                self.samples
+            )
+        } else if self.metrics.is_empty() {
+            write!(f, "loss {:.4} ({} samples)", self.loss, self.samples)
+        } else {
+            write!(f, "loss {:.4} - {} ({} samples)", self.loss, self.metrics, self.samples)
+        }
     }
 }
 
@@ -233,6 +306,13 @@ impl<E> Predictions<E> {
 /// Implemented for all networks; bring it into scope with
 /// `use dl_nn::train::Fit` (or the prelude).
 ///
+/// Any loss works: the data set supplies the target in the form the loss
+/// wants ([`FitTarget`]): class labels for `CrossEntropy` (figures: loss
+/// and accuracy), float targets of the output's size for `Mse`, `L1Loss`
+/// (loss, MSE, MAE, R²) and `BceWithLogits` (loss, binary accuracy), as a
+/// [`TensorDataset`](crate::data::TensorDataset) or a
+/// [`Tabular`](crate::data::Tabular) holds them.
+///
 /// ```no_run
 /// # use dl_core::prelude::*;
 /// # use dl_nn::prelude::*;
@@ -264,13 +344,20 @@ pub trait Fit<B: Backend, E: Float>: Network<B, E> {
     ///
     /// # Errors
     /// [`TrainError`]: bad settings, a data set that does not fit the
-    /// network, a loss error, a non-finite value ([`NonFinite::Error`]), a
-    /// callback's error.
-    fn fit<'a, D, O, L>(&mut self, train: &Arc<D>, config: FitConfig<'a, Self, O, L>) -> Result<History, TrainError>
+    /// network or whose targets do not fit the loss
+    /// ([`TrainError::NoClassLabels`], [`TrainError::TargetLen`]), a loss
+    /// error, a non-finite value ([`NonFinite::Error`]), a callback's error.
+    fn fit<'a, D, O, L, T>(
+        &mut self,
+        train: &Arc<D>,
+        config: FitConfig<'a, Self, O, L, T>,
+    ) -> Result<History, TrainError>
     where
         D: Dataset + ?Sized + 'static,
         O: Optimizer<B, E>,
-        L: Loss<Self::Output, B, E, Target = [usize]>,
+        L: Loss<Self::Output, B, E>,
+        L::Target: FitTarget<Self::Output, B, E>,
+        T: Teaching<Self::Input, Self::Output, B, E>,
     {
         let mut config = config;
         self.fit_mut(train, &mut config)
@@ -281,34 +368,39 @@ pub trait Fit<B: Backend, E: Float>: Network<B, E> {
     ///
     /// # Errors
     /// As [`Fit::fit`].
-    fn fit_mut<'a, D, O, L>(
+    fn fit_mut<'a, D, O, L, T>(
         &mut self,
         train: &Arc<D>,
-        config: &mut FitConfig<'a, Self, O, L>,
+        config: &mut FitConfig<'a, Self, O, L, T>,
     ) -> Result<History, TrainError>
     where
         D: Dataset + ?Sized + 'static,
         O: Optimizer<B, E>,
-        L: Loss<Self::Output, B, E, Target = [usize]>,
+        L: Loss<Self::Output, B, E>,
+        L::Target: FitTarget<Self::Output, B, E>,
+        T: Teaching<Self::Input, Self::Output, B, E>,
     {
-        fit_layer::<Self::Input, Self::Output, Self, D, O, L, B, E>(self, train, config)
+        fit_layer::<Self::Input, Self::Output, Self, D, O, L, T, B, E>(self, train, config)
     }
 
-    /// Mean loss and accuracy on `data`, in evaluation mode.
+    /// Mean loss and accuracy (class labels) or the loss's metrics (float
+    /// targets) on `data`, in evaluation mode.
     ///
     /// # Errors
     /// [`TrainError`]: `batch_size` 0, an empty data set or one that does
-    /// not fit the network, a loss error.
+    /// not fit the network or the loss, a loss error.
     fn evaluate<D, L>(&mut self, data: &Arc<D>, loss: &L, batch_size: usize) -> Result<Evaluation, TrainError>
     where
         D: Dataset + ?Sized + 'static,
-        L: Loss<Self::Output, B, E, Target = [usize]>,
+        L: Loss<Self::Output, B, E>,
+        L::Target: FitTarget<Self::Output, B, E>,
     {
         evaluate_layer::<Self::Input, Self::Output, Self, D, L, B, E>(self, data, loss, batch_size)
     }
 
     /// Arg-max classes and raw outputs for every sample of `data` (labels
-    /// are ignored), in evaluation mode.
+    /// and targets are ignored; a regression reads `outputs`), in
+    /// evaluation mode.
     ///
     /// # Errors
     /// [`TrainError`]: `batch_size` 0, an empty data set, samples of the
@@ -337,12 +429,17 @@ pub fn device_of<M: Module<B, E>, B: Backend, E: Float>(model: &M) -> Result<B, 
     dev.ok_or(TrainError::NoDevice)
 }
 
+/// A loss target's check of a data set ([`FitTarget::check_dataset`]).
+type TargetCheck<D> = fn(&'static str, &D) -> Result<(), TrainError>;
+
+/// Checks a data set's size and samples, and (with `Some(target)`) that it
+/// supplies what the loss's target needs.
 fn check_dataset<D: Dataset + ?Sized>(
     role: &'static str,
     data: &D,
     input: &[usize],
     in_numel: usize,
-    out_numel: Option<usize>,
+    target: Option<TargetCheck<D>>,
 ) -> Result<(), TrainError> {
     if data.is_empty() {
         return Err(TrainError::EmptyDataset { role });
@@ -355,14 +452,8 @@ fn check_dataset<D: Dataset + ?Sized>(
             got: data.sample_len(),
         });
     }
-    if let Some(outputs) = out_numel {
-        if data.num_classes() > outputs {
-            return Err(TrainError::ClassCount {
-                role,
-                classes: data.num_classes(),
-                outputs,
-            });
-        }
+    if let Some(check) = target {
+        check(role, data)?;
     }
     Ok(())
 }
@@ -446,14 +537,6 @@ fn on_device<T>(f: impl FnOnce() -> Result<T, TrainError>) -> Result<T, TrainErr
     dl_core::fault::catch_device_fault(f).unwrap_or_else(|e| Err(e.into()))
 }
 
-/// Number of rows of `out` whose first maximum is at the label (on the device).
-fn correct<Out: Shape, B: Backend, E: Float>(out: &Tensor<Out, B, E>, labels: &[usize]) -> Result<usize, TrainError> {
-    let dev = out.device();
-    let idx: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
-    let idx = dev.idx_from_slice(&idx);
-    Ok(count_correct_flat(dev, out.buf(), &idx, out.batch(), Out::NUMEL)?)
-}
-
 /// Arg-max of each row of `k` outputs: the first maximum, a NaN counting as
 /// maximal (as `torch.argmax` and the accuracy kernel do).
 fn argmax_rows<E: Float>(out: &[E], k: usize, mut f: impl FnMut(usize)) {
@@ -491,16 +574,65 @@ where
     Out: Shape,
     M: Layer<In, Out, B, E>,
     D: Dataset + ?Sized + 'static,
-    L: Loss<Out, B, E, Target = [usize]>,
+    L: Loss<Out, B, E>,
+    L::Target: FitTarget<Out, B, E>,
     B: Backend,
     E: Float,
 {
     check_batch("the evaluation batch size", batch_size)?;
-    check_dataset("evaluation", &**data, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+    check_dataset(
+        "evaluation",
+        &**data,
+        In::DIMS,
+        In::NUMEL,
+        Some(<L::Target as FitTarget<Out, B, E>>::check_dataset::<D>),
+    )?;
     let dev = device_of(model)?;
     let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
-    let mut loader = DataLoader::new(data.clone(), batch_size)?;
-    evaluate_with(model, &mut loader, loss, "evaluation", &dev, &mut bufs)
+    let mut loader =
+        DataLoader::new(data.clone(), batch_size)?.float_targets(!<L::Target as FitTarget<Out, B, E>>::CLASS_LABELS);
+    let mut pass = Pass::new(loss, &dev);
+    evaluate_with(model, &mut loader, loss, "evaluation", &dev, &mut bufs, &mut pass)?;
+    Ok(pass.evaluation(loader.num_samples()))
+}
+
+/// The reused state of evaluation passes: the target's storage and the
+/// running figures.
+struct Pass<Out: Shape, T: FitTarget<Out, B, E> + ?Sized, B: Backend, E: Float> {
+    target: T::Batch,
+    tally: Tally<E>,
+    loss_sum: f64,
+}
+
+impl<Out: Shape, T: FitTarget<Out, B, E> + ?Sized, B: Backend, E: Float> Pass<Out, T, B, E> {
+    fn new<L: Loss<Out, B, E, Target = T>>(loss: &L, dev: &B) -> Self {
+        Self {
+            target: T::new_batch(dev),
+            tally: Tally::new(loss.metrics(), Out::NUMEL),
+            loss_sum: 0.0,
+        }
+    }
+    fn evaluation(&self, n: usize) -> Evaluation {
+        let (accuracy, metrics) = figures::<Out, T, B, E>(&self.tally, n);
+        Evaluation {
+            loss: self.loss_sum / n as f64,
+            accuracy,
+            samples: n,
+            metrics,
+        }
+    }
+}
+
+/// Accuracy (class labels, else NaN) and float-target metrics of a pass of `n` samples.
+fn figures<Out: Shape, T: FitTarget<Out, B, E> + ?Sized, B: Backend, E: Float>(
+    tally: &Tally<E>,
+    n: usize,
+) -> (f64, MetricValues) {
+    if T::CLASS_LABELS {
+        (tally.right as f64 / n as f64, MetricValues::default())
+    } else {
+        (f64::NAN, tally.sums.values())
+    }
 }
 
 fn evaluate_with<In, Out, M, D, L, B, E>(
@@ -510,39 +642,45 @@ fn evaluate_with<In, Out, M, D, L, B, E>(
     role: &'static str,
     dev: &B,
     bufs: &mut StepBuffers<In, Out, M, B, E>,
-) -> Result<Evaluation, TrainError>
+    pass: &mut Pass<Out, L::Target, B, E>,
+) -> Result<(), TrainError>
 where
     In: Shape,
     Out: Shape,
     M: Layer<In, Out, B, E>,
     D: Dataset + ?Sized + 'static,
-    L: Loss<Out, B, E, Target = [usize]>,
+    L: Loss<Out, B, E>,
+    L::Target: FitTarget<Out, B, E>,
     B: Backend,
     E: Float,
 {
     model.set_training(false);
+    pass.tally.reset();
+    pass.loss_sum = 0.0;
     on_device(|| {
-        let n = loader.num_samples();
         let epoch = loader.next_epoch();
-        let (mut loss_sum, mut right) = (0.0, 0usize);
-        for (step, (x, labels)) in loader.epoch::<In, B, E>(dev)?.enumerate() {
-            check_labels(role, &labels, loader, epoch, step)?;
+        let mut batches = loader.epoch::<In, B, E>(dev)?;
+        let mut step = 0;
+        while let Some(Batch { x, labels, targets }) = batches.next_batch() {
+            let n = labels.len();
+            if <L::Target as FitTarget<Out, B, E>>::CLASS_LABELS {
+                check_labels(role, &labels, loader, epoch, step)?;
+            }
             check_input(role, model, &x, loader, epoch, step)?;
+            <L::Target as FitTarget<Out, B, E>>::load(&mut pass.target, labels, targets)?;
             model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
-            let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+            let target = <L::Target as FitTarget<Out, B, E>>::get(&pass.target);
+            let l = loss.loss(&bufs.out, target, &mut bufs.grad_out)?.to_f64();
             if !l.is_finite() {
                 // A NaN input or a diverged model: name the sample, never
                 // report a NaN loss or a meaningless accuracy.
                 check_outputs(role, &bufs.out.to_vec(), Out::NUMEL, loader, epoch, step)?;
             }
-            loss_sum += l * labels.len() as f64;
-            right += correct(&bufs.out, &labels)?;
+            pass.loss_sum += l * n as f64;
+            <L::Target as FitTarget<Out, B, E>>::tally(&pass.target, &bufs.out, &mut pass.tally)?;
+            step += 1;
         }
-        Ok(Evaluation {
-            loss: loss_sum / n as f64,
-            accuracy: right as f64 / n as f64,
-            samples: n,
-        })
+        Ok(())
     })
 }
 
@@ -597,10 +735,10 @@ where
 ///
 /// # Errors
 /// As [`Fit::fit`].
-pub fn fit_layer<In, Out, M, D, O, L, B, E>(
+pub fn fit_layer<In, Out, M, D, O, L, T, B, E>(
     model: &mut M,
     train: &Arc<D>,
-    cfg: &mut FitConfig<'_, M, O, L>,
+    cfg: &mut FitConfig<'_, M, O, L, T>,
 ) -> Result<History, TrainError>
 where
     In: Shape,
@@ -608,19 +746,37 @@ where
     M: Layer<In, Out, B, E>,
     D: Dataset + ?Sized + 'static,
     O: Optimizer<B, E>,
-    L: Loss<Out, B, E, Target = [usize]>,
+    L: Loss<Out, B, E>,
+    L::Target: FitTarget<Out, B, E>,
+    T: Teaching<In, Out, B, E>,
     B: Backend,
     E: Float,
 {
+    let class_labels = <L::Target as FitTarget<Out, B, E>>::CLASS_LABELS;
     let bs = cfg.batch_size;
     check_batch("batch_size", bs)?;
     let val_bs = cfg.validation_batch_size.unwrap_or(bs);
     check_batch("validation_batch_size", val_bs)?;
-    check_dataset("train", &**train, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+    check_dataset(
+        "train",
+        &**train,
+        In::DIMS,
+        In::NUMEL,
+        Some(<L::Target as FitTarget<Out, B, E>>::check_dataset::<D>),
+    )?;
     if let Some(v) = &cfg.validation {
-        check_dataset("validation", &**v, In::DIMS, In::NUMEL, Some(Out::NUMEL))?;
+        check_dataset(
+            "validation",
+            &**v,
+            In::DIMS,
+            In::NUMEL,
+            Some(<L::Target as FitTarget<Out, B, E>>::check_dataset::<dyn Dataset>),
+        )?;
     }
-    let mut loader = DataLoader::new(train.clone(), bs)?.drop_last(cfg.drop_last);
+    cfg.teacher.begin()?;
+    let mut loader = DataLoader::new(train.clone(), bs)?
+        .drop_last(cfg.drop_last)
+        .float_targets(!class_labels);
     if let Some(seed) = cfg.shuffle {
         loader = loader.shuffle(seed);
     }
@@ -638,9 +794,13 @@ where
         (Some(v), Some(d)) => Some(DataLoader::new(v.clone(), val_bs)?.sampler(d.eval_sampler())),
         (Some(v), None) => Some(DataLoader::new(v.clone(), val_bs)?),
         (None, _) => None,
-    };
+    }
+    .map(|l| l.float_targets(!class_labels));
     let dev = device_of(model)?;
     let mut bufs = StepBuffers::<In, Out, M, B, E>::new(&dev);
+    let mut train_pass = Pass::new(&cfg.loss, &dev);
+    let mut val_pass = Pass::new(&cfg.loss, &dev);
+    let mut teacher_scratch = cfg.teacher.new_scratch(&dev);
     let mut guard = NonFiniteGuard::<B, E>::new(&dev, cfg.non_finite).max_consecutive_skips(cfg.max_consecutive_skips);
 
     let FitConfig {
@@ -652,6 +812,7 @@ where
         quiet,
         non_finite,
         dist,
+        teacher,
         ..
     } = cfg;
     // PyTorch checks hyperparameters in the optimizer's constructor; a
@@ -687,13 +848,24 @@ where
             let start = Instant::now();
             model.set_training(true);
             reporter.begin_epoch(epoch, steps);
-            let (mut loss_sum, mut right, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
+            let (mut loss_sum, mut seen, mut skipped) = (0.0f64, 0usize, 0usize);
+            train_pass.tally.reset();
             let loader_epoch = loader.next_epoch();
-            for (step, (x, labels)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
-                check_labels("train", &labels, &loader, loader_epoch, step)?;
+            let mut batches = loader.epoch::<In, B, E>(&dev)?;
+            let mut step = 0;
+            while let Some(Batch { x, labels, targets }) = batches.next_batch() {
+                let n = labels.len();
+                if class_labels {
+                    check_labels("train", &labels, &loader, loader_epoch, step)?;
+                }
                 check_input("train", model, &x, &loader, loader_epoch, step)?;
+                <L::Target as FitTarget<Out, B, E>>::load(&mut train_pass.target, labels, targets)?;
                 model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
-                let l = loss.loss(&bufs.out, &labels, &mut bufs.grad_out)?.to_f64();
+                let target = <L::Target as FitTarget<Out, B, E>>::get(&train_pass.target);
+                let hard = loss.loss(&bufs.out, target, &mut bufs.grad_out)?;
+                let l = teacher
+                    .apply(&x, &bufs.out, hard, &mut bufs.grad_out, &mut teacher_scratch)?
+                    .to_f64();
                 // A non-finite loss skips the backward pass (the guard reports it).
                 let backward = l.is_finite() || *non_finite == NonFinite::Ignore;
                 if backward {
@@ -710,20 +882,29 @@ where
                 }
                 if !guard.check(model, l, epoch, step)? {
                     skipped += 1;
-                    reporter.step(f64::NAN, f64::NAN, 0.0);
+                    step += 1;
+                    reporter.step_with(f64::NAN, || None, 0.0);
                     continue;
                 }
                 optimizer.step(model);
-                loss_sum += l * labels.len() as f64;
-                right += correct(&bufs.out, &labels)?;
-                seen += labels.len();
+                loss_sum += l * n as f64;
+                <L::Target as FitTarget<Out, B, E>>::tally(&train_pass.target, &bufs.out, &mut train_pass.tally)?;
+                seen += n;
+                step += 1;
                 let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
-                reporter.step(loss_sum / seen as f64, right as f64 / seen as f64, rate);
+                let tally = &train_pass.tally;
+                reporter.step_with(
+                    loss_sum / seen as f64,
+                    || running_figure(class_labels, tally, seen),
+                    rate,
+                );
             }
+            drop(batches);
             let train_secs = start.elapsed().as_secs_f64();
-            let (val_loss, val_accuracy) = match &mut val_loader {
+            let (val_loss, val_accuracy, val_metrics) = match &mut val_loader {
                 Some(v) => {
-                    let mut e = evaluate_with(model, v, loss, "validation", &dev, &mut bufs)?;
+                    evaluate_with(model, v, loss, "validation", &dev, &mut bufs, &mut val_pass)?;
+                    let mut e = val_pass.evaluation(v.num_samples());
                     if let Some(d) = dist.as_mut() {
                         // Global figures: sums over the ranks' shards.
                         let mut sums = [
@@ -734,22 +915,39 @@ where
                         d.all_reduce_sum_f64(&mut sums)?;
                         e.loss = sums[0] / sums[2];
                         e.accuracy = sums[1] / sums[2];
+                        if !class_labels {
+                            d.all_reduce_sum_f64(val_pass.tally.sums.sums_mut())?;
+                            val_pass.tally.sums.load_sums();
+                            e.metrics = val_pass.tally.sums.values();
+                        }
                     }
-                    (Some(e.loss), Some(e.accuracy))
+                    (Some(e.loss), class_labels.then_some(e.accuracy), e.metrics)
                 }
-                None => (None, None),
+                None => (None, None, MetricValues::default()),
             };
+            let mut right = train_pass.tally.right;
             if let Some(d) = dist.as_mut() {
                 let mut sums = [loss_sum, right as f64, seen as f64];
                 d.all_reduce_sum_f64(&mut sums)?;
                 loss_sum = sums[0];
                 right = sums[1] as usize;
                 seen = sums[2] as usize;
+                if !class_labels {
+                    d.all_reduce_sum_f64(train_pass.tally.sums.sums_mut())?;
+                    train_pass.tally.sums.load_sums();
+                }
             }
-            let (train_loss, train_accuracy) = if seen > 0 {
+            let (train_loss, train_accuracy) = if seen > 0 && class_labels {
                 (loss_sum / seen as f64, right as f64 / seen as f64)
+            } else if seen > 0 {
+                (loss_sum / seen as f64, f64::NAN)
             } else {
                 (f64::NAN, f64::NAN)
+            };
+            let train_metrics = if class_labels {
+                MetricValues::default()
+            } else {
+                train_pass.tally.sums.values()
             };
             let record = EpochRecord {
                 epoch,
@@ -762,6 +960,8 @@ where
                 samples_per_sec: seen as f64 / train_secs.max(1e-9),
                 samples: seen,
                 skipped_steps: skipped,
+                train_metrics,
+                val_metrics,
             };
             reporter.end_epoch(&record);
             history.epochs.push(record.clone());
@@ -810,6 +1010,20 @@ where
                 })
             }
         }
+    }
+}
+
+/// The running figure a progress bar shows: accuracy (class labels) or the
+/// loss's first metric.
+fn running_figure<E: Float>(class_labels: bool, tally: &Tally<E>, seen: usize) -> Option<(&'static str, f64, bool)> {
+    if class_labels {
+        Some(("accuracy", tally.right as f64 / seen.max(1) as f64, true))
+    } else {
+        tally
+            .sums
+            .values()
+            .primary()
+            .map(|(m, v)| (m.name(), v, m == Metric::BinaryAccuracy))
     }
 }
 

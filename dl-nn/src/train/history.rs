@@ -2,6 +2,7 @@
 //! and serialisable to CSV and JSON.
 
 use super::error::TrainError;
+use super::metrics::{Metric, MetricValues};
 use std::fmt;
 use std::path::Path;
 
@@ -13,11 +14,13 @@ pub struct EpochRecord {
     /// Mean training loss over the epoch's samples (weighted by batch size),
     /// computed in training mode while the weights change, as Keras reports it.
     pub train_loss: f64,
-    /// Fraction of training samples whose arg-max output equals the label.
+    /// Fraction of training samples whose arg-max output equals the label
+    /// (NaN in a run on float targets: see `train_metrics`).
     pub train_accuracy: f64,
     /// Mean loss on the validation set at the end of the epoch (evaluation mode).
     pub val_loss: Option<f64>,
-    /// Accuracy on the validation set at the end of the epoch.
+    /// Accuracy on the validation set at the end of the epoch (`None` in a
+    /// run on float targets).
     pub val_accuracy: Option<f64>,
     /// Learning rate used during the epoch.
     pub lr: f64,
@@ -30,6 +33,12 @@ pub struct EpochRecord {
     /// Steps skipped because of a non-finite loss or gradient
     /// (`NonFinite::SkipStep`).
     pub skipped_steps: usize,
+    /// The float-target metrics of the training samples (MSE, MAE, R²,
+    /// binary accuracy: those of the loss, see [`Metric`]); empty in a run
+    /// on class labels.
+    pub train_metrics: MetricValues,
+    /// The same on the validation set (empty without validation).
+    pub val_metrics: MetricValues,
 }
 
 /// Per-epoch figures of a training run, oldest first.
@@ -40,6 +49,7 @@ pub struct EpochRecord {
 /// h.epochs.push(EpochRecord {
 ///     epoch: 0, train_loss: 0.5, train_accuracy: 0.8, val_loss: Some(0.6), val_accuracy: Some(0.75),
 ///     lr: 0.1, seconds: 1.0, samples_per_sec: 1000.0, samples: 1000, skipped_steps: 0,
+///     train_metrics: Default::default(), val_metrics: Default::default(),
 /// });
 /// assert!(h.to_csv().starts_with("epoch,train_loss,"));
 /// assert_eq!(History::from_json(&h.to_json()).unwrap(), h);
@@ -103,14 +113,41 @@ impl History {
         best.map(|(e, _)| e)
     }
 
+    /// The float-target metrics this history holds (those of any epoch),
+    /// in [`Metric::ALL`] order.
+    pub fn metrics(&self) -> Vec<Metric> {
+        Metric::ALL
+            .into_iter()
+            .filter(|&m| {
+                self.epochs
+                    .iter()
+                    .any(|e| e.train_metrics.get(m).is_some() || e.val_metrics.get(m).is_some())
+            })
+            .collect()
+    }
+    /// The values of `metric` on the training samples, one per epoch that has it.
+    pub fn train_metric(&self, metric: Metric) -> Vec<f64> {
+        self.epochs.iter().filter_map(|e| e.train_metrics.get(metric)).collect()
+    }
+    /// The values of `metric` on the validation set, one per epoch that has it.
+    pub fn val_metric(&self, metric: Metric) -> Vec<f64> {
+        self.epochs.iter().filter_map(|e| e.val_metrics.get(metric)).collect()
+    }
+
     /// The history as CSV, one header line and one line per epoch; missing
-    /// validation figures are empty fields.
+    /// validation figures are empty fields. A run on float targets has one
+    /// more column per metric at the end: `train_<name>` and `val_<name>`
+    /// (`train_r2,val_r2`).
     pub fn to_csv(&self) -> String {
+        let metrics = self.metrics();
         let mut s = String::from(CSV_HEADER);
+        for m in &metrics {
+            s.push_str(&format!(",train_{},{}", m.name(), m.val_name()));
+        }
         s.push('\n');
         for e in &self.epochs {
             s.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{}",
                 e.epoch,
                 e.train_loss,
                 e.train_accuracy,
@@ -122,6 +159,14 @@ impl History {
                 e.samples,
                 e.skipped_steps
             ));
+            for &m in &metrics {
+                s.push_str(&format!(
+                    ",{},{}",
+                    opt(e.train_metrics.get(m)),
+                    opt(e.val_metrics.get(m))
+                ));
+            }
+            s.push('\n');
         }
         s
     }
@@ -133,7 +178,7 @@ impl History {
             .epochs
             .iter()
             .map(|e| {
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "epoch": e.epoch,
                     "train_loss": json_num(e.train_loss),
                     "train_accuracy": json_num(e.train_accuracy),
@@ -144,7 +189,17 @@ impl History {
                     "samples_per_sec": json_num(e.samples_per_sec),
                     "samples": e.samples,
                     "skipped_steps": e.skipped_steps,
-                })
+                });
+                for (key, values) in [("train_metrics", &e.train_metrics), ("val_metrics", &e.val_metrics)] {
+                    if !values.is_empty() {
+                        let map: serde_json::Map<String, serde_json::Value> = values
+                            .iter()
+                            .map(|(m, x)| (m.name().to_string(), json_num(x)))
+                            .collect();
+                        v[key] = serde_json::Value::Object(map);
+                    }
+                }
+                v
             })
             .collect();
         serde_json::json!({ "epochs": epochs, "stopped_early": self.stopped_early }).to_string()
@@ -198,6 +253,8 @@ impl History {
                 samples_per_sec: f("samples_per_sec")?,
                 samples: u("samples")?,
                 skipped_steps: u("skipped_steps")?,
+                train_metrics: metric_values(e.get("train_metrics"), i, "train_metrics")?,
+                val_metrics: metric_values(e.get("val_metrics"), i, "val_metrics")?,
             });
         }
         out.stopped_early = match v.get("stopped_early") {
@@ -228,6 +285,26 @@ impl History {
     }
 }
 
+/// Reads a `{"r2": 0.5, ...}` object of [`History::to_json`] (absent: none).
+fn metric_values(v: Option<&serde_json::Value>, i: usize, key: &str) -> Result<MetricValues, TrainError> {
+    let bad = |m: String| TrainError::InvalidConfig(format!("history JSON: epochs[{i}].{key}: {m}"));
+    let mut out = MetricValues::default();
+    let obj = match v {
+        None | Some(serde_json::Value::Null) => return Ok(out),
+        Some(serde_json::Value::Object(o)) => o,
+        Some(_) => return Err(bad("not an object".into())),
+    };
+    for (name, x) in obj {
+        let m = Metric::from_name(name).ok_or_else(|| bad(format!("unknown metric `{name}`")))?;
+        let x = match x {
+            serde_json::Value::Null => f64::NAN,
+            x => x.as_f64().ok_or_else(|| bad(format!("`{name}` is not a number")))?,
+        };
+        out.set(m, Some(x));
+    }
+    Ok(out)
+}
+
 fn write_file(path: &Path, text: &str) -> Result<(), TrainError> {
     std::fs::write(path, text).map_err(|e| TrainError::Io {
         path: path.display().to_string(),
@@ -241,28 +318,66 @@ fn pct(v: Option<f64>) -> String {
 fn num(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
 }
+/// `binary_accuracy` is long for a column: `bin_acc`.
+fn metric_head(name: &str) -> String {
+    name.replace("binary_accuracy", "bin_acc")
+}
 
 impl fmt::Display for History {
     /// A table, one row per epoch (epochs are printed 1-based, as Keras does).
+    /// A run on float targets shows its metrics (`mse`, `val_mse`, ...)
+    /// in place of the accuracy columns.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:>5}  {:>10}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}  {:>10}",
-            "epoch", "loss", "accuracy", "val_loss", "val_acc", "lr", "seconds", "samples/s"
-        )?;
-        for e in &self.epochs {
+        let metrics = self.metrics();
+        if metrics.is_empty() {
             writeln!(
                 f,
-                "{:>5}  {:>10}  {:>9}  {:>10}  {:>9}  {:>10.3e}  {:>8.2}  {:>10.0}",
+                "{:>5}  {:>10}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}  {:>10}",
+                "epoch", "loss", "accuracy", "val_loss", "val_acc", "lr", "seconds", "samples/s"
+            )?;
+        } else {
+            write!(f, "{:>5}  {:>10}  {:>10}", "epoch", "loss", "val_loss")?;
+            for m in &metrics {
+                write!(f, "  {:>9}  {:>13}", metric_head(m.name()), metric_head(m.val_name()))?;
+            }
+            writeln!(f, "  {:>10}  {:>8}  {:>10}", "lr", "seconds", "samples/s")?;
+        }
+        for e in &self.epochs {
+            if metrics.is_empty() {
+                writeln!(
+                    f,
+                    "{:>5}  {:>10}  {:>9}  {:>10}  {:>9}  {:>10.3e}  {:>8.2}  {:>10.0}",
+                    e.epoch + 1,
+                    num(Some(e.train_loss)),
+                    pct(Some(e.train_accuracy)),
+                    num(e.val_loss),
+                    pct(e.val_accuracy),
+                    e.lr,
+                    e.seconds,
+                    e.samples_per_sec
+                )?;
+                continue;
+            }
+            write!(
+                f,
+                "{:>5}  {:>10}  {:>10}",
                 e.epoch + 1,
                 num(Some(e.train_loss)),
-                pct(Some(e.train_accuracy)),
-                num(e.val_loss),
-                pct(e.val_accuracy),
-                e.lr,
-                e.seconds,
-                e.samples_per_sec
+                num(e.val_loss)
             )?;
+            for &m in &metrics {
+                let show = |v: Option<f64>| match m {
+                    Metric::BinaryAccuracy => pct(v),
+                    _ => num(v),
+                };
+                write!(
+                    f,
+                    "  {:>9}  {:>13}",
+                    show(e.train_metrics.get(m)),
+                    show(e.val_metrics.get(m))
+                )?;
+            }
+            writeln!(f, "  {:>10.3e}  {:>8.2}  {:>10.0}", e.lr, e.seconds, e.samples_per_sec)?;
         }
         if let Some(why) = &self.stopped_early {
             writeln!(f, "stopped early: {why}")?;
@@ -287,6 +402,8 @@ mod tests {
             samples_per_sec: 4000.0,
             samples: 1000,
             skipped_steps: epoch,
+            train_metrics: Default::default(),
+            val_metrics: Default::default(),
         }
     }
 
@@ -319,6 +436,40 @@ mod tests {
         assert!(matches!(History::from_json("{"), Err(TrainError::InvalidConfig(_))));
         let e = History::from_json(r#"{"epochs":[{"epoch":0}]}"#).unwrap_err();
         assert!(e.to_string().contains("train_loss"), "{e}");
+    }
+
+    #[test]
+    fn float_target_metrics_in_csv_json_and_table() {
+        let mut h = History {
+            epochs: vec![rec(0, Some(0.4)), rec(1, None)],
+            stopped_early: None,
+        };
+        for e in &mut h.epochs {
+            e.train_accuracy = f64::NAN;
+            e.val_accuracy = None;
+            e.train_metrics.r2 = Some(0.25);
+            e.train_metrics.mae = Some(1.5);
+        }
+        h.epochs[0].val_metrics.r2 = Some(0.5);
+        h.epochs[0].val_metrics.mae = Some(f64::NAN);
+        assert_eq!(h.metrics(), vec![Metric::Mae, Metric::R2]);
+        let csv = h.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], format!("{CSV_HEADER},train_mae,val_mae,train_r2,val_r2"));
+        assert!(lines[1].ends_with(",1000,0,1.5,NaN,0.25,0.5"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",1000,1,1.5,,0.25,"), "{}", lines[2]);
+        let back = History::from_json(&h.to_json()).unwrap();
+        assert!(back.epochs[0].val_metrics.mae.unwrap().is_nan());
+        assert_eq!(back.epochs[0].val_metrics.r2, Some(0.5));
+        assert_eq!(back.epochs[1].train_metrics, h.epochs[1].train_metrics);
+        assert_eq!(back.val_metric(Metric::R2), vec![0.5]);
+        assert_eq!(h.train_metric(Metric::Mae), vec![1.5, 1.5]);
+        let text = h.to_string();
+        assert!(text.lines().next().unwrap().contains("val_r2"), "{text}");
+        assert!(!text.contains("accuracy"), "{text}");
+        let e = History::from_json(r#"{"epochs":[{"epoch":0,"train_loss":1,"train_accuracy":1,"lr":1,"seconds":1,"samples_per_sec":1,"samples":1,"skipped_steps":0,"train_metrics":{"f1":1}}]}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown metric `f1`"), "{e}");
     }
 
     #[test]

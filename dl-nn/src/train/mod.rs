@@ -34,6 +34,10 @@ pub mod metrics;
 #[cfg(feature = "plot")]
 mod plot;
 mod progress;
+mod target;
+#[cfg(test)]
+mod target_tests;
+mod teacher;
 #[cfg(test)]
 mod test_util;
 #[cfg(test)]
@@ -47,7 +51,10 @@ pub use fit::{
 };
 pub use guard::{NonFiniteGuard, DEFAULT_MAX_CONSECUTIVE_SKIPS};
 pub use history::{EpochRecord, History};
+pub use metrics::{Metric, MetricValues};
 pub use progress::{epoch_line, Progress};
+pub use target::{FitTarget, FloatBatch, Tally};
+pub use teacher::{NoTeacher, Teacher, TeacherScratch, Teaching};
 
 use crate::loss::Loss;
 use crate::module::Layer;

@@ -222,7 +222,8 @@ fn draw_panel<DB: DrawingBackend>(
 
 impl History {
     /// Writes the training curves to a PNG at `path`, [`PLOT_SIZE`] pixels:
-    /// loss on the left, accuracy on the right, training in blue
+    /// loss on the left, accuracy (a run on float targets: its binary
+    /// accuracy or R²) on the right, training in blue
     /// ([`TRAIN_COLOR`]) and validation in red ([`VAL_COLOR`]), one point
     /// per epoch. Non-finite figures are left out.
     ///
@@ -270,25 +271,47 @@ impl History {
                 points: pts(&|e| e.val_loss),
             },
         ];
-        let acc = [
-            Series {
-                name: "train",
-                color: TRAIN_COLOR,
-                points: pts(&|e| Some(e.train_accuracy)),
-            },
-            Series {
-                name: "val",
-                color: VAL_COLOR,
-                points: pts(&|e| e.val_accuracy),
-            },
-        ];
+        // A run on float targets plots its first metric (binary accuracy,
+        // else R²) in place of the accuracy.
+        let metric = self
+            .epochs
+            .iter()
+            .find_map(|e| e.train_metrics.primary())
+            .map(|(m, _)| m);
+        let acc = match metric {
+            None => [
+                Series {
+                    name: "train",
+                    color: TRAIN_COLOR,
+                    points: pts(&|e| Some(e.train_accuracy)),
+                },
+                Series {
+                    name: "val",
+                    color: VAL_COLOR,
+                    points: pts(&|e| e.val_accuracy),
+                },
+            ],
+            Some(m) => [
+                Series {
+                    name: "train",
+                    color: TRAIN_COLOR,
+                    points: pts(&|e| e.train_metrics.get(m)),
+                },
+                Series {
+                    name: "val",
+                    color: VAL_COLOR,
+                    points: pts(&|e| e.val_metrics.get(m)),
+                },
+            ],
+        };
+        let acc_title = metric.map_or("accuracy", |m| m.name());
         let epochs = self.epochs.iter().map(|e| e.epoch + 1).max().unwrap_or(1);
         let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
         let draw = || -> Result<(), DrawingAreaErrorKind<_>> {
             root.fill(&WHITE)?;
             let (l, r) = root.split_horizontally(width / 2);
             draw_panel(&root, &l, "loss", &loss, epochs, true)?;
-            draw_panel(&root, &r, "accuracy", &acc, epochs, false)?;
+            draw_panel(&root, &r, acc_title, &acc, epochs, false)?;
             root.present()
         };
         draw().map_err(|e| io(e.to_string()))
@@ -314,6 +337,8 @@ mod tests {
                     samples_per_sec: 100.0,
                     samples: 10,
                     skipped_steps: 0,
+                    train_metrics: Default::default(),
+                    val_metrics: Default::default(),
                 })
                 .collect(),
             stopped_early: None,

@@ -53,19 +53,23 @@ impl std::fmt::Debug for Progress {
 
 /// The one-line summary of an epoch, as printed by [`Progress::Lines`]:
 /// `epoch 2/5 - loss 0.3124 - accuracy 91.20% - val_loss .. - lr 1.000e-2 - 0.42s - 11904 samples/s`.
+/// A run on float targets shows its metrics in place of the accuracy:
+/// `epoch 2/5 - loss 0.4012 - mse 0.4012 - mae 0.5120 - r2 0.5310 - val_loss ..`.
 pub fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
-    let mut s = format!(
-        "epoch {}/{} - loss {:.4} - accuracy {:.2}%",
-        r.epoch + 1,
-        epochs,
-        r.train_loss,
-        100.0 * r.train_accuracy
-    );
+    let mut s = format!("epoch {}/{} - loss {:.4}", r.epoch + 1, epochs, r.train_loss);
+    if r.train_metrics.is_empty() {
+        s.push_str(&format!(" - accuracy {:.2}%", 100.0 * r.train_accuracy));
+    } else {
+        s.push_str(&format!(" - {}", r.train_metrics));
+    }
     if let Some(v) = r.val_loss {
         s.push_str(&format!(" - val_loss {v:.4}"));
     }
     if let Some(v) = r.val_accuracy {
         s.push_str(&format!(" - val_accuracy {:.2}%", 100.0 * v));
+    }
+    if !r.val_metrics.is_empty() {
+        s.push_str(&format!(" - {}", r.val_metrics.describe("val_")));
     }
     s.push_str(&format!(
         " - lr {:.3e} - {:.2}s - {:.0} samples/s",
@@ -142,12 +146,27 @@ impl<'p> Reporter<'p> {
     }
 
     /// After each step: running mean loss and accuracy, throughput.
+    #[cfg(test)]
     pub(crate) fn step(&mut self, loss: f64, accuracy: f64, samples_per_sec: f64) {
+        self.step_with(loss, || Some(("accuracy", accuracy, true)), samples_per_sec);
+    }
+
+    /// After each step: running mean loss, the running figure `(name,
+    /// value, as a percentage)` (accuracy, or a float-target metric; only
+    /// computed for a bar), throughput.
+    pub(crate) fn step_with(
+        &mut self,
+        loss: f64,
+        figure: impl FnOnce() -> Option<(&'static str, f64, bool)>,
+        samples_per_sec: f64,
+    ) {
         if let Some(pb) = &self.bar {
-            pb.set_message(format!(
-                "loss {loss:.4} - accuracy {:.2}% - {samples_per_sec:.0} samples/s",
-                100.0 * accuracy
-            ));
+            let fig = match figure() {
+                Some((name, v, true)) => format!(" - {name} {:.2}%", 100.0 * v),
+                Some((name, v, false)) => format!(" - {name} {v:.4}"),
+                None => String::new(),
+            };
+            pb.set_message(format!("loss {loss:.4}{fig} - {samples_per_sec:.0} samples/s"));
             pb.inc(1);
         }
     }
@@ -211,10 +230,23 @@ pub(crate) mod tests {
             samples_per_sec: 11904.2,
             samples: 5000,
             skipped_steps: 2,
+            train_metrics: Default::default(),
+            val_metrics: Default::default(),
         };
         assert_eq!(
             epoch_line(&r, 5),
             "epoch 2/5 - loss 0.3123 - accuracy 91.20% - val_loss 0.2500 - lr 1.000e-2 - 0.42s - 11904 samples/s - 2 skipped step(s)"
+        );
+        let mut f = r.clone();
+        f.train_accuracy = f64::NAN;
+        f.skipped_steps = 0;
+        f.train_metrics.mae = Some(0.5);
+        f.train_metrics.r2 = Some(0.25);
+        f.val_metrics.r2 = Some(0.125);
+        f.val_metrics.mae = Some(0.75);
+        assert_eq!(
+            epoch_line(&f, 5),
+            "epoch 2/5 - loss 0.3123 - mae 0.5000 - r2 0.2500 - val_loss 0.2500 - val_mae 0.7500 - val_r2 0.1250 - lr 1.000e-2 - 0.42s - 11904 samples/s"
         );
         let buf = SharedBuf::default();
         let mut sink = Progress::Writer(Box::new(buf.clone()));
