@@ -10,15 +10,13 @@
 //! (in `f64`), feeding `X_grads[t]` and comparing `X_after[t]` at every step.
 
 use super::Case;
-use crate::loss::bce::bce_with_logits_flat;
 use crate::loss::cross_entropy::{cross_entropy_flat, labels_to_idx};
 use crate::loss::distill::{distillation_flat, DistillScratch};
-use crate::loss::kl_div::kl_div_flat;
-use crate::loss::l1::l1_loss_flat;
-use crate::loss::mse::mse_loss_flat;
+use crate::loss::pointwise_flat;
 use crate::module::Module;
 use crate::optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 use crate::regularize::{penalty_flat, penalty_grad_flat};
+use dl_core::ops::loss::PointwiseLoss;
 use dl_core::ops::optim::Penalty;
 use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng};
 
@@ -132,14 +130,24 @@ fn loss(case: &Case) -> Result<(), String> {
         kind => {
             let tv = t.f32();
             match kind {
-                "mse_loss" => mse_loss_flat(&Cpu, &xv, &tv, n, &mut grad),
-                "l1_loss" => l1_loss_flat(&Cpu, &xv, &tv, n, &mut grad),
-                "bce_with_logits" => bce_with_logits_flat(&Cpu, &xv, &tv, n, &mut grad),
+                // PyTorch's reductions: the mean over elements, or over
+                // samples (`batchmean`) for KL.
+                "mse_loss" => pointwise_flat(&Cpu, PointwiseLoss::Mse, &xv, &tv, n, 1.0 / n as f64, &mut grad),
+                "l1_loss" => pointwise_flat(&Cpu, PointwiseLoss::L1, &xv, &tv, n, 1.0 / n as f64, &mut grad),
+                "bce_with_logits" => pointwise_flat(
+                    &Cpu,
+                    PointwiseLoss::BceWithLogits,
+                    &xv,
+                    &tv,
+                    n,
+                    1.0 / n as f64,
+                    &mut grad,
+                ),
                 _ => {
                     if case.p_bool("log_target").unwrap_or(false) {
                         return Err("kl_div: log_target = true is not supported".into());
                     }
-                    kl_div_flat(&Cpu, &xv, &tv, n, batch, &mut grad)
+                    pointwise_flat(&Cpu, PointwiseLoss::KlDiv, &xv, &tv, n, 1.0 / batch as f64, &mut grad)
                 }
             }
             .map_err(e)?

@@ -5,87 +5,29 @@
 //!
 //! **PyTorch equivalent**: `nn.BCEWithLogitsLoss()` / `F.binary_cross_entropy_with_logits(logits, target)`.
 
-use super::{pointwise_flat, pointwise_typed, Loss};
+use super::{pointwise_loss, Loss};
 use dl_core::ops::loss::PointwiseLoss;
 use dl_core::{Backend, Float, Result, Shape, Tensor};
 
-/// Binary cross-entropy with logits on flat buffers of `n` elements (mean over elements); returns the
-/// loss and writes its gradient into `grad` (resized to `n`).
-///
-/// # Errors
-/// [`dl_core::Error::InvalidArgument`] when `n == 0`,
-/// [`dl_core::Error::ShapeMismatch`] when a buffer does not hold `n` elements.
-pub fn bce_with_logits_flat<B: Backend, E: Float>(
-    dev: &B,
-    logits: &B::Buf<E>,
-    target: &B::Buf<E>,
-    n: usize,
-    grad: &mut B::Buf<E>,
-) -> Result<E> {
-    pointwise_flat(
-        dev,
-        PointwiseLoss::BceWithLogits,
-        logits,
-        target,
-        n,
-        1.0 / n.max(1) as f64,
-        grad,
-    )
-}
-
-/// Binary cross-entropy with logits of `logits` against `target`, writing the gradient into
-/// `grad` (resized to the batch; no allocation once it has grown).
-///
-/// # Errors
-/// [`dl_core::Error::ShapeMismatch`] when the batch sizes differ,
-/// [`dl_core::Error::InvalidArgument`] for an empty batch.
-pub fn bce_with_logits_into<S: Shape, B: Backend, E: Float>(
-    logits: &Tensor<S, B, E>,
-    target: &Tensor<S, B, E>,
-    grad: &mut Tensor<S, B, E>,
-) -> Result<E> {
-    pointwise_typed(PointwiseLoss::BceWithLogits, logits, target, false, grad)
-}
-
-/// Binary cross-entropy with logits: `(loss, d loss / d logits)`.
-///
-/// **PyTorch equivalent**: `F.binary_cross_entropy_with_logits(logits, target)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, 1e4]).unwrap();
-/// let t = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, 1.0]).unwrap();
-/// let (loss, grad) = dl_nn::loss::bce_with_logits(&x, &t).unwrap();
-/// assert!((loss - 0.5 * 2f32.ln()).abs() < 1e-6);
-/// assert_eq!(grad.to_vec(), vec![-0.25, 0.0]);
-/// ```
-///
-/// # Errors
-/// As [`bce_with_logits_into`].
-pub fn bce_with_logits<S: Shape, B: Backend, E: Float>(
-    logits: &Tensor<S, B, E>,
-    target: &Tensor<S, B, E>,
-) -> Result<(E, Tensor<S, B, E>)> {
-    let mut grad = Tensor::empty(logits.device());
-    let l = bce_with_logits_into(logits, target, &mut grad)?;
-    Ok((l, grad))
-}
-
-/// Binary cross-entropy with logits as a [`Loss`] (target: a tensor of the prediction's shape).
-///
-/// **PyTorch equivalent**: `nn.BCEWithLogitsLoss()`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BceWithLogits;
-
-impl<S: Shape, B: Backend, E: Float> Loss<S, B, E> for BceWithLogits {
-    type Target = Tensor<S, B, E>;
-    fn loss(&self, pred: &Tensor<S, B, E>, target: &Tensor<S, B, E>, grad: &mut Tensor<S, B, E>) -> Result<E> {
-        bce_with_logits_into(pred, target, grad)
-    }
-    /// Binary accuracy (a logit above 0 predicts 1), over every output element.
-    fn metrics(&self) -> &'static [crate::train::metrics::Metric] {
-        crate::train::metrics::Metric::BINARY
-    }
+pointwise_loss! {
+    /// Binary cross-entropy with logits: `(loss, d loss / d logits)`.
+    ///
+    /// **PyTorch equivalent**: `F.binary_cross_entropy_with_logits(logits, target)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, 1e4]).unwrap();
+    /// let t = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, 1.0]).unwrap();
+    /// let (loss, grad) = dl_nn::loss::bce_with_logits(&x, &t).unwrap();
+    /// assert!((loss - 0.5 * 2f32.ln()).abs() < 1e-6);
+    /// assert_eq!(grad.to_vec(), vec![-0.25, 0.0]);
+    /// ```
+    fn bce_with_logits(logits);
+    /// Binary cross-entropy with logits as a [`Loss`] (target: a tensor of the prediction's shape).
+    ///
+    /// **PyTorch equivalent**: `nn.BCEWithLogitsLoss()`.
+    struct BceWithLogits;
+    kind: PointwiseLoss::BceWithLogits, per_sample: false, metrics: crate::train::metrics::Metric::BINARY
 }
 
 #[cfg(test)]
@@ -128,9 +70,6 @@ mod tests {
         assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
         let e = bce_with_logits(&T::zeros(&Cpu, 0), &T::zeros(&Cpu, 0)).unwrap_err();
         assert!(e.to_string().contains("empty batch"), "{e}");
-        let mut g = vec![];
-        let e = bce_with_logits_flat(&Cpu, &vec![0f64; 3], &vec![0f64; 2], 3, &mut g).unwrap_err();
-        assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
     }
 
     #[test]

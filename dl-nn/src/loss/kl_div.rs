@@ -5,88 +5,29 @@
 //!
 //! **PyTorch equivalent**: `nn.KLDivLoss(reduction="batchmean")` / `F.kl_div(log_probs, target, reduction="batchmean")`.
 
-use super::{pointwise_flat, pointwise_typed, Loss};
+use super::{pointwise_loss, Loss};
 use dl_core::ops::loss::PointwiseLoss;
 use dl_core::{Backend, Float, Result, Shape, Tensor};
 
-/// KL divergence (batchmean) on flat buffers of `n` elements divided by `batch` (`batchmean`); returns the
-/// loss and writes its gradient into `grad` (resized to `n`).
-///
-/// # Errors
-/// [`dl_core::Error::InvalidArgument`] when `n == 0`,
-/// [`dl_core::Error::ShapeMismatch`] when a buffer does not hold `n` elements.
-pub fn kl_div_flat<B: Backend, E: Float>(
-    dev: &B,
-    log_probs: &B::Buf<E>,
-    target: &B::Buf<E>,
-    n: usize,
-    batch: usize,
-    grad: &mut B::Buf<E>,
-) -> Result<E> {
-    pointwise_flat(
-        dev,
-        PointwiseLoss::KlDiv,
-        log_probs,
-        target,
-        n,
-        1.0 / batch.max(1) as f64,
-        grad,
-    )
-}
-
-/// KL divergence (batchmean) of `log_probs` against `target`, writing the gradient into
-/// `grad` (resized to the batch; no allocation once it has grown).
-///
-/// # Errors
-/// [`dl_core::Error::ShapeMismatch`] when the batch sizes differ,
-/// [`dl_core::Error::InvalidArgument`] for an empty batch.
-pub fn kl_div_into<S: Shape, B: Backend, E: Float>(
-    log_probs: &Tensor<S, B, E>,
-    target: &Tensor<S, B, E>,
-    grad: &mut Tensor<S, B, E>,
-) -> Result<E> {
-    pointwise_typed(PointwiseLoss::KlDiv, log_probs, target, true, grad)
-}
-
-/// KL divergence (batchmean): `(loss, d loss / d log_probs)`.
-///
-/// **PyTorch equivalent**: `F.kl_div(log_probs, target, reduction="batchmean")`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.5f32.ln(), 0.5f32.ln()]).unwrap();
-/// let t = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.5, 0.5]).unwrap();
-/// let (loss, grad) = dl_nn::loss::kl_div(&x, &t).unwrap();
-/// assert!(loss.abs() < 1e-7); // identical distributions
-/// assert_eq!(grad.to_vec(), vec![-0.5, -0.5]);
-/// ```
-///
-/// # Errors
-/// As [`kl_div_into`].
-pub fn kl_div<S: Shape, B: Backend, E: Float>(
-    log_probs: &Tensor<S, B, E>,
-    target: &Tensor<S, B, E>,
-) -> Result<(E, Tensor<S, B, E>)> {
-    let mut grad = Tensor::empty(log_probs.device());
-    let l = kl_div_into(log_probs, target, &mut grad)?;
-    Ok((l, grad))
-}
-
-/// KL divergence (batchmean) as a [`Loss`] (target: a tensor of the prediction's shape).
-///
-/// **PyTorch equivalent**: `nn.KLDivLoss(reduction="batchmean")`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KlDiv;
-
-impl<S: Shape, B: Backend, E: Float> Loss<S, B, E> for KlDiv {
-    type Target = Tensor<S, B, E>;
-    fn loss(&self, pred: &Tensor<S, B, E>, target: &Tensor<S, B, E>, grad: &mut Tensor<S, B, E>) -> Result<E> {
-        kl_div_into(pred, target, grad)
-    }
-    /// None: the outputs are log-probabilities, not predictions of the targets.
-    fn metrics(&self) -> &'static [crate::train::metrics::Metric] {
-        &[]
-    }
+pointwise_loss! {
+    /// KL divergence (batchmean): `(loss, d loss / d log_probs)`.
+    ///
+    /// **PyTorch equivalent**: `F.kl_div(log_probs, target, reduction="batchmean")`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.5f32.ln(), 0.5f32.ln()]).unwrap();
+    /// let t = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.5, 0.5]).unwrap();
+    /// let (loss, grad) = dl_nn::loss::kl_div(&x, &t).unwrap();
+    /// assert!(loss.abs() < 1e-7); // identical distributions
+    /// assert_eq!(grad.to_vec(), vec![-0.5, -0.5]);
+    /// ```
+    fn kl_div(log_probs);
+    /// KL divergence (batchmean) as a [`Loss`] (target: a tensor of the prediction's shape).
+    ///
+    /// **PyTorch equivalent**: `nn.KLDivLoss(reduction="batchmean")`.
+    struct KlDiv;
+    kind: PointwiseLoss::KlDiv, per_sample: true, metrics: &[]
 }
 
 #[cfg(test)]
@@ -126,9 +67,6 @@ mod tests {
         assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
         let e = kl_div(&T::zeros(&Cpu, 0), &T::zeros(&Cpu, 0)).unwrap_err();
         assert!(e.to_string().contains("empty batch"), "{e}");
-        let mut g = vec![];
-        let e = kl_div_flat(&Cpu, &vec![0f64; 3], &vec![0f64; 2], 3, 1, &mut g).unwrap_err();
-        assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
     }
 
     #[test]

@@ -93,8 +93,9 @@ fn check_pointwise<B: Backend, E: Float>(
     Ok(())
 }
 
-/// Runs an element-wise loss on flat buffers with the given reduction scale.
-fn pointwise_flat<B: Backend, E: Float>(
+/// Runs an element-wise loss on flat buffers with the given reduction scale
+/// (the golden runner calls it with PyTorch's reductions).
+pub(crate) fn pointwise_flat<B: Backend, E: Float>(
     dev: &B,
     kind: PointwiseLoss,
     pred: &B::Buf<E>,
@@ -132,6 +133,71 @@ fn pointwise_typed<S: Shape, B: Backend, E: Float>(
         1.0 / n.max(1) as f64
     };
     pointwise_flat(pred.device(), kind, pred.buf(), target.buf(), n, scale, grad.buf_mut())
+}
+
+/// An element-wise loss: the allocating function `(loss, gradient)` and the
+/// [`Loss`] struct, both on [`pointwise_typed`] with one `PointwiseLoss`
+/// kind and reduction (`per_sample`: divide by the batch, else by the
+/// element count).
+macro_rules! pointwise_loss {
+    (
+        $(#[$fdoc:meta])* fn $f:ident($x:ident);
+        $(#[$sdoc:meta])* struct $s:ident;
+        kind: $kind:expr, per_sample: $per_sample:expr $(, metrics: $metrics:expr)?
+    ) => {
+        $(#[$fdoc])*
+        ///
+        /// # Errors
+        /// [`dl_core::Error::ShapeMismatch`] when the batch sizes differ,
+        /// [`dl_core::Error::InvalidArgument`] for an empty batch.
+        pub fn $f<S: Shape, B: Backend, E: Float>(
+            $x: &Tensor<S, B, E>,
+            target: &Tensor<S, B, E>,
+        ) -> Result<(E, Tensor<S, B, E>)> {
+            let mut grad = Tensor::empty($x.device());
+            let l = $s.loss($x, target, &mut grad)?;
+            Ok((l, grad))
+        }
+
+        $(#[$sdoc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $s;
+
+        impl<S: Shape, B: Backend, E: Float> Loss<S, B, E> for $s {
+            type Target = Tensor<S, B, E>;
+            fn loss(&self, pred: &Tensor<S, B, E>, target: &Tensor<S, B, E>, grad: &mut Tensor<S, B, E>) -> Result<E> {
+                super::pointwise_typed($kind, pred, target, $per_sample, grad)
+            }
+            $(
+                fn metrics(&self) -> &'static [crate::train::metrics::Metric] {
+                    $metrics
+                }
+            )?
+        }
+    };
+}
+pub(crate) use pointwise_loss;
+
+#[cfg(test)]
+mod pointwise_tests {
+    use super::*;
+    use dl_core::Cpu;
+
+    #[test]
+    fn flat_buffers_of_the_wrong_length_are_typed_errors() {
+        for kind in [
+            PointwiseLoss::Mse,
+            PointwiseLoss::L1,
+            PointwiseLoss::BceWithLogits,
+            PointwiseLoss::KlDiv,
+        ] {
+            let mut g = vec![];
+            let e = pointwise_flat(&Cpu, kind, &vec![0f64; 3], &vec![0f64; 2], 3, 1.0, &mut g).unwrap_err();
+            assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
+            let e = pointwise_flat::<Cpu, f64>(&Cpu, kind, &vec![], &vec![], 0, 1.0, &mut g).unwrap_err();
+            assert!(e.to_string().contains("empty batch"), "{e}");
+        }
+    }
 }
 
 #[cfg(test)]

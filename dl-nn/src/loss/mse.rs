@@ -4,75 +4,29 @@
 //!
 //! **PyTorch equivalent**: `nn.MSELoss()` / `F.mse_loss(pred, target)`.
 
-use super::{pointwise_flat, pointwise_typed, Loss};
+use super::{pointwise_loss, Loss};
 use dl_core::ops::loss::PointwiseLoss;
 use dl_core::{Backend, Float, Result, Shape, Tensor};
 
-/// Mean squared error on flat buffers of `n` elements (mean over elements); returns the
-/// loss and writes its gradient into `grad` (resized to `n`).
-///
-/// # Errors
-/// [`dl_core::Error::InvalidArgument`] when `n == 0`,
-/// [`dl_core::Error::ShapeMismatch`] when a buffer does not hold `n` elements.
-pub fn mse_loss_flat<B: Backend, E: Float>(
-    dev: &B,
-    pred: &B::Buf<E>,
-    target: &B::Buf<E>,
-    n: usize,
-    grad: &mut B::Buf<E>,
-) -> Result<E> {
-    pointwise_flat(dev, PointwiseLoss::Mse, pred, target, n, 1.0 / n.max(1) as f64, grad)
-}
-
-/// Mean squared error of `pred` against `target`, writing the gradient into
-/// `grad` (resized to the batch; no allocation once it has grown).
-///
-/// # Errors
-/// [`dl_core::Error::ShapeMismatch`] when the batch sizes differ,
-/// [`dl_core::Error::InvalidArgument`] for an empty batch.
-pub fn mse_loss_into<S: Shape, B: Backend, E: Float>(
-    pred: &Tensor<S, B, E>,
-    target: &Tensor<S, B, E>,
-    grad: &mut Tensor<S, B, E>,
-) -> Result<E> {
-    pointwise_typed(PointwiseLoss::Mse, pred, target, false, grad)
-}
-
-/// Mean squared error: `(loss, d loss / d pred)`.
-///
-/// **PyTorch equivalent**: `F.mse_loss(pred, target)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let p = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, 3.0]).unwrap();
-/// let t = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, 1.0]).unwrap();
-/// let (loss, grad) = dl_nn::loss::mse_loss(&p, &t).unwrap();
-/// assert_eq!(loss, 2.5);
-/// assert_eq!(grad.to_vec(), vec![1.0, 2.0]);
-/// ```
-///
-/// # Errors
-/// As [`mse_loss_into`].
-pub fn mse_loss<S: Shape, B: Backend, E: Float>(
-    pred: &Tensor<S, B, E>,
-    target: &Tensor<S, B, E>,
-) -> Result<(E, Tensor<S, B, E>)> {
-    let mut grad = Tensor::empty(pred.device());
-    let l = mse_loss_into(pred, target, &mut grad)?;
-    Ok((l, grad))
-}
-
-/// Mean squared error as a [`Loss`] (target: a tensor of the prediction's shape).
-///
-/// **PyTorch equivalent**: `nn.MSELoss()`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Mse;
-
-impl<S: Shape, B: Backend, E: Float> Loss<S, B, E> for Mse {
-    type Target = Tensor<S, B, E>;
-    fn loss(&self, pred: &Tensor<S, B, E>, target: &Tensor<S, B, E>, grad: &mut Tensor<S, B, E>) -> Result<E> {
-        mse_loss_into(pred, target, grad)
-    }
+pointwise_loss! {
+    /// Mean squared error: `(loss, d loss / d pred)`.
+    ///
+    /// **PyTorch equivalent**: `F.mse_loss(pred, target)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let p = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, 3.0]).unwrap();
+    /// let t = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, 1.0]).unwrap();
+    /// let (loss, grad) = dl_nn::loss::mse_loss(&p, &t).unwrap();
+    /// assert_eq!(loss, 2.5);
+    /// assert_eq!(grad.to_vec(), vec![1.0, 2.0]);
+    /// ```
+    fn mse_loss(pred);
+    /// Mean squared error as a [`Loss`] (target: a tensor of the prediction's shape).
+    ///
+    /// **PyTorch equivalent**: `nn.MSELoss()`.
+    struct Mse;
+    kind: PointwiseLoss::Mse, per_sample: false
 }
 
 #[cfg(test)]
@@ -112,9 +66,6 @@ mod tests {
         assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
         let e = mse_loss(&T::zeros(&Cpu, 0), &T::zeros(&Cpu, 0)).unwrap_err();
         assert!(e.to_string().contains("empty batch"), "{e}");
-        let mut g = vec![];
-        let e = mse_loss_flat(&Cpu, &vec![0f64; 3], &vec![0f64; 2], 3, &mut g).unwrap_err();
-        assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
     }
 
     #[test]
