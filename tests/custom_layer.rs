@@ -56,7 +56,7 @@ fn the_layer_passes_the_gradient_check() {
     let mut layer = Scale::<3, Cpu, f64>::init(&Cpu, 0);
     layer.weight.set_value(&[0.5, -2.0, 1.5]).unwrap();
     let x = Tensor::<S1<3>, Cpu, f64>::from_vec(&Cpu, 2, vec![1.0, 2.0, -1.0, 0.5, -0.25, 3.0]).unwrap();
-    dl::nn::check_layer_gradients(&mut layer, &x).unwrap();
+    dl::nn::check_layer_gradients(&layer, &x).unwrap();
 }
 
 /// Inside `#[network]`, trained by `fit`, saved and loaded by name.
