@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(f32_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 0x3C02); // tie from odd 0x3C01 goes up
         assert_eq!(f32_to_f16(1.0 + 2f32.powi(-11) + 2f32.powi(-20)), 0x3C01); // above the tie
         assert_eq!(f32_to_f16(1.0 + 2f32.powi(-11) - 2f32.powi(-20)), 0x3C00); // below the tie
-        // 2049 is a tie between 2048 and 2050 (ulp 2 there): to even 2048.
+                                                                               // 2049 is a tie between 2048 and 2050 (ulp 2 there): to even 2048.
         assert_eq!(f16_to_f32(f32_to_f16(2049.0)), 2048.0);
         assert_eq!(f16_to_f32(f32_to_f16(2051.0)), 2052.0);
     }
