@@ -707,7 +707,8 @@ fn loads_bf16_and_f16_tensors() {
     let mut i = 0;
     src.visit("", &mut |name, p| {
         // Alternate BF16 and F16 tensors.
-        let (dtype, to_bits, from_bits): (Dtype, fn(f32) -> u16, fn(u16) -> f32) = if i % 2 == 0 {
+        type Codec = (Dtype, fn(f32) -> u16, fn(u16) -> f32);
+        let (dtype, to_bits, from_bits): Codec = if i % 2 == 0 {
             (Dtype::BF16, f32_to_bf16, bf16_to_f32)
         } else {
             (Dtype::F16, f32_to_f16, f16_to_f32)
