@@ -1,4 +1,7 @@
-//! Element types: [`Float`] is implemented by `f32` and `f64`.
+//! Element types: [`Float`] is implemented by `f32` and `f64`; [`half`]
+//! converts to and from the 16-bit storage formats bf16 and f16.
+
+pub mod half;
 
 use std::fmt::{Debug, Display};
 use std::iter::Sum;

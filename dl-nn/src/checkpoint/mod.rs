@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Tensors are stored in the model's dtype (F32 or F64); loading accepts
-//! F32 and F64 and converts. Saving is atomic: the file is written to a
+//! F32, F64, BF16 and F16 (a mixed-precision or PyTorch `model.half()`
+//! checkpoint) and converts (16-bit values are exact in `f32`). Saving is atomic: the file is written to a
 //! temporary file of a unique name in the same directory
 //! (`.<name>.<pid>.<n>.tmp`, created exclusively, so two processes or
 //! threads saving to one path never write into the same temporary file),
@@ -99,8 +100,8 @@ pub enum CheckpointError {
         /// Whether the model (not the file) repeats it.
         in_model: bool,
     },
-    /// A tensor to load is neither F32 nor F64.
-    #[error("{}: tensor {name:?} has dtype {dtype}, only F32 and F64 can be loaded", .path.display())]
+    /// A tensor to load is not F32, F64, BF16 or F16.
+    #[error("{}: tensor {name:?} has dtype {dtype}, only F32, F64, BF16 and F16 can be loaded", .path.display())]
     UnsupportedDType {
         /// The file concerned.
         path: PathBuf,
@@ -208,11 +209,20 @@ pub(crate) fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
     }
 }
 
-/// Decodes F32 / F64 little-endian data (the length was validated by the
-/// safetensors parser).
+/// Decodes F32 / F64 / BF16 / F16 little-endian data (the length was
+/// validated by the safetensors parser). BF16 and F16 values are exact in
+/// `f32` and `f64`.
 pub(crate) fn decode<T>(view: &TensorView<'_>, from: impl Fn(f64) -> T) -> Option<Vec<T>> {
+    use dl_core::dtype::half::{bf16_to_f32, f16_to_f32};
     let d = view.data();
+    let halves = |to_f32: fn(u16) -> f32| -> Vec<T> {
+        d.chunks_exact(2)
+            .map(|c| from(to_f32(u16::from_le_bytes([c[0], c[1]])) as f64))
+            .collect()
+    };
     match view.dtype() {
+        Dtype::BF16 => Some(halves(bf16_to_f32)),
+        Dtype::F16 => Some(halves(f16_to_f32)),
         Dtype::F32 => Some(
             d.chunks_exact(4)
                 .map(|c| from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
@@ -530,7 +540,7 @@ impl Parsed<'_> {
 /// [`CheckpointError::Io`], [`CheckpointError::Truncated`],
 /// [`CheckpointError::Format`], [`CheckpointError::DuplicateName`],
 /// [`CheckpointError::UnsupportedDType`] for a tensor to load that is not
-/// F32 or F64, and in strict mode [`CheckpointError::Mismatch`]. On any
+/// F32, F64, BF16 or F16, and in strict mode [`CheckpointError::Mismatch`]. On any
 /// error the model is unchanged.
 pub fn load<B: Backend, E: Float>(
     model: &mut impl Module<B, E>,

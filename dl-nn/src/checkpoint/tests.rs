@@ -551,11 +551,11 @@ fn broken_files_are_typed_errors() {
         matches!(&e, CheckpointError::DuplicateName { name, in_model: false, .. } if name == "fc1.bias"),
         "{e}"
     );
-    // An F16 tensor where the model wants fc1.bias; an I64 tensor elsewhere is fine.
-    let f16 = r#"{"fc1.bias":{"dtype":"F16","shape":[8],"data_offsets":[0,16]},"labels":{"dtype":"I64","shape":[1],"data_offsets":[16,24]}}"#;
-    let e = load(&mut m, write_hand_made(&path, f16, 24), false).unwrap_err();
+    // An I16 tensor where the model wants fc1.bias; an I64 tensor elsewhere is fine.
+    let i16 = r#"{"fc1.bias":{"dtype":"I16","shape":[8],"data_offsets":[0,16]},"labels":{"dtype":"I64","shape":[1],"data_offsets":[16,24]}}"#;
+    let e = load(&mut m, write_hand_made(&path, i16, 24), false).unwrap_err();
     assert!(
-        matches!(&e, CheckpointError::UnsupportedDType { dtype, .. } if dtype == "F16"),
+        matches!(&e, CheckpointError::UnsupportedDType { dtype, .. } if dtype == "I16"),
         "{e}"
     );
     let i64_only = r#"{"labels":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#;
@@ -692,4 +692,58 @@ fn optimizer_state_of_another_model_is_refused() {
     let mut opt2 = Adam::<Cpu, f32>::new(1e-3);
     load_optimizer(&mut opt2, &mut net2, &path).unwrap();
     let _ = std::fs::remove_file(&path);
+}
+
+/// A checkpoint whose tensors are BF16 and F16 (as a mixed-precision run or
+/// PyTorch's `model.half()` / `model.bfloat16()` writes it), made with the
+/// safetensors crate, loads into f32 and f64 models: every value is the
+/// 16-bit value, exactly.
+#[test]
+fn loads_bf16_and_f16_tensors() {
+    use dl_core::dtype::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+    let src = Net::<Cpu, f32>::init(&Cpu, 3);
+    let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut expect: HashMap<String, Vec<f32>> = HashMap::new();
+    let mut i = 0;
+    src.visit("", &mut |name, p| {
+        // Alternate BF16 and F16 tensors.
+        type Codec = (Dtype, fn(f32) -> u16, fn(u16) -> f32);
+        let (dtype, to_bits, from_bits): Codec = if i % 2 == 0 {
+            (Dtype::BF16, f32_to_bf16, bf16_to_f32)
+        } else {
+            (Dtype::F16, f32_to_f16, f16_to_f32)
+        };
+        i += 1;
+        let bits: Vec<u16> = p.value_vec().iter().map(|&v| to_bits(v)).collect();
+        expect.insert(name.to_string(), bits.iter().map(|&b| from_bits(b)).collect());
+        let bytes = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+        entries.push((name.to_string(), dtype, p.dims.clone(), bytes));
+    });
+    let views: Vec<(String, TensorView<'_>)> = entries
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let bytes = safetensors::serialize(views, &None).unwrap();
+    let path = tmp("half");
+    std::fs::write(&path, &bytes).unwrap();
+    // The values differ from the f32 originals (rounded), so the check is not vacuous.
+    assert!(expect["fc1.weight"] != src.fc1.weight.value_vec());
+
+    let mut m = Net::<Cpu, f32>::init(&Cpu, 4);
+    let r = load(&mut m, &path, true).unwrap();
+    assert_eq!(r.loaded.len(), i);
+    m.visit("", &mut |name, p| assert_eq!(p.value_vec(), expect[name], "{name}"));
+
+    let mut m64 = Net::<Cpu, f64>::init(&Cpu, 4);
+    load_from_bytes(&mut m64, &bytes, true).unwrap();
+    m64.visit("", &mut |name, p| {
+        let want: Vec<f64> = expect[name].iter().map(|&v| v as f64).collect();
+        assert_eq!(p.value_vec(), want, "{name}");
+    });
+    // Saving again writes the model's dtype.
+    save(&m, &path).unwrap();
+    let again = std::fs::read(&path).unwrap();
+    let st = SafeTensors::deserialize(&again).unwrap();
+    assert_eq!(st.tensor("fc1.weight").unwrap().dtype(), Dtype::F32);
+    std::fs::remove_file(&path).unwrap();
 }

@@ -24,6 +24,7 @@
 //! | [`LrScheduler`]`::new(\|epoch\| ..)` | `LearningRateScheduler(schedule)` |
 //! | `.on_non_finite(NonFinite::Error)` (default) | `TerminateOnNaN` |
 
+pub mod amp;
 mod callbacks;
 mod distributed;
 mod error;
