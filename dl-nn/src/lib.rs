@@ -29,7 +29,7 @@ pub use optim::Optimizer;
 
 /// The items most programs need.
 pub mod prelude {
-    pub use crate::data::{load_mnist, DataLoader, Dataset, InMemoryDataset, Split};
+    pub use crate::data::{load_digits, load_mnist, DataLoader, Dataset, InMemoryDataset, Split};
     pub use crate::layers::*;
     pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};
