@@ -96,7 +96,7 @@ macro_rules! mono_kernels {
         /// `f64` in `dl-core` (a supertrait of [`Float`]; see the module
         /// documentation). Not for use outside `dl-core`.
         #[doc(hidden)]
-        #[allow(missing_docs, clippy::too_many_arguments)]
+        #[allow(missing_docs, clippy::too_many_arguments, clippy::ptr_arg)]
         pub trait CpuKernels<E> {
             $($( fn $name($($arg: $ty),*) $(-> $ret)?; )*)*
         }
@@ -227,6 +227,7 @@ mono_kernels! {
 /// op's `cpu_*_f32`/`cpu_*_f64` method (compiled here for the ops of
 /// `dl-core`, see [`mono_unary_op!`]). Not for use outside `dl-core`.
 #[doc(hidden)]
+#[allow(clippy::ptr_arg)]
 pub trait CpuUnary: Sized {
     /// `y[i] = op.f(x[i])`.
     fn unary_forward<Op: UnaryOp>(op: Op, x: &Vec<Self>, y: &mut Vec<Self>);
@@ -289,12 +290,14 @@ pub(crate) use mono_unary_op;
 
 /// The generic body of the element-wise forward kernel (`Host`'s).
 #[doc(hidden)]
+#[allow(clippy::ptr_arg)]
 pub fn host_unary_forward<E: Float, Op: UnaryOp>(op: Op, x: &Vec<E>, y: &mut Vec<E>) {
     Host.unary_forward(op, x, y)
 }
 
 /// The generic body of the element-wise backward kernel (`Host`'s).
 #[doc(hidden)]
+#[allow(clippy::ptr_arg)]
 pub fn host_unary_backward<E: Float, Op: UnaryOp>(op: Op, x: &Vec<E>, y: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>) {
     Host.unary_backward(op, x, y, dy, dx)
 }
