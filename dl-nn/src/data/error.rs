@@ -181,7 +181,8 @@ impl DataError {
     /// directories, such as `data/mnist`).
     pub fn missing_dir(dir: &Path) -> Self {
         let hint = if dir.is_relative() && dir.components().any(|c| c.as_os_str() == "data") {
-            "; the data sets ship in the dl repository's `data/` folder: copy them here or give their absolute path".to_string()
+            "; the data sets ship in the dl repository's `data/` folder: copy them here or give their absolute path"
+                .to_string()
         } else {
             String::new()
         };
