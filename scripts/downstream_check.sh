@@ -24,6 +24,13 @@ for line in '[profile.dev.package."*"]' 'opt-level = 3' 'debug-assertions = fals
         fail "profile line '$line' not in both docs/using-dl.md and tests/downstream/Cargo.toml"
 done
 
+# The README's section, once it has one, shows the same lines.
+if grep -q "^## Use dl in your own crate" "$root/README.md"; then
+    for line in '[profile.dev.package."*"]' 'opt-level = 3' 'debug-assertions = false' 'overflow-checks = false'; do
+        grep -qxF "$line" "$root/README.md" || fail "profile line '$line' not in the README's section"
+    done
+fi
+
 (cd "$crate" && cargo build --bins)
 bin="$CARGO_TARGET_DIR/debug"
 
