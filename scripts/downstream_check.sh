@@ -41,11 +41,11 @@ work=$(cd "$work" && pwd -P)
 mkdir -p "$work/run/data/digits" "$work/empty"
 cp "$root/data/digits/digits.csv.gz" "$work/run/data/digits/"
 
-start=$(date +%s)
+start=$(date +%s%N)
 out=$(cd "$work/run" && "$bin/my-digits" 2>"$work/stderr") || { cat "$work/stderr"; fail "my-digits exited with an error"; }
 echo "$out"
 cat "$work/stderr"
-echo "downstream_check: the program ran in $(( $(date +%s) - start )) s (dev profile)"
+echo "downstream_check: the program ran in $(( ($(date +%s%N) - start) / 1000000 )) ms (dev profile)"
 
 grep -q "^Network: DigitsMlp (input \[64\])" <<<"$out" || fail "no summary table"
 # `fit` prints one line per epoch (on stderr when it is not a terminal) ...
