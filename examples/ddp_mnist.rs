@@ -99,7 +99,7 @@ fn evaluate<B: Backend>(
 ) -> Result<[f64; 2], String> {
     model.eval();
     let (mut correct, mut seen) = (0usize, 0usize);
-    for (x, y) in loader.epoch::<S3<1, 28, 28>, B, f32>(dev).map_err(|e| e.to_string())? {
+    for (x, y) in loader.epoch(dev).map_err(|e| e.to_string())? {
         let logits = model.forward(&x);
         correct += common::correct(&logits.to_vec(), 10, &y);
         seen += y.len();
@@ -157,9 +157,7 @@ where
         if epoch < args.epochs {
             schedule.apply(&mut opt, args.lr, epoch);
             model.train();
-            let batches = loader
-                .epoch::<S3<1, 28, 28>, B, f32>(dev)
-                .unwrap_or_else(|e| fail(ddp.comm(), e));
+            let batches = loader.epoch(dev).unwrap_or_else(|e| fail(ddp.comm(), e));
             for (x, y) in batches {
                 let (logits, mut cache) = model.forward_train(&x);
                 let (loss, d_logits) = cross_entropy(&logits, &y).unwrap_or_else(|e| fail(ddp.comm(), e));

@@ -11,7 +11,7 @@
 //!   at every improvement;
 //! * an LR schedule callback (`LrScheduler::from_schedule(StepLr ..)`:
 //!   halve the learning rate every 2 epochs);
-//! * the `History` table, its CSV, and the PNG plot of the curves written to
+//! * the `History` summary, its CSV, and the PNG plot of the curves written to
 //!   `checkpoints/keras_fit_history.png`;
 //! * `model.evaluate` and `model.predict` on the test set.
 //!
@@ -118,10 +118,9 @@ fn run<B: Backend>(args: &Args, dev: &B) {
     );
     let secs = start.elapsed().as_secs_f64();
 
-    common::say(args, format!("\n{history}"));
-    if let Some(why) = &history.stopped_early {
-        common::say(args, format!("stopped early: {why}"));
-    }
+    // The epoch lines were printed as `fit` went: a one-line summary here
+    // (`history.table()` would print them again).
+    common::say(args, format!("history: {history}"));
     if let (Some(e), Some(v)) = (best.best_epoch(), best.best_value()) {
         common::say(
             args,

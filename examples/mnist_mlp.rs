@@ -52,7 +52,7 @@ fn defaults() -> Args {
 fn evaluate<B: Backend>(model: &mut Mlp<B>, test_loader: &mut DataLoader<InMemoryDataset>, dev: &B) -> f64 {
     model.eval();
     let (mut correct, mut seen) = (0usize, 0usize);
-    for (x, y) in common::or_exit(PROGRAM, test_loader.epoch::<S3<1, 28, 28>, B, f32>(dev)) {
+    for (x, y) in common::or_exit(PROGRAM, test_loader.epoch(dev)) {
         let logits = model.forward(&x);
         correct += common::correct(&logits.to_vec(), 10, &y);
         seen += y.len();
@@ -83,7 +83,7 @@ pub fn run<B: Backend>(args: &Args, dev: &B) -> f64 {
         schedule.apply(&mut opt, args.lr, epoch);
         model.train();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (step, (x, y)) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, B, f32>(dev)).enumerate() {
+        for (step, (x, y)) in common::or_exit(PROGRAM, loader.epoch(dev)).enumerate() {
             let (logits, mut cache) = model.forward_train(&x);
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(&logits, &y));
             model.zero_grad();

@@ -114,7 +114,7 @@ fn run<B: Backend>(args: &Args, dev: &B) {
         let t = Instant::now();
         model.train();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (i, (x, y)) in common::or_exit(PROGRAM, loader.epoch::<S3<1, 28, 28>, B, f32>(dev)).enumerate() {
+        for (i, (x, y)) in common::or_exit(PROGRAM, loader.epoch(dev)).enumerate() {
             schedule.apply(&mut opt, args.lr, step);
             let logits = model.forward_train_into(&x, &mut cache);
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(logits, &y));

@@ -7,7 +7,11 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// `#[network]` expands to `::dl::...` paths; inside this crate too.
+extern crate self as dl;
+
 pub mod cli;
+pub mod example_network;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 

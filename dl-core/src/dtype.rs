@@ -64,6 +64,8 @@ pub trait Float:
     + DivAssign
     + Sum
     + DeviceElem
+    + crate::ops::mono::CpuKernels<Self>
+    + crate::ops::mono::CpuUnary
 {
     /// The runtime tag.
     const DTYPE: DType;

@@ -1,8 +1,11 @@
 //! [`DistError`]: everything a communicator, the gradient synchronisation
 //! and the sampler can fail with.
 
+// `?` out of `main` prints `Error: {e:?}`: the message, not a struct dump.
+dl_core::debug_as_display!(DistError);
+
 /// Errors of `dl-dist`.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum DistError {
     /// MPI could not be started (already initialised, or `MPI_Init` failed).

@@ -44,7 +44,7 @@ pub mod __derive {
 
 /// The items most programs need.
 pub mod prelude {
-    pub use crate::data::{load_mnist, DataLoader, Dataset, InMemoryDataset, Split, TensorDataset};
+    pub use crate::data::{load_digits, load_mnist, DataLoader, Dataset, InMemoryDataset, Split, TensorDataset};
     pub use crate::layers::*;
     pub use crate::loss::*;
     pub use crate::module::{Layer, Module, Network, OutputShape};

@@ -96,8 +96,11 @@ impl Default for ServeConfig {
     }
 }
 
+// `?` out of `main` prints `Error: {e:?}`: the message, not a struct dump.
+dl_core::debug_as_display!(ConfigError);
+
 /// A bad command line. Its text says which flag and why.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 

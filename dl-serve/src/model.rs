@@ -9,8 +9,11 @@ use sha2::{Digest, Sha256};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+// `?` out of `main` prints `Error: {e:?}`: the message, not a struct dump.
+dl_core::debug_as_display!(LoadError);
+
 /// Why a checkpoint was refused (at start or on reload).
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.

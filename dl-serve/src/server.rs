@@ -27,8 +27,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch, Semaphore};
 
+// `?` out of `main` prints `Error: {e:?}`: the message, not a struct dump.
+dl_core::debug_as_display!(ServeError);
+
 /// Why the server did not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     /// A bad setting.

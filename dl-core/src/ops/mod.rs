@@ -23,6 +23,8 @@ pub mod leaky_relu;
 pub mod log;
 pub mod loss;
 pub mod matmul;
+#[doc(hidden)]
+pub mod mono;
 pub mod optim;
 pub mod pool1d;
 pub mod pool2d;

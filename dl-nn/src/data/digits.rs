@@ -1,15 +1,20 @@
-//! scikit-learn's 8x8 handwritten digits (`load_digits()`): [`load_digits`].
+//! scikit-learn's 8x8 handwritten digits (`load_digits()`): [`load_digits`]
+//! returns pixels already scaled to `[0, 1]` (file value / 16).
 //!
 //! The file (`data/digits/digits.csv.gz`, plain CSV accepted too) has no
 //! header; each line holds 65 comma-separated integers: the 64 pixels of an
-//! 8x8 image, row-major, each `0..=16`, then the label `0..=9`. There are
-//! 1797 lines. Pixels are scaled to `[0, 1]` (divided by 16); samples are
-//! `[1, 8, 8]`.
+//! 8x8 image, row-major, each `0..=16` in the file, then the label `0..=9`.
+//! There are 1797 lines. The loaders divide every pixel by 16, so samples
+//! are 64 values in `[0, 1]` (`[1, 8, 8]`); do not scale them again.
+//! [`load_digits_with`] takes the options [`load_mnist_with`](super::load_mnist_with)
+//! takes: standardisation with [`DIGITS_MEAN`] and [`DIGITS_STD`], and a
+//! prefix of the file.
 //!
 //! ```no_run
 //! use dl_nn::data::{load_digits, Dataset};
 //! let ds = load_digits("data/digits/digits.csv.gz")?;
 //! assert_eq!((ds.len(), ds.sample_len(), ds.num_classes()), (1797, 64, 10));
+//! assert!(ds.data().iter().all(|v| (0.0..=1.0).contains(v)));
 //! # Ok::<(), dl_nn::data::DataError>(())
 //! ```
 
@@ -20,32 +25,66 @@ use std::path::Path;
 
 /// Pixels per image (8 x 8).
 pub const DIGITS_PIXELS: usize = 64;
-/// Largest pixel value (ink count of a 4x4 block).
+/// Largest pixel value in the file (ink count of a 4x4 block); the loaders
+/// divide by it.
 pub const DIGITS_MAX_PIXEL: u32 = 16;
+/// Mean pixel of the 1797 digits after scaling to `[0, 1]`.
+pub const DIGITS_MEAN: f32 = 0.3053;
+/// Standard deviation of the digits' pixels after scaling to `[0, 1]`.
+pub const DIGITS_STD: f32 = 0.3760;
 
-/// Loads the digits CSV at `path` (gzip or plain).
+/// Options of [`load_digits_with`] (the same as
+/// [`MnistOptions`](super::MnistOptions)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DigitsOptions {
+    /// Standardise pixels with [`DIGITS_MEAN`] and [`DIGITS_STD`] after
+    /// scaling to `[0, 1]` (as `transforms.Normalize((0.3053,), (0.3760,))`).
+    pub normalize: bool,
+    /// Keep only the first `limit` images (the rest of the file is still
+    /// read and checked).
+    pub limit: Option<usize>,
+}
+
+/// The 1797 digits at `path` (gzip or plain CSV) as an [`InMemoryDataset`]
+/// of 64 pixels in `[0, 1]` (file value / 16, `[1, 8, 8]` row-major) and
+/// labels 0..9.
 ///
 /// # Errors
+/// [`DataError::MissingDir`] when the file's directory does not exist,
 /// [`DataError::Io`] / [`DataError::Gzip`] on reading, and
 /// [`DataError::BadCsvLine`] with the 1-based line number for a line
 /// without 65 integers, a pixel above 16 or a label above 9.
 pub fn load_digits(path: impl AsRef<Path>) -> Result<InMemoryDataset, DataError> {
-    let path = path.as_ref();
-    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    let len = f.metadata().map_err(|e| DataError::io(path, e))?.len();
-    read_digits(path, std::io::BufReader::new(f), len)
+    load_digits_with(path, DigitsOptions::default())
 }
 
-/// Parses the digits CSV from the bytes of a file (gzip or plain); `path`
-/// names it in errors.
+/// [`load_digits`] with options: pixels in `[0, 1]`, or standardised with
+/// [`DIGITS_MEAN`] and [`DIGITS_STD`] when `opts.normalize`; the first
+/// `opts.limit` images.
+///
+/// # Errors
+/// As [`load_digits`].
+pub fn load_digits_with(path: impl AsRef<Path>, opts: DigitsOptions) -> Result<InMemoryDataset, DataError> {
+    let path = path.as_ref();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        return Err(DataError::missing_dir(dir));
+    }
+    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let len = f.metadata().map_err(|e| DataError::io(path, e))?.len();
+    read_digits(path, std::io::BufReader::new(f), len, opts)
+}
+
+/// The digits parsed from the bytes of a file (gzip or plain CSV), as
+/// [`load_digits`] returns them (pixels in `[0, 1]`); `path` names the
+/// file in errors.
 ///
 /// # Errors
 /// As [`load_digits`].
 pub fn parse_digits(path: impl AsRef<Path>, bytes: &[u8]) -> Result<InMemoryDataset, DataError> {
-    read_digits(path.as_ref(), bytes, bytes.len() as u64)
+    read_digits(path.as_ref(), bytes, bytes.len() as u64, DigitsOptions::default())
 }
 
-fn read_digits<R: Read>(path: &Path, src: R, raw_len: u64) -> Result<InMemoryDataset, DataError> {
+fn read_digits<R: Read>(path: &Path, src: R, raw_len: u64, opts: DigitsOptions) -> Result<InMemoryDataset, DataError> {
     let (mut src, max_len) = open_maybe_gzip(path, src, raw_len)?;
     let bytes = src.read_up_to(max_len)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| DataError::BadCsvLine {
@@ -95,6 +134,13 @@ fn read_digits<R: Read>(path: &Path, src: R, raw_len: u64) -> Result<InMemoryDat
             return Err(bad(format!("{fields} fields, expected {}", DIGITS_PIXELS + 1)));
         }
     }
+    if let Some(limit) = opts.limit {
+        labels.truncate(limit);
+        data.truncate(labels.len() * DIGITS_PIXELS);
+    }
+    if opts.normalize {
+        data.iter_mut().for_each(|v| *v = (*v - DIGITS_MEAN) / DIGITS_STD);
+    }
     InMemoryDataset::new(data, labels, DIGITS_PIXELS, 10)
 }
 
@@ -123,6 +169,30 @@ mod tests {
         assert_eq!(&ds.sample(0)[..4], &[0.0, 0.0, 5.0 / 16.0, 13.0 / 16.0]);
         assert_eq!(ds.labels()[..2], [0, 1]);
         assert!(ds.data().iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn options_standardise_and_cut() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits/digits.csv.gz");
+        let plain = load_digits(&p).unwrap();
+        // The constants are the data's mean and standard deviation.
+        let n = plain.data().len() as f64;
+        let mean = plain.data().iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = plain.data().iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        assert!((mean - DIGITS_MEAN as f64).abs() < 1e-4, "{mean}");
+        assert!((var.sqrt() - DIGITS_STD as f64).abs() < 1e-4, "{}", var.sqrt());
+        let opts = DigitsOptions {
+            normalize: true,
+            limit: Some(100),
+        };
+        let z = load_digits_with(&p, opts).unwrap();
+        assert_eq!((z.len(), z.labels()), (100, &plain.labels()[..100]));
+        let want = (plain.data()[10] - DIGITS_MEAN) / DIGITS_STD;
+        assert!((z.data()[10] - want).abs() < 1e-6);
+        // A missing directory says so (with the current directory).
+        let e = load_digits("no/such/dir/digits.csv.gz").unwrap_err();
+        assert!(matches!(e, DataError::MissingDir { .. }), "{e}");
+        assert!(e.to_string().contains("current directory"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! [`DataError`]: what can go wrong while reading, building or batching a
 //! data set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors of data loading. Variants about a file name the file and the
 /// problem, so a message such as
@@ -17,6 +17,23 @@ pub enum DataError {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// A data-set directory does not exist (or is not a directory). A
+    /// relative path is relative to the current directory, which the
+    /// message names: `cargo run` and `cargo test` start in different ones.
+    #[error(
+        "{}: no such directory (the current directory is {}){}",
+        .dir.display(),
+        .cwd.as_ref().map_or_else(|| "unknown".to_string(), |c| c.display().to_string()),
+        .hint
+    )]
+    MissingDir {
+        /// The directory asked for, as given.
+        dir: PathBuf,
+        /// The current directory, when it can be read.
+        cwd: Option<PathBuf>,
+        /// A remedy for the data sets of the repository (empty otherwise).
+        hint: String,
     },
     /// None of the accepted file names exists in a data-set directory.
     #[error("{}: no file named {}", .dir.display(), .tried.join(" or "))]
@@ -159,6 +176,23 @@ fn at(path: &Option<PathBuf>) -> String {
 }
 
 impl DataError {
+    /// [`DataError::MissingDir`] for `dir`, naming the current directory
+    /// (with a hint where `dir` looks like one of the repository's data
+    /// directories, such as `data/mnist`).
+    pub fn missing_dir(dir: &Path) -> Self {
+        let hint = if dir.is_relative() && dir.components().any(|c| c.as_os_str() == "data") {
+            "; the data sets ship in the dl repository's `data/` folder: copy them here or give their absolute path"
+                .to_string()
+        } else {
+            String::new()
+        };
+        DataError::MissingDir {
+            dir: dir.to_path_buf(),
+            cwd: std::env::current_dir().ok(),
+            hint,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),

@@ -303,6 +303,9 @@ fn read_idx<R: Read>(
 
 /// The first of `names` that exists in `dir`.
 pub(crate) fn find_file(dir: &Path, names: &[String]) -> Result<PathBuf, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::missing_dir(dir));
+    }
     names
         .iter()
         .map(|n| dir.join(n))
@@ -313,21 +316,26 @@ pub(crate) fn find_file(dir: &Path, names: &[String]) -> Result<PathBuf, DataErr
         })
 }
 
-/// Loads MNIST's training or test split from `dir` (files
-/// `train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
+/// MNIST's training or test split in `dir` as an [`InMemoryDataset`] of
+/// 784 pixels in `[0, 1]` (byte / 255, `[1, 28, 28]` row-major) and labels
+/// 0..9.
+///
+/// The files are `train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
 /// `t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz`, each with or
-/// without `.gz`), pixels scaled to `[0, 1]`, 10 classes, samples of
-/// `rows * cols` values (`[1, 28, 28]`).
+/// without `.gz`. [`load_mnist_with`] standardises and reads a prefix.
 ///
 /// # Errors
-/// A [`DataError`] naming the file and the problem: missing file, I/O,
+/// A [`DataError`] naming the file and the problem: missing directory
+/// ([`DataError::MissingDir`], naming the current directory), missing file, I/O,
 /// gzip, bad magic, truncation, trailing data, image and label counts that
 /// differ, a label above 9.
 pub fn load_mnist(dir: impl AsRef<Path>, split: Split) -> Result<InMemoryDataset, DataError> {
     load_mnist_with(dir, split, MnistOptions::default())
 }
 
-/// [`load_mnist`] with options (normalisation, a prefix of the files).
+/// [`load_mnist`] with options: pixels in `[0, 1]`, or standardised with
+/// [`MNIST_MEAN`] and [`MNIST_STD`] when `opts.normalize`; the first
+/// `opts.limit` images.
 ///
 /// # Errors
 /// As [`load_mnist`].
@@ -567,6 +575,14 @@ pub(crate) mod tests {
         let e = load_mnist(&d, Split::Train).unwrap_err();
         assert!(matches!(e, DataError::MissingFile { .. }), "{e}");
         assert!(e.to_string().contains("train-images-idx3-ubyte.gz or"), "{e}");
+        // A directory that does not exist says so, and names the current one.
+        let e = load_mnist(d.join("nowhere"), Split::Train).unwrap_err();
+        assert!(matches!(e, DataError::MissingDir { .. }), "{e}");
+        let cwd = std::env::current_dir().unwrap();
+        assert!(e.to_string().contains("no such directory"), "{e}");
+        assert!(e.to_string().contains(&cwd.display().to_string()), "{e}");
+        let e = load_mnist("data/no-such-mnist", Split::Test).unwrap_err();
+        assert!(e.to_string().contains("`data/` folder"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

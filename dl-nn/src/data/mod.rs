@@ -9,7 +9,8 @@
 //! | [`DataLoader`] | batches, shuffling, background preparation |
 //! | [`InMemoryDataset`] | samples in host memory; subset, filter, relabel, split |
 //! | [`TensorDataset`], [`Tabular`] | samples with float targets (regression, binary, multi-label) |
-//! | [`load_mnist`], [`load_digits`] | MNIST (IDX, gzip or plain) and scikit-learn's 8x8 digits |
+//! | [`load_mnist`], [`load_digits`] | MNIST (IDX, gzip or plain; pixels / 255) and scikit-learn's 8x8 digits (pixels / 16): both already in `[0, 1]`; [`load_mnist_with`], [`load_digits_with`] standardise |
+//! | [`load_diabetes`], [`load_breast_cancer`] | tabular data, raw feature values ([`Tabular`]) |
 //! | [`augment`] | seeded image transforms (flips, crops, rotation, jitter, normalisation) |
 //! | [`DataError`] | typed errors naming the file and the problem |
 
@@ -23,7 +24,7 @@ pub mod sampler;
 pub mod tabular;
 pub mod targets;
 
-pub use digits::load_digits;
+pub use digits::{load_digits, load_digits_with, DigitsOptions, DIGITS_MEAN, DIGITS_STD};
 pub use error::DataError;
 pub use idx::{load_mnist, load_mnist_with, MnistOptions, Split};
 pub use loader::{Batch, DataLoader, Epoch};

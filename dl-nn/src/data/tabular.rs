@@ -172,6 +172,9 @@ fn parse_row(
 
 /// The first of `names` that exists in `dir`.
 fn find(dir: &Path, names: &[&str]) -> Result<PathBuf, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::missing_dir(dir));
+    }
     names
         .iter()
         .map(|n| dir.join(n))
@@ -185,13 +188,15 @@ fn find(dir: &Path, names: &[&str]) -> Result<PathBuf, DataError> {
 /// Features of the diabetes data.
 pub const DIABETES_FEATURES: usize = 10;
 
-/// Loads the diabetes regression data (442 patients, 10 raw features: age,
-/// sex, bmi, bp, s1..s6; target: disease progression after one year) from
-/// `dir/diabetes_data_raw.csv(.gz)` (space-separated) and
+/// The diabetes regression data in `dir` as a [`Tabular`] of 442 rows of
+/// 10 raw, unscaled features (age, sex, bmi, bp, s1..s6) and a float target
+/// (disease progression after one year, 25..346).
+///
+/// The files are `dir/diabetes_data_raw.csv(.gz)` (space-separated) and
 /// `dir/diabetes_target.csv(.gz)` (one value a line).
 ///
 /// # Errors
-/// [`DataError::MissingFile`], [`DataError::Io`], [`DataError::Gzip`];
+/// [`DataError::MissingDir`], [`DataError::MissingFile`], [`DataError::Io`], [`DataError::Gzip`];
 /// [`DataError::BadCsvLine`] with the line number for a line without 10
 /// finite numbers (or one target); [`DataError::DimensionMismatch`] when
 /// the two files disagree on the number of rows.
@@ -223,9 +228,12 @@ pub fn load_diabetes(dir: impl AsRef<Path>) -> Result<Tabular, DataError> {
     })
 }
 
-/// Loads the breast-cancer binary classification data from `path`
-/// (`breast_cancer.csv(.gz)`): a header line `rows,cols,name0,name1`, then
-/// `rows` lines of `cols` features and a 0/1 label (0 malignant, 1 benign).
+/// The breast-cancer data at `path` as a [`Tabular`] of 569 rows of 30
+/// raw, unscaled features and a 0/1 label (0 malignant, 1 benign).
+///
+/// The file (`breast_cancer.csv(.gz)`) holds a header line
+/// `rows,cols,name0,name1`, then `rows` lines of `cols` features and the
+/// label.
 ///
 /// # Errors
 /// [`DataError::Io`], [`DataError::Gzip`]; [`DataError::BadCsvLine`] for a
@@ -354,7 +362,7 @@ mod tests {
         ));
         assert!(matches!(
             load_diabetes(dir.join("nowhere")),
-            Err(DataError::MissingFile { .. })
+            Err(DataError::MissingDir { .. })
         ));
     }
 }

@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
+// `?` out of `main` prints `Error: {e:?}`: the message, not a struct dump.
+dl_core::debug_as_display!(ExportError);
+
 /// Errors of [`crate::export`] (graph description) and of the ONNX writer
 /// and reader (`dl_nn::export::onnx`, feature `onnx`).
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
     /// A layer was described on an input whose per-sample shape it does not

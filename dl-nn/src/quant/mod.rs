@@ -63,8 +63,11 @@ use crate::data::Dataset;
 use crate::module::Network;
 use dl_core::Cpu;
 
+// `?` out of `main` prints `Error: {e:?}`: the message, not a struct dump.
+dl_core::debug_as_display!(QuantError);
+
 /// Errors of quantization.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum QuantError {
     /// A layer the integer plan does not support.
     #[error("layer `{layer}` ({kind}) cannot be quantized: {reason}")]

@@ -1,5 +1,6 @@
-//! [`History`]: the per-epoch figures of a `fit` run, printable as a table
-//! and serialisable to CSV and JSON.
+//! [`History`]: the per-epoch figures of a `fit` run, printable as a
+//! one-line summary (`{history}`) or a table ([`History::table`]) and
+//! serialisable to CSV and JSON.
 
 use super::error::TrainError;
 use super::metrics::{Metric, MetricValues};
@@ -323,12 +324,17 @@ fn metric_head(name: &str) -> String {
     name.replace("binary_accuracy", "bin_acc")
 }
 
-impl fmt::Display for History {
-    /// A table, one row per epoch (epochs are printed 1-based, as Keras does).
-    /// A run on float targets shows its metrics (`mse`, `val_mse`, ...)
-    /// in place of the accuracy columns.
+/// The per-epoch table of a [`History`] (see [`History::table`]).
+#[derive(Clone, Copy, Debug)]
+pub struct HistoryTable<'a>(&'a History);
+
+impl fmt::Display for HistoryTable<'_> {
+    /// One row per epoch (epochs are printed 1-based, as Keras does). A run
+    /// on float targets shows its metrics (`mse`, `val_mse`, ...) in place
+    /// of the accuracy columns.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let metrics = self.metrics();
+        let h = self.0;
+        let metrics = h.metrics();
         if metrics.is_empty() {
             writeln!(
                 f,
@@ -342,7 +348,7 @@ impl fmt::Display for History {
             }
             writeln!(f, "  {:>10}  {:>8}  {:>10}", "lr", "seconds", "samples/s")?;
         }
-        for e in &self.epochs {
+        for e in &h.epochs {
             if metrics.is_empty() {
                 writeln!(
                     f,
@@ -379,8 +385,52 @@ impl fmt::Display for History {
             }
             writeln!(f, "  {:>10.3e}  {:>8.2}  {:>10.0}", e.lr, e.seconds, e.samples_per_sec)?;
         }
-        if let Some(why) = &self.stopped_early {
+        if let Some(why) = &h.stopped_early {
             writeln!(f, "stopped early: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl History {
+    /// The whole run as a table, one row per epoch (`println!("{}",
+    /// history.table())`). A non-quiet `fit` has already printed these
+    /// lines as it went; `{history}` prints a one-line summary instead.
+    pub fn table(&self) -> HistoryTable<'_> {
+        HistoryTable(self)
+    }
+}
+
+impl fmt::Display for History {
+    /// A one-line summary: the number of epochs, the last epoch's figures,
+    /// the best validation accuracy, and why training stopped early. (The
+    /// per-epoch table is [`History::table`].)
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.epochs.len();
+        write!(f, "{n} epoch{}", if n == 1 { "" } else { "s" })?;
+        if let Some(e) = self.last() {
+            write!(f, ", last: loss {}", num(Some(e.train_loss)))?;
+            let metrics = self.metrics();
+            match metrics.first() {
+                None => write!(f, ", accuracy {}", pct(Some(e.train_accuracy)))?,
+                Some(&m) => write!(f, ", {} {}", m.name(), num(e.train_metrics.get(m)))?,
+            }
+            if e.val_loss.is_some() {
+                write!(f, ", val_loss {}", num(e.val_loss))?;
+                match metrics.first() {
+                    None => write!(f, ", val_acc {}", pct(e.val_accuracy))?,
+                    Some(&m) => write!(f, ", {} {}", m.val_name(), num(e.val_metrics.get(m)))?,
+                }
+            }
+            let total: f64 = self.epochs.iter().map(|e| e.seconds).sum();
+            write!(f, ", {total:.1} s")?;
+        }
+        if let Some(best) = self.best_epoch(super::callbacks::Monitor::ValAccuracy) {
+            let v = self.epochs[best].val_accuracy;
+            write!(f, "; best val_acc {} at epoch {}", pct(v), self.epochs[best].epoch + 1)?;
+        }
+        if let Some(why) = &self.stopped_early {
+            write!(f, "; stopped early: {why}")?;
         }
         Ok(())
     }
@@ -478,12 +528,21 @@ mod tests {
             epochs: vec![rec(0, Some(0.4)), rec(1, Some(0.2)), rec(2, Some(0.3))],
             stopped_early: Some("patience exhausted".into()),
         };
-        let text = h.to_string();
+        let text = h.table().to_string();
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(
             text.contains("80.00%") && text.contains("stopped early: patience exhausted"),
             "{text}"
         );
+        // `{history}` is one line, not the epoch lines `fit` already printed.
+        let summary = h.to_string();
+        assert_eq!(summary.lines().count(), 1, "{summary}");
+        assert_eq!(
+            summary,
+            "3 epochs, last: loss 0.3333, accuracy 70.00%, val_loss 0.3000, val_acc 70.00%, 0.8 s; \
+             best val_acc 80.00% at epoch 2; stopped early: patience exhausted"
+        );
+        assert_eq!(History::default().to_string(), "0 epochs");
         use crate::train::Monitor;
         assert_eq!(h.best_epoch(Monitor::ValLoss), Some(1));
         assert_eq!(h.best_epoch(Monitor::ValAccuracy), Some(1));

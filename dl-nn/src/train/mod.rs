@@ -51,7 +51,7 @@ pub use fit::{
     device_of, evaluate_layer, fit_layer, predict_layer, Evaluation, Fit, FitConfig, NonFinite, Predictions,
 };
 pub use guard::{NonFiniteGuard, DEFAULT_MAX_CONSECUTIVE_SKIPS};
-pub use history::{EpochRecord, History};
+pub use history::{EpochRecord, History, HistoryTable};
 pub use metrics::{Metric, MetricValues};
 pub use progress::{epoch_line, Progress};
 pub use target::{FitTarget, FloatBatch, Tally};

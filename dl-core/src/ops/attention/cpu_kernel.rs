@@ -1,6 +1,7 @@
 use super::{AttentionKernel, AttnMask, HeadDims};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// Lanes of the row reductions below: independent accumulators that the
@@ -75,7 +76,7 @@ fn for_rows<E: Float>(count: usize, tq: usize, tk: usize, s: &mut [E], f: impl F
     }
 }
 
-impl AttentionKernel for Cpu {
+impl AttentionKernel for Host {
     fn masked_softmax_forward<E: Float>(&self, count: usize, tq: usize, tk: usize, mask: AttnMask, s: &mut Vec<E>) {
         let n = count * tq * tk;
         assert!(s.len() >= n, "masked_softmax_forward: buffer too small");

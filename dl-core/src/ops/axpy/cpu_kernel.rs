@@ -1,9 +1,10 @@
 use super::AxpyKernel;
-use crate::cpu::{Cpu, PAR_CHUNK, PAR_THRESHOLD};
+use crate::cpu::{PAR_CHUNK, PAR_THRESHOLD};
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
-impl AxpyKernel for Cpu {
+impl AxpyKernel for Host {
     fn axpy<E: Float>(&self, alpha: E, x: &Vec<E>, y: &mut Vec<E>) {
         let n = y.len();
         assert!(x.len() >= n, "axpy: x has {} elements, y {n}", x.len());

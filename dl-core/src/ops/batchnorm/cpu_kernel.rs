@@ -1,6 +1,7 @@
 use super::{BatchNormConfig, BatchNormKernel, NormDims};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// Runs `f(c)` for every channel, in parallel when the tensor is large.
@@ -50,7 +51,7 @@ fn check(d: NormDims, x_len: usize, per_c: &[usize]) {
     );
 }
 
-impl BatchNormKernel for Cpu {
+impl BatchNormKernel for Host {
     fn batchnorm_forward_train<E: Float>(
         &self,
         d: NormDims,

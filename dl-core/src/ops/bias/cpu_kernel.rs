@@ -1,9 +1,10 @@
 use super::{BiasDims, BiasKernel};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
-impl BiasKernel for Cpu {
+impl BiasKernel for Host {
     fn bias_add<E: Float>(&self, d: BiasDims, b: &Vec<E>, y: &mut Vec<E>) {
         let row = d.channels * d.inner;
         assert!(

@@ -1,9 +1,10 @@
 use super::{BinaryDims, BinaryKernel, BinaryOp};
-use crate::cpu::{Cpu, PAR_CHUNK, PAR_THRESHOLD};
+use crate::cpu::{PAR_CHUNK, PAR_THRESHOLD};
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
-impl BinaryKernel for Cpu {
+impl BinaryKernel for Host {
     fn binary_forward<E: Float>(&self, op: BinaryOp, d: BinaryDims, a: &Vec<E>, b: &Vec<E>, out: &mut Vec<E>) {
         let n = d.outer * d.inner;
         let b_len = if d.broadcast_b { d.inner } else { n };

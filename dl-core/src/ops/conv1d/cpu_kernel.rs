@@ -2,7 +2,8 @@
 //! default of other backends).
 
 use super::{Conv1dDims, Conv1dKernel};
-use crate::cpu::Cpu;
+use crate::ops::mono::Host;
+
 use crate::dtype::Float;
 use rayon::prelude::*;
 
@@ -120,7 +121,7 @@ pub fn conv1d_backward_weight_host<E: Float>(d: Conv1dDims, x: &[E], dy: &[E], d
     }
 }
 
-impl Conv1dKernel for Cpu {
+impl Conv1dKernel for Host {
     fn conv1d_forward<E: Float>(&self, d: Conv1dDims, x: &Vec<E>, w: &Vec<E>, b: Option<&Vec<E>>, y: &mut Vec<E>) {
         y.resize(d.y_len(), E::ZERO);
         conv1d_forward_host(d, x, w, b.map(|b| b.as_slice()), y);

@@ -1,8 +1,9 @@
 use super::{Conv2dDims, Conv2dKernel};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::bias::{BiasDims, BiasKernel};
 use crate::ops::matmul::{gemm_batched_fused, Activation, Batch, BiasAxis, Epilogue, Gemm, GemmKernel};
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// Column layouts of the im2col buffer. Both are sequences of segments of
@@ -145,7 +146,7 @@ fn check(d: &Conv2dDims) {
     }
 }
 
-impl Conv2dKernel for Cpu {
+impl Conv2dKernel for Host {
     fn conv2d_forward<E: Float>(
         &self,
         d: Conv2dDims,

@@ -1,9 +1,10 @@
 use super::{keep, DropoutKernel};
-use crate::cpu::{Cpu, PAR_CHUNK, PAR_THRESHOLD};
+use crate::cpu::{PAR_CHUNK, PAR_THRESHOLD};
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
-impl DropoutKernel for Cpu {
+impl DropoutKernel for Host {
     fn dropout_mask<E: Float>(&self, p: f64, seed: u64, len: usize, mask: &mut Vec<E>) {
         mask.resize(len, E::ZERO);
         let scale = if p >= 1.0 {

@@ -1,9 +1,10 @@
 use super::{token_index, EmbeddingKernel};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
-impl EmbeddingKernel for Cpu {
+impl EmbeddingKernel for Host {
     fn embedding_forward<E: Float>(&self, vocab: usize, dim: usize, ids: &Vec<E>, w: &Vec<E>, y: &mut Vec<E>) -> usize {
         assert!(w.len() >= vocab * dim, "embedding_forward: buffer too small");
         y.resize(ids.len() * dim, E::ZERO);

@@ -11,6 +11,7 @@ const C3: f64 = 0.044715;
 
 impl UnaryOp for Gelu {
     const NAME: &'static str = "gelu";
+    crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
         let half = E::from_f64(0.5);
@@ -27,6 +28,7 @@ impl UnaryOp for Gelu {
 
 impl UnaryOp for GeluTanh {
     const NAME: &'static str = "gelu_tanh";
+    crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
         let u = E::from_f64(SQRT_2_OVER_PI) * (x + E::from_f64(C3) * x * x * x);

@@ -1,6 +1,7 @@
 use super::LayerNormKernel;
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// An output row and its input row.
@@ -9,7 +10,7 @@ type RowOut<'a, E> = (&'a mut [E], &'a [E]);
 /// Columns per parallel task of the parameter-gradient sums.
 const COL_CHUNK: usize = 64;
 
-impl LayerNormKernel for Cpu {
+impl LayerNormKernel for Host {
     fn layernorm_forward<E: Float>(
         &self,
         rows: usize,

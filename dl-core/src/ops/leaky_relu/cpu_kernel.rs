@@ -4,6 +4,7 @@ use crate::ops::util::UnaryOp;
 
 impl UnaryOp for LeakyRelu {
     const NAME: &'static str = "leaky_relu";
+    crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
         if x > E::ZERO {

@@ -4,6 +4,7 @@ use crate::ops::util::UnaryOp;
 
 impl UnaryOp for Log {
     const NAME: &'static str = "log";
+    crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
         x.ln()

@@ -1,6 +1,7 @@
 use super::{BadLabel, ClassDims, LossKernel, PointwiseLoss};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// Smallest chunk of a deterministic reduction, in elements.
@@ -98,7 +99,7 @@ fn check_labels(labels: &[u32], classes: usize) -> Result<(), BadLabel> {
     }
 }
 
-impl LossKernel for Cpu {
+impl LossKernel for Host {
     fn cross_entropy<E: Float>(
         &self,
         d: ClassDims,

@@ -5,7 +5,8 @@
 use super::blocked::{self, Mat, PAR_FLOPS};
 use super::kernel::{self, GemmPath};
 use super::{Activation, Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel};
-use crate::cpu::Cpu;
+use crate::ops::mono::Host;
+
 use crate::dtype::Float;
 use crate::ops::util::UnaryOp;
 use rayon::prelude::*;
@@ -327,13 +328,13 @@ pub(crate) fn gemm_batched_fused<E: Float>(g: Gemm<E>, bt: Batch, a: &[E], b: &[
     }
 }
 
-impl GemmKernel for Cpu {
+impl GemmKernel for Host {
     fn gemm_batched<E: Float>(&self, g: Gemm<E>, bt: Batch, a: &Vec<E>, b: &Vec<E>, c: &mut Vec<E>) {
         gemm_batched_fused(g, bt, a, b, c, Epilogue::default())
     }
 }
 
-impl GemmBiasKernel for Cpu {
+impl GemmBiasKernel for Host {
     fn gemm_bias<E: Float>(&self, g: Gemm<E>, a: &Vec<E>, b: &Vec<E>, bias: &Vec<E>, axis: BiasAxis, c: &mut Vec<E>) {
         let ep = Epilogue {
             bias: Some((bias, axis)),

@@ -1,7 +1,8 @@
 use super::{AdagradHyper, AdamHyper, OptimKernel, Penalty, RmsPropHyper, SgdHyper};
-use crate::cpu::{Cpu, PAR_CHUNK, PAR_THRESHOLD};
+use crate::cpu::{PAR_CHUNK, PAR_THRESHOLD};
 use crate::dtype::Float;
 use crate::ops::loss::cpu_kernel::det_sum_range;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// Splits an optional state buffer (empty when unused) at `mid`.
@@ -73,7 +74,7 @@ fn check(op: &str, p: usize, g: usize, states: &[(usize, bool)]) {
     }
 }
 
-impl OptimKernel for Cpu {
+impl OptimKernel for Host {
     fn sgd_update<E: Float>(&self, h: &SgdHyper, p: &mut Vec<E>, g: &Vec<E>, buf: &mut Vec<E>) {
         let use_m = h.momentum != 0.0;
         check("sgd_update", p.len(), g.len(), &[(buf.len(), use_m)]);

@@ -2,7 +2,8 @@
 //! other backends).
 
 use super::{Pool1dDims, Pool1dKernel};
-use crate::cpu::Cpu;
+use crate::ops::mono::Host;
+
 use crate::dtype::Float;
 
 /// The input positions of output `j`'s window that lie inside the input.
@@ -75,7 +76,7 @@ pub fn avg_pool1d_backward_host<E: Float>(d: Pool1dDims, dy: &[E], dx: &mut [E])
     }
 }
 
-impl Pool1dKernel for Cpu {
+impl Pool1dKernel for Host {
     fn max_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Vec<E>, y: &mut Vec<E>, idx: &mut Vec<u32>) {
         y.resize(d.y_len(), E::ZERO);
         idx.resize(d.y_len(), 0);

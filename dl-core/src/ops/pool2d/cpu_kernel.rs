@@ -1,6 +1,7 @@
 use super::{Pool2dDims, Pool2dKernel};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// Range `lo..hi` (input positions, clipped to `0..len`) of the window
@@ -96,7 +97,7 @@ fn max_pool_2x2<E: Float>(xp: &[E], w: usize, oh: usize, ow: usize, yp: &mut [E]
     }
 }
 
-impl Pool2dKernel for Cpu {
+impl Pool2dKernel for Host {
     fn maxpool2d_forward<E: Float>(&self, d: Pool2dDims, x: &Vec<E>, y: &mut Vec<E>, argmax: &mut Vec<u32>) {
         check(&d);
         assert!(x.len() >= d.x_len(), "maxpool2d_forward: input too small");

@@ -4,6 +4,7 @@ use crate::ops::util::UnaryOp;
 
 impl UnaryOp for Powf {
     const NAME: &'static str = "powf";
+    crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
         x.powf(E::from_f64(self.exponent))

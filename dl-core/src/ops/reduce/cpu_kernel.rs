@@ -1,6 +1,7 @@
 use super::{Reduce, ReduceDims, ReduceKernel};
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 /// Index along the axis of the first maximum of `x[o, :, i]` (the first NaN
@@ -20,7 +21,7 @@ fn argmax<E: Float>(x: &[E], d: ReduceDims, i: usize) -> Option<usize> {
     best.map(|(a, _)| a)
 }
 
-impl ReduceKernel for Cpu {
+impl ReduceKernel for Host {
     fn reduce_forward<E: Float>(&self, r: Reduce, d: ReduceDims, x: &Vec<E>, y: &mut Vec<E>) {
         let slab = d.axis * d.inner;
         assert!(x.len() >= d.outer * slab, "reduce_forward: buffer too small");

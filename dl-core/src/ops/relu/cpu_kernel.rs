@@ -4,6 +4,7 @@ use crate::ops::util::UnaryOp;
 
 impl UnaryOp for Relu {
     const NAME: &'static str = "relu";
+    crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
         if x > E::ZERO || x.is_nan() {

@@ -2,7 +2,8 @@
 //! default of other backends).
 
 use super::{Cell, RnnKernel, RnnStep};
-use crate::cpu::Cpu;
+use crate::ops::mono::Host;
+
 use crate::dtype::Float;
 
 #[inline]
@@ -157,7 +158,7 @@ pub fn rnn_step_backward_host<E: Float>(
     }
 }
 
-impl RnnKernel for Cpu {
+impl RnnKernel for Host {
     fn rnn_step_forward<E: Float>(
         &self,
         s: RnnStep,

@@ -4,6 +4,7 @@ use crate::ops::util::UnaryOp;
 
 impl UnaryOp for Sigmoid {
     const NAME: &'static str = "sigmoid";
+    crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
         // Two branches so that `exp` never overflows: e^-x for x >= 0, e^x otherwise.

@@ -1,6 +1,7 @@
 use super::SoftmaxKernel;
-use crate::cpu::{Cpu, PAR_THRESHOLD};
+use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
+use crate::ops::mono::Host;
 use rayon::prelude::*;
 
 fn forward_row<E: Float>(log: bool, x: &[E], y: &mut [E]) {
@@ -37,7 +38,7 @@ fn backward_row<E: Float>(log: bool, y: &[E], dy: &[E], dx: &mut [E]) {
     }
 }
 
-impl SoftmaxKernel for Cpu {
+impl SoftmaxKernel for Host {
     fn softmax_forward<E: Float>(&self, rows: usize, cols: usize, log: bool, x: &Vec<E>, y: &mut Vec<E>) {
         let n = rows * cols;
         assert!(x.len() >= n, "softmax_forward: buffer too small");

@@ -27,6 +27,32 @@ pub trait UnaryOp: Copy + Send + Sync + 'static {
     fn param(&self) -> f64 {
         0.0
     }
+    /// The CPU forward kernel in `f32`. The ops of `dl-core` compile it
+    /// there (`ops::mono`), so that it runs optimised whatever profile the
+    /// calling crate is built in; other ops get this generic default.
+    #[doc(hidden)]
+    #[allow(clippy::ptr_arg)]
+    fn cpu_forward_f32(&self, x: &Vec<f32>, y: &mut Vec<f32>) {
+        crate::ops::mono::host_unary_forward(*self, x, y)
+    }
+    /// As [`UnaryOp::cpu_forward_f32`], in `f64`.
+    #[doc(hidden)]
+    #[allow(clippy::ptr_arg)]
+    fn cpu_forward_f64(&self, x: &Vec<f64>, y: &mut Vec<f64>) {
+        crate::ops::mono::host_unary_forward(*self, x, y)
+    }
+    /// The CPU backward kernel in `f32` (see [`UnaryOp::cpu_forward_f32`]).
+    #[doc(hidden)]
+    #[allow(clippy::ptr_arg)]
+    fn cpu_backward_f32(&self, x: &Vec<f32>, y: &Vec<f32>, dy: &Vec<f32>, dx: &mut Vec<f32>) {
+        crate::ops::mono::host_unary_backward(*self, x, y, dy, dx)
+    }
+    /// As [`UnaryOp::cpu_backward_f32`], in `f64`.
+    #[doc(hidden)]
+    #[allow(clippy::ptr_arg)]
+    fn cpu_backward_f64(&self, x: &Vec<f64>, y: &Vec<f64>, dy: &Vec<f64>, dx: &mut Vec<f64>) {
+        crate::ops::mono::host_unary_backward(*self, x, y, dy, dx)
+    }
 }
 
 /// Backend kernels for every [`UnaryOp`].
