@@ -209,3 +209,34 @@ fn the_counter_sees_allocations() {
     });
     assert_eq!(n, 1);
 }
+
+/// `fit` in steady state, measured (issue 14): allocations of one epoch of
+/// `S` steps, at two data set sizes, give the allocations per step (the
+/// slope) and per epoch (the rest: the loader's thread and queue, the
+/// history record, the epoch line). What remains per step is the loader's
+/// batch (a host buffer of samples and one of labels, sent to the training
+/// thread through a channel) and its upload to the backend; the bound
+/// below holds the count where it is today.
+#[test]
+fn fit_allocations_per_step_in_steady_state() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let epoch_allocs = |steps: usize| {
+        let batch = 32;
+        let (x, _, labels) = synthetic::<S1<784>>(batch * steps, 3);
+        let data = std::sync::Arc::new(InMemoryDataset::new(x.to_vec(), labels, 784, 10).unwrap());
+        let mut model = <Mlp>::init(&Cpu, 3);
+        let mut cfg = FitConfig::new(Sgd::new(0.01), CrossEntropy::new())
+            .epochs(1)
+            .batch_size(batch)
+            .quiet(true);
+        model.fit_mut(&data, &mut cfg).unwrap(); // warm-up: buffers grow
+        count_allocs(|| {
+            model.fit_mut(&data, &mut cfg).unwrap();
+        })
+    };
+    let (small, large) = (epoch_allocs(4), epoch_allocs(20));
+    let per_step = (large as f64 - small as f64) / 16.0;
+    let per_epoch = small as f64 - 4.0 * per_step;
+    println!("fit: {per_step:.1} allocations per step, {per_epoch:.0} per epoch (steady state)");
+    assert!(per_step <= 10.0, "{per_step} allocations per step (7.2 on 2026-12-06)");
+}

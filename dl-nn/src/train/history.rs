@@ -514,9 +514,15 @@ mod tests {
         assert_eq!(back.epochs[1].train_metrics, h.epochs[1].train_metrics);
         assert_eq!(back.val_metric(Metric::R2), vec![0.5]);
         assert_eq!(h.train_metric(Metric::Mae), vec![1.5, 1.5]);
-        let text = h.to_string();
+        let text = h.table().to_string();
         assert!(text.lines().next().unwrap().contains("val_r2"), "{text}");
         assert!(!text.contains("accuracy"), "{text}");
+        // The one-line summary names the first metric, not an accuracy.
+        let summary = h.to_string();
+        assert!(
+            summary.contains("mae 1.5000") && !summary.contains("accuracy"),
+            "{summary}"
+        );
         let e = History::from_json(r#"{"epochs":[{"epoch":0,"train_loss":1,"train_accuracy":1,"lr":1,"seconds":1,"samples_per_sec":1,"samples":1,"skipped_steps":0,"train_metrics":{"f1":1}}]}"#)
             .unwrap_err();
         assert!(e.to_string().contains("unknown metric `f1`"), "{e}");
