@@ -4,7 +4,7 @@ use super::*;
 use crate::export::graph_of;
 use crate::layers::{Linear, MultiHeadAttention, Residual};
 use crate::module::Module;
-use dl_core::{Cpu, Rng};
+use dl_core::Cpu;
 
 fn decode(g: &Graph) -> ModelProto {
     let bytes = model_proto(g).encode_to_vec();
