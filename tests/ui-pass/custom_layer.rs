@@ -24,11 +24,6 @@ impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for Identity<B, E> {
     type Cache = ();
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
-        *out = {
-        x.clone()
-        };
-    }
-    fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
         out.copy_from(x);
     }
     fn backward(&mut self, _x: &Tensor<S, B, E>, _o: &Tensor<S, B, E>, _c: &mut (), dy: &Tensor<S, B, E>, dx: &mut Tensor<S, B, E>) {

@@ -72,13 +72,7 @@ macro_rules! unary_layer {
             type Cache = ();
             fn new_cache(_dev: &B) {}
             fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
-                *out = {
-                    let $l = self;
-                    dl_core::ops::util::unary($op, x)
-                };
-            }
-            fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
-                let $l = &*self;
+                let $l = self;
                 out.set_batch(x.batch());
                 activation_forward(x.device(), $op, x.buf(), out.buf_mut());
             }
@@ -187,14 +181,6 @@ macro_rules! softmax_layer {
             type Cache = ();
             fn new_cache(_dev: &B) {}
             fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
-                *out = {
-                let (rows, cols) = last_axis::<S>(x.batch());
-                let mut y = Tensor::zeros(x.device(), x.batch());
-                softmax_forward(x.device(), x.buf(), y.buf_mut(), rows, cols, $log);
-                y
-                };
-            }
-            fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
                 let (rows, cols) = last_axis::<S>(x.batch());
                 out.set_batch(x.batch());
                 softmax_forward(x.device(), x.buf(), out.buf_mut(), rows, cols, $log);

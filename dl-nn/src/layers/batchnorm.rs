@@ -213,11 +213,8 @@ impl<const C: usize, B: Backend, E: Float> Layer<S1<C>, S1<C>, B, E> for BatchNo
         new_bn_cache(dev)
     }
     fn forward_into(&self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            self.run_forward_eval(x.buf(), y.buf_mut(), dims1::<C>(x.batch()));
-            y
-        };
+        out.set_batch(x.batch());
+        self.run_forward_eval(x.buf(), out.buf_mut(), dims1::<C>(x.batch()));
     }
     fn forward_train(&mut self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>, cache: &mut Self::Cache) {
         out.set_batch(x.batch());
@@ -261,11 +258,8 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
         new_bn_cache(dev)
     }
     fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, H, W>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            self.run_forward_eval(x.buf(), y.buf_mut(), dims2::<C, H, W>(x.batch()));
-            y
-        };
+        out.set_batch(x.batch());
+        self.run_forward_eval(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()));
     }
     fn forward_train(
         &mut self,

@@ -186,22 +186,6 @@ impl<
 
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S2<IN_C, L>, B, E>, out: &mut Tensor<S2<OUT_C, LO>, B, E>) {
-        *out = {
-            let d = Self::dims::<L, LO>(x.batch());
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            conv1d_forward(
-                x.device(),
-                x.buf(),
-                &self.weight.value,
-                Some(&self.bias.value),
-                y.buf_mut(),
-                d,
-            )
-            .expect(INVARIANT);
-            y
-        };
-    }
-    fn forward_train(&mut self, x: &Tensor<S2<IN_C, L>, B, E>, out: &mut Tensor<S2<OUT_C, LO>, B, E>, _cache: &mut ()) {
         let d = Self::dims::<L, LO>(x.batch());
         out.set_batch(x.batch());
         conv1d_forward(

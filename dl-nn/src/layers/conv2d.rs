@@ -251,22 +251,21 @@ impl<
         Conv2dCache::new(dev)
     }
     fn forward_into(&self, x: &Tensor<S3<IN_C, H, W>, B, E>, out: &mut Tensor<S3<OUT_C, OH, OW>, B, E>) {
-        *out = {
-            let dev = x.device();
-            let d = Self::dims::<H, W, OH, OW>(x.batch());
-            let (mut y, mut ws) = (Tensor::zeros(dev, x.batch()), dev.zeros(0));
-            conv2d_forward(
-                dev,
-                x.buf(),
-                &self.weight.value,
-                Some(&self.bias.value),
-                y.buf_mut(),
-                d,
-                &mut ws,
-            )
-            .expect(INVARIANT);
-            y
-        };
+        let dev = x.device();
+        let d = Self::dims::<H, W, OH, OW>(x.batch());
+        // Inference has no cache: the im2col workspace is this call's.
+        let mut ws = dev.zeros(0);
+        out.set_batch(x.batch());
+        conv2d_forward(
+            dev,
+            x.buf(),
+            &self.weight.value,
+            Some(&self.bias.value),
+            out.buf_mut(),
+            d,
+            &mut ws,
+        )
+        .expect(INVARIANT);
     }
     fn forward_train(
         &mut self,

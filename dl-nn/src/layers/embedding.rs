@@ -134,11 +134,8 @@ impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float>
         first_bad_id::<T, E>(&x.to_vec(), VOCAB).map_or(Ok(()), Err)
     }
     fn forward_into(&self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            embedding_forward(x.device(), x.buf(), &self.weight.value, y.buf_mut(), VOCAB, DIM);
-            y
-        };
+        out.set_batch(x.batch());
+        embedding_forward(x.device(), x.buf(), &self.weight.value, out.buf_mut(), VOCAB, DIM);
     }
     fn forward_train(&mut self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>, cache: &mut usize) {
         out.set_batch(x.batch());

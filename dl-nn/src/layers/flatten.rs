@@ -76,13 +76,6 @@ macro_rules! flatten_impl {
 
             fn new_cache(_dev: &B) {}
             fn forward_into(&self, x: &Tensor<$in, B, E>, out: &mut Tensor<S1<N>, B, E>) {
-                *out = {
-                let mut y = Tensor::empty(x.device());
-                self.clone().forward_train(x, &mut y, &mut ());
-                y
-                };
-            }
-            fn forward_train(&mut self, x: &Tensor<$in, B, E>, out: &mut Tensor<S1<N>, B, E>, _cache: &mut ()) {
                 const { assert!(N == 1 $(* $d)+, "Flatten: N must be the product of the input dimensions") };
                 out.set_batch(x.batch());
                 flatten_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), N).expect(INVARIANT);

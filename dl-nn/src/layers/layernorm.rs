@@ -136,12 +136,8 @@ macro_rules! layernorm_impl {
                 }
             }
             fn forward_into(&self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>) {
-                *out = {
-                let mut y = Tensor::empty(x.device());
                 let mut cache = <Self as Layer<$shape, $shape, B, E>>::new_cache(x.device());
-                self.fwd(x, &mut y, &mut cache);
-                y
-                };
+                self.fwd(x, out, &mut cache);
             }
             fn forward_train(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
                 self.fwd(x, out, cache);

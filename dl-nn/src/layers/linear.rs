@@ -132,13 +132,6 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
     fn new_cache(_dev: &B) {}
 
     fn forward_into(&self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            self.forward_rows(x.device(), x.batch(), x.buf(), y.buf_mut());
-            y
-        };
-    }
-    fn forward_train(&mut self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
         self.forward_rows(x.device(), x.batch(), x.buf(), out.buf_mut());
     }
@@ -182,13 +175,6 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> La
     fn new_cache(_dev: &B) {}
 
     fn forward_into(&self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            self.forward_rows(x.device(), x.batch() * T, x.buf(), y.buf_mut());
-            y
-        };
-    }
-    fn forward_train(&mut self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
         self.forward_rows(x.device(), x.batch() * T, x.buf(), out.buf_mut());
     }
@@ -232,18 +218,6 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
     fn new_cache(_dev: &B) {}
 
     fn forward_into(&self, x: &Tensor<S3<A, T, IN>, B, E>, out: &mut Tensor<S3<A, T, OUT>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            self.forward_rows(x.device(), x.batch() * A * T, x.buf(), y.buf_mut());
-            y
-        };
-    }
-    fn forward_train(
-        &mut self,
-        x: &Tensor<S3<A, T, IN>, B, E>,
-        out: &mut Tensor<S3<A, T, OUT>, B, E>,
-        _cache: &mut (),
-    ) {
         out.set_batch(x.batch());
         self.forward_rows(x.device(), x.batch() * A * T, x.buf(), out.buf_mut());
     }

@@ -217,13 +217,11 @@ impl<
         dev.idx_from_slice(&[])
     }
     fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>) {
-        *out = {
-            let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-            let dev = x.device();
-            let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
-            max_pool2d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
-            y
-        };
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        let dev = x.device();
+        let mut idx = dev.idx_from_slice(&[]);
+        out.set_batch(x.batch());
+        max_pool2d_forward(dev, x.buf(), out.buf_mut(), &mut idx, d).expect(INVARIANT);
     }
     fn forward_train(
         &mut self,
@@ -285,12 +283,9 @@ impl<
 
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>) {
-        *out = {
-            let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            avg_pool2d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
-            y
-        };
+        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
+        out.set_batch(x.batch());
+        avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
     }
     fn forward_train(&mut self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>, _cache: &mut ()) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
@@ -340,13 +335,6 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
 
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            self.clone().forward_train(x, &mut y, &mut ());
-            y
-        };
-    }
-    fn forward_train(&mut self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
         const { assert!(H * W > 0, "GlobalAvgPool2d: the image must not be empty (H * W > 0)") };
         out.set_batch(x.batch());
         global_avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), x.batch() * C, H * W).expect(INVARIANT);

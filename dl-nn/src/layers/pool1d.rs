@@ -141,13 +141,11 @@ impl<
         dev.idx_from_slice(&[])
     }
     fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>) {
-        *out = {
-            let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-            let dev = x.device();
-            let (mut y, mut idx) = (Tensor::zeros(dev, x.batch()), dev.idx_from_slice(&[]));
-            max_pool1d_forward(dev, x.buf(), y.buf_mut(), &mut idx, d).expect(INVARIANT);
-            y
-        };
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        let dev = x.device();
+        let mut idx = dev.idx_from_slice(&[]);
+        out.set_batch(x.batch());
+        max_pool1d_forward(dev, x.buf(), out.buf_mut(), &mut idx, d).expect(INVARIANT);
     }
     fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, cache: &mut B::Idx) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
@@ -202,12 +200,9 @@ impl<
 
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>) {
-        *out = {
-            let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            avg_pool1d_forward(x.device(), x.buf(), y.buf_mut(), d).expect(INVARIANT);
-            y
-        };
+        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
+        out.set_batch(x.batch());
+        avg_pool1d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
     }
     fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, _cache: &mut ()) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
@@ -264,12 +259,9 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
 
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            x.device()
-                .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), y.buf_mut());
-            y
-        };
+        out.set_batch(x.batch());
+        x.device()
+            .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), out.buf_mut());
     }
     fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());

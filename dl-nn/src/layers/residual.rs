@@ -122,12 +122,8 @@ where
         self.block.check_input(x)
     }
     fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
-        *out = {
-            let y = self.block.forward(x);
-            let mut out = Tensor::empty(x.device());
-            add_into(SameShape::as_input(&y), x, &mut out);
-            out
-        };
+        let y = self.block.forward(x);
+        add_into(SameShape::as_input(&y), x, out);
     }
     fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut Self::Cache) {
         self.block.forward_train(x, &mut cache.block_out, &mut cache.inner);
@@ -243,13 +239,8 @@ where
         self.shortcut.check_input(x).map_err(|e| e.in_field("shortcut"))
     }
     fn forward_into(&self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>) {
-        *out = {
-            let a = self.block.forward(x);
-            let b = self.shortcut.forward(x);
-            let mut out = Tensor::empty(x.device());
-            add_into(&a, &b, &mut out);
-            out
-        };
+        let (a, b) = (self.block.forward(x), self.shortcut.forward(x));
+        add_into(&a, &b, out);
     }
     fn forward_train(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache) {
         self.block.forward_train(x, &mut cache.block_out, &mut cache.block);

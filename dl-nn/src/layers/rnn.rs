@@ -558,12 +558,9 @@ macro_rules! recurrent_layer {
                 RnnCache::new(dev)
             }
             fn forward_into(&self, x: &Tensor<S2<T, INPUT>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>) {
-                *out = {
-                let mut y = Tensor::zeros(x.device(), x.batch());
+                out.set_batch(x.batch());
                 let mut cache = RnnCache::new(x.device());
-                self.run_forward(x, &mut y, &mut cache);
-                y
-                };
+                self.run_forward(x, out, &mut cache);
             }
             fn forward_train(
                 &mut self,
@@ -702,12 +699,9 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
         one_hot_last::<B, E, T>(dev)
     }
     fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            let e = one_hot_last::<B, E, T>(x.device());
-            select(x, &e, &mut y);
-            y
-        };
+        out.set_batch(x.batch());
+        let e = one_hot_last::<B, E, T>(x.device());
+        select(x, &e, out);
     }
     fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, cache: &mut B::Buf<E>) {
         out.set_batch(x.batch());

@@ -58,13 +58,6 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
 
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>) {
-        *out = {
-            let mut y = Tensor::zeros(x.device(), x.batch());
-            self.clone().forward_train(x, &mut y, &mut ());
-            y
-        };
-    }
-    fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, _cache: &mut ()) {
         const { assert!(T > 0, "SeqMean: the sequence length T must be positive") };
         out.set_batch(x.batch());
         seq_mean_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), T, D);

@@ -238,12 +238,8 @@ macro_rules! attention_layer {
                 AttentionCache::new(dev)
             }
             fn forward_into(&self, x: &Tensor<S2<T, D_MODEL>, B, E>, out: &mut Tensor<S2<T, D_MODEL>, B, E>) {
-                *out = {
-                    let mut out = Tensor::empty(x.device());
-                    let mut cache = AttentionCache::new(x.device());
-                    self.run_forward(x, &mut out, &mut cache);
-                    out
-                };
+                let mut cache = AttentionCache::new(x.device());
+                self.run_forward(x, out, &mut cache);
             }
             fn forward_train(
                 &mut self,
