@@ -257,7 +257,16 @@ pub fn expand(plan: &Plan) -> TokenStream {
     // checked explicitly in `__dl_check`, spanned on the field.
     let mut bounds = Vec::new();
     let mut checks = Vec::new();
-    for f in fields.iter().filter(|f| f.type_checked) {
+    for (k, f) in fields.iter().enumerate() {
+        // The span of the field whose output this field reads, when that
+        // output is a projection: an error in resolving it belongs there.
+        let in_span = match k.checked_sub(1).map(|p| &fields[p]) {
+            Some(p) if p.out_is_projection => p.span,
+            _ => f.span,
+        };
+        if !f.type_checked {
+            continue;
+        }
         let (ty, i, o) = (&f.ty, &f.in_ty, &f.out_ty);
         if f.out_is_projection {
             bounds.push(quote!(#ty: ::dl::nn::OutputShape<#i>));
@@ -265,9 +274,11 @@ pub fn expand(plan: &Plan) -> TokenStream {
         bounds.push(quote!(#ty: ::dl::nn::Layer<#i, #o, B, E>));
         // Every token of the check carries the field's span, so the
         // compiler's message points at the field.
+        // The input carries the span of the field that produced it, so a
+        // producer without `OutputShape` is reported once, at the producer.
         let (ty, i, o) = (
             respan(quote!(#ty), f.span),
-            respan(i.clone(), f.span),
+            respan(i.clone(), in_span),
             respan(o.clone(), f.span),
         );
         if f.out_is_projection {
