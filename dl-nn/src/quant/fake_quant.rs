@@ -170,12 +170,11 @@ macro_rules! fake_quant_layer {
                 FakeQuantCache::default()
             }
             fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
-                *out = {
                 let host: Vec<f32> = x.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();
                 let y = if self.observed { self.run(&host, x.batch(), &mut FakeQuantCache::default()) } else { host };
-                Tensor::from_vec(x.device(), x.batch(), y.into_iter().map(|v| E::from_f64(v as f64)).collect())
-                    .expect("same length as the input")
-                };
+                let y: Vec<E> = y.into_iter().map(|v| E::from_f64(v as f64)).collect();
+                out.set_batch(x.batch());
+                x.device().write(out.buf_mut(), &y);
             }
             fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut FakeQuantCache) {
                 let host: Vec<f32> = x.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();

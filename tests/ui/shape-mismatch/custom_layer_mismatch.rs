@@ -30,9 +30,7 @@ impl<B: Backend, E: Float> Layer<S1<4>, S1<6>, B, E> for Widen<B, E> {
     type Cache = ();
     fn new_cache(_dev: &B) {}
     fn forward_into(&self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>) {
-        *out = {
-        self.inner.forward(x)
-        };
+        self.inner.forward_into(x, out)
     }
     fn forward_train(&mut self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>, c: &mut ()) {
         self.inner.forward_train(x, out, c)
