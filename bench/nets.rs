@@ -46,7 +46,7 @@ pub struct AttnBlock {
 macro_rules! train_step {
     ($model:expr, $opt:expr, $x:expr, $labels:expr, $cache:expr, $dlogits:expr) => {{
         $model.zero_grad();
-        let logits = $model.forward_train_into($x, $cache);
+        let logits = $model.forward_train_with($x, $cache);
         let loss =
             dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, $labels, 0.0, $dlogits).expect("valid labels");
         $model.backward_params($cache, $dlogits);

@@ -85,7 +85,7 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S2<T,
         x.device()
             .bias_add(Self::dims(x.batch()), &self.weight.value, out.buf_mut());
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<T, D>, B, E>,
         _out: &Tensor<S2<T, D>, B, E>,

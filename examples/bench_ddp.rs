@@ -48,7 +48,7 @@ fn bench() -> Result<Option<String>, dl::dist::DistError> {
     let mut dlogits = Tensor::empty(&Cpu);
     let mut step = |model: &mut Mlp<Cpu>, ddp: &mut DataParallel<MpiComm>| -> Result<f32, dl::dist::DistError> {
         model.zero_grad();
-        let logits = model.forward_train_into(&x, &mut cache);
+        let logits = model.forward_train_with(&x, &mut cache);
         let loss = dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, &labels, 0.0, &mut dlogits)
             .expect("valid labels");
         model.backward_params(&mut cache, &dlogits);

@@ -7,7 +7,7 @@
 //! skip path); a `GlobalAvgPool2d` head replaces flatten + big linear layer.
 //! Training images are augmented on the loader's background thread with
 //! `RandomCrop { padding: 2 }` (seeded, so runs repeat), the loop is
-//! PyTorch-style with a reused cache (`forward_train_into`, `backward_params`:
+//! PyTorch-style with a reused cache (`forward_train_with`, `backward_params`:
 //! no allocation per step), and the learning rate follows a per-step
 //! cosine schedule. Batch norm uses batch statistics in `train()` mode and
 //! its running statistics in `eval()` mode (`model.evaluate` switches).
@@ -116,7 +116,7 @@ fn run<B: Backend>(args: &Args, dev: &B) {
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (i, (x, y)) in common::or_exit(PROGRAM, loader.epoch(dev)).enumerate() {
             schedule.apply(&mut opt, args.lr, step);
-            let logits = model.forward_train_into(&x, &mut cache);
+            let logits = model.forward_train_with(&x, &mut cache);
             let (loss, d_logits) = common::or_exit(PROGRAM, cross_entropy(logits, &y));
             correct += common::correct(&logits.to_vec(), 10, &y);
             model.zero_grad();

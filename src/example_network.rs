@@ -25,13 +25,13 @@
 //! | `Mlp::SUMMARY` | per layer: name, type, output shape, parameter count (`println!("{}", <Mlp>::SUMMARY)`) | `model.summary()` |
 //! | `forward(&x)` | inference pass, no cache (call `eval()` first for dropout and batch norm) | `model(x)` under `torch.no_grad()` |
 //! | `forward_train(&x)` | training pass: the output and a [`MlpCache`] of what backward needs | `model(x)` with autograd on |
-//! | `forward_train_into(&x, &mut cache)` | the same into a reused cache: no allocation once warm | |
+//! | `forward_train_with(&x, &mut cache)` | the same into a reused cache: no allocation once warm | |
 //! | `backward(&mut cache, &dy)` | adds every parameter's gradient (`+=`) and returns the gradient with respect to the input | `loss.backward()` |
-//! | `backward_into(&mut cache, &dy, &mut dx)` | the same into a reused `dx` | |
+//! | `backward_with(&mut cache, &dy, &mut dx)` | the same into a reused `dx` | |
 //! | `backward_params(&mut cache, &dy)` | parameter gradients only (skips the first layer's input gradient) | |
 //! | `zero_grad()` | sets every gradient to zero | `opt.zero_grad()` |
 //! | `train()`, `eval()` | training or evaluation mode (dropout, batch norm) | `model.train()`, `model.eval()` |
-//! | `new_cache(&dev)` | an empty cache for `forward_train_into` | |
+//! | `new_cache(&dev)` | an empty cache for `forward_train_with` | |
 //!
 //! It also implements [`Module`] (parameters by name, for
 //! optimizers and [`checkpoint`](crate::nn::checkpoint)), [`Layer`]

@@ -62,7 +62,7 @@
 //!     type Cache = ();
 //!     fn new_cache(_: &B) {}
 //!     fn forward_into(&self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<4>, B, E>) { out.copy_from(x) }
-//!     fn backward(&mut self, _: &Tensor<S1<4>, B, E>, _: &Tensor<S1<4>, B, E>, _: &mut (), dy: &Tensor<S1<4>, B, E>, dx: &mut Tensor<S1<4>, B, E>) { dx.copy_from(dy) }
+//!     fn backward_into(&mut self, _: &Tensor<S1<4>, B, E>, _: &Tensor<S1<4>, B, E>, _: &mut (), dy: &Tensor<S1<4>, B, E>, dx: &mut Tensor<S1<4>, B, E>) { dx.copy_from(dy) }
 //! }
 //!
 //! #[network(input = [4])]

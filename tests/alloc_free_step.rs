@@ -173,7 +173,7 @@ fn b1_distillation_step_allocates_nothing() {
     let mut losses = Vec::with_capacity(STEPS + 4);
     let mut step = |model: &mut Mlp, losses: &mut Vec<f32>| {
         model.zero_grad();
-        let logits = model.forward_train_into(&x, &mut cache);
+        let logits = model.forward_train_with(&x, &mut cache);
         let hard = dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, &labels, 0.0, &mut dlogits)
             .expect("valid labels");
         let loss = teacher

@@ -26,7 +26,8 @@ impl<const N: usize, B: Backend, E: Float> Layer<S1<N>, S1<N>, B, E> for Scale<N
     fn forward_into(&self, x: &T<N, B, E>, y: &mut T<N, B, E>) {
         param_forward(BinaryOp::Mul, x, &self.weight, y);
     }
-    fn backward(&mut self, x: &T<N, B, E>, _: &T<N, B, E>, dw: &mut B::Buf<E>, dy: &T<N, B, E>, dx: &mut T<N, B, E>) {
+    #[rustfmt::skip] // one line, as in docs/custom-layers.md
+    fn backward_into(&mut self, x: &T<N, B, E>, _: &T<N, B, E>, dw: &mut B::Buf<E>, dy: &T<N, B, E>, dx: &mut T<N, B, E>) {
         param_backward(BinaryOp::Mul, x, &mut self.weight, dy, dx, dw);
     }
 }

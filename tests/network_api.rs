@@ -150,7 +150,7 @@ fn train_eval_reach_nested_layers() {
 }
 
 #[test]
-fn forward_train_into_reuses_the_cache() {
+fn forward_train_with_reuses_the_cache() {
     let mut m: LeNet = LeNet::init(&Cpu, 5);
     let x = Tensor::<S3<1, 28, 28>>::randn(&Cpu, 2, &mut Rng::new(6));
     let (y, mut fresh_cache) = m.forward_train(&x);
@@ -158,9 +158,9 @@ fn forward_train_into_reuses_the_cache() {
 
     let mut cache = LeNet::new_cache(&Cpu);
     let mut dx = Tensor::empty(&Cpu);
-    m.forward_train_into(&x, &mut cache);
+    m.forward_train_with(&x, &mut cache);
     let dy = cache.output().clone();
-    m.backward_into(&mut cache, &dy, &mut dx);
+    m.backward_with(&mut cache, &dy, &mut dx);
     let ptrs = (
         cache.conv1.as_slice().as_ptr(),
         cache.flat.as_slice().as_ptr(),
@@ -169,9 +169,9 @@ fn forward_train_into_reuses_the_cache() {
         dx.as_slice().as_ptr(),
     );
     // Second step, same batch: same results, same buffers.
-    let out = m.forward_train_into(&x, &mut cache).to_vec();
+    let out = m.forward_train_with(&x, &mut cache).to_vec();
     assert_eq!(out, y.to_vec());
-    m.backward_into(&mut cache, &dy, &mut dx);
+    m.backward_with(&mut cache, &dy, &mut dx);
     assert_eq!(dx.to_vec(), dx_fresh.to_vec());
     assert_eq!(
         ptrs,
@@ -200,8 +200,8 @@ fn layer_impl_matches_inherent_api() {
     let mut yb = Tensor::empty(&Cpu);
     let mut cache_b = <WithBlocks as Layer<S1<4>, S1<2>, Cpu, f32>>::new_cache(&Cpu);
     let mut dxb = Tensor::empty(&Cpu);
-    Layer::forward_train(&mut b, &x, &mut yb, &mut cache_b);
-    Layer::backward(&mut b, &x, &yb, &mut cache_b, &dy, &mut dxb);
+    Layer::forward_train_into(&mut b, &x, &mut yb, &mut cache_b);
+    Layer::backward_into(&mut b, &x, &yb, &mut cache_b, &dy, &mut dxb);
     assert_eq!(ya.to_vec(), yb.to_vec());
     assert_eq!(dxa.to_vec(), dxb.to_vec());
     assert_eq!(a.fc.weight.grad_vec(), b.fc.weight.grad_vec());
@@ -215,10 +215,10 @@ where
     let dev = x.device().clone();
     let mut out = Tensor::empty(&dev);
     let mut cache = N::new_cache(&dev);
-    model.forward_train(x, &mut out, &mut cache);
+    model.forward_train_into(x, &mut out, &mut cache);
     let mut dx = Tensor::empty(&dev);
     let dy = out.clone();
-    model.backward(x, &out, &mut cache, &dy, &mut dx);
+    model.backward_into(x, &out, &mut cache, &dy, &mut dx);
     out.len()
 }
 

@@ -35,11 +35,11 @@ where
     let mut opt = Adam::<B, f64>::new(0.05);
     for _ in 0..30 {
         // Linear's cache is `()`.
-        m.forward_train(&x, &mut out, &mut ());
+        m.forward_train_into(&x, &mut out, &mut ());
         // d(0.5 * |out|^2)/d out = out: drives the outputs to zero.
         let dy = out.clone();
         m.zero_grad();
-        m.backward(&x, &out, &mut (), &dy, &mut dx);
+        m.backward_into(&x, &out, &mut (), &dy, &mut dx);
         ddp.sync_gradients(&mut m).unwrap();
         opt.step(&mut m);
     }

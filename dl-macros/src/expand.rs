@@ -180,7 +180,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 } else {
                     quote!(&mut cache.#id)
                 };
-                quote!(#l::forward_train(&mut self.#id, #x, #o, &mut cache.#cid);)
+                quote!(#l::forward_train_into(&mut self.#id, #x, #o, &mut cache.#cid);)
             })
             .collect()
     };
@@ -212,15 +212,15 @@ pub fn expand(plan: &Plan) -> TokenStream {
                     // The input gradient only when the caller wants it.
                     return quote! {
                         match dx {
-                            ::core::option::Option::Some(dx) => #l::backward(&mut self.#id, #x, #o, &mut cache.#cid, #dy, dx),
+                            ::core::option::Option::Some(dx) => #l::backward_into(&mut self.#id, #x, #o, &mut cache.#cid, #dy, dx),
                             ::core::option::Option::None => {
-                                #l::backward_params(&mut self.#id, #x, #o, &mut cache.#cid, #dy, &mut cache.grads.__input)
+                                #l::backward_params_into(&mut self.#id, #x, #o, &mut cache.#cid, #dy, &mut cache.grads.__input)
                             }
                         }
                     };
                 }
                 let prev = &fields[i - 1].ident;
-                quote!(#l::backward(&mut self.#id, #x, #o, &mut cache.#cid, #dy, &mut cache.grads.#prev);)
+                quote!(#l::backward_into(&mut self.#id, #x, #o, &mut cache.#cid, #dy, &mut cache.grads.#prev);)
             })
             .collect()
     };
@@ -360,7 +360,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
     let cache_doc = format!(
         " What `{name_str}::backward` needs from a training forward pass: each layer's output and cache, \
          a copy of the input, and reused gradient buffers. Build it once with `{name_str}::new_cache` and \
-         pass it to `forward_train_into` every step: after the first step nothing is allocated."
+         pass it to `forward_train_with` every step: after the first step nothing is allocated."
     );
     let grads_doc = format!(" Gradient buffers between the layers of `{name_str}`, reused across steps.");
 
@@ -383,12 +383,12 @@ pub fn expand(plan: &Plan) -> TokenStream {
         #[doc = #cache_doc]
         #[allow(clippy::type_complexity)]
         #vis struct #cache_name #g #where_clause {
-            /// Copy of the input of the last `forward_train`/`forward_train_into`
+            /// Copy of the input of the last `forward_train`/`forward_train_with`
             /// (empty when the network ran as a nested layer).
             pub input: ::dl::core::Tensor<#in_ty, B, E>,
             #(#cache_fields)*
             #(#layer_cache_fields)*
-            /// Output of the last `forward_train`/`forward_train_into`
+            /// Output of the last `forward_train`/`forward_train_with`
             /// (empty when the network ran as a nested layer).
             pub output: ::dl::core::Tensor<#out_ty, B, E>,
             /// Gradient buffers used by `backward`.
@@ -415,11 +415,11 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
 
         impl #g #cache_name<B, E> #where_clause {
-            /// The output of the last `forward_train_into`.
+            /// The output of the last `forward_train_with`.
             pub fn output(&self) -> &::dl::core::Tensor<#out_ty, B, E> {
                 &self.output
             }
-            /// The input of the last `forward_train_into`.
+            /// The input of the last `forward_train_with`.
             pub fn input(&self) -> &::dl::core::Tensor<#in_ty, B, E> {
                 &self.input
             }
@@ -483,7 +483,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             fn forward(&self, x: &::dl::core::Tensor<#in_ty, B, E>) -> ::dl::core::Tensor<#out_ty, B, E> {
                 Self::forward(self, x)
             }
-            fn forward_train(
+            fn forward_train_into(
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
                 out: &mut ::dl::core::Tensor<#out_ty, B, E>,
@@ -491,7 +491,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             ) {
                 #(#train_into_out)*
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
                 out: &::dl::core::Tensor<#out_ty, B, E>,
@@ -501,7 +501,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             ) {
                 self.__dl_backward_given(x, out, cache, dy, ::core::option::Option::Some(dx));
             }
-            fn backward_params(
+            fn backward_params_into(
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
                 out: &::dl::core::Tensor<#out_ty, B, E>,
@@ -550,7 +550,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 total_params: <Self as ::dl::nn::Module<B, E>>::NUM_PARAMS,
             };
 
-            /// An empty cache for [`Self::forward_train_into`] (its buffers grow
+            /// An empty cache for [`Self::forward_train_with`] (its buffers grow
             /// on first use and are reused afterwards).
             pub fn new_cache(dev: &B) -> #cache_name<B, E> {
                 #cache_name {
@@ -570,20 +570,20 @@ pub fn expand(plan: &Plan) -> TokenStream {
             }
 
             /// Training forward pass: the output and a new cache for
-            /// [`Self::backward`] (allocates; see [`Self::forward_train_into`]).
+            /// [`Self::backward`] (allocates; see [`Self::forward_train_with`]).
             pub fn forward_train(
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
             ) -> (::dl::core::Tensor<#out_ty, B, E>, #cache_name<B, E>) {
                 let mut cache = Self::new_cache(x.device());
-                self.forward_train_into(x, &mut cache);
+                self.forward_train_with(x, &mut cache);
                 (cache.output.clone(), cache)
             }
 
             /// Training forward pass into a reused cache: stores a copy of `x`,
             /// each layer's output and cache; returns the output (also
             /// [`cache.output()`]). Allocates nothing once the buffers have grown.
-            pub fn forward_train_into<'c>(
+            pub fn forward_train_with<'c>(
                 &mut self,
                 x: &::dl::core::Tensor<#in_ty, B, E>,
                 cache: &'c mut #cache_name<B, E>,
@@ -593,7 +593,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 &cache.output
             }
 
-            /// Reverse pass after [`Self::forward_train`]/[`Self::forward_train_into`]:
+            /// Reverse pass after [`Self::forward_train`]/[`Self::forward_train_with`]:
             /// accumulates every parameter gradient (`+=`, call
             /// [`Self::zero_grad`] first) and returns the gradient with respect
             /// to the input. `dy` is the gradient with respect to the output.
@@ -603,14 +603,14 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
             ) -> ::dl::core::Tensor<#in_ty, B, E> {
                 let mut dx = ::dl::core::Tensor::empty(dy.device());
-                self.backward_into(cache, dy, &mut dx);
+                self.backward_with(cache, dy, &mut dx);
                 dx
             }
 
             /// Like [`Self::backward`], writing the input gradient into `dx`
             /// (resized to the batch): with a reused cache and `dx`, a
             /// training step allocates nothing.
-            pub fn backward_into(
+            pub fn backward_with(
                 &mut self,
                 cache: &mut #cache_name<B, E>,
                 dy: &::dl::core::Tensor<#out_ty, B, E>,
@@ -621,7 +621,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
 
             /// The reverse pass of a training step, where the input is data and
             /// its gradient is not needed: accumulates every parameter gradient
-            /// exactly as [`Self::backward_into`] does, but skips the first
+            /// exactly as [`Self::backward_with`] does, but skips the first
             /// layer's input-gradient product (for a `Linear` or `Conv2d` first
             /// layer, a quarter of the backward work or more).
             pub fn backward_params(

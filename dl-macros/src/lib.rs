@@ -50,8 +50,8 @@ use proc_macro::TokenStream;
 /// completed (defaults, then `B, E`; unknown types get `<B, E>` appended),
 /// `NetCache<B, E>` / `NetGrads<B, E>`, impls of `Module`, `Layer<In, Out>`,
 /// `OutputShape<In>` and `Network`, and inherent `init(&dev, seed)`,
-/// `new_cache`, `forward`, `forward_train`, `forward_train_into`,
-/// `backward(&cache, &dy)`, `backward_into`, `zero_grad`, `train`, `eval`,
+/// `new_cache`, `forward`, `forward_train`, `forward_train_with`,
+/// `backward(&cache, &dy)`, `backward_with`, `zero_grad`, `train`, `eval`,
 /// and `const SUMMARY`.
 ///
 /// # Errors

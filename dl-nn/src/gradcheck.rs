@@ -30,7 +30,7 @@ fn loss<In: Shape, Out: Shape, L: Layer<In, Out, Cpu, f64> + Clone>(l: &L, x: &T
     let mut l = l.clone();
     let mut out = Tensor::empty(&Cpu);
     let mut cache = L::new_cache(&Cpu);
-    l.forward_train(x, &mut out, &mut cache);
+    l.forward_train_into(x, &mut out, &mut cache);
     out.to_vec().iter().zip(g).map(|(a, b)| a * b).sum()
 }
 
@@ -63,10 +63,10 @@ pub fn check_gradients<In: Shape, Out: Shape, L: Layer<In, Out, Cpu, f64> + Clon
     let mut base = l.clone();
     let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
     let mut cache = L::new_cache(&Cpu);
-    l.forward_train(x, &mut out, &mut cache);
+    l.forward_train_into(x, &mut out, &mut cache);
     let g: Vec<f64> = (0..out.len()).map(|i| 0.3 + (i as f64 * 0.77).sin()).collect();
     let gt = Tensor::from_slice(&Cpu, x.batch(), &g).expect("the output's own length");
-    l.backward(x, &out, &mut cache, &gt, &mut dx);
+    l.backward_into(x, &out, &mut cache, &gt, &mut dx);
     let opts = GradCheck {
         eps: 1e-6,
         rtol: 1e-5,

@@ -2,14 +2,17 @@
 //!
 //! ## The training protocol (no tape)
 //!
-//! `forward_train` writes the layer's output into a caller-owned tensor and
+//! `forward_train_into` writes the layer's output into a caller-owned tensor and
 //! keeps in its `Cache` whatever backward needs beyond the input and the
-//! output. `backward` gets the same input and output back, the cache, and the
+//! output. `backward_into` gets the same input and output back, the cache, and the
 //! gradient of the loss with respect to the output; it *accumulates*
 //! parameter gradients (`+=`, as PyTorch does) and *writes* the input
 //! gradient into `dx`. Every buffer is owned by the caller and reused across
 //! steps, so a training step allocates nothing once the buffers have grown
-//! to the largest batch.
+//! to the largest batch. (The `_into` methods are the layer-level protocol;
+//! a `#[network]` struct adds the cache-holding `forward_train(&x)` and
+//! `backward(&mut cache, &dy)` a training loop calls, names the trait
+//! does not use.)
 //!
 //! The `#[network]` macro generates exactly these calls for each field in
 //! declaration order (forward) and reverse order (backward).
@@ -97,16 +100,16 @@ pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
     /// Training forward pass: writes the output into `out` (resized to the
     /// batch) and fills `cache`. The default is [`Layer::forward_into`], for
     /// layers whose backward needs nothing beyond the input and output.
-    fn forward_train(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache) {
+    fn forward_train_into(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache) {
         let _ = cache;
         self.forward_into(x, out);
     }
 
     /// Reverse pass: accumulates parameter gradients and writes the input
     /// gradient into `dx` (resized to the batch). `x`, `out` and `cache` are
-    /// those of the matching `forward_train`; the cache is mutable, so a
+    /// those of the matching `forward_train_into`; the cache is mutable, so a
     /// layer keeps its backward scratch buffers there (never in the layer).
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<In, B, E>,
         out: &Tensor<Out, B, E>,
@@ -117,12 +120,12 @@ pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
 
     /// Reverse pass for when the input gradient is not needed (the input is
     /// data, as for the first layer of a network in a training step):
-    /// accumulates parameter gradients exactly as [`Layer::backward`] does.
+    /// accumulates parameter gradients exactly as [`Layer::backward_into`] does.
     /// `dx` is scratch space: its contents afterwards are unspecified. Layers
     /// whose input gradient costs real work (`Linear`, `Conv2d`,
     /// `MultiHeadAttention`, residual blocks, networks) skip computing it;
-    /// the default calls [`Layer::backward`].
-    fn backward_params(
+    /// the default calls [`Layer::backward_into`].
+    fn backward_params_into(
         &mut self,
         x: &Tensor<In, B, E>,
         out: &Tensor<Out, B, E>,
@@ -130,7 +133,7 @@ pub trait Layer<In: Shape, Out: Shape, B: Backend, E: Float>: Module<B, E> {
         dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     ) {
-        self.backward(x, out, cache, dy, dx);
+        self.backward_into(x, out, cache, dy, dx);
     }
 
     /// Checks input *values* the layer cannot take (an `Embedding`'s token

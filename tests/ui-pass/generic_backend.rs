@@ -10,9 +10,9 @@ pub struct Mlp {
 }
 
 fn step<B: Backend, E: Float>(model: &mut Mlp<B, E>, cache: &mut MlpCache<B, E>, x: &Tensor<S1<6>, B, E>, dx: &mut Tensor<S1<6>, B, E>) {
-    let dy = model.forward_train_into(x, cache).clone();
+    let dy = model.forward_train_with(x, cache).clone();
     model.zero_grad();
-    model.backward_into(cache, &dy, dx);
+    model.backward_with(cache, &dy, dx);
 }
 
 fn main() {

@@ -28,8 +28,8 @@ fn main() {
     let mut m: Outer = Outer::init(&Cpu, 0);
     let x = Tensor::<S3<1, 4, 4>>::zeros(&Cpu, 2);
     let mut cache = Outer::new_cache(&Cpu);
-    let y = m.forward_train_into(&x, &mut cache).clone();
+    let y = m.forward_train_with(&x, &mut cache).clone();
     let mut dx = Tensor::empty(&Cpu);
-    m.backward_into(&mut cache, &y, &mut dx);
+    m.backward_with(&mut cache, &y, &mut dx);
     assert_eq!(dx.shape(), vec![2, 1, 4, 4]);
 }

@@ -76,7 +76,7 @@ macro_rules! unary_layer {
                 out.set_batch(x.batch());
                 activation_forward(x.device(), $op, x.buf(), out.buf_mut());
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &Tensor<S, B, E>,
                 out: &Tensor<S, B, E>,
@@ -185,7 +185,7 @@ macro_rules! softmax_layer {
                 out.set_batch(x.batch());
                 softmax_forward(x.device(), x.buf(), out.buf_mut(), rows, cols, $log);
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &Tensor<S, B, E>,
                 out: &Tensor<S, B, E>,
@@ -258,9 +258,9 @@ mod tests {
         l.slope = 0.2;
         let x = Tensor::<S1<2>, Cpu, f64>::from_vec(&Cpu, 1, vec![-1.0, 0.0]).unwrap();
         let mut out = Tensor::empty(&Cpu);
-        l.forward_train(&x, &mut out, &mut ());
+        l.forward_train_into(&x, &mut out, &mut ());
         let mut dx = Tensor::empty(&Cpu);
-        l.backward(
+        l.backward_into(
             &x,
             &out,
             &mut (),

@@ -173,7 +173,7 @@ batchnorm_layer!(
     /// let mut bn = BatchNorm1d::<2>::init(&Cpu, 0);
     /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 2, vec![1.0, 10.0, 3.0, 30.0]).unwrap();
     /// let (mut y, mut cache) = (Tensor::empty(&Cpu), BatchNorm1d::<2>::new_cache(&Cpu));
-    /// bn.forward_train(&x, &mut y, &mut cache);
+    /// bn.forward_train_into(&x, &mut y, &mut cache);
     /// assert!((y.to_vec()[0] + 1.0).abs() < 1e-4);
     /// assert!((bn.running_mean.value_vec()[1] - 2.0).abs() < 1e-6); // 0.9 * 0 + 0.1 * 20
     /// ```
@@ -216,11 +216,11 @@ impl<const C: usize, B: Backend, E: Float> Layer<S1<C>, S1<C>, B, E> for BatchNo
         out.set_batch(x.batch());
         self.run_forward_eval(x.buf(), out.buf_mut(), dims1::<C>(x.batch()));
     }
-    fn forward_train(&mut self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>, cache: &mut Self::Cache) {
+    fn forward_train_into(&mut self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>, cache: &mut Self::Cache) {
         out.set_batch(x.batch());
         self.run_forward_train(x.buf(), out.buf_mut(), dims1::<C>(x.batch()), cache);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S1<C>, B, E>,
         _out: &Tensor<S1<C>, B, E>,
@@ -261,7 +261,7 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
         out.set_batch(x.batch());
         self.run_forward_eval(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()));
     }
-    fn forward_train(
+    fn forward_train_into(
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         out: &mut Tensor<S3<C, H, W>, B, E>,
@@ -270,7 +270,7 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
         out.set_batch(x.batch());
         self.run_forward_train(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()), cache);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S3<C, H, W>, B, E>,
@@ -324,13 +324,13 @@ mod tests {
         let mut bn = BatchNorm1d::<1>::init(&Cpu, 0);
         let x = Tensor::<S1<1>>::from_vec(&Cpu, 3, vec![1.0, 2.0, 6.0]).unwrap();
         let (mut y, mut c) = (Tensor::empty(&Cpu), BatchNorm1d::<1>::new_cache(&Cpu));
-        bn.forward_train(&x, &mut y, &mut c);
+        bn.forward_train_into(&x, &mut y, &mut c);
         assert!((bn.running_mean.value_vec()[0] - 0.3).abs() < 1e-6);
         // unbiased variance of [1, 2, 6] is 7.
         assert!((bn.running_var.value_vec()[0] - (0.9 + 0.7)).abs() < 1e-6);
         bn.set_training(false);
         assert!(!bn.is_training());
-        bn.forward_train(&x, &mut y, &mut c);
+        bn.forward_train_into(&x, &mut y, &mut c);
         assert!((bn.running_mean.value_vec()[0] - 0.3).abs() < 1e-6);
         let expect: Vec<f32> = [1.0f32, 2.0, 6.0]
             .iter()
@@ -367,7 +367,7 @@ mod tests {
         let mut bn = BatchNorm1d::<2>::init(&Cpu, 0);
         let x = Tensor::<S1<2>>::zeros(&Cpu, 0);
         let (mut y, mut c) = (Tensor::empty(&Cpu), BatchNorm1d::<2>::new_cache(&Cpu));
-        bn.forward_train(&x, &mut y, &mut c);
+        bn.forward_train_into(&x, &mut y, &mut c);
         assert!(y.is_empty());
         assert_eq!(bn.running_var.value_vec(), vec![1.0, 1.0]);
     }

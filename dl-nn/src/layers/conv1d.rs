@@ -198,7 +198,7 @@ impl<
         )
         .expect(INVARIANT);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<IN_C, L>, B, E>,
         _out: &Tensor<S2<OUT_C, LO>, B, E>,
@@ -209,7 +209,7 @@ impl<
         dx.set_batch(x.batch());
         self.backward_impl(x, dy, Some(dx.buf_mut()));
     }
-    fn backward_params(
+    fn backward_params_into(
         &mut self,
         x: &Tensor<S2<IN_C, L>, B, E>,
         _out: &Tensor<S2<OUT_C, LO>, B, E>,
@@ -238,8 +238,8 @@ mod tests {
         let g = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng).to_vec();
         let gt = Tensor::<S2<3, 4>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
         let (mut out, mut dx) = (Tensor::<S2<3, 4>, Cpu, f64>::empty(&Cpu), Tensor::empty(&Cpu));
-        l.forward_train(&x, &mut out, &mut ());
-        l.backward(&x, &out, &mut (), &gt, &mut dx);
+        l.forward_train_into(&x, &mut out, &mut ());
+        l.backward_into(&x, &out, &mut (), &gt, &mut dx);
         let loss = |l: &C, x: &Tensor<S2<2, 7>, Cpu, f64>| -> f64 {
             let y: Tensor<S2<3, 4>, Cpu, f64> = l.forward(x);
             y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()

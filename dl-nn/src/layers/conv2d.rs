@@ -267,7 +267,7 @@ impl<
         )
         .expect(INVARIANT);
     }
-    fn forward_train(
+    fn forward_train_into(
         &mut self,
         x: &Tensor<S3<IN_C, H, W>, B, E>,
         out: &mut Tensor<S3<OUT_C, OH, OW>, B, E>,
@@ -286,7 +286,7 @@ impl<
         )
         .expect(INVARIANT);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S3<IN_C, H, W>, B, E>,
         _out: &Tensor<S3<OUT_C, OH, OW>, B, E>,
@@ -297,7 +297,7 @@ impl<
         dx.set_batch(x.batch());
         self.run_backward::<H, W, OH, OW>(x, cache, dy, Some(dx.buf_mut()));
     }
-    fn backward_params(
+    fn backward_params_into(
         &mut self,
         x: &Tensor<S3<IN_C, H, W>, B, E>,
         _out: &Tensor<S3<OUT_C, OH, OW>, B, E>,
@@ -341,12 +341,12 @@ mod tests {
         let y: Tensor<S3<4, 5, 5>> = c.forward(&x);
         let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
         let mut cache = <Conv2d<2, 4, 3> as Layer<S3<2, 7, 7>, S3<4, 5, 5>, Cpu, f32>>::new_cache(&Cpu);
-        c.forward_train(&x, &mut out, &mut cache);
+        c.forward_train_into(&x, &mut out, &mut cache);
         assert_eq!(out.to_vec(), y.to_vec());
-        c.backward(&x, &out, &mut cache, &y, &mut dx);
+        c.backward_into(&x, &out, &mut cache, &y, &mut dx);
         let cap = cache.workspace.capacity();
-        c.forward_train(&x, &mut out, &mut cache);
-        c.backward(&x, &out, &mut cache, &y, &mut dx);
+        c.forward_train_into(&x, &mut out, &mut cache);
+        c.backward_into(&x, &out, &mut cache, &y, &mut dx);
         assert_eq!(cache.workspace.capacity(), cap);
     }
 
@@ -374,9 +374,9 @@ mod tests {
         let x = Tensor::<S3<1, 4, 4>>::zeros(&Cpu, 0);
         let (mut out, mut dx) = (Tensor::<S3<2, 2, 2>>::empty(&Cpu), Tensor::empty(&Cpu));
         let mut cache = Conv2dCache::new(&Cpu);
-        c.forward_train(&x, &mut out, &mut cache);
+        c.forward_train_into(&x, &mut out, &mut cache);
         assert!(out.is_empty());
-        c.backward(&x, &out, &mut cache, &out.clone(), &mut dx);
+        c.backward_into(&x, &out, &mut cache, &out.clone(), &mut dx);
         assert!(dx.is_empty());
         assert!(c.weight.grad_vec().iter().all(|&v| v == 0.0));
     }

@@ -59,10 +59,10 @@ fn apply_mask<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, mask: &B::Buf<E>, y:
 /// let x = Tensor::<S1<4>>::from_vec(&Cpu, 1, vec![1.0; 4]).unwrap();
 /// let mut cache = <Dropout<50> as Layer<S1<4>, S1<4>, Cpu, f32>>::new_cache(&Cpu);
 /// let mut y = Tensor::empty(&Cpu);
-/// d.forward_train(&x, &mut y, &mut cache);
+/// d.forward_train_into(&x, &mut y, &mut cache);
 /// assert!(y.to_vec().iter().all(|&v| v == 0.0 || v == 2.0));
 /// d.set_training(false);
-/// d.forward_train(&x, &mut y, &mut cache);
+/// d.forward_train_into(&x, &mut y, &mut cache);
 /// assert_eq!(y.to_vec(), vec![1.0; 4]);
 /// ```
 #[derive(Clone, Debug, Module)]
@@ -117,7 +117,7 @@ impl<const P_PERCENT: usize, S: Shape, B: Backend, E: Float> Layer<S, S, B, E> f
     fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
         *out = x.clone();
     }
-    fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut Self::Cache) {
+    fn forward_train_into(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut Self::Cache) {
         cache.active = self.training && P_PERCENT > 0;
         if cache.active {
             out.set_batch(x.batch());
@@ -135,7 +135,7 @@ impl<const P_PERCENT: usize, S: Shape, B: Backend, E: Float> Layer<S, S, B, E> f
             out.copy_from(x);
         }
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S, B, E>,
         _out: &Tensor<S, B, E>,
@@ -175,8 +175,8 @@ mod tests {
             let mut d = Dropout::<50>::init(&Cpu, seed);
             let mut c = <Dropout<50> as Layer<S1<64>, S1<64>, Cpu, f32>>::new_cache(&Cpu);
             let (mut a, mut b) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-            d.forward_train(&x, &mut a, &mut c);
-            d.forward_train(&x, &mut b, &mut c);
+            d.forward_train_into(&x, &mut a, &mut c);
+            d.forward_train_into(&x, &mut b, &mut c);
             (a.to_vec(), b.to_vec())
         };
         let (a1, b1) = run(1);
@@ -194,7 +194,7 @@ mod tests {
         let mut d0 = Dropout::<0>::init_with(&Cpu, &mut rng);
         let mut c = <Dropout<0> as Layer<S1<3>, S1<3>, Cpu, f32>>::new_cache(&Cpu);
         let mut y = Tensor::empty(&Cpu);
-        d0.forward_train(&x, &mut y, &mut c);
+        d0.forward_train_into(&x, &mut y, &mut c);
         assert_eq!(y.to_vec(), x.to_vec());
         assert!(!c.active);
     }

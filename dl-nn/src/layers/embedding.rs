@@ -137,13 +137,13 @@ impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float>
         out.set_batch(x.batch());
         embedding_forward(x.device(), x.buf(), &self.weight.value, out.buf_mut(), VOCAB, DIM);
     }
-    fn forward_train(&mut self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>, cache: &mut usize) {
+    fn forward_train_into(&mut self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>, cache: &mut usize) {
         out.set_batch(x.batch());
         *cache = embedding_forward(x.device(), x.buf(), &self.weight.value, out.buf_mut(), VOCAB, DIM);
     }
     /// Accumulates the weight gradient; the ids are not differentiable, so
     /// `dx` is set to zeros.
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S1<T>, B, E>,
         _out: &Tensor<S2<T, DIM>, B, E>,
@@ -179,9 +179,9 @@ mod tests {
         emb.weight.set_value(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
         let ids = Tensor::<S1<2>, Cpu, f64>::from_vec(&Cpu, 1, vec![2.0, 0.0]).unwrap();
         let (mut y, mut c, mut dx) = (Tensor::empty(&Cpu), 7usize, Tensor::empty(&Cpu));
-        emb.forward_train(&ids, &mut y, &mut c);
+        emb.forward_train_into(&ids, &mut y, &mut c);
         assert_eq!((y.to_vec(), c), (vec![5.0, 6.0, 1.0, 2.0], 0));
-        emb.backward(&ids, &y, &mut c, &y, &mut dx);
+        emb.backward_into(&ids, &y, &mut c, &y, &mut dx);
         assert_eq!(dx.to_vec(), vec![0.0, 0.0]);
         assert_eq!(emb.weight.grad_vec(), vec![1.0, 2.0, 0.0, 0.0, 5.0, 6.0]);
     }
@@ -203,7 +203,7 @@ mod tests {
             assert!(ie.value.to_bits() == (bad as f64).to_bits() || bad.is_nan(), "{ie}");
             assert_eq!(&y[..2], &emb.weight.value_vec()[2..4]);
             let (mut out, mut c) = (Tensor::empty(&Cpu), 0usize);
-            emb.forward_train(&ids, &mut out, &mut c);
+            emb.forward_train_into(&ids, &mut out, &mut c);
             assert_eq!(c, 1);
         }
     }

@@ -80,7 +80,7 @@ macro_rules! flatten_impl {
                 out.set_batch(x.batch());
                 flatten_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), N).expect(INVARIANT);
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &Tensor<$in, B, E>,
                 _out: &Tensor<S1<N>, B, E>,
@@ -122,9 +122,9 @@ mod tests {
         let mut f = Flatten::<Cpu, f32>::default();
         let x = Tensor::<S2<2, 3>>::from_vec(&Cpu, 2, (0..12).map(|v| v as f32).collect()).unwrap();
         let (mut y, mut dx) = (Tensor::<S1<6>>::empty(&Cpu), Tensor::empty(&Cpu));
-        f.forward_train(&x, &mut y, &mut ());
+        f.forward_train_into(&x, &mut y, &mut ());
         assert_eq!((y.shape(), y.to_vec()), (vec![2, 6], x.to_vec()));
-        f.backward(&x, &y, &mut (), &y, &mut dx);
+        f.backward_into(&x, &y, &mut (), &y, &mut dx);
         assert_eq!(dx.to_vec(), x.to_vec());
         assert!(state_dict(&f, "flat.").is_empty());
     }
@@ -134,8 +134,8 @@ mod tests {
         let mut f = Flatten::<Cpu, f32>::default();
         let x = Tensor::<S3<2, 2, 2>>::zeros(&Cpu, 0);
         let (mut y, mut dx) = (Tensor::<S1<8>>::empty(&Cpu), Tensor::empty(&Cpu));
-        f.forward_train(&x, &mut y, &mut ());
-        f.backward(&x, &y, &mut (), &y, &mut dx);
+        f.forward_train_into(&x, &mut y, &mut ());
+        f.backward_into(&x, &y, &mut (), &y, &mut dx);
         assert!(y.is_empty() && dx.is_empty());
         let mut out = vec![];
         assert!(flatten_forward(&Cpu, &vec![0f32; 7], &mut out, 2, 4).is_err());

@@ -139,10 +139,10 @@ macro_rules! layernorm_impl {
                 let mut cache = <Self as Layer<$shape, $shape, B, E>>::new_cache(x.device());
                 self.fwd(x, out, &mut cache);
             }
-            fn forward_train(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
+            fn forward_train_into(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
                 self.fwd(x, out, cache);
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &Tensor<$shape, B, E>,
                 _out: &Tensor<$shape, B, E>,

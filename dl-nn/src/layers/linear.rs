@@ -135,7 +135,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         out.set_batch(x.batch());
         self.forward_rows(x.device(), x.batch(), x.buf(), out.buf_mut());
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S1<IN>, B, E>,
         _out: &Tensor<S1<OUT>, B, E>,
@@ -147,7 +147,7 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<O
         let dev = x.device().clone();
         self.backward_rows(&dev, x.batch(), x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
-    fn backward_params(
+    fn backward_params_into(
         &mut self,
         x: &Tensor<S1<IN>, B, E>,
         _out: &Tensor<S1<OUT>, B, E>,
@@ -178,7 +178,7 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> La
         out.set_batch(x.batch());
         self.forward_rows(x.device(), x.batch() * T, x.buf(), out.buf_mut());
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<T, IN>, B, E>,
         _out: &Tensor<S2<T, OUT>, B, E>,
@@ -190,7 +190,7 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> La
         let dev = x.device().clone();
         self.backward_rows(&dev, x.batch() * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
-    fn backward_params(
+    fn backward_params_into(
         &mut self,
         x: &Tensor<S2<T, IN>, B, E>,
         _out: &Tensor<S2<T, OUT>, B, E>,
@@ -221,7 +221,7 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
         out.set_batch(x.batch());
         self.forward_rows(x.device(), x.batch() * A * T, x.buf(), out.buf_mut());
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S3<A, T, IN>, B, E>,
         _out: &Tensor<S3<A, T, OUT>, B, E>,
@@ -233,7 +233,7 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
         let dev = x.device().clone();
         self.backward_rows(&dev, x.batch() * A * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
-    fn backward_params(
+    fn backward_params_into(
         &mut self,
         x: &Tensor<S3<A, T, IN>, B, E>,
         _out: &Tensor<S3<A, T, OUT>, B, E>,
@@ -267,8 +267,8 @@ mod tests {
         let gt = Tensor::from_slice(&Cpu, 5, &g).unwrap();
         let mut out = Tensor::empty(&Cpu);
         let mut dx = Tensor::empty(&Cpu);
-        l.forward_train(&x, &mut out, &mut ());
-        l.backward(&x, &out, &mut (), &gt, &mut dx);
+        l.forward_train_into(&x, &mut out, &mut ());
+        l.backward_into(&x, &out, &mut (), &gt, &mut dx);
         let fx = |v: &[f64]| loss(&l, &Tensor::from_slice(&Cpu, 5, v).unwrap(), &g);
         check_gradient(fx, &x.to_vec(), &dx.to_vec(), GradCheck::default()).unwrap();
         let mut lw = l.clone();
@@ -294,11 +294,11 @@ mod tests {
         let gt = Tensor::<S2<3, 3>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
         let mut out = Tensor::empty(&Cpu);
         let mut dx = Tensor::empty(&Cpu);
-        l.forward_train(&x, &mut out, &mut ());
+        l.forward_train_into(&x, &mut out, &mut ());
         // Every position equals the rank-1 layer on that row.
         let rows = Tensor::<S1<4>, Cpu, f64>::from_slice(&Cpu, 6, &x.to_vec()).unwrap();
         assert_eq!(out.to_vec(), Layer::<S1<4>, S1<3>, _, _>::forward(&l, &rows).to_vec());
-        l.backward(&x, &out, &mut (), &gt, &mut dx);
+        l.backward_into(&x, &out, &mut (), &gt, &mut dx);
         let seq_loss = |l: &L, x: &Tensor<S2<3, 4>, Cpu, f64>| -> f64 {
             let y: Tensor<S2<3, 3>, Cpu, f64> = l.forward(x);
             y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
@@ -324,10 +324,10 @@ mod tests {
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let dy = Tensor::<S1<3>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-        l.forward_train(&x, &mut out, &mut ());
-        l.backward(&x, &out, &mut (), &dy, &mut dx);
+        l.forward_train_into(&x, &mut out, &mut ());
+        l.backward_into(&x, &out, &mut (), &dy, &mut dx);
         let once = l.weight.grad_vec();
-        l.backward(&x, &out, &mut (), &dy, &mut dx);
+        l.backward_into(&x, &out, &mut (), &dy, &mut dx);
         let twice = l.weight.grad_vec();
         for (a, b) in once.iter().zip(&twice) {
             assert!((2.0 * a - b).abs() < 1e-12);

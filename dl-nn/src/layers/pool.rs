@@ -223,7 +223,7 @@ impl<
         out.set_batch(x.batch());
         max_pool2d_forward(dev, x.buf(), out.buf_mut(), &mut idx, d).expect(INVARIANT);
     }
-    fn forward_train(
+    fn forward_train_into(
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         out: &mut Tensor<S3<C, OH, OW>, B, E>,
@@ -233,7 +233,7 @@ impl<
         out.set_batch(x.batch());
         max_pool2d_forward(x.device(), x.buf(), out.buf_mut(), cache, d).expect(INVARIANT);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S3<C, OH, OW>, B, E>,
@@ -287,12 +287,17 @@ impl<
         out.set_batch(x.batch());
         avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
     }
-    fn forward_train(&mut self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>, _cache: &mut ()) {
+    fn forward_train_into(
+        &mut self,
+        x: &Tensor<S3<C, H, W>, B, E>,
+        out: &mut Tensor<S3<C, OH, OW>, B, E>,
+        _cache: &mut (),
+    ) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
         out.set_batch(x.batch());
         avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S3<C, OH, OW>, B, E>,
@@ -339,7 +344,7 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
         out.set_batch(x.batch());
         global_avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), x.batch() * C, H * W).expect(INVARIANT);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S3<C, H, W>, B, E>,
         _out: &Tensor<S1<C>, B, E>,
@@ -422,7 +427,7 @@ mod tests {
         let y: Tensor<S3<1, 2, 2>> = p.forward(&x);
         assert_eq!(y.to_vec(), vec![5.0, 7.0, 13.0, 15.0]);
         let (mut out, mut cache) = (Tensor::empty(&Cpu), vec![]);
-        Layer::<S3<1, 4, 4>, S3<1, 2, 2>, Cpu, f32>::forward_train(&mut p, &x, &mut out, &mut cache);
+        Layer::<S3<1, 4, 4>, S3<1, 2, 2>, Cpu, f32>::forward_train_into(&mut p, &x, &mut out, &mut cache);
         assert_eq!((out.to_vec(), cache), (y.to_vec(), vec![5, 7, 13, 15]));
         let a: Tensor<S3<1, 2, 2>> = AvgPool2d::<2>::default().forward(&x);
         assert_eq!(a.to_vec(), vec![2.5, 4.5, 10.5, 12.5]);
@@ -441,17 +446,17 @@ mod tests {
         let x = Tensor::<S3<2, 4, 4>>::zeros(&Cpu, 0);
         let (mut out, mut dx, mut idx) = (Tensor::<S3<2, 2, 2>>::empty(&Cpu), Tensor::empty(&Cpu), vec![]);
         let mut p = MaxPool2d::<2>::default();
-        p.forward_train(&x, &mut out, &mut idx);
-        p.backward(&x, &out, &mut idx, &out.clone(), &mut dx);
+        p.forward_train_into(&x, &mut out, &mut idx);
+        p.backward_into(&x, &out, &mut idx, &out.clone(), &mut dx);
         assert!(out.is_empty() && dx.is_empty() && idx.is_empty());
         let mut a = AvgPool2d::<2>::default();
-        a.forward_train(&x, &mut out, &mut ());
-        a.backward(&x, &out, &mut (), &out.clone(), &mut dx);
+        a.forward_train_into(&x, &mut out, &mut ());
+        a.backward_into(&x, &out, &mut (), &out.clone(), &mut dx);
         assert!(out.is_empty() && dx.is_empty());
         let mut g = GlobalAvgPool2d::<Cpu, f32>::default();
         let mut o1 = Tensor::<S1<2>>::empty(&Cpu);
-        g.forward_train(&x, &mut o1, &mut ());
-        g.backward(&x, &o1, &mut (), &o1.clone(), &mut dx);
+        g.forward_train_into(&x, &mut o1, &mut ());
+        g.backward_into(&x, &o1, &mut (), &o1.clone(), &mut dx);
         assert!(o1.is_empty() && dx.is_empty());
     }
 

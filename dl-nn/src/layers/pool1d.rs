@@ -147,12 +147,17 @@ impl<
         out.set_batch(x.batch());
         max_pool1d_forward(dev, x.buf(), out.buf_mut(), &mut idx, d).expect(INVARIANT);
     }
-    fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, cache: &mut B::Idx) {
+    fn forward_train_into(
+        &mut self,
+        x: &Tensor<S2<C, L>, B, E>,
+        out: &mut Tensor<S2<C, LO>, B, E>,
+        cache: &mut B::Idx,
+    ) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
         out.set_batch(x.batch());
         max_pool1d_forward(x.device(), x.buf(), out.buf_mut(), cache, d).expect(INVARIANT);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<C, L>, B, E>,
         _out: &Tensor<S2<C, LO>, B, E>,
@@ -204,12 +209,12 @@ impl<
         out.set_batch(x.batch());
         avg_pool1d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
     }
-    fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, _cache: &mut ()) {
+    fn forward_train_into(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, _cache: &mut ()) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
         out.set_batch(x.batch());
         avg_pool1d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<C, L>, B, E>,
         _out: &Tensor<S2<C, LO>, B, E>,
@@ -263,12 +268,12 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
         x.device()
             .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), out.buf_mut());
     }
-    fn forward_train(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
+    fn forward_train_into(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
         out.set_batch(x.batch());
         x.device()
             .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), out.buf_mut());
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<C, L>, B, E>,
         _out: &Tensor<S1<C>, B, E>,
@@ -302,11 +307,11 @@ mod tests {
         let x = Tensor::<S2<C, I>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let mut out = Tensor::<O, Cpu, f64>::empty(&Cpu);
         let mut cache = L::new_cache(&Cpu);
-        l.forward_train(&x, &mut out, &mut cache);
+        l.forward_train_into(&x, &mut out, &mut cache);
         let g: Vec<f64> = (0..out.len()).map(|i| (i as f64 * 0.8).cos()).collect();
         let gt = Tensor::<O, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
         let mut dx = Tensor::empty(&Cpu);
-        l.backward(&x, &out, &mut cache, &gt, &mut dx);
+        l.backward_into(&x, &out, &mut cache, &gt, &mut dx);
         let f = |v: &[f64]| {
             let y = l.forward(&Tensor::from_slice(&Cpu, 2, v).unwrap());
             y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()

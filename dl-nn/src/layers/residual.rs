@@ -125,24 +125,11 @@ where
         let y = self.block.forward(x);
         add_into(SameShape::as_input(&y), x, out);
     }
-    fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut Self::Cache) {
-        self.block.forward_train(x, &mut cache.block_out, &mut cache.inner);
+    fn forward_train_into(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut Self::Cache) {
+        self.block.forward_train_into(x, &mut cache.block_out, &mut cache.inner);
         add_into(SameShape::as_input(&cache.block_out), x, out);
     }
-    fn backward(
-        &mut self,
-        x: &Tensor<S, B, E>,
-        _out: &Tensor<S, B, E>,
-        cache: &mut Self::Cache,
-        dy: &Tensor<S, B, E>,
-        dx: &mut Tensor<S, B, E>,
-    ) {
-        let dy_block = <<Blk as OutputShape<S>>::Out as SameShape<S>>::from_input(dy);
-        self.block.backward(x, &cache.block_out, &mut cache.inner, dy_block, dx);
-        let dev = x.device().clone();
-        dev.axpy(E::ONE, dy.buf(), dx.buf_mut());
-    }
-    fn backward_params(
+    fn backward_into(
         &mut self,
         x: &Tensor<S, B, E>,
         _out: &Tensor<S, B, E>,
@@ -152,7 +139,21 @@ where
     ) {
         let dy_block = <<Blk as OutputShape<S>>::Out as SameShape<S>>::from_input(dy);
         self.block
-            .backward_params(x, &cache.block_out, &mut cache.inner, dy_block, dx);
+            .backward_into(x, &cache.block_out, &mut cache.inner, dy_block, dx);
+        let dev = x.device().clone();
+        dev.axpy(E::ONE, dy.buf(), dx.buf_mut());
+    }
+    fn backward_params_into(
+        &mut self,
+        x: &Tensor<S, B, E>,
+        _out: &Tensor<S, B, E>,
+        cache: &mut Self::Cache,
+        dy: &Tensor<S, B, E>,
+        dx: &mut Tensor<S, B, E>,
+    ) {
+        let dy_block = <<Blk as OutputShape<S>>::Out as SameShape<S>>::from_input(dy);
+        self.block
+            .backward_params_into(x, &cache.block_out, &mut cache.inner, dy_block, dx);
     }
 }
 
@@ -242,13 +243,13 @@ where
         let (a, b) = (self.block.forward(x), self.shortcut.forward(x));
         add_into(&a, &b, out);
     }
-    fn forward_train(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache) {
-        self.block.forward_train(x, &mut cache.block_out, &mut cache.block);
+    fn forward_train_into(&mut self, x: &Tensor<In, B, E>, out: &mut Tensor<Out, B, E>, cache: &mut Self::Cache) {
+        self.block.forward_train_into(x, &mut cache.block_out, &mut cache.block);
         self.shortcut
-            .forward_train(x, &mut cache.shortcut_out, &mut cache.shortcut);
+            .forward_train_into(x, &mut cache.shortcut_out, &mut cache.shortcut);
         add_into(&cache.block_out, &cache.shortcut_out, out);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<In, B, E>,
         _out: &Tensor<Out, B, E>,
@@ -256,14 +257,14 @@ where
         dy: &Tensor<Out, B, E>,
         dx: &mut Tensor<In, B, E>,
     ) {
-        self.block.backward(x, &cache.block_out, &mut cache.block, dy, dx);
+        self.block.backward_into(x, &cache.block_out, &mut cache.block, dy, dx);
         // The shortcut's input gradient goes to a kept buffer (no allocation
         // once it has grown), then is added to the block's.
         self.shortcut
-            .backward(x, &cache.shortcut_out, &mut cache.shortcut, dy, &mut cache.shortcut_dx);
+            .backward_into(x, &cache.shortcut_out, &mut cache.shortcut, dy, &mut cache.shortcut_dx);
         x.device().axpy(E::ONE, cache.shortcut_dx.buf(), dx.buf_mut());
     }
-    fn backward_params(
+    fn backward_params_into(
         &mut self,
         x: &Tensor<In, B, E>,
         _out: &Tensor<Out, B, E>,
@@ -272,9 +273,9 @@ where
         dx: &mut Tensor<In, B, E>,
     ) {
         self.block
-            .backward_params(x, &cache.block_out, &mut cache.block, dy, dx);
+            .backward_params_into(x, &cache.block_out, &mut cache.block, dy, dx);
         self.shortcut
-            .backward_params(x, &cache.shortcut_out, &mut cache.shortcut, dy, dx);
+            .backward_params_into(x, &cache.shortcut_out, &mut cache.shortcut, dy, dx);
     }
 }
 
@@ -340,17 +341,17 @@ mod tests {
         fn forward_into(&self, x: &Tensor<S1<D>, Cpu, f64>, out: &mut Tensor<S1<O>, Cpu, f64>) {
             *out = self.fc2.forward(&self.act.forward(&self.fc1.forward(x)));
         }
-        fn forward_train(
+        fn forward_train_into(
             &mut self,
             x: &Tensor<S1<D>, Cpu, f64>,
             out: &mut Tensor<S1<O>, Cpu, f64>,
             c: &mut MlpCache<H>,
         ) {
-            self.fc1.forward_train(x, &mut c.h, &mut ());
-            self.act.forward_train(&c.h, &mut c.a, &mut ());
-            self.fc2.forward_train(&c.a, out, &mut ());
+            self.fc1.forward_train_into(x, &mut c.h, &mut ());
+            self.act.forward_train_into(&c.h, &mut c.a, &mut ());
+            self.fc2.forward_train_into(&c.a, out, &mut ());
         }
-        fn backward(
+        fn backward_into(
             &mut self,
             x: &Tensor<S1<D>, Cpu, f64>,
             out: &Tensor<S1<O>, Cpu, f64>,
@@ -359,9 +360,9 @@ mod tests {
             dx: &mut Tensor<S1<D>, Cpu, f64>,
         ) {
             let (mut da, mut dh) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-            self.fc2.backward(&c.a, out, &mut (), dy, &mut da);
-            self.act.backward(&c.h, &c.a, &mut (), &da, &mut dh);
-            self.fc1.backward(x, &c.h, &mut (), &dh, dx);
+            self.fc2.backward_into(&c.a, out, &mut (), dy, &mut da);
+            self.act.backward_into(&c.h, &c.a, &mut (), &da, &mut dh);
+            self.fc1.backward_into(x, &c.h, &mut (), &dh, dx);
         }
     }
 
@@ -391,7 +392,7 @@ mod tests {
             Tensor::empty(&Cpu),
             <Residual<Mlp<4, 5, 4>, Cpu, f64> as Layer<S1<4>, S1<4>, Cpu, f64>>::new_cache(&Cpu),
         );
-        rt.forward_train(&x, &mut out, &mut cache);
+        rt.forward_train_into(&x, &mut out, &mut cache);
         assert_close(&out.to_vec(), &expect, 1e-15, 0.0);
     }
 
@@ -490,12 +491,12 @@ mod tests {
         let dy = Tensor::<S1<3>>::randn(&Cpu, 5, &mut rng);
         let mut cache = <ResidualProj<Linear<4, 3>, Linear<4, 3>> as Layer<S1<4>, S1<3>, Cpu, f32>>::new_cache(&Cpu);
         let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-        r.forward_train(&x, &mut out, &mut cache);
-        r.backward(&x, &out, &mut cache, &dy, &mut dx);
+        r.forward_train_into(&x, &mut out, &mut cache);
+        r.backward_into(&x, &out, &mut cache, &dy, &mut dx);
         let p = cache.shortcut_dx.buf().as_ptr();
         let first = dx.to_vec();
-        r.forward_train(&x, &mut out, &mut cache);
-        r.backward(&x, &out, &mut cache, &dy, &mut dx);
+        r.forward_train_into(&x, &mut out, &mut cache);
+        r.backward_into(&x, &out, &mut cache, &dy, &mut dx);
         assert_eq!(p, cache.shortcut_dx.buf().as_ptr());
         assert_eq!(first, dx.to_vec());
     }

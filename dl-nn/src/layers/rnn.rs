@@ -562,7 +562,7 @@ macro_rules! recurrent_layer {
                 let mut cache = RnnCache::new(x.device());
                 self.run_forward(x, out, &mut cache);
             }
-            fn forward_train(
+            fn forward_train_into(
                 &mut self,
                 x: &Tensor<S2<T, INPUT>, B, E>,
                 out: &mut Tensor<S2<T, OUT>, B, E>,
@@ -571,7 +571,7 @@ macro_rules! recurrent_layer {
                 out.set_batch(x.batch());
                 self.run_forward(x, out, cache);
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &Tensor<S2<T, INPUT>, B, E>,
                 _out: &Tensor<S2<T, OUT>, B, E>,
@@ -595,7 +595,7 @@ macro_rules! recurrent_layer {
                     ": backward without a matching forward_train"
                 ));
             }
-            fn backward_params(
+            fn backward_params_into(
                 &mut self,
                 x: &Tensor<S2<T, INPUT>, B, E>,
                 _out: &Tensor<S2<T, OUT>, B, E>,
@@ -703,11 +703,11 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
         let e = one_hot_last::<B, E, T>(x.device());
         select(x, &e, out);
     }
-    fn forward_train(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, cache: &mut B::Buf<E>) {
+    fn forward_train_into(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, cache: &mut B::Buf<E>) {
         out.set_batch(x.batch());
         select(x, cache, out);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<T, D>, B, E>,
         _out: &Tensor<S1<D>, B, E>,

@@ -62,7 +62,7 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
         out.set_batch(x.batch());
         seq_mean_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), T, D);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S2<T, D>, B, E>,
         _out: &Tensor<S1<D>, B, E>,

@@ -176,7 +176,7 @@ macro_rules! fake_quant_layer {
                 out.set_batch(x.batch());
                 x.device().write(out.buf_mut(), &y);
             }
-            fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut FakeQuantCache) {
+            fn forward_train_into(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, cache: &mut FakeQuantCache) {
                 let host: Vec<f32> = x.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();
                 if self.training {
                     self.observe(&host, x.batch());
@@ -191,7 +191,7 @@ macro_rules! fake_quant_layer {
                 out.set_batch(x.batch());
                 x.device().write(out.buf_mut(), &y);
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &Tensor<S, B, E>,
                 _out: &Tensor<S, B, E>,
@@ -231,7 +231,7 @@ fake_quant_layer!(
     /// let x = Tensor::<S1<4>>::from_vec(&Cpu, 1, vec![0.0, 0.1, 0.5, 1.0]).unwrap();
     /// let mut y = Tensor::empty(&Cpu);
     /// let mut cache = <FakeQuant as Layer<S1<4>, S1<4>, Cpu, f32>>::new_cache(&Cpu);
-    /// fq.forward_train(&x, &mut y, &mut cache); // observes [0, 1]: scale 1/255
+    /// fq.forward_train_into(&x, &mut y, &mut cache); // observes [0, 1]: scale 1/255
     /// let y = y.to_vec();
     /// assert!((y[1] - 0.1).abs() <= 0.5 / 255.0 + 1e-7 && y[3] == 1.0);
     /// ```

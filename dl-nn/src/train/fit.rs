@@ -668,7 +668,7 @@ where
             }
             check_input(role, model, &x, loader, epoch, step)?;
             <L::Target as FitTarget<Out, B, E>>::load(&mut pass.target, labels, targets)?;
-            model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+            model.forward_train_into(&x, &mut bufs.out, &mut bufs.cache);
             let target = <L::Target as FitTarget<Out, B, E>>::get(&pass.target);
             let l = loss.loss(&bufs.out, target, &mut bufs.grad_out)?.to_f64();
             if !l.is_finite() {
@@ -719,7 +719,7 @@ where
     let steps = || -> Result<(), TrainError> {
         for (step, (x, _)) in loader.epoch::<In, B, E>(&dev)?.enumerate() {
             check_input("prediction", model, &x, &loader, epoch, step)?;
-            model.forward_train(&x, &mut out, &mut cache);
+            model.forward_train_into(&x, &mut out, &mut cache);
             let host = out.to_vec();
             check_outputs("prediction", &host, Out::NUMEL, &loader, epoch, step)?;
             argmax_rows(&host, Out::NUMEL, |c| pred.classes.push(c));
@@ -860,7 +860,7 @@ where
                 }
                 check_input("train", model, &x, &loader, loader_epoch, step)?;
                 <L::Target as FitTarget<Out, B, E>>::load(&mut train_pass.target, labels, targets)?;
-                model.forward_train(&x, &mut bufs.out, &mut bufs.cache);
+                model.forward_train_into(&x, &mut bufs.out, &mut bufs.cache);
                 let target = <L::Target as FitTarget<Out, B, E>>::get(&train_pass.target);
                 let hard = loss.loss(&bufs.out, target, &mut bufs.grad_out)?;
                 let l = teacher
@@ -870,7 +870,7 @@ where
                 let backward = l.is_finite() || *non_finite == NonFinite::Ignore;
                 if backward {
                     model.zero_grad();
-                    model.backward_params(&x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                    model.backward_params_into(&x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
                 }
                 if let Some(d) = dist.as_mut() {
                     if !backward {

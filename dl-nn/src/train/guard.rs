@@ -21,11 +21,11 @@ use dl_core::{Backend, Float};
 /// // An input with a NaN gives the weight a NaN gradient.
 /// let x = Tensor::<S1<2>>::from_vec(&dev, 1, vec![f32::NAN, 1.0]).unwrap();
 /// let mut y = Tensor::empty(&dev);
-/// fc.forward_train(&x, &mut y, &mut ());
+/// fc.forward_train_into(&x, &mut y, &mut ());
 /// let dy = Tensor::<S1<1>>::from_vec(&dev, 1, vec![1.0]).unwrap();
 /// fc.zero_grad();
 /// let mut dx = Tensor::empty(&dev);
-/// fc.backward(&x, &y, &mut (), &dy, &mut dx);
+/// fc.backward_into(&x, &y, &mut (), &dy, &mut dx);
 /// // In a loop: `if guard.check(&mut model, loss, epoch, step)? { opt.step(&mut model) }`.
 /// let e = guard.check(&mut fc, 0.5, 2, 7).unwrap_err();
 /// assert!(matches!(&e, TrainError::NonFinite { epoch: 2, step: 7, what: FaultSource::Gradient(n) } if n == "weight"), "{e}");

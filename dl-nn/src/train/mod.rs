@@ -75,7 +75,7 @@ pub struct StepBuffers<In: Shape, Out: Shape, L: Layer<In, Out, B, E>, B: Backen
     /// `d loss / d out`, written by the loss.
     pub grad_out: Tensor<Out, B, E>,
     /// Scratch for the input gradient (`train_step` and `fit` call
-    /// [`Layer::backward_params`]: the input is data, its gradient is not kept).
+    /// [`Layer::backward_params_into`]: the input is data, its gradient is not kept).
     pub grad_in: Tensor<In, B, E>,
 }
 
@@ -132,10 +132,10 @@ where
     B: Backend,
     E: Float,
 {
-    layer.forward_train(x, &mut bufs.out, &mut bufs.cache);
+    layer.forward_train_into(x, &mut bufs.out, &mut bufs.cache);
     let l = loss.loss(&bufs.out, target, &mut bufs.grad_out)?;
     layer.zero_grad();
-    layer.backward_params(x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+    layer.backward_params_into(x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
     opt.step(layer);
     Ok(l)
 }

@@ -132,7 +132,7 @@ impl<In: Shape, Out: Shape, B: Backend, E: Float, M: Layer<In, Out, B, E>> Teach
         s: &mut Self::Scratch,
     ) -> Result<E, TrainError> {
         // Inference forward pass into reused buffers (evaluation mode).
-        self.model.forward_train(x, &mut s.out, &mut s.cache);
+        self.model.forward_train_into(x, &mut s.out, &mut s.cache);
         let dev = grad.device().clone();
         dev.scale(grad.buf_mut(), 1.0 - self.alpha);
         let soft = soft_target_into(out, &s.out, self.temperature, self.alpha, grad, &mut s.distill)?;

@@ -78,17 +78,17 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
     fn forward_into(&self, x: &Tensor<S1<I>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
         *out = self.fc2.forward(&self.act.forward(&self.fc1.forward(x)));
     }
-    fn forward_train(&mut self, x: &Tensor<S1<I>, B, E>, out: &mut Tensor<S1<C>, B, E>, c: &mut Self::Cache) {
+    fn forward_train_into(&mut self, x: &Tensor<S1<I>, B, E>, out: &mut Tensor<S1<C>, B, E>, c: &mut Self::Cache) {
         if self.training {
             self.train_calls += 1;
         } else {
             self.eval_calls += 1;
         }
-        self.fc1.forward_train(x, &mut c.h, &mut ());
-        self.act.forward_train(&c.h, &mut c.a, &mut ());
-        self.fc2.forward_train(&c.a, out, &mut ());
+        self.fc1.forward_train_into(x, &mut c.h, &mut ());
+        self.act.forward_train_into(&c.h, &mut c.a, &mut ());
+        self.fc2.forward_train_into(&c.a, out, &mut ());
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S1<I>, B, E>,
         out: &Tensor<S1<C>, B, E>,
@@ -96,9 +96,9 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
         dy: &Tensor<S1<C>, B, E>,
         dx: &mut Tensor<S1<I>, B, E>,
     ) {
-        self.fc2.backward(&c.a, out, &mut (), dy, &mut self.da);
-        self.act.backward(&c.h, &c.a, &mut (), &self.da, &mut self.dh);
-        self.fc1.backward(x, &c.h, &mut (), &self.dh, dx);
+        self.fc2.backward_into(&c.a, out, &mut (), dy, &mut self.da);
+        self.act.backward_into(&c.h, &c.a, &mut (), &self.da, &mut self.dh);
+        self.fc1.backward_into(x, &c.h, &mut (), &self.dh, dx);
     }
 }
 

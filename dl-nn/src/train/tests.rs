@@ -579,10 +579,10 @@ fn guarded_loop(loss: Ce, mode: NonFinite, steps: usize) -> (Net, Result<Vec<boo
             .map(|i| data.get(step * 32 + i, &mut xs[i * 8..(i + 1) * 8]))
             .collect();
         let x = Tensor::<S1<8>>::from_vec(&Cpu, 32, xs).unwrap();
-        m.forward_train(&x, &mut out, &mut cache);
+        m.forward_train_into(&x, &mut out, &mut cache);
         let l = loss.loss(&out, &labels[..], &mut dy).unwrap();
         m.zero_grad();
-        m.backward(&x, &out, &mut cache, &dy, &mut dx);
+        m.backward_into(&x, &out, &mut cache, &dy, &mut dx);
         match guard.check(&mut m, l as f64, 0, step) {
             Ok(go) => {
                 if go {

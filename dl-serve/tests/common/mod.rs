@@ -61,10 +61,10 @@ impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for Slow<B, E> {
         std::thread::sleep(Duration::from_millis(SLOW_MS));
         out.copy_from(x);
     }
-    fn forward_train(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
+    fn forward_train_into(&mut self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>, _c: &mut ()) {
         out.copy_from(x);
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         _x: &Tensor<S, B, E>,
         _o: &Tensor<S, B, E>,

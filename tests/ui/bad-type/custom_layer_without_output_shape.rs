@@ -12,7 +12,7 @@ impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for Identity<B, E> {
     fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
         out.copy_from(x);
     }
-    fn backward(&mut self, _: &Tensor<S, B, E>, _: &Tensor<S, B, E>, _: &mut (), dy: &Tensor<S, B, E>, dx: &mut Tensor<S, B, E>) {
+    fn backward_into(&mut self, _: &Tensor<S, B, E>, _: &Tensor<S, B, E>, _: &mut (), dy: &Tensor<S, B, E>, dx: &mut Tensor<S, B, E>) {
         dx.copy_from(dy);
     }
 }

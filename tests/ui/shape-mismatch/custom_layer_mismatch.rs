@@ -32,10 +32,10 @@ impl<B: Backend, E: Float> Layer<S1<4>, S1<6>, B, E> for Widen<B, E> {
     fn forward_into(&self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>) {
         self.inner.forward_into(x, out)
     }
-    fn forward_train(&mut self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>, c: &mut ()) {
-        self.inner.forward_train(x, out, c)
+    fn forward_train_into(&mut self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>, c: &mut ()) {
+        self.inner.forward_train_into(x, out, c)
     }
-    fn backward(
+    fn backward_into(
         &mut self,
         x: &Tensor<S1<4>, B, E>,
         out: &Tensor<S1<6>, B, E>,
@@ -43,7 +43,7 @@ impl<B: Backend, E: Float> Layer<S1<4>, S1<6>, B, E> for Widen<B, E> {
         dy: &Tensor<S1<6>, B, E>,
         dx: &mut Tensor<S1<4>, B, E>,
     ) {
-        self.inner.backward(x, out, c, dy, dx)
+        self.inner.backward_into(x, out, c, dy, dx)
     }
 }
 

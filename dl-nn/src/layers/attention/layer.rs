@@ -241,7 +241,7 @@ macro_rules! attention_layer {
                 let mut cache = AttentionCache::new(x.device());
                 self.run_forward(x, out, &mut cache);
             }
-            fn forward_train(
+            fn forward_train_into(
                 &mut self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
                 out: &mut Tensor<S2<T, D_MODEL>, B, E>,
@@ -249,7 +249,7 @@ macro_rules! attention_layer {
             ) {
                 self.run_forward(x, out, cache);
             }
-            fn backward(
+            fn backward_into(
                 &mut self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
                 _out: &Tensor<S2<T, D_MODEL>, B, E>,
@@ -260,7 +260,7 @@ macro_rules! attention_layer {
                 dx.set_batch(x.batch());
                 self.run_backward(x, cache, dy, Some(dx.buf_mut()));
             }
-            fn backward_params(
+            fn backward_params_into(
                 &mut self,
                 x: &Tensor<S2<T, D_MODEL>, B, E>,
                 _out: &Tensor<S2<T, D_MODEL>, B, E>,

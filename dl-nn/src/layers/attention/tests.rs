@@ -380,12 +380,12 @@ fn training_steps_reuse_buffers() {
             c.work.dqkv.as_ptr(),
         ]
     };
-    m.forward_train(&x, &mut out, &mut cache);
-    m.backward(&x, &out, &mut cache, &dy, &mut dx);
+    m.forward_train_into(&x, &mut out, &mut cache);
+    m.backward_into(&x, &out, &mut cache, &dy, &mut dx);
     let before = (ptrs(&cache), out.as_slice().as_ptr(), dx.as_slice().as_ptr());
     let first = out.to_vec();
-    m.forward_train(&x, &mut out, &mut cache);
-    m.backward(&x, &out, &mut cache, &dy, &mut dx);
+    m.forward_train_into(&x, &mut out, &mut cache);
+    m.backward_into(&x, &out, &mut cache, &dy, &mut dx);
     assert_eq!(before, (ptrs(&cache), out.as_slice().as_ptr(), dx.as_slice().as_ptr()));
     assert_eq!(first, out.to_vec());
     assert!(out.all_finite() && dx.all_finite());

@@ -16,9 +16,9 @@ where
     let gt = Tensor::<S2<T, OUT>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
     let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
     let mut cache = L::new_cache(&Cpu);
-    l.forward_train(&x, &mut out, &mut cache);
+    l.forward_train_into(&x, &mut out, &mut cache);
     assert_eq!(out.to_vec(), l.forward(&x).to_vec(), "forward and forward_train differ");
-    l.backward(&x, &out, &mut cache, &gt, &mut dx);
+    l.backward_into(&x, &out, &mut cache, &gt, &mut dx);
     let loss = |l: &L, x: &Tensor<S2<T, IN>, Cpu, f64>| -> f64 {
         l.forward(x).to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
     };
@@ -89,7 +89,7 @@ fn final_states_are_the_last_step_of_each_direction() {
     let x = Tensor::<S2<4, 2>, Cpu, f64>::randn(&Cpu, 1, &mut Rng::new(6));
     let mut out = Tensor::<S2<4, 6>, Cpu, f64>::empty(&Cpu);
     let mut cache = RnnCache::new(&Cpu);
-    l.forward_train(&x, &mut out, &mut cache);
+    l.forward_train_into(&x, &mut out, &mut cache);
     let y = out.to_vec();
     let h_n = cache.h_n(&Cpu).unwrap();
     // Forward direction ends at t = 3, reverse at t = 0.
@@ -113,13 +113,13 @@ fn last_step_gradient() {
     let x = Tensor::<S2<3, 2>, Cpu, f64>::randn(&Cpu, 2, &mut Rng::new(7));
     let mut cache = <LastStep<Cpu, f64> as Layer<S2<3, 2>, S1<2>, Cpu, f64>>::new_cache(&Cpu);
     let mut out = Tensor::empty(&Cpu);
-    l.forward_train(&x, &mut out, &mut cache);
+    l.forward_train_into(&x, &mut out, &mut cache);
     let xv = x.to_vec();
     assert_eq!(out.to_vec(), vec![xv[4], xv[5], xv[10], xv[11]]);
     let g = vec![1.0, -2.0, 0.5, 3.0];
     let gt = Tensor::from_slice(&Cpu, 2, &g).unwrap();
     let mut dx = Tensor::empty(&Cpu);
-    l.backward(&x, &out, &mut cache, &gt, &mut dx);
+    l.backward_into(&x, &out, &mut cache, &gt, &mut dx);
     let f = |v: &[f64]| {
         let y: Tensor<S1<2>, Cpu, f64> = l.forward(&Tensor::<S2<3, 2>, Cpu, f64>::from_slice(&Cpu, 2, v).unwrap());
         y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()

@@ -25,12 +25,12 @@ fn scaled_step<O: Optimizer<Cpu, f32>>(
     let x = Tensor::<S1<2>>::from_vec(&Cpu, 2, vec![1.0, -1.0, 0.5, 2.0]).unwrap();
     let y = Tensor::<S1<1>>::from_vec(&Cpu, 2, vec![1.0, -3.0]).unwrap();
     let (mut out, mut dy, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-    m.forward_train(&x, &mut out, &mut ());
+    m.forward_train_into(&x, &mut out, &mut ());
     Mse.loss(&out, &y, &mut dy).unwrap();
     dy.as_mut_slice().iter_mut().for_each(|g| *g *= grad_mult);
     scaler.scale_grad_out(&mut dy);
     m.zero_grad();
-    m.backward_params(&x, &out, &mut (), &dy, &mut dx);
+    m.backward_params_into(&x, &out, &mut (), &dy, &mut dx);
     scaler.step(opt, m)
 }
 
@@ -177,16 +177,16 @@ fn hand_loop_with_optimizer_matches_unscaled_loop() {
         let (mut out, mut dy, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu), Tensor::empty(&Cpu));
         let mut losses = Vec::new();
         for _ in 0..200 {
-            m.forward_train(&x, &mut out, &mut ());
+            m.forward_train_into(&x, &mut out, &mut ());
             losses.push(Mse.loss(&out, &y, &mut dy).unwrap());
             m.zero_grad();
             if scaled {
                 s.scale_grad_out(&mut dy);
-                m.backward_params(&x, &out, &mut (), &dy, &mut dx);
+                m.backward_params_into(&x, &out, &mut (), &dy, &mut dx);
                 assert!(s.step(&mut opt, &mut m));
                 s.update().unwrap();
             } else {
-                m.backward_params(&x, &out, &mut (), &dy, &mut dx);
+                m.backward_params_into(&x, &out, &mut (), &dy, &mut dx);
                 opt.step(&mut m);
             }
         }
