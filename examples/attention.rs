@@ -25,7 +25,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::core::init::Init;
 use dl::core::ops::bias::BiasDims;
 use dl::core::{Backend, Float, Param, RawParam};

@@ -23,7 +23,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::core::Backend;
 use dl::nn::data::tabular::load_breast_cancer;
 use dl::nn::train::{Evaluation, Metric, Progress};

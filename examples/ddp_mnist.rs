@@ -29,7 +29,7 @@
 #[allow(unused)] // `common::on_device!` is not used: the CUDA arm picks NCCL.
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::core::Storage;
 use dl::dist::{Communicator, DataParallel, DistributedSampler, MpiComm, Tail};
 use dl::nn::optim::{CosineAnnealing, Schedule};
@@ -232,11 +232,11 @@ fn main() {
     let about = "a multilayer perceptron trained data-parallel over MPI ranks";
     let mut args = match Args::parse_from(rest, defaults()) {
         Ok(a) => a,
-        Err(dl::cli::ArgError::Help) => {
+        Err(common::cli::ArgError::Help) => {
             if comm.rank() == 0 {
                 println!(
                     "{PROGRAM}: {about}\n\nusage: mpirun -np N target/release/examples/{PROGRAM} [options]\n{}\n  --global-batch-size N  samples per step over all ranks (a multiple of the rank count)",
-                    dl::cli::USAGE
+                    common::cli::USAGE
                 );
             }
             return;
@@ -245,7 +245,7 @@ fn main() {
             if comm.rank() == 0 {
                 eprintln!(
                     "{PROGRAM}: {e}\n\nusage: mpirun -np N target/release/examples/{PROGRAM} [options]\n{}",
-                    dl::cli::USAGE
+                    common::cli::USAGE
                 );
             }
             std::process::exit(2)
@@ -274,11 +274,11 @@ fn main() {
     );
     let root = comm.rank() == 0;
     let (acc, checksum) = match dev {
-        dl::cli::Picked::Cpu(dev) => run(&args, &dev, comm),
+        common::cli::Picked::Cpu(dev) => run(&args, &dev, comm),
         // On GPUs: one GPU per rank on each machine, NCCL between them
         // (MPI only starts it) when built with `--features cuda,nccl`.
         #[cfg(feature = "nccl")]
-        dl::cli::Picked::Cuda(_) => {
+        common::cli::Picked::Cuda(_) => {
             let local: usize = std::env::var("OMPI_COMM_WORLD_LOCAL_RANK")
                 .or_else(|_| std::env::var("MPI_LOCALRANKID"))
                 .ok()
@@ -292,7 +292,7 @@ fn main() {
             run(&args, &gpu, nccl)
         }
         #[cfg(all(feature = "cuda", not(feature = "nccl")))]
-        dl::cli::Picked::Cuda(dev) => run(&args, &dev, comm),
+        common::cli::Picked::Cuda(dev) => run(&args, &dev, comm),
     };
     if root {
         println!("test_accuracy={acc:.4}");

@@ -35,7 +35,7 @@
 #[allow(unused_macros, unused_imports)]
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::prelude::*;
 use std::sync::Arc;

@@ -27,7 +27,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::optim::StepLr;
 use dl::prelude::*;

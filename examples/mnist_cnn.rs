@@ -21,7 +21,7 @@ mod common;
 #[path = "common/lenet.rs"]
 mod lenet;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::prelude::*;
 pub use lenet::LeNet;

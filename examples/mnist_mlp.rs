@@ -18,9 +18,9 @@
 //! `--device cpu|cuda|auto`, `--limit N` (first N training images), `--quiet`.
 //! Ends with `test_accuracy=0.xxxx`.
 
-mod common;
+pub mod common; // `pub`: tests/examples_smoke.rs includes this example
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::nn::train::NonFiniteGuard;
 use dl::prelude::*;

@@ -30,7 +30,7 @@ mod common;
 #[path = "common/lenet.rs"]
 mod lenet;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::data::InMemoryDataset;
 use dl::prelude::*;

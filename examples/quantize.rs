@@ -18,7 +18,7 @@
 #[allow(unused_macros, unused_imports)]
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::quant::{quantize, Observer, QgemmPath, QuantConfig, Quantized};
 use dl::prelude::*;

@@ -31,7 +31,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::core::Backend;
 use dl::nn::data::tabular::{load_diabetes, Tabular};
 use dl::nn::train::{Evaluation, Metric};

@@ -23,7 +23,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::data::augment::RandomCrop;
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;

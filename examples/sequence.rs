@@ -22,7 +22,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::core::Backend;
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;

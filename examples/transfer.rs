@@ -26,7 +26,7 @@
 
 mod common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::data::InMemoryDataset;
 use dl::prelude::*;

@@ -10,7 +10,6 @@
 // `#[network]` expands to `::dl::...` paths; inside this crate too.
 extern crate self as dl;
 
-pub mod cli;
 pub mod example_network;
 #[cfg(feature = "onnx")]
 pub mod onnx;

@@ -5,7 +5,7 @@
 #[path = "../examples/mnist_mlp.rs"]
 mod mnist_mlp;
 
-use dl::cli::Args;
+use mnist_mlp::common::cli::Args;
 
 #[test]
 fn mnist_mlp_learns_on_a_subset() {

@@ -1,7 +1,10 @@
 //! Reliability across crates: the examples' argument parser under random
 //! argument vectors, and bit-identical training of `#[network]` models for
 //! a seed (twice in one process, and on rayon pools of 1 and 2 threads).
-use dl::cli::{ArgError, Args};
+#[path = "../examples/common/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+use cli::{ArgError, Args};
 use dl::nn::checkpoint;
 use dl::prelude::*;
 use proptest::prelude::*;

@@ -5,7 +5,9 @@
 //! device, training or checkpoint error (the typed error is printed).
 #![allow(dead_code)]
 
-use dl::cli::Args;
+pub mod cli;
+
+use cli::Args;
 use dl::nn::data::{load_mnist_with, InMemoryDataset, MnistOptions, Split};
 use std::fmt::Display;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::time::Instant;
 /// The examples are written generically over the backend: `--device
 /// cuda|auto` picks a GPU when `dl` is built with the `cuda` feature
 /// (`cargo run --release --features cuda --example ...`).
-pub fn setup(program: &str, about: &str, defaults: Args) -> (Args, dl::cli::Picked) {
+pub fn setup(program: &str, about: &str, defaults: Args) -> (Args, cli::Picked) {
     let args = Args::parse_or_exit(program, about, defaults);
     let dev = or_exit(program, args.device());
     (args, dev)
@@ -28,9 +30,9 @@ pub fn setup(program: &str, about: &str, defaults: Args) -> (Args, dl::cli::Pick
 macro_rules! on_device {
     ($dev:ident => $body:expr) => {
         match $dev {
-            dl::cli::Picked::Cpu($dev) => $body,
+            common::cli::Picked::Cpu($dev) => $body,
             #[cfg(feature = "cuda")]
-            dl::cli::Picked::Cuda($dev) => $body,
+            common::cli::Picked::Cuda($dev) => $body,
         }
     };
 }

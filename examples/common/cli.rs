@@ -1,12 +1,13 @@
-//! Command-line arguments shared by the examples.
+//! Command-line arguments shared by the examples (and their tests, which
+//! include this file with `#[path]`): example code, not part of the `dl` API.
 //!
 //! Every example accepts `--data DIR`, `--epochs N`, `--batch-size N`,
 //! `--seed N`, `--lr F`, `--device cpu|cuda|auto` and `--quiet`; a bad
 //! argument is a typed [`ArgError`] that the example prints with its usage
 //! before exiting with status 2 (never a panic).
 //!
-//! ```
-//! use dl::cli::{Args, DeviceChoice};
+//! ```ignore
+//! use common::cli::{Args, DeviceChoice};
 //! let a = Args::parse_from(["--epochs", "3", "--device", "cpu"], Args::default()).unwrap();
 //! assert_eq!(a.epochs, 3);
 //! assert_eq!(a.device, DeviceChoice::Cpu);
@@ -26,7 +27,7 @@ pub enum DeviceChoice {
     Auto,
 }
 
-dl_core::debug_as_display!(ArgError);
+dl::core::debug_as_display!(ArgError);
 
 /// A command-line argument that could not be used.
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
@@ -280,7 +281,7 @@ impl Args {
     ///
     /// # Errors
     /// A message when `--device cuda` was asked for and is not usable.
-    pub fn cpu_device(&self) -> Result<dl_core::Cpu, String> {
+    pub fn cpu_device(&self) -> Result<dl::core::Cpu, String> {
         let reason = "dl was built without the `cuda` feature";
         match self.device {
             DeviceChoice::Cuda => Err(format!("--device cuda: {reason}")),
@@ -288,16 +289,16 @@ impl Args {
                 if !self.quiet {
                     println!(
                         "device: cpu ({} threads; CUDA not used: {reason})",
-                        dl_core::cpu::num_threads()
+                        dl::core::cpu::num_threads()
                     );
                 }
-                Ok(dl_core::Cpu)
+                Ok(dl::core::Cpu)
             }
             DeviceChoice::Cpu => {
                 if !self.quiet {
-                    println!("device: cpu ({} threads)", dl_core::cpu::num_threads());
+                    println!("device: cpu ({} threads)", dl::core::cpu::num_threads());
                 }
-                Ok(dl_core::Cpu)
+                Ok(dl::core::Cpu)
             }
         }
     }
@@ -305,10 +306,10 @@ impl Args {
 
 /// The device `--device` resolved to: the CPU backend, or (with the `cuda`
 /// feature) a CUDA device. Examples written generically over
-/// [`dl_core::Backend`] run on either:
+/// [`dl::core::Backend`] run on either:
 ///
-/// ```no_run
-/// # use dl::cli::{Args, Picked};
+/// ```ignore
+/// # use common::cli::{Args, Picked};
 /// fn train<B: dl::core::Backend>(dev: &B) { /* LeNet::<B>::init(dev, 0) ... */ }
 /// let args = Args::default();
 /// match args.device().unwrap() {
@@ -320,10 +321,10 @@ impl Args {
 #[derive(Clone, Debug)]
 pub enum Picked {
     /// The CPU backend.
-    Cpu(dl_core::Cpu),
+    Cpu(dl::core::Cpu),
     /// A CUDA device (feature `cuda`).
     #[cfg(feature = "cuda")]
-    Cuda(dl_core::Cuda),
+    Cuda(dl::core::Cuda),
 }
 
 impl Args {
@@ -342,17 +343,17 @@ impl Args {
                 DeviceChoice::Cuda => "cuda",
                 DeviceChoice::Auto => "auto",
             };
-            let (dev, why) = dl_core::cuda::Device::parse(want).map_err(|e| format!("--device {want}: {e}"))?;
+            let (dev, why) = dl::core::cuda::Device::parse(want).map_err(|e| format!("--device {want}: {e}"))?;
             match dev {
-                dl_core::cuda::Device::Cuda(c) => {
+                dl::core::cuda::Device::Cuda(c) => {
                     if !self.quiet {
                         println!("device: {why}");
                     }
                     Ok(Picked::Cuda(c))
                 }
-                dl_core::cuda::Device::Cpu(c) => {
+                dl::core::cuda::Device::Cpu(c) => {
                     if !self.quiet {
-                        println!("device: {why}; {} threads", dl_core::cpu::num_threads());
+                        println!("device: {why}; {} threads", dl::core::cpu::num_threads());
                     }
                     Ok(Picked::Cpu(c))
                 }
