@@ -54,7 +54,7 @@ shape!(
 /// Output length of a convolution or pooling window (`(input + 2 pad - k)
 /// / stride + 1`, `None` when it does not fit or overflows): the one rule
 /// the `#[network]` macro and the runtime share (`dl-shape`).
-pub use dl_shape::conv_out;
+pub use dl_shape::{conv_out, defaults};
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,11 @@
 //! The known layer types (the catalogue of docs/ARCHITECTURE.md): their
 //! generic parameters, defaults, and the completion of a field type with
-//! those defaults and the network's `B, E`.
+//! those defaults (`dl_shape::defaults`, which the layer declarations read
+//! too) and the network's `B, E`.
 
 use crate::ctxt::Ctxt;
 use crate::shape::Kind;
+use dl_shape::defaults;
 use proc_macro2::Span;
 use syn::punctuated::Punctuated;
 use syn::{GenericArgument, PathArguments, Type};
@@ -41,17 +43,25 @@ const CATALOGUE: &[(&str, &[P])] = &[
             P::Usize("IN_C", Req),
             P::Usize("OUT_C", Req),
             P::Usize("K", Req),
-            P::Usize("STRIDE", Lit(1)),
-            P::Usize("PAD", Lit(0)),
+            P::Usize("STRIDE", Lit(defaults::CONV_STRIDE)),
+            P::Usize("PAD", Lit(defaults::PAD)),
         ],
     ),
     (
         "MaxPool2d",
-        &[P::Usize("K", Req), P::Usize("STRIDE", Same(0)), P::Usize("PAD", Lit(0))],
+        &[
+            P::Usize("K", Req),
+            P::Usize("STRIDE", Same(0)),
+            P::Usize("PAD", Lit(defaults::PAD)),
+        ],
     ),
     (
         "AvgPool2d",
-        &[P::Usize("K", Req), P::Usize("STRIDE", Same(0)), P::Usize("PAD", Lit(0))],
+        &[
+            P::Usize("K", Req),
+            P::Usize("STRIDE", Same(0)),
+            P::Usize("PAD", Lit(defaults::PAD)),
+        ],
     ),
     ("GlobalAvgPool2d", &[]),
     (
@@ -60,17 +70,25 @@ const CATALOGUE: &[(&str, &[P])] = &[
             P::Usize("IN_C", Req),
             P::Usize("OUT_C", Req),
             P::Usize("K", Req),
-            P::Usize("STRIDE", Lit(1)),
-            P::Usize("PAD", Lit(0)),
+            P::Usize("STRIDE", Lit(defaults::CONV_STRIDE)),
+            P::Usize("PAD", Lit(defaults::PAD)),
         ],
     ),
     (
         "MaxPool1d",
-        &[P::Usize("K", Req), P::Usize("STRIDE", Same(0)), P::Usize("PAD", Lit(0))],
+        &[
+            P::Usize("K", Req),
+            P::Usize("STRIDE", Same(0)),
+            P::Usize("PAD", Lit(defaults::PAD)),
+        ],
     ),
     (
         "AvgPool1d",
-        &[P::Usize("K", Req), P::Usize("STRIDE", Same(0)), P::Usize("PAD", Lit(0))],
+        &[
+            P::Usize("K", Req),
+            P::Usize("STRIDE", Same(0)),
+            P::Usize("PAD", Lit(defaults::PAD)),
+        ],
     ),
     ("GlobalAvgPool1d", &[]),
     (
@@ -78,8 +96,8 @@ const CATALOGUE: &[(&str, &[P])] = &[
         &[
             P::Usize("INPUT", Req),
             P::Usize("HIDDEN", Req),
-            P::Usize("LAYERS", Lit(1)),
-            P::Bool("BIDIRECTIONAL", Some(false)),
+            P::Usize("LAYERS", Lit(defaults::RNN_LAYERS)),
+            P::Bool("BIDIRECTIONAL", Some(defaults::RNN_BIDIRECTIONAL)),
         ],
     ),
     (
@@ -87,8 +105,8 @@ const CATALOGUE: &[(&str, &[P])] = &[
         &[
             P::Usize("INPUT", Req),
             P::Usize("HIDDEN", Req),
-            P::Usize("LAYERS", Lit(1)),
-            P::Bool("BIDIRECTIONAL", Some(false)),
+            P::Usize("LAYERS", Lit(defaults::RNN_LAYERS)),
+            P::Bool("BIDIRECTIONAL", Some(defaults::RNN_BIDIRECTIONAL)),
         ],
     ),
     ("LastStep", &[]),
@@ -101,7 +119,7 @@ const CATALOGUE: &[(&str, &[P])] = &[
     ("LeakyReLU", &[]),
     ("Softmax", &[]),
     ("LogSoftmax", &[]),
-    ("Dropout", &[P::Usize("P_PERCENT", Lit(50))]),
+    ("Dropout", &[P::Usize("P_PERCENT", Lit(defaults::DROPOUT_PERCENT))]),
     ("BatchNorm1d", &[P::Usize("C", Req)]),
     ("BatchNorm2d", &[P::Usize("C", Req)]),
     ("LayerNorm", &[P::Usize("D", Req)]),
@@ -111,7 +129,7 @@ const CATALOGUE: &[(&str, &[P])] = &[
         &[
             P::Usize("D_MODEL", Req),
             P::Usize("HEADS", Req),
-            P::Bool("CAUSAL", Some(false)),
+            P::Bool("CAUSAL", Some(defaults::CAUSAL)),
         ],
     ),
     (

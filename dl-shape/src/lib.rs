@@ -50,6 +50,26 @@ pub const fn numel(dims: &[usize]) -> Option<usize> {
     Some(n)
 }
 
+/// The defaults of the layers' optional generic parameters. The layer
+/// declarations in `dl-nn` (`const STRIDE: usize = { defaults::CONV_STRIDE }`)
+/// and the `#[network]` macro's catalogue (which completes a field type
+/// such as `Conv2d<1, 8, 3>` to compute its output shape) both read them
+/// here. (A pool's stride defaults to its kernel size: a rule, not a value.)
+pub mod defaults {
+    /// Stride of `Conv1d` and `Conv2d`.
+    pub const CONV_STRIDE: usize = 1;
+    /// Zero padding of convolutions and pools.
+    pub const PAD: usize = 0;
+    /// Stacked layers of `LSTM` and `GRU`.
+    pub const RNN_LAYERS: usize = 1;
+    /// Whether `LSTM` and `GRU` also run backwards.
+    pub const RNN_BIDIRECTIONAL: bool = false;
+    /// `Dropout`'s drop probability, in percent.
+    pub const DROPOUT_PERCENT: usize = 50;
+    /// Whether `MultiHeadAttention` masks future positions.
+    pub const CAUSAL: bool = false;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use crate::module::{Layer, Module};
 use dl_core::init::Init;
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::shape::conv_out;
+use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Error, Float, Param, Result, Tensor, S1, S3, S4};
 
 fn check_len<B: Backend, E: Float>(
@@ -139,8 +140,8 @@ pub struct Conv2d<
     const IN_C: usize,
     const OUT_C: usize,
     const K: usize,
-    const STRIDE: usize = 1,
-    const PAD: usize = 0,
+    const STRIDE: usize = { defaults::CONV_STRIDE },
+    const PAD: usize = { defaults::PAD },
     B: Backend = Cpu,
     E: Float = f32,
 > {

@@ -6,6 +6,7 @@
 
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::binary::{BinaryDims, BinaryOp};
+use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Float, Rng, Shape, Tensor};
 use std::marker::PhantomData;
 
@@ -67,7 +68,7 @@ fn apply_mask<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, mask: &B::Buf<E>, y:
 /// ```
 #[derive(Clone, Debug, Module)]
 #[module(crate = crate, builtin)]
-pub struct Dropout<const P_PERCENT: usize = 50, B: Backend = Cpu, E: Float = f32> {
+pub struct Dropout<const P_PERCENT: usize = { defaults::DROPOUT_PERCENT }, B: Backend = Cpu, E: Float = f32> {
     #[training]
     training: bool,
     #[skip(init = Self::mask_rng(rng))]

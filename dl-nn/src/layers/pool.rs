@@ -11,6 +11,7 @@
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::shape::conv_out;
+use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S3};
 use std::marker::PhantomData;
 
@@ -193,9 +194,13 @@ const INVARIANT: &str = "pooling: dimensions checked at compile time were reject
 /// ```
 #[derive(Clone, Copy, Debug, Default, Module)]
 #[module(crate = crate, builtin)]
-pub struct MaxPool2d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
-    PhantomData<(B, E)>,
-);
+pub struct MaxPool2d<
+    const K: usize,
+    const STRIDE: usize = K,
+    const PAD: usize = { defaults::PAD },
+    B: Backend = Cpu,
+    E: Float = f32,
+>(PhantomData<(B, E)>);
 
 impl<
         const K: usize,
@@ -262,9 +267,13 @@ impl<
 /// ```
 #[derive(Clone, Copy, Debug, Default, Module)]
 #[module(crate = crate, builtin)]
-pub struct AvgPool2d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
-    PhantomData<(B, E)>,
-);
+pub struct AvgPool2d<
+    const K: usize,
+    const STRIDE: usize = K,
+    const PAD: usize = { defaults::PAD },
+    B: Backend = Cpu,
+    E: Float = f32,
+>(PhantomData<(B, E)>);
 
 impl<
         const K: usize,

@@ -6,6 +6,7 @@ use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::pool1d::Pool1dDims;
 use dl_core::ops::reduce::{Reduce, ReduceDims};
 use dl_core::shape::conv_out;
+use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S2};
 use std::marker::PhantomData;
 
@@ -119,9 +120,13 @@ const INVARIANT: &str = "pooling: dimensions checked at compile time were reject
 /// ```
 #[derive(Clone, Copy, Debug, Default, Module)]
 #[module(crate = crate, builtin)]
-pub struct MaxPool1d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
-    PhantomData<(B, E)>,
-);
+pub struct MaxPool1d<
+    const K: usize,
+    const STRIDE: usize = K,
+    const PAD: usize = { defaults::PAD },
+    B: Backend = Cpu,
+    E: Float = f32,
+>(PhantomData<(B, E)>);
 
 impl<
         const K: usize,
@@ -186,9 +191,13 @@ impl<
 /// ```
 #[derive(Clone, Copy, Debug, Default, Module)]
 #[module(crate = crate, builtin)]
-pub struct AvgPool1d<const K: usize, const STRIDE: usize = K, const PAD: usize = 0, B: Backend = Cpu, E: Float = f32>(
-    PhantomData<(B, E)>,
-);
+pub struct AvgPool1d<
+    const K: usize,
+    const STRIDE: usize = K,
+    const PAD: usize = { defaults::PAD },
+    B: Backend = Cpu,
+    E: Float = f32,
+>(PhantomData<(B, E)>);
 
 impl<
         const K: usize,

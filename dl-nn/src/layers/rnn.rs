@@ -32,6 +32,7 @@ use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
 use dl_core::ops::matmul::{Batch, Gemm};
 use dl_core::ops::rnn::{Cell, RnnStep};
+use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Error, Float, ParamKind, RawParam, Result, Rng, Tensor, S1, S2};
 use std::marker::PhantomData;
 
@@ -495,8 +496,8 @@ macro_rules! recurrent_layer {
         pub struct $name<
             const INPUT: usize,
             const HIDDEN: usize,
-            const LAYERS: usize = 1,
-            const BIDIRECTIONAL: bool = false,
+            const LAYERS: usize = { defaults::RNN_LAYERS },
+            const BIDIRECTIONAL: bool = { defaults::RNN_BIDIRECTIONAL },
             B: Backend = Cpu,
             E: Float = f32,
         > {

@@ -4,6 +4,7 @@ use super::{mha_backward, mha_forward, AttnMask, MhaCache, MhaDims, MhaGrads, Mh
 use crate::layers::linear::Linear;
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
+use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng, Tensor, S2};
 
 /// Multi-head self-attention over a sequence: `S2<T, D_MODEL>` ->
@@ -36,7 +37,7 @@ use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng, Tensor, S2};
 pub struct MultiHeadAttention<
     const D_MODEL: usize,
     const HEADS: usize,
-    const CAUSAL: bool = false,
+    const CAUSAL: bool = { defaults::CAUSAL },
     B: Backend = Cpu,
     E: Float = f32,
 > {
