@@ -461,6 +461,7 @@ proptest! {
 
 /// The seeds are valid (so the mutations start from files that load).
 #[test]
+#[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
 fn seeds_load() {
     assert_eq!(
         parse_idx_images("x", &idx_images_seed(), None).unwrap().dims,
@@ -495,6 +496,7 @@ fn seeds_load() {
 /// is exactly `u64::MAX` overflowed `header + payload` (a panic in debug
 /// builds, a wrong size check in release ones).
 #[test]
+#[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
 fn idx_dimensions_multiplying_to_u64_max_are_an_error() {
     let mut b = Vec::new();
     for w in [IDX_IMAGES_MAGIC, 163_455, 1_722_007_169, 65_537] {

@@ -157,6 +157,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn repository_digits() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits/digits.csv.gz");
         let ds = load_digits(&p).unwrap();
@@ -172,6 +173,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn options_standardise_and_cut() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits/digits.csv.gz");
         let plain = load_digits(&p).unwrap();
@@ -196,6 +198,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn plain_and_crlf() {
         let text = format!("{}\r\n{}\r\n", line(16, 3), line(0, 9));
         for bytes in [text.as_bytes().to_vec(), gzip(text.as_bytes())] {
@@ -207,6 +210,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn bad_lines_name_the_line() {
         let cases = [
             (format!("{}\n{}\n", line(1, 1), line(17, 1)), 2, "pixel 1 is 17"),

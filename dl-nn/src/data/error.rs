@@ -43,6 +43,16 @@ pub enum DataError {
         /// The file names tried, in order.
         tried: Vec<String>,
     },
+    /// The file is gzip-compressed and `dl` was built without its `gzip`
+    /// feature (on by default).
+    #[error(
+        "{}: the file is gzip-compressed and dl was built without the `gzip` feature: enable it or decompress the file",
+        .path.display()
+    )]
+    GzipDisabled {
+        /// The file concerned.
+        path: PathBuf,
+    },
     /// The gzip stream is corrupt (bad deflate data, bad checksum).
     #[error("{}: corrupt gzip stream: {source}", .path.display())]
     Gzip {

@@ -15,6 +15,7 @@
 //! ```
 
 use super::{DataError, InMemoryDataset};
+#[cfg(feature = "gzip")]
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ pub const MNIST_MEAN: f32 = 0.1307;
 pub const MNIST_STD: f32 = 0.3081;
 /// Largest expansion ratio of deflate (about 1032:1), with some slack: a
 /// gzip file of `n` bytes cannot decompress to more than `n * 1100` bytes.
+#[cfg(feature = "gzip")]
 const MAX_GZIP_RATIO: u64 = 1100;
 
 /// Which half of MNIST to load.
@@ -182,20 +184,33 @@ pub(crate) fn open_maybe_gzip<'a, R: Read + 'a>(
     }
     let chained = std::io::Cursor::new(head[..got].to_vec()).chain(src);
     if got == 2 && head == [0x1f, 0x8b] {
-        let src = Source {
-            inner: Box::new(GzDecoder::new(chained)),
-            gzip: true,
-            path,
-        };
-        Ok((src, raw_len.saturating_mul(MAX_GZIP_RATIO)))
-    } else {
-        let src = Source {
-            inner: Box::new(chained),
-            gzip: false,
-            path,
-        };
-        Ok((src, raw_len))
+        return gzip_source(path, chained, raw_len);
     }
+    let src = Source {
+        inner: Box::new(chained),
+        gzip: false,
+        path,
+    };
+    Ok((src, raw_len))
+}
+
+/// A decompressing reader over a gzip file of `raw_len` bytes.
+#[cfg(feature = "gzip")]
+fn gzip_source<'a, R: Read + 'a>(path: &'a Path, src: R, raw_len: u64) -> Result<(Source<'a>, u64), DataError> {
+    let src = Source {
+        inner: Box::new(GzDecoder::new(src)),
+        gzip: true,
+        path,
+    };
+    Ok((src, raw_len.saturating_mul(MAX_GZIP_RATIO)))
+}
+
+/// Without the `gzip` feature a compressed file is a typed error.
+#[cfg(not(feature = "gzip"))]
+fn gzip_source<'a, R: Read + 'a>(path: &'a Path, _src: R, _raw_len: u64) -> Result<(Source<'a>, u64), DataError> {
+    Err(DataError::GzipDisabled {
+        path: path.to_path_buf(),
+    })
 }
 
 fn read_idx<R: Read>(
@@ -403,6 +418,22 @@ pub(crate) mod tests {
     use crate::data::Dataset;
     use std::io::Write;
 
+    /// Without the `gzip` feature a compressed file is a typed error naming
+    /// the file and the feature; a plain file still reads.
+    /// (`cargo test -p dl-nn --no-default-features --lib data::idx`)
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn a_gzip_file_without_the_feature_is_a_typed_error() {
+        let plain = images_bytes(2, 3, 3);
+        let e = parse_idx_images("x.gz", &gzip(&plain), None).unwrap_err();
+        assert!(matches!(e, DataError::GzipDisabled { .. }), "{e}");
+        assert!(
+            e.to_string().contains("x.gz") && e.to_string().contains("`gzip` feature"),
+            "{e}"
+        );
+        assert_eq!(parse_idx_images("x", &plain, None).unwrap().data.len(), 18);
+    }
+
     /// A valid IDX images file: `n` images of `r x c`, pixel = index % 256.
     pub(crate) fn images_bytes(n: u32, r: u32, c: u32) -> Vec<u8> {
         let mut v = Vec::new();
@@ -442,6 +473,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn parses_plain_and_gzip() {
         let b = images_bytes(3, 2, 2);
         for bytes in [b.clone(), gzip(&b)] {
@@ -456,6 +488,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn rejects_bad_files_with_typed_errors() {
         let b = images_bytes(3, 2, 2);
         // Wrong magic: a labels file given as images.
@@ -548,6 +581,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn load_mnist_checks_counts_and_labels() {
         let d = temp_dir("mnist");
         std::fs::write(d.join("t10k-images-idx3-ubyte"), images_bytes(3, 2, 2)).unwrap();
@@ -587,6 +621,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn mnist_test_split_from_the_repository() {
         let ds = load_mnist(repo_data().join("mnist"), Split::Test).unwrap();
         assert_eq!((ds.len(), ds.sample_len(), ds.num_classes()), (10000, 784, 10));
@@ -613,6 +648,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn mnist_train_prefix_from_the_repository() {
         let opts = MnistOptions {
             normalize: false,

@@ -552,6 +552,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn digits_and_mnist_through_the_loader() {
         use crate::data::augment::{Compose, Normalize, RandomCrop};
         use crate::data::{load_digits, load_mnist_with, MnistOptions, Split};

@@ -300,6 +300,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn bundled_files_load() {
         let d = load_diabetes(data_dir().join("diabetes")).unwrap();
         assert_eq!((d.rows, d.cols, d.targets.len()), (442, 10, 442));

@@ -530,6 +530,7 @@ fn fit_history_plots() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
 fn mlp_learns_the_digits_data_set() {
     use crate::data::load_digits;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/digits/digits.csv.gz");
