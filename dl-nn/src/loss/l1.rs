@@ -32,50 +32,11 @@ pointwise_loss! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::test_util::check;
-    use dl_core::{Cpu, Error, Rng, S2};
-
-    type T = Tensor<S2<2, 3>, Cpu, f64>;
-
-    fn target(rng: &mut Rng) -> T {
-        let v: Vec<f64> = (0..24).map(|_| rng.normal()).collect();
-        T::from_vec(&Cpu, 4, v).unwrap()
-    }
+    use crate::loss::test_util::check_pointwise;
+    use dl_core::Rng;
 
     #[test]
-    fn value_and_gradient_check() {
-        let mut rng = Rng::new(7);
-        let x = T::randn(&Cpu, 4, &mut rng);
-        let t = target(&mut rng);
-        let (l, g) = l1_loss(&x, &t).unwrap();
-        let reference: f64 = x
-            .to_vec()
-            .iter()
-            .zip(t.to_vec())
-            .map(|(&p, t): (&f64, f64)| (p - t).abs())
-            .sum::<f64>()
-            / 24.0;
-        assert!((l - reference).abs() < 1e-12, "{l} vs {reference}");
-        let f = |v: &[f64]| l1_loss(&T::from_slice(&Cpu, 4, v).unwrap(), &t).unwrap().0;
-        check(f, &x.to_vec(), &g.to_vec());
-    }
-
-    #[test]
-    fn bad_inputs_are_typed_errors() {
-        let e = l1_loss(&T::zeros(&Cpu, 2), &T::zeros(&Cpu, 3)).unwrap_err();
-        assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
-        let e = l1_loss(&T::zeros(&Cpu, 0), &T::zeros(&Cpu, 0)).unwrap_err();
-        assert!(e.to_string().contains("empty batch"), "{e}");
-    }
-
-    #[test]
-    fn loss_trait_matches_function() {
-        let mut rng = Rng::new(8);
-        let x = T::randn(&Cpu, 4, &mut rng);
-        let t = target(&mut rng);
-        let mut g = T::empty(&Cpu);
-        let l = L1Loss.loss(&x, &t, &mut g).unwrap();
-        let (l2, g2) = l1_loss(&x, &t).unwrap();
-        assert_eq!((l, g.to_vec()), (l2, g2.to_vec()));
+    fn value_gradient_errors_and_loss_impl() {
+        check_pointwise(l1_loss, L1Loss, Rng::normal, |p, t| (p - t).abs(), 24.0);
     }
 }

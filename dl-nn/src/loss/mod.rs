@@ -202,11 +202,52 @@ mod pointwise_tests {
 
 #[cfg(test)]
 pub(crate) mod test_util {
+    use super::Loss;
     use dl_core::gradcheck::{check_gradient, GradCheck};
+    use dl_core::{Cpu, Error, Result, Rng, Tensor, S2};
 
     /// Checks `grad` against central differences of `f` at `x`.
     #[track_caller]
     pub(crate) fn check(f: impl FnMut(&[f64]) -> f64, x: &[f64], grad: &[f64]) {
         check_gradient(f, x, grad, GradCheck::default()).unwrap();
+    }
+
+    /// The test tensors of the element-wise losses: 4 samples of `[2, 3]`.
+    pub(crate) type T = Tensor<S2<2, 3>, Cpu, f64>;
+
+    /// What every element-wise loss must do, given its function `f`, its
+    /// [`Loss`] value `l`, how targets are drawn, the per-element loss
+    /// `elem(pred, target)` and the divisor of the sum (the element count,
+    /// or the batch for `batchmean`): the value against that reference, the
+    /// gradient against finite differences, typed errors for mismatched and
+    /// empty batches, and the `Loss` impl equal to the function.
+    #[track_caller]
+    pub(crate) fn check_pointwise(
+        f: fn(&T, &T) -> Result<(f64, T)>,
+        l: impl Loss<S2<2, 3>, Cpu, f64, Target = T>,
+        target: fn(&mut Rng) -> f64,
+        elem: fn(f64, f64) -> f64,
+        divisor: f64,
+    ) {
+        let mut rng = Rng::new(7);
+        let x = T::randn(&Cpu, 4, &mut rng);
+        let t = T::from_vec(&Cpu, 4, (0..24).map(|_| target(&mut rng)).collect()).unwrap();
+        let (loss, g) = f(&x, &t).unwrap();
+        let reference = x.to_vec().iter().zip(t.to_vec()).map(|(&p, t)| elem(p, t)).sum::<f64>() / divisor;
+        assert!((loss - reference).abs() < 1e-12, "{loss} vs {reference}");
+        check(
+            |v| f(&T::from_slice(&Cpu, 4, v).unwrap(), &t).unwrap().0,
+            &x.to_vec(),
+            &g.to_vec(),
+        );
+
+        let e = f(&T::zeros(&Cpu, 2), &T::zeros(&Cpu, 3)).unwrap_err();
+        assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
+        let e = f(&T::zeros(&Cpu, 0), &T::zeros(&Cpu, 0)).unwrap_err();
+        assert!(e.to_string().contains("empty batch"), "{e}");
+
+        let mut g2 = T::empty(&Cpu);
+        let l2 = l.loss(&x, &t, &mut g2).unwrap();
+        assert_eq!((l2, g2.to_vec()), (loss, g.to_vec()));
     }
 }
