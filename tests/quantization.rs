@@ -377,7 +377,11 @@ fn residual_block_quantizes_close_to_f32() {
     assert_eq!(q.layer_names(), vec!["stem", "block1.conv1+bn1", "block1.conv2", "fc"]);
     let x = batch::<S3<1, 8, 8>>(&calib, 16);
     let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(rel_err(&want, &got) < RES_TOL, "relative error {}", rel_err(&want, &got));
+    assert!(
+        rel_err(&want, &got) < RES_TOL,
+        "relative error {}",
+        rel_err(&want, &got)
+    );
     for p in QgemmPath::available() {
         q.set_path(p).unwrap();
         assert_eq!(q.forward(&x).to_vec(), got, "path {p}");
@@ -413,7 +417,11 @@ fn residual_proj_quantizes_and_round_trips() {
     );
     let x = batch::<S3<1, 8, 8>>(&calib, 16);
     let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(rel_err(&want, &got) < RES_TOL, "relative error {}", rel_err(&want, &got));
+    assert!(
+        rel_err(&want, &got) < RES_TOL,
+        "relative error {}",
+        rel_err(&want, &got)
+    );
     // Batch 1 gives the rows of the batch.
     assert_eq!(q.forward(&batch::<S3<1, 8, 8>>(&calib, 1)).to_vec(), got[..3]);
     let report = q.error_report(&model, &calib, 0).unwrap();
@@ -445,10 +453,17 @@ fn residual_on_vectors_and_as_the_last_layer() {
     );
     let x = batch::<S3<1, 8, 8>>(&calib, 16);
     let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(rel_err(&want, &got) < RES_TOL, "relative error {}", rel_err(&want, &got));
+    assert!(
+        rel_err(&want, &got) < RES_TOL,
+        "relative error {}",
+        rel_err(&want, &got)
+    );
     let back = Quantized::<ResVec>::from_bytes(&q.to_bytes().unwrap()).unwrap();
     assert_eq!(back.forward(&x).to_vec(), got);
     let report = q.error_report(&model, &calib, 16).unwrap();
     assert_eq!(report.layers.last().unwrap().name, "head.add");
-    assert_eq!(report.layers.last().unwrap().kind, "ResidualProj<Linear<4, 3>, Linear<4, 3>>");
+    assert_eq!(
+        report.layers.last().unwrap().kind,
+        "ResidualProj<Linear<4, 3>, Linear<4, 3>>"
+    );
 }

@@ -89,9 +89,9 @@ fn parse_container(input: &DeriveInput) -> syn::Result<Container> {
             } else if m.path.is_ident("structure") {
                 c.structure = Some(m.value()?.parse()?);
             } else {
-                return Err(m.error(
-                    "expected `crate = path`, `init = path`, `num_params = EXPR` or `structure = EXPR`",
-                ));
+                return Err(
+                    m.error("expected `crate = path`, `init = path`, `num_params = EXPR` or `structure = EXPR`")
+                );
             }
             Ok(())
         })?;

@@ -497,6 +497,23 @@ mod tests {
         assert_eq!(out_of::<S1<4>, ResidualProj<Linear<4, 2>, Linear<4, 2>>>(), vec![2]);
     }
 
+    /// `Module::structure` names the branches (read by the quantizer).
+    #[test]
+    fn structure_names_the_branches() {
+        let ln = <LayerNorm<3> as Module<Cpu, f32>>::structure();
+        assert!(matches!(ln, Structure::Layer(t) if t.contains("LayerNorm<3")));
+        assert_eq!(
+            <Residual<LayerNorm<3>> as Module<Cpu, f32>>::structure(),
+            Structure::Residual { block: Box::new(ln) }
+        );
+        let s = <ResidualProj<Linear<4, 2>, Linear<4, 2>> as Module<Cpu, f32>>::structure();
+        let Structure::ResidualProj { block, shortcut } = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(block, shortcut);
+        assert!(matches!(*block, Structure::Layer(t) if t.contains("Linear<4, 2")));
+    }
+
     /// Training steps with the same batch reuse the kept buffers.
     #[test]
     fn residual_proj_reuses_scratch() {

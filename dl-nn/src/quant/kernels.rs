@@ -199,7 +199,10 @@ pub(crate) fn add_u8(
     relu: bool,
     out: &mut [u8],
 ) {
-    let (ma, mb) = (add_multiplier(sa as f64 / so as f64), add_multiplier(sb as f64 / so as f64));
+    let (ma, mb) = (
+        add_multiplier(sa as f64 / so as f64),
+        add_multiplier(sb as f64 / so as f64),
+    );
     let half = 1i64 << (ADD_SHIFT - 1);
     let mut ta = [0i64; 256];
     let mut tb = [0i64; 256];

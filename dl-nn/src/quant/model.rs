@@ -220,14 +220,18 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
             }
             FOp::ResShortcut => {
                 // The block's output is saved; the shortcut runs on the residual's input.
-                let (_, q) = saved.pop().ok_or_else(|| QuantError::Format("unbalanced residual".into()))?;
+                let (_, q) = saved
+                    .pop()
+                    .ok_or_else(|| QuantError::Format("unbalanced residual".into()))?;
                 saved.push((i, cur_q));
                 cur_q = q;
                 flat = None;
                 ops.push(QOp::Swap);
             }
             FOp::ResAdd => {
-                let (fa, a_q) = saved.pop().ok_or_else(|| QuantError::Format("unbalanced residual".into()))?;
+                let (fa, a_q) = saved
+                    .pop()
+                    .ok_or_else(|| QuantError::Format("unbalanced residual".into()))?;
                 let relu = matches!(steps.get(i + 1).map(|s| &s.op), Some(FOp::Relu));
                 let fout = if relu { i + 2 } else { i + 1 };
                 let name = format!("{}.add", s.name);
@@ -437,15 +441,7 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath, stack: &mut V
         QOp::Add(g) => {
             let a = canonical_order(stack.pop().expect("a residual starts before its add"), n);
             let b = canonical_order(act, n);
-            let (
-                Act::Q {
-                    data: da, q: qa, ..
-                },
-                Act::Q {
-                    data: db, q: qb, ..
-                },
-            ) = (a, b)
-            else {
+            let (Act::Q { data: da, q: qa, .. }, Act::Q { data: db, q: qb, .. }) = (a, b) else {
                 unreachable!("a float activation is only produced by the last layer")
             };
             return match g.out_q {

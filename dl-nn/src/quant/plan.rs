@@ -170,11 +170,7 @@ impl FloatPlan {
         let fields = match N::structure() {
             Structure::Network { fields, .. } if fields.len() == summary.layers.len() => fields,
             // A hand-written `Network`: its rows are read as layers.
-            _ => summary
-                .layers
-                .iter()
-                .map(|l| Structure::Layer(l.kind))
-                .collect(),
+            _ => summary.layers.iter().map(|l| Structure::Layer(l.kind)).collect(),
         };
         let mut plan = Self {
             input,
@@ -476,7 +472,27 @@ impl FloatPlan {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_kind;
+    use super::{generic_args, parse_kind, short_type_name};
+
+    #[test]
+    fn residual_kinds_split_into_branches() {
+        assert_eq!(
+            generic_args("ResidualProj<Down32, Conv2d<16, 32, 1, 2>>"),
+            ["Down32", "Conv2d<16, 32, 1, 2>"]
+        );
+        assert_eq!(generic_args("Residual<Block16>"), ["Block16"]);
+        assert!(generic_args("ReLU").is_empty());
+        assert_eq!(
+            short_type_name("dl_nn::layers::conv2d::Conv2d<16, 32, 1, 2, 0, dl_core::Cpu, f32>"),
+            "Conv2d<16, 32, 1, 2, 0, Cpu, f32>"
+        );
+        // A kind read from a type name parses as one written by hand.
+        let (base, args) = parse_kind(&short_type_name("a::Conv2d<1, 8, 3, 2, 1, b::Cpu, f32>"));
+        assert_eq!(
+            (base.as_str(), &args[..5]),
+            ("Conv2d", &[Some(1), Some(8), Some(3), Some(2), Some(1)][..])
+        );
+    }
 
     #[test]
     fn kinds_parse() {

@@ -54,15 +54,18 @@ impl std::fmt::Display for QuantReport {
             "per-layer quantization error on {} samples (SQNR, higher is better)",
             self.samples
         )?;
+        // Columns as wide as their longest entry (residual kinds are long).
+        let wn = self.layers.iter().map(|l| l.name.len()).max().unwrap_or(0).max(24);
+        let wk = self.layers.iter().map(|l| l.kind.len()).max().unwrap_or(0).max(22);
         writeln!(
             f,
-            "{:<24} {:<22} {:>12} {:>12} {:>12}",
+            "{:<wn$} {:<wk$} {:>12} {:>12} {:>12}",
             "layer", "kind", "alone (dB)", "total (dB)", "max |diff|"
         )?;
         for l in &self.layers {
             writeln!(
                 f,
-                "{:<24} {:<22} {:>12.2} {:>12.2} {:>12.5}",
+                "{:<wn$} {:<wk$} {:>12.2} {:>12.2} {:>12.5}",
                 l.name, l.kind, l.local_sqnr_db, l.sqnr_db, l.max_abs_diff
             )?;
         }
