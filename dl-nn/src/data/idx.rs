@@ -406,7 +406,7 @@ fn mnist_from_arrays(
 /// `count * rows * cols` bytes or a size does not fit the header's `u32`.
 pub fn idx_images_bytes(rows: usize, cols: usize, pixels: &[u8]) -> Result<Vec<u8>, DataError> {
     let per = rows * cols;
-    if per == 0 || pixels.len() % per != 0 {
+    if per == 0 || !pixels.len().is_multiple_of(per) {
         return Err(DataError::InvalidDataset {
             msg: format!("{} pixels are not whole {rows}x{cols} images", pixels.len()),
         });
