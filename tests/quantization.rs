@@ -65,6 +65,69 @@ pub struct QatMlp {
     fc2: Linear<16, 3>,
 }
 
+/// A residual branch at 4 channels, 8x8 (BatchNorm folded inside the block).
+#[network(input = [4, 8, 8])]
+pub struct Block4 {
+    conv1: Conv2d<4, 4, 3, 1, 1>,
+    bn1: BatchNorm2d<4>,
+    relu: ReLU,
+    conv2: Conv2d<4, 4, 3, 1, 1>,
+}
+
+/// A downsampling branch: 4 -> 8 channels, 8x8 -> 4x4.
+#[network(input = [4, 8, 8])]
+pub struct Down8 {
+    conv1: Conv2d<4, 8, 3, 2, 1>,
+    relu: ReLU,
+    conv2: Conv2d<8, 8, 3, 1, 1>,
+}
+
+/// conv -> Residual<conv, relu, conv> -> relu -> pool -> flatten -> linear.
+#[network(input = [1, 8, 8])]
+pub struct ResNetTiny {
+    stem: Conv2d<1, 4, 3, 1, 1>,
+    relu0: ReLU,
+    block1: Residual<Block4>,
+    relu1: ReLU,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    fc: Linear<64, 3>,
+}
+
+/// A projection shortcut (strided 1x1 conv), a second identity block, a
+/// global-average-pool head.
+#[network(input = [1, 8, 8])]
+pub struct ResNetProj {
+    stem: Conv2d<1, 4, 3, 1, 1>,
+    relu0: ReLU,
+    block1: Residual<Block4>,
+    relu1: ReLU,
+    block2: ResidualProj<Down8, Conv2d<4, 8, 1, 2>>,
+    relu2: ReLU,
+    gap: GlobalAvgPool2d,
+    fc: Linear<8, 3>,
+}
+
+#[network(input = [72])]
+pub struct VecBlock {
+    fc1: Linear<72, 16>,
+    relu: ReLU,
+    fc2: Linear<16, 72>,
+}
+
+/// A residual on a flattened feature map (NHWC order inside the integer
+/// model), and a network that ends with a residual add (leaf branches).
+#[network(input = [1, 8, 8])]
+pub struct ResVec {
+    conv: Conv2d<1, 2, 3>,
+    relu: ReLU,
+    flat: Flatten,
+    block: Residual<VecBlock>,
+    relu1: ReLU,
+    fc: Linear<72, 4>,
+    head: ResidualProj<Linear<4, 3>, Linear<4, 3>>,
+}
+
 /// Random samples with labels (`classes`).
 fn data(n: usize, len: usize, classes: usize, seed: u64) -> InMemoryDataset {
     let mut rng = Rng::new(seed);
@@ -279,4 +342,128 @@ fn fake_quant_layers_train_inside_a_network_and_quantize() {
     assert_eq!(back.fq1.range.value_vec(), after);
     let q = quantize(&model, &*d, &QuantConfig::default()).unwrap();
     assert_eq!(q.layer_names(), vec!["fc1", "fc2"]);
+}
+
+/// Non-trivial BatchNorm statistics under `prefix`.
+fn perturb_bn<N: Module<Cpu, f32>>(model: &mut N, prefix: &str, seed: u64) {
+    let mut rng = Rng::new(seed);
+    model.visit_mut("", &mut |name, p| {
+        if name.starts_with(prefix) {
+            let v: Vec<f32> = (0..p.numel())
+                .map(|_| {
+                    if name.ends_with("running_var") {
+                        0.5 + rng.uniform() as f32
+                    } else {
+                        rng.normal() as f32 * 0.3 + if name.ends_with("weight") { 1.0 } else { 0.0 }
+                    }
+                })
+                .collect();
+            p.set_value(&v).unwrap();
+        }
+    });
+}
+
+/// Tolerance of the residual networks: the largest output difference at
+/// most 6% of the largest |f32 output| (u8 activations carry ~0.4% of
+/// their range per step; three to five requantizations add up).
+const RES_TOL: f32 = 0.06;
+
+#[test]
+fn residual_block_quantizes_close_to_f32() {
+    let mut model = ResNetTiny::init(&Cpu, 21);
+    perturb_bn(&mut model, "block1.bn1.", 5);
+    let calib = data(64, 64, 3, 22);
+    let mut q = quantize(&model, &calib, &QuantConfig::default()).unwrap();
+    assert_eq!(q.layer_names(), vec!["stem", "block1.conv1+bn1", "block1.conv2", "fc"]);
+    let x = batch::<S3<1, 8, 8>>(&calib, 16);
+    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
+    assert!(
+        rel_err(&want, &got) < RES_TOL,
+        "relative error {}",
+        rel_err(&want, &got)
+    );
+    for p in QgemmPath::available() {
+        q.set_path(p).unwrap();
+        assert_eq!(q.forward(&x).to_vec(), got, "path {p}");
+    }
+    // The report lists the block's layers and the add (with its fused ReLU).
+    let report = q.error_report(&model, &calib, 32).unwrap();
+    let names: Vec<&str> = report.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["stem", "block1.conv1+bn1", "block1.conv2", "block1.add", "fc"]);
+    assert_eq!(report.layers[3].kind, "Residual<Block4>");
+    assert_eq!(report.layers[1].kind, "Conv2d<4, 4, 3, 1, 1>");
+    assert!(
+        report.layers.iter().all(|l| l.local_sqnr_db > 25.0 && l.sqnr_db > 20.0),
+        "{report}"
+    );
+}
+
+#[test]
+fn residual_proj_quantizes_and_round_trips() {
+    let model = ResNetProj::init(&Cpu, 23);
+    let calib = data(64, 64, 3, 24);
+    let q = quantize(&model, &calib, &QuantConfig::default()).unwrap();
+    assert_eq!(
+        q.layer_names(),
+        vec![
+            "stem",
+            "block1.conv1+bn1",
+            "block1.conv2",
+            "block2.conv1",
+            "block2.conv2",
+            "block2.shortcut",
+            "fc"
+        ]
+    );
+    let x = batch::<S3<1, 8, 8>>(&calib, 16);
+    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
+    assert!(
+        rel_err(&want, &got) < RES_TOL,
+        "relative error {}",
+        rel_err(&want, &got)
+    );
+    // Batch 1 gives the rows of the batch.
+    assert_eq!(q.forward(&batch::<S3<1, 8, 8>>(&calib, 1)).to_vec(), got[..3]);
+    let report = q.error_report(&model, &calib, 0).unwrap();
+    assert_eq!(report.samples, 64);
+    assert!(report.to_string().contains("block2.shortcut"), "{report}");
+    assert!(report.to_string().contains("block2.add"), "{report}");
+    // Save / load: the same bits.
+    let bytes = q.to_bytes().unwrap();
+    let back = Quantized::<ResNetProj>::from_bytes(&bytes).unwrap();
+    assert_eq!(back.forward(&x).to_vec(), got);
+    // (A network this small is mostly per-layer scales, biases and names:
+    // the 4x ratio is checked on LeNet above.)
+    assert!(bytes.len() < checkpoint::save_to_bytes(&model).unwrap().len());
+    // Another residual network's file: a typed error.
+    assert!(matches!(
+        Quantized::<ResNetTiny>::from_bytes(&bytes),
+        Err(QuantError::Format(_))
+    ));
+}
+
+#[test]
+fn residual_on_vectors_and_as_the_last_layer() {
+    let model = ResVec::init(&Cpu, 25);
+    let calib = data(64, 64, 3, 26);
+    let q = quantize(&model, &calib, &QuantConfig::default()).unwrap();
+    assert_eq!(
+        q.layer_names(),
+        vec!["conv", "block.fc1", "block.fc2", "fc", "head", "head.shortcut"]
+    );
+    let x = batch::<S3<1, 8, 8>>(&calib, 16);
+    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
+    assert!(
+        rel_err(&want, &got) < RES_TOL,
+        "relative error {}",
+        rel_err(&want, &got)
+    );
+    let back = Quantized::<ResVec>::from_bytes(&q.to_bytes().unwrap()).unwrap();
+    assert_eq!(back.forward(&x).to_vec(), got);
+    let report = q.error_report(&model, &calib, 16).unwrap();
+    assert_eq!(report.layers.last().unwrap().name, "head.add");
+    assert_eq!(
+        report.layers.last().unwrap().kind,
+        "ResidualProj<Linear<4, 3>, Linear<4, 3>>"
+    );
 }

@@ -24,7 +24,8 @@
 //! Container attributes: `#[module(crate = path)]` (where `Module` lives;
 //! default `::dl::nn`), `#[module(init = path)]` (a hand-written
 //! `fn(&B, &mut Rng) -> Self` instead of the field-wise init),
-//! `#[module(num_params = EXPR)]`.
+//! `#[module(num_params = EXPR)]`, `#[module(structure = EXPR)]` (a
+//! `fn() -> Structure` for `Module::structure`).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -62,6 +63,7 @@ struct Container {
     krate: Option<Path>,
     init: Option<Path>,
     num_params: Option<Expr>,
+    structure: Option<Expr>,
     builtin: bool,
 }
 
@@ -84,8 +86,12 @@ fn parse_container(input: &DeriveInput) -> syn::Result<Container> {
                 c.num_params = Some(m.value()?.parse()?);
             } else if m.path.is_ident("builtin") {
                 c.builtin = true;
+            } else if m.path.is_ident("structure") {
+                c.structure = Some(m.value()?.parse()?);
             } else {
-                return Err(m.error("expected `crate = path`, `init = path` or `num_params = EXPR`"));
+                return Err(
+                    m.error("expected `crate = path`, `init = path`, `num_params = EXPR` or `structure = EXPR`")
+                );
             }
             Ok(())
         })?;
@@ -346,6 +352,14 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
         None if num.is_empty() => quote!(0),
         None => quote!(#(#num)+*),
     };
+    // `structure = f`: `Module::structure` is `f()` (a residual connection's branches).
+    let structure = c.structure.as_ref().map(|e| {
+        quote! {
+            fn structure() -> #krate::summary::Structure {
+                (#e)()
+            }
+        }
+    });
     let name = &input.ident;
     let (ig, tg, wc) = input.generics.split_for_impl();
     let mut preds: Vec<TokenStream> = wc
@@ -384,6 +398,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             fn set_training(&mut self, training: bool) {
                 #(#training)*
             }
+            #structure
         }
     })
 }

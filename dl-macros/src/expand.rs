@@ -116,6 +116,10 @@ pub fn expand(plan: &Plan) -> TokenStream {
         let m = as_module(f);
         quote!(#m::NUM_PARAMS)
     });
+    let field_structures = fields.iter().map(|f| {
+        let m = as_module(f);
+        quote!(#m::structure())
+    });
     let init_fields = fields.iter().map(|f| {
         let id = &f.ident;
         let m = as_module(f);
@@ -461,6 +465,12 @@ pub fn expand(plan: &Plan) -> TokenStream {
             }
             fn zero_grad(&mut self) {
                 #(#zero_grad)*
+            }
+            fn structure() -> ::dl::nn::summary::Structure {
+                ::dl::nn::summary::Structure::Network {
+                    summary: &Self::SUMMARY,
+                    fields: ::std::vec![#(#field_structures),*],
+                }
             }
         }
 

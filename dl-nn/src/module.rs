@@ -60,6 +60,14 @@ pub trait Module<B: Backend, E: Float>: Sized {
     fn zero_grad(&mut self) {
         self.for_each_param(&mut |p| p.zero_grad());
     }
+
+    /// How this layer is built from others (a `#[network]`'s fields, a
+    /// residual connection's branches), for tools that read a model without
+    /// running it, such as [`quantize`](crate::quant::quantize). The
+    /// default: one layer, named by its type.
+    fn structure() -> crate::summary::Structure {
+        crate::summary::Structure::Layer(std::any::type_name::<Self>())
+    }
 }
 
 /// A layer that maps a batch of samples of shape `In` to shape `Out`.

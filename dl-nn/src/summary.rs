@@ -89,3 +89,36 @@ impl std::fmt::Display for Summary {
         write!(f, "Total params: {}", self.total_params)
     }
 }
+
+/// How a layer is built from other layers, for tools that take a model
+/// apart without running it (post-training quantization descends through
+/// it). [`Module::structure`](crate::Module::structure) returns it: a
+/// `#[network]` lists its fields, a residual connection its branches, and
+/// any other layer is one unit named by its Rust type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Structure {
+    /// A layer read as one unit: its type name (`std::any::type_name`).
+    Layer(&'static str),
+    /// A `#[network]`: its summary and, per field in order, that field's
+    /// structure.
+    Network {
+        /// The network's summary (field names, kinds, output shapes).
+        summary: &'static Summary,
+        /// One entry per row of `summary.layers`.
+        fields: Vec<Structure>,
+    },
+    /// `out = block(x) + x` ([`Residual`](crate::layers::Residual)).
+    Residual {
+        /// The block's structure.
+        block: Box<Structure>,
+    },
+    /// `out = block(x) + shortcut(x)`
+    /// ([`ResidualProj`](crate::layers::ResidualProj)).
+    ResidualProj {
+        /// The block's structure.
+        block: Box<Structure>,
+        /// The projection's structure.
+        shortcut: Box<Structure>,
+    },
+}

@@ -144,6 +144,81 @@ fn read_digits<R: Read>(path: &Path, src: R, raw_len: u64, opts: DigitsOptions) 
     InMemoryDataset::new(data, labels, DIGITS_PIXELS, 10)
 }
 
+/// Side of the box a digit is scaled into inside the 28x28 image (MNIST's
+/// preprocessing: 20x20, centered by center of mass).
+pub const MNIST_BOX: usize = 20;
+
+/// One 8x8 digit (64 values in `[0, 1]`, as [`load_digits`] returns them)
+/// as a 28x28 MNIST-style image of bytes `0..=255` (0 = background): scaled
+/// to 20x20 by bilinear interpolation (pixel centers aligned, as PIL,
+/// OpenCV and `F.interpolate(align_corners=False)` do), then placed so
+/// that its center of mass lies at the image's center (13.5, 13.5), as
+/// MNIST's digits were, without leaving the frame.
+pub fn digit_to_mnist(img: &[f32]) -> Vec<u8> {
+    const S: usize = 8;
+    let mut boxed = [[0f32; MNIST_BOX]; MNIST_BOX];
+    let src = |y: usize, x: usize| img.get(y * S + x).copied().unwrap_or(0.0).clamp(0.0, 1.0);
+    let coord = |d: usize| ((d as f32 + 0.5) * S as f32 / MNIST_BOX as f32 - 0.5).clamp(0.0, (S - 1) as f32);
+    for (y, row) in boxed.iter_mut().enumerate() {
+        let fy = coord(y);
+        let (y0, ty) = (fy.floor() as usize, fy - fy.floor());
+        let y1 = (y0 + 1).min(S - 1);
+        for (x, v) in row.iter_mut().enumerate() {
+            let fx = coord(x);
+            let (x0, tx) = (fx.floor() as usize, fx - fx.floor());
+            let x1 = (x0 + 1).min(S - 1);
+            let top = src(y0, x0) * (1.0 - tx) + src(y0, x1) * tx;
+            let bottom = src(y1, x0) * (1.0 - tx) + src(y1, x1) * tx;
+            *v = top * (1.0 - ty) + bottom * ty;
+        }
+    }
+    // Center of mass of the box, then the offset that moves it to 13.5.
+    let (mut m, mut my, mut mx) = (0f64, 0f64, 0f64);
+    for (y, row) in boxed.iter().enumerate() {
+        for (x, &v) in row.iter().enumerate() {
+            m += v as f64;
+            my += v as f64 * y as f64;
+            mx += v as f64 * x as f64;
+        }
+    }
+    let centre = (MNIST_BOX as f64 - 1.0) / 2.0;
+    let (cy, cx) = if m > 0.0 { (my / m, mx / m) } else { (centre, centre) };
+    let max_off = (28 - MNIST_BOX) as f64;
+    let oy = (13.5 - cy).round().clamp(0.0, max_off) as usize;
+    let ox = (13.5 - cx).round().clamp(0.0, max_off) as usize;
+    let mut out = vec![0u8; 28 * 28];
+    for (y, row) in boxed.iter().enumerate() {
+        for (x, &v) in row.iter().enumerate() {
+            out[(y + oy) * 28 + x + ox] = (v * 255.0).round() as u8;
+        }
+    }
+    out
+}
+
+/// Writes the digits at `src` (as [`load_digits`] reads them) into `dir`
+/// as an MNIST-format data set that [`load_mnist`](super::load_mnist)
+/// reads: 28x28 images made by [`digit_to_mnist`], and a fixed split:
+/// every third digit (indices 2, 5, 8, ...) is a test image (`t10k-*`,
+/// 599 images), the others train (`train-*`, 1198). Returns the train and
+/// test counts.
+///
+/// # Errors
+/// As [`load_digits`] for the source, and as
+/// [`write_mnist`](super::idx::write_mnist) for the output.
+pub fn write_digits_as_mnist(src: impl AsRef<Path>, dir: impl AsRef<Path>) -> Result<(usize, usize), DataError> {
+    let digits = load_digits(src)?;
+    let (mut train, mut test) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for (i, &label) in digits.labels().iter().enumerate() {
+        let part = if i % 3 == 2 { &mut test } else { &mut train };
+        part.0.extend(digit_to_mnist(digits.sample(i)));
+        part.1.push(label as u8);
+    }
+    let dir = dir.as_ref();
+    super::idx::write_mnist(dir, super::Split::Train, 28, 28, &train.0, &train.1)?;
+    super::idx::write_mnist(dir, super::Split::Test, 28, 28, &test.0, &test.1)?;
+    Ok((train.1.len(), test.1.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +311,45 @@ mod tests {
         }
         let e = parse_digits("d.csv", &gzip(b"\xff\xfe")).unwrap_err();
         assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+
+    /// The MNIST-format digits: what is written is read back by
+    /// `load_mnist` exactly (labels in order, pixels / 255), shaped like
+    /// MNIST (ink inside the frame, centered).
+    #[test]
+    fn digits_as_mnist_read_back_identically() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits/digits.csv.gz");
+        let dir = crate::data::idx::tests::temp_dir("digits_mnist");
+        assert_eq!(write_digits_as_mnist(&src, &dir).unwrap(), (1198, 599));
+        let digits = load_digits(&src).unwrap();
+        let train = crate::data::load_mnist(&dir, crate::data::Split::Train).unwrap();
+        let test = crate::data::load_mnist(&dir, crate::data::Split::Test).unwrap();
+        assert_eq!((train.len(), test.len(), test.sample_len()), (1198, 599, 784));
+        for (k, i) in (0..digits.len()).filter(|i| i % 3 == 2).enumerate() {
+            assert_eq!(test.labels()[k], digits.labels()[i]);
+            let want: Vec<f32> = digit_to_mnist(digits.sample(i))
+                .iter()
+                .map(|&v| v as f32 / 255.0)
+                .collect();
+            assert_eq!(test.sample(k), &want[..], "test image {k}");
+        }
+        assert_eq!(train.labels()[..2], digits.labels()[..2]);
+        assert_eq!(train.labels()[2], digits.labels()[3]);
+        // A constant digit fills the centered 20x20 box; the border stays 0.
+        let full = digit_to_mnist(&[1.0; 64]);
+        assert_eq!(full.iter().filter(|&&v| v == 255).count(), 400);
+        assert_eq!(
+            (
+                full[4 * 28 + 4],
+                full[3 * 28 + 4],
+                full[23 * 28 + 23],
+                full[24 * 28 + 24]
+            ),
+            (255, 0, 255, 0)
+        );
+        // Mean ink like MNIST's order of magnitude (MNIST: 0.13).
+        let mean = test.data().iter().sum::<f32>() / test.data().len() as f32;
+        assert!((0.08..0.35).contains(&mean), "mean pixel {mean}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

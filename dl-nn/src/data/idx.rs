@@ -412,6 +412,101 @@ fn mnist_from_arrays(
     InMemoryDataset::new(data, labels, sample_len, 10)
 }
 
+/// The bytes of an IDX images file: `count` images of `rows x cols`
+/// unsigned bytes, row-major, image after image (MNIST's
+/// `*-images-idx3-ubyte`).
+///
+/// # Errors
+/// [`DataError::InvalidDataset`] when `pixels` does not hold
+/// `count * rows * cols` bytes or a size does not fit the header's `u32`.
+pub fn idx_images_bytes(rows: usize, cols: usize, pixels: &[u8]) -> Result<Vec<u8>, DataError> {
+    let per = rows * cols;
+    if per == 0 || !pixels.len().is_multiple_of(per) {
+        return Err(DataError::InvalidDataset {
+            msg: format!("{} pixels are not whole {rows}x{cols} images", pixels.len()),
+        });
+    }
+    let count = pixels.len() / per;
+    let mut v = Vec::with_capacity(16 + pixels.len());
+    for w in [IDX_IMAGES_MAGIC as usize, count, rows, cols] {
+        let w = u32::try_from(w).map_err(|_| DataError::InvalidDataset {
+            msg: format!("{w} does not fit an IDX header"),
+        })?;
+        v.extend_from_slice(&w.to_be_bytes());
+    }
+    v.extend_from_slice(pixels);
+    Ok(v)
+}
+
+/// The bytes of an IDX labels file (MNIST's `*-labels-idx1-ubyte`).
+///
+/// # Errors
+/// [`DataError::InvalidDataset`] when there are more labels than a `u32` counts.
+pub fn idx_labels_bytes(labels: &[u8]) -> Result<Vec<u8>, DataError> {
+    let n = u32::try_from(labels.len()).map_err(|_| DataError::InvalidDataset {
+        msg: format!("{} labels do not fit an IDX header", labels.len()),
+    })?;
+    let mut v = Vec::with_capacity(8 + labels.len());
+    v.extend_from_slice(&IDX_LABELS_MAGIC.to_be_bytes());
+    v.extend_from_slice(&n.to_be_bytes());
+    v.extend_from_slice(labels);
+    Ok(v)
+}
+
+/// Writes one split of an MNIST-format data set into `dir` (created if
+/// needed): `train-images-idx3-ubyte` and `train-labels-idx1-ubyte`, or
+/// the `t10k-` pair, uncompressed, so that [`load_mnist`] reads it back
+/// (pixels / 255). `pixels` holds the images (`rows x cols` bytes each,
+/// row-major), `labels` one byte per image (`0..=9`).
+///
+/// ```
+/// use dl_nn::data::{idx::write_mnist, load_mnist, Dataset, Split};
+/// let dir = std::env::temp_dir().join(format!("dl_doc_write_mnist_{}", std::process::id()));
+/// write_mnist(&dir, Split::Test, 2, 2, &[0, 255, 51, 0, 10, 20, 30, 40], &[3, 7])?;
+/// let back = load_mnist(&dir, Split::Test)?;
+/// assert_eq!((back.len(), back.sample_len(), back.labels()[1]), (2, 4, 7));
+/// assert_eq!(back.data()[1], 1.0);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), dl_nn::data::DataError>(())
+/// ```
+///
+/// # Errors
+/// [`DataError::InvalidDataset`] for image and label counts that differ or
+/// a label above 9; [`DataError::Io`] naming the file that could not be
+/// written.
+pub fn write_mnist(
+    dir: impl AsRef<Path>,
+    split: Split,
+    rows: usize,
+    cols: usize,
+    pixels: &[u8],
+    labels: &[u8],
+) -> Result<(), DataError> {
+    let dir = dir.as_ref();
+    let images = idx_images_bytes(rows, cols, pixels)?;
+    if pixels.len() / (rows * cols) != labels.len() {
+        return Err(DataError::InvalidDataset {
+            msg: format!("{} images but {} labels", pixels.len() / (rows * cols), labels.len()),
+        });
+    }
+    if let Some(i) = labels.iter().position(|&l| l > 9) {
+        return Err(DataError::InvalidDataset {
+            msg: format!("label {} of image {i} is not a digit 0..9", labels[i]),
+        });
+    }
+    let labels = idx_labels_bytes(labels)?;
+    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    let p = split.prefix();
+    for (name, bytes) in [
+        (format!("{p}-images-idx3-ubyte"), images),
+        (format!("{p}-labels-idx1-ubyte"), labels),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| DataError::io(&path, e))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -658,5 +753,44 @@ pub(crate) mod tests {
         assert_eq!(ds.len(), 500);
         // The first training label of MNIST is a 5.
         assert_eq!(&ds.labels()[..4], &[5, 0, 4, 1]);
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::tests::{images_bytes, labels_bytes, temp_dir};
+    use super::*;
+    use crate::data::Dataset;
+
+    /// What `write_mnist` writes is what `load_mnist` reads, byte for byte
+    /// and value for value; the header bytes are those of a reference file.
+    #[test]
+    fn written_files_read_back_identically() {
+        let pixels: Vec<u8> = (0..3 * 4 * 5).map(|i| (i * 37 % 256) as u8).collect();
+        let labels = [0u8, 9, 4];
+        assert_eq!(
+            idx_images_bytes(4, 5, &pixels).unwrap()[..16],
+            images_bytes(3, 4, 5)[..16]
+        );
+        assert_eq!(idx_labels_bytes(&labels).unwrap(), labels_bytes(&labels));
+        let d = temp_dir("write_mnist");
+        for split in [Split::Train, Split::Test] {
+            write_mnist(&d, split, 4, 5, &pixels, &labels).unwrap();
+            let back = load_mnist(&d, split).unwrap();
+            assert_eq!((back.len(), back.sample_len()), (3, 20));
+            let want: Vec<f32> = pixels.iter().map(|&v| v as f32 / 255.0).collect();
+            assert_eq!(back.data(), &want[..]);
+            assert_eq!(back.labels().iter().map(|&l| l as u8).collect::<Vec<_>>(), labels);
+        }
+        let img = read_idx_images(d.join("train-images-idx3-ubyte"), None).unwrap();
+        assert_eq!((img.dims, img.data), (vec![3, 4, 5], pixels.clone()));
+        // Bad input: typed errors, nothing written.
+        let e = write_mnist(d.join("x"), Split::Train, 4, 5, &pixels, &[1, 2]).unwrap_err();
+        assert!(matches!(e, DataError::InvalidDataset { .. }), "{e}");
+        assert!(!d.join("x").exists());
+        let e = write_mnist(&d, Split::Train, 4, 5, &pixels, &[1, 2, 10]).unwrap_err();
+        assert!(e.to_string().contains("label 10"), "{e}");
+        assert!(idx_images_bytes(4, 5, &pixels[1..]).is_err());
+        std::fs::remove_dir_all(&d).ok();
     }
 }

@@ -24,9 +24,11 @@ pub mod sampler;
 pub mod tabular;
 pub mod targets;
 
-pub use digits::{load_digits, load_digits_with, DigitsOptions, DIGITS_MEAN, DIGITS_STD};
+pub use digits::{
+    digit_to_mnist, load_digits, load_digits_with, write_digits_as_mnist, DigitsOptions, DIGITS_MEAN, DIGITS_STD,
+};
 pub use error::DataError;
-pub use idx::{load_mnist, load_mnist_with, MnistOptions, Split};
+pub use idx::{load_mnist, load_mnist_with, write_mnist, MnistOptions, Split};
 pub use loader::{Batch, DataLoader, Epoch};
 pub use memory::InMemoryDataset;
 pub use sampler::{epoch_order, Sampler};

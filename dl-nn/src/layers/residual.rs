@@ -13,6 +13,7 @@
 //! `out = self.block(x) + self.shortcut(x)` lines of a ResNet block's `forward`.
 
 use crate::module::{InputError, Layer, Module, OutputShape};
+use crate::summary::Structure;
 use dl_core::ops::binary::{BinaryDims, BinaryOp};
 use dl_core::{Backend, Cpu, Float, Shape, Tensor};
 use std::marker::PhantomData;
@@ -56,7 +57,7 @@ impl<S: Shape> SameShape<S> for S {
 ///
 /// **PyTorch equivalent**: `out = block(x) + x`.
 #[derive(Clone, Debug, Module)]
-#[module(crate = crate, builtin)]
+#[module(crate = crate, builtin, structure = residual_structure::<Blk, B, E>)]
 pub struct Residual<Blk, B: Backend = Cpu, E: Float = f32> {
     /// The wrapped block (its parameters keep their own names: no prefix).
     #[module(flatten)]
@@ -71,6 +72,21 @@ impl<Blk, B: Backend, E: Float> Residual<Blk, B, E> {
             block,
             _be: PhantomData,
         }
+    }
+}
+
+/// `Module::structure` of a [`Residual`]: its block's.
+fn residual_structure<Blk: Module<B, E>, B: Backend, E: Float>() -> Structure {
+    Structure::Residual {
+        block: Box::new(Blk::structure()),
+    }
+}
+
+/// `Module::structure` of a [`ResidualProj`]: its block's and shortcut's.
+fn residual_proj_structure<Blk: Module<B, E>, Proj: Module<B, E>, B: Backend, E: Float>() -> Structure {
+    Structure::ResidualProj {
+        block: Box::new(Blk::structure()),
+        shortcut: Box::new(Proj::structure()),
     }
 }
 
@@ -176,7 +192,7 @@ where
 ///
 /// **PyTorch equivalent**: `out = block(x) + self.shortcut(x)`.
 #[derive(Clone, Debug, Module)]
-#[module(crate = crate, builtin)]
+#[module(crate = crate, builtin, structure = residual_proj_structure::<Blk, Proj, B, E>)]
 pub struct ResidualProj<Blk, Proj, B: Backend = Cpu, E: Float = f32> {
     /// The main path (no prefix).
     #[module(flatten)]
@@ -480,6 +496,23 @@ mod tests {
         }
         assert_eq!(out_of::<S2<3, 4>, Residual<LayerNorm<4>>>(), vec![3, 4]);
         assert_eq!(out_of::<S1<4>, ResidualProj<Linear<4, 2>, Linear<4, 2>>>(), vec![2]);
+    }
+
+    /// `Module::structure` names the branches (read by the quantizer).
+    #[test]
+    fn structure_names_the_branches() {
+        let ln = <LayerNorm<3> as Module<Cpu, f32>>::structure();
+        assert!(matches!(ln, Structure::Layer(t) if t.contains("LayerNorm<3")));
+        assert_eq!(
+            <Residual<LayerNorm<3>> as Module<Cpu, f32>>::structure(),
+            Structure::Residual { block: Box::new(ln) }
+        );
+        let s = <ResidualProj<Linear<4, 2>, Linear<4, 2>> as Module<Cpu, f32>>::structure();
+        let Structure::ResidualProj { block, shortcut } = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(block, shortcut);
+        assert!(matches!(*block, Structure::Layer(t) if t.contains("Linear<4, 2")));
     }
 
     /// Training steps with the same batch reuse the kept buffers.

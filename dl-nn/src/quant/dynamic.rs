@@ -98,6 +98,7 @@ impl<N: Network<Cpu, f32>> DynQuantized<N> {
         let mut cur = x.to_vec();
         let mut a = Vec::new();
         let mut skip = false;
+        let mut stack = Vec::new();
         for (i, lin) in self.linears.iter().enumerate() {
             if std::mem::take(&mut skip) {
                 continue;
@@ -128,7 +129,7 @@ impl<N: Network<Cpu, f32>> DynQuantized<N> {
                     cur = y;
                     skip = l.relu;
                 }
-                None => cur = self.plan.run_step(i, &cur, n),
+                None => cur = self.plan.run_step(i, &cur, n, &mut stack),
             }
         }
         cur

@@ -9,6 +9,10 @@
 //! | `<layer>.bias` | F32 | `[oc]` (BatchNorm folded in) |
 //! | `<layer>.input_quant` | F32 | `[2]` |
 //! | `<layer>.output_quant` | F32 | `[2]` (absent for the last layer, whose output is `f32`) |
+//! | `<residual>.add.output_quant` | F32 | `[2]`: the residual add's output (absent when it is the last layer) |
+//!
+//! Layers inside a residual block or a nested network are named by their
+//! path (`block1.conv1+bn1`, `block2.shortcut`).
 //!
 //! The file does not describe the network's structure: loading rebuilds it
 //! from the type `N` (its summary), as `checkpoint::load` does.
@@ -72,6 +76,16 @@ impl<N: Network<Cpu, f32>> Quantized<N> {
             if let Some(oq) = g.out_q {
                 entries.push((
                     format!("{n}.output_quant"),
+                    Dtype::F32,
+                    vec![2],
+                    f32_bytes(&[oq.scale, oq.zero_point as f32]),
+                ));
+            }
+        }
+        for a in self.adds() {
+            if let Some(oq) = a.out_q {
+                entries.push((
+                    format!("{}.output_quant", a.name),
                     Dtype::F32,
                     vec![2],
                     f32_bytes(&[oq.scale, oq.zero_point as f32]),

@@ -174,6 +174,50 @@ pub(crate) fn global_avg_nhwc(x: &[u8], n: usize, (c, h, w): Dims) -> Vec<u8> {
     y
 }
 
+/// Fractional bits of the fixed-point multipliers of [`add_u8`].
+pub(crate) const ADD_SHIFT: u32 = 24;
+
+/// The fixed-point multiplier `round(m * 2^ADD_SHIFT)` of a scale ratio.
+pub(crate) fn add_multiplier(m: f64) -> i64 {
+    (m * (1u64 << ADD_SHIFT) as f64).round() as i64
+}
+
+/// The residual add on `u8` values, requantized to the output's parameters
+/// (PyTorch's `QFunctional.add`, in integers): per element
+/// `y = clamp(zo + round(ma (a - za) + mb (b - zb)), lo, 255)` with the
+/// ratios `ma = sa / so`, `mb = sb / so` as fixed-point multipliers of
+/// [`ADD_SHIFT`] fractional bits, rounded half up; `lo` is `zo` with a
+/// fused ReLU, else 0. The two terms are tabulated per operand value
+/// (256 entries each), so an element costs two loads, an add and a shift.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn add_u8(
+    a: &[u8],
+    (sa, za): (f32, i32),
+    b: &[u8],
+    (sb, zb): (f32, i32),
+    (so, zo): (f32, i32),
+    relu: bool,
+    out: &mut [u8],
+) {
+    let (ma, mb) = (
+        add_multiplier(sa as f64 / so as f64),
+        add_multiplier(sb as f64 / so as f64),
+    );
+    let half = 1i64 << (ADD_SHIFT - 1);
+    let mut ta = [0i64; 256];
+    let mut tb = [0i64; 256];
+    for v in 0..256 {
+        ta[v] = (v as i64 - za as i64) * ma + half;
+        tb[v] = (v as i64 - zb as i64) * mb;
+    }
+    let lo = if relu { zo.clamp(0, 255) as i64 } else { 0 };
+    let zo = zo as i64;
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let v = ((ta[x as usize] + tb[y as usize]) >> ADD_SHIFT) + zo;
+        *o = v.clamp(lo, 255) as u8;
+    }
+}
+
 /// NCHW `f32` -> NHWC (any `Copy` element).
 pub(crate) fn nchw_to_nhwc<T: Copy>(x: &[T], n: usize, (c, h, w): Dims) -> Vec<T> {
     if h * w == 1 || c == 1 {
@@ -235,6 +279,52 @@ mod tests {
             ]
         );
         assert_eq!(global_avg_nhwc(&x, 1, (1, 3, 3)), vec![5]);
+    }
+
+    /// The add kernel equals a scalar reference of the same integer
+    /// formula bit for bit, and PyTorch's float formula
+    /// `clamp(round((sa (a - za) + sb (b - zb)) / so) + zo)` except, at
+    /// most one step off, where that value lies within 1e-4 of a rounding
+    /// tie.
+    #[test]
+    fn add_u8_is_integer_exact() {
+        let mut rng = dl_core::Rng::new(11);
+        let cases = [
+            ((0.02f32, 128), (0.05f32, 0), (0.06f32, 40), false),
+            ((0.1, 0), (0.1, 0), (0.2, 0), true),
+            ((0.013, 200), (0.5, 17), (0.031, 255), false),
+            ((0.3, 3), (0.001, 128), (0.07, 90), true),
+            // An output scale finer than the inputs' (ratios above 1).
+            ((0.4, 100), (0.25, 60), (0.01, 128), false),
+        ];
+        for (qa, qb, qo, relu) in cases {
+            let n = 4096;
+            let a: Vec<u8> = (0..n).map(|_| (rng.uniform() * 256.0) as u8).collect();
+            let b: Vec<u8> = (0..n).map(|_| (rng.uniform() * 256.0) as u8).collect();
+            let mut out = vec![0u8; n];
+            add_u8(&a, qa, &b, qb, qo, relu, &mut out);
+            let (ma, mb) = (
+                add_multiplier(qa.0 as f64 / qo.0 as f64),
+                add_multiplier(qb.0 as f64 / qo.0 as f64),
+            );
+            let lo = if relu { qo.1 as i64 } else { 0 };
+            for i in 0..n {
+                // Scalar reference: one element, no tables.
+                let acc = (a[i] as i64 - qa.1 as i64) * ma + (b[i] as i64 - qb.1 as i64) * mb;
+                let r = (acc + (1 << (ADD_SHIFT - 1))).div_euclid(1 << ADD_SHIFT) + qo.1 as i64;
+                assert_eq!(out[i] as i64, r.clamp(lo, 255), "element {i} of {qa:?} {qb:?} {qo:?}");
+                // The float formula (f64).
+                let real = qa.0 as f64 * (a[i] as f64 - qa.1 as f64) + qb.0 as f64 * (b[i] as f64 - qb.1 as f64);
+                let t = real / qo.0 as f64;
+                let f = ((t + 0.5).floor() as i64 + qo.1 as i64).clamp(lo, 255);
+                let near_tie = ((t - t.floor()) - 0.5).abs() < 1e-4;
+                assert!(
+                    out[i] as i64 == f || (near_tie && (out[i] as i64 - f).abs() == 1),
+                    "element {i}: {} vs float {f} ({t})",
+                    out[i]
+                );
+            }
+        }
     }
 
     #[test]

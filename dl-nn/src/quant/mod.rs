@@ -19,13 +19,19 @@
 //! * [`FakeQuant`]: quantize-dequantize in `f32` with the straight-through
 //!   gradient, a layer for quantization-aware training inside `#[network]`.
 //!
-//! The network is read without extra macro code: its summary
-//! ([`Network::summary`]: layer kinds and output shapes) and
+//! The network is read without running it: its summary
+//! ([`Network::summary`]: layer kinds and output shapes),
+//! [`Module::structure`](crate::Module::structure) (the fields of nested
+//! `#[network]`s, the branches of residual connections) and
 //! [`Module::visit`](crate::Module::visit) (weights by `state_dict` name).
 //! Supported layers: Conv2d, Linear, BatchNorm1d/2d (after a Conv2d or
-//! Linear), ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Dropout;
-//! any other layer (residual blocks included, for now) is a
-//! [`QuantError::Unsupported`] naming it.
+//! Linear), ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Dropout,
+//! nested networks, and [`Residual`](crate::layers::Residual) /
+//! [`ResidualProj`](crate::layers::ResidualProj) whose branches are made of
+//! those: the block and the projection are quantized like any layers, and
+//! the add runs on the `u8` values, requantized to its calibrated output
+//! parameters (PyTorch's `QFunctional.add`), with a following ReLU fused.
+//! Any other layer is a [`QuantError::Unsupported`] naming it.
 //!
 //! ```ignore
 //! // (compiled and run as tests/quantization.rs `doc_example_static`)

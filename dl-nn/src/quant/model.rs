@@ -2,7 +2,7 @@
 //! in integer arithmetic from its input to its last layer.
 
 use super::kernels::{
-    avg_pool_nhwc, give, global_avg_nhwc, im2col_nhwc, max_pool_nhwc, nchw_to_nhwc, nhwc_to_nchw, take,
+    add_u8, avg_pool_nhwc, give, global_avg_nhwc, im2col_nhwc, max_pool_nhwc, nchw_to_nhwc, nhwc_to_nchw, take,
 };
 use super::observer::{quantize_per_channel, QParams, RangeObserver};
 use super::plan::{Dims, FOp, FloatPlan};
@@ -40,10 +40,39 @@ pub(crate) struct QGemm {
     pub fout: usize,
 }
 
+/// The add of a residual connection, on `u8` values.
+#[derive(Clone, Debug)]
+pub(crate) struct QAdd {
+    /// `block1.add` for the field `block1`.
+    pub name: String,
+    /// The residual's kind as written.
+    pub kind: String,
+    /// A following ReLU, fused (the output clamps at its zero point).
+    pub relu: bool,
+    /// The parameters the saved and the current operand arrive with.
+    pub a_q: QParams,
+    pub b_q: QParams,
+    /// `None`: the output is dequantized to `f32` (the last layer).
+    pub out_q: Option<QParams>,
+    pub dims: Dims,
+    /// Float-plan points of the saved operand, the current one and the
+    /// output (for the error report).
+    pub fa: usize,
+    pub fb: usize,
+    pub fout: usize,
+}
+
 /// One op of a quantized plan.
 #[derive(Clone, Debug)]
 pub(crate) enum QOp {
     Gemm(Box<QGemm>),
+    /// A residual connection starts: a copy of the activation is saved.
+    Push,
+    /// A projection shortcut starts: the block's output is saved and the
+    /// residual's input comes back.
+    Swap,
+    /// The residual add of the saved activation and the current one.
+    Add(Box<QAdd>),
     MaxPool {
         k: usize,
         stride: usize,
@@ -175,10 +204,61 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
         .map_or(0, |p| p + 1);
     let mut ops = Vec::new();
     let mut flat: Option<Dims> = None;
+    // The parameters the current activation has at run time, and per open
+    // residual connection the saved operand's float point and parameters.
+    let mut cur_q = input_q;
+    let mut saved: Vec<(usize, QParams)> = Vec::new();
     let mut i = 0;
     while i < end {
         let s = &steps[i];
         match &s.op {
+            FOp::ResBegin => {
+                // The saved copy and the current value are in canonical order.
+                flat = None;
+                saved.push((i, cur_q));
+                ops.push(QOp::Push);
+            }
+            FOp::ResShortcut => {
+                // The block's output is saved; the shortcut runs on the residual's input.
+                let (_, q) = saved
+                    .pop()
+                    .ok_or_else(|| QuantError::Format("unbalanced residual".into()))?;
+                saved.push((i, cur_q));
+                cur_q = q;
+                flat = None;
+                ops.push(QOp::Swap);
+            }
+            FOp::ResAdd => {
+                let (fa, a_q) = saved
+                    .pop()
+                    .ok_or_else(|| QuantError::Format("unbalanced residual".into()))?;
+                let relu = matches!(steps.get(i + 1).map(|s| &s.op), Some(FOp::Relu));
+                let fout = if relu { i + 2 } else { i + 1 };
+                let name = format!("{}.add", s.name);
+                let out_q = if fout >= end {
+                    None
+                } else {
+                    Some(src.point(&name, fout, false)?)
+                };
+                ops.push(QOp::Add(Box::new(QAdd {
+                    name,
+                    kind: s.kind.clone(),
+                    relu,
+                    a_q,
+                    b_q: cur_q,
+                    out_q,
+                    dims: s.out_dims,
+                    fa,
+                    fb: i,
+                    fout,
+                })));
+                if let Some(q) = out_q {
+                    cur_q = q;
+                }
+                flat = None;
+                i = fout;
+                continue;
+            }
             FOp::Conv { .. } | FOp::Linear { .. } => {
                 let relu = matches!(steps.get(i + 1).map(|s| &s.op), Some(FOp::Relu));
                 let fout = if relu { i + 2 } else { i + 1 };
@@ -234,6 +314,9 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
                     fin: i,
                     fout,
                 })));
+                if let Some(q) = out_q {
+                    cur_q = q;
+                }
                 i = fout;
                 continue;
             }
@@ -260,6 +343,9 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
             FOp::Identity => {}
         }
         i += 1;
+    }
+    if !saved.is_empty() {
+        return Err(QuantError::Format("unbalanced residual".into()));
     }
     Ok((input_q, ops))
 }
@@ -303,8 +389,106 @@ pub(crate) fn canonical(act: &Act, n: usize) -> Vec<f32> {
     }
 }
 
-/// Runs one op on a batch of `n`.
-pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath) -> Act {
+/// An activation flattened from NHWC back in canonical (CHW) order.
+fn canonical_order(act: Act, n: usize) -> Act {
+    match act {
+        Act::Q {
+            data,
+            q,
+            dims,
+            flat_from: Some(d),
+        } => {
+            let t = nhwc_to_nchw(&data, n, d);
+            give(data);
+            Act::Q {
+                data: t,
+                q,
+                dims,
+                flat_from: None,
+            }
+        }
+        a => a,
+    }
+}
+
+/// Runs one op on a batch of `n`; `stack` holds the activations saved by
+/// residual connections (empty at the start).
+pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath, stack: &mut Vec<Act>) -> Act {
+    match op {
+        QOp::Push => {
+            let act = canonical_order(act, n);
+            let copy = match &act {
+                Act::Q { data, q, dims, .. } => {
+                    let mut d = take(data.len(), 0);
+                    d.copy_from_slice(data);
+                    Act::Q {
+                        data: d,
+                        q: *q,
+                        dims: *dims,
+                        flat_from: None,
+                    }
+                }
+                Act::F { data } => Act::F { data: data.clone() },
+            };
+            stack.push(copy);
+            return act;
+        }
+        QOp::Swap => {
+            let x = stack.pop().expect("a residual starts before its shortcut");
+            stack.push(act);
+            return x;
+        }
+        QOp::Add(g) => {
+            let a = canonical_order(stack.pop().expect("a residual starts before its add"), n);
+            let b = canonical_order(act, n);
+            let (Act::Q { data: da, q: qa, .. }, Act::Q { data: db, q: qb, .. }) = (a, b) else {
+                unreachable!("a float activation is only produced by the last layer")
+            };
+            return match g.out_q {
+                Some(oq) => {
+                    let mut y = take(da.len(), 0);
+                    add_u8(
+                        &da,
+                        (qa.scale, qa.zero_point),
+                        &db,
+                        (qb.scale, qb.zero_point),
+                        (oq.scale, oq.zero_point),
+                        g.relu,
+                        &mut y,
+                    );
+                    give(da);
+                    give(db);
+                    Act::Q {
+                        data: y,
+                        q: oq,
+                        dims: g.dims,
+                        flat_from: None,
+                    }
+                }
+                None => {
+                    // The last layer: the sum in `f32`.
+                    let y: Vec<f32> = da
+                        .iter()
+                        .zip(&db)
+                        .map(|(&x, &y)| {
+                            let v = qa.dequantize(x as i32) + qb.dequantize(y as i32);
+                            if g.relu {
+                                v.max(0.0)
+                            } else {
+                                v
+                            }
+                        })
+                        .collect();
+                    give(da);
+                    give(db);
+                    Act::F {
+                        data: nhwc_to_nchw(&y, n, g.dims),
+                    }
+                }
+            };
+        }
+        _ => {}
+    }
     let Act::Q {
         data,
         q,
@@ -315,6 +499,7 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath) -> Act {
         unreachable!("a float activation is only produced by the last layer")
     };
     match op {
+        QOp::Push | QOp::Swap | QOp::Add(_) => unreachable!("handled above"),
         QOp::Gemm(g) => {
             let kp = g.packed.k_padded();
             let k = g.packed.k();
@@ -448,6 +633,13 @@ impl<N> Quantized<N> {
         self.gemms().map(|g| g.name.clone()).collect()
     }
 
+    pub(crate) fn adds(&self) -> impl Iterator<Item = &QAdd> {
+        self.ops.iter().filter_map(|o| match o {
+            QOp::Add(a) => Some(&**a),
+            _ => None,
+        })
+    }
+
     pub(crate) fn gemms(&self) -> impl Iterator<Item = &QGemm> {
         self.ops.iter().filter_map(|o| match o {
             QOp::Gemm(g) => Some(&**g),
@@ -486,8 +678,9 @@ impl<N: Network<Cpu, f32>> Quantized<N> {
     /// [`Quantized::forward`] on flat `f32` samples (`n` of them, NCHW).
     pub(crate) fn run(&self, x: &[f32], n: usize) -> Vec<f32> {
         let mut act = quantize_act(x, n, self.input, self.input_q);
+        let mut stack = Vec::new();
         for op in &self.ops {
-            act = apply(op, act, n, self.path);
+            act = apply(op, act, n, self.path, &mut stack);
         }
         canonical(&act, n)
     }
@@ -588,8 +781,9 @@ pub(crate) fn calibrate<D: Dataset + ?Sized>(
             data.get(start + i, &mut x[i * in_len..(i + 1) * in_len]);
         }
         obs[0].observe(&x);
+        let mut stack = Vec::new();
         for s in 0..plan.steps.len() {
-            x = plan.run_step(s, &x, n);
+            x = plan.run_step(s, &x, n, &mut stack);
             obs[s + 1].observe(&x);
         }
         start += n;

@@ -12,7 +12,9 @@ use dl_core::Cpu;
 /// One quantized layer's error against the `f32` network.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerError {
-    /// Layer name (`conv1`, or `conv1+bn1` with a folded BatchNorm).
+    /// Layer name (`conv1`, or `conv1+bn1` with a folded BatchNorm; inside
+    /// a residual block its path, `block1.conv1+bn1`; a residual's add is
+    /// `block1.add`).
     pub name: String,
     /// Layer kind as written (`Conv2d<1, 32, 3>`).
     pub kind: String,
@@ -30,7 +32,7 @@ pub struct LayerError {
 /// Per-layer errors of a quantized model, in layer order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantReport {
-    /// One row per quantized layer.
+    /// One row per quantized layer (integer GEMM or residual add).
     pub layers: Vec<LayerError>,
     /// Samples the errors were measured on.
     pub samples: usize,
@@ -52,15 +54,18 @@ impl std::fmt::Display for QuantReport {
             "per-layer quantization error on {} samples (SQNR, higher is better)",
             self.samples
         )?;
+        // Columns as wide as their longest entry (residual kinds are long).
+        let wn = self.layers.iter().map(|l| l.name.len()).max().unwrap_or(0).max(24);
+        let wk = self.layers.iter().map(|l| l.kind.len()).max().unwrap_or(0).max(22);
         writeln!(
             f,
-            "{:<24} {:<22} {:>12} {:>12} {:>12}",
+            "{:<wn$} {:<wk$} {:>12} {:>12} {:>12}",
             "layer", "kind", "alone (dB)", "total (dB)", "max |diff|"
         )?;
         for l in &self.layers {
             writeln!(
                 f,
-                "{:<24} {:<22} {:>12.2} {:>12.2} {:>12.5}",
+                "{:<wn$} {:<wk$} {:>12.2} {:>12.2} {:>12.5}",
                 l.name, l.kind, l.local_sqnr_db, l.sqnr_db, l.max_abs_diff
             )?;
         }
@@ -114,8 +119,17 @@ impl<N: Network<Cpu, f32>> Quantized<N> {
         } else {
             samples.min(data.len())
         };
-        let gemms: Vec<_> = self.gemms().cloned().collect();
-        let mut acc = vec![Acc::default(); gemms.len()];
+        // One row per integer GEMM layer and per residual add, in order.
+        let rows: Vec<(String, String)> = self
+            .ops_ref()
+            .iter()
+            .filter_map(|op| match op {
+                QOp::Gemm(g) => Some((g.name.clone(), g.kind.clone())),
+                QOp::Add(a) => Some((a.name.clone(), a.kind.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut acc = vec![Acc::default(); rows.len()];
         let mut start = 0;
         while start < total {
             let n = 100.min(total - start);
@@ -125,51 +139,64 @@ impl<N: Network<Cpu, f32>> Quantized<N> {
             }
             // Float values at every point.
             let mut points = vec![x.clone()];
+            let mut fstack = Vec::new();
             for s in 0..plan.steps.len() {
-                let y = plan.run_step(s, points.last().expect("non-empty"), n);
+                let y = plan.run_step(s, points.last().expect("non-empty"), n, &mut fstack);
                 points.push(y);
             }
             let mut act = quantize_act(&x, n, plan.input, self.input_q());
-            let mut gi = 0;
+            let mut stack = Vec::new();
+            let mut ri = 0;
             for op in self.ops_ref() {
-                act = apply(op, act, n, self.path());
-                if let QOp::Gemm(g) = op {
-                    let want = &points[g.fout];
-                    let got = canonical(&act, n);
-                    // Alone: the float input, quantized with this layer's input parameters.
-                    let fin = match g.flat_perm {
-                        Some(d) => super::kernels::nchw_to_nhwc(&points[g.fin], n, d),
-                        None => points[g.fin].clone(),
-                    };
-                    let alone_in = match quantize_act(&fin, n, g.in_dims, g.in_q) {
-                        Act::Q { data, q, dims, .. } => Act::Q {
-                            data,
-                            q,
-                            dims,
-                            flat_from: g.flat_perm,
-                        },
-                        f => f,
-                    };
-                    let alone = canonical(&apply(op, alone_in, n, self.path()), n);
-                    let a = &mut acc[gi];
-                    for ((&w, &g), &l) in want.iter().zip(&got).zip(&alone) {
-                        a.signal += (w as f64).powi(2);
-                        a.noise += ((w - g) as f64).powi(2);
-                        a.local_noise += ((w - l) as f64).powi(2);
-                        a.max = a.max.max((w - g).abs());
+                act = apply(op, act, n, self.path(), &mut stack);
+                let (fout, alone) = match op {
+                    QOp::Gemm(g) => {
+                        // Alone: the float input, quantized with this layer's input parameters.
+                        let fin = match g.flat_perm {
+                            Some(d) => super::kernels::nchw_to_nhwc(&points[g.fin], n, d),
+                            None => points[g.fin].clone(),
+                        };
+                        let alone_in = match quantize_act(&fin, n, g.in_dims, g.in_q) {
+                            Act::Q { data, q, dims, .. } => Act::Q {
+                                data,
+                                q,
+                                dims,
+                                flat_from: g.flat_perm,
+                            },
+                            f => f,
+                        };
+                        let y = apply(op, alone_in, n, self.path(), &mut Vec::new());
+                        (g.fout, canonical(&y, n))
                     }
-                    gi += 1;
+                    QOp::Add(a) => {
+                        // Alone: both float operands, quantized with the parameters they arrive with.
+                        let mut saved = vec![quantize_act(&points[a.fa], n, a.dims, a.a_q)];
+                        let b = quantize_act(&points[a.fb], n, a.dims, a.b_q);
+                        let y = apply(op, b, n, self.path(), &mut saved);
+                        (a.fout, canonical(&y, n))
+                    }
+                    _ => continue,
+                };
+                let want = &points[fout];
+                let got = canonical(&act, n);
+                let r = &mut acc[ri];
+                for ((&w, &g), &l) in want.iter().zip(&got).zip(&alone) {
+                    r.signal += (w as f64).powi(2);
+                    r.noise += ((w - g) as f64).powi(2);
+                    r.local_noise += ((w - l) as f64).powi(2);
+                    r.max = r.max.max((w - g).abs());
                 }
+                ri += 1;
             }
             start += n;
         }
         Ok(QuantReport {
-            layers: gemms
-                .iter()
+            layers: rows
+                .into_iter()
                 .zip(&acc)
-                .map(|(g, a)| LayerError {
-                    name: g.name.clone(),
-                    kind: g.kind.clone(),
+                .map(|((name, kind), a)| LayerError {
+                    name,
+                    kind,
                     sqnr_db: sqnr(a.signal, a.noise),
                     local_sqnr_db: sqnr(a.signal, a.local_noise),
                     max_abs_diff: a.max,

@@ -1,0 +1,120 @@
+//! # quantize_resnet: the resnet example's network in 8-bit integers
+//!
+//! Trains the small ResNet of `examples/resnet.rs` (the same declaration:
+//! residual blocks that are `#[network]`s with BatchNorm, one strided
+//! block with a 1x1 projection shortcut, a global-average-pool head)
+//! briefly on MNIST, quantizes it after training with 1,000 calibration
+//! images (BatchNorm folded, the residual adds on `u8` values with the
+//! following ReLU fused), and compares it with the `f32` network as
+//! `examples/quantize.rs` does.
+//!
+//! ```sh
+//! cargo run --release --example quantize_resnet
+//! cargo run --release --example quantize_resnet -- --epochs 1 --limit 20000
+//! ```
+//! Options as the resnet example (`--data`, `--epochs` (default 1),
+//! `--batch-size` (64), `--lr` (Adam, 2e-3), `--seed`, `--limit`,
+//! `--quiet`). Ends with `f32_accuracy=`, `int8_accuracy=`, `size_ratio=`,
+//! `speedup=` and `speedup_<path>=`.
+
+#[allow(unused_macros, unused_imports)]
+mod common;
+#[path = "quant_common/mod.rs"]
+mod quant_common;
+
+use dl::cli::Args;
+use dl::nn::quant::{Observer, QuantConfig};
+use dl::prelude::*;
+use std::time::Instant;
+
+const PROGRAM: &str = "quantize_resnet";
+
+/// The residual branch at 16 channels, 14x14.
+#[network(input = [16, 14, 14])]
+pub struct Block16 {
+    conv1: Conv2d<16, 16, 3, 1, 1>,
+    bn1: BatchNorm2d<16>,
+    relu: ReLU,
+    conv2: Conv2d<16, 16, 3, 1, 1>,
+    bn2: BatchNorm2d<16>,
+}
+
+/// The downsampling branch: 16 -> 32 channels, 14x14 -> 7x7.
+#[network(input = [16, 14, 14])]
+pub struct Down32 {
+    conv1: Conv2d<16, 32, 3, 2, 1>,
+    bn1: BatchNorm2d<32>,
+    relu: ReLU,
+    conv2: Conv2d<32, 32, 3, 1, 1>,
+    bn2: BatchNorm2d<32>,
+}
+
+/// The residual branch at 32 channels, 7x7.
+#[network(input = [32, 7, 7])]
+pub struct Block32 {
+    conv1: Conv2d<32, 32, 3, 1, 1>,
+    bn1: BatchNorm2d<32>,
+    relu: ReLU,
+    conv2: Conv2d<32, 32, 3, 1, 1>,
+    bn2: BatchNorm2d<32>,
+}
+
+/// The resnet example's network (examples/resnet.rs).
+#[network(input = [1, 28, 28])]
+pub struct ResNet {
+    stem: Conv2d<1, 16, 3, 1, 1>,
+    stem_bn: BatchNorm2d<16>,
+    stem_relu: ReLU,
+    pool: MaxPool2d<2>,
+    block1: Residual<Block16>,
+    relu1: ReLU,
+    block2: ResidualProj<Down32, Conv2d<16, 32, 1, 2>>,
+    relu2: ReLU,
+    block3: Residual<Block32>,
+    relu3: ReLU,
+    gap: GlobalAvgPool2d,
+    fc: Linear<32, 10>,
+}
+
+fn defaults() -> Args {
+    Args {
+        epochs: 1,
+        batch_size: 64,
+        lr: 2e-3,
+        ..Args::default()
+    }
+}
+
+fn main() {
+    let (args, _) = common::setup(
+        PROGRAM,
+        "post-training int8 quantization of the resnet example's network",
+        defaults(),
+    );
+    let (train, test) = common::mnist(PROGRAM, &args);
+    let mut model = ResNet::init(&Cpu, args.seed);
+    let t = Instant::now();
+    common::or_exit(
+        PROGRAM,
+        model.fit(
+            &train,
+            FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
+                .epochs(args.epochs)
+                .batch_size(args.batch_size)
+                .shuffle_seed(args.seed)
+                .quiet(args.quiet),
+        ),
+    );
+    common::say(
+        &args,
+        format!(
+            "trained {} epoch(s) in {}",
+            args.epochs,
+            common::fmt_secs(t.elapsed().as_secs_f64())
+        ),
+    );
+    let config = QuantConfig::default()
+        .observer(Observer::MinMax)
+        .calibration_samples(1000);
+    quant_common::compare(PROGRAM, &args, &mut model, &train, &test, &config);
+}
