@@ -22,7 +22,7 @@ mod common;
 #[path = "quant_common/mod.rs"]
 mod quant_common;
 
-use dl::cli::Args;
+use common::cli::Args;
 use dl::nn::quant::{Observer, QuantConfig};
 use dl::prelude::*;
 use std::time::Instant;

@@ -7,7 +7,7 @@
 //! latency, one thread, the fastest path) and `speedup_<path>=`.
 
 use crate::common;
-use dl::cli::Args;
+use crate::common::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::quant::{quantize, QgemmPath, QuantConfig, Quantized};
 use dl::prelude::*;
