@@ -53,20 +53,10 @@ const SEEDS: u64 = 3;
 /// Where a teacher trained here is kept for the next run.
 const TEACHER_CKPT: &str = "checkpoints/distill_teacher.safetensors";
 
-/// The mnist_cnn network (the same declaration as examples/mnist_cnn.rs).
-#[network(input = [1, 28, 28])]
-pub struct LeNet {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
+/// The mnist_cnn network, declared once in examples/common/lenet.rs.
+#[path = "common/lenet.rs"]
+mod lenet;
+use lenet::LeNet;
 
 /// The student: about 100,000 parameters (the teacher has 225,000).
 #[network(input = [1, 28, 28])]

@@ -31,20 +31,10 @@ use std::time::Instant;
 
 const PROGRAM: &str = "quantize";
 
-/// The mnist_cnn network (the same declaration as examples/mnist_cnn.rs).
-#[network(input = [1, 28, 28])]
-pub struct LeNet {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
+/// The mnist_cnn network, declared once in examples/common/lenet.rs.
+#[path = "common/lenet.rs"]
+mod lenet;
+use lenet::LeNet;
 
 fn defaults() -> Args {
     Args {

@@ -17,6 +17,8 @@
 //! `--quiet`). Ends with `f32_accuracy=`, `int8_accuracy=`, `size_ratio=`,
 //! `speedup=` and `speedup_<path>=`.
 
+#![allow(clippy::duplicate_mod)] // resnet.rs has its own `mod common`
+
 #[allow(unused_macros, unused_imports)]
 mod common;
 #[path = "quant_common/mod.rs"]
@@ -29,52 +31,12 @@ use std::time::Instant;
 
 const PROGRAM: &str = "quantize_resnet";
 
-/// The residual branch at 16 channels, 14x14.
-#[network(input = [16, 14, 14])]
-pub struct Block16 {
-    conv1: Conv2d<16, 16, 3, 1, 1>,
-    bn1: BatchNorm2d<16>,
-    relu: ReLU,
-    conv2: Conv2d<16, 16, 3, 1, 1>,
-    bn2: BatchNorm2d<16>,
-}
-
-/// The downsampling branch: 16 -> 32 channels, 14x14 -> 7x7.
-#[network(input = [16, 14, 14])]
-pub struct Down32 {
-    conv1: Conv2d<16, 32, 3, 2, 1>,
-    bn1: BatchNorm2d<32>,
-    relu: ReLU,
-    conv2: Conv2d<32, 32, 3, 1, 1>,
-    bn2: BatchNorm2d<32>,
-}
-
-/// The residual branch at 32 channels, 7x7.
-#[network(input = [32, 7, 7])]
-pub struct Block32 {
-    conv1: Conv2d<32, 32, 3, 1, 1>,
-    bn1: BatchNorm2d<32>,
-    relu: ReLU,
-    conv2: Conv2d<32, 32, 3, 1, 1>,
-    bn2: BatchNorm2d<32>,
-}
-
-/// The resnet example's network (examples/resnet.rs).
-#[network(input = [1, 28, 28])]
-pub struct ResNet {
-    stem: Conv2d<1, 16, 3, 1, 1>,
-    stem_bn: BatchNorm2d<16>,
-    stem_relu: ReLU,
-    pool: MaxPool2d<2>,
-    block1: Residual<Block16>,
-    relu1: ReLU,
-    block2: ResidualProj<Down32, Conv2d<16, 32, 1, 2>>,
-    relu2: ReLU,
-    block3: Residual<Block32>,
-    relu3: ReLU,
-    gap: GlobalAvgPool2d,
-    fc: Linear<32, 10>,
-}
+/// The resnet example's network, declared there (one declaration, so the
+/// quantized network is exactly the one `resnet` trains).
+#[allow(dead_code)]
+#[path = "resnet.rs"]
+mod resnet;
+use resnet::ResNet;
 
 fn defaults() -> Args {
     Args {

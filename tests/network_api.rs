@@ -2,19 +2,10 @@
 //! cache reuse, the `Layer`/`Network` impls, generic backends and f64.
 use dl::prelude::*;
 
-#[network(input = [1, 28, 28])]
-pub struct LeNet {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
+/// The mnist_cnn network, declared once in examples/common/lenet.rs.
+#[path = "../examples/common/lenet.rs"]
+mod lenet;
+use lenet::LeNet;
 
 /// A block: doc comments on the struct are kept.
 #[network(input = [8])]
