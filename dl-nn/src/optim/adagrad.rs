@@ -96,19 +96,7 @@ impl<B: Backend, E: Float> Optimizer<B, E> for Adagrad<B, E> {
             p.dev.adagrad_update(&h, &mut p.value, &p.grad, &mut s.bufs[0]);
         });
     }
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
-        self.states.state_dict(self.layout())
-    }
-    fn load_state_dict(&mut self, state: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> {
-        let layout = self.layout();
-        self.states.load(layout, state)
-    }
+    super::lr_and_state_methods!();
     fn validate<M: Module<B, E>>(&self, model: &mut M) -> Result<(), String> {
         non_negative("learning rate", self.lr)?;
         non_negative("lr_decay", self.lr_decay)?;

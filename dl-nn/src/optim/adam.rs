@@ -84,6 +84,10 @@ impl<const DECOUPLED: bool, B: Backend, E: Float> Default for AdamFamily<DECOUPL
 }
 
 impl<const DECOUPLED: bool, B: Backend, E: Float> AdamFamily<DECOUPLED, B, E> {
+    /// The state buffers per parameter (`max_exp_avg_sq` with AMSGrad).
+    fn layout(&self) -> Layout {
+        layout(self.amsgrad)
+    }
     /// Adam (AdamW) with learning rate `lr` and PyTorch's other defaults
     /// (AdamW: `weight_decay = 1e-2`).
     pub fn new(lr: f64) -> Self {
@@ -132,18 +136,7 @@ impl<const DECOUPLED: bool, B: Backend, E: Float> Optimizer<B, E> for AdamFamily
         };
         adam_step(&mut self.states, model, h);
     }
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
-        self.states.state_dict(layout(self.amsgrad))
-    }
-    fn load_state_dict(&mut self, state: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> {
-        self.states.load(layout(self.amsgrad), state)
-    }
+    super::lr_and_state_methods!();
     fn validate<M: Module<B, E>>(&self, model: &mut M) -> Result<(), String> {
         check_hyper(self.lr, self.betas, self.eps, self.weight_decay)?;
         self.states.validate(model)

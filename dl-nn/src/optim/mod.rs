@@ -33,6 +33,28 @@
 //! assert!((after[1] - (before[1] + 0.1)).abs() < 1e-12);
 //! ```
 
+/// The [`Optimizer`] methods every optimizer here writes the same way:
+/// the learning rate lives in `self.lr`, the per-parameter state in
+/// `self.states`, laid out by `self.layout()`.
+macro_rules! lr_and_state_methods {
+    () => {
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+        fn set_lr(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+        fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+            self.states.state_dict(self.layout())
+        }
+        fn load_state_dict(&mut self, state: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> {
+            let layout = self.layout();
+            self.states.load(layout, state)
+        }
+    };
+}
+pub(crate) use lr_and_state_methods;
+
 pub mod adagrad;
 pub mod adam;
 pub mod adamw;

@@ -108,19 +108,7 @@ impl<B: Backend, E: Float> Optimizer<B, E> for RmsProp<B, E> {
             p.dev.rmsprop_update(&h, &mut p.value, &p.grad, sq, buf, ga);
         });
     }
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn state_dict(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
-        self.states.state_dict(self.layout())
-    }
-    fn load_state_dict(&mut self, state: &[(String, Vec<usize>, Vec<f64>)]) -> Result<(), String> {
-        let layout = self.layout();
-        self.states.load(layout, state)
-    }
+    super::lr_and_state_methods!();
     fn validate<M: Module<B, E>>(&self, model: &mut M) -> Result<(), String> {
         non_negative("learning rate", self.lr)?;
         unit_interval("alpha", self.alpha)?;
