@@ -29,24 +29,10 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
         "residual_block" => residual_block(case)?,
         other => return Err(format!("unknown case kind `{other}`")),
     };
-    compare_all(case, &results)
+    case.compare_all(&results)
 }
 
 type Results = Vec<(&'static str, Vec<f32>)>;
-
-fn compare_all(case: &Case, results: &[(&str, Vec<f32>)]) -> Result<(), String> {
-    if case.expected.is_empty() {
-        return Err(format!("case `{}` lists no expected tensor", case.name));
-    }
-    for name in &case.expected {
-        let (_, v) = results
-            .iter()
-            .find(|(n, _)| n == name)
-            .ok_or_else(|| format!("expected tensor `{name}` is not produced for kind `{}`", case.kind))?;
-        case.compare32(name, v)?;
-    }
-    Ok(())
-}
 
 /// A tensor of the given rank, as `(shape, f32 values)`.
 fn rank<'a>(case: &'a Case, name: &str, r: usize) -> Result<&'a GTensor, String> {

@@ -39,22 +39,7 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
         "batchnorm1d" | "batchnorm2d" => batchnorm(case)?,
         other => return Err(format!("unknown case kind `{other}`")),
     };
-    compare_all(case, &results)
-}
-
-/// Compares every expected tensor of the case with the produced one of the same name.
-fn compare_all(case: &Case, results: &[(&str, Vec<f32>)]) -> Result<(), String> {
-    if case.expected.is_empty() {
-        return Err(format!("case `{}` lists no expected tensor", case.name));
-    }
-    for name in &case.expected {
-        let (_, v) = results
-            .iter()
-            .find(|(n, _)| n == name)
-            .ok_or_else(|| format!("expected tensor `{name}` is not produced for kind `{}`", case.kind))?;
-        case.compare32(name, v)?;
-    }
-    Ok(())
+    case.compare_all(&results)
 }
 
 /// Shape, input values and upstream gradient of a case.

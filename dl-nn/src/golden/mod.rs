@@ -127,6 +127,26 @@ impl Case {
     pub fn compare32(&self, name: &str, actual: &[f32]) -> Result<(), String> {
         self.compare(name, &actual.iter().map(|&v| v as f64).collect::<Vec<_>>())
     }
+    /// The case's expected tensors, an error when it lists none.
+    pub fn expected_names(&self) -> Result<&[String], String> {
+        if self.expected.is_empty() {
+            return Err(format!("case `{}` lists no expected tensor", self.name));
+        }
+        Ok(&self.expected)
+    }
+    /// Compares every expected tensor of the case with the produced one of
+    /// the same name; an expected tensor the runner did not produce is an
+    /// error.
+    pub fn compare_all<N: AsRef<str>>(&self, results: &[(N, Vec<f32>)]) -> Result<(), String> {
+        for name in self.expected_names()? {
+            let (_, v) = results
+                .iter()
+                .find(|(n, _)| n.as_ref() == name)
+                .ok_or_else(|| format!("expected tensor `{name}` is not produced for kind `{}`", self.kind))?;
+            self.compare32(name, v)?;
+        }
+        Ok(())
+    }
 }
 
 /// Loads every case listed in `dir/manifest.json`.

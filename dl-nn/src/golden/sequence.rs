@@ -24,17 +24,7 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
         "gru" => rnn(case, Cell::Gru)?,
         other => return Err(format!("unknown case kind `{other}`")),
     };
-    if case.expected.is_empty() {
-        return Err(format!("case `{}` lists no expected tensor", case.name));
-    }
-    for name in &case.expected {
-        let (_, v) = results
-            .iter()
-            .find(|(n, _)| n == name)
-            .ok_or_else(|| format!("expected tensor `{name}` is not produced for kind `{}`", case.kind))?;
-        case.compare32(name, v)?;
-    }
-    Ok(())
+    case.compare_all(&results)
 }
 
 /// `nn.Embedding`: ids `[N, T]` (int64, read as floats as the layer takes
