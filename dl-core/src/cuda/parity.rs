@@ -15,7 +15,29 @@ use crate::{Cpu, Cuda, Float, GemmKernel, Storage};
 
 /// Every module `(name, source)` of dl-core's CUDA kernels.
 fn all_modules() -> Vec<(&'static str, &'static str)> {
-    let mut m = crate::ops::util::cuda_kernel_sources();
+    use crate::ops::util::UnaryCudaKernel;
+    use crate::ops::*;
+    let unary = [
+        Relu::CUDA,
+        LeakyRelu::CUDA,
+        Sigmoid::CUDA,
+        Tanh::CUDA,
+        Exp::CUDA,
+        Log::CUDA,
+        Sqrt::CUDA,
+        Powf::CUDA,
+        Gelu::CUDA,
+        GeluTanh::CUDA,
+    ];
+    let mut m: Vec<_> = unary
+        .iter()
+        .map(|k| {
+            k.as_ref()
+                .and_then(UnaryCudaKernel::source)
+                .expect("a built-in op names its device code")
+        })
+        .collect();
+    m.dedup(); // gelu and gelu_tanh share a module
     m.extend([
         ("fill", super::FILL_SRC),
         ("axpy", crate::ops::axpy::cuda_kernel::SRC),

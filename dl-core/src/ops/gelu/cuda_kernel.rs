@@ -1,5 +1,13 @@
-//! CUDA source of `gelu`: `f` and `df` in `gelu.cu`, instantiated by
-//! `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda` launches them.
+//! CUDA kernels of [`super::Gelu`] and [`super::GeluTanh`]: `gelu_f`,
+//! `gelu_df`, `gelu_tanh_f` and `gelu_tanh_df` in `gelu.cu`, instantiated
+//! by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda` launches them.
+
+use crate::ops::util::UnaryCudaKernel;
+
+/// `gelu_fwd` / `gelu_bwd` of the module `gelu`.
+pub(crate) const GELU: UnaryCudaKernel = UnaryCudaKernel::device("gelu", SRC, "gelu");
+/// `gelu_tanh_fwd` / `gelu_tanh_bwd` of the module `gelu`.
+pub(crate) const GELU_TANH: UnaryCudaKernel = UnaryCudaKernel::device("gelu", SRC, "gelu_tanh");
 
 /// The module source: common header, unary macros, this op's device functions.
 pub(crate) const SRC: &str = concat!(

@@ -1,5 +1,11 @@
-//! CUDA source of `log`: `f` and `df` in `log.cu`, instantiated by
-//! `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda` launches them.
+//! CUDA kernels of [`super::Log`]: `log_f` and `log_df` in `log.cu`,
+//! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
+//! launches them.
+
+use crate::ops::util::UnaryCudaKernel;
+
+/// `log_fwd` / `log_bwd` of the module `log`.
+pub(crate) const LOG: UnaryCudaKernel = UnaryCudaKernel::device("log", SRC, "log");
 
 /// The module source: common header, unary macros, this op's device functions.
 pub(crate) const SRC: &str = concat!(

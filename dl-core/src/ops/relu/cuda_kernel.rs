@@ -1,5 +1,11 @@
-//! CUDA source of `relu`: `f` and `df` in `relu.cu`, instantiated by
-//! `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda` launches them.
+//! CUDA kernels of [`super::Relu`]: `relu_f` and `relu_df` in `relu.cu`,
+//! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
+//! launches them.
+
+use crate::ops::util::UnaryCudaKernel;
+
+/// `relu_fwd` / `relu_bwd` of the module `relu`.
+pub(crate) const RELU: UnaryCudaKernel = UnaryCudaKernel::device("relu", SRC, "relu");
 
 /// The module source: common header, unary macros, this op's device functions.
 pub(crate) const SRC: &str = concat!(

@@ -1,5 +1,11 @@
-//! CUDA source of `sqrt`: `f` and `df` in `sqrt.cu`, instantiated by
-//! `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda` launches them.
+//! CUDA kernels of [`super::Sqrt`]: `sqrt_f` and `sqrt_df` in `sqrt.cu`,
+//! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
+//! launches them.
+
+use crate::ops::util::UnaryCudaKernel;
+
+/// `sqrt_fwd` / `sqrt_bwd` of the module `sqrt`.
+pub(crate) const SQRT: UnaryCudaKernel = UnaryCudaKernel::device("sqrt", SRC, "sqrt");
 
 /// The module source: common header, unary macros, this op's device functions.
 pub(crate) const SRC: &str = concat!(
