@@ -15,26 +15,13 @@ use crate::{Cpu, Cuda, Float, GemmKernel, Storage};
 
 /// Every module `(name, source)` of dl-core's CUDA kernels.
 fn all_modules() -> Vec<(&'static str, &'static str)> {
-    use crate::ops::util::UnaryCudaKernel;
-    use crate::ops::*;
-    let unary = [
-        Relu::CUDA,
-        LeakyRelu::CUDA,
-        Sigmoid::CUDA,
-        Tanh::CUDA,
-        Exp::CUDA,
-        Log::CUDA,
-        Sqrt::CUDA,
-        Powf::CUDA,
-        Gelu::CUDA,
-        GeluTanh::CUDA,
-    ];
-    let mut m: Vec<_> = unary
-        .iter()
-        .map(|k| {
-            k.as_ref()
-                .and_then(UnaryCudaKernel::source)
-                .expect("a built-in op names its device code")
+    let mut m: Vec<_> = crate::ops::util::cuda_kernel::builtin()
+        .into_iter()
+        .map(|(op, k)| {
+            let k = k
+                .and_then(|k| k.device_code())
+                .unwrap_or_else(|| panic!("{op} has no device code"));
+            (k.module, k.src)
         })
         .collect();
     m.dedup(); // gelu and gelu_tanh share a module

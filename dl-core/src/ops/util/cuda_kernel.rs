@@ -22,31 +22,28 @@ use dl_cuda::CudaBuf;
 /// `cuda_kernel.rs`); outside it, the one handle to be had is
 /// [`super::OnHost`]'s, which maps the buffers on the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnaryCudaKernel(Kind);
+pub struct UnaryCudaKernel(Option<DeviceCode>);
 
+/// Kernels `{name}_fwd_<t>` and `{name}_bwd_<t>` of the NVRTC module
+/// `module`, compiled from `src` (which instantiates them with
+/// `UNARY_OP(name)`, see `unary.cuh`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// `{name}_fwd_<t>` and `{name}_bwd_<t>` of the NVRTC module `module`.
-    Device {
-        module: &'static str,
-        src: &'static str,
-        name: &'static str,
-    },
-    /// Download, map with `f`/`df` on the host, upload.
-    Host,
+pub(crate) struct DeviceCode {
+    pub(crate) module: &'static str,
+    pub(crate) src: &'static str,
+    pub(crate) name: &'static str,
 }
 
 impl UnaryCudaKernel {
     /// The kernels `{name}_fwd_<t>` / `{name}_bwd_<t>` of the module
-    /// `module` compiled from `src` (which instantiates them with
-    /// `UNARY_OP(name)`, see `unary.cuh`).
+    /// `module` compiled from `src`.
     pub(crate) const fn device(module: &'static str, src: &'static str, name: &'static str) -> Self {
-        Self(Kind::Device { module, src, name })
+        Self(Some(DeviceCode { module, src, name }))
     }
 
     /// No device code: the CUDA backend maps the buffers on the host
     /// (what [`super::OnHost`] asks for).
-    pub(crate) const HOST: Self = Self(Kind::Host);
+    pub(crate) const HOST: Self = Self(None);
 
     /// The kernel handle of `Op`.
     ///
@@ -59,18 +56,12 @@ impl UnaryCudaKernel {
 
     /// The NVRTC module holding the kernels; `None` for the host mapping.
     pub fn module(&self) -> Option<&'static str> {
-        match self.0 {
-            Kind::Device { module, .. } => Some(module),
-            Kind::Host => None,
-        }
+        self.0.map(|d| d.module)
     }
 
-    /// `(module, source)` of the device code; `None` for the host mapping.
-    pub(crate) fn source(&self) -> Option<(&'static str, &'static str)> {
-        match self.0 {
-            Kind::Device { module, src, .. } => Some((module, src)),
-            Kind::Host => None,
-        }
+    /// The device code; `None` for the host mapping.
+    pub(crate) fn device_code(&self) -> Option<DeviceCode> {
+        self.0
     }
 }
 
@@ -111,14 +102,11 @@ impl UnaryKernel for Cuda {
         if n == 0 {
             return;
         }
-        let (name, module, src) = match kernel.0 {
-            Kind::Device { module, src, name } => (name, module, src),
-            Kind::Host => {
-                let v: Vec<E> = self.to_vec(x).into_iter().map(|v| op.f(v)).collect();
-                return self.write(y, &v);
-            }
+        let Some(k) = kernel.device_code() else {
+            let v: Vec<E> = self.to_vec(x).into_iter().map(|v| op.f(v)).collect();
+            return self.write(y, &v);
         };
-        let f = self.func(module, src, &kname::<E>(&format!("{name}_fwd")));
+        let f = self.func(k.module, k.src, &kname::<E>(&format!("{}_fwd", k.name)));
         let (xv, mut yv) = (x.view(), y.view_mut());
         let (n64, p) = (n as u64, op.param());
         let mut b = self.stream().launch_builder(&f);
@@ -144,15 +132,12 @@ impl UnaryKernel for Cuda {
         if n == 0 {
             return;
         }
-        let (name, module, src) = match kernel.0 {
-            Kind::Device { module, src, name } => (name, module, src),
-            Kind::Host => {
-                let (xs, ys, gs) = (self.to_vec(x), self.to_vec(y), self.to_vec(dy));
-                let v: Vec<E> = (0..n).map(|i| gs[i] * op.df(xs[i], ys[i])).collect();
-                return self.write(dx, &v);
-            }
+        let Some(k) = kernel.device_code() else {
+            let (xs, ys, gs) = (self.to_vec(x), self.to_vec(y), self.to_vec(dy));
+            let v: Vec<E> = (0..n).map(|i| gs[i] * op.df(xs[i], ys[i])).collect();
+            return self.write(dx, &v);
         };
-        let f = self.func(module, src, &kname::<E>(&format!("{name}_bwd")));
+        let f = self.func(k.module, k.src, &kname::<E>(&format!("{}_bwd", k.name)));
         let (xv, yv, gv, mut dxv) = (x.view(), y.view(), dy.view(), dx.view_mut());
         let (n64, p) = (n as u64, op.param());
         let mut b = self.stream().launch_builder(&f);
@@ -165,11 +150,52 @@ impl UnaryKernel for Cuda {
     }
 }
 
+/// The kernel handles of dl-core's element-wise ops, for the tests that
+/// compile every module.
+#[cfg(test)]
+pub(crate) fn builtin() -> Vec<(&'static str, Option<UnaryCudaKernel>)> {
+    use crate::ops::*;
+    fn of<Op: UnaryOp>() -> (&'static str, Option<UnaryCudaKernel>) {
+        (Op::NAME, Op::CUDA)
+    }
+    vec![
+        of::<Relu>(),
+        of::<LeakyRelu>(),
+        of::<Sigmoid>(),
+        of::<Tanh>(),
+        of::<Exp>(),
+        of::<Log>(),
+        of::<Sqrt>(),
+        of::<Powf>(),
+        of::<Gelu>(),
+        of::<GeluTanh>(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ops::util::OnHost;
     use crate::ops::{Gelu, GeluTanh, Relu};
+
+    /// Each built-in op's handle names kernels that its module defines, in
+    /// both element types (compiled with NVRTC where it is installed).
+    #[test]
+    fn every_builtin_handle_names_kernels_its_module_defines() {
+        if !dl_cuda::nvrtc_present() {
+            return dl_cuda::skip_test("NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
+        }
+        for (op, k) in builtin() {
+            let k = k
+                .and_then(|k| k.device_code())
+                .unwrap_or_else(|| panic!("{op} has no device code"));
+            let ptx = dl_cuda::compile_ptx(k.module, k.src, Some((9, 0))).unwrap_or_else(|e| panic!("{e}"));
+            for kernel in ["fwd_f32", "fwd_f64", "bwd_f32", "bwd_f64"] {
+                let entry = format!(".entry {}_{kernel}(", k.name);
+                assert!(ptx.contains(&entry), "{op}: module {} lacks `{entry}`", k.module);
+            }
+        }
+    }
 
     /// A user's op that happens to share a built-in op's name.
     #[derive(Clone, Copy)]

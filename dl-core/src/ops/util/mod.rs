@@ -8,7 +8,7 @@
 
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
-mod cuda_kernel;
+pub(crate) mod cuda_kernel;
 #[cfg(feature = "cuda")]
 pub use cuda_kernel::{NoCudaKernel, UnaryCudaKernel};
 
