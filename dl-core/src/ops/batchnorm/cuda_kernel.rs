@@ -1,7 +1,7 @@
 //! `BatchNormKernel for Cuda` (`batchnorm.cu`): per-channel statistics in
 //! f64, one block per channel (fixed order), element-wise apply kernels.
 
-use super::{BatchNormConfig, BatchNormKernel, NormDims};
+use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormDims};
 use crate::cuda::{cfg_1d, cfg_rows, kname, Cuda};
 use crate::dtype::Float;
 use crate::Storage;
@@ -9,13 +9,6 @@ use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
 pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("batchnorm.cu"));
-
-fn check(d: NormDims, x_len: usize, per_c: &[usize]) {
-    assert!(
-        x_len >= d.outer * d.channels * d.inner && per_c.iter().all(|&l| l >= d.channels),
-        "batchnorm: buffer too small"
-    );
-}
 
 impl Cuda {
     /// `y = (x - mean_c) rstd_c gamma_c + beta_c` over `d` (y resized).
@@ -79,7 +72,7 @@ impl BatchNormKernel for Cuda {
         running_var: &mut CudaBuf<E>,
     ) {
         let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        check(d, x.len(), &per_c);
+        assert_sizes(d, x.len(), &per_c);
         self.resize(mean, d.channels);
         self.resize(rstd, d.channels);
         if d.channels > 0 {
@@ -116,7 +109,7 @@ impl BatchNormKernel for Cuda {
         rstd: &mut CudaBuf<E>,
     ) {
         let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        check(d, x.len(), &per_c);
+        assert_sizes(d, x.len(), &per_c);
         self.resize(mean, d.channels);
         self.resize(rstd, d.channels);
         if d.channels > 0 {
@@ -149,7 +142,7 @@ impl BatchNormKernel for Cuda {
         dbeta: &mut CudaBuf<E>,
     ) {
         let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
-        check(d, x.len().min(dy.len()), &per_c);
+        assert_sizes(d, x.len().min(dy.len()), &per_c);
         let n = d.outer * d.channels * d.inner;
         self.resize(dx, n);
         if d.channels == 0 {

@@ -1,7 +1,7 @@
 //! `LayerNormKernel for Cuda` (`layernorm.cu`): statistics in f64, one
 //! block per row; parameter gradients one thread per column, rows in order.
 
-use super::LayerNormKernel;
+use super::{assert_sizes, LayerNormKernel};
 use crate::cuda::{cfg_1d, cfg_rows, kname, Cuda};
 use crate::dtype::Float;
 use crate::Storage;
@@ -24,9 +24,13 @@ impl LayerNormKernel for Cuda {
         rstd: &mut CudaBuf<E>,
     ) {
         let n = rows * dim;
-        assert!(
-            x.len() >= n && gamma.len() >= dim && beta.len() >= dim,
-            "layernorm_forward: buffer too small"
+        assert_sizes(
+            "layernorm_forward",
+            rows,
+            dim,
+            &[x.len()],
+            &[],
+            &[gamma.len(), beta.len()],
         );
         self.resize(y, n);
         self.resize(mean, rows);
@@ -69,15 +73,14 @@ impl LayerNormKernel for Cuda {
         dbeta: &mut CudaBuf<E>,
     ) {
         let n = rows * dim;
-        assert!(
-            x.len() >= n
-                && dy.len() >= n
-                && mean.len() >= rows
-                && rstd.len() >= rows
-                && gamma.len() >= dim
-                && dgamma.len() >= dim
-                && dbeta.len() >= dim,
-            "layernorm_backward: buffer too small"
+        let per_col = [gamma.len(), dgamma.len(), dbeta.len()];
+        assert_sizes(
+            "layernorm_backward",
+            rows,
+            dim,
+            &[x.len(), dy.len()],
+            &[mean.len(), rstd.len()],
+            &per_col,
         );
         self.resize(dx, n);
         if n == 0 {

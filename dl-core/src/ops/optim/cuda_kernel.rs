@@ -15,18 +15,6 @@ pub(crate) const SRC: &str = concat!(
     include_str!("optim.cu")
 );
 
-/// As the CPU's: `g` matches `p`; each state buffer is empty or (when
-/// `needed`) of `p`'s length.
-fn check(op: &str, p: usize, g: usize, states: &[(usize, bool)]) {
-    assert_eq!(p, g, "{op}: gradient length {g} differs from parameter length {p}");
-    for &(len, needed) in states {
-        assert!(
-            if needed { len == p } else { len == 0 || len == p },
-            "{op}: state buffer of length {len} for a parameter of length {p}"
-        );
-    }
-}
-
 impl Cuda {
     /// `sum x^2` (`absolute = 0`) or `sum |x|` (1), deterministic, in f64.
     fn sum_sq_abs<E: Float>(&self, x: &CudaBuf<E>, absolute: i32) -> f64 {
@@ -55,7 +43,7 @@ impl Cuda {
 impl OptimKernel for Cuda {
     fn sgd_update<E: Float>(&self, h: &SgdHyper, p: &mut CudaBuf<E>, g: &CudaBuf<E>, buf: &mut CudaBuf<E>) {
         let use_m = h.momentum != 0.0;
-        check("sgd_update", p.len(), g.len(), &[(buf.len(), use_m)]);
+        h.assert_lens(p.len(), g.len(), buf.len());
         let n = p.len();
         if n == 0 {
             return;
@@ -85,7 +73,7 @@ impl OptimKernel for Cuda {
     }
 
     fn adagrad_update<E: Float>(&self, h: &AdagradHyper, p: &mut CudaBuf<E>, g: &CudaBuf<E>, sum: &mut CudaBuf<E>) {
-        check("adagrad_update", p.len(), g.len(), &[(sum.len(), true)]);
+        h.assert_lens(p.len(), g.len(), sum.len());
         let n = p.len();
         if n == 0 {
             return;
@@ -113,16 +101,7 @@ impl OptimKernel for Cuda {
         grad_avg: &mut CudaBuf<E>,
     ) {
         let (use_m, centered) = (h.momentum > 0.0, h.centered);
-        check(
-            "rmsprop_update",
-            p.len(),
-            g.len(),
-            &[
-                (square_avg.len(), true),
-                (momentum_buf.len(), use_m),
-                (grad_avg.len(), centered),
-            ],
-        );
+        h.assert_lens(p.len(), g.len(), square_avg.len(), momentum_buf.len(), grad_avg.len());
         let n = p.len();
         if n == 0 {
             return;
@@ -161,34 +140,21 @@ impl OptimKernel for Cuda {
         exp_avg_sq: &mut CudaBuf<E>,
         max_exp_avg_sq: &mut CudaBuf<E>,
     ) {
-        assert!(h.step >= 1, "adam_update: steps count from 1");
-        check(
-            "adam_update",
-            p.len(),
-            g.len(),
-            &[
-                (exp_avg.len(), true),
-                (exp_avg_sq.len(), true),
-                (max_exp_avg_sq.len(), h.amsgrad),
-            ],
-        );
+        h.assert_lens(p.len(), g.len(), exp_avg.len(), exp_avg_sq.len(), max_exp_avg_sq.len());
         let n = p.len();
         if n == 0 {
             return;
         }
-        // Host constants exactly as the CPU computes them.
-        let t = h.step as f64;
-        let step_size = h.lr / (1.0 - h.beta1.powf(t));
-        let bc2_sqrt = (1.0 - h.beta2.powf(t)).sqrt();
+        let c = h.consts();
         let consts = [
-            step_size,
-            bc2_sqrt,
-            1.0 - h.lr * h.weight_decay,
+            c.step_size,
+            c.bc2_sqrt,
+            c.shrink,
             h.eps,
             h.weight_decay,
-            1.0 - h.beta1,
+            c.one_minus_beta1,
             h.beta2,
-            1.0 - h.beta2,
+            c.one_minus_beta2,
         ];
         let flags = [(h.weight_decay != 0.0) as i32, h.decoupled as i32, h.amsgrad as i32];
         let f = self.func("optim", SRC, &kname::<E>("adam_update"));
