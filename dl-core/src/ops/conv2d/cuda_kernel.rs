@@ -4,7 +4,7 @@
 //! the CPU's order, so it needs no atomics.
 
 use super::{Conv2dDims, Conv2dKernel};
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::ops::bias::BiasKernel;
 use crate::ops::matmul::GemmKernel;
@@ -12,7 +12,11 @@ use crate::Storage;
 use dl_cuda::cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("conv2d.cu"));
+/// The `conv2d` module: `conv2d.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "conv2d",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("conv2d.cu")),
+};
 
 /// Column layouts of `conv2d.cu` (the CPU's `Layout`).
 const PER_SAMPLE: i32 = 0;
@@ -31,7 +35,7 @@ impl Cuda {
         if total == 0 {
             return;
         }
-        let f = self.func("conv2d", SRC, &kname::<E>("im2col"));
+        let f = self.kernel::<E>(&MODULE, "im2col");
         let a = dims(d);
         let mut l = self.stream().launch_builder(&f);
         l.arg(x).arg(col);
@@ -103,7 +107,7 @@ impl Conv2dKernel for Cuda {
         }
         self.resize(ws, d.cols_len());
         self.gemm_batched(g, bt, w, dy, ws);
-        let f = self.func("conv2d", SRC, &kname::<E>("col2im"));
+        let f = self.kernel::<E>(&MODULE, "col2im");
         let a = dims(&d);
         let (cv, mut dxv) = (ws.view(), dx.view_mut());
         let mut l = self.stream().launch_builder(&f);
@@ -146,7 +150,7 @@ impl Conv2dKernel for Cuda {
             let (mut cols, mut dyt) = wv.split_at_mut(d.cols_len());
             self.im2col(&d, &x.view(), &mut cols, BATCH);
             if m > 0 {
-                let f = self.func("conv2d", SRC, &kname::<E>("transpose_nc"));
+                let f = self.kernel::<E>(&MODULE, "transpose_nc");
                 let gv = dy.view();
                 let (n64, o64, p64) = (d.n as u64, d.c_out as u64, ohw as u64);
                 let mut l = self.stream().launch_builder(&f);

@@ -2,14 +2,18 @@
 //! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
 //! launches them.
 
+use crate::cuda::CudaModule;
 use crate::ops::util::UnaryCudaKernel;
 
 /// `exp_fwd` / `exp_bwd` of the module `exp`.
-pub(crate) const EXP: UnaryCudaKernel = UnaryCudaKernel::device("exp", SRC, "exp");
+pub(crate) const EXP: UnaryCudaKernel = UnaryCudaKernel::device(MODULE, "exp");
 
-/// The module source: common header, unary macros, this op's device functions.
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/unary.cuh"),
-    include_str!("exp.cu")
-);
+/// The module: common header, unary macros, this op's device functions.
+const MODULE: CudaModule = CudaModule {
+    name: "exp",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/unary.cuh"),
+        include_str!("exp.cu")
+    ),
+};

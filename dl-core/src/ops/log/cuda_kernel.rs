@@ -2,14 +2,18 @@
 //! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
 //! launches them.
 
+use crate::cuda::CudaModule;
 use crate::ops::util::UnaryCudaKernel;
 
 /// `log_fwd` / `log_bwd` of the module `log`.
-pub(crate) const LOG: UnaryCudaKernel = UnaryCudaKernel::device("log", SRC, "log");
+pub(crate) const LOG: UnaryCudaKernel = UnaryCudaKernel::device(MODULE, "log");
 
-/// The module source: common header, unary macros, this op's device functions.
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/unary.cuh"),
-    include_str!("log.cu")
-);
+/// The module: common header, unary macros, this op's device functions.
+const MODULE: CudaModule = CudaModule {
+    name: "log",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/unary.cuh"),
+        include_str!("log.cu")
+    ),
+};

@@ -3,17 +3,21 @@
 //! reduction (`crate::cuda::det`), in f64.
 
 use super::{AdagradHyper, AdamHyper, OptimKernel, Penalty, RmsPropHyper, SgdHyper};
-use crate::cuda::{cfg_1d, det, kname, Cuda};
+use crate::cuda::{cfg_1d, det, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/det_sum.cuh"),
-    include_str!("optim.cu")
-);
+/// The `optim` module: `optim.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "optim",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/det_sum.cuh"),
+        include_str!("optim.cu")
+    ),
+};
 
 impl Cuda {
     /// `sum x^2` (`absolute = 0`) or `sum |x|` (1), deterministic, in f64.
@@ -25,7 +29,7 @@ impl Cuda {
         let (cfg, blocks) = det::grid(n);
         let mut part = self.zeros::<f64>(blocks);
         {
-            let f = self.func("optim", SRC, &kname::<E>("sum_sq_abs"));
+            let f = self.kernel::<E>(&MODULE, "sum_sq_abs");
             let (xv, mut pv) = (x.view(), part.view_mut());
             let n64 = n as u64;
             let mut l = self.stream().launch_builder(&f);
@@ -36,7 +40,7 @@ impl Cuda {
             let r = unsafe { l.launch(cfg) };
             self.launched(r, "sum_sq_abs");
         }
-        det::finish(self, "optim", SRC, &part)
+        det::finish(self, &MODULE, &part)
     }
 }
 
@@ -48,7 +52,7 @@ impl OptimKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("sgd_update"));
+        let f = self.kernel::<E>(&MODULE, "sgd_update");
         let (mut pv, gv, mut bv) = (p.view_mut(), g.view(), buf.view_mut());
         let n64 = n as u64;
         let damp = 1.0 - h.dampening;
@@ -78,7 +82,7 @@ impl OptimKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("adagrad_update"));
+        let f = self.kernel::<E>(&MODULE, "adagrad_update");
         let (mut pv, gv, mut sv) = (p.view_mut(), g.view(), sum.view_mut());
         let (n64, use_wd) = (n as u64, (h.weight_decay != 0.0) as i32);
         let mut l = self.stream().launch_builder(&f);
@@ -106,7 +110,7 @@ impl OptimKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("rmsprop_update"));
+        let f = self.kernel::<E>(&MODULE, "rmsprop_update");
         let (mut pv, gv) = (p.view_mut(), g.view());
         let (mut sv, mut bv, mut av) = (square_avg.view_mut(), momentum_buf.view_mut(), grad_avg.view_mut());
         let n64 = n as u64;
@@ -157,7 +161,7 @@ impl OptimKernel for Cuda {
             c.one_minus_beta2,
         ];
         let flags = [(h.weight_decay != 0.0) as i32, h.decoupled as i32, h.amsgrad as i32];
-        let f = self.func("optim", SRC, &kname::<E>("adam_update"));
+        let f = self.kernel::<E>(&MODULE, "adam_update");
         let (mut pv, gv) = (p.view_mut(), g.view());
         let (mut mv, mut vv, mut xv) = (exp_avg.view_mut(), exp_avg_sq.view_mut(), max_exp_avg_sq.view_mut());
         let n64 = n as u64;
@@ -190,7 +194,7 @@ impl OptimKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("scale"));
+        let f = self.kernel::<E>(&MODULE, "scale");
         let mut xv = x.view_mut();
         let n64 = n as u64;
         let mut l = self.stream().launch_builder(&f);
@@ -210,7 +214,7 @@ impl OptimKernel for Cuda {
             Penalty::L1 => 0,
             Penalty::L2 => 1,
         };
-        let f = self.func("optim", SRC, &kname::<E>("penalty_grad"));
+        let f = self.kernel::<E>(&MODULE, "penalty_grad");
         let (wv, mut gv) = (w.view(), g.view_mut());
         let n64 = n as u64;
         let mut l = self.stream().launch_builder(&f);

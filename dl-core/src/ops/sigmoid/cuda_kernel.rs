@@ -2,14 +2,18 @@
 //! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
 //! launches them.
 
+use crate::cuda::CudaModule;
 use crate::ops::util::UnaryCudaKernel;
 
 /// `sigmoid_fwd` / `sigmoid_bwd` of the module `sigmoid`.
-pub(crate) const SIGMOID: UnaryCudaKernel = UnaryCudaKernel::device("sigmoid", SRC, "sigmoid");
+pub(crate) const SIGMOID: UnaryCudaKernel = UnaryCudaKernel::device(MODULE, "sigmoid");
 
-/// The module source: common header, unary macros, this op's device functions.
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/unary.cuh"),
-    include_str!("sigmoid.cu")
-);
+/// The module: common header, unary macros, this op's device functions.
+const MODULE: CudaModule = CudaModule {
+    name: "sigmoid",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/unary.cuh"),
+        include_str!("sigmoid.cu")
+    ),
+};

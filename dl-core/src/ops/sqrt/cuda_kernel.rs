@@ -2,14 +2,18 @@
 //! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
 //! launches them.
 
+use crate::cuda::CudaModule;
 use crate::ops::util::UnaryCudaKernel;
 
 /// `sqrt_fwd` / `sqrt_bwd` of the module `sqrt`.
-pub(crate) const SQRT: UnaryCudaKernel = UnaryCudaKernel::device("sqrt", SRC, "sqrt");
+pub(crate) const SQRT: UnaryCudaKernel = UnaryCudaKernel::device(MODULE, "sqrt");
 
-/// The module source: common header, unary macros, this op's device functions.
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/unary.cuh"),
-    include_str!("sqrt.cu")
-);
+/// The module: common header, unary macros, this op's device functions.
+const MODULE: CudaModule = CudaModule {
+    name: "sqrt",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/unary.cuh"),
+        include_str!("sqrt.cu")
+    ),
+};

@@ -2,14 +2,18 @@
 //! instantiated by `ops/util/unary.cuh`; the shared `UnaryKernel for Cuda`
 //! launches them.
 
+use crate::cuda::CudaModule;
 use crate::ops::util::UnaryCudaKernel;
 
 /// `tanh_fwd` / `tanh_bwd` of the module `tanh`.
-pub(crate) const TANH: UnaryCudaKernel = UnaryCudaKernel::device("tanh", SRC, "tanh");
+pub(crate) const TANH: UnaryCudaKernel = UnaryCudaKernel::device(MODULE, "tanh");
 
-/// The module source: common header, unary macros, this op's device functions.
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/unary.cuh"),
-    include_str!("tanh.cu")
-);
+/// The module: common header, unary macros, this op's device functions.
+const MODULE: CudaModule = CudaModule {
+    name: "tanh",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/unary.cuh"),
+        include_str!("tanh.cu")
+    ),
+};

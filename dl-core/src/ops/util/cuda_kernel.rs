@@ -10,7 +10,7 @@
 //! caller's explicit choice.
 
 use super::{UnaryKernel, UnaryOp};
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
@@ -24,21 +24,18 @@ use dl_cuda::CudaBuf;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnaryCudaKernel(Option<DeviceCode>);
 
-/// Kernels `{name}_fwd_<t>` and `{name}_bwd_<t>` of the NVRTC module
-/// `module`, compiled from `src` (which instantiates them with
-/// `UNARY_OP(name)`, see `unary.cuh`).
+/// Kernels `{name}_fwd_<t>` and `{name}_bwd_<t>` of `module` (whose
+/// source instantiates them with `UNARY_OP(name)`, see `unary.cuh`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DeviceCode {
-    pub(crate) module: &'static str,
-    pub(crate) src: &'static str,
+    pub(crate) module: CudaModule,
     pub(crate) name: &'static str,
 }
 
 impl UnaryCudaKernel {
-    /// The kernels `{name}_fwd_<t>` / `{name}_bwd_<t>` of the module
-    /// `module` compiled from `src`.
-    pub(crate) const fn device(module: &'static str, src: &'static str, name: &'static str) -> Self {
-        Self(Some(DeviceCode { module, src, name }))
+    /// The kernels `{name}_fwd_<t>` / `{name}_bwd_<t>` of `module`.
+    pub(crate) const fn device(module: CudaModule, name: &'static str) -> Self {
+        Self(Some(DeviceCode { module, name }))
     }
 
     /// No device code: the CUDA backend maps the buffers on the host
@@ -56,7 +53,7 @@ impl UnaryCudaKernel {
 
     /// The NVRTC module holding the kernels; `None` for the host mapping.
     pub fn module(&self) -> Option<&'static str> {
-        self.0.map(|d| d.module)
+        self.0.map(|d| d.module.name)
     }
 
     /// The device code; `None` for the host mapping.
@@ -106,7 +103,7 @@ impl UnaryKernel for Cuda {
             let v: Vec<E> = self.to_vec(x).into_iter().map(|v| op.f(v)).collect();
             return self.write(y, &v);
         };
-        let f = self.func(k.module, k.src, &kname::<E>(&format!("{}_fwd", k.name)));
+        let f = self.kernel::<E>(&k.module, &format!("{}_fwd", k.name));
         let (xv, mut yv) = (x.view(), y.view_mut());
         let (n64, p) = (n as u64, op.param());
         let mut b = self.stream().launch_builder(&f);
@@ -137,7 +134,7 @@ impl UnaryKernel for Cuda {
             let v: Vec<E> = (0..n).map(|i| gs[i] * op.df(xs[i], ys[i])).collect();
             return self.write(dx, &v);
         };
-        let f = self.func(k.module, k.src, &kname::<E>(&format!("{}_bwd", k.name)));
+        let f = self.kernel::<E>(&k.module, &format!("{}_bwd", k.name));
         let (xv, yv, gv, mut dxv) = (x.view(), y.view(), dy.view(), dx.view_mut());
         let (n64, p) = (n as u64, op.param());
         let mut b = self.stream().launch_builder(&f);
@@ -189,10 +186,10 @@ mod tests {
             let k = k
                 .and_then(|k| k.device_code())
                 .unwrap_or_else(|| panic!("{op} has no device code"));
-            let ptx = dl_cuda::compile_ptx(k.module, k.src, Some((9, 0))).unwrap_or_else(|e| panic!("{e}"));
+            let ptx = dl_cuda::compile_ptx(k.module.name, k.module.src, Some((9, 0))).unwrap_or_else(|e| panic!("{e}"));
             for kernel in ["fwd_f32", "fwd_f64", "bwd_f32", "bwd_f64"] {
                 let entry = format!(".entry {}_{kernel}(", k.name);
-                assert!(ptx.contains(&entry), "{op}: module {} lacks `{entry}`", k.module);
+                assert!(ptx.contains(&entry), "{op}: module {} lacks `{entry}`", k.module.name);
             }
         }
     }
