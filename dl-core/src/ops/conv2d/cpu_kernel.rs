@@ -150,11 +150,7 @@ impl Conv2dKernel for Host {
         y: &mut Vec<E>,
         ws: &mut Vec<E>,
     ) {
-        d.assert_valid();
-        assert!(
-            x.len() >= d.x_len() && w.len() >= d.w_len(),
-            "conv2d_forward: buffer too small"
-        );
+        d.assert_forward(x.len(), w.len());
         y.resize(d.y_len(), E::ZERO);
         if d.n == 0 {
             return;
@@ -183,11 +179,7 @@ impl Conv2dKernel for Host {
         dx: &mut Vec<E>,
         ws: &mut Vec<E>,
     ) {
-        d.assert_valid();
-        assert!(
-            dy.len() >= d.y_len() && w.len() >= d.w_len(),
-            "conv2d_backward_input: buffer too small"
-        );
+        d.assert_backward_input(w.len(), dy.len());
         dx.resize(d.x_len(), E::ZERO);
         if d.n == 0 {
             return;
@@ -211,13 +203,8 @@ impl Conv2dKernel for Host {
         db: Option<&mut Vec<E>>,
         ws: &mut Vec<E>,
     ) {
-        d.assert_valid();
-        assert!(
-            x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
-            "conv2d_backward_weight: buffer too small"
-        );
+        d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
         if let Some(db) = db {
-            assert!(db.len() >= d.c_out, "conv2d_backward_weight: bias gradient too small");
             self.bias_grad(d.bias_dims(), dy, db);
         }
         if d.n == 0 {

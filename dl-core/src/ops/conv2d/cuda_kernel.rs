@@ -61,11 +61,7 @@ impl Conv2dKernel for Cuda {
         y: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
     ) {
-        d.assert_valid();
-        assert!(
-            x.len() >= d.x_len() && w.len() >= d.w_len(),
-            "conv2d_forward: buffer too small"
-        );
+        d.assert_forward(x.len(), w.len());
         self.resize(y, d.y_len());
         if d.n == 0 {
             return;
@@ -91,11 +87,7 @@ impl Conv2dKernel for Cuda {
         dx: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
     ) {
-        d.assert_valid();
-        assert!(
-            dy.len() >= d.y_len() && w.len() >= d.w_len(),
-            "conv2d_backward_input: buffer too small"
-        );
+        d.assert_backward_input(w.len(), dy.len());
         self.resize(dx, d.x_len());
         if d.n == 0 {
             return;
@@ -131,13 +123,8 @@ impl Conv2dKernel for Cuda {
         db: Option<&mut CudaBuf<E>>,
         ws: &mut CudaBuf<E>,
     ) {
-        d.assert_valid();
-        assert!(
-            x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
-            "conv2d_backward_weight: buffer too small"
-        );
+        d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
         if let Some(db) = db {
-            assert!(db.len() >= d.c_out, "conv2d_backward_weight: bias gradient too small");
             self.bias_grad(d.bias_dims(), dy, db);
         }
         if d.n == 0 {

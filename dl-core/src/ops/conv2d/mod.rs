@@ -134,10 +134,43 @@ impl Conv2dDims {
     /// Panics unless the dimensions are valid: kernels are called with
     /// checked ones, so a failure here is a bug in the caller.
     #[track_caller]
-    pub(crate) fn assert_valid(&self) {
+    fn assert_valid(&self) {
         if let Err(e) = self.validate() {
             panic!("conv2d kernel called with invalid dimensions {self:?}: {e}");
         }
+    }
+    /// The forward's contract: valid dimensions, `x` and `w` large enough
+    /// (a failure is a bug in the caller and panics).
+    #[track_caller]
+    pub(crate) fn assert_forward(&self, x: usize, w: usize) {
+        self.assert_valid();
+        assert!(
+            x >= self.x_len() && w >= self.w_len(),
+            "conv2d_forward: buffer too small"
+        );
+    }
+    /// The input gradient's contract, as [`Self::assert_forward`].
+    #[track_caller]
+    pub(crate) fn assert_backward_input(&self, w: usize, dy: usize) {
+        self.assert_valid();
+        assert!(
+            dy >= self.y_len() && w >= self.w_len(),
+            "conv2d_backward_input: buffer too small"
+        );
+    }
+    /// The parameter gradients' contract, as [`Self::assert_forward`]
+    /// (`db`: the bias gradient's length, when there is one).
+    #[track_caller]
+    pub(crate) fn assert_backward_weight(&self, x: usize, dy: usize, dw: usize, db: Option<usize>) {
+        self.assert_valid();
+        assert!(
+            x >= self.x_len() && dy >= self.y_len() && dw >= self.w_len(),
+            "conv2d_backward_weight: buffer too small"
+        );
+        assert!(
+            db.is_none_or(|db| db >= self.c_out),
+            "conv2d_backward_weight: bias gradient too small"
+        );
     }
     /// Whether the im2col columns are the input itself (a 1x1 kernel with
     /// stride 1 and no padding), so no column buffer is needed.
