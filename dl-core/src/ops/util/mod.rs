@@ -164,7 +164,7 @@ pub fn unary_backward<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
 /// `bwd(x, y, dy, params..)` is its backward ([`unary_backward`]); `op` is
 /// an expression of the extra parameters.
 ///
-/// ```ignore
+/// ```text
 /// unary_fns! {
 ///     /// `y = x > 0 ? x : slope * x` element-wise.
 ///     pub fn leaky_relu(x, slope: f64);
