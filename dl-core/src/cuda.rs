@@ -232,7 +232,7 @@ pub enum Device {
 
 impl Device {
     /// Parses a device choice: `cpu`, `cuda` (device 0), `cuda:N`, or `auto`
-    /// (CUDA device 0 when usable, else the CPU; [`Device::describe`] says
+    /// (CUDA device 0 when usable, else the CPU; the returned text says
     /// which and why).
     ///
     /// # Errors

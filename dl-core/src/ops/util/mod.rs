@@ -3,7 +3,7 @@
 //! An element-wise op is a type implementing [`UnaryOp`] (its `f` and
 //! `df`); every backend implements [`UnaryKernel`] once for all of them.
 //! On the CUDA backend an op runs the kernels its type names
-//! ([`UnaryOp::CUDA`]); an op without them is refused unless the caller
+//! (`UnaryOp::CUDA`, feature `cuda`); an op without them is refused unless the caller
 //! wraps it in [`OnHost`].
 
 mod cpu_kernel;
