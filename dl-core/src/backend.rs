@@ -3,7 +3,7 @@
 //! A backend owns device memory ([`Storage`]) and implements one kernel trait
 //! per op folder (`ops/<op>/`). [`Backend`] is the super-trait that lists
 //! them all, so user code names a single bound: `B: Backend`. Adding an op
-//! means one new folder under `ops/` and one bound here.
+//! means one new folder under `ops/` and one line in the `backend!` list here.
 
 use crate::dtype::Float;
 
@@ -46,56 +46,40 @@ pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn synchronize(&self) {}
 }
 
-/// A compute device: [`Storage`] plus the kernels of every op.
-///
-/// Implemented automatically for every type that implements all kernel
-/// traits; see the list of super-traits for what a new backend must provide.
-pub trait Backend:
-    Storage
-    + crate::ops::util::UnaryKernel
-    + crate::ops::matmul::GemmKernel
-    + crate::ops::matmul::GemmBiasKernel
-    + crate::ops::bias::BiasKernel
-    + crate::ops::binary::BinaryKernel
-    + crate::ops::softmax::SoftmaxKernel
-    + crate::ops::reduce::ReduceKernel
-    + crate::ops::dropout::DropoutKernel
-    + crate::ops::batchnorm::BatchNormKernel
-    + crate::ops::layernorm::LayerNormKernel
-    + crate::ops::embedding::EmbeddingKernel
-    + crate::ops::attention::AttentionKernel
-    + crate::ops::axpy::AxpyKernel
-    + crate::ops::conv1d::Conv1dKernel
-    + crate::ops::conv2d::Conv2dKernel
-    + crate::ops::pool1d::Pool1dKernel
-    + crate::ops::pool2d::Pool2dKernel
-    + crate::ops::rnn::RnnKernel
-    + crate::ops::loss::LossKernel
-    + crate::ops::optim::OptimKernel
-{
+/// Declares [`Backend`] with the kernel traits given, and implements it
+/// for every type that implements them all: the list is written once.
+macro_rules! backend {
+    ($(#[$doc:meta])* $($kernel:path),* $(,)?) => {
+        $(#[$doc])*
+        pub trait Backend: Storage $(+ $kernel)* {}
+
+        impl<T> Backend for T where T: Storage $(+ $kernel)* {}
+    };
 }
 
-impl<T> Backend for T where
-    T: Storage
-        + crate::ops::util::UnaryKernel
-        + crate::ops::matmul::GemmKernel
-        + crate::ops::matmul::GemmBiasKernel
-        + crate::ops::bias::BiasKernel
-        + crate::ops::binary::BinaryKernel
-        + crate::ops::softmax::SoftmaxKernel
-        + crate::ops::reduce::ReduceKernel
-        + crate::ops::dropout::DropoutKernel
-        + crate::ops::batchnorm::BatchNormKernel
-        + crate::ops::layernorm::LayerNormKernel
-        + crate::ops::embedding::EmbeddingKernel
-        + crate::ops::attention::AttentionKernel
-        + crate::ops::axpy::AxpyKernel
-        + crate::ops::conv1d::Conv1dKernel
-        + crate::ops::conv2d::Conv2dKernel
-        + crate::ops::pool1d::Pool1dKernel
-        + crate::ops::pool2d::Pool2dKernel
-        + crate::ops::rnn::RnnKernel
-        + crate::ops::loss::LossKernel
-        + crate::ops::optim::OptimKernel
-{
+backend! {
+    /// A compute device: [`Storage`] plus the kernels of every op.
+    ///
+    /// Implemented automatically for every type that implements all kernel
+    /// traits; see the list of super-traits for what a new backend must provide.
+    crate::ops::util::UnaryKernel,
+    crate::ops::matmul::GemmKernel,
+    crate::ops::matmul::GemmBiasKernel,
+    crate::ops::bias::BiasKernel,
+    crate::ops::binary::BinaryKernel,
+    crate::ops::softmax::SoftmaxKernel,
+    crate::ops::reduce::ReduceKernel,
+    crate::ops::dropout::DropoutKernel,
+    crate::ops::batchnorm::BatchNormKernel,
+    crate::ops::layernorm::LayerNormKernel,
+    crate::ops::embedding::EmbeddingKernel,
+    crate::ops::attention::AttentionKernel,
+    crate::ops::axpy::AxpyKernel,
+    crate::ops::conv1d::Conv1dKernel,
+    crate::ops::conv2d::Conv2dKernel,
+    crate::ops::pool1d::Pool1dKernel,
+    crate::ops::pool2d::Pool2dKernel,
+    crate::ops::rnn::RnnKernel,
+    crate::ops::loss::LossKernel,
+    crate::ops::optim::OptimKernel,
 }

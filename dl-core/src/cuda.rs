@@ -76,14 +76,18 @@ impl Cuda {
         self.dev.stream()
     }
 
-    /// Kernel `func` of the module named `module` (compiled from `src` on
-    /// first use).
+    /// Kernel `func` of `module` (compiled on first use).
     ///
     /// # Panics
     /// If NVRTC rejects the module or the kernel is missing: the sources are
     /// part of this crate, and a test compiles every one of them.
-    pub(crate) fn func(&self, module: &str, src: &str, func: &str) -> CudaFunction {
-        self.check(self.dev.function(module, src, func), func)
+    pub(crate) fn func(&self, module: &CudaModule, func: &str) -> CudaFunction {
+        self.check(self.dev.function(module.name, module.src, func), func)
+    }
+
+    /// Kernel `base_<t>` of `module` for the element type `E` (`kname`).
+    pub(crate) fn kernel<E: dl_cuda::Elem>(&self, module: &CudaModule, base: &str) -> CudaFunction {
+        self.func(module, &kname::<E>(base))
     }
 
     /// Unwraps a runtime result, panicking with the device and the operation.
@@ -138,7 +142,22 @@ pub(crate) fn kname<E: dl_cuda::Elem>(base: &str) -> String {
     format!("{base}_{}", E::NAME)
 }
 
-const FILL_SRC: &str = concat!(include_str!("ops/util/common.cuh"), include_str!("ops/util/fill.cu"));
+/// An NVRTC module of dl-core: the name the device caches it under and
+/// its source, written once beside the `.cu` files it includes (each op's
+/// `cuda_kernel.rs`). Names are unique (a test checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CudaModule {
+    /// The cache name.
+    pub(crate) name: &'static str,
+    /// The CUDA C++ source.
+    pub(crate) src: &'static str,
+}
+
+/// The `fill` kernels of [`Storage::fill`].
+pub(crate) const FILL: CudaModule = CudaModule {
+    name: "fill",
+    src: concat!(include_str!("ops/util/common.cuh"), include_str!("ops/util/fill.cu")),
+};
 
 impl Cuda {
     /// `dst[..n] = v`.
@@ -147,7 +166,7 @@ impl Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("fill", FILL_SRC, &kname::<T>("fill"));
+        let f = self.kernel::<T>(&FILL, "fill");
         let mut view = dst.view_mut();
         let mut b = self.stream().launch_builder(&f);
         let n64 = n as u64;
@@ -213,7 +232,7 @@ pub enum Device {
 
 impl Device {
     /// Parses a device choice: `cpu`, `cuda` (device 0), `cuda:N`, or `auto`
-    /// (CUDA device 0 when usable, else the CPU; [`Device::describe`] says
+    /// (CUDA device 0 when usable, else the CPU; the returned text says
     /// which and why).
     ///
     /// # Errors

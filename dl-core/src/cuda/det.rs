@@ -3,7 +3,7 @@
 //! tree, then one block adding the partials in order. No atomics, so a sum
 //! repeats bit for bit (it differs from the CPU's chunked order by rounding).
 
-use super::{Cuda, BLOCK};
+use super::{Cuda, CudaModule, BLOCK};
 use crate::Storage;
 use dl_cuda::cudarc::driver::{LaunchConfig, PushKernelArg};
 use dl_cuda::CudaBuf;
@@ -23,9 +23,9 @@ pub(crate) fn grid(n: usize) -> (LaunchConfig, usize) {
 }
 
 /// Adds the partials `part` in a fixed order with `det_sum_finish` of the
-/// module `(module, src)` (which includes `det_sum.cuh`) and downloads the sum.
-pub(crate) fn finish(cuda: &Cuda, module: &str, src: &str, part: &CudaBuf<f64>) -> f64 {
-    let f = cuda.func(module, src, "det_sum_finish");
+/// module `module` (which includes `det_sum.cuh`) and downloads the sum.
+pub(crate) fn finish(cuda: &Cuda, module: &CudaModule, part: &CudaBuf<f64>) -> f64 {
+    let f = cuda.func(module, "det_sum_finish");
     let mut out = cuda.zeros::<f64>(1);
     let (pv, mut ov) = (part.view(), out.view_mut());
     let parts = part.len() as u64;

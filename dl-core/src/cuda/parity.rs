@@ -7,33 +7,54 @@
 //! (1e-4, 1e-5) in f32 and (1e-10, 1e-12) in f64 (the device sums in a
 //! different order, and its `exp`/`erf`/`tanh` differ by a few ulps).
 
+use crate::cuda::CudaModule;
 use crate::ops::matmul::{Batch, Gemm};
 use crate::ops::util::testing::assert_close;
 use crate::ops::util::{UnaryKernel, UnaryOp};
 use crate::ops::{BinaryOp, Reduce, ReduceDims};
 use crate::{Cpu, Cuda, Float, GemmKernel, Storage};
 
-/// Every module `(name, source)` of dl-core's CUDA kernels.
-fn all_modules() -> Vec<(&'static str, &'static str)> {
-    let mut m = crate::ops::util::cuda_kernel_sources();
+/// Every NVRTC module of dl-core.
+fn all_modules() -> Vec<CudaModule> {
+    use crate::ops;
+    let mut m: Vec<_> = ops::util::cuda_kernel::builtin()
+        .into_iter()
+        .map(|(op, k)| {
+            k.and_then(|k| k.device_code())
+                .unwrap_or_else(|| panic!("{op} has no device code"))
+                .module
+        })
+        .collect();
+    m.dedup(); // gelu and gelu_tanh share a module
     m.extend([
-        ("fill", super::FILL_SRC),
-        ("axpy", crate::ops::axpy::cuda_kernel::SRC),
-        ("bias", crate::ops::bias::cuda_kernel::SRC),
-        ("binary", crate::ops::binary::cuda_kernel::SRC),
-        ("softmax", crate::ops::softmax::cuda_kernel::SRC),
-        ("reduce", crate::ops::reduce::cuda_kernel::SRC),
-        ("dropout", crate::ops::dropout::cuda_kernel::SRC),
-        ("embedding", crate::ops::embedding::cuda_kernel::SRC),
-        ("batchnorm", crate::ops::batchnorm::cuda_kernel::SRC),
-        ("layernorm", crate::ops::layernorm::cuda_kernel::SRC),
-        ("conv2d", crate::ops::conv2d::cuda_kernel::SRC),
-        ("pool2d", crate::ops::pool2d::cuda_kernel::SRC),
-        ("attention", crate::ops::attention::cuda_kernel::SRC),
-        ("loss", crate::ops::loss::cuda_kernel::SRC),
-        ("optim", crate::ops::optim::cuda_kernel::SRC),
+        super::FILL,
+        ops::axpy::cuda_kernel::MODULE,
+        ops::bias::cuda_kernel::MODULE,
+        ops::binary::cuda_kernel::MODULE,
+        ops::softmax::cuda_kernel::MODULE,
+        ops::reduce::cuda_kernel::MODULE,
+        ops::dropout::cuda_kernel::MODULE,
+        ops::embedding::cuda_kernel::MODULE,
+        ops::batchnorm::cuda_kernel::MODULE,
+        ops::layernorm::cuda_kernel::MODULE,
+        ops::conv2d::cuda_kernel::MODULE,
+        ops::pool2d::cuda_kernel::MODULE,
+        ops::attention::cuda_kernel::MODULE,
+        ops::loss::cuda_kernel::MODULE,
+        ops::optim::cuda_kernel::MODULE,
     ]);
     m
+}
+
+/// The device caches modules by name: two sources under one name would
+/// share the first one compiled.
+#[test]
+fn module_names_are_unique() {
+    let mut names: Vec<_> = all_modules().iter().map(|m| m.name).collect();
+    let n = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), n, "a module name is used twice: {names:?}");
 }
 
 #[test]
@@ -42,7 +63,7 @@ fn nvrtc_compiles_every_module() {
         dl_cuda::skip_test("NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
         return;
     }
-    for (name, src) in all_modules() {
+    for CudaModule { name, src } in all_modules() {
         // sm_90 (H200) and sm_80 (A100): the architectures the backend is run on.
         for arch in [(9, 0), (8, 0)] {
             let ptx = dl_cuda::compile_ptx(name, src, Some(arch)).unwrap_or_else(|e| panic!("{e}"));

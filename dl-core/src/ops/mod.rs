@@ -3,7 +3,9 @@
 //! Each folder holds `mod.rs` (the public functions, their docs and tests)
 //! and `cpu_kernel.rs` (the CPU math); a CUDA backend puts `cuda_kernel.rs`
 //! and its `.cu` beside them. Element-wise ops only supply `f` and `df`
-//! through [`util::UnaryOp`]; the shared plumbing lives in [`util`].
+//! through [`util::UnaryOp`] (and, in `cuda_kernel.rs`, the handle of their
+//! CUDA kernels that `UnaryOp::CUDA` names); their typed functions come
+//! from `util::unary_fns!`, and the shared plumbing lives in [`util`].
 //!
 //! All kernels take runtime dimensions: one compiled copy serves every shape.
 

@@ -13,7 +13,7 @@
 //! them instantiates the kernel's one generic body (the `impl ... for Host`
 //! blocks in `ops/<op>/cpu_kernel.rs`) inside this crate, at this crate's
 //! optimisation level. Element-wise ops ([`UnaryOp`]) do the same through
-//! the hidden `cpu_*_f32`/`cpu_*_f64` methods that [`mono_unary_op!`]
+//! the hidden `cpu_*_f32`/`cpu_*_f64` methods that `mono_unary_op!`
 //! writes into each op's impl.
 //!
 //! Adding a kernel method: write it for `Host` in the op's `cpu_kernel.rs`

@@ -85,7 +85,7 @@ fn every_launched_kernel_is_in_its_module() {
     }
     let modules = super::all_modules();
     for &(module, names, typed) in KERNELS {
-        let src = modules.iter().find(|(m, _)| *m == module).expect("module listed").1;
+        let src = modules.iter().find(|m| m.name == module).expect("module listed").src;
         let ptx = dl_cuda::compile_ptx(module, src, Some((9, 0))).unwrap_or_else(|e| panic!("{e}"));
         for name in names {
             let full: Vec<String> = if typed {

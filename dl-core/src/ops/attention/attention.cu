@@ -26,14 +26,7 @@ template <typename T> __device__ void masked_softmax_fwd_impl(T* s, u64 tq, u64 
     // fmax skips NaN like the CPU's max; a NaN still reaches the sum.
     T m = -INFINITY;
     for (u64 j = lo + threadIdx.x; j < hi; j += BLOCK) m = fmax(m, r[j]);
-    sh[threadIdx.x] = m;
-    __syncthreads();
-    for (unsigned st = BLOCK / 2; st > 0; st >>= 1) {
-        if (threadIdx.x < st) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + st]);
-        __syncthreads();
-    }
-    m = sh[0];
-    __syncthreads();
+    m = block_fmax(m, sh);
     T acc = (T)0;
     for (u64 j = lo + threadIdx.x; j < hi; j += BLOCK) acc += exp(r[j] - m);
     T inv = (T)1 / block_sum(acc, sh);

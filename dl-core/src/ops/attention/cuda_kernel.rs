@@ -2,13 +2,17 @@
 //! (one block per row) and the head split/merge permutations.
 
 use super::{AttentionKernel, AttnMask, HeadDims};
-use crate::cuda::{cfg_1d, cfg_rows, kname, Cuda};
+use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("attention.cu"));
+/// The `attention` module: `attention.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "attention",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("attention.cu")),
+};
 
 /// `(causal, has_window, window)` kernel arguments of a mask.
 fn mask_args(m: AttnMask) -> (i32, i32, u64) {
@@ -26,7 +30,7 @@ impl AttentionKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("attention", SRC, &kname::<E>("masked_softmax_fwd"));
+        let f = self.kernel::<E>(&MODULE, "masked_softmax_fwd");
         let (c, hw, w) = mask_args(mask);
         let (q64, k64) = (tq as u64, tk as u64);
         let mut sv = s.view_mut();
@@ -56,7 +60,7 @@ impl AttentionKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("attention", SRC, &kname::<E>("masked_softmax_bwd"));
+        let f = self.kernel::<E>(&MODULE, "masked_softmax_bwd");
         let (c, hw, w) = mask_args(mask);
         let (q64, k64) = (tq as u64, tk as u64);
         let (pv, mut dv) = (p.view(), dp.view_mut());
@@ -102,7 +106,7 @@ impl Cuda {
         dst: &mut CudaBuf<E>,
         len: usize,
     ) {
-        let f = self.func("attention", SRC, &kname::<E>(name));
+        let f = self.kernel::<E>(&MODULE, name);
         let a = [d.n, d.t, d.heads, d.head_dim, d.chunks, chunk].map(|v| v as u64);
         let (sv, mut dv) = (src.view(), dst.view_mut());
         let mut l = self.stream().launch_builder(&f);

@@ -1,12 +1,16 @@
 //! `AxpyKernel for Cuda` (`axpy.cu`).
 
 use super::AxpyKernel;
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("axpy.cu"));
+/// The `axpy` module: `axpy.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "axpy",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("axpy.cu")),
+};
 
 impl AxpyKernel for Cuda {
     fn axpy<E: Float>(&self, alpha: E, x: &CudaBuf<E>, y: &mut CudaBuf<E>) {
@@ -15,7 +19,7 @@ impl AxpyKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("axpy", SRC, &kname::<E>("axpy"));
+        let f = self.kernel::<E>(&MODULE, "axpy");
         let (xv, mut yv) = (x.view(), y.view_mut());
         let (a, n64) = (alpha.to_f64(), n as u64);
         let mut b = self.stream().launch_builder(&f);

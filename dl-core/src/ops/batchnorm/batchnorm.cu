@@ -6,15 +6,8 @@ template <typename T> __device__ void bn_stats_impl(const T* x, T* mean, T* rstd
                                                     u64 channels, u64 inner, double eps, double momentum) {
     __shared__ double sh[BLOCK];
     u64 c = blockIdx.x, m = outer * inner;
-    double s = 0.0;
-    for (u64 k = threadIdx.x; k < m; k += BLOCK) s += (double)x[((k / inner) * channels + c) * inner + k % inner];
-    double mu = m == 0 ? 0.0 : block_sum(s, sh) / (double)m;
-    double ss = 0.0;
-    for (u64 k = threadIdx.x; k < m; k += BLOCK) {
-        double t = (double)x[((k / inner) * channels + c) * inner + k % inner] - mu;
-        ss += t * t;
-    }
-    double var = m == 0 ? 0.0 : block_sum(ss, sh) / (double)m;
+    double mu, var;
+    block_mean_var(m, [&](u64 k) { return (double)x[((k / inner) * channels + c) * inner + k % inner]; }, sh, &mu, &var);
     if (threadIdx.x == 0) {
         mean[c] = (T)mu;
         rstd[c] = m == 0 ? (T)0 : (T)(1.0 / sqrt(var + eps));

@@ -1,4 +1,4 @@
-use super::{BatchNormConfig, BatchNormKernel, NormDims};
+use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormDims};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -44,13 +44,6 @@ fn map_rows<E: Float>(d: NormDims, x: &[E], y: &mut [E], f: impl Fn(usize, usize
     }
 }
 
-fn check(d: NormDims, x_len: usize, per_c: &[usize]) {
-    assert!(
-        x_len >= d.outer * d.channels * d.inner && per_c.iter().all(|&l| l >= d.channels),
-        "batchnorm: buffer too small"
-    );
-}
-
 impl BatchNormKernel for Host {
     fn batchnorm_forward_train<E: Float>(
         &self,
@@ -66,7 +59,7 @@ impl BatchNormKernel for Host {
         running_var: &mut Vec<E>,
     ) {
         let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        check(d, x.len(), &per_c);
+        assert_sizes(d, x.len(), &per_c);
         let m = d.outer * d.inner;
         // (mean, biased variance), two passes in f64.
         let stats = per_channel(d, |c| {
@@ -118,7 +111,7 @@ impl BatchNormKernel for Host {
         rstd: &mut Vec<E>,
     ) {
         let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        check(d, x.len(), &per_c);
+        assert_sizes(d, x.len(), &per_c);
         mean.clear();
         mean.extend_from_slice(&running_mean[..d.channels]);
         rstd.clear();
@@ -146,7 +139,7 @@ impl BatchNormKernel for Host {
         dbeta: &mut Vec<E>,
     ) {
         let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
-        check(d, x.len().min(dy.len()), &per_c);
+        assert_sizes(d, x.len().min(dy.len()), &per_c);
         // (sum dy, sum dy * xhat) per channel, in f64, fixed order.
         let sums = per_channel(d, |c| {
             let (mu, r) = (mean[c].to_f64(), rstd[c].to_f64());

@@ -1,21 +1,18 @@
 //! `BatchNormKernel for Cuda` (`batchnorm.cu`): per-channel statistics in
 //! f64, one block per channel (fixed order), element-wise apply kernels.
 
-use super::{BatchNormConfig, BatchNormKernel, NormDims};
-use crate::cuda::{cfg_1d, cfg_rows, kname, Cuda};
+use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormDims};
+use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("batchnorm.cu"));
-
-fn check(d: NormDims, x_len: usize, per_c: &[usize]) {
-    assert!(
-        x_len >= d.outer * d.channels * d.inner && per_c.iter().all(|&l| l >= d.channels),
-        "batchnorm: buffer too small"
-    );
-}
+/// The `batchnorm` module: `batchnorm.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "batchnorm",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("batchnorm.cu")),
+};
 
 impl Cuda {
     /// `y = (x - mean_c) rstd_c gamma_c + beta_c` over `d` (y resized).
@@ -35,7 +32,7 @@ impl Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("batchnorm", SRC, &kname::<E>("bn_apply"));
+        let f = self.kernel::<E>(&MODULE, "bn_apply");
         let (xv, mv, rv, gv, bv, mut yv) = (
             x.view(),
             mean.view(),
@@ -79,11 +76,11 @@ impl BatchNormKernel for Cuda {
         running_var: &mut CudaBuf<E>,
     ) {
         let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        check(d, x.len(), &per_c);
+        assert_sizes(d, x.len(), &per_c);
         self.resize(mean, d.channels);
         self.resize(rstd, d.channels);
         if d.channels > 0 {
-            let f = self.func("batchnorm", SRC, &kname::<E>("bn_stats"));
+            let f = self.kernel::<E>(&MODULE, "bn_stats");
             let xv = x.view();
             let (mut mv, mut rv) = (mean.view_mut(), rstd.view_mut());
             let (mut rmv, mut rvv) = (running_mean.view_mut(), running_var.view_mut());
@@ -116,11 +113,11 @@ impl BatchNormKernel for Cuda {
         rstd: &mut CudaBuf<E>,
     ) {
         let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        check(d, x.len(), &per_c);
+        assert_sizes(d, x.len(), &per_c);
         self.resize(mean, d.channels);
         self.resize(rstd, d.channels);
         if d.channels > 0 {
-            let f = self.func("batchnorm", SRC, &kname::<E>("bn_eval_stats"));
+            let f = self.kernel::<E>(&MODULE, "bn_eval_stats");
             let (rmv, rvv) = (running_mean.view(), running_var.view());
             let (mut mv, mut rv) = (mean.view_mut(), rstd.view_mut());
             let c64 = d.channels as u64;
@@ -149,7 +146,7 @@ impl BatchNormKernel for Cuda {
         dbeta: &mut CudaBuf<E>,
     ) {
         let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
-        check(d, x.len().min(dy.len()), &per_c);
+        assert_sizes(d, x.len().min(dy.len()), &per_c);
         let n = d.outer * d.channels * d.inner;
         self.resize(dx, n);
         if d.channels == 0 {
@@ -160,7 +157,7 @@ impl BatchNormKernel for Cuda {
         let (xv, gv, mv, rv, dyv) = (x.view(), gamma.view(), mean.view(), rstd.view(), dy.view());
         let (o64, c64, i64_, n64) = (d.outer as u64, d.channels as u64, d.inner as u64, n as u64);
         {
-            let f = self.func("batchnorm", SRC, &kname::<E>("bn_bwd_sums"));
+            let f = self.kernel::<E>(&MODULE, "bn_bwd_sums");
             let (mut dgv, mut dbv, mut cv) = (dgamma.view_mut(), dbeta.view_mut(), coef.view_mut());
             let bs = batch_stats as i32;
             let mut l = self.stream().launch_builder(&f);
@@ -185,7 +182,7 @@ impl BatchNormKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("batchnorm", SRC, &kname::<E>("bn_bwd_apply"));
+        let f = self.kernel::<E>(&MODULE, "bn_bwd_apply");
         let (cv, mut dxv) = (coef.view(), dx.view_mut());
         let mut l = self.stream().launch_builder(&f);
         l.arg(&xv)

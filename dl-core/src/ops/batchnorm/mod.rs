@@ -38,6 +38,18 @@ impl Default for BatchNormConfig {
     }
 }
 
+/// The size contract of the batch-norm kernels: `data_len` (the smallest of
+/// `x`, `dy`) holds `outer * channels * inner` elements and each
+/// per-channel buffer `channels`. A smaller buffer is a bug in the caller
+/// and panics.
+#[track_caller]
+pub(crate) fn assert_sizes(d: NormDims, data_len: usize, per_channel: &[usize]) {
+    assert!(
+        data_len >= d.outer * d.channels * d.inner && per_channel.iter().all(|&l| l >= d.channels),
+        "batchnorm: buffer too small"
+    );
+}
+
 /// Batch-norm kernels of a backend.
 pub trait BatchNormKernel: Storage {
     /// Training forward: `y = (x - mean_c) * rstd_c * gamma_c + beta_c` with

@@ -1,12 +1,16 @@
 //! `BiasKernel for Cuda` (`bias.cu`).
 
 use super::{BiasDims, BiasKernel};
-use crate::cuda::{cfg_1d, cfg_rows, kname, Cuda};
+use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("bias.cu"));
+/// The `bias` module: `bias.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "bias",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("bias.cu")),
+};
 
 impl BiasKernel for Cuda {
     fn bias_add<E: Float>(&self, d: BiasDims, b: &CudaBuf<E>, y: &mut CudaBuf<E>) {
@@ -15,7 +19,7 @@ impl BiasKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("bias", SRC, &kname::<E>("bias_add"));
+        let f = self.kernel::<E>(&MODULE, "bias_add");
         let (bv, mut yv) = (b.view(), y.view_mut());
         let (n64, c64, i64_) = (n as u64, d.channels as u64, d.inner as u64);
         let mut l = self.stream().launch_builder(&f);
@@ -33,7 +37,7 @@ impl BiasKernel for Cuda {
         if d.channels == 0 || n == 0 {
             return;
         }
-        let f = self.func("bias", SRC, &kname::<E>("bias_grad"));
+        let f = self.kernel::<E>(&MODULE, "bias_grad");
         let (gv, mut dbv) = (dy.view(), db.view_mut());
         let (o64, c64, i64_) = (d.outer as u64, d.channels as u64, d.inner as u64);
         let mut l = self.stream().launch_builder(&f);

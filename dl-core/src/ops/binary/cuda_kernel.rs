@@ -1,13 +1,17 @@
 //! `BinaryKernel for Cuda` (`binary.cu`).
 
 use super::{BinaryDims, BinaryKernel, BinaryOp};
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("binary.cu"));
+/// The `binary` module: `binary.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "binary",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("binary.cu")),
+};
 
 /// The op code of `binary.cu`.
 fn code(op: BinaryOp) -> i32 {
@@ -35,7 +39,7 @@ impl BinaryKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("binary", SRC, &kname::<E>("binary_fwd"));
+        let f = self.kernel::<E>(&MODULE, "binary_fwd");
         let (av, bv, mut ov) = (a.view(), b.view(), out.view_mut());
         let (c, n64, in64, bc) = (code(op), n as u64, d.inner as u64, d.broadcast_b as i32);
         let mut l = self.stream().launch_builder(&f);
@@ -72,7 +76,7 @@ impl BinaryKernel for Cuda {
             return;
         }
         let (c, n64, in64, bc) = (code(op), n as u64, d.inner as u64, d.broadcast_b as i32);
-        let f = self.func("binary", SRC, &kname::<E>("binary_bwd"));
+        let f = self.kernel::<E>(&MODULE, "binary_bwd");
         {
             let (av, bv, gv, mut dav, mut dbv) = (a.view(), b.view(), dy.view(), da.view_mut(), db.view_mut());
             let mut l = self.stream().launch_builder(&f);
@@ -86,7 +90,7 @@ impl BinaryKernel for Cuda {
             self.launched(r, "binary_bwd");
         }
         if d.broadcast_b {
-            let f = self.func("binary", SRC, &kname::<E>("binary_db_bcast"));
+            let f = self.kernel::<E>(&MODULE, "binary_db_bcast");
             let (av, bv, gv, mut dbv) = (a.view(), b.view(), dy.view(), db.view_mut());
             let o64 = d.outer as u64;
             let mut l = self.stream().launch_builder(&f);

@@ -1,5 +1,5 @@
 //! CPU loops of the 1-D convolution, on host slices (also the host-copy
-//! default of other backends).
+//! kernels of backends that opt in with `Conv1dOnHost`).
 
 use super::{Conv1dDims, Conv1dKernel};
 use crate::ops::mono::Host;

@@ -1,7 +1,7 @@
-//! `Conv1dKernel for Cuda`: the trait's host-copy default (no device
+//! `Conv1dKernel for Cuda` through [`Conv1dOnHost`]: host copies (no device
 //! kernel yet; the data goes through host memory on every call).
 
-use super::Conv1dKernel;
+use super::Conv1dOnHost;
 use crate::cuda::Cuda;
 
-impl Conv1dKernel for Cuda {}
+impl Conv1dOnHost for Cuda {}

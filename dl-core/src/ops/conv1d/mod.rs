@@ -10,9 +10,9 @@
 //! the thread count. Sequence models use small kernels and channel counts,
 //! where the loops are cheap next to the recurrent layers around them.
 //!
-//! Other backends inherit a default that runs the CPU loops on a host copy
-//! (download, compute, upload): correct everywhere, not fast. A device
-//! kernel overrides it.
+//! A backend without device kernels opts in, by implementing
+//! [`Conv1dOnHost`], to running the CPU loops on a host copy (download,
+//! compute, upload): correct everywhere, not fast.
 //!
 //! **PyTorch equivalent**: `F.conv1d(x, w, b, stride, padding)` and its autograd.
 
@@ -120,6 +120,41 @@ pub trait Conv1dKernel: Storage {
         w: &Self::Buf<E>,
         b: Option<&Self::Buf<E>>,
         y: &mut Self::Buf<E>,
+    );
+    /// Input gradient: **overwrites** `dx` (resized to `d.x_len()`).
+    fn conv1d_backward_input<E: Float>(
+        &self,
+        d: Conv1dDims,
+        w: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dx: &mut Self::Buf<E>,
+    );
+    /// Parameter gradients: **accumulates** `dw += dL/dw` and, when given,
+    /// `db += dL/db`.
+    fn conv1d_backward_weight<E: Float>(
+        &self,
+        d: Conv1dDims,
+        x: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dw: &mut Self::Buf<E>,
+        db: Option<&mut Self::Buf<E>>,
+    );
+}
+
+/// Opt-in for a backend without device 1-D convolution kernels: implementing
+/// this marker gives it [`Conv1dKernel`] by running the CPU kernels on host copies
+/// of its buffers (download, compute, upload; correct, not fast). A backend
+/// chooses this by name; it never happens by omission.
+pub trait Conv1dOnHost: Storage {}
+
+impl<B: Conv1dOnHost> Conv1dKernel for B {
+    fn conv1d_forward<E: Float>(
+        &self,
+        d: Conv1dDims,
+        x: &Self::Buf<E>,
+        w: &Self::Buf<E>,
+        b: Option<&Self::Buf<E>>,
+        y: &mut Self::Buf<E>,
     ) {
         let bh = b.map(|b| self.to_vec(b));
         let mut yh = vec![E::ZERO; d.y_len()];
@@ -127,7 +162,7 @@ pub trait Conv1dKernel: Storage {
         self.resize(y, d.y_len());
         self.write(y, &yh);
     }
-    /// Input gradient: **overwrites** `dx` (resized to `d.x_len()`).
+
     fn conv1d_backward_input<E: Float>(
         &self,
         d: Conv1dDims,
@@ -140,8 +175,7 @@ pub trait Conv1dKernel: Storage {
         self.resize(dx, d.x_len());
         self.write(dx, &dxh);
     }
-    /// Parameter gradients: **accumulates** `dw += dL/dw` and, when given,
-    /// `db += dL/db`.
+
     fn conv1d_backward_weight<E: Float>(
         &self,
         d: Conv1dDims,
@@ -224,7 +258,7 @@ mod tests {
         check_gradient(|v| loss(&x, &w, v), &b, &db, GradCheck::default()).unwrap();
     }
 
-    /// The host-copy default (what other backends inherit) equals the CPU kernels.
+    /// The host-copy kernels (what `Conv1dOnHost` backends run) equal the CPU kernels.
     #[test]
     fn host_default_matches() {
         let d = dims();

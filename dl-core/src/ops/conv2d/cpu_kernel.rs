@@ -1,8 +1,8 @@
 use super::{Conv2dDims, Conv2dKernel};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
-use crate::ops::bias::{BiasDims, BiasKernel};
-use crate::ops::matmul::{gemm_batched_fused, Activation, Batch, BiasAxis, Epilogue, Gemm, GemmKernel};
+use crate::ops::bias::BiasKernel;
+use crate::ops::matmul::{gemm_batched_fused, Activation, BiasAxis, Epilogue, GemmKernel};
 use crate::ops::mono::Host;
 use rayon::prelude::*;
 
@@ -140,12 +140,6 @@ fn transpose_nc<E: Float>(d: &Conv2dDims, dy: &[E], dyt: &mut [E]) {
     }
 }
 
-fn check(d: &Conv2dDims) {
-    if let Err(e) = d.validate() {
-        panic!("conv2d kernel called with invalid dimensions {d:?}: {e}");
-    }
-}
-
 impl Conv2dKernel for Host {
     fn conv2d_forward<E: Float>(
         &self,
@@ -156,35 +150,22 @@ impl Conv2dKernel for Host {
         y: &mut Vec<E>,
         ws: &mut Vec<E>,
     ) {
-        check(&d);
-        assert!(
-            x.len() >= d.x_len() && w.len() >= d.w_len(),
-            "conv2d_forward: buffer too small"
-        );
-        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        d.assert_forward(x.len(), w.len());
         y.resize(d.y_len(), E::ZERO);
         if d.n == 0 {
             return;
         }
-        let g = Gemm::new(d.c_out, ohw, ckk, false, false);
-        let bt = Batch {
-            count: d.n,
-            a_stride: 0,
-            b_stride: ckk * ohw,
-            c_stride: d.c_out * ohw,
-            ..Default::default()
-        };
+        let (g, bt) = d.forward_gemm();
         // The bias (one per output channel: a row of each sample's product)
         // is added in the GEMM's epilogue, while each tile is in registers.
         let ep = Epilogue {
             bias: b.map(|b| (&b[..], BiasAxis::Rows)),
             act: Activation::None,
         };
-        if d.k == 1 && d.stride == 1 && d.pad == 0 {
-            // The columns of a 1x1 convolution are the input itself.
+        if d.columns_are_input() {
             gemm_batched_fused(g, bt, w, x, y, ep);
         } else {
-            ws.resize(d.n * ckk * ohw, E::ZERO);
+            ws.resize(d.cols_len(), E::ZERO);
             im2col(&d, x, ws, Layout::PerSample);
             gemm_batched_fused(g, bt, w, ws, y, ep);
         }
@@ -198,30 +179,17 @@ impl Conv2dKernel for Host {
         dx: &mut Vec<E>,
         ws: &mut Vec<E>,
     ) {
-        check(&d);
-        assert!(
-            dy.len() >= d.y_len() && w.len() >= d.w_len(),
-            "conv2d_backward_input: buffer too small"
-        );
-        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        d.assert_backward_input(w.len(), dy.len());
         dx.resize(d.x_len(), E::ZERO);
         if d.n == 0 {
             return;
         }
-        // Per sample: dcol_n [ckk, ohw] = W^T [ckk, c_out] x dy_n [c_out, ohw].
-        let g = Gemm::new(ckk, ohw, d.c_out, true, false);
-        let bt = Batch {
-            count: d.n,
-            a_stride: 0,
-            b_stride: d.c_out * ohw,
-            c_stride: ckk * ohw,
-            ..Default::default()
-        };
-        if d.k == 1 && d.stride == 1 && d.pad == 0 {
+        let (g, bt) = d.backward_input_gemm();
+        if d.columns_are_input() {
             self.gemm_batched(g, bt, w, dy, dx);
             return;
         }
-        ws.resize(d.n * ckk * ohw, E::ZERO);
+        ws.resize(d.cols_len(), E::ZERO);
         self.gemm_batched(g, bt, w, dy, ws);
         col2im(&d, ws, dx);
     }
@@ -235,39 +203,20 @@ impl Conv2dKernel for Host {
         db: Option<&mut Vec<E>>,
         ws: &mut Vec<E>,
     ) {
-        check(&d);
-        assert!(
-            x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
-            "conv2d_backward_weight: buffer too small"
-        );
-        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
-        let m = d.n * ohw;
+        d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
         if let Some(db) = db {
-            assert!(db.len() >= d.c_out, "conv2d_backward_weight: bias gradient too small");
-            let bd = BiasDims {
-                outer: d.n,
-                channels: d.c_out,
-                inner: ohw,
-            };
-            self.bias_grad(bd, dy, db);
+            self.bias_grad(d.bias_dims(), dy, db);
         }
         if d.n == 0 {
             return;
         }
-        // The batch's columns side by side, and dy as [c_out, n*ohw]: then
-        // dW [c_out, ckk] += dyT [c_out, m] x cols^T [m, ckk] is one GEMM.
-        ws.resize((ckk + d.c_out) * m, E::ZERO);
+        ws.resize(d.backward_weight_ws_len(), E::ZERO);
         {
-            let (cols, dyt) = ws.split_at_mut(ckk * m);
+            let (cols, dyt) = ws.split_at_mut(d.cols_len());
             im2col(&d, x, cols, Layout::Batch);
             transpose_nc(&d, dy, dyt);
         }
-        let g = Gemm::new(d.c_out, ckk, m, false, true).accumulate();
-        let bt = Batch {
-            count: 1,
-            a_offset: ckk * m,
-            ..Default::default()
-        };
+        let (g, bt) = d.backward_weight_gemm();
         self.gemm_batched(g, bt, ws, ws, dw);
     }
 }

@@ -4,25 +4,23 @@
 //! the CPU's order, so it needs no atomics.
 
 use super::{Conv2dDims, Conv2dKernel};
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
-use crate::ops::bias::{BiasDims, BiasKernel};
-use crate::ops::matmul::{Batch, Gemm, GemmKernel};
+use crate::ops::bias::BiasKernel;
+use crate::ops::matmul::GemmKernel;
 use crate::Storage;
 use dl_cuda::cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("conv2d.cu"));
+/// The `conv2d` module: `conv2d.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "conv2d",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("conv2d.cu")),
+};
 
 /// Column layouts of `conv2d.cu` (the CPU's `Layout`).
 const PER_SAMPLE: i32 = 0;
 const BATCH: i32 = 1;
-
-fn check(d: &Conv2dDims) {
-    if let Err(e) = d.validate() {
-        panic!("conv2d kernel called with invalid dimensions {d:?}: {e}");
-    }
-}
 
 /// The nine dimension arguments `n, c_in, h, w, k, stride, pad, oh, ow`.
 fn dims(d: &Conv2dDims) -> [u64; 9] {
@@ -37,7 +35,7 @@ impl Cuda {
         if total == 0 {
             return;
         }
-        let f = self.func("conv2d", SRC, &kname::<E>("im2col"));
+        let f = self.kernel::<E>(&MODULE, "im2col");
         let a = dims(d);
         let mut l = self.stream().launch_builder(&f);
         l.arg(x).arg(col);
@@ -63,38 +61,21 @@ impl Conv2dKernel for Cuda {
         y: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
     ) {
-        check(&d);
-        assert!(
-            x.len() >= d.x_len() && w.len() >= d.w_len(),
-            "conv2d_forward: buffer too small"
-        );
-        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        d.assert_forward(x.len(), w.len());
         self.resize(y, d.y_len());
         if d.n == 0 {
             return;
         }
-        let g = Gemm::new(d.c_out, ohw, ckk, false, false);
-        let bt = Batch {
-            count: d.n,
-            a_stride: 0,
-            b_stride: ckk * ohw,
-            c_stride: d.c_out * ohw,
-            ..Default::default()
-        };
-        if d.k == 1 && d.stride == 1 && d.pad == 0 {
+        let (g, bt) = d.forward_gemm();
+        if d.columns_are_input() {
             self.gemm_batched(g, bt, w, x, y);
         } else {
-            self.resize(ws, d.n * ckk * ohw);
+            self.resize(ws, d.cols_len());
             self.im2col(&d, &x.view(), &mut ws.view_mut(), PER_SAMPLE);
             self.gemm_batched(g, bt, w, ws, y);
         }
         if let Some(b) = b {
-            let bd = BiasDims {
-                outer: d.n,
-                channels: d.c_out,
-                inner: ohw,
-            };
-            self.bias_add(bd, b, y);
+            self.bias_add(d.bias_dims(), b, y);
         }
     }
 
@@ -106,31 +87,19 @@ impl Conv2dKernel for Cuda {
         dx: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
     ) {
-        check(&d);
-        assert!(
-            dy.len() >= d.y_len() && w.len() >= d.w_len(),
-            "conv2d_backward_input: buffer too small"
-        );
-        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
+        d.assert_backward_input(w.len(), dy.len());
         self.resize(dx, d.x_len());
         if d.n == 0 {
             return;
         }
-        let g = Gemm::new(ckk, ohw, d.c_out, true, false);
-        let bt = Batch {
-            count: d.n,
-            a_stride: 0,
-            b_stride: d.c_out * ohw,
-            c_stride: ckk * ohw,
-            ..Default::default()
-        };
-        if d.k == 1 && d.stride == 1 && d.pad == 0 {
+        let (g, bt) = d.backward_input_gemm();
+        if d.columns_are_input() {
             self.gemm_batched(g, bt, w, dy, dx);
             return;
         }
-        self.resize(ws, d.n * ckk * ohw);
+        self.resize(ws, d.cols_len());
         self.gemm_batched(g, bt, w, dy, ws);
-        let f = self.func("conv2d", SRC, &kname::<E>("col2im"));
+        let f = self.kernel::<E>(&MODULE, "col2im");
         let a = dims(&d);
         let (cv, mut dxv) = (ws.view(), dx.view_mut());
         let mut l = self.stream().launch_builder(&f);
@@ -154,34 +123,21 @@ impl Conv2dKernel for Cuda {
         db: Option<&mut CudaBuf<E>>,
         ws: &mut CudaBuf<E>,
     ) {
-        check(&d);
-        assert!(
-            x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
-            "conv2d_backward_weight: buffer too small"
-        );
-        let (ckk, ohw) = (d.ckk(), d.oh() * d.ow());
-        let m = d.n * ohw;
+        d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
         if let Some(db) = db {
-            assert!(db.len() >= d.c_out, "conv2d_backward_weight: bias gradient too small");
-            let bd = BiasDims {
-                outer: d.n,
-                channels: d.c_out,
-                inner: ohw,
-            };
-            self.bias_grad(bd, dy, db);
+            self.bias_grad(d.bias_dims(), dy, db);
         }
         if d.n == 0 {
             return;
         }
-        // As the CPU: the batch's columns side by side, then dy as
-        // [c_out, n * ohw], so dW += dyT x cols^T is one GEMM.
-        self.resize(ws, (ckk + d.c_out) * m);
+        let (ohw, m) = (d.oh() * d.ow(), d.n * d.oh() * d.ow());
+        self.resize(ws, d.backward_weight_ws_len());
         {
             let mut wv = ws.view_mut();
-            let (mut cols, mut dyt) = wv.split_at_mut(ckk * m);
+            let (mut cols, mut dyt) = wv.split_at_mut(d.cols_len());
             self.im2col(&d, &x.view(), &mut cols, BATCH);
             if m > 0 {
-                let f = self.func("conv2d", SRC, &kname::<E>("transpose_nc"));
+                let f = self.kernel::<E>(&MODULE, "transpose_nc");
                 let gv = dy.view();
                 let (n64, o64, p64) = (d.n as u64, d.c_out as u64, ohw as u64);
                 let mut l = self.stream().launch_builder(&f);
@@ -193,12 +149,7 @@ impl Conv2dKernel for Cuda {
                 self.launched(r, "transpose_nc");
             }
         }
-        let g = Gemm::new(d.c_out, ckk, m, false, true).accumulate();
-        let bt = Batch {
-            count: 1,
-            a_offset: ckk * m,
-            ..Default::default()
-        };
+        let (g, bt) = d.backward_weight_gemm();
         self.gemm_batched(g, bt, ws, ws, dw);
     }
 }

@@ -25,6 +25,8 @@ pub(crate) mod cuda_kernel;
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::ops::bias::BiasDims;
+use crate::ops::matmul::{Batch, Gemm};
 use crate::param::Param;
 use crate::shape::{conv_out, S1, S3, S4};
 use crate::tensor::Tensor;
@@ -121,6 +123,118 @@ impl Conv2dDims {
             ));
         }
         Ok(())
+    }
+}
+
+/// The lowering that every backend's kernels run (im2col columns and
+/// batched GEMMs), written once: each backend supplies only the data
+/// movement (im2col, col2im, the `[n, c_out, ohw] -> [c_out, n * ohw]`
+/// transpose) and its GEMM.
+impl Conv2dDims {
+    /// Panics unless the dimensions are valid: kernels are called with
+    /// checked ones, so a failure here is a bug in the caller.
+    #[track_caller]
+    fn assert_valid(&self) {
+        if let Err(e) = self.validate() {
+            panic!("conv2d kernel called with invalid dimensions {self:?}: {e}");
+        }
+    }
+    /// The forward's contract: valid dimensions, `x` and `w` large enough
+    /// (a failure is a bug in the caller and panics).
+    #[track_caller]
+    pub(crate) fn assert_forward(&self, x: usize, w: usize) {
+        self.assert_valid();
+        assert!(
+            x >= self.x_len() && w >= self.w_len(),
+            "conv2d_forward: buffer too small"
+        );
+    }
+    /// The input gradient's contract, as [`Self::assert_forward`].
+    #[track_caller]
+    pub(crate) fn assert_backward_input(&self, w: usize, dy: usize) {
+        self.assert_valid();
+        assert!(
+            dy >= self.y_len() && w >= self.w_len(),
+            "conv2d_backward_input: buffer too small"
+        );
+    }
+    /// The parameter gradients' contract, as [`Self::assert_forward`]
+    /// (`db`: the bias gradient's length, when there is one).
+    #[track_caller]
+    pub(crate) fn assert_backward_weight(&self, x: usize, dy: usize, dw: usize, db: Option<usize>) {
+        self.assert_valid();
+        assert!(
+            x >= self.x_len() && dy >= self.y_len() && dw >= self.w_len(),
+            "conv2d_backward_weight: buffer too small"
+        );
+        assert!(
+            db.is_none_or(|db| db >= self.c_out),
+            "conv2d_backward_weight: bias gradient too small"
+        );
+    }
+    /// Whether the im2col columns are the input itself (a 1x1 kernel with
+    /// stride 1 and no padding), so no column buffer is needed.
+    pub(crate) const fn columns_are_input(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad == 0
+    }
+    /// Elements of the per-sample column buffer, `n * ckk * oh * ow`.
+    pub(crate) const fn cols_len(&self) -> usize {
+        self.n * self.ckk() * self.oh() * self.ow()
+    }
+    /// Forward, per sample: `y_n [c_out, ohw] = W [c_out, ckk] x cols_n [ckk, ohw]`.
+    pub(crate) fn forward_gemm<E: Float>(&self) -> (Gemm<E>, Batch) {
+        let (ckk, ohw) = (self.ckk(), self.oh() * self.ow());
+        let g = Gemm::new(self.c_out, ohw, ckk, false, false);
+        let bt = Batch {
+            count: self.n,
+            a_stride: 0,
+            b_stride: ckk * ohw,
+            c_stride: self.c_out * ohw,
+            ..Default::default()
+        };
+        (g, bt)
+    }
+    /// Input gradient, per sample: `dcols_n [ckk, ohw] = W^T [ckk, c_out] x dy_n [c_out, ohw]`
+    /// (then col2im, unless [`Self::columns_are_input`]).
+    pub(crate) fn backward_input_gemm<E: Float>(&self) -> (Gemm<E>, Batch) {
+        let (ckk, ohw) = (self.ckk(), self.oh() * self.ow());
+        let g = Gemm::new(ckk, ohw, self.c_out, true, false);
+        let bt = Batch {
+            count: self.n,
+            a_stride: 0,
+            b_stride: self.c_out * ohw,
+            c_stride: ckk * ohw,
+            ..Default::default()
+        };
+        (g, bt)
+    }
+    /// Elements of the weight gradient's workspace: the batch's columns side
+    /// by side (`[ckk, n * ohw]`, batch layout) followed by `dy` transposed
+    /// to `[c_out, n * ohw]`.
+    pub(crate) const fn backward_weight_ws_len(&self) -> usize {
+        (self.ckk() + self.c_out) * self.n * self.oh() * self.ow()
+    }
+    /// Weight gradient over that workspace, one GEMM for the batch:
+    /// `dW [c_out, ckk] += dyT [c_out, m] x cols^T [m, ckk]`, `m = n * ohw`
+    /// (A is the workspace after the columns, B the columns).
+    pub(crate) fn backward_weight_gemm<E: Float>(&self) -> (Gemm<E>, Batch) {
+        let m = self.n * self.oh() * self.ow();
+        let g = Gemm::new(self.c_out, self.ckk(), m, false, true).accumulate();
+        let bt = Batch {
+            count: 1,
+            a_offset: self.ckk() * m,
+            ..Default::default()
+        };
+        (g, bt)
+    }
+    /// The output as a bias sees it: `n` samples of `c_out` channels of
+    /// `oh * ow` positions.
+    pub(crate) const fn bias_dims(&self) -> BiasDims {
+        BiasDims {
+            outer: self.n,
+            channels: self.c_out,
+            inner: self.oh() * self.ow(),
+        }
     }
 }
 

@@ -2,13 +2,17 @@
 //! hash on the device, so the masks are identical bit for bit.
 
 use super::DropoutKernel;
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("dropout.cu"));
+/// The `dropout` module: `dropout.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "dropout",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("dropout.cu")),
+};
 
 impl DropoutKernel for Cuda {
     fn dropout_mask<E: Float>(&self, p: f64, seed: u64, len: usize, mask: &mut CudaBuf<E>) {
@@ -18,7 +22,7 @@ impl DropoutKernel for Cuda {
         }
         // As the CPU: rounded to E on the device exactly as E::from_f64.
         let scale = if p >= 1.0 { 0.0 } else { 1.0 / (1.0 - p.max(0.0)) };
-        let f = self.func("dropout", SRC, &kname::<E>("dropout_mask"));
+        let f = self.kernel::<E>(&MODULE, "dropout_mask");
         let mut mv = mask.view_mut();
         let n = len as u64;
         let mut l = self.stream().launch_builder(&f);

@@ -2,13 +2,17 @@
 //! tokens in order per column, so repeated ids add as on the CPU.
 
 use super::EmbeddingKernel;
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("embedding.cu"));
+/// The `embedding` module: `embedding.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "embedding",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("embedding.cu")),
+};
 
 impl EmbeddingKernel for Cuda {
     fn embedding_forward<E: Float>(
@@ -27,7 +31,7 @@ impl EmbeddingKernel for Cuda {
         }
         let (t64, v64, d64) = (tokens as u64, vocab as u64, dim as u64);
         if dim > 0 {
-            let f = self.func("embedding", SRC, &kname::<E>("embedding_fwd"));
+            let f = self.kernel::<E>(&MODULE, "embedding_fwd");
             let (iv, wv, mut yv) = (ids.view(), w.view(), y.view_mut());
             let mut l = self.stream().launch_builder(&f);
             l.arg(&iv).arg(&wv).arg(&mut yv).arg(&t64).arg(&v64).arg(&d64);
@@ -38,7 +42,7 @@ impl EmbeddingKernel for Cuda {
             self.launched(r, "embedding_fwd");
         }
         let mut bad = self.idx_from_slice(&[0]);
-        let f = self.func("embedding", SRC, &kname::<E>("embedding_invalid"));
+        let f = self.kernel::<E>(&MODULE, "embedding_invalid");
         let (iv, mut bv) = (ids.view(), bad.view_mut());
         let mut l = self.stream().launch_builder(&f);
         l.arg(&iv).arg(&t64).arg(&v64).arg(&mut bv);
@@ -65,7 +69,7 @@ impl EmbeddingKernel for Cuda {
         if tokens == 0 || dim == 0 {
             return;
         }
-        let f = self.func("embedding", SRC, &kname::<E>("embedding_bwd"));
+        let f = self.kernel::<E>(&MODULE, "embedding_bwd");
         let (iv, gv, mut wv) = (ids.view(), dy.view(), dw.view_mut());
         let (t64, v64, d64) = (tokens as u64, vocab as u64, dim as u64);
         let mut l = self.stream().launch_builder(&f);

@@ -6,35 +6,24 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The exponential element-wise op (see [`exp`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Exp;
 
-/// `y = e^x` element-wise (overflows to `+inf` like PyTorch).
-///
-/// **PyTorch equivalent**: `torch.exp(x)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, f32::NEG_INFINITY]).unwrap();
-/// assert_eq!(dl_core::ops::exp(&x).to_vec(), vec![1.0, 0.0]);
-/// ```
-pub fn exp<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(Exp, x)
-}
-
-/// Backward of [`exp`]: `dx = dy * y`.
-pub fn exp_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Exp, x, y, dy)
+super::util::unary_fns! {
+    /// `y = e^x` element-wise (overflows to `+inf` like PyTorch).
+    ///
+    /// **PyTorch equivalent**: `torch.exp(x)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, f32::NEG_INFINITY]).unwrap();
+    /// assert_eq!(dl_core::ops::exp(&x).to_vec(), vec![1.0, 0.0]);
+    /// ```
+    pub fn exp(x);
+    /// Backward of [`exp`]: `dx = dy * y`.
+    pub fn exp_backward(x, y, dy);
+    op: Exp;
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ const C3: f64 = 0.044715;
 
 impl UnaryOp for Gelu {
     const NAME: &'static str = "gelu";
+    #[cfg(feature = "cuda")]
+    const CUDA: Option<crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::GELU);
     crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {
@@ -28,6 +30,8 @@ impl UnaryOp for Gelu {
 
 impl UnaryOp for GeluTanh {
     const NAME: &'static str = "gelu_tanh";
+    #[cfg(feature = "cuda")]
+    const CUDA: Option<crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::GELU_TANH);
     crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {

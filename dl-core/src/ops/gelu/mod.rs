@@ -7,11 +7,6 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// Exact GELU, with the error function (see [`gelu`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gelu;
@@ -20,42 +15,30 @@ pub struct Gelu;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GeluTanh;
 
-/// `y = 0.5 x (1 + erf(x / sqrt 2))` element-wise.
-///
-/// **PyTorch equivalent**: `F.gelu(x)` (`approximate="none"`).
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, 10.0]).unwrap();
-/// assert_eq!(dl_core::ops::gelu(&x).to_vec(), vec![0.0, 10.0]);
-/// ```
-pub fn gelu<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(Gelu, x)
+super::util::unary_fns! {
+    /// `y = 0.5 x (1 + erf(x / sqrt 2))` element-wise.
+    ///
+    /// **PyTorch equivalent**: `F.gelu(x)` (`approximate="none"`).
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![0.0, 10.0]).unwrap();
+    /// assert_eq!(dl_core::ops::gelu(&x).to_vec(), vec![0.0, 10.0]);
+    /// ```
+    pub fn gelu(x);
+    /// Backward of [`gelu`]: `dx = dy * (Phi(x) + x phi(x))`.
+    pub fn gelu_backward(x, y, dy);
+    op: Gelu;
 }
 
-/// Backward of [`gelu`]: `dx = dy * (Phi(x) + x phi(x))`.
-pub fn gelu_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Gelu, x, y, dy)
-}
-
-/// `y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))` element-wise.
-///
-/// **PyTorch equivalent**: `F.gelu(x, approximate="tanh")`.
-pub fn gelu_tanh<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(GeluTanh, x)
-}
-
-/// Backward of [`gelu_tanh`].
-pub fn gelu_tanh_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(GeluTanh, x, y, dy)
+super::util::unary_fns! {
+    /// `y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))` element-wise.
+    ///
+    /// **PyTorch equivalent**: `F.gelu(x, approximate="tanh")`.
+    pub fn gelu_tanh(x);
+    /// Backward of [`gelu_tanh`].
+    pub fn gelu_tanh_backward(x, y, dy);
+    op: GeluTanh;
 }
 
 #[cfg(test)]

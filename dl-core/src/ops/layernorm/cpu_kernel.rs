@@ -1,4 +1,4 @@
-use super::LayerNormKernel;
+use super::{assert_sizes, LayerNormKernel};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -24,9 +24,13 @@ impl LayerNormKernel for Host {
         rstd: &mut Vec<E>,
     ) {
         let n = rows * dim;
-        assert!(
-            x.len() >= n && gamma.len() >= dim && beta.len() >= dim,
-            "layernorm_forward: buffer too small"
+        assert_sizes(
+            "layernorm_forward",
+            rows,
+            dim,
+            &[x.len()],
+            &[],
+            &[gamma.len(), beta.len()],
         );
         y.resize(n, E::ZERO);
         mean.resize(rows, E::ZERO);
@@ -72,15 +76,14 @@ impl LayerNormKernel for Host {
         dbeta: &mut Vec<E>,
     ) {
         let n = rows * dim;
-        assert!(
-            x.len() >= n
-                && dy.len() >= n
-                && mean.len() >= rows
-                && rstd.len() >= rows
-                && gamma.len() >= dim
-                && dgamma.len() >= dim
-                && dbeta.len() >= dim,
-            "layernorm_backward: buffer too small"
+        let per_col = [gamma.len(), dgamma.len(), dbeta.len()];
+        assert_sizes(
+            "layernorm_backward",
+            rows,
+            dim,
+            &[x.len(), dy.len()],
+            &[mean.len(), rstd.len()],
+            &per_col,
         );
         dx.resize(n, E::ZERO);
         if n == 0 {

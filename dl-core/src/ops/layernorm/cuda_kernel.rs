@@ -1,14 +1,18 @@
 //! `LayerNormKernel for Cuda` (`layernorm.cu`): statistics in f64, one
 //! block per row; parameter gradients one thread per column, rows in order.
 
-use super::LayerNormKernel;
-use crate::cuda::{cfg_1d, cfg_rows, kname, Cuda};
+use super::{assert_sizes, LayerNormKernel};
+use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("layernorm.cu"));
+/// The `layernorm` module: `layernorm.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "layernorm",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("layernorm.cu")),
+};
 
 impl LayerNormKernel for Cuda {
     fn layernorm_forward<E: Float>(
@@ -24,9 +28,13 @@ impl LayerNormKernel for Cuda {
         rstd: &mut CudaBuf<E>,
     ) {
         let n = rows * dim;
-        assert!(
-            x.len() >= n && gamma.len() >= dim && beta.len() >= dim,
-            "layernorm_forward: buffer too small"
+        assert_sizes(
+            "layernorm_forward",
+            rows,
+            dim,
+            &[x.len()],
+            &[],
+            &[gamma.len(), beta.len()],
         );
         self.resize(y, n);
         self.resize(mean, rows);
@@ -34,7 +42,7 @@ impl LayerNormKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("layernorm", SRC, &kname::<E>("ln_fwd"));
+        let f = self.kernel::<E>(&MODULE, "ln_fwd");
         let (xv, gv, bv) = (x.view(), gamma.view(), beta.view());
         let (mut yv, mut mv, mut rv) = (y.view_mut(), mean.view_mut(), rstd.view_mut());
         let d64 = dim as u64;
@@ -69,15 +77,14 @@ impl LayerNormKernel for Cuda {
         dbeta: &mut CudaBuf<E>,
     ) {
         let n = rows * dim;
-        assert!(
-            x.len() >= n
-                && dy.len() >= n
-                && mean.len() >= rows
-                && rstd.len() >= rows
-                && gamma.len() >= dim
-                && dgamma.len() >= dim
-                && dbeta.len() >= dim,
-            "layernorm_backward: buffer too small"
+        let per_col = [gamma.len(), dgamma.len(), dbeta.len()];
+        assert_sizes(
+            "layernorm_backward",
+            rows,
+            dim,
+            &[x.len(), dy.len()],
+            &[mean.len(), rstd.len()],
+            &per_col,
         );
         self.resize(dx, n);
         if n == 0 {
@@ -85,7 +92,7 @@ impl LayerNormKernel for Cuda {
         }
         let (xv, gv, mv, rv, dyv) = (x.view(), gamma.view(), mean.view(), rstd.view(), dy.view());
         let (r64, d64) = (rows as u64, dim as u64);
-        let f = self.func("layernorm", SRC, &kname::<E>("ln_bwd_dx"));
+        let f = self.kernel::<E>(&MODULE, "ln_bwd_dx");
         let mut dxv = dx.view_mut();
         let mut l = self.stream().launch_builder(&f);
         l.arg(&xv).arg(&gv).arg(&mv).arg(&rv).arg(&dyv).arg(&mut dxv).arg(&d64);
@@ -95,7 +102,7 @@ impl LayerNormKernel for Cuda {
         // sizes checked, dx resized.
         let r = unsafe { l.launch(cfg_rows(rows)) };
         self.launched(r, "ln_bwd_dx");
-        let f = self.func("layernorm", SRC, &kname::<E>("ln_bwd_params"));
+        let f = self.kernel::<E>(&MODULE, "ln_bwd_params");
         let (mut dgv, mut dbv) = (dgamma.view_mut(), dbeta.view_mut());
         let mut l = self.stream().launch_builder(&f);
         l.arg(&xv)

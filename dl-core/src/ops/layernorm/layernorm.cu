@@ -5,15 +5,8 @@ template <typename T> __device__ void ln_fwd_impl(const T* x, const T* gamma, co
                                                   double eps) {
     __shared__ double sh[BLOCK];
     u64 off = (u64)blockIdx.x * dim;
-    double s = 0.0;
-    for (u64 j = threadIdx.x; j < dim; j += BLOCK) s += (double)x[off + j];
-    double mu = block_sum(s, sh) / (double)dim;
-    double ss = 0.0;
-    for (u64 j = threadIdx.x; j < dim; j += BLOCK) {
-        double t = (double)x[off + j] - mu;
-        ss += t * t;
-    }
-    double var = block_sum(ss, sh) / (double)dim;
+    double mu, var;
+    block_mean_var(dim, [&](u64 j) { return (double)x[off + j]; }, sh, &mu, &var);
     double rs = 1.0 / sqrt(var + eps);
     if (threadIdx.x == 0) {
         mean[blockIdx.x] = (T)mu;

@@ -13,6 +13,26 @@ pub(crate) mod cuda_kernel;
 use crate::backend::Storage;
 use crate::dtype::Float;
 
+/// The size contract of the layer-norm kernels: each of `data` (`x`, `dy`)
+/// holds `rows * dim` elements, each of `per_row` (`mean`, `rstd`) `rows`
+/// and each of `per_col` (`gamma`, `beta` and their gradients) `dim`. A
+/// smaller buffer is a bug in the caller and panics, naming `kernel`.
+#[track_caller]
+pub(crate) fn assert_sizes(
+    kernel: &str,
+    rows: usize,
+    dim: usize,
+    data: &[usize],
+    per_row: &[usize],
+    per_col: &[usize],
+) {
+    let fits = |lens: &[usize], need: usize| lens.iter().all(|&l| l >= need);
+    assert!(
+        fits(data, rows * dim) && fits(per_row, rows) && fits(per_col, dim),
+        "{kernel}: buffer too small"
+    );
+}
+
 /// Layer-norm kernels of a backend.
 pub trait LayerNormKernel: Storage {
     /// Forward: writes `y` (resized to `rows * dim`) and the per-row `mean`

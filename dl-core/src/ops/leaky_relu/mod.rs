@@ -7,11 +7,6 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The leaky ReLU element-wise op (see [`leaky_relu`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LeakyRelu {
@@ -26,27 +21,20 @@ impl Default for LeakyRelu {
     }
 }
 
-/// `y = x > 0 ? x : slope * x` element-wise.
-///
-/// **PyTorch equivalent**: `F.leaky_relu(x, negative_slope=slope)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-2.0, 0.0, 3.0]).unwrap();
-/// assert_eq!(dl_core::ops::leaky_relu(&x, 0.5).to_vec(), vec![-1.0, 0.0, 3.0]);
-/// ```
-pub fn leaky_relu<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>, slope: f64) -> Tensor<S, B, E> {
-    super::util::unary(LeakyRelu { slope }, x)
-}
-
-/// Backward of [`leaky_relu`]: `dx = dy * (x > 0 ? 1 : slope)`.
-pub fn leaky_relu_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-    slope: f64,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(LeakyRelu { slope }, x, y, dy)
+super::util::unary_fns! {
+    /// `y = x > 0 ? x : slope * x` element-wise.
+    ///
+    /// **PyTorch equivalent**: `F.leaky_relu(x, negative_slope=slope)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-2.0, 0.0, 3.0]).unwrap();
+    /// assert_eq!(dl_core::ops::leaky_relu(&x, 0.5).to_vec(), vec![-1.0, 0.0, 3.0]);
+    /// ```
+    pub fn leaky_relu(x, slope: f64);
+    /// Backward of [`leaky_relu`]: `dx = dy * (x > 0 ? 1 : slope)`.
+    pub fn leaky_relu_backward(x, y, dy, slope: f64);
+    op: LeakyRelu { slope };
 }
 
 #[cfg(test)]

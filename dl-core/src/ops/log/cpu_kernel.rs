@@ -4,6 +4,8 @@ use crate::ops::util::UnaryOp;
 
 impl UnaryOp for Log {
     const NAME: &'static str = "log";
+    #[cfg(feature = "cuda")]
+    const CUDA: Option<crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::LOG);
     crate::ops::mono::mono_unary_op!();
     #[inline(always)]
     fn f<E: Float>(&self, x: E) -> E {

@@ -6,35 +6,24 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The natural-logarithm element-wise op (see [`log`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Log;
 
-/// `y = ln(x)` element-wise: `ln(0) = -inf`, `ln(x < 0) = NaN`, as in PyTorch.
-///
-/// **PyTorch equivalent**: `torch.log(x)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, 0.0]).unwrap();
-/// assert_eq!(dl_core::ops::log(&x).to_vec(), vec![0.0, f32::NEG_INFINITY]);
-/// ```
-pub fn log<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(Log, x)
-}
-
-/// Backward of [`log`]: `dx = dy / x`.
-pub fn log_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Log, x, y, dy)
+super::util::unary_fns! {
+    /// `y = ln(x)` element-wise: `ln(0) = -inf`, `ln(x < 0) = NaN`, as in PyTorch.
+    ///
+    /// **PyTorch equivalent**: `torch.log(x)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1.0, 0.0]).unwrap();
+    /// assert_eq!(dl_core::ops::log(&x).to_vec(), vec![0.0, f32::NEG_INFINITY]);
+    /// ```
+    pub fn log(x);
+    /// Backward of [`log`]: `dx = dy / x`.
+    pub fn log_backward(x, y, dy);
+    op: Log;
 }
 
 #[cfg(test)]

@@ -3,17 +3,21 @@
 //! (`crate::cuda::det`); label checks and counts with integer atomics (exact).
 
 use super::{BadLabel, ClassDims, LossKernel, PointwiseLoss};
-use crate::cuda::{cfg_1d, cfg_rows, det, kname, Cuda};
+use crate::cuda::{cfg_1d, cfg_rows, det, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/det_sum.cuh"),
-    include_str!("loss.cu")
-);
+/// The `loss` module: `loss.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "loss",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/det_sum.cuh"),
+        include_str!("loss.cu")
+    ),
+};
 
 impl Cuda {
     /// The first of `rows` labels that is `>= classes`, if any.
@@ -22,7 +26,7 @@ impl Cuda {
             return Ok(());
         }
         let mut bad = self.idx_from_slice(&[u32::MAX]);
-        let f = self.func("loss", SRC, "check_labels");
+        let f = self.func(&MODULE, "check_labels");
         let (lv, mut bv) = (labels.view(), bad.view_mut());
         let (r64, c64) = (rows as u64, classes as u64);
         let mut l = self.stream().launch_builder(&f);
@@ -43,7 +47,7 @@ impl Cuda {
 
     /// Stage-1 partials `part` (from a `det::grid` launch) summed to one f64.
     fn loss_sum(&self, part: &CudaBuf<f64>) -> f64 {
-        det::finish(self, "loss", SRC, part)
+        det::finish(self, &MODULE, part)
     }
 }
 
@@ -69,7 +73,7 @@ impl LossKernel for Cuda {
         }
         let mut row_loss = self.zeros::<f64>(d.rows);
         {
-            let f = self.func("loss", SRC, &kname::<E>("cross_entropy"));
+            let f = self.kernel::<E>(&MODULE, "cross_entropy");
             let (xv, lv, mut gv, mut rv) = (logits.view(), labels.view(), grad.view_mut(), row_loss.view_mut());
             let c64 = d.classes as u64;
             let mut l = self.stream().launch_builder(&f);
@@ -89,7 +93,7 @@ impl LossKernel for Cuda {
         }
         let (cfg, blocks) = det::grid(d.rows);
         let mut part = self.zeros::<f64>(blocks);
-        let f = self.func("loss", SRC, "sum_rows_f64");
+        let f = self.func(&MODULE, "sum_rows_f64");
         let (rv, mut pv) = (row_loss.view(), part.view_mut());
         let r64 = d.rows as u64;
         let mut l = self.stream().launch_builder(&f);
@@ -124,7 +128,7 @@ impl LossKernel for Cuda {
         };
         let (cfg, blocks) = det::grid(n);
         let mut part = self.zeros::<f64>(blocks);
-        let f = self.func("loss", SRC, &kname::<E>("pointwise_loss"));
+        let f = self.kernel::<E>(&MODULE, "pointwise_loss");
         let (pv, tv, mut gv, mut partv) = (pred.view(), target.view(), grad.view_mut(), part.view_mut());
         let n64 = n as u64;
         let mut l = self.stream().launch_builder(&f);
@@ -159,7 +163,7 @@ impl LossKernel for Cuda {
             return Ok(0);
         }
         let mut correct = self.idx_from_slice(&[0]);
-        let f = self.func("loss", SRC, &kname::<E>("count_correct"));
+        let f = self.kernel::<E>(&MODULE, "count_correct");
         let (xv, lv, mut cv) = (logits.view(), labels.view(), correct.view_mut());
         let (r64, c64) = (d.rows as u64, d.classes as u64);
         let mut l = self.stream().launch_builder(&f);

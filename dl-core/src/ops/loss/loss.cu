@@ -21,14 +21,7 @@ template <typename T> __device__ void cross_entropy_impl(const T* x, const u32* 
     }
     double m = -INFINITY;
     for (u64 j = threadIdx.x; j < classes; j += BLOCK) m = fmax(m, (double)x[off + j]);
-    sh[threadIdx.x] = m;
-    __syncthreads();
-    for (unsigned st = BLOCK / 2; st > 0; st >>= 1) {
-        if (threadIdx.x < st) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + st]);
-        __syncthreads();
-    }
-    m = sh[0];
-    __syncthreads();
+    m = block_fmax(m, sh);
     double s = 0.0, zs = 0.0;
     for (u64 j = threadIdx.x; j < classes; j += BLOCK) {
         double z = (double)x[off + j] - m;

@@ -62,22 +62,10 @@ where
     }
 }
 
-/// Checks that `g` matches `p` and that each state buffer is either empty
-/// or (when `needed`) of `p`'s length.
-fn check(op: &str, p: usize, g: usize, states: &[(usize, bool)]) {
-    assert_eq!(p, g, "{op}: gradient length {g} differs from parameter length {p}");
-    for &(len, needed) in states {
-        assert!(
-            if needed { len == p } else { len == 0 || len == p },
-            "{op}: state buffer of length {len} for a parameter of length {p}"
-        );
-    }
-}
-
 impl OptimKernel for Host {
     fn sgd_update<E: Float>(&self, h: &SgdHyper, p: &mut Vec<E>, g: &Vec<E>, buf: &mut Vec<E>) {
         let use_m = h.momentum != 0.0;
-        check("sgd_update", p.len(), g.len(), &[(buf.len(), use_m)]);
+        h.assert_lens(p.len(), g.len(), buf.len());
         let (lr, m, wd) = (E::from_f64(h.lr), E::from_f64(h.momentum), E::from_f64(h.weight_decay));
         let damp = E::from_f64(1.0 - h.dampening);
         let (first, nesterov, use_wd) = (h.first_step, h.nesterov, h.weight_decay != 0.0);
@@ -97,7 +85,7 @@ impl OptimKernel for Host {
     }
 
     fn adagrad_update<E: Float>(&self, h: &AdagradHyper, p: &mut Vec<E>, g: &Vec<E>, sum: &mut Vec<E>) {
-        check("adagrad_update", p.len(), g.len(), &[(sum.len(), true)]);
+        h.assert_lens(p.len(), g.len(), sum.len());
         let (clr, eps, wd) = (E::from_f64(h.clr), E::from_f64(h.eps), E::from_f64(h.weight_decay));
         let use_wd = h.weight_decay != 0.0;
         apply(p, g, sum, &mut [], &mut [], &|p, g, s, _, _| {
@@ -118,16 +106,7 @@ impl OptimKernel for Host {
         grad_avg: &mut Vec<E>,
     ) {
         let (use_m, centered) = (h.momentum > 0.0, h.centered);
-        check(
-            "rmsprop_update",
-            p.len(),
-            g.len(),
-            &[
-                (square_avg.len(), true),
-                (momentum_buf.len(), use_m),
-                (grad_avg.len(), centered),
-            ],
-        );
+        h.assert_lens(p.len(), g.len(), square_avg.len(), momentum_buf.len(), grad_avg.len());
         let (lr, alpha, eps, wd, m) = (
             E::from_f64(h.lr),
             E::from_f64(h.alpha),
@@ -166,28 +145,14 @@ impl OptimKernel for Host {
         exp_avg_sq: &mut Vec<E>,
         max_exp_avg_sq: &mut Vec<E>,
     ) {
-        assert!(h.step >= 1, "adam_update: steps count from 1");
-        check(
-            "adam_update",
-            p.len(),
-            g.len(),
-            &[
-                (exp_avg.len(), true),
-                (exp_avg_sq.len(), true),
-                (max_exp_avg_sq.len(), h.amsgrad),
-            ],
-        );
-        let t = h.step as f64;
-        let bc1 = 1.0 - h.beta1.powf(t);
-        let bc2_sqrt = (1.0 - h.beta2.powf(t)).sqrt();
-        let step_size = E::from_f64(h.lr / bc1);
-        let bc2_sqrt = E::from_f64(bc2_sqrt);
-        let shrink = E::from_f64(1.0 - h.lr * h.weight_decay);
+        h.assert_lens(p.len(), g.len(), exp_avg.len(), exp_avg_sq.len(), max_exp_avg_sq.len());
+        let c = h.consts();
+        let (step_size, bc2_sqrt, shrink) = (E::from_f64(c.step_size), E::from_f64(c.bc2_sqrt), E::from_f64(c.shrink));
         let (eps, wd) = (E::from_f64(h.eps), E::from_f64(h.weight_decay));
         let (b1c, b2, b2c) = (
-            E::from_f64(1.0 - h.beta1),
+            E::from_f64(c.one_minus_beta1),
             E::from_f64(h.beta2),
-            E::from_f64(1.0 - h.beta2),
+            E::from_f64(c.one_minus_beta2),
         );
         let (decoupled, amsgrad, use_wd) = (h.decoupled, h.amsgrad, h.weight_decay != 0.0);
         let vmax: &mut [E] = if amsgrad { max_exp_avg_sq } else { &mut [] };

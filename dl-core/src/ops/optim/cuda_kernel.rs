@@ -3,29 +3,21 @@
 //! reduction (`crate::cuda::det`), in f64.
 
 use super::{AdagradHyper, AdamHyper, OptimKernel, Penalty, RmsPropHyper, SgdHyper};
-use crate::cuda::{cfg_1d, det, kname, Cuda};
+use crate::cuda::{cfg_1d, det, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(
-    include_str!("../util/common.cuh"),
-    include_str!("../util/det_sum.cuh"),
-    include_str!("optim.cu")
-);
-
-/// As the CPU's: `g` matches `p`; each state buffer is empty or (when
-/// `needed`) of `p`'s length.
-fn check(op: &str, p: usize, g: usize, states: &[(usize, bool)]) {
-    assert_eq!(p, g, "{op}: gradient length {g} differs from parameter length {p}");
-    for &(len, needed) in states {
-        assert!(
-            if needed { len == p } else { len == 0 || len == p },
-            "{op}: state buffer of length {len} for a parameter of length {p}"
-        );
-    }
-}
+/// The `optim` module: `optim.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "optim",
+    src: concat!(
+        include_str!("../util/common.cuh"),
+        include_str!("../util/det_sum.cuh"),
+        include_str!("optim.cu")
+    ),
+};
 
 impl Cuda {
     /// `sum x^2` (`absolute = 0`) or `sum |x|` (1), deterministic, in f64.
@@ -37,7 +29,7 @@ impl Cuda {
         let (cfg, blocks) = det::grid(n);
         let mut part = self.zeros::<f64>(blocks);
         {
-            let f = self.func("optim", SRC, &kname::<E>("sum_sq_abs"));
+            let f = self.kernel::<E>(&MODULE, "sum_sq_abs");
             let (xv, mut pv) = (x.view(), part.view_mut());
             let n64 = n as u64;
             let mut l = self.stream().launch_builder(&f);
@@ -48,19 +40,19 @@ impl Cuda {
             let r = unsafe { l.launch(cfg) };
             self.launched(r, "sum_sq_abs");
         }
-        det::finish(self, "optim", SRC, &part)
+        det::finish(self, &MODULE, &part)
     }
 }
 
 impl OptimKernel for Cuda {
     fn sgd_update<E: Float>(&self, h: &SgdHyper, p: &mut CudaBuf<E>, g: &CudaBuf<E>, buf: &mut CudaBuf<E>) {
         let use_m = h.momentum != 0.0;
-        check("sgd_update", p.len(), g.len(), &[(buf.len(), use_m)]);
+        h.assert_lens(p.len(), g.len(), buf.len());
         let n = p.len();
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("sgd_update"));
+        let f = self.kernel::<E>(&MODULE, "sgd_update");
         let (mut pv, gv, mut bv) = (p.view_mut(), g.view(), buf.view_mut());
         let n64 = n as u64;
         let damp = 1.0 - h.dampening;
@@ -85,12 +77,12 @@ impl OptimKernel for Cuda {
     }
 
     fn adagrad_update<E: Float>(&self, h: &AdagradHyper, p: &mut CudaBuf<E>, g: &CudaBuf<E>, sum: &mut CudaBuf<E>) {
-        check("adagrad_update", p.len(), g.len(), &[(sum.len(), true)]);
+        h.assert_lens(p.len(), g.len(), sum.len());
         let n = p.len();
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("adagrad_update"));
+        let f = self.kernel::<E>(&MODULE, "adagrad_update");
         let (mut pv, gv, mut sv) = (p.view_mut(), g.view(), sum.view_mut());
         let (n64, use_wd) = (n as u64, (h.weight_decay != 0.0) as i32);
         let mut l = self.stream().launch_builder(&f);
@@ -113,21 +105,12 @@ impl OptimKernel for Cuda {
         grad_avg: &mut CudaBuf<E>,
     ) {
         let (use_m, centered) = (h.momentum > 0.0, h.centered);
-        check(
-            "rmsprop_update",
-            p.len(),
-            g.len(),
-            &[
-                (square_avg.len(), true),
-                (momentum_buf.len(), use_m),
-                (grad_avg.len(), centered),
-            ],
-        );
+        h.assert_lens(p.len(), g.len(), square_avg.len(), momentum_buf.len(), grad_avg.len());
         let n = p.len();
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("rmsprop_update"));
+        let f = self.kernel::<E>(&MODULE, "rmsprop_update");
         let (mut pv, gv) = (p.view_mut(), g.view());
         let (mut sv, mut bv, mut av) = (square_avg.view_mut(), momentum_buf.view_mut(), grad_avg.view_mut());
         let n64 = n as u64;
@@ -161,37 +144,24 @@ impl OptimKernel for Cuda {
         exp_avg_sq: &mut CudaBuf<E>,
         max_exp_avg_sq: &mut CudaBuf<E>,
     ) {
-        assert!(h.step >= 1, "adam_update: steps count from 1");
-        check(
-            "adam_update",
-            p.len(),
-            g.len(),
-            &[
-                (exp_avg.len(), true),
-                (exp_avg_sq.len(), true),
-                (max_exp_avg_sq.len(), h.amsgrad),
-            ],
-        );
+        h.assert_lens(p.len(), g.len(), exp_avg.len(), exp_avg_sq.len(), max_exp_avg_sq.len());
         let n = p.len();
         if n == 0 {
             return;
         }
-        // Host constants exactly as the CPU computes them.
-        let t = h.step as f64;
-        let step_size = h.lr / (1.0 - h.beta1.powf(t));
-        let bc2_sqrt = (1.0 - h.beta2.powf(t)).sqrt();
+        let c = h.consts();
         let consts = [
-            step_size,
-            bc2_sqrt,
-            1.0 - h.lr * h.weight_decay,
+            c.step_size,
+            c.bc2_sqrt,
+            c.shrink,
             h.eps,
             h.weight_decay,
-            1.0 - h.beta1,
+            c.one_minus_beta1,
             h.beta2,
-            1.0 - h.beta2,
+            c.one_minus_beta2,
         ];
         let flags = [(h.weight_decay != 0.0) as i32, h.decoupled as i32, h.amsgrad as i32];
-        let f = self.func("optim", SRC, &kname::<E>("adam_update"));
+        let f = self.kernel::<E>(&MODULE, "adam_update");
         let (mut pv, gv) = (p.view_mut(), g.view());
         let (mut mv, mut vv, mut xv) = (exp_avg.view_mut(), exp_avg_sq.view_mut(), max_exp_avg_sq.view_mut());
         let n64 = n as u64;
@@ -224,7 +194,7 @@ impl OptimKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("optim", SRC, &kname::<E>("scale"));
+        let f = self.kernel::<E>(&MODULE, "scale");
         let mut xv = x.view_mut();
         let n64 = n as u64;
         let mut l = self.stream().launch_builder(&f);
@@ -244,7 +214,7 @@ impl OptimKernel for Cuda {
             Penalty::L1 => 0,
             Penalty::L2 => 1,
         };
-        let f = self.func("optim", SRC, &kname::<E>("penalty_grad"));
+        let f = self.kernel::<E>(&MODULE, "penalty_grad");
         let (wv, mut gv) = (w.view(), g.view_mut());
         let n64 = n as u64;
         let mut l = self.stream().launch_builder(&f);

@@ -85,6 +85,91 @@ pub struct AdamHyper {
     pub step: u64,
 }
 
+/// The size contract of the update kernels, shared by every backend:
+/// `g` matches `p`, and each state buffer is either empty or (when
+/// `needed`) of `p`'s length. A mismatch is a bug in the caller and panics.
+#[track_caller]
+fn assert_state_lens(kernel: &str, p: usize, g: usize, states: &[(usize, bool)]) {
+    assert_eq!(p, g, "{kernel}: gradient length {g} differs from parameter length {p}");
+    for &(len, needed) in states {
+        assert!(
+            if needed { len == p } else { len == 0 || len == p },
+            "{kernel}: state buffer of length {len} for a parameter of length {p}"
+        );
+    }
+}
+
+impl SgdHyper {
+    /// Asserts the sizes of [`OptimKernel::sgd_update`]'s buffers (the
+    /// momentum buffer is used when `momentum != 0`).
+    #[track_caller]
+    pub(crate) fn assert_lens(&self, p: usize, g: usize, buf: usize) {
+        assert_state_lens("sgd_update", p, g, &[(buf, self.momentum != 0.0)]);
+    }
+}
+
+impl AdagradHyper {
+    /// Asserts the sizes of [`OptimKernel::adagrad_update`]'s buffers.
+    #[track_caller]
+    pub(crate) fn assert_lens(&self, p: usize, g: usize, sum: usize) {
+        assert_state_lens("adagrad_update", p, g, &[(sum, true)]);
+    }
+}
+
+impl RmsPropHyper {
+    /// Asserts the sizes of [`OptimKernel::rmsprop_update`]'s buffers (the
+    /// momentum buffer is used when `momentum > 0`, `grad_avg` when centered).
+    #[track_caller]
+    pub(crate) fn assert_lens(&self, p: usize, g: usize, square_avg: usize, momentum_buf: usize, grad_avg: usize) {
+        let states = [
+            (square_avg, true),
+            (momentum_buf, self.momentum > 0.0),
+            (grad_avg, self.centered),
+        ];
+        assert_state_lens("rmsprop_update", p, g, &states);
+    }
+}
+
+/// The per-step constants of an Adam update, computed once on the host in
+/// `f64` (every backend uses these values, so they agree to the bit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct AdamConsts {
+    /// `lr / (1 - beta1^t)`.
+    pub(crate) step_size: f64,
+    /// `sqrt(1 - beta2^t)`.
+    pub(crate) bc2_sqrt: f64,
+    /// AdamW's shrinkage `1 - lr wd`.
+    pub(crate) shrink: f64,
+    /// `1 - beta1`.
+    pub(crate) one_minus_beta1: f64,
+    /// `1 - beta2`.
+    pub(crate) one_minus_beta2: f64,
+}
+
+impl AdamHyper {
+    /// Asserts the step (from 1) and the sizes of
+    /// [`OptimKernel::adam_update`]'s buffers (`max_exp_avg_sq` is used
+    /// with AMSGrad).
+    #[track_caller]
+    pub(crate) fn assert_lens(&self, p: usize, g: usize, exp_avg: usize, exp_avg_sq: usize, max_exp_avg_sq: usize) {
+        assert!(self.step >= 1, "adam_update: steps count from 1");
+        let states = [(exp_avg, true), (exp_avg_sq, true), (max_exp_avg_sq, self.amsgrad)];
+        assert_state_lens("adam_update", p, g, &states);
+    }
+
+    /// This step's constants.
+    pub(crate) fn consts(&self) -> AdamConsts {
+        let t = self.step as f64;
+        AdamConsts {
+            step_size: self.lr / (1.0 - self.beta1.powf(t)),
+            bc2_sqrt: (1.0 - self.beta2.powf(t)).sqrt(),
+            shrink: 1.0 - self.lr * self.weight_decay,
+            one_minus_beta1: 1.0 - self.beta1,
+            one_minus_beta2: 1.0 - self.beta2,
+        }
+    }
+}
+
 /// Which weight penalty [`OptimKernel::penalty_grad`] adds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Penalty {

@@ -1,5 +1,5 @@
-//! CPU loops of 1-D pooling on host slices (also the host-copy default of
-//! other backends).
+//! CPU loops of 1-D pooling on host slices (also the host-copy kernels of
+//! backends that opt in with `Pool1dOnHost`).
 
 use super::{Pool1dDims, Pool1dKernel};
 use crate::ops::mono::Host;

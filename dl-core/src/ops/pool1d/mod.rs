@@ -5,8 +5,9 @@
 //!
 //! The CPU kernels are direct loops, one `(sample, channel)` row per step;
 //! max pooling records the position of each window's maximum (the first one
-//! on ties, as PyTorch) for the backward scatter. Other backends inherit a
-//! default that runs the CPU loops on a host copy (not fast).
+//! on ties, as PyTorch) for the backward scatter. A backend without device
+//! kernels opts in, by implementing [`Pool1dOnHost`], to running the CPU
+//! loops on a host copy (not fast).
 //!
 //! **PyTorch equivalent**: `F.max_pool1d(x, K, stride, padding)`,
 //! `F.avg_pool1d(x, K, stride, padding)` and their autograd.
@@ -91,6 +92,23 @@ impl Pool1dDims {
 pub trait Pool1dKernel: Storage {
     /// Max pooling: `y` (resized to `d.y_len()`) and the argmax input
     /// position of each output within its row (`idx`, replaced).
+    fn max_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>, idx: &mut Self::Idx);
+    /// Max pooling input gradient: **overwrites** `dx` (resized) with `dy`
+    /// scattered to the recorded positions.
+    fn max_pool1d_backward<E: Float>(&self, d: Pool1dDims, idx: &Self::Idx, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>);
+    /// Average pooling (`count_include_pad`): `y` resized to `d.y_len()`.
+    fn avg_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>);
+    /// Average pooling input gradient: **overwrites** `dx` (resized).
+    fn avg_pool1d_backward<E: Float>(&self, d: Pool1dDims, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>);
+}
+
+/// Opt-in for a backend without device 1-D pooling kernels: implementing
+/// this marker gives it [`Pool1dKernel`] by running the CPU kernels on host copies
+/// of its buffers (download, compute, upload; correct, not fast). A backend
+/// chooses this by name; it never happens by omission.
+pub trait Pool1dOnHost: Storage {}
+
+impl<B: Pool1dOnHost> Pool1dKernel for B {
     fn max_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>, idx: &mut Self::Idx) {
         let mut yh = vec![E::ZERO; d.y_len()];
         let mut ih = vec![0u32; d.y_len()];
@@ -99,22 +117,21 @@ pub trait Pool1dKernel: Storage {
         self.write(y, &yh);
         *idx = self.idx_from_slice(&ih);
     }
-    /// Max pooling input gradient: **overwrites** `dx` (resized) with `dy`
-    /// scattered to the recorded positions.
+
     fn max_pool1d_backward<E: Float>(&self, d: Pool1dDims, idx: &Self::Idx, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>) {
         let mut dxh = vec![E::ZERO; d.x_len()];
         max_pool1d_backward_host(d, &self.idx_to_vec(idx), &self.to_vec(dy), &mut dxh);
         self.resize(dx, d.x_len());
         self.write(dx, &dxh);
     }
-    /// Average pooling (`count_include_pad`): `y` resized to `d.y_len()`.
+
     fn avg_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>) {
         let mut yh = vec![E::ZERO; d.y_len()];
         avg_pool1d_forward_host(d, &self.to_vec(x), &mut yh);
         self.resize(y, d.y_len());
         self.write(y, &yh);
     }
-    /// Average pooling input gradient: **overwrites** `dx` (resized).
+
     fn avg_pool1d_backward<E: Float>(&self, d: Pool1dDims, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>) {
         let mut dxh = vec![E::ZERO; d.x_len()];
         avg_pool1d_backward_host(d, &self.to_vec(dy), &mut dxh);

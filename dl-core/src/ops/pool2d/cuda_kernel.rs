@@ -3,13 +3,17 @@
 //! window covers it, in the CPU's output order (no atomics, same sums).
 
 use super::{Pool2dDims, Pool2dKernel};
-use crate::cuda::{cfg_1d, cfg_rows, kname, Cuda};
+use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("pool2d.cu"));
+/// The `pool2d` module: `pool2d.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "pool2d",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("pool2d.cu")),
+};
 
 fn check(d: &Pool2dDims) {
     if let Err(e) = d.validate() {
@@ -37,7 +41,7 @@ impl Pool2dKernel for Cuda {
         if d.y_len() == 0 {
             return;
         }
-        let f = self.func("pool2d", SRC, &kname::<E>("maxpool_fwd"));
+        let f = self.kernel::<E>(&MODULE, "maxpool_fwd");
         let a = dims(&d);
         let (xv, mut yv, mut iv) = (x.view(), y.view_mut(), argmax.view_mut());
         let mut l = self.stream().launch_builder(&f);
@@ -63,7 +67,7 @@ impl Pool2dKernel for Cuda {
         if d.oh() * d.ow() == 0 || d.h * d.w == 0 || d.x_len() == 0 {
             return;
         }
-        let f = self.func("pool2d", SRC, &kname::<E>("maxpool_bwd"));
+        let f = self.kernel::<E>(&MODULE, "maxpool_bwd");
         let a = dims(&d);
         let (iv, gv, mut dxv) = (argmax.view(), dy.view(), dx.view_mut());
         let mut l = self.stream().launch_builder(&f);
@@ -86,7 +90,7 @@ impl Pool2dKernel for Cuda {
         if d.y_len() == 0 {
             return;
         }
-        let f = self.func("pool2d", SRC, &kname::<E>("avgpool_fwd"));
+        let f = self.kernel::<E>(&MODULE, "avgpool_fwd");
         let a = dims(&d);
         let (xv, mut yv) = (x.view(), y.view_mut());
         let mut l = self.stream().launch_builder(&f);
@@ -108,7 +112,7 @@ impl Pool2dKernel for Cuda {
         if d.h * d.w == 0 || d.oh() * d.ow() == 0 || d.x_len() == 0 {
             return;
         }
-        let f = self.func("pool2d", SRC, &kname::<E>("avgpool_bwd"));
+        let f = self.kernel::<E>(&MODULE, "avgpool_bwd");
         let a = dims(&d);
         let (gv, mut dxv) = (dy.view(), dx.view_mut());
         let mut l = self.stream().launch_builder(&f);
@@ -133,7 +137,7 @@ impl Pool2dKernel for Cuda {
         if planes == 0 {
             return;
         }
-        let f = self.func("pool2d", SRC, &kname::<E>("gap_fwd"));
+        let f = self.kernel::<E>(&MODULE, "gap_fwd");
         let (xv, mut yv) = (x.view(), y.view_mut());
         let hw64 = hw as u64;
         let mut l = self.stream().launch_builder(&f);
@@ -151,7 +155,7 @@ impl Pool2dKernel for Cuda {
         if hw == 0 || planes == 0 {
             return;
         }
-        let f = self.func("pool2d", SRC, &kname::<E>("gap_bwd"));
+        let f = self.kernel::<E>(&MODULE, "gap_bwd");
         let (gv, mut dxv) = (dy.view(), dx.view_mut());
         let (p64, hw64) = (planes as u64, hw as u64);
         let mut l = self.stream().launch_builder(&f);

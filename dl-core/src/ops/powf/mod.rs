@@ -6,11 +6,6 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The power element-wise op (see [`powf`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Powf {
@@ -18,28 +13,21 @@ pub struct Powf {
     pub exponent: f64,
 }
 
-/// `y = x^p` element-wise (IEEE `pow`: a negative base with a non-integer
-/// exponent gives NaN, as in PyTorch).
-///
-/// **PyTorch equivalent**: `torch.pow(x, p)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![3.0, -2.0]).unwrap();
-/// assert_eq!(dl_core::ops::powf(&x, 2.0).to_vec(), vec![9.0, 4.0]);
-/// ```
-pub fn powf<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>, exponent: f64) -> Tensor<S, B, E> {
-    super::util::unary(Powf { exponent }, x)
-}
-
-/// Backward of [`powf`]: `dx = dy * p * x^(p - 1)` (0 when `p = 0`).
-pub fn powf_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-    exponent: f64,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Powf { exponent }, x, y, dy)
+super::util::unary_fns! {
+    /// `y = x^p` element-wise (IEEE `pow`: a negative base with a non-integer
+    /// exponent gives NaN, as in PyTorch).
+    ///
+    /// **PyTorch equivalent**: `torch.pow(x, p)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![3.0, -2.0]).unwrap();
+    /// assert_eq!(dl_core::ops::powf(&x, 2.0).to_vec(), vec![9.0, 4.0]);
+    /// ```
+    pub fn powf(x, exponent: f64);
+    /// Backward of [`powf`]: `dx = dy * p * x^(p - 1)` (0 when `p = 0`).
+    pub fn powf_backward(x, y, dy, exponent: f64);
+    op: Powf { exponent };
 }
 
 #[cfg(test)]

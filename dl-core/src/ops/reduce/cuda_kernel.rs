@@ -1,13 +1,17 @@
 //! `ReduceKernel for Cuda` (`reduce.cu`, one thread per output column).
 
 use super::{Reduce, ReduceDims, ReduceKernel};
-use crate::cuda::{cfg_1d, kname, Cuda};
+use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("reduce.cu"));
+/// The `reduce` module: `reduce.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "reduce",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("reduce.cu")),
+};
 
 fn code(r: Reduce) -> i32 {
     match r {
@@ -28,7 +32,7 @@ impl ReduceKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("reduce", SRC, &kname::<E>("reduce_fwd"));
+        let f = self.kernel::<E>(&MODULE, "reduce_fwd");
         let (xv, mut yv) = (x.view(), y.view_mut());
         let (c, o, a, i) = (code(r), d.outer as u64, d.axis as u64, d.inner as u64);
         let mut l = self.stream().launch_builder(&f);
@@ -55,7 +59,7 @@ impl ReduceKernel for Cuda {
         if len == 0 {
             return;
         }
-        let f = self.func("reduce", SRC, &kname::<E>("reduce_bwd"));
+        let f = self.kernel::<E>(&MODULE, "reduce_bwd");
         let (xv, gv, mut dxv) = (x.view(), dy.view(), dx.view_mut());
         let (c, o, a, i) = (code(r), d.outer as u64, d.axis as u64, d.inner as u64);
         let mut l = self.stream().launch_builder(&f);

@@ -6,33 +6,22 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The ReLU element-wise op (see [`relu`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Relu;
 
-/// `y = max(x, 0)` element-wise.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-2.0, 0.0, 3.0]).unwrap();
-/// assert_eq!(dl_core::ops::relu(&x).to_vec(), vec![0.0, 0.0, 3.0]);
-/// ```
-pub fn relu<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(Relu, x)
-}
-
-/// Backward of [`relu`]: `dx = dy * (x > 0)`.
-pub fn relu_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Relu, x, y, dy)
+super::util::unary_fns! {
+    /// `y = max(x, 0)` element-wise.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-2.0, 0.0, 3.0]).unwrap();
+    /// assert_eq!(dl_core::ops::relu(&x).to_vec(), vec![0.0, 0.0, 3.0]);
+    /// ```
+    pub fn relu(x);
+    /// Backward of [`relu`]: `dx = dy * (x > 0)`.
+    pub fn relu_backward(x, y, dy);
+    op: Relu;
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! CPU loops of the recurrent step on host slices (also the host-copy
-//! default of other backends).
+//! kernels of backends that opt in with `RnnOnHost`).
 
 use super::{Cell, RnnKernel, RnnStep};
 use crate::ops::mono::Host;

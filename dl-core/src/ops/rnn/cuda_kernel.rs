@@ -1,7 +1,7 @@
-//! `RnnKernel for Cuda`: the trait's host-copy default (no device kernel
+//! `RnnKernel for Cuda` through [`RnnOnHost`]: host copies (no device kernel
 //! yet; the step's buffers go through host memory on every call).
 
-use super::RnnKernel;
+use super::RnnOnHost;
 use crate::cuda::Cuda;
 
-impl RnnKernel for Cuda {}
+impl RnnOnHost for Cuda {}

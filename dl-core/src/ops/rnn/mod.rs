@@ -16,8 +16,9 @@
 //! activations of each step (`[T, N, 4H]`: LSTM `i, f, g, o`; GRU `r, z, n`
 //! and `W_hn h + b_hn`) are kept for the backward step.
 //!
-//! Other backends inherit a default that runs the CPU loops on a host copy
-//! of the buffers (correct, slow: a device kernel overrides it).
+//! A backend without device kernels opts in, by implementing
+//! [`RnnOnHost`], to running the CPU loops on a host copy of the buffers
+//! (correct, slow).
 //!
 //! **PyTorch equivalent**: the cell arithmetic of `nn.LSTM` and `nn.GRU`.
 
@@ -113,6 +114,51 @@ pub trait RnnKernel: Storage {
         c: &mut Self::Buf<E>,
         acts: &mut Self::Buf<E>,
         y: &mut Self::Buf<E>,
+    );
+
+    /// One backward step (steps run in reverse processing order). Reads the
+    /// activations and states, the output gradient `dy` at `time` and the
+    /// carried gradients `dh` (`[N, H]`, from the later steps through
+    /// `W_hh`) and `dc` (LSTM cell state; unused for GRU). Writes the gate
+    /// pre-activation gradients of the input projection into `dg`
+    /// (batch-major, at `time`) and of the recurrent projection into `dr`
+    /// (time-major, slot `step`); leaves in `dh` the part of the previous
+    /// state's gradient that does not go through `W_hh` (GRU `dh * z`,
+    /// LSTM zero; the caller then adds `dr_step W_hh`), and in `dc` the
+    /// previous cell state's gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step_backward<E: Float>(
+        &self,
+        s: RnnStep,
+        acts: &Self::Buf<E>,
+        h: &Self::Buf<E>,
+        c: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dh: &mut Self::Buf<E>,
+        dc: &mut Self::Buf<E>,
+        dg: &mut Self::Buf<E>,
+        dr: &mut Self::Buf<E>,
+    );
+}
+
+/// Opt-in for a backend without device recurrent step kernels: implementing
+/// this marker gives it [`RnnKernel`] by running the CPU kernels on host copies
+/// of its buffers (download, compute, upload; correct, not fast). A backend
+/// chooses this by name; it never happens by omission.
+pub trait RnnOnHost: Storage {}
+
+impl<B: RnnOnHost> RnnKernel for B {
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step_forward<E: Float>(
+        &self,
+        s: RnnStep,
+        g: &Self::Buf<E>,
+        r: &Self::Buf<E>,
+        b_hh: &Self::Buf<E>,
+        h: &mut Self::Buf<E>,
+        c: &mut Self::Buf<E>,
+        acts: &mut Self::Buf<E>,
+        y: &mut Self::Buf<E>,
     ) {
         let (mut hh, mut ch, mut ah, mut yh) = (self.to_vec(h), self.to_vec(c), self.to_vec(acts), self.to_vec(y));
         rnn_step_forward_host(
@@ -131,16 +177,6 @@ pub trait RnnKernel: Storage {
         self.write(y, &yh);
     }
 
-    /// One backward step (steps run in reverse processing order). Reads the
-    /// activations and states, the output gradient `dy` at `time` and the
-    /// carried gradients `dh` (`[N, H]`, from the later steps through
-    /// `W_hh`) and `dc` (LSTM cell state; unused for GRU). Writes the gate
-    /// pre-activation gradients of the input projection into `dg`
-    /// (batch-major, at `time`) and of the recurrent projection into `dr`
-    /// (time-major, slot `step`); leaves in `dh` the part of the previous
-    /// state's gradient that does not go through `W_hh` (GRU `dh * z`,
-    /// LSTM zero; the caller then adds `dr_step W_hh`), and in `dc` the
-    /// previous cell state's gradient.
     #[allow(clippy::too_many_arguments)]
     fn rnn_step_backward<E: Float>(
         &self,

@@ -6,35 +6,24 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The sigmoid element-wise op (see [`sigmoid`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sigmoid;
 
-/// `y = 1 / (1 + e^-x)` element-wise.
-///
-/// **PyTorch equivalent**: `torch.sigmoid(x)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-1000.0, 0.0, 1000.0]).unwrap();
-/// assert_eq!(dl_core::ops::sigmoid(&x).to_vec(), vec![0.0, 0.5, 1.0]);
-/// ```
-pub fn sigmoid<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(Sigmoid, x)
-}
-
-/// Backward of [`sigmoid`]: `dx = dy * y * (1 - y)`.
-pub fn sigmoid_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Sigmoid, x, y, dy)
+super::util::unary_fns! {
+    /// `y = 1 / (1 + e^-x)` element-wise.
+    ///
+    /// **PyTorch equivalent**: `torch.sigmoid(x)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-1000.0, 0.0, 1000.0]).unwrap();
+    /// assert_eq!(dl_core::ops::sigmoid(&x).to_vec(), vec![0.0, 0.5, 1.0]);
+    /// ```
+    pub fn sigmoid(x);
+    /// Backward of [`sigmoid`]: `dx = dy * y * (1 - y)`.
+    pub fn sigmoid_backward(x, y, dy);
+    op: Sigmoid;
 }
 
 #[cfg(test)]

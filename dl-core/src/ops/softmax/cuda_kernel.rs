@@ -1,13 +1,17 @@
 //! `SoftmaxKernel for Cuda` (`softmax.cu`, one block per row).
 
 use super::SoftmaxKernel;
-use crate::cuda::{cfg_rows, kname, Cuda};
+use crate::cuda::{cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
 use dl_cuda::cudarc::driver::PushKernelArg;
 use dl_cuda::CudaBuf;
 
-pub(crate) const SRC: &str = concat!(include_str!("../util/common.cuh"), include_str!("softmax.cu"));
+/// The `softmax` module: `softmax.cu` after the shared headers.
+pub(crate) const MODULE: CudaModule = CudaModule {
+    name: "softmax",
+    src: concat!(include_str!("../util/common.cuh"), include_str!("softmax.cu")),
+};
 
 impl SoftmaxKernel for Cuda {
     fn softmax_forward<E: Float>(&self, rows: usize, cols: usize, log: bool, x: &CudaBuf<E>, y: &mut CudaBuf<E>) {
@@ -17,7 +21,7 @@ impl SoftmaxKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("softmax", SRC, &kname::<E>("softmax_fwd"));
+        let f = self.kernel::<E>(&MODULE, "softmax_fwd");
         let (xv, mut yv) = (x.view(), y.view_mut());
         let (c64, lg) = (cols as u64, log as i32);
         let mut l = self.stream().launch_builder(&f);
@@ -44,7 +48,7 @@ impl SoftmaxKernel for Cuda {
         if n == 0 {
             return;
         }
-        let f = self.func("softmax", SRC, &kname::<E>("softmax_bwd"));
+        let f = self.kernel::<E>(&MODULE, "softmax_bwd");
         let (yv, gv, mut dxv) = (y.view(), dy.view(), dx.view_mut());
         let (c64, lg) = (cols as u64, log as i32);
         let mut l = self.stream().launch_builder(&f);

@@ -7,14 +7,7 @@ template <typename T> __device__ void softmax_fwd_impl(const T* x, T* y, u64 col
     T* yr = y + blockIdx.x * cols;
     T m = -INFINITY;
     for (u64 j = threadIdx.x; j < cols; j += BLOCK) m = fmax(m, xr[j]);
-    sh[threadIdx.x] = m;
-    __syncthreads();
-    for (unsigned s = BLOCK / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + s]);
-        __syncthreads();
-    }
-    m = sh[0];
-    __syncthreads();
+    m = block_fmax(m, sh);
     T acc = (T)0;
     for (u64 j = threadIdx.x; j < cols; j += BLOCK) acc += exp(xr[j] - m);
     T s = block_sum(acc, sh);

@@ -6,35 +6,24 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The square-root element-wise op (see [`sqrt`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sqrt;
 
-/// `y = sqrt(x)` element-wise (`NaN` for `x < 0`, as in PyTorch).
-///
-/// **PyTorch equivalent**: `torch.sqrt(x)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![4.0, 0.0]).unwrap();
-/// assert_eq!(dl_core::ops::sqrt(&x).to_vec(), vec![2.0, 0.0]);
-/// ```
-pub fn sqrt<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(Sqrt, x)
-}
-
-/// Backward of [`sqrt`]: `dx = dy / (2 y)` (`+inf` at `x = 0`, as in PyTorch).
-pub fn sqrt_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Sqrt, x, y, dy)
+super::util::unary_fns! {
+    /// `y = sqrt(x)` element-wise (`NaN` for `x < 0`, as in PyTorch).
+    ///
+    /// **PyTorch equivalent**: `torch.sqrt(x)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![4.0, 0.0]).unwrap();
+    /// assert_eq!(dl_core::ops::sqrt(&x).to_vec(), vec![2.0, 0.0]);
+    /// ```
+    pub fn sqrt(x);
+    /// Backward of [`sqrt`]: `dx = dy / (2 y)` (`+inf` at `x = 0`, as in PyTorch).
+    pub fn sqrt_backward(x, y, dy);
+    op: Sqrt;
 }
 
 #[cfg(test)]

@@ -6,35 +6,24 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Backend;
-use crate::dtype::Float;
-use crate::shape::Shape;
-use crate::tensor::Tensor;
-
 /// The tanh element-wise op (see [`tanh`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tanh;
 
-/// `y = tanh(x)` element-wise.
-///
-/// **PyTorch equivalent**: `torch.tanh(x)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-100.0, 0.0, 100.0]).unwrap();
-/// assert_eq!(dl_core::ops::tanh(&x).to_vec(), vec![-1.0, 0.0, 1.0]);
-/// ```
-pub fn tanh<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
-    super::util::unary(Tanh, x)
-}
-
-/// Backward of [`tanh`]: `dx = dy * (1 - y^2)`.
-pub fn tanh_backward<S: Shape, B: Backend, E: Float>(
-    x: &Tensor<S, B, E>,
-    y: &Tensor<S, B, E>,
-    dy: &Tensor<S, B, E>,
-) -> Tensor<S, B, E> {
-    super::util::unary_backward(Tanh, x, y, dy)
+super::util::unary_fns! {
+    /// `y = tanh(x)` element-wise.
+    ///
+    /// **PyTorch equivalent**: `torch.tanh(x)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![-100.0, 0.0, 100.0]).unwrap();
+    /// assert_eq!(dl_core::ops::tanh(&x).to_vec(), vec![-1.0, 0.0, 1.0]);
+    /// ```
+    pub fn tanh(x);
+    /// Backward of [`tanh`]: `dx = dy * (1 - y^2)`.
+    pub fn tanh_backward(x, y, dy);
+    op: Tanh;
 }
 
 #[cfg(test)]

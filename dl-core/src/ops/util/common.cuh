@@ -12,35 +12,44 @@ typedef unsigned int u32;
 #define GRID_STRIDE(i, n) \
     for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (u64)(n); i += (u64)blockDim.x * gridDim.x)
 
-// Sum of `v` over the block; every thread gets the result. `sh` holds BLOCK values.
+// Reduces `v` over the block with `op`, in a fixed tree order; every
+// thread gets the result. `sh` holds BLOCK values.
+template <typename T, typename Op> __device__ __forceinline__ T block_reduce(T v, T* sh, Op op) {
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = BLOCK / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) sh[threadIdx.x] = op(sh[threadIdx.x], sh[threadIdx.x + s]);
+        __syncthreads();
+    }
+    T r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+// Sum of `v` over the block; every thread gets the result.
 template <typename T> __device__ __forceinline__ T block_sum(T v, T* sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned s = BLOCK / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    T r = sh[0];
-    __syncthreads();
-    return r;
+    return block_reduce(v, sh, [](T a, T b) { return a + b; });
 }
 
-// NaN-propagating max (a NaN anywhere gives NaN).
-template <typename T> __device__ __forceinline__ T nan_max(T a, T b) {
-    return (a != a || b != b) ? (a != a ? a : b) : (a > b ? a : b);
+// Max of `v` over the block skipping NaN (`fmax`); every thread gets the result.
+template <typename T> __device__ __forceinline__ T block_fmax(T v, T* sh) {
+    return block_reduce(v, sh, [](T a, T b) { return fmax(a, b); });
 }
 
-// Max of `v` over the block (NaN-propagating); every thread gets the result.
-template <typename T> __device__ __forceinline__ T block_max(T v, T* sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned s = BLOCK / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sh[threadIdx.x] = nan_max(sh[threadIdx.x], sh[threadIdx.x + s]);
-        __syncthreads();
+// Mean and biased variance, in double, of the `m` values `at(k)` (k < m):
+// each thread sums a strided subset, then a fixed-order block sum; two
+// passes (mean, then squared deviations). Both are 0 when `m` is 0.
+template <typename F> __device__ __forceinline__ void block_mean_var(u64 m, F at, double* sh, double* mean, double* var) {
+    double s = 0.0;
+    for (u64 k = threadIdx.x; k < m; k += BLOCK) s += at(k);
+    double mu = m == 0 ? 0.0 : block_sum(s, sh) / (double)m;
+    double ss = 0.0;
+    for (u64 k = threadIdx.x; k < m; k += BLOCK) {
+        double t = at(k) - mu;
+        ss += t * t;
     }
-    T r = sh[0];
-    __syncthreads();
-    return r;
+    *mean = mu;
+    *var = m == 0 ? 0.0 : block_sum(ss, sh) / (double)m;
 }
 
 // Instantiates an extern "C" kernel for float (suffix f32) and double (f64):

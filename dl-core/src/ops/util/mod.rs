@@ -2,12 +2,15 @@
 //!
 //! An element-wise op is a type implementing [`UnaryOp`] (its `f` and
 //! `df`); every backend implements [`UnaryKernel`] once for all of them.
+//! On the CUDA backend an op runs the kernels its type names
+//! (`UnaryOp::CUDA`, feature `cuda`); an op without them is refused unless the caller
+//! wraps it in [`OnHost`].
 
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
-mod cuda_kernel;
-#[cfg(all(test, feature = "cuda"))]
-pub(crate) use cuda_kernel::all_sources as cuda_kernel_sources;
+pub(crate) mod cuda_kernel;
+#[cfg(feature = "cuda")]
+pub use cuda_kernel::{NoCudaKernel, UnaryCudaKernel};
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
@@ -27,6 +30,12 @@ pub trait UnaryOp: Copy + Send + Sync + 'static {
     fn param(&self) -> f64 {
         0.0
     }
+    /// The op's CUDA kernels (feature `cuda`). The ops of dl-core name
+    /// theirs (`ops/<op>/cuda_kernel.rs`); any other op has none, and the
+    /// CUDA backend refuses it with [`NoCudaKernel`] unless it is wrapped
+    /// in [`OnHost`].
+    #[cfg(feature = "cuda")]
+    const CUDA: Option<UnaryCudaKernel> = None;
     /// The CPU forward kernel in `f32`. The ops of `dl-core` compile it
     /// there (`ops::mono`), so that it runs optimised whatever profile the
     /// calling crate is built in; other ops get this generic default.
@@ -52,6 +61,49 @@ pub trait UnaryOp: Copy + Send + Sync + 'static {
     #[allow(clippy::ptr_arg)]
     fn cpu_backward_f64(&self, x: &Vec<f64>, y: &Vec<f64>, dy: &Vec<f64>, dx: &mut Vec<f64>) {
         crate::ops::mono::host_unary_backward(*self, x, y, dy, dx)
+    }
+}
+
+/// Runs the element-wise op `Op` on a backend that has no kernel for it by
+/// mapping its buffers on the host: the CUDA backend downloads the input,
+/// applies `f` (or `df`) on the CPU and uploads the result. Correct but
+/// slow; on the CPU backend it is `Op` itself.
+///
+/// ```
+/// use dl_core::ops::util::{unary, OnHost};
+/// use dl_core::prelude::*;
+/// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![-1.0, 2.0]).unwrap();
+/// assert_eq!(unary(OnHost(dl_core::ops::Relu), &x).to_vec(), vec![0.0, 2.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OnHost<Op>(pub Op);
+
+impl<Op: UnaryOp> UnaryOp for OnHost<Op> {
+    const NAME: &'static str = Op::NAME;
+    #[cfg(feature = "cuda")]
+    const CUDA: Option<UnaryCudaKernel> = Some(UnaryCudaKernel::HOST);
+    #[inline(always)]
+    fn f<E: Float>(&self, x: E) -> E {
+        self.0.f(x)
+    }
+    #[inline(always)]
+    fn df<E: Float>(&self, x: E, y: E) -> E {
+        self.0.df(x, y)
+    }
+    fn param(&self) -> f64 {
+        self.0.param()
+    }
+    fn cpu_forward_f32(&self, x: &Vec<f32>, y: &mut Vec<f32>) {
+        self.0.cpu_forward_f32(x, y)
+    }
+    fn cpu_forward_f64(&self, x: &Vec<f64>, y: &mut Vec<f64>) {
+        self.0.cpu_forward_f64(x, y)
+    }
+    fn cpu_backward_f32(&self, x: &Vec<f32>, y: &Vec<f32>, dy: &Vec<f32>, dx: &mut Vec<f32>) {
+        self.0.cpu_backward_f32(x, y, dy, dx)
+    }
+    fn cpu_backward_f64(&self, x: &Vec<f64>, y: &Vec<f64>, dy: &Vec<f64>, dx: &mut Vec<f64>) {
+        self.0.cpu_backward_f64(x, y, dy, dx)
     }
 }
 
@@ -106,6 +158,49 @@ pub fn unary_backward<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
     unary_backward_into(op, x, y, dy, &mut dx);
     dx
 }
+
+/// Writes an element-wise op's two typed functions, each with its doc
+/// comment: `fwd(x, params..)` applies `op` ([`unary`]) and
+/// `bwd(x, y, dy, params..)` is its backward ([`unary_backward`]); `op` is
+/// an expression of the extra parameters.
+///
+/// ```text
+/// unary_fns! {
+///     /// `y = x > 0 ? x : slope * x` element-wise.
+///     pub fn leaky_relu(x, slope: f64);
+///     /// Backward of [`leaky_relu`].
+///     pub fn leaky_relu_backward(x, y, dy, slope: f64);
+///     op: LeakyRelu { slope };
+/// }
+/// ```
+macro_rules! unary_fns {
+    (
+        $(#[$fwd_doc:meta])*
+        pub fn $fwd:ident(x $(, $p:ident: $pt:ty)*);
+        $(#[$bwd_doc:meta])*
+        pub fn $bwd:ident(x, y, dy $(, $bp:ident: $bpt:ty)*);
+        op: $op:expr;
+    ) => {
+        $(#[$fwd_doc])*
+        pub fn $fwd<S: $crate::Shape, B: $crate::Backend, E: $crate::Float>(
+            x: &$crate::Tensor<S, B, E>
+            $(, $p: $pt)*
+        ) -> $crate::Tensor<S, B, E> {
+            $crate::ops::util::unary($op, x)
+        }
+
+        $(#[$bwd_doc])*
+        pub fn $bwd<S: $crate::Shape, B: $crate::Backend, E: $crate::Float>(
+            x: &$crate::Tensor<S, B, E>,
+            y: &$crate::Tensor<S, B, E>,
+            dy: &$crate::Tensor<S, B, E>
+            $(, $bp: $bpt)*
+        ) -> $crate::Tensor<S, B, E> {
+            $crate::ops::util::unary_backward($op, x, y, dy)
+        }
+    };
+}
+pub(crate) use unary_fns;
 
 /// Test helpers shared by the op folders: tolerance comparison and a
 /// finite-difference check of any [`UnaryOp`].
