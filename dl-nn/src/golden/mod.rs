@@ -149,6 +149,17 @@ impl Case {
     }
 }
 
+/// An error naming `what` unless a buffer holds the `expected` number of
+/// elements: the runner's check before it calls a kernel with dimensions
+/// read from a case.
+pub(crate) fn expect_len(what: &str, got: usize, expected: usize) -> Result<(), String> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!("{what}: {got} values, the dimensions need {expected}"))
+    }
+}
+
 /// Loads every case listed in `dir/manifest.json`.
 ///
 /// # Errors

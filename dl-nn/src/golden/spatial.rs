@@ -2,22 +2,19 @@
 //! `global_avg_pool2d`, `flatten`.
 //!
 //! Shapes come from the case's tensors and hyperparameters from its
-//! `params`; every case calls the shape-agnostic functions that the typed
-//! layers call (`layers::conv2d`, `layers::pool`, `layers::flatten`), in
+//! `params`; every case calls the kernels and shape-agnostic functions that the
+//! typed layers call (`layers::conv2d`, the pooling kernels, `layers::flatten`), in
 //! `f32`. Hyperparameters this framework does not support (dilation,
 //! groups, ceil mode, `count_include_pad = false`, non-square windows) are
 //! reported as failures, not ignored. Every expected tensor must be produced
 //! and match.
 
+use super::expect_len;
 use super::Case;
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
 use crate::layers::flatten::{flatten_backward, flatten_forward};
-use crate::layers::pool::{
-    avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
-    max_pool2d_backward, max_pool2d_forward,
-};
 use dl_core::ops::conv2d::Conv2dDims;
-use dl_core::ops::pool2d::Pool2dDims;
+use dl_core::ops::pool2d::{Pool2dDims, Pool2dKernel};
 use dl_core::Cpu;
 use serde_json::Value;
 
@@ -143,14 +140,17 @@ fn pool(case: &Case, max: bool) -> Result<Results, String> {
         stride: square(case, "stride", Some(k))?,
         pad: square(case, "padding", Some(0))?,
     };
+    d.validate().map_err(|e| e.to_string())?;
+    expect_len("input", x.len(), d.x_len())?;
+    expect_len("grad_output", dy.len(), d.y_len())?;
     let (mut y, mut dx) = (Vec::new(), Vec::new());
     if max {
         let mut idx = Vec::new();
-        max_pool2d_forward(&Cpu, &x, &mut y, &mut idx, d).map_err(|e| e.to_string())?;
-        max_pool2d_backward(&Cpu, &idx, &dy, &mut dx, d).map_err(|e| e.to_string())?;
+        Cpu.maxpool2d_forward(d, &x, &mut y, &mut idx);
+        Cpu.maxpool2d_backward(d, &idx, &dy, &mut dx);
     } else {
-        avg_pool2d_forward(&Cpu, &x, &mut y, d).map_err(|e| e.to_string())?;
-        avg_pool2d_backward(&Cpu, &dy, &mut dx, d).map_err(|e| e.to_string())?;
+        Cpu.avgpool2d_forward(d, &x, &mut y);
+        Cpu.avgpool2d_backward(d, &dy, &mut dx);
     }
     Ok(vec![("output", y), ("grad_input", dx)])
 }
@@ -166,8 +166,10 @@ fn global_avg(case: &Case) -> Result<Results, String> {
     let (s, x, dy) = input_nchw(case)?;
     let (planes, hw) = (s[0] * s[1], s[2] * s[3]);
     let (mut y, mut dx) = (Vec::new(), Vec::new());
-    global_avg_pool2d_forward(&Cpu, &x, &mut y, planes, hw).map_err(|e| e.to_string())?;
-    global_avg_pool2d_backward(&Cpu, &dy, &mut dx, planes, hw).map_err(|e| e.to_string())?;
+    expect_len("input", x.len(), planes * hw)?;
+    expect_len("grad_output", dy.len(), planes)?;
+    Cpu.global_avgpool2d_forward(planes, hw, &x, &mut y);
+    Cpu.global_avgpool2d_backward(planes, hw, &dy, &mut dx);
     Ok(vec![("output", y), ("grad_input", dx)])
 }
 

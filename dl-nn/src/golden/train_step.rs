@@ -15,7 +15,6 @@ use super::Case;
 use crate::layers::activation::{activation_backward, activation_forward};
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
 use crate::layers::linear::{linear_backward, linear_forward};
-use crate::layers::pool::{max_pool2d_backward, max_pool2d_forward};
 use crate::loss::cross_entropy::{cross_entropy_flat, labels_to_idx};
 use crate::optim::{Optimizer, Sgd};
 use dl_core::ops::conv2d::Conv2dDims;
@@ -209,7 +208,9 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
             }
             Op::MaxPool { d } => {
                 let mut am = dev.idx_from_slice(&[]);
-                max_pool2d_forward(dev, xin, &mut y, &mut am, *d).map_err(e)?;
+                d.validate().map_err(e)?;
+                super::expect_len("pool input", dev.len(xin), d.x_len())?;
+                dev.maxpool2d_forward(*d, xin, &mut y, &mut am);
                 argmax.push(am);
             }
         }
@@ -272,7 +273,8 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
             }
             Op::MaxPool { d } => {
                 let am = argmax.pop().expect("one argmax per pooling layer");
-                max_pool2d_backward(dev, &am, &dy, &mut dx, *d).map_err(e)?;
+                super::expect_len("pool output gradient", dev.len(&dy), d.y_len())?;
+                dev.maxpool2d_backward(*d, &am, &dy, &mut dx);
             }
         }
         dy = dx;

@@ -12,119 +12,8 @@ use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::shape::conv_out;
 use dl_core::shape::defaults;
-use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S3};
+use dl_core::{Backend, Cpu, Float, Tensor, S1, S3};
 use std::marker::PhantomData;
-
-fn check_len<B: Backend, E: Float>(dev: &B, buf: &B::Buf<E>, what: &'static str, expected: usize) -> Result<()> {
-    let got = dev.len(buf);
-    if got != expected {
-        return Err(Error::InvalidArgument {
-            op: "pool2d",
-            msg: format!("{what} needs {expected} elements, got {got}"),
-        });
-    }
-    Ok(())
-}
-
-/// Max pooling on flat buffers: writes `y` and the argmax positions (for
-/// [`max_pool2d_backward`]), both resized to `[n, c, oh, ow]`.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
-pub fn max_pool2d_forward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    argmax: &mut B::Idx,
-    dims: Pool2dDims,
-) -> Result<()> {
-    dims.validate()?;
-    check_len(dev, x, "input", dims.x_len())?;
-    dev.maxpool2d_forward(dims, x, y, argmax);
-    Ok(())
-}
-
-/// Max pooling backward: writes `dx` (resized), routing each `dy` to its argmax.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions or a wrong `dy` length.
-pub fn max_pool2d_backward<B: Backend, E: Float>(
-    dev: &B,
-    argmax: &B::Idx,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    dims: Pool2dDims,
-) -> Result<()> {
-    dims.validate()?;
-    check_len(dev, dy, "output gradient", dims.y_len())?;
-    dev.maxpool2d_backward(dims, argmax, dy, dx);
-    Ok(())
-}
-
-/// Average pooling on flat buffers (`count_include_pad`), `y` resized.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
-pub fn avg_pool2d_forward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    dims: Pool2dDims,
-) -> Result<()> {
-    dims.validate()?;
-    check_len(dev, x, "input", dims.x_len())?;
-    dev.avgpool2d_forward(dims, x, y);
-    Ok(())
-}
-
-/// Average pooling backward: writes `dx` (resized).
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions or a wrong `dy` length.
-pub fn avg_pool2d_backward<B: Backend, E: Float>(
-    dev: &B,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    dims: Pool2dDims,
-) -> Result<()> {
-    dims.validate()?;
-    check_len(dev, dy, "output gradient", dims.y_len())?;
-    dev.avgpool2d_backward(dims, dy, dx);
-    Ok(())
-}
-
-/// Global average pooling on flat buffers: `[n, c, h, w] -> [n, c]` where
-/// `planes = n * c` and `hw = h * w`; `y` resized.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] when `x` does not hold `planes * hw` elements.
-pub fn global_avg_pool2d_forward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    planes: usize,
-    hw: usize,
-) -> Result<()> {
-    check_len(dev, x, "input", planes * hw)?;
-    dev.global_avgpool2d_forward(planes, hw, x, y);
-    Ok(())
-}
-
-/// Global average pooling backward: `dx[p, i] = dy[p] / hw` (resized).
-///
-/// # Errors
-/// [`Error::InvalidArgument`] when `dy` does not hold `planes` elements.
-pub fn global_avg_pool2d_backward<B: Backend, E: Float>(
-    dev: &B,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    planes: usize,
-    hw: usize,
-) -> Result<()> {
-    check_len(dev, dy, "output gradient", planes)?;
-    dev.global_avgpool2d_backward(planes, hw, dy, dx);
-    Ok(())
-}
 
 /// Runtime dimensions of a typed pooling, with the compile-time checks of
 /// the shape relation (`name` is the layer, for the messages).
@@ -177,8 +66,6 @@ fn pool_dims<
     }
 }
 
-const INVARIANT: &str = "pooling: dimensions checked at compile time were rejected (a bug)";
-
 /// Max pooling with a `K x K` window, stride `STRIDE` (default `K`) and
 /// padding `PAD` (counted as `-inf`; at most `K / 2`), on `S3<C, H, W>` ->
 /// `S3<C, OH, OW>` with `OH = (H + 2 PAD - K) / STRIDE + 1`.
@@ -226,7 +113,7 @@ impl<
         let dev = x.device();
         let mut idx = dev.idx_from_slice(&[]);
         out.set_batch(x.batch());
-        max_pool2d_forward(dev, x.buf(), out.buf_mut(), &mut idx, d).expect(INVARIANT);
+        dev.maxpool2d_forward(d, x.buf(), out.buf_mut(), &mut idx);
     }
     fn forward_train_into(
         &mut self,
@@ -236,7 +123,7 @@ impl<
     ) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
         out.set_batch(x.batch());
-        max_pool2d_forward(x.device(), x.buf(), out.buf_mut(), cache, d).expect(INVARIANT);
+        x.device().maxpool2d_forward(d, x.buf(), out.buf_mut(), cache);
     }
     fn backward_into(
         &mut self,
@@ -248,7 +135,7 @@ impl<
     ) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
         dx.set_batch(x.batch());
-        max_pool2d_backward(x.device(), cache, dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+        x.device().maxpool2d_backward(d, cache, dy.buf(), dx.buf_mut());
     }
 }
 
@@ -294,7 +181,7 @@ impl<
     fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
         out.set_batch(x.batch());
-        avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
+        x.device().avgpool2d_forward(d, x.buf(), out.buf_mut());
     }
     fn forward_train_into(
         &mut self,
@@ -304,7 +191,7 @@ impl<
     ) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
         out.set_batch(x.batch());
-        avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
+        x.device().avgpool2d_forward(d, x.buf(), out.buf_mut());
     }
     fn backward_into(
         &mut self,
@@ -316,7 +203,7 @@ impl<
     ) {
         let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
         dx.set_batch(x.batch());
-        avg_pool2d_backward(x.device(), dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+        x.device().avgpool2d_backward(d, dy.buf(), dx.buf_mut());
     }
 }
 
@@ -351,7 +238,8 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
     fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
         const { assert!(H * W > 0, "GlobalAvgPool2d: the image must not be empty (H * W > 0)") };
         out.set_batch(x.batch());
-        global_avg_pool2d_forward(x.device(), x.buf(), out.buf_mut(), x.batch() * C, H * W).expect(INVARIANT);
+        x.device()
+            .global_avgpool2d_forward(x.batch() * C, H * W, x.buf(), out.buf_mut());
     }
     fn backward_into(
         &mut self,
@@ -362,7 +250,8 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer
         dx: &mut Tensor<S3<C, H, W>, B, E>,
     ) {
         dx.set_batch(x.batch());
-        global_avg_pool2d_backward(x.device(), dy.buf(), dx.buf_mut(), x.batch() * C, H * W).expect(INVARIANT);
+        x.device()
+            .global_avgpool2d_backward(x.batch() * C, H * W, dy.buf(), dx.buf_mut());
     }
 }
 
@@ -467,27 +356,5 @@ mod tests {
         g.forward_train_into(&x, &mut o1, &mut ());
         g.backward_into(&x, &o1, &mut (), &o1.clone(), &mut dx);
         assert!(o1.is_empty() && dx.is_empty());
-    }
-
-    #[test]
-    fn flat_functions_reject_bad_input() {
-        let d = Pool2dDims {
-            n: 1,
-            c: 1,
-            h: 4,
-            w: 4,
-            k: 2,
-            stride: 2,
-            pad: 0,
-        };
-        let (mut y, mut idx, mut dx) = (vec![], vec![], vec![]);
-        let e = max_pool2d_forward(&Cpu, &vec![0f32; 15], &mut y, &mut idx, d).unwrap_err();
-        assert!(e.to_string().contains("input needs 16"), "{e}");
-        let e = avg_pool2d_forward(&Cpu, &vec![0f32; 16], &mut y, Pool2dDims { pad: 2, ..d }).unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { .. }));
-        let e = avg_pool2d_backward(&Cpu, &vec![0f32; 3], &mut dx, d).unwrap_err();
-        assert!(e.to_string().contains("output gradient"), "{e}");
-        let e = global_avg_pool2d_forward(&Cpu, &vec![0f32; 5], &mut y, 2, 3).unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { .. }));
     }
 }

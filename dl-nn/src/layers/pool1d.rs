@@ -7,81 +7,8 @@ use dl_core::ops::pool1d::Pool1dDims;
 use dl_core::ops::reduce::{Reduce, ReduceDims};
 use dl_core::shape::conv_out;
 use dl_core::shape::defaults;
-use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S2};
+use dl_core::{Backend, Cpu, Float, Tensor, S1, S2};
 use std::marker::PhantomData;
-
-fn check<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, d: Pool1dDims) -> Result<()> {
-    d.validate()?;
-    if dev.len(x) != d.x_len() {
-        return Err(Error::InvalidArgument {
-            op: "pool1d",
-            msg: format!("input needs {} elements, got {}", d.x_len(), dev.len(x)),
-        });
-    }
-    Ok(())
-}
-
-/// Max pooling on flat buffers: `y` (resized) and the argmax positions.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
-pub fn max_pool1d_forward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    idx: &mut B::Idx,
-    d: Pool1dDims,
-) -> Result<()> {
-    check(dev, x, d)?;
-    dev.max_pool1d_forward(d, x, y, idx);
-    Ok(())
-}
-
-/// Max pooling backward on flat buffers: overwrites `dx` (resized).
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions.
-pub fn max_pool1d_backward<B: Backend, E: Float>(
-    dev: &B,
-    idx: &B::Idx,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    d: Pool1dDims,
-) -> Result<()> {
-    d.validate()?;
-    dev.max_pool1d_backward(d, idx, dy, dx);
-    Ok(())
-}
-
-/// Average pooling on flat buffers (`count_include_pad`): `y` resized.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions or a wrong input length.
-pub fn avg_pool1d_forward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    d: Pool1dDims,
-) -> Result<()> {
-    check(dev, x, d)?;
-    dev.avg_pool1d_forward(d, x, y);
-    Ok(())
-}
-
-/// Average pooling backward on flat buffers: overwrites `dx` (resized).
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for invalid dimensions.
-pub fn avg_pool1d_backward<B: Backend, E: Float>(
-    dev: &B,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    d: Pool1dDims,
-) -> Result<()> {
-    d.validate()?;
-    dev.avg_pool1d_backward(d, dy, dx);
-    Ok(())
-}
 
 fn pool_dims<const K: usize, const STRIDE: usize, const PAD: usize, const C: usize, const L: usize, const LO: usize>(
     n: usize,
@@ -103,8 +30,6 @@ fn pool_dims<const K: usize, const STRIDE: usize, const PAD: usize, const C: usi
         pad: PAD,
     }
 }
-
-const INVARIANT: &str = "pooling: dimensions checked at compile time were rejected (a bug)";
 
 /// Max pooling over a window of `K` positions, stride `STRIDE` (default
 /// `K`), padding `PAD` (`-inf`; at most `K / 2`): `S2<C, L>` -> `S2<C, LO>`.
@@ -150,7 +75,7 @@ impl<
         let dev = x.device();
         let mut idx = dev.idx_from_slice(&[]);
         out.set_batch(x.batch());
-        max_pool1d_forward(dev, x.buf(), out.buf_mut(), &mut idx, d).expect(INVARIANT);
+        dev.max_pool1d_forward(d, x.buf(), out.buf_mut(), &mut idx);
     }
     fn forward_train_into(
         &mut self,
@@ -160,7 +85,7 @@ impl<
     ) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
         out.set_batch(x.batch());
-        max_pool1d_forward(x.device(), x.buf(), out.buf_mut(), cache, d).expect(INVARIANT);
+        x.device().max_pool1d_forward(d, x.buf(), out.buf_mut(), cache);
     }
     fn backward_into(
         &mut self,
@@ -172,7 +97,7 @@ impl<
     ) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
         dx.set_batch(x.batch());
-        max_pool1d_backward(x.device(), cache, dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+        x.device().max_pool1d_backward(d, cache, dy.buf(), dx.buf_mut());
     }
 }
 
@@ -216,12 +141,12 @@ impl<
     fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
         out.set_batch(x.batch());
-        avg_pool1d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
+        x.device().avg_pool1d_forward(d, x.buf(), out.buf_mut());
     }
     fn forward_train_into(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, _cache: &mut ()) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
         out.set_batch(x.batch());
-        avg_pool1d_forward(x.device(), x.buf(), out.buf_mut(), d).expect(INVARIANT);
+        x.device().avg_pool1d_forward(d, x.buf(), out.buf_mut());
     }
     fn backward_into(
         &mut self,
@@ -233,7 +158,7 @@ impl<
     ) {
         let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
         dx.set_batch(x.batch());
-        avg_pool1d_backward(x.device(), dy.buf(), dx.buf_mut(), d).expect(INVARIANT);
+        x.device().avg_pool1d_backward(d, dy.buf(), dx.buf_mut());
     }
 }
 
