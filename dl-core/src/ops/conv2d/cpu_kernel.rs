@@ -2,7 +2,7 @@ use super::{Conv2dDims, Conv2dKernel};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::bias::{BiasDims, BiasKernel};
-use crate::ops::matmul::{gemm_batched_fused, Activation, Batch, BiasAxis, Epilogue, Gemm, GemmKernel};
+use crate::ops::matmul::{gemm_batched_fused, Activation, Batch, BiasAxis, Epilogue, Gemm, GemmKernel, GemmWorkspace};
 use crate::ops::mono::Host;
 use rayon::prelude::*;
 
@@ -155,6 +155,7 @@ impl Conv2dKernel for Host {
         b: Option<&Vec<E>>,
         y: &mut Vec<E>,
         ws: &mut Vec<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         check(&d);
         assert!(
@@ -182,11 +183,11 @@ impl Conv2dKernel for Host {
         };
         if d.k == 1 && d.stride == 1 && d.pad == 0 {
             // The columns of a 1x1 convolution are the input itself.
-            gemm_batched_fused(g, bt, w, x, y, ep);
+            gemm_batched_fused(gemm, g, bt, w, x, y, ep);
         } else {
             ws.resize(d.n * ckk * ohw, E::ZERO);
             im2col(&d, x, ws, Layout::PerSample);
-            gemm_batched_fused(g, bt, w, ws, y, ep);
+            gemm_batched_fused(gemm, g, bt, w, ws, y, ep);
         }
     }
 
@@ -197,6 +198,7 @@ impl Conv2dKernel for Host {
         dy: &Vec<E>,
         dx: &mut Vec<E>,
         ws: &mut Vec<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         check(&d);
         assert!(
@@ -218,11 +220,11 @@ impl Conv2dKernel for Host {
             ..Default::default()
         };
         if d.k == 1 && d.stride == 1 && d.pad == 0 {
-            self.gemm_batched(g, bt, w, dy, dx);
+            self.gemm_batched_ws(gemm, g, bt, w, dy, dx);
             return;
         }
         ws.resize(d.n * ckk * ohw, E::ZERO);
-        self.gemm_batched(g, bt, w, dy, ws);
+        self.gemm_batched_ws(gemm, g, bt, w, dy, ws);
         col2im(&d, ws, dx);
     }
 
@@ -234,6 +236,7 @@ impl Conv2dKernel for Host {
         dw: &mut Vec<E>,
         db: Option<&mut Vec<E>>,
         ws: &mut Vec<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         check(&d);
         assert!(
@@ -268,6 +271,6 @@ impl Conv2dKernel for Host {
             a_offset: ckk * m,
             ..Default::default()
         };
-        self.gemm_batched(g, bt, ws, ws, dw);
+        self.gemm_batched_ws(gemm, g, bt, ws, ws, dw);
     }
 }

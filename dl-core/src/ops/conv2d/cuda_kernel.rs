@@ -7,7 +7,7 @@ use super::{Conv2dDims, Conv2dKernel};
 use crate::cuda::{cfg_1d, kname, Cuda};
 use crate::dtype::Float;
 use crate::ops::bias::{BiasDims, BiasKernel};
-use crate::ops::matmul::{Batch, Gemm, GemmKernel};
+use crate::ops::matmul::{Batch, Gemm, GemmKernel, GemmWorkspace};
 use crate::Storage;
 use dl_cuda::cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 use dl_cuda::CudaBuf;
@@ -62,6 +62,7 @@ impl Conv2dKernel for Cuda {
         b: Option<&CudaBuf<E>>,
         y: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         check(&d);
         assert!(
@@ -82,11 +83,11 @@ impl Conv2dKernel for Cuda {
             ..Default::default()
         };
         if d.k == 1 && d.stride == 1 && d.pad == 0 {
-            self.gemm_batched(g, bt, w, x, y);
+            self.gemm_batched_ws(gemm, g, bt, w, x, y);
         } else {
             self.resize(ws, d.n * ckk * ohw);
             self.im2col(&d, &x.view(), &mut ws.view_mut(), PER_SAMPLE);
-            self.gemm_batched(g, bt, w, ws, y);
+            self.gemm_batched_ws(gemm, g, bt, w, ws, y);
         }
         if let Some(b) = b {
             let bd = BiasDims {
@@ -105,6 +106,7 @@ impl Conv2dKernel for Cuda {
         dy: &CudaBuf<E>,
         dx: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         check(&d);
         assert!(
@@ -125,11 +127,11 @@ impl Conv2dKernel for Cuda {
             ..Default::default()
         };
         if d.k == 1 && d.stride == 1 && d.pad == 0 {
-            self.gemm_batched(g, bt, w, dy, dx);
+            self.gemm_batched_ws(gemm, g, bt, w, dy, dx);
             return;
         }
         self.resize(ws, d.n * ckk * ohw);
-        self.gemm_batched(g, bt, w, dy, ws);
+        self.gemm_batched_ws(gemm, g, bt, w, dy, ws);
         let f = self.func("conv2d", SRC, &kname::<E>("col2im"));
         let a = dims(&d);
         let (cv, mut dxv) = (ws.view(), dx.view_mut());
@@ -153,6 +155,7 @@ impl Conv2dKernel for Cuda {
         dw: &mut CudaBuf<E>,
         db: Option<&mut CudaBuf<E>>,
         ws: &mut CudaBuf<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         check(&d);
         assert!(
@@ -199,6 +202,6 @@ impl Conv2dKernel for Cuda {
             a_offset: ckk * m,
             ..Default::default()
         };
-        self.gemm_batched(g, bt, ws, ws, dw);
+        self.gemm_batched_ws(gemm, g, bt, ws, ws, dw);
     }
 }
