@@ -193,10 +193,20 @@ pub(crate) unsafe fn run<E: Float>(
                 } else {
                     (0..count).for_each(pack);
                 }
+                // Row blocks of equal height (whole MR slivers, at most MC),
+                // so that the tasks are of equal size: 256 rows are two
+                // blocks of 132 and 124, not 192 and 64.
                 let mb = rows.div_ceil(kern.mc);
-                // Enough tasks to keep every thread busy with some balance.
+                let mc = rows.div_ceil(mb).div_ceil(mr) * mr;
+                let mb = rows.div_ceil(mc);
+                // Enough tasks to keep every thread busy, and a number of
+                // them that the threads share evenly where the slivers allow.
                 let groups = if par {
-                    (4 * threads).div_ceil(mb).min(slivers)
+                    let mut g = (4 * threads).div_ceil(mb).min(slivers);
+                    while g < slivers && (mb * g) % threads != 0 {
+                        g += 1;
+                    }
+                    g
                 } else {
                     1
                 };
@@ -206,10 +216,10 @@ pub(crate) unsafe fn run<E: Float>(
                     let (ib, g) = (t / groups, t % groups);
                     let s0 = g * per;
                     let s1 = (s0 + per).min(slivers);
-                    let r0 = ib * kern.mc;
+                    let r0 = ib * mc;
                     let at = Tiles {
                         ic: i0 + r0,
-                        rows: kern.mc.min(rows - r0),
+                        rows: mc.min(rows - r0),
                         jc,
                         s0,
                         s1,
@@ -219,7 +229,8 @@ pub(crate) unsafe fn run<E: Float>(
                     // and slivers s0..s1, disjoint from every other
                     // task; both panels are packed before the tasks
                     // start and only read by them; A block ib starts
-                    // at sliver r0 / mr (mc is a multiple of mr).
+                    // at sliver r0 / mr (mc is a multiple of mr, and
+                    // mb * mc covers the chunk's rows).
                     unsafe { block(&job, at, apack.get().add(r0 * kc), panel.get(), ep, last) };
                 };
                 if par && mb * groups > 1 {
