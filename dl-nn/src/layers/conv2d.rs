@@ -39,6 +39,7 @@ fn check_len<B: Backend, E: Float>(
 /// # Errors
 /// [`Error::InvalidArgument`] when `dims` does not describe a convolution or
 /// a buffer's length does not match it.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward<B: Backend, E: Float>(
     dev: &B,
     x: &B::Buf<E>,

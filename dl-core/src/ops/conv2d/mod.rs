@@ -151,6 +151,7 @@ impl Conv2dDims {
 pub trait Conv2dKernel: Storage {
     /// `y = conv(x, w) + b`; `y` is resized to `d.y_len()`. Without `b` no
     /// bias is added.
+    #[allow(clippy::too_many_arguments)]
     fn conv2d_forward<E: Float>(
         &self,
         d: Conv2dDims,
@@ -174,6 +175,7 @@ pub trait Conv2dKernel: Storage {
     );
     /// Parameter gradients: **accumulates** `dw += dL/dw` and, when given,
     /// `db += dL/db` (sum of `dy` over batch and positions).
+    #[allow(clippy::too_many_arguments)]
     fn conv2d_backward_weight<E: Float>(
         &self,
         d: Conv2dDims,
