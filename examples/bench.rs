@@ -8,7 +8,7 @@
 //! runs these alternately with PyTorch's and numpy's figures.
 
 use dl::core::ops::matmul::Gemm;
-use dl::core::{GemmKernel, Rng};
+use dl::core::{GemmKernel, GemmWorkspace, Rng};
 use dl::prelude::*;
 use std::time::Instant;
 
@@ -142,14 +142,16 @@ fn gemm_bench() {
         let b: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
         let mut c = vec![0f32; n * n];
         let g = Gemm::new(n, n, n, false, false);
-        Cpu.gemm(g, &a, &b, &mut c);
-        Cpu.gemm(g, &a, &b, &mut c);
+        // The packing memory a layer keeps in its cache.
+        let mut ws = GemmWorkspace::new();
+        Cpu.gemm_ws(&mut ws, g, &a, &b, &mut c);
+        Cpu.gemm_ws(&mut ws, g, &a, &b, &mut c);
         let mut best = f64::INFINITY;
         let mut times = vec![];
         let start = Instant::now();
         while times.len() < 5 || (start.elapsed().as_secs_f64() < 1.0 && times.len() < 200) {
             let t = Instant::now();
-            Cpu.gemm(g, &a, &b, &mut c);
+            Cpu.gemm_ws(&mut ws, g, &a, &b, &mut c);
             let dt = t.elapsed().as_secs_f64();
             best = best.min(dt);
             times.push(dt);
@@ -191,7 +193,7 @@ fn median_us(mut f: impl FnMut()) -> f64 {
 fn fusion_bench() {
     use dl::core::ops::axpy::AxpyKernel;
     use dl::core::ops::bias::{BiasDims, BiasKernel};
-    use dl::core::ops::matmul::{gemm_strided, Activation, BiasAxis, Epilogue, GemmOptions};
+    use dl::core::ops::matmul::{gemm_strided_ws, Activation, BiasAxis, Epilogue, GemmOptions};
     use dl::core::ops::util::UnaryKernel;
     use dl::core::ops::{Gelu, Relu};
     let shapes = [
@@ -229,36 +231,37 @@ fn fusion_bench() {
                 },
             };
             let opts = GemmOptions::default();
+            let ws = std::cell::RefCell::new(GemmWorkspace::new());
             let fused = |c: &mut Vec<f32>, act| {
                 let ep = Epilogue {
                     bias: Some((&bias[..], axis)),
                     act,
                 };
-                gemm_strided(&g, &a, lda, &b, ldb, c, n, ep, opts)
+                gemm_strided_ws(&mut ws.borrow_mut(), &g, &a, lda, &b, ldb, c, n, ep, opts)
             };
-            let plain = median_us(|| Cpu.gemm(g, &a, &b, &mut c));
+            let plain = median_us(|| Cpu.gemm_ws(&mut ws.borrow_mut(), g, &a, &b, &mut c));
             let sep_bias = median_us(|| {
-                Cpu.gemm(g, &a, &b, &mut c);
+                Cpu.gemm_ws(&mut ws.borrow_mut(), g, &a, &b, &mut c);
                 Cpu.bias_add(bd, &bias, &mut c);
             });
             let fus_bias = median_us(|| fused(&mut c, Activation::None));
             let sep_relu = median_us(|| {
-                Cpu.gemm(g, &a, &b, &mut c);
+                Cpu.gemm_ws(&mut ws.borrow_mut(), g, &a, &b, &mut c);
                 Cpu.bias_add(bd, &bias, &mut c);
                 Cpu.unary_forward(Relu, &c, &mut y);
             });
             let fus_relu = median_us(|| fused(&mut y, Activation::Relu));
             let sep_gelu = median_us(|| {
-                Cpu.gemm(g, &a, &b, &mut c);
+                Cpu.gemm_ws(&mut ws.borrow_mut(), g, &a, &b, &mut c);
                 Cpu.bias_add(bd, &bias, &mut c);
                 Cpu.unary_forward(Gelu, &c, &mut y);
             });
             let fus_gelu = median_us(|| fused(&mut y, Activation::Gelu));
             let sep_acc = median_us(|| {
-                Cpu.gemm(g, &a, &b, &mut tmp);
+                Cpu.gemm_ws(&mut ws.borrow_mut(), g, &a, &b, &mut tmp);
                 Cpu.axpy(1.0, &tmp, &mut c);
             });
-            let fus_acc = median_us(|| Cpu.gemm(g.accumulate(), &a, &b, &mut c));
+            let fus_acc = median_us(|| Cpu.gemm_ws(&mut ws.borrow_mut(), g.accumulate(), &a, &b, &mut c));
             println!(
                 "FUSION {name} threads={} gemm_us={plain:.1} bias_sep_us={sep_bias:.1} bias_fused_us={fus_bias:.1} \
                  bias_relu_sep_us={sep_relu:.1} bias_relu_fused_us={fus_relu:.1} \

@@ -4,9 +4,11 @@
 //!
 //! The steps run inside `dl::core::cpu::in_pool` (from outside rayon's
 //! pool, its injector queue allocates a block every 63 parallel jobs), and
-//! the CPU GEMM packs its operands into per-thread buffers that only grow
-//! (`dl-core/src/ops/matmul/blocked.rs`). `DL_ALLOC_TRACE=1` prints where
-//! the first counted allocations come from.
+//! the CPU GEMM packs its operands into the `GemmWorkspace` each layer keeps
+//! in its cache (buffers that only grow; `dl-core/src/ops/matmul/workspace.rs`):
+//! a product called without one allocates a fresh workspace, so a layer
+//! that forgot its workspace fails these tests. `DL_ALLOC_TRACE=1` prints
+//! where the first counted allocations come from.
 //!
 //! The counter counts allocations of every thread (rayon's workers too)
 //! while `COUNTING` is on; the tests run one after another behind a lock so

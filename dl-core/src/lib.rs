@@ -45,7 +45,7 @@ pub use cpu::Cpu;
 pub use cuda::Cuda;
 pub use dtype::{DType, Float};
 pub use error::{Error, Result};
-pub use ops::matmul::{GemmKernel, Transpose};
+pub use ops::matmul::{GemmKernel, GemmWorkspace, Transpose};
 pub use param::{Param, ParamKind, RawParam};
 pub use rng::Rng;
 pub use shape::{Shape, S1, S2, S3, S4};
@@ -54,7 +54,7 @@ pub use tensor::Tensor;
 /// The items most programs need.
 pub mod prelude {
     pub use crate::{
-        Backend, Cpu, DType, Error, Float, Param, ParamKind, RawParam, Result, Rng, Shape, Storage, Tensor, S1, S2, S3,
-        S4,
+        Backend, Cpu, DType, Error, Float, GemmWorkspace, Param, ParamKind, RawParam, Result, Rng, Shape, Storage,
+        Tensor, S1, S2, S3, S4,
     };
 }

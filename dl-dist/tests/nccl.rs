@@ -33,13 +33,14 @@ where
     let mut out = Tensor::<S1<3>, B, f64>::empty(dev);
     let mut dx = Tensor::<S1<6>, B, f64>::empty(dev);
     let mut opt = Adam::<B, f64>::new(0.05);
+    let mut ws = dl_core::GemmWorkspace::new();
     for _ in 0..30 {
-        // Linear's cache is `()`.
-        m.forward_train_into(&x, &mut out, &mut ());
+        // Linear's cache is the GEMM's packing memory.
+        m.forward_train_into(&x, &mut out, &mut ws);
         // d(0.5 * |out|^2)/d out = out: drives the outputs to zero.
         let dy = out.clone();
         m.zero_grad();
-        m.backward_into(&x, &out, &mut (), &dy, &mut dx);
+        m.backward_into(&x, &out, &mut ws, &dy, &mut dx);
         ddp.sync_gradients(&mut m).unwrap();
         opt.step(&mut m);
     }

@@ -30,7 +30,7 @@ use super::dropout::DropoutKernel;
 use super::embedding::EmbeddingKernel;
 use super::layernorm::LayerNormKernel;
 use super::loss::{BadLabel, ClassDims, LossKernel, PointwiseLoss};
-use super::matmul::{Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel};
+use super::matmul::{Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel, GemmWorkspace};
 use super::optim::{AdagradHyper, AdamHyper, OptimKernel, Penalty, RmsPropHyper, SgdHyper};
 use super::pool1d::{Pool1dDims, Pool1dKernel};
 use super::pool2d::{Pool2dDims, Pool2dKernel};
@@ -159,9 +159,9 @@ mono_kernels! {
         fn conv1d_backward_weight(d: Conv1dDims, x: &Vec<E>, dy: &Vec<E>, dw: &mut Vec<E>, db: Option<&mut Vec<E>>);
     }
     impl Conv2dKernel {
-        fn conv2d_forward(d: Conv2dDims, x: &Vec<E>, w: &Vec<E>, b: Option<&Vec<E>>, y: &mut Vec<E>, ws: &mut Vec<E>);
-        fn conv2d_backward_input(d: Conv2dDims, w: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>, ws: &mut Vec<E>);
-        fn conv2d_backward_weight(d: Conv2dDims, x: &Vec<E>, dy: &Vec<E>, dw: &mut Vec<E>, db: Option<&mut Vec<E>>, ws: &mut Vec<E>);
+        fn conv2d_forward(d: Conv2dDims, x: &Vec<E>, w: &Vec<E>, b: Option<&Vec<E>>, y: &mut Vec<E>, ws: &mut Vec<E>, gemm: &mut GemmWorkspace);
+        fn conv2d_backward_input(d: Conv2dDims, w: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>, ws: &mut Vec<E>, gemm: &mut GemmWorkspace);
+        fn conv2d_backward_weight(d: Conv2dDims, x: &Vec<E>, dy: &Vec<E>, dw: &mut Vec<E>, db: Option<&mut Vec<E>>, ws: &mut Vec<E>, gemm: &mut GemmWorkspace);
     }
     impl DropoutKernel {
         fn dropout_mask(p: f64, seed: u64, len: usize, mask: &mut Vec<E>);
@@ -180,10 +180,10 @@ mono_kernels! {
         fn count_correct(d: ClassDims, logits: &Vec<E>, labels: &Vec<u32>) -> Result<usize, BadLabel>;
     }
     impl GemmKernel {
-        fn gemm_batched(g: Gemm<E>, batch: Batch, a: &Vec<E>, b: &Vec<E>, c: &mut Vec<E>);
+        fn gemm_batched_ws(ws: &mut GemmWorkspace, g: Gemm<E>, batch: Batch, a: &Vec<E>, b: &Vec<E>, c: &mut Vec<E>);
     }
     impl GemmBiasKernel {
-        fn gemm_bias(g: Gemm<E>, a: &Vec<E>, b: &Vec<E>, bias: &Vec<E>, axis: BiasAxis, c: &mut Vec<E>);
+        fn gemm_bias_ws(ws: &mut GemmWorkspace, g: Gemm<E>, a: &Vec<E>, b: &Vec<E>, bias: &Vec<E>, axis: BiasAxis, c: &mut Vec<E>);
     }
     impl OptimKernel {
         fn sgd_update(h: &SgdHyper, p: &mut Vec<E>, g: &Vec<E>, buf: &mut Vec<E>);

@@ -21,6 +21,7 @@ use dl_core::ops::binary::{BinaryDims, BinaryKernel, BinaryOp};
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::ops::Relu;
 use dl_core::Cpu;
+use dl_core::GemmWorkspace;
 
 pub(super) fn run(case: &Case) -> Result<(), String> {
     let results = match case.kind.as_str() {
@@ -78,10 +79,11 @@ fn sdpa(case: &Case) -> Result<Results, String> {
         return Err(format!("grad_out shape {:?}, expected {:?}", dy.shape, [b, tq, dv]));
     }
     let (mut p, mut out) = (vec![], vec![]);
-    sdpa_forward(&Cpu, dims, &qv, &kv, &vv, &mut p, &mut out);
+    sdpa_forward(&Cpu, &mut GemmWorkspace::new(), dims, &qv, &kv, &vv, &mut p, &mut out);
     let (mut dp, mut dq, mut dk, mut dvv) = (vec![], vec![], vec![], vec![]);
     sdpa_backward(
         &Cpu,
+        &mut GemmWorkspace::new(),
         dims,
         &qv,
         &kv,
@@ -228,8 +230,17 @@ impl Stage {
         training: bool,
         ws: &mut Vec<f32>,
     ) -> Result<(), String> {
-        conv2d_forward(&Cpu, &x.to_vec(), &self.w, self.b.as_ref(), &mut self.conv_out, d, ws)
-            .map_err(|e| format!("{}: {e}", self.name))?;
+        conv2d_forward(
+            &Cpu,
+            &x.to_vec(),
+            &self.w,
+            self.b.as_ref(),
+            &mut self.conv_out,
+            d,
+            ws,
+            &mut GemmWorkspace::new(),
+        )
+        .map_err(|e| format!("{}: {e}", self.name))?;
         batchnorm_forward(
             &Cpu,
             nd,
@@ -285,6 +296,7 @@ impl Stage {
             self.b.as_ref().map(|_| &mut dcb),
             d,
             ws,
+            &mut GemmWorkspace::new(),
         )
         .map_err(|e| format!("{}: {e}", self.name))?;
         Ok([dx, dw, dg, db])

@@ -3,6 +3,7 @@
 use super::Case;
 use crate::layers::linear::{linear_backward, linear_forward};
 use dl_core::Cpu;
+use dl_core::GemmWorkspace;
 
 pub(super) fn run(case: &Case) -> Result<(), String> {
     let x = case.t("input")?;
@@ -18,7 +19,17 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
     };
     let (xv, wv) = (x.f32(), w.f32());
     let mut y = vec![0f32; n * out_f];
-    linear_forward(&Cpu, &xv, &wv, bias.as_ref(), &mut y, n, in_f, out_f);
+    linear_forward(
+        &Cpu,
+        &mut GemmWorkspace::new(),
+        &xv,
+        &wv,
+        bias.as_ref(),
+        &mut y,
+        n,
+        in_f,
+        out_f,
+    );
     case.compare32("output", &y)?;
     let dy = case.t("grad_out")?.f32();
     let mut dx = vec![0f32; n * in_f];
@@ -26,6 +37,7 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
     let mut db = vec![0f32; out_f];
     linear_backward(
         &Cpu,
+        &mut GemmWorkspace::new(),
         &xv,
         &wv,
         &dy,

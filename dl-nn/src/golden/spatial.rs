@@ -16,6 +16,7 @@ use crate::layers::flatten::{flatten_backward, flatten_forward};
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::ops::pool2d::{Pool2dDims, Pool2dKernel};
 use dl_core::Cpu;
+use dl_core::GemmWorkspace;
 use serde_json::Value;
 
 type Results = Vec<(&'static str, Vec<f32>)>;
@@ -108,10 +109,32 @@ fn conv2d(case: &Case) -> Result<Results, String> {
     };
     let wv = w.f32();
     let (mut y, mut ws) = (Vec::new(), Vec::new());
-    conv2d_forward(&Cpu, &x, &wv, bias.as_ref(), &mut y, d, &mut ws).map_err(|e| e.to_string())?;
+    conv2d_forward(
+        &Cpu,
+        &x,
+        &wv,
+        bias.as_ref(),
+        &mut y,
+        d,
+        &mut ws,
+        &mut GemmWorkspace::new(),
+    )
+    .map_err(|e| e.to_string())?;
     let (mut dx, mut dw, mut db) = (Vec::new(), vec![0f32; wv.len()], vec![0f32; d.c_out]);
     let dbo = bias.as_ref().map(|_| &mut db);
-    conv2d_backward(&Cpu, &x, &wv, &dy, Some(&mut dx), &mut dw, dbo, d, &mut ws).map_err(|e| e.to_string())?;
+    conv2d_backward(
+        &Cpu,
+        &x,
+        &wv,
+        &dy,
+        Some(&mut dx),
+        &mut dw,
+        dbo,
+        d,
+        &mut ws,
+        &mut GemmWorkspace::new(),
+    )
+    .map_err(|e| e.to_string())?;
     let mut r = vec![("output", y), ("grad_input", dx), ("grad_weight", dw)];
     if bias.is_some() {
         r.push(("grad_bias", db));

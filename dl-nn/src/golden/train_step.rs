@@ -20,6 +20,7 @@ use crate::optim::{Optimizer, Sgd};
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::ops::Relu;
+use dl_core::GemmWorkspace;
 use dl_core::{Backend, Cpu, ParamKind, RawParam};
 use serde_json::Value;
 
@@ -191,6 +192,7 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
                 y = dev.zeros(n * out_f);
                 linear_forward(
                     dev,
+                    &mut GemmWorkspace::new(),
                     xin,
                     &params[*w].value,
                     Some(&params[*b].value),
@@ -204,7 +206,17 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
             Op::Flatten => y = xin.clone(),
             Op::Conv { w, b, d } => {
                 let bias = b.map(|b| &params[b].value);
-                conv2d_forward(dev, xin, &params[*w].value, bias, &mut y, *d, &mut ws).map_err(e)?;
+                conv2d_forward(
+                    dev,
+                    xin,
+                    &params[*w].value,
+                    bias,
+                    &mut y,
+                    *d,
+                    &mut ws,
+                    &mut GemmWorkspace::new(),
+                )
+                .map_err(e)?;
             }
             Op::MaxPool { d } => {
                 let mut am = dev.idx_from_slice(&[]);
@@ -239,6 +251,7 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
                 }
                 linear_backward(
                     dev,
+                    &mut GemmWorkspace::new(),
                     xin,
                     &pw.value,
                     &dy,
@@ -265,6 +278,7 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
                     db.as_mut(),
                     *d,
                     &mut ws,
+                    &mut GemmWorkspace::new(),
                 )
                 .map_err(e)?;
                 if let (Some(b), Some(db)) = (b, db) {

@@ -9,6 +9,7 @@
 use crate::module::{Layer, Module};
 use dl_core::init::Init;
 use dl_core::ops::conv2d::Conv2dDims;
+use dl_core::ops::matmul::GemmWorkspace;
 use dl_core::shape::conv_out;
 use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Error, Float, Param, Result, Tensor, S1, S3, S4};
@@ -32,12 +33,14 @@ fn check_len<B: Backend, E: Float>(
 }
 
 /// Forward on flat buffers with runtime dimensions: `y = conv(x, w) + b`
-/// (`y` resized to `[n, c_out, oh, ow]`). `workspace` is a scratch buffer
-/// reused across calls (start with an empty one).
+/// (`y` resized to `[n, c_out, oh, ow]`). `workspace` (the im2col columns)
+/// and `gemm` (the GEMM's packing memory) are scratch space reused across
+/// calls (start with empty ones and keep them).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `dims` does not describe a convolution or
 /// a buffer's length does not match it.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward<B: Backend, E: Float>(
     dev: &B,
     x: &B::Buf<E>,
@@ -46,6 +49,7 @@ pub fn conv2d_forward<B: Backend, E: Float>(
     y: &mut B::Buf<E>,
     dims: Conv2dDims,
     workspace: &mut B::Buf<E>,
+    gemm: &mut GemmWorkspace,
 ) -> Result<()> {
     let d = dims;
     d.validate()?;
@@ -54,12 +58,13 @@ pub fn conv2d_forward<B: Backend, E: Float>(
     if let Some(b) = b {
         check_len(dev, b, "bias", &[d.c_out], 1)?;
     }
-    dev.conv2d_forward(d, x, w, b, y, workspace);
+    dev.conv2d_forward(d, x, w, b, y, workspace, gemm);
     Ok(())
 }
 
 /// Backward on flat buffers: writes `dx` when given (resized to the input),
-/// accumulates `dw += dL/dw` and, when given, `db += dL/db`.
+/// accumulates `dw += dL/dw` and, when given, `db += dL/db`. `workspace`
+/// and `gemm` as in [`conv2d_forward`].
 ///
 /// # Errors
 /// As [`conv2d_forward`], also for `dy`, `dw` and `db`.
@@ -74,6 +79,7 @@ pub fn conv2d_backward<B: Backend, E: Float>(
     db: Option<&mut B::Buf<E>>,
     dims: Conv2dDims,
     workspace: &mut B::Buf<E>,
+    gemm: &mut GemmWorkspace,
 ) -> Result<()> {
     let d = dims;
     d.validate()?;
@@ -85,17 +91,19 @@ pub fn conv2d_backward<B: Backend, E: Float>(
         check_len(dev, *db, "bias gradient", &[d.c_out], 1)?;
     }
     if let Some(dx) = dx {
-        dev.conv2d_backward_input(d, w, dy, dx, workspace);
+        dev.conv2d_backward_input(d, w, dy, dx, workspace, gemm);
     }
-    dev.conv2d_backward_weight(d, x, dy, dw, db, workspace);
+    dev.conv2d_backward_weight(d, x, dy, dw, db, workspace, gemm);
     Ok(())
 }
 
-/// The convolution's cache: the im2col workspace, reused across steps (so a
-/// training step allocates nothing once it has grown).
+/// The convolution's cache: the im2col workspace and the GEMM's packing
+/// memory, reused across steps (so a training step allocates nothing once
+/// they have grown).
 #[derive(Debug)]
 pub struct Conv2dCache<B: Backend, E: Float> {
     workspace: B::Buf<E>,
+    gemm: GemmWorkspace,
 }
 
 impl<B: Backend, E: Float> Conv2dCache<B, E> {
@@ -103,6 +111,7 @@ impl<B: Backend, E: Float> Conv2dCache<B, E> {
     pub fn new(dev: &B) -> Self {
         Self {
             workspace: dev.zeros(0),
+            gemm: GemmWorkspace::new(),
         }
     }
 }
@@ -185,6 +194,7 @@ impl<
             Some(&mut b.grad),
             d,
             &mut cache.workspace,
+            &mut cache.gemm,
         )
         .expect(INVARIANT);
     }
@@ -254,18 +264,22 @@ impl<
     fn forward_into(&self, x: &Tensor<S3<IN_C, H, W>, B, E>, out: &mut Tensor<S3<OUT_C, OH, OW>, B, E>) {
         let dev = x.device();
         let d = Self::dims::<H, W, OH, OW>(x.batch());
-        // Inference has no cache: the im2col workspace is this call's.
+        // Inference has no cache: the im2col workspace is this call's, the
+        // GEMM packs into the thread's workspace.
         let mut ws = dev.zeros(0);
         out.set_batch(x.batch());
-        conv2d_forward(
-            dev,
-            x.buf(),
-            &self.weight.value,
-            Some(&self.bias.value),
-            out.buf_mut(),
-            d,
-            &mut ws,
-        )
+        GemmWorkspace::with_thread_local(|gemm| {
+            conv2d_forward(
+                dev,
+                x.buf(),
+                &self.weight.value,
+                Some(&self.bias.value),
+                out.buf_mut(),
+                d,
+                &mut ws,
+                gemm,
+            )
+        })
         .expect(INVARIANT);
     }
     fn forward_train_into(
@@ -284,6 +298,7 @@ impl<
             out.buf_mut(),
             d,
             &mut cache.workspace,
+            &mut cache.gemm,
         )
         .expect(INVARIANT);
     }
@@ -396,14 +411,46 @@ mod tests {
         };
         let (x, w) = (vec![0f32; 16], vec![0f32; 9]);
         let (mut y, mut ws) = (vec![], vec![]);
-        conv2d_forward(&Cpu, &x, &w, None, &mut y, d, &mut ws).unwrap();
+        conv2d_forward(&Cpu, &x, &w, None, &mut y, d, &mut ws, &mut GemmWorkspace::new()).unwrap();
         assert_eq!(y.len(), 4);
-        let e = conv2d_forward(&Cpu, &x[..15].to_vec(), &w, None, &mut y, d, &mut ws).unwrap_err();
+        let e = conv2d_forward(
+            &Cpu,
+            &x[..15].to_vec(),
+            &w,
+            None,
+            &mut y,
+            d,
+            &mut ws,
+            &mut GemmWorkspace::new(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("input"), "{e}");
-        let e = conv2d_forward(&Cpu, &x, &w, None, &mut y, Conv2dDims { stride: 0, ..d }, &mut ws).unwrap_err();
+        let e = conv2d_forward(
+            &Cpu,
+            &x,
+            &w,
+            None,
+            &mut y,
+            Conv2dDims { stride: 0, ..d },
+            &mut ws,
+            &mut GemmWorkspace::new(),
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::InvalidArgument { .. }));
         let mut dw = vec![0f32; 8];
-        let e = conv2d_backward(&Cpu, &x, &w, &y, None, &mut dw, None, d, &mut ws).unwrap_err();
+        let e = conv2d_backward(
+            &Cpu,
+            &x,
+            &w,
+            &y,
+            None,
+            &mut dw,
+            None,
+            d,
+            &mut ws,
+            &mut GemmWorkspace::new(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("weight gradient"), "{e}");
     }
 }

@@ -7,14 +7,16 @@
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
-use dl_core::ops::matmul::{BiasAxis, Gemm};
+use dl_core::ops::matmul::{BiasAxis, Gemm, GemmWorkspace};
 use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S2, S3};
 
 /// Forward on flat buffers: `y[n, out] = x[n, in] W[out, in]^T + b[out]`.
-/// `y` must hold `n * out` elements.
+/// `y` must hold `n * out` elements; `ws` is the GEMM's packing memory
+/// (keep it and reuse it).
 #[allow(clippy::too_many_arguments)]
 pub fn linear_forward<B: Backend, E: Float>(
     dev: &B,
+    ws: &mut GemmWorkspace,
     x: &B::Buf<E>,
     w: &B::Buf<E>,
     b: Option<&B::Buf<E>>,
@@ -27,16 +29,18 @@ pub fn linear_forward<B: Backend, E: Float>(
     match b {
         // On the CPU the bias is added in the GEMM's epilogue (the same
         // result as a separate `bias_add`, bit for bit, one pass fewer).
-        Some(b) => dev.gemm_bias(g, x, w, b, BiasAxis::Columns, y),
-        None => dev.gemm(g, x, w, y),
+        Some(b) => dev.gemm_bias_ws(ws, g, x, w, b, BiasAxis::Columns, y),
+        None => dev.gemm_ws(ws, g, x, w, y),
     }
 }
 
 /// Backward on flat buffers: accumulates `dW += dy^T x` and `db += sum(dy)`;
 /// writes `dx = dy W` when `dx` is given (it must hold `n * in` elements).
+/// `ws` is the GEMM's packing memory (keep it and reuse it).
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward<B: Backend, E: Float>(
     dev: &B,
+    ws: &mut GemmWorkspace,
     x: &B::Buf<E>,
     w: &B::Buf<E>,
     dy: &B::Buf<E>,
@@ -47,7 +51,7 @@ pub fn linear_backward<B: Backend, E: Float>(
     in_f: usize,
     out_f: usize,
 ) {
-    dev.gemm(Gemm::new(out_f, in_f, n, true, false).accumulate(), dy, x, dw);
+    dev.gemm_ws(ws, Gemm::new(out_f, in_f, n, true, false).accumulate(), dy, x, dw);
     if let Some(db) = db {
         dev.bias_grad(
             BiasDims {
@@ -60,7 +64,7 @@ pub fn linear_backward<B: Backend, E: Float>(
         );
     }
     if let Some(dx) = dx {
-        dev.gemm(Gemm::new(n, in_f, out_f, false, false), dy, w, dx);
+        dev.gemm_ws(ws, Gemm::new(n, in_f, out_f, false, false), dy, w, dx);
     }
 }
 
@@ -69,6 +73,11 @@ pub fn linear_backward<B: Backend, E: Float>(
 /// It takes `S1<IN>` samples, and sequences `S2<T, IN>` / `S3<A, T, IN>`,
 /// where it maps the last axis of every position with the same weights
 /// (as PyTorch's `nn.Linear` on `[N, T, IN]`).
+///
+/// Its cache is the GEMM's packing memory ([`GemmWorkspace`]), used by
+/// the training forward and the backward. The inference forward
+/// (`forward_into`, no cache) packs into the calling thread's workspace
+/// ([`GemmWorkspace::with_thread_local`]).
 ///
 /// ```
 /// use dl_core::prelude::*;
@@ -95,10 +104,19 @@ pub struct Linear<const IN: usize, const OUT: usize, B: Backend = Cpu, E: Float 
 impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B, E> {
     /// Parameter gradients, and the input gradient when `dx` is given, for
     /// `rows` input rows of `IN` features (batch times the leading axes).
-    fn backward_rows(&mut self, dev: &B, rows: usize, x: &B::Buf<E>, dy: &B::Buf<E>, dx: Option<&mut B::Buf<E>>) {
+    fn backward_rows(
+        &mut self,
+        ws: &mut GemmWorkspace,
+        dev: &B,
+        rows: usize,
+        x: &B::Buf<E>,
+        dy: &B::Buf<E>,
+        dx: Option<&mut B::Buf<E>>,
+    ) {
         let w = self.weight.raw_mut();
         linear_backward(
             dev,
+            ws,
             x,
             &w.value,
             dy,
@@ -111,8 +129,14 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B,
         );
     }
 
-    fn forward_rows(&self, dev: &B, rows: usize, x: &B::Buf<E>, y: &mut B::Buf<E>) {
-        linear_forward(dev, x, &self.weight.value, Some(&self.bias.value), y, rows, IN, OUT);
+    /// The forward on `rows` rows; without a workspace, the calling
+    /// thread's (inference).
+    fn forward_rows(&self, ws: Option<&mut GemmWorkspace>, dev: &B, rows: usize, x: &B::Buf<E>, y: &mut B::Buf<E>) {
+        let (w, b) = (&self.weight.value, Some(&self.bias.value));
+        match ws {
+            Some(ws) => linear_forward(dev, ws, x, w, b, y, rows, IN, OUT),
+            None => GemmWorkspace::with_thread_local(|ws| linear_forward(dev, ws, x, w, b, y, rows, IN, OUT)),
+        }
     }
 }
 
@@ -127,36 +151,47 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> OutputShape<S1<IN>
 }
 
 impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S1<IN>, S1<OUT>, B, E> for Linear<IN, OUT, B, E> {
-    type Cache = ();
+    type Cache = GemmWorkspace;
 
-    fn new_cache(_dev: &B) {}
+    fn new_cache(_dev: &B) -> GemmWorkspace {
+        GemmWorkspace::new()
+    }
 
     fn forward_into(&self, x: &Tensor<S1<IN>, B, E>, out: &mut Tensor<S1<OUT>, B, E>) {
         out.set_batch(x.batch());
-        self.forward_rows(x.device(), x.batch(), x.buf(), out.buf_mut());
+        self.forward_rows(None, x.device(), x.batch(), x.buf(), out.buf_mut());
+    }
+    fn forward_train_into(
+        &mut self,
+        x: &Tensor<S1<IN>, B, E>,
+        out: &mut Tensor<S1<OUT>, B, E>,
+        ws: &mut GemmWorkspace,
+    ) {
+        out.set_batch(x.batch());
+        self.forward_rows(Some(ws), x.device(), x.batch(), x.buf(), out.buf_mut());
     }
     fn backward_into(
         &mut self,
         x: &Tensor<S1<IN>, B, E>,
         _out: &Tensor<S1<OUT>, B, E>,
-        _cache: &mut (),
+        ws: &mut GemmWorkspace,
         dy: &Tensor<S1<OUT>, B, E>,
         dx: &mut Tensor<S1<IN>, B, E>,
     ) {
         dx.set_batch(x.batch());
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch(), x.buf(), dy.buf(), Some(dx.buf_mut()));
+        self.backward_rows(ws, &dev, x.batch(), x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
     fn backward_params_into(
         &mut self,
         x: &Tensor<S1<IN>, B, E>,
         _out: &Tensor<S1<OUT>, B, E>,
-        _cache: &mut (),
+        ws: &mut GemmWorkspace,
         dy: &Tensor<S1<OUT>, B, E>,
         _dx: &mut Tensor<S1<IN>, B, E>,
     ) {
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch(), x.buf(), dy.buf(), None);
+        self.backward_rows(ws, &dev, x.batch(), x.buf(), dy.buf(), None);
     }
 }
 
@@ -170,36 +205,47 @@ impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> Ou
 impl<const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float> Layer<S2<T, IN>, S2<T, OUT>, B, E>
     for Linear<IN, OUT, B, E>
 {
-    type Cache = ();
+    type Cache = GemmWorkspace;
 
-    fn new_cache(_dev: &B) {}
+    fn new_cache(_dev: &B) -> GemmWorkspace {
+        GemmWorkspace::new()
+    }
 
     fn forward_into(&self, x: &Tensor<S2<T, IN>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>) {
         out.set_batch(x.batch());
-        self.forward_rows(x.device(), x.batch() * T, x.buf(), out.buf_mut());
+        self.forward_rows(None, x.device(), x.batch() * T, x.buf(), out.buf_mut());
+    }
+    fn forward_train_into(
+        &mut self,
+        x: &Tensor<S2<T, IN>, B, E>,
+        out: &mut Tensor<S2<T, OUT>, B, E>,
+        ws: &mut GemmWorkspace,
+    ) {
+        out.set_batch(x.batch());
+        self.forward_rows(Some(ws), x.device(), x.batch() * T, x.buf(), out.buf_mut());
     }
     fn backward_into(
         &mut self,
         x: &Tensor<S2<T, IN>, B, E>,
         _out: &Tensor<S2<T, OUT>, B, E>,
-        _cache: &mut (),
+        ws: &mut GemmWorkspace,
         dy: &Tensor<S2<T, OUT>, B, E>,
         dx: &mut Tensor<S2<T, IN>, B, E>,
     ) {
         dx.set_batch(x.batch());
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch() * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
+        self.backward_rows(ws, &dev, x.batch() * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
     fn backward_params_into(
         &mut self,
         x: &Tensor<S2<T, IN>, B, E>,
         _out: &Tensor<S2<T, OUT>, B, E>,
-        _cache: &mut (),
+        ws: &mut GemmWorkspace,
         dy: &Tensor<S2<T, OUT>, B, E>,
         _dx: &mut Tensor<S2<T, IN>, B, E>,
     ) {
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch() * T, x.buf(), dy.buf(), None);
+        self.backward_rows(ws, &dev, x.batch() * T, x.buf(), dy.buf(), None);
     }
 }
 
@@ -213,36 +259,47 @@ impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backe
 impl<const A: usize, const T: usize, const IN: usize, const OUT: usize, B: Backend, E: Float>
     Layer<S3<A, T, IN>, S3<A, T, OUT>, B, E> for Linear<IN, OUT, B, E>
 {
-    type Cache = ();
+    type Cache = GemmWorkspace;
 
-    fn new_cache(_dev: &B) {}
+    fn new_cache(_dev: &B) -> GemmWorkspace {
+        GemmWorkspace::new()
+    }
 
     fn forward_into(&self, x: &Tensor<S3<A, T, IN>, B, E>, out: &mut Tensor<S3<A, T, OUT>, B, E>) {
         out.set_batch(x.batch());
-        self.forward_rows(x.device(), x.batch() * A * T, x.buf(), out.buf_mut());
+        self.forward_rows(None, x.device(), x.batch() * A * T, x.buf(), out.buf_mut());
+    }
+    fn forward_train_into(
+        &mut self,
+        x: &Tensor<S3<A, T, IN>, B, E>,
+        out: &mut Tensor<S3<A, T, OUT>, B, E>,
+        ws: &mut GemmWorkspace,
+    ) {
+        out.set_batch(x.batch());
+        self.forward_rows(Some(ws), x.device(), x.batch() * A * T, x.buf(), out.buf_mut());
     }
     fn backward_into(
         &mut self,
         x: &Tensor<S3<A, T, IN>, B, E>,
         _out: &Tensor<S3<A, T, OUT>, B, E>,
-        _cache: &mut (),
+        ws: &mut GemmWorkspace,
         dy: &Tensor<S3<A, T, OUT>, B, E>,
         dx: &mut Tensor<S3<A, T, IN>, B, E>,
     ) {
         dx.set_batch(x.batch());
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch() * A * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
+        self.backward_rows(ws, &dev, x.batch() * A * T, x.buf(), dy.buf(), Some(dx.buf_mut()));
     }
     fn backward_params_into(
         &mut self,
         x: &Tensor<S3<A, T, IN>, B, E>,
         _out: &Tensor<S3<A, T, OUT>, B, E>,
-        _cache: &mut (),
+        ws: &mut GemmWorkspace,
         dy: &Tensor<S3<A, T, OUT>, B, E>,
         _dx: &mut Tensor<S3<A, T, IN>, B, E>,
     ) {
         let dev = x.device().clone();
-        self.backward_rows(&dev, x.batch() * A * T, x.buf(), dy.buf(), None);
+        self.backward_rows(ws, &dev, x.batch() * A * T, x.buf(), dy.buf(), None);
     }
 }
 
@@ -267,8 +324,9 @@ mod tests {
         let gt = Tensor::from_slice(&Cpu, 5, &g).unwrap();
         let mut out = Tensor::empty(&Cpu);
         let mut dx = Tensor::empty(&Cpu);
-        l.forward_train_into(&x, &mut out, &mut ());
-        l.backward_into(&x, &out, &mut (), &gt, &mut dx);
+        let mut ws = GemmWorkspace::new();
+        l.forward_train_into(&x, &mut out, &mut ws);
+        l.backward_into(&x, &out, &mut ws, &gt, &mut dx);
         let fx = |v: &[f64]| loss(&l, &Tensor::from_slice(&Cpu, 5, v).unwrap(), &g);
         check_gradient(fx, &x.to_vec(), &dx.to_vec(), GradCheck::default()).unwrap();
         let mut lw = l.clone();
@@ -294,11 +352,12 @@ mod tests {
         let gt = Tensor::<S2<3, 3>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
         let mut out = Tensor::empty(&Cpu);
         let mut dx = Tensor::empty(&Cpu);
-        l.forward_train_into(&x, &mut out, &mut ());
+        let mut ws = GemmWorkspace::new();
+        l.forward_train_into(&x, &mut out, &mut ws);
         // Every position equals the rank-1 layer on that row.
         let rows = Tensor::<S1<4>, Cpu, f64>::from_slice(&Cpu, 6, &x.to_vec()).unwrap();
         assert_eq!(out.to_vec(), Layer::<S1<4>, S1<3>, _, _>::forward(&l, &rows).to_vec());
-        l.backward_into(&x, &out, &mut (), &gt, &mut dx);
+        l.backward_into(&x, &out, &mut ws, &gt, &mut dx);
         let seq_loss = |l: &L, x: &Tensor<S2<3, 4>, Cpu, f64>| -> f64 {
             let y: Tensor<S2<3, 3>, Cpu, f64> = l.forward(x);
             y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
@@ -317,6 +376,28 @@ mod tests {
         assert_eq!(y3.to_vec(), Layer::<S1<4>, S1<3>, _, _>::forward(&l, &rows3).to_vec());
     }
 
+    /// The training forward (the cache's workspace) and the inference
+    /// forward (the thread's) give the same bits; a second step reuses the
+    /// cache's packing memory without growing it.
+    #[test]
+    fn cache_workspace_matches_inference_and_is_reused() {
+        let mut rng = Rng::new(4);
+        let mut l = Linear::<96, 80, Cpu, f32>::init_with(&Cpu, &mut rng);
+        let x = Tensor::<S1<96>, Cpu, f32>::randn(&Cpu, 70, &mut rng);
+        let dy = Tensor::<S1<80>, Cpu, f32>::randn(&Cpu, 70, &mut rng);
+        let mut ws = <Linear<96, 80, Cpu, f32> as Layer<S1<96>, S1<80>, Cpu, f32>>::new_cache(&Cpu);
+        assert_eq!(ws.bytes(), 0);
+        let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
+        l.forward_train_into(&x, &mut out, &mut ws);
+        l.backward_into(&x, &out, &mut ws, &dy, &mut dx);
+        let held = ws.bytes();
+        assert!(held > 0);
+        assert_eq!(out.to_vec(), l.forward(&x).to_vec());
+        l.forward_train_into(&x, &mut out, &mut ws);
+        l.backward_into(&x, &out, &mut ws, &dy, &mut dx);
+        assert_eq!(ws.bytes(), held);
+    }
+
     #[test]
     fn gradients_accumulate() {
         let mut rng = Rng::new(2);
@@ -324,10 +405,11 @@ mod tests {
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let dy = Tensor::<S1<3>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         let (mut out, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-        l.forward_train_into(&x, &mut out, &mut ());
-        l.backward_into(&x, &out, &mut (), &dy, &mut dx);
+        let mut ws = GemmWorkspace::new();
+        l.forward_train_into(&x, &mut out, &mut ws);
+        l.backward_into(&x, &out, &mut ws, &dy, &mut dx);
         let once = l.weight.grad_vec();
-        l.backward_into(&x, &out, &mut (), &dy, &mut dx);
+        l.backward_into(&x, &out, &mut ws, &dy, &mut dx);
         let twice = l.weight.grad_vec();
         for (a, b) in once.iter().zip(&twice) {
             assert!((2.0 * a - b).abs() < 1e-12);

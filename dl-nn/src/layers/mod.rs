@@ -48,5 +48,5 @@ pub use linear::Linear;
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use pool1d::{AvgPool1d, GlobalAvgPool1d, MaxPool1d};
 pub use residual::{Residual, ResidualProj};
-pub use rnn::{LastStep, GRU, LSTM};
+pub use rnn::{LastStep, LastStepCache, GRU, LSTM};
 pub use seq_mean::SeqMean;

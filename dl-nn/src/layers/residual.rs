@@ -301,7 +301,7 @@ mod tests {
     use crate::layers::test_util::{check_layer, state_dict};
     use crate::layers::{LayerNorm, Linear, Tanh};
     use dl_core::ops::util::testing::assert_close;
-    use dl_core::{ParamKind, S1, S2};
+    use dl_core::{GemmWorkspace, ParamKind, S1, S2};
     #[allow(unused_imports)]
     use dl_core::{RawParam, Rng};
 
@@ -317,6 +317,8 @@ mod tests {
     struct MlpCache<const H: usize> {
         h: Tensor<S1<H>, Cpu, f64>,
         a: Tensor<S1<H>, Cpu, f64>,
+        fc1: GemmWorkspace,
+        fc2: GemmWorkspace,
     }
 
     impl<const D: usize, const H: usize, const O: usize> Module<Cpu, f64> for Mlp<D, H, O> {
@@ -352,6 +354,8 @@ mod tests {
             MlpCache {
                 h: Tensor::empty(dev),
                 a: Tensor::empty(dev),
+                fc1: GemmWorkspace::new(),
+                fc2: GemmWorkspace::new(),
             }
         }
         fn forward_into(&self, x: &Tensor<S1<D>, Cpu, f64>, out: &mut Tensor<S1<O>, Cpu, f64>) {
@@ -363,9 +367,9 @@ mod tests {
             out: &mut Tensor<S1<O>, Cpu, f64>,
             c: &mut MlpCache<H>,
         ) {
-            self.fc1.forward_train_into(x, &mut c.h, &mut ());
+            self.fc1.forward_train_into(x, &mut c.h, &mut c.fc1);
             self.act.forward_train_into(&c.h, &mut c.a, &mut ());
-            self.fc2.forward_train_into(&c.a, out, &mut ());
+            self.fc2.forward_train_into(&c.a, out, &mut c.fc2);
         }
         fn backward_into(
             &mut self,
@@ -376,9 +380,9 @@ mod tests {
             dx: &mut Tensor<S1<D>, Cpu, f64>,
         ) {
             let (mut da, mut dh) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-            self.fc2.backward_into(&c.a, out, &mut (), dy, &mut da);
+            self.fc2.backward_into(&c.a, out, &mut c.fc2, dy, &mut da);
             self.act.backward_into(&c.h, &c.a, &mut (), &da, &mut dh);
-            self.fc1.backward_into(x, &c.h, &mut (), &dh, dx);
+            self.fc1.backward_into(x, &c.h, &mut c.fc1, &dh, dx);
         }
     }
 

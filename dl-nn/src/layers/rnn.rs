@@ -30,7 +30,7 @@ use crate::layers::linear::{linear_backward, linear_forward};
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
-use dl_core::ops::matmul::{Batch, Gemm};
+use dl_core::ops::matmul::{Batch, Gemm, GemmWorkspace};
 use dl_core::ops::rnn::{Cell, RnnStep};
 use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Error, Float, ParamKind, RawParam, Result, Rng, Tensor, S1, S2};
@@ -140,6 +140,8 @@ pub struct RnnCache<B: Backend, E: Float> {
     dims: Option<RnnDims>,
     /// Scratch space of the backward pass.
     work: RnnWork<B, E>,
+    /// The GEMMs' packing memory.
+    gemm: GemmWorkspace,
 }
 
 impl<B: Backend, E: Float> RnnCache<B, E> {
@@ -154,6 +156,7 @@ impl<B: Backend, E: Float> RnnCache<B, E> {
             r: dev.zeros(0),
             dims: None,
             work: RnnWork::new(dev),
+            gemm: GemmWorkspace::new(),
         }
     }
 
@@ -258,7 +261,14 @@ pub fn rnn_forward<B: Backend, E: Float>(
     cache.ensure(dev, d);
     let (n, t, hd, gh) = (d.n, d.t, d.hidden, d.gh());
     let RnnCache {
-        g, h, c, acts, ys, r, ..
+        g,
+        h,
+        c,
+        acts,
+        ys,
+        r,
+        gemm,
+        ..
     } = cache;
     dev.resize(r, n * gh);
     for l in 0..d.layers {
@@ -273,6 +283,7 @@ pub fn rnn_forward<B: Backend, E: Float>(
             dev.resize(&mut g[i], s0.g_len());
             linear_forward(
                 dev,
+                gemm,
                 input,
                 &p[0].value,
                 Some(&p[2].value),
@@ -293,7 +304,7 @@ pub fn rnn_forward<B: Backend, E: Float>(
                     a_offset: k * n * hd,
                     ..Batch::one()
                 };
-                dev.gemm_batched(Gemm::new(n, gh, hd, false, true), batch, &h[i], &p[1].value, r);
+                dev.gemm_batched_ws(gemm, Gemm::new(n, gh, hd, false, true), batch, &h[i], &p[1].value, r);
                 dev.rnn_step_forward(
                     d.step(dir, k),
                     &g[i],
@@ -344,6 +355,7 @@ pub fn rnn_backward<B: Backend, E: Float>(
         dy_next,
         dx_tmp,
     } = &mut cache.work;
+    let gemm = &mut cache.gemm;
     for l in (0..d.layers).rev() {
         let input: &B::Buf<E> = if l == 0 { x } else { &cache.ys[l - 1] };
         let in_f = d.layer_input(l);
@@ -381,7 +393,8 @@ pub fn rnn_backward<B: Backend, E: Float>(
                         a_offset: k * n * gh,
                         ..Batch::one()
                     };
-                    dev.gemm_batched(
+                    dev.gemm_batched_ws(
+                        gemm,
                         Gemm::new(n, hd, gh, false, false).accumulate(),
                         batch,
                         dr,
@@ -392,7 +405,8 @@ pub fn rnn_backward<B: Backend, E: Float>(
             }
             // dW_hh += dR^T h_prev over all steps; db_hh += column sums of dR.
             let whh = &mut p[1];
-            dev.gemm(
+            dev.gemm_ws(
+                gemm,
                 Gemm::new(gh, hd, t * n, true, false).accumulate(),
                 dr,
                 &cache.h[i],
@@ -413,6 +427,7 @@ pub fn rnn_backward<B: Backend, E: Float>(
             match (dir, dx_l.as_deref_mut()) {
                 (0, dxl) => linear_backward(
                     dev,
+                    gemm,
                     input,
                     &wih.value,
                     dg,
@@ -426,6 +441,7 @@ pub fn rnn_backward<B: Backend, E: Float>(
                 (_, dxl) => {
                     linear_backward(
                         dev,
+                        gemm,
                         input,
                         &wih.value,
                         dg,
@@ -437,7 +453,8 @@ pub fn rnn_backward<B: Backend, E: Float>(
                         gh,
                     );
                     if let Some(dxl) = dxl {
-                        dev.gemm(
+                        dev.gemm_ws(
+                            gemm,
                             Gemm::new(n * t, in_f, gh, false, false).accumulate(),
                             dg,
                             &wih.value,
@@ -560,8 +577,14 @@ macro_rules! recurrent_layer {
             }
             fn forward_into(&self, x: &Tensor<S2<T, INPUT>, B, E>, out: &mut Tensor<S2<T, OUT>, B, E>) {
                 out.set_batch(x.batch());
+                // No cache in inference: the states are allocated here, the
+                // GEMMs pack into the thread's workspace.
                 let mut cache = RnnCache::new(x.device());
-                self.run_forward(x, out, &mut cache);
+                GemmWorkspace::with_thread_local(|ws| {
+                    std::mem::swap(&mut cache.gemm, ws);
+                    self.run_forward(x, out, &mut cache);
+                    std::mem::swap(&mut cache.gemm, ws);
+                });
             }
             fn forward_train_into(
                 &mut self,
@@ -692,27 +715,42 @@ fn one_hot_last<B: Backend, E: Float, const T: usize>(dev: &B) -> B::Buf<E> {
     dev.from_slice(&v)
 }
 
-impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>, B, E> for LastStep<B, E> {
-    /// The one-hot row selecting position `T - 1`.
-    type Cache = B::Buf<E>;
+/// The cache of [`LastStep`]: the one-hot row selecting position `T - 1`
+/// and the GEMM's packing memory.
+#[derive(Debug)]
+pub struct LastStepCache<B: Backend, E: Float> {
+    one_hot: B::Buf<E>,
+    gemm: GemmWorkspace,
+}
 
-    fn new_cache(dev: &B) -> B::Buf<E> {
-        one_hot_last::<B, E, T>(dev)
+impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>, B, E> for LastStep<B, E> {
+    type Cache = LastStepCache<B, E>;
+
+    fn new_cache(dev: &B) -> LastStepCache<B, E> {
+        LastStepCache {
+            one_hot: one_hot_last::<B, E, T>(dev),
+            gemm: GemmWorkspace::new(),
+        }
     }
     fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>) {
         out.set_batch(x.batch());
         let e = one_hot_last::<B, E, T>(x.device());
-        select(x, &e, out);
+        GemmWorkspace::with_thread_local(|ws| select(ws, x, &e, out));
     }
-    fn forward_train_into(&mut self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>, cache: &mut B::Buf<E>) {
+    fn forward_train_into(
+        &mut self,
+        x: &Tensor<S2<T, D>, B, E>,
+        out: &mut Tensor<S1<D>, B, E>,
+        cache: &mut LastStepCache<B, E>,
+    ) {
         out.set_batch(x.batch());
-        select(x, cache, out);
+        select(&mut cache.gemm, x, &cache.one_hot, out);
     }
     fn backward_into(
         &mut self,
         x: &Tensor<S2<T, D>, B, E>,
         _out: &Tensor<S1<D>, B, E>,
-        cache: &mut B::Buf<E>,
+        cache: &mut LastStepCache<B, E>,
         dy: &Tensor<S1<D>, B, E>,
         dx: &mut Tensor<S2<T, D>, B, E>,
     ) {
@@ -726,14 +764,21 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>
             ..Batch::one()
         };
         if x.batch() > 0 {
-            x.device()
-                .gemm_batched(Gemm::new(T, D, 1, false, false), batch, cache, dy.buf(), dx.buf_mut());
+            x.device().gemm_batched_ws(
+                &mut cache.gemm,
+                Gemm::new(T, D, 1, false, false),
+                batch,
+                &cache.one_hot,
+                dy.buf(),
+                dx.buf_mut(),
+            );
         }
     }
 }
 
 /// `y_n [1, D] = e^T [1, T] x_n [T, D]` for every sample.
 fn select<const T: usize, const D: usize, B: Backend, E: Float>(
+    ws: &mut GemmWorkspace,
     x: &Tensor<S2<T, D>, B, E>,
     e: &B::Buf<E>,
     y: &mut Tensor<S1<D>, B, E>,
@@ -749,7 +794,7 @@ fn select<const T: usize, const D: usize, B: Backend, E: Float>(
         ..Batch::one()
     };
     x.device()
-        .gemm_batched(Gemm::new(1, D, T, false, false), batch, e, x.buf(), y.buf_mut());
+        .gemm_batched_ws(ws, Gemm::new(1, D, T, false, false), batch, e, x.buf(), y.buf_mut());
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::ops::pool2d::Pool2dKernel;
 use dl_core::Cpu;
+use dl_core::GemmWorkspace;
 use std::collections::HashMap;
 
 /// Per-sample activation dims: `(c, h, w)`; a vector is `(n, 1, 1)`.
@@ -421,11 +422,30 @@ impl FloatPlan {
                     pad: *pad,
                 };
                 let mut ws = Vec::new();
-                conv2d_forward(&dev, &x.to_vec(), wt, Some(b), &mut y, dims, &mut ws)
-                    .expect("conv2d dims were checked");
+                conv2d_forward(
+                    &dev,
+                    &x.to_vec(),
+                    wt,
+                    Some(b),
+                    &mut y,
+                    dims,
+                    &mut ws,
+                    &mut GemmWorkspace::new(),
+                )
+                .expect("conv2d dims were checked");
             }
             FOp::Linear { i: fi, o, w: wt, b } => {
-                linear_forward(&dev, &x.to_vec(), wt, Some(b), &mut y, n, *fi, *o);
+                linear_forward(
+                    &dev,
+                    &mut GemmWorkspace::new(),
+                    &x.to_vec(),
+                    wt,
+                    Some(b),
+                    &mut y,
+                    n,
+                    *fi,
+                    *o,
+                );
             }
             FOp::Relu => y = x.iter().map(|v| v.max(0.0)).collect(),
             FOp::Identity | FOp::Flatten => y = x.to_vec(),

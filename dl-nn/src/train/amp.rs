@@ -35,12 +35,13 @@
 //! let x = Tensor::<S1<1>>::from_vec(&Cpu, 2, vec![1.0, 2.0]).unwrap();
 //! let y = Tensor::<S1<1>>::from_vec(&Cpu, 2, vec![2.0, 4.0]).unwrap();
 //! let (mut out, mut dy, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu), Tensor::empty(&Cpu));
+//! let mut cache = GemmWorkspace::new(); // Linear's cache: the GEMM's packing memory
 //! for _ in 0..3 {
-//!     fc.forward_train_into(&x, &mut out, &mut ());
+//!     fc.forward_train_into(&x, &mut out, &mut cache);
 //!     Mse.loss(&out, &y, &mut dy).unwrap();
 //!     scaler.scale_grad_out(&mut dy); // backward of `scale * loss`
 //!     fc.zero_grad();
-//!     fc.backward_params_into(&x, &out, &mut (), &dy, &mut dx);
+//!     fc.backward_params_into(&x, &out, &mut cache, &dy, &mut dx);
 //!     let stepped = scaler.step(&mut opt, &mut fc); // unscales, checks, steps
 //!     assert!(stepped);
 //!     scaler.update().unwrap();

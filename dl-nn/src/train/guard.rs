@@ -4,7 +4,7 @@
 use super::error::{FaultSource, TrainError};
 use super::fit::NonFinite;
 use crate::module::Module;
-use dl_core::ops::matmul::Gemm;
+use dl_core::ops::matmul::{Gemm, GemmWorkspace};
 use dl_core::{Backend, Float};
 
 /// Checks the loss and the gradients of a step before the optimizer runs,
@@ -12,7 +12,7 @@ use dl_core::{Backend, Float};
 /// after `backward`, and step the optimizer only when it returns `Ok(true)`.
 ///
 /// ```
-/// use dl_core::{Cpu, Rng, Tensor, S1};
+/// use dl_core::{Cpu, GemmWorkspace, Rng, Tensor, S1};
 /// use dl_nn::prelude::*;
 /// use dl_nn::train::{FaultSource, NonFiniteGuard, TrainError};
 /// let dev = Cpu;
@@ -21,11 +21,12 @@ use dl_core::{Backend, Float};
 /// // An input with a NaN gives the weight a NaN gradient.
 /// let x = Tensor::<S1<2>>::from_vec(&dev, 1, vec![f32::NAN, 1.0]).unwrap();
 /// let mut y = Tensor::empty(&dev);
-/// fc.forward_train_into(&x, &mut y, &mut ());
+/// let mut cache = GemmWorkspace::new(); // Linear's cache
+/// fc.forward_train_into(&x, &mut y, &mut cache);
 /// let dy = Tensor::<S1<1>>::from_vec(&dev, 1, vec![1.0]).unwrap();
 /// fc.zero_grad();
 /// let mut dx = Tensor::empty(&dev);
-/// fc.backward_into(&x, &y, &mut (), &dy, &mut dx);
+/// fc.backward_into(&x, &y, &mut cache, &dy, &mut dx);
 /// // In a loop: `if guard.check(&mut model, loss, epoch, step)? { opt.step(&mut model) }`.
 /// let e = guard.check(&mut fc, 0.5, 2, 7).unwrap_err();
 /// assert!(matches!(&e, TrainError::NonFinite { epoch: 2, step: 7, what: FaultSource::Gradient(n) } if n == "weight"), "{e}");
@@ -35,6 +36,7 @@ pub struct NonFiniteGuard<B: Backend, E: Float> {
     dev: B,
     ones: B::Buf<E>,
     total: B::Buf<E>,
+    gemm: GemmWorkspace,
     skipped: usize,
     consecutive: usize,
     max_consecutive: usize,
@@ -53,6 +55,7 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
             dev: dev.clone(),
             ones: dev.zeros(0),
             total: dev.zeros(1),
+            gemm: GemmWorkspace::new(),
             skipped: 0,
             consecutive: 0,
             max_consecutive: DEFAULT_MAX_CONSECUTIVE_SKIPS,
@@ -94,7 +97,8 @@ impl<B: Backend, E: Float> NonFiniteGuard<B, E> {
             return Ok(true);
         }
         let fault = if loss.is_finite() {
-            first_non_finite_grad(&self.dev, model, &mut self.ones, &mut self.total).map(FaultSource::Gradient)
+            first_non_finite_grad(&self.dev, model, &mut self.ones, &mut self.total, &mut self.gemm)
+                .map(FaultSource::Gradient)
         } else {
             Some(FaultSource::Loss)
         };
@@ -142,6 +146,7 @@ fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
     model: &mut M,
     ones: &mut B::Buf<E>,
     total: &mut B::Buf<E>,
+    gemm: &mut GemmWorkspace,
 ) -> Option<String> {
     dev.fill(total, E::ZERO);
     model.for_each_param(&mut |p| {
@@ -153,7 +158,13 @@ fn first_non_finite_grad<M: Module<B, E>, B: Backend, E: Float>(
             dev.resize(ones, n);
             dev.fill(ones, E::ONE);
         }
-        dev.gemm(Gemm::new(1, 1, n, false, false).accumulate(), ones, &p.grad, total);
+        dev.gemm_ws(
+            gemm,
+            Gemm::new(1, 1, n, false, false).accumulate(),
+            ones,
+            &p.grad,
+            total,
+        );
     });
     if dev.to_vec(total).iter().all(|v| v.to_f64().is_finite()) {
         return None;

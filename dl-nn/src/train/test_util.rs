@@ -7,7 +7,7 @@ use crate::layers::{Linear, ReLU};
 use crate::loss::{CrossEntropy, Loss};
 use crate::module::{Layer, Module, Network, OutputShape};
 use crate::summary::Summary;
-use dl_core::{Backend, Cpu, Float, RawParam, Rng, Tensor, S1};
+use dl_core::{Backend, Cpu, Float, GemmWorkspace, RawParam, Rng, Tensor, S1};
 use std::cell::Cell;
 
 /// `Linear<I, H> -> ReLU -> Linear<H, C>`, counting forward passes per mode.
@@ -26,6 +26,8 @@ pub(crate) struct Mlp<const I: usize, const H: usize, const C: usize, B: Backend
 pub(crate) struct MlpCache<const H: usize, B: Backend, E: Float> {
     h: Tensor<S1<H>, B, E>,
     a: Tensor<S1<H>, B, E>,
+    fc1: GemmWorkspace,
+    fc2: GemmWorkspace,
 }
 
 impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Module<B, E> for Mlp<I, H, C, B, E> {
@@ -73,6 +75,8 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
         MlpCache {
             h: Tensor::empty(dev),
             a: Tensor::empty(dev),
+            fc1: GemmWorkspace::new(),
+            fc2: GemmWorkspace::new(),
         }
     }
     fn forward_into(&self, x: &Tensor<S1<I>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
@@ -84,9 +88,9 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
         } else {
             self.eval_calls += 1;
         }
-        self.fc1.forward_train_into(x, &mut c.h, &mut ());
+        self.fc1.forward_train_into(x, &mut c.h, &mut c.fc1);
         self.act.forward_train_into(&c.h, &mut c.a, &mut ());
-        self.fc2.forward_train_into(&c.a, out, &mut ());
+        self.fc2.forward_train_into(&c.a, out, &mut c.fc2);
     }
     fn backward_into(
         &mut self,
@@ -96,9 +100,9 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
         dy: &Tensor<S1<C>, B, E>,
         dx: &mut Tensor<S1<I>, B, E>,
     ) {
-        self.fc2.backward_into(&c.a, out, &mut (), dy, &mut self.da);
+        self.fc2.backward_into(&c.a, out, &mut c.fc2, dy, &mut self.da);
         self.act.backward_into(&c.h, &c.a, &mut (), &self.da, &mut self.dh);
-        self.fc1.backward_into(x, &c.h, &mut (), &self.dh, dx);
+        self.fc1.backward_into(x, &c.h, &mut c.fc1, &self.dh, dx);
     }
 }
 

@@ -27,19 +27,19 @@ impl<B: Backend, E: Float> OutputShape<S1<4>> for Widen<B, E> {
 }
 
 impl<B: Backend, E: Float> Layer<S1<4>, S1<6>, B, E> for Widen<B, E> {
-    type Cache = ();
-    fn new_cache(_dev: &B) {}
+    type Cache = GemmWorkspace;
+    fn new_cache(_dev: &B) -> GemmWorkspace { GemmWorkspace::new() }
     fn forward_into(&self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>) {
         self.inner.forward_into(x, out)
     }
-    fn forward_train_into(&mut self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>, c: &mut ()) {
+    fn forward_train_into(&mut self, x: &Tensor<S1<4>, B, E>, out: &mut Tensor<S1<6>, B, E>, c: &mut GemmWorkspace) {
         self.inner.forward_train_into(x, out, c)
     }
     fn backward_into(
         &mut self,
         x: &Tensor<S1<4>, B, E>,
         out: &Tensor<S1<6>, B, E>,
-        c: &mut (),
+        c: &mut GemmWorkspace,
         dy: &Tensor<S1<6>, B, E>,
         dx: &mut Tensor<S1<4>, B, E>,
     ) {

@@ -12,6 +12,7 @@ use crate::ops::dropout::DropoutKernel;
 use crate::ops::embedding::EmbeddingKernel;
 use crate::ops::layernorm::LayerNormKernel;
 use crate::ops::loss::{BadLabel, ClassDims, LossKernel, PointwiseLoss};
+use crate::ops::matmul::GemmWorkspace;
 use crate::ops::optim::{AdagradHyper, AdamHyper, OptimKernel, Penalty, RmsPropHyper, SgdHyper};
 use crate::ops::pool2d::{Pool2dDims, Pool2dKernel};
 use crate::ops::util::testing::assert_close;
@@ -312,14 +313,22 @@ fn conv_case<E: Float>(c: &Cuda) {
         let (mut y, mut dx, mut ws) = (vec![], vec![], vec![]);
         let (mut dw, mut db) = (data::<E>(d.w_len(), 55), data::<E>(d.c_out, 56));
         let (mut dwd, mut dbd) = (c.from_slice(&dw), c.from_slice(&db));
-        Cpu.conv2d_forward(d, &x, &w, Some(&b), &mut y, &mut ws);
-        Cpu.conv2d_backward_input(d, &w, &g, &mut dx, &mut ws);
-        Cpu.conv2d_backward_weight(d, &x, &g, &mut dw, Some(&mut db), &mut ws);
+        Cpu.conv2d_forward(d, &x, &w, Some(&b), &mut y, &mut ws, &mut GemmWorkspace::new());
+        Cpu.conv2d_backward_input(d, &w, &g, &mut dx, &mut ws, &mut GemmWorkspace::new());
+        Cpu.conv2d_backward_weight(d, &x, &g, &mut dw, Some(&mut db), &mut ws, &mut GemmWorkspace::new());
         let (xd, wd, bd, gd) = (c.from_slice(&x), c.from_slice(&w), c.from_slice(&b), c.from_slice(&g));
         let (mut yd, mut dxd, mut wsd) = (c.zeros(0), c.zeros(0), c.zeros(0));
-        c.conv2d_forward(d, &xd, &wd, Some(&bd), &mut yd, &mut wsd);
-        c.conv2d_backward_input(d, &wd, &gd, &mut dxd, &mut wsd);
-        c.conv2d_backward_weight(d, &xd, &gd, &mut dwd, Some(&mut dbd), &mut wsd);
+        c.conv2d_forward(d, &xd, &wd, Some(&bd), &mut yd, &mut wsd, &mut GemmWorkspace::new());
+        c.conv2d_backward_input(d, &wd, &gd, &mut dxd, &mut wsd, &mut GemmWorkspace::new());
+        c.conv2d_backward_weight(
+            d,
+            &xd,
+            &gd,
+            &mut dwd,
+            Some(&mut dbd),
+            &mut wsd,
+            &mut GemmWorkspace::new(),
+        );
         // GEMM sums of up to n*oh*ow products: scale the tolerance as the GEMM test does.
         for (got, want) in [(&yd, &y), (&dxd, &dx), (&dwd, &dw), (&dbd, &db)] {
             assert_close(&c.to_vec(got), want, rtol * 10.0, atol * 100.0);

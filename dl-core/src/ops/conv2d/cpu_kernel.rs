@@ -2,7 +2,7 @@ use super::{Conv2dDims, Conv2dKernel};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::bias::BiasKernel;
-use crate::ops::matmul::{gemm_batched_fused, Activation, BiasAxis, Epilogue, GemmKernel};
+use crate::ops::matmul::{gemm_batched_fused, Activation, BiasAxis, Epilogue, GemmKernel, GemmWorkspace};
 use crate::ops::mono::Host;
 use rayon::prelude::*;
 
@@ -149,6 +149,7 @@ impl Conv2dKernel for Host {
         b: Option<&Vec<E>>,
         y: &mut Vec<E>,
         ws: &mut Vec<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         d.assert_forward(x.len(), w.len());
         y.resize(d.y_len(), E::ZERO);
@@ -163,11 +164,11 @@ impl Conv2dKernel for Host {
             act: Activation::None,
         };
         if d.columns_are_input() {
-            gemm_batched_fused(g, bt, w, x, y, ep);
+            gemm_batched_fused(gemm, g, bt, w, x, y, ep);
         } else {
             ws.resize(d.cols_len(), E::ZERO);
             im2col(&d, x, ws, Layout::PerSample);
-            gemm_batched_fused(g, bt, w, ws, y, ep);
+            gemm_batched_fused(gemm, g, bt, w, ws, y, ep);
         }
     }
 
@@ -178,6 +179,7 @@ impl Conv2dKernel for Host {
         dy: &Vec<E>,
         dx: &mut Vec<E>,
         ws: &mut Vec<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         d.assert_backward_input(w.len(), dy.len());
         dx.resize(d.x_len(), E::ZERO);
@@ -186,11 +188,11 @@ impl Conv2dKernel for Host {
         }
         let (g, bt) = d.backward_input_gemm();
         if d.columns_are_input() {
-            self.gemm_batched(g, bt, w, dy, dx);
+            self.gemm_batched_ws(gemm, g, bt, w, dy, dx);
             return;
         }
         ws.resize(d.cols_len(), E::ZERO);
-        self.gemm_batched(g, bt, w, dy, ws);
+        self.gemm_batched_ws(gemm, g, bt, w, dy, ws);
         col2im(&d, ws, dx);
     }
 
@@ -202,6 +204,7 @@ impl Conv2dKernel for Host {
         dw: &mut Vec<E>,
         db: Option<&mut Vec<E>>,
         ws: &mut Vec<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
         if let Some(db) = db {
@@ -217,6 +220,6 @@ impl Conv2dKernel for Host {
             transpose_nc(&d, dy, dyt);
         }
         let (g, bt) = d.backward_weight_gemm();
-        self.gemm_batched(g, bt, ws, ws, dw);
+        self.gemm_batched_ws(gemm, g, bt, ws, ws, dw);
     }
 }

@@ -7,7 +7,7 @@ use super::{Conv2dDims, Conv2dKernel};
 use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::ops::bias::BiasKernel;
-use crate::ops::matmul::GemmKernel;
+use crate::ops::matmul::{GemmKernel, GemmWorkspace};
 use crate::Storage;
 use dl_cuda::cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 use dl_cuda::CudaBuf;
@@ -60,6 +60,7 @@ impl Conv2dKernel for Cuda {
         b: Option<&CudaBuf<E>>,
         y: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         d.assert_forward(x.len(), w.len());
         self.resize(y, d.y_len());
@@ -68,11 +69,11 @@ impl Conv2dKernel for Cuda {
         }
         let (g, bt) = d.forward_gemm();
         if d.columns_are_input() {
-            self.gemm_batched(g, bt, w, x, y);
+            self.gemm_batched_ws(gemm, g, bt, w, x, y);
         } else {
             self.resize(ws, d.cols_len());
             self.im2col(&d, &x.view(), &mut ws.view_mut(), PER_SAMPLE);
-            self.gemm_batched(g, bt, w, ws, y);
+            self.gemm_batched_ws(gemm, g, bt, w, ws, y);
         }
         if let Some(b) = b {
             self.bias_add(d.bias_dims(), b, y);
@@ -86,6 +87,7 @@ impl Conv2dKernel for Cuda {
         dy: &CudaBuf<E>,
         dx: &mut CudaBuf<E>,
         ws: &mut CudaBuf<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         d.assert_backward_input(w.len(), dy.len());
         self.resize(dx, d.x_len());
@@ -94,11 +96,11 @@ impl Conv2dKernel for Cuda {
         }
         let (g, bt) = d.backward_input_gemm();
         if d.columns_are_input() {
-            self.gemm_batched(g, bt, w, dy, dx);
+            self.gemm_batched_ws(gemm, g, bt, w, dy, dx);
             return;
         }
         self.resize(ws, d.cols_len());
-        self.gemm_batched(g, bt, w, dy, ws);
+        self.gemm_batched_ws(gemm, g, bt, w, dy, ws);
         let f = self.kernel::<E>(&MODULE, "col2im");
         let a = dims(&d);
         let (cv, mut dxv) = (ws.view(), dx.view_mut());
@@ -122,6 +124,7 @@ impl Conv2dKernel for Cuda {
         dw: &mut CudaBuf<E>,
         db: Option<&mut CudaBuf<E>>,
         ws: &mut CudaBuf<E>,
+        gemm: &mut GemmWorkspace,
     ) {
         d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
         if let Some(db) = db {
@@ -150,6 +153,6 @@ impl Conv2dKernel for Cuda {
             }
         }
         let (g, bt) = d.backward_weight_gemm();
-        self.gemm_batched(g, bt, ws, ws, dw);
+        self.gemm_batched_ws(gemm, g, bt, ws, ws, dw);
     }
 }

@@ -26,7 +26,7 @@ use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::ops::bias::BiasDims;
-use crate::ops::matmul::{Batch, Gemm};
+use crate::ops::matmul::{Batch, Gemm, GemmWorkspace};
 use crate::param::Param;
 use crate::shape::{conv_out, S1, S3, S4};
 use crate::tensor::Tensor;
@@ -112,6 +112,22 @@ impl Conv2dDims {
                 "channels must be positive (in {}, out {})",
                 self.c_in, self.c_out
             ));
+        }
+        // Every size the kernels compute (the buffers, the im2col columns of
+        // the whole batch beside the transposed output gradient) must fit
+        // `usize`: the `*_len` helpers multiply unchecked.
+        let mul = |a: usize, b: usize| a.checked_mul(b);
+        let sizes = (|| {
+            self.h.max(self.w).checked_add(mul(2, self.pad)?)?;
+            let ckk = mul(mul(self.c_in, self.k)?, self.k)?;
+            let ohw = mul(self.oh(), self.ow())?;
+            mul(mul(mul(self.n, self.c_in)?, self.h)?, self.w)?;
+            mul(mul(self.n, self.c_out)?, ohw)?;
+            mul(self.c_out, ckk)?;
+            mul(ckk.checked_add(self.c_out)?, mul(self.n, ohw)?)
+        })();
+        if sizes.is_none() {
+            return bad(format!("the sizes of the {self:?} convolution overflow usize"));
         }
         if self.h + 2 * self.pad < self.k || self.w + 2 * self.pad < self.k {
             return bad(format!(
@@ -242,11 +258,13 @@ impl Conv2dDims {
 ///
 /// `ws` is a scratch buffer owned by the caller and reused across calls: the
 /// kernels resize it to what they need (its contents are not meaningful
-/// between calls). Dimensions must be valid ([`Conv2dDims::validate`]);
+/// between calls); `gemm` is the caller's GEMM packing workspace, likewise
+/// reused (see [`GemmWorkspace`]). Dimensions must be valid ([`Conv2dDims::validate`]);
 /// buffers too small for them are a bug in the caller and panic.
 pub trait Conv2dKernel: Storage {
     /// `y = conv(x, w) + b`; `y` is resized to `d.y_len()`. Without `b` no
     /// bias is added.
+    #[allow(clippy::too_many_arguments)]
     fn conv2d_forward<E: Float>(
         &self,
         d: Conv2dDims,
@@ -255,6 +273,7 @@ pub trait Conv2dKernel: Storage {
         b: Option<&Self::Buf<E>>,
         y: &mut Self::Buf<E>,
         ws: &mut Self::Buf<E>,
+        gemm: &mut GemmWorkspace,
     );
     /// Input gradient: **overwrites** `dx` (resized to `d.x_len()`) with
     /// `dL/dx` for the upstream gradient `dy`.
@@ -265,9 +284,11 @@ pub trait Conv2dKernel: Storage {
         dy: &Self::Buf<E>,
         dx: &mut Self::Buf<E>,
         ws: &mut Self::Buf<E>,
+        gemm: &mut GemmWorkspace,
     );
     /// Parameter gradients: **accumulates** `dw += dL/dw` and, when given,
     /// `db += dL/db` (sum of `dy` over batch and positions).
+    #[allow(clippy::too_many_arguments)]
     fn conv2d_backward_weight<E: Float>(
         &self,
         d: Conv2dDims,
@@ -276,6 +297,7 @@ pub trait Conv2dKernel: Storage {
         dw: &mut Self::Buf<E>,
         db: Option<&mut Self::Buf<E>>,
         ws: &mut Self::Buf<E>,
+        gemm: &mut GemmWorkspace,
     );
 }
 
@@ -309,18 +331,20 @@ fn typed_dims<const C: usize, const H: usize, const W: usize, const O: usize, co
 }
 
 /// Typed convolution: `y = conv(x, w) + b` with stride and zero padding,
-/// written into `y` (resized to the batch of `x`). `ws` is a reusable scratch
-/// buffer (start with an empty one).
+/// written into `y` (resized to the batch of `x`). `ws` (the im2col columns)
+/// and `gemm` (the GEMM's packing memory) are reusable scratch space: start
+/// with empty ones and keep them.
 ///
 /// **PyTorch equivalent**: `F.conv2d(x, w, b, stride=stride, padding=pad)`.
 ///
 /// ```
 /// use dl_core::prelude::*;
 /// use dl_core::ops::conv2d::conv2d_into;
+/// use dl_core::ops::matmul::GemmWorkspace;
 /// let x = Tensor::<S3<1, 3, 3>>::from_vec(&Cpu, 1, (1..=9).map(|v| v as f32).collect()).unwrap();
 /// let w = Param::<S4<1, 1, 2, 2>>::from_vec(&Cpu, vec![1.0, 0.0, 0.0, 1.0]).unwrap();
 /// let mut y = Tensor::<S3<1, 2, 2>>::empty(&Cpu);
-/// conv2d_into(&x, &w, None, 1, 0, &mut y, &mut Vec::new()).unwrap();
+/// conv2d_into(&x, &w, None, 1, 0, &mut y, &mut Vec::new(), &mut GemmWorkspace::new()).unwrap();
 /// assert_eq!(y.to_vec(), vec![6.0, 8.0, 12.0, 14.0]); // x[i, j] + x[i+1, j+1]
 /// ```
 ///
@@ -346,11 +370,12 @@ pub fn conv2d_into<
     pad: usize,
     y: &mut Tensor<S3<O, OH, OW>, B, E>,
     ws: &mut B::Buf<E>,
+    gemm: &mut GemmWorkspace,
 ) -> Result<()> {
     let d = typed_dims::<C, H, W, O, OH, OW>(x.batch(), K, stride, pad)?;
     y.set_batch(x.batch());
     x.device()
-        .conv2d_forward(d, x.buf(), &w.value, b.map(|b| &b.value), y.buf_mut(), ws);
+        .conv2d_forward(d, x.buf(), &w.value, b.map(|b| &b.value), y.buf_mut(), ws, gemm);
     Ok(())
 }
 
@@ -381,6 +406,7 @@ pub fn conv2d_backward<
     dy: &Tensor<S3<O, OH, OW>, B, E>,
     dx: &mut Tensor<S3<C, H, W>, B, E>,
     ws: &mut B::Buf<E>,
+    gemm: &mut GemmWorkspace,
 ) -> Result<()> {
     let d = typed_dims::<C, H, W, O, OH, OW>(x.batch(), K, stride, pad)?;
     if dy.batch() != x.batch() {
@@ -392,9 +418,17 @@ pub fn conv2d_backward<
     }
     let dev = x.device();
     dx.set_batch(x.batch());
-    dev.conv2d_backward_input(d, &w.value, dy.buf(), dx.buf_mut(), ws);
+    dev.conv2d_backward_input(d, &w.value, dy.buf(), dx.buf_mut(), ws, gemm);
     let w = w.raw_mut();
-    dev.conv2d_backward_weight(d, x.buf(), dy.buf(), &mut w.grad, b.map(|b| &mut b.raw_mut().grad), ws);
+    dev.conv2d_backward_weight(
+        d,
+        x.buf(),
+        dy.buf(),
+        &mut w.grad,
+        b.map(|b| &mut b.raw_mut().grad),
+        ws,
+        gemm,
+    );
     Ok(())
 }
 

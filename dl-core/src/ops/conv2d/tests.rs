@@ -1,5 +1,6 @@
 use super::*;
 use crate::gradcheck::{check_gradient, GradCheck};
+use crate::ops::matmul::GemmWorkspace;
 use crate::ops::util::testing::assert_close;
 use crate::{Cpu, Rng};
 
@@ -70,9 +71,9 @@ fn forward_matches_reference_at_edge_sizes() {
         let w = rand(&mut rng, d.w_len());
         let b = rand(&mut rng, d.c_out);
         let (mut y, mut ws) = (vec![], vec![]);
-        Cpu.conv2d_forward(d, &x, &w, Some(&b), &mut y, &mut ws);
+        Cpu.conv2d_forward(d, &x, &w, Some(&b), &mut y, &mut ws, &mut GemmWorkspace::new());
         assert_close(&y, &reference_forward(&d, &x, &w, Some(&b)), 1e-12, 1e-12);
-        Cpu.conv2d_forward(d, &x, &w, None, &mut y, &mut ws);
+        Cpu.conv2d_forward(d, &x, &w, None, &mut y, &mut ws, &mut GemmWorkspace::new());
         assert_close(&y, &reference_forward(&d, &x, &w, None), 1e-12, 1e-12);
     }
 }
@@ -97,7 +98,15 @@ fn forward_f32_large_matches_reference() {
     let b = rand(&mut rng, d.c_out);
     let to32 = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<_>>();
     let (mut y, mut ws) = (vec![], vec![]);
-    Cpu.conv2d_forward(d, &to32(&x), &to32(&w), Some(&to32(&b)), &mut y, &mut ws);
+    Cpu.conv2d_forward(
+        d,
+        &to32(&x),
+        &to32(&w),
+        Some(&to32(&b)),
+        &mut y,
+        &mut ws,
+        &mut GemmWorkspace::new(),
+    );
     let expect = reference_forward(&d, &x, &w, Some(&b));
     assert_close(&y, &to32(&expect), 1e-4, 1e-4);
 }
@@ -112,15 +121,23 @@ fn gradient_check_at_edge_sizes() {
         let g: Vec<f64> = (0..d.y_len()).map(|i| 0.2 + (i as f64 * 0.61).sin()).collect();
         let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
             let (mut y, mut ws) = (vec![], vec![]);
-            Cpu.conv2d_forward(d, &x.to_vec(), &w.to_vec(), Some(&b.to_vec()), &mut y, &mut ws);
+            Cpu.conv2d_forward(
+                d,
+                &x.to_vec(),
+                &w.to_vec(),
+                Some(&b.to_vec()),
+                &mut y,
+                &mut ws,
+                &mut GemmWorkspace::new(),
+            );
             y.iter().zip(&g).map(|(a, b)| a * b).sum()
         };
         let mut ws = vec![];
         // Stale values in dx must be overwritten; dw/db must accumulate.
         let mut dx = vec![7.0; 3];
-        Cpu.conv2d_backward_input(d, &w, &g, &mut dx, &mut ws);
+        Cpu.conv2d_backward_input(d, &w, &g, &mut dx, &mut ws, &mut GemmWorkspace::new());
         let (mut dw, mut db) = (vec![0.5; d.w_len()], vec![0.25; d.c_out]);
-        Cpu.conv2d_backward_weight(d, &x, &g, &mut dw, Some(&mut db), &mut ws);
+        Cpu.conv2d_backward_weight(d, &x, &g, &mut dw, Some(&mut db), &mut ws, &mut GemmWorkspace::new());
         dw.iter_mut().for_each(|v| *v -= 0.5);
         db.iter_mut().for_each(|v| *v -= 0.25);
         let opts = GradCheck::default();
@@ -152,9 +169,9 @@ fn workspace_reuse_is_transparent() {
     );
     let run = |ws: &mut Vec<f64>| {
         let (mut y, mut dx, mut dw) = (vec![], vec![], vec![0.0; d.w_len()]);
-        Cpu.conv2d_forward(d, &x, &w, None, &mut y, ws);
-        Cpu.conv2d_backward_input(d, &w, &dy, &mut dx, ws);
-        Cpu.conv2d_backward_weight(d, &x, &dy, &mut dw, None, ws);
+        Cpu.conv2d_forward(d, &x, &w, None, &mut y, ws, &mut GemmWorkspace::new());
+        Cpu.conv2d_backward_input(d, &w, &dy, &mut dx, ws, &mut GemmWorkspace::new());
+        Cpu.conv2d_backward_weight(d, &x, &dy, &mut dw, None, ws, &mut GemmWorkspace::new());
         (y, dx, dw)
     };
     let fresh = run(&mut vec![]);
@@ -179,12 +196,20 @@ fn empty_batch() {
     };
     let w = vec![1.0f32; d.w_len()];
     let (mut y, mut dx, mut ws) = (vec![1.0f32], vec![1.0f32], vec![]);
-    Cpu.conv2d_forward(d, &vec![], &w, None, &mut y, &mut ws);
+    Cpu.conv2d_forward(d, &vec![], &w, None, &mut y, &mut ws, &mut GemmWorkspace::new());
     assert!(y.is_empty());
-    Cpu.conv2d_backward_input(d, &w, &vec![], &mut dx, &mut ws);
+    Cpu.conv2d_backward_input(d, &w, &vec![], &mut dx, &mut ws, &mut GemmWorkspace::new());
     assert!(dx.is_empty());
     let (mut dw, mut db) = (vec![0.5f32; d.w_len()], vec![0.5f32; 3]);
-    Cpu.conv2d_backward_weight(d, &vec![], &vec![], &mut dw, Some(&mut db), &mut ws);
+    Cpu.conv2d_backward_weight(
+        d,
+        &vec![],
+        &vec![],
+        &mut dw,
+        Some(&mut db),
+        &mut ws,
+        &mut GemmWorkspace::new(),
+    );
     assert!(dw.iter().chain(&db).all(|&v| v == 0.5));
 }
 
@@ -206,6 +231,17 @@ fn invalid_dims_are_typed_errors() {
         Conv2dDims { k: 0, ..d },
         Conv2dDims { k: 5, ..d },
         Conv2dDims { c_in: 0, ..d },
+        // Sizes that overflow usize (the buffers' lengths would wrap).
+        Conv2dDims {
+            n: 1 << 40,
+            c_in: 1 << 30,
+            ..d
+        },
+        Conv2dDims {
+            pad: usize::MAX / 2,
+            ..d
+        },
+        Conv2dDims { n: usize::MAX / 2, ..d },
     ] {
         assert!(
             matches!(bad.validate(), Err(Error::InvalidArgument { op: "conv2d", .. })),
@@ -227,7 +263,7 @@ fn typed_functions_check_shapes() {
     let mut ws = vec![];
     // stride 2, padding 1: 5 -> 3.
     let mut y = Tensor::<S3<3, 3, 3>, Cpu, f64>::empty(&Cpu);
-    conv2d_into(&x, &w, Some(&b), 2, 1, &mut y, &mut ws).unwrap();
+    conv2d_into(&x, &w, Some(&b), 2, 1, &mut y, &mut ws, &mut GemmWorkspace::new()).unwrap();
     let d = Conv2dDims {
         n: 2,
         c_in: 2,
@@ -246,14 +282,25 @@ fn typed_functions_check_shapes() {
     );
     // A wrong output shape or stride is an error, not a panic.
     let mut y_bad = Tensor::<S3<3, 4, 4>, Cpu, f64>::empty(&Cpu);
-    let e = conv2d_into(&x, &w, None, 2, 1, &mut y_bad, &mut ws).unwrap_err();
+    let e = conv2d_into(&x, &w, None, 2, 1, &mut y_bad, &mut ws, &mut GemmWorkspace::new()).unwrap_err();
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
-    let e = conv2d_into(&x, &w, None, 0, 1, &mut y, &mut ws).unwrap_err();
+    let e = conv2d_into(&x, &w, None, 0, 1, &mut y, &mut ws, &mut GemmWorkspace::new()).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
     // Backward through the typed function, and a batch mismatch.
     let dy = Tensor::<S3<3, 3, 3>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
     let mut dx = Tensor::empty(&Cpu);
-    conv2d_backward(&x, &mut w, Some(&mut b), 2, 1, &dy, &mut dx, &mut ws).unwrap();
+    conv2d_backward(
+        &x,
+        &mut w,
+        Some(&mut b),
+        2,
+        1,
+        &dy,
+        &mut dx,
+        &mut ws,
+        &mut GemmWorkspace::new(),
+    )
+    .unwrap();
     let db_expect: Vec<f64> = (0..3)
         .map(|o| {
             (0..2)
@@ -264,6 +311,17 @@ fn typed_functions_check_shapes() {
     assert_close(&b.grad, &db_expect, 1e-12, 1e-12);
     assert_eq!(dx.shape(), vec![2, 2, 5, 5]);
     let dy1 = Tensor::<S3<3, 3, 3>, Cpu, f64>::randn(&Cpu, 1, &mut rng);
-    let e = conv2d_backward(&x, &mut w, None, 2, 1, &dy1, &mut dx, &mut ws).unwrap_err();
+    let e = conv2d_backward(
+        &x,
+        &mut w,
+        None,
+        2,
+        1,
+        &dy1,
+        &mut dx,
+        &mut ws,
+        &mut GemmWorkspace::new(),
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
 }

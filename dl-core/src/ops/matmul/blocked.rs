@@ -17,49 +17,18 @@
 //! tile's values do not depend on its position, so the result is the same
 //! for any number of threads.
 //!
-//! Packing memory comes from two buffers of the calling thread (`PACK_A`,
-//! `PACK_B`, thread-local) that only grow: after
-//! the first products of a training step, later steps allocate nothing.
+//! Packing memory comes from the caller's [`super::GemmWorkspace`]: one
+//! slot per product (the packed B panel, shared by the product's tasks, and
+//! the packed A rows, one MC block per task); its buffers only grow, so a
+//! caller that keeps its workspace allocates nothing after the first
+//! products.
 
 use super::kernel::{Epi, Kernel, MAX_EDGE, MAX_TILE};
+use super::workspace::PackSlot;
 use super::{Activation, BiasAxis};
 use crate::dtype::Float;
 use crate::ops::util::UnaryOp;
 use rayon::prelude::*;
-use std::cell::Cell;
-use std::thread::LocalKey;
-
-/// One cache line of packing memory (the buffers are 64-byte aligned, so
-/// a packed sliver's vector loads do not straddle lines).
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([u8; 64]);
-
-thread_local! {
-    static PACK_A: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
-    static PACK_B: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's buffer `slot`, grown to at least `len`
-/// elements of `E` (contents unspecified but initialised). A nested use of
-/// the same slot (a rayon job stolen while `f` runs) gets a fresh buffer.
-fn with_buf<E: Float, R>(slot: &'static LocalKey<Cell<Vec<Line>>>, len: usize, f: impl FnOnce(*mut E) -> R) -> R {
-    assert!(std::mem::align_of::<E>() <= 64, "gemm: element alignment above 64");
-    let bytes = len
-        .checked_mul(std::mem::size_of::<E>())
-        .expect("gemm: packing buffer size overflows usize");
-    let lines = bytes.div_ceil(64);
-    let mut v = slot.with(|s| s.take());
-    if v.len() < lines {
-        v.resize(lines, Line([0; 64]));
-    }
-    let r = f(v.as_mut_ptr().cast::<E>());
-    slot.with(|s| {
-        let old = s.take();
-        s.set(if old.capacity() > v.capacity() { old } else { v });
-    });
-    r
-}
 
 /// A raw pointer that may cross threads: each task writes a disjoint
 /// block of `C` and reads the shared packed panel (see the SAFETY notes at
@@ -125,7 +94,8 @@ pub(crate) const PAR_FLOPS: usize = 64 * 64 * 64;
 /// Panels with at least this many elements are packed in parallel.
 const PAR_PACK: usize = 1 << 17;
 
-/// `C = act(alpha op(A) op(B) + beta C + bias)` for `m x n x k`, `k > 0`.
+/// `C = act(alpha op(A) op(B) + beta C + bias)` for `m x n x k`, `k > 0`,
+/// packing into `slot`.
 ///
 /// # Safety
 /// `a.at(i, p)` is valid for reads for `i < m`, `p < k`; `b.at(p, j)` for
@@ -146,6 +116,7 @@ pub(crate) unsafe fn run<E: Float>(
     bias: Option<(&[E], BiasAxis)>,
     act: Activation,
     parallel: bool,
+    slot: &mut PackSlot,
 ) {
     let nr = kern.nr;
     let threads = if parallel { rayon::current_num_threads() } else { 1 };
@@ -165,103 +136,111 @@ pub(crate) unsafe fn run<E: Float>(
     // L2), a few blocks per thread otherwise (packed in parallel, shared).
     let chunk = if par { kern.mc * 2 * threads } else { kern.mc };
     let chunk_max = chunk.min(m).div_ceil(kern.mr) * kern.mr;
-    with_buf::<E, _>(&PACK_B, kc_max * nc_max, |bp| {
-        with_buf::<E, _>(&PACK_A, kc_max * chunk_max, |ap| {
-            let (panel, apack) = (SendPtr(bp), SendPtr(ap));
-            for jc in (0..n).step_by(kern.nc) {
-                let nc = kern.nc.min(n - jc);
-                let slivers = nc.div_ceil(nr);
-                for pc in (0..k).step_by(kern.kc) {
-                    let kc = kern.kc.min(k - pc);
-                    let pack_b = |s: usize| {
-                        let j0 = s * nr;
-                        // SAFETY: columns jc + j0 .. jc + j0 + w <= n and rows
-                        // pc .. pc + kc <= k of B are valid (the caller's
-                        // contract); sliver s of the panel (kc * nr elements
-                        // at s * kc * nr) lies inside its kc_max * nc_max
-                        // elements, disjoint from the other slivers.
-                        unsafe {
-                            let dst = panel.get().add(s * kc * nr);
-                            (kern.pack_b)(b.at(pc, jc + j0), b.rs, b.cs, nr.min(nc - j0), kc, dst)
-                        };
+    let (ap, bp) = slot.buffers::<E>(kc_max * chunk_max, kc_max * nc_max);
+    let (panel, apack) = (SendPtr(bp), SendPtr(ap));
+    for jc in (0..n).step_by(kern.nc) {
+        let nc = kern.nc.min(n - jc);
+        let slivers = nc.div_ceil(nr);
+        for pc in (0..k).step_by(kern.kc) {
+            let kc = kern.kc.min(k - pc);
+            let pack_b = |s: usize| {
+                let j0 = s * nr;
+                // SAFETY: columns jc + j0 .. jc + j0 + w <= n and rows
+                // pc .. pc + kc <= k of B are valid (the caller's
+                // contract); sliver s of the panel (kc * nr elements
+                // at s * kc * nr) lies inside its kc_max * nc_max
+                // elements, disjoint from the other slivers.
+                unsafe {
+                    let dst = panel.get().add(s * kc * nr);
+                    (kern.pack_b)(b.at(pc, jc + j0), b.rs, b.cs, nr.min(nc - j0), kc, dst)
+                };
+            };
+            let ep = Epi {
+                alpha,
+                beta: if pc == 0 { beta } else { E::ONE },
+                bias_row: std::ptr::null(),
+                bias_col: std::ptr::null(),
+                relu: false,
+            };
+            let last = pc + kc == k;
+            for i0 in (0..m).step_by(chunk) {
+                let rows = chunk.min(m - i0);
+                let mr = kern.mr;
+                let pack_a = |t: usize| {
+                    // SAFETY: rows i0 + t * mr .. + h <= m and columns
+                    // pc .. pc + kc <= k of op(A) are valid; A sliver t
+                    // (kc * mr elements at t * kc * mr) lies inside the
+                    // kc_max * chunk_max elements, disjoint from the others.
+                    unsafe {
+                        let dst = apack.get().add(t * kc * mr);
+                        (kern.pack_a)(
+                            job.a.at(i0 + t * mr, pc),
+                            job.a.rs,
+                            job.a.cs,
+                            mr.min(rows - t * mr),
+                            kc,
+                            dst,
+                        )
                     };
-                    let ep = Epi {
-                        alpha,
-                        beta: if pc == 0 { beta } else { E::ONE },
-                        bias_row: std::ptr::null(),
-                        bias_col: std::ptr::null(),
-                        relu: false,
-                    };
-                    let last = pc + kc == k;
-                    for i0 in (0..m).step_by(chunk) {
-                        let rows = chunk.min(m - i0);
-                        let mr = kern.mr;
-                        let pack_a = |t: usize| {
-                            // SAFETY: rows i0 + t * mr .. + h <= m and columns
-                            // pc .. pc + kc <= k of op(A) are valid; A sliver t
-                            // (kc * mr elements at t * kc * mr) lies inside the
-                            // kc_max * chunk_max elements, disjoint from the others.
-                            unsafe {
-                                let dst = apack.get().add(t * kc * mr);
-                                (kern.pack_a)(
-                                    job.a.at(i0 + t * mr, pc),
-                                    job.a.rs,
-                                    job.a.cs,
-                                    mr.min(rows - t * mr),
-                                    kc,
-                                    dst,
-                                )
-                            };
-                        };
-                        // The B panel with the first A chunk, in one
-                        // parallel region (each region costs thread wake-ups).
-                        let nb = if i0 == 0 { slivers } else { 0 };
-                        let pack = |t: usize| if t < nb { pack_b(t) } else { pack_a(t - nb) };
-                        let count = nb + rows.div_ceil(mr);
-                        if par && kc * (rows + nb * nr) >= PAR_PACK {
-                            (0..count).into_par_iter().for_each(pack);
-                        } else {
-                            (0..count).for_each(pack);
-                        }
-                        let mb = rows.div_ceil(kern.mc);
-                        // Enough tasks to keep every thread busy with some balance.
-                        let groups = if par {
-                            (4 * threads).div_ceil(mb).min(slivers)
-                        } else {
-                            1
-                        };
-                        let per = slivers.div_ceil(groups);
-                        let groups = slivers.div_ceil(per);
-                        let task = |t: usize| {
-                            let (ib, g) = (t / groups, t % groups);
-                            let s0 = g * per;
-                            let s1 = (s0 + per).min(slivers);
-                            let r0 = ib * kern.mc;
-                            let at = Tiles {
-                                ic: i0 + r0,
-                                rows: kern.mc.min(rows - r0),
-                                jc,
-                                s0,
-                                s1,
-                                kc,
-                            };
-                            // SAFETY: task t covers rows i0 + r0 .. + mc of C
-                            // and slivers s0..s1, disjoint from every other
-                            // task; both panels are packed before the tasks
-                            // start and only read by them; A block ib starts
-                            // at sliver r0 / mr (mc is a multiple of mr).
-                            unsafe { block(&job, at, apack.get().add(r0 * kc), panel.get(), ep, last) };
-                        };
-                        if par && mb * groups > 1 {
-                            (0..mb * groups).into_par_iter().for_each(task);
-                        } else {
-                            (0..mb * groups).for_each(task);
-                        }
+                };
+                // The B panel with the first A chunk, in one
+                // parallel region (each region costs thread wake-ups).
+                let nb = if i0 == 0 { slivers } else { 0 };
+                let pack = |t: usize| if t < nb { pack_b(t) } else { pack_a(t - nb) };
+                let count = nb + rows.div_ceil(mr);
+                if par && kc * (rows + nb * nr) >= PAR_PACK {
+                    (0..count).into_par_iter().for_each(pack);
+                } else {
+                    (0..count).for_each(pack);
+                }
+                // Row blocks of equal height (whole MR slivers, at most MC),
+                // so that the tasks are of equal size: 256 rows are two
+                // blocks of 132 and 124, not 192 and 64.
+                let mb = rows.div_ceil(kern.mc);
+                let mc = rows.div_ceil(mb).div_ceil(mr) * mr;
+                let mb = rows.div_ceil(mc);
+                // Enough tasks to keep every thread busy, and a number of
+                // them that the threads share evenly where the slivers allow.
+                let groups = if par {
+                    let mut g = (4 * threads).div_ceil(mb).min(slivers);
+                    while g < slivers && (mb * g) % threads != 0 {
+                        g += 1;
                     }
+                    g
+                } else {
+                    1
+                };
+                let per = slivers.div_ceil(groups);
+                let groups = slivers.div_ceil(per);
+                let task = |t: usize| {
+                    let (ib, g) = (t / groups, t % groups);
+                    let s0 = g * per;
+                    let s1 = (s0 + per).min(slivers);
+                    let r0 = ib * mc;
+                    let at = Tiles {
+                        ic: i0 + r0,
+                        rows: mc.min(rows - r0),
+                        jc,
+                        s0,
+                        s1,
+                        kc,
+                    };
+                    // SAFETY: task t covers rows i0 + r0 .. + mc of C
+                    // and slivers s0..s1, disjoint from every other
+                    // task; both panels are packed before the tasks
+                    // start and only read by them; A block ib starts
+                    // at sliver r0 / mr (mc is a multiple of mr, and
+                    // mb * mc covers the chunk's rows).
+                    unsafe { block(&job, at, apack.get().add(r0 * kc), panel.get(), ep, last) };
+                };
+                if par && mb * groups > 1 {
+                    (0..mb * groups).into_par_iter().for_each(task);
+                } else {
+                    (0..mb * groups).for_each(task);
                 }
             }
-        })
-    });
+        }
+    }
 }
 
 /// The tiles of one task: rows `ic .. ic + rows` of C, slivers `s0..s1`

@@ -4,7 +4,8 @@
 
 use super::blocked::{self, Mat, PAR_FLOPS};
 use super::kernel::{self, GemmPath};
-use super::{Activation, Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel};
+use super::workspace::PackSlot;
+use super::{Activation, Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel, GemmWorkspace};
 use crate::ops::mono::Host;
 
 use crate::dtype::Float;
@@ -94,19 +95,20 @@ fn check_operand(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
     assert!(len >= need, "gemm: {name} has {len} elements, needs {need}");
 }
 
-/// `C = act(alpha op(A) op(B) + beta C + bias)` on the CPU, with row
-/// strides: `A` is stored `m x k` (or `k x m` when `g.trans_a`) with rows
+/// `C = act(alpha op(A) op(B) + beta C + bias)` on the CPU, packing into
+/// the caller's workspace `ws`, with row strides: `A` is stored `m x k` (or `k x m` when `g.trans_a`) with rows
 /// `lda` apart, `B` `k x n` (or `n x k`) with rows `ldb` apart, `C` `m x n`
 /// with rows `ldc` apart. Transposed operands are read in place.
 ///
 /// ```
-/// use dl_core::ops::matmul::{gemm_strided, Activation, BiasAxis, Epilogue, Gemm, GemmOptions};
+/// use dl_core::ops::matmul::{gemm_strided_ws, Activation, BiasAxis, Epilogue, Gemm, GemmOptions, GemmWorkspace};
 /// // The left 2x2 block of a 2x3 A times I, plus a column bias, then ReLU.
 /// let a = [1.0f32, -2.0, 9.0, 3.0, 4.0, 9.0];
 /// let b = [1.0f32, 0.0, 0.0, 1.0];
 /// let mut c = [0.0f32; 4];
 /// let ep = Epilogue { bias: Some((&[0.5f32, 0.5][..], BiasAxis::Columns)), act: Activation::Relu };
-/// gemm_strided(&Gemm::new(2, 2, 2, false, false), &a, 3, &b, 2, &mut c, 2, ep, GemmOptions::default());
+/// let mut ws = GemmWorkspace::new();
+/// gemm_strided_ws(&mut ws, &Gemm::new(2, 2, 2, false, false), &a, 3, &b, 2, &mut c, 2, ep, GemmOptions::default());
 /// assert_eq!(c, [1.5, 0.0, 3.5, 4.5]);
 /// ```
 ///
@@ -115,7 +117,25 @@ fn check_operand(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
 /// below its row length, or a size overflows `usize`: all checked before
 /// anything is written.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_strided<E: Float>(
+pub fn gemm_strided_ws<E: Float>(
+    ws: &mut GemmWorkspace,
+    g: &Gemm<E>,
+    a: &[E],
+    lda: usize,
+    b: &[E],
+    ldb: usize,
+    c: &mut [E],
+    ldc: usize,
+    ep: Epilogue<'_, E>,
+    opts: GemmOptions,
+) {
+    strided(&mut ws.slots(1)[0], g, a, lda, b, ldb, c, ldc, ep, opts)
+}
+
+/// [`gemm_strided_ws`] packing into one slot of a workspace.
+#[allow(clippy::too_many_arguments)]
+fn strided<E: Float>(
+    slot: &mut PackSlot,
     g: &Gemm<E>,
     a: &[E],
     lda: usize,
@@ -201,8 +221,37 @@ pub fn gemm_strided<E: Float>(
             ep.bias,
             ep.act,
             parallel,
+            slot,
         )
     }
+}
+
+/// [`gemm_strided_ws`] with a fresh workspace: **allocates** the packing
+/// buffers at every call (for one-off products; a loop keeps a
+/// [`GemmWorkspace`] and calls [`gemm_strided_ws`]).
+///
+/// ```
+/// use dl_core::ops::matmul::{gemm_strided, Epilogue, Gemm, GemmOptions};
+/// let (a, b, mut c) = ([1.0f32, 2.0], [3.0f32, 4.0], [0.0f32]);
+/// gemm_strided(&Gemm::new(1, 1, 2, false, false), &a, 2, &b, 1, &mut c, 1, Epilogue::default(), GemmOptions::default());
+/// assert_eq!(c, [11.0]);
+/// ```
+///
+/// # Panics
+/// As [`gemm_strided_ws`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided<E: Float>(
+    g: &Gemm<E>,
+    a: &[E],
+    lda: usize,
+    b: &[E],
+    ldb: usize,
+    c: &mut [E],
+    ldc: usize,
+    ep: Epilogue<'_, E>,
+    opts: GemmOptions,
+) {
+    gemm_strided_ws(&mut GemmWorkspace::new(), g, a, lda, b, ldb, c, ldc, ep, opts)
 }
 
 /// The epilogue on one element `(i, j)` outside the micro-kernels.
@@ -273,9 +322,22 @@ fn batch_end(offset: usize, last: usize, stride: usize, size: usize) -> usize {
         .expect("gemm_batched: a batch extent overflows usize")
 }
 
-/// A batch of products with an epilogue (the convolution's per-row bias).
+/// A batch of products with an epilogue (the convolution's per-row bias),
+/// packing into `ws`. One product uses the pool's threads; a larger batch
+/// runs single-threaded products in `min(threads, count)` fixed groups of
+/// consecutive products, each group on one task with its own slot of `ws`
+/// (the products do not depend on the grouping: the same bits for any
+/// number of threads).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_batched_fused<E: Float>(g: Gemm<E>, bt: Batch, a: &[E], b: &[E], c: &mut [E], ep: Epilogue<'_, E>) {
+pub(crate) fn gemm_batched_fused<E: Float>(
+    ws: &mut GemmWorkspace,
+    g: Gemm<E>,
+    bt: Batch,
+    a: &[E],
+    b: &[E],
+    c: &mut [E],
+    ep: Epilogue<'_, E>,
+) {
     let (sa, sb, sc) = sizes(&g);
     if bt.count == 0 {
         return;
@@ -295,9 +357,11 @@ pub(crate) fn gemm_batched_fused<E: Float>(g: Gemm<E>, bt: Batch, a: &[E], b: &[
     );
     assert!(bt.count == 1 || bt.c_stride >= sc, "gemm_batched: C products overlap");
     let (lda, ldb) = (if g.trans_a { g.m } else { g.k }, if g.trans_b { g.k } else { g.n });
-    let one = |ao: usize, bo: usize, ci: &mut [E], parallel: bool| {
+    let one = |slot: &mut PackSlot, i: usize, ci: &mut [E], parallel: bool| {
         let opts = GemmOptions { path: None, parallel };
-        gemm_strided(
+        let (ao, bo) = (bt.a_offset + i * bt.a_stride, bt.b_offset + i * bt.b_stride);
+        strided(
+            slot,
             &g,
             &a[ao..ao + sa],
             lda,
@@ -310,36 +374,64 @@ pub(crate) fn gemm_batched_fused<E: Float>(g: Gemm<E>, bt: Batch, a: &[E], b: &[
         );
     };
     if bt.count == 1 {
-        return one(bt.a_offset, bt.b_offset, &mut c[bt.c_offset..bt.c_offset + sc], true);
+        return one(&mut ws.slots(1)[0], 0, &mut c[bt.c_offset..bt.c_offset + sc], true);
     }
     let cs = &mut c[bt.c_offset..];
-    let run = |i: usize, ci: &mut [E]| one(bt.a_offset + i * bt.a_stride, bt.b_offset + i * bt.b_stride, ci, false);
     let flops = g.m.saturating_mul(g.n).saturating_mul(g.k);
-    if flops.saturating_mul(bt.count) >= PAR_FLOPS && bt.c_stride > 0 {
-        cs.par_chunks_mut(bt.c_stride)
-            .take(bt.count)
+    let groups = rayon::current_num_threads().min(bt.count);
+    if flops.saturating_mul(bt.count) >= PAR_FLOPS && bt.c_stride > 0 && groups > 1 {
+        // Group t holds products t * per .. (t + 1) * per; the C chunk of a
+        // group starts at its first product (the last chunk may be short:
+        // it still holds its last product, checked above).
+        let per = bt.count.div_ceil(groups);
+        let groups = bt.count.div_ceil(per);
+        cs.par_chunks_mut(per * bt.c_stride)
+            .take(groups)
+            .zip(ws.slots(groups).par_iter_mut())
             .enumerate()
-            .for_each(|(i, ci)| run(i, ci));
+            .for_each(|(t, (cg, slot))| {
+                for (j, ci) in cg.chunks_mut(bt.c_stride).take(per.min(bt.count - t * per)).enumerate() {
+                    one(slot, t * per + j, ci, false);
+                }
+            });
     } else {
-        cs.chunks_mut(bt.c_stride.max(sc).max(1))
-            .take(bt.count)
-            .enumerate()
-            .for_each(|(i, ci)| run(i, ci));
+        let slot = &mut ws.slots(1)[0];
+        for (i, ci) in cs.chunks_mut(bt.c_stride.max(sc).max(1)).take(bt.count).enumerate() {
+            one(slot, i, ci, false);
+        }
     }
 }
 
 impl GemmKernel for Host {
-    fn gemm_batched<E: Float>(&self, g: Gemm<E>, bt: Batch, a: &Vec<E>, b: &Vec<E>, c: &mut Vec<E>) {
-        gemm_batched_fused(g, bt, a, b, c, Epilogue::default())
+    fn gemm_batched_ws<E: Float>(
+        &self,
+        ws: &mut GemmWorkspace,
+        g: Gemm<E>,
+        bt: Batch,
+        a: &Vec<E>,
+        b: &Vec<E>,
+        c: &mut Vec<E>,
+    ) {
+        gemm_batched_fused(ws, g, bt, a, b, c, Epilogue::default())
     }
 }
 
 impl GemmBiasKernel for Host {
-    fn gemm_bias<E: Float>(&self, g: Gemm<E>, a: &Vec<E>, b: &Vec<E>, bias: &Vec<E>, axis: BiasAxis, c: &mut Vec<E>) {
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_bias_ws<E: Float>(
+        &self,
+        ws: &mut GemmWorkspace,
+        g: Gemm<E>,
+        a: &Vec<E>,
+        b: &Vec<E>,
+        bias: &Vec<E>,
+        axis: BiasAxis,
+        c: &mut Vec<E>,
+    ) {
         let ep = Epilogue {
             bias: Some((bias, axis)),
             act: Activation::None,
         };
-        gemm_batched_fused(g, Batch::one(), a, b, c, ep)
+        gemm_batched_fused(ws, g, Batch::one(), a, b, c, ep)
     }
 }

@@ -1,14 +1,23 @@
 //! `GemmKernel for Cuda`: cuBLAS strided-batched GEMM through
 //! `dl_cuda::blas::gemm` (row-major, every transpose combination). No `.cu`.
 
-use super::{Batch, Gemm, GemmBiasKernel, GemmKernel};
+use super::{Batch, Gemm, GemmBiasKernel, GemmKernel, GemmWorkspace};
 use crate::cuda::Cuda;
 use crate::dtype::Float;
 use dl_cuda::blas::{gemm, RowGemm};
 use dl_cuda::CudaBuf;
 
 impl GemmKernel for Cuda {
-    fn gemm_batched<E: Float>(&self, g: Gemm<E>, batch: Batch, a: &CudaBuf<E>, b: &CudaBuf<E>, c: &mut CudaBuf<E>) {
+    /// cuBLAS manages its own memory: the workspace is not used.
+    fn gemm_batched_ws<E: Float>(
+        &self,
+        _ws: &mut GemmWorkspace,
+        g: Gemm<E>,
+        batch: Batch,
+        a: &CudaBuf<E>,
+        b: &CudaBuf<E>,
+        c: &mut CudaBuf<E>,
+    ) {
         if batch.count == 0 || g.m == 0 || g.n == 0 {
             return;
         }

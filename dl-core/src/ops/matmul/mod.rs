@@ -2,8 +2,15 @@
 //!
 //! Row-major throughout: `C = alpha * op(A) * op(B) + beta * C`, where
 //! `op(A)` is `m x k` (A stored `k x m` when `trans_a`), `op(B)` is `k x n`.
-//! Layers call [`GemmKernel::gemm`] directly on the layouts they hold (a
-//! Linear weight `[out, in]` is used transposed without a copy).
+//! Layers call [`GemmKernel::gemm_ws`] directly on the layouts they hold (a
+//! Linear weight `[out, in]` is used transposed without a copy), with a
+//! [`GemmWorkspace`] they keep in their cache: the CPU GEMM packs its
+//! operands there, so a training step allocates nothing by construction.
+//! The methods without a workspace ([`GemmKernel::gemm`],
+//! [`GemmKernel::gemm_batched`], [`GemmBiasKernel::gemm_bias`],
+//! [`gemm_strided`]) are for one-off products: each call allocates a fresh
+//! workspace on the CPU. Inference, which has no cache, uses
+//! [`GemmWorkspace::with_thread_local`].
 //!
 //! **PyTorch equivalent**: `torch.matmul`, `torch.addmm`, `torch.bmm`.
 
@@ -15,10 +22,12 @@ pub mod dot;
 mod kernel;
 mod pack;
 pub mod transpose;
+mod workspace;
 
 pub(crate) use cpu_kernel::gemm_batched_fused;
-pub use cpu_kernel::{gemm_strided, Epilogue, GemmOptions};
+pub use cpu_kernel::{gemm_strided, gemm_strided_ws, Epilogue, GemmOptions};
 pub use kernel::{default_path, GemmPath};
+pub use workspace::GemmWorkspace;
 
 use crate::backend::{Backend, Storage};
 use crate::dtype::Float;
@@ -129,14 +138,23 @@ impl Batch {
 }
 
 /// GEMM kernels of a backend.
+///
+/// The `_ws` methods take the caller's [`GemmWorkspace`] (the CPU packs
+/// its operands there; other backends ignore it): layers keep one in their
+/// cache and reuse it, so products allocate nothing once it has grown. The
+/// methods without it are conveniences for one-off products: on the CPU
+/// each call **allocates** a fresh workspace (a few hundred KiB to a few
+/// MiB for large products), so they do not belong in a training loop.
 pub trait GemmKernel: Storage {
-    /// `C = alpha op(A) op(B) + beta C` for each product of `batch`.
+    /// `C = alpha op(A) op(B) + beta C` for each product of `batch`,
+    /// packing into `ws`.
     ///
     /// # Panics
     /// If an operand does not fit its buffer (a bug in the caller: layers
     /// pass dimensions derived from checked shapes).
-    fn gemm_batched<E: Float>(
+    fn gemm_batched_ws<E: Float>(
         &self,
+        ws: &mut GemmWorkspace,
         g: Gemm<E>,
         batch: Batch,
         a: &Self::Buf<E>,
@@ -144,7 +162,44 @@ pub trait GemmKernel: Storage {
         c: &mut Self::Buf<E>,
     );
 
-    /// One product `C = alpha op(A) op(B) + beta C` on whole buffers.
+    /// One product `C = alpha op(A) op(B) + beta C` on whole buffers,
+    /// packing into `ws`.
+    ///
+    /// ```
+    /// use dl_core::{Cpu, GemmKernel, ops::matmul::{Gemm, GemmWorkspace}};
+    /// let a = vec![1.0f32, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+    /// let b = vec![1.0f32, 0.0, 0.0, 1.0];
+    /// let mut c = vec![0.0f32; 4];
+    /// let mut ws = GemmWorkspace::new();
+    /// Cpu.gemm_ws(&mut ws, Gemm::new(2, 2, 2, true, false), &a, &b, &mut c); // A^T B
+    /// assert_eq!(c, vec![1.0, 3.0, 2.0, 4.0]);
+    /// ```
+    fn gemm_ws<E: Float>(
+        &self,
+        ws: &mut GemmWorkspace,
+        g: Gemm<E>,
+        a: &Self::Buf<E>,
+        b: &Self::Buf<E>,
+        c: &mut Self::Buf<E>,
+    ) {
+        self.gemm_batched_ws(ws, g, Batch::one(), a, b, c)
+    }
+
+    /// [`GemmKernel::gemm_batched_ws`] with a fresh workspace: **allocates**
+    /// on the CPU at every call (for one-off products).
+    fn gemm_batched<E: Float>(
+        &self,
+        g: Gemm<E>,
+        batch: Batch,
+        a: &Self::Buf<E>,
+        b: &Self::Buf<E>,
+        c: &mut Self::Buf<E>,
+    ) {
+        self.gemm_batched_ws(&mut GemmWorkspace::new(), g, batch, a, b, c)
+    }
+
+    /// [`GemmKernel::gemm_ws`] with a fresh workspace: **allocates** on the
+    /// CPU at every call (for one-off products).
     ///
     /// ```
     /// use dl_core::{Cpu, GemmKernel, ops::matmul::Gemm};
@@ -155,7 +210,7 @@ pub trait GemmKernel: Storage {
     /// assert_eq!(c, vec![1.0, 3.0, 2.0, 4.0]);
     /// ```
     fn gemm<E: Float>(&self, g: Gemm<E>, a: &Self::Buf<E>, b: &Self::Buf<E>, c: &mut Self::Buf<E>) {
-        self.gemm_batched(g, Batch::one(), a, b, c)
+        self.gemm_ws(&mut GemmWorkspace::new(), g, a, b, c)
     }
 }
 
@@ -188,20 +243,23 @@ pub enum Activation {
 /// elsewhere. The result is the same bit for bit either way.
 pub trait GemmBiasKernel: GemmKernel + crate::ops::bias::BiasKernel {
     /// `C = alpha op(A) op(B) + beta C + bias`, the bias per row (`m`
-    /// values) or per column (`n` values) of `C`.
+    /// values) or per column (`n` values) of `C`, packing into `ws`.
     ///
     /// ```
-    /// use dl_core::{Cpu, ops::matmul::{BiasAxis, Gemm, GemmBiasKernel}};
+    /// use dl_core::{Cpu, ops::matmul::{BiasAxis, Gemm, GemmBiasKernel, GemmWorkspace}};
     /// let (a, b) = (vec![1.0f32, 2.0], vec![3.0f32, 4.0]); // [1, 2] x [[3], [4]]
     /// let mut c = vec![0.0f32];
-    /// Cpu.gemm_bias(Gemm::new(1, 1, 2, false, false), &a, &b, &vec![0.5], BiasAxis::Columns, &mut c);
+    /// let mut ws = GemmWorkspace::new();
+    /// Cpu.gemm_bias_ws(&mut ws, Gemm::new(1, 1, 2, false, false), &a, &b, &vec![0.5], BiasAxis::Columns, &mut c);
     /// assert_eq!(c, vec![11.5]);
     /// ```
     ///
     /// # Panics
     /// As [`GemmKernel::gemm`], or when the bias is too short.
-    fn gemm_bias<E: Float>(
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_bias_ws<E: Float>(
         &self,
+        ws: &mut GemmWorkspace,
         g: Gemm<E>,
         a: &Self::Buf<E>,
         b: &Self::Buf<E>,
@@ -209,7 +267,7 @@ pub trait GemmBiasKernel: GemmKernel + crate::ops::bias::BiasKernel {
         axis: BiasAxis,
         c: &mut Self::Buf<E>,
     ) {
-        self.gemm(g, a, b, c);
+        self.gemm_ws(ws, g, a, b, c);
         let d = match axis {
             BiasAxis::Rows => crate::ops::bias::BiasDims {
                 outer: 1,
@@ -224,9 +282,33 @@ pub trait GemmBiasKernel: GemmKernel + crate::ops::bias::BiasKernel {
         };
         self.bias_add(d, bias, c);
     }
+
+    /// [`GemmBiasKernel::gemm_bias_ws`] with a fresh workspace: **allocates**
+    /// on the CPU at every call (for one-off products).
+    ///
+    /// ```
+    /// use dl_core::{Cpu, ops::matmul::{BiasAxis, Gemm, GemmBiasKernel}};
+    /// let (a, b) = (vec![1.0f32, 2.0], vec![3.0f32, 4.0]); // [1, 2] x [[3], [4]]
+    /// let mut c = vec![0.0f32];
+    /// Cpu.gemm_bias(Gemm::new(1, 1, 2, false, false), &a, &b, &vec![0.5], BiasAxis::Columns, &mut c);
+    /// assert_eq!(c, vec![11.5]);
+    /// ```
+    fn gemm_bias<E: Float>(
+        &self,
+        g: Gemm<E>,
+        a: &Self::Buf<E>,
+        b: &Self::Buf<E>,
+        bias: &Self::Buf<E>,
+        axis: BiasAxis,
+        c: &mut Self::Buf<E>,
+    ) {
+        self.gemm_bias_ws(&mut GemmWorkspace::new(), g, a, b, bias, axis, c)
+    }
 }
 
 /// Per-sample matrix product: `[batch, M, K] x [batch, K, N] -> [batch, M, N]`.
+/// It returns a new tensor and packs into a fresh workspace (allocating);
+/// a loop that must not allocate calls [`GemmKernel::gemm_batched_ws`].
 ///
 /// ```
 /// use dl_core::prelude::*;
@@ -261,7 +343,8 @@ pub fn matmul<const M: usize, const K: usize, const N: usize, B: Backend, E: Flo
     Ok(c)
 }
 
-/// Backward of [`matmul`]: `(dA, dB) = (dC B^T, A^T dC)`.
+/// Backward of [`matmul`]: `(dA, dB) = (dC B^T, A^T dC)` (new tensors and a
+/// fresh workspace, like [`matmul`]).
 pub fn matmul_backward<const M: usize, const K: usize, const N: usize, B: Backend, E: Float>(
     a: &Tensor<S2<M, K>, B, E>,
     b: &Tensor<S2<K, N>, B, E>,
@@ -278,7 +361,15 @@ pub fn matmul_backward<const M: usize, const K: usize, const N: usize, B: Backen
         c_stride: M * K,
         ..Default::default()
     };
-    dev.gemm_batched(Gemm::new(M, K, N, false, true), bt, dc.buf(), b.buf(), da.buf_mut());
+    let mut ws = GemmWorkspace::new();
+    dev.gemm_batched_ws(
+        &mut ws,
+        Gemm::new(M, K, N, false, true),
+        bt,
+        dc.buf(),
+        b.buf(),
+        da.buf_mut(),
+    );
     let bt = Batch {
         count: n,
         a_stride: M * K,
@@ -286,7 +377,14 @@ pub fn matmul_backward<const M: usize, const K: usize, const N: usize, B: Backen
         c_stride: K * N,
         ..Default::default()
     };
-    dev.gemm_batched(Gemm::new(K, N, M, true, false), bt, a.buf(), dc.buf(), db.buf_mut());
+    dev.gemm_batched_ws(
+        &mut ws,
+        Gemm::new(K, N, M, true, false),
+        bt,
+        a.buf(),
+        dc.buf(),
+        db.buf_mut(),
+    );
     (da, db)
 }
 

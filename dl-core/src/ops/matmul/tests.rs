@@ -78,6 +78,83 @@ fn batched_with_shared_b() {
     }
 }
 
+/// A batch large enough for the parallel path (single-threaded products in
+/// fixed groups, one workspace slot per group), on 1, 2 and 3 threads: the
+/// same bits as each product alone, with one kept workspace that grows on
+/// the first call and not after; one large product likewise.
+#[test]
+fn workspace_batches_are_deterministic_and_reused() {
+    let mut rng = Rng::new(8);
+    let (m, n, k, cnt) = (40, 70, 50, 7);
+    let a: Vec<f32> = rand_vec(&mut rng, cnt * m * k).into_iter().map(|v| v as f32).collect();
+    let b: Vec<f32> = rand_vec(&mut rng, k * n).into_iter().map(|v| v as f32).collect();
+    let g = Gemm::new(m, n, k, false, false);
+    let mut want = vec![0f32; cnt * m * n + 3];
+    for i in 0..cnt {
+        let c = &mut want[3 + i * m * n..3 + (i + 1) * m * n];
+        gemm_strided(
+            &g,
+            &a[i * m * k..],
+            k,
+            &b,
+            n,
+            c,
+            n,
+            Epilogue::default(),
+            GemmOptions::default(),
+        );
+    }
+    let bt = Batch {
+        count: cnt,
+        a_stride: m * k,
+        b_stride: 0,
+        c_offset: 3,
+        c_stride: m * n,
+        ..Default::default()
+    };
+    let big_a: Vec<f32> = rand_vec(&mut rng, 300 * 60).into_iter().map(|v| v as f32).collect();
+    let big_b: Vec<f32> = rand_vec(&mut rng, 60 * 58).into_iter().map(|v| v as f32).collect();
+    let big = Gemm::new(300, 58, 60, false, false);
+    let mut big_want = vec![0f32; 300 * 58];
+    gemm_strided(
+        &big,
+        &big_a,
+        60,
+        &big_b,
+        58,
+        &mut big_want,
+        58,
+        Epilogue::default(),
+        GemmOptions {
+            path: None,
+            parallel: false,
+        },
+    );
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a pool");
+        pool.install(|| {
+            let mut ws = GemmWorkspace::new();
+            let mut c = vec![f32::NAN; cnt * m * n + 3];
+            Cpu.gemm_batched_ws(&mut ws, g, bt, &a, &b, &mut c);
+            assert_eq!(c[3..], want[3..], "{threads} threads");
+            let held = ws.bytes();
+            assert!(held > 0);
+            Cpu.gemm_batched_ws(&mut ws, g, bt, &a, &b, &mut c);
+            assert_eq!(c[3..], want[3..], "{threads} threads, second call");
+            assert_eq!(ws.bytes(), held, "{threads} threads: the workspace grew again");
+            let mut c = vec![0f32; 300 * 58];
+            Cpu.gemm_ws(&mut ws, big, &big_a, &big_b, &mut c);
+            assert_eq!(c, big_want, "one product on {threads} threads");
+            let held = ws.bytes();
+            Cpu.gemm_ws(&mut ws, big, &big_a, &big_b, &mut c);
+            assert_eq!(ws.bytes(), held);
+        });
+    }
+}
+
 #[test]
 fn matmul_gradient_check() {
     use crate::gradcheck::{check_gradient, GradCheck};

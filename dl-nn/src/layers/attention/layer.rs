@@ -4,6 +4,7 @@ use super::{mha_backward, mha_forward, AttnMask, MhaCache, MhaDims, MhaGrads, Mh
 use crate::layers::linear::Linear;
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
+use dl_core::ops::matmul::GemmWorkspace;
 use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng, Tensor, S2};
 
@@ -239,8 +240,14 @@ macro_rules! attention_layer {
                 AttentionCache::new(dev)
             }
             fn forward_into(&self, x: &Tensor<S2<T, D_MODEL>, B, E>, out: &mut Tensor<S2<T, D_MODEL>, B, E>) {
+                // No cache in inference: the intermediates are allocated
+                // here, the GEMMs pack into the thread's workspace.
                 let mut cache = AttentionCache::new(x.device());
-                self.run_forward(x, out, &mut cache);
+                GemmWorkspace::with_thread_local(|ws| {
+                    std::mem::swap(&mut cache.fwd.gemm, ws);
+                    self.run_forward(x, out, &mut cache);
+                    std::mem::swap(&mut cache.fwd.gemm, ws);
+                });
             }
             fn forward_train_into(
                 &mut self,

@@ -28,7 +28,7 @@ pub use layer::{AttentionCache, LocalAttention, MultiHeadAttention};
 
 use crate::layers::linear::{linear_backward, linear_forward};
 use dl_core::ops::attention::HeadDims;
-use dl_core::ops::matmul::{Batch, Gemm};
+use dl_core::ops::matmul::{Batch, Gemm, GemmWorkspace};
 use dl_core::{Backend, Error, Float, Result, Tensor, S2};
 
 /// Dimensions of `count` independent attention problems (batch times heads):
@@ -65,10 +65,11 @@ impl SdpaDims {
 
 /// Forward on flat buffers: `p = masked_softmax(scale q k^T)` (kept for the
 /// backward, `[count, tq, tk]`) and `out = p v` (`[count, tq, dv]`); both
-/// are resized.
+/// are resized. `ws` is the GEMMs' packing memory (keep it and reuse it).
 #[allow(clippy::too_many_arguments)]
 pub fn sdpa_forward<B: Backend, E: Float>(
     dev: &B,
+    ws: &mut GemmWorkspace,
     d: SdpaDims,
     q: &B::Buf<E>,
     k: &B::Buf<E>,
@@ -81,9 +82,10 @@ pub fn sdpa_forward<B: Backend, E: Float>(
     dev.resize(out, d.count * tq * d.dv);
     let mut g = Gemm::new(tq, tk, d.d, false, true);
     g.alpha = E::from_f64(d.scale);
-    dev.gemm_batched(g, d.batch(tq * d.d, tk * d.d, tq * tk), q, k, p);
+    dev.gemm_batched_ws(ws, g, d.batch(tq * d.d, tk * d.d, tq * tk), q, k, p);
     dev.masked_softmax_forward(d.count, tq, tk, d.mask, p);
-    dev.gemm_batched(
+    dev.gemm_batched_ws(
+        ws,
         Gemm::new(tq, d.dv, tk, false, false),
         d.batch(tq * tk, tk * d.dv, tq * d.dv),
         p,
@@ -94,10 +96,12 @@ pub fn sdpa_forward<B: Backend, E: Float>(
 
 /// Backward on flat buffers from the forward's `p` and the output gradient
 /// `dout`: writes (overwrites, resizing) `dq`, `dk`, `dv`. `dp` is a
-/// workspace of `count * tq * tk` elements (resized).
+/// workspace of `count * tq * tk` elements (resized); `ws` is the GEMMs'
+/// packing memory.
 #[allow(clippy::too_many_arguments)]
 pub fn sdpa_backward<B: Backend, E: Float>(
     dev: &B,
+    ws: &mut GemmWorkspace,
     d: SdpaDims,
     q: &B::Buf<E>,
     k: &B::Buf<E>,
@@ -115,7 +119,8 @@ pub fn sdpa_backward<B: Backend, E: Float>(
     dev.resize(dk, d.count * tk * d.d);
     dev.resize(dv, d.count * tk * d.dv);
     // dP = dO V^T
-    dev.gemm_batched(
+    dev.gemm_batched_ws(
+        ws,
         Gemm::new(tq, tk, d.dv, false, true),
         d.batch(tq * d.dv, tk * d.dv, tq * tk),
         dout,
@@ -123,7 +128,8 @@ pub fn sdpa_backward<B: Backend, E: Float>(
         dp,
     );
     // dV = P^T dO
-    dev.gemm_batched(
+    dev.gemm_batched_ws(
+        ws,
         Gemm::new(tk, d.dv, tq, true, false),
         d.batch(tq * tk, tq * d.dv, tk * d.dv),
         p,
@@ -136,11 +142,11 @@ pub fn sdpa_backward<B: Backend, E: Float>(
     // dQ = scale dS K
     let mut g = Gemm::new(tq, d.d, tk, false, false);
     g.alpha = scale;
-    dev.gemm_batched(g, d.batch(tq * tk, tk * d.d, tq * d.d), dp, k, dq);
+    dev.gemm_batched_ws(ws, g, d.batch(tq * tk, tk * d.d, tq * d.d), dp, k, dq);
     // dK = scale dS^T Q
     let mut g = Gemm::new(tk, d.d, tq, true, false);
     g.alpha = scale;
-    dev.gemm_batched(g, d.batch(tq * tk, tq * d.d, tk * d.d), dp, q, dk);
+    dev.gemm_batched_ws(ws, g, d.batch(tq * tk, tq * d.d, tk * d.d), dp, q, dk);
 }
 
 /// Options of [`scaled_dot_product_attention`].
@@ -228,7 +234,16 @@ pub fn scaled_dot_product_attention<
     let dev = q.device();
     let mut p = dev.zeros(0);
     let mut out = Tensor::zeros(dev, q.batch());
-    sdpa_forward(dev, d, q.buf(), k.buf(), v.buf(), &mut p, out.buf_mut());
+    sdpa_forward(
+        dev,
+        &mut GemmWorkspace::new(),
+        d,
+        q.buf(),
+        k.buf(),
+        v.buf(),
+        &mut p,
+        out.buf_mut(),
+    );
     Ok(out)
 }
 
@@ -267,11 +282,13 @@ pub fn scaled_dot_product_attention_backward<
     }
     let dev = q.device();
     let (mut p, mut out, mut dp) = (dev.zeros(0), dev.zeros(0), dev.zeros(0));
-    sdpa_forward(dev, d, q.buf(), k.buf(), v.buf(), &mut p, &mut out);
+    let mut ws = GemmWorkspace::new();
+    sdpa_forward(dev, &mut ws, d, q.buf(), k.buf(), v.buf(), &mut p, &mut out);
     let n = q.batch();
     let (mut dq, mut dk, mut dv) = (Tensor::zeros(dev, n), Tensor::zeros(dev, n), Tensor::zeros(dev, n));
     sdpa_backward(
         dev,
+        &mut ws,
         d,
         q.buf(),
         k.buf(),
@@ -395,6 +412,8 @@ pub struct MhaCache<B: Backend, E: Float> {
     pub o: B::Buf<E>,
     /// Heads concatenated, `[n, t, d_model]` (the output projection's input).
     pub concat: B::Buf<E>,
+    /// The forward GEMMs' packing memory.
+    pub gemm: GemmWorkspace,
 }
 
 impl<B: Backend, E: Float> MhaCache<B, E> {
@@ -408,6 +427,7 @@ impl<B: Backend, E: Float> MhaCache<B, E> {
             p: dev.zeros(0),
             o: dev.zeros(0),
             concat: dev.zeros(0),
+            gemm: GemmWorkspace::new(),
         }
     }
 }
@@ -422,6 +442,8 @@ pub struct MhaWorkspace<B: Backend, E: Float> {
     pub(crate) dk: B::Buf<E>,
     pub(crate) dv: B::Buf<E>,
     pub(crate) dqkv: B::Buf<E>,
+    /// The backward GEMMs' packing memory.
+    pub(crate) gemm: GemmWorkspace,
 }
 
 impl<B: Backend, E: Float> MhaWorkspace<B, E> {
@@ -435,6 +457,7 @@ impl<B: Backend, E: Float> MhaWorkspace<B, E> {
             dk: dev.zeros(0),
             dv: dev.zeros(0),
             dqkv: dev.zeros(0),
+            gemm: GemmWorkspace::new(),
         }
     }
 }
@@ -458,6 +481,7 @@ pub fn mha_forward<B: Backend, E: Float>(
     dev.resize(&mut c.qkv, rows * 3 * dm);
     linear_forward(
         dev,
+        &mut c.gemm,
         x,
         w.in_proj_weight,
         Some(w.in_proj_bias),
@@ -470,11 +494,12 @@ pub fn mha_forward<B: Backend, E: Float>(
     dev.split_heads(h3, 0, &c.qkv, &mut c.q);
     dev.split_heads(h3, 1, &c.qkv, &mut c.k);
     dev.split_heads(h3, 2, &c.qkv, &mut c.v);
-    sdpa_forward(dev, d.sdpa(), &c.q, &c.k, &c.v, &mut c.p, &mut c.o);
+    sdpa_forward(dev, &mut c.gemm, d.sdpa(), &c.q, &c.k, &c.v, &mut c.p, &mut c.o);
     dev.merge_heads(d.heads_layout(1), 0, &c.o, &mut c.concat);
     dev.resize(y, rows * dm);
     linear_forward(
         dev,
+        &mut c.gemm,
         &c.concat,
         w.out_proj_weight,
         Some(w.out_proj_bias),
@@ -509,6 +534,7 @@ pub fn mha_backward<B: Backend, E: Float>(
     dev.resize(&mut ws.dconcat, rows * dm);
     linear_backward(
         dev,
+        &mut ws.gemm,
         &c.concat,
         w.out_proj_weight,
         dy,
@@ -522,6 +548,7 @@ pub fn mha_backward<B: Backend, E: Float>(
     dev.split_heads(d.heads_layout(1), 0, &ws.dconcat, &mut ws.dout);
     sdpa_backward(
         dev,
+        &mut ws.gemm,
         d.sdpa(),
         &c.q,
         &c.k,
@@ -542,6 +569,7 @@ pub fn mha_backward<B: Backend, E: Float>(
     }
     linear_backward(
         dev,
+        &mut ws.gemm,
         x,
         w.in_proj_weight,
         &ws.dqkv,

@@ -3,6 +3,7 @@ use crate::layers::test_util::{check_layer, state_dict};
 use crate::module::{Layer, Module};
 use dl_core::gradcheck::{check_gradient, GradCheck};
 use dl_core::ops::util::testing::assert_close;
+use dl_core::GemmWorkspace;
 use dl_core::{Cpu, ParamKind, Rng, S2};
 
 fn randv(rng: &mut Rng, n: usize) -> Vec<f64> {
@@ -80,7 +81,7 @@ fn sdpa_forward_matches_reference() {
             let k = randv(&mut rng, d.count * tk * d.d);
             let v = randv(&mut rng, d.count * tk * d.dv);
             let (mut p, mut out) = (vec![], vec![]);
-            sdpa_forward(&Cpu, d, &q, &k, &v, &mut p, &mut out);
+            sdpa_forward(&Cpu, &mut GemmWorkspace::new(), d, &q, &k, &v, &mut p, &mut out);
             assert_close(&out, &sdpa_reference(d, &q, &k, &v), 1e-12, 1e-13);
         }
     }
@@ -97,12 +98,34 @@ fn sdpa_gradient_check_q_k_v() {
             let v = randv(&mut rng, d.count * tk * d.dv);
             let g: Vec<f64> = (0..d.count * tq * d.dv).map(|i| (i as f64 * 0.61).sin()).collect();
             let (mut p, mut out) = (vec![], vec![]);
-            sdpa_forward(&Cpu, d, &q, &k, &v, &mut p, &mut out);
+            sdpa_forward(&Cpu, &mut GemmWorkspace::new(), d, &q, &k, &v, &mut p, &mut out);
             let (mut dp, mut dq, mut dk, mut dv) = (vec![], vec![], vec![], vec![]);
-            sdpa_backward(&Cpu, d, &q, &k, &v, &p, &g, &mut dp, &mut dq, &mut dk, &mut dv);
+            sdpa_backward(
+                &Cpu,
+                &mut GemmWorkspace::new(),
+                d,
+                &q,
+                &k,
+                &v,
+                &p,
+                &g,
+                &mut dp,
+                &mut dq,
+                &mut dk,
+                &mut dv,
+            );
             let loss = |q: &[f64], k: &[f64], v: &[f64]| {
                 let (mut p, mut out) = (vec![], vec![]);
-                sdpa_forward(&Cpu, d, &q.to_vec(), &k.to_vec(), &v.to_vec(), &mut p, &mut out);
+                sdpa_forward(
+                    &Cpu,
+                    &mut GemmWorkspace::new(),
+                    d,
+                    &q.to_vec(),
+                    &k.to_vec(),
+                    &v.to_vec(),
+                    &mut p,
+                    &mut out,
+                );
                 out.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
             };
             let opts = GradCheck::default();

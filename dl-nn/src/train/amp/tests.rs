@@ -3,6 +3,7 @@ use crate::layers::Linear;
 use crate::loss::{Loss, Mse};
 use crate::module::Layer;
 use crate::optim::{Adam, Sgd};
+use dl_core::GemmWorkspace;
 use dl_core::{Cpu, S1};
 
 fn fc() -> Linear<2, 1> {
@@ -25,12 +26,13 @@ fn scaled_step<O: Optimizer<Cpu, f32>>(
     let x = Tensor::<S1<2>>::from_vec(&Cpu, 2, vec![1.0, -1.0, 0.5, 2.0]).unwrap();
     let y = Tensor::<S1<1>>::from_vec(&Cpu, 2, vec![1.0, -3.0]).unwrap();
     let (mut out, mut dy, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-    m.forward_train_into(&x, &mut out, &mut ());
+    let mut ws = GemmWorkspace::new();
+    m.forward_train_into(&x, &mut out, &mut ws);
     Mse.loss(&out, &y, &mut dy).unwrap();
     dy.as_mut_slice().iter_mut().for_each(|g| *g *= grad_mult);
     scaler.scale_grad_out(&mut dy);
     m.zero_grad();
-    m.backward_params_into(&x, &out, &mut (), &dy, &mut dx);
+    m.backward_params_into(&x, &out, &mut ws, &dy, &mut dx);
     scaler.step(opt, m)
 }
 
@@ -177,16 +179,17 @@ fn hand_loop_with_optimizer_matches_unscaled_loop() {
         let (mut out, mut dy, mut dx) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu), Tensor::empty(&Cpu));
         let mut losses = Vec::new();
         for _ in 0..200 {
-            m.forward_train_into(&x, &mut out, &mut ());
+            let mut ws = GemmWorkspace::new();
+            m.forward_train_into(&x, &mut out, &mut ws);
             losses.push(Mse.loss(&out, &y, &mut dy).unwrap());
             m.zero_grad();
             if scaled {
                 s.scale_grad_out(&mut dy);
-                m.backward_params_into(&x, &out, &mut (), &dy, &mut dx);
+                m.backward_params_into(&x, &out, &mut ws, &dy, &mut dx);
                 assert!(s.step(&mut opt, &mut m));
                 s.update().unwrap();
             } else {
-                m.backward_params_into(&x, &out, &mut (), &dy, &mut dx);
+                m.backward_params_into(&x, &out, &mut ws, &dy, &mut dx);
                 opt.step(&mut m);
             }
         }
