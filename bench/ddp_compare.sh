@@ -24,7 +24,9 @@ have_torch=0; "$PY" -c "import torch" 2>/dev/null && have_torch=1
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r/$ROUNDS" >&2
   RAYON_NUM_THREADS=1 "${MPIRUN[@]}" -np 2 "$BIN" | tee -a "$OUT"
-  RAYON_NUM_THREADS=2 "${MPIRUN[@]}" -np 1 "$BIN" | tee -a "$OUT"
+  # OpenMPI binds each rank to one core by default (np <= 2): the one-rank,
+  # two-thread run must not be bound, or its second thread shares a core.
+  RAYON_NUM_THREADS=2 "${MPIRUN[@]}" --bind-to none -np 1 "$BIN" | tee -a "$OUT"
   RAYON_NUM_THREADS=1 "${MPIRUN[@]}" -np 1 "$BIN" | tee -a "$OUT"
   if [ "$have_torch" = 1 ]; then
     "$PY" bench/bench_torch_wave2.py --only B1-ddp --ranks 2 | tee -a "$OUT"
