@@ -17,19 +17,22 @@
 //!   GEMM each; `dx` is the scatter-add (col2im) of `dcol`.
 //!
 //! **PyTorch equivalent**: `F.conv2d(x, w, b, stride, padding)` and its autograd.
+//!
+//! Three ways in, one per need: the kernel methods here ([`Conv2dKernel`],
+//! unchecked, for backends), `dl_nn::layers::conv2d::conv2d_forward` /
+//! `conv2d_backward` (runtime dimensions, every buffer length checked, a
+//! typed error otherwise) and the typed `dl_nn::layers::Conv2d` layer.
 
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::ops::bias::BiasDims;
 use crate::ops::matmul::{Batch, Gemm, GemmWorkspace};
-use crate::param::Param;
-use crate::shape::{conv_out, S1, S3, S4};
-use crate::tensor::Tensor;
+use crate::shape::conv_out;
 
 /// Runtime dimensions of a 2-D convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -299,137 +302,6 @@ pub trait Conv2dKernel: Storage {
         ws: &mut Self::Buf<E>,
         gemm: &mut GemmWorkspace,
     );
-}
-
-/// The runtime dimensions of a typed convolution, checked against the
-/// output shape the caller names.
-fn typed_dims<const C: usize, const H: usize, const W: usize, const O: usize, const OH: usize, const OW: usize>(
-    n: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> Result<Conv2dDims> {
-    let d = Conv2dDims {
-        n,
-        c_in: C,
-        h: H,
-        w: W,
-        c_out: O,
-        k,
-        stride,
-        pad,
-    };
-    d.validate()?;
-    if (d.oh(), d.ow()) != (OH, OW) {
-        return Err(Error::ShapeMismatch {
-            op: "conv2d output",
-            lhs: vec![O, d.oh(), d.ow()],
-            rhs: vec![O, OH, OW],
-        });
-    }
-    Ok(d)
-}
-
-/// Typed convolution: `y = conv(x, w) + b` with stride and zero padding,
-/// written into `y` (resized to the batch of `x`). `ws` (the im2col columns)
-/// and `gemm` (the GEMM's packing memory) are reusable scratch space: start
-/// with empty ones and keep them.
-///
-/// **PyTorch equivalent**: `F.conv2d(x, w, b, stride=stride, padding=pad)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// use dl_core::ops::conv2d::conv2d_into;
-/// use dl_core::ops::matmul::GemmWorkspace;
-/// let x = Tensor::<S3<1, 3, 3>>::from_vec(&Cpu, 1, (1..=9).map(|v| v as f32).collect()).unwrap();
-/// let w = Param::<S4<1, 1, 2, 2>>::from_vec(&Cpu, vec![1.0, 0.0, 0.0, 1.0]).unwrap();
-/// let mut y = Tensor::<S3<1, 2, 2>>::empty(&Cpu);
-/// conv2d_into(&x, &w, None, 1, 0, &mut y, &mut Vec::new(), &mut GemmWorkspace::new()).unwrap();
-/// assert_eq!(y.to_vec(), vec![6.0, 8.0, 12.0, 14.0]); // x[i, j] + x[i+1, j+1]
-/// ```
-///
-/// # Errors
-/// [`Error::InvalidArgument`] for a zero stride or a kernel that does not
-/// fit; [`Error::ShapeMismatch`] when `OH`/`OW` are not the output size.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_into<
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const K: usize,
-    const OH: usize,
-    const OW: usize,
-    B: Backend,
-    E: Float,
->(
-    x: &Tensor<S3<C, H, W>, B, E>,
-    w: &Param<S4<O, C, K, K>, B, E>,
-    b: Option<&Param<S1<O>, B, E>>,
-    stride: usize,
-    pad: usize,
-    y: &mut Tensor<S3<O, OH, OW>, B, E>,
-    ws: &mut B::Buf<E>,
-    gemm: &mut GemmWorkspace,
-) -> Result<()> {
-    let d = typed_dims::<C, H, W, O, OH, OW>(x.batch(), K, stride, pad)?;
-    y.set_batch(x.batch());
-    x.device()
-        .conv2d_forward(d, x.buf(), &w.value, b.map(|b| &b.value), y.buf_mut(), ws, gemm);
-    Ok(())
-}
-
-/// Backward of [`conv2d_into`]: writes `dx` (resized), accumulates the
-/// weight gradient into `w.grad` and, when `b` is given, the bias gradient
-/// into `b.grad`.
-///
-/// # Errors
-/// As [`conv2d_into`], and [`Error::ShapeMismatch`] when `dy` and `x` differ
-/// in batch size.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_backward<
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const K: usize,
-    const OH: usize,
-    const OW: usize,
-    B: Backend,
-    E: Float,
->(
-    x: &Tensor<S3<C, H, W>, B, E>,
-    w: &mut Param<S4<O, C, K, K>, B, E>,
-    b: Option<&mut Param<S1<O>, B, E>>,
-    stride: usize,
-    pad: usize,
-    dy: &Tensor<S3<O, OH, OW>, B, E>,
-    dx: &mut Tensor<S3<C, H, W>, B, E>,
-    ws: &mut B::Buf<E>,
-    gemm: &mut GemmWorkspace,
-) -> Result<()> {
-    let d = typed_dims::<C, H, W, O, OH, OW>(x.batch(), K, stride, pad)?;
-    if dy.batch() != x.batch() {
-        return Err(Error::ShapeMismatch {
-            op: "conv2d_backward",
-            lhs: x.shape(),
-            rhs: dy.shape(),
-        });
-    }
-    let dev = x.device();
-    dx.set_batch(x.batch());
-    dev.conv2d_backward_input(d, &w.value, dy.buf(), dx.buf_mut(), ws, gemm);
-    let w = w.raw_mut();
-    dev.conv2d_backward_weight(
-        d,
-        x.buf(),
-        dy.buf(),
-        &mut w.grad,
-        b.map(|b| &mut b.raw_mut().grad),
-        ws,
-        gemm,
-    );
-    Ok(())
 }
 
 #[cfg(test)]
