@@ -74,22 +74,6 @@ fn step_decay(lr: f64, epochs: usize) -> LrScheduler<impl FnMut(usize) -> f64> {
     LrScheduler::new(move |e| if epochs > 1 && e + 1 == epochs { lr / 10.0 } else { lr })
 }
 
-/// Median of `reps` timed calls of `f` (after `warm` untimed ones), in µs.
-fn median_us(warm: usize, reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..warm {
-        f();
-    }
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -106,10 +90,10 @@ fn latency(big: &LeNet, small: &HalfLeNet, test: &InMemoryDataset, n: usize, rep
     pool.install(|| {
         let (mut b, mut s) = (Vec::new(), Vec::new());
         for _ in 0..5 {
-            b.push(median_us(reps / 8, reps, || {
+            b.push(common::median_us(reps / 8, reps, || {
                 std::hint::black_box(big.forward(std::hint::black_box(&x)));
             }));
-            s.push(median_us(reps / 8, reps, || {
+            s.push(common::median_us(reps / 8, reps, || {
                 std::hint::black_box(small.forward(std::hint::black_box(&x)));
             }));
         }

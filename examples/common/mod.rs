@@ -130,3 +130,19 @@ pub fn correct(logits: &[f32], classes: usize, labels: &[usize]) -> usize {
         })
         .count()
 }
+
+/// Median of `reps` timed calls of `f` (after `warm` untimed ones), in µs.
+pub fn median_us(warm: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warm {
+        f();
+    }
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}

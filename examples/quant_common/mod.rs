@@ -14,22 +14,6 @@ use dl::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Median of `reps` timed calls of `f` (after `warm` untimed ones), in µs.
-fn median_us(warm: usize, reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..warm {
-        f();
-    }
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
-}
-
 /// Quantizes `model` with `config` (calibrated on the first images of
 /// `train`), prints the per-layer error report and the comparison, and
 /// returns the quantized model (a 10-class classifier).
@@ -86,12 +70,12 @@ pub fn compare<N: Network<Cpu, f32, Output = S1<10>> + Sync>(
         let mut f32_rounds = Vec::new();
         let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); QgemmPath::available().len()];
         for _ in 0..5 {
-            f32_rounds.push(median_us(50, 400, || {
+            f32_rounds.push(common::median_us(50, 400, || {
                 std::hint::black_box(model.forward(std::hint::black_box(&x)));
             }));
             for (i, p) in QgemmPath::available().into_iter().enumerate() {
                 q.set_path(p).expect("available");
-                rounds[i].push(median_us(50, 400, || {
+                rounds[i].push(common::median_us(50, 400, || {
                     std::hint::black_box(q.forward(std::hint::black_box(&x)));
                 }));
             }

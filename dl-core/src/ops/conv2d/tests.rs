@@ -252,4 +252,3 @@ fn invalid_dims_are_typed_errors() {
     assert_eq!(Conv2dDims { stride: 0, ..d }.y_len(), 0);
     assert!(Conv2dDims { k: 5, pad: 1, ..d }.validate().is_ok());
 }
-
