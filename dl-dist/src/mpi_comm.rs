@@ -12,7 +12,12 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, CommunicatorCollectives as _, Root as _};
 
 use std::cell::RefCell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a waiting rank tests a pending reduction back to back.
+const SPIN_FOR: Duration = Duration::from_micros(500);
+/// Until when it then yields its core between tests (then 20 µs sleeps).
+const YIELD_UNTIL: Duration = Duration::from_millis(2);
 
 /// The processes started by `mpirun`, as one [`Communicator`]
 /// (`MPI_COMM_WORLD`).
@@ -50,9 +55,10 @@ pub enum Wait {
     /// dedicated cores; on shared or oversubscribed cores the polling rank
     /// takes CPU time from the rank it waits for.
     Spin,
-    /// `MPI_Iallreduce`, then `MPI_Test` with a short spin, then yields,
-    /// then 20 µs sleeps between tests: the waiting rank gives up its core
-    /// (the default; `DL_DIST_WAIT=spin` selects [`Wait::Spin`]).
+    /// `MPI_Iallreduce`, then `MPI_Test` back to back for 0.5 ms, then
+    /// yields until 2 ms, then 20 µs sleeps between tests: the waiting rank
+    /// gives up its core when the wait is long (the default;
+    /// `DL_DIST_WAIT=spin` selects [`Wait::Spin`]).
     Backoff,
 }
 
@@ -151,16 +157,22 @@ impl MpiComm {
                 let mut req = self
                     .world
                     .immediate_all_reduce_into(scope, &send[..], buf, SystemOperation::sum());
-                let mut polls = 0u32;
+                // A non-blocking collective progresses only inside
+                // `MPI_Test`: testing back to back for the first
+                // `SPIN_FOR` lets a reduction of a few MB finish at full
+                // speed on idle cores (sleeping between the steps of its
+                // schedule made one of 2 MB take over 1 ms); after that
+                // the rank yields, then sleeps.
+                let start = Instant::now();
                 loop {
                     match req.test() {
                         Ok(_) => break,
                         Err(r) => req = r,
                     }
-                    polls += 1;
-                    if polls < 64 {
+                    let waited = start.elapsed();
+                    if waited < SPIN_FOR {
                         std::hint::spin_loop();
-                    } else if polls < 128 {
+                    } else if waited < YIELD_UNTIL {
                         std::thread::yield_now();
                     } else {
                         // Give the core to the peer rank (or anyone else):
