@@ -317,6 +317,7 @@ mod tests {
     /// `load_mnist` exactly (labels in order, pixels / 255), shaped like
     /// MNIST (ink inside the frame, centered).
     #[test]
+    #[cfg_attr(not(feature = "gzip"), ignore = "reads gzip files: needs the `gzip` feature")]
     fn digits_as_mnist_read_back_identically() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits/digits.csv.gz");
         let dir = crate::data::idx::tests::temp_dir("digits_mnist");
