@@ -25,7 +25,6 @@ mod quant_common;
 
 use common::cli::Args;
 use dl::nn::checkpoint;
-use dl::nn::quant::{Observer, QuantConfig};
 use dl::prelude::*;
 use std::time::Instant;
 
@@ -91,8 +90,5 @@ fn main() {
     }
 
     // Quantize with the first 1,000 training images and compare.
-    let config = QuantConfig::default()
-        .observer(Observer::MinMax)
-        .calibration_samples(1000);
-    quant_common::compare(PROGRAM, &args, &mut model, &train, &test, &config);
+    quant_common::compare(PROGRAM, &args, &mut model, &train, &test);
 }

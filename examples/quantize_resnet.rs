@@ -25,7 +25,6 @@ mod common;
 mod quant_common;
 
 use common::cli::Args;
-use dl::nn::quant::{Observer, QuantConfig};
 use dl::prelude::*;
 use std::time::Instant;
 
@@ -75,8 +74,6 @@ fn main() {
             common::fmt_secs(t.elapsed().as_secs_f64())
         ),
     );
-    let config = QuantConfig::default()
-        .observer(Observer::MinMax)
-        .calibration_samples(1000);
-    quant_common::compare(PROGRAM, &args, &mut model, &train, &test, &config);
+    // Quantize with the first 1,000 training images and compare.
+    quant_common::compare(PROGRAM, &args, &mut model, &train, &test);
 }

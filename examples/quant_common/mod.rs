@@ -9,12 +9,12 @@
 use crate::common;
 use crate::common::cli::Args;
 use dl::nn::checkpoint;
-use dl::nn::quant::{quantize, QgemmPath, QuantConfig, Quantized};
+use dl::nn::quant::{quantize, Observer, QgemmPath, QuantConfig, Quantized};
 use dl::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Quantizes `model` with `config` (calibrated on the first images of
+/// Quantizes `model` (min/max calibration on the first 1,000 images of
 /// `train`), prints the per-layer error report and the comparison, and
 /// returns the quantized model (a 10-class classifier).
 pub fn compare<N: Network<Cpu, f32, Output = S1<10>> + Sync>(
@@ -23,11 +23,14 @@ pub fn compare<N: Network<Cpu, f32, Output = S1<10>> + Sync>(
     model: &mut N,
     train: &Arc<InMemoryDataset>,
     test: &Arc<InMemoryDataset>,
-    config: &QuantConfig,
 ) -> Quantized<N> {
+    // Min/max calibration on the first 1,000 training images.
+    let config = QuantConfig::default()
+        .observer(Observer::MinMax)
+        .calibration_samples(1000);
     model.set_training(false);
     let t = Instant::now();
-    let mut q: Quantized<N> = common::or_exit(program, quantize(&*model, &**train, config));
+    let mut q: Quantized<N> = common::or_exit(program, quantize(&*model, &**train, &config));
     common::say(
         args,
         format!(
