@@ -1,6 +1,6 @@
 //! Parameters: fully static tensors with a gradient.
 
-use crate::backend::Backend;
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::init::Init;
@@ -22,7 +22,7 @@ pub enum ParamKind {
 /// This is what visitors hand to optimizers and checkpoints; the typed
 /// [`Param`] dereferences to it.
 #[derive(Clone, Debug)]
-pub struct RawParam<B: Backend, E: Float> {
+pub struct RawParam<B: Storage, E: Float> {
     /// Current value.
     pub value: B::Buf<E>,
     /// Accumulated gradient (same length as `value`; unused for buffers).
@@ -37,7 +37,7 @@ pub struct RawParam<B: Backend, E: Float> {
     pub dev: B,
 }
 
-impl<B: Backend, E: Float> RawParam<B, E> {
+impl<B: Storage, E: Float> RawParam<B, E> {
     /// A zero parameter of the given shape.
     pub fn zeros(dev: &B, dims: Vec<usize>, kind: ParamKind) -> Self {
         let n: usize = dims.iter().product();
@@ -96,12 +96,12 @@ impl<B: Backend, E: Float> RawParam<B, E> {
 /// assert_eq!(w.dims, vec![3, 4]);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Param<S: Shape, B: Backend = crate::Cpu, E: Float = f32> {
+pub struct Param<S: Shape, B: Storage = crate::Cpu, E: Float = f32> {
     raw: RawParam<B, E>,
     _s: PhantomData<S>,
 }
 
-impl<S: Shape, B: Backend, E: Float> Param<S, B, E> {
+impl<S: Shape, B: Storage, E: Float> Param<S, B, E> {
     /// Number of elements (`S::NUMEL`).
     pub const NUMEL: usize = S::NUMEL;
 
@@ -144,13 +144,13 @@ impl<S: Shape, B: Backend, E: Float> Param<S, B, E> {
     }
 }
 
-impl<S: Shape, B: Backend, E: Float> std::ops::Deref for Param<S, B, E> {
+impl<S: Shape, B: Storage, E: Float> std::ops::Deref for Param<S, B, E> {
     type Target = RawParam<B, E>;
     fn deref(&self) -> &RawParam<B, E> {
         &self.raw
     }
 }
-impl<S: Shape, B: Backend, E: Float> std::ops::DerefMut for Param<S, B, E> {
+impl<S: Shape, B: Storage, E: Float> std::ops::DerefMut for Param<S, B, E> {
     fn deref_mut(&mut self) -> &mut RawParam<B, E> {
         &mut self.raw
     }

@@ -1,6 +1,6 @@
 //! [`Tensor`]: a batch of samples whose per-sample shape is a type.
 
-use crate::backend::Backend;
+use crate::backend::Storage;
 use crate::cpu::Cpu;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
@@ -21,14 +21,14 @@ use std::marker::PhantomData;
 /// assert_eq!(x.shape(), vec![2, 1, 2, 2]);
 /// assert!(Tensor::<S1<3>>::from_vec(&Cpu, 2, vec![0.0; 5]).is_err());
 /// ```
-pub struct Tensor<S: Shape, B: Backend = Cpu, E: Float = f32> {
+pub struct Tensor<S: Shape, B: Storage = Cpu, E: Float = f32> {
     batch: usize,
     buf: B::Buf<E>,
     dev: B,
     _s: PhantomData<S>,
 }
 
-impl<S: Shape, B: Backend, E: Float> Clone for Tensor<S, B, E> {
+impl<S: Shape, B: Storage, E: Float> Clone for Tensor<S, B, E> {
     fn clone(&self) -> Self {
         Self {
             batch: self.batch,
@@ -39,7 +39,7 @@ impl<S: Shape, B: Backend, E: Float> Clone for Tensor<S, B, E> {
     }
 }
 
-impl<S: Shape, B: Backend, E: Float> std::fmt::Debug for Tensor<S, B, E> {
+impl<S: Shape, B: Storage, E: Float> std::fmt::Debug for Tensor<S, B, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tensor")
             .field("shape", &self.shape())
@@ -59,7 +59,7 @@ fn numel<S: Shape>(batch: usize) -> usize {
         .unwrap_or_else(|| panic!("tensor: batch {batch} times {} elements overflows usize", S::NUMEL))
 }
 
-impl<S: Shape, B: Backend, E: Float> Tensor<S, B, E> {
+impl<S: Shape, B: Storage, E: Float> Tensor<S, B, E> {
     /// A zero tensor of `batch` samples.
     ///
     /// # Panics

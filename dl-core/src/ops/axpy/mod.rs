@@ -8,7 +8,7 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -35,7 +35,7 @@ pub trait AxpyKernel: Storage {
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] when the batch sizes differ.
-pub fn axpy<S: Shape, B: Backend, E: Float>(alpha: E, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>) -> Result<()> {
+pub fn axpy<S: Shape, B: AxpyKernel, E: Float>(alpha: E, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>) -> Result<()> {
     if x.batch() != y.batch() {
         return Err(Error::ShapeMismatch {
             op: "axpy",

@@ -13,9 +13,10 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::ops::axpy::AxpyKernel;
 use crate::param::Param;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -118,7 +119,7 @@ pub trait BinaryKernel: Storage {
     );
 }
 
-fn dims_of<S: Shape, B: Backend, E: Float>(
+fn dims_of<S: Shape, B: BinaryKernel, E: Float>(
     op: BinaryOp,
     a: &Tensor<S, B, E>,
     b: &Tensor<S, B, E>,
@@ -157,7 +158,7 @@ fn dims_of<S: Shape, B: Backend, E: Float>(
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] when `b`'s batch is neither `a`'s nor 1.
-pub fn binary<S: Shape, B: Backend, E: Float>(
+pub fn binary<S: Shape, B: BinaryKernel, E: Float>(
     op: BinaryOp,
     a: &Tensor<S, B, E>,
     b: &Tensor<S, B, E>,
@@ -174,7 +175,7 @@ pub fn binary<S: Shape, B: Backend, E: Float>(
 /// # Errors
 /// [`Error::ShapeMismatch`] when the batches do not fit as in [`binary`], or
 /// `dy`'s batch is not `a`'s.
-pub fn binary_backward<S: Shape, B: Backend, E: Float>(
+pub fn binary_backward<S: Shape, B: BinaryKernel, E: Float>(
     op: BinaryOp,
     a: &Tensor<S, B, E>,
     b: &Tensor<S, B, E>,
@@ -208,7 +209,7 @@ pub fn binary_backward<S: Shape, B: Backend, E: Float>(
 /// param_forward(BinaryOp::Mul, &x, &scale, &mut y);
 /// assert_eq!(y.to_vec(), vec![10.0, -2.0, 30.0, -4.0]);
 /// ```
-pub fn param_forward<S: Shape, B: Backend, E: Float>(
+pub fn param_forward<S: Shape, B: BinaryKernel, E: Float>(
     op: BinaryOp,
     x: &Tensor<S, B, E>,
     p: &Param<S, B, E>,
@@ -227,7 +228,7 @@ pub fn param_forward<S: Shape, B: Backend, E: Float>(
 /// accumulates `p.grad += sum over the batch of dy * d op/dp`. `scratch`
 /// holds the batch's parameter gradient: keep it in the layer's cache, so
 /// that a training step allocates nothing.
-pub fn param_backward<S: Shape, B: Backend, E: Float>(
+pub fn param_backward<S: Shape, B: BinaryKernel + AxpyKernel, E: Float>(
     op: BinaryOp,
     x: &Tensor<S, B, E>,
     p: &mut Param<S, B, E>,
@@ -251,28 +252,28 @@ pub fn param_backward<S: Shape, B: Backend, E: Float>(
 ///
 /// # Errors
 /// As [`binary`].
-pub fn add<S: Shape, B: Backend, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
+pub fn add<S: Shape, B: BinaryKernel, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
     binary(BinaryOp::Add, a, b)
 }
 /// `a - b`; see [`binary`].
 ///
 /// # Errors
 /// As [`binary`].
-pub fn sub<S: Shape, B: Backend, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
+pub fn sub<S: Shape, B: BinaryKernel, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
     binary(BinaryOp::Sub, a, b)
 }
 /// `a * b`; see [`binary`].
 ///
 /// # Errors
 /// As [`binary`].
-pub fn mul<S: Shape, B: Backend, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
+pub fn mul<S: Shape, B: BinaryKernel, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
     binary(BinaryOp::Mul, a, b)
 }
 /// `a / b`; see [`binary`].
 ///
 /// # Errors
 /// As [`binary`].
-pub fn div<S: Shape, B: Backend, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
+pub fn div<S: Shape, B: BinaryKernel, E: Float>(a: &Tensor<S, B, E>, b: &Tensor<S, B, E>) -> Result<Tensor<S, B, E>> {
     binary(BinaryOp::Div, a, b)
 }
 

@@ -12,10 +12,10 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
-use crate::ops::binary::{BinaryDims, BinaryOp, TensorPair};
+use crate::ops::binary::{BinaryDims, BinaryKernel, BinaryOp, TensorPair};
 use crate::rng::Rng;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -70,7 +70,7 @@ fn check_p(p: f64) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `p` is not in `[0, 1]` (or is NaN).
-pub fn dropout<S: Shape, B: Backend, E: Float>(
+pub fn dropout<S: Shape, B: DropoutKernel + BinaryKernel, E: Float>(
     x: &Tensor<S, B, E>,
     p: f64,
     rng: &mut Rng,
@@ -84,7 +84,7 @@ pub fn dropout<S: Shape, B: Backend, E: Float>(
 
 /// `x * mask` element-wise: the forward with a given mask, and also the
 /// backward (`dx = dy * mask`).
-pub fn apply_mask<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>, mask: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+pub fn apply_mask<S: Shape, B: BinaryKernel, E: Float>(x: &Tensor<S, B, E>, mask: &Tensor<S, B, E>) -> Tensor<S, B, E> {
     let mut y = Tensor::zeros(x.device(), x.batch());
     let d = BinaryDims {
         outer: 1,
@@ -98,7 +98,7 @@ pub fn apply_mask<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>, mask: &Te
 }
 
 /// Backward of [`dropout`]: `dx = dy * mask`.
-pub fn dropout_backward<S: Shape, B: Backend, E: Float>(
+pub fn dropout_backward<S: Shape, B: BinaryKernel, E: Float>(
     dy: &Tensor<S, B, E>,
     mask: &Tensor<S, B, E>,
 ) -> Tensor<S, B, E> {

@@ -29,7 +29,7 @@ pub use cpu_kernel::{gemm_strided, gemm_strided_ws, Epilogue, GemmOptions};
 pub use kernel::{default_path, GemmPath};
 pub use workspace::GemmWorkspace;
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::shape::S2;
 use crate::tensor::Tensor;
@@ -319,7 +319,7 @@ pub trait GemmBiasKernel: GemmKernel + crate::ops::bias::BiasKernel {
 ///
 /// # Errors
 /// [`crate::Error::ShapeMismatch`] when the batch sizes differ.
-pub fn matmul<const M: usize, const K: usize, const N: usize, B: Backend, E: Float>(
+pub fn matmul<const M: usize, const K: usize, const N: usize, B: GemmKernel, E: Float>(
     a: &Tensor<S2<M, K>, B, E>,
     b: &Tensor<S2<K, N>, B, E>,
 ) -> crate::Result<Tensor<S2<M, N>, B, E>> {
@@ -345,7 +345,7 @@ pub fn matmul<const M: usize, const K: usize, const N: usize, B: Backend, E: Flo
 
 /// Backward of [`matmul`]: `(dA, dB) = (dC B^T, A^T dC)` (new tensors and a
 /// fresh workspace, like [`matmul`]).
-pub fn matmul_backward<const M: usize, const K: usize, const N: usize, B: Backend, E: Float>(
+pub fn matmul_backward<const M: usize, const K: usize, const N: usize, B: GemmKernel, E: Float>(
     a: &Tensor<S2<M, K>, B, E>,
     b: &Tensor<S2<K, N>, B, E>,
     dc: &Tensor<S2<M, N>, B, E>,

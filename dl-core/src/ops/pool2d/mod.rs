@@ -15,7 +15,7 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::shape::{conv_out, S1, S3};
@@ -188,7 +188,7 @@ pub fn max_pool2d<
     const W: usize,
     const OH: usize,
     const OW: usize,
-    B: Backend,
+    B: Pool2dKernel,
     E: Float,
 >(
     x: &Tensor<S3<C, H, W>, B, E>,
@@ -214,7 +214,7 @@ pub fn max_pool2d_backward<
     const W: usize,
     const OH: usize,
     const OW: usize,
-    B: Backend,
+    B: Pool2dKernel,
     E: Float,
 >(
     argmax: &B::Idx,
@@ -242,7 +242,7 @@ pub fn avg_pool2d<
     const W: usize,
     const OH: usize,
     const OW: usize,
-    B: Backend,
+    B: Pool2dKernel,
     E: Float,
 >(
     x: &Tensor<S3<C, H, W>, B, E>,
@@ -267,7 +267,7 @@ pub fn avg_pool2d_backward<
     const W: usize,
     const OH: usize,
     const OW: usize,
-    B: Backend,
+    B: Pool2dKernel,
     E: Float,
 >(
     k: usize,
@@ -292,7 +292,7 @@ pub fn avg_pool2d_backward<
 /// let x = Tensor::<S3<2, 1, 2>>::from_vec(&Cpu, 1, vec![1.0, 3.0, 5.0, 9.0]).unwrap();
 /// assert_eq!(global_avg_pool2d(&x).to_vec(), vec![2.0, 7.0]);
 /// ```
-pub fn global_avg_pool2d<const C: usize, const H: usize, const W: usize, B: Backend, E: Float>(
+pub fn global_avg_pool2d<const C: usize, const H: usize, const W: usize, B: Pool2dKernel, E: Float>(
     x: &Tensor<S3<C, H, W>, B, E>,
 ) -> Tensor<S1<C>, B, E> {
     let mut y = Tensor::zeros(x.device(), x.batch());
@@ -302,7 +302,7 @@ pub fn global_avg_pool2d<const C: usize, const H: usize, const W: usize, B: Back
 }
 
 /// Backward of [`global_avg_pool2d`]: `dx[n, c, i, j] = dy[n, c] / (H W)`.
-pub fn global_avg_pool2d_backward<const C: usize, const H: usize, const W: usize, B: Backend, E: Float>(
+pub fn global_avg_pool2d_backward<const C: usize, const H: usize, const W: usize, B: Pool2dKernel, E: Float>(
     dy: &Tensor<S1<C>, B, E>,
 ) -> Tensor<S3<C, H, W>, B, E> {
     let mut dx = Tensor::zeros(dy.device(), dy.batch());

@@ -11,7 +11,7 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -45,14 +45,18 @@ pub fn last_axis<S: Shape>(batch: usize) -> (usize, usize) {
     (rows, cols)
 }
 
-fn forward<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>, log: bool) -> Tensor<S, B, E> {
+fn forward<S: Shape, B: SoftmaxKernel, E: Float>(x: &Tensor<S, B, E>, log: bool) -> Tensor<S, B, E> {
     let (rows, cols) = last_axis::<S>(x.batch());
     let mut y = Tensor::zeros(x.device(), x.batch());
     x.device().softmax_forward(rows, cols, log, x.buf(), y.buf_mut());
     y
 }
 
-fn backward<S: Shape, B: Backend, E: Float>(y: &Tensor<S, B, E>, dy: &Tensor<S, B, E>, log: bool) -> Tensor<S, B, E> {
+fn backward<S: Shape, B: SoftmaxKernel, E: Float>(
+    y: &Tensor<S, B, E>,
+    dy: &Tensor<S, B, E>,
+    log: bool,
+) -> Tensor<S, B, E> {
     let (rows, cols) = last_axis::<S>(y.batch());
     let mut dx = Tensor::zeros(y.device(), y.batch());
     y.device()
@@ -69,24 +73,27 @@ fn backward<S: Shape, B: Backend, E: Float>(y: &Tensor<S, B, E>, dy: &Tensor<S, 
 /// let x = Tensor::<S1<2>>::from_vec(&Cpu, 1, vec![1e4, 1e4]).unwrap();
 /// assert_eq!(dl_core::ops::softmax(&x).to_vec(), vec![0.5, 0.5]);
 /// ```
-pub fn softmax<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+pub fn softmax<S: Shape, B: SoftmaxKernel, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
     forward(x, false)
 }
 
 /// Backward of [`softmax`] from its output `y`: `dx = y (dy - sum(dy y))`.
-pub fn softmax_backward<S: Shape, B: Backend, E: Float>(y: &Tensor<S, B, E>, dy: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+pub fn softmax_backward<S: Shape, B: SoftmaxKernel, E: Float>(
+    y: &Tensor<S, B, E>,
+    dy: &Tensor<S, B, E>,
+) -> Tensor<S, B, E> {
     backward(y, dy, false)
 }
 
 /// `y_i = x_i - m - ln sum_j e^(x_j - m)` over the last axis.
 ///
 /// **PyTorch equivalent**: `torch.log_softmax(x, dim=-1)`.
-pub fn log_softmax<S: Shape, B: Backend, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+pub fn log_softmax<S: Shape, B: SoftmaxKernel, E: Float>(x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
     forward(x, true)
 }
 
 /// Backward of [`log_softmax`] from its output `y`: `dx = dy - e^y sum(dy)`.
-pub fn log_softmax_backward<S: Shape, B: Backend, E: Float>(
+pub fn log_softmax_backward<S: Shape, B: SoftmaxKernel, E: Float>(
     y: &Tensor<S, B, E>,
     dy: &Tensor<S, B, E>,
 ) -> Tensor<S, B, E> {
@@ -99,6 +106,19 @@ mod tests {
     use crate::gradcheck::{check_gradient, GradCheck};
     use crate::ops::util::testing::assert_close;
     use crate::prelude::*;
+
+    /// Generic code that runs softmax asks for `SoftmaxKernel` only, not for
+    /// the whole `Backend` (this compiles only if the bounds say so).
+    fn softmax_on_any_softmax_backend<B: SoftmaxKernel>(x: &Tensor<S1<3>, B>) -> Tensor<S1<3>, B> {
+        softmax(x)
+    }
+
+    #[test]
+    fn typed_op_needs_only_its_kernel_trait() {
+        let x = Tensor::<S1<3>>::from_vec(&Cpu, 1, vec![0.0, 0.0, 0.0]).unwrap();
+        let y = softmax_on_any_softmax_backend(&x).to_vec();
+        assert!(y.iter().all(|v| (v - 1.0 / 3.0).abs() < 1e-6), "{y:?}");
+    }
 
     #[test]
     fn forward_values() {

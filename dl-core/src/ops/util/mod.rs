@@ -12,7 +12,7 @@ pub(crate) mod cuda_kernel;
 #[cfg(feature = "cuda")]
 pub use cuda_kernel::{NoCudaKernel, UnaryCudaKernel};
 
-use crate::backend::{Backend, Storage};
+use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -123,20 +123,24 @@ pub trait UnaryKernel: Storage {
 }
 
 /// Applies an element-wise op to a tensor, writing into `y` (resized to `x`).
-pub fn unary_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(op: Op, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>) {
+pub fn unary_into<S: Shape, B: UnaryKernel, E: Float, Op: UnaryOp>(
+    op: Op,
+    x: &Tensor<S, B, E>,
+    y: &mut Tensor<S, B, E>,
+) {
     y.set_batch(x.batch());
     x.device().unary_forward(op, x.buf(), y.buf_mut());
 }
 
 /// Applies an element-wise op to a tensor.
-pub fn unary<S: Shape, B: Backend, E: Float, Op: UnaryOp>(op: Op, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
+pub fn unary<S: Shape, B: UnaryKernel, E: Float, Op: UnaryOp>(op: Op, x: &Tensor<S, B, E>) -> Tensor<S, B, E> {
     let mut y = Tensor::empty(x.device());
     unary_into(op, x, &mut y);
     y
 }
 
 /// Backward of an element-wise op, writing into `dx` (resized to `x`).
-pub fn unary_backward_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
+pub fn unary_backward_into<S: Shape, B: UnaryKernel, E: Float, Op: UnaryOp>(
     op: Op,
     x: &Tensor<S, B, E>,
     y: &Tensor<S, B, E>,
@@ -148,7 +152,7 @@ pub fn unary_backward_into<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
 }
 
 /// Backward of an element-wise op: `dx = dy * f'(x)`.
-pub fn unary_backward<S: Shape, B: Backend, E: Float, Op: UnaryOp>(
+pub fn unary_backward<S: Shape, B: UnaryKernel, E: Float, Op: UnaryOp>(
     op: Op,
     x: &Tensor<S, B, E>,
     y: &Tensor<S, B, E>,
@@ -182,7 +186,7 @@ macro_rules! unary_fns {
         op: $op:expr;
     ) => {
         $(#[$fwd_doc])*
-        pub fn $fwd<S: $crate::Shape, B: $crate::Backend, E: $crate::Float>(
+        pub fn $fwd<S: $crate::Shape, B: $crate::ops::util::UnaryKernel, E: $crate::Float>(
             x: &$crate::Tensor<S, B, E>
             $(, $p: $pt)*
         ) -> $crate::Tensor<S, B, E> {
@@ -190,7 +194,7 @@ macro_rules! unary_fns {
         }
 
         $(#[$bwd_doc])*
-        pub fn $bwd<S: $crate::Shape, B: $crate::Backend, E: $crate::Float>(
+        pub fn $bwd<S: $crate::Shape, B: $crate::ops::util::UnaryKernel, E: $crate::Float>(
             x: &$crate::Tensor<S, B, E>,
             y: &$crate::Tensor<S, B, E>,
             dy: &$crate::Tensor<S, B, E>
