@@ -142,12 +142,14 @@ pub(crate) fn kname<E: dl_cuda::Elem>(base: &str) -> String {
     format!("{base}_{}", E::NAME)
 }
 
-/// An NVRTC module of dl-core: the name the device caches it under and
-/// its source, written once beside the `.cu` files it includes (each op's
-/// `cuda_kernel.rs`). Names are unique (a test checks).
+/// An NVRTC module of dl-core: its name (for error messages) and its
+/// source, written once beside the `.cu` files it includes (each op's
+/// `cuda_kernel.rs`). The device caches modules by source, so a module of
+/// another crate with the same name cannot collide with one of these;
+/// names are unique all the same (a test checks), so errors are clear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CudaModule {
-    /// The cache name.
+    /// The name in error messages.
     pub(crate) name: &'static str,
     /// The CUDA C++ source.
     pub(crate) src: &'static str,

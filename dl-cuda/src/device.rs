@@ -83,10 +83,30 @@ pub fn compile_ptx(module: &str, src: &str, arch: Option<(i32, i32)>) -> Result<
     Ok(ptx.to_src())
 }
 
-/// PTX compiled in this process, by (module, architecture): each module is
-/// compiled once per process however many devices load it.
-/// PTX text by (module name, compute capability).
-type PtxCache = Mutex<HashMap<(String, (i32, i32)), String>>;
+/// A module's identity: the address and length of its `'static` source.
+///
+/// Modules are cached by their source, not by their name, so a caller that
+/// picks the name of a built-in module (`"relu"`) still gets its own source
+/// compiled and run; the name is only a label in errors. A `'static` source
+/// is never freed, so no other source can ever take its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct SourceKey {
+    addr: usize,
+    len: usize,
+}
+
+impl SourceKey {
+    fn of(src: &'static str) -> Self {
+        Self {
+            addr: src.as_ptr() as usize,
+            len: src.len(),
+        }
+    }
+}
+
+/// PTX compiled in this process, by (source, compute capability): each
+/// module is compiled once per process however many devices load it.
+type PtxCache = Mutex<HashMap<(SourceKey, (i32, i32)), String>>;
 
 fn ptx_cache() -> &'static PtxCache {
     static CACHE: OnceLock<PtxCache> = OnceLock::new();
@@ -103,8 +123,8 @@ pub struct CudaDevice {
     stream: Arc<CudaStream>,
     alloc: Arc<CachingAllocator>,
     blas: CudaBlas,
-    modules: Mutex<HashMap<String, Arc<CudaModule>>>,
-    funcs: Mutex<HashMap<(String, String), CudaFunction>>,
+    modules: Mutex<HashMap<SourceKey, Arc<CudaModule>>>,
+    funcs: Mutex<HashMap<(SourceKey, String), CudaFunction>>,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -184,19 +204,26 @@ impl CudaDevice {
         Ok(self.stream.synchronize()?)
     }
 
-    /// Kernel `func` of module `module`, compiling `src` with NVRTC for this
-    /// device's architecture the first time the process asks for the module
-    /// and loading it the first time this device does.
+    /// Kernel `func` of the module whose CUDA C source is `src`, compiling
+    /// it with NVRTC for this device's architecture the first time the
+    /// process asks for that source and loading it the first time this
+    /// device does.
+    ///
+    /// Modules are cached by source (`src`'s address), not by `module`,
+    /// which names the module in errors only: two modules of the same name
+    /// with different sources are two modules, so a user's module can never
+    /// be served a built-in module's kernels.
     ///
     /// # Errors
     /// [`CudaError::Compile`] (with the log), a driver error loading the
     /// PTX, or [`CudaError::MissingKernel`].
-    pub fn function(&self, module: &str, src: &str, func: &str) -> Result<CudaFunction> {
-        let key = (module.to_string(), func.to_string());
+    pub fn function(&self, module: &str, src: &'static str, func: &str) -> Result<CudaFunction> {
+        let source = SourceKey::of(src);
+        let key = (source, func.to_string());
         if let Some(f) = lock(&self.funcs).get(&key) {
             return Ok(f.clone());
         }
-        let m = self.module(module, src)?;
+        let m = self.module(module, source, src)?;
         let f = m.load_function(func).map_err(|_| CudaError::MissingKernel {
             module: module.to_string(),
             func: func.to_string(),
@@ -205,11 +232,11 @@ impl CudaDevice {
         Ok(f)
     }
 
-    fn module(&self, module: &str, src: &str) -> Result<Arc<CudaModule>> {
-        if let Some(m) = lock(&self.modules).get(module) {
+    fn module(&self, module: &str, source: SourceKey, src: &str) -> Result<Arc<CudaModule>> {
+        if let Some(m) = lock(&self.modules).get(&source) {
             return Ok(m.clone());
         }
-        let key = (module.to_string(), self.cc);
+        let key = (source, self.cc);
         let cached = lock(ptx_cache()).get(&key).cloned();
         let ptx = match cached {
             Some(p) => p,
@@ -220,7 +247,7 @@ impl CudaDevice {
             }
         };
         let m = self.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx))?;
-        lock(&self.modules).insert(module.to_string(), m.clone());
+        lock(&self.modules).insert(source, m.clone());
         Ok(m)
     }
 }
@@ -228,4 +255,17 @@ impl CudaDevice {
 /// Locks a cache; a poisoned lock still holds a consistent map (inserts are atomic).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceKey;
+
+    #[test]
+    fn modules_are_keyed_by_source_not_name() {
+        const BUILT_IN: &str = "extern \"C\" __global__ void relu_f32() {}";
+        const USERS: &str = "extern \"C\" __global__ void relu_f32() { /* the user's */ }";
+        assert_ne!(SourceKey::of(BUILT_IN), SourceKey::of(USERS));
+        assert_eq!(SourceKey::of(BUILT_IN), SourceKey::of(BUILT_IN));
+    }
 }

@@ -1,6 +1,7 @@
 //! Runtime checks that run with or without CUDA: the probe never panics, and
 //! NVRTC (when its library loads) compiles a kernel.
 
+use cudarc::driver::PushKernelArg;
 use dl_cuda::{compile_ptx, probe, CudaDevice, CudaError};
 
 #[test]
@@ -33,4 +34,32 @@ fn nvrtc_compiles_a_kernel() {
         matches!(err, CudaError::Compile { ref log, .. } if !log.is_empty()),
         "{err}"
     );
+}
+
+/// Two modules with the same name and different sources are two modules:
+/// a caller that names its module like a built-in one (`"fill"`) still runs
+/// its own kernel. The module cache is keyed by source, not by name.
+#[test]
+fn same_module_name_different_source_runs_each_source() {
+    let dev = match CudaDevice::new(0) {
+        Ok(d) => d,
+        Err(e) => {
+            dl_cuda::skip_test(&format!("needs a GPU ({e})"));
+            return;
+        }
+    };
+    const ONE: &str = r#"extern "C" __global__ void k(float* y) { y[0] = 1.0f; }"#;
+    const TWO: &str = r#"extern "C" __global__ void k(float* y) { y[0] = 2.0f; }"#;
+    let mut seen = Vec::new();
+    for src in [ONE, TWO, ONE] {
+        let f = dev.function("fill", src, "k").expect("compiles and loads");
+        let stream = dev.stream();
+        let mut y = stream.alloc_zeros::<f32>(1).unwrap();
+        let mut launch = stream.launch_builder(&f);
+        launch.arg(&mut y);
+        // SAFETY: `k` takes one float pointer and writes its first element.
+        unsafe { launch.launch(cudarc::driver::LaunchConfig::for_num_elems(1)) }.unwrap();
+        seen.push(stream.clone_dtoh(&y).unwrap()[0]);
+    }
+    assert_eq!(seen, vec![1.0, 2.0, 1.0]);
 }
