@@ -62,15 +62,10 @@ pub trait Communicator {
     where
         B::Buf<T>: 'static,
     {
-        host.clear();
-        host.extend_from_slice(&dev.to_vec(buf));
-        self.all_reduce_sum(host)?;
-        dev.write(buf, host);
-        Ok(())
+        reduce_through_host(self, dev, buf, host, false)
     }
     /// [`Communicator::all_reduce_mean`] on a buffer of backend `B` (the
-    /// default: [`Communicator::all_reduce_sum_on`], then the division on
-    /// the host).
+    /// default goes through host memory, as [`Communicator::all_reduce_sum_on`]).
     ///
     /// # Errors
     /// As [`Communicator::all_reduce_sum`].
@@ -83,15 +78,7 @@ pub trait Communicator {
     where
         B::Buf<T>: 'static,
     {
-        self.all_reduce_sum_on(dev, buf, host)?;
-        let w = self.world_size();
-        if w > 1 {
-            let mut v = dev.to_vec(buf);
-            let d = T::from_usize(w);
-            v.iter_mut().for_each(|x| *x /= d);
-            dev.write(buf, &v);
-        }
-        Ok(())
+        reduce_through_host(self, dev, buf, host, true)
     }
     /// Whether [`Communicator::all_reduce_mean_on`] reduces device buffers
     /// without going through host memory (NCCL): `DataParallel` then
@@ -142,17 +129,31 @@ impl Communicator for SingleProcess {
     fn barrier(&self) -> Result<(), DistError> {
         Ok(())
     }
-    fn all_reduce_sum_on<B: Backend, T: Float>(
-        &self,
-        _dev: &B,
-        _buf: &mut B::Buf<T>,
-        _host: &mut Vec<T>,
-    ) -> Result<(), DistError>
-    where
-        B::Buf<T>: 'static,
-    {
-        Ok(())
+}
+
+/// The device-buffer reductions' host path: downloads `buf` into `host`
+/// (reused scratch), reduces it with [`Communicator::all_reduce_sum`] or
+/// [`Communicator::all_reduce_mean`], and writes it back. With one rank the
+/// buffer is already its own sum and mean, and is left alone.
+pub(crate) fn reduce_through_host<C: Communicator + ?Sized, B: Backend, T: Float>(
+    comm: &C,
+    dev: &B,
+    buf: &mut B::Buf<T>,
+    host: &mut Vec<T>,
+    mean: bool,
+) -> Result<(), DistError> {
+    if comm.world_size() == 1 {
+        return Ok(());
     }
+    host.clear();
+    host.extend_from_slice(&dev.to_vec(buf));
+    if mean {
+        comm.all_reduce_mean(host)?;
+    } else {
+        comm.all_reduce_sum(host)?;
+    }
+    dev.write(buf, host);
+    Ok(())
 }
 
 /// [`DistError::BadRoot`] unless `root < world_size`.
@@ -194,6 +195,45 @@ mod tests {
             c.broadcast(&mut v, 1),
             Err(DistError::BadRoot { root: 1, world_size: 1 })
         ));
+    }
+
+    /// Two ranks holding the same values: the sum doubles them.
+    struct TwoEqualRanks;
+
+    impl Communicator for TwoEqualRanks {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn world_size(&self) -> usize {
+            2
+        }
+        fn name(&self) -> &'static str {
+            "two-equal"
+        }
+        fn all_reduce_sum<T: Float>(&self, buf: &mut [T]) -> Result<(), DistError> {
+            buf.iter_mut().for_each(|v| *v = *v + *v);
+            Ok(())
+        }
+        fn broadcast<T: Float>(&self, _buf: &mut [T], root: usize) -> Result<(), DistError> {
+            check_root(root, 2)
+        }
+        fn barrier(&self) -> Result<(), DistError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn backend_buffers_reduce_through_the_host() {
+        let dev = dl_core::Cpu;
+        let mut host = Vec::new();
+        let mut buf = vec![1.0f32, -3.0];
+        TwoEqualRanks.all_reduce_sum_on(&dev, &mut buf, &mut host).unwrap();
+        assert_eq!(buf, vec![2.0, -6.0]);
+        TwoEqualRanks.all_reduce_mean_on(&dev, &mut buf, &mut host).unwrap();
+        assert_eq!(buf, vec![2.0, -6.0]);
+        SingleProcess.all_reduce_sum_on(&dev, &mut buf, &mut host).unwrap();
+        SingleProcess.all_reduce_mean_on(&dev, &mut buf, &mut host).unwrap();
+        assert_eq!(buf, vec![2.0, -6.0]);
     }
 
     #[test]

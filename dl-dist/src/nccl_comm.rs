@@ -135,15 +135,7 @@ impl NcclComm {
         if let Some(b) = any.downcast_mut::<dl_cuda::CudaBuf<f64>>() {
             return self.device_reduce(b, op);
         }
-        host.clear();
-        host.extend_from_slice(&dev.to_vec(buf));
-        self.all_reduce_sum(host)?;
-        if matches!(op, ReduceOp::Avg) {
-            let d = T::from_usize(self.world_size());
-            host.iter_mut().for_each(|x| *x /= d);
-        }
-        dev.write(buf, host);
-        Ok(())
+        crate::comm::reduce_through_host(self, dev, buf, host, matches!(op, ReduceOp::Avg))
     }
 }
 
