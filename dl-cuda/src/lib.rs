@@ -45,6 +45,27 @@ pub fn gpu_required() -> bool {
     std::env::var(REQUIRE_GPU_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
+/// Set to `1` to make the tests that need only NVRTC (compiling every CUDA
+/// module to PTX, no GPU) fail rather than skip when NVRTC cannot be
+/// loaded: CI sets it after `scripts/install-nvrtc.sh`, so every `.cu`
+/// file is compiled on every CI run, GPU or not.
+pub const REQUIRE_NVRTC_VAR: &str = "DL_REQUIRE_NVRTC";
+
+/// For tests that need NVRTC only: prints `skipped: <reason>` and returns,
+/// or, when [`REQUIRE_NVRTC_VAR`] or [`REQUIRE_GPU_VAR`] is `1`, panics
+/// with the reason so the test fails.
+///
+/// # Panics
+/// When `DL_REQUIRE_NVRTC=1` or `DL_REQUIRE_GPU=1`.
+#[track_caller]
+pub fn skip_nvrtc_test(reason: &str) {
+    let required = std::env::var(REQUIRE_NVRTC_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    if required {
+        panic!("{REQUIRE_NVRTC_VAR}=1, but NVRTC is needed: {reason}");
+    }
+    skip_test(reason);
+}
+
 /// For tests that need a GPU (or NVRTC): prints `skipped: <reason>` and
 /// returns, or, when [`gpu_required`], panics with the reason so the test
 /// fails.

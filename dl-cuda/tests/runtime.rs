@@ -22,7 +22,7 @@ fn probe_and_open_never_panic() {
 #[test]
 fn nvrtc_compiles_a_kernel() {
     if !dl_cuda::nvrtc_present() {
-        dl_cuda::skip_test("NVRTC library not found (set LD_LIBRARY_PATH to a folder with libnvrtc.so.13 or .so.12)");
+        dl_cuda::skip_nvrtc_test("NVRTC library not found: put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH (scripts/install-nvrtc.sh installs it and prints the folder)");
         return;
     }
     let src = r#"extern "C" __global__ void axpy(float a, const float* x, float* y, unsigned n) {

@@ -46,8 +46,8 @@ fn all_modules() -> Vec<CudaModule> {
     m
 }
 
-/// The device caches modules by name: two sources under one name would
-/// share the first one compiled.
+/// Module names label compile errors and missing kernels (the device
+/// caches modules by source), so each names one module.
 #[test]
 fn module_names_are_unique() {
     let mut names: Vec<_> = all_modules().iter().map(|m| m.name).collect();
@@ -60,7 +60,7 @@ fn module_names_are_unique() {
 #[test]
 fn nvrtc_compiles_every_module() {
     if !dl_cuda::nvrtc_present() {
-        dl_cuda::skip_test("NVRTC library not found (put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH)");
+        dl_cuda::skip_nvrtc_test("NVRTC library not found: put libnvrtc.so.13 or .so.12 on LD_LIBRARY_PATH (scripts/install-nvrtc.sh installs it and prints the folder)");
         return;
     }
     for CudaModule { name, src } in all_modules() {
