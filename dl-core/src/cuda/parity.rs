@@ -248,14 +248,34 @@ fn small_ops<E: Float>(cuda: &Cuda) {
         close(cuda, &yd, &y);
         close(cuda, &dxd, &dx);
     }
-    // reductions
-    for r in [Reduce::Sum, Reduce::Mean, Reduce::Max] {
-        let d = ReduceDims {
-            outer: 4,
-            axis: 33,
-            inner: 10,
-        };
-        let (x, g) = (data::<E>(4 * 33 * 10, 16), data::<E>(40, 17));
+    // reductions: one thread per output (the first shape), one block per
+    // output (the others: a whole-matrix sum, strided columns, ties and a NaN)
+    let shapes = [(4, 33, 10), (1, 100_003, 1), (3, 1000, 7), (2, 600, 1)];
+    for ((outer, axis, inner), r) in shapes
+        .into_iter()
+        .flat_map(|s| [Reduce::Sum, Reduce::Mean, Reduce::Max].map(|r| (s, r)))
+    {
+        let d = ReduceDims { outer, axis, inner };
+        assert_eq!(
+            crate::ops::reduce::cuda_kernel::block_per_output(d),
+            axis != 33,
+            "{d:?} takes the other kernel than this test means to check"
+        );
+        let mut x = data::<E>(outer * axis * inner, 16);
+        if axis != 33 {
+            // Positive values: long sums stay far from 0, so the CPU's
+            // sequential f32 sum and the GPU's tree are within the relative
+            // tolerance (near 0 only the absolute one would apply).
+            x.iter_mut().for_each(|v| *v = E::from_f64(v.to_f64().abs()));
+        }
+        if axis == 600 {
+            // Ties for the maximum (the first wins) in row 0, a NaN (it wins) in row 1.
+            x[17] = E::from_f64(5.0);
+            x[400] = E::from_f64(5.0);
+            x[600 + 300] = E::from_f64(f64::NAN);
+            x[600 + 500] = E::from_f64(f64::NAN);
+        }
+        let g = data::<E>(outer * inner, 17);
         let (mut y, mut dx) = (Vec::new(), Vec::new());
         Cpu.reduce_forward(r, d, &x, &mut y);
         Cpu.reduce_backward(r, d, &x, &g, &mut dx);

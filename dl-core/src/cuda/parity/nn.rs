@@ -42,6 +42,11 @@ const KERNELS: &[(&str, &[&str], bool)] = &[
         true,
     ),
     ("layernorm", &["ln_fwd", "ln_bwd_dx", "ln_bwd_params"], true),
+    (
+        "reduce",
+        &["reduce_fwd", "reduce_bwd", "reduce_block_fwd", "reduce_block_bwd"],
+        true,
+    ),
     ("conv2d", &["im2col", "col2im", "transpose_nc"], true),
     (
         "pool2d",
