@@ -301,15 +301,18 @@ impl<E: Float> Case<E> {
 
     /// Runs the product on `path`.
     fn run(&self, path: GemmPath, parallel: bool, bias: Option<BiasAxis>) -> Vec<E> {
+        self.run_on(Some(path), parallel, bias)
+    }
+
+    /// Runs the product on `path`, or as the library chooses (`None`: the
+    /// matrix-vector shortcut for a few rows of `A B^T`).
+    fn run_on(&self, path: Option<GemmPath>, parallel: bool, bias: Option<BiasAxis>) -> Vec<E> {
         let mut c = self.c.clone();
         let ep = Epilogue {
             bias: bias.map(|ax| (&self.bias[..], ax)),
             act: Activation::None,
         };
-        let opts = GemmOptions {
-            path: Some(path),
-            parallel,
-        };
+        let opts = GemmOptions { path, parallel };
         gemm_strided(
             &self.g, &self.a, self.lda, &self.b, self.ldb, &mut c, self.ldc, ep, opts,
         );
@@ -536,6 +539,29 @@ fn same_bits_on_one_two_and_three_threads() {
             assert_eq!(runs[0], runs[1], "{path:?} {m}x{n}x{k}: 1 vs 2 threads");
             assert_eq!(runs[0], runs[2], "{path:?} {m}x{n}x{k}: 1 vs 3 threads");
         }
+    }
+}
+
+/// The matrix-vector path (a `Linear` at batch size 1 to 4), split into
+/// one share of the outputs per thread: the same bits on pools of 1, 2 and
+/// 3 threads, and the reference's values.
+#[test]
+fn matrix_vector_path_same_bits_on_one_two_and_three_threads() {
+    let mut rng = Rng::new(14);
+    for (m, n, k) in [(1usize, 1000usize, 600usize), (3, 513, 784), (1, 257, 1000)] {
+        let case = Case::<f32>::new(&mut rng, m, n, k, false, true, [0, 2, 1], 0.75, 1.0);
+        let runs: Vec<Vec<u32>> = [1, 2, 3]
+            .into_iter()
+            .map(|t| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("a pool");
+                let c = pool.install(|| case.run_on(None, true, Some(BiasAxis::Columns)));
+                c.iter().map(|v| v.to_bits()).collect()
+            })
+            .collect();
+        let c: Vec<f32> = runs[1].iter().map(|&b| f32::from_bits(b)).collect();
+        case.compare(&c, GemmPath::Portable, Some(BiasAxis::Columns), "matrix-vector");
+        assert_eq!(runs[0], runs[1], "{m}x{n}x{k}: 1 vs 2 threads");
+        assert_eq!(runs[0], runs[2], "{m}x{n}x{k}: 1 vs 3 threads");
     }
 }
 
