@@ -80,6 +80,18 @@ pub trait Communicator {
     {
         reduce_through_host(self, dev, buf, host, true)
     }
+    /// Runs `f`, which queues device reductions
+    /// ([`Communicator::all_reduce_mean_on`] on device buffers), as one
+    /// fused group where the transport has them (NCCL: `ncclGroupStart` /
+    /// `ncclGroupEnd`, so many small gradients cost about one launch). The
+    /// default runs `f` as it is. Inside `f`, only queue device reductions:
+    /// nothing in the group has run before `fused` returns.
+    ///
+    /// # Errors
+    /// `f`'s error, or the transport's when it closes the group.
+    fn fused<R>(&self, f: impl FnOnce() -> Result<R, DistError>) -> Result<R, DistError> {
+        f()
+    }
     /// Whether [`Communicator::all_reduce_mean_on`] reduces device buffers
     /// without going through host memory (NCCL): `DataParallel` then
     /// reduces each gradient where it lies instead of gathering them into a

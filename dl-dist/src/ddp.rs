@@ -292,18 +292,21 @@ impl<C: Communicator> DataParallel<C> {
         }
         if self.comm.reduces_on_device() && !is_cpu::<B>() {
             // NCCL: each gradient reduced where it lies, in the same order
-            // on every rank (NCCL fuses the queued calls on its stream).
+            // on every rank, all of them queued in one NCCL group.
             let mut host = Vec::new();
-            let mut result = Ok(());
             let t = Instant::now();
             let comm = &self.comm;
             let stats = &mut self.stats;
-            model.each_param(&mut |p| {
-                if reduced(p) && result.is_ok() {
-                    result = comm.all_reduce_mean_on(&p.dev.clone(), &mut p.grad, &mut host);
-                    stats.buckets += 1;
-                    stats.elements += p.numel() as u64;
-                }
+            let result = comm.fused(|| {
+                let mut result = Ok(());
+                model.each_param(&mut |p| {
+                    if reduced(p) && result.is_ok() {
+                        result = comm.all_reduce_mean_on(&p.dev.clone(), &mut p.grad, &mut host);
+                        stats.buckets += 1;
+                        stats.elements += p.numel() as u64;
+                    }
+                });
+                result
             });
             self.stats.reduce_seconds += t.elapsed().as_secs_f64();
             self.stats.seconds += start.elapsed().as_secs_f64();

@@ -193,6 +193,16 @@ impl Communicator for NcclComm {
     fn reduces_on_device(&self) -> bool {
         true
     }
+    fn fused<R>(&self, f: impl FnOnce() -> Result<R, DistError>) -> Result<R, DistError> {
+        cudarc::nccl::result::group_start().map_err(|e| self.err(e))?;
+        let queued = f();
+        // The group is closed whatever `f` returned: NCCL needs every start
+        // matched by an end.
+        let closed = cudarc::nccl::result::group_end().map_err(|e| self.err(e));
+        let r = queued?;
+        closed?;
+        Ok(r)
+    }
     fn abort(&self, code: i32) -> ! {
         self.mpi.abort(code)
     }

@@ -71,6 +71,17 @@ fn one_rank_nccl_is_identity_and_trains_like_the_cpu_path() {
     let mut host = Vec::new();
     nccl.all_reduce_mean_on(&gpu, &mut buf, &mut host).unwrap();
     assert_eq!(gpu.to_vec(&buf), vec![0.5, 7.0]);
+    // ... and in one NCCL group (as DataParallel queues the gradients).
+    let mut other = gpu.from_slice(&[-1.0f64, 2.5, 4.0]);
+    nccl.fused(|| {
+        nccl.all_reduce_mean_on(&gpu, &mut buf, &mut host)?;
+        nccl.all_reduce_sum_on(&gpu, &mut other, &mut host)
+    })
+    .unwrap();
+    assert_eq!(
+        (gpu.to_vec(&buf), gpu.to_vec(&other)),
+        (vec![0.5, 7.0], vec![-1.0, 2.5, 4.0])
+    );
     // Training through NCCL on the GPU = training on the CPU.
     let on_gpu = train(&gpu, &mut DataParallel::new(nccl));
     let on_cpu = train(&Cpu, &mut DataParallel::new(SingleProcess));
