@@ -244,15 +244,44 @@ impl State {
     }
 }
 
+/// Each seed below is its own visitor: `DeserializeSeed` hands the value
+/// to `Deserializer::$how` with the seed as the visitor.
+macro_rules! seeds_are_visitors {
+    ($($ty:ty => $how:ident),* $(,)?) => {$(
+        impl<'de> DeserializeSeed<'de> for $ty {
+            type Value = <Self as Visitor<'de>>::Value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.$how(self)
+            }
+        }
+    )*};
+}
+
+seeds_are_visitors! {
+    Top<'_> => deserialize_map,
+    Inputs<'_> => deserialize_seq,
+    Item<'_> => deserialize_any,
+    Num<'_> => deserialize_f64,
+    Sample<'_> => deserialize_seq,
+    First<'_, '_> => deserialize_any,
+    Nested<'_> => deserialize_seq,
+}
+
+/// A JSON integer is a number like any other: `visit_i64` and `visit_u64`
+/// as `visit_f64`.
+macro_rules! integers_as_f64 {
+    () => {
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.visit_f64(v as f64)
+        }
+    };
+}
+
 /// `{"inputs": ...}`.
 struct Top<'a>(&'a State);
-
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
 
 impl<'de> Visitor<'de> for Top<'_> {
     type Value = ();
@@ -287,13 +316,6 @@ fn truncate(s: &str) -> String {
 
 /// The value of `inputs`: one flat sample, or a list of samples.
 struct Inputs<'a>(&'a State);
-
-impl<'de> DeserializeSeed<'de> for Inputs<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
 
 impl<'de> Visitor<'de> for Inputs<'_> {
     type Value = ();
@@ -340,13 +362,6 @@ struct Item<'a> {
     index: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Item<'_> {
-    type Value = ItemKind;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ItemKind, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Item<'_> {
     type Value = ItemKind;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -357,12 +372,7 @@ impl<'de> Visitor<'de> for Item<'_> {
         self.st.push(self.sample, self.index, v)?;
         Ok(ItemKind::Number)
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ItemKind, E> {
-        self.visit_f64(v as f64)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ItemKind, E> {
-        self.visit_f64(v as f64)
-    }
+    integers_as_f64!();
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ItemKind, A::Error> {
         Sample(self.st).visit_seq(seq)?;
         Ok(ItemKind::Array)
@@ -376,13 +386,6 @@ struct Num<'a> {
     index: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Num<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_f64(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Num<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -391,23 +394,11 @@ impl<'de> Visitor<'de> for Num<'_> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         self.st.push(self.sample, self.index, v)
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.visit_f64(v as f64)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.visit_f64(v as f64)
-    }
+    integers_as_f64!();
 }
 
 /// One sample: flat (`numel` numbers) or nested exactly as the shape.
 struct Sample<'a>(&'a State);
-
-impl<'de> DeserializeSeed<'de> for Sample<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
 
 impl<'de> Visitor<'de> for Sample<'_> {
     type Value = ();
@@ -473,13 +464,6 @@ struct First<'a, 'b> {
     nested: &'a mut Nested<'b>,
 }
 
-impl<'de> DeserializeSeed<'de> for First<'_, '_> {
-    type Value = ItemKind;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ItemKind, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for First<'_, '_> {
     type Value = ItemKind;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -491,12 +475,7 @@ impl<'de> Visitor<'de> for First<'_, '_> {
         *n.count = 1;
         Ok(ItemKind::Number)
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ItemKind, E> {
-        self.visit_f64(v as f64)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ItemKind, E> {
-        self.visit_f64(v as f64)
-    }
+    integers_as_f64!();
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ItemKind, A::Error> {
         let n = &mut *self.nested;
         Nested {
@@ -517,13 +496,6 @@ struct Nested<'a> {
     sample: usize,
     depth: usize,
     count: &'a mut usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Nested<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
 }
 
 impl<'de> Visitor<'de> for Nested<'_> {
