@@ -34,81 +34,43 @@ enum Def {
 
 use Def::{Lit, None as Req, Same};
 
+/// The parameters every convolution shares (`Conv1d`, `Conv2d`).
+const CONV: &[P] = &[
+    P::Usize("IN_C", Req),
+    P::Usize("OUT_C", Req),
+    P::Usize("K", Req),
+    P::Usize("STRIDE", Lit(defaults::CONV_STRIDE)),
+    P::Usize("PAD", Lit(defaults::PAD)),
+];
+
+/// The parameters every windowed pool shares (max and average, 1-D and 2-D).
+const POOL: &[P] = &[
+    P::Usize("K", Req),
+    P::Usize("STRIDE", Same(0)),
+    P::Usize("PAD", Lit(defaults::PAD)),
+];
+
+/// The parameters both recurrent layers share (`LSTM`, `GRU`).
+const RNN: &[P] = &[
+    P::Usize("INPUT", Req),
+    P::Usize("HIDDEN", Req),
+    P::Usize("LAYERS", Lit(defaults::RNN_LAYERS)),
+    P::Bool("BIDIRECTIONAL", Some(defaults::RNN_BIDIRECTIONAL)),
+];
+
 /// The catalogue: type name and generic parameters (before `B, E`).
 const CATALOGUE: &[(&str, &[P])] = &[
     ("Linear", &[P::Usize("IN", Req), P::Usize("OUT", Req)]),
-    (
-        "Conv2d",
-        &[
-            P::Usize("IN_C", Req),
-            P::Usize("OUT_C", Req),
-            P::Usize("K", Req),
-            P::Usize("STRIDE", Lit(defaults::CONV_STRIDE)),
-            P::Usize("PAD", Lit(defaults::PAD)),
-        ],
-    ),
-    (
-        "MaxPool2d",
-        &[
-            P::Usize("K", Req),
-            P::Usize("STRIDE", Same(0)),
-            P::Usize("PAD", Lit(defaults::PAD)),
-        ],
-    ),
-    (
-        "AvgPool2d",
-        &[
-            P::Usize("K", Req),
-            P::Usize("STRIDE", Same(0)),
-            P::Usize("PAD", Lit(defaults::PAD)),
-        ],
-    ),
+    ("Conv2d", CONV),
+    ("MaxPool2d", POOL),
+    ("AvgPool2d", POOL),
     ("GlobalAvgPool2d", &[]),
-    (
-        "Conv1d",
-        &[
-            P::Usize("IN_C", Req),
-            P::Usize("OUT_C", Req),
-            P::Usize("K", Req),
-            P::Usize("STRIDE", Lit(defaults::CONV_STRIDE)),
-            P::Usize("PAD", Lit(defaults::PAD)),
-        ],
-    ),
-    (
-        "MaxPool1d",
-        &[
-            P::Usize("K", Req),
-            P::Usize("STRIDE", Same(0)),
-            P::Usize("PAD", Lit(defaults::PAD)),
-        ],
-    ),
-    (
-        "AvgPool1d",
-        &[
-            P::Usize("K", Req),
-            P::Usize("STRIDE", Same(0)),
-            P::Usize("PAD", Lit(defaults::PAD)),
-        ],
-    ),
+    ("Conv1d", CONV),
+    ("MaxPool1d", POOL),
+    ("AvgPool1d", POOL),
     ("GlobalAvgPool1d", &[]),
-    (
-        "LSTM",
-        &[
-            P::Usize("INPUT", Req),
-            P::Usize("HIDDEN", Req),
-            P::Usize("LAYERS", Lit(defaults::RNN_LAYERS)),
-            P::Bool("BIDIRECTIONAL", Some(defaults::RNN_BIDIRECTIONAL)),
-        ],
-    ),
-    (
-        "GRU",
-        &[
-            P::Usize("INPUT", Req),
-            P::Usize("HIDDEN", Req),
-            P::Usize("LAYERS", Lit(defaults::RNN_LAYERS)),
-            P::Bool("BIDIRECTIONAL", Some(defaults::RNN_BIDIRECTIONAL)),
-        ],
-    ),
+    ("LSTM", RNN),
+    ("GRU", RNN),
     ("LastStep", &[]),
     ("Flatten", &[]),
     ("ReLU", &[]),

@@ -320,13 +320,15 @@ fn too_large(field: &str, kind: &Kind) -> String {
 pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String> {
     let d = x.dims;
     let name = kind.name();
+    // Every refusal reads `{field}: {what the layer expects}, but {the input}{detail}`.
+    let but_with = |expects: String, detail: String| -> Result<Inferred, String> {
+        Err(format!("{field}: {expects}, but {}{detail}", x.describe()))
+    };
+    let but = |expects: String| but_with(expects, String::new());
     match kind {
         Kind::Linear { inp, out } => match d {
             [f] if f == inp => Ok(Inferred::plain(vec![*out])),
-            [_] => Err(format!(
-                "{field}: Linear expects {inp} input features, but {}",
-                x.describe()
-            )),
+            [_] => but(format!("Linear expects {inp} input features")),
             [.., f] if d.len() <= 3 && f == inp => {
                 let mut o = d.to_vec();
                 *o.last_mut().expect("rank >= 2") = *out;
@@ -337,16 +339,12 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
                     Some(n) if n == *inp => format!("; add a `Flatten` layer before it (it would produce [{n}])"),
                     _ => String::new(),
                 };
-                Err(format!(
-                    "{field}: Linear maps the last axis, which must hold {inp} features, but {} with {f} in its \
-                     last axis{hint}",
-                    x.describe()
-                ))
+                but_with(
+                    format!("Linear maps the last axis, which must hold {inp} features"),
+                    format!(" with {f} in its last axis{hint}"),
+                )
             }
-            _ => Err(format!(
-                "{field}: Linear takes inputs of rank 1 to 3 (features in the last axis), but {}",
-                x.describe()
-            )),
+            _ => but("Linear takes inputs of rank 1 to 3 (features in the last axis)".into()),
         },
         Kind::Conv2d {
             in_c,
@@ -357,10 +355,10 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
         } => {
             let (c, h, w) = image(field, name, x)?;
             if c != *in_c {
-                return Err(format!(
-                    "{field}: Conv2d expects {in_c} input channels, but {} with {c} channels",
-                    x.describe()
-                ));
+                return but_with(
+                    format!("Conv2d expects {in_c} input channels"),
+                    format!(" with {c} channels"),
+                );
             }
             let (oh, ow) = window(field, name, x, (h, w), *k, *stride, *pad)?;
             Ok(Inferred::plain(vec![*out_c, oh, ow]))
@@ -383,10 +381,10 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
         } => {
             let (c, l) = channels_length(field, name, x)?;
             if c != *in_c {
-                return Err(format!(
-                    "{field}: Conv1d expects {in_c} input channels, but {} with {c} channels",
-                    x.describe()
-                ));
+                return but_with(
+                    format!("Conv1d expects {in_c} input channels"),
+                    format!(" with {c} channels"),
+                );
             }
             let lo = window1d(field, name, x, l, *k, *stride, *pad)?;
             Ok(Inferred::plain(vec![*out_c, lo]))
@@ -411,21 +409,15 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
                 let out = hidden.checked_mul(dirs).ok_or_else(|| too_large(field, kind))?;
                 Ok(Inferred::plain(vec![*t, out]))
             }
-            [_, f] => Err(format!(
-                "{field}: {name} expects {input} input features per step, but {} with {f} features",
-                x.describe()
-            )),
-            _ => Err(format!(
-                "{field}: {name} expects a sequence input [T, {input}], but {}",
-                x.describe()
-            )),
+            [_, f] => but_with(
+                format!("{name} expects {input} input features per step"),
+                format!(" with {f} features"),
+            ),
+            _ => but(format!("{name} expects a sequence input [T, {input}]")),
         },
         Kind::LastStep => match d {
             [_, f] => Ok(Inferred::plain(vec![*f])),
-            _ => Err(format!(
-                "{field}: LastStep expects a sequence input [T, D], but {}",
-                x.describe()
-            )),
+            _ => but("LastStep expects a sequence input [T, D]".into()),
         },
         Kind::Flatten => match d {
             // PyTorch's `nn.Flatten()` on `[N, C]` leaves it as it is.
@@ -437,70 +429,45 @@ pub fn infer(field: &str, kind: &Kind, x: &Producer) -> Result<Inferred, String>
                     note: Some(format!("= {} flattened", fmt_dims(d))),
                 })
             }
-            _ => Err(format!(
-                "{field}: Flatten expects an input of rank 1 to 3, but {}",
-                x.describe()
-            )),
+            _ => but("Flatten expects an input of rank 1 to 3".into()),
         },
         Kind::Same { .. } | Kind::Dropout { .. } => Ok(Inferred::plain(d.to_vec())),
         Kind::BatchNorm1d { c } => match d {
             [f] if f == c => Ok(Inferred::plain(d.to_vec())),
-            _ => Err(format!(
-                "{field}: BatchNorm1d expects an input [{c}], but {}{}",
-                x.describe(),
-                if d.len() == 3 {
-                    "; use BatchNorm2d for images"
-                } else {
-                    ""
-                }
-            )),
+            _ if d.len() == 3 => but_with(
+                format!("BatchNorm1d expects an input [{c}]"),
+                "; use BatchNorm2d for images".into(),
+            ),
+            _ => but(format!("BatchNorm1d expects an input [{c}]")),
         },
         Kind::BatchNorm2d { c } => match d {
             [ch, _, _] if ch == c => Ok(Inferred::plain(d.to_vec())),
-            [ch, _, _] => Err(format!(
-                "{field}: BatchNorm2d expects {c} channels, but {} with {ch} channels",
-                x.describe()
-            )),
-            _ => Err(format!(
-                "{field}: BatchNorm2d expects an image input [{c}, height, width], but {}",
-                x.describe()
-            )),
+            [ch, _, _] => but_with(
+                format!("BatchNorm2d expects {c} channels"),
+                format!(" with {ch} channels"),
+            ),
+            _ => but(format!("BatchNorm2d expects an image input [{c}, height, width]")),
         },
         Kind::LayerNorm { d: dim } => match d.last() {
             Some(last) if last == dim && d.len() <= 3 => Ok(Inferred::plain(d.to_vec())),
-            _ if d.len() > 3 => Err(format!(
-                "{field}: LayerNorm takes inputs of rank 1 to 3, but {}",
-                x.describe()
-            )),
-            _ => Err(format!(
-                "{field}: LayerNorm normalises a last dimension of {dim}, but {}",
-                x.describe()
-            )),
+            _ if d.len() > 3 => but("LayerNorm takes inputs of rank 1 to 3".into()),
+            _ => but(format!("LayerNorm normalises a last dimension of {dim}")),
         },
         Kind::Embedding { dim, .. } => match d {
             [t] => Ok(Inferred::plain(vec![*t, *dim])),
-            _ => Err(format!(
-                "{field}: Embedding expects a rank-1 input of token ids [T], but {}",
-                x.describe()
-            )),
+            _ => but("Embedding expects a rank-1 input of token ids [T]".into()),
         },
         Kind::Attention { d_model, .. } => match d {
             [_, dm] if dm == d_model => Ok(Inferred::plain(d.to_vec())),
-            [_, dm] => Err(format!(
-                "{field}: {name} expects a model dimension of {d_model}, but {} with {dm} features",
-                x.describe()
-            )),
-            _ => Err(format!(
-                "{field}: {name} expects a sequence input [T, {d_model}], but {}",
-                x.describe()
-            )),
+            [_, dm] => but_with(
+                format!("{name} expects a model dimension of {d_model}"),
+                format!(" with {dm} features"),
+            ),
+            _ => but(format!("{name} expects a sequence input [T, {d_model}]")),
         },
         Kind::SeqMean => match d {
             [_, f] => Ok(Inferred::plain(vec![*f])),
-            _ => Err(format!(
-                "{field}: SeqMean expects a sequence input [T, D], but {}",
-                x.describe()
-            )),
+            _ => but("SeqMean expects a sequence input [T, D]".into()),
         },
         Kind::Residual { block } => {
             if let Some(b) = block {
