@@ -12,10 +12,11 @@ use crate::dtype::Float;
 /// Buffers are flat; shapes live in the types above them. All kernels take
 /// runtime dimensions and buffers of this storage.
 pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
-    /// A flat buffer of `E` on this device.
-    type Buf<E: Float>: Clone + Send + Sync + std::fmt::Debug;
+    /// A flat buffer of `E` on this device (owned: `'static`, so code such as
+    /// a communicator can recognise a backend's buffer type at run time).
+    type Buf<E: Float>: Clone + Send + Sync + std::fmt::Debug + 'static;
     /// A flat buffer of `u32` indices (class labels, token ids, argmax positions).
-    type Idx: Clone + Send + Sync + std::fmt::Debug;
+    type Idx: Clone + Send + Sync + std::fmt::Debug + 'static;
 
     /// A short human-readable device name, such as `cpu` or `cuda:0 (H200)`.
     fn name(&self) -> String;

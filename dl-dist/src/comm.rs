@@ -58,10 +58,7 @@ pub trait Communicator {
         dev: &B,
         buf: &mut B::Buf<T>,
         host: &mut Vec<T>,
-    ) -> Result<(), DistError>
-    where
-        B::Buf<T>: 'static,
-    {
+    ) -> Result<(), DistError> {
         reduce_through_host(self, dev, buf, host, false)
     }
     /// [`Communicator::all_reduce_mean`] on a buffer of backend `B` (the
@@ -74,10 +71,7 @@ pub trait Communicator {
         dev: &B,
         buf: &mut B::Buf<T>,
         host: &mut Vec<T>,
-    ) -> Result<(), DistError>
-    where
-        B::Buf<T>: 'static,
-    {
+    ) -> Result<(), DistError> {
         reduce_through_host(self, dev, buf, host, true)
     }
     /// Runs `f`, which queues device reductions

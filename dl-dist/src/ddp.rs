@@ -91,10 +91,7 @@ fn is_cpu<B: Backend>() -> bool {
 }
 
 /// Appends `buf` to `flat` (no allocation on the CPU once `flat` has grown).
-fn gather<B: Backend, E: Float>(dev: &B, buf: &B::Buf<E>, flat: &mut Vec<E>)
-where
-    B::Buf<E>: 'static,
-{
+fn gather<B: Backend, E: Float>(dev: &B, buf: &B::Buf<E>, flat: &mut Vec<E>) {
     match (buf as &dyn Any).downcast_ref::<Vec<E>>() {
         Some(v) if (dev as &dyn Any).is::<Cpu>() => flat.extend_from_slice(v),
         _ => flat.extend_from_slice(&dev.to_vec(buf)),
@@ -102,10 +99,7 @@ where
 }
 
 /// Overwrites `buf` with `src` (of its length).
-fn scatter<B: Backend, E: Float>(dev: &B, buf: &mut B::Buf<E>, src: &[E])
-where
-    B::Buf<E>: 'static,
-{
+fn scatter<B: Backend, E: Float>(dev: &B, buf: &mut B::Buf<E>, src: &[E]) {
     if (dev as &dyn Any).is::<Cpu>() {
         if let Some(v) = (buf as &mut dyn Any).downcast_mut::<Vec<E>>() {
             v.copy_from_slice(src);
@@ -200,10 +194,7 @@ impl<C: Communicator> DataParallel<C> {
     pub fn broadcast_parameters<B: Backend, E: Float, M: Module<B, E>>(
         &mut self,
         model: &mut M,
-    ) -> Result<(), DistError>
-    where
-        B::Buf<E>: 'static,
-    {
+    ) -> Result<(), DistError> {
         self.broadcast_dyn(model)
     }
 
@@ -212,17 +203,11 @@ impl<C: Communicator> DataParallel<C> {
     ///
     /// # Errors
     /// A transport error or a timeout.
-    pub fn sync_gradients<B: Backend, E: Float, M: Module<B, E>>(&mut self, model: &mut M) -> Result<(), DistError>
-    where
-        B::Buf<E>: 'static,
-    {
+    pub fn sync_gradients<B: Backend, E: Float, M: Module<B, E>>(&mut self, model: &mut M) -> Result<(), DistError> {
         self.sync_dyn(model)
     }
 
-    fn broadcast_dyn<B: Backend, E: Float>(&mut self, model: &mut dyn Parameters<B, E>) -> Result<(), DistError>
-    where
-        B::Buf<E>: 'static,
-    {
+    fn broadcast_dyn<B: Backend, E: Float>(&mut self, model: &mut dyn Parameters<B, E>) -> Result<(), DistError> {
         let (rank, world) = (self.comm.rank(), self.comm.world_size());
         // 1. Same model on every rank? Rank 0's sizes against each rank's.
         let mut sizes = Vec::<f64>::new();
@@ -279,10 +264,7 @@ impl<C: Communicator> DataParallel<C> {
         result
     }
 
-    fn sync_dyn<B: Backend, E: Float>(&mut self, model: &mut dyn Parameters<B, E>) -> Result<(), DistError>
-    where
-        B::Buf<E>: 'static,
-    {
+    fn sync_dyn<B: Backend, E: Float>(&mut self, model: &mut dyn Parameters<B, E>) -> Result<(), DistError> {
         let start = Instant::now();
         self.stats.syncs += 1;
         let world = self.comm.world_size();
@@ -349,10 +331,7 @@ impl<C: Communicator> DataParallel<C> {
     }
 }
 
-impl<B: Backend, E: Float, C: Communicator> GradSync<B, E> for DataParallel<C>
-where
-    B::Buf<E>: 'static,
-{
+impl<B: Backend, E: Float, C: Communicator> GradSync<B, E> for DataParallel<C> {
     fn rank(&self) -> usize {
         self.comm.rank()
     }

@@ -124,10 +124,7 @@ impl NcclComm {
         buf: &mut B::Buf<T>,
         host: &mut Vec<T>,
         op: &ReduceOp,
-    ) -> Result<(), DistError>
-    where
-        B::Buf<T>: 'static,
-    {
+    ) -> Result<(), DistError> {
         let any: &mut dyn Any = buf;
         if let Some(b) = any.downcast_mut::<dl_cuda::CudaBuf<f32>>() {
             return self.device_reduce(b, op);
@@ -173,10 +170,7 @@ impl Communicator for NcclComm {
         dev: &B,
         buf: &mut B::Buf<T>,
         host: &mut Vec<T>,
-    ) -> Result<(), DistError>
-    where
-        B::Buf<T>: 'static,
-    {
+    ) -> Result<(), DistError> {
         self.reduce_on(dev, buf, host, &ReduceOp::Sum)
     }
     fn all_reduce_mean_on<B: Backend, T: Float>(
@@ -184,10 +178,7 @@ impl Communicator for NcclComm {
         dev: &B,
         buf: &mut B::Buf<T>,
         host: &mut Vec<T>,
-    ) -> Result<(), DistError>
-    where
-        B::Buf<T>: 'static,
-    {
+    ) -> Result<(), DistError> {
         self.reduce_on(dev, buf, host, &ReduceOp::Avg)
     }
     fn reduces_on_device(&self) -> bool {
