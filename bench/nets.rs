@@ -1,5 +1,6 @@
-//! The benchmark networks of `BENCHMARKS.md`, shared by `examples/bench.rs`
-//! and `tests/alloc_free_step.rs` (both include this file with `#[path]`).
+//! The benchmark networks of `BENCHMARKS.md`, shared by `examples/bench.rs`,
+//! `examples/bench_gpu.rs`, `examples/bench_ddp.rs` and
+//! `tests/alloc_free_step.rs` (they include this file with `#[path]`).
 
 use dl::prelude::*;
 
@@ -13,20 +14,12 @@ pub struct Mlp {
     fc3: Linear<256, 10>,
 }
 
-/// B2: the LeNet-like CNN on `[1, 28, 28]`.
-#[network(input = [1, 28, 28])]
-pub struct Cnn {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
+/// B2: the LeNet-like CNN on `[1, 28, 28]`, the README's network
+/// (`examples/mnist_cnn.rs`), declared once in `examples/common/lenet.rs`.
+#[path = "../examples/common/lenet.rs"]
+mod lenet;
+#[allow(unused_imports)] // not every benchmark that includes this file runs B2
+pub use lenet::LeNet as Cnn;
 
 /// B4: `LayerNorm(x + MHA(x))`, mean over the sequence, Linear 128 -> 10.
 #[network(input = [64, 128])]

@@ -29,9 +29,7 @@ use common::cli::Args;
 use dl::core::init::Init;
 use dl::core::ops::bias::BiasDims;
 use dl::core::{Backend, Float, Param, RawParam};
-use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
-use std::time::Instant;
 
 const PROGRAM: &str = "attention";
 
@@ -141,36 +139,8 @@ fn run<B: Backend>(args: &Args, dev: &B) {
     common::say(args, <RowTransformer>::SUMMARY);
 
     // Cosine decay of the learning rate over the epochs, as a callback.
-    let schedule = CosineAnnealing {
-        t_max: args.epochs.max(1),
-        eta_min: args.lr / 20.0,
-    };
-    let base_lr = args.lr;
-    let start = Instant::now();
-    let history = common::or_exit(
-        PROGRAM,
-        model.fit(
-            &train,
-            FitConfig::new(Adam::<B>::new(args.lr), CrossEntropy::new())
-                .epochs(args.epochs)
-                .batch_size(args.batch_size)
-                .shuffle_seed(args.seed)
-                .validation(&test)
-                .validation_batch_size(500)
-                .callback(LrScheduler::new(move |epoch| schedule.lr(base_lr, epoch)))
-                .quiet(args.quiet),
-        ),
-    );
-    let secs = start.elapsed().as_secs_f64();
-    common::say(args, &history);
-    let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
-    common::say(
-        args,
-        format!(
-            "test: {eval} after {} epoch(s), {} of training",
-            history.epochs.len(),
-            common::fmt_secs(secs)
-        ),
-    );
+    let config = common::fit_config(args, Adam::<B>::new(args.lr), CrossEntropy::new())
+        .callback(common::cosine_to_a_twentieth(args.lr, args.epochs));
+    let eval = common::fit_and_test(PROGRAM, args, &mut model, &train, &test, config);
     println!("test_accuracy={:.4}", eval.accuracy);
 }

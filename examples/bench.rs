@@ -12,6 +12,9 @@ use dl::core::{GemmKernel, GemmWorkspace, Rng};
 use dl::prelude::*;
 use std::time::Instant;
 
+#[allow(unused_macros, unused_imports)]
+mod common;
+
 #[path = "../bench/nets.rs"]
 #[allow(dead_code)]
 #[macro_use]
@@ -169,19 +172,8 @@ fn gemm_bench() {
 }
 
 /// Median microseconds of `f` over 200 runs (after 20 untimed).
-fn median_us(mut f: impl FnMut()) -> f64 {
-    for _ in 0..20 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..200)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+fn median_us(f: impl FnMut()) -> f64 {
+    common::median_us(20, 200, f)
 }
 
 /// What each fused GEMM epilogue buys: the product with the bias (and

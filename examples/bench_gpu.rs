@@ -15,31 +15,11 @@ use dl::nn::train::{train_step, StepBuffers};
 use dl::prelude::*;
 use std::time::Instant;
 
-/// B1: 784 -> 512 -> ReLU -> 256 -> ReLU -> 10.
-#[network(input = [784])]
-pub struct Mlp {
-    fc1: Linear<784, 512>,
-    relu1: ReLU,
-    fc2: Linear<512, 256>,
-    relu2: ReLU,
-    fc3: Linear<256, 10>,
-}
-
-/// B2: Conv 1->32 k3, ReLU, MaxPool 2, Conv 32->64 k3, ReLU, MaxPool 2,
-/// Flatten (1600), Linear 1600->128, ReLU, Linear 128->10.
-#[network(input = [1, 28, 28])]
-pub struct Cnn {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
+/// The networks of B1 (`Mlp`) and B2 (`Cnn`), declared once for every backend.
+#[path = "../bench/nets.rs"]
+#[allow(dead_code, unused_macros)]
+mod nets;
+use nets::{Cnn, Mlp};
 
 /// Times `steps` SGD (lr 0.01) cross-entropy steps of `model` after `warmup`
 /// steps, on synthetic data drawn with `seed`; prints the result line.

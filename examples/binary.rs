@@ -64,16 +64,7 @@ fn run<B: Backend>(args: &Args, dev: &B) {
     let (mut train, mut test) = data.holdout(5, args.seed);
     let stats = train.standardise();
     test.standardise_with(&stats);
-    common::say(
-        args,
-        format!(
-            "data: {} training and {} test rows of {} features from {}",
-            train.rows,
-            test.rows,
-            train.cols,
-            args.data.display()
-        ),
-    );
+    common::say_rows(args, &train, &test);
     let (train, test) = (Arc::new(train), Arc::new(test));
 
     let mut model = Logistic::<B>::init(dev, args.seed);
@@ -82,13 +73,9 @@ fn run<B: Backend>(args: &Args, dev: &B) {
         PROGRAM,
         model.fit(
             &train,
-            FitConfig::new(Adam::<B>::new(args.lr), BceWithLogits)
-                .epochs(args.epochs)
-                .batch_size(args.batch_size)
-                .shuffle_seed(args.seed)
+            common::fit_config(args, Adam::<B>::new(args.lr), BceWithLogits)
                 .validation(&test)
-                .progress(Progress::Lines)
-                .quiet(args.quiet),
+                .progress(Progress::Lines),
         ),
     );
     let secs = start.elapsed().as_secs_f64();

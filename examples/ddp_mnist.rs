@@ -28,27 +28,20 @@
 
 #[allow(unused)] // `common::on_device!` is not used: the CUDA arm picks NCCL.
 mod common;
+/// The network of `mnist_mlp`, declared once in examples/common/mlp.rs.
+#[path = "common/mlp.rs"]
+mod mlp;
 
 use common::cli::Args;
 use dl::core::Storage;
 use dl::dist::{Communicator, DataParallel, DistributedSampler, MpiComm, Tail};
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::prelude::*;
+use mlp::Mlp;
 use std::sync::Arc;
 use std::time::Instant;
 
 const PROGRAM: &str = "ddp_mnist";
-
-/// 784 -> 256 -> 128 -> 10 with ReLU (as `mnist_mlp`).
-#[network(input = [1, 28, 28])]
-pub struct Mlp {
-    flat: Flatten,
-    fc1: Linear<784, 256>,
-    relu1: ReLU,
-    fc2: Linear<256, 128>,
-    relu2: ReLU,
-    fc3: Linear<128, 10>,
-}
 
 fn defaults() -> Args {
     Args {
@@ -97,13 +90,7 @@ fn evaluate<B: Backend>(
     loader: &mut DataLoader<InMemoryDataset>,
     dev: &B,
 ) -> Result<[f64; 2], String> {
-    model.eval();
-    let (mut correct, mut seen) = (0usize, 0usize);
-    for (x, y) in loader.epoch(dev).map_err(|e| e.to_string())? {
-        let logits = model.forward(&x);
-        correct += common::correct(&logits.to_vec(), 10, &y);
-        seen += y.len();
-    }
+    let (correct, seen) = common::count_correct(model, loader, dev).map_err(|e| e.to_string())?;
     Ok([correct as f64, seen as f64])
 }
 

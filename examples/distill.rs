@@ -99,37 +99,12 @@ fn main() {
 
     // The teacher: the mnist_cnn example's checkpoint, or this example's
     // own from an earlier run, or trained now (and kept for the next run).
-    let default_data = args.data == Args::default().data;
-    let ckpt = ["checkpoints/mnist_cnn.safetensors", TEACHER_CKPT]
-        .iter()
-        .map(std::path::Path::new)
-        .find(|p| default_data && p.exists());
     let mut teacher = LeNet::<Cpu, f32>::init(&Cpu, args.seed);
-    let t = Instant::now();
-    if let Some(ckpt) = ckpt {
-        common::or_exit(PROGRAM, checkpoint::load(&mut teacher, ckpt, true));
-        common::say(&args, format!("teacher: loaded {}", ckpt.display()));
-    } else {
-        common::or_exit(
-            PROGRAM,
-            teacher.fit(
-                &train,
-                FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
-                    .epochs(TEACHER_EPOCHS)
-                    .batch_size(args.batch_size)
-                    .shuffle_seed(args.seed)
-                    .quiet(args.quiet),
-            ),
-        );
-        common::say(
-            &args,
-            format!(
-                "teacher: trained {} epoch(s) in {}",
-                TEACHER_EPOCHS,
-                common::fmt_secs(t.elapsed().as_secs_f64())
-            ),
-        );
-        if default_data {
+    let files = [common::MNIST_CNN_CHECKPOINT, TEACHER_CKPT];
+    if common::load_trained(PROGRAM, &args, "teacher: ", &mut teacher, &files).is_none() {
+        let config = common::fit_config(&args, Adam::new(args.lr), CrossEntropy::new()).epochs(TEACHER_EPOCHS);
+        common::fit_timed(PROGRAM, &args, "teacher: ", &mut teacher, &train, config);
+        if args.data == Args::default().data {
             let saved = std::fs::create_dir_all("checkpoints")
                 .map_err(|e| e.to_string())
                 .and_then(|()| checkpoint::save(&teacher, TEACHER_CKPT).map_err(|e| e.to_string()));
@@ -146,9 +121,7 @@ fn main() {
     for k in 0..SEEDS {
         let seed = args.seed + k;
         let config = || {
-            FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
-                .epochs(args.epochs)
-                .batch_size(args.batch_size)
+            common::fit_config(&args, Adam::new(args.lr), CrossEntropy::new())
                 .shuffle_seed(seed)
                 .quiet(true)
         };

@@ -104,16 +104,12 @@ fn run<B: Backend>(args: &Args, dev: &B) {
         PROGRAM,
         model.fit(
             &train,
-            FitConfig::new(Adam::<B>::new(args.lr), CrossEntropy::new())
-                .epochs(args.epochs)
-                .batch_size(args.batch_size)
-                .shuffle_seed(args.seed)
+            common::fit_config(args, Adam::<B>::new(args.lr), CrossEntropy::new())
                 .validation(&val)
                 .validation_batch_size(500)
                 .callback(&mut early)
                 .callback(&mut best)
-                .callback(schedule)
-                .quiet(args.quiet),
+                .callback(schedule),
         ),
     );
     let secs = start.elapsed().as_secs_f64();

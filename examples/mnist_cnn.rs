@@ -4,8 +4,11 @@
 //! `#[network]` (every shape checked at compile time; the summary below is
 //! a `const`), trained Keras-style with `model.fit` (Adam, a step-decay
 //! learning-rate schedule, the test set as validation data), evaluated
-//! with `model.evaluate`, and saved to `checkpoints/mnist_cnn.safetensors`
-//! (PyTorch `state_dict` names: `conv1.weight`, `fc2.bias`, ...).
+//! with `model.evaluate` (both in `common::fit_and_test`, which the
+//! `sequence` and `attention` examples share; `common::fit_config` builds
+//! the `FitConfig` from the command line), and saved to
+//! `checkpoints/mnist_cnn.safetensors` (PyTorch `state_dict` names:
+//! `conv1.weight`, `fc2.bias`, ...).
 //!
 //! ```sh
 //! cargo run --release --example mnist_cnn
@@ -25,21 +28,15 @@ use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::prelude::*;
 pub use lenet::LeNet;
-use std::time::Instant;
 
 const PROGRAM: &str = "mnist_cnn";
 
-fn defaults() -> Args {
-    Args {
-        epochs: 3,
-        batch_size: 64,
-        lr: 1e-3,
-        ..Args::default()
-    }
-}
-
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "a LeNet-like CNN trained to 99% on MNIST", defaults());
+    let (args, dev) = common::setup(
+        PROGRAM,
+        "a LeNet-like CNN trained to 99% on MNIST",
+        common::mnist_cnn_args(),
+    );
     common::on_device!(dev => run(&args, &dev))
 }
 
@@ -51,41 +48,9 @@ fn run<B: Backend>(args: &Args, dev: &B) {
 
     // Adam at --lr, then a tenth of it for the last epoch (when there is
     // more than one).
-    let (base_lr, epochs) = (args.lr, args.epochs);
-    let schedule = LrScheduler::new(move |epoch| {
-        if epochs > 1 && epoch + 1 == epochs {
-            base_lr / 10.0
-        } else {
-            base_lr
-        }
-    });
-    let start = Instant::now();
-    let history = common::or_exit(
-        PROGRAM,
-        model.fit(
-            &train,
-            FitConfig::new(Adam::<B>::new(args.lr), CrossEntropy::new())
-                .epochs(args.epochs)
-                .batch_size(args.batch_size)
-                .shuffle_seed(args.seed)
-                .validation(&test)
-                .validation_batch_size(500)
-                .callback(schedule)
-                .quiet(args.quiet),
-        ),
-    );
-    let train_secs = start.elapsed().as_secs_f64();
-    common::say(args, &history);
-
-    let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
-    common::say(
-        args,
-        format!(
-            "test: {eval} after {} epoch(s), {} of training",
-            history.epochs.len(),
-            common::fmt_secs(train_secs)
-        ),
-    );
+    let config = common::fit_config(args, Adam::<B>::new(args.lr), CrossEntropy::new())
+        .callback(common::step_decay(args.lr, args.epochs));
+    let eval = common::fit_and_test(PROGRAM, args, &mut model, &train, &test, config);
     let path = common::checkpoint_path(PROGRAM, "mnist_cnn.safetensors");
     common::or_exit(PROGRAM, checkpoint::save(&model, &path));
     common::say(args, format!("saved {}", path.display()));

@@ -19,25 +19,18 @@
 //! Ends with `test_accuracy=0.xxxx`.
 
 pub mod common; // `pub`: tests/examples_smoke.rs includes this example
+/// The network, declared once in examples/common/mlp.rs (`ddp_mnist` trains it too).
+#[path = "common/mlp.rs"]
+mod mlp;
 
 use common::cli::Args;
 use dl::nn::optim::{CosineAnnealing, Schedule};
 use dl::nn::train::NonFiniteGuard;
 use dl::prelude::*;
+use mlp::Mlp;
 use std::time::Instant;
 
 const PROGRAM: &str = "mnist_mlp";
-
-/// 784 -> 256 -> 128 -> 10 with ReLU.
-#[network(input = [1, 28, 28])]
-pub struct Mlp {
-    flat: Flatten,
-    fc1: Linear<784, 256>,
-    relu1: ReLU,
-    fc2: Linear<256, 128>,
-    relu2: ReLU,
-    fc3: Linear<128, 10>,
-}
 
 fn defaults() -> Args {
     Args {
@@ -50,13 +43,7 @@ fn defaults() -> Args {
 
 /// Test accuracy: inference mode (`eval()`), `forward` (no cache), arg-max.
 fn evaluate<B: Backend>(model: &mut Mlp<B>, test_loader: &mut DataLoader<InMemoryDataset>, dev: &B) -> f64 {
-    model.eval();
-    let (mut correct, mut seen) = (0usize, 0usize);
-    for (x, y) in common::or_exit(PROGRAM, test_loader.epoch(dev)) {
-        let logits = model.forward(&x);
-        correct += common::correct(&logits.to_vec(), 10, &y);
-        seen += y.len();
-    }
+    let (correct, seen) = common::or_exit(PROGRAM, common::count_correct(model, test_loader, dev));
     correct as f64 / seen.max(1) as f64
 }
 

@@ -30,7 +30,6 @@ mod common;
 #[path = "common/lenet.rs"]
 mod lenet;
 
-use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::nn::data::InMemoryDataset;
 use dl::prelude::*;
@@ -59,26 +58,6 @@ pub struct HalfLeNet {
     fc2: Linear<128, 10>,
 }
 
-fn defaults() -> Args {
-    Args {
-        epochs: 3,
-        batch_size: 64,
-        lr: 1e-3,
-        ..Args::default()
-    }
-}
-
-/// The learning rate for `epochs` epochs: `lr`, a tenth of it in the last
-/// epoch when there is more than one.
-fn step_decay(lr: f64, epochs: usize) -> LrScheduler<impl FnMut(usize) -> f64> {
-    LrScheduler::new(move |e| if epochs > 1 && e + 1 == epochs { lr / 10.0 } else { lr })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Forward latency of the big and the small network at batch `n`, one
 /// thread: 5 alternating rounds, the median of the rounds' medians.
 fn latency(big: &LeNet, small: &HalfLeNet, test: &InMemoryDataset, n: usize, reps: usize) -> (f64, f64) {
@@ -97,7 +76,7 @@ fn latency(big: &LeNet, small: &HalfLeNet, test: &InMemoryDataset, n: usize, rep
                 std::hint::black_box(small.forward(std::hint::black_box(&x)));
             }));
         }
-        (median(b), median(s))
+        (common::median(b), common::median(s))
     })
 }
 
@@ -105,41 +84,15 @@ fn main() {
     let (args, _) = common::setup(
         PROGRAM,
         "magnitude and channel pruning of the mnist_cnn network",
-        defaults(),
+        common::mnist_cnn_args(),
     );
     let (train, test) = common::mnist(PROGRAM, &args);
     let ce = CrossEntropy::new();
     let finetune = args.epochs.clamp(1, 2);
 
     // The dense network: loaded, or trained as examples/mnist_cnn.rs does.
-    let ckpt = std::path::Path::new("checkpoints/mnist_cnn.safetensors");
     let mut model: LeNet = LeNet::init(&Cpu, args.seed);
-    if args.data == Args::default().data && ckpt.exists() {
-        common::or_exit(PROGRAM, checkpoint::load(&mut model, ckpt, true));
-        common::say(&args, format!("loaded {}", ckpt.display()));
-    } else {
-        let t = Instant::now();
-        common::or_exit(
-            PROGRAM,
-            model.fit(
-                &train,
-                FitConfig::new(Adam::new(args.lr), ce)
-                    .epochs(args.epochs)
-                    .batch_size(args.batch_size)
-                    .shuffle_seed(args.seed)
-                    .callback(step_decay(args.lr, args.epochs))
-                    .quiet(args.quiet),
-            ),
-        );
-        common::say(
-            &args,
-            format!(
-                "trained {} epoch(s) in {}",
-                args.epochs,
-                common::fmt_secs(t.elapsed().as_secs_f64())
-            ),
-        );
-    }
+    common::trained_as_mnist_cnn(PROGRAM, &args, &mut model, &train);
     let before = common::or_exit(PROGRAM, model.evaluate(&test, &ce, 500));
     common::say(&args, format!("dense: {before}"));
     let dense_bytes = common::or_exit(PROGRAM, checkpoint::save_to_bytes(&model));
@@ -154,12 +107,10 @@ fn main() {
     let steps = (train.labels().len() as u64).div_ceil(args.batch_size as u64) * finetune as u64;
     let schedule = PolynomialDecay::new(0.0, 0.9, 0, steps * 6 / 10).frequency(50);
     let t = Instant::now();
-    let mut config = FitConfig::new(Pruned::new(Adam::new(args.lr), schedule), ce)
+    let mut config = common::fit_config(&args, Pruned::new(Adam::new(args.lr), schedule), ce)
         .epochs(finetune)
-        .batch_size(args.batch_size)
         .shuffle_seed(args.seed + 1)
-        .callback(step_decay(args.lr, finetune))
-        .quiet(args.quiet);
+        .callback(common::step_decay(args.lr, finetune));
     common::or_exit(PROGRAM, sparse_model.fit_mut(&train, &mut config));
     let masks = config.into_optimizer().into_parts().1.expect("the schedule pruned");
     common::say(
@@ -212,12 +163,10 @@ fn main() {
         PROGRAM,
         small.fit(
             &train,
-            FitConfig::new(Adam::new(args.lr), ce)
+            common::fit_config(&args, Adam::new(args.lr), ce)
                 .epochs(finetune)
-                .batch_size(args.batch_size)
                 .shuffle_seed(args.seed + 2)
-                .callback(step_decay(args.lr, finetune))
-                .quiet(args.quiet),
+                .callback(common::step_decay(args.lr, finetune)),
         ),
     );
     let channel_after = common::or_exit(PROGRAM, small.evaluate(&test, &ce, 500));

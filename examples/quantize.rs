@@ -23,10 +23,7 @@ mod common;
 #[path = "quant_common/mod.rs"]
 mod quant_common;
 
-use common::cli::Args;
-use dl::nn::checkpoint;
 use dl::prelude::*;
-use std::time::Instant;
 
 const PROGRAM: &str = "quantize";
 
@@ -35,59 +32,16 @@ const PROGRAM: &str = "quantize";
 mod lenet;
 use lenet::LeNet;
 
-fn defaults() -> Args {
-    Args {
-        epochs: 3,
-        batch_size: 64,
-        lr: 1e-3,
-        ..Args::default()
-    }
-}
-
 fn main() {
     let (args, _) = common::setup(
         PROGRAM,
         "post-training int8 quantization of the mnist_cnn network",
-        defaults(),
+        common::mnist_cnn_args(),
     );
     let (train, test) = common::mnist(PROGRAM, &args);
-    let ckpt = std::path::Path::new("checkpoints/mnist_cnn.safetensors");
-    let default_data = args.data == Args::default().data;
     let mut model = LeNet::init(&Cpu, args.seed);
-    if default_data && ckpt.exists() {
-        common::or_exit(PROGRAM, checkpoint::load(&mut model, ckpt, true));
-        common::say(&args, format!("loaded {}", ckpt.display()));
-    } else {
-        let (base_lr, epochs) = (args.lr, args.epochs);
-        let schedule = LrScheduler::new(move |e| {
-            if epochs > 1 && e + 1 == epochs {
-                base_lr / 10.0
-            } else {
-                base_lr
-            }
-        });
-        let t = Instant::now();
-        common::or_exit(
-            PROGRAM,
-            model.fit(
-                &train,
-                FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
-                    .epochs(args.epochs)
-                    .batch_size(args.batch_size)
-                    .shuffle_seed(args.seed)
-                    .callback(schedule)
-                    .quiet(args.quiet),
-            ),
-        );
-        common::say(
-            &args,
-            format!(
-                "trained {} epoch(s) in {}",
-                args.epochs,
-                common::fmt_secs(t.elapsed().as_secs_f64())
-            ),
-        );
-    }
+    // The mnist_cnn example's network, loaded or trained as that example does.
+    common::trained_as_mnist_cnn(PROGRAM, &args, &mut model, &train);
 
     // Quantize with the first 1,000 training images and compare.
     quant_common::compare(PROGRAM, &args, &mut model, &train, &test);

@@ -26,7 +26,6 @@ mod quant_common;
 
 use common::cli::Args;
 use dl::prelude::*;
-use std::time::Instant;
 
 const PROGRAM: &str = "quantize_resnet";
 
@@ -54,26 +53,8 @@ fn main() {
     );
     let (train, test) = common::mnist(PROGRAM, &args);
     let mut model = ResNet::init(&Cpu, args.seed);
-    let t = Instant::now();
-    common::or_exit(
-        PROGRAM,
-        model.fit(
-            &train,
-            FitConfig::new(Adam::new(args.lr), CrossEntropy::new())
-                .epochs(args.epochs)
-                .batch_size(args.batch_size)
-                .shuffle_seed(args.seed)
-                .quiet(args.quiet),
-        ),
-    );
-    common::say(
-        &args,
-        format!(
-            "trained {} epoch(s) in {}",
-            args.epochs,
-            common::fmt_secs(t.elapsed().as_secs_f64())
-        ),
-    );
+    let config = common::fit_config(&args, Adam::new(args.lr), CrossEntropy::new());
+    common::fit_timed(PROGRAM, &args, "", &mut model, &train, config);
     // Quantize with the first 1,000 training images and compare.
     quant_common::compare(PROGRAM, &args, &mut model, &train, &test);
 }

@@ -126,16 +126,7 @@ fn run_fold<B: Backend>(args: &Args, dev: &B, data: &Tabular, fold: usize) -> Fi
         t.targets.iter_mut().for_each(|v| *v = (*v - mean) / std);
     }
     if fold == 0 {
-        common::say(
-            args,
-            format!(
-                "data: {} training and {} test rows of {} features from {}",
-                train.rows,
-                test.rows,
-                train.cols,
-                args.data.display()
-            ),
-        );
+        common::say_rows(args, &train, &test);
     }
     let (train, test) = (Arc::new(train), Arc::new(test));
     let mut model = Regressor::<B>::init(dev, args.seed);
@@ -143,11 +134,7 @@ fn run_fold<B: Backend>(args: &Args, dev: &B, data: &Tabular, fold: usize) -> Fi
         PROGRAM,
         model.fit(
             &train,
-            FitConfig::new(Adam::<B>::new(args.lr), Mse)
-                .epochs(args.epochs)
-                .batch_size(args.batch_size)
-                .shuffle_seed(args.seed)
-                .quiet(true),
+            common::fit_config(args, Adam::<B>::new(args.lr), Mse).quiet(true),
         ),
     );
     if fold == 0 && !args.quiet {

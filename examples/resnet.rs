@@ -31,35 +31,38 @@ use std::time::Instant;
 
 const PROGRAM: &str = "resnet";
 
-/// The residual branch at 16 channels, 14x14.
-#[network(input = [16, 14, 14])]
-pub struct Block16 {
-    conv1: Conv2d<16, 16, 3, 1, 1>,
-    bn1: BatchNorm2d<16>,
-    relu: ReLU,
-    conv2: Conv2d<16, 16, 3, 1, 1>,
-    bn2: BatchNorm2d<16>,
+/// Declares a residual branch, `#[network(input = [IN, HW, HW])]`: conv
+/// 3x3 (`IN` -> `OUT` channels, stride `S`, padding 1) - BatchNorm2d -
+/// ReLU - conv 3x3 (`OUT` -> `OUT`) - BatchNorm2d. A `#[network]` struct
+/// takes no generic parameters, so the branch at each width is stamped
+/// out by this macro (the generated fields and `state_dict` names are
+/// those of the struct written by hand).
+macro_rules! branch {
+    ($(#[$doc:meta])* $name:ident: [$in:tt, $hw:tt, $hw2:tt] -> $out:tt, stride $s:tt) => {
+        $(#[$doc])*
+        #[network(input = [$in, $hw, $hw2])]
+        pub struct $name {
+            conv1: Conv2d<$in, $out, 3, $s, 1>,
+            bn1: BatchNorm2d<$out>,
+            relu: ReLU,
+            conv2: Conv2d<$out, $out, 3, 1, 1>,
+            bn2: BatchNorm2d<$out>,
+        }
+    };
 }
 
-/// The downsampling branch: 16 -> 32 channels, 14x14 -> 7x7.
-#[network(input = [16, 14, 14])]
-pub struct Down32 {
-    conv1: Conv2d<16, 32, 3, 2, 1>,
-    bn1: BatchNorm2d<32>,
-    relu: ReLU,
-    conv2: Conv2d<32, 32, 3, 1, 1>,
-    bn2: BatchNorm2d<32>,
-}
-
-/// The residual branch at 32 channels, 7x7.
-#[network(input = [32, 7, 7])]
-pub struct Block32 {
-    conv1: Conv2d<32, 32, 3, 1, 1>,
-    bn1: BatchNorm2d<32>,
-    relu: ReLU,
-    conv2: Conv2d<32, 32, 3, 1, 1>,
-    bn2: BatchNorm2d<32>,
-}
+branch!(
+    /// The residual branch at 16 channels, 14x14.
+    Block16: [16, 14, 14] -> 16, stride 1
+);
+branch!(
+    /// The downsampling branch: 16 -> 32 channels, 14x14 -> 7x7.
+    Down32: [16, 14, 14] -> 32, stride 2
+);
+branch!(
+    /// The residual branch at 32 channels, 7x7.
+    Block32: [32, 7, 7] -> 32, stride 1
+);
 
 #[network(input = [1, 28, 28])]
 pub struct ResNet {

@@ -92,11 +92,7 @@ fn set_frozen<B: Backend, M: Module<B, f32>>(model: &mut M, prefix: &str, frozen
 
 /// The training settings of every phase: Adam at `lr`, cross-entropy.
 fn fit_cfg<'a, N, B: Backend>(lr: f64, args: &Args) -> FitConfig<'a, N, Adam<B>, CrossEntropy> {
-    FitConfig::new(Adam::<B>::new(lr), CrossEntropy::new())
-        .epochs(args.epochs)
-        .batch_size(args.batch_size)
-        .shuffle_seed(args.seed)
-        .quiet(args.quiet)
+    common::fit_config(args, Adam::new(lr), CrossEntropy::new())
 }
 
 fn main() {

@@ -9,6 +9,9 @@ use dl::core::Cuda;
 use dl::nn::train::{train_step, StepBuffers};
 use dl::prelude::*;
 
+mod common;
+use common::{AttnNet, NormNet, TokenNet};
+
 #[network(input = [1, 12, 12])]
 pub struct Cnn {
     conv1: Conv2d<1, 4, 3, 1, 1>,
@@ -19,33 +22,6 @@ pub struct Cnn {
     avg: AvgPool2d<3>,
     gap: GlobalAvgPool2d,
     fc: Linear<8, 5>,
-}
-
-#[network(input = [6])]
-pub struct NormNet {
-    fc1: Linear<6, 8>,
-    bn: BatchNorm1d<8>,
-    act: GELU,
-    drop: Dropout<30>,
-    fc2: Linear<8, 4>,
-    out: LogSoftmax,
-}
-
-#[network(input = [5, 16])]
-pub struct AttnNet {
-    attn: MultiHeadAttention<16, 4>,
-    ln: LayerNorm<16>,
-    causal: MultiHeadAttention<16, 2, true>,
-    local: LocalAttention<16, 2, 1>,
-    pool: SeqMean,
-    fc: Linear<16, 3>,
-}
-
-#[network(input = [5])]
-pub struct TokenNet {
-    emb: Embedding<10, 4>,
-    pool: SeqMean,
-    fc: Linear<4, 2>,
 }
 
 /// Compile-time: the generated networks are `Network`s on `Cuda`.

@@ -9,22 +9,15 @@ use dl::nn::golden::{load_dir, Case};
 use dl::prelude::*;
 use std::path::Path;
 
+mod common;
+use common::GoldenCnn;
+
 /// `nn.Sequential(Linear(20, 16), ReLU(), Linear(16, 3))`.
 #[network(input = [20])]
 pub struct GoldenMlp {
     fc1: Linear<20, 16>,
     relu: ReLU,
     fc2: Linear<16, 3>,
-}
-
-/// `Conv2d(1, 4, 3, padding=1), ReLU, MaxPool2d(2), Flatten, Linear(64, 3)`.
-#[network(input = [1, 8, 8])]
-pub struct GoldenCnn {
-    conv1: Conv2d<1, 4, 3, 1, 1>,
-    relu: ReLU,
-    pool: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<64, 3>,
 }
 
 fn case(name: &str) -> Case {

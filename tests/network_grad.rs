@@ -6,21 +6,14 @@
 use dl::core::gradcheck::{check_gradient, GradCheck};
 use dl::prelude::*;
 
+mod common;
+use common::{AttnNet, GoldenCnn, NormNet, TokenNet};
+
 #[network(input = [6])]
 pub struct Mlp {
     fc1: Linear<6, 8>,
     act: Tanh,
     fc2: Linear<8, 3>,
-}
-
-#[network(input = [6])]
-pub struct NormNet {
-    fc1: Linear<6, 8>,
-    bn: BatchNorm1d<8>,
-    act: GELU,
-    drop: Dropout<30>,
-    fc2: Linear<8, 4>,
-    out: LogSoftmax,
 }
 
 #[network(input = [5, 8])]
@@ -48,13 +41,6 @@ pub struct Outer {
     block2: Inner,
     bn: BatchNorm1d<8>,
     head: Linear<8, 2>,
-}
-
-#[network(input = [5])]
-pub struct TokenNet {
-    emb: Embedding<10, 4>,
-    pool: SeqMean,
-    fc: Linear<4, 2>,
 }
 
 const OPTS: GradCheck = GradCheck {
@@ -177,16 +163,6 @@ fn backward_accumulates_and_zero_grad_clears() {
     assert!(all_zero);
 }
 
-/// The network of the `cnn_train_step` golden case.
-#[network(input = [1, 8, 8])]
-pub struct Cnn {
-    conv1: Conv2d<1, 4, 3, 1, 1>,
-    relu: ReLU,
-    pool: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<64, 3>,
-}
-
 /// A ResNet basic block without its final activation.
 #[network(input = [4, 6, 6])]
 pub struct BasicBlock {
@@ -215,19 +191,9 @@ pub struct TinyResNet {
     fc: Linear<8, 3>,
 }
 
-#[network(input = [5, 16])]
-pub struct AttnNet {
-    attn: MultiHeadAttention<16, 4>,
-    ln: LayerNorm<16>,
-    causal: MultiHeadAttention<16, 2, true>,
-    local: LocalAttention<16, 2, 1>,
-    pool: SeqMean,
-    fc: Linear<16, 3>,
-}
-
 #[test]
 fn cnn_backward_matches_finite_differences() {
-    assert_eq!(gradcheck_net!(Cnn<Cpu, f64>, randn::<S3<1, 8, 8>>(2, 6), true), 4);
+    assert_eq!(gradcheck_net!(GoldenCnn<Cpu, f64>, randn::<S3<1, 8, 8>>(2, 6), true), 4);
 }
 
 #[test]
@@ -297,7 +263,7 @@ macro_rules! params_only_matches_backward {
 #[test]
 fn backward_params_matches_backward_for_every_first_layer_kind() {
     params_only_matches_backward!(Mlp<Cpu, f64>, randn::<S1<6>>(4, 21));
-    params_only_matches_backward!(Cnn<Cpu, f64>, randn::<S3<1, 8, 8>>(2, 22));
+    params_only_matches_backward!(GoldenCnn<Cpu, f64>, randn::<S3<1, 8, 8>>(2, 22));
     params_only_matches_backward!(AttnNet<Cpu, f64>, randn::<S2<5, 16>>(2, 23));
     params_only_matches_backward!(ResidualFirst<Cpu, f64>, randn::<S3<4, 6, 6>>(2, 24));
     params_only_matches_backward!(ProjectionFirst<Cpu, f64>, randn::<S3<4, 6, 6>>(2, 25));

@@ -136,14 +136,29 @@ fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
+/// `q`'s outputs on `x`, checked against `model`'s: the largest difference
+/// below `tol` of the largest |f32 output|.
+fn close_to_f32<N: Network<Cpu, f32>>(model: &N, q: &Quantized<N>, x: &Tensor<N::Input>, tol: f32) -> Vec<f32> {
+    let (want, got) = (model.forward(x).to_vec(), q.forward(x).to_vec());
+    let e = rel_err(&want, &got);
+    assert!(e < tol, "relative error {e}: {want:?} vs {got:?}");
+    got
+}
+
+/// Every integer GEMM path this CPU has gives the bits `got` on `x`.
+fn paths_agree<N: Network<Cpu, f32>>(q: &mut Quantized<N>, x: &Tensor<N::Input>, got: &[f32]) {
+    for p in QgemmPath::available() {
+        q.set_path(p).unwrap();
+        assert_eq!(q.forward(x).to_vec(), got, "path {p}");
+    }
+}
+
 #[test]
 fn doc_example_static() {
     let model = Tiny::init(&Cpu, 7);
     let calib = data(64, 64, 3, 1);
     let q: Quantized<Tiny> = quantize(&model, &calib, &QuantConfig::default()).unwrap();
-    let x = batch::<S3<1, 8, 8>>(&calib, 2);
-    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(rel_err(&want, &got) < 0.05, "{want:?} vs {got:?}");
+    close_to_f32(&model, &q, &batch::<S3<1, 8, 8>>(&calib, 2), 0.05);
     assert_eq!(q.layer_names(), vec!["conv", "fc"]);
 }
 
@@ -168,13 +183,8 @@ fn lenet_quantizes_close_to_f32_and_paths_agree_bit_for_bit() {
     let calib = data(40, 784, 10, 4);
     let mut q = quantize(&model, &calib, &QuantConfig::default()).unwrap();
     let x = batch::<S3<1, 28, 28>>(&calib, 8);
-    let want = model.forward(&x).to_vec();
-    let got = q.forward(&x).to_vec();
-    assert!(rel_err(&want, &got) < 0.05, "relative error {}", rel_err(&want, &got));
-    for p in QgemmPath::available() {
-        q.set_path(p).unwrap();
-        assert_eq!(q.forward(&x).to_vec(), got, "path {p}");
-    }
+    let got = close_to_f32(&model, &q, &x, 0.05);
+    paths_agree(&mut q, &x, &got);
     // Batch 1 gives the same as the rows of a batch.
     let one = q.forward(&batch::<S3<1, 28, 28>>(&calib, 1)).to_vec();
     assert_eq!(one, got[..10]);
@@ -233,9 +243,7 @@ fn batchnorm_is_folded_and_pools_run_on_integers() {
     let calib = data(50, 3 * 144, 5, 8);
     let q = quantize(&model, &calib, &QuantConfig::default()).unwrap();
     assert_eq!(q.layer_names(), vec!["conv1+bn1", "conv2", "fc"]);
-    let x = batch::<S3<3, 12, 12>>(&calib, 6);
-    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(rel_err(&want, &got) < 0.06, "relative error {}", rel_err(&want, &got));
+    close_to_f32(&model, &q, &batch::<S3<3, 12, 12>>(&calib, 6), 0.06);
     let report = q.error_report(&model, &calib, 20).unwrap();
     assert_eq!(report.layers.len(), 3);
     assert!(
@@ -366,16 +374,8 @@ fn residual_block_quantizes_close_to_f32() {
     let mut q = quantize(&model, &calib, &QuantConfig::default()).unwrap();
     assert_eq!(q.layer_names(), vec!["stem", "block1.conv1+bn1", "block1.conv2", "fc"]);
     let x = batch::<S3<1, 8, 8>>(&calib, 16);
-    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(
-        rel_err(&want, &got) < RES_TOL,
-        "relative error {}",
-        rel_err(&want, &got)
-    );
-    for p in QgemmPath::available() {
-        q.set_path(p).unwrap();
-        assert_eq!(q.forward(&x).to_vec(), got, "path {p}");
-    }
+    let got = close_to_f32(&model, &q, &x, RES_TOL);
+    paths_agree(&mut q, &x, &got);
     // The report lists the block's layers and the add (with its fused ReLU).
     let report = q.error_report(&model, &calib, 32).unwrap();
     let names: Vec<&str> = report.layers.iter().map(|l| l.name.as_str()).collect();
@@ -406,12 +406,7 @@ fn residual_proj_quantizes_and_round_trips() {
         ]
     );
     let x = batch::<S3<1, 8, 8>>(&calib, 16);
-    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(
-        rel_err(&want, &got) < RES_TOL,
-        "relative error {}",
-        rel_err(&want, &got)
-    );
+    let got = close_to_f32(&model, &q, &x, RES_TOL);
     // Batch 1 gives the rows of the batch.
     assert_eq!(q.forward(&batch::<S3<1, 8, 8>>(&calib, 1)).to_vec(), got[..3]);
     let report = q.error_report(&model, &calib, 0).unwrap();
@@ -442,12 +437,7 @@ fn residual_on_vectors_and_as_the_last_layer() {
         vec!["conv", "block.fc1", "block.fc2", "fc", "head", "head.shortcut"]
     );
     let x = batch::<S3<1, 8, 8>>(&calib, 16);
-    let (want, got) = (model.forward(&x).to_vec(), q.forward(&x).to_vec());
-    assert!(
-        rel_err(&want, &got) < RES_TOL,
-        "relative error {}",
-        rel_err(&want, &got)
-    );
+    let got = close_to_f32(&model, &q, &x, RES_TOL);
     let back = Quantized::<ResVec>::from_bytes(&q.to_bytes().unwrap()).unwrap();
     assert_eq!(back.forward(&x).to_vec(), got);
     let report = q.error_report(&model, &calib, 16).unwrap();

@@ -83,16 +83,12 @@ pub fn compare<N: Network<Cpu, f32, Output = S1<10>> + Sync>(
                 }));
             }
         }
-        let med = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         let per_path: Vec<(QgemmPath, f64)> = QgemmPath::available()
             .into_iter()
             .enumerate()
-            .map(|(i, p)| (p, med(rounds[i].clone())))
+            .map(|(i, p)| (p, common::median(rounds[i].clone())))
             .collect();
-        (med(f32_rounds), per_path)
+        (common::median(f32_rounds), per_path)
     });
     q.set_path(best).expect("available");
     common::say(args, format!("batch-1 latency, 1 thread: f32 {f32_us:.1} us"));
