@@ -4,11 +4,11 @@
 //! `#[network]` (every shape checked at compile time; the summary below is
 //! a `const`), trained Keras-style with `model.fit` (Adam, a step-decay
 //! learning-rate schedule, the test set as validation data), evaluated
-//! with `model.evaluate` (both in `common::fit_and_test`, which the
-//! `sequence` and `attention` examples share; `common::fit_config` builds
-//! the `FitConfig` from the command line), and saved to
-//! `checkpoints/mnist_cnn.safetensors` (PyTorch `state_dict` names:
-//! `conv1.weight`, `fc2.bias`, ...).
+//! with `model.evaluate`, and saved to `checkpoints/mnist_cnn.safetensors`
+//! (PyTorch `state_dict` names: `conv1.weight`, `fc2.bias`, ...). The
+//! settings (`common::mnist_cnn_args`) and the schedule
+//! (`common::step_decay`) are shared with the examples that start from
+//! this network (quantize, prune).
 //!
 //! ```sh
 //! cargo run --release --example mnist_cnn
@@ -28,6 +28,7 @@ use common::cli::Args;
 use dl::nn::checkpoint;
 use dl::prelude::*;
 pub use lenet::LeNet;
+use std::time::Instant;
 
 const PROGRAM: &str = "mnist_cnn";
 
@@ -46,11 +47,35 @@ fn run<B: Backend>(args: &Args, dev: &B) {
     let mut model = LeNet::<B>::init(dev, args.seed);
     common::say(args, <LeNet>::SUMMARY);
 
-    // Adam at --lr, then a tenth of it for the last epoch (when there is
-    // more than one).
-    let config = common::fit_config(args, Adam::<B>::new(args.lr), CrossEntropy::new())
-        .callback(common::step_decay(args.lr, args.epochs));
-    let eval = common::fit_and_test(PROGRAM, args, &mut model, &train, &test, config);
+    // Keras-style training: Adam at --lr, then a tenth of it for the last
+    // epoch (when there is more than one), the test set as validation data.
+    let start = Instant::now();
+    let history = common::or_exit(
+        PROGRAM,
+        model.fit(
+            &train,
+            FitConfig::new(Adam::<B>::new(args.lr), CrossEntropy::new())
+                .epochs(args.epochs)
+                .batch_size(args.batch_size)
+                .shuffle_seed(args.seed)
+                .validation(&test)
+                .validation_batch_size(500)
+                .callback(common::step_decay(args.lr, args.epochs))
+                .quiet(args.quiet),
+        ),
+    );
+    let train_secs = start.elapsed().as_secs_f64();
+    common::say(args, &history);
+
+    let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
+    common::say(
+        args,
+        format!(
+            "test: {eval} after {} epoch(s), {} of training",
+            history.epochs.len(),
+            common::fmt_secs(train_secs)
+        ),
+    );
     let path = common::checkpoint_path(PROGRAM, "mnist_cnn.safetensors");
     common::or_exit(PROGRAM, checkpoint::save(&model, &path));
     common::say(args, format!("saved {}", path.display()));
