@@ -402,41 +402,37 @@ pub fn complete(cx: &Ctxt, field: &str, ty: &Type) -> Option<Completed> {
     };
     let kind = match kname {
         "Linear" => int(0).zip(int(1)).map(|(inp, out)| Kind::Linear { inp, out }),
-        "Conv2d" => (|| {
-            Some(Kind::Conv2d {
-                in_c: int(0)?,
-                out_c: int(1)?,
-                k: int(2)?,
-                stride: int(3)?,
-                pad: int(4)?,
+        // The catalogue's CONV and POOL lists: (IN_C, OUT_C, K, STRIDE, PAD)
+        // and (K, STRIDE, PAD), the same in 1-D and 2-D.
+        "Conv2d" | "Conv1d" => (|| {
+            let (in_c, out_c, k, stride, pad) = (int(0)?, int(1)?, int(2)?, int(3)?, int(4)?);
+            Some(if kname == "Conv2d" {
+                Kind::Conv2d {
+                    in_c,
+                    out_c,
+                    k,
+                    stride,
+                    pad,
+                }
+            } else {
+                Kind::Conv1d {
+                    in_c,
+                    out_c,
+                    k,
+                    stride,
+                    pad,
+                }
             })
         })(),
-        "MaxPool2d" | "AvgPool2d" => (|| {
-            Some(Kind::Pool {
-                name: kname,
-                k: int(0)?,
-                stride: int(1)?,
-                pad: int(2)?,
+        "MaxPool2d" | "AvgPool2d" | "MaxPool1d" | "AvgPool1d" => (|| {
+            let (name, k, stride, pad) = (kname, int(0)?, int(1)?, int(2)?);
+            Some(if kname.ends_with("2d") {
+                Kind::Pool { name, k, stride, pad }
+            } else {
+                Kind::Pool1d { name, k, stride, pad }
             })
         })(),
         "GlobalAvgPool2d" => Some(Kind::GlobalAvgPool2d),
-        "Conv1d" => (|| {
-            Some(Kind::Conv1d {
-                in_c: int(0)?,
-                out_c: int(1)?,
-                k: int(2)?,
-                stride: int(3)?,
-                pad: int(4)?,
-            })
-        })(),
-        "MaxPool1d" | "AvgPool1d" => (|| {
-            Some(Kind::Pool1d {
-                name: kname,
-                k: int(0)?,
-                stride: int(1)?,
-                pad: int(2)?,
-            })
-        })(),
         "GlobalAvgPool1d" => Some(Kind::GlobalAvgPool1d),
         "LSTM" | "GRU" => (|| {
             Some(Kind::Rnn {

@@ -234,13 +234,8 @@ pub fn validate(field: &str, kind: &Kind) -> Vec<String> {
         }
         Kind::Conv2d {
             in_c, out_c, k, stride, ..
-        } => {
-            at_least_one(&mut errs, "input channels", *in_c);
-            at_least_one(&mut errs, "output channels", *out_c);
-            at_least_one(&mut errs, "kernel size", *k);
-            at_least_one(&mut errs, "stride", *stride);
         }
-        Kind::Conv1d {
+        | Kind::Conv1d {
             in_c, out_c, k, stride, ..
         } => {
             at_least_one(&mut errs, "input channels", *in_c);
