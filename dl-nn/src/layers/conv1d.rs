@@ -225,45 +225,16 @@ impl<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dl_core::gradcheck::{check_gradient, GradCheck};
+    use crate::layers::test_util::check_layer;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
-
-    type C = Conv1d<2, 3, 3, 2, 1, Cpu, f64>;
 
     #[test]
     fn gradient_check_input_weight_bias() {
         let mut rng = Rng::new(4);
-        let mut l = C::init_with(&Cpu, &mut rng);
+        let l = Conv1d::<2, 3, 3, 2, 1, Cpu, f64>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S2<2, 7>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
-        let g = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng).to_vec();
-        let gt = Tensor::<S2<3, 4>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
-        let (mut out, mut dx) = (Tensor::<S2<3, 4>, Cpu, f64>::empty(&Cpu), Tensor::empty(&Cpu));
-        l.forward_train_into(&x, &mut out, &mut ());
-        l.backward_into(&x, &out, &mut (), &gt, &mut dx);
-        let loss = |l: &C, x: &Tensor<S2<2, 7>, Cpu, f64>| -> f64 {
-            let y: Tensor<S2<3, 4>, Cpu, f64> = l.forward(x);
-            y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
-        };
-        check_gradient(
-            |v| loss(&l, &Tensor::from_slice(&Cpu, 2, v).unwrap()),
-            &x.to_vec(),
-            &dx.to_vec(),
-            GradCheck::default(),
-        )
-        .unwrap();
-        let mut lw = l.clone();
-        let fw = |v: &[f64]| {
-            lw.weight.set_value(v).unwrap();
-            loss(&lw, &x)
-        };
-        check_gradient(fw, &l.weight.value_vec(), &l.weight.grad_vec(), GradCheck::default()).unwrap();
-        let mut lb = l.clone();
-        let fb = |v: &[f64]| {
-            lb.bias.set_value(v).unwrap();
-            loss(&lb, &x)
-        };
-        check_gradient(fb, &l.bias.value_vec(), &l.bias.grad_vec(), GradCheck::default()).unwrap();
+        assert_eq!(check_layer::<_, S2<3, 4>, _>(&l, &x, true), 2);
     }
 
     #[test]
