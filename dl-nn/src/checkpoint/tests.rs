@@ -384,7 +384,7 @@ fn loads_a_pytorch_file_and_reproduces_its_output() {
     }
     let bytes = std::fs::read(&path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let f32s = |name: &str| decode(&st.tensor(name).unwrap(), |v| v as f32).unwrap();
+    let f32s = |name: &str| decode(&st.tensor(name).unwrap(), |v| v as f32, Path::new("t"), name).unwrap();
     let x = Tensor::<S1<20>>::from_vec(&Cpu, 8, f32s("input")).unwrap();
     let h = dl_core::ops::relu(&m.fc1.forward(&x));
     let y = m.fc2.forward(&h).to_vec();
