@@ -134,6 +134,37 @@ pub(crate) struct Ce {
     pub calls: Cell<usize>,
 }
 
+impl Ce {
+    /// A NaN loss at call `call`.
+    pub fn nan_loss_at(call: usize) -> Self {
+        Self {
+            nan_loss_at: Some(call),
+            ..Self::default()
+        }
+    }
+    /// A NaN gradient element at call `call`.
+    pub fn nan_grad_at(call: usize) -> Self {
+        Self {
+            nan_grad_at: Some(call),
+            ..Self::default()
+        }
+    }
+    /// A NaN gradient element at every call from `call` on.
+    pub fn nan_grad_from(call: usize) -> Self {
+        Self {
+            nan_grad_from: Some(call),
+            ..Self::default()
+        }
+    }
+    /// A device fault at call `call`.
+    pub fn device_fault_at(call: usize) -> Self {
+        Self {
+            device_fault_at: Some(call),
+            ..Self::default()
+        }
+    }
+}
+
 impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Ce {
     type Target = [usize];
     fn loss(&self, pred: &Tensor<S1<C>, B, E>, target: &[usize], grad: &mut Tensor<S1<C>, B, E>) -> dl_core::Result<E> {
