@@ -39,6 +39,17 @@ pub(crate) struct Window {
 }
 
 impl Window {
+    /// The window of size `k` whose output images are `out` (`(c, oh, ow)`).
+    pub fn new(k: usize, stride: usize, pad: usize, out: Dims) -> Self {
+        Self {
+            k,
+            stride,
+            pad,
+            oh: out.1,
+            ow: out.2,
+        }
+    }
+
     /// The input position (along an axis of `len`) under tap `t` of output
     /// position `o`, or `None` in the padding.
     fn tap(&self, o: usize, t: usize, len: usize) -> Option<usize> {
@@ -249,34 +260,11 @@ mod tests {
         // One 1-channel 3x3 image.
         let x = [1u8, 2, 3, 4, 5, 6, 7, 8, 9];
         assert_eq!(
-            max_pool_nhwc(
-                &x,
-                1,
-                (1, 3, 3),
-                Window {
-                    k: 2,
-                    stride: 1,
-                    pad: 0,
-                    oh: 2,
-                    ow: 2
-                }
-            ),
+            max_pool_nhwc(&x, 1, (1, 3, 3), Window::new(2, 1, 0, (1, 2, 2))),
             vec![5, 6, 8, 9]
         );
         // 2x2 windows with padding 1, stride 2: corners see 3 zero-point taps.
-        let y = avg_pool_nhwc(
-            &x,
-            1,
-            (1, 3, 3),
-            Window {
-                k: 2,
-                stride: 2,
-                pad: 1,
-                oh: 2,
-                ow: 2,
-            },
-            10,
-        );
+        let y = avg_pool_nhwc(&x, 1, (1, 3, 3), Window::new(2, 2, 1, (1, 2, 2)), 10);
         assert_eq!(
             y,
             vec![
@@ -338,20 +326,7 @@ mod tests {
     #[test]
     fn im2col_pads_with_the_zero_point() {
         let x = [1u8, 2, 3, 4]; // 1 channel, 2x2
-        let col = im2col_nhwc(
-            &x,
-            1,
-            (1, 2, 2),
-            Window {
-                k: 3,
-                stride: 1,
-                pad: 1,
-                oh: 2,
-                ow: 2,
-            },
-            7,
-            12,
-        );
+        let col = im2col_nhwc(&x, 1, (1, 2, 2), Window::new(3, 1, 1, (1, 2, 2)), 7, 12);
         assert_eq!(&col[..12], &[7, 7, 7, 7, 1, 2, 7, 3, 4, 7, 7, 7]);
     }
 }

@@ -74,15 +74,11 @@ pub(crate) enum QOp {
     /// The residual add of the saved activation and the current one.
     Add(Box<QAdd>),
     MaxPool {
-        k: usize,
-        stride: usize,
-        pad: usize,
+        win: Window,
         out: Dims,
     },
     AvgPool {
-        k: usize,
-        stride: usize,
-        pad: usize,
+        win: Window,
         out: Dims,
     },
     GlobalAvg,
@@ -324,16 +320,12 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
                 continue;
             }
             FOp::Relu => ops.push(QOp::Relu),
-            FOp::MaxPool { k, stride, pad } => ops.push(QOp::MaxPool {
-                k: *k,
-                stride: *stride,
-                pad: *pad,
+            &FOp::MaxPool { k, stride, pad } => ops.push(QOp::MaxPool {
+                win: Window::new(k, stride, pad, s.out_dims),
                 out: s.out_dims,
             }),
-            FOp::AvgPool { k, stride, pad } => ops.push(QOp::AvgPool {
-                k: *k,
-                stride: *stride,
-                pad: *pad,
+            &FOp::AvgPool { k, stride, pad } => ops.push(QOp::AvgPool {
+                win: Window::new(k, stride, pad, s.out_dims),
                 out: s.out_dims,
             }),
             FOp::GlobalAvg => ops.push(QOp::GlobalAvg),
@@ -509,16 +501,9 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath, stack: &mut V
             let mut col = Vec::new();
             let (m, a): (usize, &[u8]) = match g.conv {
                 Some((kk, stride, pad)) => {
-                    let (oh, ow) = (g.out_dims.1, g.out_dims.2);
-                    let win = Window {
-                        k: kk,
-                        stride,
-                        pad,
-                        oh,
-                        ow,
-                    };
+                    let win = Window::new(kk, stride, pad, g.out_dims);
                     col = im2col_nhwc(&data, n, dims, win, q.zero_point as u8, kp);
-                    (n * oh * ow, &col)
+                    (n * win.oh * win.ow, &col)
                 }
                 None if kp == k => (n, &data),
                 None => {
@@ -560,56 +545,17 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath, stack: &mut V
                 }
             }
         }
-        QOp::MaxPool { k, stride, pad, out } => {
-            let y = max_pool_nhwc(
-                &data,
-                n,
-                dims,
-                Window {
-                    k: *k,
-                    stride: *stride,
-                    pad: *pad,
-                    oh: out.1,
-                    ow: out.2,
-                },
-            );
+        QOp::MaxPool { .. } | QOp::AvgPool { .. } | QOp::GlobalAvg => {
+            let (y, out) = match op {
+                QOp::MaxPool { win, out } => (max_pool_nhwc(&data, n, dims, *win), *out),
+                QOp::AvgPool { win, out } => (avg_pool_nhwc(&data, n, dims, *win, q.zero_point as u8), *out),
+                _ => (global_avg_nhwc(&data, n, dims), (dims.0, 1, 1)),
+            };
             give(data);
             Act::Q {
                 data: y,
                 q,
-                dims: *out,
-                flat_from: None,
-            }
-        }
-        QOp::AvgPool { k, stride, pad, out } => {
-            let y = avg_pool_nhwc(
-                &data,
-                n,
-                dims,
-                Window {
-                    k: *k,
-                    stride: *stride,
-                    pad: *pad,
-                    oh: out.1,
-                    ow: out.2,
-                },
-                q.zero_point as u8,
-            );
-            give(data);
-            Act::Q {
-                data: y,
-                q,
-                dims: *out,
-                flat_from: None,
-            }
-        }
-        QOp::GlobalAvg => {
-            let y = global_avg_nhwc(&data, n, dims);
-            give(data);
-            Act::Q {
-                data: y,
-                q,
-                dims: (dims.0, 1, 1),
+                dims: out,
                 flat_from: None,
             }
         }
