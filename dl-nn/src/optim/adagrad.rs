@@ -54,7 +54,7 @@ impl<B: Backend, E: Float> Adagrad<B, E> {
             states: States::default(),
         }
     }
-    super::setters! {
+    setters! {
         /// Sets the learning-rate decay.
         lr_decay: f64,
         /// Sets the L2 weight decay.

@@ -105,7 +105,7 @@ impl<const DECOUPLED: bool, B: Backend, E: Float> AdamFamily<DECOUPLED, B, E> {
         self.betas = (b1, b2);
         self
     }
-    super::setters! {
+    setters! {
         /// Sets `eps`.
         eps: f64,
         /// Sets the weight decay (L2 for Adam, decoupled for AdamW).

@@ -55,21 +55,6 @@ macro_rules! lr_and_state_methods {
 }
 pub(crate) use lr_and_state_methods;
 
-/// Builder methods that set one hyperparameter each: `name: T` becomes
-/// `pub fn name(mut self, value: T) -> Self` setting the field `name`.
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $t:ty),* $(,)?) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $t) -> Self {
-                self.$name = value;
-                self
-            }
-        )*
-    };
-}
-pub(crate) use setters;
-
 pub mod adagrad;
 pub mod adam;
 pub mod adamw;

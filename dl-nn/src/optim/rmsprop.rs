@@ -58,7 +58,7 @@ impl<B: Backend, E: Float> RmsProp<B, E> {
             states: States::default(),
         }
     }
-    super::setters! {
+    setters! {
         /// Sets the smoothing constant.
         alpha: f64,
         /// Sets `eps`.

@@ -59,7 +59,7 @@ impl<B: Backend, E: Float> Sgd<B, E> {
             states: States::default(),
         }
     }
-    super::setters! {
+    setters! {
         /// Sets the momentum factor.
         momentum: f64,
         /// Sets the dampening.

@@ -267,15 +267,11 @@ impl EarlyStopping {
             stopped_at: None,
         }
     }
-    /// Sets the patience.
-    pub fn patience(mut self, patience: usize) -> Self {
-        self.patience = patience;
-        self
-    }
-    /// Sets `min_delta` (checked when training starts: finite and non-negative).
-    pub fn min_delta(mut self, min_delta: f64) -> Self {
-        self.min_delta = min_delta;
-        self
+    setters! {
+        /// Sets the patience.
+        patience: usize,
+        /// Sets `min_delta` (checked when training starts: finite and non-negative).
+        min_delta: f64,
     }
     /// The epoch after which it stopped training, if it did.
     pub fn stopped_epoch(&self) -> Option<usize> {
@@ -368,10 +364,9 @@ impl<'a, M: Module<B, E>, B: Backend, E: Float> ModelCheckpoint<'a, M, B, E> {
         self.restore = restore;
         self
     }
-    /// The smallest change that counts as an improvement (default 0).
-    pub fn min_delta(mut self, min_delta: f64) -> Self {
-        self.min_delta = min_delta;
-        self
+    setters! {
+        /// The smallest change that counts as an improvement (default 0).
+        min_delta: f64,
     }
     /// A closure called with `(epoch, &model)` at every improvement; an
     /// `Err(message)` stops `fit` with [`TrainError::Callback`]. In a
