@@ -317,17 +317,17 @@ fn read_idx<R: Read>(
 }
 
 /// The first of `names` that exists in `dir`.
-pub(crate) fn find_file(dir: &Path, names: &[String]) -> Result<PathBuf, DataError> {
+pub(crate) fn find_file(dir: &Path, names: &[impl AsRef<str>]) -> Result<PathBuf, DataError> {
     if !dir.is_dir() {
         return Err(DataError::missing_dir(dir));
     }
     names
         .iter()
-        .map(|n| dir.join(n))
+        .map(|n| dir.join(n.as_ref()))
         .find(|p| p.is_file())
         .ok_or_else(|| DataError::MissingFile {
             dir: dir.to_path_buf(),
-            tried: names.to_vec(),
+            tried: names.iter().map(|n| n.as_ref().to_string()).collect(),
         })
 }
 
