@@ -109,33 +109,15 @@ pub(crate) struct Ce {
 }
 
 impl Ce {
-    /// A NaN loss at call `call`.
-    pub fn nan_loss_at(call: usize) -> Self {
-        Self {
-            nan_loss_at: Some(call),
-            ..Self::default()
-        }
-    }
-    /// A NaN gradient element at call `call`.
-    pub fn nan_grad_at(call: usize) -> Self {
-        Self {
-            nan_grad_at: Some(call),
-            ..Self::default()
-        }
-    }
-    /// A NaN gradient element at every call from `call` on.
-    pub fn nan_grad_from(call: usize) -> Self {
-        Self {
-            nan_grad_from: Some(call),
-            ..Self::default()
-        }
-    }
-    /// A device fault at call `call`.
-    pub fn device_fault_at(call: usize) -> Self {
-        Self {
-            device_fault_at: Some(call),
-            ..Self::default()
-        }
+    setters! {
+        /// Makes the loss NaN at this call.
+        nan_loss_at: Option<usize>,
+        /// Makes one gradient element NaN at this call.
+        nan_grad_at: Option<usize>,
+        /// Makes one gradient element NaN at every call from this one on.
+        nan_grad_from: Option<usize>,
+        /// Fails the "device" at this call.
+        device_fault_at: Option<usize>,
     }
 }
 

@@ -282,7 +282,7 @@ fn lr_scheduler_drives_the_optimizer() {
 fn non_finite_loss_is_an_error_by_default() {
     let train = train_set();
     let mut m = net(0);
-    let loss = Ce::nan_loss_at(15);
+    let loss = Ce::default().nan_loss_at(Some(15));
     let e = m.fit(&train, cfg_with(0.1, loss).epochs(3)).unwrap_err();
     match e {
         TrainError::NonFinite { epoch, step, what } => {
@@ -295,7 +295,7 @@ fn non_finite_loss_is_an_error_by_default() {
 #[test]
 fn non_finite_gradient_names_the_first_parameter() {
     let train = train_set();
-    let bad = || Ce::nan_grad_at(15);
+    let bad = || Ce::default().nan_grad_at(Some(15));
     let mut m = net(0);
     let e = m.fit(&train, cfg_with(0.1, bad()).epochs(3)).unwrap_err();
     assert!(
@@ -320,7 +320,7 @@ fn non_finite_gradient_names_the_first_parameter() {
 #[test]
 fn skip_step_skips_non_finite_steps() {
     let train = train_set();
-    for loss in [Ce::nan_loss_at(15), Ce::nan_grad_at(15)] {
+    for loss in [Ce::default().nan_loss_at(Some(15)), Ce::default().nan_grad_at(Some(15))] {
         let mut m = net(0);
         let h = m
             .fit(&train, cfg_with(0.1, loss).epochs(3).on_non_finite(NonFinite::SkipStep))
@@ -333,7 +333,7 @@ fn skip_step_skips_non_finite_steps() {
     }
     // Ignore: no check, the NaN reaches the weights.
     let mut m = net(0);
-    let loss = Ce::nan_grad_at(15);
+    let loss = Ce::default().nan_grad_at(Some(15));
     m.fit(&train, cfg_with(0.1, loss).epochs(2).on_non_finite(NonFinite::Ignore))
         .unwrap();
     assert!(params(&m).iter().flatten().any(|v| !v.is_finite()));
@@ -561,13 +561,13 @@ fn guarded_loop(loss: Ce, mode: NonFinite, steps: usize) -> (Net, Result<Vec<boo
 
 #[test]
 fn the_guard_stops_a_hand_written_loop_naming_the_step_and_parameter() {
-    let (_, r, _) = guarded_loop(Ce::nan_grad_at(2), NonFinite::Error, 5);
+    let (_, r, _) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::Error, 5);
     let e = r.unwrap_err();
     assert!(
         matches!(&e, TrainError::NonFinite { epoch: 0, step: 2, what: FaultSource::Gradient(n) } if n == "fc1.weight"),
         "{e}"
     );
-    let (_, r, _) = guarded_loop(Ce::nan_loss_at(3), NonFinite::Error, 5);
+    let (_, r, _) = guarded_loop(Ce::default().nan_loss_at(Some(3)), NonFinite::Error, 5);
     assert!(matches!(
         r,
         Err(TrainError::NonFinite {
@@ -580,17 +580,17 @@ fn the_guard_stops_a_hand_written_loop_naming_the_step_and_parameter() {
 
 #[test]
 fn the_guard_skips_non_finite_steps_of_a_hand_written_loop() {
-    let (m, r, skipped) = guarded_loop(Ce::nan_grad_at(2), NonFinite::SkipStep, 5);
+    let (m, r, skipped) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::SkipStep, 5);
     assert_eq!(r.unwrap(), vec![true, true, false, true, true]);
     assert_eq!(skipped, 1);
     assert!(params(&m).iter().flatten().all(|v| v.is_finite()));
     // The gradients of the skipped step were zeroed.
-    let (m, _, _) = guarded_loop(Ce::nan_grad_at(2), NonFinite::SkipStep, 3);
+    let (m, _, _) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::SkipStep, 3);
     let mut grads = Vec::new();
     m.visit("", &mut |_, p| grads.extend(p.grad_vec()));
     assert!(grads.iter().all(|&g| g == 0.0));
     // Ignore: the NaN reaches the weights.
-    let (m, r, _) = guarded_loop(Ce::nan_grad_at(2), NonFinite::Ignore, 5);
+    let (m, r, _) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::Ignore, 5);
     assert_eq!(r.unwrap(), vec![true; 5]);
     assert!(params(&m).iter().flatten().any(|v| v.is_nan()));
 }
@@ -641,7 +641,7 @@ fn restore_best_runs_when_fit_fails() {
     let mut m = net(0);
     // 13 training and 7 validation calls per epoch: call 45 is step 5 of
     // epoch 2, after the weights were wrecked.
-    let loss = Ce::nan_loss_at(45);
+    let loss = Ce::default().nan_loss_at(Some(45));
     let e = m.fit(&train, wrecked(loss, &test, 2).callback(&mut ckpt)).unwrap_err();
     assert!(matches!(e, TrainError::NonFinite { epoch: 2, step: 5, .. }), "{e}");
     let best = ckpt.best_epoch().unwrap();
@@ -656,7 +656,7 @@ fn restore_best_runs_when_fit_fails() {
 #[test]
 fn skip_step_gives_up() {
     let train = train_set();
-    let loss = Ce::nan_grad_from(20);
+    let loss = Ce::default().nan_grad_from(Some(20));
     let mut m = net(0);
     let e = m
         .fit(
@@ -730,7 +730,7 @@ fn device_faults_are_typed_errors_of_fit() {
     let (train, test) = (train_set(), test_set());
     let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss).restore_best(true);
     let mut m = net(0);
-    let loss = Ce::device_fault_at(45);
+    let loss = Ce::default().device_fault_at(Some(45));
     let e = m
         .fit(
             &train,
@@ -742,7 +742,7 @@ fn device_faults_are_typed_errors_of_fit() {
         "{e}"
     );
     assert_eq!(ckpt.best_epoch(), Some(1));
-    let loss = Ce::device_fault_at(2);
+    let loss = Ce::default().device_fault_at(Some(2));
     let e = m.evaluate(&test, &loss, 32).unwrap_err();
     assert!(matches!(&e, TrainError::Core(dl_core::Error::Backend { .. })), "{e}");
 }
