@@ -106,14 +106,22 @@ macro_rules! unary_layer {
     };
 }
 
-/// Declares a unit-like activation struct with its `Module` and `Layer` impls.
-macro_rules! activation_layer {
-    ($(#[$m:meta])* $name:ident, $op:expr) => {
+/// Declares a built-in layer without state, `$name<B, E>`, that keeps the
+/// shape (`Module` derived, `OutputShape<S>` with `Out = S`).
+macro_rules! stateless_layer_struct {
+    ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, Default, Module)]
         #[module(crate = crate, builtin)]
         pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
         same_shape!($name);
+    };
+}
+
+/// Declares a unit-like activation struct with its `Module` and `Layer` impls.
+macro_rules! activation_layer {
+    ($(#[$m:meta])* $name:ident, $op:expr) => {
+        stateless_layer_struct!($(#[$m])* $name);
         unary_layer!($name, |_l| $op);
     };
 }
@@ -185,11 +193,7 @@ unary_layer!(LeakyReLU, |l| dl_core::ops::LeakyRelu { slope: l.slope });
 /// Implements a softmax-like layer over the last axis.
 macro_rules! softmax_layer {
     ($(#[$m:meta])* $name:ident, $log:expr) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, Module)]
-        #[module(crate = crate, builtin)]
-        pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-        same_shape!($name);
+        stateless_layer_struct!($(#[$m])* $name);
         same_shape_layer!(
             $name,
             |_l, x, out| {
