@@ -250,15 +250,8 @@ mod tests {
 
     #[test]
     fn bad_buffers_are_typed_errors() {
-        let d = Conv1dDims {
-            n: 1,
-            c_in: 1,
-            l: 4,
-            c_out: 1,
-            k: 3,
-            stride: 1,
-            pad: 0,
-        };
+        // One sample, one channel of length 4, a kernel of 3.
+        let d = Conv1d::<1, 1, 3, 1, 0, Cpu, f32>::dims::<4, 2>(1);
         let mut y = vec![];
         assert!(conv1d_forward(&Cpu, &vec![0.0f32; 3], &vec![0.0; 3], None, &mut y, d).is_err());
         assert!(conv1d_forward(
