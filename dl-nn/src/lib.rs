@@ -7,6 +7,20 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+/// Builder methods that set one field each: `name: T` becomes
+/// `pub fn name(mut self, value: T) -> Self` setting the field `name`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $t:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $t) -> Self {
+                self.$name = value;
+                self
+            }
+        )*
+    };
+}
+
 pub mod checkpoint;
 pub mod data;
 pub mod export;

@@ -60,19 +60,13 @@ impl std::fmt::Display for Summary {
                 )
             })
             .collect();
-        let w0 = rows
-            .iter()
-            .map(|r| r.0.len())
-            .max()
-            .unwrap_or(0)
-            .max("Layer (type)".len());
-        let w1 = rows
-            .iter()
-            .map(|r| r.1.len())
-            .max()
-            .unwrap_or(0)
-            .max("Output shape".len());
-        let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max("Param #".len());
+        // A column's width: its widest cell or its heading.
+        let width = |cell: fn(&(String, String, String)) -> &String, heading: &str| {
+            rows.iter().map(|r| cell(r).len()).max().unwrap_or(0).max(heading.len())
+        };
+        let w0 = width(|r| &r.0, "Layer (type)");
+        let w1 = width(|r| &r.1, "Output shape");
+        let w2 = width(|r| &r.2, "Param #");
         let line = "=".repeat(w0 + w1 + w2 + 4);
         writeln!(f, "Network: {} (input {})", self.name, shape_str(self.input_shape))?;
         writeln!(f, "{line}")?;

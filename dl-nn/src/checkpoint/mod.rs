@@ -212,7 +212,16 @@ pub(crate) fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
 /// Decodes F32 / F64 / BF16 / F16 little-endian data (the length was
 /// validated by the safetensors parser). BF16 and F16 values are exact in
 /// `f32` and `f64`.
-pub(crate) fn decode<T>(view: &TensorView<'_>, from: impl Fn(f64) -> T) -> Option<Vec<T>> {
+///
+/// # Errors
+/// [`CheckpointError::UnsupportedDType`] for another dtype, naming the
+/// entry `name` of the file `path`.
+pub(crate) fn decode<T>(
+    view: &TensorView<'_>,
+    from: impl Fn(f64) -> T,
+    path: &Path,
+    name: &str,
+) -> Result<Vec<T>, CheckpointError> {
     use dl_core::dtype::half::{bf16_to_f32, f16_to_f32};
     let d = view.data();
     let halves = |to_f32: fn(u16) -> f32| -> Vec<T> {
@@ -221,19 +230,21 @@ pub(crate) fn decode<T>(view: &TensorView<'_>, from: impl Fn(f64) -> T) -> Optio
             .collect()
     };
     match view.dtype() {
-        Dtype::BF16 => Some(halves(bf16_to_f32)),
-        Dtype::F16 => Some(halves(f16_to_f32)),
-        Dtype::F32 => Some(
-            d.chunks_exact(4)
-                .map(|c| from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
-                .collect(),
-        ),
-        Dtype::F64 => Some(
-            d.chunks_exact(8)
-                .map(|c| from(f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])))
-                .collect(),
-        ),
-        _ => None,
+        Dtype::BF16 => Ok(halves(bf16_to_f32)),
+        Dtype::F16 => Ok(halves(f16_to_f32)),
+        Dtype::F32 => Ok(d
+            .chunks_exact(4)
+            .map(|c| from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
+            .collect()),
+        Dtype::F64 => Ok(d
+            .chunks_exact(8)
+            .map(|c| from(f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])))
+            .collect()),
+        dtype => Err(CheckpointError::UnsupportedDType {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            dtype: format!("{dtype:?}"),
+        }),
     }
 }
 
@@ -564,6 +575,47 @@ pub fn load_from_bytes<B: Backend, E: Float>(
     load_parsed(model, &parse(Path::new(MEMORY), bytes)?, strict)
 }
 
+/// Records that the model visits `name`.
+///
+/// # Errors
+/// [`CheckpointError::DuplicateName`] when it visited `name` before.
+pub(crate) fn first_visit(seen: &mut HashSet<String>, path: &Path, name: &str) -> Result<(), CheckpointError> {
+    if seen.insert(name.to_string()) {
+        Ok(())
+    } else {
+        Err(CheckpointError::DuplicateName {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            in_model: true,
+        })
+    }
+}
+
+/// The values of the model's tensor `name` (of shape `dims`) in the file's
+/// `tensors`, or `None` after recording it in `missing` (absent) or
+/// `mismatched` (of another shape).
+///
+/// # Errors
+/// As [`decode`].
+pub(crate) fn read_entry<E: Float>(
+    path: &Path,
+    tensors: &HashMap<&str, &TensorView<'_>>,
+    name: &str,
+    dims: &[usize],
+    missing: &mut Vec<String>,
+    mismatched: &mut Vec<(String, Vec<usize>, Vec<usize>)>,
+) -> Result<Option<Vec<E>>, CheckpointError> {
+    let Some(view) = tensors.get(name) else {
+        missing.push(name.to_string());
+        return Ok(None);
+    };
+    if view.shape() != dims {
+        mismatched.push((name.to_string(), dims.to_vec(), view.shape().to_vec()));
+        return Ok(None);
+    }
+    decode(view, E::from_f64, path, name).map(Some)
+}
+
 fn load_parsed<B: Backend, E: Float>(
     model: &mut impl Module<B, E>,
     file: &Parsed<'_>,
@@ -585,36 +637,23 @@ fn load_parsed<B: Backend, E: Float>(
         if error.is_some() {
             return;
         }
-        if !seen.insert(name.to_string()) {
-            error = Some(CheckpointError::DuplicateName {
-                path: path.to_path_buf(),
-                name: name.to_string(),
-                in_model: true,
-            });
-            return;
-        }
-        let Some(view) = tensors.get(name) else {
-            report.missing.push(name.to_string());
-            return;
-        };
-        if view.shape() != p.dims.as_slice() {
-            report
-                .mismatched
-                .push((name.to_string(), p.dims.clone(), view.shape().to_vec()));
-            return;
-        }
-        match decode(view, E::from_f64) {
-            Some(v) => {
+        let read = first_visit(&mut seen, path, name).and_then(|()| {
+            read_entry(
+                path,
+                &tensors,
+                name,
+                &p.dims,
+                &mut report.missing,
+                &mut report.mismatched,
+            )
+        });
+        match read {
+            Ok(Some(v)) => {
                 values.insert(name.to_string(), v);
                 report.loaded.push(name.to_string());
             }
-            None => {
-                error = Some(CheckpointError::UnsupportedDType {
-                    path: path.to_path_buf(),
-                    name: name.to_string(),
-                    dtype: format!("{:?}", view.dtype()),
-                })
-            }
+            Ok(None) => {}
+            Err(e) => error = Some(e),
         }
     });
     if let Some(e) = error {
@@ -717,11 +756,7 @@ fn load_optimizer_parsed<B: Backend, E: Float>(
         let view = tensors
             .get(full.as_str())
             .ok_or_else(|| bad(format!("entry {full:?} is listed but absent")))?;
-        let values = decode(view, |v| v).ok_or_else(|| CheckpointError::UnsupportedDType {
-            path: path.to_path_buf(),
-            name: full.clone(),
-            dtype: format!("{:?}", view.dtype()),
-        })?;
+        let values = decode(view, |v| v, path, full)?;
         state.push((name.to_string(), view.shape().to_vec(), values));
     }
     opt.load_state_dict(&state).map_err(|msg| CheckpointError::Optimizer {

@@ -4,18 +4,19 @@ use crate::module::Layer;
 use dl_core::{Cpu, Rng, Tensor, S1};
 use proptest::prelude::*;
 
-/// A small network written by hand: two Linear layers around a BatchNorm1d.
+/// A small network: two Linear layers around a BatchNorm1d whose running
+/// mean is not trivial (so a round trip is visible).
+#[derive(Module)]
+#[module(crate = crate, init = Self::init_layers)]
 struct Net<B: Backend = Cpu, E: Float = f32> {
     fc1: Linear<4, 8, B, E>,
     bn: BatchNorm1d<8, B, E>,
     fc2: Linear<8, 3, B, E>,
 }
 
-impl<B: Backend, E: Float> Module<B, E> for Net<B, E> {
-    const NUM_PARAMS: usize = 0;
-    fn init_with(dev: &B, rng: &mut Rng) -> Self {
+impl<B: Backend, E: Float> Net<B, E> {
+    fn init_layers(dev: &B, rng: &mut Rng) -> Self {
         let mut bn = BatchNorm1d::init_with(dev, rng);
-        // Non-trivial buffers, so a round trip is visible.
         let m: Vec<E> = (0..8).map(|i| E::from_f64(rng.uniform() + i as f64)).collect();
         bn.running_mean.set_value(&m).unwrap();
         Self {
@@ -24,54 +25,15 @@ impl<B: Backend, E: Float> Module<B, E> for Net<B, E> {
             fc2: Linear::init_with(dev, rng),
         }
     }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        self.fc1.visit(&format!("{prefix}fc1."), f);
-        self.bn.visit(&format!("{prefix}bn."), f);
-        self.fc2.visit(&format!("{prefix}fc2."), f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        self.fc1.visit_mut(&format!("{prefix}fc1."), f);
-        self.bn.visit_mut(&format!("{prefix}bn."), f);
-        self.fc2.visit_mut(&format!("{prefix}fc2."), f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        self.fc1.for_each_param(f);
-        self.bn.for_each_param(f);
-        self.fc2.for_each_param(f);
-    }
 }
 
 /// Shares `fc1` with [`Net`], has a wider `fc2` and an extra layer.
-struct Other {
-    fc1: Linear<4, 8>,
-    fc2: Linear<8, 5>,
-    extra: Linear<2, 2>,
-}
-
-impl Module<Cpu, f32> for Other {
-    const NUM_PARAMS: usize = 0;
-    fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
-        Self {
-            fc1: Linear::init_with(dev, rng),
-            fc2: Linear::init_with(dev, rng),
-            extra: Linear::init_with(dev, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f32>)) {
-        self.fc1.visit(&format!("{prefix}fc1."), f);
-        self.fc2.visit(&format!("{prefix}fc2."), f);
-        self.extra.visit(&format!("{prefix}extra."), f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<Cpu, f32>)) {
-        self.fc1.visit_mut(&format!("{prefix}fc1."), f);
-        self.fc2.visit_mut(&format!("{prefix}fc2."), f);
-        self.extra.visit_mut(&format!("{prefix}extra."), f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<Cpu, f32>)) {
-        self.fc1.for_each_param(f);
-        self.fc2.for_each_param(f);
-        self.extra.for_each_param(f);
-    }
+#[derive(Module)]
+#[module(crate = crate)]
+struct Other<B: Backend = Cpu, E: Float = f32> {
+    fc1: Linear<4, 8, B, E>,
+    fc2: Linear<8, 5, B, E>,
+    extra: Linear<2, 2, B, E>,
 }
 
 /// A model that visits the same name twice (a bug a checkpoint must catch).
@@ -172,7 +134,7 @@ fn strict_refuses_and_changes_nothing_non_strict_loads_matches() {
     let path = tmp("strict");
     let a = Net::<Cpu, f32>::init(&Cpu, 1);
     save(&a, &path).unwrap();
-    let mut o = Other::init(&Cpu, 9);
+    let mut o: Other = Other::init(&Cpu, 9);
     let before = values(&o);
     let e = load(&mut o, &path, true).unwrap_err();
     match &e {
@@ -342,36 +304,17 @@ fn save_keeps_the_permissions_of_the_file_it_replaces() {
     let _ = std::fs::remove_file(&path);
 }
 
-struct Mlp {
-    fc1: Linear<20, 16>,
-    fc2: Linear<16, 3>,
-}
-impl Module<Cpu, f32> for Mlp {
-    const NUM_PARAMS: usize = 0;
-    fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
-        Self {
-            fc1: Linear::init_with(dev, rng),
-            fc2: Linear::init_with(dev, rng),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f32>)) {
-        self.fc1.visit(&format!("{prefix}fc1."), f);
-        self.fc2.visit(&format!("{prefix}fc2."), f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<Cpu, f32>)) {
-        self.fc1.visit_mut(&format!("{prefix}fc1."), f);
-        self.fc2.visit_mut(&format!("{prefix}fc2."), f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<Cpu, f32>)) {
-        self.fc1.for_each_param(f);
-        self.fc2.for_each_param(f);
-    }
+#[derive(Module)]
+#[module(crate = crate)]
+struct Mlp<B: Backend = Cpu, E: Float = f32> {
+    fc1: Linear<20, 16, B, E>,
+    fc2: Linear<16, 3, B, E>,
 }
 
 #[test]
 fn loads_a_pytorch_file_and_reproduces_its_output() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/mlp_train_step.safetensors");
-    let mut m = Mlp::init(&Cpu, 0);
+    let mut m: Mlp = Mlp::init(&Cpu, 0);
     assert!(matches!(
         load(&mut m, &path, true),
         Err(CheckpointError::Mismatch { .. })
@@ -384,7 +327,7 @@ fn loads_a_pytorch_file_and_reproduces_its_output() {
     }
     let bytes = std::fs::read(&path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let f32s = |name: &str| decode(&st.tensor(name).unwrap(), |v| v as f32).unwrap();
+    let f32s = |name: &str| decode(&st.tensor(name).unwrap(), |v| v as f32, Path::new("t"), name).unwrap();
     let x = Tensor::<S1<20>>::from_vec(&Cpu, 8, f32s("input")).unwrap();
     let h = dl_core::ops::relu(&m.fc1.forward(&x));
     let y = m.fc2.forward(&h).to_vec();

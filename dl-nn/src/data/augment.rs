@@ -120,6 +120,22 @@ fn check_len(batch: &[f32], dims: ImageDims) {
     );
 }
 
+/// The images of `batch`, one `[c, h, w]` slice each, after checking the
+/// batch's length against `dims` (none when the images are empty).
+fn images(batch: &mut [f32], dims: ImageDims) -> std::slice::ChunksExactMut<'_, f32> {
+    check_len(batch, dims);
+    batch.chunks_exact_mut(dims.sample_len().max(1))
+}
+
+/// Applies `flip` to each image of `batch` with probability `p`.
+fn flip_each(batch: &mut [f32], dims: ImageDims, p: f64, rng: &mut Rng, flip: impl Fn(&mut [f32])) {
+    for img in images(batch, dims) {
+        if rng.uniform() < p {
+            flip(img);
+        }
+    }
+}
+
 fn check_p(p: f64) -> Result<(), String> {
     if (0.0..=1.0).contains(&p) {
         Ok(())
@@ -173,15 +189,9 @@ pub struct RandomHorizontalFlip {
 
 impl Transform for RandomHorizontalFlip {
     fn apply(&self, batch: &mut [f32], dims: ImageDims, rng: &mut Rng) {
-        check_len(batch, dims);
-        if dims.numel() == 0 {
-            return;
-        }
-        for img in batch.chunks_exact_mut(dims.sample_len()) {
-            if rng.uniform() < self.p {
-                img.chunks_exact_mut(dims.w).for_each(|row| row.reverse());
-            }
-        }
+        flip_each(batch, dims, self.p, rng, |img| {
+            img.chunks_exact_mut(dims.w).for_each(|row| row.reverse())
+        });
     }
     fn check(&self, _dims: ImageDims) -> Result<(), String> {
         check_p(self.p)
@@ -197,21 +207,15 @@ pub struct RandomVerticalFlip {
 
 impl Transform for RandomVerticalFlip {
     fn apply(&self, batch: &mut [f32], dims: ImageDims, rng: &mut Rng) {
-        check_len(batch, dims);
-        if dims.numel() == 0 {
-            return;
-        }
         let (h, w) = (dims.h, dims.w);
-        for img in batch.chunks_exact_mut(dims.sample_len()) {
-            if rng.uniform() < self.p {
-                for plane in img.chunks_exact_mut(h * w) {
-                    for y in 0..h / 2 {
-                        let (top, bottom) = plane.split_at_mut((h - 1 - y) * w);
-                        top[y * w..(y + 1) * w].swap_with_slice(&mut bottom[..w]);
-                    }
+        flip_each(batch, dims, self.p, rng, |img| {
+            for plane in img.chunks_exact_mut(h * w) {
+                for y in 0..h / 2 {
+                    let (top, bottom) = plane.split_at_mut((h - 1 - y) * w);
+                    top[y * w..(y + 1) * w].swap_with_slice(&mut bottom[..w]);
                 }
             }
-        }
+        });
     }
     fn check(&self, _dims: ImageDims) -> Result<(), String> {
         check_p(self.p)
@@ -275,12 +279,8 @@ pub struct RandomTranslate {
 
 impl Transform for RandomTranslate {
     fn apply(&self, batch: &mut [f32], dims: ImageDims, rng: &mut Rng) {
-        check_len(batch, dims);
-        if dims.numel() == 0 {
-            return;
-        }
         let mut scratch = Vec::new();
-        for img in batch.chunks_exact_mut(dims.sample_len()) {
+        for img in images(batch, dims) {
             let dx = rng.below(2 * self.max_dx + 1) as isize - self.max_dx as isize;
             let dy = rng.below(2 * self.max_dy + 1) as isize - self.max_dy as isize;
             shift(img, dims, dx, dy, &mut scratch);
@@ -337,12 +337,8 @@ fn rotate(img: &mut [f32], dims: ImageDims, degrees: f64, scratch: &mut Vec<f32>
 
 impl Transform for RandomRotation {
     fn apply(&self, batch: &mut [f32], dims: ImageDims, rng: &mut Rng) {
-        check_len(batch, dims);
-        if dims.numel() == 0 {
-            return;
-        }
         let mut scratch = Vec::new();
-        for img in batch.chunks_exact_mut(dims.sample_len()) {
+        for img in images(batch, dims) {
             let deg = rng.uniform_range(-self.max_degrees, self.max_degrees);
             rotate(img, dims, deg, &mut scratch);
         }
@@ -374,10 +370,6 @@ pub struct ColorJitter {
 
 impl Transform for ColorJitter {
     fn apply(&self, batch: &mut [f32], dims: ImageDims, rng: &mut Rng) {
-        check_len(batch, dims);
-        if dims.numel() == 0 {
-            return;
-        }
         let factor = |rng: &mut Rng, j: f64| {
             if j == 0.0 {
                 1.0
@@ -385,7 +377,7 @@ impl Transform for ColorJitter {
                 rng.uniform_range((1.0 - j).max(0.0), 1.0 + j)
             }
         };
-        for img in batch.chunks_exact_mut(dims.sample_len()) {
+        for img in images(batch, dims) {
             let b = factor(rng, self.brightness);
             let c = factor(rng, self.contrast);
             if b != 1.0 {
@@ -431,15 +423,12 @@ impl Normalize {
 
 impl Transform for Normalize {
     fn apply(&self, batch: &mut [f32], dims: ImageDims, _rng: &mut Rng) {
-        check_len(batch, dims);
+        let images = images(batch, dims);
         if let Err(e) = self.check(dims) {
             panic!("Normalize: {e}");
         }
-        if dims.numel() == 0 {
-            return;
-        }
         let plane = dims.h * dims.w;
-        for img in batch.chunks_exact_mut(dims.sample_len()) {
+        for img in images {
             for (ch, p) in img.chunks_exact_mut(plane).enumerate() {
                 let m = self.mean[if self.mean.len() == 1 { 0 } else { ch }];
                 let s = self.std[if self.std.len() == 1 { 0 } else { ch }];

@@ -89,13 +89,12 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
             float_targets: false,
         })
     }
-    /// Also gathers every batch's float targets ([`Dataset::get_target`],
-    /// [`Dataset::target_len`] values per sample) on the background thread;
-    /// [`Epoch::next_batch`] hands them out with the batch. Off by default
-    /// (class labels only).
-    pub fn float_targets(mut self, on: bool) -> Self {
-        self.float_targets = on;
-        self
+    setters! {
+        /// Also gathers every batch's float targets ([`Dataset::get_target`],
+        /// [`Dataset::target_len`] values per sample) on the background thread;
+        /// [`Epoch::next_batch`] hands them out with the batch. Off by default
+        /// (class labels only).
+        float_targets: bool,
     }
     /// Shuffles each epoch with a permutation drawn from `seed` and the
     /// epoch number.
@@ -109,10 +108,9 @@ impl<D: Dataset + ?Sized + 'static> DataLoader<D> {
         self.sampler = Some(sampler);
         self
     }
-    /// Whether to drop the last batch when it is smaller than the batch size.
-    pub fn drop_last(mut self, drop_last: bool) -> Self {
-        self.drop_last = drop_last;
-        self
+    setters! {
+        /// Whether to drop the last batch when it is smaller than the batch size.
+        drop_last: bool,
     }
     /// Applies `transform` to every batch (on the background thread, before
     /// the upload), with samples seen as images of `dims = [C, H, W]`.

@@ -13,10 +13,10 @@
 //! # Ok::<(), dl_nn::data::DataError>(())
 //! ```
 
-use super::idx::open_maybe_gzip;
+use super::idx::{find_file, open_maybe_gzip};
 use super::DataError;
 use dl_core::Rng;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A table of `rows` samples of `cols` float features and one float target each.
 #[derive(Clone, Debug, PartialEq)]
@@ -170,21 +170,6 @@ fn parse_row(
     Ok(row)
 }
 
-/// The first of `names` that exists in `dir`.
-fn find(dir: &Path, names: &[&str]) -> Result<PathBuf, DataError> {
-    if !dir.is_dir() {
-        return Err(DataError::missing_dir(dir));
-    }
-    names
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.exists())
-        .ok_or_else(|| DataError::MissingFile {
-            dir: dir.to_path_buf(),
-            tried: names.iter().map(|s| s.to_string()).collect(),
-        })
-}
-
 /// Features of the diabetes data.
 pub const DIABETES_FEATURES: usize = 10;
 
@@ -202,8 +187,8 @@ pub const DIABETES_FEATURES: usize = 10;
 /// the two files disagree on the number of rows.
 pub fn load_diabetes(dir: impl AsRef<Path>) -> Result<Tabular, DataError> {
     let dir = dir.as_ref();
-    let xp = find(dir, &["diabetes_data_raw.csv.gz", "diabetes_data_raw.csv"])?;
-    let yp = find(dir, &["diabetes_target.csv.gz", "diabetes_target.csv"])?;
+    let xp = find_file(dir, &["diabetes_data_raw.csv.gz", "diabetes_data_raw.csv"])?;
+    let yp = find_file(dir, &["diabetes_target.csv.gz", "diabetes_target.csv"])?;
     let (xt, yt) = (read_text(&xp)?, read_text(&yp)?);
     let mut features = Vec::new();
     for (i, l) in lines(&xt) {
@@ -286,6 +271,7 @@ pub fn load_breast_cancer(path: impl AsRef<Path>) -> Result<Tabular, DataError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn tmp(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("dl-tabular-{}-{name}", std::process::id()));

@@ -245,21 +245,23 @@ fn binary(g: &mut GraphBuilder, prefix: &str, op: &str, a: &str, b: &str) -> Str
     g.node(prefix, op, &[a, b], vec![])
 }
 
+/// `x * 0.5 * (1 + t)`, the form both GELUs share (`t` is `erf(x / sqrt 2)`
+/// or its tanh approximation).
+fn gelu_from(g: &mut GraphBuilder, prefix: &str, x: &Value, t: &str) -> Value {
+    let one = g.scalar(prefix, 1.0);
+    let half = g.scalar(prefix, 0.5);
+    let t = binary(g, prefix, "Add", t, &one);
+    let t = binary(g, prefix, "Mul", &x.name, &t);
+    Value::new(binary(g, prefix, "Mul", &t, &half), &x.dims)
+}
+
 impl<B: Backend, E: Float> Describe for GELU<B, E> {
     /// Opset 17 has no `Gelu`: `x * 0.5 * (1 + erf(x / sqrt 2))`.
     fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
         let r = g.scalar(prefix, std::f32::consts::FRAC_1_SQRT_2);
-        let one = g.scalar(prefix, 1.0);
-        let half = g.scalar(prefix, 0.5);
         let t = binary(g, prefix, "Mul", &x.name, &r);
         let t = g.node(prefix, "Erf", &[&t], vec![]);
-        let t = binary(g, prefix, "Add", &t, &one);
-        let t = binary(g, prefix, "Mul", &x.name, &t);
-        let y = binary(g, prefix, "Mul", &t, &half);
-        Ok(Value {
-            name: y,
-            dims: x.dims.clone(),
-        })
+        Ok(gelu_from(g, prefix, x, &t))
     }
 }
 
@@ -268,21 +270,13 @@ impl<B: Backend, E: Float> Describe for GELUTanh<B, E> {
     fn describe(&self, g: &mut GraphBuilder, prefix: &str, x: &Value) -> Result<Value, ExportError> {
         let c = g.scalar(prefix, (2.0 / std::f64::consts::PI).sqrt() as f32);
         let a = g.scalar(prefix, 0.044715);
-        let one = g.scalar(prefix, 1.0);
-        let half = g.scalar(prefix, 0.5);
         let x2 = binary(g, prefix, "Mul", &x.name, &x.name);
         let x3 = binary(g, prefix, "Mul", &x2, &x.name);
         let t = binary(g, prefix, "Mul", &x3, &a);
         let t = binary(g, prefix, "Add", &x.name, &t);
         let t = binary(g, prefix, "Mul", &t, &c);
         let t = g.node(prefix, "Tanh", &[&t], vec![]);
-        let t = binary(g, prefix, "Add", &t, &one);
-        let t = binary(g, prefix, "Mul", &x.name, &t);
-        let y = binary(g, prefix, "Mul", &t, &half);
-        Ok(Value {
-            name: y,
-            dims: x.dims.clone(),
-        })
+        Ok(gelu_from(g, prefix, x, &t))
     }
 }
 

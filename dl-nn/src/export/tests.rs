@@ -157,6 +157,17 @@ fn norms_embedding_and_seq_mean() {
     assert_eq!(g.output.dims, [4]);
 }
 
+/// The attention mask of a graph over 3 positions: its `[3, 3]` constant.
+fn mask_3x3(g: &Graph) -> TensorData {
+    g.nodes
+        .iter()
+        .find_map(|n| match n.attr("value") {
+            Some(Attr::Tensor(t)) if t.dims == [3, 3] => Some(t.data.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
 #[test]
 fn attention_is_decomposed_with_a_constant_mask_when_masked() {
     let mha: MultiHeadAttention<8, 2> = init();
@@ -176,29 +187,18 @@ fn attention_is_decomposed_with_a_constant_mask_when_masked() {
     let causal: MultiHeadAttention<8, 2, true> = init();
     let g = graph_of(&causal, "attn", &[3, 8]).unwrap();
     assert_eq!(g.count("Constant"), 5);
-    let mask = g
-        .nodes
-        .iter()
-        .filter_map(|n| match n.attr("value") {
-            Some(Attr::Tensor(t)) if t.dims == [3, 3] => Some(t.data.clone()),
-            _ => None,
-        })
-        .next()
-        .unwrap();
     let inf = f32::NEG_INFINITY;
-    assert_eq!(mask, TensorData::F32(vec![0.0, inf, inf, 0.0, 0.0, inf, 0.0, 0.0, 0.0]));
+    assert_eq!(
+        mask_3x3(&g),
+        TensorData::F32(vec![0.0, inf, inf, 0.0, 0.0, inf, 0.0, 0.0, 0.0])
+    );
 
     let local: LocalAttention<8, 4, 1> = init();
     let g = graph_of(&local, "attn", &[3, 8]).unwrap();
-    let mask = g
-        .nodes
-        .iter()
-        .find_map(|n| match n.attr("value") {
-            Some(Attr::Tensor(t)) if t.dims == [3, 3] => Some(t.data.clone()),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(mask, TensorData::F32(vec![0.0, 0.0, inf, 0.0, 0.0, 0.0, inf, 0.0, 0.0]));
+    assert_eq!(
+        mask_3x3(&g),
+        TensorData::F32(vec![0.0, 0.0, inf, 0.0, 0.0, 0.0, inf, 0.0, 0.0])
+    );
 }
 
 #[test]

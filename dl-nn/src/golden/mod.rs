@@ -79,34 +79,29 @@ impl Case {
             .get(name)
             .ok_or_else(|| format!("case `{}` has no tensor `{name}`", self.name))
     }
-    /// A numeric hyperparameter.
-    pub fn p_f64(&self, key: &str) -> Result<f64, String> {
+    /// The hyperparameter `key` read by `read`, or an error saying that no
+    /// `what` of that name is there.
+    fn param<'a, T>(&'a self, key: &str, what: &str, read: impl FnOnce(&'a Value) -> Option<T>) -> Result<T, String> {
         self.params
             .get(key)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("case `{}`: missing number `{key}`", self.name))
+            .and_then(read)
+            .ok_or_else(|| format!("case `{}`: missing {what} `{key}`", self.name))
+    }
+    /// A numeric hyperparameter.
+    pub fn p_f64(&self, key: &str) -> Result<f64, String> {
+        self.param(key, "number", Value::as_f64)
     }
     /// An integer hyperparameter.
     pub fn p_usize(&self, key: &str) -> Result<usize, String> {
-        self.params
-            .get(key)
-            .and_then(Value::as_u64)
-            .map(|v| v as usize)
-            .ok_or_else(|| format!("case `{}`: missing integer `{key}`", self.name))
+        self.param(key, "integer", |v| v.as_u64().map(|v| v as usize))
     }
     /// A boolean hyperparameter.
     pub fn p_bool(&self, key: &str) -> Result<bool, String> {
-        self.params
-            .get(key)
-            .and_then(Value::as_bool)
-            .ok_or_else(|| format!("case `{}`: missing bool `{key}`", self.name))
+        self.param(key, "bool", Value::as_bool)
     }
     /// A string hyperparameter.
     pub fn p_str(&self, key: &str) -> Result<&str, String> {
-        self.params
-            .get(key)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("case `{}`: missing string `{key}`", self.name))
+        self.param(key, "string", Value::as_str)
     }
     /// Compares `actual` with the expected tensor `name` under the case's
     /// tolerance (`|a - e| <= atol + rtol |e|`).

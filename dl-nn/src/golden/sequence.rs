@@ -152,23 +152,8 @@ fn rnn(case: &Case, cell: Cell) -> Result<Results, String> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn embedding_cases_pass() {
-        super::super::run_kinds(&["embedding"]);
-    }
-
-    #[test]
-    fn conv1d_cases_pass() {
-        super::super::run_kinds(&["conv1d"]);
-    }
-
-    #[test]
-    fn lstm_cases_pass() {
-        super::super::run_kinds(&["lstm"]);
-    }
-
-    #[test]
-    fn gru_cases_pass() {
-        super::super::run_kinds(&["gru"]);
+    fn embedding_conv1d_lstm_gru_cases_pass() {
+        super::super::run_kinds(&["embedding", "conv1d", "lstm", "gru"]);
     }
 
     #[test]

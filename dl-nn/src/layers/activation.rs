@@ -64,42 +64,64 @@ macro_rules! same_shape {
     };
 }
 
-/// Implements `Module` and `Layer<S, S>` for an element-wise activation
-/// whose op is `$op` (an expression of the layer, bound to `$l`).
-macro_rules! unary_layer {
-    ($name:ident, |$l:ident| $op:expr) => {
+/// Implements `Layer<S, S>` without a cache for a layer that maps every
+/// shape to itself, from the bodies of its forward (`$fwd`, writing `$out`
+/// from `$x`) and backward (`$bwd`, writing `$dx` from `$x`, `$out` and
+/// `$dy`); `$l` is the layer. The outputs are resized to the batch first.
+macro_rules! same_shape_layer {
+    ($name:ident, |$l:ident, $x:ident, $out:ident| $fwd:expr, |$dy:ident, $dx:ident| $bwd:expr) => {
         impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
             type Cache = ();
             fn new_cache(_dev: &B) {}
-            fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+            fn forward_into(&self, $x: &Tensor<S, B, E>, $out: &mut Tensor<S, B, E>) {
                 let $l = self;
-                out.set_batch(x.batch());
-                activation_forward(x.device(), $op, x.buf(), out.buf_mut());
+                $out.set_batch($x.batch());
+                $fwd;
             }
             fn backward_into(
                 &mut self,
-                x: &Tensor<S, B, E>,
-                out: &Tensor<S, B, E>,
+                $x: &Tensor<S, B, E>,
+                $out: &Tensor<S, B, E>,
                 _c: &mut (),
-                dy: &Tensor<S, B, E>,
-                dx: &mut Tensor<S, B, E>,
+                $dy: &Tensor<S, B, E>,
+                $dx: &mut Tensor<S, B, E>,
             ) {
                 let $l = &*self;
-                dx.set_batch(x.batch());
-                activation_backward(x.device(), $op, x.buf(), out.buf(), dy.buf(), dx.buf_mut());
+                $dx.set_batch($x.batch());
+                $bwd;
             }
         }
+    };
+}
+
+/// Implements `Layer<S, S>` for an element-wise activation whose op is
+/// `$op` (an expression of the layer, bound to `$l`).
+macro_rules! unary_layer {
+    ($name:ident, |$l:ident| $op:expr) => {
+        same_shape_layer!(
+            $name,
+            |$l, x, out| activation_forward(x.device(), $op, x.buf(), out.buf_mut()),
+            |dy, dx| activation_backward(x.device(), $op, x.buf(), out.buf(), dy.buf(), dx.buf_mut())
+        );
+    };
+}
+
+/// Declares a built-in layer without state, `$name<B, E>`, that keeps the
+/// shape (`Module` derived, `OutputShape<S>` with `Out = S`).
+macro_rules! stateless_layer_struct {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default, Module)]
+        #[module(crate = crate, builtin)]
+        pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
+        same_shape!($name);
     };
 }
 
 /// Declares a unit-like activation struct with its `Module` and `Layer` impls.
 macro_rules! activation_layer {
     ($(#[$m:meta])* $name:ident, $op:expr) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, Module)]
-        #[module(crate = crate, builtin)]
-        pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-        same_shape!($name);
+        stateless_layer_struct!($(#[$m])* $name);
         unary_layer!($name, |_l| $op);
     };
 }
@@ -171,33 +193,18 @@ unary_layer!(LeakyReLU, |l| dl_core::ops::LeakyRelu { slope: l.slope });
 /// Implements a softmax-like layer over the last axis.
 macro_rules! softmax_layer {
     ($(#[$m:meta])* $name:ident, $log:expr) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, Module)]
-        #[module(crate = crate, builtin)]
-        pub struct $name<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
-        same_shape!($name);
-
-        impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
-            type Cache = ();
-            fn new_cache(_dev: &B) {}
-            fn forward_into(&self, x: &Tensor<S, B, E>, out: &mut Tensor<S, B, E>) {
+        stateless_layer_struct!($(#[$m])* $name);
+        same_shape_layer!(
+            $name,
+            |_l, x, out| {
                 let (rows, cols) = last_axis::<S>(x.batch());
-                out.set_batch(x.batch());
-                softmax_forward(x.device(), x.buf(), out.buf_mut(), rows, cols, $log);
-            }
-            fn backward_into(
-                &mut self,
-                x: &Tensor<S, B, E>,
-                out: &Tensor<S, B, E>,
-                _c: &mut (),
-                dy: &Tensor<S, B, E>,
-                dx: &mut Tensor<S, B, E>,
-            ) {
+                softmax_forward(x.device(), x.buf(), out.buf_mut(), rows, cols, $log)
+            },
+            |dy, dx| {
                 let (rows, cols) = last_axis::<S>(x.batch());
-                dx.set_batch(x.batch());
-                softmax_backward(x.device(), out.buf(), dy.buf(), dx.buf_mut(), rows, cols, $log);
+                softmax_backward(x.device(), out.buf(), dy.buf(), dx.buf_mut(), rows, cols, $log)
             }
-        }
+        );
     };
 }
 

@@ -225,45 +225,16 @@ impl<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dl_core::gradcheck::{check_gradient, GradCheck};
+    use crate::layers::test_util::check_layer;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
-
-    type C = Conv1d<2, 3, 3, 2, 1, Cpu, f64>;
 
     #[test]
     fn gradient_check_input_weight_bias() {
         let mut rng = Rng::new(4);
-        let mut l = C::init_with(&Cpu, &mut rng);
+        let l = Conv1d::<2, 3, 3, 2, 1, Cpu, f64>::init_with(&Cpu, &mut rng);
         let x = Tensor::<S2<2, 7>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
-        let g = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng).to_vec();
-        let gt = Tensor::<S2<3, 4>, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
-        let (mut out, mut dx) = (Tensor::<S2<3, 4>, Cpu, f64>::empty(&Cpu), Tensor::empty(&Cpu));
-        l.forward_train_into(&x, &mut out, &mut ());
-        l.backward_into(&x, &out, &mut (), &gt, &mut dx);
-        let loss = |l: &C, x: &Tensor<S2<2, 7>, Cpu, f64>| -> f64 {
-            let y: Tensor<S2<3, 4>, Cpu, f64> = l.forward(x);
-            y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum()
-        };
-        check_gradient(
-            |v| loss(&l, &Tensor::from_slice(&Cpu, 2, v).unwrap()),
-            &x.to_vec(),
-            &dx.to_vec(),
-            GradCheck::default(),
-        )
-        .unwrap();
-        let mut lw = l.clone();
-        let fw = |v: &[f64]| {
-            lw.weight.set_value(v).unwrap();
-            loss(&lw, &x)
-        };
-        check_gradient(fw, &l.weight.value_vec(), &l.weight.grad_vec(), GradCheck::default()).unwrap();
-        let mut lb = l.clone();
-        let fb = |v: &[f64]| {
-            lb.bias.set_value(v).unwrap();
-            loss(&lb, &x)
-        };
-        check_gradient(fb, &l.bias.value_vec(), &l.bias.grad_vec(), GradCheck::default()).unwrap();
+        assert_eq!(check_layer::<_, S2<3, 4>, _>(&l, &x, true), 2);
     }
 
     #[test]
@@ -279,15 +250,8 @@ mod tests {
 
     #[test]
     fn bad_buffers_are_typed_errors() {
-        let d = Conv1dDims {
-            n: 1,
-            c_in: 1,
-            l: 4,
-            c_out: 1,
-            k: 3,
-            stride: 1,
-            pad: 0,
-        };
+        // One sample, one channel of length 4, a kernel of 3.
+        let d = Conv1d::<1, 1, 3, 1, 0, Cpu, f32>::dims::<4, 2>(1);
         let mut y = vec![];
         assert!(conv1d_forward(&Cpu, &vec![0.0f32; 3], &vec![0.0; 3], None, &mut y, d).is_err());
         assert!(conv1d_forward(

@@ -399,16 +399,8 @@ mod tests {
 
     #[test]
     fn flat_functions_reject_bad_input() {
-        let d = Conv2dDims {
-            n: 1,
-            c_in: 1,
-            h: 4,
-            w: 4,
-            c_out: 1,
-            k: 3,
-            stride: 1,
-            pad: 0,
-        };
+        // One 1-channel 4x4 image, a 3x3 kernel.
+        let d = Conv2d::<1, 1, 3, 1, 0, Cpu, f32>::dims::<4, 4, 2, 2>(1);
         let (x, w) = (vec![0f32; 16], vec![0f32; 9]);
         let (mut y, mut ws) = (vec![], vec![]);
         conv2d_forward(&Cpu, &x, &w, None, &mut y, d, &mut ws, &mut GemmWorkspace::new()).unwrap();

@@ -11,7 +11,6 @@
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::shape::conv_out;
-use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Float, Tensor, S1, S3};
 use std::marker::PhantomData;
 
@@ -66,145 +65,133 @@ fn pool_dims<
     }
 }
 
-/// Max pooling with a `K x K` window, stride `STRIDE` (default `K`) and
-/// padding `PAD` (counted as `-inf`; at most `K / 2`), on `S3<C, H, W>` ->
-/// `S3<C, OH, OW>` with `OH = (H + 2 PAD - K) / STRIDE + 1`.
-///
-/// **PyTorch equivalent**: `nn.MaxPool2d(K, STRIDE, PAD)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// use dl_nn::prelude::*;
-/// let x = Tensor::<S3<1, 2, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 8.0, 6.0]).unwrap();
-/// let y: Tensor<S3<1, 1, 2>> = MaxPool2d::<2>::default().forward(&x);
-/// assert_eq!(y.to_vec(), vec![5.0, 8.0]);
-/// ```
-#[derive(Clone, Copy, Debug, Default, Module)]
-#[module(crate = crate, builtin)]
-pub struct MaxPool2d<
-    const K: usize,
-    const STRIDE: usize = K,
-    const PAD: usize = { defaults::PAD },
-    B: Backend = Cpu,
-    E: Float = f32,
->(PhantomData<(B, E)>);
+/// Declares one layer of the windowed pooling family (`MaxPool1d`,
+/// `AvgPool1d`, `MaxPool2d`, `AvgPool2d`): a stateless unit struct over the
+/// window `K`, `STRIDE` (default `K`, as in PyTorch) and `PAD`, and its
+/// `Layer` impl from `$in` to `$out` for every size the const generics
+/// `$dim` admit. `$dims::<K, STRIDE, PAD, $dim..>(n)` checks the shape
+/// relation at compile time and gives the runtime dimensions of the
+/// device's kernels `$fwd` and `$bwd`. A `max` layer keeps the argmax
+/// position of every output element in its cache; an `avg` layer needs no
+/// cache (its training forward is the inference one).
+macro_rules! pool_layer {
+    ($(#[$doc:meta])* max $name:ident($fwd:ident, $bwd:ident), $dims:ident::<$($dim:ident),+>: $in:ty => $out:ty) => {
+        $crate::layers::pool::pool_layer!(@struct $(#[$doc])* $name);
 
-impl<
-        const K: usize,
-        const STRIDE: usize,
-        const PAD: usize,
-        const C: usize,
-        const H: usize,
-        const W: usize,
-        const OH: usize,
-        const OW: usize,
-        B: Backend,
-        E: Float,
-    > Layer<S3<C, H, W>, S3<C, OH, OW>, B, E> for MaxPool2d<K, STRIDE, PAD, B, E>
-{
-    /// The argmax position of every output element.
-    type Cache = B::Idx;
+        impl<const K: usize, const STRIDE: usize, const PAD: usize, $(const $dim: usize,)+ B: ::dl_core::Backend, E: ::dl_core::Float>
+            $crate::module::Layer<$in, $out, B, E> for $name<K, STRIDE, PAD, B, E>
+        {
+            /// The argmax position of every output element.
+            type Cache = B::Idx;
 
-    fn new_cache(dev: &B) -> B::Idx {
-        dev.idx_from_slice(&[])
-    }
-    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>) {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        let dev = x.device();
-        let mut idx = dev.idx_from_slice(&[]);
-        out.set_batch(x.batch());
-        dev.maxpool2d_forward(d, x.buf(), out.buf_mut(), &mut idx);
-    }
-    fn forward_train_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        out: &mut Tensor<S3<C, OH, OW>, B, E>,
-        cache: &mut B::Idx,
-    ) {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        out.set_batch(x.batch());
-        x.device().maxpool2d_forward(d, x.buf(), out.buf_mut(), cache);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        _out: &Tensor<S3<C, OH, OW>, B, E>,
-        cache: &mut B::Idx,
-        dy: &Tensor<S3<C, OH, OW>, B, E>,
-        dx: &mut Tensor<S3<C, H, W>, B, E>,
-    ) {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        dx.set_batch(x.batch());
-        x.device().maxpool2d_backward(d, cache, dy.buf(), dx.buf_mut());
-    }
+            fn new_cache(dev: &B) -> B::Idx {
+                dev.idx_from_slice(&[])
+            }
+            fn forward_into(&self, x: &::dl_core::Tensor<$in, B, E>, out: &mut ::dl_core::Tensor<$out, B, E>) {
+                let mut argmax = x.device().idx_from_slice(&[]);
+                out.set_batch(x.batch());
+                x.device()
+                    .$fwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), x.buf(), out.buf_mut(), &mut argmax);
+            }
+            fn forward_train_into(
+                &mut self,
+                x: &::dl_core::Tensor<$in, B, E>,
+                out: &mut ::dl_core::Tensor<$out, B, E>,
+                cache: &mut B::Idx,
+            ) {
+                out.set_batch(x.batch());
+                x.device()
+                    .$fwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), x.buf(), out.buf_mut(), cache);
+            }
+            fn backward_into(
+                &mut self,
+                x: &::dl_core::Tensor<$in, B, E>,
+                _out: &::dl_core::Tensor<$out, B, E>,
+                cache: &mut B::Idx,
+                dy: &::dl_core::Tensor<$out, B, E>,
+                dx: &mut ::dl_core::Tensor<$in, B, E>,
+            ) {
+                dx.set_batch(x.batch());
+                x.device()
+                    .$bwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), cache, dy.buf(), dx.buf_mut());
+            }
+        }
+    };
+    ($(#[$doc:meta])* avg $name:ident($fwd:ident, $bwd:ident), $dims:ident::<$($dim:ident),+>: $in:ty => $out:ty) => {
+        $crate::layers::pool::pool_layer!(@struct $(#[$doc])* $name);
+
+        impl<const K: usize, const STRIDE: usize, const PAD: usize, $(const $dim: usize,)+ B: ::dl_core::Backend, E: ::dl_core::Float>
+            $crate::module::Layer<$in, $out, B, E> for $name<K, STRIDE, PAD, B, E>
+        {
+            type Cache = ();
+
+            fn new_cache(_dev: &B) {}
+            fn forward_into(&self, x: &::dl_core::Tensor<$in, B, E>, out: &mut ::dl_core::Tensor<$out, B, E>) {
+                out.set_batch(x.batch());
+                x.device()
+                    .$fwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), x.buf(), out.buf_mut());
+            }
+            fn backward_into(
+                &mut self,
+                x: &::dl_core::Tensor<$in, B, E>,
+                _out: &::dl_core::Tensor<$out, B, E>,
+                _cache: &mut (),
+                dy: &::dl_core::Tensor<$out, B, E>,
+                dx: &mut ::dl_core::Tensor<$in, B, E>,
+            ) {
+                dx.set_batch(x.batch());
+                x.device()
+                    .$bwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), dy.buf(), dx.buf_mut());
+            }
+        }
+    };
+    (@struct $(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, $crate::module::Module)]
+        #[module(crate = crate, builtin)]
+        pub struct $name<
+            const K: usize,
+            const STRIDE: usize = K,
+            const PAD: usize = { ::dl_core::shape::defaults::PAD },
+            B: ::dl_core::Backend = ::dl_core::Cpu,
+            E: ::dl_core::Float = f32,
+        >(::std::marker::PhantomData<(B, E)>);
+    };
+}
+pub(crate) use pool_layer;
+
+pool_layer! {
+    /// Max pooling with a `K x K` window, stride `STRIDE` (default `K`) and
+    /// padding `PAD` (counted as `-inf`; at most `K / 2`), on `S3<C, H, W>` ->
+    /// `S3<C, OH, OW>` with `OH = (H + 2 PAD - K) / STRIDE + 1`.
+    ///
+    /// **PyTorch equivalent**: `nn.MaxPool2d(K, STRIDE, PAD)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// use dl_nn::prelude::*;
+    /// let x = Tensor::<S3<1, 2, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 8.0, 6.0]).unwrap();
+    /// let y: Tensor<S3<1, 1, 2>> = MaxPool2d::<2>::default().forward(&x);
+    /// assert_eq!(y.to_vec(), vec![5.0, 8.0]);
+    /// ```
+    max MaxPool2d(maxpool2d_forward, maxpool2d_backward), pool_dims::<C, H, W, OH, OW>: S3<C, H, W> => S3<C, OH, OW>
 }
 
-/// Average pooling with a `K x K` window, stride `STRIDE` (default `K`) and
-/// zero padding `PAD` (at most `K / 2`), dividing by `K * K` everywhere
-/// (`count_include_pad`), on `S3<C, H, W>` -> `S3<C, OH, OW>`.
-///
-/// **PyTorch equivalent**: `nn.AvgPool2d(K, STRIDE, PAD)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// use dl_nn::prelude::*;
-/// let x = Tensor::<S3<1, 2, 2>>::from_vec(&Cpu, 1, vec![1.0, 2.0, 3.0, 6.0]).unwrap();
-/// let y: Tensor<S3<1, 1, 1>> = AvgPool2d::<2>::default().forward(&x);
-/// assert_eq!(y.to_vec(), vec![3.0]);
-/// ```
-#[derive(Clone, Copy, Debug, Default, Module)]
-#[module(crate = crate, builtin)]
-pub struct AvgPool2d<
-    const K: usize,
-    const STRIDE: usize = K,
-    const PAD: usize = { defaults::PAD },
-    B: Backend = Cpu,
-    E: Float = f32,
->(PhantomData<(B, E)>);
-
-impl<
-        const K: usize,
-        const STRIDE: usize,
-        const PAD: usize,
-        const C: usize,
-        const H: usize,
-        const W: usize,
-        const OH: usize,
-        const OW: usize,
-        B: Backend,
-        E: Float,
-    > Layer<S3<C, H, W>, S3<C, OH, OW>, B, E> for AvgPool2d<K, STRIDE, PAD, B, E>
-{
-    type Cache = ();
-
-    fn new_cache(_dev: &B) {}
-    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, OH, OW>, B, E>) {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        out.set_batch(x.batch());
-        x.device().avgpool2d_forward(d, x.buf(), out.buf_mut());
-    }
-    fn forward_train_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        out: &mut Tensor<S3<C, OH, OW>, B, E>,
-        _cache: &mut (),
-    ) {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        out.set_batch(x.batch());
-        x.device().avgpool2d_forward(d, x.buf(), out.buf_mut());
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        _out: &Tensor<S3<C, OH, OW>, B, E>,
-        _cache: &mut (),
-        dy: &Tensor<S3<C, OH, OW>, B, E>,
-        dx: &mut Tensor<S3<C, H, W>, B, E>,
-    ) {
-        let d = pool_dims::<K, STRIDE, PAD, C, H, W, OH, OW>(x.batch());
-        dx.set_batch(x.batch());
-        x.device().avgpool2d_backward(d, dy.buf(), dx.buf_mut());
-    }
+pool_layer! {
+    /// Average pooling with a `K x K` window, stride `STRIDE` (default `K`) and
+    /// zero padding `PAD` (at most `K / 2`), dividing by `K * K` everywhere
+    /// (`count_include_pad`), on `S3<C, H, W>` -> `S3<C, OH, OW>`.
+    ///
+    /// **PyTorch equivalent**: `nn.AvgPool2d(K, STRIDE, PAD)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// use dl_nn::prelude::*;
+    /// let x = Tensor::<S3<1, 2, 2>>::from_vec(&Cpu, 1, vec![1.0, 2.0, 3.0, 6.0]).unwrap();
+    /// let y: Tensor<S3<1, 1, 1>> = AvgPool2d::<2>::default().forward(&x);
+    /// assert_eq!(y.to_vec(), vec![3.0]);
+    /// ```
+    avg AvgPool2d(avgpool2d_forward, avgpool2d_backward), pool_dims::<C, H, W, OH, OW>: S3<C, H, W> => S3<C, OH, OW>
 }
 
 /// Global average pooling: `S3<C, H, W>` -> `S1<C>`, the mean of each
@@ -277,31 +264,16 @@ mod tests {
     #[test]
     fn max_pool_gradient_check() {
         let x = distinct::<2, 5, 6>(2, 1);
-        assert_eq!(
-            check_layer::<_, S3<2, 2, 3>, _>(&MaxPool2d::<2, 2, 0, Cpu, f64>::default(), &x, true),
-            0
-        );
-        assert_eq!(
-            check_layer::<_, S3<2, 3, 3>, _>(&MaxPool2d::<3, 2, 1, Cpu, f64>::default(), &x, true),
-            0
-        );
-        assert_eq!(
-            check_layer::<_, S3<2, 2, 2>, _>(&MaxPool2d::<2, 3, 0, Cpu, f64>::default(), &x, true),
-            0
-        );
+        check_layer::<_, S3<2, 2, 3>, _>(&MaxPool2d::<2, 2, 0, Cpu, f64>::default(), &x, true);
+        check_layer::<_, S3<2, 3, 3>, _>(&MaxPool2d::<3, 2, 1, Cpu, f64>::default(), &x, true);
+        check_layer::<_, S3<2, 2, 2>, _>(&MaxPool2d::<2, 3, 0, Cpu, f64>::default(), &x, true);
     }
 
     #[test]
     fn avg_pool_gradient_check() {
         let x = distinct::<2, 5, 6>(2, 2);
-        assert_eq!(
-            check_layer::<_, S3<2, 2, 3>, _>(&AvgPool2d::<2, 2, 0, Cpu, f64>::default(), &x, true),
-            0
-        );
-        assert_eq!(
-            check_layer::<_, S3<2, 5, 6>, _>(&AvgPool2d::<3, 1, 1, Cpu, f64>::default(), &x, true),
-            0
-        );
+        check_layer::<_, S3<2, 2, 3>, _>(&AvgPool2d::<2, 2, 0, Cpu, f64>::default(), &x, true);
+        check_layer::<_, S3<2, 5, 6>, _>(&AvgPool2d::<3, 1, 1, Cpu, f64>::default(), &x, true);
     }
 
     #[test]

@@ -6,7 +6,6 @@ use crate::module::{Layer, Module, OutputShape};
 use dl_core::ops::pool1d::Pool1dDims;
 use dl_core::ops::reduce::{Reduce, ReduceDims};
 use dl_core::shape::conv_out;
-use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Float, Tensor, S1, S2};
 use std::marker::PhantomData;
 
@@ -31,135 +30,37 @@ fn pool_dims<const K: usize, const STRIDE: usize, const PAD: usize, const C: usi
     }
 }
 
-/// Max pooling over a window of `K` positions, stride `STRIDE` (default
-/// `K`), padding `PAD` (`-inf`; at most `K / 2`): `S2<C, L>` -> `S2<C, LO>`.
-///
-/// **PyTorch equivalent**: `nn.MaxPool1d(K, STRIDE, PAD)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// use dl_nn::prelude::*;
-/// let x = Tensor::<S2<1, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0]).unwrap();
-/// let y: Tensor<S2<1, 2>> = MaxPool1d::<2>::default().forward(&x);
-/// assert_eq!(y.to_vec(), vec![5.0, 2.0]);
-/// ```
-#[derive(Clone, Copy, Debug, Default, Module)]
-#[module(crate = crate, builtin)]
-pub struct MaxPool1d<
-    const K: usize,
-    const STRIDE: usize = K,
-    const PAD: usize = { defaults::PAD },
-    B: Backend = Cpu,
-    E: Float = f32,
->(PhantomData<(B, E)>);
-
-impl<
-        const K: usize,
-        const STRIDE: usize,
-        const PAD: usize,
-        const C: usize,
-        const L: usize,
-        const LO: usize,
-        B: Backend,
-        E: Float,
-    > Layer<S2<C, L>, S2<C, LO>, B, E> for MaxPool1d<K, STRIDE, PAD, B, E>
-{
-    /// The argmax position of every output element.
-    type Cache = B::Idx;
-
-    fn new_cache(dev: &B) -> B::Idx {
-        dev.idx_from_slice(&[])
-    }
-    fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>) {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        let dev = x.device();
-        let mut idx = dev.idx_from_slice(&[]);
-        out.set_batch(x.batch());
-        dev.max_pool1d_forward(d, x.buf(), out.buf_mut(), &mut idx);
-    }
-    fn forward_train_into(
-        &mut self,
-        x: &Tensor<S2<C, L>, B, E>,
-        out: &mut Tensor<S2<C, LO>, B, E>,
-        cache: &mut B::Idx,
-    ) {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        out.set_batch(x.batch());
-        x.device().max_pool1d_forward(d, x.buf(), out.buf_mut(), cache);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S2<C, L>, B, E>,
-        _out: &Tensor<S2<C, LO>, B, E>,
-        cache: &mut B::Idx,
-        dy: &Tensor<S2<C, LO>, B, E>,
-        dx: &mut Tensor<S2<C, L>, B, E>,
-    ) {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        dx.set_batch(x.batch());
-        x.device().max_pool1d_backward(d, cache, dy.buf(), dx.buf_mut());
-    }
+super::pool::pool_layer! {
+    /// Max pooling over a window of `K` positions, stride `STRIDE` (default
+    /// `K`), padding `PAD` (`-inf`; at most `K / 2`): `S2<C, L>` -> `S2<C, LO>`.
+    ///
+    /// **PyTorch equivalent**: `nn.MaxPool1d(K, STRIDE, PAD)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// use dl_nn::prelude::*;
+    /// let x = Tensor::<S2<1, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0]).unwrap();
+    /// let y: Tensor<S2<1, 2>> = MaxPool1d::<2>::default().forward(&x);
+    /// assert_eq!(y.to_vec(), vec![5.0, 2.0]);
+    /// ```
+    max MaxPool1d(max_pool1d_forward, max_pool1d_backward), pool_dims::<C, L, LO>: S2<C, L> => S2<C, LO>
 }
 
-/// Average pooling over a window of `K` positions, stride `STRIDE` (default
-/// `K`), zero padding `PAD` counted in the divisor (`count_include_pad`):
-/// `S2<C, L>` -> `S2<C, LO>`.
-///
-/// **PyTorch equivalent**: `nn.AvgPool1d(K, STRIDE, PAD)`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// use dl_nn::prelude::*;
-/// let x = Tensor::<S2<1, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0]).unwrap();
-/// let y: Tensor<S2<1, 2>> = AvgPool1d::<2>::default().forward(&x);
-/// assert_eq!(y.to_vec(), vec![3.0, 1.0]);
-/// ```
-#[derive(Clone, Copy, Debug, Default, Module)]
-#[module(crate = crate, builtin)]
-pub struct AvgPool1d<
-    const K: usize,
-    const STRIDE: usize = K,
-    const PAD: usize = { defaults::PAD },
-    B: Backend = Cpu,
-    E: Float = f32,
->(PhantomData<(B, E)>);
-
-impl<
-        const K: usize,
-        const STRIDE: usize,
-        const PAD: usize,
-        const C: usize,
-        const L: usize,
-        const LO: usize,
-        B: Backend,
-        E: Float,
-    > Layer<S2<C, L>, S2<C, LO>, B, E> for AvgPool1d<K, STRIDE, PAD, B, E>
-{
-    type Cache = ();
-
-    fn new_cache(_dev: &B) {}
-    fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>) {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        out.set_batch(x.batch());
-        x.device().avg_pool1d_forward(d, x.buf(), out.buf_mut());
-    }
-    fn forward_train_into(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S2<C, LO>, B, E>, _cache: &mut ()) {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        out.set_batch(x.batch());
-        x.device().avg_pool1d_forward(d, x.buf(), out.buf_mut());
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S2<C, L>, B, E>,
-        _out: &Tensor<S2<C, LO>, B, E>,
-        _cache: &mut (),
-        dy: &Tensor<S2<C, LO>, B, E>,
-        dx: &mut Tensor<S2<C, L>, B, E>,
-    ) {
-        let d = pool_dims::<K, STRIDE, PAD, C, L, LO>(x.batch());
-        dx.set_batch(x.batch());
-        x.device().avg_pool1d_backward(d, dy.buf(), dx.buf_mut());
-    }
+super::pool::pool_layer! {
+    /// Average pooling over a window of `K` positions, stride `STRIDE` (default
+    /// `K`), zero padding `PAD` counted in the divisor (`count_include_pad`):
+    /// `S2<C, L>` -> `S2<C, LO>`.
+    ///
+    /// **PyTorch equivalent**: `nn.AvgPool1d(K, STRIDE, PAD)`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// use dl_nn::prelude::*;
+    /// let x = Tensor::<S2<1, 4>>::from_vec(&Cpu, 1, vec![1.0, 5.0, 2.0, 0.0]).unwrap();
+    /// let y: Tensor<S2<1, 2>> = AvgPool1d::<2>::default().forward(&x);
+    /// assert_eq!(y.to_vec(), vec![3.0, 1.0]);
+    /// ```
+    avg AvgPool1d(avg_pool1d_forward, avg_pool1d_backward), pool_dims::<C, L, LO>: S2<C, L> => S2<C, LO>
 }
 
 /// Mean over the length axis: `S2<C, L>` -> `S1<C>`.
@@ -202,11 +103,6 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
         x.device()
             .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), out.buf_mut());
     }
-    fn forward_train_into(&mut self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>, _cache: &mut ()) {
-        out.set_batch(x.batch());
-        x.device()
-            .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), out.buf_mut());
-    }
     fn backward_into(
         &mut self,
         x: &Tensor<S2<C, L>, B, E>,
@@ -229,34 +125,15 @@ impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dl_core::gradcheck::{check_gradient, GradCheck};
+    use crate::layers::test_util::check_layer;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 
-    fn check_layer<L, const C: usize, const I: usize, O: dl_core::Shape>(mut l: L)
-    where
-        L: Layer<S2<C, I>, O, Cpu, f64> + Clone,
-    {
-        let mut rng = Rng::new(5);
-        let x = Tensor::<S2<C, I>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
-        let mut out = Tensor::<O, Cpu, f64>::empty(&Cpu);
-        let mut cache = L::new_cache(&Cpu);
-        l.forward_train_into(&x, &mut out, &mut cache);
-        let g: Vec<f64> = (0..out.len()).map(|i| (i as f64 * 0.8).cos()).collect();
-        let gt = Tensor::<O, Cpu, f64>::from_slice(&Cpu, 2, &g).unwrap();
-        let mut dx = Tensor::empty(&Cpu);
-        l.backward_into(&x, &out, &mut cache, &gt, &mut dx);
-        let f = |v: &[f64]| {
-            let y = l.forward(&Tensor::from_slice(&Cpu, 2, v).unwrap());
-            y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
-        };
-        check_gradient(f, &x.to_vec(), &dx.to_vec(), GradCheck::default()).unwrap();
-    }
-
     #[test]
     fn gradient_checks() {
-        check_layer::<_, 2, 7, S2<2, 4>>(MaxPool1d::<3, 2, 1, Cpu, f64>::default());
-        check_layer::<_, 2, 7, S2<2, 4>>(AvgPool1d::<3, 2, 1, Cpu, f64>::default());
-        check_layer::<_, 2, 7, S1<2>>(GlobalAvgPool1d::<Cpu, f64>::default());
+        let x = Tensor::<S2<2, 7>, Cpu, f64>::randn(&Cpu, 2, &mut Rng::new(5));
+        check_layer::<_, S2<2, 4>, _>(&MaxPool1d::<3, 2, 1, Cpu, f64>::default(), &x, true);
+        check_layer::<_, S2<2, 4>, _>(&AvgPool1d::<3, 2, 1, Cpu, f64>::default(), &x, true);
+        check_layer::<_, S1<2>, _>(&GlobalAvgPool1d::<Cpu, f64>::default(), &x, true);
     }
 }

@@ -306,11 +306,12 @@ mod tests {
     use dl_core::{RawParam, Rng};
 
     /// A hand-written block: `fc2(tanh(fc1(x)))`, `S1<D>` -> `S1<O>`.
-    #[derive(Clone, Debug)]
-    struct Mlp<const D: usize, const H: usize, const O: usize> {
-        fc1: Linear<D, H, Cpu, f64>,
-        act: Tanh<Cpu, f64>,
-        fc2: Linear<H, O, Cpu, f64>,
+    #[derive(Clone, Debug, Module)]
+    #[module(crate = crate)]
+    struct Mlp<const D: usize, const H: usize, const O: usize, B: Backend = Cpu, E: Float = f64> {
+        fc1: Linear<D, H, B, E>,
+        act: Tanh<B, E>,
+        fc2: Linear<H, O, B, E>,
     }
 
     #[derive(Debug)]
@@ -319,29 +320,6 @@ mod tests {
         a: Tensor<S1<H>, Cpu, f64>,
         fc1: GemmWorkspace,
         fc2: GemmWorkspace,
-    }
-
-    impl<const D: usize, const H: usize, const O: usize> Module<Cpu, f64> for Mlp<D, H, O> {
-        const NUM_PARAMS: usize = D * H + H + H * O + O;
-        fn init_with(dev: &Cpu, rng: &mut Rng) -> Self {
-            Self {
-                fc1: Linear::init_with(dev, rng),
-                act: Tanh::init_with(dev, rng),
-                fc2: Linear::init_with(dev, rng),
-            }
-        }
-        fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<Cpu, f64>)) {
-            self.fc1.visit(&format!("{prefix}fc1."), f);
-            self.fc2.visit(&format!("{prefix}fc2."), f);
-        }
-        fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<Cpu, f64>)) {
-            self.fc1.visit_mut(&format!("{prefix}fc1."), f);
-            self.fc2.visit_mut(&format!("{prefix}fc2."), f);
-        }
-        fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<Cpu, f64>)) {
-            self.fc1.for_each_param(f);
-            self.fc2.for_each_param(f);
-        }
     }
 
     impl<const D: usize, const H: usize, const O: usize> OutputShape<S1<D>> for Mlp<D, H, O> {

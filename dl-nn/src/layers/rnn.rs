@@ -557,6 +557,49 @@ macro_rules! recurrent_layer {
                     bidirectional: BIDIRECTIONAL,
                 }
             }
+
+            /// Parameter gradients, and the input gradient into `dx` when given.
+            fn run_backward<const T: usize, const OUT: usize>(
+                &mut self,
+                x: &Tensor<S2<T, INPUT>, B, E>,
+                dy: &Tensor<S2<T, OUT>, B, E>,
+                dx: Option<&mut B::Buf<E>>,
+                cache: &mut RnnCache<B, E>,
+            ) {
+                let d = Self::dims(x.batch(), T);
+                rnn_backward(x.device(), d, x.buf(), &mut self.params, dy.buf(), dx, cache).expect(concat!(
+                    stringify!($name),
+                    ": backward without a matching forward_train"
+                ));
+            }
+
+            fn run_forward<const T: usize, const OUT: usize>(
+                &self,
+                x: &Tensor<S2<T, INPUT>, B, E>,
+                y: &mut Tensor<S2<T, OUT>, B, E>,
+                cache: &mut RnnCache<B, E>,
+            ) {
+                const {
+                    assert!(
+                        T > 0,
+                        concat!(stringify!($name), ": the sequence length T must be positive")
+                    )
+                };
+                const {
+                    assert!(
+                        OUT == HIDDEN * if BIDIRECTIONAL { 2 } else { 1 },
+                        concat!(
+                            stringify!($name),
+                            ": the output features must be HIDDEN (times 2 when BIDIRECTIONAL)"
+                        )
+                    )
+                };
+                let d = Self::dims(x.batch(), T);
+                rnn_forward(x.device(), d, x.buf(), &self.params, y.buf_mut(), cache).expect(concat!(
+                    stringify!($name),
+                    ": parameters of the wrong shape (set by hand?)"
+                ));
+            }
         }
 
         impl<
@@ -604,20 +647,7 @@ macro_rules! recurrent_layer {
                 dx: &mut Tensor<S2<T, INPUT>, B, E>,
             ) {
                 dx.set_batch(x.batch());
-                let d = Self::dims(x.batch(), T);
-                rnn_backward(
-                    x.device(),
-                    d,
-                    x.buf(),
-                    &mut self.params,
-                    dy.buf(),
-                    Some(dx.buf_mut()),
-                    cache,
-                )
-                .expect(concat!(
-                    stringify!($name),
-                    ": backward without a matching forward_train"
-                ));
+                self.run_backward(x, dy, Some(dx.buf_mut()), cache);
             }
             fn backward_params_into(
                 &mut self,
@@ -627,58 +657,7 @@ macro_rules! recurrent_layer {
                 dy: &Tensor<S2<T, OUT>, B, E>,
                 _dx: &mut Tensor<S2<T, INPUT>, B, E>,
             ) {
-                let d = Self::dims(x.batch(), T);
-                rnn_backward(
-                    x.device(),
-                    d,
-                    x.buf(),
-                    &mut self.params,
-                    dy.buf(),
-                    None,
-                    cache,
-                )
-                .expect(concat!(
-                    stringify!($name),
-                    ": backward without a matching forward_train"
-                ));
-            }
-        }
-
-        impl<
-                const INPUT: usize,
-                const HIDDEN: usize,
-                const LAYERS: usize,
-                const BIDIRECTIONAL: bool,
-                B: Backend,
-                E: Float,
-            > $name<INPUT, HIDDEN, LAYERS, BIDIRECTIONAL, B, E>
-        {
-            fn run_forward<const T: usize, const OUT: usize>(
-                &self,
-                x: &Tensor<S2<T, INPUT>, B, E>,
-                y: &mut Tensor<S2<T, OUT>, B, E>,
-                cache: &mut RnnCache<B, E>,
-            ) {
-                const {
-                    assert!(
-                        T > 0,
-                        concat!(stringify!($name), ": the sequence length T must be positive")
-                    )
-                };
-                const {
-                    assert!(
-                        OUT == HIDDEN * if BIDIRECTIONAL { 2 } else { 1 },
-                        concat!(
-                            stringify!($name),
-                            ": the output features must be HIDDEN (times 2 when BIDIRECTIONAL)"
-                        )
-                    )
-                };
-                let d = Self::dims(x.batch(), T);
-                rnn_forward(x.device(), d, x.buf(), &self.params, y.buf_mut(), cache).expect(concat!(
-                    stringify!($name),
-                    ": parameters of the wrong shape (set by hand?)"
-                ));
+                self.run_backward(x, dy, None, cache);
             }
         }
     };

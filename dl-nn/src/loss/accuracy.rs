@@ -3,7 +3,7 @@
 //!
 //! **PyTorch equivalent**: `(logits.argmax(-1) == labels).float().mean()`.
 
-use super::cross_entropy::labels_to_idx;
+use super::cross_entropy::{bad_label, check_logits, labels_to_idx};
 use dl_core::ops::loss::ClassDims;
 use dl_core::{Backend, Error, Float, Result, Tensor, S1};
 
@@ -22,23 +22,9 @@ pub fn count_correct_flat<B: Backend, E: Float>(
     rows: usize,
     classes: usize,
 ) -> Result<usize> {
-    let len = dev.len(logits);
-    if len != rows * classes {
-        return Err(Error::LengthMismatch {
-            shape: vec![classes],
-            batch: rows,
-            expected: rows * classes,
-            got: len,
-        });
-    }
+    check_logits(dev, logits, rows, classes)?;
     dev.count_correct(ClassDims { rows, classes }, logits, labels)
-        .map_err(|b| Error::InvalidArgument {
-            op: "accuracy",
-            msg: format!(
-                "label {} of sample {} is out of range for {classes} classes",
-                b.label, b.sample
-            ),
-        })
+        .map_err(|b| bad_label("accuracy", b, classes))
 }
 
 /// Fraction of samples whose argmax logit (the first, on ties) equals the label.

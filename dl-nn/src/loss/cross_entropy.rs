@@ -14,9 +14,10 @@ use dl_core::{Backend, Error, Float, Result, Tensor, S1};
 
 const OP: &str = "cross_entropy";
 
-fn bad_label(b: BadLabel, classes: usize) -> Error {
+/// The error of op `op` for a label out of range.
+pub(super) fn bad_label(op: &'static str, b: BadLabel, classes: usize) -> Error {
     Error::InvalidArgument {
-        op: OP,
+        op,
         msg: format!(
             "label {} of sample {} is out of range for {classes} classes",
             b.label, b.sample
@@ -82,6 +83,19 @@ pub fn cross_entropy_flat<B: Backend, E: Float>(
             msg: format!("label_smoothing must be in [0, 1], got {label_smoothing}"),
         });
     }
+    check_logits(dev, logits, rows, classes)?;
+    let d = ClassDims { rows, classes };
+    dev.cross_entropy(d, label_smoothing, 1.0 / rows as f64, logits, labels, grad)
+        .map_err(|b| bad_label(OP, b, classes))
+}
+
+/// Checks that flat `logits` hold `rows * classes` values.
+pub(super) fn check_logits<B: Backend, E: Float>(
+    dev: &B,
+    logits: &B::Buf<E>,
+    rows: usize,
+    classes: usize,
+) -> Result<()> {
     let len = dev.len(logits);
     if len != rows * classes {
         return Err(Error::LengthMismatch {
@@ -91,9 +105,7 @@ pub fn cross_entropy_flat<B: Backend, E: Float>(
             got: len,
         });
     }
-    let d = ClassDims { rows, classes };
-    dev.cross_entropy(d, label_smoothing, 1.0 / rows as f64, logits, labels, grad)
-        .map_err(|b| bad_label(b, classes))
+    Ok(())
 }
 
 fn check_batch(batch: usize, labels: usize) -> Result<()> {

@@ -54,25 +54,15 @@ impl<B: Backend, E: Float> Adagrad<B, E> {
             states: States::default(),
         }
     }
-    /// Sets the learning-rate decay.
-    pub fn lr_decay(mut self, d: f64) -> Self {
-        self.lr_decay = d;
-        self
-    }
-    /// Sets the L2 weight decay.
-    pub fn weight_decay(mut self, w: f64) -> Self {
-        self.weight_decay = w;
-        self
-    }
-    /// Sets the initial accumulator value.
-    pub fn initial_accumulator_value(mut self, v: f64) -> Self {
-        self.initial_accumulator_value = v;
-        self
-    }
-    /// Sets `eps`.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
+    setters! {
+        /// Sets the learning-rate decay.
+        lr_decay: f64,
+        /// Sets the L2 weight decay.
+        weight_decay: f64,
+        /// Sets the initial accumulator value.
+        initial_accumulator_value: f64,
+        /// Sets `eps`.
+        eps: f64,
     }
     fn layout(&self) -> Layout {
         Layout {

@@ -105,20 +105,13 @@ impl<const DECOUPLED: bool, B: Backend, E: Float> AdamFamily<DECOUPLED, B, E> {
         self.betas = (b1, b2);
         self
     }
-    /// Sets `eps`.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets the weight decay (L2 for Adam, decoupled for AdamW).
-    pub fn weight_decay(mut self, w: f64) -> Self {
-        self.weight_decay = w;
-        self
-    }
-    /// Enables or disables AMSGrad.
-    pub fn amsgrad(mut self, on: bool) -> Self {
-        self.amsgrad = on;
-        self
+    setters! {
+        /// Sets `eps`.
+        eps: f64,
+        /// Sets the weight decay (L2 for Adam, decoupled for AdamW).
+        weight_decay: f64,
+        /// Enables or disables AMSGrad.
+        amsgrad: bool,
     }
 }
 

@@ -58,30 +58,17 @@ impl<B: Backend, E: Float> RmsProp<B, E> {
             states: States::default(),
         }
     }
-    /// Sets the smoothing constant.
-    pub fn alpha(mut self, a: f64) -> Self {
-        self.alpha = a;
-        self
-    }
-    /// Sets `eps`.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets the L2 weight decay.
-    pub fn weight_decay(mut self, w: f64) -> Self {
-        self.weight_decay = w;
-        self
-    }
-    /// Sets the momentum factor.
-    pub fn momentum(mut self, m: f64) -> Self {
-        self.momentum = m;
-        self
-    }
-    /// Enables or disables the centered variant.
-    pub fn centered(mut self, on: bool) -> Self {
-        self.centered = on;
-        self
+    setters! {
+        /// Sets the smoothing constant.
+        alpha: f64,
+        /// Sets `eps`.
+        eps: f64,
+        /// Sets the L2 weight decay.
+        weight_decay: f64,
+        /// Sets the momentum factor.
+        momentum: f64,
+        /// Enables or disables the centered variant.
+        centered: bool,
     }
     fn layout(&self) -> Layout {
         Layout {

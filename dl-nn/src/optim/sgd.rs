@@ -59,25 +59,15 @@ impl<B: Backend, E: Float> Sgd<B, E> {
             states: States::default(),
         }
     }
-    /// Sets the momentum factor.
-    pub fn momentum(mut self, m: f64) -> Self {
-        self.momentum = m;
-        self
-    }
-    /// Sets the dampening.
-    pub fn dampening(mut self, d: f64) -> Self {
-        self.dampening = d;
-        self
-    }
-    /// Enables or disables Nesterov momentum.
-    pub fn nesterov(mut self, on: bool) -> Self {
-        self.nesterov = on;
-        self
-    }
-    /// Sets the L2 weight decay.
-    pub fn weight_decay(mut self, w: f64) -> Self {
-        self.weight_decay = w;
-        self
+    setters! {
+        /// Sets the momentum factor.
+        momentum: f64,
+        /// Sets the dampening.
+        dampening: f64,
+        /// Enables or disables Nesterov momentum.
+        nesterov: bool,
+        /// Sets the L2 weight decay.
+        weight_decay: f64,
     }
     fn layout(&self) -> Layout {
         if self.momentum != 0.0 {

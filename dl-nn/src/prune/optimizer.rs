@@ -95,16 +95,12 @@ impl<O: Optimizer<B, E>, B: Backend, E: Float> Pruned<O, B, E> {
             step: 0,
         })
     }
-    /// Sets which tensors are pruned (checked at the first step, or by
-    /// [`Optimizer::validate`], which `fit` calls first).
-    pub fn selection(mut self, selection: Selection) -> Self {
-        self.selection = selection;
-        self
-    }
-    /// Sets the scope ([`Scope::Global`] by default).
-    pub fn scope(mut self, scope: Scope) -> Self {
-        self.scope = scope;
-        self
+    setters! {
+        /// Sets which tensors are pruned (checked at the first step, or by
+        /// [`Optimizer::validate`], which `fit` calls first).
+        selection: Selection,
+        /// Sets the scope ([`Scope::Global`] by default).
+        scope: Scope,
     }
     /// The masks (`None` before the first pruning).
     pub fn masks(&self) -> Option<&PruningMasks<B, E>> {

@@ -66,15 +66,11 @@ impl PolynomialDecay {
             power: 3.0,
         }
     }
-    /// Sets the steps between prunings.
-    pub fn frequency(mut self, frequency: u64) -> Self {
-        self.frequency = frequency;
-        self
-    }
-    /// Sets the exponent.
-    pub fn power(mut self, power: f64) -> Self {
-        self.power = power;
-        self
+    setters! {
+        /// Sets the steps between prunings.
+        frequency: u64,
+        /// Sets the exponent.
+        power: f64,
     }
     /// The curve's value at `step` (the initial sparsity before
     /// `begin_step`, the final one after `end_step`).
@@ -166,10 +162,9 @@ impl ConstantSparsity {
             frequency: 1,
         }
     }
-    /// Sets the last step that may prune.
-    pub fn end_step(mut self, end_step: u64) -> Self {
-        self.end_step = end_step;
-        self
+    setters! {
+        /// Sets the last step that may prune.
+        end_step: u64,
     }
 }
 

@@ -17,7 +17,8 @@
 
 use super::mask::{PruningMasks, Slot};
 use crate::checkpoint::{
-    decode, encode, io_err, parse, serialize, write_atomic, CheckpointError, Entry, Parsed, MEMORY, META_FORMAT,
+    decode, encode, first_visit, io_err, parse, read_entry, serialize, write_atomic, CheckpointError, Entry, Parsed,
+    MEMORY, META_FORMAT,
 };
 use crate::module::Module;
 use dl_core::{Backend, Float, ParamKind};
@@ -197,11 +198,7 @@ fn read_sparse<E: Float>(
     }
     let keep: Vec<bool> = (0..n).map(|i| bits[i / 8] >> (i % 8) & 1 == 1).collect();
     let kept = keep.iter().filter(|k| **k).count();
-    let vals: Vec<E> = decode(values, E::from_f64).ok_or_else(|| CheckpointError::UnsupportedDType {
-        path: path.to_path_buf(),
-        name: values_name.clone(),
-        dtype: format!("{:?}", values.dtype()),
-    })?;
+    let vals: Vec<E> = decode(values, E::from_f64, path, &values_name)?;
     if values.shape() != [kept] {
         return Err(sparse_err(
             path,
@@ -262,12 +259,8 @@ fn load_parsed<M: Module<B, E>, B: Backend, E: Float>(
         if error.is_some() {
             return;
         }
-        if !seen.insert(name.to_string()) {
-            error = Some(CheckpointError::DuplicateName {
-                path: path.to_path_buf(),
-                name: name.to_string(),
-                in_model: true,
-            });
+        if let Err(e) = first_visit(&mut seen, path, name) {
+            error = Some(e);
             return;
         }
         if let Some(dims) = shapes.get(name) {
@@ -292,24 +285,12 @@ fn load_parsed<M: Module<B, E>, B: Backend, E: Float>(
             }
             return;
         }
-        let Some(view) = tensors.get(name) else {
-            missing.push(name.to_string());
-            return;
-        };
-        used.insert(name.to_string());
-        if view.shape() != p.dims.as_slice() {
-            mismatched.push((name.to_string(), p.dims.clone(), view.shape().to_vec()));
-            return;
+        if tensors.contains_key(name) {
+            used.insert(name.to_string());
         }
-        match decode(view, E::from_f64) {
-            Some(v) => values[position] = Some(v),
-            None => {
-                error = Some(CheckpointError::UnsupportedDType {
-                    path: path.to_path_buf(),
-                    name: name.to_string(),
-                    dtype: format!("{:?}", view.dtype()),
-                })
-            }
+        match read_entry(path, &tensors, name, &p.dims, &mut missing, &mut mismatched) {
+            Ok(v) => values[position] = v,
+            Err(e) => error = Some(e),
         }
     });
     if let Some(e) = error {

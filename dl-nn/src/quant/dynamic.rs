@@ -3,14 +3,14 @@
 //! batch (from the batch's own min/max) just before the integer GEMM, and
 //! their output is `f32`. Every other layer runs in `f32`. No calibration.
 
-use super::model::evaluate_with;
+use super::model::{available, epilogue, evaluate_with};
 use super::observer::{quantize_per_channel, QParams};
 use super::plan::{FOp, FloatPlan};
 use super::QuantError;
 use crate::data::Dataset;
 use crate::module::Network;
 use crate::train::Evaluation;
-use dl_core::ops::qgemm::{qgemm, Epilogue, PackedB, QOut, QgemmPath};
+use dl_core::ops::qgemm::{qgemm, PackedB, QOut, QgemmPath};
 use dl_core::{Cpu, Shape, Tensor};
 use std::marker::PhantomData;
 
@@ -118,13 +118,7 @@ impl<N: Network<Cpu, f32>> DynQuantized<N> {
                         }
                     }
                     let mut y = vec![0f32; n * l.packed.n()];
-                    let epi = Epilogue {
-                        a_zero_point: q.zero_point,
-                        a_scale: q.scale,
-                        w_scales: &l.w_scales,
-                        bias: Some(&l.bias),
-                        relu: l.relu,
-                    };
+                    let epi = epilogue(q, &l.w_scales, &l.bias, l.relu);
                     qgemm(self.path, n, &a, kp, &l.packed, &epi, QOut::F32(&mut y), l.packed.n());
                     cur = y;
                     skip = l.relu;
@@ -145,10 +139,7 @@ impl<N: Network<Cpu, f32>> DynQuantized<N> {
     /// # Errors
     /// [`QuantError::PathUnavailable`] when this CPU lacks it.
     pub fn set_path(&mut self, path: QgemmPath) -> Result<(), QuantError> {
-        if !path.is_available() {
-            return Err(QuantError::PathUnavailable(path));
-        }
-        self.path = path;
+        self.path = available(path)?;
         Ok(())
     }
 

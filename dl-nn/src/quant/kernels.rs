@@ -27,32 +27,49 @@ pub(crate) fn give(v: Vec<u8>) {
     });
 }
 
+/// A square window sliding over images: its size `k`, `stride`, zero
+/// padding `pad` on every side and the output size `(oh, ow)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Window {
+    /// The window of size `k` whose output images are `out` (`(c, oh, ow)`).
+    pub fn new(k: usize, stride: usize, pad: usize, out: Dims) -> Self {
+        Self {
+            k,
+            stride,
+            pad,
+            oh: out.1,
+            ow: out.2,
+        }
+    }
+
+    /// The input position (along an axis of `len`) under tap `t` of output
+    /// position `o`, or `None` in the padding.
+    fn tap(&self, o: usize, t: usize, len: usize) -> Option<usize> {
+        (o * self.stride + t).checked_sub(self.pad).filter(|&i| i < len)
+    }
+}
+
 /// `im2col` of NHWC `u8` images: one row per output pixel, `(kh, kw, c)`
 /// order, rows padded to `kp` bytes; out-of-image taps hold `zero_point`
 /// (the real 0 of zero padding).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn im2col_nhwc(
-    x: &[u8],
-    n: usize,
-    (c, h, w): Dims,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    (oh, ow): (usize, usize),
-    zero_point: u8,
-    kp: usize,
-) -> Vec<u8> {
+pub(crate) fn im2col_nhwc(x: &[u8], n: usize, (c, h, w): Dims, win: Window, zero_point: u8, kp: usize) -> Vec<u8> {
+    let Window { k, stride, pad, oh, ow } = win;
     let mut col = take(n * oh * ow * kp, zero_point);
     for b in 0..n {
         let img = &x[b * h * w * c..(b + 1) * h * w * c];
         for oy in 0..oh {
             let rows = &mut col[(b * oh + oy) * ow * kp..(b * oh + oy + 1) * ow * kp];
             for ky in 0..k {
-                let iy = (oy * stride + ky) as isize - pad as isize;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let src_row = &img[iy as usize * w * c..(iy as usize + 1) * w * c];
+                let Some(iy) = win.tap(oy, ky, h) else { continue };
+                let src_row = &img[iy * w * c..(iy + 1) * w * c];
                 for (ox, row) in rows.chunks_exact_mut(kp).enumerate() {
                     // The taps of one kernel row are contiguous in NHWC.
                     let x0 = (ox * stride) as isize - pad as isize;
@@ -80,31 +97,18 @@ pub(crate) fn im2col_nhwc(
 }
 
 /// Max pooling on NHWC `u8` (padding never wins, as PyTorch's `-inf`).
-pub(crate) fn max_pool_nhwc(
-    x: &[u8],
-    n: usize,
-    (c, h, w): Dims,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    (oh, ow): (usize, usize),
-) -> Vec<u8> {
+pub(crate) fn max_pool_nhwc(x: &[u8], n: usize, (c, h, w): Dims, win: Window) -> Vec<u8> {
+    let Window { k, oh, ow, .. } = win;
     let mut y = take(n * oh * ow * c, 0);
     for b in 0..n {
         for oy in 0..oh {
             for ox in 0..ow {
                 let out = &mut y[((b * oh + oy) * ow + ox) * c..][..c];
                 for ky in 0..k {
-                    let iy = (oy * stride + ky) as isize - pad as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
+                    let Some(iy) = win.tap(oy, ky, h) else { continue };
                     for kx in 0..k {
-                        let ix = (ox * stride + kx) as isize - pad as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
-                        }
-                        let src = &x[((b * h + iy as usize) * w + ix as usize) * c..][..c];
+                        let Some(ix) = win.tap(ox, kx, w) else { continue };
+                        let src = &x[((b * h + iy) * w + ix) * c..][..c];
                         for (o, &v) in out.iter_mut().zip(src) {
                             *o = (*o).max(v);
                         }
@@ -118,17 +122,8 @@ pub(crate) fn max_pool_nhwc(
 
 /// Average pooling on NHWC `u8` (count_include_pad: padding counts as the
 /// zero point), rounded half up; the output keeps the input's parameters.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn avg_pool_nhwc(
-    x: &[u8],
-    n: usize,
-    (c, h, w): Dims,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    (oh, ow): (usize, usize),
-    zero_point: u8,
-) -> Vec<u8> {
+pub(crate) fn avg_pool_nhwc(x: &[u8], n: usize, (c, h, w): Dims, win: Window, zero_point: u8) -> Vec<u8> {
+    let Window { k, oh, ow, .. } = win;
     let mut y = take(n * oh * ow * c, 0);
     let mut acc = vec![0u32; c];
     let count = (k * k) as u32;
@@ -139,13 +134,11 @@ pub(crate) fn avg_pool_nhwc(
                 let mut outside = 0u32;
                 for ky in 0..k {
                     for kx in 0..k {
-                        let iy = (oy * stride + ky) as isize - pad as isize;
-                        let ix = (ox * stride + kx) as isize - pad as isize;
-                        if iy < 0 || iy >= h as isize || ix < 0 || ix >= w as isize {
+                        let (Some(iy), Some(ix)) = (win.tap(oy, ky, h), win.tap(ox, kx, w)) else {
                             outside += 1;
                             continue;
-                        }
-                        let src = &x[((b * h + iy as usize) * w + ix as usize) * c..][..c];
+                        };
+                        let src = &x[((b * h + iy) * w + ix) * c..][..c];
                         for (a, &v) in acc.iter_mut().zip(src) {
                             *a += v as u32;
                         }
@@ -266,9 +259,12 @@ mod tests {
     fn pools_on_u8() {
         // One 1-channel 3x3 image.
         let x = [1u8, 2, 3, 4, 5, 6, 7, 8, 9];
-        assert_eq!(max_pool_nhwc(&x, 1, (1, 3, 3), 2, 1, 0, (2, 2)), vec![5, 6, 8, 9]);
+        assert_eq!(
+            max_pool_nhwc(&x, 1, (1, 3, 3), Window::new(2, 1, 0, (1, 2, 2))),
+            vec![5, 6, 8, 9]
+        );
         // 2x2 windows with padding 1, stride 2: corners see 3 zero-point taps.
-        let y = avg_pool_nhwc(&x, 1, (1, 3, 3), 2, 2, 1, (2, 2), 10);
+        let y = avg_pool_nhwc(&x, 1, (1, 3, 3), Window::new(2, 2, 1, (1, 2, 2)), 10);
         assert_eq!(
             y,
             vec![
@@ -330,7 +326,7 @@ mod tests {
     #[test]
     fn im2col_pads_with_the_zero_point() {
         let x = [1u8, 2, 3, 4]; // 1 channel, 2x2
-        let col = im2col_nhwc(&x, 1, (1, 2, 2), 3, 1, 1, (2, 2), 7, 12);
+        let col = im2col_nhwc(&x, 1, (1, 2, 2), Window::new(3, 1, 1, (1, 2, 2)), 7, 12);
         assert_eq!(&col[..12], &[7, 7, 7, 7, 1, 2, 7, 3, 4, 7, 7, 7]);
     }
 }

@@ -133,15 +133,11 @@ impl Default for QuantConfig {
 }
 
 impl QuantConfig {
-    /// This configuration with `observer`.
-    pub fn observer(mut self, observer: Observer) -> Self {
-        self.observer = observer;
-        self
-    }
-    /// This configuration with `n` calibration samples.
-    pub fn calibration_samples(mut self, n: usize) -> Self {
-        self.calibration_samples = n;
-        self
+    setters! {
+        /// This configuration with `observer`.
+        observer: Observer,
+        /// This configuration with `n` calibration samples.
+        calibration_samples: usize,
     }
 }
 

@@ -2,10 +2,10 @@
 //! in integer arithmetic from its input to its last layer.
 
 use super::kernels::{
-    add_u8, avg_pool_nhwc, give, global_avg_nhwc, im2col_nhwc, max_pool_nhwc, nchw_to_nhwc, nhwc_to_nchw, take,
+    add_u8, avg_pool_nhwc, give, global_avg_nhwc, im2col_nhwc, max_pool_nhwc, nchw_to_nhwc, nhwc_to_nchw, take, Window,
 };
 use super::observer::{quantize_per_channel, QParams, RangeObserver};
-use super::plan::{Dims, FOp, FloatPlan};
+use super::plan::{Dims, FOp, FloatPlan, Step};
 use super::{QuantConfig, QuantError};
 use crate::data::Dataset;
 use crate::module::Network;
@@ -74,15 +74,11 @@ pub(crate) enum QOp {
     /// The residual add of the saved activation and the current one.
     Add(Box<QAdd>),
     MaxPool {
-        k: usize,
-        stride: usize,
-        pad: usize,
+        win: Window,
         out: Dims,
     },
     AvgPool {
-        k: usize,
-        stride: usize,
-        pad: usize,
+        win: Window,
         out: Dims,
     },
     GlobalAvg,
@@ -193,6 +189,26 @@ fn flat_gemm_order(w: &[i8], o: usize, (c, h, wd): Dims) -> Vec<i8> {
     out
 }
 
+/// For step `i` of a plan whose layers end at `end`: whether a ReLU
+/// follows it (fused into it), the step after the fused pair, and the
+/// parameters of its output (none for the model's output, which stays float).
+fn fused_output(
+    steps: &[Step],
+    i: usize,
+    end: usize,
+    name: &str,
+    src: &mut dyn Source,
+) -> Result<(bool, usize, Option<QParams>), QuantError> {
+    let relu = matches!(steps.get(i + 1).map(|s| &s.op), Some(FOp::Relu));
+    let fout = if relu { i + 2 } else { i + 1 };
+    let out_q = if fout >= end {
+        None
+    } else {
+        Some(src.point(name, fout, false)?)
+    };
+    Ok((relu, fout, out_q))
+}
+
 /// Builds the integer plan of `plan` with numbers from `src`.
 pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, Vec<QOp>), QuantError> {
     let input_q = src.point("input", 0, true)?;
@@ -232,14 +248,8 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
                 let (fa, a_q) = saved
                     .pop()
                     .ok_or_else(|| QuantError::Format("unbalanced residual".into()))?;
-                let relu = matches!(steps.get(i + 1).map(|s| &s.op), Some(FOp::Relu));
-                let fout = if relu { i + 2 } else { i + 1 };
                 let name = format!("{}.add", s.name);
-                let out_q = if fout >= end {
-                    None
-                } else {
-                    Some(src.point(&name, fout, false)?)
-                };
+                let (relu, fout, out_q) = fused_output(steps, i, end, &name, src)?;
                 ops.push(QOp::Add(Box::new(QAdd {
                     name,
                     kind: s.kind.clone(),
@@ -252,23 +262,14 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
                     fb: i,
                     fout,
                 })));
-                if let Some(q) = out_q {
-                    cur_q = q;
-                }
+                cur_q = out_q.unwrap_or(cur_q);
                 flat = None;
                 i = fout;
                 continue;
             }
             FOp::Conv { .. } | FOp::Linear { .. } => {
-                let relu = matches!(steps.get(i + 1).map(|s| &s.op), Some(FOp::Relu));
-                let fout = if relu { i + 2 } else { i + 1 };
-                let last = fout >= end;
                 let in_q = src.point(&s.name, i, true)?;
-                let out_q = if last {
-                    None
-                } else {
-                    Some(src.point(&s.name, fout, false)?)
-                };
+                let (relu, fout, out_q) = fused_output(steps, i, end, &s.name, src)?;
                 let (conv, w, b, rows) = match &s.op {
                     FOp::Conv {
                         oc,
@@ -314,23 +315,17 @@ pub(crate) fn build(plan: &FloatPlan, src: &mut dyn Source) -> Result<(QParams, 
                     fin: i,
                     fout,
                 })));
-                if let Some(q) = out_q {
-                    cur_q = q;
-                }
+                cur_q = out_q.unwrap_or(cur_q);
                 i = fout;
                 continue;
             }
             FOp::Relu => ops.push(QOp::Relu),
-            FOp::MaxPool { k, stride, pad } => ops.push(QOp::MaxPool {
-                k: *k,
-                stride: *stride,
-                pad: *pad,
+            &FOp::MaxPool { k, stride, pad } => ops.push(QOp::MaxPool {
+                win: Window::new(k, stride, pad, s.out_dims),
                 out: s.out_dims,
             }),
-            FOp::AvgPool { k, stride, pad } => ops.push(QOp::AvgPool {
-                k: *k,
-                stride: *stride,
-                pad: *pad,
+            &FOp::AvgPool { k, stride, pad } => ops.push(QOp::AvgPool {
+                win: Window::new(k, stride, pad, s.out_dims),
                 out: s.out_dims,
             }),
             FOp::GlobalAvg => ops.push(QOp::GlobalAvg),
@@ -506,9 +501,9 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath, stack: &mut V
             let mut col = Vec::new();
             let (m, a): (usize, &[u8]) = match g.conv {
                 Some((kk, stride, pad)) => {
-                    let (oh, ow) = (g.out_dims.1, g.out_dims.2);
-                    col = im2col_nhwc(&data, n, dims, kk, stride, pad, (oh, ow), q.zero_point as u8, kp);
-                    (n * oh * ow, &col)
+                    let win = Window::new(kk, stride, pad, g.out_dims);
+                    col = im2col_nhwc(&data, n, dims, win, q.zero_point as u8, kp);
+                    (n * win.oh * win.ow, &col)
                 }
                 None if kp == k => (n, &data),
                 None => {
@@ -519,13 +514,7 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath, stack: &mut V
                     (n, &col)
                 }
             };
-            let epi = Epilogue {
-                a_zero_point: q.zero_point,
-                a_scale: q.scale,
-                w_scales: &g.w_scales,
-                bias: Some(&g.bias),
-                relu: g.relu,
-            };
+            let epi = epilogue(q, &g.w_scales, &g.bias, g.relu);
             let oc = g.packed.n();
             match g.out_q {
                 Some(oq) => {
@@ -556,33 +545,17 @@ pub(crate) fn apply(op: &QOp, act: Act, n: usize, path: QgemmPath, stack: &mut V
                 }
             }
         }
-        QOp::MaxPool { k, stride, pad, out } => {
-            let y = max_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2));
+        QOp::MaxPool { .. } | QOp::AvgPool { .. } | QOp::GlobalAvg => {
+            let (y, out) = match op {
+                QOp::MaxPool { win, out } => (max_pool_nhwc(&data, n, dims, *win), *out),
+                QOp::AvgPool { win, out } => (avg_pool_nhwc(&data, n, dims, *win, q.zero_point as u8), *out),
+                _ => (global_avg_nhwc(&data, n, dims), (dims.0, 1, 1)),
+            };
             give(data);
             Act::Q {
                 data: y,
                 q,
-                dims: *out,
-                flat_from: None,
-            }
-        }
-        QOp::AvgPool { k, stride, pad, out } => {
-            let y = avg_pool_nhwc(&data, n, dims, *k, *stride, *pad, (out.1, out.2), q.zero_point as u8);
-            give(data);
-            Act::Q {
-                data: y,
-                q,
-                dims: *out,
-                flat_from: None,
-            }
-        }
-        QOp::GlobalAvg => {
-            let y = global_avg_nhwc(&data, n, dims);
-            give(data);
-            Act::Q {
-                data: y,
-                q,
-                dims: (dims.0, 1, 1),
+                dims: out,
                 flat_from: None,
             }
         }
@@ -621,10 +594,7 @@ impl<N> Quantized<N> {
     /// # Errors
     /// [`QuantError::PathUnavailable`] when this CPU lacks it.
     pub fn set_path(&mut self, path: QgemmPath) -> Result<(), QuantError> {
-        if !path.is_available() {
-            return Err(QuantError::PathUnavailable(path));
-        }
-        self.path = path;
+        self.path = available(path)?;
         Ok(())
     }
 
@@ -698,6 +668,41 @@ impl<N: Network<Cpu, f32>> Quantized<N> {
     }
 }
 
+/// The GEMM epilogue of a layer whose input has parameters `a`: dequantize
+/// with its weights' `w_scales`, add `bias`, then the fused ReLU if `relu`.
+pub(crate) fn epilogue<'a>(a: QParams, w_scales: &'a [f32], bias: &'a [f32], relu: bool) -> Epilogue<'a> {
+    Epilogue {
+        a_zero_point: a.zero_point,
+        a_scale: a.scale,
+        w_scales,
+        bias: Some(bias),
+        relu,
+    }
+}
+
+/// `path`, or the error saying that this CPU lacks it.
+pub(crate) fn available(path: QgemmPath) -> Result<QgemmPath, QuantError> {
+    if path.is_available() {
+        Ok(path)
+    } else {
+        Err(QuantError::PathUnavailable(path))
+    }
+}
+
+/// Checks that `data` holds samples of `in_len` values, and at least one.
+pub(crate) fn check_data<D: Dataset + ?Sized>(data: &D, in_len: usize) -> Result<(), QuantError> {
+    if data.is_empty() {
+        return Err(QuantError::EmptyData);
+    }
+    if data.sample_len() != in_len {
+        return Err(QuantError::SampleLen {
+            expected: in_len,
+            got: data.sample_len(),
+        });
+    }
+    Ok(())
+}
+
 /// Shared by the quantized models: batches of `data` through `run`.
 pub(crate) fn evaluate_with<D: Dataset + ?Sized>(
     data: &D,
@@ -709,15 +714,7 @@ pub(crate) fn evaluate_with<D: Dataset + ?Sized>(
     if batch_size == 0 {
         return Err(QuantError::InvalidConfig("batch size 0".into()));
     }
-    if data.is_empty() {
-        return Err(QuantError::EmptyData);
-    }
-    if data.sample_len() != in_len {
-        return Err(QuantError::SampleLen {
-            expected: in_len,
-            got: data.sample_len(),
-        });
-    }
+    check_data(data, in_len)?;
     let (mut loss, mut right) = (0f64, 0usize);
     let mut x = vec![0f32; batch_size * in_len];
     let mut labels = Vec::with_capacity(batch_size);
@@ -757,16 +754,8 @@ pub(crate) fn calibrate<D: Dataset + ?Sized>(
     data: &D,
     config: &QuantConfig,
 ) -> Result<Vec<RangeObserver>, QuantError> {
-    let in_len = plan.input.0 * plan.input.1 * plan.input.2;
-    if data.is_empty() {
-        return Err(QuantError::EmptyData);
-    }
-    if data.sample_len() != in_len {
-        return Err(QuantError::SampleLen {
-            expected: in_len,
-            got: data.sample_len(),
-        });
-    }
+    let in_len = plan.input_len();
+    check_data(data, in_len)?;
     let total = if config.calibration_samples == 0 {
         data.len()
     } else {

@@ -160,6 +160,11 @@ fn short_type_name(name: &str) -> String {
 type Params = HashMap<String, (Vec<f32>, Vec<usize>)>;
 
 impl FloatPlan {
+    /// Values per input sample.
+    pub(crate) fn input_len(&self) -> usize {
+        self.input.0 * self.input.1 * self.input.2
+    }
+
     /// Reads `model` (see the module documentation).
     pub(crate) fn from_network<N: Network<Cpu, f32>>(model: &N) -> Result<Self, QuantError> {
         let summary = N::summary();

@@ -2,7 +2,7 @@
 //! (like ONNX Runtime's QDQ debugging), so a user sees which layer to keep
 //! in `f32`.
 
-use super::model::{apply, canonical, quantize_act, Act, QOp, Quantized};
+use super::model::{apply, canonical, check_data, quantize_act, Act, QOp, Quantized};
 use super::plan::FloatPlan;
 use super::QuantError;
 use crate::data::Dataset;
@@ -104,16 +104,8 @@ impl<N: Network<Cpu, f32>> Quantized<N> {
         samples: usize,
     ) -> Result<QuantReport, QuantError> {
         let plan = FloatPlan::from_network(model)?;
-        let in_len = plan.input.0 * plan.input.1 * plan.input.2;
-        if data.is_empty() {
-            return Err(QuantError::EmptyData);
-        }
-        if data.sample_len() != in_len {
-            return Err(QuantError::SampleLen {
-                expected: in_len,
-                got: data.sample_len(),
-            });
-        }
+        let in_len = plan.input_len();
+        check_data(data, in_len)?;
         let total = if samples == 0 {
             data.len()
         } else {

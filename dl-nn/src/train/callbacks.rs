@@ -267,15 +267,11 @@ impl EarlyStopping {
             stopped_at: None,
         }
     }
-    /// Sets the patience.
-    pub fn patience(mut self, patience: usize) -> Self {
-        self.patience = patience;
-        self
-    }
-    /// Sets `min_delta` (checked when training starts: finite and non-negative).
-    pub fn min_delta(mut self, min_delta: f64) -> Self {
-        self.min_delta = min_delta;
-        self
+    setters! {
+        /// Sets the patience.
+        patience: usize,
+        /// Sets `min_delta` (checked when training starts: finite and non-negative).
+        min_delta: f64,
     }
     /// The epoch after which it stopped training, if it did.
     pub fn stopped_epoch(&self) -> Option<usize> {
@@ -368,10 +364,9 @@ impl<'a, M: Module<B, E>, B: Backend, E: Float> ModelCheckpoint<'a, M, B, E> {
         self.restore = restore;
         self
     }
-    /// The smallest change that counts as an improvement (default 0).
-    pub fn min_delta(mut self, min_delta: f64) -> Self {
-        self.min_delta = min_delta;
-        self
+    setters! {
+        /// The smallest change that counts as an improvement (default 0).
+        min_delta: f64,
     }
     /// A closure called with `(epoch, &model)` at every improvement; an
     /// `Err(message)` stops `fit` with [`TrainError::Callback`]. In a
@@ -594,6 +589,17 @@ mod tests {
         ));
     }
 
+    /// Whether `e` says that the run has no validation accuracy.
+    fn misses_val_accuracy(e: &TrainError) -> bool {
+        matches!(
+            e,
+            TrainError::MissingMetric {
+                monitor: "val_accuracy",
+                ..
+            }
+        )
+    }
+
     #[test]
     fn missing_validation_is_a_typed_error() {
         let mut es = EarlyStopping::new(Monitor::ValAccuracy);
@@ -601,16 +607,7 @@ mod tests {
         let (mut m, mut lr) = ((), 0.1);
         let mut ctx = CallbackContext::new(&h, &mut m, 1, &mut lr);
         let e = es.on_epoch_end(&rec(0, None), &mut ctx).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                TrainError::MissingMetric {
-                    monitor: "val_accuracy",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(misses_val_accuracy(&e), "{e}");
     }
 
     #[test]
@@ -649,16 +646,7 @@ mod tests {
         let e = EarlyStopping::new(Monitor::ValAccuracy)
             .on_epoch_end(&r, &mut ctx)
             .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                TrainError::MissingMetric {
-                    monitor: "val_accuracy",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(misses_val_accuracy(&e), "{e}");
     }
 
     #[test]

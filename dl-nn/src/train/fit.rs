@@ -144,15 +144,11 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
 }
 
 impl<'a, N, O, L, T> FitConfig<'a, N, O, L, T> {
-    /// Number of passes over the training set (0: `fit` returns an empty history).
-    pub fn epochs(mut self, epochs: usize) -> Self {
-        self.epochs = epochs;
-        self
-    }
-    /// Samples per training step (must be at least 1).
-    pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
+    setters! {
+        /// Number of passes over the training set (0: `fit` returns an empty history).
+        epochs: usize,
+        /// Samples per training step (must be at least 1).
+        batch_size: usize,
     }
     /// Evaluates on `data` at the end of every epoch (validation loss and accuracy).
     pub fn validation<D: Dataset + 'static>(mut self, data: &Arc<D>) -> Self {
@@ -175,10 +171,9 @@ impl<'a, N, O, L, T> FitConfig<'a, N, O, L, T> {
         self.shuffle = None;
         self
     }
-    /// Whether to leave out the last, smaller batch of each epoch.
-    pub fn drop_last(mut self, drop_last: bool) -> Self {
-        self.drop_last = drop_last;
-        self
+    setters! {
+        /// Whether to leave out the last, smaller batch of each epoch.
+        drop_last: bool,
     }
     /// Adds a callback (run in the order added). Pass `&mut cb` to keep it
     /// and read its state after `fit`.
@@ -186,15 +181,11 @@ impl<'a, N, O, L, T> FitConfig<'a, N, O, L, T> {
         self.callbacks.push(Box::new(callback));
         self
     }
-    /// Where progress goes (default [`Progress::Auto`]).
-    pub fn progress(mut self, progress: Progress) -> Self {
-        self.progress = progress;
-        self
-    }
-    /// `true`: print nothing, whatever the progress sink.
-    pub fn quiet(mut self, quiet: bool) -> Self {
-        self.quiet = quiet;
-        self
+    setters! {
+        /// Where progress goes (default [`Progress::Auto`]).
+        progress: Progress,
+        /// `true`: print nothing, whatever the progress sink.
+        quiet: bool,
     }
     /// What to do on a NaN or infinite loss or gradient (default [`NonFinite::Error`]).
     pub fn on_non_finite(mut self, mode: NonFinite) -> Self {

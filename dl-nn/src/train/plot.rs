@@ -259,18 +259,23 @@ impl History {
                 .filter_map(|e| f(e).filter(|v| v.is_finite()).map(|v| (e.epoch as f64 + 1.0, v)))
                 .collect()
         };
-        let loss = [
-            Series {
-                name: "train",
-                color: TRAIN_COLOR,
-                points: pts(&|e| Some(e.train_loss)),
-            },
-            Series {
-                name: "val",
-                color: VAL_COLOR,
-                points: pts(&|e| e.val_loss),
-            },
-        ];
+        // The training and validation curves of one panel.
+        let curves = |train: &dyn Fn(&super::EpochRecord) -> Option<f64>,
+                      val: &dyn Fn(&super::EpochRecord) -> Option<f64>| {
+            [
+                Series {
+                    name: "train",
+                    color: TRAIN_COLOR,
+                    points: pts(train),
+                },
+                Series {
+                    name: "val",
+                    color: VAL_COLOR,
+                    points: pts(val),
+                },
+            ]
+        };
+        let loss = curves(&|e| Some(e.train_loss), &|e| e.val_loss);
         // A run on float targets plots its first metric (binary accuracy,
         // else R²) in place of the accuracy.
         let metric = self
@@ -279,30 +284,8 @@ impl History {
             .find_map(|e| e.train_metrics.primary())
             .map(|(m, _)| m);
         let acc = match metric {
-            None => [
-                Series {
-                    name: "train",
-                    color: TRAIN_COLOR,
-                    points: pts(&|e| Some(e.train_accuracy)),
-                },
-                Series {
-                    name: "val",
-                    color: VAL_COLOR,
-                    points: pts(&|e| e.val_accuracy),
-                },
-            ],
-            Some(m) => [
-                Series {
-                    name: "train",
-                    color: TRAIN_COLOR,
-                    points: pts(&|e| e.train_metrics.get(m)),
-                },
-                Series {
-                    name: "val",
-                    color: VAL_COLOR,
-                    points: pts(&|e| e.val_metrics.get(m)),
-                },
-            ],
+            None => curves(&|e| Some(e.train_accuracy), &|e| e.val_accuracy),
+            Some(m) => curves(&|e| e.train_metrics.get(m), &|e| e.val_metrics.get(m)),
         };
         let acc_title = metric.map_or("accuracy", |m| m.name());
         let epochs = self.epochs.iter().map(|e| e.epoch + 1).max().unwrap_or(1);

@@ -7,19 +7,26 @@ use crate::layers::{Linear, ReLU};
 use crate::loss::{CrossEntropy, Loss};
 use crate::module::{Layer, Module, Network, OutputShape};
 use crate::summary::Summary;
-use dl_core::{Backend, Cpu, Float, GemmWorkspace, RawParam, Rng, Tensor, S1};
+use dl_core::{Backend, Cpu, Float, GemmWorkspace, Rng, Tensor, S1};
 use std::cell::Cell;
 
 /// `Linear<I, H> -> ReLU -> Linear<H, C>`, counting forward passes per mode.
+#[derive(Module)]
+#[module(crate = crate)]
 pub(crate) struct Mlp<const I: usize, const H: usize, const C: usize, B: Backend = Cpu, E: Float = f32> {
     pub fc1: Linear<I, H, B, E>,
     pub act: ReLU<B, E>,
     pub fc2: Linear<H, C, B, E>,
+    #[training]
     pub training: bool,
+    #[skip]
     pub train_calls: usize,
+    #[skip]
     pub eval_calls: usize,
     // Gradient scratch of the hidden activations (backward has `&mut self`).
+    #[skip(init = Tensor::empty(dev))]
     da: Tensor<S1<H>, B, E>,
+    #[skip(init = Tensor::empty(dev))]
     dh: Tensor<S1<H>, B, E>,
 }
 
@@ -28,39 +35,6 @@ pub(crate) struct MlpCache<const H: usize, B: Backend, E: Float> {
     a: Tensor<S1<H>, B, E>,
     fc1: GemmWorkspace,
     fc2: GemmWorkspace,
-}
-
-impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Module<B, E> for Mlp<I, H, C, B, E> {
-    const NUM_PARAMS: usize = I * H + H + H * C + C;
-    fn init_with(dev: &B, rng: &mut Rng) -> Self {
-        Self {
-            fc1: Linear::init_with(dev, rng),
-            act: ReLU::init_with(dev, rng),
-            fc2: Linear::init_with(dev, rng),
-            training: true,
-            train_calls: 0,
-            eval_calls: 0,
-            da: Tensor::empty(dev),
-            dh: Tensor::empty(dev),
-        }
-    }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &RawParam<B, E>)) {
-        self.fc1.visit(&format!("{prefix}fc1."), f);
-        self.fc2.visit(&format!("{prefix}fc2."), f);
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut RawParam<B, E>)) {
-        self.fc1.visit_mut(&format!("{prefix}fc1."), f);
-        self.fc2.visit_mut(&format!("{prefix}fc2."), f);
-    }
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut RawParam<B, E>)) {
-        self.fc1.for_each_param(f);
-        self.fc2.for_each_param(f);
-    }
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-        self.fc1.set_training(training);
-        self.fc2.set_training(training);
-    }
 }
 
 impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> OutputShape<S1<I>> for Mlp<I, H, C, B, E> {
@@ -132,6 +106,19 @@ pub(crate) struct Ce {
     /// out-of-memory error gives).
     pub device_fault_at: Option<usize>,
     pub calls: Cell<usize>,
+}
+
+impl Ce {
+    setters! {
+        /// Makes the loss NaN at this call.
+        nan_loss_at: Option<usize>,
+        /// Makes one gradient element NaN at this call.
+        nan_grad_at: Option<usize>,
+        /// Makes one gradient element NaN at every call from this one on.
+        nan_grad_from: Option<usize>,
+        /// Fails the "device" at this call.
+        device_fault_at: Option<usize>,
+    }
 }
 
 impl<const C: usize, B: Backend, E: Float> Loss<S1<C>, B, E> for Ce {

@@ -23,7 +23,16 @@ fn test_set() -> Arc<Blobs> {
     Arc::new(Blobs::new(200, 8, 4, 0.7, 2))
 }
 fn cfg<'a>(lr: f64) -> FitConfig<'a, Net, Sgd, Ce> {
-    FitConfig::new(Sgd::new(lr), Ce::default()).quiet(true)
+    cfg_with(lr, Ce::default())
+}
+/// Quiet SGD at `lr` on `loss` (a [`Ce`] with a fault injected).
+fn cfg_with<'a>(lr: f64, loss: Ce) -> FitConfig<'a, Net, Sgd, Ce> {
+    FitConfig::new(Sgd::new(lr), loss).quiet(true)
+}
+/// [`cfg_with`] at lr 0.2 for 5 epochs validated on `test`, with every
+/// parameter zeroed from epoch `from` on (see [`Wreck`]).
+fn wrecked<'a>(loss: Ce, test: &Arc<Blobs>, from: usize) -> FitConfig<'a, Net, Sgd, Ce> {
+    cfg_with(0.2, loss).epochs(5).validation(test).callback(Wreck { from })
 }
 fn params(m: &Net) -> Vec<Vec<f32>> {
     let mut v = Vec::new();
@@ -172,26 +181,25 @@ impl Callback<Net> for Wreck {
     }
 }
 
-#[test]
-fn best_model_is_restored() {
-    let (train, test) = (train_set(), test_set());
-    let mut saved = Vec::new();
-    let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss)
+/// A checkpoint on the validation loss that restores the best weights and
+/// records `(epoch, parameters)` in `saved` at every improvement.
+fn recording(saved: &mut Vec<(usize, Vec<Vec<f32>>)>) -> ModelCheckpoint<'_, Net, Cpu, f32> {
+    ModelCheckpoint::new(Monitor::ValLoss)
         .restore_best(true)
         .on_improve(|epoch, m: &Net| {
             saved.push((epoch, params(m)));
             Ok(())
-        });
+        })
+}
+
+#[test]
+fn best_model_is_restored() {
+    let (train, test) = (train_set(), test_set());
+    let mut saved = Vec::new();
+    let mut ckpt = recording(&mut saved);
     let mut m = net(0);
     let h = m
-        .fit(
-            &train,
-            cfg(0.2)
-                .epochs(5)
-                .validation(&test)
-                .callback(Wreck { from: 3 })
-                .callback(&mut ckpt),
-        )
+        .fit(&train, wrecked(Ce::default(), &test, 3).callback(&mut ckpt))
         .unwrap();
     let best = h.best_epoch(Monitor::ValLoss).unwrap();
     assert!(best < 3 && best == ckpt.best_epoch().unwrap(), "{h}");
@@ -212,14 +220,7 @@ fn best_model_is_restored() {
     let mut m = net(0);
     let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss);
     let h = m
-        .fit(
-            &train,
-            cfg(0.2)
-                .epochs(5)
-                .validation(&test)
-                .callback(Wreck { from: 3 })
-                .callback(&mut ckpt),
-        )
+        .fit(&train, wrecked(Ce::default(), &test, 3).callback(&mut ckpt))
         .unwrap();
     let e = m.evaluate(&test, &Ce::default(), 32).unwrap();
     assert_eq!(e.loss, h.val_loss()[4]);
@@ -241,14 +242,10 @@ fn best_model_is_saved_with_the_checkpoint_format() {
     let h = m
         .fit(
             &train,
-            cfg(0.2)
-                .epochs(5)
-                .validation(&test)
-                .callback(Wreck { from: 3 })
-                .callback(
-                    ModelCheckpoint::new(Monitor::ValLoss)
-                        .on_improve(|_, m: &Net| crate::checkpoint::save(m, &path).map_err(|e| e.to_string())),
-                ),
+            wrecked(Ce::default(), &test, 3).callback(
+                ModelCheckpoint::new(Monitor::ValLoss)
+                    .on_improve(|_, m: &Net| crate::checkpoint::save(m, &path).map_err(|e| e.to_string())),
+            ),
         )
         .unwrap();
     let mut fresh = net(99);
@@ -285,13 +282,8 @@ fn lr_scheduler_drives_the_optimizer() {
 fn non_finite_loss_is_an_error_by_default() {
     let train = train_set();
     let mut m = net(0);
-    let loss = Ce {
-        nan_loss_at: Some(15),
-        ..Ce::default()
-    };
-    let e = m
-        .fit(&train, FitConfig::new(Sgd::new(0.1), loss).epochs(3).quiet(true))
-        .unwrap_err();
+    let loss = Ce::default().nan_loss_at(Some(15));
+    let e = m.fit(&train, cfg_with(0.1, loss).epochs(3)).unwrap_err();
     match e {
         TrainError::NonFinite { epoch, step, what } => {
             assert_eq!((epoch, step, what), (1, 2, FaultSource::Loss));
@@ -303,14 +295,9 @@ fn non_finite_loss_is_an_error_by_default() {
 #[test]
 fn non_finite_gradient_names_the_first_parameter() {
     let train = train_set();
-    let bad = || Ce {
-        nan_grad_at: Some(15),
-        ..Ce::default()
-    };
+    let bad = || Ce::default().nan_grad_at(Some(15));
     let mut m = net(0);
-    let e = m
-        .fit(&train, FitConfig::new(Sgd::new(0.1), bad()).epochs(3).quiet(true))
-        .unwrap_err();
+    let e = m.fit(&train, cfg_with(0.1, bad()).epochs(3)).unwrap_err();
     assert!(
         matches!(&e, TrainError::NonFinite { epoch: 1, step: 2, what: FaultSource::Gradient(n) } if n == "fc1.weight"),
         "{e}"
@@ -323,9 +310,7 @@ fn non_finite_gradient_names_the_first_parameter() {
     let mut m = net(0);
     m.fc1.weight.frozen = true;
     m.fc1.bias.frozen = true;
-    let e = m
-        .fit(&train, FitConfig::new(Sgd::new(0.1), bad()).epochs(3).quiet(true))
-        .unwrap_err();
+    let e = m.fit(&train, cfg_with(0.1, bad()).epochs(3)).unwrap_err();
     assert!(
         matches!(&e, TrainError::NonFinite { what: FaultSource::Gradient(n), .. } if n == "fc2.weight"),
         "{e}"
@@ -335,25 +320,10 @@ fn non_finite_gradient_names_the_first_parameter() {
 #[test]
 fn skip_step_skips_non_finite_steps() {
     let train = train_set();
-    for loss in [
-        Ce {
-            nan_loss_at: Some(15),
-            ..Ce::default()
-        },
-        Ce {
-            nan_grad_at: Some(15),
-            ..Ce::default()
-        },
-    ] {
+    for loss in [Ce::default().nan_loss_at(Some(15)), Ce::default().nan_grad_at(Some(15))] {
         let mut m = net(0);
         let h = m
-            .fit(
-                &train,
-                FitConfig::new(Sgd::new(0.1), loss)
-                    .epochs(3)
-                    .quiet(true)
-                    .on_non_finite(NonFinite::SkipStep),
-            )
+            .fit(&train, cfg_with(0.1, loss).epochs(3).on_non_finite(NonFinite::SkipStep))
             .unwrap();
         let skipped: Vec<usize> = h.epochs.iter().map(|e| e.skipped_steps).collect();
         assert_eq!(skipped, vec![0, 1, 0]);
@@ -363,18 +333,9 @@ fn skip_step_skips_non_finite_steps() {
     }
     // Ignore: no check, the NaN reaches the weights.
     let mut m = net(0);
-    let loss = Ce {
-        nan_grad_at: Some(15),
-        ..Ce::default()
-    };
-    m.fit(
-        &train,
-        FitConfig::new(Sgd::new(0.1), loss)
-            .epochs(2)
-            .quiet(true)
-            .on_non_finite(NonFinite::Ignore),
-    )
-    .unwrap();
+    let loss = Ce::default().nan_grad_at(Some(15));
+    m.fit(&train, cfg_with(0.1, loss).epochs(2).on_non_finite(NonFinite::Ignore))
+        .unwrap();
     assert!(params(&m).iter().flatten().any(|v| !v.is_finite()));
 }
 
@@ -600,27 +561,13 @@ fn guarded_loop(loss: Ce, mode: NonFinite, steps: usize) -> (Net, Result<Vec<boo
 
 #[test]
 fn the_guard_stops_a_hand_written_loop_naming_the_step_and_parameter() {
-    let (_, r, _) = guarded_loop(
-        Ce {
-            nan_grad_at: Some(2),
-            ..Ce::default()
-        },
-        NonFinite::Error,
-        5,
-    );
+    let (_, r, _) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::Error, 5);
     let e = r.unwrap_err();
     assert!(
         matches!(&e, TrainError::NonFinite { epoch: 0, step: 2, what: FaultSource::Gradient(n) } if n == "fc1.weight"),
         "{e}"
     );
-    let (_, r, _) = guarded_loop(
-        Ce {
-            nan_loss_at: Some(3),
-            ..Ce::default()
-        },
-        NonFinite::Error,
-        5,
-    );
+    let (_, r, _) = guarded_loop(Ce::default().nan_loss_at(Some(3)), NonFinite::Error, 5);
     assert!(matches!(
         r,
         Err(TrainError::NonFinite {
@@ -633,38 +580,17 @@ fn the_guard_stops_a_hand_written_loop_naming_the_step_and_parameter() {
 
 #[test]
 fn the_guard_skips_non_finite_steps_of_a_hand_written_loop() {
-    let (m, r, skipped) = guarded_loop(
-        Ce {
-            nan_grad_at: Some(2),
-            ..Ce::default()
-        },
-        NonFinite::SkipStep,
-        5,
-    );
+    let (m, r, skipped) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::SkipStep, 5);
     assert_eq!(r.unwrap(), vec![true, true, false, true, true]);
     assert_eq!(skipped, 1);
     assert!(params(&m).iter().flatten().all(|v| v.is_finite()));
     // The gradients of the skipped step were zeroed.
-    let (m, _, _) = guarded_loop(
-        Ce {
-            nan_grad_at: Some(2),
-            ..Ce::default()
-        },
-        NonFinite::SkipStep,
-        3,
-    );
+    let (m, _, _) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::SkipStep, 3);
     let mut grads = Vec::new();
     m.visit("", &mut |_, p| grads.extend(p.grad_vec()));
     assert!(grads.iter().all(|&g| g == 0.0));
     // Ignore: the NaN reaches the weights.
-    let (m, r, _) = guarded_loop(
-        Ce {
-            nan_grad_at: Some(2),
-            ..Ce::default()
-        },
-        NonFinite::Ignore,
-        5,
-    );
+    let (m, r, _) = guarded_loop(Ce::default().nan_grad_at(Some(2)), NonFinite::Ignore, 5);
     assert_eq!(r.unwrap(), vec![true; 5]);
     assert!(params(&m).iter().flatten().any(|v| v.is_nan()));
 }
@@ -711,30 +637,12 @@ fn fit_validates_the_optimizer_first() {
 fn restore_best_runs_when_fit_fails() {
     let (train, test) = (train_set(), test_set());
     let mut saved = Vec::new();
-    let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss)
-        .restore_best(true)
-        .on_improve(|epoch, m: &Net| {
-            saved.push((epoch, params(m)));
-            Ok(())
-        });
+    let mut ckpt = recording(&mut saved);
     let mut m = net(0);
     // 13 training and 7 validation calls per epoch: call 45 is step 5 of
     // epoch 2, after the weights were wrecked.
-    let loss = Ce {
-        nan_loss_at: Some(45),
-        ..Ce::default()
-    };
-    let e = m
-        .fit(
-            &train,
-            FitConfig::new(Sgd::new(0.2), loss)
-                .quiet(true)
-                .epochs(5)
-                .validation(&test)
-                .callback(Wreck { from: 2 })
-                .callback(&mut ckpt),
-        )
-        .unwrap_err();
+    let loss = Ce::default().nan_loss_at(Some(45));
+    let e = m.fit(&train, wrecked(loss, &test, 2).callback(&mut ckpt)).unwrap_err();
     assert!(matches!(e, TrainError::NonFinite { epoch: 2, step: 5, .. }), "{e}");
     let best = ckpt.best_epoch().unwrap();
     drop(ckpt);
@@ -748,17 +656,13 @@ fn restore_best_runs_when_fit_fails() {
 #[test]
 fn skip_step_gives_up() {
     let train = train_set();
-    let loss = Ce {
-        nan_grad_from: Some(20),
-        ..Ce::default()
-    };
+    let loss = Ce::default().nan_grad_from(Some(20));
     let mut m = net(0);
     let e = m
         .fit(
             &train,
-            FitConfig::new(Sgd::new(0.1), loss)
+            cfg_with(0.1, loss)
                 .epochs(10)
-                .quiet(true)
                 .on_non_finite(NonFinite::SkipStep)
                 .max_consecutive_skips(5),
         )
@@ -778,14 +682,7 @@ fn skip_step_gives_up() {
     );
     let mut m = net(0);
     m.fc2.bias.set_value(&[0.0, f32::NAN, 0.0, 0.0]).unwrap();
-    let e = m
-        .fit(
-            &train,
-            FitConfig::new(Sgd::new(0.1), Ce::default())
-                .quiet(true)
-                .on_non_finite(NonFinite::SkipStep),
-        )
-        .unwrap_err();
+    let e = m.fit(&train, cfg(0.1).on_non_finite(NonFinite::SkipStep)).unwrap_err();
     assert!(
         matches!(&e, TrainError::NonFinite { epoch: 0, step: 0, what: FaultSource::Parameter(n) } if n == "fc2.bias"),
         "{e}"
@@ -833,18 +730,11 @@ fn device_faults_are_typed_errors_of_fit() {
     let (train, test) = (train_set(), test_set());
     let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss).restore_best(true);
     let mut m = net(0);
-    let loss = Ce {
-        device_fault_at: Some(45),
-        ..Ce::default()
-    };
+    let loss = Ce::default().device_fault_at(Some(45));
     let e = m
         .fit(
             &train,
-            FitConfig::new(Sgd::new(0.2), loss)
-                .quiet(true)
-                .epochs(5)
-                .validation(&test)
-                .callback(&mut ckpt),
+            cfg_with(0.2, loss).epochs(5).validation(&test).callback(&mut ckpt),
         )
         .unwrap_err();
     assert!(
@@ -852,10 +742,7 @@ fn device_faults_are_typed_errors_of_fit() {
         "{e}"
     );
     assert_eq!(ckpt.best_epoch(), Some(1));
-    let loss = Ce {
-        device_fault_at: Some(2),
-        ..Ce::default()
-    };
+    let loss = Ce::default().device_fault_at(Some(2));
     let e = m.evaluate(&test, &loss, 32).unwrap_err();
     assert!(matches!(&e, TrainError::Core(dl_core::Error::Backend { .. })), "{e}");
 }

@@ -8,86 +8,6 @@ use dl_core::ops::matmul::GemmWorkspace;
 use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Rng, Tensor, S2};
 
-/// Multi-head self-attention over a sequence: `S2<T, D_MODEL>` ->
-/// `S2<T, D_MODEL>`, `HEADS` heads of `D_MODEL / HEADS` features, causal
-/// (query `i` attends keys `j <= i`) when `CAUSAL`.
-///
-/// Parameters and their `state_dict` names follow PyTorch:
-/// `in_proj_weight [3 D, D]` (rows `W_q; W_k; W_v`), `in_proj_bias [3 D]`,
-/// `out_proj.weight [D, D]`, `out_proj.bias [D]`; initialisation as
-/// PyTorch's (`xavier_uniform_` for `in_proj_weight`, zero biases,
-/// `out_proj.weight` like a Linear). No dropout.
-///
-/// **PyTorch equivalent**: `nn.MultiheadAttention(D_MODEL, HEADS,
-/// batch_first=True)` called as `mha(x, x, x, need_weights=False)` (with
-/// `attn_mask=nn.Transformer.generate_square_subsequent_mask(T)`,
-/// `is_causal=True` when `CAUSAL`).
-///
-/// `D_MODEL` must be divisible by `HEADS` (checked at compile time):
-///
-/// ```
-/// use dl_core::prelude::*;
-/// use dl_nn::prelude::*;
-/// let mha = MultiHeadAttention::<8, 2, true>::init(&Cpu, 0);
-/// let x = Tensor::<S2<5, 8>>::randn(&Cpu, 3, &mut Rng::new(1));
-/// let y: Tensor<S2<5, 8>> = mha.forward(&x);
-/// assert_eq!(y.shape(), vec![3, 5, 8]);
-/// ```
-#[derive(Clone, Debug, Module)]
-#[module(crate = crate, builtin, init = Self::init_params, num_params = 4 * D_MODEL * D_MODEL + 4 * D_MODEL)]
-pub struct MultiHeadAttention<
-    const D_MODEL: usize,
-    const HEADS: usize,
-    const CAUSAL: bool = { defaults::CAUSAL },
-    B: Backend = Cpu,
-    E: Float = f32,
-> {
-    /// `in_proj_weight [3 D_MODEL, D_MODEL]`: the query, key and value
-    /// projections stacked by rows.
-    #[param]
-    pub in_proj_weight: RawParam<B, E>,
-    /// `in_proj_bias [3 D_MODEL]`.
-    #[param]
-    pub in_proj_bias: RawParam<B, E>,
-    /// The output projection (`out_proj.weight`, `out_proj.bias`).
-    pub out_proj: Linear<D_MODEL, D_MODEL, B, E>,
-}
-
-/// Local (windowed) multi-head self-attention: as [`MultiHeadAttention`],
-/// but query `i` attends only keys with `|i - j| <= WINDOW` (a band, in
-/// both directions).
-///
-/// Same parameters, names and initialisation as [`MultiHeadAttention`].
-///
-/// **PyTorch equivalent**: `nn.MultiheadAttention(D_MODEL, HEADS,
-/// batch_first=True)` with the boolean `attn_mask = (i - j).abs() > WINDOW`.
-///
-/// ```
-/// use dl_core::prelude::*;
-/// use dl_nn::prelude::*;
-/// let att = LocalAttention::<8, 4, 2>::init(&Cpu, 0);
-/// let x = Tensor::<S2<6, 8>>::randn(&Cpu, 2, &mut Rng::new(1));
-/// assert_eq!(att.forward(&x).shape(), vec![2, 6, 8]);
-/// ```
-#[derive(Clone, Debug, Module)]
-#[module(crate = crate, builtin, init = Self::init_params, num_params = 4 * D_MODEL * D_MODEL + 4 * D_MODEL)]
-pub struct LocalAttention<
-    const D_MODEL: usize,
-    const HEADS: usize,
-    const WINDOW: usize,
-    B: Backend = Cpu,
-    E: Float = f32,
-> {
-    /// `in_proj_weight [3 D_MODEL, D_MODEL]`.
-    #[param]
-    pub in_proj_weight: RawParam<B, E>,
-    /// `in_proj_bias [3 D_MODEL]`.
-    #[param]
-    pub in_proj_bias: RawParam<B, E>,
-    /// The output projection (`out_proj.weight`, `out_proj.bias`).
-    pub out_proj: Linear<D_MODEL, D_MODEL, B, E>,
-}
-
 /// What an attention layer keeps for its backward pass: the forward
 /// intermediates and the backward's scratch buffers, reused across steps.
 #[derive(Clone, Debug)]
@@ -108,8 +28,32 @@ impl<B: Backend, E: Float> AttentionCache<B, E> {
     }
 }
 
+/// Declares a self-attention layer: the struct (PyTorch's parameters and
+/// names), whose third const parameter `$c` chooses the keys each query
+/// sees through `$mask`, and its `Layer` impl.
 macro_rules! attention_layer {
-    ($name:ident, [$c:ident : $ct:ty], $mask:expr) => {
+    ($(#[$doc:meta])* $name:ident, [$c:ident : $ct:ty $(= $default:block)?], $mask:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Module)]
+        #[module(crate = crate, builtin, init = Self::init_params, num_params = 4 * D_MODEL * D_MODEL + 4 * D_MODEL)]
+        pub struct $name<
+            const D_MODEL: usize,
+            const HEADS: usize,
+            const $c: $ct $(= $default)?,
+            B: Backend = Cpu,
+            E: Float = f32,
+        > {
+            /// `in_proj_weight [3 D_MODEL, D_MODEL]`: the query, key and value
+            /// projections stacked by rows.
+            #[param]
+            pub in_proj_weight: RawParam<B, E>,
+            /// `in_proj_bias [3 D_MODEL]`.
+            #[param]
+            pub in_proj_bias: RawParam<B, E>,
+            /// The output projection (`out_proj.weight`, `out_proj.bias`).
+            pub out_proj: Linear<D_MODEL, D_MODEL, B, E>,
+        }
+
         impl<const D_MODEL: usize, const HEADS: usize, const $c: $ct, B: Backend, E: Float>
             $name<D_MODEL, HEADS, $c, B, E>
         {
@@ -126,12 +70,7 @@ macro_rules! attention_layer {
             /// PyTorch's initialisation: Xavier-uniform `in_proj_weight`, zero biases,
             /// `out_proj` weight as `Linear`'s.
             fn init_params(dev: &B, rng: &mut Rng) -> Self {
-                const {
-                    assert!(
-                        HEADS > 0 && D_MODEL % HEADS == 0,
-                        "MultiHeadAttention: D_MODEL must be divisible by HEADS"
-                    )
-                };
+                let () = Self::CHECK;
                 let mut in_proj_weight = RawParam::zeros(dev, vec![3 * D_MODEL, D_MODEL], ParamKind::Trainable);
                 let v: Vec<E> = Init::XavierUniform {
                     fan_in: D_MODEL,
@@ -282,11 +221,52 @@ macro_rules! attention_layer {
     };
 }
 
-attention_layer!(MultiHeadAttention, [CAUSAL: bool], AttnMask {
-    causal: CAUSAL,
-    window: None
-});
-attention_layer!(LocalAttention, [WINDOW: usize], AttnMask {
-    causal: false,
-    window: Some(WINDOW)
-});
+attention_layer! {
+    /// Multi-head self-attention over a sequence: `S2<T, D_MODEL>` ->
+    /// `S2<T, D_MODEL>`, `HEADS` heads of `D_MODEL / HEADS` features, causal
+    /// (query `i` attends keys `j <= i`) when `CAUSAL`.
+    ///
+    /// Parameters and their `state_dict` names follow PyTorch:
+    /// `in_proj_weight [3 D, D]` (rows `W_q; W_k; W_v`), `in_proj_bias [3 D]`,
+    /// `out_proj.weight [D, D]`, `out_proj.bias [D]`; initialisation as
+    /// PyTorch's (`xavier_uniform_` for `in_proj_weight`, zero biases,
+    /// `out_proj.weight` like a Linear). No dropout.
+    ///
+    /// **PyTorch equivalent**: `nn.MultiheadAttention(D_MODEL, HEADS,
+    /// batch_first=True)` called as `mha(x, x, x, need_weights=False)` (with
+    /// `attn_mask=nn.Transformer.generate_square_subsequent_mask(T)`,
+    /// `is_causal=True` when `CAUSAL`).
+    ///
+    /// `D_MODEL` must be divisible by `HEADS` (checked at compile time):
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// use dl_nn::prelude::*;
+    /// let mha = MultiHeadAttention::<8, 2, true>::init(&Cpu, 0);
+    /// let x = Tensor::<S2<5, 8>>::randn(&Cpu, 3, &mut Rng::new(1));
+    /// let y: Tensor<S2<5, 8>> = mha.forward(&x);
+    /// assert_eq!(y.shape(), vec![3, 5, 8]);
+    /// ```
+    MultiHeadAttention, [CAUSAL: bool = { defaults::CAUSAL }],
+    AttnMask { causal: CAUSAL, window: None }
+}
+attention_layer! {
+    /// Local (windowed) multi-head self-attention: as [`MultiHeadAttention`],
+    /// but query `i` attends only keys with `|i - j| <= WINDOW` (a band, in
+    /// both directions).
+    ///
+    /// Same parameters, names and initialisation as [`MultiHeadAttention`].
+    ///
+    /// **PyTorch equivalent**: `nn.MultiheadAttention(D_MODEL, HEADS,
+    /// batch_first=True)` with the boolean `attn_mask = (i - j).abs() > WINDOW`.
+    ///
+    /// ```
+    /// use dl_core::prelude::*;
+    /// use dl_nn::prelude::*;
+    /// let att = LocalAttention::<8, 4, 2>::init(&Cpu, 0);
+    /// let x = Tensor::<S2<6, 8>>::randn(&Cpu, 2, &mut Rng::new(1));
+    /// assert_eq!(att.forward(&x).shape(), vec![2, 6, 8]);
+    /// ```
+    LocalAttention, [WINDOW: usize],
+    AttnMask { causal: false, window: Some(WINDOW) }
+}
