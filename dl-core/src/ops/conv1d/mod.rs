@@ -20,7 +20,7 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Storage;
+use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::shape::conv_out;
@@ -156,11 +156,13 @@ impl<B: Conv1dOnHost> Conv1dKernel for B {
         b: Option<&Self::Buf<E>>,
         y: &mut Self::Buf<E>,
     ) {
-        let bh = b.map(|b| self.to_vec(b));
-        let mut yh = vec![E::ZERO; d.y_len()];
-        conv1d_forward_host(d, &self.to_vec(x), &self.to_vec(w), bh.as_deref(), &mut yh);
-        self.resize(y, d.y_len());
-        self.write(y, &yh);
+        let y = [(y, Some(d.y_len()))];
+        match b {
+            Some(b) => on_host(self, [x, w, b], y, |[x, w, b], [y]| {
+                conv1d_forward_host(d, x, w, Some(b), y)
+            }),
+            None => on_host(self, [x, w], y, |[x, w], [y]| conv1d_forward_host(d, x, w, None, y)),
+        }
     }
 
     fn conv1d_backward_input<E: Float>(
@@ -170,10 +172,9 @@ impl<B: Conv1dOnHost> Conv1dKernel for B {
         dy: &Self::Buf<E>,
         dx: &mut Self::Buf<E>,
     ) {
-        let mut dxh = vec![E::ZERO; d.x_len()];
-        conv1d_backward_input_host(d, &self.to_vec(w), &self.to_vec(dy), &mut dxh);
-        self.resize(dx, d.x_len());
-        self.write(dx, &dxh);
+        on_host(self, [w, dy], [(dx, Some(d.x_len()))], |[w, dy], [dx]| {
+            conv1d_backward_input_host(d, w, dy, dx)
+        });
     }
 
     fn conv1d_backward_weight<E: Float>(
@@ -184,12 +185,14 @@ impl<B: Conv1dOnHost> Conv1dKernel for B {
         dw: &mut Self::Buf<E>,
         db: Option<&mut Self::Buf<E>>,
     ) {
-        let mut dwh = self.to_vec(dw);
-        let mut dbh = db.as_ref().map(|b| self.to_vec(b));
-        conv1d_backward_weight_host(d, &self.to_vec(x), &self.to_vec(dy), &mut dwh, dbh.as_deref_mut());
-        self.write(dw, &dwh);
-        if let (Some(db), Some(h)) = (db, dbh) {
-            self.write(db, &h);
+        let ins = [x, dy];
+        match db {
+            Some(db) => on_host(self, ins, [(dw, None), (db, None)], |[x, dy], [dw, db]| {
+                conv1d_backward_weight_host(d, x, dy, dw, Some(db))
+            }),
+            None => on_host(self, ins, [(dw, None)], |[x, dy], [dw]| {
+                conv1d_backward_weight_host(d, x, dy, dw, None)
+            }),
         }
     }
 }

@@ -16,7 +16,7 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Storage;
+use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::shape::conv_out;
@@ -110,33 +110,30 @@ pub trait Pool1dOnHost: Storage {}
 
 impl<B: Pool1dOnHost> Pool1dKernel for B {
     fn max_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>, idx: &mut Self::Idx) {
-        let mut yh = vec![E::ZERO; d.y_len()];
         let mut ih = vec![0u32; d.y_len()];
-        max_pool1d_forward_host(d, &self.to_vec(x), &mut yh, &mut ih);
-        self.resize(y, d.y_len());
-        self.write(y, &yh);
+        on_host(self, [x], [(y, Some(d.y_len()))], |[x], [y]| {
+            max_pool1d_forward_host(d, x, y, &mut ih)
+        });
         *idx = self.idx_from_slice(&ih);
     }
 
     fn max_pool1d_backward<E: Float>(&self, d: Pool1dDims, idx: &Self::Idx, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>) {
-        let mut dxh = vec![E::ZERO; d.x_len()];
-        max_pool1d_backward_host(d, &self.idx_to_vec(idx), &self.to_vec(dy), &mut dxh);
-        self.resize(dx, d.x_len());
-        self.write(dx, &dxh);
+        let ih = self.idx_to_vec(idx);
+        on_host(self, [dy], [(dx, Some(d.x_len()))], |[dy], [dx]| {
+            max_pool1d_backward_host(d, &ih, dy, dx)
+        });
     }
 
     fn avg_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>) {
-        let mut yh = vec![E::ZERO; d.y_len()];
-        avg_pool1d_forward_host(d, &self.to_vec(x), &mut yh);
-        self.resize(y, d.y_len());
-        self.write(y, &yh);
+        on_host(self, [x], [(y, Some(d.y_len()))], |[x], [y]| {
+            avg_pool1d_forward_host(d, x, y)
+        });
     }
 
     fn avg_pool1d_backward<E: Float>(&self, d: Pool1dDims, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>) {
-        let mut dxh = vec![E::ZERO; d.x_len()];
-        avg_pool1d_backward_host(d, &self.to_vec(dy), &mut dxh);
-        self.resize(dx, d.x_len());
-        self.write(dx, &dxh);
+        on_host(self, [dy], [(dx, Some(d.x_len()))], |[dy], [dx]| {
+            avg_pool1d_backward_host(d, dy, dx)
+        });
     }
 }
 

@@ -26,7 +26,7 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Storage;
+use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 
 pub use cpu_kernel::{rnn_step_backward_host, rnn_step_forward_host};
@@ -160,21 +160,10 @@ impl<B: RnnOnHost> RnnKernel for B {
         acts: &mut Self::Buf<E>,
         y: &mut Self::Buf<E>,
     ) {
-        let (mut hh, mut ch, mut ah, mut yh) = (self.to_vec(h), self.to_vec(c), self.to_vec(acts), self.to_vec(y));
-        rnn_step_forward_host(
-            s,
-            &self.to_vec(g),
-            &self.to_vec(r),
-            &self.to_vec(b_hh),
-            &mut hh,
-            &mut ch,
-            &mut ah,
-            &mut yh,
-        );
-        self.write(h, &hh);
-        self.write(c, &ch);
-        self.write(acts, &ah);
-        self.write(y, &yh);
+        let outs = [(h, None), (c, None), (acts, None), (y, None)];
+        on_host(self, [g, r, b_hh], outs, |[g, r, b_hh], [h, c, acts, y]| {
+            rnn_step_forward_host(s, g, r, b_hh, h, c, acts, y)
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -190,22 +179,10 @@ impl<B: RnnOnHost> RnnKernel for B {
         dg: &mut Self::Buf<E>,
         dr: &mut Self::Buf<E>,
     ) {
-        let (mut dhh, mut dch, mut dgh, mut drh) = (self.to_vec(dh), self.to_vec(dc), self.to_vec(dg), self.to_vec(dr));
-        rnn_step_backward_host(
-            s,
-            &self.to_vec(acts),
-            &self.to_vec(h),
-            &self.to_vec(c),
-            &self.to_vec(dy),
-            &mut dhh,
-            &mut dch,
-            &mut dgh,
-            &mut drh,
-        );
-        self.write(dh, &dhh);
-        self.write(dc, &dch);
-        self.write(dg, &dgh);
-        self.write(dr, &drh);
+        let outs = [(dh, None), (dc, None), (dg, None), (dr, None)];
+        on_host(self, [acts, h, c, dy], outs, |[acts, h, c, dy], [dh, dc, dg, dr]| {
+            rnn_step_backward_host(s, acts, h, c, dy, dh, dc, dg, dr)
+        });
     }
 }
 
