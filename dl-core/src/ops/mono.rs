@@ -288,6 +288,26 @@ macro_rules! mono_unary_op {
 }
 pub(crate) use mono_unary_op;
 
+/// `impl UnaryOp for super::$op` for an element-wise op of dl-core: its
+/// `NAME`, its CUDA kernels (`super::cuda_kernel::$cuda`, feature `cuda`),
+/// its CPU kernels compiled here ([`mono_unary_op!`]) and the methods given,
+/// each `#[inline(always)]` (`E: Float` needs no import).
+macro_rules! core_unary_op {
+    ($op:ident, $name:literal, $cuda:ident; $(fn $f:ident $(<$e:ident: Float>)? ($($arg:tt)*) -> $ret:ty $body:block)*) => {
+        impl $crate::ops::util::UnaryOp for super::$op {
+            const NAME: &'static str = $name;
+            #[cfg(feature = "cuda")]
+            const CUDA: Option<$crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::$cuda);
+            $crate::ops::mono::mono_unary_op!();
+            $(
+                #[inline(always)]
+                fn $f $(<$e: $crate::Float>)? ($($arg)*) -> $ret $body
+            )*
+        }
+    };
+}
+pub(crate) use core_unary_op;
+
 /// The generic body of the element-wise forward kernel (`Host`'s).
 #[doc(hidden)]
 #[allow(clippy::ptr_arg)]
