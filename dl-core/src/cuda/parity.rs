@@ -104,6 +104,14 @@ fn close<E: Float>(cuda: &Cuda, got: &<Cuda as Storage>::Buf<E>, want: &[E]) {
     assert_close(&cuda.to_vec(got), want, rtol, atol);
 }
 
+/// [`close`] for each `(got, want)` pair.
+#[track_caller]
+fn close_all<E: Float>(cuda: &Cuda, pairs: &[(&<Cuda as Storage>::Buf<E>, &Vec<E>)]) {
+    for (got, want) in pairs {
+        close(cuda, got, want);
+    }
+}
+
 fn unary_case<E: Float, Op: UnaryOp>(cuda: &Cuda, op: Op, xs: &[E]) {
     let g = data::<E>(xs.len(), 7);
     let (mut y, mut dx) = (Vec::new(), Vec::new());

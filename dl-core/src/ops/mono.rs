@@ -19,7 +19,7 @@
 //! Adding a kernel method: write it for `Host` in the op's `cpu_kernel.rs`
 //! and add its signature to the list below (with `Vec<E>` for buffers).
 
-use super::attention::{AttentionKernel, AttnMask, HeadDims};
+use super::attention::{AttentionKernel, HeadDims, ScoreDims};
 use super::axpy::AxpyKernel;
 use super::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims};
 use super::bias::{BiasDims, BiasKernel};
@@ -132,8 +132,8 @@ macro_rules! mono_kernels {
 
 mono_kernels! {
     impl AttentionKernel {
-        fn masked_softmax_forward(count: usize, tq: usize, tk: usize, mask: AttnMask, s: &mut Vec<E>);
-        fn masked_softmax_backward(count: usize, tq: usize, tk: usize, mask: AttnMask, p: &Vec<E>, dp: &mut Vec<E>);
+        fn masked_softmax_forward(d: ScoreDims, s: &mut Vec<E>);
+        fn masked_softmax_backward(d: ScoreDims, p: &Vec<E>, dp: &mut Vec<E>);
         fn split_heads(d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>);
         fn merge_heads(d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>);
     }

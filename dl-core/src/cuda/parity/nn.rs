@@ -4,8 +4,8 @@
 //! kernel the Rust side launches is an entry of its compiled module.
 //! Without a GPU each test prints `skipped: no CUDA driver/GPU (...)`.
 
-use super::{close, data, dev, tol};
-use crate::ops::attention::{AttentionKernel, AttnMask, HeadDims};
+use super::{close, close_all, data, dev, tol};
+use crate::ops::attention::{AttentionKernel, AttnMask, HeadDims, ScoreDims};
 use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims};
 use crate::ops::conv2d::{Conv2dDims, Conv2dKernel};
 use crate::ops::dropout::DropoutKernel;
@@ -189,9 +189,7 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
         let (mut rmd, mut rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
         c.batchnorm_forward_train(d, cfg, &xd, &gd, &bd, &mut yd, &mut md, &mut rd, &mut rmd, &mut rvd);
-        for (got, want) in [(&yd, &y), (&md, &m), (&rd, &r), (&rmd, &rm), (&rvd, &rv)] {
-            close(c, got, want);
-        }
+        close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r), (&rmd, &rm), (&rvd, &rv)]);
         // backward, training and evaluation statistics
         for batch_stats in [true, false] {
             let (mut dx, mut dg, mut db) = (vec![], data::<E>(d.channels, 37), data::<E>(d.channels, 38));
@@ -211,9 +209,7 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
                 &mut dgd,
                 &mut dbd,
             );
-            close(c, &dxd, &dx);
-            close(c, &dgd, &dg);
-            close(c, &dbd, &db);
+            close_all(c, &[(&dxd, &dx), (&dgd, &dg), (&dbd, &db)]);
         }
         // evaluation forward
         let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
@@ -221,9 +217,7 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
         let (rmd, rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
         c.batchnorm_forward_eval(d, cfg, &xd, &gd, &bd, &rmd, &rvd, &mut yd, &mut md, &mut rd);
-        close(c, &yd, &y);
-        close(c, &md, &m);
-        close(c, &rd, &r);
+        close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r)]);
     }
 }
 
@@ -244,9 +238,7 @@ fn layernorm_case<E: Float>(c: &Cuda) {
         let (xd, gd, bd) = (c.from_slice(&x), c.from_slice(&gamma), c.from_slice(&beta));
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
         c.layernorm_forward(rows, dim, 1e-5, &xd, &gd, &bd, &mut yd, &mut md, &mut rd);
-        close(c, &yd, &y);
-        close(c, &md, &m);
-        close(c, &rd, &r);
+        close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r)]);
         let (mut dx, mut dg, mut db) = (vec![], data::<E>(dim, 45), data::<E>(dim, 46));
         let (mut dgd, mut dbd) = (c.from_slice(&dg), c.from_slice(&db));
         Cpu.layernorm_backward(rows, dim, &x, &gamma, &m, &r, &g, &mut dx, &mut dg, &mut db);
@@ -264,9 +256,7 @@ fn layernorm_case<E: Float>(c: &Cuda) {
             &mut dgd,
             &mut dbd,
         );
-        close(c, &dxd, &dx);
-        close(c, &dgd, &dg);
-        close(c, &dbd, &db);
+        close_all(c, &[(&dxd, &dx), (&dgd, &dg), (&dbd, &db)]);
     }
 }
 
@@ -388,8 +378,7 @@ fn pool_case<E: Float>(c: &Cuda) {
         let (mut yd, mut dxd) = (c.zeros(0), c.zeros(0));
         c.avgpool2d_forward(d, &xd, &mut yd);
         c.avgpool2d_backward(d, &gd, &mut dxd);
-        close(c, &yd, &y);
-        close(c, &dxd, &dx);
+        close_all(c, &[(&yd, &y), (&dxd, &dx)]);
     }
     for (planes, hw) in [(6, 110), (3, 1000)] {
         let (x, g) = (data::<E>(planes * hw, 63), data::<E>(planes, 64));
@@ -399,8 +388,7 @@ fn pool_case<E: Float>(c: &Cuda) {
         let (mut yd, mut dxd) = (c.zeros(0), c.zeros(0));
         c.global_avgpool2d_forward(planes, hw, &c.from_slice(&x), &mut yd);
         c.global_avgpool2d_backward(planes, hw, &c.from_slice(&g), &mut dxd);
-        close(c, &yd, &y);
-        close(c, &dxd, &dx);
+        close_all(c, &[(&yd, &y), (&dxd, &dx)]);
     }
 }
 
@@ -436,14 +424,14 @@ fn attention_case<E: Float>(c: &Cuda) {
             let n = count * tq * tk;
             let (s0, g) = (data::<E>(n, 71), data::<E>(n, 72));
             let mut p = s0.clone();
-            Cpu.masked_softmax_forward(count, tq, tk, mask, &mut p);
+            Cpu.masked_softmax_forward(ScoreDims::new(count, tq, tk, mask), &mut p);
             let mut pd = c.from_slice(&s0);
-            c.masked_softmax_forward(count, tq, tk, mask, &mut pd);
+            c.masked_softmax_forward(ScoreDims::new(count, tq, tk, mask), &mut pd);
             close(c, &pd, &p);
             let mut dp = g.clone();
-            Cpu.masked_softmax_backward(count, tq, tk, mask, &p, &mut dp);
+            Cpu.masked_softmax_backward(ScoreDims::new(count, tq, tk, mask), &p, &mut dp);
             let mut dpd = c.from_slice(&g);
-            c.masked_softmax_backward(count, tq, tk, mask, &c.from_slice(&p), &mut dpd);
+            c.masked_softmax_backward(ScoreDims::new(count, tq, tk, mask), &c.from_slice(&p), &mut dpd);
             close(c, &dpd, &dp);
         }
     }
@@ -572,8 +560,7 @@ fn optim_case<E: Float>(c: &Cuda) {
             Cpu.sgd_update(&h, &mut p, g, &mut buf);
             c.sgd_update(&h, &mut pd, &c.from_slice(g), &mut bd);
         }
-        close(c, &pd, &p);
-        close(c, &bd, &buf);
+        close_all(c, &[(&pd, &p), (&bd, &buf)]);
     }
     // Adagrad
     let (mut p, mut s) = (p0.clone(), vec![E::ZERO; n]);
@@ -587,8 +574,7 @@ fn optim_case<E: Float>(c: &Cuda) {
         Cpu.adagrad_update(&h, &mut p, g, &mut s);
         c.adagrad_update(&h, &mut pd, &c.from_slice(g), &mut sd);
     }
-    close(c, &pd, &p);
-    close(c, &sd, &s);
+    close_all(c, &[(&pd, &p), (&sd, &s)]);
     // RMSprop: plain, centered with momentum
     for (momentum, centered) in [(0.0, false), (0.5, true)] {
         let mut p = p0.clone();
@@ -613,10 +599,7 @@ fn optim_case<E: Float>(c: &Cuda) {
             Cpu.rmsprop_update(&h, &mut p, g, &mut sq, &mut mb, &mut ga);
             c.rmsprop_update(&h, &mut pd, &c.from_slice(g), &mut sqd, &mut mbd, &mut gad);
         }
-        close(c, &pd, &p);
-        close(c, &sqd, &sq);
-        close(c, &mbd, &mb);
-        close(c, &gad, &ga);
+        close_all(c, &[(&pd, &p), (&sqd, &sq), (&mbd, &mb), (&gad, &ga)]);
     }
     // Adam, AdamW, AMSGrad
     for (decoupled, amsgrad) in [(false, false), (true, false), (false, true)] {
@@ -638,10 +621,7 @@ fn optim_case<E: Float>(c: &Cuda) {
             Cpu.adam_update(&h, &mut p, g, &mut m, &mut v, &mut vm);
             c.adam_update(&h, &mut pd, &c.from_slice(g), &mut md, &mut vd, &mut vmd);
         }
-        close(c, &pd, &p);
-        close(c, &md, &m);
-        close(c, &vd, &v);
-        close(c, &vmd, &vm);
+        close_all(c, &[(&pd, &p), (&md, &m), (&vd, &v), (&vmd, &vm)]);
     }
     // sums, scale, penalties
     let x = data::<E>(300_001, 96);

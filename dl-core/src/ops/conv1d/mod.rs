@@ -23,6 +23,7 @@ pub(crate) mod cuda_kernel;
 use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::ops::util::window::{check_channels, check_positive, out_len};
 use crate::shape::conv_out;
 
 pub use cpu_kernel::{conv1d_backward_input_host, conv1d_backward_weight_host, conv1d_forward_host};
@@ -50,10 +51,7 @@ impl Conv1dDims {
     /// Output length, `(l + 2 pad - k) / stride + 1`, or 0 when the window
     /// does not fit (see [`Conv1dDims::validate`]).
     pub const fn lo(&self) -> usize {
-        match conv_out(self.l, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.l, self.k, self.stride, self.pad)
     }
     /// Elements of the input, `n * c_in * l`.
     pub const fn x_len(&self) -> usize {
@@ -83,18 +81,8 @@ impl Conv1dDims {
     /// [`Error::InvalidArgument`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "conv1d", msg });
-        if self.k == 0 || self.stride == 0 {
-            return bad(format!(
-                "kernel size {} and stride {} must be positive",
-                self.k, self.stride
-            ));
-        }
-        if self.c_in == 0 || self.c_out == 0 {
-            return bad(format!(
-                "channels must be positive (in {}, out {})",
-                self.c_in, self.c_out
-            ));
-        }
+        check_positive("conv1d", "kernel", self.k, self.stride)?;
+        check_channels("conv1d", self.c_in, self.c_out)?;
         if conv_out(self.l, self.k, self.stride, self.pad).is_none() {
             return bad(format!(
                 "kernel {} does not fit the padded input of length {} (padding {})",

@@ -19,6 +19,7 @@ pub(crate) mod cuda_kernel;
 use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::ops::util::window::{check_half_pad, check_positive, out_len};
 use crate::shape::conv_out;
 
 pub use cpu_kernel::{
@@ -45,10 +46,7 @@ pub struct Pool1dDims {
 impl Pool1dDims {
     /// Output length, or 0 when the window does not fit.
     pub const fn lo(&self) -> usize {
-        match conv_out(self.l, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.l, self.k, self.stride, self.pad)
     }
     /// Elements of the input.
     pub const fn x_len(&self) -> usize {
@@ -65,18 +63,8 @@ impl Pool1dDims {
     /// [`Error::InvalidArgument`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "pool1d", msg });
-        if self.k == 0 || self.stride == 0 {
-            return bad(format!(
-                "kernel size {} and stride {} must be positive",
-                self.k, self.stride
-            ));
-        }
-        if self.pad > self.k / 2 {
-            return bad(format!(
-                "padding {} must be at most half the kernel size {}",
-                self.pad, self.k
-            ));
-        }
+        check_positive("pool1d", "kernel", self.k, self.stride)?;
+        check_half_pad("pool1d", "kernel", self.pad, self.k)?;
         if conv_out(self.l, self.k, self.stride, self.pad).is_none() {
             return bad(format!(
                 "window {} does not fit the input of length {} (padding {})",

@@ -9,6 +9,7 @@
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
+pub(crate) mod window;
 #[cfg(feature = "cuda")]
 pub use cuda_kernel::{NoCudaKernel, UnaryCudaKernel};
 
