@@ -21,7 +21,7 @@
 
 use super::attention::{AttentionKernel, HeadDims, ScoreDims};
 use super::axpy::AxpyKernel;
-use super::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims};
+use super::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
 use super::bias::{BiasDims, BiasKernel};
 use super::binary::{BinaryDims, BinaryKernel, BinaryOp};
 use super::conv1d::{Conv1dDims, Conv1dKernel};
@@ -35,7 +35,7 @@ use super::optim::{AdagradHyper, AdamHyper, OptimKernel, Penalty, RmsPropHyper, 
 use super::pool1d::{Pool1dDims, Pool1dKernel};
 use super::pool2d::{Pool2dDims, Pool2dKernel};
 use super::reduce::{Reduce, ReduceDims, ReduceKernel};
-use super::rnn::{RnnKernel, RnnStep};
+use super::rnn::{RnnKernel, RnnStep, RnnStepBwd, RnnStepFwd};
 use super::softmax::SoftmaxKernel;
 use super::util::{UnaryKernel, UnaryOp};
 use crate::backend::Storage;
@@ -141,8 +141,7 @@ mono_kernels! {
         fn axpy(alpha: E, x: &Vec<E>, y: &mut Vec<E>);
     }
     impl BatchNormKernel {
-        fn batchnorm_forward_train(d: NormDims, cfg: BatchNormConfig, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>, running_mean: &mut Vec<E>, running_var: &mut Vec<E>);
-        fn batchnorm_forward_eval(d: NormDims, cfg: BatchNormConfig, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, running_mean: &Vec<E>, running_var: &Vec<E>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>);
+        fn batchnorm_forward(d: NormDims, cfg: BatchNormConfig, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, running: RunningStats<'_, Vec<E>>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>);
         fn batchnorm_backward(d: NormDims, batch_stats: bool, x: &Vec<E>, gamma: &Vec<E>, mean: &Vec<E>, rstd: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>, dgamma: &mut Vec<E>, dbeta: &mut Vec<E>);
     }
     impl BiasKernel {
@@ -214,8 +213,8 @@ mono_kernels! {
         fn reduce_backward(r: Reduce, d: ReduceDims, x: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>);
     }
     impl RnnKernel {
-        fn rnn_step_forward(s: RnnStep, g: &Vec<E>, r: &Vec<E>, b_hh: &Vec<E>, h: &mut Vec<E>, c: &mut Vec<E>, acts: &mut Vec<E>, y: &mut Vec<E>);
-        fn rnn_step_backward(s: RnnStep, acts: &Vec<E>, h: &Vec<E>, c: &Vec<E>, dy: &Vec<E>, dh: &mut Vec<E>, dc: &mut Vec<E>, dg: &mut Vec<E>, dr: &mut Vec<E>);
+        fn rnn_step_forward(s: RnnStep, b: RnnStepFwd<'_, Vec<E>>);
+        fn rnn_step_backward(s: RnnStep, b: RnnStepBwd<'_, Vec<E>>);
     }
     impl SoftmaxKernel {
         fn softmax_forward(rows: usize, cols: usize, log: bool, x: &Vec<E>, y: &mut Vec<E>);

@@ -15,7 +15,7 @@
 
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
-use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use dl_core::ops::batchnorm::{BatchNormConfig, NormDims, RunningStats};
 use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S3};
 
 /// Forward on flat buffers `[outer, channels, inner]`. In training mode
@@ -37,11 +37,18 @@ pub fn batchnorm_forward<B: Backend, E: Float>(
     mean: &mut B::Buf<E>,
     rstd: &mut B::Buf<E>,
 ) {
-    if training {
-        dev.batchnorm_forward_train(d, cfg, x, weight, bias, y, mean, rstd, running_mean, running_var);
+    let running = if training {
+        RunningStats::Update {
+            mean: running_mean,
+            var: running_var,
+        }
     } else {
-        dev.batchnorm_forward_eval(d, cfg, x, weight, bias, running_mean, running_var, y, mean, rstd);
-    }
+        RunningStats::Use {
+            mean: running_mean,
+            var: running_var,
+        }
+    };
+    dev.batchnorm_forward(d, cfg, x, weight, bias, running, y, mean, rstd);
 }
 
 /// Backward on flat buffers: writes `dx`, accumulates `dweight` and `dbias`.
@@ -126,14 +133,17 @@ macro_rules! batchnorm_layer {
             fn run_forward_eval(&self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims) {
                 let dev = &self.weight.dev;
                 let (mut m, mut r) = (dev.zeros(0), dev.zeros(0));
-                dev.batchnorm_forward_eval(
+                let running = RunningStats::Use {
+                    mean: &self.running_mean.value,
+                    var: &self.running_var.value,
+                };
+                dev.batchnorm_forward(
                     d,
                     self.config,
                     x,
                     &self.weight.value,
                     &self.bias.value,
-                    &self.running_mean.value,
-                    &self.running_var.value,
+                    running,
                     y,
                     &mut m,
                     &mut r,

@@ -6,7 +6,7 @@
 
 use super::{close, close_all, data, dev, tol};
 use crate::ops::attention::{AttentionKernel, AttnMask, HeadDims, ScoreDims};
-use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims};
+use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
 use crate::ops::conv2d::{Conv2dDims, Conv2dKernel};
 use crate::ops::dropout::DropoutKernel;
 use crate::ops::embedding::EmbeddingKernel;
@@ -184,11 +184,19 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
         let (gd, bd) = (c.from_slice(&gamma), c.from_slice(&beta));
         // training forward
         let (mut y, mut m, mut r, mut rm, mut rv) = (vec![], vec![], vec![], rm0.clone(), rv0.clone());
-        Cpu.batchnorm_forward_train(d, cfg, &x, &gamma, &beta, &mut y, &mut m, &mut r, &mut rm, &mut rv);
+        let running = RunningStats::Update {
+            mean: &mut rm,
+            var: &mut rv,
+        };
+        Cpu.batchnorm_forward(d, cfg, &x, &gamma, &beta, running, &mut y, &mut m, &mut r);
         let xd = c.from_slice(&x);
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
         let (mut rmd, mut rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
-        c.batchnorm_forward_train(d, cfg, &xd, &gd, &bd, &mut yd, &mut md, &mut rd, &mut rmd, &mut rvd);
+        let running = RunningStats::Update {
+            mean: &mut rmd,
+            var: &mut rvd,
+        };
+        c.batchnorm_forward(d, cfg, &xd, &gd, &bd, running, &mut yd, &mut md, &mut rd);
         close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r), (&rmd, &rm), (&rvd, &rv)]);
         // backward, training and evaluation statistics
         for batch_stats in [true, false] {
@@ -213,10 +221,12 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
         }
         // evaluation forward
         let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        Cpu.batchnorm_forward_eval(d, cfg, &x, &gamma, &beta, &rm0, &rv0, &mut y, &mut m, &mut r);
+        let running = RunningStats::Use { mean: &rm0, var: &rv0 };
+        Cpu.batchnorm_forward(d, cfg, &x, &gamma, &beta, running, &mut y, &mut m, &mut r);
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
         let (rmd, rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
-        c.batchnorm_forward_eval(d, cfg, &xd, &gd, &bd, &rmd, &rvd, &mut yd, &mut md, &mut rd);
+        let running = RunningStats::Use { mean: &rmd, var: &rvd };
+        c.batchnorm_forward(d, cfg, &xd, &gd, &bd, running, &mut yd, &mut md, &mut rd);
         close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r)]);
     }
 }

@@ -38,6 +38,37 @@ impl Default for BatchNormConfig {
     }
 }
 
+/// The running statistics of a batch-norm forward: updated in training,
+/// used in evaluation.
+#[derive(Debug)]
+pub enum RunningStats<'a, Buf> {
+    /// Training: normalise with the batch statistics; update these with
+    /// `momentum`, using the unbiased variance.
+    Update {
+        /// Running mean, per channel.
+        mean: &'a mut Buf,
+        /// Running variance, per channel.
+        var: &'a mut Buf,
+    },
+    /// Evaluation: normalise with these (left unchanged).
+    Use {
+        /// Running mean, per channel.
+        mean: &'a Buf,
+        /// Running variance, per channel.
+        var: &'a Buf,
+    },
+}
+
+impl<Buf> RunningStats<'_, Buf> {
+    /// The lengths of the two buffers, by `len`.
+    pub(crate) fn lens(&self, len: impl Fn(&Buf) -> usize) -> [usize; 2] {
+        match self {
+            Self::Update { mean, var } => [len(mean), len(var)],
+            Self::Use { mean, var } => [len(mean), len(var)],
+        }
+    }
+}
+
 /// The size contract of the batch-norm kernels: `data_len` (the smallest of
 /// `x`, `dy`) holds `outer * channels * inner` elements and each
 /// per-channel buffer `channels`. A smaller buffer is a bug in the caller
@@ -52,39 +83,26 @@ pub(crate) fn assert_sizes(d: NormDims, data_len: usize, per_channel: &[usize]) 
 
 /// Batch-norm kernels of a backend.
 pub trait BatchNormKernel: Storage {
-    /// Training forward: `y = (x - mean_c) * rstd_c * gamma_c + beta_c` with
-    /// batch statistics; writes `mean`/`rstd` (resized to `channels`) and
-    /// updates `running_mean`/`running_var` in place.
+    /// Forward: `y = (x - mean_c) * rstd_c * gamma_c + beta_c`, with the
+    /// batch statistics in training (`running` is [`RunningStats::Update`]:
+    /// the running statistics are updated in place) or the running ones in
+    /// evaluation ([`RunningStats::Use`]). Writes `y` (resized to `x`) and
+    /// the `mean`/`rstd` used (resized to `channels`), for
+    /// [`BatchNormKernel::batchnorm_backward`].
     ///
-    /// With fewer than two values per channel the unbiased variance is
-    /// undefined (PyTorch raises); the running statistics are then left
-    /// unchanged. An empty batch writes an empty `y`, `mean = 0`, `rstd = 0`.
+    /// In training with fewer than two values per channel the unbiased
+    /// variance is undefined (PyTorch raises); the running statistics are
+    /// then left unchanged. An empty batch writes an empty `y`, `mean = 0`,
+    /// `rstd = 0`.
     #[allow(clippy::too_many_arguments)]
-    fn batchnorm_forward_train<E: Float>(
+    fn batchnorm_forward<E: Float>(
         &self,
         d: NormDims,
         cfg: BatchNormConfig,
         x: &Self::Buf<E>,
         gamma: &Self::Buf<E>,
         beta: &Self::Buf<E>,
-        y: &mut Self::Buf<E>,
-        mean: &mut Self::Buf<E>,
-        rstd: &mut Self::Buf<E>,
-        running_mean: &mut Self::Buf<E>,
-        running_var: &mut Self::Buf<E>,
-    );
-    /// Evaluation forward with the running statistics (left unchanged);
-    /// writes the `mean`/`rstd` used, for [`BatchNormKernel::batchnorm_backward`].
-    #[allow(clippy::too_many_arguments)]
-    fn batchnorm_forward_eval<E: Float>(
-        &self,
-        d: NormDims,
-        cfg: BatchNormConfig,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        beta: &Self::Buf<E>,
-        running_mean: &Self::Buf<E>,
-        running_var: &Self::Buf<E>,
+        running: RunningStats<'_, Self::Buf<E>>,
         y: &mut Self::Buf<E>,
         mean: &mut Self::Buf<E>,
         rstd: &mut Self::Buf<E>,
@@ -138,17 +156,20 @@ mod tests {
             rm: vec![0.5; d.channels],
             rv: vec![2.0; d.channels],
         };
-        Cpu.batchnorm_forward_train(
+        let running = RunningStats::Update {
+            mean: &mut o.rm,
+            var: &mut o.rv,
+        };
+        Cpu.batchnorm_forward(
             d,
             BatchNormConfig::default(),
             &x.to_vec(),
             &g.to_vec(),
             &b.to_vec(),
+            running,
             &mut o.y,
             &mut o.mean,
             &mut o.rstd,
-            &mut o.rm,
-            &mut o.rv,
         );
         o
     }
@@ -197,14 +218,13 @@ mod tests {
                     (o.y, o.mean, o.rstd)
                 } else {
                     let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-                    Cpu.batchnorm_forward_eval(
+                    Cpu.batchnorm_forward(
                         D,
                         BatchNormConfig::default(),
                         &x.to_vec(),
                         &g.to_vec(),
                         &b.to_vec(),
-                        &rm,
-                        &rv,
+                        RunningStats::Use { mean: &rm, var: &rv },
                         &mut y,
                         &mut m,
                         &mut r,
