@@ -220,7 +220,7 @@ fn run_epilogue<T>(
         // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
         // col0.. lie inside the output and belong to this task only.
         let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
-        tile(&r.from_col(col0), t, dst);
+        tile(&r.skip_cols(col0), t, dst);
     });
 }
 

@@ -25,7 +25,7 @@ impl<'a> Row<'a> {
     }
 
     /// The constants from column `c` on.
-    pub fn from_col(&self, c: usize) -> Row<'a> {
+    pub fn skip_cols(&self, c: usize) -> Row<'a> {
         Row::new(&self.corr[c..], &self.mult[c..], &self.bias[c..])
     }
 }
@@ -180,7 +180,7 @@ mod avx512 {
                 _mm_storeu_si128(dst.as_mut_ptr().add(c) as *mut __m128i, _mm512_cvtepi32_epi8(v));
             }
         }
-        byte_body(&r.from_col(full), q, &vals[full..], &mut dst[full..]);
+        byte_body(&r.skip_cols(full), q, &vals[full..], &mut dst[full..]);
     }
 
     #[inline(always)]
@@ -200,7 +200,7 @@ mod avx512 {
                 _mm512_storeu_ps(dst.as_mut_ptr().add(c), y);
             }
         }
-        f32_body(&r.from_col(full), relu, &vals[full..], &mut dst[full..]);
+        f32_body(&r.skip_cols(full), relu, &vals[full..], &mut dst[full..]);
     }
 }
 
