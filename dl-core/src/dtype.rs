@@ -125,6 +125,19 @@ pub trait Float:
     fn dot(a: &[Self], b: &[Self]) -> Self;
 }
 
+/// `Float` methods that are the standard library's method of the same name
+/// on `$t`, always inlined.
+macro_rules! std_methods {
+    ($t:ty; $(fn $m:ident(self $(, $o:ident: Self)?) -> $r:ty;)*) => {
+        $(
+            #[inline(always)]
+            fn $m(self $(, $o: Self)?) -> $r {
+                <$t>::$m(self $(, $o)?)
+            }
+        )*
+    };
+}
+
 macro_rules! impl_float {
     ($t:ty, $d:expr, $erf:path, $transpose:path, $dot:path) => {
         impl Float for $t {
@@ -165,52 +178,22 @@ macro_rules! impl_float {
                 self as f64
             }
             #[inline(always)]
-            fn exp(self) -> Self {
-                <$t>::exp(self)
-            }
-            #[inline(always)]
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-            #[inline(always)]
-            fn sqrt(self) -> Self {
-                <$t>::sqrt(self)
-            }
-            #[inline(always)]
-            fn tanh(self) -> Self {
-                <$t>::tanh(self)
-            }
-            #[inline(always)]
             fn erf(self) -> Self {
                 $erf(self)
             }
-            #[inline(always)]
-            fn powf(self, p: Self) -> Self {
-                <$t>::powf(self, p)
-            }
-            #[inline(always)]
-            fn abs(self) -> Self {
-                <$t>::abs(self)
-            }
-            #[inline(always)]
-            fn ln_1p(self) -> Self {
-                <$t>::ln_1p(self)
-            }
-            #[inline(always)]
-            fn max(self, o: Self) -> Self {
-                <$t>::max(self, o)
-            }
-            #[inline(always)]
-            fn min(self, o: Self) -> Self {
-                <$t>::min(self, o)
-            }
-            #[inline(always)]
-            fn is_finite(self) -> bool {
-                <$t>::is_finite(self)
-            }
-            #[inline(always)]
-            fn is_nan(self) -> bool {
-                <$t>::is_nan(self)
+            std_methods! {
+                $t;
+                fn exp(self) -> Self;
+                fn ln(self) -> Self;
+                fn sqrt(self) -> Self;
+                fn tanh(self) -> Self;
+                fn powf(self, p: Self) -> Self;
+                fn abs(self) -> Self;
+                fn ln_1p(self) -> Self;
+                fn max(self, o: Self) -> Self;
+                fn min(self, o: Self) -> Self;
+                fn is_finite(self) -> bool;
+                fn is_nan(self) -> bool;
             }
         }
     };
