@@ -126,13 +126,26 @@ pub trait Float:
 }
 
 /// `Float` methods that are the standard library's method of the same name
-/// on `$t`, always inlined.
+/// on `$t`, always inlined, by signature: `fn m(self) -> Self`,
+/// `fn m(self, o: Self) -> Self` and `fn m(self) -> bool`.
 macro_rules! std_methods {
-    ($t:ty; $(fn $m:ident(self $(, $o:ident: Self)?) -> $r:ty;)*) => {
+    ($t:ty; Self: $($un:ident),*; (o) Self: $($bin:ident),*; bool: $($pred:ident),*) => {
         $(
             #[inline(always)]
-            fn $m(self $(, $o: Self)?) -> $r {
-                <$t>::$m(self $(, $o)?)
+            fn $un(self) -> Self {
+                <$t>::$un(self)
+            }
+        )*
+        $(
+            #[inline(always)]
+            fn $bin(self, o: Self) -> Self {
+                <$t>::$bin(self, o)
+            }
+        )*
+        $(
+            #[inline(always)]
+            fn $pred(self) -> bool {
+                <$t>::$pred(self)
             }
         )*
     };
@@ -181,20 +194,7 @@ macro_rules! impl_float {
             fn erf(self) -> Self {
                 $erf(self)
             }
-            std_methods! {
-                $t;
-                fn exp(self) -> Self;
-                fn ln(self) -> Self;
-                fn sqrt(self) -> Self;
-                fn tanh(self) -> Self;
-                fn powf(self, p: Self) -> Self;
-                fn abs(self) -> Self;
-                fn ln_1p(self) -> Self;
-                fn max(self, o: Self) -> Self;
-                fn min(self, o: Self) -> Self;
-                fn is_finite(self) -> bool;
-                fn is_nan(self) -> bool;
-            }
+            std_methods!($t; Self: exp, ln, sqrt, tanh, abs, ln_1p; (o) Self: powf, max, min; bool: is_finite, is_nan);
         }
     };
 }
