@@ -21,7 +21,7 @@
 
 use super::attention::{AttentionKernel, HeadDims, ScoreDims};
 use super::axpy::AxpyKernel;
-use super::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
+use super::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
 use super::bias::{BiasDims, BiasKernel};
 use super::binary::{BinaryDims, BinaryKernel, BinaryOp};
 use super::conv1d::{Conv1dDims, Conv1dKernel};
@@ -141,8 +141,8 @@ mono_kernels! {
         fn axpy(alpha: E, x: &Vec<E>, y: &mut Vec<E>);
     }
     impl BatchNormKernel {
-        fn batchnorm_forward(d: NormDims, cfg: BatchNormConfig, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, running: RunningStats<'_, Vec<E>>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>);
-        fn batchnorm_backward(d: NormDims, batch_stats: bool, x: &Vec<E>, gamma: &Vec<E>, mean: &Vec<E>, rstd: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>, dgamma: &mut Vec<E>, dbeta: &mut Vec<E>);
+        fn batchnorm_forward(d: NormDims, cfg: BatchNormConfig, running: RunningStats<'_, Vec<E>>, b: NormFwd<'_, Vec<E>>);
+        fn batchnorm_backward(d: NormDims, batch_stats: bool, b: NormBwd<'_, Vec<E>>);
     }
     impl BiasKernel {
         fn bias_add(d: BiasDims, b: &Vec<E>, y: &mut Vec<E>);
@@ -170,8 +170,8 @@ mono_kernels! {
         fn embedding_backward(vocab: usize, dim: usize, ids: &Vec<E>, dy: &Vec<E>, dw: &mut Vec<E>);
     }
     impl LayerNormKernel {
-        fn layernorm_forward(rows: usize, dim: usize, eps: f64, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>);
-        fn layernorm_backward(rows: usize, dim: usize, x: &Vec<E>, gamma: &Vec<E>, mean: &Vec<E>, rstd: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>, dgamma: &mut Vec<E>, dbeta: &mut Vec<E>);
+        fn layernorm_forward(rows: usize, dim: usize, eps: f64, b: NormFwd<'_, Vec<E>>);
+        fn layernorm_backward(rows: usize, dim: usize, b: NormBwd<'_, Vec<E>>);
     }
     impl LossKernel {
         fn cross_entropy(d: ClassDims, smoothing: f64, scale: f64, logits: &Vec<E>, labels: &Vec<u32>, grad: &mut Vec<E>) -> Result<E, BadLabel>;

@@ -15,7 +15,7 @@
 
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
-use dl_core::ops::batchnorm::{BatchNormConfig, NormDims, RunningStats};
+use dl_core::ops::batchnorm::{BatchNormConfig, NormBwd, NormDims, NormFwd, RunningStats};
 use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S3};
 
 /// Forward on flat buffers `[outer, channels, inner]`. In training mode
@@ -48,7 +48,15 @@ pub fn batchnorm_forward<B: Backend, E: Float>(
             var: running_var,
         }
     };
-    dev.batchnorm_forward(d, cfg, x, weight, bias, running, y, mean, rstd);
+    let bufs = NormFwd {
+        x,
+        gamma: weight,
+        beta: bias,
+        y,
+        mean,
+        rstd,
+    };
+    dev.batchnorm_forward(d, cfg, running, bufs);
 }
 
 /// Backward on flat buffers: writes `dx`, accumulates `dweight` and `dbias`.
@@ -67,7 +75,17 @@ pub fn batchnorm_backward<B: Backend, E: Float>(
     dweight: &mut B::Buf<E>,
     dbias: &mut B::Buf<E>,
 ) {
-    dev.batchnorm_backward(d, training, x, weight, mean, rstd, dy, dx, dweight, dbias);
+    let bufs = NormBwd {
+        x,
+        gamma: weight,
+        mean,
+        rstd,
+        dy,
+        dx,
+        dgamma: dweight,
+        dbeta: dbias,
+    };
+    dev.batchnorm_backward(d, training, bufs);
 }
 
 /// What backward needs from a batch-norm forward.
@@ -137,17 +155,15 @@ macro_rules! batchnorm_layer {
                     mean: &self.running_mean.value,
                     var: &self.running_var.value,
                 };
-                dev.batchnorm_forward(
-                    d,
-                    self.config,
+                let bufs = NormFwd {
                     x,
-                    &self.weight.value,
-                    &self.bias.value,
-                    running,
+                    gamma: &self.weight.value,
+                    beta: &self.bias.value,
                     y,
-                    &mut m,
-                    &mut r,
-                );
+                    mean: &mut m,
+                    rstd: &mut r,
+                };
+                dev.batchnorm_forward(d, self.config, running, bufs);
             }
 
             fn run_backward(&mut self, x: &B::Buf<E>, dy: &B::Buf<E>, dx: &mut B::Buf<E>, d: NormDims, cache: &BatchNormCache<B, E>) {

@@ -6,7 +6,7 @@
 
 use super::{close, close_all, data, dev, tol};
 use crate::ops::attention::{AttentionKernel, AttnMask, HeadDims, ScoreDims};
-use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
+use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
 use crate::ops::conv2d::{Conv2dDims, Conv2dKernel};
 use crate::ops::dropout::DropoutKernel;
 use crate::ops::embedding::EmbeddingKernel;
@@ -188,7 +188,15 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
             mean: &mut rm,
             var: &mut rv,
         };
-        Cpu.batchnorm_forward(d, cfg, &x, &gamma, &beta, running, &mut y, &mut m, &mut r);
+        let bufs = NormFwd {
+            x: &x,
+            gamma: &gamma,
+            beta: &beta,
+            y: &mut y,
+            mean: &mut m,
+            rstd: &mut r,
+        };
+        Cpu.batchnorm_forward(d, cfg, running, bufs);
         let xd = c.from_slice(&x);
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
         let (mut rmd, mut rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
@@ -196,37 +204,70 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
             mean: &mut rmd,
             var: &mut rvd,
         };
-        c.batchnorm_forward(d, cfg, &xd, &gd, &bd, running, &mut yd, &mut md, &mut rd);
+        let bufs = NormFwd {
+            x: &xd,
+            gamma: &gd,
+            beta: &bd,
+            y: &mut yd,
+            mean: &mut md,
+            rstd: &mut rd,
+        };
+        c.batchnorm_forward(d, cfg, running, bufs);
         close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r), (&rmd, &rm), (&rvd, &rv)]);
         // backward, training and evaluation statistics
         for batch_stats in [true, false] {
             let (mut dx, mut dg, mut db) = (vec![], data::<E>(d.channels, 37), data::<E>(d.channels, 38));
             let (mut dgd, mut dbd) = (c.from_slice(&dg), c.from_slice(&db));
-            Cpu.batchnorm_backward(d, batch_stats, &x, &gamma, &m, &r, &g, &mut dx, &mut dg, &mut db);
+            let bufs = NormBwd {
+                x: &x,
+                gamma: &gamma,
+                mean: &m,
+                rstd: &r,
+                dy: &g,
+                dx: &mut dx,
+                dgamma: &mut dg,
+                dbeta: &mut db,
+            };
+            Cpu.batchnorm_backward(d, batch_stats, bufs);
             let (md, rd) = (c.from_slice(&m), c.from_slice(&r));
             let mut dxd = c.zeros(0);
-            c.batchnorm_backward(
-                d,
-                batch_stats,
-                &xd,
-                &gd,
-                &md,
-                &rd,
-                &c.from_slice(&g),
-                &mut dxd,
-                &mut dgd,
-                &mut dbd,
-            );
+            let bufs = NormBwd {
+                x: &xd,
+                gamma: &gd,
+                mean: &md,
+                rstd: &rd,
+                dy: &c.from_slice(&g),
+                dx: &mut dxd,
+                dgamma: &mut dgd,
+                dbeta: &mut dbd,
+            };
+            c.batchnorm_backward(d, batch_stats, bufs);
             close_all(c, &[(&dxd, &dx), (&dgd, &dg), (&dbd, &db)]);
         }
         // evaluation forward
         let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
         let running = RunningStats::Use { mean: &rm0, var: &rv0 };
-        Cpu.batchnorm_forward(d, cfg, &x, &gamma, &beta, running, &mut y, &mut m, &mut r);
+        let bufs = NormFwd {
+            x: &x,
+            gamma: &gamma,
+            beta: &beta,
+            y: &mut y,
+            mean: &mut m,
+            rstd: &mut r,
+        };
+        Cpu.batchnorm_forward(d, cfg, running, bufs);
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
         let (rmd, rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
         let running = RunningStats::Use { mean: &rmd, var: &rvd };
-        c.batchnorm_forward(d, cfg, &xd, &gd, &bd, running, &mut yd, &mut md, &mut rd);
+        let bufs = NormFwd {
+            x: &xd,
+            gamma: &gd,
+            beta: &bd,
+            y: &mut yd,
+            mean: &mut md,
+            rstd: &mut rd,
+        };
+        c.batchnorm_forward(d, cfg, running, bufs);
         close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r)]);
     }
 }
@@ -244,28 +285,53 @@ fn layernorm_case<E: Float>(c: &Cuda) {
         let (x, g) = (data::<E>(n, 41), data::<E>(n, 42));
         let (gamma, beta) = (data::<E>(dim, 43), data::<E>(dim, 44));
         let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        Cpu.layernorm_forward(rows, dim, 1e-5, &x, &gamma, &beta, &mut y, &mut m, &mut r);
+        let bufs = NormFwd {
+            x: &x,
+            gamma: &gamma,
+            beta: &beta,
+            y: &mut y,
+            mean: &mut m,
+            rstd: &mut r,
+        };
+        Cpu.layernorm_forward(rows, dim, 1e-5, bufs);
         let (xd, gd, bd) = (c.from_slice(&x), c.from_slice(&gamma), c.from_slice(&beta));
         let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
-        c.layernorm_forward(rows, dim, 1e-5, &xd, &gd, &bd, &mut yd, &mut md, &mut rd);
+        let bufs = NormFwd {
+            x: &xd,
+            gamma: &gd,
+            beta: &bd,
+            y: &mut yd,
+            mean: &mut md,
+            rstd: &mut rd,
+        };
+        c.layernorm_forward(rows, dim, 1e-5, bufs);
         close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r)]);
         let (mut dx, mut dg, mut db) = (vec![], data::<E>(dim, 45), data::<E>(dim, 46));
         let (mut dgd, mut dbd) = (c.from_slice(&dg), c.from_slice(&db));
-        Cpu.layernorm_backward(rows, dim, &x, &gamma, &m, &r, &g, &mut dx, &mut dg, &mut db);
+        let bufs = NormBwd {
+            x: &x,
+            gamma: &gamma,
+            mean: &m,
+            rstd: &r,
+            dy: &g,
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.layernorm_backward(rows, dim, bufs);
         let (md, rd) = (c.from_slice(&m), c.from_slice(&r));
         let mut dxd = c.zeros(0);
-        c.layernorm_backward(
-            rows,
-            dim,
-            &xd,
-            &gd,
-            &md,
-            &rd,
-            &c.from_slice(&g),
-            &mut dxd,
-            &mut dgd,
-            &mut dbd,
-        );
+        let bufs = NormBwd {
+            x: &xd,
+            gamma: &gd,
+            mean: &md,
+            rstd: &rd,
+            dy: &c.from_slice(&g),
+            dx: &mut dxd,
+            dgamma: &mut dgd,
+            dbeta: &mut dbd,
+        };
+        c.layernorm_backward(rows, dim, bufs);
         close_all(c, &[(&dxd, &dx), (&dgd, &dg), (&dbd, &db)]);
     }
 }

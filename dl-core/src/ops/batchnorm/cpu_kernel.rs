@@ -1,4 +1,4 @@
-use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
+use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -93,14 +93,10 @@ impl BatchNormKernel for Host {
         &self,
         d: NormDims,
         cfg: BatchNormConfig,
-        x: &Vec<E>,
-        gamma: &Vec<E>,
-        beta: &Vec<E>,
         running: RunningStats<'_, Vec<E>>,
-        y: &mut Vec<E>,
-        mean: &mut Vec<E>,
-        rstd: &mut Vec<E>,
+        b: NormFwd<'_, Vec<E>>,
     ) {
+        let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
         let [rm, rv] = running.lens(Vec::len);
         assert_sizes(d, x.len(), &[gamma.len(), beta.len(), rm, rv]);
         mean.resize(d.channels, E::ZERO);
@@ -119,19 +115,9 @@ impl BatchNormKernel for Host {
         map_rows(d, x, y, |c, _, v| (v - mean[c]) * rstd[c] * gamma[c] + beta[c]);
     }
 
-    fn batchnorm_backward<E: Float>(
-        &self,
-        d: NormDims,
-        batch_stats: bool,
-        x: &Vec<E>,
-        gamma: &Vec<E>,
-        mean: &Vec<E>,
-        rstd: &Vec<E>,
-        dy: &Vec<E>,
-        dx: &mut Vec<E>,
-        dgamma: &mut Vec<E>,
-        dbeta: &mut Vec<E>,
-    ) {
+    fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, Vec<E>>) {
+        let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
+        let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
         let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
         assert_sizes(d, x.len().min(dy.len()), &per_c);
         // (sum dy, sum dy * xhat) per channel, in f64, fixed order.

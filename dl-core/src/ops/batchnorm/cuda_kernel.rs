@@ -1,7 +1,7 @@
 //! `BatchNormKernel for Cuda` (`batchnorm.cu`): per-channel statistics in
 //! f64, one block per channel (fixed order), element-wise apply kernels.
 
-use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
+use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
 use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
@@ -66,14 +66,10 @@ impl BatchNormKernel for Cuda {
         &self,
         d: NormDims,
         cfg: BatchNormConfig,
-        x: &CudaBuf<E>,
-        gamma: &CudaBuf<E>,
-        beta: &CudaBuf<E>,
         running: RunningStats<'_, CudaBuf<E>>,
-        y: &mut CudaBuf<E>,
-        mean: &mut CudaBuf<E>,
-        rstd: &mut CudaBuf<E>,
+        b: NormFwd<'_, CudaBuf<E>>,
     ) {
+        let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
         let [rm, rv] = running.lens(CudaBuf::len);
         assert_sizes(d, x.len(), &[gamma.len(), beta.len(), rm, rv]);
         self.resize(mean, d.channels);
@@ -121,19 +117,9 @@ impl BatchNormKernel for Cuda {
         self.bn_apply(d, x, mean, rstd, gamma, beta, y);
     }
 
-    fn batchnorm_backward<E: Float>(
-        &self,
-        d: NormDims,
-        batch_stats: bool,
-        x: &CudaBuf<E>,
-        gamma: &CudaBuf<E>,
-        mean: &CudaBuf<E>,
-        rstd: &CudaBuf<E>,
-        dy: &CudaBuf<E>,
-        dx: &mut CudaBuf<E>,
-        dgamma: &mut CudaBuf<E>,
-        dbeta: &mut CudaBuf<E>,
-    ) {
+    fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, CudaBuf<E>>) {
+        let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
+        let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
         let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
         assert_sizes(d, x.len().min(dy.len()), &per_c);
         let n = d.outer * d.channels * d.inner;

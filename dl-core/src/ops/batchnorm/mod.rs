@@ -38,6 +38,49 @@ impl Default for BatchNormConfig {
     }
 }
 
+/// The buffers of a normalisation forward (batch norm, layer norm): the
+/// input, the affine parameters, the output and the statistics saved for
+/// the backward. `Buf` is a backend's buffer type.
+#[derive(Debug)]
+pub struct NormFwd<'a, Buf> {
+    /// Input.
+    pub x: &'a Buf,
+    /// Scale, per channel (batch norm) or feature (layer norm).
+    pub gamma: &'a Buf,
+    /// Shift, like `gamma`.
+    pub beta: &'a Buf,
+    /// Output (resized to `x`).
+    pub y: &'a mut Buf,
+    /// The mean used, per channel (batch norm) or row (layer norm); resized.
+    pub mean: &'a mut Buf,
+    /// The `1 / sqrt(var + eps)` used, like `mean`.
+    pub rstd: &'a mut Buf,
+}
+
+/// The buffers of a normalisation backward: what the forward read and
+/// saved ([`NormFwd`]), the output gradient `dy`, the input gradient `dx`
+/// (**overwritten**, resized to `x`) and the parameter gradients `dgamma`,
+/// `dbeta` (**accumulated**).
+#[derive(Debug)]
+pub struct NormBwd<'a, Buf> {
+    /// Input of the forward.
+    pub x: &'a Buf,
+    /// Scale.
+    pub gamma: &'a Buf,
+    /// Mean saved by the forward.
+    pub mean: &'a Buf,
+    /// `rstd` saved by the forward.
+    pub rstd: &'a Buf,
+    /// Output gradient.
+    pub dy: &'a Buf,
+    /// Input gradient.
+    pub dx: &'a mut Buf,
+    /// Scale gradient.
+    pub dgamma: &'a mut Buf,
+    /// Shift gradient.
+    pub dbeta: &'a mut Buf,
+}
+
 /// The running statistics of a batch-norm forward: updated in training,
 /// used in evaluation.
 #[derive(Debug)]
@@ -94,37 +137,18 @@ pub trait BatchNormKernel: Storage {
     /// variance is undefined (PyTorch raises); the running statistics are
     /// then left unchanged. An empty batch writes an empty `y`, `mean = 0`,
     /// `rstd = 0`.
-    #[allow(clippy::too_many_arguments)]
     fn batchnorm_forward<E: Float>(
         &self,
         d: NormDims,
         cfg: BatchNormConfig,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        beta: &Self::Buf<E>,
         running: RunningStats<'_, Self::Buf<E>>,
-        y: &mut Self::Buf<E>,
-        mean: &mut Self::Buf<E>,
-        rstd: &mut Self::Buf<E>,
+        b: NormFwd<'_, Self::Buf<E>>,
     );
     /// Backward: writes `dx` (resized to `x`), accumulates `dgamma += sum dy
     /// xhat` and `dbeta += sum dy`. `batch_stats` says whether the forward
     /// used batch statistics (training: `dx` includes the gradient through
     /// the mean and variance) or fixed ones (evaluation: `dx = dy gamma rstd`).
-    #[allow(clippy::too_many_arguments)]
-    fn batchnorm_backward<E: Float>(
-        &self,
-        d: NormDims,
-        batch_stats: bool,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        mean: &Self::Buf<E>,
-        rstd: &Self::Buf<E>,
-        dy: &Self::Buf<E>,
-        dx: &mut Self::Buf<E>,
-        dgamma: &mut Self::Buf<E>,
-        dbeta: &mut Self::Buf<E>,
-    );
+    fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, Self::Buf<E>>);
 }
 
 #[cfg(test)]
@@ -160,17 +184,15 @@ mod tests {
             mean: &mut o.rm,
             var: &mut o.rv,
         };
-        Cpu.batchnorm_forward(
-            d,
-            BatchNormConfig::default(),
-            &x.to_vec(),
-            &g.to_vec(),
-            &b.to_vec(),
-            running,
-            &mut o.y,
-            &mut o.mean,
-            &mut o.rstd,
-        );
+        let bufs = NormFwd {
+            x: &x.to_vec(),
+            gamma: &g.to_vec(),
+            beta: &b.to_vec(),
+            y: &mut o.y,
+            mean: &mut o.mean,
+            rstd: &mut o.rstd,
+        };
+        Cpu.batchnorm_forward(d, BatchNormConfig::default(), running, bufs);
         o
     }
 
@@ -218,16 +240,19 @@ mod tests {
                     (o.y, o.mean, o.rstd)
                 } else {
                     let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
+                    let bufs = NormFwd {
+                        x: &x.to_vec(),
+                        gamma: &g.to_vec(),
+                        beta: &b.to_vec(),
+                        y: &mut y,
+                        mean: &mut m,
+                        rstd: &mut r,
+                    };
                     Cpu.batchnorm_forward(
                         D,
                         BatchNormConfig::default(),
-                        &x.to_vec(),
-                        &g.to_vec(),
-                        &b.to_vec(),
                         RunningStats::Use { mean: &rm, var: &rv },
-                        &mut y,
-                        &mut m,
-                        &mut r,
+                        bufs,
                     );
                     (y, m, r)
                 }
@@ -235,7 +260,17 @@ mod tests {
             let loss = |x: &[f64], g: &[f64], b: &[f64]| fwd(x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
             let (_, mean, rstd) = fwd(&x, &g, &b);
             let (mut dx, mut dg, mut db) = (vec![], vec![0.0; 2], vec![0.0; 2]);
-            Cpu.batchnorm_backward(D, batch_stats, &x, &g, &mean, &rstd, &up, &mut dx, &mut dg, &mut db);
+            let bufs = NormBwd {
+                x: &x,
+                gamma: &g,
+                mean: &mean,
+                rstd: &rstd,
+                dy: &up,
+                dx: &mut dx,
+                dgamma: &mut dg,
+                dbeta: &mut db,
+            };
+            Cpu.batchnorm_backward(D, batch_stats, bufs);
             let opts = GradCheck::default();
             check_gradient(|v| loss(v, &g, &b), &x, &dx, opts).unwrap_or_else(|e| panic!("dx {batch_stats}: {e}"));
             check_gradient(|v| loss(&x, v, &b), &g, &dg, opts).unwrap_or_else(|e| panic!("dg {batch_stats}: {e}"));
@@ -264,18 +299,17 @@ mod tests {
         assert!(o.y.is_empty());
         assert_eq!((o.rm, o.rv), (vec![0.5; 2], vec![2.0; 2]));
         let (mut dx, mut dg, mut db) = (vec![1.0], vec![0.0; 2], vec![0.0; 2]);
-        Cpu.batchnorm_backward(
-            d0,
-            true,
-            &vec![],
-            &vec![1.0, 1.0],
-            &o.mean,
-            &o.rstd,
-            &vec![],
-            &mut dx,
-            &mut dg,
-            &mut db,
-        );
+        let bufs = NormBwd {
+            x: &vec![],
+            gamma: &vec![1.0, 1.0],
+            mean: &o.mean,
+            rstd: &o.rstd,
+            dy: &vec![],
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.batchnorm_backward(d0, true, bufs);
         assert!(dx.is_empty() && dg == vec![0.0; 2]);
         let d1 = NormDims {
             outer: 1,

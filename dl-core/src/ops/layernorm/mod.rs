@@ -12,6 +12,7 @@ pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;
+pub use crate::ops::batchnorm::{NormBwd, NormFwd};
 
 /// The size contract of the layer-norm kernels: each of `data` (`x`, `dy`)
 /// holds `rows * dim` elements, each of `per_row` (`mean`, `rstd`) `rows`
@@ -37,35 +38,10 @@ pub(crate) fn assert_sizes(
 pub trait LayerNormKernel: Storage {
     /// Forward: writes `y` (resized to `rows * dim`) and the per-row `mean`
     /// and `rstd` (resized to `rows`) for the backward.
-    #[allow(clippy::too_many_arguments)]
-    fn layernorm_forward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        eps: f64,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        beta: &Self::Buf<E>,
-        y: &mut Self::Buf<E>,
-        mean: &mut Self::Buf<E>,
-        rstd: &mut Self::Buf<E>,
-    );
+    fn layernorm_forward<E: Float>(&self, rows: usize, dim: usize, eps: f64, b: NormFwd<'_, Self::Buf<E>>);
     /// Backward: writes `dx` (resized to `rows * dim`), accumulates
     /// `dgamma += sum_rows dy xhat` and `dbeta += sum_rows dy`.
-    #[allow(clippy::too_many_arguments)]
-    fn layernorm_backward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        mean: &Self::Buf<E>,
-        rstd: &Self::Buf<E>,
-        dy: &Self::Buf<E>,
-        dx: &mut Self::Buf<E>,
-        dgamma: &mut Self::Buf<E>,
-        dbeta: &mut Self::Buf<E>,
-    );
+    fn layernorm_backward<E: Float>(&self, rows: usize, dim: usize, b: NormBwd<'_, Self::Buf<E>>);
 }
 
 #[cfg(test)]
@@ -77,17 +53,15 @@ mod tests {
 
     fn fwd(rows: usize, dim: usize, x: &[f64], g: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        Cpu.layernorm_forward(
-            rows,
-            dim,
-            1e-5,
-            &x.to_vec(),
-            &g.to_vec(),
-            &b.to_vec(),
-            &mut y,
-            &mut m,
-            &mut r,
-        );
+        let bufs = NormFwd {
+            x: &x.to_vec(),
+            gamma: &g.to_vec(),
+            beta: &b.to_vec(),
+            y: &mut y,
+            mean: &mut m,
+            rstd: &mut r,
+        };
+        Cpu.layernorm_forward(rows, dim, 1e-5, bufs);
         (y, m, r)
     }
 
@@ -112,7 +86,17 @@ mod tests {
             |x: &[f64], g: &[f64], b: &[f64]| fwd(rows, dim, x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
         let (_, m, r) = fwd(rows, dim, &x, &g, &b);
         let (mut dx, mut dg, mut db) = (vec![], vec![0.0; dim], vec![0.0; dim]);
-        Cpu.layernorm_backward(rows, dim, &x, &g, &m, &r, &up, &mut dx, &mut dg, &mut db);
+        let bufs = NormBwd {
+            x: &x,
+            gamma: &g,
+            mean: &m,
+            rstd: &r,
+            dy: &up,
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.layernorm_backward(rows, dim, bufs);
         let o = GradCheck::default();
         check_gradient(|v| loss(v, &g, &b), &x, &dx, o).unwrap();
         check_gradient(|v| loss(&x, v, &b), &g, &dg, o).unwrap();
@@ -132,7 +116,17 @@ mod tests {
         let (y, m, r) = fwd(0, 3, &[], &[1.0; 3], &[0.0; 3]);
         assert!(y.is_empty() && m.is_empty() && r.is_empty());
         let (mut dx, mut dg, mut db) = (vec![1.0], vec![0.5; 3], vec![0.5; 3]);
-        Cpu.layernorm_backward(0, 3, &vec![], &vec![1.0; 3], &m, &r, &vec![], &mut dx, &mut dg, &mut db);
+        let bufs = NormBwd {
+            x: &vec![],
+            gamma: &vec![1.0; 3],
+            mean: &m,
+            rstd: &r,
+            dy: &vec![],
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.layernorm_backward(0, 3, bufs);
         assert!(dx.is_empty() && dg == vec![0.5; 3] && db == vec![0.5; 3]);
     }
 
@@ -149,9 +143,27 @@ mod tests {
             let gamma: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
             let beta = vec![0f32; dim];
             let (mut y, mut mean, mut rstd) = (vec![], vec![], vec![]);
-            Cpu.layernorm_forward(rows, dim, 1e-5, &x, &gamma, &beta, &mut y, &mut mean, &mut rstd);
+            let bufs = NormFwd {
+                x: &x,
+                gamma: &gamma,
+                beta: &beta,
+                y: &mut y,
+                mean: &mut mean,
+                rstd: &mut rstd,
+            };
+            Cpu.layernorm_forward(rows, dim, 1e-5, bufs);
             let (mut dx, mut dg, mut db) = (vec![], vec![0.25f32; dim], vec![-0.5f32; dim]);
-            Cpu.layernorm_backward(rows, dim, &x, &gamma, &mean, &rstd, &dy, &mut dx, &mut dg, &mut db);
+            let bufs = NormBwd {
+                x: &x,
+                gamma: &gamma,
+                mean: &mean,
+                rstd: &rstd,
+                dy: &dy,
+                dx: &mut dx,
+                dgamma: &mut dg,
+                dbeta: &mut db,
+            };
+            Cpu.layernorm_backward(rows, dim, bufs);
             for j in 0..dim {
                 let (mut sg, mut sb) = (0.0f64, 0.0f64);
                 for r in 0..rows {
