@@ -162,6 +162,58 @@ fn embedding_matches_cpu() {
     embedding_case::<f64>(&c);
 }
 
+/// A normalisation forward on `dev` from host data: uploads `[x, gamma,
+/// beta]`, runs `f` and returns `[y, mean, rstd]` on the host.
+fn norm_fwd<B: Storage, E: Float>(dev: &B, ins: [&[E]; 3], f: impl FnOnce(NormFwd<'_, B::Buf<E>>)) -> [Vec<E>; 3] {
+    let [x, gamma, beta] = ins.map(|v| dev.from_slice(v));
+    let [mut y, mut mean, mut rstd] = [0; 3].map(|_| dev.zeros(0));
+    let bufs = NormFwd {
+        x: &x,
+        gamma: &gamma,
+        beta: &beta,
+        y: &mut y,
+        mean: &mut mean,
+        rstd: &mut rstd,
+    };
+    f(bufs);
+    [y, mean, rstd].map(|b| dev.to_vec(&b))
+}
+
+/// A normalisation backward likewise: uploads `[x, gamma, mean, rstd, dy]`
+/// and the parameter gradients `[dgamma, dbeta]` it accumulates into, runs
+/// `f` and returns `[dx, dgamma, dbeta]` on the host.
+fn norm_bwd<B: Storage, E: Float>(
+    dev: &B,
+    ins: [&[E]; 5],
+    grads: [&[E]; 2],
+    f: impl FnOnce(NormBwd<'_, B::Buf<E>>),
+) -> [Vec<E>; 3] {
+    let [x, gamma, mean, rstd, dy] = ins.map(|v| dev.from_slice(v));
+    let [mut dgamma, mut dbeta] = grads.map(|v| dev.from_slice(v));
+    let mut dx = dev.zeros(0);
+    let bufs = NormBwd {
+        x: &x,
+        gamma: &gamma,
+        mean: &mean,
+        rstd: &rstd,
+        dy: &dy,
+        dx: &mut dx,
+        dgamma: &mut dgamma,
+        dbeta: &mut dbeta,
+    };
+    f(bufs);
+    [dx, dgamma, dbeta].map(|b| dev.to_vec(&b))
+}
+
+/// Asserts that host copies of CUDA results equal the CPU's, one by one.
+#[track_caller]
+fn close_host<E: Float>(got: &[Vec<E>], want: &[Vec<E>]) {
+    let (rtol, atol) = tol::<E>();
+    for (got, want) in got.iter().zip(want) {
+        assert_close(got, want, rtol, atol);
+    }
+}
+
 fn batchnorm_case<E: Float>(c: &Cuda) {
     let cfg = BatchNormConfig::default();
     for d in [
@@ -181,94 +233,48 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
         let (gamma, beta) = (data::<E>(d.channels, 33), data::<E>(d.channels, 34));
         let rv0: Vec<E> = data::<E>(d.channels, 35).iter().map(|v| v.abs()).collect();
         let rm0 = data::<E>(d.channels, 36);
-        let (gd, bd) = (c.from_slice(&gamma), c.from_slice(&beta));
+        let ins = [&x[..], &gamma, &beta];
         // training forward
-        let (mut y, mut m, mut r, mut rm, mut rv) = (vec![], vec![], vec![], rm0.clone(), rv0.clone());
-        let running = RunningStats::Update {
-            mean: &mut rm,
-            var: &mut rv,
-        };
-        let bufs = NormFwd {
-            x: &x,
-            gamma: &gamma,
-            beta: &beta,
-            y: &mut y,
-            mean: &mut m,
-            rstd: &mut r,
-        };
-        Cpu.batchnorm_forward(d, cfg, running, bufs);
-        let xd = c.from_slice(&x);
-        let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
+        let (mut rm, mut rv) = (rm0.clone(), rv0.clone());
+        let want = norm_fwd(&Cpu, ins, |b| {
+            let running = RunningStats::Update {
+                mean: &mut rm,
+                var: &mut rv,
+            };
+            Cpu.batchnorm_forward(d, cfg, running, b)
+        });
         let (mut rmd, mut rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
-        let running = RunningStats::Update {
-            mean: &mut rmd,
-            var: &mut rvd,
-        };
-        let bufs = NormFwd {
-            x: &xd,
-            gamma: &gd,
-            beta: &bd,
-            y: &mut yd,
-            mean: &mut md,
-            rstd: &mut rd,
-        };
-        c.batchnorm_forward(d, cfg, running, bufs);
-        close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r), (&rmd, &rm), (&rvd, &rv)]);
+        let got = norm_fwd(c, ins, |b| {
+            let running = RunningStats::Update {
+                mean: &mut rmd,
+                var: &mut rvd,
+            };
+            c.batchnorm_forward(d, cfg, running, b)
+        });
+        close_host(&got, &want);
+        close_all(c, &[(&rmd, &rm), (&rvd, &rv)]);
         // backward, training and evaluation statistics
+        let [_, m, r] = &want;
         for batch_stats in [true, false] {
-            let (mut dx, mut dg, mut db) = (vec![], data::<E>(d.channels, 37), data::<E>(d.channels, 38));
-            let (mut dgd, mut dbd) = (c.from_slice(&dg), c.from_slice(&db));
-            let bufs = NormBwd {
-                x: &x,
-                gamma: &gamma,
-                mean: &m,
-                rstd: &r,
-                dy: &g,
-                dx: &mut dx,
-                dgamma: &mut dg,
-                dbeta: &mut db,
-            };
-            Cpu.batchnorm_backward(d, batch_stats, bufs);
-            let (md, rd) = (c.from_slice(&m), c.from_slice(&r));
-            let mut dxd = c.zeros(0);
-            let bufs = NormBwd {
-                x: &xd,
-                gamma: &gd,
-                mean: &md,
-                rstd: &rd,
-                dy: &c.from_slice(&g),
-                dx: &mut dxd,
-                dgamma: &mut dgd,
-                dbeta: &mut dbd,
-            };
-            c.batchnorm_backward(d, batch_stats, bufs);
-            close_all(c, &[(&dxd, &dx), (&dgd, &dg), (&dbd, &db)]);
+            let (ins, grads) = (
+                [&x[..], &gamma, m, r, &g],
+                [&data::<E>(d.channels, 37)[..], &data(d.channels, 38)],
+            );
+            let want = norm_bwd(&Cpu, ins, grads, |b| Cpu.batchnorm_backward(d, batch_stats, b));
+            close_host(
+                &norm_bwd(c, ins, grads, |b| c.batchnorm_backward(d, batch_stats, b)),
+                &want,
+            );
         }
         // evaluation forward
-        let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        let running = RunningStats::Use { mean: &rm0, var: &rv0 };
-        let bufs = NormFwd {
-            x: &x,
-            gamma: &gamma,
-            beta: &beta,
-            y: &mut y,
-            mean: &mut m,
-            rstd: &mut r,
-        };
-        Cpu.batchnorm_forward(d, cfg, running, bufs);
-        let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
+        let want = norm_fwd(&Cpu, ins, |b| {
+            Cpu.batchnorm_forward(d, cfg, RunningStats::Use { mean: &rm0, var: &rv0 }, b)
+        });
         let (rmd, rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
-        let running = RunningStats::Use { mean: &rmd, var: &rvd };
-        let bufs = NormFwd {
-            x: &xd,
-            gamma: &gd,
-            beta: &bd,
-            y: &mut yd,
-            mean: &mut md,
-            rstd: &mut rd,
-        };
-        c.batchnorm_forward(d, cfg, running, bufs);
-        close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r)]);
+        let got = norm_fwd(c, ins, |b| {
+            c.batchnorm_forward(d, cfg, RunningStats::Use { mean: &rmd, var: &rvd }, b)
+        });
+        close_host(&got, &want);
     }
 }
 
@@ -284,55 +290,13 @@ fn layernorm_case<E: Float>(c: &Cuda) {
         let n = rows * dim;
         let (x, g) = (data::<E>(n, 41), data::<E>(n, 42));
         let (gamma, beta) = (data::<E>(dim, 43), data::<E>(dim, 44));
-        let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        let bufs = NormFwd {
-            x: &x,
-            gamma: &gamma,
-            beta: &beta,
-            y: &mut y,
-            mean: &mut m,
-            rstd: &mut r,
-        };
-        Cpu.layernorm_forward(rows, dim, 1e-5, bufs);
-        let (xd, gd, bd) = (c.from_slice(&x), c.from_slice(&gamma), c.from_slice(&beta));
-        let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
-        let bufs = NormFwd {
-            x: &xd,
-            gamma: &gd,
-            beta: &bd,
-            y: &mut yd,
-            mean: &mut md,
-            rstd: &mut rd,
-        };
-        c.layernorm_forward(rows, dim, 1e-5, bufs);
-        close_all(c, &[(&yd, &y), (&md, &m), (&rd, &r)]);
-        let (mut dx, mut dg, mut db) = (vec![], data::<E>(dim, 45), data::<E>(dim, 46));
-        let (mut dgd, mut dbd) = (c.from_slice(&dg), c.from_slice(&db));
-        let bufs = NormBwd {
-            x: &x,
-            gamma: &gamma,
-            mean: &m,
-            rstd: &r,
-            dy: &g,
-            dx: &mut dx,
-            dgamma: &mut dg,
-            dbeta: &mut db,
-        };
-        Cpu.layernorm_backward(rows, dim, bufs);
-        let (md, rd) = (c.from_slice(&m), c.from_slice(&r));
-        let mut dxd = c.zeros(0);
-        let bufs = NormBwd {
-            x: &xd,
-            gamma: &gd,
-            mean: &md,
-            rstd: &rd,
-            dy: &c.from_slice(&g),
-            dx: &mut dxd,
-            dgamma: &mut dgd,
-            dbeta: &mut dbd,
-        };
-        c.layernorm_backward(rows, dim, bufs);
-        close_all(c, &[(&dxd, &dx), (&dgd, &dg), (&dbd, &db)]);
+        let ins = [&x[..], &gamma, &beta];
+        let want = norm_fwd(&Cpu, ins, |b| Cpu.layernorm_forward(rows, dim, 1e-5, b));
+        close_host(&norm_fwd(c, ins, |b| c.layernorm_forward(rows, dim, 1e-5, b)), &want);
+        let [_, m, r] = &want;
+        let (ins, grads) = ([&x[..], &gamma, m, r, &g], [&data::<E>(dim, 45)[..], &data(dim, 46)]);
+        let want = norm_bwd(&Cpu, ins, grads, |b| Cpu.layernorm_backward(rows, dim, b));
+        close_host(&norm_bwd(c, ins, grads, |b| c.layernorm_backward(rows, dim, b)), &want);
     }
 }
 
