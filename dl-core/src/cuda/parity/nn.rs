@@ -6,7 +6,8 @@
 
 use super::{close, close_all, data, dev, tol};
 use crate::ops::attention::{AttentionKernel, AttnMask, HeadDims, ScoreDims};
-use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
+use crate::ops::batchnorm::testing::{norm_bwd, norm_fwd};
+use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
 use crate::ops::conv2d::{Conv2dDims, Conv2dKernel};
 use crate::ops::dropout::DropoutKernel;
 use crate::ops::embedding::EmbeddingKernel;
@@ -160,49 +161,6 @@ fn embedding_matches_cpu() {
     let Some(c) = dev() else { return };
     embedding_case::<f32>(&c);
     embedding_case::<f64>(&c);
-}
-
-/// A normalisation forward on `dev` from host data: uploads `[x, gamma,
-/// beta]`, runs `f` and returns `[y, mean, rstd]` on the host.
-fn norm_fwd<B: Storage, E: Float>(dev: &B, ins: [&[E]; 3], f: impl FnOnce(NormFwd<'_, B::Buf<E>>)) -> [Vec<E>; 3] {
-    let [x, gamma, beta] = ins.map(|v| dev.from_slice(v));
-    let [mut y, mut mean, mut rstd] = [0; 3].map(|_| dev.zeros(0));
-    let bufs = NormFwd {
-        x: &x,
-        gamma: &gamma,
-        beta: &beta,
-        y: &mut y,
-        mean: &mut mean,
-        rstd: &mut rstd,
-    };
-    f(bufs);
-    [y, mean, rstd].map(|b| dev.to_vec(&b))
-}
-
-/// A normalisation backward likewise: uploads `[x, gamma, mean, rstd, dy]`
-/// and the parameter gradients `[dgamma, dbeta]` it accumulates into, runs
-/// `f` and returns `[dx, dgamma, dbeta]` on the host.
-fn norm_bwd<B: Storage, E: Float>(
-    dev: &B,
-    ins: [&[E]; 5],
-    grads: [&[E]; 2],
-    f: impl FnOnce(NormBwd<'_, B::Buf<E>>),
-) -> [Vec<E>; 3] {
-    let [x, gamma, mean, rstd, dy] = ins.map(|v| dev.from_slice(v));
-    let [mut dgamma, mut dbeta] = grads.map(|v| dev.from_slice(v));
-    let mut dx = dev.zeros(0);
-    let bufs = NormBwd {
-        x: &x,
-        gamma: &gamma,
-        mean: &mean,
-        rstd: &rstd,
-        dy: &dy,
-        dx: &mut dx,
-        dgamma: &mut dgamma,
-        dbeta: &mut dbeta,
-    };
-    f(bufs);
-    [dx, dgamma, dbeta].map(|b| dev.to_vec(&b))
 }
 
 /// Asserts that host copies of CUDA results equal the CPU's, one by one.

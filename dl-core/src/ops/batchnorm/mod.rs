@@ -151,8 +151,64 @@ pub trait BatchNormKernel: Storage {
     fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, Self::Buf<E>>);
 }
 
+/// Host-data drivers of the normalisation kernels, for the CPU tests of
+/// batch and layer norm and the CUDA parity tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{NormBwd, NormFwd};
+    use crate::{Float, Storage};
+
+    /// A normalisation forward on `dev` from host data: uploads `[x, gamma,
+    /// beta]`, runs `f` and returns `[y, mean, rstd]` on the host.
+    pub(crate) fn norm_fwd<B: Storage, E: Float>(
+        dev: &B,
+        ins: [&[E]; 3],
+        f: impl FnOnce(NormFwd<'_, B::Buf<E>>),
+    ) -> [Vec<E>; 3] {
+        let [x, gamma, beta] = ins.map(|v| dev.from_slice(v));
+        let [mut y, mut mean, mut rstd] = [0; 3].map(|_| dev.zeros(0));
+        let bufs = NormFwd {
+            x: &x,
+            gamma: &gamma,
+            beta: &beta,
+            y: &mut y,
+            mean: &mut mean,
+            rstd: &mut rstd,
+        };
+        f(bufs);
+        [y, mean, rstd].map(|b| dev.to_vec(&b))
+    }
+
+    /// A normalisation backward likewise: uploads `[x, gamma, mean, rstd, dy]`
+    /// and the parameter gradients `[dgamma, dbeta]` it accumulates into, runs
+    /// `f` and returns `[dx, dgamma, dbeta]` on the host.
+    pub(crate) fn norm_bwd<B: Storage, E: Float>(
+        dev: &B,
+        ins: [&[E]; 5],
+        grads: [&[E]; 2],
+        f: impl FnOnce(NormBwd<'_, B::Buf<E>>),
+    ) -> [Vec<E>; 3] {
+        let [x, gamma, mean, rstd, dy] = ins.map(|v| dev.from_slice(v));
+        let [mut dgamma, mut dbeta] = grads.map(|v| dev.from_slice(v));
+        let mut dx = dev.zeros(0);
+        let bufs = NormBwd {
+            x: &x,
+            gamma: &gamma,
+            mean: &mean,
+            rstd: &rstd,
+            dy: &dy,
+            dx: &mut dx,
+            dgamma: &mut dgamma,
+            dbeta: &mut dbeta,
+        };
+        f(bufs);
+        [dx, dgamma, dbeta].map(|b| dev.to_vec(&b))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{norm_bwd, norm_fwd};
     use super::*;
     use crate::gradcheck::{check_gradient, GradCheck};
     use crate::ops::util::testing::assert_close;
@@ -173,27 +229,15 @@ mod tests {
     }
 
     fn train(d: NormDims, x: &[f64], g: &[f64], b: &[f64]) -> Out {
-        let mut o = Out {
-            y: vec![],
-            mean: vec![],
-            rstd: vec![],
-            rm: vec![0.5; d.channels],
-            rv: vec![2.0; d.channels],
-        };
-        let running = RunningStats::Update {
-            mean: &mut o.rm,
-            var: &mut o.rv,
-        };
-        let bufs = NormFwd {
-            x: &x.to_vec(),
-            gamma: &g.to_vec(),
-            beta: &b.to_vec(),
-            y: &mut o.y,
-            mean: &mut o.mean,
-            rstd: &mut o.rstd,
-        };
-        Cpu.batchnorm_forward(d, BatchNormConfig::default(), running, bufs);
-        o
+        let (mut rm, mut rv) = (vec![0.5; d.channels], vec![2.0; d.channels]);
+        let [y, mean, rstd] = norm_fwd(&Cpu, [x, g, b], |bufs| {
+            let running = RunningStats::Update {
+                mean: &mut rm,
+                var: &mut rv,
+            };
+            Cpu.batchnorm_forward(d, BatchNormConfig::default(), running, bufs)
+        });
+        Out { y, mean, rstd, rm, rv }
     }
 
     #[test]
@@ -239,38 +283,19 @@ mod tests {
                     let o = train(D, x, g, b);
                     (o.y, o.mean, o.rstd)
                 } else {
-                    let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-                    let bufs = NormFwd {
-                        x: &x.to_vec(),
-                        gamma: &g.to_vec(),
-                        beta: &b.to_vec(),
-                        y: &mut y,
-                        mean: &mut m,
-                        rstd: &mut r,
-                    };
-                    Cpu.batchnorm_forward(
-                        D,
-                        BatchNormConfig::default(),
-                        RunningStats::Use { mean: &rm, var: &rv },
-                        bufs,
-                    );
+                    let running = RunningStats::Use { mean: &rm, var: &rv };
+                    let [y, m, r] = norm_fwd(&Cpu, [x, g, b], |bufs| {
+                        Cpu.batchnorm_forward(D, BatchNormConfig::default(), running, bufs)
+                    });
                     (y, m, r)
                 }
             };
             let loss = |x: &[f64], g: &[f64], b: &[f64]| fwd(x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
             let (_, mean, rstd) = fwd(&x, &g, &b);
-            let (mut dx, mut dg, mut db) = (vec![], vec![0.0; 2], vec![0.0; 2]);
-            let bufs = NormBwd {
-                x: &x,
-                gamma: &g,
-                mean: &mean,
-                rstd: &rstd,
-                dy: &up,
-                dx: &mut dx,
-                dgamma: &mut dg,
-                dbeta: &mut db,
-            };
-            Cpu.batchnorm_backward(D, batch_stats, bufs);
+            let ins = [&x[..], &g, &mean, &rstd, &up];
+            let [dx, dg, db] = norm_bwd(&Cpu, ins, [&[0.0; 2], &[0.0; 2]], |bufs| {
+                Cpu.batchnorm_backward(D, batch_stats, bufs)
+            });
             let opts = GradCheck::default();
             check_gradient(|v| loss(v, &g, &b), &x, &dx, opts).unwrap_or_else(|e| panic!("dx {batch_stats}: {e}"));
             check_gradient(|v| loss(&x, v, &b), &g, &dg, opts).unwrap_or_else(|e| panic!("dg {batch_stats}: {e}"));

@@ -48,20 +48,12 @@ pub trait LayerNormKernel: Storage {
 mod tests {
     use super::*;
     use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::ops::batchnorm::testing::{norm_bwd, norm_fwd};
     use crate::ops::util::testing::assert_close;
     use crate::{Cpu, Rng};
 
     fn fwd(rows: usize, dim: usize, x: &[f64], g: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        let bufs = NormFwd {
-            x: &x.to_vec(),
-            gamma: &g.to_vec(),
-            beta: &b.to_vec(),
-            y: &mut y,
-            mean: &mut m,
-            rstd: &mut r,
-        };
-        Cpu.layernorm_forward(rows, dim, 1e-5, bufs);
+        let [y, m, r] = norm_fwd(&Cpu, [x, g, b], |bufs| Cpu.layernorm_forward(rows, dim, 1e-5, bufs));
         (y, m, r)
     }
 
@@ -85,18 +77,10 @@ mod tests {
         let loss =
             |x: &[f64], g: &[f64], b: &[f64]| fwd(rows, dim, x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
         let (_, m, r) = fwd(rows, dim, &x, &g, &b);
-        let (mut dx, mut dg, mut db) = (vec![], vec![0.0; dim], vec![0.0; dim]);
-        let bufs = NormBwd {
-            x: &x,
-            gamma: &g,
-            mean: &m,
-            rstd: &r,
-            dy: &up,
-            dx: &mut dx,
-            dgamma: &mut dg,
-            dbeta: &mut db,
-        };
-        Cpu.layernorm_backward(rows, dim, bufs);
+        let zeros = vec![0.0; dim];
+        let [dx, dg, db] = norm_bwd(&Cpu, [&x, &g, &m, &r, &up], [&zeros, &zeros], |bufs| {
+            Cpu.layernorm_backward(rows, dim, bufs)
+        });
         let o = GradCheck::default();
         check_gradient(|v| loss(v, &g, &b), &x, &dx, o).unwrap();
         check_gradient(|v| loss(&x, v, &b), &g, &dg, o).unwrap();
@@ -142,28 +126,13 @@ mod tests {
             let dy: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
             let gamma: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
             let beta = vec![0f32; dim];
-            let (mut y, mut mean, mut rstd) = (vec![], vec![], vec![]);
-            let bufs = NormFwd {
-                x: &x,
-                gamma: &gamma,
-                beta: &beta,
-                y: &mut y,
-                mean: &mut mean,
-                rstd: &mut rstd,
-            };
-            Cpu.layernorm_forward(rows, dim, 1e-5, bufs);
-            let (mut dx, mut dg, mut db) = (vec![], vec![0.25f32; dim], vec![-0.5f32; dim]);
-            let bufs = NormBwd {
-                x: &x,
-                gamma: &gamma,
-                mean: &mean,
-                rstd: &rstd,
-                dy: &dy,
-                dx: &mut dx,
-                dgamma: &mut dg,
-                dbeta: &mut db,
-            };
-            Cpu.layernorm_backward(rows, dim, bufs);
+            let [_, mean, rstd] = norm_fwd(&Cpu, [&x, &gamma, &beta], |bufs| {
+                Cpu.layernorm_forward(rows, dim, 1e-5, bufs)
+            });
+            let ins = [&x[..], &gamma, &mean, &rstd, &dy];
+            let [_, dg, db] = norm_bwd(&Cpu, ins, [&vec![0.25f32; dim], &vec![-0.5f32; dim]], |bufs| {
+                Cpu.layernorm_backward(rows, dim, bufs)
+            });
             for j in 0..dim {
                 let (mut sg, mut sb) = (0.0f64, 0.0f64);
                 for r in 0..rows {
