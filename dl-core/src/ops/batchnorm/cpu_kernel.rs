@@ -1,4 +1,6 @@
-use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
+use super::{
+    check_backward, check_forward, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats,
+};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -96,9 +98,8 @@ impl BatchNormKernel for Host {
         running: RunningStats<'_, Vec<E>>,
         b: NormFwd<'_, Vec<E>>,
     ) {
+        check_forward(d, &b, &running, Vec::len);
         let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
-        let [rm, rv] = running.lens(Vec::len);
-        assert_sizes(d, x.len(), &[gamma.len(), beta.len(), rm, rv]);
         mean.resize(d.channels, E::ZERO);
         rstd.resize(d.channels, E::ZERO);
         match running {
@@ -116,10 +117,9 @@ impl BatchNormKernel for Host {
     }
 
     fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, Vec<E>>) {
+        check_backward(d, &b, Vec::len);
         let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
         let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
-        let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
-        assert_sizes(d, x.len().min(dy.len()), &per_c);
         // (sum dy, sum dy * xhat) per channel, in f64, fixed order.
         let sums = per_channel(d, |c| {
             let (mu, r) = (mean[c].to_f64(), rstd[c].to_f64());

@@ -1,7 +1,9 @@
 //! `BatchNormKernel for Cuda` (`batchnorm.cu`): per-channel statistics in
 //! f64, one block per channel (fixed order), element-wise apply kernels.
 
-use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
+use super::{
+    check_backward, check_forward, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats,
+};
 use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
@@ -69,9 +71,8 @@ impl BatchNormKernel for Cuda {
         running: RunningStats<'_, CudaBuf<E>>,
         b: NormFwd<'_, CudaBuf<E>>,
     ) {
+        check_forward(d, &b, &running, CudaBuf::len);
         let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
-        let [rm, rv] = running.lens(CudaBuf::len);
-        assert_sizes(d, x.len(), &[gamma.len(), beta.len(), rm, rv]);
         self.resize(mean, d.channels);
         self.resize(rstd, d.channels);
         if d.channels > 0 {
@@ -118,10 +119,9 @@ impl BatchNormKernel for Cuda {
     }
 
     fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, CudaBuf<E>>) {
+        check_backward(d, &b, CudaBuf::len);
         let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
         let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
-        let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
-        assert_sizes(d, x.len().min(dy.len()), &per_c);
         let n = d.outer * d.channels * d.inner;
         self.resize(dx, n);
         if d.channels == 0 {

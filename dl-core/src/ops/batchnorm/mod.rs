@@ -81,6 +81,25 @@ pub struct NormBwd<'a, Buf> {
     pub dbeta: &'a mut Buf,
 }
 
+impl<Buf> NormFwd<'_, Buf> {
+    /// The lengths, by `len`, of the inputs `[x, gamma, beta]`.
+    pub(crate) fn input_lens(&self, len: impl Fn(&Buf) -> usize) -> [usize; 3] {
+        [len(self.x), len(self.gamma), len(self.beta)]
+    }
+}
+
+impl<Buf> NormBwd<'_, Buf> {
+    /// The lengths, by `len`, of `[x, dy]`, `[mean, rstd]` and the
+    /// per-parameter buffers `[gamma, dgamma, dbeta]`.
+    pub(crate) fn lens(&self, len: impl Fn(&Buf) -> usize) -> ([usize; 2], [usize; 2], [usize; 3]) {
+        (
+            [len(self.x), len(self.dy)],
+            [len(self.mean), len(self.rstd)],
+            [len(self.gamma), len(self.dgamma), len(self.dbeta)],
+        )
+    }
+}
+
 /// The running statistics of a batch-norm forward: updated in training,
 /// used in evaluation.
 #[derive(Debug)]
@@ -112,16 +131,35 @@ impl<Buf> RunningStats<'_, Buf> {
     }
 }
 
-/// The size contract of the batch-norm kernels: `data_len` (the smallest of
-/// `x`, `dy`) holds `outer * channels * inner` elements and each
-/// per-channel buffer `channels`. A smaller buffer is a bug in the caller
-/// and panics.
+/// The size contract of the batch-norm kernels: `x` (and `dy`) hold
+/// `outer * channels * inner` elements and each per-channel buffer
+/// (`gamma`, `beta`, the statistics and gradients) `channels`. A smaller
+/// buffer is a bug in the caller and panics.
 #[track_caller]
-pub(crate) fn assert_sizes(d: NormDims, data_len: usize, per_channel: &[usize]) {
+fn assert_sizes(d: NormDims, data: &[usize], per_channel: &[usize]) {
     assert!(
-        data_len >= d.outer * d.channels * d.inner && per_channel.iter().all(|&l| l >= d.channels),
+        data.iter().all(|&l| l >= d.outer * d.channels * d.inner) && per_channel.iter().all(|&l| l >= d.channels),
         "batchnorm: buffer too small"
     );
+}
+
+/// [`assert_sizes`] for a forward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_forward<Buf>(
+    d: NormDims,
+    b: &NormFwd<'_, Buf>,
+    r: &RunningStats<'_, Buf>,
+    len: impl Fn(&Buf) -> usize,
+) {
+    let ([x, gamma, beta], [rm, rv]) = (b.input_lens(&len), r.lens(&len));
+    assert_sizes(d, &[x], &[gamma, beta, rm, rv]);
+}
+
+/// [`assert_sizes`] for a backward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_backward<Buf>(d: NormDims, b: &NormBwd<'_, Buf>, len: impl Fn(&Buf) -> usize) {
+    let (data, stats, params) = b.lens(len);
+    assert_sizes(d, &data, &[stats[0], stats[1], params[0], params[1], params[2]]);
 }
 
 /// Batch-norm kernels of a backend.

@@ -1,4 +1,4 @@
-use super::{assert_sizes, LayerNormKernel, NormBwd, NormFwd};
+use super::{check_backward, check_forward, LayerNormKernel, NormBwd, NormFwd};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -12,16 +12,9 @@ const COL_CHUNK: usize = 64;
 
 impl LayerNormKernel for Host {
     fn layernorm_forward<E: Float>(&self, rows: usize, dim: usize, eps: f64, b: NormFwd<'_, Vec<E>>) {
+        check_forward(rows, dim, &b, Vec::len);
         let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
         let n = rows * dim;
-        assert_sizes(
-            "layernorm_forward",
-            rows,
-            dim,
-            &[x.len()],
-            &[],
-            &[gamma.len(), beta.len()],
-        );
         y.resize(n, E::ZERO);
         mean.resize(rows, E::ZERO);
         rstd.resize(rows, E::ZERO);
@@ -53,18 +46,10 @@ impl LayerNormKernel for Host {
     }
 
     fn layernorm_backward<E: Float>(&self, rows: usize, dim: usize, b: NormBwd<'_, Vec<E>>) {
+        check_backward(rows, dim, &b, Vec::len);
         let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
         let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
         let n = rows * dim;
-        let per_col = [gamma.len(), dgamma.len(), dbeta.len()];
-        assert_sizes(
-            "layernorm_backward",
-            rows,
-            dim,
-            &[x.len(), dy.len()],
-            &[mean.len(), rstd.len()],
-            &per_col,
-        );
         dx.resize(n, E::ZERO);
         if n == 0 {
             return;

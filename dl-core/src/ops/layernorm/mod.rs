@@ -19,19 +19,26 @@ pub use crate::ops::batchnorm::{NormBwd, NormFwd};
 /// and each of `per_col` (`gamma`, `beta` and their gradients) `dim`. A
 /// smaller buffer is a bug in the caller and panics, naming `kernel`.
 #[track_caller]
-pub(crate) fn assert_sizes(
-    kernel: &str,
-    rows: usize,
-    dim: usize,
-    data: &[usize],
-    per_row: &[usize],
-    per_col: &[usize],
-) {
+fn assert_sizes(kernel: &str, rows: usize, dim: usize, data: &[usize], per_row: &[usize], per_col: &[usize]) {
     let fits = |lens: &[usize], need: usize| lens.iter().all(|&l| l >= need);
     assert!(
         fits(data, rows * dim) && fits(per_row, rows) && fits(per_col, dim),
         "{kernel}: buffer too small"
     );
+}
+
+/// [`assert_sizes`] for the forward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_forward<Buf>(rows: usize, dim: usize, b: &NormFwd<'_, Buf>, len: impl Fn(&Buf) -> usize) {
+    let [x, gamma, beta] = b.input_lens(len);
+    assert_sizes("layernorm_forward", rows, dim, &[x], &[], &[gamma, beta]);
+}
+
+/// [`assert_sizes`] for the backward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_backward<Buf>(rows: usize, dim: usize, b: &NormBwd<'_, Buf>, len: impl Fn(&Buf) -> usize) {
+    let (data, per_row, per_col) = b.lens(len);
+    assert_sizes("layernorm_backward", rows, dim, &data, &per_row, &per_col);
 }
 
 /// Layer-norm kernels of a backend.
