@@ -36,7 +36,7 @@ use super::pool1d::{Pool1dDims, Pool1dKernel};
 use super::pool2d::{Pool2dDims, Pool2dKernel};
 use super::reduce::{Reduce, ReduceDims, ReduceKernel};
 use super::rnn::{RnnKernel, RnnStep, RnnStepBwd, RnnStepFwd};
-use super::softmax::SoftmaxKernel;
+use super::softmax::{SoftmaxDims, SoftmaxKernel};
 use super::util::{UnaryKernel, UnaryOp};
 use crate::backend::Storage;
 use crate::cpu::Cpu;
@@ -217,8 +217,8 @@ mono_kernels! {
         fn rnn_step_backward(s: RnnStep, b: RnnStepBwd<'_, Vec<E>>);
     }
     impl SoftmaxKernel {
-        fn softmax_forward(rows: usize, cols: usize, log: bool, x: &Vec<E>, y: &mut Vec<E>);
-        fn softmax_backward(rows: usize, cols: usize, log: bool, y: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>);
+        fn softmax_forward(d: SoftmaxDims, x: &Vec<E>, y: &mut Vec<E>);
+        fn softmax_backward(d: SoftmaxDims, y: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>);
     }
 }
 

@@ -119,9 +119,7 @@ impl ScoreDims {
     /// and panics, naming `kernel`). Returns that count.
     #[track_caller]
     pub(crate) fn check(&self, kernel: &str, lens: &[usize]) -> usize {
-        let n = self.elems();
-        assert!(lens.iter().all(|&l| l >= n), "{kernel}: buffer too small");
-        n
+        crate::ops::util::assert_lens(kernel, lens, self.elems())
     }
 }
 

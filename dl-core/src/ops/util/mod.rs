@@ -18,6 +18,15 @@ use crate::dtype::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
+/// The size contract of a kernel whose buffers all hold `need` elements:
+/// a shorter one is a bug in the caller and panics, naming `kernel`.
+/// Returns `need`.
+#[track_caller]
+pub(crate) fn assert_lens(kernel: &str, lens: &[usize], need: usize) -> usize {
+    assert!(lens.iter().all(|&l| l >= need), "{kernel}: buffer too small");
+    need
+}
+
 /// The math of an element-wise op: `y = f(x)` and `dy/dx`.
 pub trait UnaryOp: Copy + Send + Sync + 'static {
     /// The op's name (for messages and kernel names).
