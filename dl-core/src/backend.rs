@@ -47,6 +47,35 @@ pub trait Storage: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn synchronize(&self) {}
 }
 
+/// The body of the `*OnHost` kernels (download, compute, upload): runs `f`
+/// on host copies of the inputs `ins` and the outputs `outs`, then writes
+/// the outputs back in order. An output given with `Some(len)` is one `f`
+/// overwrites: it starts as `len` zeros on the host (nothing is downloaded)
+/// and the device buffer is resized to `len`; one given with `None` is
+/// updated in place (downloaded first, its length kept).
+pub(crate) fn on_host<B: Storage, E: Float, const I: usize, const O: usize>(
+    dev: &B,
+    ins: [&B::Buf<E>; I],
+    outs: [(&mut B::Buf<E>, Option<usize>); O],
+    f: impl FnOnce([&[E]; I], [&mut [E]; O]),
+) {
+    let ins = ins.map(|b| dev.to_vec(b));
+    let mut host: [Vec<E>; O] = std::array::from_fn(|i| match outs[i].1 {
+        Some(len) => vec![E::ZERO; len],
+        None => dev.to_vec(&*outs[i].0),
+    });
+    f(
+        std::array::from_fn(|i| ins[i].as_slice()),
+        host.each_mut().map(|h| h.as_mut_slice()),
+    );
+    for ((buf, len), h) in outs.into_iter().zip(&host) {
+        if let Some(len) = len {
+            dev.resize(buf, len);
+        }
+        dev.write(buf, h);
+    }
+}
+
 /// Declares [`Backend`] with the kernel traits given, and implements it
 /// for every type that implements them all: the list is written once.
 macro_rules! backend {
@@ -83,4 +112,31 @@ backend! {
     crate::ops::rnn::RnnKernel,
     crate::ops::loss::LossKernel,
     crate::ops::optim::OptimKernel,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Cpu;
+
+    /// `on_host` hands `f` the inputs and outputs as the kernels of the
+    /// `*OnHost` opt-ins need them: `Some(len)` outputs as `len` zeros,
+    /// resized on the device; `None` outputs with their contents, in place.
+    #[test]
+    fn on_host_overwrites_or_updates_outputs() {
+        let (x, w) = (vec![1.0, 2.0], vec![10.0]);
+        let (mut y, mut acc) = (vec![7.0; 5], vec![0.5, 0.25]);
+        on_host(
+            &Cpu,
+            [&x, &w],
+            [(&mut y, Some(3)), (&mut acc, None)],
+            |[x, w], [y, acc]| {
+                assert_eq!((x, w), (&[1.0, 2.0][..], &[10.0][..]));
+                assert_eq!((&*y, &*acc), (&[0.0; 3][..], &[0.5, 0.25][..]));
+                y[0] = x[1] * w[0];
+                acc[1] += 1.0;
+            },
+        );
+        assert_eq!((y, acc), (vec![20.0, 0.0, 0.0], vec![0.5, 1.25]));
+    }
 }

@@ -125,6 +125,32 @@ pub trait Float:
     fn dot(a: &[Self], b: &[Self]) -> Self;
 }
 
+/// `Float` methods that are the standard library's method of the same name
+/// on `$t`, always inlined, by signature: `fn m(self) -> Self`,
+/// `fn m(self, o: Self) -> Self` and `fn m(self) -> bool`.
+macro_rules! std_methods {
+    ($t:ty; Self: $($un:ident),*; (o) Self: $($bin:ident),*; bool: $($pred:ident),*) => {
+        $(
+            #[inline(always)]
+            fn $un(self) -> Self {
+                <$t>::$un(self)
+            }
+        )*
+        $(
+            #[inline(always)]
+            fn $bin(self, o: Self) -> Self {
+                <$t>::$bin(self, o)
+            }
+        )*
+        $(
+            #[inline(always)]
+            fn $pred(self) -> bool {
+                <$t>::$pred(self)
+            }
+        )*
+    };
+}
+
 macro_rules! impl_float {
     ($t:ty, $d:expr, $erf:path, $transpose:path, $dot:path) => {
         impl Float for $t {
@@ -165,53 +191,10 @@ macro_rules! impl_float {
                 self as f64
             }
             #[inline(always)]
-            fn exp(self) -> Self {
-                <$t>::exp(self)
-            }
-            #[inline(always)]
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-            #[inline(always)]
-            fn sqrt(self) -> Self {
-                <$t>::sqrt(self)
-            }
-            #[inline(always)]
-            fn tanh(self) -> Self {
-                <$t>::tanh(self)
-            }
-            #[inline(always)]
             fn erf(self) -> Self {
                 $erf(self)
             }
-            #[inline(always)]
-            fn powf(self, p: Self) -> Self {
-                <$t>::powf(self, p)
-            }
-            #[inline(always)]
-            fn abs(self) -> Self {
-                <$t>::abs(self)
-            }
-            #[inline(always)]
-            fn ln_1p(self) -> Self {
-                <$t>::ln_1p(self)
-            }
-            #[inline(always)]
-            fn max(self, o: Self) -> Self {
-                <$t>::max(self, o)
-            }
-            #[inline(always)]
-            fn min(self, o: Self) -> Self {
-                <$t>::min(self, o)
-            }
-            #[inline(always)]
-            fn is_finite(self) -> bool {
-                <$t>::is_finite(self)
-            }
-            #[inline(always)]
-            fn is_nan(self) -> bool {
-                <$t>::is_nan(self)
-            }
+            std_methods!($t; Self: exp, ln, sqrt, tanh, abs, ln_1p; (o) Self: powf, max, min; bool: is_finite, is_nan);
         }
     };
 }

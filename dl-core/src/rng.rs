@@ -27,28 +27,18 @@ impl Rng {
     /// assert_eq!(a.next_u64(), b.next_u64());
     /// ```
     pub fn new(seed: u64) -> Self {
-        let mut st = seed;
+        Self::expand(seed)
+    }
+    /// The state drawn from `st` by four SplitMix64 steps.
+    fn expand(mut st: u64) -> Self {
         Self {
-            s: [
-                splitmix(&mut st),
-                splitmix(&mut st),
-                splitmix(&mut st),
-                splitmix(&mut st),
-            ],
+            s: std::array::from_fn(|_| splitmix(&mut st)),
         }
     }
     /// An independent generator derived from this one's seed and `stream`
     /// (does not advance `self`).
     pub fn fork(&self, stream: u64) -> Self {
-        let mut st = self.s[0] ^ stream.wrapping_mul(0xD134_2543_DE82_EF95) ^ self.s[3].rotate_left(17);
-        Self {
-            s: [
-                splitmix(&mut st),
-                splitmix(&mut st),
-                splitmix(&mut st),
-                splitmix(&mut st),
-            ],
-        }
+        Self::expand(self.s[0] ^ stream.wrapping_mul(0xD134_2543_DE82_EF95) ^ self.s[3].rotate_left(17))
     }
     /// 64 random bits.
     pub fn next_u64(&mut self) -> u64 {

@@ -104,6 +104,14 @@ fn close<E: Float>(cuda: &Cuda, got: &<Cuda as Storage>::Buf<E>, want: &[E]) {
     assert_close(&cuda.to_vec(got), want, rtol, atol);
 }
 
+/// [`close`] for each `(got, want)` pair.
+#[track_caller]
+fn close_all<E: Float>(cuda: &Cuda, pairs: &[(&<Cuda as Storage>::Buf<E>, &Vec<E>)]) {
+    for (got, want) in pairs {
+        close(cuda, got, want);
+    }
+}
+
 fn unary_case<E: Float, Op: UnaryOp>(cuda: &Cuda, op: Op, xs: &[E]) {
     let g = data::<E>(xs.len(), 7);
     let (mut y, mut dx) = (Vec::new(), Vec::new());
@@ -185,7 +193,7 @@ fn small_ops<E: Float>(cuda: &Cuda) {
     use crate::ops::bias::{BiasDims, BiasKernel};
     use crate::ops::binary::{BinaryDims, BinaryKernel};
     use crate::ops::reduce::ReduceKernel;
-    use crate::ops::softmax::SoftmaxKernel;
+    use crate::ops::softmax::{SoftmaxDims, SoftmaxKernel};
     // axpy
     let (x, y0) = (data::<E>(3000, 5), data::<E>(3000, 6));
     let mut y = y0.clone();
@@ -240,11 +248,16 @@ fn small_ops<E: Float>(cuda: &Cuda) {
         let (rows, cols) = (6, 700);
         let (x, g) = (data::<E>(rows * cols, 14), data::<E>(rows * cols, 15));
         let (mut y, mut dx) = (Vec::new(), Vec::new());
-        Cpu.softmax_forward(rows, cols, log, &x, &mut y);
-        Cpu.softmax_backward(rows, cols, log, &y, &g, &mut dx);
+        Cpu.softmax_forward(SoftmaxDims::new(rows, cols, log), &x, &mut y);
+        Cpu.softmax_backward(SoftmaxDims::new(rows, cols, log), &y, &g, &mut dx);
         let (mut yd, mut dxd) = (cuda.zeros(0), cuda.zeros(0));
-        cuda.softmax_forward(rows, cols, log, &cuda.from_slice(&x), &mut yd);
-        cuda.softmax_backward(rows, cols, log, &cuda.from_slice(&y), &cuda.from_slice(&g), &mut dxd);
+        cuda.softmax_forward(SoftmaxDims::new(rows, cols, log), &cuda.from_slice(&x), &mut yd);
+        cuda.softmax_backward(
+            SoftmaxDims::new(rows, cols, log),
+            &cuda.from_slice(&y),
+            &cuda.from_slice(&g),
+            &mut dxd,
+        );
         close(cuda, &yd, &y);
         close(cuda, &dxd, &dx);
     }

@@ -19,9 +19,9 @@
 //! Adding a kernel method: write it for `Host` in the op's `cpu_kernel.rs`
 //! and add its signature to the list below (with `Vec<E>` for buffers).
 
-use super::attention::{AttentionKernel, AttnMask, HeadDims};
+use super::attention::{AttentionKernel, HeadDims, ScoreDims};
 use super::axpy::AxpyKernel;
-use super::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims};
+use super::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats};
 use super::bias::{BiasDims, BiasKernel};
 use super::binary::{BinaryDims, BinaryKernel, BinaryOp};
 use super::conv1d::{Conv1dDims, Conv1dKernel};
@@ -35,8 +35,8 @@ use super::optim::{AdagradHyper, AdamHyper, OptimKernel, Penalty, RmsPropHyper, 
 use super::pool1d::{Pool1dDims, Pool1dKernel};
 use super::pool2d::{Pool2dDims, Pool2dKernel};
 use super::reduce::{Reduce, ReduceDims, ReduceKernel};
-use super::rnn::{RnnKernel, RnnStep};
-use super::softmax::SoftmaxKernel;
+use super::rnn::{RnnKernel, RnnStep, RnnStepBwd, RnnStepFwd};
+use super::softmax::{SoftmaxDims, SoftmaxKernel};
 use super::util::{UnaryKernel, UnaryOp};
 use crate::backend::Storage;
 use crate::cpu::Cpu;
@@ -132,8 +132,8 @@ macro_rules! mono_kernels {
 
 mono_kernels! {
     impl AttentionKernel {
-        fn masked_softmax_forward(count: usize, tq: usize, tk: usize, mask: AttnMask, s: &mut Vec<E>);
-        fn masked_softmax_backward(count: usize, tq: usize, tk: usize, mask: AttnMask, p: &Vec<E>, dp: &mut Vec<E>);
+        fn masked_softmax_forward(d: ScoreDims, s: &mut Vec<E>);
+        fn masked_softmax_backward(d: ScoreDims, p: &Vec<E>, dp: &mut Vec<E>);
         fn split_heads(d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>);
         fn merge_heads(d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>);
     }
@@ -141,9 +141,8 @@ mono_kernels! {
         fn axpy(alpha: E, x: &Vec<E>, y: &mut Vec<E>);
     }
     impl BatchNormKernel {
-        fn batchnorm_forward_train(d: NormDims, cfg: BatchNormConfig, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>, running_mean: &mut Vec<E>, running_var: &mut Vec<E>);
-        fn batchnorm_forward_eval(d: NormDims, cfg: BatchNormConfig, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, running_mean: &Vec<E>, running_var: &Vec<E>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>);
-        fn batchnorm_backward(d: NormDims, batch_stats: bool, x: &Vec<E>, gamma: &Vec<E>, mean: &Vec<E>, rstd: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>, dgamma: &mut Vec<E>, dbeta: &mut Vec<E>);
+        fn batchnorm_forward(d: NormDims, cfg: BatchNormConfig, running: RunningStats<'_, Vec<E>>, b: NormFwd<'_, Vec<E>>);
+        fn batchnorm_backward(d: NormDims, batch_stats: bool, b: NormBwd<'_, Vec<E>>);
     }
     impl BiasKernel {
         fn bias_add(d: BiasDims, b: &Vec<E>, y: &mut Vec<E>);
@@ -171,8 +170,8 @@ mono_kernels! {
         fn embedding_backward(vocab: usize, dim: usize, ids: &Vec<E>, dy: &Vec<E>, dw: &mut Vec<E>);
     }
     impl LayerNormKernel {
-        fn layernorm_forward(rows: usize, dim: usize, eps: f64, x: &Vec<E>, gamma: &Vec<E>, beta: &Vec<E>, y: &mut Vec<E>, mean: &mut Vec<E>, rstd: &mut Vec<E>);
-        fn layernorm_backward(rows: usize, dim: usize, x: &Vec<E>, gamma: &Vec<E>, mean: &Vec<E>, rstd: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>, dgamma: &mut Vec<E>, dbeta: &mut Vec<E>);
+        fn layernorm_forward(rows: usize, dim: usize, eps: f64, b: NormFwd<'_, Vec<E>>);
+        fn layernorm_backward(rows: usize, dim: usize, b: NormBwd<'_, Vec<E>>);
     }
     impl LossKernel {
         fn cross_entropy(d: ClassDims, smoothing: f64, scale: f64, logits: &Vec<E>, labels: &Vec<u32>, grad: &mut Vec<E>) -> Result<E, BadLabel>;
@@ -214,12 +213,12 @@ mono_kernels! {
         fn reduce_backward(r: Reduce, d: ReduceDims, x: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>);
     }
     impl RnnKernel {
-        fn rnn_step_forward(s: RnnStep, g: &Vec<E>, r: &Vec<E>, b_hh: &Vec<E>, h: &mut Vec<E>, c: &mut Vec<E>, acts: &mut Vec<E>, y: &mut Vec<E>);
-        fn rnn_step_backward(s: RnnStep, acts: &Vec<E>, h: &Vec<E>, c: &Vec<E>, dy: &Vec<E>, dh: &mut Vec<E>, dc: &mut Vec<E>, dg: &mut Vec<E>, dr: &mut Vec<E>);
+        fn rnn_step_forward(s: RnnStep, b: RnnStepFwd<'_, Vec<E>>);
+        fn rnn_step_backward(s: RnnStep, b: RnnStepBwd<'_, Vec<E>>);
     }
     impl SoftmaxKernel {
-        fn softmax_forward(rows: usize, cols: usize, log: bool, x: &Vec<E>, y: &mut Vec<E>);
-        fn softmax_backward(rows: usize, cols: usize, log: bool, y: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>);
+        fn softmax_forward(d: SoftmaxDims, x: &Vec<E>, y: &mut Vec<E>);
+        fn softmax_backward(d: SoftmaxDims, y: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>);
     }
 }
 
@@ -287,6 +286,26 @@ macro_rules! mono_unary_op {
     };
 }
 pub(crate) use mono_unary_op;
+
+/// `impl UnaryOp for super::$op` for an element-wise op of dl-core: its
+/// `NAME`, its CUDA kernels (`super::cuda_kernel::$cuda`, feature `cuda`),
+/// its CPU kernels compiled here ([`mono_unary_op!`]) and the methods given,
+/// each `#[inline(always)]` (`E: Float` needs no import).
+macro_rules! core_unary_op {
+    ($op:ident, $name:literal, $cuda:ident; $(fn $f:ident $(<$e:ident: Float>)? ($($arg:tt)*) -> $ret:ty $body:block)*) => {
+        impl $crate::ops::util::UnaryOp for super::$op {
+            const NAME: &'static str = $name;
+            #[cfg(feature = "cuda")]
+            const CUDA: Option<$crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::$cuda);
+            $crate::ops::mono::mono_unary_op!();
+            $(
+                #[inline(always)]
+                fn $f $(<$e: $crate::Float>)? ($($arg)*) -> $ret $body
+            )*
+        }
+    };
+}
+pub(crate) use core_unary_op;
 
 /// The generic body of the element-wise forward kernel (`Host`'s).
 #[doc(hidden)]

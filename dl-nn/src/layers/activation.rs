@@ -6,7 +6,7 @@
 //! `nn.Softmax(dim=-1)`, `nn.LogSoftmax(dim=-1)`.
 
 use crate::module::{Layer, Module, OutputShape};
-use dl_core::ops::softmax::last_axis;
+use dl_core::ops::softmax::{last_axis, SoftmaxDims};
 use dl_core::ops::util::UnaryOp;
 use dl_core::{Backend, Cpu, Float, Shape, Tensor};
 use std::marker::PhantomData;
@@ -39,7 +39,7 @@ pub fn softmax_forward<B: Backend, E: Float>(
     cols: usize,
     log: bool,
 ) {
-    dev.softmax_forward(rows, cols, log, x, y);
+    dev.softmax_forward(SoftmaxDims::new(rows, cols, log), x, y);
 }
 
 /// Backward of [`softmax_forward`] from its output `y` (`dx` is resized).
@@ -52,7 +52,7 @@ pub fn softmax_backward<B: Backend, E: Float>(
     cols: usize,
     log: bool,
 ) {
-    dev.softmax_backward(rows, cols, log, y, dy, dx);
+    dev.softmax_backward(SoftmaxDims::new(rows, cols, log), y, dy, dx);
 }
 
 /// Implements `OutputShape<S> = S` for a shape-preserving activation.

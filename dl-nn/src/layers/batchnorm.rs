@@ -15,7 +15,7 @@
 
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
-use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use dl_core::ops::batchnorm::{BatchNormConfig, NormBwd, NormDims, NormFwd, RunningStats};
 use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S3};
 
 /// Forward on flat buffers `[outer, channels, inner]`. In training mode
@@ -37,11 +37,26 @@ pub fn batchnorm_forward<B: Backend, E: Float>(
     mean: &mut B::Buf<E>,
     rstd: &mut B::Buf<E>,
 ) {
-    if training {
-        dev.batchnorm_forward_train(d, cfg, x, weight, bias, y, mean, rstd, running_mean, running_var);
+    let running = if training {
+        RunningStats::Update {
+            mean: running_mean,
+            var: running_var,
+        }
     } else {
-        dev.batchnorm_forward_eval(d, cfg, x, weight, bias, running_mean, running_var, y, mean, rstd);
-    }
+        RunningStats::Use {
+            mean: running_mean,
+            var: running_var,
+        }
+    };
+    let bufs = NormFwd {
+        x,
+        gamma: weight,
+        beta: bias,
+        y,
+        mean,
+        rstd,
+    };
+    dev.batchnorm_forward(d, cfg, running, bufs);
 }
 
 /// Backward on flat buffers: writes `dx`, accumulates `dweight` and `dbias`.
@@ -60,7 +75,17 @@ pub fn batchnorm_backward<B: Backend, E: Float>(
     dweight: &mut B::Buf<E>,
     dbias: &mut B::Buf<E>,
 ) {
-    dev.batchnorm_backward(d, training, x, weight, mean, rstd, dy, dx, dweight, dbias);
+    let bufs = NormBwd {
+        x,
+        gamma: weight,
+        mean,
+        rstd,
+        dy,
+        dx,
+        dgamma: dweight,
+        dbeta: dbias,
+    };
+    dev.batchnorm_backward(d, training, bufs);
 }
 
 /// What backward needs from a batch-norm forward.
@@ -126,18 +151,19 @@ macro_rules! batchnorm_layer {
             fn run_forward_eval(&self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims) {
                 let dev = &self.weight.dev;
                 let (mut m, mut r) = (dev.zeros(0), dev.zeros(0));
-                dev.batchnorm_forward_eval(
-                    d,
-                    self.config,
+                let running = RunningStats::Use {
+                    mean: &self.running_mean.value,
+                    var: &self.running_var.value,
+                };
+                let bufs = NormFwd {
                     x,
-                    &self.weight.value,
-                    &self.bias.value,
-                    &self.running_mean.value,
-                    &self.running_var.value,
+                    gamma: &self.weight.value,
+                    beta: &self.bias.value,
                     y,
-                    &mut m,
-                    &mut r,
-                );
+                    mean: &mut m,
+                    rstd: &mut r,
+                };
+                dev.batchnorm_forward(d, self.config, running, bufs);
             }
 
             fn run_backward(&mut self, x: &B::Buf<E>, dy: &B::Buf<E>, dx: &mut B::Buf<E>, d: NormDims, cache: &BatchNormCache<B, E>) {

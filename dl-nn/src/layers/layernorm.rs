@@ -6,6 +6,7 @@
 
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
+use dl_core::ops::layernorm::{NormBwd, NormFwd};
 use dl_core::{Backend, Cpu, Float, Param, Shape, Tensor, S1, S2, S3};
 
 /// Forward on flat buffers of `rows` rows of `dim` features: writes `y` and
@@ -23,7 +24,15 @@ pub fn layernorm_forward<B: Backend, E: Float>(
     dim: usize,
     eps: f64,
 ) {
-    dev.layernorm_forward(rows, dim, eps, x, weight, bias, y, mean, rstd);
+    let bufs = NormFwd {
+        x,
+        gamma: weight,
+        beta: bias,
+        y,
+        mean,
+        rstd,
+    };
+    dev.layernorm_forward(rows, dim, eps, bufs);
 }
 
 /// Backward on flat buffers: writes `dx`, accumulates `dweight`, `dbias`.
@@ -41,7 +50,17 @@ pub fn layernorm_backward<B: Backend, E: Float>(
     rows: usize,
     dim: usize,
 ) {
-    dev.layernorm_backward(rows, dim, x, weight, mean, rstd, dy, dx, dweight, dbias);
+    let bufs = NormBwd {
+        x,
+        gamma: weight,
+        mean,
+        rstd,
+        dy,
+        dx,
+        dgamma: dweight,
+        dbeta: dbias,
+    };
+    dev.layernorm_backward(rows, dim, bufs);
 }
 
 /// Layer normalisation of the last dimension `D`, on `S1<D>`, `S2<T, D>`

@@ -31,7 +31,7 @@ use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
 use dl_core::ops::matmul::{Batch, Gemm, GemmWorkspace};
-use dl_core::ops::rnn::{Cell, RnnStep};
+use dl_core::ops::rnn::{Cell, RnnStep, RnnStepBwd, RnnStepFwd};
 use dl_core::shape::defaults;
 use dl_core::{Backend, Cpu, Error, Float, ParamKind, RawParam, Result, Rng, Tensor, S1, S2};
 use std::marker::PhantomData;
@@ -305,16 +305,16 @@ pub fn rnn_forward<B: Backend, E: Float>(
                     ..Batch::one()
                 };
                 dev.gemm_batched_ws(gemm, Gemm::new(n, gh, hd, false, true), batch, &h[i], &p[1].value, r);
-                dev.rnn_step_forward(
-                    d.step(dir, k),
-                    &g[i],
+                let b = RnnStepFwd {
+                    g: &g[i],
                     r,
-                    &p[3].value,
-                    &mut h[i],
-                    &mut c[i],
-                    &mut acts[i],
-                    out,
-                );
+                    b_hh: &p[3].value,
+                    h: &mut h[i],
+                    c: &mut c[i],
+                    acts: &mut acts[i],
+                    y: out,
+                };
+                dev.rnn_step_forward(d.step(dir, k), b);
             }
         }
     }
@@ -377,17 +377,17 @@ pub fn rnn_backward<B: Backend, E: Float>(
             dev.fill(dc, E::ZERO);
             let p = &mut params[4 * i..4 * i + 4];
             for k in (0..t).rev() {
-                dev.rnn_step_backward(
-                    d.step(dir, k),
-                    &cache.acts[i],
-                    &cache.h[i],
-                    &cache.c[i],
-                    dy_l,
+                let b = RnnStepBwd {
+                    acts: &cache.acts[i],
+                    h: &cache.h[i],
+                    c: &cache.c[i],
+                    dy: dy_l,
                     dh,
                     dc,
                     dg,
                     dr,
-                );
+                };
+                dev.rnn_step_backward(d.step(dir, k), b);
                 if k > 0 {
                     let batch = Batch {
                         a_offset: k * n * gh,

@@ -31,7 +31,7 @@
 use super::cross_entropy::{cross_entropy_flat, labels_to_idx};
 use super::Loss;
 use dl_core::ops::loss::PointwiseLoss;
-use dl_core::ops::softmax::last_axis;
+use dl_core::ops::softmax::{last_axis, SoftmaxDims};
 use dl_core::{Backend, Error, Float, Result, Shape, Tensor, S1};
 
 const OP: &str = "distillation";
@@ -127,13 +127,13 @@ pub fn soft_target_flat<B: Backend, E: Float>(
     dev.copy(teacher, &mut s.zt);
     dev.scale(&mut s.zt, inv_t);
     // p = softmax(t / T), log q = log_softmax(s / T).
-    dev.softmax_forward(rows, cols, false, &s.zt, &mut s.pt);
-    dev.softmax_forward(rows, cols, true, &s.zs, &mut s.lq);
+    dev.softmax_forward(SoftmaxDims::new(rows, cols, false), &s.zt, &mut s.pt);
+    dev.softmax_forward(SoftmaxDims::new(rows, cols, true), &s.zs, &mut s.lq);
     // KL(p || q) / batch, and its gradient -p / batch with respect to log q
     // (into zt, free now).
     let kl = dev.pointwise_loss(PointwiseLoss::KlDiv, n, 1.0 / batch as f64, &s.lq, &s.pt, &mut s.zt);
     // Through the log-softmax: (q - p) / batch with respect to s / T (into zs).
-    dev.softmax_backward(rows, cols, true, &s.lq, &s.zt, &mut s.zs);
+    dev.softmax_backward(SoftmaxDims::new(rows, cols, true), &s.lq, &s.zt, &mut s.zs);
     // d/ds = d/dz / T; times weight T^2.
     dev.axpy(E::from_f64(weight * temperature), &s.zs, grad);
     Ok(E::from_f64(weight * temperature * temperature * kl.to_f64()))

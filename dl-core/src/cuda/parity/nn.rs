@@ -4,9 +4,10 @@
 //! kernel the Rust side launches is an entry of its compiled module.
 //! Without a GPU each test prints `skipped: no CUDA driver/GPU (...)`.
 
-use super::{close, data, dev, tol};
-use crate::ops::attention::{AttentionKernel, AttnMask, HeadDims};
-use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims};
+use super::{close, close_all, data, dev, tol};
+use crate::ops::attention::{AttentionKernel, AttnMask, HeadDims, ScoreDims};
+use crate::ops::batchnorm::testing::{norm_bwd, norm_fwd};
+use crate::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormDims, RunningStats};
 use crate::ops::conv2d::{Conv2dDims, Conv2dKernel};
 use crate::ops::dropout::DropoutKernel;
 use crate::ops::embedding::EmbeddingKernel;
@@ -167,6 +168,15 @@ fn embedding_matches_cpu() {
     embedding_case::<f64>(&c);
 }
 
+/// Asserts that host copies of CUDA results equal the CPU's, one by one.
+#[track_caller]
+fn close_host<E: Float>(got: &[Vec<E>], want: &[Vec<E>]) {
+    let (rtol, atol) = tol::<E>();
+    for (got, want) in got.iter().zip(want) {
+        assert_close(got, want, rtol, atol);
+    }
+}
+
 fn batchnorm_case<E: Float>(c: &Cuda) {
     let cfg = BatchNormConfig::default();
     for d in [
@@ -186,49 +196,48 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
         let (gamma, beta) = (data::<E>(d.channels, 33), data::<E>(d.channels, 34));
         let rv0: Vec<E> = data::<E>(d.channels, 35).iter().map(|v| v.abs()).collect();
         let rm0 = data::<E>(d.channels, 36);
-        let (gd, bd) = (c.from_slice(&gamma), c.from_slice(&beta));
+        let ins = [&x[..], &gamma, &beta];
         // training forward
-        let (mut y, mut m, mut r, mut rm, mut rv) = (vec![], vec![], vec![], rm0.clone(), rv0.clone());
-        Cpu.batchnorm_forward_train(d, cfg, &x, &gamma, &beta, &mut y, &mut m, &mut r, &mut rm, &mut rv);
-        let xd = c.from_slice(&x);
-        let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
+        let (mut rm, mut rv) = (rm0.clone(), rv0.clone());
+        let want = norm_fwd(&Cpu, ins, |b| {
+            let running = RunningStats::Update {
+                mean: &mut rm,
+                var: &mut rv,
+            };
+            Cpu.batchnorm_forward(d, cfg, running, b)
+        });
         let (mut rmd, mut rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
-        c.batchnorm_forward_train(d, cfg, &xd, &gd, &bd, &mut yd, &mut md, &mut rd, &mut rmd, &mut rvd);
-        for (got, want) in [(&yd, &y), (&md, &m), (&rd, &r), (&rmd, &rm), (&rvd, &rv)] {
-            close(c, got, want);
-        }
+        let got = norm_fwd(c, ins, |b| {
+            let running = RunningStats::Update {
+                mean: &mut rmd,
+                var: &mut rvd,
+            };
+            c.batchnorm_forward(d, cfg, running, b)
+        });
+        close_host(&got, &want);
+        close_all(c, &[(&rmd, &rm), (&rvd, &rv)]);
         // backward, training and evaluation statistics
+        let [_, m, r] = &want;
         for batch_stats in [true, false] {
-            let (mut dx, mut dg, mut db) = (vec![], data::<E>(d.channels, 37), data::<E>(d.channels, 38));
-            let (mut dgd, mut dbd) = (c.from_slice(&dg), c.from_slice(&db));
-            Cpu.batchnorm_backward(d, batch_stats, &x, &gamma, &m, &r, &g, &mut dx, &mut dg, &mut db);
-            let (md, rd) = (c.from_slice(&m), c.from_slice(&r));
-            let mut dxd = c.zeros(0);
-            c.batchnorm_backward(
-                d,
-                batch_stats,
-                &xd,
-                &gd,
-                &md,
-                &rd,
-                &c.from_slice(&g),
-                &mut dxd,
-                &mut dgd,
-                &mut dbd,
+            let (ins, grads) = (
+                [&x[..], &gamma, m, r, &g],
+                [&data::<E>(d.channels, 37)[..], &data(d.channels, 38)],
             );
-            close(c, &dxd, &dx);
-            close(c, &dgd, &dg);
-            close(c, &dbd, &db);
+            let want = norm_bwd(&Cpu, ins, grads, |b| Cpu.batchnorm_backward(d, batch_stats, b));
+            close_host(
+                &norm_bwd(c, ins, grads, |b| c.batchnorm_backward(d, batch_stats, b)),
+                &want,
+            );
         }
         // evaluation forward
-        let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        Cpu.batchnorm_forward_eval(d, cfg, &x, &gamma, &beta, &rm0, &rv0, &mut y, &mut m, &mut r);
-        let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
+        let want = norm_fwd(&Cpu, ins, |b| {
+            Cpu.batchnorm_forward(d, cfg, RunningStats::Use { mean: &rm0, var: &rv0 }, b)
+        });
         let (rmd, rvd) = (c.from_slice(&rm0), c.from_slice(&rv0));
-        c.batchnorm_forward_eval(d, cfg, &xd, &gd, &bd, &rmd, &rvd, &mut yd, &mut md, &mut rd);
-        close(c, &yd, &y);
-        close(c, &md, &m);
-        close(c, &rd, &r);
+        let got = norm_fwd(c, ins, |b| {
+            c.batchnorm_forward(d, cfg, RunningStats::Use { mean: &rmd, var: &rvd }, b)
+        });
+        close_host(&got, &want);
     }
 }
 
@@ -244,34 +253,13 @@ fn layernorm_case<E: Float>(c: &Cuda) {
         let n = rows * dim;
         let (x, g) = (data::<E>(n, 41), data::<E>(n, 42));
         let (gamma, beta) = (data::<E>(dim, 43), data::<E>(dim, 44));
-        let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        Cpu.layernorm_forward(rows, dim, 1e-5, &x, &gamma, &beta, &mut y, &mut m, &mut r);
-        let (xd, gd, bd) = (c.from_slice(&x), c.from_slice(&gamma), c.from_slice(&beta));
-        let (mut yd, mut md, mut rd) = (c.zeros(0), c.zeros(0), c.zeros(0));
-        c.layernorm_forward(rows, dim, 1e-5, &xd, &gd, &bd, &mut yd, &mut md, &mut rd);
-        close(c, &yd, &y);
-        close(c, &md, &m);
-        close(c, &rd, &r);
-        let (mut dx, mut dg, mut db) = (vec![], data::<E>(dim, 45), data::<E>(dim, 46));
-        let (mut dgd, mut dbd) = (c.from_slice(&dg), c.from_slice(&db));
-        Cpu.layernorm_backward(rows, dim, &x, &gamma, &m, &r, &g, &mut dx, &mut dg, &mut db);
-        let (md, rd) = (c.from_slice(&m), c.from_slice(&r));
-        let mut dxd = c.zeros(0);
-        c.layernorm_backward(
-            rows,
-            dim,
-            &xd,
-            &gd,
-            &md,
-            &rd,
-            &c.from_slice(&g),
-            &mut dxd,
-            &mut dgd,
-            &mut dbd,
-        );
-        close(c, &dxd, &dx);
-        close(c, &dgd, &dg);
-        close(c, &dbd, &db);
+        let ins = [&x[..], &gamma, &beta];
+        let want = norm_fwd(&Cpu, ins, |b| Cpu.layernorm_forward(rows, dim, 1e-5, b));
+        close_host(&norm_fwd(c, ins, |b| c.layernorm_forward(rows, dim, 1e-5, b)), &want);
+        let [_, m, r] = &want;
+        let (ins, grads) = ([&x[..], &gamma, m, r, &g], [&data::<E>(dim, 45)[..], &data(dim, 46)]);
+        let want = norm_bwd(&Cpu, ins, grads, |b| Cpu.layernorm_backward(rows, dim, b));
+        close_host(&norm_bwd(c, ins, grads, |b| c.layernorm_backward(rows, dim, b)), &want);
     }
 }
 
@@ -393,8 +381,7 @@ fn pool_case<E: Float>(c: &Cuda) {
         let (mut yd, mut dxd) = (c.zeros(0), c.zeros(0));
         c.avgpool2d_forward(d, &xd, &mut yd);
         c.avgpool2d_backward(d, &gd, &mut dxd);
-        close(c, &yd, &y);
-        close(c, &dxd, &dx);
+        close_all(c, &[(&yd, &y), (&dxd, &dx)]);
     }
     for (planes, hw) in [(6, 110), (3, 1000)] {
         let (x, g) = (data::<E>(planes * hw, 63), data::<E>(planes, 64));
@@ -404,8 +391,7 @@ fn pool_case<E: Float>(c: &Cuda) {
         let (mut yd, mut dxd) = (c.zeros(0), c.zeros(0));
         c.global_avgpool2d_forward(planes, hw, &c.from_slice(&x), &mut yd);
         c.global_avgpool2d_backward(planes, hw, &c.from_slice(&g), &mut dxd);
-        close(c, &yd, &y);
-        close(c, &dxd, &dx);
+        close_all(c, &[(&yd, &y), (&dxd, &dx)]);
     }
 }
 
@@ -441,14 +427,14 @@ fn attention_case<E: Float>(c: &Cuda) {
             let n = count * tq * tk;
             let (s0, g) = (data::<E>(n, 71), data::<E>(n, 72));
             let mut p = s0.clone();
-            Cpu.masked_softmax_forward(count, tq, tk, mask, &mut p);
+            Cpu.masked_softmax_forward(ScoreDims::new(count, tq, tk, mask), &mut p);
             let mut pd = c.from_slice(&s0);
-            c.masked_softmax_forward(count, tq, tk, mask, &mut pd);
+            c.masked_softmax_forward(ScoreDims::new(count, tq, tk, mask), &mut pd);
             close(c, &pd, &p);
             let mut dp = g.clone();
-            Cpu.masked_softmax_backward(count, tq, tk, mask, &p, &mut dp);
+            Cpu.masked_softmax_backward(ScoreDims::new(count, tq, tk, mask), &p, &mut dp);
             let mut dpd = c.from_slice(&g);
-            c.masked_softmax_backward(count, tq, tk, mask, &c.from_slice(&p), &mut dpd);
+            c.masked_softmax_backward(ScoreDims::new(count, tq, tk, mask), &c.from_slice(&p), &mut dpd);
             close(c, &dpd, &dp);
         }
     }
@@ -577,8 +563,7 @@ fn optim_case<E: Float>(c: &Cuda) {
             Cpu.sgd_update(&h, &mut p, g, &mut buf);
             c.sgd_update(&h, &mut pd, &c.from_slice(g), &mut bd);
         }
-        close(c, &pd, &p);
-        close(c, &bd, &buf);
+        close_all(c, &[(&pd, &p), (&bd, &buf)]);
     }
     // Adagrad
     let (mut p, mut s) = (p0.clone(), vec![E::ZERO; n]);
@@ -592,8 +577,7 @@ fn optim_case<E: Float>(c: &Cuda) {
         Cpu.adagrad_update(&h, &mut p, g, &mut s);
         c.adagrad_update(&h, &mut pd, &c.from_slice(g), &mut sd);
     }
-    close(c, &pd, &p);
-    close(c, &sd, &s);
+    close_all(c, &[(&pd, &p), (&sd, &s)]);
     // RMSprop: plain, centered with momentum
     for (momentum, centered) in [(0.0, false), (0.5, true)] {
         let mut p = p0.clone();
@@ -618,10 +602,7 @@ fn optim_case<E: Float>(c: &Cuda) {
             Cpu.rmsprop_update(&h, &mut p, g, &mut sq, &mut mb, &mut ga);
             c.rmsprop_update(&h, &mut pd, &c.from_slice(g), &mut sqd, &mut mbd, &mut gad);
         }
-        close(c, &pd, &p);
-        close(c, &sqd, &sq);
-        close(c, &mbd, &mb);
-        close(c, &gad, &ga);
+        close_all(c, &[(&pd, &p), (&sqd, &sq), (&mbd, &mb), (&gad, &ga)]);
     }
     // Adam, AdamW, AMSGrad
     for (decoupled, amsgrad) in [(false, false), (true, false), (false, true)] {
@@ -643,10 +624,7 @@ fn optim_case<E: Float>(c: &Cuda) {
             Cpu.adam_update(&h, &mut p, g, &mut m, &mut v, &mut vm);
             c.adam_update(&h, &mut pd, &c.from_slice(g), &mut md, &mut vd, &mut vmd);
         }
-        close(c, &pd, &p);
-        close(c, &md, &m);
-        close(c, &vd, &v);
-        close(c, &vmd, &vm);
+        close_all(c, &[(&pd, &p), (&md, &m), (&vd, &v), (&vmd, &vm)]);
     }
     // sums, scale, penalties
     let x = data::<E>(300_001, 96);

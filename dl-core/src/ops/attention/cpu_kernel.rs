@@ -1,4 +1,4 @@
-use super::{AttentionKernel, AttnMask, HeadDims};
+use super::{AttentionKernel, HeadDims, ScoreDims};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -77,9 +77,9 @@ fn for_rows<E: Float>(count: usize, tq: usize, tk: usize, s: &mut [E], f: impl F
 }
 
 impl AttentionKernel for Host {
-    fn masked_softmax_forward<E: Float>(&self, count: usize, tq: usize, tk: usize, mask: AttnMask, s: &mut Vec<E>) {
-        let n = count * tq * tk;
-        assert!(s.len() >= n, "masked_softmax_forward: buffer too small");
+    fn masked_softmax_forward<E: Float>(&self, d: ScoreDims, s: &mut Vec<E>) {
+        let ScoreDims { count, tq, tk, mask } = d;
+        let n = d.check("masked_softmax_forward", &[s.len()]);
         if n == 0 {
             return;
         }
@@ -89,20 +89,9 @@ impl AttentionKernel for Host {
         });
     }
 
-    fn masked_softmax_backward<E: Float>(
-        &self,
-        count: usize,
-        tq: usize,
-        tk: usize,
-        mask: AttnMask,
-        p: &Vec<E>,
-        dp: &mut Vec<E>,
-    ) {
-        let n = count * tq * tk;
-        assert!(
-            p.len() >= n && dp.len() >= n,
-            "masked_softmax_backward: buffer too small"
-        );
+    fn masked_softmax_backward<E: Float>(&self, d: ScoreDims, p: &Vec<E>, dp: &mut Vec<E>) {
+        let ScoreDims { count, tq, tk, mask } = d;
+        let n = d.check("masked_softmax_backward", &[p.len(), dp.len()]);
         if n == 0 {
             return;
         }

@@ -1,7 +1,7 @@
 //! `AttentionKernel for Cuda` (`attention.cu`): the masked softmax in place
 //! (one block per row) and the head split/merge permutations.
 
-use super::{AttentionKernel, AttnMask, HeadDims};
+use super::{AttentionKernel, AttnMask, HeadDims, ScoreDims};
 use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
@@ -24,9 +24,9 @@ fn mask_args(m: AttnMask) -> (i32, i32, u64) {
 }
 
 impl AttentionKernel for Cuda {
-    fn masked_softmax_forward<E: Float>(&self, count: usize, tq: usize, tk: usize, mask: AttnMask, s: &mut CudaBuf<E>) {
-        let n = count * tq * tk;
-        assert!(s.len() >= n, "masked_softmax_forward: buffer too small");
+    fn masked_softmax_forward<E: Float>(&self, d: ScoreDims, s: &mut CudaBuf<E>) {
+        let ScoreDims { count, tq, tk, mask } = d;
+        let n = d.check("masked_softmax_forward", &[s.len()]);
         if n == 0 {
             return;
         }
@@ -43,20 +43,9 @@ impl AttentionKernel for Cuda {
         self.launched(r, "masked_softmax_fwd");
     }
 
-    fn masked_softmax_backward<E: Float>(
-        &self,
-        count: usize,
-        tq: usize,
-        tk: usize,
-        mask: AttnMask,
-        p: &CudaBuf<E>,
-        dp: &mut CudaBuf<E>,
-    ) {
-        let n = count * tq * tk;
-        assert!(
-            p.len() >= n && dp.len() >= n,
-            "masked_softmax_backward: buffer too small"
-        );
+    fn masked_softmax_backward<E: Float>(&self, d: ScoreDims, p: &CudaBuf<E>, dp: &mut CudaBuf<E>) {
+        let ScoreDims { count, tq, tk, mask } = d;
+        let n = d.check("masked_softmax_backward", &[p.len(), dp.len()]);
         if n == 0 {
             return;
         }

@@ -91,22 +91,47 @@ impl HeadDims {
     }
 }
 
+/// The runtime shape of the masked softmax kernels: `count` matrices of
+/// `tq` query rows by `tk` key columns, masked by `mask`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScoreDims {
+    /// Number of matrices (batch times heads).
+    pub count: usize,
+    /// Query rows of each matrix.
+    pub tq: usize,
+    /// Key columns of each matrix.
+    pub tk: usize,
+    /// The keys each query row may attend to.
+    pub mask: AttnMask,
+}
+
+impl ScoreDims {
+    /// `count` matrices `[tq, tk]` under `mask`.
+    pub const fn new(count: usize, tq: usize, tk: usize, mask: AttnMask) -> Self {
+        Self { count, tq, tk, mask }
+    }
+    /// Elements of the scores, `count * tq * tk`.
+    pub const fn elems(&self) -> usize {
+        self.count * self.tq * self.tk
+    }
+    /// The kernels' size contract: every buffer of `lens` holds
+    /// [`ScoreDims::elems`] elements (a smaller one is a bug in the caller
+    /// and panics, naming `kernel`). Returns that count.
+    #[track_caller]
+    pub(crate) fn check(&self, kernel: &str, lens: &[usize]) -> usize {
+        crate::ops::util::assert_lens(kernel, lens, self.elems())
+    }
+}
+
 /// Attention kernels of a backend.
 pub trait AttentionKernel: Storage {
-    /// In place over `count` matrices `[tq, tk]` of logits: each row `i`
+    /// In place over `d.count` matrices `[tq, tk]` of logits: each row `i`
     /// becomes the softmax of its allowed keys ([`AttnMask::key_range`]),
     /// zero elsewhere. A row with no allowed key becomes all zeros.
     ///
     /// # Panics
-    /// If `s` holds fewer than `count * tq * tk` elements.
-    fn masked_softmax_forward<E: Float>(
-        &self,
-        count: usize,
-        tq: usize,
-        tk: usize,
-        mask: AttnMask,
-        s: &mut Self::Buf<E>,
-    );
+    /// If `s` holds fewer than [`ScoreDims::elems`] elements.
+    fn masked_softmax_forward<E: Float>(&self, d: ScoreDims, s: &mut Self::Buf<E>);
 
     /// In place: turns the gradient `dp` with respect to the probabilities
     /// `p` (the output of [`AttentionKernel::masked_softmax_forward`]) into
@@ -114,16 +139,8 @@ pub trait AttentionKernel: Storage {
     /// `dp_ij <- p_ij (dp_ij - sum_k p_ik dp_ik)` on allowed keys, 0 on masked ones.
     ///
     /// # Panics
-    /// If a buffer holds fewer than `count * tq * tk` elements.
-    fn masked_softmax_backward<E: Float>(
-        &self,
-        count: usize,
-        tq: usize,
-        tk: usize,
-        mask: AttnMask,
-        p: &Self::Buf<E>,
-        dp: &mut Self::Buf<E>,
-    );
+    /// If a buffer holds fewer than [`ScoreDims::elems`] elements.
+    fn masked_softmax_backward<E: Float>(&self, d: ScoreDims, p: &Self::Buf<E>, dp: &mut Self::Buf<E>);
 
     /// `dst[h, n, t, j] = src[n, t, (chunk * heads + h) * head_dim + j]`;
     /// `dst` is resized to [`HeadDims::head_major_len`].
@@ -207,7 +224,7 @@ mod tests {
         let s: Vec<f64> = (0..count * tq * tk).map(|_| 3.0 * rng.normal()).collect();
         for m in masks() {
             let mut p = s.clone();
-            Cpu.masked_softmax_forward(count, tq, tk, m, &mut p);
+            Cpu.masked_softmax_forward(ScoreDims::new(count, tq, tk, m), &mut p);
             assert_close(&p, &reference(tq, tk, m, &s), 1e-14, 1e-15);
             for (r, row) in p.chunks(tk).enumerate() {
                 let sum: f64 = row.iter().sum();
@@ -224,11 +241,11 @@ mod tests {
             window: Some(0),
         };
         let mut p = vec![1e4f32; 5 * 3];
-        Cpu.masked_softmax_forward(1, 5, 3, m, &mut p);
+        Cpu.masked_softmax_forward(ScoreDims::new(1, 5, 3, m), &mut p);
         assert_eq!(&p[..9], &[1., 0., 0., 0., 1., 0., 0., 0., 1.]);
         assert!(p[9..].iter().all(|&v| v == 0.0));
         let mut dp = vec![1.0f32; 15];
-        Cpu.masked_softmax_backward(1, 5, 3, m, &p, &mut dp);
+        Cpu.masked_softmax_backward(ScoreDims::new(1, 5, 3, m), &p, &mut dp);
         assert!(dp.iter().all(|&v| v == 0.0));
     }
 
@@ -240,12 +257,12 @@ mod tests {
         let g: Vec<f64> = (0..s.len()).map(|i| (i as f64 * 0.37).sin()).collect();
         for m in masks() {
             let mut p = s.clone();
-            Cpu.masked_softmax_forward(count, tq, tk, m, &mut p);
+            Cpu.masked_softmax_forward(ScoreDims::new(count, tq, tk, m), &mut p);
             let mut ds = g.clone();
-            Cpu.masked_softmax_backward(count, tq, tk, m, &p, &mut ds);
+            Cpu.masked_softmax_backward(ScoreDims::new(count, tq, tk, m), &p, &mut ds);
             let f = |v: &[f64]| {
                 let mut p = v.to_vec();
-                Cpu.masked_softmax_forward(count, tq, tk, m, &mut p);
+                Cpu.masked_softmax_forward(ScoreDims::new(count, tq, tk, m), &mut p);
                 p.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
             };
             check_gradient(f, &s, &ds, GradCheck::default()).unwrap_or_else(|e| panic!("{m:?}: {e}"));
@@ -270,11 +287,11 @@ mod tests {
             window: None,
         };
         let mut big = s.clone();
-        Cpu.masked_softmax_forward(count, tq, tk, m, &mut big);
+        Cpu.masked_softmax_forward(ScoreDims::new(count, tq, tk, m), &mut big);
         let per = tq * tk;
         for c in [0, 17, 39] {
             let mut one = s[c * per..(c + 1) * per].to_vec();
-            Cpu.masked_softmax_forward(1, tq, tk, m, &mut one);
+            Cpu.masked_softmax_forward(ScoreDims::new(1, tq, tk, m), &mut one);
             assert_eq!(&big[c * per..(c + 1) * per], &one[..]);
         }
     }

@@ -1,4 +1,6 @@
-use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormDims};
+use super::{
+    check_backward, check_forward, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats,
+};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -44,52 +46,69 @@ fn map_rows<E: Float>(d: NormDims, x: &[E], y: &mut [E], f: impl Fn(usize, usize
     }
 }
 
+/// Training statistics: the batch mean and `rstd` (biased variance, two
+/// passes in f64) into `mean`/`rstd`; the running statistics updated with
+/// the unbiased variance when there are at least two values per channel.
+#[allow(clippy::too_many_arguments)]
+fn batch_stats<E: Float>(
+    d: NormDims,
+    cfg: BatchNormConfig,
+    x: &[E],
+    mean: &mut [E],
+    rstd: &mut [E],
+    running_mean: &mut [E],
+    running_var: &mut [E],
+) {
+    let m = d.outer * d.inner;
+    let stats = per_channel(d, |c| {
+        if m == 0 {
+            return (0.0, 0.0);
+        }
+        let mut s = 0.0;
+        each(d, x, c, |_, v| s += v.to_f64());
+        let mu = s / m as f64;
+        let mut ss = 0.0;
+        each(d, x, c, |_, v| {
+            let t = v.to_f64() - mu;
+            ss += t * t;
+        });
+        (mu, ss / m as f64)
+    });
+    for (c, &(mu, var)) in stats.iter().enumerate() {
+        mean[c] = E::from_f64(mu);
+        rstd[c] = if m == 0 {
+            E::ZERO
+        } else {
+            E::from_f64(1.0 / (var + cfg.eps).sqrt())
+        };
+        if m >= 2 {
+            let unbiased = var * m as f64 / (m - 1) as f64;
+            let k = cfg.momentum;
+            running_mean[c] = E::from_f64((1.0 - k) * running_mean[c].to_f64() + k * mu);
+            running_var[c] = E::from_f64((1.0 - k) * running_var[c].to_f64() + k * unbiased);
+        }
+    }
+}
+
 impl BatchNormKernel for Host {
-    fn batchnorm_forward_train<E: Float>(
+    fn batchnorm_forward<E: Float>(
         &self,
         d: NormDims,
         cfg: BatchNormConfig,
-        x: &Vec<E>,
-        gamma: &Vec<E>,
-        beta: &Vec<E>,
-        y: &mut Vec<E>,
-        mean: &mut Vec<E>,
-        rstd: &mut Vec<E>,
-        running_mean: &mut Vec<E>,
-        running_var: &mut Vec<E>,
+        running: RunningStats<'_, Vec<E>>,
+        b: NormFwd<'_, Vec<E>>,
     ) {
-        let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        assert_sizes(d, x.len(), &per_c);
-        let m = d.outer * d.inner;
-        // (mean, biased variance), two passes in f64.
-        let stats = per_channel(d, |c| {
-            if m == 0 {
-                return (0.0, 0.0);
-            }
-            let mut s = 0.0;
-            each(d, x, c, |_, v| s += v.to_f64());
-            let mu = s / m as f64;
-            let mut ss = 0.0;
-            each(d, x, c, |_, v| {
-                let t = v.to_f64() - mu;
-                ss += t * t;
-            });
-            (mu, ss / m as f64)
-        });
+        check_forward(d, &b, &running, Vec::len);
+        let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
         mean.resize(d.channels, E::ZERO);
         rstd.resize(d.channels, E::ZERO);
-        for (c, &(mu, var)) in stats.iter().enumerate() {
-            mean[c] = E::from_f64(mu);
-            rstd[c] = if m == 0 {
-                E::ZERO
-            } else {
-                E::from_f64(1.0 / (var + cfg.eps).sqrt())
-            };
-            if m >= 2 {
-                let unbiased = var * m as f64 / (m - 1) as f64;
-                let k = cfg.momentum;
-                running_mean[c] = E::from_f64((1.0 - k) * running_mean[c].to_f64() + k * mu);
-                running_var[c] = E::from_f64((1.0 - k) * running_var[c].to_f64() + k * unbiased);
+        match running {
+            RunningStats::Update { mean: rm, var: rv } => batch_stats(d, cfg, x, mean, rstd, rm, rv),
+            RunningStats::Use { mean: rm, var: rv } => {
+                mean.copy_from_slice(&rm[..d.channels]);
+                for (r, v) in rstd.iter_mut().zip(&rv[..d.channels]) {
+                    *r = E::from_f64(1.0 / (v.to_f64() + cfg.eps).sqrt());
+                }
             }
         }
         y.resize(d.outer * d.channels * d.inner, E::ZERO);
@@ -97,49 +116,10 @@ impl BatchNormKernel for Host {
         map_rows(d, x, y, |c, _, v| (v - mean[c]) * rstd[c] * gamma[c] + beta[c]);
     }
 
-    fn batchnorm_forward_eval<E: Float>(
-        &self,
-        d: NormDims,
-        cfg: BatchNormConfig,
-        x: &Vec<E>,
-        gamma: &Vec<E>,
-        beta: &Vec<E>,
-        running_mean: &Vec<E>,
-        running_var: &Vec<E>,
-        y: &mut Vec<E>,
-        mean: &mut Vec<E>,
-        rstd: &mut Vec<E>,
-    ) {
-        let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        assert_sizes(d, x.len(), &per_c);
-        mean.clear();
-        mean.extend_from_slice(&running_mean[..d.channels]);
-        rstd.clear();
-        rstd.extend(
-            running_var[..d.channels]
-                .iter()
-                .map(|v| E::from_f64(1.0 / (v.to_f64() + cfg.eps).sqrt())),
-        );
-        y.resize(d.outer * d.channels * d.inner, E::ZERO);
-        let (mean, rstd) = (&mean[..], &rstd[..]);
-        map_rows(d, x, y, |c, _, v| (v - mean[c]) * rstd[c] * gamma[c] + beta[c]);
-    }
-
-    fn batchnorm_backward<E: Float>(
-        &self,
-        d: NormDims,
-        batch_stats: bool,
-        x: &Vec<E>,
-        gamma: &Vec<E>,
-        mean: &Vec<E>,
-        rstd: &Vec<E>,
-        dy: &Vec<E>,
-        dx: &mut Vec<E>,
-        dgamma: &mut Vec<E>,
-        dbeta: &mut Vec<E>,
-    ) {
-        let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
-        assert_sizes(d, x.len().min(dy.len()), &per_c);
+    fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, Vec<E>>) {
+        check_backward(d, &b, Vec::len);
+        let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
+        let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
         // (sum dy, sum dy * xhat) per channel, in f64, fixed order.
         let sums = per_channel(d, |c| {
             let (mu, r) = (mean[c].to_f64(), rstd[c].to_f64());

@@ -1,7 +1,9 @@
 //! `BatchNormKernel for Cuda` (`batchnorm.cu`): per-channel statistics in
 //! f64, one block per channel (fixed order), element-wise apply kernels.
 
-use super::{assert_sizes, BatchNormConfig, BatchNormKernel, NormDims};
+use super::{
+    check_backward, check_forward, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats,
+};
 use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
@@ -62,91 +64,64 @@ impl Cuda {
 }
 
 impl BatchNormKernel for Cuda {
-    fn batchnorm_forward_train<E: Float>(
+    fn batchnorm_forward<E: Float>(
         &self,
         d: NormDims,
         cfg: BatchNormConfig,
-        x: &CudaBuf<E>,
-        gamma: &CudaBuf<E>,
-        beta: &CudaBuf<E>,
-        y: &mut CudaBuf<E>,
-        mean: &mut CudaBuf<E>,
-        rstd: &mut CudaBuf<E>,
-        running_mean: &mut CudaBuf<E>,
-        running_var: &mut CudaBuf<E>,
+        running: RunningStats<'_, CudaBuf<E>>,
+        b: NormFwd<'_, CudaBuf<E>>,
     ) {
-        let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        assert_sizes(d, x.len(), &per_c);
+        check_forward(d, &b, &running, CudaBuf::len);
+        let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
         self.resize(mean, d.channels);
         self.resize(rstd, d.channels);
         if d.channels > 0 {
-            let f = self.kernel::<E>(&MODULE, "bn_stats");
-            let xv = x.view();
-            let (mut mv, mut rv) = (mean.view_mut(), rstd.view_mut());
-            let (mut rmv, mut rvv) = (running_mean.view_mut(), running_var.view_mut());
-            let (o64, c64, i64_) = (d.outer as u64, d.channels as u64, d.inner as u64);
-            let mut l = self.stream().launch_builder(&f);
-            l.arg(&xv).arg(&mut mv).arg(&mut rv).arg(&mut rmv).arg(&mut rvv);
-            l.arg(&o64).arg(&c64).arg(&i64_).arg(&cfg.eps).arg(&cfg.momentum);
-            // SAFETY: bn_stats_<t>(const T* x, T* mean, T* rstd, T* rmean, T*
-            // rvar, u64 outer, u64 channels, u64 inner, double eps, double
-            // momentum), block c < channels: reads x at (o * channels + c) *
-            // inner + i < outer * channels * inner, writes index c of the four
-            // per-channel buffers (each >= channels: checked, mean/rstd resized).
-            let r = unsafe { l.launch(cfg_rows(d.channels)) };
-            self.launched(r, "bn_stats");
+            match running {
+                RunningStats::Update {
+                    mean: running_mean,
+                    var: running_var,
+                } => {
+                    let f = self.kernel::<E>(&MODULE, "bn_stats");
+                    let xv = x.view();
+                    let (mut mv, mut rv) = (mean.view_mut(), rstd.view_mut());
+                    let (mut rmv, mut rvv) = (running_mean.view_mut(), running_var.view_mut());
+                    let (o64, c64, i64_) = (d.outer as u64, d.channels as u64, d.inner as u64);
+                    let mut l = self.stream().launch_builder(&f);
+                    l.arg(&xv).arg(&mut mv).arg(&mut rv).arg(&mut rmv).arg(&mut rvv);
+                    l.arg(&o64).arg(&c64).arg(&i64_).arg(&cfg.eps).arg(&cfg.momentum);
+                    // SAFETY: bn_stats_<t>(const T* x, T* mean, T* rstd, T* rmean, T*
+                    // rvar, u64 outer, u64 channels, u64 inner, double eps, double
+                    // momentum), block c < channels: reads x at (o * channels + c) *
+                    // inner + i < outer * channels * inner, writes index c of the four
+                    // per-channel buffers (each >= channels: checked, mean/rstd resized).
+                    let r = unsafe { l.launch(cfg_rows(d.channels)) };
+                    self.launched(r, "bn_stats");
+                }
+                RunningStats::Use {
+                    mean: running_mean,
+                    var: running_var,
+                } => {
+                    let f = self.kernel::<E>(&MODULE, "bn_eval_stats");
+                    let (rmv, rvv) = (running_mean.view(), running_var.view());
+                    let (mut mv, mut rv) = (mean.view_mut(), rstd.view_mut());
+                    let c64 = d.channels as u64;
+                    let mut l = self.stream().launch_builder(&f);
+                    l.arg(&rmv).arg(&rvv).arg(&mut mv).arg(&mut rv).arg(&c64).arg(&cfg.eps);
+                    // SAFETY: bn_eval_stats_<t>(const T* rmean, const T* rvar, T* mean,
+                    // T* rstd, u64 channels, double eps) touches index c < channels of
+                    // each buffer (all >= channels: checked, mean/rstd resized).
+                    let r = unsafe { l.launch(cfg_1d(d.channels)) };
+                    self.launched(r, "bn_eval_stats");
+                }
+            }
         }
         self.bn_apply(d, x, mean, rstd, gamma, beta, y);
     }
 
-    fn batchnorm_forward_eval<E: Float>(
-        &self,
-        d: NormDims,
-        cfg: BatchNormConfig,
-        x: &CudaBuf<E>,
-        gamma: &CudaBuf<E>,
-        beta: &CudaBuf<E>,
-        running_mean: &CudaBuf<E>,
-        running_var: &CudaBuf<E>,
-        y: &mut CudaBuf<E>,
-        mean: &mut CudaBuf<E>,
-        rstd: &mut CudaBuf<E>,
-    ) {
-        let per_c = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
-        assert_sizes(d, x.len(), &per_c);
-        self.resize(mean, d.channels);
-        self.resize(rstd, d.channels);
-        if d.channels > 0 {
-            let f = self.kernel::<E>(&MODULE, "bn_eval_stats");
-            let (rmv, rvv) = (running_mean.view(), running_var.view());
-            let (mut mv, mut rv) = (mean.view_mut(), rstd.view_mut());
-            let c64 = d.channels as u64;
-            let mut l = self.stream().launch_builder(&f);
-            l.arg(&rmv).arg(&rvv).arg(&mut mv).arg(&mut rv).arg(&c64).arg(&cfg.eps);
-            // SAFETY: bn_eval_stats_<t>(const T* rmean, const T* rvar, T* mean,
-            // T* rstd, u64 channels, double eps) touches index c < channels of
-            // each buffer (all >= channels: checked, mean/rstd resized).
-            let r = unsafe { l.launch(cfg_1d(d.channels)) };
-            self.launched(r, "bn_eval_stats");
-        }
-        self.bn_apply(d, x, mean, rstd, gamma, beta, y);
-    }
-
-    fn batchnorm_backward<E: Float>(
-        &self,
-        d: NormDims,
-        batch_stats: bool,
-        x: &CudaBuf<E>,
-        gamma: &CudaBuf<E>,
-        mean: &CudaBuf<E>,
-        rstd: &CudaBuf<E>,
-        dy: &CudaBuf<E>,
-        dx: &mut CudaBuf<E>,
-        dgamma: &mut CudaBuf<E>,
-        dbeta: &mut CudaBuf<E>,
-    ) {
-        let per_c = [gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
-        assert_sizes(d, x.len().min(dy.len()), &per_c);
+    fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, CudaBuf<E>>) {
+        check_backward(d, &b, CudaBuf::len);
+        let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
+        let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
         let n = d.outer * d.channels * d.inner;
         self.resize(dx, n);
         if d.channels == 0 {

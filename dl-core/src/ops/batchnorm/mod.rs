@@ -38,79 +38,215 @@ impl Default for BatchNormConfig {
     }
 }
 
-/// The size contract of the batch-norm kernels: `data_len` (the smallest of
-/// `x`, `dy`) holds `outer * channels * inner` elements and each
-/// per-channel buffer `channels`. A smaller buffer is a bug in the caller
-/// and panics.
+/// The buffers of a normalisation forward (batch norm, layer norm): the
+/// input, the affine parameters, the output and the statistics saved for
+/// the backward. `Buf` is a backend's buffer type.
+#[derive(Debug)]
+pub struct NormFwd<'a, Buf> {
+    /// Input.
+    pub x: &'a Buf,
+    /// Scale, per channel (batch norm) or feature (layer norm).
+    pub gamma: &'a Buf,
+    /// Shift, like `gamma`.
+    pub beta: &'a Buf,
+    /// Output (resized to `x`).
+    pub y: &'a mut Buf,
+    /// The mean used, per channel (batch norm) or row (layer norm); resized.
+    pub mean: &'a mut Buf,
+    /// The `1 / sqrt(var + eps)` used, like `mean`.
+    pub rstd: &'a mut Buf,
+}
+
+/// The buffers of a normalisation backward: what the forward read and
+/// saved ([`NormFwd`]), the output gradient `dy`, the input gradient `dx`
+/// (**overwritten**, resized to `x`) and the parameter gradients `dgamma`,
+/// `dbeta` (**accumulated**).
+#[derive(Debug)]
+pub struct NormBwd<'a, Buf> {
+    /// Input of the forward.
+    pub x: &'a Buf,
+    /// Scale.
+    pub gamma: &'a Buf,
+    /// Mean saved by the forward.
+    pub mean: &'a Buf,
+    /// `rstd` saved by the forward.
+    pub rstd: &'a Buf,
+    /// Output gradient.
+    pub dy: &'a Buf,
+    /// Input gradient.
+    pub dx: &'a mut Buf,
+    /// Scale gradient.
+    pub dgamma: &'a mut Buf,
+    /// Shift gradient.
+    pub dbeta: &'a mut Buf,
+}
+
+impl<Buf> NormFwd<'_, Buf> {
+    /// The lengths, by `len`, of the inputs `[x, gamma, beta]`.
+    pub(crate) fn input_lens(&self, len: impl Fn(&Buf) -> usize) -> [usize; 3] {
+        [len(self.x), len(self.gamma), len(self.beta)]
+    }
+}
+
+impl<Buf> NormBwd<'_, Buf> {
+    /// The lengths, by `len`, of `[x, dy]`, `[mean, rstd]` and the
+    /// per-parameter buffers `[gamma, dgamma, dbeta]`.
+    pub(crate) fn lens(&self, len: impl Fn(&Buf) -> usize) -> ([usize; 2], [usize; 2], [usize; 3]) {
+        (
+            [len(self.x), len(self.dy)],
+            [len(self.mean), len(self.rstd)],
+            [len(self.gamma), len(self.dgamma), len(self.dbeta)],
+        )
+    }
+}
+
+/// The running statistics of a batch-norm forward: updated in training,
+/// used in evaluation.
+#[derive(Debug)]
+pub enum RunningStats<'a, Buf> {
+    /// Training: normalise with the batch statistics; update these with
+    /// `momentum`, using the unbiased variance.
+    Update {
+        /// Running mean, per channel.
+        mean: &'a mut Buf,
+        /// Running variance, per channel.
+        var: &'a mut Buf,
+    },
+    /// Evaluation: normalise with these (left unchanged).
+    Use {
+        /// Running mean, per channel.
+        mean: &'a Buf,
+        /// Running variance, per channel.
+        var: &'a Buf,
+    },
+}
+
+impl<Buf> RunningStats<'_, Buf> {
+    /// The lengths of the two buffers, by `len`.
+    pub(crate) fn lens(&self, len: impl Fn(&Buf) -> usize) -> [usize; 2] {
+        match self {
+            Self::Update { mean, var } => [len(mean), len(var)],
+            Self::Use { mean, var } => [len(mean), len(var)],
+        }
+    }
+}
+
+/// The size contract of the batch-norm kernels: `x` (and `dy`) hold
+/// `outer * channels * inner` elements and each per-channel buffer
+/// (`gamma`, `beta`, the statistics and gradients) `channels`. A smaller
+/// buffer is a bug in the caller and panics.
 #[track_caller]
-pub(crate) fn assert_sizes(d: NormDims, data_len: usize, per_channel: &[usize]) {
+fn assert_sizes(d: NormDims, data: &[usize], per_channel: &[usize]) {
     assert!(
-        data_len >= d.outer * d.channels * d.inner && per_channel.iter().all(|&l| l >= d.channels),
+        data.iter().all(|&l| l >= d.outer * d.channels * d.inner) && per_channel.iter().all(|&l| l >= d.channels),
         "batchnorm: buffer too small"
     );
 }
 
+/// [`assert_sizes`] for a forward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_forward<Buf>(
+    d: NormDims,
+    b: &NormFwd<'_, Buf>,
+    r: &RunningStats<'_, Buf>,
+    len: impl Fn(&Buf) -> usize,
+) {
+    let ([x, gamma, beta], [rm, rv]) = (b.input_lens(&len), r.lens(&len));
+    assert_sizes(d, &[x], &[gamma, beta, rm, rv]);
+}
+
+/// [`assert_sizes`] for a backward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_backward<Buf>(d: NormDims, b: &NormBwd<'_, Buf>, len: impl Fn(&Buf) -> usize) {
+    let (data, stats, params) = b.lens(len);
+    assert_sizes(d, &data, &[stats[0], stats[1], params[0], params[1], params[2]]);
+}
+
 /// Batch-norm kernels of a backend.
 pub trait BatchNormKernel: Storage {
-    /// Training forward: `y = (x - mean_c) * rstd_c * gamma_c + beta_c` with
-    /// batch statistics; writes `mean`/`rstd` (resized to `channels`) and
-    /// updates `running_mean`/`running_var` in place.
+    /// Forward: `y = (x - mean_c) * rstd_c * gamma_c + beta_c`, with the
+    /// batch statistics in training (`running` is [`RunningStats::Update`]:
+    /// the running statistics are updated in place) or the running ones in
+    /// evaluation ([`RunningStats::Use`]). Writes `y` (resized to `x`) and
+    /// the `mean`/`rstd` used (resized to `channels`), for
+    /// [`BatchNormKernel::batchnorm_backward`].
     ///
-    /// With fewer than two values per channel the unbiased variance is
-    /// undefined (PyTorch raises); the running statistics are then left
-    /// unchanged. An empty batch writes an empty `y`, `mean = 0`, `rstd = 0`.
-    #[allow(clippy::too_many_arguments)]
-    fn batchnorm_forward_train<E: Float>(
+    /// In training with fewer than two values per channel the unbiased
+    /// variance is undefined (PyTorch raises); the running statistics are
+    /// then left unchanged. An empty batch writes an empty `y`, `mean = 0`,
+    /// `rstd = 0`.
+    fn batchnorm_forward<E: Float>(
         &self,
         d: NormDims,
         cfg: BatchNormConfig,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        beta: &Self::Buf<E>,
-        y: &mut Self::Buf<E>,
-        mean: &mut Self::Buf<E>,
-        rstd: &mut Self::Buf<E>,
-        running_mean: &mut Self::Buf<E>,
-        running_var: &mut Self::Buf<E>,
-    );
-    /// Evaluation forward with the running statistics (left unchanged);
-    /// writes the `mean`/`rstd` used, for [`BatchNormKernel::batchnorm_backward`].
-    #[allow(clippy::too_many_arguments)]
-    fn batchnorm_forward_eval<E: Float>(
-        &self,
-        d: NormDims,
-        cfg: BatchNormConfig,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        beta: &Self::Buf<E>,
-        running_mean: &Self::Buf<E>,
-        running_var: &Self::Buf<E>,
-        y: &mut Self::Buf<E>,
-        mean: &mut Self::Buf<E>,
-        rstd: &mut Self::Buf<E>,
+        running: RunningStats<'_, Self::Buf<E>>,
+        b: NormFwd<'_, Self::Buf<E>>,
     );
     /// Backward: writes `dx` (resized to `x`), accumulates `dgamma += sum dy
     /// xhat` and `dbeta += sum dy`. `batch_stats` says whether the forward
     /// used batch statistics (training: `dx` includes the gradient through
     /// the mean and variance) or fixed ones (evaluation: `dx = dy gamma rstd`).
-    #[allow(clippy::too_many_arguments)]
-    fn batchnorm_backward<E: Float>(
-        &self,
-        d: NormDims,
-        batch_stats: bool,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        mean: &Self::Buf<E>,
-        rstd: &Self::Buf<E>,
-        dy: &Self::Buf<E>,
-        dx: &mut Self::Buf<E>,
-        dgamma: &mut Self::Buf<E>,
-        dbeta: &mut Self::Buf<E>,
-    );
+    fn batchnorm_backward<E: Float>(&self, d: NormDims, batch_stats: bool, b: NormBwd<'_, Self::Buf<E>>);
+}
+
+/// Host-data drivers of the normalisation kernels, for the CPU tests of
+/// batch and layer norm and the CUDA parity tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{NormBwd, NormFwd};
+    use crate::{Float, Storage};
+
+    /// A normalisation forward on `dev` from host data: uploads `[x, gamma,
+    /// beta]`, runs `f` and returns `[y, mean, rstd]` on the host.
+    pub(crate) fn norm_fwd<B: Storage, E: Float>(
+        dev: &B,
+        ins: [&[E]; 3],
+        f: impl FnOnce(NormFwd<'_, B::Buf<E>>),
+    ) -> [Vec<E>; 3] {
+        let [x, gamma, beta] = ins.map(|v| dev.from_slice(v));
+        let [mut y, mut mean, mut rstd] = [0; 3].map(|_| dev.zeros(0));
+        let bufs = NormFwd {
+            x: &x,
+            gamma: &gamma,
+            beta: &beta,
+            y: &mut y,
+            mean: &mut mean,
+            rstd: &mut rstd,
+        };
+        f(bufs);
+        [y, mean, rstd].map(|b| dev.to_vec(&b))
+    }
+
+    /// A normalisation backward likewise: uploads `[x, gamma, mean, rstd, dy]`
+    /// and the parameter gradients `[dgamma, dbeta]` it accumulates into, runs
+    /// `f` and returns `[dx, dgamma, dbeta]` on the host.
+    pub(crate) fn norm_bwd<B: Storage, E: Float>(
+        dev: &B,
+        ins: [&[E]; 5],
+        grads: [&[E]; 2],
+        f: impl FnOnce(NormBwd<'_, B::Buf<E>>),
+    ) -> [Vec<E>; 3] {
+        let [x, gamma, mean, rstd, dy] = ins.map(|v| dev.from_slice(v));
+        let [mut dgamma, mut dbeta] = grads.map(|v| dev.from_slice(v));
+        let mut dx = dev.zeros(0);
+        let bufs = NormBwd {
+            x: &x,
+            gamma: &gamma,
+            mean: &mean,
+            rstd: &rstd,
+            dy: &dy,
+            dx: &mut dx,
+            dgamma: &mut dgamma,
+            dbeta: &mut dbeta,
+        };
+        f(bufs);
+        [dx, dgamma, dbeta].map(|b| dev.to_vec(&b))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{norm_bwd, norm_fwd};
     use super::*;
     use crate::gradcheck::{check_gradient, GradCheck};
     use crate::ops::util::testing::assert_close;
@@ -131,26 +267,15 @@ mod tests {
     }
 
     fn train(d: NormDims, x: &[f64], g: &[f64], b: &[f64]) -> Out {
-        let mut o = Out {
-            y: vec![],
-            mean: vec![],
-            rstd: vec![],
-            rm: vec![0.5; d.channels],
-            rv: vec![2.0; d.channels],
-        };
-        Cpu.batchnorm_forward_train(
-            d,
-            BatchNormConfig::default(),
-            &x.to_vec(),
-            &g.to_vec(),
-            &b.to_vec(),
-            &mut o.y,
-            &mut o.mean,
-            &mut o.rstd,
-            &mut o.rm,
-            &mut o.rv,
-        );
-        o
+        let (mut rm, mut rv) = (vec![0.5; d.channels], vec![2.0; d.channels]);
+        let [y, mean, rstd] = norm_fwd(&Cpu, [x, g, b], |bufs| {
+            let running = RunningStats::Update {
+                mean: &mut rm,
+                var: &mut rv,
+            };
+            Cpu.batchnorm_forward(d, BatchNormConfig::default(), running, bufs)
+        });
+        Out { y, mean, rstd, rm, rv }
     }
 
     #[test]
@@ -196,26 +321,19 @@ mod tests {
                     let o = train(D, x, g, b);
                     (o.y, o.mean, o.rstd)
                 } else {
-                    let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-                    Cpu.batchnorm_forward_eval(
-                        D,
-                        BatchNormConfig::default(),
-                        &x.to_vec(),
-                        &g.to_vec(),
-                        &b.to_vec(),
-                        &rm,
-                        &rv,
-                        &mut y,
-                        &mut m,
-                        &mut r,
-                    );
+                    let running = RunningStats::Use { mean: &rm, var: &rv };
+                    let [y, m, r] = norm_fwd(&Cpu, [x, g, b], |bufs| {
+                        Cpu.batchnorm_forward(D, BatchNormConfig::default(), running, bufs)
+                    });
                     (y, m, r)
                 }
             };
             let loss = |x: &[f64], g: &[f64], b: &[f64]| fwd(x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
             let (_, mean, rstd) = fwd(&x, &g, &b);
-            let (mut dx, mut dg, mut db) = (vec![], vec![0.0; 2], vec![0.0; 2]);
-            Cpu.batchnorm_backward(D, batch_stats, &x, &g, &mean, &rstd, &up, &mut dx, &mut dg, &mut db);
+            let ins = [&x[..], &g, &mean, &rstd, &up];
+            let [dx, dg, db] = norm_bwd(&Cpu, ins, [&[0.0; 2], &[0.0; 2]], |bufs| {
+                Cpu.batchnorm_backward(D, batch_stats, bufs)
+            });
             let opts = GradCheck::default();
             check_gradient(|v| loss(v, &g, &b), &x, &dx, opts).unwrap_or_else(|e| panic!("dx {batch_stats}: {e}"));
             check_gradient(|v| loss(&x, v, &b), &g, &dg, opts).unwrap_or_else(|e| panic!("dg {batch_stats}: {e}"));
@@ -244,18 +362,17 @@ mod tests {
         assert!(o.y.is_empty());
         assert_eq!((o.rm, o.rv), (vec![0.5; 2], vec![2.0; 2]));
         let (mut dx, mut dg, mut db) = (vec![1.0], vec![0.0; 2], vec![0.0; 2]);
-        Cpu.batchnorm_backward(
-            d0,
-            true,
-            &vec![],
-            &vec![1.0, 1.0],
-            &o.mean,
-            &o.rstd,
-            &vec![],
-            &mut dx,
-            &mut dg,
-            &mut db,
-        );
+        let bufs = NormBwd {
+            x: &vec![],
+            gamma: &vec![1.0, 1.0],
+            mean: &o.mean,
+            rstd: &o.rstd,
+            dy: &vec![],
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.batchnorm_backward(d0, true, bufs);
         assert!(dx.is_empty() && dg == vec![0.0; 2]);
         let d1 = NormDims {
             outer: 1,

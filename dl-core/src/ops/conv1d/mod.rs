@@ -20,9 +20,10 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Storage;
+use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::ops::util::window::{check_channels, check_positive, out_len};
 use crate::shape::conv_out;
 
 pub use cpu_kernel::{conv1d_backward_input_host, conv1d_backward_weight_host, conv1d_forward_host};
@@ -50,10 +51,7 @@ impl Conv1dDims {
     /// Output length, `(l + 2 pad - k) / stride + 1`, or 0 when the window
     /// does not fit (see [`Conv1dDims::validate`]).
     pub const fn lo(&self) -> usize {
-        match conv_out(self.l, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.l, self.k, self.stride, self.pad)
     }
     /// Elements of the input, `n * c_in * l`.
     pub const fn x_len(&self) -> usize {
@@ -83,18 +81,8 @@ impl Conv1dDims {
     /// [`Error::InvalidArgument`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "conv1d", msg });
-        if self.k == 0 || self.stride == 0 {
-            return bad(format!(
-                "kernel size {} and stride {} must be positive",
-                self.k, self.stride
-            ));
-        }
-        if self.c_in == 0 || self.c_out == 0 {
-            return bad(format!(
-                "channels must be positive (in {}, out {})",
-                self.c_in, self.c_out
-            ));
-        }
+        check_positive("conv1d", "kernel", self.k, self.stride)?;
+        check_channels("conv1d", self.c_in, self.c_out)?;
         if conv_out(self.l, self.k, self.stride, self.pad).is_none() {
             return bad(format!(
                 "kernel {} does not fit the padded input of length {} (padding {})",
@@ -156,11 +144,13 @@ impl<B: Conv1dOnHost> Conv1dKernel for B {
         b: Option<&Self::Buf<E>>,
         y: &mut Self::Buf<E>,
     ) {
-        let bh = b.map(|b| self.to_vec(b));
-        let mut yh = vec![E::ZERO; d.y_len()];
-        conv1d_forward_host(d, &self.to_vec(x), &self.to_vec(w), bh.as_deref(), &mut yh);
-        self.resize(y, d.y_len());
-        self.write(y, &yh);
+        let y = [(y, Some(d.y_len()))];
+        match b {
+            Some(b) => on_host(self, [x, w, b], y, |[x, w, b], [y]| {
+                conv1d_forward_host(d, x, w, Some(b), y)
+            }),
+            None => on_host(self, [x, w], y, |[x, w], [y]| conv1d_forward_host(d, x, w, None, y)),
+        }
     }
 
     fn conv1d_backward_input<E: Float>(
@@ -170,10 +160,9 @@ impl<B: Conv1dOnHost> Conv1dKernel for B {
         dy: &Self::Buf<E>,
         dx: &mut Self::Buf<E>,
     ) {
-        let mut dxh = vec![E::ZERO; d.x_len()];
-        conv1d_backward_input_host(d, &self.to_vec(w), &self.to_vec(dy), &mut dxh);
-        self.resize(dx, d.x_len());
-        self.write(dx, &dxh);
+        on_host(self, [w, dy], [(dx, Some(d.x_len()))], |[w, dy], [dx]| {
+            conv1d_backward_input_host(d, w, dy, dx)
+        });
     }
 
     fn conv1d_backward_weight<E: Float>(
@@ -184,12 +173,14 @@ impl<B: Conv1dOnHost> Conv1dKernel for B {
         dw: &mut Self::Buf<E>,
         db: Option<&mut Self::Buf<E>>,
     ) {
-        let mut dwh = self.to_vec(dw);
-        let mut dbh = db.as_ref().map(|b| self.to_vec(b));
-        conv1d_backward_weight_host(d, &self.to_vec(x), &self.to_vec(dy), &mut dwh, dbh.as_deref_mut());
-        self.write(dw, &dwh);
-        if let (Some(db), Some(h)) = (db, dbh) {
-            self.write(db, &h);
+        let ins = [x, dy];
+        match db {
+            Some(db) => on_host(self, ins, [(dw, None), (db, None)], |[x, dy], [dw, db]| {
+                conv1d_backward_weight_host(d, x, dy, dw, Some(db))
+            }),
+            None => on_host(self, ins, [(dw, None)], |[x, dy], [dw]| {
+                conv1d_backward_weight_host(d, x, dy, dw, None)
+            }),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::ops::bias::BiasDims;
 use crate::ops::matmul::{Batch, Gemm, GemmWorkspace};
-use crate::shape::conv_out;
+use crate::ops::util::window::{check_channels, check_positive, out_len};
 
 /// Runtime dimensions of a 2-D convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,18 +59,12 @@ impl Conv2dDims {
     /// Output height, `(h + 2 pad - k) / stride + 1`, or 0 when the window
     /// does not fit (see [`Conv2dDims::validate`]).
     pub const fn oh(&self) -> usize {
-        match conv_out(self.h, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.h, self.k, self.stride, self.pad)
     }
     /// Output width, `(w + 2 pad - k) / stride + 1`, or 0 when the window
     /// does not fit.
     pub const fn ow(&self) -> usize {
-        match conv_out(self.w, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.w, self.k, self.stride, self.pad)
     }
     /// Elements of one im2col column block row: `c_in * k * k`.
     pub const fn ckk(&self) -> usize {
@@ -104,18 +98,8 @@ impl Conv2dDims {
     /// [`Error::InvalidArgument`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "conv2d", msg });
-        if self.k == 0 || self.stride == 0 {
-            return bad(format!(
-                "kernel size {} and stride {} must be positive",
-                self.k, self.stride
-            ));
-        }
-        if self.c_in == 0 || self.c_out == 0 {
-            return bad(format!(
-                "channels must be positive (in {}, out {})",
-                self.c_in, self.c_out
-            ));
-        }
+        check_positive("conv2d", "kernel", self.k, self.stride)?;
+        check_channels("conv2d", self.c_in, self.c_out)?;
         // Every size the kernels compute (the buffers, the im2col columns of
         // the whole batch beside the transposed output gradient) must fit
         // `usize`: the `*_len` helpers multiply unchecked.

@@ -1,7 +1,3 @@
-use super::{Gelu, GeluTanh};
-use crate::dtype::Float;
-use crate::ops::util::UnaryOp;
-
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2 pi).
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -9,17 +5,12 @@ const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const C3: f64 = 0.044715;
 
-impl UnaryOp for Gelu {
-    const NAME: &'static str = "gelu";
-    #[cfg(feature = "cuda")]
-    const CUDA: Option<crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::GELU);
-    crate::ops::mono::mono_unary_op!();
-    #[inline(always)]
+crate::ops::mono::core_unary_op! {
+    Gelu, "gelu", GELU;
     fn f<E: Float>(&self, x: E) -> E {
         let half = E::from_f64(0.5);
         half * x * (E::ONE + (x * E::from_f64(FRAC_1_SQRT_2)).erf())
     }
-    #[inline(always)]
     fn df<E: Float>(&self, x: E, _y: E) -> E {
         let half = E::from_f64(0.5);
         let cdf = half * (E::ONE + (x * E::from_f64(FRAC_1_SQRT_2)).erf());
@@ -28,17 +19,12 @@ impl UnaryOp for Gelu {
     }
 }
 
-impl UnaryOp for GeluTanh {
-    const NAME: &'static str = "gelu_tanh";
-    #[cfg(feature = "cuda")]
-    const CUDA: Option<crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::GELU_TANH);
-    crate::ops::mono::mono_unary_op!();
-    #[inline(always)]
+crate::ops::mono::core_unary_op! {
+    GeluTanh, "gelu_tanh", GELU_TANH;
     fn f<E: Float>(&self, x: E) -> E {
         let u = E::from_f64(SQRT_2_OVER_PI) * (x + E::from_f64(C3) * x * x * x);
         E::from_f64(0.5) * x * (E::ONE + u.tanh())
     }
-    #[inline(always)]
     fn df<E: Float>(&self, x: E, _y: E) -> E {
         let half = E::from_f64(0.5);
         let k = E::from_f64(SQRT_2_OVER_PI);

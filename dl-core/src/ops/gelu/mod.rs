@@ -7,15 +7,9 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-/// Exact GELU, with the error function (see [`gelu`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Gelu;
-
-/// GELU, tanh approximation (see [`gelu_tanh`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GeluTanh;
-
 super::util::unary_fns! {
+    /// Exact GELU, with the error function (see [`gelu`]).
+    pub struct Gelu;
     /// `y = 0.5 x (1 + erf(x / sqrt 2))` element-wise.
     ///
     /// **PyTorch equivalent**: `F.gelu(x)` (`approximate="none"`).
@@ -28,23 +22,23 @@ super::util::unary_fns! {
     pub fn gelu(x);
     /// Backward of [`gelu`]: `dx = dy * (Phi(x) + x phi(x))`.
     pub fn gelu_backward(x, y, dy);
-    op: Gelu;
 }
 
 super::util::unary_fns! {
+    /// GELU, tanh approximation (see [`gelu_tanh`]).
+    pub struct GeluTanh;
     /// `y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))` element-wise.
     ///
     /// **PyTorch equivalent**: `F.gelu(x, approximate="tanh")`.
     pub fn gelu_tanh(x);
     /// Backward of [`gelu_tanh`].
     pub fn gelu_tanh_backward(x, y, dy);
-    op: GeluTanh;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::util::testing::{assert_close, check_unary_grad, check_unary_nan_and_empty};
+    use crate::ops::util::testing::{assert_close, check_unary_op};
     use crate::prelude::*;
 
     /// Reference values from Python's `math.erf` / `math.tanh` in f64.
@@ -74,16 +68,11 @@ mod tests {
             0.0,
         );
     }
+    /// Finite-difference gradient; NaN in gives NaN out; an empty batch gives an empty output.
     #[test]
-    fn gradient_check() {
+    fn gradient_nan_and_empty_batch() {
         let xs = [-4.0, -1.3, -0.2, 0.0, 0.1, 0.7, 2.5];
-        check_unary_grad(Gelu, &xs);
-        check_unary_grad(GeluTanh, &xs);
-    }
-    /// NaN in gives NaN out; an empty batch gives an empty output.
-    #[test]
-    fn nan_and_empty_batch() {
-        check_unary_nan_and_empty(Gelu);
-        check_unary_nan_and_empty(GeluTanh);
+        check_unary_op(Gelu, &xs);
+        check_unary_op(GeluTanh, &xs);
     }
 }

@@ -1,4 +1,4 @@
-use super::{assert_sizes, LayerNormKernel};
+use super::{check_backward, check_forward, LayerNormKernel, NormBwd, NormFwd};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -11,27 +11,10 @@ type RowOut<'a, E> = (&'a mut [E], &'a [E]);
 const COL_CHUNK: usize = 64;
 
 impl LayerNormKernel for Host {
-    fn layernorm_forward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        eps: f64,
-        x: &Vec<E>,
-        gamma: &Vec<E>,
-        beta: &Vec<E>,
-        y: &mut Vec<E>,
-        mean: &mut Vec<E>,
-        rstd: &mut Vec<E>,
-    ) {
+    fn layernorm_forward<E: Float>(&self, rows: usize, dim: usize, eps: f64, b: NormFwd<'_, Vec<E>>) {
+        check_forward(rows, dim, &b, Vec::len);
+        let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
         let n = rows * dim;
-        assert_sizes(
-            "layernorm_forward",
-            rows,
-            dim,
-            &[x.len()],
-            &[],
-            &[gamma.len(), beta.len()],
-        );
         y.resize(n, E::ZERO);
         mean.resize(rows, E::ZERO);
         rstd.resize(rows, E::ZERO);
@@ -62,29 +45,11 @@ impl LayerNormKernel for Host {
         }
     }
 
-    fn layernorm_backward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        x: &Vec<E>,
-        gamma: &Vec<E>,
-        mean: &Vec<E>,
-        rstd: &Vec<E>,
-        dy: &Vec<E>,
-        dx: &mut Vec<E>,
-        dgamma: &mut Vec<E>,
-        dbeta: &mut Vec<E>,
-    ) {
+    fn layernorm_backward<E: Float>(&self, rows: usize, dim: usize, b: NormBwd<'_, Vec<E>>) {
+        check_backward(rows, dim, &b, Vec::len);
+        let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
+        let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
         let n = rows * dim;
-        let per_col = [gamma.len(), dgamma.len(), dbeta.len()];
-        assert_sizes(
-            "layernorm_backward",
-            rows,
-            dim,
-            &[x.len(), dy.len()],
-            &[mean.len(), rstd.len()],
-            &per_col,
-        );
         dx.resize(n, E::ZERO);
         if n == 0 {
             return;

@@ -1,7 +1,7 @@
 //! `LayerNormKernel for Cuda` (`layernorm.cu`): statistics in f64, one
 //! block per row; parameter gradients one thread per column, rows in order.
 
-use super::{assert_sizes, LayerNormKernel};
+use super::{check_backward, check_forward, LayerNormKernel, NormBwd, NormFwd};
 use crate::cuda::{cfg_1d, cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
@@ -15,27 +15,10 @@ pub(crate) const MODULE: CudaModule = CudaModule {
 };
 
 impl LayerNormKernel for Cuda {
-    fn layernorm_forward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        eps: f64,
-        x: &CudaBuf<E>,
-        gamma: &CudaBuf<E>,
-        beta: &CudaBuf<E>,
-        y: &mut CudaBuf<E>,
-        mean: &mut CudaBuf<E>,
-        rstd: &mut CudaBuf<E>,
-    ) {
+    fn layernorm_forward<E: Float>(&self, rows: usize, dim: usize, eps: f64, b: NormFwd<'_, CudaBuf<E>>) {
+        check_forward(rows, dim, &b, CudaBuf::len);
+        let (x, gamma, beta, y, mean, rstd) = (b.x, b.gamma, b.beta, b.y, b.mean, b.rstd);
         let n = rows * dim;
-        assert_sizes(
-            "layernorm_forward",
-            rows,
-            dim,
-            &[x.len()],
-            &[],
-            &[gamma.len(), beta.len()],
-        );
         self.resize(y, n);
         self.resize(mean, rows);
         self.resize(rstd, rows);
@@ -63,29 +46,11 @@ impl LayerNormKernel for Cuda {
         self.launched(r, "ln_fwd");
     }
 
-    fn layernorm_backward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        x: &CudaBuf<E>,
-        gamma: &CudaBuf<E>,
-        mean: &CudaBuf<E>,
-        rstd: &CudaBuf<E>,
-        dy: &CudaBuf<E>,
-        dx: &mut CudaBuf<E>,
-        dgamma: &mut CudaBuf<E>,
-        dbeta: &mut CudaBuf<E>,
-    ) {
+    fn layernorm_backward<E: Float>(&self, rows: usize, dim: usize, b: NormBwd<'_, CudaBuf<E>>) {
+        check_backward(rows, dim, &b, CudaBuf::len);
+        let (x, gamma, mean, rstd, dy) = (b.x, b.gamma, b.mean, b.rstd, b.dy);
+        let (dx, dgamma, dbeta) = (b.dx, b.dgamma, b.dbeta);
         let n = rows * dim;
-        let per_col = [gamma.len(), dgamma.len(), dbeta.len()];
-        assert_sizes(
-            "layernorm_backward",
-            rows,
-            dim,
-            &[x.len(), dy.len()],
-            &[mean.len(), rstd.len()],
-            &per_col,
-        );
         self.resize(dx, n);
         if n == 0 {
             return;

@@ -12,20 +12,14 @@ pub(crate) mod cuda_kernel;
 
 use crate::backend::Storage;
 use crate::dtype::Float;
+pub use crate::ops::batchnorm::{NormBwd, NormFwd};
 
 /// The size contract of the layer-norm kernels: each of `data` (`x`, `dy`)
 /// holds `rows * dim` elements, each of `per_row` (`mean`, `rstd`) `rows`
 /// and each of `per_col` (`gamma`, `beta` and their gradients) `dim`. A
 /// smaller buffer is a bug in the caller and panics, naming `kernel`.
 #[track_caller]
-pub(crate) fn assert_sizes(
-    kernel: &str,
-    rows: usize,
-    dim: usize,
-    data: &[usize],
-    per_row: &[usize],
-    per_col: &[usize],
-) {
+fn assert_sizes(kernel: &str, rows: usize, dim: usize, data: &[usize], per_row: &[usize], per_col: &[usize]) {
     let fits = |lens: &[usize], need: usize| lens.iter().all(|&l| l >= need);
     assert!(
         fits(data, rows * dim) && fits(per_row, rows) && fits(per_col, dim),
@@ -33,61 +27,40 @@ pub(crate) fn assert_sizes(
     );
 }
 
+/// [`assert_sizes`] for the forward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_forward<Buf>(rows: usize, dim: usize, b: &NormFwd<'_, Buf>, len: impl Fn(&Buf) -> usize) {
+    let [x, gamma, beta] = b.input_lens(len);
+    assert_sizes("layernorm_forward", rows, dim, &[x], &[], &[gamma, beta]);
+}
+
+/// [`assert_sizes`] for the backward, buffer lengths by `len`.
+#[track_caller]
+pub(crate) fn check_backward<Buf>(rows: usize, dim: usize, b: &NormBwd<'_, Buf>, len: impl Fn(&Buf) -> usize) {
+    let (data, per_row, per_col) = b.lens(len);
+    assert_sizes("layernorm_backward", rows, dim, &data, &per_row, &per_col);
+}
+
 /// Layer-norm kernels of a backend.
 pub trait LayerNormKernel: Storage {
     /// Forward: writes `y` (resized to `rows * dim`) and the per-row `mean`
     /// and `rstd` (resized to `rows`) for the backward.
-    #[allow(clippy::too_many_arguments)]
-    fn layernorm_forward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        eps: f64,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        beta: &Self::Buf<E>,
-        y: &mut Self::Buf<E>,
-        mean: &mut Self::Buf<E>,
-        rstd: &mut Self::Buf<E>,
-    );
+    fn layernorm_forward<E: Float>(&self, rows: usize, dim: usize, eps: f64, b: NormFwd<'_, Self::Buf<E>>);
     /// Backward: writes `dx` (resized to `rows * dim`), accumulates
     /// `dgamma += sum_rows dy xhat` and `dbeta += sum_rows dy`.
-    #[allow(clippy::too_many_arguments)]
-    fn layernorm_backward<E: Float>(
-        &self,
-        rows: usize,
-        dim: usize,
-        x: &Self::Buf<E>,
-        gamma: &Self::Buf<E>,
-        mean: &Self::Buf<E>,
-        rstd: &Self::Buf<E>,
-        dy: &Self::Buf<E>,
-        dx: &mut Self::Buf<E>,
-        dgamma: &mut Self::Buf<E>,
-        dbeta: &mut Self::Buf<E>,
-    );
+    fn layernorm_backward<E: Float>(&self, rows: usize, dim: usize, b: NormBwd<'_, Self::Buf<E>>);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::ops::batchnorm::testing::{norm_bwd, norm_fwd};
     use crate::ops::util::testing::assert_close;
     use crate::{Cpu, Rng};
 
     fn fwd(rows: usize, dim: usize, x: &[f64], g: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let (mut y, mut m, mut r) = (vec![], vec![], vec![]);
-        Cpu.layernorm_forward(
-            rows,
-            dim,
-            1e-5,
-            &x.to_vec(),
-            &g.to_vec(),
-            &b.to_vec(),
-            &mut y,
-            &mut m,
-            &mut r,
-        );
+        let [y, m, r] = norm_fwd(&Cpu, [x, g, b], |bufs| Cpu.layernorm_forward(rows, dim, 1e-5, bufs));
         (y, m, r)
     }
 
@@ -111,8 +84,10 @@ mod tests {
         let loss =
             |x: &[f64], g: &[f64], b: &[f64]| fwd(rows, dim, x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
         let (_, m, r) = fwd(rows, dim, &x, &g, &b);
-        let (mut dx, mut dg, mut db) = (vec![], vec![0.0; dim], vec![0.0; dim]);
-        Cpu.layernorm_backward(rows, dim, &x, &g, &m, &r, &up, &mut dx, &mut dg, &mut db);
+        let zeros = vec![0.0; dim];
+        let [dx, dg, db] = norm_bwd(&Cpu, [&x, &g, &m, &r, &up], [&zeros, &zeros], |bufs| {
+            Cpu.layernorm_backward(rows, dim, bufs)
+        });
         let o = GradCheck::default();
         check_gradient(|v| loss(v, &g, &b), &x, &dx, o).unwrap();
         check_gradient(|v| loss(&x, v, &b), &g, &dg, o).unwrap();
@@ -132,7 +107,17 @@ mod tests {
         let (y, m, r) = fwd(0, 3, &[], &[1.0; 3], &[0.0; 3]);
         assert!(y.is_empty() && m.is_empty() && r.is_empty());
         let (mut dx, mut dg, mut db) = (vec![1.0], vec![0.5; 3], vec![0.5; 3]);
-        Cpu.layernorm_backward(0, 3, &vec![], &vec![1.0; 3], &m, &r, &vec![], &mut dx, &mut dg, &mut db);
+        let bufs = NormBwd {
+            x: &vec![],
+            gamma: &vec![1.0; 3],
+            mean: &m,
+            rstd: &r,
+            dy: &vec![],
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.layernorm_backward(0, 3, bufs);
         assert!(dx.is_empty() && dg == vec![0.5; 3] && db == vec![0.5; 3]);
     }
 
@@ -148,10 +133,13 @@ mod tests {
             let dy: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
             let gamma: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
             let beta = vec![0f32; dim];
-            let (mut y, mut mean, mut rstd) = (vec![], vec![], vec![]);
-            Cpu.layernorm_forward(rows, dim, 1e-5, &x, &gamma, &beta, &mut y, &mut mean, &mut rstd);
-            let (mut dx, mut dg, mut db) = (vec![], vec![0.25f32; dim], vec![-0.5f32; dim]);
-            Cpu.layernorm_backward(rows, dim, &x, &gamma, &mean, &rstd, &dy, &mut dx, &mut dg, &mut db);
+            let [_, mean, rstd] = norm_fwd(&Cpu, [&x, &gamma, &beta], |bufs| {
+                Cpu.layernorm_forward(rows, dim, 1e-5, bufs)
+            });
+            let ins = [&x[..], &gamma, &mean, &rstd, &dy];
+            let [_, dg, db] = norm_bwd(&Cpu, ins, [&vec![0.25f32; dim], &vec![-0.5f32; dim]], |bufs| {
+                Cpu.layernorm_backward(rows, dim, bufs)
+            });
             for j in 0..dim {
                 let (mut sg, mut sb) = (0.0f64, 0.0f64);
                 for r in 0..rows {

@@ -6,11 +6,9 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-/// The natural-logarithm element-wise op (see [`log`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Log;
-
 super::util::unary_fns! {
+    /// The natural-logarithm element-wise op (see [`log`]).
+    pub struct Log;
     /// `y = ln(x)` element-wise: `ln(0) = -inf`, `ln(x < 0) = NaN`, as in PyTorch.
     ///
     /// **PyTorch equivalent**: `torch.log(x)`.
@@ -23,13 +21,12 @@ super::util::unary_fns! {
     pub fn log(x);
     /// Backward of [`log`]: `dx = dy / x`.
     pub fn log_backward(x, y, dy);
-    op: Log;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::util::testing::{assert_close, check_unary_grad, check_unary_nan_and_empty};
+    use crate::ops::util::testing::{assert_close, check_unary_op};
     use crate::prelude::*;
 
     #[test]
@@ -42,13 +39,9 @@ mod tests {
         let neg = Tensor::<S1<1>>::from_vec(&Cpu, 1, vec![-1.0]).unwrap();
         assert!(log(&neg).to_vec()[0].is_nan());
     }
+    /// Finite-difference gradient; NaN in gives NaN out; an empty batch gives an empty output.
     #[test]
-    fn gradient_check() {
-        check_unary_grad(Log, &[0.05, 0.3, 1.0, 2.5, 10.0]);
-    }
-    /// NaN in gives NaN out; an empty batch gives an empty output.
-    #[test]
-    fn nan_and_empty_batch() {
-        check_unary_nan_and_empty(Log);
+    fn gradient_nan_and_empty_batch() {
+        check_unary_op(Log, &[0.05, 0.3, 1.0, 2.5, 10.0]);
     }
 }

@@ -60,6 +60,19 @@ pub(crate) struct Mat<E> {
     pub cs: usize,
 }
 
+impl<E> Mat<E> {
+    /// `op(x)` for `x` stored row-major with row stride `ld`: `x` itself,
+    /// or its transpose when `trans`.
+    pub(crate) fn op(x: &[E], ld: usize, trans: bool) -> Self {
+        let (rs, cs) = if trans { (1, ld) } else { (ld, 1) };
+        Self {
+            ptr: x.as_ptr(),
+            rs,
+            cs,
+        }
+    }
+}
+
 // SAFETY: a `Mat` only reads an operand the caller borrows immutably for
 // the whole product (see `run`).
 unsafe impl<E: Sync> Send for Mat<E> {}

@@ -178,32 +178,7 @@ fn strided<E: Float>(
         return gemv_bt(g, a, lda, b, ldb, c, ldc, ep, parallel);
     }
     let path = opts.path.unwrap_or_else(kernel::default_path);
-    let am = if g.trans_a {
-        Mat {
-            ptr: a.as_ptr(),
-            rs: 1,
-            cs: lda,
-        }
-    } else {
-        Mat {
-            ptr: a.as_ptr(),
-            rs: lda,
-            cs: 1,
-        }
-    };
-    let bm = if g.trans_b {
-        Mat {
-            ptr: b.as_ptr(),
-            rs: 1,
-            cs: ldb,
-        }
-    } else {
-        Mat {
-            ptr: b.as_ptr(),
-            rs: ldb,
-            cs: 1,
-        }
-    };
+    let (am, bm) = (Mat::op(a, lda, g.trans_a), Mat::op(b, ldb, g.trans_b));
     // SAFETY: `check_operand` showed that element (i, p) of op(A), at
     // i * rs + p * cs, lies inside `a` for i < m, p < k (the last one is
     // extent - 1), likewise for op(B) and C; `c` is borrowed mutably, so it

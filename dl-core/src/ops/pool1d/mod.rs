@@ -16,9 +16,10 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Storage;
+use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::ops::util::window::{check_half_pad, check_positive, out_len};
 use crate::shape::conv_out;
 
 pub use cpu_kernel::{
@@ -45,10 +46,7 @@ pub struct Pool1dDims {
 impl Pool1dDims {
     /// Output length, or 0 when the window does not fit.
     pub const fn lo(&self) -> usize {
-        match conv_out(self.l, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.l, self.k, self.stride, self.pad)
     }
     /// Elements of the input.
     pub const fn x_len(&self) -> usize {
@@ -65,18 +63,8 @@ impl Pool1dDims {
     /// [`Error::InvalidArgument`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "pool1d", msg });
-        if self.k == 0 || self.stride == 0 {
-            return bad(format!(
-                "kernel size {} and stride {} must be positive",
-                self.k, self.stride
-            ));
-        }
-        if self.pad > self.k / 2 {
-            return bad(format!(
-                "padding {} must be at most half the kernel size {}",
-                self.pad, self.k
-            ));
-        }
+        check_positive("pool1d", "kernel", self.k, self.stride)?;
+        check_half_pad("pool1d", "kernel", self.pad, self.k)?;
         if conv_out(self.l, self.k, self.stride, self.pad).is_none() {
             return bad(format!(
                 "window {} does not fit the input of length {} (padding {})",
@@ -110,33 +98,30 @@ pub trait Pool1dOnHost: Storage {}
 
 impl<B: Pool1dOnHost> Pool1dKernel for B {
     fn max_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>, idx: &mut Self::Idx) {
-        let mut yh = vec![E::ZERO; d.y_len()];
         let mut ih = vec![0u32; d.y_len()];
-        max_pool1d_forward_host(d, &self.to_vec(x), &mut yh, &mut ih);
-        self.resize(y, d.y_len());
-        self.write(y, &yh);
+        on_host(self, [x], [(y, Some(d.y_len()))], |[x], [y]| {
+            max_pool1d_forward_host(d, x, y, &mut ih)
+        });
         *idx = self.idx_from_slice(&ih);
     }
 
     fn max_pool1d_backward<E: Float>(&self, d: Pool1dDims, idx: &Self::Idx, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>) {
-        let mut dxh = vec![E::ZERO; d.x_len()];
-        max_pool1d_backward_host(d, &self.idx_to_vec(idx), &self.to_vec(dy), &mut dxh);
-        self.resize(dx, d.x_len());
-        self.write(dx, &dxh);
+        let ih = self.idx_to_vec(idx);
+        on_host(self, [dy], [(dx, Some(d.x_len()))], |[dy], [dx]| {
+            max_pool1d_backward_host(d, &ih, dy, dx)
+        });
     }
 
     fn avg_pool1d_forward<E: Float>(&self, d: Pool1dDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>) {
-        let mut yh = vec![E::ZERO; d.y_len()];
-        avg_pool1d_forward_host(d, &self.to_vec(x), &mut yh);
-        self.resize(y, d.y_len());
-        self.write(y, &yh);
+        on_host(self, [x], [(y, Some(d.y_len()))], |[x], [y]| {
+            avg_pool1d_forward_host(d, x, y)
+        });
     }
 
     fn avg_pool1d_backward<E: Float>(&self, d: Pool1dDims, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>) {
-        let mut dxh = vec![E::ZERO; d.x_len()];
-        avg_pool1d_backward_host(d, &self.to_vec(dy), &mut dxh);
-        self.resize(dx, d.x_len());
-        self.write(dx, &dxh);
+        on_host(self, [dy], [(dx, Some(d.x_len()))], |[dy], [dx]| {
+            avg_pool1d_backward_host(d, dy, dx)
+        });
     }
 }
 

@@ -18,7 +18,8 @@ pub(crate) mod cuda_kernel;
 use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
-use crate::shape::{conv_out, S1, S3};
+use crate::ops::util::window::{check_half_pad, check_positive, out_len};
+use crate::shape::{S1, S3};
 use crate::tensor::Tensor;
 
 /// Runtime dimensions of a 2-D pooling.
@@ -43,17 +44,11 @@ pub struct Pool2dDims {
 impl Pool2dDims {
     /// Output height, or 0 when the window does not fit.
     pub const fn oh(&self) -> usize {
-        match conv_out(self.h, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.h, self.k, self.stride, self.pad)
     }
     /// Output width, or 0 when the window does not fit.
     pub const fn ow(&self) -> usize {
-        match conv_out(self.w, self.k, self.stride, self.pad) {
-            Some(v) => v,
-            None => 0,
-        }
+        out_len(self.w, self.k, self.stride, self.pad)
     }
     /// Number of `(sample, channel)` planes, `n * c`.
     pub const fn planes(&self) -> usize {
@@ -84,18 +79,8 @@ impl Pool2dDims {
     /// [`Error::InvalidArgument`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "pool2d", msg });
-        if self.k == 0 || self.stride == 0 {
-            return bad(format!(
-                "window size {} and stride {} must be positive",
-                self.k, self.stride
-            ));
-        }
-        if self.pad > self.k / 2 {
-            return bad(format!(
-                "padding {} must be at most half the window size {}",
-                self.pad, self.k
-            ));
-        }
+        check_positive("pool2d", "window", self.k, self.stride)?;
+        check_half_pad("pool2d", "window", self.pad, self.k)?;
         if self.h + 2 * self.pad < self.k || self.w + 2 * self.pad < self.k {
             return bad(format!(
                 "window {} does not fit the padded input {}x{}",

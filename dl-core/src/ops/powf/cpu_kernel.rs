@@ -1,17 +1,8 @@
-use super::Powf;
-use crate::dtype::Float;
-use crate::ops::util::UnaryOp;
-
-impl UnaryOp for Powf {
-    const NAME: &'static str = "powf";
-    #[cfg(feature = "cuda")]
-    const CUDA: Option<crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::POWF);
-    crate::ops::mono::mono_unary_op!();
-    #[inline(always)]
+crate::ops::mono::core_unary_op! {
+    Powf, "powf", POWF;
     fn f<E: Float>(&self, x: E) -> E {
         x.powf(E::from_f64(self.exponent))
     }
-    #[inline(always)]
     fn df<E: Float>(&self, x: E, _y: E) -> E {
         if self.exponent == 0.0 {
             // d/dx x^0 = 0 everywhere (PyTorch), also at x = 0 where 0 * 0^-1 would be NaN.

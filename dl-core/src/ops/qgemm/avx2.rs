@@ -7,6 +7,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::cpu_kernel::TileArgs;
 #[cfg(target_arch = "x86_64")]
 use super::cpu_kernel::TILE_COLS;
 
@@ -18,7 +19,7 @@ use super::cpu_kernel::TILE_COLS;
 ///
 /// # Safety
 /// AVX2 available; `a` holds `MR` rows of `4 * k4` `i16` with stride `lda`,
-/// `b` one panel of `k4 * 64` bytes; `out` as in [`tile`].
+/// `b` one panel of `k4 * 64` bytes; `out` as [`TileArgs`] says.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn kernel<const MR: usize>(a: *const i16, lda: usize, b: *const i8, half: usize, k4: usize, out: *mut i32) {
@@ -57,39 +58,27 @@ unsafe fn kernel<const MR: usize>(a: *const i16, lda: usize, b: *const i8, half:
 /// activations already widened to `i16` (row stride `lda` elements).
 ///
 /// # Safety
-/// AVX2 available; `a` holds `rows` rows of `4 * k4` `i16` with stride
-/// `lda`; `b` holds `np` panels of `k4 * 64` bytes with stride
-/// `panel_stride`; `out` holds `rows * 64` values.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile(
-    rows: usize,
-    np: usize,
-    a: *const i16,
-    lda: usize,
-    b: *const i8,
-    panel_stride: usize,
-    k4: usize,
-    out: *mut i32,
-) {
+/// AVX2 available; `a`, `lda` and `t` as [`TileArgs`] says (`a` in `i16`).
+pub(super) unsafe fn tile(a: *const i16, lda: usize, t: TileArgs) {
     #[cfg(target_arch = "x86_64")]
-    for p in 0..np {
+    for p in 0..t.np {
         for half in 0..2 {
             // SAFETY: forwarded contract; panel p and tile columns p * 16.. are in bounds.
             unsafe {
-                let (bp, op) = (b.add(p * panel_stride), out.add(p * 16));
-                match rows {
-                    1 => kernel::<1>(a, lda, bp, half, k4, op),
-                    2 => kernel::<2>(a, lda, bp, half, k4, op),
-                    3 => kernel::<3>(a, lda, bp, half, k4, op),
-                    4 => kernel::<4>(a, lda, bp, half, k4, op),
-                    _ => unreachable!("avx2 tile with {rows} rows"),
+                let (bp, op) = t.panel(p);
+                match t.rows {
+                    1 => kernel::<1>(a, lda, bp, half, t.k4, op),
+                    2 => kernel::<2>(a, lda, bp, half, t.k4, op),
+                    3 => kernel::<3>(a, lda, bp, half, t.k4, op),
+                    4 => kernel::<4>(a, lda, bp, half, t.k4, op),
+                    _ => unreachable!("avx2 tile with {} rows", t.rows),
                 }
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (rows, np, a, lda, b, panel_stride, k4, out);
+        let _ = (a, lda, t);
         unreachable!("avx2 on a non-x86 CPU")
     }
 }

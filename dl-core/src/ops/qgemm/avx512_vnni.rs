@@ -5,23 +5,24 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::cpu_kernel::TileArgs;
 #[cfg(target_arch = "x86_64")]
 use super::cpu_kernel::TILE_COLS;
 
 /// `MR` rows by `NV` panels.
 ///
 /// # Safety
-/// AVX-512 F/BW/VNNI available; pointers as in [`tile`].
+/// AVX-512 F/BW/VNNI available; `t` as in [`tile`] with `t.rows == MR`, `t.np == NV`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn kernel<const MR: usize, const NV: usize>(
-    a: *const u8,
-    lda: usize,
-    b: *const i8,
-    panel_stride: usize,
-    k4: usize,
-    out: *mut i32,
-) {
+unsafe fn kernel<const MR: usize, const NV: usize>(a: *const u8, lda: usize, t: TileArgs) {
+    let TileArgs {
+        b,
+        panel_stride,
+        k4,
+        out,
+        ..
+    } = t;
     let mut acc = [[_mm512_setzero_si512(); NV]; MR];
     for kk in 0..k4 {
         let mut bv = [_mm512_setzero_si512(); NV];
@@ -48,36 +49,24 @@ unsafe fn kernel<const MR: usize, const NV: usize>(
 /// `rows <= 6` rows by `np <= 4` panels into `out` (row stride 64).
 ///
 /// # Safety
-/// AVX-512 F/BW/VNNI available; `a` holds `rows` rows of `4 * k4` bytes
-/// with stride `lda`; `b` holds `np` panels of `k4 * 64` bytes with stride
-/// `panel_stride`; `out` holds `rows * 64` values.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile(
-    rows: usize,
-    np: usize,
-    a: *const u8,
-    lda: usize,
-    b: *const i8,
-    panel_stride: usize,
-    k4: usize,
-    out: *mut i32,
-) {
+/// AVX-512 F/BW/VNNI available; `a`, `lda` and `t` as [`TileArgs`] says.
+pub(super) unsafe fn tile(a: *const u8, lda: usize, t: TileArgs) {
     #[cfg(target_arch = "x86_64")]
     {
         macro_rules! dispatch {
             ($($mr:literal),*) => {
-                match (rows, np) {
+                match (t.rows, t.np) {
                     $(
                         // SAFETY: forwarded contract of `tile`.
-                        ($mr, 1) => unsafe { kernel::<$mr, 1>(a, lda, b, panel_stride, k4, out) },
+                        ($mr, 1) => unsafe { kernel::<$mr, 1>(a, lda, t) },
                         // SAFETY: forwarded contract of `tile`.
-                        ($mr, 2) => unsafe { kernel::<$mr, 2>(a, lda, b, panel_stride, k4, out) },
+                        ($mr, 2) => unsafe { kernel::<$mr, 2>(a, lda, t) },
                         // SAFETY: forwarded contract of `tile`.
-                        ($mr, 3) => unsafe { kernel::<$mr, 3>(a, lda, b, panel_stride, k4, out) },
+                        ($mr, 3) => unsafe { kernel::<$mr, 3>(a, lda, t) },
                         // SAFETY: forwarded contract of `tile`.
-                        ($mr, 4) => unsafe { kernel::<$mr, 4>(a, lda, b, panel_stride, k4, out) },
+                        ($mr, 4) => unsafe { kernel::<$mr, 4>(a, lda, t) },
                     )*
-                    _ => unreachable!("avx512vnni tile {rows}x{np}"),
+                    _ => unreachable!("avx512vnni tile {}x{}", t.rows, t.np),
                 }
             };
         }
@@ -85,7 +74,7 @@ pub(super) unsafe fn tile(
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (rows, np, a, lda, b, panel_stride, k4, out);
+        let _ = (a, lda, t);
         unreachable!("avx512vnni on a non-x86 CPU")
     }
 }

@@ -6,13 +6,14 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::cpu_kernel::TileArgs;
 #[cfg(target_arch = "x86_64")]
 use super::cpu_kernel::TILE_COLS;
 
 /// `MR` rows by one panel.
 ///
 /// # Safety
-/// AVX2 and AVX-VNNI available; pointers as in [`tile`].
+/// AVX2 and AVX-VNNI available; `a` holds `MR` rows, `b` one panel, `out` as [`TileArgs`] says.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,avxvnni")]
 unsafe fn kernel<const MR: usize>(a: *const u8, lda: usize, b: *const i8, k4: usize, out: *mut i32) {
@@ -41,37 +42,27 @@ unsafe fn kernel<const MR: usize>(a: *const u8, lda: usize, b: *const i8, k4: us
 /// `rows <= 6` rows by `np <= 4` panels into `out` (row stride 64).
 ///
 /// # Safety
-/// AVX2 and AVX-VNNI available; buffers as in the portable `tile`.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile(
-    rows: usize,
-    np: usize,
-    a: *const u8,
-    lda: usize,
-    b: *const i8,
-    panel_stride: usize,
-    k4: usize,
-    out: *mut i32,
-) {
+/// AVX2 and AVX-VNNI available; `a`, `lda` and `t` as [`TileArgs`] says.
+pub(super) unsafe fn tile(a: *const u8, lda: usize, t: TileArgs) {
     #[cfg(target_arch = "x86_64")]
-    for p in 0..np {
+    for p in 0..t.np {
         // SAFETY: forwarded contract; panel p and tile columns p * 16.. are in bounds.
         unsafe {
-            let (bp, op) = (b.add(p * panel_stride), out.add(p * 16));
-            match rows {
-                1 => kernel::<1>(a, lda, bp, k4, op),
-                2 => kernel::<2>(a, lda, bp, k4, op),
-                3 => kernel::<3>(a, lda, bp, k4, op),
-                4 => kernel::<4>(a, lda, bp, k4, op),
-                5 => kernel::<5>(a, lda, bp, k4, op),
-                6 => kernel::<6>(a, lda, bp, k4, op),
-                _ => unreachable!("avxvnni tile with {rows} rows"),
+            let (bp, op) = t.panel(p);
+            match t.rows {
+                1 => kernel::<1>(a, lda, bp, t.k4, op),
+                2 => kernel::<2>(a, lda, bp, t.k4, op),
+                3 => kernel::<3>(a, lda, bp, t.k4, op),
+                4 => kernel::<4>(a, lda, bp, t.k4, op),
+                5 => kernel::<5>(a, lda, bp, t.k4, op),
+                6 => kernel::<6>(a, lda, bp, t.k4, op),
+                _ => unreachable!("avxvnni tile with {} rows", t.rows),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (rows, np, a, lda, b, panel_stride, k4, out);
+        let _ = (a, lda, t);
         unreachable!("avxvnni on a non-x86 CPU")
     }
 }

@@ -19,6 +19,33 @@ pub(crate) const TILE_COLS: usize = COL_PANELS * PANEL;
 
 /// A raw output pointer shared by the tasks, which write disjoint elements.
 struct OutPtr<T>(*mut T);
+
+/// One micro-kernel call (`tile(a, lda, t)` of a path): `rows <= 6` rows
+/// of A from `a` (`4 * k4` elements each, row stride `lda`) times `np <= 4`
+/// panels of B from `b` (`k4 * 64` bytes each, stride `panel_stride`) into
+/// `out` (`rows * 64` values, row stride [`TILE_COLS`]). The caller of
+/// `tile` guarantees that the buffers hold that much.
+#[derive(Clone, Copy)]
+pub(super) struct TileArgs {
+    pub rows: usize,
+    pub np: usize,
+    pub b: *const i8,
+    pub panel_stride: usize,
+    pub k4: usize,
+    pub out: *mut i32,
+}
+
+impl TileArgs {
+    /// Panel `p` of B and the tile columns it fills.
+    ///
+    /// # Safety
+    /// `p < np`.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) unsafe fn panel(&self, p: usize) -> (*const i8, *mut i32) {
+        // SAFETY: in bounds by the contract of `TileArgs` (p < np).
+        unsafe { (self.b.add(p * self.panel_stride), self.out.add(p * 16)) }
+    }
+}
 // SAFETY: the tasks write disjoint tiles of the output (distinct rows or
 // columns), and the owning slice outlives the parallel loop.
 unsafe impl<T> Sync for OutPtr<T> {}
@@ -122,64 +149,79 @@ pub fn qgemm(
     };
     match out {
         QOut::F32(o) => {
-            check(m, a, lda, b, o.len(), ldo);
-            let p = OutPtr(o.as_mut_ptr());
-            run(path, m, a, lda, b, &|i, col0, t: Tile<'_>| {
-                // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
-                // col0.. lie inside the output and belong to this task only.
-                let dst =
-                    unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
-                let r = Row {
-                    corr: &corr[col0..],
-                    mult: &mult[col0..],
-                    bias: &bias[col0..],
-                };
-                epilogue::tile_f32(path, &r, epi.relu, t, dst, ldo);
-            });
+            run_epilogue(
+                path,
+                m,
+                a,
+                lda,
+                b,
+                o,
+                ldo,
+                Row::new(&corr, &mult, &bias),
+                |r, t, dst| epilogue::tile_f32(path, r, epi.relu, t, dst, ldo),
+            );
         }
         QOut::U8 {
             out: o,
             scale,
             zero_point,
         } => {
-            check(m, a, lda, b, o.len(), ldo);
-            let (q, qm, qb) = requant(scale, zero_point, 0, 255);
-            let p = OutPtr(o.as_mut_ptr());
-            run(path, m, a, lda, b, &|i, col0, t: Tile<'_>| {
-                // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
-                // col0.. lie inside the output and belong to this task only.
-                let dst =
-                    unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
-                let r = Row {
-                    corr: &corr[col0..],
-                    mult: &qm[col0..],
-                    bias: &qb[col0..],
-                };
-                epilogue::tile_u8(path, &r, q, t, dst, ldo);
-            });
+            let (q, mult, bias) = requant(scale, zero_point, 0, 255);
+            run_epilogue(
+                path,
+                m,
+                a,
+                lda,
+                b,
+                o,
+                ldo,
+                Row::new(&corr, &mult, &bias),
+                |r, t, dst| epilogue::tile_u8(path, r, q, t, dst, ldo),
+            );
         }
         QOut::I8 {
             out: o,
             scale,
             zero_point,
         } => {
-            check(m, a, lda, b, o.len(), ldo);
-            let (q, qm, qb) = requant(scale, zero_point, -128, 127);
-            let p = OutPtr(o.as_mut_ptr());
-            run(path, m, a, lda, b, &|i, col0, t: Tile<'_>| {
-                // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
-                // col0.. lie inside the output and belong to this task only.
-                let dst =
-                    unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
-                let r = Row {
-                    corr: &corr[col0..],
-                    mult: &qm[col0..],
-                    bias: &qb[col0..],
-                };
-                epilogue::tile_i8(path, &r, q, t, dst, ldo);
-            });
+            let (q, mult, bias) = requant(scale, zero_point, -128, 127);
+            run_epilogue(
+                path,
+                m,
+                a,
+                lda,
+                b,
+                o,
+                ldo,
+                Row::new(&corr, &mult, &bias),
+                |r, t, dst| epilogue::tile_i8(path, r, q, t, dst, ldo),
+            );
         }
     }
+}
+
+/// Runs every tile into `o` (row stride `ldo`) through `tile`, the
+/// epilogue given the row constants of `r` from the tile's first column on.
+#[allow(clippy::too_many_arguments)]
+fn run_epilogue<T>(
+    path: QgemmPath,
+    m: usize,
+    a: &[u8],
+    lda: usize,
+    b: &PackedB,
+    o: &mut [T],
+    ldo: usize,
+    r: Row<'_>,
+    tile: impl Fn(&Row<'_>, Tile<'_>, &mut [T]) + Sync,
+) {
+    check(m, a, lda, b, o.len(), ldo);
+    let p = OutPtr(o.as_mut_ptr());
+    run(path, m, a, lda, b, &|i, col0, t: Tile<'_>| {
+        // SAFETY: as in `qgemm_i32`: the tile's rows i.. and columns
+        // col0.. lie inside the output and belong to this task only.
+        let dst = unsafe { std::slice::from_raw_parts_mut(p.get().add(i * ldo + col0), (t.rows - 1) * ldo + t.cols) };
+        tile(&r.skip_cols(col0), t, dst);
+    });
 }
 
 /// Runs every tile, in parallel when the product is large enough.
@@ -245,14 +287,19 @@ fn block<F: Fn(usize, usize, Tile<'_>)>(
         // of `kp` bytes from `aptr` with stride `lda`; B holds `np` panels
         // of `stride` bytes from `bptr`; the tile holds r x 64 values.
         unsafe {
+            let t = TileArgs {
+                rows: r,
+                np,
+                b: bptr,
+                panel_stride: stride,
+                k4,
+                out: tile.as_mut_ptr(),
+            };
             match path {
-                QgemmPath::Avx512Vnni => avx512_vnni::tile(r, np, aptr, lda, bptr, stride, k4, tile.as_mut_ptr()),
-                QgemmPath::AvxVnni => avx_vnni::tile(r, np, aptr, lda, bptr, stride, k4, tile.as_mut_ptr()),
-                QgemmPath::Avx2 => {
-                    let wptr = widened[(i - rows.start) * kp..].as_ptr();
-                    avx2::tile(r, np, wptr, kp, bptr, stride, k4, tile.as_mut_ptr())
-                }
-                QgemmPath::Portable => portable::tile(r, np, aptr, lda, bptr, stride, k4, tile.as_mut_ptr()),
+                QgemmPath::Avx512Vnni => avx512_vnni::tile(aptr, lda, t),
+                QgemmPath::AvxVnni => avx_vnni::tile(aptr, lda, t),
+                QgemmPath::Avx2 => avx2::tile(widened[(i - rows.start) * kp..].as_ptr(), kp, t),
+                QgemmPath::Portable => portable::tile(aptr, lda, t),
             }
         }
         let col0 = p * PANEL;

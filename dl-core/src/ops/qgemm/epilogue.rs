@@ -19,6 +19,17 @@ pub(crate) struct Row<'a> {
     pub bias: &'a [f32],
 }
 
+impl<'a> Row<'a> {
+    pub fn new(corr: &'a [i32], mult: &'a [f32], bias: &'a [f32]) -> Self {
+        Self { corr, mult, bias }
+    }
+
+    /// The constants from column `c` on.
+    pub fn skip_cols(&self, c: usize) -> Row<'a> {
+        Row::new(&self.corr[c..], &self.mult[c..], &self.bias[c..])
+    }
+}
+
 /// Clamping and rounding of the requantizing epilogues: `t` (already in
 /// output steps) is clamped to `[low, high]` (integers: the byte range
 /// minus the zero point, raised to `-zero_point` by a ReLU), then rounded
@@ -96,14 +107,29 @@ fn f32_body(r: &Row<'_>, relu: bool, vals: &[i32], dst: &mut [f32]) {
     }
 }
 
-#[inline(always)]
-fn u8_body(r: &Row<'_>, q: Requant, vals: &[i32], dst: &mut [u8]) {
-    blocks(r, vals, dst, |t| requant(t, q) as u8)
+/// A requantized output byte, `u8` or `i8`: the low 8 bits of the rounded
+/// value (the zero point is already added).
+pub(crate) trait QByte: Copy {
+    fn from_low_bits(v: i32) -> Self;
+}
+
+impl QByte for u8 {
+    #[inline(always)]
+    fn from_low_bits(v: i32) -> Self {
+        v as u8
+    }
+}
+
+impl QByte for i8 {
+    #[inline(always)]
+    fn from_low_bits(v: i32) -> Self {
+        v as i8
+    }
 }
 
 #[inline(always)]
-fn i8_body(r: &Row<'_>, q: Requant, vals: &[i32], dst: &mut [i8]) {
-    blocks(r, vals, dst, |t| requant(t, q) as i8)
+fn byte_body<T: QByte>(r: &Row<'_>, q: Requant, vals: &[i32], dst: &mut [T]) {
+    blocks(r, vals, dst, |t| T::from_low_bits(requant(t, q)))
 }
 
 /// Explicit AVX-512 versions (the auto-vectorizer does not reliably
@@ -111,7 +137,7 @@ fn i8_body(r: &Row<'_>, q: Requant, vals: &[i32], dst: &mut [i8]) {
 /// through the scalar body. Same operations, same results.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{f32_body, i8_body, u8_body, Requant, Row, MAGIC};
+    use super::{byte_body, f32_body, QByte, Requant, Row, MAGIC};
     use std::arch::x86_64::*;
 
     /// `(acc - corr) * mult + bias` for 16 columns at `c`.
@@ -142,45 +168,19 @@ mod avx512 {
     }
 
     #[inline(always)]
-    pub(super) unsafe fn row_u8(r: &Row<'_>, q: Requant, vals: &[i32], dst: &mut [u8]) {
+    pub(super) unsafe fn row_byte<T: QByte>(r: &Row<'_>, q: Requant, vals: &[i32], dst: &mut [T]) {
         let n = vals.len();
         check(r, n);
         let dst = &mut dst[..n];
         let full = n / 16 * 16;
         for c in (0..full).step_by(16) {
-            // SAFETY: c + 16 <= n for every buffer (checked above).
+            // SAFETY: c + 16 <= n for every buffer (checked above); `T` is one byte.
             unsafe {
                 let v = requant(affine(r, vals, c), q);
                 _mm_storeu_si128(dst.as_mut_ptr().add(c) as *mut __m128i, _mm512_cvtepi32_epi8(v));
             }
         }
-        let rest = Row {
-            corr: &r.corr[full..],
-            mult: &r.mult[full..],
-            bias: &r.bias[full..],
-        };
-        u8_body(&rest, q, &vals[full..], &mut dst[full..]);
-    }
-
-    #[inline(always)]
-    pub(super) unsafe fn row_i8(r: &Row<'_>, q: Requant, vals: &[i32], dst: &mut [i8]) {
-        let n = vals.len();
-        check(r, n);
-        let dst = &mut dst[..n];
-        let full = n / 16 * 16;
-        for c in (0..full).step_by(16) {
-            // SAFETY: as in `row_u8`.
-            unsafe {
-                let v = requant(affine(r, vals, c), q);
-                _mm_storeu_si128(dst.as_mut_ptr().add(c) as *mut __m128i, _mm512_cvtepi32_epi8(v));
-            }
-        }
-        let rest = Row {
-            corr: &r.corr[full..],
-            mult: &r.mult[full..],
-            bias: &r.bias[full..],
-        };
-        i8_body(&rest, q, &vals[full..], &mut dst[full..]);
+        byte_body(&r.skip_cols(full), q, &vals[full..], &mut dst[full..]);
     }
 
     #[inline(always)]
@@ -190,7 +190,7 @@ mod avx512 {
         let dst = &mut dst[..n];
         let full = n / 16 * 16;
         for c in (0..full).step_by(16) {
-            // SAFETY: as in `row_u8`.
+            // SAFETY: as in `row_byte`.
             unsafe {
                 let mut y = affine(r, vals, c);
                 if relu {
@@ -200,12 +200,7 @@ mod avx512 {
                 _mm512_storeu_ps(dst.as_mut_ptr().add(c), y);
             }
         }
-        let rest = Row {
-            corr: &r.corr[full..],
-            mult: &r.mult[full..],
-            bias: &r.bias[full..],
-        };
-        f32_body(&rest, relu, &vals[full..], &mut dst[full..]);
+        f32_body(&r.skip_cols(full), relu, &vals[full..], &mut dst[full..]);
     }
 }
 
@@ -256,8 +251,8 @@ macro_rules! multiversion {
 }
 
 multiversion!(tile_f32, row_f32, f32_body, f32, (relu: bool));
-multiversion!(tile_u8, row_u8, u8_body, u8, (q: Requant));
-multiversion!(tile_i8, row_i8, i8_body, i8, (q: Requant));
+multiversion!(tile_u8, row_byte, byte_body, u8, (q: Requant));
+multiversion!(tile_i8, row_byte, byte_body, i8, (q: Requant));
 
 #[cfg(test)]
 mod tests {

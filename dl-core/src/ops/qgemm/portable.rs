@@ -1,26 +1,22 @@
 //! Plain Rust micro-kernel (any CPU): scalar `i32` sums over the packed
 //! layout.
 
-use super::cpu_kernel::TILE_COLS;
+use super::cpu_kernel::{TileArgs, TILE_COLS};
 
 /// `out[r][p * 16 + c] = sum_k a[r][k] * b[panel p][k][c]` for `rows <= 6`
 /// rows and `np <= 4` panels.
 ///
 /// # Safety
-/// `a` holds `rows` rows of `4 * k4` bytes with stride `lda`; `b` holds
-/// `np` panels of `k4 * 64` bytes with stride `panel_stride`; `out` holds
-/// `rows * 64` values.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile(
-    rows: usize,
-    np: usize,
-    a: *const u8,
-    lda: usize,
-    b: *const i8,
-    panel_stride: usize,
-    k4: usize,
-    out: *mut i32,
-) {
+/// The buffers of `t` as [`TileArgs`] says.
+pub(super) unsafe fn tile(a: *const u8, lda: usize, t: TileArgs) {
+    let TileArgs {
+        rows,
+        np,
+        b,
+        panel_stride,
+        k4,
+        out,
+    } = t;
     for r in 0..rows {
         // SAFETY: in bounds by the function's contract.
         let arow = unsafe { std::slice::from_raw_parts(a.add(r * lda), k4 * 4) };

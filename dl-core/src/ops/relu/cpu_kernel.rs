@@ -1,13 +1,5 @@
-use super::Relu;
-use crate::dtype::Float;
-use crate::ops::util::UnaryOp;
-
-impl UnaryOp for Relu {
-    const NAME: &'static str = "relu";
-    #[cfg(feature = "cuda")]
-    const CUDA: Option<crate::ops::util::UnaryCudaKernel> = Some(super::cuda_kernel::RELU);
-    crate::ops::mono::mono_unary_op!();
-    #[inline(always)]
+crate::ops::mono::core_unary_op! {
+    Relu, "relu", RELU;
     fn f<E: Float>(&self, x: E) -> E {
         if x > E::ZERO || x.is_nan() {
             x
@@ -15,7 +7,6 @@ impl UnaryOp for Relu {
             E::ZERO
         }
     }
-    #[inline(always)]
     fn df<E: Float>(&self, x: E, _y: E) -> E {
         if x > E::ZERO {
             E::ONE

@@ -6,11 +6,9 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-/// The ReLU element-wise op (see [`relu`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Relu;
-
 super::util::unary_fns! {
+    /// The ReLU element-wise op (see [`relu`]).
+    pub struct Relu;
     /// `y = max(x, 0)` element-wise.
     ///
     /// ```
@@ -21,7 +19,6 @@ super::util::unary_fns! {
     pub fn relu(x);
     /// Backward of [`relu`]: `dx = dy * (x > 0)`.
     pub fn relu_backward(x, y, dy);
-    op: Relu;
 }
 
 #[cfg(test)]

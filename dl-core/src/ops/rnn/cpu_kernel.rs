@@ -1,7 +1,7 @@
 //! CPU loops of the recurrent step on host slices (also the host-copy
 //! kernels of backends that opt in with `RnnOnHost`).
 
-use super::{Cell, RnnKernel, RnnStep};
+use super::{Cell, RnnKernel, RnnStep, RnnStepBwd, RnnStepFwd};
 use crate::ops::mono::Host;
 
 use crate::dtype::Float;
@@ -20,17 +20,9 @@ fn check(s: &RnnStep, what: &str, len: usize, need: usize) {
 }
 
 /// Forward step on host slices (see [`RnnKernel::rnn_step_forward`]).
-#[allow(clippy::too_many_arguments)]
-pub fn rnn_step_forward_host<E: Float>(
-    s: RnnStep,
-    g: &[E],
-    r: &[E],
-    b_hh: &[E],
-    h: &mut [E],
-    c: &mut [E],
-    acts: &mut [E],
-    y: &mut [E],
-) {
+pub fn rnn_step_forward_host<E: Float, Buf: AsRef<[E]> + AsMut<[E]> + ?Sized>(s: RnnStep, b: RnnStepFwd<'_, Buf>) {
+    let (g, r, b_hh) = (b.g.as_ref(), b.r.as_ref(), b.b_hh.as_ref());
+    let (h, c, acts, y) = (b.h.as_mut(), b.c.as_mut(), b.acts.as_mut(), b.y.as_mut());
     let (n, t, hd, k) = (s.n, s.t_len, s.hidden, s.step);
     let gh = s.cell.gates() * hd;
     check(&s, "g", g.len(), s.g_len());
@@ -85,18 +77,9 @@ pub fn rnn_step_forward_host<E: Float>(
 }
 
 /// Backward step on host slices (see [`RnnKernel::rnn_step_backward`]).
-#[allow(clippy::too_many_arguments)]
-pub fn rnn_step_backward_host<E: Float>(
-    s: RnnStep,
-    acts: &[E],
-    h: &[E],
-    c: &[E],
-    dy: &[E],
-    dh: &mut [E],
-    dc: &mut [E],
-    dg: &mut [E],
-    dr: &mut [E],
-) {
+pub fn rnn_step_backward_host<E: Float, Buf: AsRef<[E]> + AsMut<[E]> + ?Sized>(s: RnnStep, b: RnnStepBwd<'_, Buf>) {
+    let (acts, h, c, dy) = (b.acts.as_ref(), b.h.as_ref(), b.c.as_ref(), b.dy.as_ref());
+    let (dh, dc, dg, dr) = (b.dh.as_mut(), b.dc.as_mut(), b.dg.as_mut(), b.dr.as_mut());
     let (n, t, hd, k) = (s.n, s.t_len, s.hidden, s.step);
     let gh = s.cell.gates() * hd;
     check(&s, "acts", acts.len(), s.acts_len());
@@ -159,31 +142,10 @@ pub fn rnn_step_backward_host<E: Float>(
 }
 
 impl RnnKernel for Host {
-    fn rnn_step_forward<E: Float>(
-        &self,
-        s: RnnStep,
-        g: &Vec<E>,
-        r: &Vec<E>,
-        b_hh: &Vec<E>,
-        h: &mut Vec<E>,
-        c: &mut Vec<E>,
-        acts: &mut Vec<E>,
-        y: &mut Vec<E>,
-    ) {
-        rnn_step_forward_host(s, g, r, b_hh, h, c, acts, y);
+    fn rnn_step_forward<E: Float>(&self, s: RnnStep, b: RnnStepFwd<'_, Vec<E>>) {
+        rnn_step_forward_host(s, b);
     }
-    fn rnn_step_backward<E: Float>(
-        &self,
-        s: RnnStep,
-        acts: &Vec<E>,
-        h: &Vec<E>,
-        c: &Vec<E>,
-        dy: &Vec<E>,
-        dh: &mut Vec<E>,
-        dc: &mut Vec<E>,
-        dg: &mut Vec<E>,
-        dr: &mut Vec<E>,
-    ) {
-        rnn_step_backward_host(s, acts, h, c, dy, dh, dc, dg, dr);
+    fn rnn_step_backward<E: Float>(&self, s: RnnStep, b: RnnStepBwd<'_, Vec<E>>) {
+        rnn_step_backward_host(s, b);
     }
 }

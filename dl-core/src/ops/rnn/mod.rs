@@ -26,7 +26,7 @@ mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
 
-use crate::backend::Storage;
+use crate::backend::{on_host, Storage};
 use crate::dtype::Float;
 
 pub use cpu_kernel::{rnn_step_backward_host, rnn_step_forward_host};
@@ -95,6 +95,48 @@ impl RnnStep {
     }
 }
 
+/// The buffers of a forward step ([`RnnKernel::rnn_step_forward`]): a
+/// backend's buffers, or host slices (`Buf = [E]`).
+#[derive(Debug)]
+pub struct RnnStepFwd<'a, Buf: ?Sized> {
+    /// Input projection, batch-major (read at `time`).
+    pub g: &'a Buf,
+    /// This step's recurrent projection `h W_hh^T`, `[N, G H]`.
+    pub r: &'a Buf,
+    /// Recurrent bias, `[G H]`.
+    pub b_hh: &'a Buf,
+    /// Hidden states (reads slot `step`, writes slot `step + 1`).
+    pub h: &'a mut Buf,
+    /// Cell states (LSTM; unused for GRU), as `h`.
+    pub c: &'a mut Buf,
+    /// Activations (writes slot `step`).
+    pub acts: &'a mut Buf,
+    /// Output (writes position `time`).
+    pub y: &'a mut Buf,
+}
+
+/// The buffers of a backward step ([`RnnKernel::rnn_step_backward`]), as
+/// [`RnnStepFwd`].
+#[derive(Debug)]
+pub struct RnnStepBwd<'a, Buf: ?Sized> {
+    /// Activations of the forward.
+    pub acts: &'a Buf,
+    /// Hidden states of the forward.
+    pub h: &'a Buf,
+    /// Cell states of the forward (LSTM).
+    pub c: &'a Buf,
+    /// Output gradient (read at `time`).
+    pub dy: &'a Buf,
+    /// Carried hidden-state gradient, `[N, H]`.
+    pub dh: &'a mut Buf,
+    /// Carried cell-state gradient (LSTM), `[N, H]`.
+    pub dc: &'a mut Buf,
+    /// Gate gradients of the input projection (batch-major, at `time`).
+    pub dg: &'a mut Buf,
+    /// Gate gradients of the recurrent projection (time-major, slot `step`).
+    pub dr: &'a mut Buf,
+}
+
 /// Element-wise recurrent step kernels of a backend. Buffers must already
 /// have the lengths of [`RnnStep`] (`state_len`, `acts_len`, ...); a short
 /// buffer is a bug in the caller and panics.
@@ -103,18 +145,7 @@ pub trait RnnKernel: Storage {
     /// `h W_hh^T`), `b_hh`, state slot `step` of `h` (and `c` for LSTM;
     /// unused for GRU); writes state slot `step + 1`, activation slot `step`
     /// and `y` at `time`.
-    #[allow(clippy::too_many_arguments)]
-    fn rnn_step_forward<E: Float>(
-        &self,
-        s: RnnStep,
-        g: &Self::Buf<E>,
-        r: &Self::Buf<E>,
-        b_hh: &Self::Buf<E>,
-        h: &mut Self::Buf<E>,
-        c: &mut Self::Buf<E>,
-        acts: &mut Self::Buf<E>,
-        y: &mut Self::Buf<E>,
-    );
+    fn rnn_step_forward<E: Float>(&self, s: RnnStep, b: RnnStepFwd<'_, Self::Buf<E>>);
 
     /// One backward step (steps run in reverse processing order). Reads the
     /// activations and states, the output gradient `dy` at `time` and the
@@ -126,19 +157,7 @@ pub trait RnnKernel: Storage {
     /// state's gradient that does not go through `W_hh` (GRU `dh * z`,
     /// LSTM zero; the caller then adds `dr_step W_hh`), and in `dc` the
     /// previous cell state's gradient.
-    #[allow(clippy::too_many_arguments)]
-    fn rnn_step_backward<E: Float>(
-        &self,
-        s: RnnStep,
-        acts: &Self::Buf<E>,
-        h: &Self::Buf<E>,
-        c: &Self::Buf<E>,
-        dy: &Self::Buf<E>,
-        dh: &mut Self::Buf<E>,
-        dc: &mut Self::Buf<E>,
-        dg: &mut Self::Buf<E>,
-        dr: &mut Self::Buf<E>,
-    );
+    fn rnn_step_backward<E: Float>(&self, s: RnnStep, b: RnnStepBwd<'_, Self::Buf<E>>);
 }
 
 /// Opt-in for a backend without device recurrent step kernels: implementing
@@ -148,64 +167,60 @@ pub trait RnnKernel: Storage {
 pub trait RnnOnHost: Storage {}
 
 impl<B: RnnOnHost> RnnKernel for B {
-    #[allow(clippy::too_many_arguments)]
-    fn rnn_step_forward<E: Float>(
-        &self,
-        s: RnnStep,
-        g: &Self::Buf<E>,
-        r: &Self::Buf<E>,
-        b_hh: &Self::Buf<E>,
-        h: &mut Self::Buf<E>,
-        c: &mut Self::Buf<E>,
-        acts: &mut Self::Buf<E>,
-        y: &mut Self::Buf<E>,
-    ) {
-        let (mut hh, mut ch, mut ah, mut yh) = (self.to_vec(h), self.to_vec(c), self.to_vec(acts), self.to_vec(y));
-        rnn_step_forward_host(
-            s,
-            &self.to_vec(g),
-            &self.to_vec(r),
-            &self.to_vec(b_hh),
-            &mut hh,
-            &mut ch,
-            &mut ah,
-            &mut yh,
-        );
-        self.write(h, &hh);
-        self.write(c, &ch);
-        self.write(acts, &ah);
-        self.write(y, &yh);
+    fn rnn_step_forward<E: Float>(&self, s: RnnStep, b: RnnStepFwd<'_, Self::Buf<E>>) {
+        let RnnStepFwd {
+            g,
+            r,
+            b_hh,
+            h,
+            c,
+            acts,
+            y,
+        } = b;
+        let outs = [(h, None), (c, None), (acts, None), (y, None)];
+        on_host(self, [g, r, b_hh], outs, |[g, r, b_hh], [h, c, acts, y]| {
+            rnn_step_forward_host(
+                s,
+                RnnStepFwd {
+                    g,
+                    r,
+                    b_hh,
+                    h,
+                    c,
+                    acts,
+                    y,
+                },
+            )
+        });
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn rnn_step_backward<E: Float>(
-        &self,
-        s: RnnStep,
-        acts: &Self::Buf<E>,
-        h: &Self::Buf<E>,
-        c: &Self::Buf<E>,
-        dy: &Self::Buf<E>,
-        dh: &mut Self::Buf<E>,
-        dc: &mut Self::Buf<E>,
-        dg: &mut Self::Buf<E>,
-        dr: &mut Self::Buf<E>,
-    ) {
-        let (mut dhh, mut dch, mut dgh, mut drh) = (self.to_vec(dh), self.to_vec(dc), self.to_vec(dg), self.to_vec(dr));
-        rnn_step_backward_host(
-            s,
-            &self.to_vec(acts),
-            &self.to_vec(h),
-            &self.to_vec(c),
-            &self.to_vec(dy),
-            &mut dhh,
-            &mut dch,
-            &mut dgh,
-            &mut drh,
-        );
-        self.write(dh, &dhh);
-        self.write(dc, &dch);
-        self.write(dg, &dgh);
-        self.write(dr, &drh);
+    fn rnn_step_backward<E: Float>(&self, s: RnnStep, b: RnnStepBwd<'_, Self::Buf<E>>) {
+        let RnnStepBwd {
+            acts,
+            h,
+            c,
+            dy,
+            dh,
+            dc,
+            dg,
+            dr,
+        } = b;
+        let outs = [(dh, None), (dc, None), (dg, None), (dr, None)];
+        on_host(self, [acts, h, c, dy], outs, |[acts, h, c, dy], [dh, dc, dg, dr]| {
+            rnn_step_backward_host(
+                s,
+                RnnStepBwd {
+                    acts,
+                    h,
+                    c,
+                    dy,
+                    dh,
+                    dc,
+                    dg,
+                    dr,
+                },
+            )
+        });
     }
 }
 

@@ -35,16 +35,16 @@ fn forward(cell: Cell, g: &[f64], b_hh: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>
         vec![0.0; s.y_len()],
     );
     for k in 0..T {
-        Cpu.rnn_step_forward(
-            step(cell, k),
-            &g.to_vec(),
-            &r,
-            &b_hh.to_vec(),
-            &mut h,
-            &mut c,
-            &mut a,
-            &mut y,
-        );
+        let b = RnnStepFwd {
+            g: &g.to_vec(),
+            r: &r,
+            b_hh: &b_hh.to_vec(),
+            h: &mut h,
+            c: &mut c,
+            acts: &mut a,
+            y: &mut y,
+        };
+        Cpu.rnn_step_forward(step(cell, k), b);
     }
     (h, c, a, y)
 }
@@ -59,7 +59,17 @@ fn check(cell: Cell) {
     let (mut dh, mut dc) = (vec![0.0; N * H], vec![0.0; N * H]);
     let (mut dg, mut dr) = (vec![0.0; s.g_len()], vec![0.0; s.dr_len()]);
     for k in (0..T).rev() {
-        Cpu.rnn_step_backward(step(cell, k), &a, &h, &c, &gy, &mut dh, &mut dc, &mut dg, &mut dr);
+        let b = RnnStepBwd {
+            acts: &a,
+            h: &h,
+            c: &c,
+            dy: &gy,
+            dh: &mut dh,
+            dc: &mut dc,
+            dg: &mut dg,
+            dr: &mut dr,
+        };
+        Cpu.rnn_step_backward(step(cell, k), b);
     }
     check_gradient(|v| loss(v, &b), &g, &dg, GradCheck::default()).unwrap();
     // b_hh enters like the recurrent projection: its gradient is the column sum of dr.
@@ -87,14 +97,14 @@ fn short_buffer_panics() {
     let s = step(Cell::Gru, 0);
     let mut v = vec![0.0f32; 1];
     let (mut c, mut a, mut y) = (vec![], vec![0.0; s.acts_len()], vec![0.0; s.y_len()]);
-    Cpu.rnn_step_forward(
-        s,
-        &vec![0.0; s.g_len()],
-        &vec![0.0; 18],
-        &vec![0.0; 6],
-        &mut v,
-        &mut c,
-        &mut a,
-        &mut y,
-    );
+    let b = RnnStepFwd {
+        g: &vec![0.0; s.g_len()],
+        r: &vec![0.0; 18],
+        b_hh: &vec![0.0; 6],
+        h: &mut v,
+        c: &mut c,
+        acts: &mut a,
+        y: &mut y,
+    };
+    Cpu.rnn_step_forward(s, b);
 }

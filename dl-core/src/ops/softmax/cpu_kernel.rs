@@ -1,4 +1,4 @@
-use super::SoftmaxKernel;
+use super::{SoftmaxDims, SoftmaxKernel};
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -39,9 +39,9 @@ fn backward_row<E: Float>(log: bool, y: &[E], dy: &[E], dx: &mut [E]) {
 }
 
 impl SoftmaxKernel for Host {
-    fn softmax_forward<E: Float>(&self, rows: usize, cols: usize, log: bool, x: &Vec<E>, y: &mut Vec<E>) {
-        let n = rows * cols;
-        assert!(x.len() >= n, "softmax_forward: buffer too small");
+    fn softmax_forward<E: Float>(&self, d: SoftmaxDims, x: &Vec<E>, y: &mut Vec<E>) {
+        let (cols, log) = (d.cols, d.log);
+        let n = d.check("softmax_forward", &[x.len()]);
         y.resize(n, E::ZERO);
         if n == 0 {
             return;
@@ -58,17 +58,9 @@ impl SoftmaxKernel for Host {
         }
     }
 
-    fn softmax_backward<E: Float>(
-        &self,
-        rows: usize,
-        cols: usize,
-        log: bool,
-        y: &Vec<E>,
-        dy: &Vec<E>,
-        dx: &mut Vec<E>,
-    ) {
-        let n = rows * cols;
-        assert!(y.len() >= n && dy.len() >= n, "softmax_backward: buffer too small");
+    fn softmax_backward<E: Float>(&self, d: SoftmaxDims, y: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>) {
+        let (cols, log) = (d.cols, d.log);
+        let n = d.check("softmax_backward", &[y.len(), dy.len()]);
         dx.resize(n, E::ZERO);
         if n == 0 {
             return;

@@ -1,6 +1,6 @@
 //! `SoftmaxKernel for Cuda` (`softmax.cu`, one block per row).
 
-use super::SoftmaxKernel;
+use super::{SoftmaxDims, SoftmaxKernel};
 use crate::cuda::{cfg_rows, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::Storage;
@@ -14,9 +14,9 @@ pub(crate) const MODULE: CudaModule = CudaModule {
 };
 
 impl SoftmaxKernel for Cuda {
-    fn softmax_forward<E: Float>(&self, rows: usize, cols: usize, log: bool, x: &CudaBuf<E>, y: &mut CudaBuf<E>) {
-        let n = rows * cols;
-        assert!(x.len() >= n, "softmax_forward: buffer too small");
+    fn softmax_forward<E: Float>(&self, d: SoftmaxDims, x: &CudaBuf<E>, y: &mut CudaBuf<E>) {
+        let (rows, cols, log) = (d.rows, d.cols, d.log);
+        let n = d.check("softmax_forward", &[x.len()]);
         self.resize(y, n);
         if n == 0 {
             return;
@@ -33,17 +33,9 @@ impl SoftmaxKernel for Cuda {
         self.launched(r, "softmax_fwd");
     }
 
-    fn softmax_backward<E: Float>(
-        &self,
-        rows: usize,
-        cols: usize,
-        log: bool,
-        y: &CudaBuf<E>,
-        dy: &CudaBuf<E>,
-        dx: &mut CudaBuf<E>,
-    ) {
-        let n = rows * cols;
-        assert!(y.len() >= n && dy.len() >= n, "softmax_backward: buffer too small");
+    fn softmax_backward<E: Float>(&self, d: SoftmaxDims, y: &CudaBuf<E>, dy: &CudaBuf<E>, dx: &mut CudaBuf<E>) {
+        let (rows, cols, log) = (d.rows, d.cols, d.log);
+        let n = d.check("softmax_backward", &[y.len(), dy.len()]);
         self.resize(dx, n);
         if n == 0 {
             return;

@@ -16,26 +16,43 @@ use crate::dtype::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
+/// The runtime shape of the softmax kernels: `rows` rows of `cols`
+/// elements, softmax or (`log`) log-softmax along each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftmaxDims {
+    /// Number of rows.
+    pub rows: usize,
+    /// Elements per row (the softmax axis).
+    pub cols: usize,
+    /// Log-softmax instead of softmax.
+    pub log: bool,
+}
+
+impl SoftmaxDims {
+    /// `rows` rows of `cols`, log-softmax when `log`.
+    pub const fn new(rows: usize, cols: usize, log: bool) -> Self {
+        Self { rows, cols, log }
+    }
+    /// The kernels' size contract: every buffer of `lens` holds
+    /// `rows * cols` elements (a smaller one is a bug in the caller and
+    /// panics, naming `kernel`). Returns that count.
+    #[track_caller]
+    pub(crate) fn check(&self, kernel: &str, lens: &[usize]) -> usize {
+        crate::ops::util::assert_lens(kernel, lens, self.rows * self.cols)
+    }
+}
+
 /// Softmax kernels of a backend.
 pub trait SoftmaxKernel: Storage {
-    /// Row-wise `y = softmax(x)` (or `log_softmax(x)` when `log`) over rows of
-    /// `cols` elements; `y` is resized to `rows * cols`.
+    /// Row-wise `y = softmax(x)` (or `log_softmax(x)` when `d.log`) over
+    /// rows of `d.cols` elements; `y` is resized to `rows * cols`.
     ///
     /// A row holding a NaN, or `+inf`, or only `-inf`, gives a NaN row (as
     /// PyTorch does).
-    fn softmax_forward<E: Float>(&self, rows: usize, cols: usize, log: bool, x: &Self::Buf<E>, y: &mut Self::Buf<E>);
+    fn softmax_forward<E: Float>(&self, d: SoftmaxDims, x: &Self::Buf<E>, y: &mut Self::Buf<E>);
     /// Writes `dx` (resized to `rows * cols`) from the forward output `y`:
     /// softmax `dx = y (dy - sum(dy y))`; log-softmax `dx = dy - e^y sum(dy)`.
-    #[allow(clippy::too_many_arguments)]
-    fn softmax_backward<E: Float>(
-        &self,
-        rows: usize,
-        cols: usize,
-        log: bool,
-        y: &Self::Buf<E>,
-        dy: &Self::Buf<E>,
-        dx: &mut Self::Buf<E>,
-    );
+    fn softmax_backward<E: Float>(&self, d: SoftmaxDims, y: &Self::Buf<E>, dy: &Self::Buf<E>, dx: &mut Self::Buf<E>);
 }
 
 /// `(rows, cols)` of shape `S` with `batch` samples, over the last axis.
@@ -48,7 +65,8 @@ pub fn last_axis<S: Shape>(batch: usize) -> (usize, usize) {
 fn forward<S: Shape, B: SoftmaxKernel, E: Float>(x: &Tensor<S, B, E>, log: bool) -> Tensor<S, B, E> {
     let (rows, cols) = last_axis::<S>(x.batch());
     let mut y = Tensor::zeros(x.device(), x.batch());
-    x.device().softmax_forward(rows, cols, log, x.buf(), y.buf_mut());
+    x.device()
+        .softmax_forward(SoftmaxDims::new(rows, cols, log), x.buf(), y.buf_mut());
     y
 }
 
@@ -60,7 +78,7 @@ fn backward<S: Shape, B: SoftmaxKernel, E: Float>(
     let (rows, cols) = last_axis::<S>(y.batch());
     let mut dx = Tensor::zeros(y.device(), y.batch());
     y.device()
-        .softmax_backward(rows, cols, log, y.buf(), dy.buf(), dx.buf_mut());
+        .softmax_backward(SoftmaxDims::new(rows, cols, log), y.buf(), dy.buf(), dx.buf_mut());
     dx
 }
 

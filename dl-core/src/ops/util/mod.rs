@@ -9,6 +9,7 @@
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;
+pub(crate) mod window;
 #[cfg(feature = "cuda")]
 pub use cuda_kernel::{NoCudaKernel, UnaryCudaKernel};
 
@@ -16,6 +17,15 @@ use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+
+/// The size contract of a kernel whose buffers all hold `need` elements:
+/// a shorter one is a bug in the caller and panics, naming `kernel`.
+/// Returns `need`.
+#[track_caller]
+pub(crate) fn assert_lens(kernel: &str, lens: &[usize], need: usize) -> usize {
+    assert!(lens.iter().all(|&l| l >= need), "{kernel}: buffer too small");
+    need
+}
 
 /// The math of an element-wise op: `y = f(x)` and `dy/dx`.
 pub trait UnaryOp: Copy + Send + Sync + 'static {
@@ -166,7 +176,9 @@ pub fn unary_backward<S: Shape, B: UnaryKernel, E: Float, Op: UnaryOp>(
 /// Writes an element-wise op's two typed functions, each with its doc
 /// comment: `fwd(x, params..)` applies `op` ([`unary`]) and
 /// `bwd(x, y, dy, params..)` is its backward ([`unary_backward`]); `op` is
-/// an expression of the extra parameters.
+/// an expression of the extra parameters. An op without parameters may be
+/// declared in the same call instead: `pub struct Relu;` (with its doc
+/// comment) before the functions, and no `op:` line.
 ///
 /// ```text
 /// unary_fns! {
@@ -178,6 +190,26 @@ pub fn unary_backward<S: Shape, B: UnaryKernel, E: Float, Op: UnaryOp>(
 /// }
 /// ```
 macro_rules! unary_fns {
+    (
+        $(#[$op_doc:meta])*
+        pub struct $op:ident;
+        $(#[$fwd_doc:meta])*
+        pub fn $fwd:ident(x);
+        $(#[$bwd_doc:meta])*
+        pub fn $bwd:ident(x, y, dy);
+    ) => {
+        $(#[$op_doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $op;
+
+        $crate::ops::util::unary_fns! {
+            $(#[$fwd_doc])*
+            pub fn $fwd(x);
+            $(#[$bwd_doc])*
+            pub fn $bwd(x, y, dy);
+            op: $op;
+        }
+    };
     (
         $(#[$fwd_doc:meta])*
         pub fn $fwd:ident(x $(, $p:ident: $pt:ty)*);
@@ -243,6 +275,14 @@ pub mod testing {
             y.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
         };
         check_gradient(f, xs, &dx, GradCheck::default()).unwrap_or_else(|e| panic!("{}: {e}", Op::NAME));
+    }
+
+    /// The checks every element-wise op of dl-core passes:
+    /// [`check_unary_grad`] at `xs`, then [`check_unary_nan_and_empty`].
+    #[track_caller]
+    pub fn check_unary_op<Op: UnaryOp>(op: Op, xs: &[f64]) {
+        check_unary_grad(op, xs);
+        check_unary_nan_and_empty(op);
     }
 
     /// Asserts that `op` maps NaN to NaN and an empty batch to an empty

@@ -27,7 +27,7 @@ pub use dl_core::ops::attention::AttnMask;
 pub use layer::{AttentionCache, LocalAttention, MultiHeadAttention};
 
 use crate::layers::linear::{linear_backward, linear_forward};
-use dl_core::ops::attention::HeadDims;
+use dl_core::ops::attention::{HeadDims, ScoreDims};
 use dl_core::ops::matmul::{Batch, Gemm, GemmWorkspace};
 use dl_core::{Backend, Error, Float, Result, Tensor, S2};
 
@@ -83,7 +83,7 @@ pub fn sdpa_forward<B: Backend, E: Float>(
     let mut g = Gemm::new(tq, tk, d.d, false, true);
     g.alpha = E::from_f64(d.scale);
     dev.gemm_batched_ws(ws, g, d.batch(tq * d.d, tk * d.d, tq * tk), q, k, p);
-    dev.masked_softmax_forward(d.count, tq, tk, d.mask, p);
+    dev.masked_softmax_forward(ScoreDims::new(d.count, tq, tk, d.mask), p);
     dev.gemm_batched_ws(
         ws,
         Gemm::new(tq, d.dv, tk, false, false),
@@ -137,7 +137,7 @@ pub fn sdpa_backward<B: Backend, E: Float>(
         dv,
     );
     // dS (in place over dP), zero on masked keys.
-    dev.masked_softmax_backward(d.count, tq, tk, d.mask, p, dp);
+    dev.masked_softmax_backward(ScoreDims::new(d.count, tq, tk, d.mask), p, dp);
     let scale = E::from_f64(d.scale);
     // dQ = scale dS K
     let mut g = Gemm::new(tq, d.d, tk, false, false);
