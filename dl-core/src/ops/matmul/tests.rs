@@ -295,7 +295,7 @@ impl<E: Float> Case<E> {
     /// including that the padding between rows of C is untouched.
     fn check(&self, path: GemmPath, parallel: bool, bias: Option<BiasAxis>, what: &str) -> Vec<E> {
         let c = self.run(path, parallel, bias);
-        self.compare(&c, path, bias, what);
+        self.compare(&c, bias, &format!("{what} {path:?}"));
         c
     }
 
@@ -321,7 +321,7 @@ impl<E: Float> Case<E> {
 
     /// Checks `c` against the reference, and that the padding between rows
     /// of C is untouched.
-    fn compare(&self, c: &[E], path: GemmPath, bias: Option<BiasAxis>, what: &str) {
+    fn compare(&self, c: &[E], bias: Option<BiasAxis>, what: &str) {
         let (want, tol) = self.reference(bias);
         let g = &self.g;
         for i in 0..g.m {
@@ -338,7 +338,7 @@ impl<E: Float> Case<E> {
                 let (w, t) = (want[i * g.n + j], tol[i * g.n + j]);
                 assert!(
                     (got.to_f64() - w).abs() <= t,
-                    "{what} {path:?} {g:?} lds=({}, {}, {}): C[{i}][{j}] = {got}, want {w} (tolerance {t:e})",
+                    "{what} {g:?} lds=({}, {}, {}): C[{i}][{j}] = {got}, want {w} (tolerance {t:e})",
                     self.lda,
                     self.ldb,
                     self.ldc
@@ -526,42 +526,37 @@ fn same_bits_on_one_two_and_three_threads() {
             (64, 300, 257, false, false),
         ] {
             let case = Case::<f32>::new(&mut rng, m, n, k, ta, tb, [1, 0, 3], 0.75, 1.0);
-            let runs: Vec<Vec<u32>> = [1, 2, 3]
-                .into_iter()
-                .map(|t| {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("a pool");
-                    let c = pool.install(|| case.run(path, true, Some(BiasAxis::Columns)));
-                    c.iter().map(|v| v.to_bits()).collect()
-                })
-                .collect();
-            let c: Vec<f32> = runs[0].iter().map(|&b| f32::from_bits(b)).collect();
-            case.compare(&c, path, Some(BiasAxis::Columns), "threads");
-            assert_eq!(runs[0], runs[1], "{path:?} {m}x{n}x{k}: 1 vs 2 threads");
-            assert_eq!(runs[0], runs[2], "{path:?} {m}x{n}x{k}: 1 vs 3 threads");
+            same_bits_on_one_two_and_three(&case, Some(path), &format!("{path:?} {m}x{n}x{k}"));
         }
     }
 }
 
-/// The matrix-vector path (a `Linear` at batch size 1 to 4), split into
-/// one share of the outputs per thread: the same bits on pools of 1, 2 and
-/// 3 threads, and the reference's values.
+/// Runs `case` (with a column bias) on pools of 1, 2 and 3 threads: checks
+/// it against the reference and that the three results are the same bits.
+fn same_bits_on_one_two_and_three(case: &Case<f32>, path: Option<GemmPath>, what: &str) {
+    let runs: Vec<Vec<u32>> = [1, 2, 3]
+        .into_iter()
+        .map(|t| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("a pool");
+            let c = pool.install(|| case.run_on(path, true, Some(BiasAxis::Columns)));
+            c.iter().map(|v| v.to_bits()).collect()
+        })
+        .collect();
+    let c: Vec<f32> = runs[0].iter().map(|&b| f32::from_bits(b)).collect();
+    case.compare(&c, Some(BiasAxis::Columns), what);
+    assert_eq!(runs[0], runs[1], "{what}: 1 vs 2 threads");
+    assert_eq!(runs[0], runs[2], "{what}: 1 vs 3 threads");
+}
+
+/// The matrix-vector path (a `Linear` at batch size 1 to 4; sizes large
+/// enough that it runs in parallel chunks): the reference's values, and the
+/// same bits on pools of 1, 2 and 3 threads.
 #[test]
 fn matrix_vector_path_same_bits_on_one_two_and_three_threads() {
     let mut rng = Rng::new(14);
     for (m, n, k) in [(1usize, 1000usize, 600usize), (3, 513, 784), (1, 257, 1000)] {
         let case = Case::<f32>::new(&mut rng, m, n, k, false, true, [0, 2, 1], 0.75, 1.0);
-        let runs: Vec<Vec<u32>> = [1, 2, 3]
-            .into_iter()
-            .map(|t| {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("a pool");
-                let c = pool.install(|| case.run_on(None, true, Some(BiasAxis::Columns)));
-                c.iter().map(|v| v.to_bits()).collect()
-            })
-            .collect();
-        let c: Vec<f32> = runs[1].iter().map(|&b| f32::from_bits(b)).collect();
-        case.compare(&c, GemmPath::Portable, Some(BiasAxis::Columns), "matrix-vector");
-        assert_eq!(runs[0], runs[1], "{m}x{n}x{k}: 1 vs 2 threads");
-        assert_eq!(runs[0], runs[2], "{m}x{n}x{k}: 1 vs 3 threads");
+        same_bits_on_one_two_and_three(&case, None, &format!("matrix-vector {m}x{n}x{k}"));
     }
 }
 
