@@ -42,7 +42,12 @@ pub const REQUIRE_GPU_VAR: &str = "DL_REQUIRE_GPU";
 
 /// Whether [`REQUIRE_GPU_VAR`] is set to `1` (or `true`).
 pub fn gpu_required() -> bool {
-    std::env::var(REQUIRE_GPU_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    env_flag(REQUIRE_GPU_VAR)
+}
+
+/// Whether the environment variable `name` is `1` or `true`.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
 /// Set to `1` to make the tests that need only NVRTC (compiling every CUDA
@@ -59,8 +64,7 @@ pub const REQUIRE_NVRTC_VAR: &str = "DL_REQUIRE_NVRTC";
 /// When `DL_REQUIRE_NVRTC=1` or `DL_REQUIRE_GPU=1`.
 #[track_caller]
 pub fn skip_nvrtc_test(reason: &str) {
-    let required = std::env::var(REQUIRE_NVRTC_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    if required {
+    if env_flag(REQUIRE_NVRTC_VAR) {
         panic!("{REQUIRE_NVRTC_VAR}=1, but NVRTC is needed: {reason}");
     }
     skip_test(reason);

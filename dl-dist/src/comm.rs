@@ -151,8 +151,9 @@ pub(crate) fn reduce_through_host<C: Communicator + ?Sized, B: Backend, T: Float
     if comm.world_size() == 1 {
         return Ok(());
     }
-    host.clear();
-    host.extend_from_slice(&dev.to_vec(buf));
+    // `Storage` downloads into a new vector only: take it as the scratch
+    // (copying it into `host` would move the data twice).
+    *host = dev.to_vec(buf);
     if mean {
         comm.all_reduce_mean(host)?;
     } else {
