@@ -261,10 +261,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::SourceKey;
 
+    /// Two sources of the same length (a user's module in place of a
+    /// built-in one) have different keys; one source always has the same.
     #[test]
     fn modules_are_keyed_by_source_not_name() {
-        const BUILT_IN: &str = "extern \"C\" __global__ void relu_f32() {}";
-        const USERS: &str = "extern \"C\" __global__ void relu_f32() { /* the user's */ }";
+        const BUILT_IN: &str = "extern \"C\" __global__ void relu_f32(float* y) { y[0] = 1.0f; }";
+        const USERS: &str = "extern \"C\" __global__ void relu_f32(float* y) { y[0] = 2.0f; }";
+        assert_eq!(BUILT_IN.len(), USERS.len());
         assert_ne!(SourceKey::of(BUILT_IN), SourceKey::of(USERS));
         assert_eq!(SourceKey::of(BUILT_IN), SourceKey::of(BUILT_IN));
     }
