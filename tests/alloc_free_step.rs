@@ -11,13 +11,17 @@
 //! where the first counted allocations come from.
 //!
 //! The counter counts allocations of every thread (rayon's workers too)
-//! while `COUNTING` is on; the tests run one after another behind a lock so
-//! that one test's set-up does not count against another's steps.
+//! while `COUNTING` is on. So this file has its own `main` (`harness =
+//! false` in `Cargo.toml`): libtest would run the tests on threads of their
+//! own while its main thread prints the results of the others, and those
+//! prints allocate while a test counts (CI saw a stray allocation that way).
+//! Here the tests run one after another on the main thread, and nothing
+//! else runs while one counts. `cargo test --test alloc_free_step -- b1`
+//! runs the tests whose names contain `b1`.
 
 use dl::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 #[path = "../bench/nets.rs"]
 #[allow(dead_code)]
@@ -29,7 +33,6 @@ struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static SERIAL: Mutex<()> = Mutex::new(());
 
 // SAFETY: every method forwards to the system allocator with the caller's
 // arguments unchanged, so `System`'s guarantees hold; the counters are
@@ -137,31 +140,23 @@ macro_rules! steps_allocate {
     }};
 }
 
-#[test]
 fn b1_mlp_training_step_allocates_nothing() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(steps_allocate!(Mlp, S1<784>, 8), 0);
 }
 
-#[test]
 fn b2_cnn_training_step_allocates_nothing() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(steps_allocate!(Cnn, S3<1, 28, 28>, 8), 0);
 }
 
-#[test]
 fn b4_attention_training_step_allocates_nothing() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(steps_allocate!(AttnBlock, S2<64, 128>, 2), 0);
 }
 
 /// Distillation (`FitConfig::teacher`): a student step plus the frozen
 /// teacher's inference pass and the soft-target term, through the same
 /// `Teaching::apply` that `fit` calls, allocates nothing after warm-up.
-#[test]
 fn b1_distillation_step_allocates_nothing() {
     use dl::nn::train::{Teacher, Teaching};
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const STEPS: usize = 5;
     let (x, labels, _) = synthetic::<S1<784>>(8, 7);
     let mut model = Mlp::init(&Cpu, 7);
@@ -203,9 +198,7 @@ fn b1_distillation_step_allocates_nothing() {
     assert_eq!(n, 0);
 }
 
-#[test]
 fn the_counter_sees_allocations() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let n = count_allocs(|| {
         std::hint::black_box(vec![1u8; 16]);
     });
@@ -219,9 +212,7 @@ fn the_counter_sees_allocations() {
 /// batch (a host buffer of samples and one of labels, sent to the training
 /// thread through a channel) and its upload to the backend; the bound
 /// below holds the count where it is today.
-#[test]
 fn fit_allocations_per_step_in_steady_state() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let epoch_allocs = |steps: usize| {
         let batch = 32;
         let (x, _, labels) = synthetic::<S1<784>>(batch * steps, 3);
@@ -241,4 +232,61 @@ fn fit_allocations_per_step_in_steady_state() {
     let per_epoch = small as f64 - 4.0 * per_step;
     println!("fit: {per_step:.1} allocations per step, {per_epoch:.0} per epoch (steady state)");
     assert!(per_step <= 10.0, "{per_step} allocations per step (7.2 on 2026-12-06)");
+}
+
+/// Runs the tests whose names contain every filter argument (all with
+/// none) and no `--skip` argument, one after another on this thread; a failing test panics, which
+/// fails the binary.
+fn main() {
+    let tests: [(&str, fn()); 6] = [
+        ("the_counter_sees_allocations", the_counter_sees_allocations),
+        (
+            "b1_mlp_training_step_allocates_nothing",
+            b1_mlp_training_step_allocates_nothing,
+        ),
+        (
+            "b2_cnn_training_step_allocates_nothing",
+            b2_cnn_training_step_allocates_nothing,
+        ),
+        (
+            "b4_attention_training_step_allocates_nothing",
+            b4_attention_training_step_allocates_nothing,
+        ),
+        (
+            "b1_distillation_step_allocates_nothing",
+            b1_distillation_step_allocates_nothing,
+        ),
+        (
+            "fit_allocations_per_step_in_steady_state",
+            fit_allocations_per_step_in_steady_state,
+        ),
+    ];
+    // libtest's flags: `--skip NAME` is honoured, `--list` lists, the
+    // value of the others that take one is not a filter.
+    let (mut filters, mut skips, mut list) = (Vec::new(), Vec::new(), false);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--skip" => skips.extend(args.next()),
+            "--list" => list = true,
+            "--test-threads" | "--color" | "--format" | "--logfile" | "-Z" => drop(args.next()),
+            _ if a.starts_with('-') => {}
+            _ => filters.push(a),
+        }
+    }
+    let chosen: Vec<_> = tests
+        .iter()
+        .filter(|(name, _)| filters.iter().all(|f| name.contains(f.as_str())))
+        .filter(|(name, _)| !skips.iter().any(|s| name.contains(s.as_str())))
+        .collect();
+    if list {
+        chosen.iter().for_each(|(name, _)| println!("{name}: test"));
+        return;
+    }
+    println!("\nrunning {} tests", chosen.len());
+    for (name, test) in &chosen {
+        test();
+        println!("test {name} ... ok");
+    }
+    println!("\ntest result: ok. {} passed; 0 failed\n", chosen.len());
 }
