@@ -123,6 +123,10 @@ pub trait Float:
     /// `ops::matmul::dot`).
     #[doc(hidden)]
     fn dot(a: &[Self], b: &[Self]) -> Self;
+    /// [`Float::dot`] of `a` with each of four rows, the same bits as four
+    /// calls (`ops::matmul::dot`).
+    #[doc(hidden)]
+    fn dot4(a: &[Self], b: [&[Self]; 4]) -> [Self; 4];
 }
 
 /// `Float` methods that are the standard library's method of the same name
@@ -152,10 +156,13 @@ macro_rules! std_methods {
 }
 
 macro_rules! impl_float {
-    ($t:ty, $d:expr, $erf:path, $transpose:path, $dot:path) => {
+    ($t:ty, $d:expr, $erf:path, $transpose:path, $dot:path, $dot4:path) => {
         impl Float for $t {
             fn dot(a: &[Self], b: &[Self]) -> Self {
                 $dot(a, b)
+            }
+            fn dot4(a: &[Self], b: [&[Self]; 4]) -> [Self; 4] {
+                $dot4(a, b)
             }
             fn transpose(src: &[Self], rows: usize, cols: usize, stride: usize, dst: &mut [Self]) {
                 $transpose(src, rows, cols, stride, dst)
@@ -203,12 +210,14 @@ impl_float!(
     DType::F32,
     libm::erff,
     crate::ops::matmul::transpose::transpose_f32,
-    crate::ops::matmul::dot::dot_f32
+    crate::ops::matmul::dot::dot_f32,
+    crate::ops::matmul::dot::dot4_f32
 );
 impl_float!(
     f64,
     DType::F64,
     libm::erf,
     crate::ops::matmul::transpose::transpose_portable,
-    crate::ops::matmul::dot::dot_portable
+    crate::ops::matmul::dot::dot_portable,
+    crate::ops::matmul::dot::dot4_portable
 );

@@ -36,12 +36,12 @@ pub(crate) fn gemm_reference<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E
 /// Products `A B^T` with at most this many rows of A run as dot products.
 const GEMV_MAX_M: usize = 4;
 
-/// Output elements per parallel job of the matrix-vector path.
-const GEMV_CHUNK: usize = 64;
+/// The fewest output elements of a thread's share in the matrix-vector path.
+const GEMV_MIN_SHARE: usize = 32;
 
 /// Matrix-vector products with fewer multiply-adds per row of A than this
 /// run on one thread.
-const GEMV_PAR_FLOPS: usize = 200_000;
+const GEMV_PAR_FLOPS: usize = 64_000;
 
 /// Bias and activation applied to `C` after the product (see [`gemm_strided`]).
 #[derive(Clone, Copy, Debug, Default)]
@@ -173,10 +173,10 @@ fn strided<E: Float>(
         }
         return;
     }
-    let parallel = opts.parallel && m.saturating_mul(n).saturating_mul(k) >= PAR_FLOPS;
     if opts.path.is_none() && g.trans_b && !g.trans_a && m <= GEMV_MAX_M {
-        return gemv_bt(g, a, lda, b, ldb, c, ldc, ep, parallel);
+        return gemv_bt(g, a, lda, b, ldb, c, ldc, ep, opts.parallel);
     }
+    let parallel = opts.parallel && m.saturating_mul(n).saturating_mul(k) >= PAR_FLOPS;
     let path = opts.path.unwrap_or_else(kernel::default_path);
     let (am, bm) = (Mat::op(a, lda, g.trans_a), Mat::op(b, ldb, g.trans_b));
     // SAFETY: `check_operand` showed that element (i, p) of op(A), at
@@ -245,9 +245,13 @@ fn finish<E: Float>(v: &mut E, ep: Epilogue<'_, E>, i: usize, j: usize) {
 }
 
 /// `C = alpha A B^T + beta C` for a few rows of A: each output element is a
-/// dot product of a row of A and a row of B (both contiguous). Parallel
-/// over fixed chunks of the output row, so the result does not depend on
-/// the number of threads.
+/// dot product of a row of A and a row of B (both contiguous), four rows of
+/// B at a time. Large enough products split the output row into one equal
+/// share per thread: the calling thread keeps the first share and the same
+/// worker takes the same other share at every call, so at batch size 1
+/// each core keeps its part of the weights in its own L2 cache. Every
+/// element is computed the same way whatever the split: the same bits for
+/// any number of threads.
 #[allow(clippy::too_many_arguments)]
 fn gemv_bt<E: Float>(
     g: &Gemm<E>,
@@ -261,23 +265,37 @@ fn gemv_bt<E: Float>(
     parallel: bool,
 ) {
     let (n, k) = (g.n, g.k);
+    let threads = rayon::current_num_threads();
     for i in 0..g.m {
         let ai = &a[i * lda..i * lda + k];
         let ci = &mut c[i * ldc..i * ldc + n];
+        let row = |j: usize| &b[j * ldb..j * ldb + k];
+        let store = |out: &mut E, v: E, j: usize| {
+            let v = g.alpha * v;
+            *out = if g.beta == E::ZERO { v } else { v + g.beta * *out };
+            finish(out, ep, i, j);
+        };
         let run = |j0: usize, cj: &mut [E]| {
-            for (j, out) in cj.iter_mut().enumerate() {
-                let jj = j0 + j;
-                let v = g.alpha * E::dot(ai, &b[jj * ldb..jj * ldb + k]);
-                *out = if g.beta == E::ZERO { v } else { v + g.beta * *out };
-                finish(out, ep, i, jj);
+            let j1 = j0 + cj.len() / 4 * 4;
+            let mut quads = cj.chunks_exact_mut(4);
+            for (q, out) in quads.by_ref().enumerate() {
+                let j = j0 + 4 * q;
+                let v = E::dot4(ai, [row(j), row(j + 1), row(j + 2), row(j + 3)]);
+                for (d, (o, v)) in out.iter_mut().zip(v).enumerate() {
+                    store(o, v, j + d);
+                }
+            }
+            for (d, o) in quads.into_remainder().iter_mut().enumerate() {
+                store(o, E::dot(ai, row(j1 + d)), j1 + d);
             }
         };
-        if !parallel || n <= GEMV_CHUNK || n * k < GEMV_PAR_FLOPS {
+        if !parallel || threads < 2 || n < 2 * GEMV_MIN_SHARE || n * k < GEMV_PAR_FLOPS {
             run(0, ci);
         } else {
-            ci.par_chunks_mut(GEMV_CHUNK)
+            let share = n.div_ceil(threads).next_multiple_of(4).max(GEMV_MIN_SHARE);
+            ci.par_chunks_mut(share)
                 .enumerate()
-                .for_each(|(p, cj)| run(p * GEMV_CHUNK, cj));
+                .for_each(|(p, cj)| run(p * share, cj));
         }
     }
 }
