@@ -41,7 +41,7 @@ const GEMV_MIN_SHARE: usize = 32;
 
 /// Matrix-vector products with fewer multiply-adds per row of A than this
 /// run on one thread.
-const GEMV_PAR_FLOPS: usize = 64_000;
+const GEMV_PAR_FLOPS: usize = 200_000;
 
 /// Bias and activation applied to `C` after the product (see [`gemm_strided`]).
 #[derive(Clone, Copy, Debug, Default)]
