@@ -69,6 +69,24 @@ pub fn par_zip_map<E: Float>(x: &[E], y: &mut [E], f: impl Fn(E) -> E + Sync) {
     }
 }
 
+/// Calls `f((i, chunk))` for each `size`-element chunk `i` of `buf` (the
+/// last may be shorter): on the pool's threads when `parallel`, else in
+/// order on this thread. Each chunk is written by one call alone, so the
+/// result does not depend on the thread count.
+#[inline]
+pub(crate) fn for_each_chunk<T: Send>(
+    buf: &mut [T],
+    size: usize,
+    parallel: bool,
+    f: impl Fn((usize, &mut [T])) + Sync + Send,
+) {
+    if parallel {
+        buf.par_chunks_mut(size).enumerate().for_each(f);
+    } else {
+        buf.chunks_mut(size).enumerate().for_each(f);
+    }
+}
+
 /// Sets `out[i] = f(a[i], b[i], c[i])`, in parallel when large.
 pub fn par_zip3_map<E: Float>(a: &[E], b: &[E], c: &[E], out: &mut [E], f: impl Fn(E, E, E) -> E + Sync) {
     debug_assert!(a.len() == out.len() && b.len() == out.len() && c.len() == out.len());

@@ -93,6 +93,39 @@ pub fn check_gradient(
     Ok(())
 }
 
+/// [`check_gradient`] of a loss of several arguments (an input and the
+/// parameters, say) with respect to each argument in turn, the others
+/// held at `args`: `grads[i]` is the analytic gradient of argument `i`.
+///
+/// ```
+/// use dl_core::gradcheck::{assert_gradients, GradCheck};
+/// // f(x, w) = sum(x * w): df/dx = w, df/dw = x
+/// let (x, w) = (vec![0.5, -1.0], vec![2.0, 3.0]);
+/// let f = |[x, w]: [&[f64]; 2]| x.iter().zip(w).map(|(a, b)| a * b).sum();
+/// assert_gradients(f, [&x, &w], [&w, &x], GradCheck::default(), "x * w");
+/// ```
+///
+/// # Panics
+/// At the first argument whose gradient fails, naming `what`, the
+/// argument's position and the [`GradCheckFailure`].
+#[track_caller]
+pub fn assert_gradients<const N: usize>(
+    loss: impl Fn([&[f64]; N]) -> f64,
+    args: [&[f64]; N],
+    grads: [&[f64]; N],
+    opts: GradCheck,
+    what: impl std::fmt::Display,
+) {
+    for i in 0..N {
+        let f = |v: &[f64]| {
+            let mut a: [&[f64]; N] = args;
+            a[i] = v;
+            loss(a)
+        };
+        check_gradient(f, args[i], grads[i], opts).unwrap_or_else(|e| panic!("{what}: argument {i}: {e}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,19 @@ use crate::ops::util::{UnaryKernel, UnaryOp};
 use crate::ops::{BinaryOp, Reduce, ReduceDims};
 use crate::{Cpu, Cuda, Float, GemmKernel, Storage};
 
+/// A parity test: `$case` in f32, then in f64, on the device (skipped
+/// without one, see [`dev`]).
+macro_rules! parity_test {
+    ($name:ident: $case:ident) => {
+        #[test]
+        fn $name() {
+            let Some(c) = dev() else { return };
+            $case::<f32>(&c);
+            $case::<f64>(&c);
+        }
+    };
+}
+
 /// Every NVRTC module of dl-core.
 fn all_modules() -> Vec<CudaModule> {
     use crate::ops;
@@ -144,12 +157,7 @@ fn unary_all<E: Float>(cuda: &Cuda) {
     unary_case(cuda, Powf { exponent: 0.0 }, &xs);
 }
 
-#[test]
-fn unary_ops_match_cpu() {
-    let Some(c) = dev() else { return };
-    unary_all::<f32>(&c);
-    unary_all::<f64>(&c);
-}
+parity_test!(unary_ops_match_cpu: unary_all);
 
 fn gemm_all<E: Float>(cuda: &Cuda) {
     let (m, n, k, count) = (33, 17, 65, 3);
@@ -181,12 +189,7 @@ fn gemm_all<E: Float>(cuda: &Cuda) {
     }
 }
 
-#[test]
-fn gemm_matches_cpu_for_all_transposes_and_batches() {
-    let Some(c) = dev() else { return };
-    gemm_all::<f32>(&c);
-    gemm_all::<f64>(&c);
-}
+parity_test!(gemm_matches_cpu_for_all_transposes_and_batches: gemm_all);
 
 fn small_ops<E: Float>(cuda: &Cuda) {
     use crate::ops::axpy::AxpyKernel;
@@ -301,12 +304,7 @@ fn small_ops<E: Float>(cuda: &Cuda) {
     }
 }
 
-#[test]
-fn axpy_bias_binary_softmax_reduce_match_cpu() {
-    let Some(c) = dev() else { return };
-    small_ops::<f32>(&c);
-    small_ops::<f64>(&c);
-}
+parity_test!(axpy_bias_binary_softmax_reduce_match_cpu: small_ops);
 
 #[test]
 fn storage_round_trips_and_the_allocator_reuses_blocks() {

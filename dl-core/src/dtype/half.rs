@@ -22,65 +22,54 @@
 
 use ::half::{bf16, f16};
 
-/// `x` rounded to the nearest bf16 (ties to even), as raw bits. NaN stays
-/// NaN (quiet), infinities stay infinite, values beyond the largest finite
-/// bf16 round to infinity.
-#[inline]
-pub fn f32_to_bf16(x: f32) -> u16 {
-    bf16::from_f32(x).to_bits()
+/// The conversions of one 16-bit format `$t` (a type of the `half`
+/// crate): from `f32` (documented by the caller: the rounding differs by
+/// format), back to `f32`, both over slices, and the round trip.
+macro_rules! conversions {
+    ($t:ident: $(#[$to_doc:meta])* $to:ident, $from:ident, $to_slice:ident, $from_slice:ident, $round:ident) => {
+        $(#[$to_doc])*
+        #[inline]
+        pub fn $to(x: f32) -> u16 {
+            $t::from_f32(x).to_bits()
+        }
+
+        #[doc = concat!("The `f32` value of ", stringify!($t), " bits (exact: every ", stringify!($t), " is an `f32`).")]
+        #[inline]
+        pub fn $from(bits: u16) -> f32 {
+            $t::from_bits(bits).to_f32()
+        }
+
+        #[doc = concat!("Converts a slice to ", stringify!($t), " bits ([`", stringify!($to), "`] element by element).")]
+        pub fn $to_slice(src: &[f32]) -> Vec<u16> {
+            src.iter().map(|&x| $to(x)).collect()
+        }
+
+        #[doc = concat!("Converts ", stringify!($t), " bits to `f32` ([`", stringify!($from), "`] element by element).")]
+        pub fn $from_slice(src: &[u16]) -> Vec<f32> {
+            src.iter().map(|&b| $from(b)).collect()
+        }
+
+        #[doc = concat!("`x` rounded to ", stringify!($t), " and back: the value a ", stringify!($t), " tensor would hold.")]
+        #[inline]
+        pub fn $round(x: f32) -> f32 {
+            $from($to(x))
+        }
+    };
 }
 
-/// The `f32` value of bf16 bits (exact: every bf16 is an `f32`).
-#[inline]
-pub fn bf16_to_f32(bits: u16) -> f32 {
-    bf16::from_bits(bits).to_f32()
-}
+conversions!(bf16:
+    /// `x` rounded to the nearest bf16 (ties to even), as raw bits. NaN stays
+    /// NaN (quiet), infinities stay infinite, values beyond the largest finite
+    /// bf16 round to infinity.
+    f32_to_bf16, bf16_to_f32, f32_slice_to_bf16, bf16_slice_to_f32, round_bf16
+);
 
-/// `x` rounded to the nearest f16 (ties to even), as raw bits. Values below
-/// the smallest normal f16 become f16 subnormals (or zero, keeping the
-/// sign); values at or beyond 65520 round to infinity; NaN stays NaN.
-#[inline]
-pub fn f32_to_f16(x: f32) -> u16 {
-    f16::from_f32(x).to_bits()
-}
-
-/// The `f32` value of f16 bits (exact: every f16 is an `f32`).
-#[inline]
-pub fn f16_to_f32(bits: u16) -> f32 {
-    f16::from_bits(bits).to_f32()
-}
-
-/// Converts a slice to bf16 bits ([`f32_to_bf16`] element by element).
-pub fn f32_slice_to_bf16(src: &[f32]) -> Vec<u16> {
-    src.iter().map(|&x| f32_to_bf16(x)).collect()
-}
-
-/// Converts bf16 bits to `f32` ([`bf16_to_f32`] element by element).
-pub fn bf16_slice_to_f32(src: &[u16]) -> Vec<f32> {
-    src.iter().map(|&b| bf16_to_f32(b)).collect()
-}
-
-/// Converts a slice to f16 bits ([`f32_to_f16`] element by element).
-pub fn f32_slice_to_f16(src: &[f32]) -> Vec<u16> {
-    src.iter().map(|&x| f32_to_f16(x)).collect()
-}
-
-/// Converts f16 bits to `f32` ([`f16_to_f32`] element by element).
-pub fn f16_slice_to_f32(src: &[u16]) -> Vec<f32> {
-    src.iter().map(|&b| f16_to_f32(b)).collect()
-}
-
-/// `x` rounded to bf16 and back: the value a bf16 tensor would hold.
-#[inline]
-pub fn round_bf16(x: f32) -> f32 {
-    bf16_to_f32(f32_to_bf16(x))
-}
-
-/// `x` rounded to f16 and back: the value an f16 tensor would hold.
-#[inline]
-pub fn round_f16(x: f32) -> f32 {
-    f16_to_f32(f32_to_f16(x))
-}
+conversions!(f16:
+    /// `x` rounded to the nearest f16 (ties to even), as raw bits. Values below
+    /// the smallest normal f16 become f16 subnormals (or zero, keeping the
+    /// sign); values at or beyond 65520 round to infinity; NaN stays NaN.
+    f32_to_f16, f16_to_f32, f32_slice_to_f16, f16_slice_to_f32, round_f16
+);
 
 #[cfg(test)]
 mod tests {

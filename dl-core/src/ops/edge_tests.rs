@@ -14,7 +14,7 @@
 
 use crate::cpu::{par_zip3_map, par_zip_map, PAR_CHUNK, PAR_THRESHOLD};
 use crate::ops::axpy::axpy;
-use crate::ops::matmul::Gemm;
+use crate::ops::matmul::{check_gemm_transposes, gemm_reference, Gemm};
 use crate::ops::*;
 use crate::prelude::*;
 use crate::GemmKernel;
@@ -24,22 +24,6 @@ const GEMM_SIZES: [usize; 13] = [1, 2, 3, 7, 15, 16, 17, 31, 33, 63, 65, 127, 12
 
 fn rand_vec(rng: &mut Rng, n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.uniform_range(-1.0, 1.0)).collect()
-}
-
-/// `C = alpha op(A) op(B) + beta C`, written out.
-fn gemm_loop(g: &Gemm<f64>, a: &[f64], b: &[f64], c: &mut [f64]) {
-    for i in 0..g.m {
-        for j in 0..g.n {
-            let mut acc = 0.0;
-            for p in 0..g.k {
-                let av = if g.trans_a { a[p * g.m + i] } else { a[i * g.k + p] };
-                let bv = if g.trans_b { b[j * g.k + p] } else { b[p * g.n + j] };
-                acc += av * bv;
-            }
-            let old = if g.beta == 0.0 { 0.0 } else { g.beta * c[i * g.n + j] };
-            c[i * g.n + j] = old + g.alpha * acc;
-        }
-    }
 }
 
 fn assert_close(got: &[f64], want: &[f64], what: &str) {
@@ -55,38 +39,14 @@ fn assert_close(got: &[f64], want: &[f64], what: &str) {
 #[test]
 fn gemm_all_transposes_at_block_edges() {
     let mut rng = Rng::new(17);
-    let mut case = 0;
     for &s in &GEMM_SIZES {
         // The size in one dimension at a time (others small and odd), and
         // in all three.
         for (m, n, k) in [(s, 5, 3), (3, s, 5), (5, 3, s), (s, s, s)] {
-            for ta in [false, true] {
-                for tb in [false, true] {
-                    case += 1;
-                    // Alternate overwrite and accumulate (beta = 0 must not
-                    // read C: it starts as NaN then).
-                    let beta = [0.0, 0.5][case % 2];
-                    let g = Gemm {
-                        m,
-                        n,
-                        k,
-                        trans_a: ta,
-                        trans_b: tb,
-                        alpha: 1.25,
-                        beta,
-                    };
-                    let a = rand_vec(&mut rng, m * k);
-                    let b = rand_vec(&mut rng, k * n);
-                    let c0 = if beta == 0.0 {
-                        vec![f64::NAN; m * n]
-                    } else {
-                        rand_vec(&mut rng, m * n)
-                    };
-                    let (mut c, mut r) = (c0.clone(), c0);
-                    Cpu.gemm(g, &a, &b, &mut c);
-                    gemm_loop(&g, &a, &b, &mut r);
-                    assert_close(&c, &r, &format!("gemm m={m} n={n} k={k} ta={ta} tb={tb} beta={beta}"));
-                }
+            // Overwrite and accumulate (beta = 0 must not read C: it
+            // starts as NaN then).
+            for beta in [0.0, 0.5] {
+                check_gemm_transposes(&mut rng, (m, n, k), 1.25, beta);
             }
         }
     }
@@ -113,7 +73,7 @@ fn gemm_f32_a_bt_paths_at_edges() {
                 let a64: Vec<f64> = a32.iter().map(|&v| v as f64).collect();
                 let b64: Vec<f64> = b32.iter().map(|&v| v as f64).collect();
                 let mut r = vec![0.0; m * n];
-                gemm_loop(&ga, &a64, &b64, &mut r);
+                gemm_reference(&ga, &a64, &b64, &mut r);
                 for (i, (x, y)) in c.iter().zip(&r).enumerate() {
                     assert!(
                         (*x as f64 - y).abs() <= 1e-5 * (k as f64).sqrt() * (1.0 + y.abs()),

@@ -43,6 +43,8 @@ pub mod util;
 
 #[cfg(test)]
 mod edge_tests;
+#[cfg(test)]
+mod unary_tests;
 
 pub use binary::{add, div, mul, sub, BinaryOp};
 pub use exp::{exp, exp_backward, Exp};

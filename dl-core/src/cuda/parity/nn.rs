@@ -125,12 +125,7 @@ fn dropout_case<E: Float>(c: &Cuda) {
     }
 }
 
-#[test]
-fn dropout_masks_match_cpu_bit_for_bit() {
-    let Some(c) = dev() else { return };
-    dropout_case::<f32>(&c);
-    dropout_case::<f64>(&c);
-}
+parity_test!(dropout_masks_match_cpu_bit_for_bit: dropout_case);
 
 fn embedding_case<E: Float>(c: &Cuda) {
     let (vocab, dim) = (13, 300);
@@ -161,12 +156,7 @@ fn embedding_case<E: Float>(c: &Cuda) {
     close(c, &dwd, &dw);
 }
 
-#[test]
-fn embedding_matches_cpu() {
-    let Some(c) = dev() else { return };
-    embedding_case::<f32>(&c);
-    embedding_case::<f64>(&c);
-}
+parity_test!(embedding_matches_cpu: embedding_case);
 
 /// Asserts that host copies of CUDA results equal the CPU's, one by one.
 #[track_caller]
@@ -241,12 +231,7 @@ fn batchnorm_case<E: Float>(c: &Cuda) {
     }
 }
 
-#[test]
-fn batchnorm_matches_cpu() {
-    let Some(c) = dev() else { return };
-    batchnorm_case::<f32>(&c);
-    batchnorm_case::<f64>(&c);
-}
+parity_test!(batchnorm_matches_cpu: batchnorm_case);
 
 fn layernorm_case<E: Float>(c: &Cuda) {
     for (rows, dim) in [(5, 300), (70, 8)] {
@@ -263,12 +248,7 @@ fn layernorm_case<E: Float>(c: &Cuda) {
     }
 }
 
-#[test]
-fn layernorm_matches_cpu() {
-    let Some(c) = dev() else { return };
-    layernorm_case::<f32>(&c);
-    layernorm_case::<f64>(&c);
-}
+parity_test!(layernorm_matches_cpu: layernorm_case);
 
 fn conv_case<E: Float>(c: &Cuda) {
     let (rtol, atol) = tol::<E>();
@@ -329,12 +309,7 @@ fn conv_case<E: Float>(c: &Cuda) {
     }
 }
 
-#[test]
-fn conv2d_matches_cpu() {
-    let Some(c) = dev() else { return };
-    conv_case::<f32>(&c);
-    conv_case::<f64>(&c);
-}
+parity_test!(conv2d_matches_cpu: conv_case);
 
 fn pool_case<E: Float>(c: &Cuda) {
     let base = Pool2dDims {
@@ -395,35 +370,12 @@ fn pool_case<E: Float>(c: &Cuda) {
     }
 }
 
-#[test]
-fn pool2d_matches_cpu() {
-    let Some(c) = dev() else { return };
-    pool_case::<f32>(&c);
-    pool_case::<f64>(&c);
-}
+parity_test!(pool2d_matches_cpu: pool_case);
 
 fn attention_case<E: Float>(c: &Cuda) {
-    let masks = [
-        AttnMask::default(),
-        AttnMask {
-            causal: true,
-            window: None,
-        },
-        AttnMask {
-            causal: false,
-            window: Some(2),
-        },
-        AttnMask {
-            causal: true,
-            window: Some(1),
-        },
-        AttnMask {
-            causal: false,
-            window: Some(usize::MAX),
-        },
-    ];
+    let masks = AttnMask::combinations(&[1, 2, usize::MAX]);
     for (count, tq, tk) in [(3, 7, 9), (2, 4, 300)] {
-        for mask in masks {
+        for &mask in &masks {
             let n = count * tq * tk;
             let (s0, g) = (data::<E>(n, 71), data::<E>(n, 72));
             let mut p = s0.clone();
@@ -461,12 +413,7 @@ fn attention_case<E: Float>(c: &Cuda) {
     assert_eq!(merged, packed, "merge inverts split");
 }
 
-#[test]
-fn attention_matches_cpu() {
-    let Some(c) = dev() else { return };
-    attention_case::<f32>(&c);
-    attention_case::<f64>(&c);
-}
+parity_test!(attention_matches_cpu: attention_case);
 
 #[track_caller]
 fn close_scalar<E: Float>(got: E, want: E) {
@@ -535,12 +482,7 @@ fn loss_case<E: Float>(c: &Cuda) {
     }
 }
 
-#[test]
-fn losses_match_cpu() {
-    let Some(c) = dev() else { return };
-    loss_case::<f32>(&c);
-    loss_case::<f64>(&c);
-}
+parity_test!(losses_match_cpu: loss_case);
 
 fn optim_case<E: Float>(c: &Cuda) {
     let n = 3001;
@@ -592,12 +534,9 @@ fn optim_case<E: Float>(c: &Cuda) {
         );
         for g in &grads {
             let h = RmsPropHyper {
-                lr: 0.01,
-                alpha: 0.99,
-                eps: 1e-8,
-                weight_decay: 0.0,
                 momentum,
                 centered,
+                ..RmsPropHyper::default()
             };
             Cpu.rmsprop_update(&h, &mut p, g, &mut sq, &mut mb, &mut ga);
             c.rmsprop_update(&h, &mut pd, &c.from_slice(g), &mut sqd, &mut mbd, &mut gad);
@@ -650,9 +589,4 @@ fn optim_case<E: Float>(c: &Cuda) {
     }
 }
 
-#[test]
-fn optimizers_match_cpu() {
-    let Some(c) = dev() else { return };
-    optim_case::<f32>(&c);
-    optim_case::<f64>(&c);
-}
+parity_test!(optimizers_match_cpu: optim_case);

@@ -1,4 +1,5 @@
 use super::{AttentionKernel, HeadDims, ScoreDims};
+use crate::cpu::for_each_chunk;
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -104,11 +105,7 @@ impl AttentionKernel for Host {
             }
         };
         let dp = &mut dp[..n];
-        if n >= PAR_THRESHOLD && count > 1 {
-            dp.par_chunks_mut(per).enumerate().for_each(mat);
-        } else {
-            dp.chunks_mut(per).enumerate().for_each(mat);
-        }
+        for_each_chunk(dp, per, n >= PAR_THRESHOLD && count > 1, mat);
     }
 
     fn split_heads<E: Float>(&self, d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>) {
@@ -130,11 +127,7 @@ impl AttentionKernel for Host {
             }
         };
         let per = (d.t * dh).max(1);
-        if len >= PAR_THRESHOLD {
-            dst.par_chunks_mut(per).enumerate().for_each(block);
-        } else {
-            dst.chunks_mut(per).enumerate().for_each(block);
-        }
+        for_each_chunk(dst, per, len >= PAR_THRESHOLD, block);
     }
 
     fn merge_heads<E: Float>(&self, d: HeadDims, chunk: usize, src: &Vec<E>, dst: &mut Vec<E>) {
@@ -154,10 +147,6 @@ impl AttentionKernel for Host {
                 out[o..o + dh].copy_from_slice(&src[s..s + dh]);
             }
         };
-        if d.packed_len() >= PAR_THRESHOLD {
-            dst.par_chunks_mut(width).enumerate().for_each(row);
-        } else {
-            dst.chunks_mut(width).enumerate().for_each(row);
-        }
+        for_each_chunk(dst, width, d.packed_len() >= PAR_THRESHOLD, row);
     }
 }

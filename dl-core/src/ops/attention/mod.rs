@@ -44,6 +44,23 @@ pub struct AttnMask {
 }
 
 impl AttnMask {
+    /// No window and each of `windows`, each without and with `causal`:
+    /// `[none, causal, window w0, causal and w0, ...]`, the masks a test
+    /// runs through.
+    ///
+    /// ```
+    /// use dl_core::ops::attention::AttnMask;
+    /// let m = AttnMask::combinations(&[2]);
+    /// assert_eq!(m.len(), 4);
+    /// assert_eq!(m[3], AttnMask { causal: true, window: Some(2) });
+    /// ```
+    pub fn combinations(windows: &[usize]) -> Vec<AttnMask> {
+        let windows = std::iter::once(None).chain(windows.iter().map(|&w| Some(w)));
+        windows
+            .flat_map(|window| [false, true].map(|causal| AttnMask { causal, window }))
+            .collect()
+    }
+
     /// The allowed keys `lo..hi` of query row `i` among `tk` keys (empty
     /// when `lo >= hi`).
     pub fn key_range(&self, i: usize, tk: usize) -> (usize, usize) {
@@ -165,22 +182,9 @@ mod tests {
     use crate::ops::util::testing::assert_close;
     use crate::{Cpu, Rng};
 
+    /// Every mask kind (a superset of the masks of dl-nn's tests).
     fn masks() -> Vec<AttnMask> {
-        vec![
-            AttnMask::default(),
-            AttnMask {
-                causal: true,
-                window: None,
-            },
-            AttnMask {
-                causal: false,
-                window: Some(1),
-            },
-            AttnMask {
-                causal: true,
-                window: Some(2),
-            },
-        ]
+        AttnMask::combinations(&[1, 2])
     }
 
     /// Reference: fill masked logits with -inf, then a plain stable softmax.

@@ -1,6 +1,7 @@
 use super::{
     check_backward, check_forward, BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd, RunningStats,
 };
+use crate::cpu::for_each_chunk;
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -39,11 +40,7 @@ fn map_rows<E: Float>(d: NormDims, x: &[E], y: &mut [E], f: impl Fn(usize, usize
             *v = f(k / d.inner, idx, x[idx]);
         }
     };
-    if d.outer * row >= PAR_THRESHOLD {
-        y.par_chunks_mut(row).enumerate().for_each(run);
-    } else {
-        y.chunks_mut(row).enumerate().for_each(run);
-    }
+    for_each_chunk(y, row, d.outer * row >= PAR_THRESHOLD, run);
 }
 
 /// Training statistics: the batch mean and `rstd` (biased variance, two

@@ -248,7 +248,7 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::{norm_bwd, norm_fwd};
     use super::*;
-    use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::gradcheck::{assert_gradients, GradCheck};
     use crate::ops::util::testing::assert_close;
     use crate::{Cpu, Rng};
 
@@ -328,16 +328,14 @@ mod tests {
                     (y, m, r)
                 }
             };
-            let loss = |x: &[f64], g: &[f64], b: &[f64]| fwd(x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
+            let loss = |[x, g, b]: [&[f64]; 3]| fwd(x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
             let (_, mean, rstd) = fwd(&x, &g, &b);
             let ins = [&x[..], &g, &mean, &rstd, &up];
             let [dx, dg, db] = norm_bwd(&Cpu, ins, [&[0.0; 2], &[0.0; 2]], |bufs| {
                 Cpu.batchnorm_backward(D, batch_stats, bufs)
             });
-            let opts = GradCheck::default();
-            check_gradient(|v| loss(v, &g, &b), &x, &dx, opts).unwrap_or_else(|e| panic!("dx {batch_stats}: {e}"));
-            check_gradient(|v| loss(&x, v, &b), &g, &dg, opts).unwrap_or_else(|e| panic!("dg {batch_stats}: {e}"));
-            check_gradient(|v| loss(&x, &g, v), &b, &db, opts).unwrap_or_else(|e| panic!("db {batch_stats}: {e}"));
+            let what = format!("batch_stats {batch_stats}");
+            assert_gradients(loss, [&x, &g, &b], [&dx, &dg, &db], GradCheck::default(), what);
         }
     }
 

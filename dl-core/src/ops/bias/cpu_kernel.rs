@@ -1,4 +1,5 @@
 use super::{BiasDims, BiasKernel};
+use crate::cpu::for_each_chunk;
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -52,11 +53,7 @@ impl BiasKernel for Host {
                     *gi += *a;
                 }
             };
-            if d.outer * row >= PAR_THRESHOLD {
-                db[..d.channels].par_chunks_mut(CH).enumerate().for_each(f);
-            } else {
-                db[..d.channels].chunks_mut(CH).enumerate().for_each(f);
-            }
+            for_each_chunk(&mut db[..d.channels], CH, d.outer * row >= PAR_THRESHOLD, f);
             return;
         }
         // Fixed summation order (channel-parallel, then outer, then inner): deterministic.

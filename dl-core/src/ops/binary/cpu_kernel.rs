@@ -1,4 +1,5 @@
 use super::{BinaryDims, BinaryKernel, BinaryOp};
+use crate::cpu::for_each_chunk;
 use crate::cpu::{PAR_CHUNK, PAR_THRESHOLD};
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -62,11 +63,7 @@ impl BinaryKernel for Host {
                 *v = dy[i] * op.da(a[i], bj(i));
             }
         };
-        if n >= PAR_THRESHOLD {
-            da.par_chunks_mut(PAR_CHUNK).enumerate().for_each(fill_da);
-        } else {
-            da.chunks_mut(PAR_CHUNK).enumerate().for_each(fill_da);
-        }
+        for_each_chunk(da, PAR_CHUNK, n >= PAR_THRESHOLD, fill_da);
         if d.broadcast_b {
             // Column sums over the batch, each in batch order: deterministic.
             let col = |(j, g): (usize, &mut E)| {
@@ -89,11 +86,7 @@ impl BinaryKernel for Host {
                     *v = dy[i] * op.db(a[i], b[i]);
                 }
             };
-            if n >= PAR_THRESHOLD {
-                db.par_chunks_mut(PAR_CHUNK).enumerate().for_each(fill_db);
-            } else {
-                db.chunks_mut(PAR_CHUNK).enumerate().for_each(fill_db);
-            }
+            for_each_chunk(db, PAR_CHUNK, n >= PAR_THRESHOLD, fill_db);
         }
     }
 }

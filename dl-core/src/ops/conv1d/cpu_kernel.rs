@@ -3,6 +3,7 @@
 
 use super::{Conv1dDims, Conv1dKernel};
 use crate::ops::mono::Host;
+use crate::ops::util::window::tap_pos;
 
 use crate::dtype::Float;
 use rayon::prelude::*;
@@ -10,7 +11,7 @@ use rayon::prelude::*;
 /// The input position read by output `j` and tap `q`, if inside the input.
 #[inline]
 fn pos(d: &Conv1dDims, j: usize, q: usize) -> Option<usize> {
-    (j * d.stride + q).checked_sub(d.pad).filter(|&p| p < d.l)
+    tap_pos(j, q, d.stride, d.pad, d.l)
 }
 
 /// Forward on host slices: writes `y[..d.y_len()]`.

@@ -188,7 +188,7 @@ impl<B: Conv1dOnHost> Conv1dKernel for B {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::gradcheck::{assert_gradients, GradCheck};
     use crate::Cpu;
 
     fn dims() -> Conv1dDims {
@@ -235,7 +235,7 @@ mod tests {
         let d = dims();
         let (x, w, b) = (data(d.x_len(), 0.7), data(d.w_len(), 1.3), data(d.c_out, 0.4));
         let g = data(d.y_len(), 0.9);
-        let loss = |x: &[f64], w: &[f64], b: &[f64]| {
+        let loss = |[x, w, b]: [&[f64]; 3]| {
             let mut y = vec![];
             Cpu.conv1d_forward(d, &x.to_vec(), &w.to_vec(), Some(&b.to_vec()), &mut y);
             y.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
@@ -244,9 +244,7 @@ mod tests {
         Cpu.conv1d_backward_input(d, &w, &g, &mut dx);
         let (mut dw, mut db) = (vec![0.0; d.w_len()], vec![0.0; d.c_out]);
         Cpu.conv1d_backward_weight(d, &x, &g, &mut dw, Some(&mut db));
-        check_gradient(|v| loss(v, &w, &b), &x, &dx, GradCheck::default()).unwrap();
-        check_gradient(|v| loss(&x, v, &b), &w, &dw, GradCheck::default()).unwrap();
-        check_gradient(|v| loss(&x, &w, v), &b, &db, GradCheck::default()).unwrap();
+        assert_gradients(loss, [&x, &w, &b], [&dx, &dw, &db], GradCheck::default(), "conv1d");
     }
 
     /// The host-copy kernels (what `Conv1dOnHost` backends run) equal the CPU kernels.

@@ -1,10 +1,8 @@
-use super::{Conv2dDims, Conv2dKernel};
-use crate::cpu::PAR_THRESHOLD;
+use super::{Conv2dDims, Im2colLowering};
+use crate::cpu::{for_each_chunk, PAR_THRESHOLD};
 use crate::dtype::Float;
-use crate::ops::bias::BiasKernel;
-use crate::ops::matmul::{gemm_batched_fused, Activation, BiasAxis, Epilogue, GemmKernel, GemmWorkspace};
+use crate::ops::matmul::{gemm_batched_fused, Activation, BiasAxis, Epilogue, GemmWorkspace};
 use crate::ops::mono::Host;
-use rayon::prelude::*;
 
 /// Column layouts of the im2col buffer. Both are sequences of segments of
 /// `oh * ow` elements, one per (sample `i`, column row `r`) pair, where
@@ -71,11 +69,8 @@ fn im2col<E: Float>(d: &Conv2dDims, x: &[E], col: &mut [E], layout: Layout) {
         };
         im2col_segment(d, &x[i * xs..(i + 1) * xs], r, seg);
     };
-    if col.len() >= PAR_THRESHOLD {
-        col.par_chunks_mut(ohw).enumerate().for_each(f);
-    } else {
-        col.chunks_mut(ohw).enumerate().for_each(f);
-    }
+    let parallel = col.len() >= PAR_THRESHOLD;
+    for_each_chunk(col, ohw, parallel, f);
 }
 
 /// Overwrites `dx` with the scatter-add of per-sample columns `col`
@@ -115,11 +110,8 @@ fn col2im<E: Float>(d: &Conv2dDims, col: &[E], dx: &mut [E]) {
             }
         }
     };
-    if dx.len() >= PAR_THRESHOLD / 4 {
-        dx.par_chunks_mut(hw).enumerate().for_each(f);
-    } else {
-        dx.chunks_mut(hw).enumerate().for_each(f);
-    }
+    let parallel = dx.len() >= PAR_THRESHOLD / 4;
+    for_each_chunk(dx, hw, parallel, f);
 }
 
 /// Transposes `dy` `[n][c_out][ohw]` into `dyt` `[c_out][n][ohw]`.
@@ -133,29 +125,34 @@ fn transpose_nc<E: Float>(d: &Conv2dDims, dy: &[E], dyt: &mut [E]) {
         let src = (i * d.c_out + o) * ohw;
         seg.copy_from_slice(&dy[src..src + ohw]);
     };
-    if dyt.len() >= PAR_THRESHOLD {
-        dyt.par_chunks_mut(ohw).enumerate().for_each(f);
-    } else {
-        dyt.chunks_mut(ohw).enumerate().for_each(f);
-    }
+    let parallel = dyt.len() >= PAR_THRESHOLD;
+    for_each_chunk(dyt, ohw, parallel, f);
 }
 
-impl Conv2dKernel for Host {
-    fn conv2d_forward<E: Float>(
+impl Im2colLowering for Host {
+    fn im2col_per_sample<E: Float>(&self, d: &Conv2dDims, x: &Vec<E>, cols: &mut Vec<E>) {
+        im2col(d, x, cols, Layout::PerSample);
+    }
+
+    fn col2im<E: Float>(&self, d: &Conv2dDims, cols: &Vec<E>, dx: &mut Vec<E>) {
+        col2im(d, cols, dx);
+    }
+
+    fn weight_gradient_operands<E: Float>(&self, d: &Conv2dDims, x: &Vec<E>, dy: &Vec<E>, ws: &mut Vec<E>) {
+        let (cols, dyt) = ws.split_at_mut(d.cols_len());
+        im2col(d, x, cols, Layout::Batch);
+        transpose_nc(d, dy, dyt);
+    }
+
+    fn forward_gemm_bias<E: Float>(
         &self,
-        d: Conv2dDims,
-        x: &Vec<E>,
+        gemm: &mut GemmWorkspace,
+        d: &Conv2dDims,
         w: &Vec<E>,
+        cols: &Vec<E>,
         b: Option<&Vec<E>>,
         y: &mut Vec<E>,
-        ws: &mut Vec<E>,
-        gemm: &mut GemmWorkspace,
     ) {
-        d.assert_forward(x.len(), w.len());
-        y.resize(d.y_len(), E::ZERO);
-        if d.n == 0 {
-            return;
-        }
         let (g, bt) = d.forward_gemm();
         // The bias (one per output channel: a row of each sample's product)
         // is added in the GEMM's epilogue, while each tile is in registers.
@@ -163,63 +160,6 @@ impl Conv2dKernel for Host {
             bias: b.map(|b| (&b[..], BiasAxis::Rows)),
             act: Activation::None,
         };
-        if d.columns_are_input() {
-            gemm_batched_fused(gemm, g, bt, w, x, y, ep);
-        } else {
-            ws.resize(d.cols_len(), E::ZERO);
-            im2col(&d, x, ws, Layout::PerSample);
-            gemm_batched_fused(gemm, g, bt, w, ws, y, ep);
-        }
-    }
-
-    fn conv2d_backward_input<E: Float>(
-        &self,
-        d: Conv2dDims,
-        w: &Vec<E>,
-        dy: &Vec<E>,
-        dx: &mut Vec<E>,
-        ws: &mut Vec<E>,
-        gemm: &mut GemmWorkspace,
-    ) {
-        d.assert_backward_input(w.len(), dy.len());
-        dx.resize(d.x_len(), E::ZERO);
-        if d.n == 0 {
-            return;
-        }
-        let (g, bt) = d.backward_input_gemm();
-        if d.columns_are_input() {
-            self.gemm_batched_ws(gemm, g, bt, w, dy, dx);
-            return;
-        }
-        ws.resize(d.cols_len(), E::ZERO);
-        self.gemm_batched_ws(gemm, g, bt, w, dy, ws);
-        col2im(&d, ws, dx);
-    }
-
-    fn conv2d_backward_weight<E: Float>(
-        &self,
-        d: Conv2dDims,
-        x: &Vec<E>,
-        dy: &Vec<E>,
-        dw: &mut Vec<E>,
-        db: Option<&mut Vec<E>>,
-        ws: &mut Vec<E>,
-        gemm: &mut GemmWorkspace,
-    ) {
-        d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
-        if let Some(db) = db {
-            self.bias_grad(d.bias_dims(), dy, db);
-        }
-        if d.n == 0 {
-            return;
-        }
-        ws.resize(d.backward_weight_ws_len(), E::ZERO);
-        {
-            let (cols, dyt) = ws.split_at_mut(d.cols_len());
-            im2col(&d, x, cols, Layout::Batch);
-            transpose_nc(&d, dy, dyt);
-        }
-        let (g, bt) = d.backward_weight_gemm();
-        self.gemm_batched_ws(gemm, g, bt, ws, ws, dw);
+        gemm_batched_fused(gemm, g, bt, w, cols, y, ep);
     }
 }

@@ -1,14 +1,13 @@
-//! `Conv2dKernel for Cuda`: the CPU's lowering (im2col columns in the
-//! workspace, cuBLAS GEMMs through [`GemmKernel`], col2im for `dx`), with the
-//! data movement in `conv2d.cu`. col2im gathers each input element's taps in
+//! `Conv2dKernel for Cuda` is the shared lowering ([`Im2colLowering`]: im2col
+//! columns in the workspace, cuBLAS GEMMs through [`GemmKernel`], col2im for
+//! `dx`), with the data movement here and in `conv2d.cu`. col2im gathers each input element's taps in
 //! the CPU's order, so it needs no atomics.
 
-use super::{Conv2dDims, Conv2dKernel};
+use super::{Conv2dDims, Im2colLowering};
 use crate::cuda::{cfg_1d, Cuda, CudaModule};
 use crate::dtype::Float;
 use crate::ops::bias::BiasKernel;
 use crate::ops::matmul::{GemmKernel, GemmWorkspace};
-use crate::Storage;
 use dl_cuda::cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 use dl_cuda::CudaBuf;
 
@@ -51,59 +50,15 @@ impl Cuda {
     }
 }
 
-impl Conv2dKernel for Cuda {
-    fn conv2d_forward<E: Float>(
-        &self,
-        d: Conv2dDims,
-        x: &CudaBuf<E>,
-        w: &CudaBuf<E>,
-        b: Option<&CudaBuf<E>>,
-        y: &mut CudaBuf<E>,
-        ws: &mut CudaBuf<E>,
-        gemm: &mut GemmWorkspace,
-    ) {
-        d.assert_forward(x.len(), w.len());
-        self.resize(y, d.y_len());
-        if d.n == 0 {
-            return;
-        }
-        let (g, bt) = d.forward_gemm();
-        if d.columns_are_input() {
-            self.gemm_batched_ws(gemm, g, bt, w, x, y);
-        } else {
-            self.resize(ws, d.cols_len());
-            self.im2col(&d, &x.view(), &mut ws.view_mut(), PER_SAMPLE);
-            self.gemm_batched_ws(gemm, g, bt, w, ws, y);
-        }
-        if let Some(b) = b {
-            self.bias_add(d.bias_dims(), b, y);
-        }
+impl Im2colLowering for Cuda {
+    fn im2col_per_sample<E: Float>(&self, d: &Conv2dDims, x: &CudaBuf<E>, cols: &mut CudaBuf<E>) {
+        self.im2col(d, &x.view(), &mut cols.view_mut(), PER_SAMPLE);
     }
 
-    fn conv2d_backward_input<E: Float>(
-        &self,
-        d: Conv2dDims,
-        w: &CudaBuf<E>,
-        dy: &CudaBuf<E>,
-        dx: &mut CudaBuf<E>,
-        ws: &mut CudaBuf<E>,
-        gemm: &mut GemmWorkspace,
-    ) {
-        d.assert_backward_input(w.len(), dy.len());
-        self.resize(dx, d.x_len());
-        if d.n == 0 {
-            return;
-        }
-        let (g, bt) = d.backward_input_gemm();
-        if d.columns_are_input() {
-            self.gemm_batched_ws(gemm, g, bt, w, dy, dx);
-            return;
-        }
-        self.resize(ws, d.cols_len());
-        self.gemm_batched_ws(gemm, g, bt, w, dy, ws);
+    fn col2im<E: Float>(&self, d: &Conv2dDims, cols: &CudaBuf<E>, dx: &mut CudaBuf<E>) {
         let f = self.kernel::<E>(&MODULE, "col2im");
-        let a = dims(&d);
-        let (cv, mut dxv) = (ws.view(), dx.view_mut());
+        let a = dims(d);
+        let (cv, mut dxv) = (cols.view(), dx.view_mut());
         let mut l = self.stream().launch_builder(&f);
         l.arg(&cv).arg(&mut dxv);
         for v in &a {
@@ -116,43 +71,38 @@ impl Conv2dKernel for Cuda {
         self.launched(r, "col2im");
     }
 
-    fn conv2d_backward_weight<E: Float>(
-        &self,
-        d: Conv2dDims,
-        x: &CudaBuf<E>,
-        dy: &CudaBuf<E>,
-        dw: &mut CudaBuf<E>,
-        db: Option<&mut CudaBuf<E>>,
-        ws: &mut CudaBuf<E>,
-        gemm: &mut GemmWorkspace,
-    ) {
-        d.assert_backward_weight(x.len(), dy.len(), dw.len(), db.as_ref().map(|b| b.len()));
-        if let Some(db) = db {
-            self.bias_grad(d.bias_dims(), dy, db);
-        }
-        if d.n == 0 {
-            return;
-        }
+    fn weight_gradient_operands<E: Float>(&self, d: &Conv2dDims, x: &CudaBuf<E>, dy: &CudaBuf<E>, ws: &mut CudaBuf<E>) {
         let (ohw, m) = (d.oh() * d.ow(), d.n * d.oh() * d.ow());
-        self.resize(ws, d.backward_weight_ws_len());
-        {
-            let mut wv = ws.view_mut();
-            let (mut cols, mut dyt) = wv.split_at_mut(d.cols_len());
-            self.im2col(&d, &x.view(), &mut cols, BATCH);
-            if m > 0 {
-                let f = self.kernel::<E>(&MODULE, "transpose_nc");
-                let gv = dy.view();
-                let (n64, o64, p64) = (d.n as u64, d.c_out as u64, ohw as u64);
-                let mut l = self.stream().launch_builder(&f);
-                l.arg(&gv).arg(&mut dyt).arg(&n64).arg(&o64).arg(&p64);
-                // SAFETY: transpose_nc_<t>(const T* dy, T* dyt, u64 n, u64 c_out,
-                // u64 ohw) writes dyt[0..n * c_out * ohw) (the view after the
-                // columns holds c_out * m) and reads dy below y_len (checked).
-                let r = unsafe { l.launch(cfg_1d(d.c_out * m)) };
-                self.launched(r, "transpose_nc");
-            }
+        let mut wv = ws.view_mut();
+        let (mut cols, mut dyt) = wv.split_at_mut(d.cols_len());
+        self.im2col(d, &x.view(), &mut cols, BATCH);
+        if m > 0 {
+            let f = self.kernel::<E>(&MODULE, "transpose_nc");
+            let gv = dy.view();
+            let (n64, o64, p64) = (d.n as u64, d.c_out as u64, ohw as u64);
+            let mut l = self.stream().launch_builder(&f);
+            l.arg(&gv).arg(&mut dyt).arg(&n64).arg(&o64).arg(&p64);
+            // SAFETY: transpose_nc_<t>(const T* dy, T* dyt, u64 n, u64 c_out,
+            // u64 ohw) writes dyt[0..n * c_out * ohw) (the view after the
+            // columns holds c_out * m) and reads dy below y_len (checked).
+            let r = unsafe { l.launch(cfg_1d(d.c_out * m)) };
+            self.launched(r, "transpose_nc");
         }
-        let (g, bt) = d.backward_weight_gemm();
-        self.gemm_batched_ws(gemm, g, bt, ws, ws, dw);
+    }
+
+    fn forward_gemm_bias<E: Float>(
+        &self,
+        gemm: &mut GemmWorkspace,
+        d: &Conv2dDims,
+        w: &CudaBuf<E>,
+        cols: &CudaBuf<E>,
+        b: Option<&CudaBuf<E>>,
+        y: &mut CudaBuf<E>,
+    ) {
+        let (g, bt) = d.forward_gemm();
+        self.gemm_batched_ws(gemm, g, bt, w, cols, y);
+        if let Some(b) = b {
+            self.bias_add(d.bias_dims(), b, y);
+        }
     }
 }

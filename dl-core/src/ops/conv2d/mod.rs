@@ -5,9 +5,9 @@
 //! x[n, c, i*stride + p - pad, j*stride + q - pad]` (zero outside the input),
 //! with `OH = (H + 2 pad - K) / stride + 1` (and likewise `OW`).
 //!
-//! The CPU kernels lower the convolution to GEMMs over im2col columns held in
-//! a caller-owned workspace buffer (resized as needed, so nothing allocates
-//! once it has grown):
+//! Every backend runs one lowering (`Im2colLowering`): GEMMs over im2col
+//! columns held in a caller-owned workspace buffer (resized as needed, so
+//! nothing allocates once it has grown):
 //!
 //! * forward: per sample `y_n [O, OH*OW] = W [O, C*K*K] x col_n [C*K*K, OH*OW]`,
 //!   the samples' products running in parallel and writing NCHW directly;
@@ -30,8 +30,8 @@ pub(crate) mod cuda_kernel;
 use crate::backend::Storage;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
-use crate::ops::bias::BiasDims;
-use crate::ops::matmul::{Batch, Gemm, GemmWorkspace};
+use crate::ops::bias::{BiasDims, BiasKernel};
+use crate::ops::matmul::{Batch, Gemm, GemmKernel, GemmWorkspace};
 use crate::ops::util::window::{check_channels, check_positive, out_len};
 
 /// Runtime dimensions of a 2-D convolution.
@@ -142,34 +142,29 @@ impl Conv2dDims {
             panic!("conv2d kernel called with invalid dimensions {self:?}: {e}");
         }
     }
-    /// The forward's contract: valid dimensions, `x` and `w` large enough
-    /// (a failure is a bug in the caller and panics).
+    /// Panics unless the dimensions are valid and the buffers are `large`
+    /// enough for `kernel` (a failure is a bug in the caller).
+    #[track_caller]
+    fn assert_buffers(&self, kernel: &str, large: bool) {
+        self.assert_valid();
+        assert!(large, "{kernel}: buffer too small");
+    }
+    /// The forward's contract: valid dimensions, `x` and `w` large enough.
     #[track_caller]
     pub(crate) fn assert_forward(&self, x: usize, w: usize) {
-        self.assert_valid();
-        assert!(
-            x >= self.x_len() && w >= self.w_len(),
-            "conv2d_forward: buffer too small"
-        );
+        self.assert_buffers("conv2d_forward", x >= self.x_len() && w >= self.w_len());
     }
     /// The input gradient's contract, as [`Self::assert_forward`].
     #[track_caller]
     pub(crate) fn assert_backward_input(&self, w: usize, dy: usize) {
-        self.assert_valid();
-        assert!(
-            dy >= self.y_len() && w >= self.w_len(),
-            "conv2d_backward_input: buffer too small"
-        );
+        self.assert_buffers("conv2d_backward_input", dy >= self.y_len() && w >= self.w_len());
     }
     /// The parameter gradients' contract, as [`Self::assert_forward`]
     /// (`db`: the bias gradient's length, when there is one).
     #[track_caller]
     pub(crate) fn assert_backward_weight(&self, x: usize, dy: usize, dw: usize, db: Option<usize>) {
-        self.assert_valid();
-        assert!(
-            x >= self.x_len() && dy >= self.y_len() && dw >= self.w_len(),
-            "conv2d_backward_weight: buffer too small"
-        );
+        let large = x >= self.x_len() && dy >= self.y_len() && dw >= self.w_len();
+        self.assert_buffers("conv2d_backward_weight", large);
         assert!(
             db.is_none_or(|db| db >= self.c_out),
             "conv2d_backward_weight: bias gradient too small"
@@ -286,6 +281,114 @@ pub trait Conv2dKernel: Storage {
         ws: &mut Self::Buf<E>,
         gemm: &mut GemmWorkspace,
     );
+}
+
+/// What a backend supplies to the im2col lowering: the data movement and
+/// the forward's GEMM with its bias. [`Conv2dKernel`] is written once over
+/// it (below), so every backend runs the same steps in the same order.
+pub(crate) trait Im2colLowering: GemmKernel + BiasKernel {
+    /// Writes the per-sample im2col columns of `x` into `cols`, which holds
+    /// [`Conv2dDims::cols_len`] elements.
+    fn im2col_per_sample<E: Float>(&self, d: &Conv2dDims, x: &Self::Buf<E>, cols: &mut Self::Buf<E>);
+    /// Overwrites `dx` (resized to `d.x_len()`) with the scatter-add of the
+    /// per-sample columns `cols`, the adjoint of [`Self::im2col_per_sample`].
+    fn col2im<E: Float>(&self, d: &Conv2dDims, cols: &Self::Buf<E>, dx: &mut Self::Buf<E>);
+    /// Writes the weight gradient's operands into `ws`, which holds
+    /// [`Conv2dDims::backward_weight_ws_len`] elements: the batch's columns
+    /// of `x`, then `dy` transposed to `[c_out, n * ohw]`.
+    fn weight_gradient_operands<E: Float>(
+        &self,
+        d: &Conv2dDims,
+        x: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        ws: &mut Self::Buf<E>,
+    );
+    /// The forward's GEMMs ([`Conv2dDims::forward_gemm`]) from the columns
+    /// `cols` into `y`, plus the bias `b` when given.
+    fn forward_gemm_bias<E: Float>(
+        &self,
+        gemm: &mut GemmWorkspace,
+        d: &Conv2dDims,
+        w: &Self::Buf<E>,
+        cols: &Self::Buf<E>,
+        b: Option<&Self::Buf<E>>,
+        y: &mut Self::Buf<E>,
+    );
+}
+
+impl<B: Im2colLowering> Conv2dKernel for B {
+    fn conv2d_forward<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &Self::Buf<E>,
+        w: &Self::Buf<E>,
+        b: Option<&Self::Buf<E>>,
+        y: &mut Self::Buf<E>,
+        ws: &mut Self::Buf<E>,
+        gemm: &mut GemmWorkspace,
+    ) {
+        d.assert_forward(self.len(x), self.len(w));
+        self.resize(y, d.y_len());
+        if d.n == 0 {
+            return;
+        }
+        let cols = if d.columns_are_input() {
+            x
+        } else {
+            self.resize(ws, d.cols_len());
+            self.im2col_per_sample(&d, x, ws);
+            &*ws
+        };
+        self.forward_gemm_bias(gemm, &d, w, cols, b, y);
+    }
+
+    fn conv2d_backward_input<E: Float>(
+        &self,
+        d: Conv2dDims,
+        w: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dx: &mut Self::Buf<E>,
+        ws: &mut Self::Buf<E>,
+        gemm: &mut GemmWorkspace,
+    ) {
+        d.assert_backward_input(self.len(w), self.len(dy));
+        self.resize(dx, d.x_len());
+        if d.n == 0 {
+            return;
+        }
+        let (g, bt) = d.backward_input_gemm();
+        if d.columns_are_input() {
+            self.gemm_batched_ws(gemm, g, bt, w, dy, dx);
+            return;
+        }
+        self.resize(ws, d.cols_len());
+        self.gemm_batched_ws(gemm, g, bt, w, dy, ws);
+        self.col2im(&d, ws, dx);
+    }
+
+    fn conv2d_backward_weight<E: Float>(
+        &self,
+        d: Conv2dDims,
+        x: &Self::Buf<E>,
+        dy: &Self::Buf<E>,
+        dw: &mut Self::Buf<E>,
+        db: Option<&mut Self::Buf<E>>,
+        ws: &mut Self::Buf<E>,
+        gemm: &mut GemmWorkspace,
+    ) {
+        let db_len = db.as_ref().map(|b| self.len(b));
+        d.assert_backward_weight(self.len(x), self.len(dy), self.len(dw), db_len);
+        if let Some(db) = db {
+            self.bias_grad(d.bias_dims(), dy, db);
+        }
+        if d.n == 0 {
+            return;
+        }
+        self.resize(ws, d.backward_weight_ws_len());
+        self.weight_gradient_operands(&d, x, dy, ws);
+        let (g, bt) = d.backward_weight_gemm();
+        self.gemm_batched_ws(gemm, g, bt, ws, ws, dw);
+    }
 }
 
 #[cfg(test)]

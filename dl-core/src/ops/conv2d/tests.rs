@@ -1,7 +1,8 @@
 use super::*;
-use crate::gradcheck::{check_gradient, GradCheck};
+use crate::gradcheck::{assert_gradients, GradCheck};
 use crate::ops::matmul::GemmWorkspace;
 use crate::ops::util::testing::assert_close;
+use crate::ops::util::window::window_taps;
 use crate::{Cpu, Rng};
 
 /// Naive reference convolution in f64 (direct loops, zero padding).
@@ -14,16 +15,9 @@ fn reference_forward(d: &Conv2dDims, x: &[f64], w: &[f64], b: Option<&[f64]>) ->
                 for j in 0..ow {
                     let mut acc = b.map_or(0.0, |b| b[o]);
                     for c in 0..d.c_in {
-                        for p in 0..d.k {
-                            for q in 0..d.k {
-                                let iy = (i * d.stride + p) as isize - d.pad as isize;
-                                let ix = (j * d.stride + q) as isize - d.pad as isize;
-                                if iy < 0 || ix < 0 || iy >= d.h as isize || ix >= d.w as isize {
-                                    continue;
-                                }
-                                let xv = x[((n * d.c_in + c) * d.h + iy as usize) * d.w + ix as usize];
-                                acc += w[((o * d.c_in + c) * d.k + p) * d.k + q] * xv;
-                            }
+                        for (p, q, iy, ix) in window_taps((i, j), d.k, d.stride, d.pad, (d.h, d.w)) {
+                            let xv = x[((n * d.c_in + c) * d.h + iy) * d.w + ix];
+                            acc += w[((o * d.c_in + c) * d.k + p) * d.k + q] * xv;
                         }
                     }
                     y[((n * d.c_out + o) * oh + i) * ow + j] = acc;
@@ -36,6 +30,11 @@ fn reference_forward(d: &Conv2dDims, x: &[f64], w: &[f64], b: Option<&[f64]>) ->
 
 fn rand(rng: &mut Rng, n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.normal()).collect()
+}
+
+/// Random input, weight and bias for `d`.
+fn rand_xwb(rng: &mut Rng, d: &Conv2dDims) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    (rand(rng, d.x_len()), rand(rng, d.w_len()), rand(rng, d.c_out))
 }
 
 /// Edge sizes: 1x1 kernels, primes, stride larger than the kernel, padding
@@ -67,9 +66,7 @@ fn edge_dims() -> Vec<Conv2dDims> {
 fn forward_matches_reference_at_edge_sizes() {
     let mut rng = Rng::new(3);
     for d in edge_dims() {
-        let x = rand(&mut rng, d.x_len());
-        let w = rand(&mut rng, d.w_len());
-        let b = rand(&mut rng, d.c_out);
+        let (x, w, b) = rand_xwb(&mut rng, &d);
         let (mut y, mut ws) = (vec![], vec![]);
         Cpu.conv2d_forward(d, &x, &w, Some(&b), &mut y, &mut ws, &mut GemmWorkspace::new());
         assert_close(&y, &reference_forward(&d, &x, &w, Some(&b)), 1e-12, 1e-12);
@@ -93,9 +90,7 @@ fn forward_f32_large_matches_reference() {
         pad: 0,
     };
     let mut rng = Rng::new(4);
-    let x = rand(&mut rng, d.x_len());
-    let w = rand(&mut rng, d.w_len());
-    let b = rand(&mut rng, d.c_out);
+    let (x, w, b) = rand_xwb(&mut rng, &d);
     let to32 = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<_>>();
     let (mut y, mut ws) = (vec![], vec![]);
     Cpu.conv2d_forward(
@@ -115,11 +110,9 @@ fn forward_f32_large_matches_reference() {
 fn gradient_check_at_edge_sizes() {
     let mut rng = Rng::new(5);
     for d in edge_dims() {
-        let x = rand(&mut rng, d.x_len());
-        let w = rand(&mut rng, d.w_len());
-        let b = rand(&mut rng, d.c_out);
+        let (x, w, b) = rand_xwb(&mut rng, &d);
         let g: Vec<f64> = (0..d.y_len()).map(|i| 0.2 + (i as f64 * 0.61).sin()).collect();
-        let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        let loss = |[x, w, b]: [&[f64]; 3]| -> f64 {
             let (mut y, mut ws) = (vec![], vec![]);
             Cpu.conv2d_forward(
                 d,
@@ -140,10 +133,13 @@ fn gradient_check_at_edge_sizes() {
         Cpu.conv2d_backward_weight(d, &x, &g, &mut dw, Some(&mut db), &mut ws, &mut GemmWorkspace::new());
         dw.iter_mut().for_each(|v| *v -= 0.5);
         db.iter_mut().for_each(|v| *v -= 0.25);
-        let opts = GradCheck::default();
-        check_gradient(|v| loss(v, &w, &b), &x, &dx, opts).unwrap_or_else(|e| panic!("dx {d:?}: {e}"));
-        check_gradient(|v| loss(&x, v, &b), &w, &dw, opts).unwrap_or_else(|e| panic!("dw {d:?}: {e}"));
-        check_gradient(|v| loss(&x, &w, v), &b, &db, opts).unwrap_or_else(|e| panic!("db {d:?}: {e}"));
+        assert_gradients(
+            loss,
+            [&x, &w, &b],
+            [&dx, &dw, &db],
+            GradCheck::default(),
+            format!("{d:?}"),
+        );
     }
 }
 

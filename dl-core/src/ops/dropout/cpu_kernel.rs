@@ -1,8 +1,8 @@
 use super::{keep, DropoutKernel};
+use crate::cpu::for_each_chunk;
 use crate::cpu::{PAR_CHUNK, PAR_THRESHOLD};
 use crate::dtype::Float;
 use crate::ops::mono::Host;
-use rayon::prelude::*;
 
 impl DropoutKernel for Host {
     fn dropout_mask<E: Float>(&self, p: f64, seed: u64, len: usize, mask: &mut Vec<E>) {
@@ -22,10 +22,6 @@ impl DropoutKernel for Host {
                 };
             }
         };
-        if len >= PAR_THRESHOLD {
-            mask.par_chunks_mut(PAR_CHUNK).enumerate().for_each(fill);
-        } else {
-            mask.chunks_mut(PAR_CHUNK).enumerate().for_each(fill);
-        }
+        for_each_chunk(mask, PAR_CHUNK, len >= PAR_THRESHOLD, fill);
     }
 }

@@ -22,30 +22,3 @@ super::util::unary_fns! {
     /// Backward of [`exp`]: `dx = dy * y`.
     pub fn exp_backward(x, y, dy);
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::util::testing::{assert_close, check_unary_op};
-    use crate::prelude::*;
-
-    #[test]
-    fn forward_and_backward_values() {
-        let x = Tensor::<S1<3>, Cpu, f64>::from_vec(&Cpu, 1, vec![-1.0, 0.0, 2.0]).unwrap();
-        let y = exp(&x);
-        let e = [(-1.0f64).exp(), 1.0, 2.0f64.exp()];
-        assert_close(&y.to_vec(), &e, 1e-15, 0.0);
-        let dy = Tensor::from_vec(&Cpu, 1, vec![2.0, 1.0, 1.0]).unwrap();
-        assert_close(
-            &exp_backward(&x, &y, &dy).to_vec(),
-            &[2.0 * e[0], 1.0, e[2]],
-            1e-15,
-            0.0,
-        );
-    }
-    /// Finite-difference gradient; NaN in gives NaN out; an empty batch gives an empty output.
-    #[test]
-    fn gradient_nan_and_empty_batch() {
-        check_unary_op(Exp, &[-3.0, -0.2, 0.0, 0.7, 2.5]);
-    }
-}

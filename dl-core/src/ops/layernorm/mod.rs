@@ -54,7 +54,7 @@ pub trait LayerNormKernel: Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gradcheck::{check_gradient, GradCheck};
+    use crate::gradcheck::{assert_gradients, GradCheck};
     use crate::ops::batchnorm::testing::{norm_bwd, norm_fwd};
     use crate::ops::util::testing::assert_close;
     use crate::{Cpu, Rng};
@@ -81,17 +81,13 @@ mod tests {
         let g: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
         let b: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
         let up: Vec<f64> = (0..rows * dim).map(|i| (i as f64 * 0.9).cos()).collect();
-        let loss =
-            |x: &[f64], g: &[f64], b: &[f64]| fwd(rows, dim, x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
+        let loss = |[x, g, b]: [&[f64]; 3]| fwd(rows, dim, x, g, b).0.iter().zip(&up).map(|(a, b)| a * b).sum();
         let (_, m, r) = fwd(rows, dim, &x, &g, &b);
         let zeros = vec![0.0; dim];
         let [dx, dg, db] = norm_bwd(&Cpu, [&x, &g, &m, &r, &up], [&zeros, &zeros], |bufs| {
             Cpu.layernorm_backward(rows, dim, bufs)
         });
-        let o = GradCheck::default();
-        check_gradient(|v| loss(v, &g, &b), &x, &dx, o).unwrap();
-        check_gradient(|v| loss(&x, v, &b), &g, &dg, o).unwrap();
-        check_gradient(|v| loss(&x, &g, v), &b, &db, o).unwrap();
+        assert_gradients(loss, [&x, &g, &b], [&dx, &dg, &db], GradCheck::default(), "layernorm");
     }
 
     /// A NaN makes its own row NaN; other rows are unaffected.

@@ -33,6 +33,44 @@ pub(crate) fn gemm_reference<E: Float>(g: &Gemm<E>, a: &[E], b: &[E], c: &mut [E
     }
 }
 
+/// Checks `Cpu.gemm` against [`gemm_reference`] for `g` on operands drawn
+/// uniformly from `[-1, 1)`: element-wise within `tol * (1 + |want|)`. With
+/// `beta = 0`, C starts as NaN, which the kernel must not read.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn check_gemm<E: Float>(rng: &mut crate::Rng, g: Gemm<E>, tol: f64) {
+    use crate::GemmKernel;
+    let mut v = |len: usize| -> Vec<E> { (0..len).map(|_| E::from_f64(rng.uniform_range(-1.0, 1.0))).collect() };
+    let (a, b) = (v(g.m * g.k), v(g.k * g.n));
+    let c0 = if g.beta == E::ZERO {
+        vec![E::from_f64(f64::NAN); g.m * g.n]
+    } else {
+        v(g.m * g.n)
+    };
+    let (mut c, mut r) = (c0.clone(), c0);
+    crate::Cpu.gemm(g, &a, &b, &mut c);
+    gemm_reference(&g, &a, &b, &mut r);
+    for (i, (x, y)) in c.iter().zip(&r).enumerate() {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{g:?}: element {i}: {x} vs {y}");
+    }
+}
+
+/// [`check_gemm`] of `C = alpha op(A) op(B) + beta C` (`m x n`, inner size
+/// `k`) for each of the four transpose combinations.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn check_gemm_transposes(rng: &mut crate::Rng, (m, n, k): (usize, usize, usize), alpha: f64, beta: f64) {
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        let g = Gemm {
+            alpha,
+            beta,
+            ..Gemm::new(m, n, k, ta, tb)
+        };
+        check_gemm(rng, g, 1e-12);
+    }
+}
+
 /// Products `A B^T` with at most this many rows of A run as dot products.
 const GEMV_MAX_M: usize = 4;
 

@@ -25,6 +25,8 @@ pub mod transpose;
 mod workspace;
 
 pub(crate) use cpu_kernel::gemm_batched_fused;
+#[cfg(test)]
+pub(crate) use cpu_kernel::{check_gemm, check_gemm_transposes, gemm_reference};
 pub use cpu_kernel::{gemm_strided, gemm_strided_ws, Epilogue, GemmOptions};
 pub use kernel::{default_path, GemmPath};
 pub use workspace::GemmWorkspace;

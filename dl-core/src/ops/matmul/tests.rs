@@ -1,4 +1,3 @@
-use super::cpu_kernel::gemm_reference;
 use super::*;
 use crate::ops::util::testing::assert_close;
 use crate::{Cpu, Rng};
@@ -16,28 +15,8 @@ fn all_transposes_match_reference_at_edge_sizes() {
     for (idx, &m) in sizes.iter().enumerate() {
         let n = sizes[(idx * 5 + 3) % sizes.len()];
         let k = sizes[(idx * 7 + 1) % sizes.len()];
-        for ta in [false, true] {
-            for tb in [false, true] {
-                for beta in [0.0, 1.0, 0.5] {
-                    let g = Gemm {
-                        m,
-                        n,
-                        k,
-                        trans_a: ta,
-                        trans_b: tb,
-                        alpha: 1.5,
-                        beta,
-                    };
-                    let a = rand_vec(&mut rng, m * k);
-                    let b = rand_vec(&mut rng, k * n);
-                    let c0 = rand_vec(&mut rng, m * n);
-                    let mut c = c0.clone();
-                    let mut r = c0.clone();
-                    Cpu.gemm(g, &a, &b, &mut c);
-                    gemm_reference(&g, &a, &b, &mut r);
-                    assert_close(&c, &r, 1e-12, 1e-12);
-                }
-            }
+        for beta in [0.0, 1.0, 0.5] {
+            check_gemm_transposes(&mut rng, (m, n, k), 1.5, beta);
         }
     }
 }
@@ -45,15 +24,7 @@ fn all_transposes_match_reference_at_edge_sizes() {
 #[test]
 fn f32_large_parallel_matches_reference() {
     let mut rng = Rng::new(2);
-    let (m, n, k) = (130, 129, 257);
-    let a: Vec<f32> = rand_vec(&mut rng, m * k).into_iter().map(|v| v as f32).collect();
-    let b: Vec<f32> = rand_vec(&mut rng, k * n).into_iter().map(|v| v as f32).collect();
-    let g = Gemm::new(m, n, k, false, true);
-    let mut c = vec![0f32; m * n];
-    let mut r = vec![0f32; m * n];
-    Cpu.gemm(g, &a, &b, &mut c);
-    gemm_reference(&g, &a, &b, &mut r);
-    assert_close(&c, &r, 1e-4, 1e-4);
+    check_gemm(&mut rng, Gemm::<f32>::new(130, 129, 257, false, true), 1e-4);
 }
 
 #[test]
@@ -225,13 +196,9 @@ impl<E: Float> Case<E> {
         let mut v = |len: usize| -> Vec<E> { (0..len).map(|_| E::from_f64(rng.uniform_range(-1.0, 1.0))).collect() };
         Case {
             g: Gemm {
-                m,
-                n,
-                k,
-                trans_a: ta,
-                trans_b: tb,
                 alpha: E::from_f64(alpha),
                 beta: E::from_f64(beta),
+                ..Gemm::new(m, n, k, ta, tb)
             },
             a: v(ar * lda),
             lda,

@@ -116,6 +116,21 @@ impl AdagradHyper {
     }
 }
 
+impl Default for RmsPropHyper {
+    /// PyTorch's defaults: `lr = 0.01`, `alpha = 0.99`, `eps = 1e-8`, no
+    /// weight decay or momentum, not centered.
+    fn default() -> Self {
+        Self {
+            lr: 0.01,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            centered: false,
+        }
+    }
+}
+
 impl RmsPropHyper {
     /// Asserts the sizes of [`OptimKernel::rmsprop_update`]'s buffers (the
     /// momentum buffer is used when `momentum > 0`, `grad_avg` when centered).
@@ -356,12 +371,10 @@ mod tests {
             let (mut rsq, mut rb, mut rga) = (vec![0.0; 6], vec![0.0; 6], vec![0.0; 6]);
             for g in &gs {
                 let h = RmsPropHyper {
-                    lr: 0.01,
-                    alpha: 0.99,
-                    eps: 1e-8,
                     weight_decay: 0.01,
                     momentum,
                     centered,
+                    ..RmsPropHyper::default()
                 };
                 let mut e1 = Vec::new();
                 let mut e2 = Vec::new();

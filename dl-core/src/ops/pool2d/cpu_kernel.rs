@@ -1,4 +1,5 @@
 use super::{Pool2dDims, Pool2dKernel};
+use crate::cpu::for_each_chunk;
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
@@ -131,11 +132,7 @@ impl Pool2dKernel for Host {
                 dxp[i as usize] += g;
             }
         };
-        if d.x_len() >= PAR_THRESHOLD {
-            dx.par_chunks_mut(hw).enumerate().for_each(f);
-        } else {
-            dx.chunks_mut(hw).enumerate().for_each(f);
-        }
+        for_each_chunk(dx, hw, d.x_len() >= PAR_THRESHOLD, f);
     }
 
     fn avgpool2d_forward<E: Float>(&self, d: Pool2dDims, x: &Vec<E>, y: &mut Vec<E>) {
@@ -163,11 +160,7 @@ impl Pool2dKernel for Host {
                 }
             }
         };
-        if d.x_len() >= PAR_THRESHOLD {
-            y.par_chunks_mut(oh * ow).enumerate().for_each(f);
-        } else {
-            y.chunks_mut(oh * ow).enumerate().for_each(f);
-        }
+        for_each_chunk(y, oh * ow, d.x_len() >= PAR_THRESHOLD, f);
     }
 
     fn avgpool2d_backward<E: Float>(&self, d: Pool2dDims, dy: &Vec<E>, dx: &mut Vec<E>) {
@@ -195,11 +188,7 @@ impl Pool2dKernel for Host {
                 }
             }
         };
-        if d.x_len() >= PAR_THRESHOLD {
-            dx.par_chunks_mut(hw).enumerate().for_each(f);
-        } else {
-            dx.chunks_mut(hw).enumerate().for_each(f);
-        }
+        for_each_chunk(dx, hw, d.x_len() >= PAR_THRESHOLD, f);
     }
 
     fn global_avgpool2d_forward<E: Float>(&self, planes: usize, hw: usize, x: &Vec<E>, y: &mut Vec<E>) {

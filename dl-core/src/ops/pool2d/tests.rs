@@ -1,6 +1,7 @@
 use super::*;
 use crate::gradcheck::{check_gradient, GradCheck};
 use crate::ops::util::testing::assert_close;
+use crate::ops::util::window::window_taps;
 use crate::{Cpu, Rng};
 
 /// Naive reference pooling in f64: `max` (padding = -inf) or mean over `k * k`.
@@ -11,16 +12,9 @@ fn reference(d: &Pool2dDims, x: &[f64], max: bool) -> Vec<f64> {
         for i in 0..oh {
             for j in 0..ow {
                 let mut acc = if max { f64::NEG_INFINITY } else { 0.0 };
-                for a in 0..d.k {
-                    for b in 0..d.k {
-                        let iy = (i * d.stride + a) as isize - d.pad as isize;
-                        let ix = (j * d.stride + b) as isize - d.pad as isize;
-                        if iy < 0 || ix < 0 || iy >= d.h as isize || ix >= d.w as isize {
-                            continue;
-                        }
-                        let v = x[(p * d.h + iy as usize) * d.w + ix as usize];
-                        acc = if max { acc.max(v) } else { acc + v };
-                    }
+                for (_, _, iy, ix) in window_taps((i, j), d.k, d.stride, d.pad, (d.h, d.w)) {
+                    let v = x[(p * d.h + iy) * d.w + ix];
+                    acc = if max { acc.max(v) } else { acc + v };
                 }
                 y[(p * oh + i) * ow + j] = if max { acc } else { acc / (d.k * d.k) as f64 };
             }

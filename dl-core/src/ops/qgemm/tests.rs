@@ -167,39 +167,22 @@ fn epilogue_f32_u8_i8_on_every_path() {
             }
             let (oscale, ozp) = (0.05f32, 11);
             for path in QgemmPath::available() {
+                let run = |out: QOut| qgemm(path, m, &a, padded_k(k), &b, &e, out, n);
                 let mut f = vec![0f32; m * n];
-                qgemm(path, m, &a, padded_k(k), &b, &e, QOut::F32(&mut f), n);
+                run(QOut::F32(&mut f));
                 assert_eq!(f, want, "{path} f32 relu={relu} bias={with_bias}");
                 let mut q = vec![0u8; m * n];
-                qgemm(
-                    path,
-                    m,
-                    &a,
-                    padded_k(k),
-                    &b,
-                    &e,
-                    QOut::U8 {
-                        out: &mut q,
-                        scale: oscale,
-                        zero_point: ozp,
-                    },
-                    n,
-                );
+                run(QOut::U8 {
+                    out: &mut q,
+                    scale: oscale,
+                    zero_point: ozp,
+                });
                 let mut qi = vec![0i8; m * n];
-                qgemm(
-                    path,
-                    m,
-                    &a,
-                    padded_k(k),
-                    &b,
-                    &e,
-                    QOut::I8 {
-                        out: &mut qi,
-                        scale: oscale,
-                        zero_point: -3,
-                    },
-                    n,
-                );
+                run(QOut::I8 {
+                    out: &mut qi,
+                    scale: oscale,
+                    zero_point: -3,
+                });
                 for i in 0..m * n {
                     let (acc_i, cs, j) = (acc[i], b.col_sums()[i % n], i % n);
                     assert_eq!(

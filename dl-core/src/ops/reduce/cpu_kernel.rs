@@ -1,8 +1,8 @@
 use super::{Reduce, ReduceDims, ReduceKernel};
+use crate::cpu::for_each_chunk;
 use crate::cpu::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::ops::mono::Host;
-use rayon::prelude::*;
 
 /// Index along the axis of the first maximum of `x[o, :, i]` (the first NaN
 /// if there is one), or `None` for an empty axis.
@@ -48,11 +48,7 @@ impl ReduceKernel for Host {
                 };
             }
         };
-        if d.outer * slab >= PAR_THRESHOLD {
-            y.par_chunks_mut(d.inner).enumerate().for_each(row);
-        } else {
-            y.chunks_mut(d.inner).enumerate().for_each(row);
-        }
+        for_each_chunk(y, d.inner, d.outer * slab >= PAR_THRESHOLD, row);
     }
 
     fn reduce_backward<E: Float>(&self, r: Reduce, d: ReduceDims, x: &Vec<E>, dy: &Vec<E>, dx: &mut Vec<E>) {
@@ -89,10 +85,6 @@ impl ReduceKernel for Host {
                 }
             }
         };
-        if d.outer * slab >= PAR_THRESHOLD {
-            dx.par_chunks_mut(slab).enumerate().for_each(row);
-        } else {
-            dx.chunks_mut(slab).enumerate().for_each(row);
-        }
+        for_each_chunk(dx, slab, d.outer * slab >= PAR_THRESHOLD, row);
     }
 }

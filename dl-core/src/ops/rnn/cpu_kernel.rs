@@ -19,6 +19,16 @@ fn check(s: &RnnStep, what: &str, len: usize, need: usize) {
     );
 }
 
+/// Asserts that the step, its time position and its output columns lie
+/// inside the sequence and the output row.
+#[track_caller]
+fn check_position(s: &RnnStep) {
+    assert!(
+        s.step < s.t_len && s.time < s.t_len && s.y_offset + s.hidden <= s.y_width,
+        "rnn step: position out of range"
+    );
+}
+
 /// Forward step on host slices (see [`RnnKernel::rnn_step_forward`]).
 pub fn rnn_step_forward_host<E: Float, Buf: AsRef<[E]> + AsMut<[E]> + ?Sized>(s: RnnStep, b: RnnStepFwd<'_, Buf>) {
     let (g, r, b_hh) = (b.g.as_ref(), b.r.as_ref(), b.b_hh.as_ref());
@@ -31,10 +41,7 @@ pub fn rnn_step_forward_host<E: Float, Buf: AsRef<[E]> + AsMut<[E]> + ?Sized>(s:
     check(&s, "h", h.len(), s.state_len());
     check(&s, "acts", acts.len(), s.acts_len());
     check(&s, "y", y.len(), s.y_len());
-    assert!(
-        k < t && s.time < t && s.y_offset + hd <= s.y_width,
-        "rnn step: position out of range"
-    );
+    check_position(&s);
     if s.cell == Cell::Lstm {
         check(&s, "c", c.len(), s.state_len());
     }
@@ -88,10 +95,7 @@ pub fn rnn_step_backward_host<E: Float, Buf: AsRef<[E]> + AsMut<[E]> + ?Sized>(s
     check(&s, "dh", dh.len(), n * hd);
     check(&s, "dg", dg.len(), s.g_len());
     check(&s, "dr", dr.len(), s.dr_len());
-    assert!(
-        k < t && s.time < t && s.y_offset + hd <= s.y_width,
-        "rnn step: position out of range"
-    );
+    check_position(&s);
     if s.cell == Cell::Lstm {
         check(&s, "c", c.len(), s.state_len());
         check(&s, "dc", dc.len(), n * hd);

@@ -258,6 +258,42 @@ pub mod testing {
         }
     }
 
+    /// An element-wise op's outputs at some points, on the CPU: `y = f(x)`
+    /// and `dx = dy * f'(x)`, checked against references with
+    /// [`UnaryValues::y`] and [`UnaryValues::dx`].
+    pub struct UnaryValues<E> {
+        y: Vec<E>,
+        dx: Vec<E>,
+    }
+
+    /// Runs `op` forward at `x` and backward with the upstream gradient `dy`
+    /// through the tensor functions [`unary`] and [`unary_backward`].
+    pub fn unary_values<Op: UnaryOp, E: Float, const N: usize>(op: Op, x: [E; N], dy: [E; N]) -> UnaryValues<E> {
+        let x = Tensor::<crate::S1<N>, Cpu, E>::from_vec(&Cpu, 1, x.to_vec()).unwrap();
+        let dy = Tensor::<crate::S1<N>, Cpu, E>::from_vec(&Cpu, 1, dy.to_vec()).unwrap();
+        let y = unary(op, &x);
+        let dx = unary_backward(op, &x, &y, &dy);
+        UnaryValues {
+            y: y.to_vec(),
+            dx: dx.to_vec(),
+        }
+    }
+
+    impl<E: Float> UnaryValues<E> {
+        /// Asserts the forward output with [`assert_close`] (`rtol = atol = 0`: exactly).
+        #[track_caller]
+        pub fn y(self, expected: &[E], rtol: f64, atol: f64) -> Self {
+            assert_close(&self.y, expected, rtol, atol);
+            self
+        }
+        /// Asserts the input gradient with [`assert_close`] (`rtol = atol = 0`: exactly).
+        #[track_caller]
+        pub fn dx(self, expected: &[E], rtol: f64, atol: f64) -> Self {
+            assert_close(&self.dx, expected, rtol, atol);
+            self
+        }
+    }
+
     /// Checks `op`'s backward kernel against central differences of its
     /// forward kernel, in f64 on the CPU, at the points `xs`, through a
     /// non-uniform upstream gradient.

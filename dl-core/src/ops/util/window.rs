@@ -15,6 +15,30 @@ pub(crate) const fn out_len(len: usize, k: usize, stride: usize, pad: usize) -> 
     }
 }
 
+/// The input position that output `o` reads at window tap `tap`,
+/// `o * stride + tap - pad`, when it lies inside `0..len` (not in the
+/// padding).
+#[inline]
+pub(crate) fn tap_pos(o: usize, tap: usize, stride: usize, pad: usize, len: usize) -> Option<usize> {
+    (o * stride + tap).checked_sub(pad).filter(|&p| p < len)
+}
+
+/// The taps `(a, b)` of a `k x k` window at output `(i, j)` whose input
+/// position `(iy, ix)` lies inside an `h x w` input, as `(a, b, iy, ix)`:
+/// the loops of the tests' plain reference convolution and pooling.
+#[cfg(test)]
+pub(crate) fn window_taps(
+    (i, j): (usize, usize),
+    k: usize,
+    stride: usize,
+    pad: usize,
+    (h, w): (usize, usize),
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    (0..k).flat_map(move |a| {
+        (0..k).filter_map(move |b| Some((a, b, tap_pos(i, a, stride, pad, h)?, tap_pos(j, b, stride, pad, w)?)))
+    })
+}
+
 /// An [`Error::InvalidArgument`] of `op`.
 pub(crate) fn invalid(op: &'static str, msg: String) -> Result<()> {
     Err(Error::InvalidArgument { op, msg })

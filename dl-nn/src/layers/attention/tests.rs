@@ -11,21 +11,7 @@ fn randv(rng: &mut Rng, n: usize) -> Vec<f64> {
 }
 
 fn masks() -> Vec<AttnMask> {
-    vec![
-        AttnMask::default(),
-        AttnMask {
-            causal: true,
-            window: None,
-        },
-        AttnMask {
-            causal: false,
-            window: Some(1),
-        },
-        AttnMask {
-            causal: true,
-            window: Some(1),
-        },
-    ]
+    AttnMask::combinations(&[1])
 }
 
 /// Independent reference: loops, `-inf` for masked logits, `f64`.
