@@ -9,10 +9,11 @@
 //! does not produce is a failure.
 
 use super::Case;
-use crate::layers::activation::{activation_backward, activation_forward, softmax_backward, softmax_forward};
 use crate::layers::batchnorm::{batchnorm_backward, batchnorm_forward};
 use crate::layers::layernorm::{layernorm_backward, layernorm_forward};
 use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use dl_core::ops::softmax::{SoftmaxDims, SoftmaxKernel};
+use dl_core::ops::util::UnaryKernel;
 use dl_core::ops::util::UnaryOp;
 use dl_core::ops::{Gelu, GeluTanh, LeakyRelu, Relu, Sigmoid, Tanh};
 use dl_core::Cpu;
@@ -60,8 +61,8 @@ fn input_and_grad(case: &Case) -> Result<InputAndGrad, String> {
 fn unary<Op: UnaryOp>(case: &Case, op: Op) -> Result<Vec<(&'static str, Vec<f32>)>, String> {
     let (_, x, dy) = input_and_grad(case)?;
     let (mut y, mut dx) = (Vec::new(), Vec::new());
-    activation_forward(&Cpu, op, &x, &mut y);
-    activation_backward(&Cpu, op, &x, &y, &dy, &mut dx);
+    Cpu.unary_forward(op, &x, &mut y);
+    Cpu.unary_backward(op, &x, &y, &dy, &mut dx);
     Ok(vec![("output", y), ("grad_input", dx)])
 }
 
@@ -83,8 +84,9 @@ fn softmax(case: &Case, log: bool) -> Result<Vec<(&'static str, Vec<f32>)>, Stri
     }
     let (rows, cols) = rows_last(&shape)?;
     let (mut y, mut dx) = (Vec::new(), Vec::new());
-    softmax_forward(&Cpu, &x, &mut y, rows, cols, log);
-    softmax_backward(&Cpu, &y, &dy, &mut dx, rows, cols, log);
+    let d = SoftmaxDims::new(rows, cols, log);
+    Cpu.softmax_forward(d, &x, &mut y);
+    Cpu.softmax_backward(d, &y, &dy, &mut dx);
     Ok(vec![("output", y), ("grad_input", dx)])
 }
 

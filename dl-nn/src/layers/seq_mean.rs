@@ -3,38 +3,10 @@
 //!
 //! **PyTorch equivalent**: `x.mean(dim=1)` on `[N, T, D]`.
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::{Module, OutputShape};
 use dl_core::ops::reduce::{Reduce, ReduceDims};
-use dl_core::{Backend, Cpu, Float, Tensor, S1, S2};
+use dl_core::{Backend, Cpu, Float, S1, S2};
 use std::marker::PhantomData;
-
-/// Forward on flat buffers: `y[n, d] = mean over t of x[n, t, d]` (`y` resized).
-pub fn seq_mean_forward<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, y: &mut B::Buf<E>, n: usize, t: usize, d: usize) {
-    let dims = ReduceDims {
-        outer: n,
-        axis: t,
-        inner: d,
-    };
-    dev.reduce_forward(Reduce::Mean, dims, x, y);
-}
-
-/// Backward on flat buffers: `dx[n, t, d] = dy[n, d] / t` (`dx` resized).
-pub fn seq_mean_backward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    n: usize,
-    t: usize,
-    d: usize,
-) {
-    let dims = ReduceDims {
-        outer: n,
-        axis: t,
-        inner: d,
-    };
-    dev.reduce_backward(Reduce::Mean, dims, x, dy, dx);
-}
 
 /// Mean over the sequence: `S2<T, D>` -> `S1<D>` (`T > 0`, checked at compile time).
 ///
@@ -53,32 +25,28 @@ impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>>
     type Out = S1<D>;
 }
 
-impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>, B, E> for SeqMean<B, E> {
-    type Cache = ();
-
-    fn new_cache(_dev: &B) {}
-    fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>) {
-        const { assert!(T > 0, "SeqMean: the sequence length T must be positive") };
-        out.set_batch(x.batch());
-        seq_mean_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), T, D);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S2<T, D>, B, E>,
-        _out: &Tensor<S1<D>, B, E>,
-        _cache: &mut (),
-        dy: &Tensor<S1<D>, B, E>,
-        dx: &mut Tensor<S2<T, D>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        seq_mean_backward(x.device(), x.buf(), dy.buf(), dx.buf_mut(), x.batch(), T, D);
+/// The reduction of a batch of `n` sequences `[T, D]` over `T`.
+fn dims<const T: usize, const D: usize>(n: usize) -> ReduceDims {
+    const { assert!(T > 0, "SeqMean: the sequence length T must be positive") };
+    ReduceDims {
+        outer: n,
+        axis: T,
+        inner: D,
     }
 }
+
+super::cacheless_layer!(
+    [const T: usize, const D: usize] SeqMean<B, E>: S2<T, D> => S1<D>,
+    |_l, x, out| x.device().reduce_forward(Reduce::Mean, dims::<T, D>(x.batch()), x.buf(), out.buf_mut()),
+    |dy, dx| x.device().reduce_backward(Reduce::Mean, dims::<T, D>(x.batch()), x.buf(), dy.buf(), dx.buf_mut()),
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    use crate::module::Layer;
+    use dl_core::Tensor;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 
