@@ -12,10 +12,10 @@ use crate::layers::attention::{
     mha_backward, mha_forward, sdpa_backward, sdpa_forward, AttnMask, MhaCache, MhaDims, MhaGrads, MhaWeights,
     MhaWorkspace, SdpaDims,
 };
-use crate::layers::batchnorm::{batchnorm_backward, batchnorm_forward};
+use crate::layers::batchnorm::batchnorm_forward;
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
 use dl_core::ops::axpy::AxpyKernel;
-use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use dl_core::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd};
 use dl_core::ops::binary::{BinaryDims, BinaryKernel, BinaryOp};
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::ops::util::UnaryKernel;
@@ -241,20 +241,15 @@ impl Stage {
             &mut GemmWorkspace::new(),
         )
         .map_err(|e| format!("{}: {e}", self.name))?;
-        batchnorm_forward(
-            &Cpu,
-            nd,
-            cfg,
-            training,
-            &self.conv_out,
-            &self.gamma,
-            &self.beta,
-            &mut self.rm,
-            &mut self.rv,
-            &mut self.bn_out,
-            &mut self.mean,
-            &mut self.rstd,
-        );
+        let bufs = NormFwd {
+            x: &self.conv_out,
+            gamma: &self.gamma,
+            beta: &self.beta,
+            y: &mut self.bn_out,
+            mean: &mut self.mean,
+            rstd: &mut self.rstd,
+        };
+        batchnorm_forward(&Cpu, nd, cfg, training, &mut self.rm, &mut self.rv, bufs);
         Ok(())
     }
 
@@ -272,19 +267,17 @@ impl Stage {
     ) -> Result<[Vec<f32>; 4], String> {
         let c = nd.channels;
         let (mut dconv, mut dg, mut db) = (vec![], vec![0f32; c], vec![0f32; c]);
-        batchnorm_backward(
-            &Cpu,
-            nd,
-            training,
-            &self.conv_out,
-            &self.gamma,
-            &self.mean,
-            &self.rstd,
-            &dy.to_vec(),
-            &mut dconv,
-            &mut dg,
-            &mut db,
-        );
+        let bufs = NormBwd {
+            x: &self.conv_out,
+            gamma: &self.gamma,
+            mean: &self.mean,
+            rstd: &self.rstd,
+            dy: &dy.to_vec(),
+            dx: &mut dconv,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.batchnorm_backward(nd, training, bufs);
         let (mut dx, mut dw, mut dcb) = (vec![], vec![0f32; self.w.len()], vec![0f32; c]);
         conv2d_backward(
             &Cpu,

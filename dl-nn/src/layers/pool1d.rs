@@ -2,9 +2,8 @@
 //! `GlobalAvgPool1d` (PyTorch's `nn.MaxPool1d`, `nn.AvgPool1d`,
 //! `nn.AdaptiveAvgPool1d(1)` followed by a flatten).
 
-use crate::module::{Module, OutputShape};
+use crate::module::Module;
 use dl_core::ops::pool1d::Pool1dDims;
-use dl_core::ops::reduce::{Reduce, ReduceDims};
 use dl_core::shape::conv_out;
 use dl_core::{Backend, Cpu, Float, S1, S2};
 use std::marker::PhantomData;
@@ -79,24 +78,10 @@ super::pool::pool_layer! {
 #[module(crate = crate, builtin)]
 pub struct GlobalAvgPool1d<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
 
-impl<const C: usize, const L: usize, B: Backend, E: Float> OutputShape<S2<C, L>> for GlobalAvgPool1d<B, E> {
-    type Out = S1<C>;
-}
-
-/// The reduction of a batch of `n` sequences `[C, L]` over `L`.
-fn global_dims<const C: usize, const L: usize>(n: usize) -> ReduceDims {
-    const { assert!(L > 0, "GlobalAvgPool1d: the length L must be positive") };
-    ReduceDims {
-        outer: n * C,
-        axis: L,
-        inner: 1,
-    }
-}
-
-super::cacheless_layer!(
-    [const C: usize, const L: usize] GlobalAvgPool1d<B, E>: S2<C, L> => S1<C>,
-    |_l, x, out| x.device().reduce_forward(Reduce::Mean, global_dims::<C, L>(x.batch()), x.buf(), out.buf_mut()),
-    |dy, dx| x.device().reduce_backward(Reduce::Mean, global_dims::<C, L>(x.batch()), x.buf(), dy.buf(), dx.buf_mut()),
+super::seq_mean::mean_layer!(
+    [C, L] GlobalAvgPool1d: S2<C, L> => S1<C>,
+    |n| (n * C, L, 1),
+    "GlobalAvgPool1d: the length L must be positive"
 );
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 //!
 //! **PyTorch equivalent**: `x.mean(dim=1)` on `[N, T, D]`.
 
-use crate::module::{Module, OutputShape};
-use dl_core::ops::reduce::{Reduce, ReduceDims};
+use crate::module::Module;
 use dl_core::{Backend, Cpu, Float, S1, S2};
 use std::marker::PhantomData;
 
@@ -21,25 +20,48 @@ use std::marker::PhantomData;
 #[module(crate = crate, builtin)]
 pub struct SeqMean<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
 
-impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>> for SeqMean<B, E> {
-    type Out = S1<D>;
-}
+/// Implements `OutputShape` and a cacheless `Layer` for a mean layer
+/// `$name<B, E>` from `$in` to `$out` (generic over the const dimensions
+/// `$a` and `$b`): the mean over the middle axis of the batch seen as
+/// `[outer, axis, inner]`, with the sizes given for a batch of `$n`
+/// samples. `$msg` is the compile-time error for an empty axis.
+macro_rules! mean_layer {
+    ([$a:ident, $b:ident] $name:ident: $in:ty => $out:ty,
+     |$n:ident| ($outer:expr, $axis:expr, $inner:expr), $msg:literal) => {
+        impl<const $a: usize, const $b: usize, B: ::dl_core::Backend, E: ::dl_core::Float>
+            $crate::module::OutputShape<$in> for $name<B, E>
+        {
+            type Out = $out;
+        }
 
-/// The reduction of a batch of `n` sequences `[T, D]` over `T`.
-fn dims<const T: usize, const D: usize>(n: usize) -> ReduceDims {
-    const { assert!(T > 0, "SeqMean: the sequence length T must be positive") };
-    ReduceDims {
-        outer: n,
-        axis: T,
-        inner: D,
-    }
-}
+        impl<B: ::dl_core::Backend, E: ::dl_core::Float> $name<B, E> {
+            /// The reduction of a batch of `n` samples.
+            fn dims<const $a: usize, const $b: usize>($n: usize) -> ::dl_core::ops::reduce::ReduceDims {
+                const { assert!($axis > 0, $msg) };
+                ::dl_core::ops::reduce::ReduceDims {
+                    outer: $outer,
+                    axis: $axis,
+                    inner: $inner,
+                }
+            }
+        }
 
-super::cacheless_layer!(
-    [const T: usize, const D: usize] SeqMean<B, E>: S2<T, D> => S1<D>,
-    |_l, x, out| x.device().reduce_forward(Reduce::Mean, dims::<T, D>(x.batch()), x.buf(), out.buf_mut()),
-    |dy, dx| x.device().reduce_backward(Reduce::Mean, dims::<T, D>(x.batch()), x.buf(), dy.buf(), dx.buf_mut()),
-);
+        $crate::layers::cacheless_layer!(
+            [const $a: usize, const $b: usize] $name<B, E>: $in => $out,
+            |_l, x, out| {
+                let d = Self::dims::<$a, $b>(x.batch());
+                x.device().reduce_forward(::dl_core::ops::reduce::Reduce::Mean, d, x.buf(), out.buf_mut())
+            },
+            |dy, dx| {
+                let d = Self::dims::<$a, $b>(x.batch());
+                x.device().reduce_backward(::dl_core::ops::reduce::Reduce::Mean, d, x.buf(), dy.buf(), dx.buf_mut())
+            }
+        );
+    };
+}
+pub(crate) use mean_layer;
+
+mean_layer!([T, D] SeqMean: S2<T, D> => S1<D>, |n| (n, T, D), "SeqMean: the sequence length T must be positive");
 
 #[cfg(test)]
 mod tests {
