@@ -174,41 +174,42 @@ fn new_bn_cache<B: Backend, E: Float>(dev: &B) -> BatchNormCache<B, E> {
     }
 }
 
-impl<const C: usize, B: Backend, E: Float> OutputShape<S1<C>> for BatchNorm1d<C, B, E> {
-    type Out = S1<C>;
-}
+/// Implements `OutputShape` and `Layer` of a batch-norm layer on `$shape`
+/// (generic over `C` and the const dimensions `$d`), whose runtime
+/// dimensions are `$dims` of the batch size.
+macro_rules! batchnorm_impl {
+    ($name:ident, [$($d:ident),*], $shape:ty, $dims:expr) => {
+        impl<const C: usize, $(const $d: usize,)* B: Backend, E: Float> OutputShape<$shape> for $name<C, B, E> {
+            type Out = $shape;
+        }
 
-impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> OutputShape<S3<C, H, W>>
-    for BatchNorm2d<C, B, E>
-{
-    type Out = S3<C, H, W>;
-}
+        impl<const C: usize, $(const $d: usize,)* B: Backend, E: Float> Layer<$shape, $shape, B, E> for $name<C, B, E> {
+            type Cache = BatchNormCache<B, E>;
 
-impl<const C: usize, B: Backend, E: Float> Layer<S1<C>, S1<C>, B, E> for BatchNorm1d<C, B, E> {
-    type Cache = BatchNormCache<B, E>;
-
-    fn new_cache(dev: &B) -> Self::Cache {
-        new_bn_cache(dev)
-    }
-    fn forward_into(&self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
-        out.set_batch(x.batch());
-        self.run_forward_eval(x.buf(), out.buf_mut(), dims1::<C>(x.batch()));
-    }
-    fn forward_train_into(&mut self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>, cache: &mut Self::Cache) {
-        out.set_batch(x.batch());
-        self.run_forward_train(x.buf(), out.buf_mut(), dims1::<C>(x.batch()), cache);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S1<C>, B, E>,
-        _out: &Tensor<S1<C>, B, E>,
-        cache: &mut Self::Cache,
-        dy: &Tensor<S1<C>, B, E>,
-        dx: &mut Tensor<S1<C>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), dims1::<C>(x.batch()), cache);
-    }
+            fn new_cache(dev: &B) -> Self::Cache {
+                new_bn_cache(dev)
+            }
+            fn forward_into(&self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>) {
+                out.set_batch(x.batch());
+                self.run_forward_eval(x.buf(), out.buf_mut(), $dims(x.batch()));
+            }
+            fn forward_train_into(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
+                out.set_batch(x.batch());
+                self.run_forward_train(x.buf(), out.buf_mut(), $dims(x.batch()), cache);
+            }
+            fn backward_into(
+                &mut self,
+                x: &Tensor<$shape, B, E>,
+                _out: &Tensor<$shape, B, E>,
+                cache: &mut Self::Cache,
+                dy: &Tensor<$shape, B, E>,
+                dx: &mut Tensor<$shape, B, E>,
+            ) {
+                dx.set_batch(x.batch());
+                self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), $dims(x.batch()), cache);
+            }
+        }
+    };
 }
 
 fn dims1<const C: usize>(n: usize) -> NormDims {
@@ -227,39 +228,8 @@ fn dims2<const C: usize, const H: usize, const W: usize>(n: usize) -> NormDims {
     }
 }
 
-impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer<S3<C, H, W>, S3<C, H, W>, B, E>
-    for BatchNorm2d<C, B, E>
-{
-    type Cache = BatchNormCache<B, E>;
-
-    fn new_cache(dev: &B) -> Self::Cache {
-        new_bn_cache(dev)
-    }
-    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, H, W>, B, E>) {
-        out.set_batch(x.batch());
-        self.run_forward_eval(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()));
-    }
-    fn forward_train_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        out: &mut Tensor<S3<C, H, W>, B, E>,
-        cache: &mut Self::Cache,
-    ) {
-        out.set_batch(x.batch());
-        self.run_forward_train(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()), cache);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        _out: &Tensor<S3<C, H, W>, B, E>,
-        cache: &mut Self::Cache,
-        dy: &Tensor<S3<C, H, W>, B, E>,
-        dx: &mut Tensor<S3<C, H, W>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), dims2::<C, H, W>(x.batch()), cache);
-    }
-}
+batchnorm_impl!(BatchNorm1d, [], S1<C>, dims1::<C>);
+batchnorm_impl!(BatchNorm2d, [H, W], S3<C, H, W>, dims2::<C, H, W>);
 
 #[cfg(test)]
 mod tests {

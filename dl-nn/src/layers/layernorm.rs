@@ -123,23 +123,15 @@ layernorm_impl!([A, A2], S3<A, A2, D>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::test_util::{check_layer, state_dict};
+    use crate::layers::test_util::{check_layer, randomise, state_dict};
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
-
-    fn random_ln<const D: usize>(rng: &mut Rng) -> LayerNorm<D, Cpu, f64> {
-        let mut ln = LayerNorm::<D, Cpu, f64>::init_with(&Cpu, rng);
-        ln.for_each_param(&mut |p| {
-            let v: Vec<f64> = (0..p.numel()).map(|_| rng.normal()).collect();
-            p.set_value(&v).unwrap();
-        });
-        ln
-    }
 
     #[test]
     fn gradient_check_all_ranks() {
         let mut rng = Rng::new(4);
-        let ln = random_ln::<5>(&mut rng);
+        let mut ln = LayerNorm::<5, Cpu, f64>::init_with(&Cpu, &mut rng);
+        randomise(&mut ln, &mut rng, 1.0);
         assert_eq!(
             check_layer(&ln, &Tensor::<S1<5>, Cpu, f64>::randn(&Cpu, 3, &mut rng), true),
             2
