@@ -521,20 +521,16 @@ mod tests {
             .transform(RandomHorizontalFlip { p: 1.0 }, [1, 1, 2]);
         let (x, _) = l.epoch::<S3<1, 1, 2>, Cpu, f32>(&Cpu).unwrap().next().unwrap();
         assert_eq!(x.to_vec(), vec![0.5, 0.0, 1.5, 1.0]);
-        let mut bad = DataLoader::new(ds(2), 2)
-            .unwrap()
-            .transform(RandomHorizontalFlip { p: 1.0 }, [1, 2, 2]);
-        assert!(matches!(
-            bad.epoch::<S1<2>, Cpu, f32>(&Cpu),
-            Err(DataError::Transform { .. })
-        ));
-        let mut bad = DataLoader::new(ds(2), 2)
-            .unwrap()
-            .transform(RandomHorizontalFlip { p: 2.0 }, [1, 1, 2]);
-        assert!(matches!(
-            bad.epoch::<S1<2>, Cpu, f32>(&Cpu),
-            Err(DataError::Transform { .. })
-        ));
+        // A shape that does not hold the sample, and a probability above 1.
+        for (p, shape) in [(1.0, [1, 2, 2]), (2.0, [1, 1, 2])] {
+            let mut bad = DataLoader::new(ds(2), 2)
+                .unwrap()
+                .transform(RandomHorizontalFlip { p }, shape);
+            assert!(matches!(
+                bad.epoch::<S1<2>, Cpu, f32>(&Cpu),
+                Err(DataError::Transform { .. })
+            ));
+        }
         // Random augmentation repeats for the same seed and epoch.
         let run = |seed| {
             let mut l = DataLoader::new(ds(20), 20)

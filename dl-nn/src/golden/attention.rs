@@ -8,17 +8,17 @@
 //! produced and match.
 
 use super::{Case, GTensor};
-use crate::layers::activation::{activation_backward, activation_forward};
 use crate::layers::attention::{
     mha_backward, mha_forward, sdpa_backward, sdpa_forward, AttnMask, MhaCache, MhaDims, MhaGrads, MhaWeights,
     MhaWorkspace, SdpaDims,
 };
-use crate::layers::batchnorm::{batchnorm_backward, batchnorm_forward};
+use crate::layers::batchnorm::batchnorm_forward;
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
 use dl_core::ops::axpy::AxpyKernel;
-use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use dl_core::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd};
 use dl_core::ops::binary::{BinaryDims, BinaryKernel, BinaryOp};
 use dl_core::ops::conv2d::Conv2dDims;
+use dl_core::ops::util::UnaryKernel;
 use dl_core::ops::Relu;
 use dl_core::Cpu;
 use dl_core::GemmWorkspace;
@@ -241,20 +241,15 @@ impl Stage {
             &mut GemmWorkspace::new(),
         )
         .map_err(|e| format!("{}: {e}", self.name))?;
-        batchnorm_forward(
-            &Cpu,
-            nd,
-            cfg,
-            training,
-            &self.conv_out,
-            &self.gamma,
-            &self.beta,
-            &mut self.rm,
-            &mut self.rv,
-            &mut self.bn_out,
-            &mut self.mean,
-            &mut self.rstd,
-        );
+        let bufs = NormFwd {
+            x: &self.conv_out,
+            gamma: &self.gamma,
+            beta: &self.beta,
+            y: &mut self.bn_out,
+            mean: &mut self.mean,
+            rstd: &mut self.rstd,
+        };
+        batchnorm_forward(&Cpu, nd, cfg, training, &mut self.rm, &mut self.rv, bufs);
         Ok(())
     }
 
@@ -272,19 +267,17 @@ impl Stage {
     ) -> Result<[Vec<f32>; 4], String> {
         let c = nd.channels;
         let (mut dconv, mut dg, mut db) = (vec![], vec![0f32; c], vec![0f32; c]);
-        batchnorm_backward(
-            &Cpu,
-            nd,
-            training,
-            &self.conv_out,
-            &self.gamma,
-            &self.mean,
-            &self.rstd,
-            &dy.to_vec(),
-            &mut dconv,
-            &mut dg,
-            &mut db,
-        );
+        let bufs = NormBwd {
+            x: &self.conv_out,
+            gamma: &self.gamma,
+            mean: &self.mean,
+            rstd: &self.rstd,
+            dy: &dy.to_vec(),
+            dx: &mut dconv,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        Cpu.batchnorm_backward(nd, training, bufs);
         let (mut dx, mut dw, mut dcb) = (vec![], vec![0f32; self.w.len()], vec![0f32; c]);
         conv2d_backward(
             &Cpu,
@@ -359,7 +352,7 @@ fn residual_block(case: &Case) -> Result<Results, String> {
     // Forward: a1 = relu(bn1(conv1(x))); out = relu(bn2(conv2(a1)) + x).
     s1.forward(&xv, d, nd, cfg, training, &mut ws)?;
     let mut a1 = vec![];
-    activation_forward(&Cpu, Relu, &s1.bn_out, &mut a1);
+    Cpu.unary_forward(Relu, &s1.bn_out, &mut a1);
     s2.forward(&a1, d, nd, cfg, training, &mut ws)?;
     let mut z = vec![];
     Cpu.binary_forward(
@@ -374,13 +367,13 @@ fn residual_block(case: &Case) -> Result<Results, String> {
         &mut z,
     );
     let mut out = vec![];
-    activation_forward(&Cpu, Relu, &z, &mut out);
+    Cpu.unary_forward(Relu, &z, &mut out);
     // Backward.
     let mut dz = vec![];
-    activation_backward(&Cpu, Relu, &z, &out, &dy.f32(), &mut dz);
+    Cpu.unary_backward(Relu, &z, &out, &dy.f32(), &mut dz);
     let [da1, dw2, dg2, db2] = s2.backward(&a1, &dz, d, nd, training, &mut ws)?;
     let mut dbn1 = vec![];
-    activation_backward(&Cpu, Relu, &s1.bn_out, &a1, &da1, &mut dbn1);
+    Cpu.unary_backward(Relu, &s1.bn_out, &a1, &da1, &mut dbn1);
     let [mut dx, dw1, dg1, db1] = s1.backward(&xv, &dbn1, d, nd, training, &mut ws)?;
     Cpu.axpy(1.0, &dz, &mut dx);
     Ok(vec![

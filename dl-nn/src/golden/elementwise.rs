@@ -9,10 +9,11 @@
 //! does not produce is a failure.
 
 use super::Case;
-use crate::layers::activation::{activation_backward, activation_forward, softmax_backward, softmax_forward};
-use crate::layers::batchnorm::{batchnorm_backward, batchnorm_forward};
-use crate::layers::layernorm::{layernorm_backward, layernorm_forward};
-use dl_core::ops::batchnorm::{BatchNormConfig, NormDims};
+use crate::layers::batchnorm::batchnorm_forward;
+use dl_core::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd};
+use dl_core::ops::layernorm::LayerNormKernel;
+use dl_core::ops::softmax::{SoftmaxDims, SoftmaxKernel};
+use dl_core::ops::util::UnaryKernel;
 use dl_core::ops::util::UnaryOp;
 use dl_core::ops::{Gelu, GeluTanh, LeakyRelu, Relu, Sigmoid, Tanh};
 use dl_core::Cpu;
@@ -60,8 +61,8 @@ fn input_and_grad(case: &Case) -> Result<InputAndGrad, String> {
 fn unary<Op: UnaryOp>(case: &Case, op: Op) -> Result<Vec<(&'static str, Vec<f32>)>, String> {
     let (_, x, dy) = input_and_grad(case)?;
     let (mut y, mut dx) = (Vec::new(), Vec::new());
-    activation_forward(&Cpu, op, &x, &mut y);
-    activation_backward(&Cpu, op, &x, &y, &dy, &mut dx);
+    Cpu.unary_forward(op, &x, &mut y);
+    Cpu.unary_backward(op, &x, &y, &dy, &mut dx);
     Ok(vec![("output", y), ("grad_input", dx)])
 }
 
@@ -83,8 +84,9 @@ fn softmax(case: &Case, log: bool) -> Result<Vec<(&'static str, Vec<f32>)>, Stri
     }
     let (rows, cols) = rows_last(&shape)?;
     let (mut y, mut dx) = (Vec::new(), Vec::new());
-    softmax_forward(&Cpu, &x, &mut y, rows, cols, log);
-    softmax_backward(&Cpu, &y, &dy, &mut dx, rows, cols, log);
+    let d = SoftmaxDims::new(rows, cols, log);
+    Cpu.softmax_forward(d, &x, &mut y);
+    Cpu.softmax_backward(d, &y, &dy, &mut dx);
     Ok(vec![("output", y), ("grad_input", dx)])
 }
 
@@ -121,16 +123,47 @@ fn layernorm(case: &Case) -> Result<Vec<(&'static str, Vec<f32>)>, String> {
     }
     let eps = case.p_f64("eps").unwrap_or(1e-5);
     let (w, b) = affine(case, dim)?;
+    Ok(norm_case(
+        (&x, &w, &b, &dy),
+        |bufs| Cpu.layernorm_forward(rows, dim, eps, bufs),
+        |bufs| Cpu.layernorm_backward(rows, dim, bufs),
+    ))
+}
+
+/// Runs a normalisation case's forward (`fwd`) and backward (`bwd`) kernels
+/// on its input, weight, bias and output gradient: the output and the
+/// gradients of the input, weight and bias.
+fn norm_case(
+    (x, w, b, dy): (&Vec<f32>, &Vec<f32>, &Vec<f32>, &Vec<f32>),
+    fwd: impl FnOnce(NormFwd<'_, Vec<f32>>),
+    bwd: impl FnOnce(NormBwd<'_, Vec<f32>>),
+) -> Vec<(&'static str, Vec<f32>)> {
     let (mut y, mut mean, mut rstd) = (Vec::new(), Vec::new(), Vec::new());
-    layernorm_forward(&Cpu, &x, &w, &b, &mut y, &mut mean, &mut rstd, rows, dim, eps);
-    let (mut dx, mut dw, mut db) = (Vec::new(), vec![0f32; dim], vec![0f32; dim]);
-    layernorm_backward(&Cpu, &x, &w, &mean, &rstd, &dy, &mut dx, &mut dw, &mut db, rows, dim);
-    Ok(vec![
+    fwd(NormFwd {
+        x,
+        gamma: w,
+        beta: b,
+        y: &mut y,
+        mean: &mut mean,
+        rstd: &mut rstd,
+    });
+    let (mut dx, mut dw, mut db) = (Vec::new(), vec![0f32; w.len()], vec![0f32; w.len()]);
+    bwd(NormBwd {
+        x,
+        gamma: w,
+        mean: &mean,
+        rstd: &rstd,
+        dy,
+        dx: &mut dx,
+        dgamma: &mut dw,
+        dbeta: &mut db,
+    });
+    vec![
         ("output", y),
         ("grad_input", dx),
         ("grad_weight", dw),
         ("grad_bias", db),
-    ])
+    ]
 }
 
 fn batchnorm(case: &Case) -> Result<Vec<(&'static str, Vec<f32>)>, String> {
@@ -154,20 +187,13 @@ fn batchnorm(case: &Case) -> Result<Vec<(&'static str, Vec<f32>)>, String> {
     if rm.len() != d.channels || rv.len() != d.channels {
         return Err(format!("running statistics must have {} elements", d.channels));
     }
-    let (mut y, mut mean, mut rstd) = (Vec::new(), Vec::new(), Vec::new());
-    batchnorm_forward(
-        &Cpu, d, cfg, training, &x, &w, &b, &mut rm, &mut rv, &mut y, &mut mean, &mut rstd,
+    let mut results = norm_case(
+        (&x, &w, &b, &dy),
+        |bufs| batchnorm_forward(&Cpu, d, cfg, training, &mut rm, &mut rv, bufs),
+        |bufs| Cpu.batchnorm_backward(d, training, bufs),
     );
-    let (mut dx, mut dw, mut db) = (Vec::new(), vec![0f32; d.channels], vec![0f32; d.channels]);
-    batchnorm_backward(&Cpu, d, training, &x, &w, &mean, &rstd, &dy, &mut dx, &mut dw, &mut db);
-    Ok(vec![
-        ("output", y),
-        ("grad_input", dx),
-        ("grad_weight", dw),
-        ("grad_bias", db),
-        ("running_mean_after", rm),
-        ("running_var_after", rv),
-    ])
+    results.extend([("running_mean_after", rm), ("running_var_after", rv)]);
+    Ok(results)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Golden cases of kind `fake_quant` (per tensor and per channel).
 
 use super::Case;
-use crate::quant::{fake_quant_backward, fake_quant_forward};
+use crate::quant::{fake_quant_backward, fake_quant_forward, QuantGrid};
 
 pub(super) fn run(case: &Case) -> Result<(), String> {
     let x = case.t("input")?;
@@ -16,13 +16,20 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
     } else {
         (1, 1, x.numel())
     };
+    let grid = QuantGrid {
+        scale: &scale,
+        zero_point: &zp,
+        dims,
+        qmin,
+        qmax,
+    };
     let xv = x.f32();
     let mut y = vec![0f32; xv.len()];
-    fake_quant_forward(&xv, &scale, &zp, dims, qmin, qmax, &mut y);
+    fake_quant_forward(&xv, grid, &mut y);
     case.compare32("output", &y)?;
     let dy = case.t("grad_out")?.f32();
     let mut dx = vec![0f32; xv.len()];
-    fake_quant_backward(&xv, &scale, &zp, dims, qmin, qmax, &dy, &mut dx);
+    fake_quant_backward(&xv, grid, &dy, &mut dx);
     case.compare32("grad_input", &dx)
 }
 

@@ -8,9 +8,9 @@
 
 use super::Case;
 use crate::layers::conv1d::{conv1d_backward, conv1d_forward};
-use crate::layers::embedding::{embedding_backward, embedding_forward};
 use crate::layers::rnn::{rnn_backward, rnn_forward, RnnCache, RnnDims};
 use dl_core::ops::conv1d::Conv1dDims;
+use dl_core::ops::embedding::EmbeddingKernel;
 use dl_core::ops::rnn::Cell;
 use dl_core::{Cpu, ParamKind, RawParam};
 
@@ -47,13 +47,13 @@ fn embedding(case: &Case) -> Result<Results, String> {
     }
     let ids = ids.f32();
     let mut y = vec![0f32; ids.len() * dim];
-    let invalid = embedding_forward(&Cpu, &ids, &w.f32(), &mut y, vocab, dim);
+    let invalid = Cpu.embedding_forward(vocab, dim, &ids, &w.f32(), &mut y);
     if invalid != 0 {
         return Err(format!("embedding: {invalid} ids out of range"));
     }
     let dy = case.t("grad_out")?.f32();
     let mut dw = vec![0f32; vocab * dim];
-    embedding_backward(&Cpu, &ids, &dy, &mut dw, vocab, dim);
+    Cpu.embedding_backward(vocab, dim, &ids, &dy, &mut dw);
     Ok(vec![("output".into(), y), ("grad_weight".into(), dw)])
 }
 

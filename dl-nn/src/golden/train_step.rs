@@ -12,7 +12,6 @@
 
 use super::loss_optim::Params;
 use super::Case;
-use crate::layers::activation::{activation_backward, activation_forward};
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
 use crate::layers::linear::{linear_backward, linear_forward};
 use crate::loss::cross_entropy::{cross_entropy_flat, labels_to_idx};
@@ -202,7 +201,7 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
                     *out_f,
                 );
             }
-            Op::Relu => activation_forward(dev, Relu, xin, &mut y),
+            Op::Relu => dev.unary_forward(Relu, xin, &mut y),
             Op::Flatten => y = xin.clone(),
             Op::Conv { w, b, d } => {
                 let bias = b.map(|b| &params[b].value);
@@ -263,7 +262,7 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
                     *out_f,
                 );
             }
-            Op::Relu => activation_backward(dev, Relu, xin, yout, &dy, &mut dx),
+            Op::Relu => dev.unary_backward(Relu, xin, yout, &dy, &mut dx),
             Op::Flatten => dx = dy.clone(),
             Op::Conv { w, b, d } => {
                 let mut db = b.map(|b| std::mem::replace(&mut params[b].grad, dev.zeros(0)));

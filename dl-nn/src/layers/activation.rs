@@ -5,55 +5,10 @@
 //! `nn.GELU()`, `nn.GELU(approximate="tanh")`, `nn.LeakyReLU(slope)`,
 //! `nn.Softmax(dim=-1)`, `nn.LogSoftmax(dim=-1)`.
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::{Module, OutputShape};
 use dl_core::ops::softmax::{last_axis, SoftmaxDims};
-use dl_core::ops::util::UnaryOp;
-use dl_core::{Backend, Cpu, Float, Shape, Tensor};
+use dl_core::{Backend, Cpu, Float, Shape};
 use std::marker::PhantomData;
-
-/// Element-wise forward on flat buffers: `y[i] = op.f(x[i])` (`y` is resized).
-pub fn activation_forward<B: Backend, E: Float, Op: UnaryOp>(dev: &B, op: Op, x: &B::Buf<E>, y: &mut B::Buf<E>) {
-    dev.unary_forward(op, x, y);
-}
-
-/// Element-wise backward on flat buffers: `dx[i] = dy[i] * op.df(x[i], y[i])`
-/// (`dx` is resized).
-pub fn activation_backward<B: Backend, E: Float, Op: UnaryOp>(
-    dev: &B,
-    op: Op,
-    x: &B::Buf<E>,
-    y: &B::Buf<E>,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-) {
-    dev.unary_backward(op, x, y, dy, dx);
-}
-
-/// Softmax (or log-softmax when `log`) forward on flat buffers of `rows`
-/// rows of `cols` elements (`y` is resized).
-pub fn softmax_forward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    rows: usize,
-    cols: usize,
-    log: bool,
-) {
-    dev.softmax_forward(SoftmaxDims::new(rows, cols, log), x, y);
-}
-
-/// Backward of [`softmax_forward`] from its output `y` (`dx` is resized).
-pub fn softmax_backward<B: Backend, E: Float>(
-    dev: &B,
-    y: &B::Buf<E>,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    rows: usize,
-    cols: usize,
-    log: bool,
-) {
-    dev.softmax_backward(SoftmaxDims::new(rows, cols, log), y, dy, dx);
-}
 
 /// Implements `OutputShape<S> = S` for a shape-preserving activation.
 macro_rules! same_shape {
@@ -64,44 +19,14 @@ macro_rules! same_shape {
     };
 }
 
-/// Implements `Layer<S, S>` without a cache for a layer that maps every
-/// shape to itself, from the bodies of its forward (`$fwd`, writing `$out`
-/// from `$x`) and backward (`$bwd`, writing `$dx` from `$x`, `$out` and
-/// `$dy`); `$l` is the layer. The outputs are resized to the batch first.
-macro_rules! same_shape_layer {
-    ($name:ident, |$l:ident, $x:ident, $out:ident| $fwd:expr, |$dy:ident, $dx:ident| $bwd:expr) => {
-        impl<S: Shape, B: Backend, E: Float> Layer<S, S, B, E> for $name<B, E> {
-            type Cache = ();
-            fn new_cache(_dev: &B) {}
-            fn forward_into(&self, $x: &Tensor<S, B, E>, $out: &mut Tensor<S, B, E>) {
-                let $l = self;
-                $out.set_batch($x.batch());
-                $fwd;
-            }
-            fn backward_into(
-                &mut self,
-                $x: &Tensor<S, B, E>,
-                $out: &Tensor<S, B, E>,
-                _c: &mut (),
-                $dy: &Tensor<S, B, E>,
-                $dx: &mut Tensor<S, B, E>,
-            ) {
-                let $l = &*self;
-                $dx.set_batch($x.batch());
-                $bwd;
-            }
-        }
-    };
-}
-
 /// Implements `Layer<S, S>` for an element-wise activation whose op is
 /// `$op` (an expression of the layer, bound to `$l`).
 macro_rules! unary_layer {
     ($name:ident, |$l:ident| $op:expr) => {
-        same_shape_layer!(
-            $name,
-            |$l, x, out| activation_forward(x.device(), $op, x.buf(), out.buf_mut()),
-            |dy, dx| activation_backward(x.device(), $op, x.buf(), out.buf(), dy.buf(), dx.buf_mut())
+        super::cacheless_layer!(
+            [S: Shape] $name<B, E>: S => S,
+            |$l, x, out| x.device().unary_forward($op, x.buf(), out.buf_mut()),
+            |dy, dx| x.device().unary_backward($op, x.buf(), out.buf(), dy.buf(), dx.buf_mut())
         );
     };
 }
@@ -190,20 +115,20 @@ impl<B: Backend, E: Float> Default for LeakyReLU<B, E> {
 same_shape!(LeakyReLU);
 unary_layer!(LeakyReLU, |l| dl_core::ops::LeakyRelu { slope: l.slope });
 
+/// The softmax dims of a batch of `batch` samples of shape `S`, over its last axis.
+fn last_axis_dims<S: Shape>(batch: usize, log: bool) -> SoftmaxDims {
+    let (rows, cols) = last_axis::<S>(batch);
+    SoftmaxDims::new(rows, cols, log)
+}
+
 /// Implements a softmax-like layer over the last axis.
 macro_rules! softmax_layer {
     ($(#[$m:meta])* $name:ident, $log:expr) => {
         stateless_layer_struct!($(#[$m])* $name);
-        same_shape_layer!(
-            $name,
-            |_l, x, out| {
-                let (rows, cols) = last_axis::<S>(x.batch());
-                softmax_forward(x.device(), x.buf(), out.buf_mut(), rows, cols, $log)
-            },
-            |dy, dx| {
-                let (rows, cols) = last_axis::<S>(x.batch());
-                softmax_backward(x.device(), out.buf(), dy.buf(), dx.buf_mut(), rows, cols, $log)
-            }
+        super::cacheless_layer!(
+            [S: Shape] $name<B, E>: S => S,
+            |_l, x, out| x.device().softmax_forward(last_axis_dims::<S>(x.batch(), $log), x.buf(), out.buf_mut()),
+            |dy, dx| x.device().softmax_backward(last_axis_dims::<S>(x.batch(), $log), out.buf(), dy.buf(), dx.buf_mut())
         );
     };
 }
@@ -221,15 +146,19 @@ softmax_layer!(
 
 /// Checks an activation layer's backward against finite differences (f64).
 #[cfg(test)]
-pub(crate) fn check_activation<L: Layer<dl_core::S1<6>, dl_core::S1<6>, Cpu, f64> + Clone>(xs: [f64; 12]) {
+pub(crate) fn check_activation<L: crate::module::Layer<dl_core::S1<6>, dl_core::S1<6>, Cpu, f64> + Clone>(
+    xs: [f64; 12],
+) {
     let l = L::init(&Cpu, 0);
-    let x = Tensor::<dl_core::S1<6>, Cpu, f64>::from_slice(&Cpu, 2, &xs).unwrap();
+    let x = dl_core::Tensor::<dl_core::S1<6>, Cpu, f64>::from_slice(&Cpu, 2, &xs).unwrap();
     super::test_util::check_layer(&l, &x, true);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::module::Layer;
+    use dl_core::Tensor;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
     use dl_core::{S1, S2};

@@ -18,24 +18,19 @@ use dl_core::init::Init;
 use dl_core::ops::batchnorm::{BatchNormConfig, NormBwd, NormDims, NormFwd, RunningStats};
 use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S3};
 
-/// Forward on flat buffers `[outer, channels, inner]`. In training mode
+/// Forward on flat buffers `[outer, channels, inner]` (`bufs`: input,
+/// weight and bias; output and the per-channel `mean`/`rstd` used, for the
+/// backend's `batchnorm_backward`, all resized). In training mode
 /// (`training`) uses batch statistics and updates `running_mean` and
-/// `running_var`; otherwise uses them. Writes `y` and the `mean`/`rstd`
-/// used (for [`batchnorm_backward`]), all resized.
-#[allow(clippy::too_many_arguments)]
+/// `running_var`; otherwise uses them.
 pub fn batchnorm_forward<B: Backend, E: Float>(
     dev: &B,
     d: NormDims,
     cfg: BatchNormConfig,
     training: bool,
-    x: &B::Buf<E>,
-    weight: &B::Buf<E>,
-    bias: &B::Buf<E>,
     running_mean: &mut B::Buf<E>,
     running_var: &mut B::Buf<E>,
-    y: &mut B::Buf<E>,
-    mean: &mut B::Buf<E>,
-    rstd: &mut B::Buf<E>,
+    bufs: NormFwd<'_, B::Buf<E>>,
 ) {
     let running = if training {
         RunningStats::Update {
@@ -48,44 +43,7 @@ pub fn batchnorm_forward<B: Backend, E: Float>(
             var: running_var,
         }
     };
-    let bufs = NormFwd {
-        x,
-        gamma: weight,
-        beta: bias,
-        y,
-        mean,
-        rstd,
-    };
     dev.batchnorm_forward(d, cfg, running, bufs);
-}
-
-/// Backward on flat buffers: writes `dx`, accumulates `dweight` and `dbias`.
-/// `training` must be the mode of the matching forward.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_backward<B: Backend, E: Float>(
-    dev: &B,
-    d: NormDims,
-    training: bool,
-    x: &B::Buf<E>,
-    weight: &B::Buf<E>,
-    mean: &B::Buf<E>,
-    rstd: &B::Buf<E>,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    dweight: &mut B::Buf<E>,
-    dbias: &mut B::Buf<E>,
-) {
-    let bufs = NormBwd {
-        x,
-        gamma: weight,
-        mean,
-        rstd,
-        dy,
-        dx,
-        dgamma: dweight,
-        dbeta: dbias,
-    };
-    dev.batchnorm_backward(d, training, bufs);
 }
 
 /// What backward needs from a batch-norm forward.
@@ -132,20 +90,16 @@ macro_rules! batchnorm_layer {
             fn run_forward_train(&mut self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims, cache: &mut BatchNormCache<B, E>) {
                 cache.training = self.training;
                 let dev = self.weight.dev.clone();
-                batchnorm_forward(
-                    &dev,
-                    d,
-                    self.config,
-                    self.training,
+                let bufs = NormFwd {
                     x,
-                    &self.weight.value,
-                    &self.bias.value,
-                    &mut self.running_mean.raw_mut().value,
-                    &mut self.running_var.raw_mut().value,
+                    gamma: &self.weight.value,
+                    beta: &self.bias.value,
                     y,
-                    &mut cache.mean,
-                    &mut cache.rstd,
-                );
+                    mean: &mut cache.mean,
+                    rstd: &mut cache.rstd,
+                };
+                let (rm, rv) = (self.running_mean.raw_mut(), self.running_var.raw_mut());
+                batchnorm_forward(&dev, d, self.config, self.training, &mut rm.value, &mut rv.value, bufs);
             }
 
             fn run_forward_eval(&self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims) {
@@ -169,19 +123,17 @@ macro_rules! batchnorm_layer {
             fn run_backward(&mut self, x: &B::Buf<E>, dy: &B::Buf<E>, dx: &mut B::Buf<E>, d: NormDims, cache: &BatchNormCache<B, E>) {
                 let dev = self.weight.dev.clone();
                 let w = self.weight.raw_mut();
-                batchnorm_backward(
-                    &dev,
-                    d,
-                    cache.training,
+                let bufs = NormBwd {
                     x,
-                    &w.value,
-                    &cache.mean,
-                    &cache.rstd,
+                    gamma: &w.value,
+                    mean: &cache.mean,
+                    rstd: &cache.rstd,
                     dy,
                     dx,
-                    &mut w.grad,
-                    &mut self.bias.raw_mut().grad,
-                );
+                    dgamma: &mut w.grad,
+                    dbeta: &mut self.bias.raw_mut().grad,
+                };
+                dev.batchnorm_backward(d, cache.training, bufs);
             }
         }
 
@@ -222,41 +174,42 @@ fn new_bn_cache<B: Backend, E: Float>(dev: &B) -> BatchNormCache<B, E> {
     }
 }
 
-impl<const C: usize, B: Backend, E: Float> OutputShape<S1<C>> for BatchNorm1d<C, B, E> {
-    type Out = S1<C>;
-}
+/// Implements `OutputShape` and `Layer` of a batch-norm layer on `$shape`
+/// (generic over `C` and the const dimensions `$d`), whose runtime
+/// dimensions are `$dims` of the batch size.
+macro_rules! batchnorm_impl {
+    ($name:ident, [$($d:ident),*], $shape:ty, $dims:expr) => {
+        impl<const C: usize, $(const $d: usize,)* B: Backend, E: Float> OutputShape<$shape> for $name<C, B, E> {
+            type Out = $shape;
+        }
 
-impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> OutputShape<S3<C, H, W>>
-    for BatchNorm2d<C, B, E>
-{
-    type Out = S3<C, H, W>;
-}
+        impl<const C: usize, $(const $d: usize,)* B: Backend, E: Float> Layer<$shape, $shape, B, E> for $name<C, B, E> {
+            type Cache = BatchNormCache<B, E>;
 
-impl<const C: usize, B: Backend, E: Float> Layer<S1<C>, S1<C>, B, E> for BatchNorm1d<C, B, E> {
-    type Cache = BatchNormCache<B, E>;
-
-    fn new_cache(dev: &B) -> Self::Cache {
-        new_bn_cache(dev)
-    }
-    fn forward_into(&self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
-        out.set_batch(x.batch());
-        self.run_forward_eval(x.buf(), out.buf_mut(), dims1::<C>(x.batch()));
-    }
-    fn forward_train_into(&mut self, x: &Tensor<S1<C>, B, E>, out: &mut Tensor<S1<C>, B, E>, cache: &mut Self::Cache) {
-        out.set_batch(x.batch());
-        self.run_forward_train(x.buf(), out.buf_mut(), dims1::<C>(x.batch()), cache);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S1<C>, B, E>,
-        _out: &Tensor<S1<C>, B, E>,
-        cache: &mut Self::Cache,
-        dy: &Tensor<S1<C>, B, E>,
-        dx: &mut Tensor<S1<C>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), dims1::<C>(x.batch()), cache);
-    }
+            fn new_cache(dev: &B) -> Self::Cache {
+                new_bn_cache(dev)
+            }
+            fn forward_into(&self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>) {
+                out.set_batch(x.batch());
+                self.run_forward_eval(x.buf(), out.buf_mut(), $dims(x.batch()));
+            }
+            fn forward_train_into(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
+                out.set_batch(x.batch());
+                self.run_forward_train(x.buf(), out.buf_mut(), $dims(x.batch()), cache);
+            }
+            fn backward_into(
+                &mut self,
+                x: &Tensor<$shape, B, E>,
+                _out: &Tensor<$shape, B, E>,
+                cache: &mut Self::Cache,
+                dy: &Tensor<$shape, B, E>,
+                dx: &mut Tensor<$shape, B, E>,
+            ) {
+                dx.set_batch(x.batch());
+                self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), $dims(x.batch()), cache);
+            }
+        }
+    };
 }
 
 fn dims1<const C: usize>(n: usize) -> NormDims {
@@ -275,39 +228,8 @@ fn dims2<const C: usize, const H: usize, const W: usize>(n: usize) -> NormDims {
     }
 }
 
-impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer<S3<C, H, W>, S3<C, H, W>, B, E>
-    for BatchNorm2d<C, B, E>
-{
-    type Cache = BatchNormCache<B, E>;
-
-    fn new_cache(dev: &B) -> Self::Cache {
-        new_bn_cache(dev)
-    }
-    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S3<C, H, W>, B, E>) {
-        out.set_batch(x.batch());
-        self.run_forward_eval(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()));
-    }
-    fn forward_train_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        out: &mut Tensor<S3<C, H, W>, B, E>,
-        cache: &mut Self::Cache,
-    ) {
-        out.set_batch(x.batch());
-        self.run_forward_train(x.buf(), out.buf_mut(), dims2::<C, H, W>(x.batch()), cache);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        _out: &Tensor<S3<C, H, W>, B, E>,
-        cache: &mut Self::Cache,
-        dy: &Tensor<S3<C, H, W>, B, E>,
-        dx: &mut Tensor<S3<C, H, W>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), dims2::<C, H, W>(x.batch()), cache);
-    }
-}
+batchnorm_impl!(BatchNorm1d, [], S1<C>, dims1::<C>);
+batchnorm_impl!(BatchNorm2d, [H, W], S3<C, H, W>, dims2::<C, H, W>);
 
 #[cfg(test)]
 mod tests {

@@ -22,10 +22,11 @@ pub fn dropout_forward<B: Backend, E: Float>(
     len: usize,
 ) {
     dev.dropout_mask(p, seed, len, mask);
-    apply_mask(dev, x, mask, y, len);
+    dropout_backward(dev, x, mask, y, len);
 }
 
-/// Backward on flat buffers: `dx = dy * mask` (resized).
+/// Backward on flat buffers of `len` elements: `dx = dy * mask` (resized);
+/// the forward applies its mask with it.
 pub fn dropout_backward<B: Backend, E: Float>(
     dev: &B,
     dy: &B::Buf<E>,
@@ -33,16 +34,12 @@ pub fn dropout_backward<B: Backend, E: Float>(
     dx: &mut B::Buf<E>,
     len: usize,
 ) {
-    apply_mask(dev, dy, mask, dx, len);
-}
-
-fn apply_mask<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, mask: &B::Buf<E>, y: &mut B::Buf<E>, len: usize) {
     let d = BinaryDims {
         outer: 1,
         inner: len,
         broadcast_b: false,
     };
-    dev.binary_forward(BinaryOp::Mul, d, x, mask, y);
+    dev.binary_forward(BinaryOp::Mul, d, dy, mask, dx);
 }
 
 /// Dropout with drop probability `P_PERCENT / 100` (checked at compile time

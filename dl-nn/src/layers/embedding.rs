@@ -22,31 +22,6 @@ use dl_core::init::Init;
 use dl_core::ops::embedding::token_index;
 use dl_core::{Backend, Cpu, Error, Float, Param, Result, Tensor, S1, S2};
 
-/// Forward on flat buffers: `y[t] = weight[ids[t]]` for every token (NaN
-/// rows for invalid ids). Returns the number of invalid ids.
-pub fn embedding_forward<B: Backend, E: Float>(
-    dev: &B,
-    ids: &B::Buf<E>,
-    weight: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    vocab: usize,
-    dim: usize,
-) -> usize {
-    dev.embedding_forward(vocab, dim, ids, weight, y)
-}
-
-/// Backward on flat buffers: accumulates `dweight[ids[t]] += dy[t]`, skipping invalid ids.
-pub fn embedding_backward<B: Backend, E: Float>(
-    dev: &B,
-    ids: &B::Buf<E>,
-    dy: &B::Buf<E>,
-    dweight: &mut B::Buf<E>,
-    vocab: usize,
-    dim: usize,
-) {
-    dev.embedding_backward(vocab, dim, ids, dy, dweight);
-}
-
 /// An embedding table of `VOCAB` tokens of `DIM` features: `S1<T>` of ids
 /// -> `S2<T, DIM>`.
 ///
@@ -135,11 +110,14 @@ impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float>
     }
     fn forward_into(&self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>) {
         out.set_batch(x.batch());
-        embedding_forward(x.device(), x.buf(), &self.weight.value, out.buf_mut(), VOCAB, DIM);
+        x.device()
+            .embedding_forward(VOCAB, DIM, x.buf(), &self.weight.value, out.buf_mut());
     }
     fn forward_train_into(&mut self, x: &Tensor<S1<T>, B, E>, out: &mut Tensor<S2<T, DIM>, B, E>, cache: &mut usize) {
         out.set_batch(x.batch());
-        *cache = embedding_forward(x.device(), x.buf(), &self.weight.value, out.buf_mut(), VOCAB, DIM);
+        *cache = x
+            .device()
+            .embedding_forward(VOCAB, DIM, x.buf(), &self.weight.value, out.buf_mut());
     }
     /// Accumulates the weight gradient; the ids are not differentiable, so
     /// `dx` is set to zeros.
@@ -152,7 +130,8 @@ impl<const VOCAB: usize, const DIM: usize, const T: usize, B: Backend, E: Float>
         dx: &mut Tensor<S1<T>, B, E>,
     ) {
         let w = self.weight.raw_mut();
-        embedding_backward(x.device(), x.buf(), dy.buf(), &mut w.grad, VOCAB, DIM);
+        x.device()
+            .embedding_backward(VOCAB, DIM, x.buf(), dy.buf(), &mut w.grad);
         dx.set_batch(x.batch());
         dx.fill(E::ZERO);
     }

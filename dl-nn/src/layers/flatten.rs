@@ -2,14 +2,14 @@
 //! with `N` the product, in row-major order.
 //!
 //! The data do not move: the layer copies the input buffer into the
-//! caller's output buffer (the [`Layer`] protocol writes into `out`), and
+//! caller's output buffer (the [`Layer`](crate::module::Layer) protocol writes into `out`), and
 //! backward copies the gradient back. Without a layer, use
-//! [`Tensor::reshape`], which moves the buffer without a copy.
+//! [`Tensor::reshape`](dl_core::Tensor::reshape), which moves the buffer without a copy.
 //!
 //! **PyTorch equivalent**: `nn.Flatten()` (`start_dim=1`).
 
-use crate::module::{Layer, Module};
-use dl_core::{Backend, Cpu, Error, Float, Result, Tensor, S1, S2, S3};
+use crate::module::Module;
+use dl_core::{Backend, Cpu, Error, Float, Result, S1, S2, S3};
 use std::marker::PhantomData;
 
 /// Flatten on flat buffers: copies `x` into `y` (resized). Row-major
@@ -38,19 +38,9 @@ pub fn flatten_forward<B: Backend, E: Float>(
     Ok(())
 }
 
-/// Flatten backward: copies `dy` into `dx` (resized).
-///
-/// # Errors
-/// As [`flatten_forward`], for `dy`.
-pub fn flatten_backward<B: Backend, E: Float>(
-    dev: &B,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    n: usize,
-    features: usize,
-) -> Result<()> {
-    flatten_forward(dev, dy, dx, n, features)
-}
+/// Flatten backward: copies `dy` into `dx` (resized), the same copy as
+/// [`flatten_forward`] (whose errors it has).
+pub use flatten_forward as flatten_backward;
 
 /// Flattens each sample: `S3<C, H, W>` -> `S1<N>` with `N = C * H * W`, or
 /// `S2<A, B>` -> `S1<N>` with `N = A * B` (checked at compile time:
@@ -71,27 +61,14 @@ const INVARIANT: &str = "Flatten: lengths checked at compile time disagree (a bu
 
 macro_rules! flatten_impl {
     ([$($d:ident),+], $in:ty) => {
-        impl<$(const $d: usize,)+ const N: usize, B: Backend, E: Float> Layer<$in, S1<N>, B, E> for Flatten<B, E> {
-            type Cache = ();
-
-            fn new_cache(_dev: &B) {}
-            fn forward_into(&self, x: &Tensor<$in, B, E>, out: &mut Tensor<S1<N>, B, E>) {
+        super::cacheless_layer!(
+            [$(const $d: usize,)+ const N: usize] Flatten<B, E>: $in => S1<N>,
+            |_l, x, out| {
                 const { assert!(N == 1 $(* $d)+, "Flatten: N must be the product of the input dimensions") };
-                out.set_batch(x.batch());
-                flatten_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), N).expect(INVARIANT);
-            }
-            fn backward_into(
-                &mut self,
-                x: &Tensor<$in, B, E>,
-                _out: &Tensor<S1<N>, B, E>,
-                _cache: &mut (),
-                dy: &Tensor<S1<N>, B, E>,
-                dx: &mut Tensor<$in, B, E>,
-            ) {
-                dx.set_batch(x.batch());
-                flatten_backward(x.device(), dy.buf(), dx.buf_mut(), x.batch(), N).expect(INVARIANT);
-            }
-        }
+                flatten_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), N).expect(INVARIANT)
+            },
+            |dy, dx| flatten_backward(x.device(), dy.buf(), dx.buf_mut(), x.batch(), N).expect(INVARIANT)
+        );
     };
 }
 
@@ -104,6 +81,8 @@ flatten_impl!([A], S1<A>);
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    use crate::module::Layer;
+    use dl_core::Tensor;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 

@@ -9,60 +9,6 @@ use dl_core::init::Init;
 use dl_core::ops::layernorm::{NormBwd, NormFwd};
 use dl_core::{Backend, Cpu, Float, Param, Shape, Tensor, S1, S2, S3};
 
-/// Forward on flat buffers of `rows` rows of `dim` features: writes `y` and
-/// the per-row `mean`/`rstd` (all resized).
-#[allow(clippy::too_many_arguments)]
-pub fn layernorm_forward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    weight: &B::Buf<E>,
-    bias: &B::Buf<E>,
-    y: &mut B::Buf<E>,
-    mean: &mut B::Buf<E>,
-    rstd: &mut B::Buf<E>,
-    rows: usize,
-    dim: usize,
-    eps: f64,
-) {
-    let bufs = NormFwd {
-        x,
-        gamma: weight,
-        beta: bias,
-        y,
-        mean,
-        rstd,
-    };
-    dev.layernorm_forward(rows, dim, eps, bufs);
-}
-
-/// Backward on flat buffers: writes `dx`, accumulates `dweight`, `dbias`.
-#[allow(clippy::too_many_arguments)]
-pub fn layernorm_backward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    weight: &B::Buf<E>,
-    mean: &B::Buf<E>,
-    rstd: &B::Buf<E>,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    dweight: &mut B::Buf<E>,
-    dbias: &mut B::Buf<E>,
-    rows: usize,
-    dim: usize,
-) {
-    let bufs = NormBwd {
-        x,
-        gamma: weight,
-        mean,
-        rstd,
-        dy,
-        dx,
-        dgamma: dweight,
-        dbeta: dbias,
-    };
-    dev.layernorm_backward(rows, dim, bufs);
-}
-
 /// Layer normalisation of the last dimension `D`, on `S1<D>`, `S2<T, D>`
 /// and `S3<A, B, D>`.
 ///
@@ -100,18 +46,15 @@ impl<const D: usize, B: Backend, E: Float> LayerNorm<D, B, E> {
     fn fwd<S: Shape>(&self, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>, cache: &mut LayerNormCache<B, E>) {
         y.set_batch(x.batch());
         let rows = x.len() / D.max(1);
-        layernorm_forward(
-            x.device(),
-            x.buf(),
-            &self.weight.value,
-            &self.bias.value,
-            y.buf_mut(),
-            &mut cache.mean,
-            &mut cache.rstd,
-            rows,
-            D,
-            self.eps,
-        );
+        let bufs = NormFwd {
+            x: x.buf(),
+            gamma: &self.weight.value,
+            beta: &self.bias.value,
+            y: y.buf_mut(),
+            mean: &mut cache.mean,
+            rstd: &mut cache.rstd,
+        };
+        x.device().layernorm_forward(rows, D, self.eps, bufs);
     }
     fn bwd<S: Shape>(
         &mut self,
@@ -123,19 +66,17 @@ impl<const D: usize, B: Backend, E: Float> LayerNorm<D, B, E> {
         dx.set_batch(x.batch());
         let rows = x.len() / D.max(1);
         let w = self.weight.raw_mut();
-        layernorm_backward(
-            x.device(),
-            x.buf(),
-            &w.value,
-            &cache.mean,
-            &cache.rstd,
-            dy.buf(),
-            dx.buf_mut(),
-            &mut w.grad,
-            &mut self.bias.raw_mut().grad,
-            rows,
-            D,
-        );
+        let bufs = NormBwd {
+            x: x.buf(),
+            gamma: &w.value,
+            mean: &cache.mean,
+            rstd: &cache.rstd,
+            dy: dy.buf(),
+            dx: dx.buf_mut(),
+            dgamma: &mut w.grad,
+            dbeta: &mut self.bias.raw_mut().grad,
+        };
+        x.device().layernorm_backward(rows, D, bufs);
     }
 }
 
@@ -182,23 +123,15 @@ layernorm_impl!([A, A2], S3<A, A2, D>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::test_util::{check_layer, state_dict};
+    use crate::layers::test_util::{check_layer, randomise, state_dict};
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
-
-    fn random_ln<const D: usize>(rng: &mut Rng) -> LayerNorm<D, Cpu, f64> {
-        let mut ln = LayerNorm::<D, Cpu, f64>::init_with(&Cpu, rng);
-        ln.for_each_param(&mut |p| {
-            let v: Vec<f64> = (0..p.numel()).map(|_| rng.normal()).collect();
-            p.set_value(&v).unwrap();
-        });
-        ln
-    }
 
     #[test]
     fn gradient_check_all_ranks() {
         let mut rng = Rng::new(4);
-        let ln = random_ln::<5>(&mut rng);
+        let mut ln = LayerNorm::<5, Cpu, f64>::init_with(&Cpu, &mut rng);
+        randomise(&mut ln, &mut rng, 1.0);
         assert_eq!(
             check_layer(&ln, &Tensor::<S1<5>, Cpu, f64>::randn(&Cpu, 3, &mut rng), true),
             2

@@ -2,7 +2,45 @@
 //!
 //! Each layer file has two parts: shape-agnostic functions on flat buffers
 //! with runtime dimensions (the golden-vector runner calls these), and the
-//! typed layer struct whose `Layer` impl calls them.
+//! typed layer struct whose `Layer` impl calls them. Where the op is one
+//! kernel call on a dims struct (activations, softmax, pooling, embedding,
+//! means), the layer and the runner call the backend's kernel directly.
+
+/// Implements `Layer<$in, $out>` without a cache (`type Cache = ()`) for a
+/// layer whose backward needs only its input and output: `$fwd` writes `$y`
+/// from `$x`, `$bwd` writes `$dx` from `$x`, `$y` and `$dy`; the layer is
+/// `$l` in both. `$y` and `$dx` are resized to the batch first. The generic
+/// parameters in brackets are those besides `B` and `E`.
+macro_rules! cacheless_layer {
+    ([$($g:tt)*] $ty:ty: $in:ty => $out:ty,
+     |$l:ident, $x:ident, $y:ident| $fwd:expr,
+     |$dy:ident, $dx:ident| $bwd:expr $(,)?) => {
+        impl<$($g)*, B: ::dl_core::Backend, E: ::dl_core::Float> $crate::module::Layer<$in, $out, B, E> for $ty {
+            type Cache = ();
+
+            fn new_cache(_dev: &B) {}
+            fn forward_into(&self, $x: &::dl_core::Tensor<$in, B, E>, $y: &mut ::dl_core::Tensor<$out, B, E>) {
+                let $l = self;
+                $y.set_batch($x.batch());
+                $fwd;
+            }
+            #[allow(unused_variables)]
+            fn backward_into(
+                &mut self,
+                $x: &::dl_core::Tensor<$in, B, E>,
+                $y: &::dl_core::Tensor<$out, B, E>,
+                _cache: &mut (),
+                $dy: &::dl_core::Tensor<$out, B, E>,
+                $dx: &mut ::dl_core::Tensor<$in, B, E>,
+            ) {
+                let $l = &*self;
+                $dx.set_batch($x.batch());
+                $bwd;
+            }
+        }
+    };
+}
+pub(crate) use cacheless_layer;
 
 pub mod activation;
 pub mod attention;

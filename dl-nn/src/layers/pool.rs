@@ -8,10 +8,10 @@
 //! `nn.AvgPool2d(K, STRIDE, PAD)` (`count_include_pad=True`),
 //! `nn.AdaptiveAvgPool2d(1)` followed by `flatten(1)`.
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::{Module, OutputShape};
 use dl_core::ops::pool2d::Pool2dDims;
 use dl_core::shape::conv_out;
-use dl_core::{Backend, Cpu, Float, Tensor, S1, S3};
+use dl_core::{Backend, Cpu, Float, S1, S3};
 use std::marker::PhantomData;
 
 /// Runtime dimensions of a typed pooling, with the compile-time checks of
@@ -120,30 +120,12 @@ macro_rules! pool_layer {
     ($(#[$doc:meta])* avg $name:ident($fwd:ident, $bwd:ident), $dims:ident::<$($dim:ident),+>: $in:ty => $out:ty) => {
         $crate::layers::pool::pool_layer!(@struct $(#[$doc])* $name);
 
-        impl<const K: usize, const STRIDE: usize, const PAD: usize, $(const $dim: usize,)+ B: ::dl_core::Backend, E: ::dl_core::Float>
-            $crate::module::Layer<$in, $out, B, E> for $name<K, STRIDE, PAD, B, E>
-        {
-            type Cache = ();
-
-            fn new_cache(_dev: &B) {}
-            fn forward_into(&self, x: &::dl_core::Tensor<$in, B, E>, out: &mut ::dl_core::Tensor<$out, B, E>) {
-                out.set_batch(x.batch());
-                x.device()
-                    .$fwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), x.buf(), out.buf_mut());
-            }
-            fn backward_into(
-                &mut self,
-                x: &::dl_core::Tensor<$in, B, E>,
-                _out: &::dl_core::Tensor<$out, B, E>,
-                _cache: &mut (),
-                dy: &::dl_core::Tensor<$out, B, E>,
-                dx: &mut ::dl_core::Tensor<$in, B, E>,
-            ) {
-                dx.set_batch(x.batch());
-                x.device()
-                    .$bwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), dy.buf(), dx.buf_mut());
-            }
-        }
+        $crate::layers::cacheless_layer!(
+            [const K: usize, const STRIDE: usize, const PAD: usize, $(const $dim: usize),+]
+                $name<K, STRIDE, PAD, B, E>: $in => $out,
+            |_l, x, out| x.device().$fwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), x.buf(), out.buf_mut()),
+            |dy, dx| x.device().$bwd($dims::<K, STRIDE, PAD, $($dim),+>(x.batch()), dy.buf(), dx.buf_mut())
+        );
     };
     (@struct $(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -216,36 +198,30 @@ impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Outpu
     type Out = S1<C>;
 }
 
-impl<const C: usize, const H: usize, const W: usize, B: Backend, E: Float> Layer<S3<C, H, W>, S1<C>, B, E>
-    for GlobalAvgPool2d<B, E>
-{
-    type Cache = ();
-
-    fn new_cache(_dev: &B) {}
-    fn forward_into(&self, x: &Tensor<S3<C, H, W>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
-        const { assert!(H * W > 0, "GlobalAvgPool2d: the image must not be empty (H * W > 0)") };
-        out.set_batch(x.batch());
-        x.device()
-            .global_avgpool2d_forward(x.batch() * C, H * W, x.buf(), out.buf_mut());
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S3<C, H, W>, B, E>,
-        _out: &Tensor<S1<C>, B, E>,
-        _cache: &mut (),
-        dy: &Tensor<S1<C>, B, E>,
-        dx: &mut Tensor<S3<C, H, W>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        x.device()
-            .global_avgpool2d_backward(x.batch() * C, H * W, dy.buf(), dx.buf_mut());
-    }
+/// The planes `n * C` and their size `H * W` of a batch of `n` images.
+fn global_dims<const C: usize, const H: usize, const W: usize>(n: usize) -> (usize, usize) {
+    const { assert!(H * W > 0, "GlobalAvgPool2d: the image must not be empty (H * W > 0)") };
+    (n * C, H * W)
 }
+
+super::cacheless_layer!(
+    [const C: usize, const H: usize, const W: usize] GlobalAvgPool2d<B, E>: S3<C, H, W> => S1<C>,
+    |_l, x, out| {
+        let (planes, hw) = global_dims::<C, H, W>(x.batch());
+        x.device().global_avgpool2d_forward(planes, hw, x.buf(), out.buf_mut())
+    },
+    |dy, dx| {
+        let (planes, hw) = global_dims::<C, H, W>(x.batch());
+        x.device().global_avgpool2d_backward(planes, hw, dy.buf(), dx.buf_mut())
+    },
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    use crate::module::Layer;
+    use dl_core::Tensor;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 

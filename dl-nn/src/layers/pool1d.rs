@@ -2,11 +2,10 @@
 //! `GlobalAvgPool1d` (PyTorch's `nn.MaxPool1d`, `nn.AvgPool1d`,
 //! `nn.AdaptiveAvgPool1d(1)` followed by a flatten).
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::Module;
 use dl_core::ops::pool1d::Pool1dDims;
-use dl_core::ops::reduce::{Reduce, ReduceDims};
 use dl_core::shape::conv_out;
-use dl_core::{Backend, Cpu, Float, Tensor, S1, S2};
+use dl_core::{Backend, Cpu, Float, S1, S2};
 use std::marker::PhantomData;
 
 fn pool_dims<const K: usize, const STRIDE: usize, const PAD: usize, const C: usize, const L: usize, const LO: usize>(
@@ -79,53 +78,17 @@ super::pool::pool_layer! {
 #[module(crate = crate, builtin)]
 pub struct GlobalAvgPool1d<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
 
-impl<const C: usize, const L: usize, B: Backend, E: Float> OutputShape<S2<C, L>> for GlobalAvgPool1d<B, E> {
-    type Out = S1<C>;
-}
-
-impl<B: Backend, E: Float> GlobalAvgPool1d<B, E> {
-    fn dims<const C: usize, const L: usize>(n: usize) -> ReduceDims {
-        const { assert!(L > 0, "GlobalAvgPool1d: the length L must be positive") };
-        ReduceDims {
-            outer: n * C,
-            axis: L,
-            inner: 1,
-        }
-    }
-}
-
-impl<const C: usize, const L: usize, B: Backend, E: Float> Layer<S2<C, L>, S1<C>, B, E> for GlobalAvgPool1d<B, E> {
-    type Cache = ();
-
-    fn new_cache(_dev: &B) {}
-    fn forward_into(&self, x: &Tensor<S2<C, L>, B, E>, out: &mut Tensor<S1<C>, B, E>) {
-        out.set_batch(x.batch());
-        x.device()
-            .reduce_forward(Reduce::Mean, Self::dims::<C, L>(x.batch()), x.buf(), out.buf_mut());
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S2<C, L>, B, E>,
-        _out: &Tensor<S1<C>, B, E>,
-        _cache: &mut (),
-        dy: &Tensor<S1<C>, B, E>,
-        dx: &mut Tensor<S2<C, L>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        x.device().reduce_backward(
-            Reduce::Mean,
-            Self::dims::<C, L>(x.batch()),
-            x.buf(),
-            dy.buf(),
-            dx.buf_mut(),
-        );
-    }
-}
+super::seq_mean::mean_layer!(
+    [C, L] GlobalAvgPool1d: S2<C, L> => S1<C>,
+    |n| (n * C, L, 1),
+    "GlobalAvgPool1d: the length L must be positive"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layers::test_util::check_layer;
+    use dl_core::Tensor;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 

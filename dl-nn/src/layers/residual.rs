@@ -298,7 +298,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::test_util::{check_layer, state_dict};
+    use crate::layers::test_util::{check_layer, randomise, state_dict};
     use crate::layers::{LayerNorm, Linear, Tanh};
     use dl_core::ops::util::testing::assert_close;
     use dl_core::{GemmWorkspace, ParamKind, S1, S2};
@@ -364,13 +364,6 @@ mod tests {
         }
     }
 
-    fn randomise<M: Module<Cpu, f64>>(m: &mut M, rng: &mut Rng) {
-        m.for_each_param(&mut |p| {
-            let v: Vec<f64> = (0..p.numel()).map(|_| rng.normal()).collect();
-            p.set_value(&v).unwrap();
-        });
-    }
-
     #[test]
     fn residual_adds_the_input() {
         let mut rng = Rng::new(1);
@@ -398,16 +391,16 @@ mod tests {
     fn residual_gradient_checks() {
         let mut rng = Rng::new(2);
         let mut r = Residual::<Mlp<4, 5, 4>, Cpu, f64>::init_with(&Cpu, &mut rng);
-        randomise(&mut r, &mut rng);
+        randomise(&mut r, &mut rng, 1.0);
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
         assert_eq!(check_layer(&r, &x, true), 4);
         // A built-in block on a sequence, and a nested residual.
         let mut ln = Residual::<LayerNorm<4, Cpu, f64>, Cpu, f64>::init_with(&Cpu, &mut rng);
-        randomise(&mut ln, &mut rng);
+        randomise(&mut ln, &mut rng, 1.0);
         let xs = Tensor::<S2<3, 4>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
         assert_eq!(check_layer(&ln, &xs, true), 2);
         let mut nested = Residual::<Residual<Mlp<4, 3, 4>, Cpu, f64>, Cpu, f64>::init_with(&Cpu, &mut rng);
-        randomise(&mut nested, &mut rng);
+        randomise(&mut nested, &mut rng, 1.0);
         assert_eq!(check_layer(&nested, &x, true), 4);
         // Input gradient of x + block(x) is dy + block'(x) dy: dy leaks through.
         let y2 = nested.forward(&x).to_vec();
@@ -424,7 +417,7 @@ mod tests {
     fn residual_proj_values_gradients_and_names() {
         let mut rng = Rng::new(3);
         let mut r = ResidualProj::<Mlp<4, 5, 3>, Linear<4, 3, Cpu, f64>, Cpu, f64>::init_with(&Cpu, &mut rng);
-        randomise(&mut r, &mut rng);
+        randomise(&mut r, &mut rng, 1.0);
         let x = Tensor::<S1<4>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
         let y = r.forward(&x).to_vec();
         let expect: Vec<f64> = r

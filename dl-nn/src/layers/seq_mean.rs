@@ -3,38 +3,9 @@
 //!
 //! **PyTorch equivalent**: `x.mean(dim=1)` on `[N, T, D]`.
 
-use crate::module::{Layer, Module, OutputShape};
-use dl_core::ops::reduce::{Reduce, ReduceDims};
-use dl_core::{Backend, Cpu, Float, Tensor, S1, S2};
+use crate::module::Module;
+use dl_core::{Backend, Cpu, Float, S1, S2};
 use std::marker::PhantomData;
-
-/// Forward on flat buffers: `y[n, d] = mean over t of x[n, t, d]` (`y` resized).
-pub fn seq_mean_forward<B: Backend, E: Float>(dev: &B, x: &B::Buf<E>, y: &mut B::Buf<E>, n: usize, t: usize, d: usize) {
-    let dims = ReduceDims {
-        outer: n,
-        axis: t,
-        inner: d,
-    };
-    dev.reduce_forward(Reduce::Mean, dims, x, y);
-}
-
-/// Backward on flat buffers: `dx[n, t, d] = dy[n, d] / t` (`dx` resized).
-pub fn seq_mean_backward<B: Backend, E: Float>(
-    dev: &B,
-    x: &B::Buf<E>,
-    dy: &B::Buf<E>,
-    dx: &mut B::Buf<E>,
-    n: usize,
-    t: usize,
-    d: usize,
-) {
-    let dims = ReduceDims {
-        outer: n,
-        axis: t,
-        inner: d,
-    };
-    dev.reduce_backward(Reduce::Mean, dims, x, dy, dx);
-}
 
 /// Mean over the sequence: `S2<T, D>` -> `S1<D>` (`T > 0`, checked at compile time).
 ///
@@ -49,36 +20,55 @@ pub fn seq_mean_backward<B: Backend, E: Float>(
 #[module(crate = crate, builtin)]
 pub struct SeqMean<B: Backend = Cpu, E: Float = f32>(PhantomData<(B, E)>);
 
-impl<const T: usize, const D: usize, B: Backend, E: Float> OutputShape<S2<T, D>> for SeqMean<B, E> {
-    type Out = S1<D>;
-}
+/// Implements `OutputShape` and a cacheless `Layer` for a mean layer
+/// `$name<B, E>` from `$in` to `$out` (generic over the const dimensions
+/// `$a` and `$b`): the mean over the middle axis of the batch seen as
+/// `[outer, axis, inner]`, with the sizes given for a batch of `$n`
+/// samples. `$msg` is the compile-time error for an empty axis.
+macro_rules! mean_layer {
+    ([$a:ident, $b:ident] $name:ident: $in:ty => $out:ty,
+     |$n:ident| ($outer:expr, $axis:expr, $inner:expr), $msg:literal) => {
+        impl<const $a: usize, const $b: usize, B: ::dl_core::Backend, E: ::dl_core::Float>
+            $crate::module::OutputShape<$in> for $name<B, E>
+        {
+            type Out = $out;
+        }
 
-impl<const T: usize, const D: usize, B: Backend, E: Float> Layer<S2<T, D>, S1<D>, B, E> for SeqMean<B, E> {
-    type Cache = ();
+        impl<B: ::dl_core::Backend, E: ::dl_core::Float> $name<B, E> {
+            /// The reduction of a batch of `n` samples.
+            fn dims<const $a: usize, const $b: usize>($n: usize) -> ::dl_core::ops::reduce::ReduceDims {
+                const { assert!($axis > 0, $msg) };
+                ::dl_core::ops::reduce::ReduceDims {
+                    outer: $outer,
+                    axis: $axis,
+                    inner: $inner,
+                }
+            }
+        }
 
-    fn new_cache(_dev: &B) {}
-    fn forward_into(&self, x: &Tensor<S2<T, D>, B, E>, out: &mut Tensor<S1<D>, B, E>) {
-        const { assert!(T > 0, "SeqMean: the sequence length T must be positive") };
-        out.set_batch(x.batch());
-        seq_mean_forward(x.device(), x.buf(), out.buf_mut(), x.batch(), T, D);
-    }
-    fn backward_into(
-        &mut self,
-        x: &Tensor<S2<T, D>, B, E>,
-        _out: &Tensor<S1<D>, B, E>,
-        _cache: &mut (),
-        dy: &Tensor<S1<D>, B, E>,
-        dx: &mut Tensor<S2<T, D>, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        seq_mean_backward(x.device(), x.buf(), dy.buf(), dx.buf_mut(), x.batch(), T, D);
-    }
+        $crate::layers::cacheless_layer!(
+            [const $a: usize, const $b: usize] $name<B, E>: $in => $out,
+            |_l, x, out| {
+                let d = Self::dims::<$a, $b>(x.batch());
+                x.device().reduce_forward(::dl_core::ops::reduce::Reduce::Mean, d, x.buf(), out.buf_mut())
+            },
+            |dy, dx| {
+                let d = Self::dims::<$a, $b>(x.batch());
+                x.device().reduce_backward(::dl_core::ops::reduce::Reduce::Mean, d, x.buf(), dy.buf(), dx.buf_mut())
+            }
+        );
+    };
 }
+pub(crate) use mean_layer;
+
+mean_layer!([T, D] SeqMean: S2<T, D> => S1<D>, |n| (n, T, D), "SeqMean: the sequence length T must be positive");
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    use crate::module::Layer;
+    use dl_core::Tensor;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 

@@ -2,7 +2,7 @@
 //! layer's input gradient and of every trainable parameter's gradient.
 
 use crate::module::Layer;
-use dl_core::{Cpu, ParamKind, Shape, Tensor};
+use dl_core::{Cpu, ParamKind, Rng, Shape, Tensor};
 
 /// Checks `backward` of `layer` at input `x` with
 /// [`crate::gradcheck::check_layer_gradients`] (the input gradient only
@@ -25,4 +25,14 @@ pub(crate) fn state_dict<L: crate::module::Module<Cpu, f32>>(
     let mut v = vec![];
     l.visit(prefix, &mut |n, p| v.push((n.to_string(), p.dims.clone(), p.kind)));
     v
+}
+
+/// Sets every parameter and buffer of `m` to `scale` times standard normal
+/// draws from `rng` (away from the initialisation's special values, such as
+/// a norm's ones and zeros).
+pub(crate) fn randomise<M: crate::module::Module<Cpu, f64>>(m: &mut M, rng: &mut Rng, scale: f64) {
+    m.for_each_param(&mut |p| {
+        let v: Vec<f64> = (0..p.numel()).map(|_| scale * rng.normal()).collect();
+        p.set_value(&v).unwrap();
+    });
 }

@@ -7,24 +7,23 @@ use super::cross_entropy::{bad_label, check_logits, labels_to_idx};
 use dl_core::ops::loss::ClassDims;
 use dl_core::{Backend, Error, Float, Result, Tensor, S1};
 
-/// Number of correct predictions on flat buffers (`logits` `[rows, classes]`).
+/// Number of correct predictions on flat buffers (`logits` `[d.rows, d.classes]`).
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for a label `>= classes`;
-/// [`Error::LengthMismatch`] when `logits` does not hold `rows * classes`.
+/// [`Error::InvalidArgument`] for a label `>= d.classes`;
+/// [`Error::LengthMismatch`] when `logits` does not hold `d.rows * d.classes`.
 ///
 /// # Panics
-/// When `labels` holds fewer than `rows` indices.
+/// When `labels` holds fewer than `d.rows` indices.
 pub fn count_correct_flat<B: Backend, E: Float>(
     dev: &B,
     logits: &B::Buf<E>,
     labels: &B::Idx,
-    rows: usize,
-    classes: usize,
+    d: ClassDims,
 ) -> Result<usize> {
-    check_logits(dev, logits, rows, classes)?;
-    dev.count_correct(ClassDims { rows, classes }, logits, labels)
-        .map_err(|b| bad_label("accuracy", b, classes))
+    check_logits(dev, logits, d.rows, d.classes)?;
+    dev.count_correct(d, logits, labels)
+        .map_err(|b| bad_label("accuracy", b, d.classes))
 }
 
 /// Fraction of samples whose argmax logit (the first, on ties) equals the label.
@@ -53,7 +52,11 @@ pub fn accuracy<const C: usize, B: Backend, E: Float>(logits: &Tensor<S1<C>, B, 
         });
     }
     let idx = labels_to_idx(logits.device(), labels, C)?;
-    let n = count_correct_flat(logits.device(), logits.buf(), &idx, labels.len(), C)?;
+    let d = ClassDims {
+        rows: labels.len(),
+        classes: C,
+    };
+    let n = count_correct_flat(logits.device(), logits.buf(), &idx, d)?;
     Ok(n as f64 / labels.len() as f64)
 }
 

@@ -11,50 +11,65 @@
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::{Backend, Cpu, Float, ParamKind, RawParam, Shape, Tensor};
 
+/// The integer grid of a fake quantization: `[outer, channels, inner]`
+/// data with one `scale`/`zero_point` per channel (per tensor:
+/// `channels = 1`), levels clamped to `qmin..=qmax`.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantGrid<'a> {
+    /// Scale per channel.
+    pub scale: &'a [f32],
+    /// Zero point per channel.
+    pub zero_point: &'a [i32],
+    /// `(outer, channels, inner)`.
+    pub dims: (usize, usize, usize),
+    /// Lowest level.
+    pub qmin: i32,
+    /// Highest level.
+    pub qmax: i32,
+}
+
+impl QuantGrid<'_> {
+    /// Number of elements the dims describe.
+    fn len(&self) -> usize {
+        let (outer, channels, inner) = self.dims;
+        outer * channels * inner
+    }
+
+    /// The unclamped level `round_half_even(x / scale) + zp` of element `i`
+    /// of value `x`, with its channel's scale and zero point.
+    fn level(&self, i: usize, x: f32) -> (f32, f32, f32) {
+        let (_, channels, inner) = self.dims;
+        let c = (i / inner) % channels;
+        let (s, z) = (self.scale[c], self.zero_point[c] as f32);
+        ((x * (1.0 / s)).round_ties_even() + z, s, z)
+    }
+
+    /// Whether a level is inside `qmin..=qmax`.
+    fn holds(&self, q: f32) -> bool {
+        q >= self.qmin as f32 && q <= self.qmax as f32
+    }
+}
+
 /// `y = (clamp(round_half_even(x / scale) + zp, qmin, qmax) - zp) * scale`
-/// on `[outer, channels, inner]` data with one `scale`/`zero_point` per
-/// channel (per tensor: `channels = 1`). Computed in `f32`.
+/// on the `grid`. Computed in `f32`.
 ///
 /// # Panics
 /// If the lengths do not match the dims (an internal invariant).
-#[allow(clippy::too_many_arguments)]
-pub fn fake_quant_forward(
-    x: &[f32],
-    scale: &[f32],
-    zero_point: &[i32],
-    (outer, channels, inner): (usize, usize, usize),
-    qmin: i32,
-    qmax: i32,
-    y: &mut [f32],
-) {
-    assert!(x.len() == outer * channels * inner && y.len() == x.len());
-    assert!(scale.len() == channels && zero_point.len() == channels);
+pub fn fake_quant_forward(x: &[f32], grid: QuantGrid<'_>, y: &mut [f32]) {
+    assert!(x.len() == grid.len() && y.len() == x.len());
+    assert!(grid.scale.len() == grid.dims.1 && grid.zero_point.len() == grid.dims.1);
     for (i, (y, &x)) in y.iter_mut().zip(x).enumerate() {
-        let c = (i / inner) % channels;
-        let (s, z) = (scale[c], zero_point[c] as f32);
-        let q = ((x * (1.0 / s)).round_ties_even() + z).clamp(qmin as f32, qmax as f32);
-        *y = (q - z) * s;
+        let (q, s, z) = grid.level(i, x);
+        *y = (q.clamp(grid.qmin as f32, grid.qmax as f32) - z) * s;
     }
 }
 
 /// Straight-through gradient of [`fake_quant_forward`]: `dx = dy` where
 /// `qmin <= round(x / scale) + zp <= qmax`, else 0.
-#[allow(clippy::too_many_arguments)]
-pub fn fake_quant_backward(
-    x: &[f32],
-    scale: &[f32],
-    zero_point: &[i32],
-    (outer, channels, inner): (usize, usize, usize),
-    qmin: i32,
-    qmax: i32,
-    dy: &[f32],
-    dx: &mut [f32],
-) {
-    assert!(x.len() == outer * channels * inner && dy.len() == x.len() && dx.len() == x.len());
+pub fn fake_quant_backward(x: &[f32], grid: QuantGrid<'_>, dy: &[f32], dx: &mut [f32]) {
+    assert!(x.len() == grid.len() && dy.len() == x.len() && dx.len() == x.len());
     for (i, ((dx, &x), &dy)) in dx.iter_mut().zip(x).zip(dy).enumerate() {
-        let c = (i / inner) % channels;
-        let q = (x * (1.0 / scale[c])).round_ties_even() + zero_point[c] as f32;
-        *dx = if q >= qmin as f32 && q <= qmax as f32 { dy } else { 0.0 };
+        *dx = if grid.holds(grid.level(i, x).0) { dy } else { 0.0 };
     }
 }
 
@@ -153,7 +168,14 @@ macro_rules! fake_quant_layer {
                 let per_sample = if batch == 0 { 0 } else { x.len() / batch };
                 let (_, ch, inner) = self.dims(per_sample);
                 let mut y = vec![0f32; x.len()];
-                fake_quant_forward(x, &scale, &zp, (batch, ch, inner), self.qmin, self.qmax, &mut y);
+                let grid = QuantGrid {
+                    scale: &scale,
+                    zero_point: &zp,
+                    dims: (batch, ch, inner),
+                    qmin: self.qmin,
+                    qmax: self.qmax,
+                };
+                fake_quant_forward(x, grid, &mut y);
                 cache.scale = scale;
                 cache.zero_point = zp;
                 y
@@ -208,7 +230,14 @@ macro_rules! fake_quant_layer {
                 let dys: Vec<f32> = dy.to_vec().into_iter().map(|v| v.to_f64() as f32).collect();
                 let (_, ch, inner) = self.dims(S::NUMEL);
                 let mut g = vec![0f32; xs.len()];
-                fake_quant_backward(&xs, &cache.scale, &cache.zero_point, (x.batch(), ch, inner), self.qmin, self.qmax, &dys, &mut g);
+                let grid = QuantGrid {
+                    scale: &cache.scale,
+                    zero_point: &cache.zero_point,
+                    dims: (x.batch(), ch, inner),
+                    qmin: self.qmin,
+                    qmax: self.qmax,
+                };
+                fake_quant_backward(&xs, grid, &dys, &mut g);
                 let g: Vec<E> = g.into_iter().map(|v| E::from_f64(v as f64)).collect();
                 x.device().write(dx.buf_mut(), &g);
             }

@@ -60,7 +60,7 @@ mod report;
 
 pub use dl_core::ops::qgemm::QgemmPath;
 pub use dynamic::{quantize_dynamic, DynQuantized};
-pub use fake_quant::{fake_quant_backward, fake_quant_forward, FakeQuant, FakeQuantPerChannel};
+pub use fake_quant::{fake_quant_backward, fake_quant_forward, FakeQuant, FakeQuantPerChannel, QuantGrid};
 pub use model::Quantized;
 pub use observer::{quantize_per_channel, Observer, QParams};
 pub use report::{LayerError, QuantReport};

@@ -16,6 +16,7 @@ use super::error::TrainError;
 use super::metrics::{Metric, MetricSums};
 use crate::data::Dataset;
 use crate::loss::accuracy::count_correct_flat;
+use dl_core::ops::loss::ClassDims;
 use dl_core::{Backend, Float, Shape, Tensor};
 
 mod sealed {
@@ -135,7 +136,11 @@ pub(crate) fn correct<Out: Shape, B: Backend, E: Float>(
     let dev = out.device();
     let idx: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
     let idx = dev.idx_from_slice(&idx);
-    Ok(count_correct_flat(dev, out.buf(), &idx, out.batch(), Out::NUMEL)?)
+    let d = ClassDims {
+        rows: out.batch(),
+        classes: Out::NUMEL,
+    };
+    Ok(count_correct_flat(dev, out.buf(), &idx, d)?)
 }
 
 impl<S: Shape, B: Backend, E: Float> FitTarget<S, B, E> for Tensor<S, B, E> {

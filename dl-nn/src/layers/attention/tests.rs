@@ -1,5 +1,5 @@
 use super::*;
-use crate::layers::test_util::{check_layer, state_dict};
+use crate::layers::test_util::{check_layer, randomise, state_dict};
 use crate::module::{Layer, Module};
 use dl_core::gradcheck::{check_gradient, GradCheck};
 use dl_core::ops::util::testing::assert_close;
@@ -247,18 +247,11 @@ fn mha_reference<const D: usize, const H: usize, const C: bool>(
     y
 }
 
-fn randomise<M: Module<Cpu, f64>>(m: &mut M, rng: &mut Rng) {
-    m.for_each_param(&mut |p| {
-        let v: Vec<f64> = (0..p.numel()).map(|_| 0.5 * rng.normal()).collect();
-        p.set_value(&v).unwrap();
-    });
-}
-
 #[test]
 fn mha_forward_matches_reference() {
     let mut rng = Rng::new(14);
     let mut m = MultiHeadAttention::<8, 2, false, Cpu, f64>::init_with(&Cpu, &mut rng);
-    randomise(&mut m, &mut rng);
+    randomise(&mut m, &mut rng, 0.5);
     let x = Tensor::<S2<5, 8>, Cpu, f64>::randn(&Cpu, 3, &mut rng);
     let y = m.forward(&x).to_vec();
     assert_close(
@@ -268,7 +261,7 @@ fn mha_forward_matches_reference() {
         1e-12,
     );
     let mut mc = MultiHeadAttention::<8, 2, true, Cpu, f64>::init_with(&Cpu, &mut rng);
-    randomise(&mut mc, &mut rng);
+    randomise(&mut mc, &mut rng, 0.5);
     let causal = AttnMask {
         causal: true,
         window: None,
@@ -301,13 +294,13 @@ fn gradient_checks_of_the_layers() {
     let mut rng = Rng::new(15);
     let x = Tensor::<S2<4, 6>, Cpu, f64>::randn(&Cpu, 2, &mut rng);
     let mut m = MultiHeadAttention::<6, 3, false, Cpu, f64>::init_with(&Cpu, &mut rng);
-    randomise(&mut m, &mut rng);
+    randomise(&mut m, &mut rng, 0.5);
     assert_eq!(check_layer(&m, &x, true), 4);
     let mut mc = MultiHeadAttention::<6, 2, true, Cpu, f64>::init_with(&Cpu, &mut rng);
-    randomise(&mut mc, &mut rng);
+    randomise(&mut mc, &mut rng, 0.5);
     assert_eq!(check_layer(&mc, &x, true), 4);
     let mut la = LocalAttention::<6, 1, 1, Cpu, f64>::init_with(&Cpu, &mut rng);
-    randomise(&mut la, &mut rng);
+    randomise(&mut la, &mut rng, 0.5);
     assert_eq!(check_layer(&la, &x, true), 4);
 }
 
