@@ -42,14 +42,11 @@ pub struct Logistic {
 
 fn defaults() -> Args {
     Args {
-        epochs: 30,
-        batch_size: 32,
-        lr: 0.01,
         data: PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/data/breast_cancer/breast_cancer.csv.gz"
         )),
-        ..Args::default()
+        ..Args::training(30, 32, 0.01)
     }
 }
 

@@ -50,11 +50,8 @@ pub struct Regressor {
 
 fn defaults() -> Args {
     Args {
-        epochs: 100,
-        batch_size: 128,
-        lr: 0.01,
         data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/diabetes")),
-        ..Args::default()
+        ..Args::training(100, 128, 0.01)
     }
 }
 
