@@ -329,6 +329,21 @@ pub fn trained_as_mnist_cnn<N: Network<Cpu, f32, Output = S1<10>>>(
     }
 }
 
+/// The start of the examples that work on the `mnist_cnn` example's
+/// trained network `N` (`quantize`, `prune`, on the CPU): that example's
+/// defaults for the command line, MNIST, and `N` loaded or trained as
+/// [`trained_as_mnist_cnn`] does.
+pub fn start_from_mnist_cnn<N: Network<Cpu, f32, Output = S1<10>>>(
+    program: &str,
+    about: &str,
+) -> (Args, N, Arc<InMemoryDataset>, Arc<InMemoryDataset>) {
+    let (args, _) = setup(program, about, mnist_cnn_args());
+    let (train, test) = mnist(program, &args);
+    let mut model = N::init(&Cpu, args.seed);
+    trained_as_mnist_cnn(program, &args, &mut model, &train);
+    (args, model, train, test)
+}
+
 /// Loads `model` from the first of `files` that exists, when `--data` is
 /// the default MNIST directory (the checkpoints were trained on it), and
 /// says `{who}loaded FILE`; `None` when none was loaded.
