@@ -15,13 +15,7 @@ import time
 import torch
 import torch.nn as nn
 
-
-def make_mlp():
-    return nn.Sequential(
-        nn.Linear(784, 512), nn.ReLU(),
-        nn.Linear(512, 256), nn.ReLU(),
-        nn.Linear(256, 10),
-    )
+from bench_torch import make_mlp, sgd_step
 
 
 def make_cnn():
@@ -36,17 +30,7 @@ def make_cnn():
 
 def run(name, model, x, y, warmup, steps):
     dev = x.device
-    loss_fn = nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    model.train()
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = sgd_step(model, x, y)
     for _ in range(warmup):
         step()
     torch.cuda.synchronize(dev)

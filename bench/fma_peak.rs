@@ -16,24 +16,43 @@ use std::time::Instant;
 mod probe {
     use std::arch::x86_64::*;
 
+    /// The body of every probe, written with one ISA's intrinsics (`set1`,
+    /// `fmadd`, `setzero`, `add`): `$chains` independent accumulators, each
+    /// through `iters` rounds of `a = a * 0.9999 + 1e-7`, then their sum
+    /// (one vector). Expanded inside the probe, so it is compiled with the
+    /// probe's target features.
+    macro_rules! fma_chains {
+        ($iters:expr, $chains:literal, $set1:ident, $fmadd:ident, $zero:ident, $add:ident) => {{
+            let mut acc = [$set1(0.0); $chains];
+            let x = $set1(0.999_9);
+            let y = $set1(1e-7);
+            for _ in 0..$iters {
+                for a in acc.iter_mut() {
+                    *a = $fmadd(*a, x, y);
+                }
+            }
+            let mut s = $zero();
+            for a in acc {
+                s = $add(s, a);
+            }
+            s
+        }};
+    }
+
     /// `iters` rounds of 24 independent 16-lane f32 FMAs.
     ///
     /// # Safety
     /// The CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn avx512(iters: u64) -> (f32, f64) {
-        let mut acc = [_mm512_set1_ps(0.0); 24];
-        let x = _mm512_set1_ps(0.999_9);
-        let y = _mm512_set1_ps(1e-7);
-        for _ in 0..iters {
-            for a in acc.iter_mut() {
-                *a = _mm512_fmadd_ps(*a, x, y);
-            }
-        }
-        let mut s = _mm512_setzero_ps();
-        for a in acc {
-            s = _mm512_add_ps(s, a);
-        }
+        let s = fma_chains!(
+            iters,
+            24,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_setzero_ps,
+            _mm512_add_ps
+        );
         (_mm512_reduce_add_ps(s), iters as f64 * 24.0 * 16.0 * 2.0)
     }
 
@@ -43,19 +62,15 @@ mod probe {
     /// The CPU has AVX and FMA.
     #[target_feature(enable = "avx,fma")]
     pub unsafe fn avx2(iters: u64) -> (f32, f64) {
-        let mut acc = [_mm256_set1_ps(0.0); 12];
-        let x = _mm256_set1_ps(0.999_9);
-        let y = _mm256_set1_ps(1e-7);
-        for _ in 0..iters {
-            for a in acc.iter_mut() {
-                *a = _mm256_fmadd_ps(*a, x, y);
-            }
-        }
+        let s = fma_chains!(
+            iters,
+            12,
+            _mm256_set1_ps,
+            _mm256_fmadd_ps,
+            _mm256_setzero_ps,
+            _mm256_add_ps
+        );
         let mut out = [0f32; 8];
-        let mut s = _mm256_setzero_ps();
-        for a in acc {
-            s = _mm256_add_ps(s, a);
-        }
         // SAFETY: `out` holds 8 floats.
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
         (out.iter().sum(), iters as f64 * 12.0 * 8.0 * 2.0)

@@ -118,29 +118,11 @@ pub struct RowTransformer {
     head: Linear<64, 10>,
 }
 
-fn defaults() -> Args {
-    Args {
-        epochs: 6,
-        batch_size: 64,
-        lr: 2e-3,
-        ..Args::default()
-    }
-}
-
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "self-attention over the 28 rows of an MNIST digit", defaults());
-    common::on_device!(dev => run(&args, &dev))
-}
-
-/// Trains and evaluates on `dev` (any backend).
-fn run<B: Backend>(args: &Args, dev: &B) {
-    let (train, test) = common::mnist(PROGRAM, args);
-    let mut model = RowTransformer::<B>::init(dev, args.seed);
-    common::say(args, <RowTransformer>::SUMMARY);
-
-    // Cosine decay of the learning rate over the epochs, as a callback.
-    let config = common::fit_config(args, Adam::<B>::new(args.lr), CrossEntropy::new())
-        .callback(common::cosine_to_a_twentieth(args.lr, args.epochs));
-    let eval = common::fit_and_test(PROGRAM, args, &mut model, &train, &test, config);
-    println!("test_accuracy={:.4}", eval.accuracy);
+    let (args, dev) = common::setup(
+        PROGRAM,
+        "self-attention over the 28 rows of an MNIST digit",
+        Args::training(6, 64, 2e-3),
+    );
+    common::on_device!(dev => common::fit_cosine_and_test::<_, RowTransformer<_>>(PROGRAM, &args, &dev))
 }

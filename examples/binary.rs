@@ -22,34 +22,29 @@
 //! cpu|cuda|auto`, `--quiet`. Ends with `test_accuracy=0.xxxx`.
 
 mod common;
+/// The network, declared once in examples/common/linear.rs (`tests/fit_targets.rs` trains it too).
+#[path = "common/linear.rs"]
+mod linear;
 
 use common::cli::Args;
 use dl::core::Backend;
 use dl::nn::data::tabular::load_breast_cancer;
 use dl::nn::train::{Evaluation, Metric, Progress};
 use dl::prelude::*;
+use linear::Logistic;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 const PROGRAM: &str = "binary";
 
-/// Logistic regression: one logit from the 30 standardised features.
-#[network(input = [30])]
-pub struct Logistic {
-    fc: Linear<30, 1>,
-}
-
 fn defaults() -> Args {
     Args {
-        epochs: 30,
-        batch_size: 32,
-        lr: 0.01,
         data: PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/data/breast_cancer/breast_cancer.csv.gz"
         )),
-        ..Args::default()
+        ..Args::training(30, 32, 0.01)
     }
 }
 

@@ -43,15 +43,6 @@ use std::time::Instant;
 
 const PROGRAM: &str = "ddp_mnist";
 
-fn defaults() -> Args {
-    Args {
-        epochs: 3,
-        batch_size: 64,
-        lr: 0.05,
-        ..Args::default()
-    }
-}
-
 /// Ends every rank after an error on this one.
 fn fail(comm: &impl Communicator, e: impl std::fmt::Display) -> ! {
     eprintln!("{PROGRAM}: rank {}: error: {e}", comm.rank());
@@ -217,7 +208,7 @@ fn main() {
     };
     let (rest, global) = split_args();
     let about = "a multilayer perceptron trained data-parallel over MPI ranks";
-    let mut args = match Args::parse_from(rest, defaults()) {
+    let mut args = match Args::parse_from(rest, Args::training(3, 64, 0.05)) {
         Ok(a) => a,
         Err(common::cli::ArgError::Help) => {
             if comm.rank() == 0 {

@@ -69,11 +69,8 @@ pub struct Student {
 
 fn defaults() -> Args {
     Args {
-        epochs: 15,
-        batch_size: 64,
-        lr: 1e-3,
         limit: 10_000,
-        ..Args::default()
+        ..Args::training(15, 64, 1e-3)
     }
 }
 

@@ -52,17 +52,12 @@ pub struct SmallCnn {
     fc2: Linear<128, 10>,
 }
 
-fn defaults() -> Args {
-    Args {
-        epochs: 6,
-        batch_size: 64,
-        lr: 1e-3,
-        ..Args::default()
-    }
-}
-
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "Keras-style fit with validation and callbacks", defaults());
+    let (args, dev) = common::setup(
+        PROGRAM,
+        "Keras-style fit with validation and callbacks",
+        Args::training(6, 64, 1e-3),
+    );
     common::on_device!(dev => run(&args, &dev))
 }
 

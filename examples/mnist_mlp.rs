@@ -32,15 +32,6 @@ use std::time::Instant;
 
 const PROGRAM: &str = "mnist_mlp";
 
-fn defaults() -> Args {
-    Args {
-        epochs: 5,
-        batch_size: 64,
-        lr: 0.05,
-        ..Args::default()
-    }
-}
-
 /// Test accuracy: inference mode (`eval()`), `forward` (no cache), arg-max.
 fn evaluate<B: Backend>(model: &mut Mlp<B>, test_loader: &mut DataLoader<InMemoryDataset>, dev: &B) -> f64 {
     let (correct, seen) = common::or_exit(PROGRAM, common::count_correct(model, test_loader, dev));
@@ -117,7 +108,7 @@ fn main() {
     let (args, dev) = common::setup(
         PROGRAM,
         "a multilayer perceptron trained by a PyTorch-style loop",
-        defaults(),
+        Args::training(5, 64, 0.05),
     );
     let acc = common::on_device!(dev => run(&args, &dev));
     println!("test_accuracy={acc:.4}");

@@ -81,18 +81,11 @@ fn latency(big: &LeNet, small: &HalfLeNet, test: &InMemoryDataset, n: usize, rep
 }
 
 fn main() {
-    let (args, _) = common::setup(
-        PROGRAM,
-        "magnitude and channel pruning of the mnist_cnn network",
-        common::mnist_cnn_args(),
-    );
-    let (train, test) = common::mnist(PROGRAM, &args);
+    // The dense network: loaded, or trained as examples/mnist_cnn.rs does.
+    let (args, mut model, train, test) =
+        common::start_from_mnist_cnn::<LeNet>(PROGRAM, "magnitude and channel pruning of the mnist_cnn network");
     let ce = CrossEntropy::new();
     let finetune = args.epochs.clamp(1, 2);
-
-    // The dense network: loaded, or trained as examples/mnist_cnn.rs does.
-    let mut model: LeNet = LeNet::init(&Cpu, args.seed);
-    common::trained_as_mnist_cnn(PROGRAM, &args, &mut model, &train);
     let before = common::or_exit(PROGRAM, model.evaluate(&test, &ce, 500));
     common::say(&args, format!("dense: {before}"));
     let dense_bytes = common::or_exit(PROGRAM, checkpoint::save_to_bytes(&model));

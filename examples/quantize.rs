@@ -23,8 +23,6 @@ mod common;
 #[path = "quant_common/mod.rs"]
 mod quant_common;
 
-use dl::prelude::*;
-
 const PROGRAM: &str = "quantize";
 
 /// The mnist_cnn network, declared once in examples/common/lenet.rs.
@@ -33,15 +31,9 @@ mod lenet;
 use lenet::LeNet;
 
 fn main() {
-    let (args, _) = common::setup(
-        PROGRAM,
-        "post-training int8 quantization of the mnist_cnn network",
-        common::mnist_cnn_args(),
-    );
-    let (train, test) = common::mnist(PROGRAM, &args);
-    let mut model = LeNet::init(&Cpu, args.seed);
     // The mnist_cnn example's network, loaded or trained as that example does.
-    common::trained_as_mnist_cnn(PROGRAM, &args, &mut model, &train);
+    let (args, mut model, train, test) =
+        common::start_from_mnist_cnn::<LeNet>(PROGRAM, "post-training int8 quantization of the mnist_cnn network");
 
     // Quantize with the first 1,000 training images and compare.
     quant_common::compare(PROGRAM, &args, &mut model, &train, &test);

@@ -36,20 +36,11 @@ const PROGRAM: &str = "quantize_resnet";
 mod resnet;
 use resnet::ResNet;
 
-fn defaults() -> Args {
-    Args {
-        epochs: 1,
-        batch_size: 64,
-        lr: 2e-3,
-        ..Args::default()
-    }
-}
-
 fn main() {
     let (args, _) = common::setup(
         PROGRAM,
         "post-training int8 quantization of the resnet example's network",
-        defaults(),
+        Args::training(1, 64, 2e-3),
     );
     let (train, test) = common::mnist(PROGRAM, &args);
     let mut model = ResNet::init(&Cpu, args.seed);

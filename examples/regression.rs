@@ -30,31 +30,26 @@
 //! Ends with `test_r2=0.xxxx` (the mean held-out R² of the folds run).
 
 mod common;
+/// The network, declared once in examples/common/linear.rs (`tests/fit_targets.rs` trains it too).
+#[path = "common/linear.rs"]
+mod linear;
 
 use common::cli::Args;
 use dl::core::Backend;
 use dl::nn::data::tabular::{load_diabetes, Tabular};
 use dl::nn::train::{Evaluation, Metric};
 use dl::prelude::*;
+use linear::Regressor;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 const PROGRAM: &str = "regression";
 
-/// Linear regression on the 10 standardised features.
-#[network(input = [10])]
-pub struct Regressor {
-    fc: Linear<10, 1>,
-}
-
 fn defaults() -> Args {
     Args {
-        epochs: 100,
-        batch_size: 128,
-        lr: 0.01,
         data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/diabetes")),
-        ..Args::default()
+        ..Args::training(100, 128, 0.01)
     }
 }
 

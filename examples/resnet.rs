@@ -80,17 +80,12 @@ pub struct ResNet {
     fc: Linear<32, 10>,
 }
 
-fn defaults() -> Args {
-    Args {
-        epochs: 2,
-        batch_size: 64,
-        lr: 2e-3,
-        ..Args::default()
-    }
-}
-
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "a small ResNet with batch norm and augmentation", defaults());
+    let (args, dev) = common::setup(
+        PROGRAM,
+        "a small ResNet with batch norm and augmentation",
+        Args::training(2, 64, 2e-3),
+    );
     common::on_device!(dev => run(&args, &dev))
 }
 

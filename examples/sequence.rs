@@ -23,7 +23,6 @@
 mod common;
 
 use common::cli::Args;
-use dl::core::Backend;
 use dl::prelude::*;
 
 const PROGRAM: &str = "sequence";
@@ -36,29 +35,11 @@ pub struct RowLstm {
     head: Linear<128, 10>,
 }
 
-fn defaults() -> Args {
-    Args {
-        epochs: 3,
-        batch_size: 64,
-        lr: 2e-3,
-        ..Args::default()
-    }
-}
-
 fn main() {
-    let (args, dev) = common::setup(PROGRAM, "an LSTM over the 28 rows of an MNIST digit", defaults());
-    common::on_device!(dev => run(&args, &dev))
-}
-
-/// Trains and evaluates on `dev` (any backend).
-fn run<B: Backend>(args: &Args, dev: &B) {
-    let (train, test) = common::mnist(PROGRAM, args);
-    let mut model = RowLstm::<B>::init(dev, args.seed);
-    common::say(args, <RowLstm>::SUMMARY);
-
-    // Cosine decay of the learning rate over the epochs, as a callback.
-    let config = common::fit_config(args, Adam::<B>::new(args.lr), CrossEntropy::new())
-        .callback(common::cosine_to_a_twentieth(args.lr, args.epochs));
-    let eval = common::fit_and_test(PROGRAM, args, &mut model, &train, &test, config);
-    println!("test_accuracy={:.4}", eval.accuracy);
+    let (args, dev) = common::setup(
+        PROGRAM,
+        "an LSTM over the 28 rows of an MNIST digit",
+        Args::training(3, 64, 2e-3),
+    );
+    common::on_device!(dev => common::fit_cosine_and_test::<_, RowLstm<_>>(PROGRAM, &args, &dev))
 }

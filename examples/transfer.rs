@@ -62,15 +62,6 @@ pub struct Transfer {
     classifier: Linear<128, 5>,
 }
 
-fn defaults() -> Args {
-    Args {
-        epochs: 1,
-        batch_size: 64,
-        lr: 1e-3,
-        ..Args::default()
-    }
-}
-
 /// The samples with labels in `lo..lo + 5`, relabelled `0..5`.
 fn digits(data: &InMemoryDataset, lo: usize) -> Arc<InMemoryDataset> {
     let part = data.filter_labels(|l| (lo..lo + 5).contains(&l));
@@ -99,7 +90,7 @@ fn main() {
     let (args, dev) = common::setup(
         PROGRAM,
         "transfer learning: non-strict load, freezing, fine-tuning",
-        defaults(),
+        Args::training(1, 64, 1e-3),
     );
     common::on_device!(dev => run(&args, &dev))
 }

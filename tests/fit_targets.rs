@@ -4,22 +4,18 @@
 //! and `fit` with a frozen `#[network]` teacher. Small and fast: the
 //! accuracy targets are the examples' (`regression`, `binary`, `distill`).
 
-use dl::nn::data::tabular::{load_breast_cancer, load_diabetes};
+use dl::nn::data::tabular::{load_breast_cancer, load_diabetes, Tabular};
 use dl::nn::data::{InMemoryDataset, TensorDataset};
 use dl::nn::train::{Metric, TrainError};
 use dl::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
 
-#[network(input = [10])]
-pub struct Regressor {
-    fc: Linear<10, 1>,
-}
-
-#[network(input = [30])]
-pub struct Logistic {
-    fc: Linear<30, 1>,
-}
+/// The `regression` and `binary` examples' networks, declared once in
+/// examples/common/linear.rs.
+#[path = "../examples/common/linear.rs"]
+mod linear;
+use linear::{Logistic, Regressor};
 
 #[network(input = [4])]
 pub struct Wide {
@@ -37,12 +33,18 @@ fn data(p: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(p)
 }
 
-#[test]
-fn diabetes_regression_with_fit_evaluate_and_an_r2_monitor() {
-    let d = load_diabetes(data("diabetes")).unwrap();
+/// The last fifth of `d` (seed 0) held out, both parts standardised with
+/// the training part's statistics.
+fn standardised_holdout(d: Tabular) -> (Tabular, Tabular) {
     let (mut train, mut test) = d.holdout(5, 0);
     let s = train.standardise();
     test.standardise_with(&s);
+    (train, test)
+}
+
+#[test]
+fn diabetes_regression_with_fit_evaluate_and_an_r2_monitor() {
+    let (mut train, mut test) = standardised_holdout(load_diabetes(data("diabetes")).unwrap());
     let (mean, std) = (152.0f32, 77.0f32);
     for t in [&mut train, &mut test] {
         t.targets.iter_mut().for_each(|v| *v = (*v - mean) / std);
@@ -70,10 +72,7 @@ fn diabetes_regression_with_fit_evaluate_and_an_r2_monitor() {
 
 #[test]
 fn breast_cancer_with_one_logit_and_bce() {
-    let d = load_breast_cancer(data("breast_cancer/breast_cancer.csv.gz")).unwrap();
-    let (mut train, mut test) = d.holdout(5, 0);
-    let s = train.standardise();
-    test.standardise_with(&s);
+    let (train, test) = standardised_holdout(load_breast_cancer(data("breast_cancer/breast_cancer.csv.gz")).unwrap());
     let (train, test) = (Arc::new(train), Arc::new(test));
     let mut model = Logistic::<Cpu, f32>::init(&Cpu, 0);
     let h = model

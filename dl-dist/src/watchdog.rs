@@ -153,17 +153,24 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    #[test]
-    fn fires_once_for_a_stuck_collective_and_names_rank_and_op() {
+    /// A watchdog of `rank` with `limit` that sends `(rank, op)` on the
+    /// returned channel when it fires.
+    fn reporting_dog(rank: usize, limit: Duration) -> (Watchdog, mpsc::Receiver<(usize, &'static str)>) {
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
         let dog = Watchdog::new(
-            3,
-            Duration::from_millis(50),
+            rank,
+            limit,
             Box::new(move |rank, op, _| {
                 let _ = tx.lock().unwrap().send((rank, op));
             }),
         );
+        (dog, rx)
+    }
+
+    #[test]
+    fn fires_once_for_a_stuck_collective_and_names_rank_and_op() {
+        let (dog, rx) = reporting_dog(3, Duration::from_millis(50));
         let g = dog.enter("all_reduce");
         let got = rx.recv_timeout(Duration::from_secs(10)).expect("the watchdog fired");
         assert_eq!(got, (3, "all_reduce"));
@@ -173,15 +180,7 @@ mod tests {
 
     #[test]
     fn quiet_when_collectives_finish_in_time() {
-        let (tx, rx) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        let dog = Watchdog::new(
-            0,
-            Duration::from_millis(300),
-            Box::new(move |rank, op, _| {
-                let _ = tx.lock().unwrap().send((rank, op));
-            }),
-        );
+        let (dog, rx) = reporting_dog(0, Duration::from_millis(300));
         for _ in 0..20 {
             let _g = dog.enter("barrier");
             std::thread::sleep(Duration::from_millis(5));

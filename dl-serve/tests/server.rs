@@ -13,13 +13,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const X: [f32; 4] = [0.5, -1.0, 2.0, 0.25];
+/// A JSON body of one sample.
+const ONE: &str = r#"{"inputs": [[1, 2, 3, 4]]}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predicts_json_and_raw_with_argmax_and_probabilities() {
-    let dir = tmp("predict");
-    let (path, model) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let s = start::<Tiny>(config(path)).await;
-    let addr = s.local_addr();
+    let (s, addr, model) = serve_tiny::<Tiny>("predict", |_| {}).await;
     let want = direct(&model, &X);
 
     // One flat sample.
@@ -64,19 +63,16 @@ async fn predicts_json_and_raw_with_argmax_and_probabilities() {
     let o = outputs(&r);
     assert!(close(&o[0], &want) && close(&o[1], &direct(&model, &y)));
 
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_bodies_get_4xx_and_the_server_keeps_answering() {
-    let dir = tmp("hostile");
-    let (path, _) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.max_body_bytes = 64 << 10;
-    cfg.max_samples = 8;
-    let s = start::<Tiny>(cfg).await;
-    let addr = s.local_addr();
+    let (s, addr, _) = serve_tiny::<Tiny>("hostile", |cfg| {
+        cfg.max_body_bytes = 64 << 10;
+        cfg.max_samples = 8;
+    })
+    .await;
     let json = [("content-type", "application/json")];
     let raw = [("content-type", "application/octet-stream")];
     let nan: Vec<u8> = [1.0f32, f32::NAN, 0.0, 0.0]
@@ -111,10 +107,10 @@ async fn hostile_bodies_get_4xx_and_the_server_keeps_answering() {
         (
             "wrong content type",
             &[("content-type", "text/plain")],
-            br#"{"inputs": [[1, 2, 3, 4]]}"#.to_vec(),
+            ONE.as_bytes().to_vec(),
             415,
         ),
-        ("no content type", &[], br#"{"inputs": [[1, 2, 3, 4]]}"#.to_vec(), 415),
+        ("no content type", &[], ONE.as_bytes().to_vec(), 415),
     ];
     for (what, headers, body, code) in cases {
         let r = request(addr, "POST", "/v1/predict", headers, &body).await;
@@ -147,8 +143,7 @@ async fn hostile_bodies_get_4xx_and_the_server_keeps_answering() {
     other.await.unwrap();
     predict_ok(addr, &X).await;
     assert!(metric(addr, "dl_serve_responses_total{code=\"413\"}").await >= 5.0);
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 /// Sends (or starts sending) a 100 MB body while reading the answer.
@@ -211,15 +206,13 @@ fn content_length(head: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_metrics_and_batches_form() {
-    let dir = tmp("metrics");
-    let (path, model) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.max_batch_size = 8;
-    // Long enough that 8 requests sent together meet in one batch even on
-    // a loaded machine; the batch runs as soon as it is full.
-    cfg.max_delay = Duration::from_secs(2);
-    let s = start::<Tiny>(cfg).await;
-    let addr = s.local_addr();
+    let (s, addr, model) = serve_tiny::<Tiny>("metrics", |cfg| {
+        cfg.max_batch_size = 8;
+        // Long enough that 8 requests sent together meet in one batch even on
+        // a loaded machine; the batch runs as soon as it is full.
+        cfg.max_delay = Duration::from_secs(2);
+    })
+    .await;
     assert_eq!(request(addr, "GET", "/healthz", &[], b"").await.status, 200);
     assert_eq!(request(addr, "GET", "/readyz", &[], b"").await.status, 200);
     let want = direct(&model, &X);
@@ -243,62 +236,46 @@ async fn health_ready_metrics_and_batches_form() {
     ] {
         assert_eq!(metric(addr, name).await, 0.0, "{name}");
     }
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_gets_429_and_every_request_gets_an_answer() {
-    let dir = tmp("overload");
-    let (path, _) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.max_batch_size = 1;
-    cfg.max_delay = Duration::ZERO;
-    cfg.queue_capacity = 2;
-    cfg.queue_timeout = Duration::from_secs(60);
-    let s = start::<SlowTiny>(cfg).await;
-    let addr = s.local_addr();
-    let tasks: Vec<_> = (0..16)
-        .map(|_| tokio::spawn(async move { predict_json(addr, r#"{"inputs": [[1, 2, 3, 4]]}"#).await.status }))
-        .collect();
-    let mut codes = Vec::new();
-    for t in tasks {
-        codes.push(t.await.unwrap());
-    }
+    let (s, addr, _) = serve_tiny::<SlowTiny>("overload", |cfg| {
+        cfg.max_batch_size = 1;
+        cfg.max_delay = Duration::ZERO;
+        cfg.queue_capacity = 2;
+        cfg.queue_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let codes: Vec<u16> = burst(addr, 16, ONE).await.iter().map(|r| r.status).collect();
     let ok = codes.iter().filter(|c| **c == 200).count();
     let rejected = codes.iter().filter(|c| **c == 429).count();
     assert_eq!(ok + rejected, 16, "every request is answered 200 or 429: {codes:?}");
     assert!(ok >= 1 && rejected >= 1, "{codes:?}");
     assert_eq!(metric(addr, "dl_serve_rejected_total").await, rejected as f64);
     // After the burst the server serves again.
-    assert_eq!(predict_json(addr, r#"{"inputs": [[1, 2, 3, 4]]}"#).await.status, 200);
+    assert_eq!(predict_json(addr, ONE).await.status, 200);
     // A panic inside the network is a 500, counted, and the server goes on.
     let r = predict_json(addr, r#"{"inputs": [[666, 2, 3, 4]]}"#).await;
     assert_eq!(r.status, 500, "{r:?}");
     assert_eq!(metric(addr, "dl_serve_failed_total").await, 1.0);
-    assert_eq!(predict_json(addr, r#"{"inputs": [[1, 2, 3, 4]]}"#).await.status, 200);
-    s.shutdown();
-    s.wait().await;
+    assert_eq!(predict_json(addr, ONE).await.status, 200);
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_in_queue_limit_answers_503_while_others_are_served() {
-    let dir = tmp("queue-timeout");
-    let (path, _) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.max_batch_size = 1;
-    cfg.max_delay = Duration::ZERO;
-    // Far below the model's SLOW_MS per batch: whoever waits behind a
-    // running batch times out.
-    cfg.queue_timeout = Duration::from_millis(100);
-    let s = start::<SlowTiny>(cfg).await;
-    let addr = s.local_addr();
-    let tasks: Vec<_> = (0..6)
-        .map(|_| tokio::spawn(async move { predict_json(addr, r#"{"inputs": [[1, 2, 3, 4]]}"#).await }))
-        .collect();
+    let (s, addr, _) = serve_tiny::<SlowTiny>("queue-timeout", |cfg| {
+        cfg.max_batch_size = 1;
+        cfg.max_delay = Duration::ZERO;
+        // Far below the model's SLOW_MS per batch: whoever waits behind a
+        // running batch times out.
+        cfg.queue_timeout = Duration::from_millis(100);
+    })
+    .await;
     let mut codes = Vec::new();
-    for t in tasks {
-        let r = t.await.unwrap();
+    for r in burst(addr, 6, ONE).await {
         if r.status == 503 {
             assert!(r.json()["error"].as_str().unwrap().contains("in the queue"), "{r:?}");
         }
@@ -308,19 +285,16 @@ async fn time_in_queue_limit_answers_503_while_others_are_served() {
     assert!(codes.contains(&200) && codes.contains(&503), "{codes:?}");
     let timeouts = codes.iter().filter(|c| **c == 503).count();
     assert_eq!(metric(addr, "dl_serve_queue_timeouts_total").await, timeouts as f64);
-    assert_eq!(predict_json(addr, r#"{"inputs": [[1, 2, 3, 4]]}"#).await.status, 200);
-    s.shutdown();
-    s.wait().await;
+    assert_eq!(predict_json(addr, ONE).await.status, 200);
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_body_gets_408_while_others_are_served() {
-    let dir = tmp("slow-body");
-    let (path, _) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.body_timeout = Duration::from_millis(500);
-    let s = start::<Tiny>(cfg).await;
-    let addr = s.local_addr();
+    let (s, addr, _) = serve_tiny::<Tiny>("slow-body", |cfg| {
+        cfg.body_timeout = Duration::from_millis(500);
+    })
+    .await;
     let mut slow = TcpStream::connect(addr).await.unwrap();
     slow.write_all(
         b"POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n",
@@ -346,18 +320,15 @@ async fn slow_body_gets_408_while_others_are_served() {
     let answer = tokio::time::timeout(Duration::from_secs(30), trickle).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     predict_ok(addr, &X).await;
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_are_dropped_while_others_are_served() {
-    let dir = tmp("slow-head");
-    let (path, _) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.header_timeout = Duration::from_millis(500);
-    let s = start::<Tiny>(cfg).await;
-    let addr = s.local_addr();
+    let (s, addr, _) = serve_tiny::<Tiny>("slow-head", |cfg| {
+        cfg.header_timeout = Duration::from_millis(500);
+    })
+    .await;
     let mut slow = TcpStream::connect(addr).await.unwrap();
     let head = b"POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
     let trickle = async {
@@ -385,19 +356,16 @@ async fn slow_headers_are_dropped_while_others_are_served() {
         "the slow client was not dropped"
     );
     predict_ok(addr, &X).await;
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_answers_503_while_open_connections_are_served() {
-    let dir = tmp("conns");
-    let (path, _) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.max_connections = 2;
-    cfg.header_timeout = Duration::from_secs(30);
-    let s = start::<Tiny>(cfg).await;
-    let addr = s.local_addr();
+    let (s, addr, _) = serve_tiny::<Tiny>("conns", |cfg| {
+        cfg.max_connections = 2;
+        cfg.header_timeout = Duration::from_secs(30);
+    })
+    .await;
     let idle = TcpStream::connect(addr).await.unwrap();
     let mut kept = TcpStream::connect(addr).await.unwrap();
     // Wait until the server counts both connections.
@@ -412,7 +380,7 @@ async fn connection_limit_answers_503_while_open_connections_are_served() {
     assert_eq!(r.status, 503, "{r:?}");
     assert!(r.body.contains("too many open connections"));
     // The kept-alive connection is served meanwhile.
-    let body = br#"{"inputs": [[1, 2, 3, 4]]}"#;
+    let body = ONE.as_bytes();
     let req = format!(
         "POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
@@ -453,8 +421,7 @@ async fn connection_limit_answers_503_while_open_connections_are_served() {
             >= 1
     );
     drop(kept);
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 fn token_file(dir: &std::path::Path) -> (std::path::PathBuf, String) {
@@ -565,8 +532,7 @@ async fn reload_needs_the_token_and_refuses_bad_files_keeping_the_old_model() {
     // An empty body reloads the file being served.
     let r = reload(String::new(), Some(auth.clone())).await;
     assert_eq!(r.status, 200, "{r:?}");
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,8 +544,7 @@ async fn admin_is_disabled_without_a_token_and_pinned_reloads_refuse_other_files
     let r = request(s.local_addr(), "POST", "/admin/reload", &[], b"").await;
     assert_eq!(r.status, 403, "{r:?}");
     assert!(r.body.contains("--admin-token-file"));
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 
     // --expect-sha256 pins the start file and reloads that give no digest.
     let (tok_path, token) = token_file(&dir);
@@ -600,8 +565,7 @@ async fn admin_is_disabled_without_a_token_and_pinned_reloads_refuse_other_files
     assert_eq!(r.status, 400, "{r:?}");
     assert!(r.body.contains("--expect-sha256"), "{r:?}");
     assert!(close(&predict_ok(addr, &X).await, &direct(&old, &X)));
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 
     // --require-sha256: a reload without any digest is refused.
     let mut cfg = config(path.clone());
@@ -618,8 +582,7 @@ async fn admin_is_disabled_without_a_token_and_pinned_reloads_refuse_other_files
     .await;
     assert_eq!(r.status, 400, "{r:?}");
     assert!(r.body.contains("--require-sha256"), "{r:?}");
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -646,16 +609,14 @@ async fn start_refuses_a_mismatched_checkpoint_with_the_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_every_accepted_request() {
-    let dir = tmp("shutdown");
-    let (path, model) = tiny_checkpoint(&dir, "m.safetensors", 1);
-    let mut cfg = config(path);
-    cfg.max_batch_size = 64;
-    // The batch waits for more requests for 3 s: shutdown starts while
-    // all of them are queued.
-    cfg.max_delay = Duration::from_secs(3);
-    cfg.queue_timeout = Duration::from_secs(30);
-    let s = start::<Tiny>(cfg).await;
-    let addr = s.local_addr();
+    let (s, addr, model) = serve_tiny::<Tiny>("shutdown", |cfg| {
+        cfg.max_batch_size = 64;
+        // The batch waits for more requests for 3 s: shutdown starts while
+        // all of them are queued.
+        cfg.max_delay = Duration::from_secs(3);
+        cfg.queue_timeout = Duration::from_secs(30);
+    })
+    .await;
     let tasks: Vec<_> = (0..8)
         .map(|_| tokio::spawn(async move { predict_ok(addr, &X).await }))
         .collect();

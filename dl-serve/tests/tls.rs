@@ -67,8 +67,7 @@ async fn serves_https_with_a_self_made_certificate() {
     };
     let out = tokio::time::timeout(Duration::from_secs(30), plain).await.unwrap();
     assert!(!String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
-    s.shutdown();
-    s.wait().await;
+    stop(s).await;
 
     // A key file that is not a key: the server does not start.
     let mut cfg = config(dir.join("m.safetensors"));

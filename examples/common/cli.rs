@@ -142,6 +142,17 @@ where
 }
 
 impl Args {
+    /// An example's defaults: its own `epochs`, `batch_size` and learning
+    /// rate `lr`, the common ones (`Args::default()`) for the rest.
+    pub fn training(epochs: usize, batch_size: usize, lr: f64) -> Args {
+        Args {
+            epochs,
+            batch_size,
+            lr,
+            ..Args::default()
+        }
+    }
+
     /// Parses `std::env::args()` (skipping the program name) over `defaults`.
     ///
     /// # Errors
@@ -445,22 +456,17 @@ mod tests {
             Args::parse_from(["--epochs"], d()),
             Err(ArgError::MissingValue("--epochs".into()))
         );
-        assert!(matches!(
-            Args::parse_from(["--batch-size", "0"], d()),
-            Err(ArgError::Invalid { .. })
-        ));
-        assert!(matches!(
-            Args::parse_from(["--lr", "-1"], d()),
-            Err(ArgError::Invalid { .. })
-        ));
-        assert!(matches!(
-            Args::parse_from(["--device", "tpu"], d()),
-            Err(ArgError::Invalid { .. })
-        ));
-        assert!(matches!(
-            Args::parse_from(["--seed", "1e3"], d()),
-            Err(ArgError::Invalid { .. })
-        ));
+        for bad in [
+            ["--batch-size", "0"],
+            ["--lr", "-1"],
+            ["--device", "tpu"],
+            ["--seed", "1e3"],
+        ] {
+            assert!(
+                matches!(Args::parse_from(bad, d()), Err(ArgError::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
         assert!(Args::parse_from(["--device", "cuda"], d())
             .unwrap()
             .cpu_device()

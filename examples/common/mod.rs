@@ -284,18 +284,32 @@ where
     eval
 }
 
+/// The run of the examples that train one MNIST classifier `N` with `fit`
+/// and nothing else (`attention`, `sequence`): the data, `N` initialised
+/// from `--seed` and its summary, Adam at `--lr` with the learning rate
+/// cosine-decayed per epoch to a twentieth of it (a callback), validation
+/// and test on the test set ([`fit_and_test`]); ends with `test_accuracy=`.
+pub fn fit_cosine_and_test<B, N>(program: &str, args: &Args, dev: &B)
+where
+    B: Backend,
+    N: Network<B, f32, Output = S1<10>>,
+{
+    let (train, test) = mnist(program, args);
+    let mut model = N::init(dev, args.seed);
+    say(args, N::summary());
+    let config = fit_config(args, Adam::<B>::new(args.lr), CrossEntropy::new())
+        .callback(cosine_to_a_twentieth(args.lr, args.epochs));
+    let eval = fit_and_test(program, args, &mut model, &train, &test, config);
+    println!("test_accuracy={:.4}", eval.accuracy);
+}
+
 /// Where the `mnist_cnn` example saves its trained network.
 pub const MNIST_CNN_CHECKPOINT: &str = "checkpoints/mnist_cnn.safetensors";
 
 /// The `mnist_cnn` example's defaults: 3 epochs of Adam at 1e-3, batch 64
 /// (also those of the examples that start from its network).
 pub fn mnist_cnn_args() -> Args {
-    Args {
-        epochs: 3,
-        batch_size: 64,
-        lr: 1e-3,
-        ..Args::default()
-    }
+    Args::training(3, 64, 1e-3)
 }
 
 /// `model`, the `mnist_cnn` example's network, trained: loaded from that
@@ -313,6 +327,21 @@ pub fn trained_as_mnist_cnn<N: Network<Cpu, f32, Output = S1<10>>>(
             fit_config(args, Adam::new(args.lr), CrossEntropy::new()).callback(step_decay(args.lr, args.epochs));
         fit_timed(program, args, "", model, train, config);
     }
+}
+
+/// The start of the examples that work on the `mnist_cnn` example's
+/// trained network `N` (`quantize`, `prune`, on the CPU): that example's
+/// defaults for the command line, MNIST, and `N` loaded or trained as
+/// [`trained_as_mnist_cnn`] does.
+pub fn start_from_mnist_cnn<N: Network<Cpu, f32, Output = S1<10>>>(
+    program: &str,
+    about: &str,
+) -> (Args, N, Arc<InMemoryDataset>, Arc<InMemoryDataset>) {
+    let (args, _) = setup(program, about, mnist_cnn_args());
+    let (train, test) = mnist(program, &args);
+    let mut model = N::init(&Cpu, args.seed);
+    trained_as_mnist_cnn(program, &args, &mut model, &train);
+    (args, model, train, test)
 }
 
 /// Loads `model` from the first of `files` that exists, when `--data` is

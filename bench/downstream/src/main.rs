@@ -18,19 +18,11 @@ pub struct DigitsMlp {
     fc3: Linear<128, 10>,
 }
 
-#[network(input = [1, 28, 28])]
-pub struct LeNet {
-    conv1: Conv2d<1, 32, 3>,
-    relu1: ReLU,
-    pool1: MaxPool2d<2>,
-    conv2: Conv2d<32, 64, 3>,
-    relu2: ReLU,
-    pool2: MaxPool2d<2>,
-    flat: Flatten,
-    fc1: Linear<1600, 128>,
-    relu3: ReLU,
-    fc2: Linear<128, 10>,
-}
+/// The README's MNIST network, declared once in `examples/common/lenet.rs`
+/// (user code there too: `#[network]` and `dl::prelude` only).
+#[path = "../../../examples/common/lenet.rs"]
+mod lenet;
+use lenet::LeNet;
 
 fn data(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -120,6 +120,28 @@ where
     dl_serve::start::<N>(cfg).await.expect("server starts")
 }
 
+/// `Tiny` initialised with seed 1, saved to `m.safetensors` in a fresh
+/// folder `name` and served as `N` (`Tiny`, or a network with its
+/// checkpoint names) with the test [`config`] changed by `tweak`; returns
+/// the server, its address and the saved model.
+pub async fn serve_tiny<N>(name: &str, tweak: impl FnOnce(&mut ServeConfig)) -> (ServerHandle, SocketAddr, Tiny)
+where
+    N: dl::nn::Network<Cpu, f32> + Send + Sync + 'static,
+{
+    let (path, model) = tiny_checkpoint(&tmp(name), "m.safetensors", 1);
+    let mut cfg = config(path);
+    tweak(&mut cfg);
+    let s = start::<N>(cfg).await;
+    let addr = s.local_addr();
+    (s, addr, model)
+}
+
+/// Shuts `s` down and waits until it has stopped.
+pub async fn stop(s: ServerHandle) {
+    s.shutdown();
+    s.wait().await;
+}
+
 /// An answer.
 #[derive(Debug)]
 pub struct Resp {
@@ -180,6 +202,18 @@ pub async fn predict_json(addr: SocketAddr, body: &str) -> Resp {
         body.as_bytes(),
     )
     .await
+}
+
+/// `n` concurrent `POST /v1/predict` of the JSON `body`; their answers.
+pub async fn burst(addr: SocketAddr, n: usize, body: &'static str) -> Vec<Resp> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(async move { predict_json(addr, body).await }))
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
 }
 
 /// `POST /v1/predict` of one sample as JSON; panics unless 200; returns
