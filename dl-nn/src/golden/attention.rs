@@ -14,6 +14,7 @@ use crate::layers::attention::{
 };
 use crate::layers::batchnorm::batchnorm_forward;
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
+use crate::layers::linear::WeightGrads;
 use dl_core::ops::axpy::AxpyKernel;
 use dl_core::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd};
 use dl_core::ops::binary::{BinaryDims, BinaryKernel, BinaryOp};
@@ -276,9 +277,11 @@ impl Stage {
             &x.to_vec(),
             &self.w,
             &dconv,
-            Some(&mut dx),
-            &mut dw,
-            self.b.as_ref().map(|_| &mut dcb),
+            WeightGrads {
+                dx: Some(&mut dx),
+                dw: &mut dw,
+                db: self.b.as_ref().map(|_| &mut dcb),
+            },
             d,
             ws,
             &mut GemmWorkspace::new(),

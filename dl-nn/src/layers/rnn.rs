@@ -26,7 +26,7 @@
 //! `[G*H]`, in that order, so PyTorch checkpoints load by name. All are
 //! initialised `U(-1/sqrt(H), 1/sqrt(H))`, as PyTorch does.
 
-use crate::layers::linear::{linear_backward, linear_forward};
+use crate::layers::linear::{linear_backward, linear_forward, WeightGrads};
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
@@ -431,9 +431,11 @@ pub fn rnn_backward<B: Backend, E: Float>(
                     input,
                     &wih.value,
                     dg,
-                    dxl,
-                    &mut wih.grad,
-                    Some(&mut rest[1].grad),
+                    WeightGrads {
+                        dx: dxl,
+                        dw: &mut wih.grad,
+                        db: Some(&mut rest[1].grad),
+                    },
                     n * t,
                     in_f,
                     gh,
@@ -445,9 +447,11 @@ pub fn rnn_backward<B: Backend, E: Float>(
                         input,
                         &wih.value,
                         dg,
-                        None,
-                        &mut wih.grad,
-                        Some(&mut rest[1].grad),
+                        WeightGrads {
+                            dx: None,
+                            dw: &mut wih.grad,
+                            db: Some(&mut rest[1].grad),
+                        },
                         n * t,
                         in_f,
                         gh,

@@ -26,7 +26,7 @@ mod tests;
 pub use dl_core::ops::attention::AttnMask;
 pub use layer::{AttentionCache, LocalAttention, MultiHeadAttention};
 
-use crate::layers::linear::{linear_backward, linear_forward};
+use crate::layers::linear::{linear_backward, linear_forward, WeightGrads};
 use dl_core::ops::attention::{HeadDims, ScoreDims};
 use dl_core::ops::matmul::{Batch, Gemm, GemmWorkspace};
 use dl_core::{Backend, Error, Float, Result, Tensor, S2};
@@ -546,9 +546,11 @@ pub fn mha_backward<B: Backend, E: Float>(
         &c.concat,
         w.out_proj_weight,
         dy,
-        Some(&mut ws.dconcat),
-        g.out_proj_weight,
-        Some(g.out_proj_bias),
+        WeightGrads {
+            dx: Some(&mut ws.dconcat),
+            dw: g.out_proj_weight,
+            db: Some(g.out_proj_bias),
+        },
         rows,
         dm,
         dm,
@@ -581,9 +583,11 @@ pub fn mha_backward<B: Backend, E: Float>(
         x,
         w.in_proj_weight,
         &ws.dqkv,
-        dx,
-        g.in_proj_weight,
-        Some(g.in_proj_bias),
+        WeightGrads {
+            dx,
+            dw: g.in_proj_weight,
+            db: Some(g.in_proj_bias),
+        },
         rows,
         dm,
         3 * dm,
