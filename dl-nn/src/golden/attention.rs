@@ -9,11 +9,12 @@
 
 use super::{Case, GTensor};
 use crate::layers::attention::{
-    mha_backward, mha_forward, sdpa_backward, sdpa_forward, AttnMask, MhaCache, MhaDims, MhaGrads, MhaWeights,
-    MhaWorkspace, SdpaDims,
+    mha_backward, mha_forward, sdpa_forward_backward, AttnMask, MhaCache, MhaDims, MhaGrads, MhaWeights, MhaWorkspace,
+    SdpaDims,
 };
 use crate::layers::batchnorm::batchnorm_forward;
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
+use crate::layers::linear::WeightGrads;
 use dl_core::ops::axpy::AxpyKernel;
 use dl_core::ops::batchnorm::{BatchNormConfig, BatchNormKernel, NormBwd, NormDims, NormFwd};
 use dl_core::ops::binary::{BinaryDims, BinaryKernel, BinaryOp};
@@ -78,22 +79,14 @@ fn sdpa(case: &Case) -> Result<Results, String> {
     if dy.shape != [b, tq, dv] {
         return Err(format!("grad_out shape {:?}, expected {:?}", dy.shape, [b, tq, dv]));
     }
-    let (mut p, mut out) = (vec![], vec![]);
-    sdpa_forward(&Cpu, &mut GemmWorkspace::new(), dims, &qv, &kv, &vv, &mut p, &mut out);
-    let (mut dp, mut dq, mut dk, mut dvv) = (vec![], vec![], vec![], vec![]);
-    sdpa_backward(
+    let (mut dq, mut dk, mut dvv) = (vec![], vec![], vec![]);
+    let out = sdpa_forward_backward(
         &Cpu,
         &mut GemmWorkspace::new(),
         dims,
-        &qv,
-        &kv,
-        &vv,
-        &p,
+        [&qv, &kv, &vv],
         &dy.f32(),
-        &mut dp,
-        &mut dq,
-        &mut dk,
-        &mut dvv,
+        [&mut dq, &mut dk, &mut dvv],
     );
     Ok(vec![("output", out), ("grad_q", dq), ("grad_k", dk), ("grad_v", dvv)])
 }
@@ -284,9 +277,11 @@ impl Stage {
             &x.to_vec(),
             &self.w,
             &dconv,
-            Some(&mut dx),
-            &mut dw,
-            self.b.as_ref().map(|_| &mut dcb),
+            WeightGrads {
+                dx: Some(&mut dx),
+                dw: &mut dw,
+                db: self.b.as_ref().map(|_| &mut dcb),
+            },
             d,
             ws,
             &mut GemmWorkspace::new(),

@@ -1,7 +1,7 @@
 //! Golden cases of kind `linear`.
 
 use super::Case;
-use crate::layers::linear::{linear_backward, linear_forward};
+use crate::layers::linear::{linear_backward, linear_forward, WeightGrads};
 use dl_core::Cpu;
 use dl_core::GemmWorkspace;
 
@@ -41,9 +41,11 @@ pub(super) fn run(case: &Case) -> Result<(), String> {
         &xv,
         &wv,
         &dy,
-        Some(&mut dx),
-        &mut dw,
-        bias.as_ref().map(|_| &mut db),
+        WeightGrads {
+            dx: Some(&mut dx),
+            dw: &mut dw,
+            db: bias.as_ref().map(|_| &mut db),
+        },
         n,
         in_f,
         out_f,

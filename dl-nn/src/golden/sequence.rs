@@ -8,6 +8,7 @@
 
 use super::Case;
 use crate::layers::conv1d::{conv1d_backward, conv1d_forward};
+use crate::layers::linear::WeightGrads;
 use crate::layers::rnn::{rnn_backward, rnn_forward, RnnCache, RnnDims};
 use dl_core::ops::conv1d::Conv1dDims;
 use dl_core::ops::embedding::EmbeddingKernel;
@@ -87,7 +88,12 @@ fn conv1d(case: &Case) -> Result<Results, String> {
     conv1d_forward(&Cpu, &xv, &wv, Some(&bv), &mut y, d).map_err(|e| e.to_string())?;
     let dy = case.t("grad_out")?.f32();
     let (mut dx, mut dw, mut db) = (vec![], vec![0f32; d.w_len()], vec![0f32; d.c_out]);
-    conv1d_backward(&Cpu, &xv, &wv, &dy, Some(&mut dx), &mut dw, Some(&mut db), d).map_err(|e| e.to_string())?;
+    let grads = WeightGrads {
+        dx: Some(&mut dx),
+        dw: &mut dw,
+        db: Some(&mut db),
+    };
+    conv1d_backward(&Cpu, &xv, &wv, &dy, grads, d).map_err(|e| e.to_string())?;
     Ok(vec![
         ("output".into(), y),
         ("grad_input".into(), dx),

@@ -13,6 +13,7 @@ use super::expect_len;
 use super::Case;
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
 use crate::layers::flatten::{flatten_backward, flatten_forward};
+use crate::layers::linear::WeightGrads;
 use dl_core::ops::conv2d::Conv2dDims;
 use dl_core::ops::pool2d::{Pool2dDims, Pool2dKernel};
 use dl_core::Cpu;
@@ -127,9 +128,11 @@ fn conv2d(case: &Case) -> Result<Results, String> {
         &x,
         &wv,
         &dy,
-        Some(&mut dx),
-        &mut dw,
-        dbo,
+        WeightGrads {
+            dx: Some(&mut dx),
+            dw: &mut dw,
+            db: dbo,
+        },
         d,
         &mut ws,
         &mut GemmWorkspace::new(),

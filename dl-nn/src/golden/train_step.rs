@@ -13,7 +13,7 @@
 use super::loss_optim::Params;
 use super::Case;
 use crate::layers::conv2d::{conv2d_backward, conv2d_forward};
-use crate::layers::linear::{linear_backward, linear_forward};
+use crate::layers::linear::{linear_backward, linear_forward, WeightGrads};
 use crate::loss::cross_entropy::{cross_entropy_flat, labels_to_idx};
 use crate::optim::{Optimizer, Sgd};
 use dl_core::ops::conv2d::Conv2dDims;
@@ -254,9 +254,11 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
                     xin,
                     &pw.value,
                     &dy,
-                    need_dx.then_some(&mut dx),
-                    &mut pw.grad,
-                    Some(&mut pb.grad),
+                    WeightGrads {
+                        dx: need_dx.then_some(&mut dx),
+                        dw: &mut pw.grad,
+                        db: Some(&mut pb.grad),
+                    },
                     n,
                     *in_f,
                     *out_f,
@@ -272,9 +274,11 @@ pub fn run_on<B: Backend>(dev: &B, case: &Case) -> Result<(), String> {
                     xin,
                     &pw.value,
                     &dy,
-                    need_dx.then_some(&mut dx),
-                    &mut pw.grad,
-                    db.as_mut(),
+                    WeightGrads {
+                        dx: need_dx.then_some(&mut dx),
+                        dw: &mut pw.grad,
+                        db: db.as_mut(),
+                    },
                     *d,
                     &mut ws,
                     &mut GemmWorkspace::new(),

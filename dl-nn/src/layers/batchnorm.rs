@@ -13,10 +13,10 @@
 //! `num_batches_tracked` counter is not kept: it only matters for
 //! `momentum=None`).
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::Module;
 use dl_core::init::Init;
 use dl_core::ops::batchnorm::{BatchNormConfig, NormBwd, NormDims, NormFwd, RunningStats};
-use dl_core::{Backend, Cpu, Float, Param, Tensor, S1, S3};
+use dl_core::{Backend, Cpu, Float, Param, Shape, Tensor, S1, S3};
 
 /// Forward on flat buffers `[outer, channels, inner]` (`bufs`: input,
 /// weight and bias; output and the per-channel `mean`/`rstd` used, for the
@@ -87,7 +87,17 @@ macro_rules! batchnorm_layer {
                 self.training
             }
 
-            fn run_forward_train(&mut self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims, cache: &mut BatchNormCache<B, E>) {
+            fn norm_cache(dev: &B) -> BatchNormCache<B, E> {
+                BatchNormCache {
+                    mean: dev.zeros(0),
+                    rstd: dev.zeros(0),
+                    training: true,
+                }
+            }
+
+            fn norm_forward_train<S: Shape>(&mut self, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>, cache: &mut BatchNormCache<B, E>) {
+                y.set_batch(x.batch());
+                let (d, x, y) = (dims::<C, S>(x.batch()), x.buf(), y.buf_mut());
                 cache.training = self.training;
                 let dev = self.weight.dev.clone();
                 let bufs = NormFwd {
@@ -102,7 +112,9 @@ macro_rules! batchnorm_layer {
                 batchnorm_forward(&dev, d, self.config, self.training, &mut rm.value, &mut rv.value, bufs);
             }
 
-            fn run_forward_eval(&self, x: &B::Buf<E>, y: &mut B::Buf<E>, d: NormDims) {
+            fn norm_forward<S: Shape>(&self, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>) {
+                y.set_batch(x.batch());
+                let (d, x, y) = (dims::<C, S>(x.batch()), x.buf(), y.buf_mut());
                 let dev = &self.weight.dev;
                 let (mut m, mut r) = (dev.zeros(0), dev.zeros(0));
                 let running = RunningStats::Use {
@@ -120,20 +132,8 @@ macro_rules! batchnorm_layer {
                 dev.batchnorm_forward(d, self.config, running, bufs);
             }
 
-            fn run_backward(&mut self, x: &B::Buf<E>, dy: &B::Buf<E>, dx: &mut B::Buf<E>, d: NormDims, cache: &BatchNormCache<B, E>) {
-                let dev = self.weight.dev.clone();
-                let w = self.weight.raw_mut();
-                let bufs = NormBwd {
-                    x,
-                    gamma: &w.value,
-                    mean: &cache.mean,
-                    rstd: &cache.rstd,
-                    dy,
-                    dx,
-                    dgamma: &mut w.grad,
-                    dbeta: &mut self.bias.raw_mut().grad,
-                };
-                dev.batchnorm_backward(d, cache.training, bufs);
+            fn norm_backward<S: Shape>(dev: &B, n: usize, cache: &BatchNormCache<B, E>, bufs: NormBwd<'_, B::Buf<E>>) {
+                dev.batchnorm_backward(dims::<C, S>(n), cache.training, bufs);
             }
         }
 
@@ -165,76 +165,24 @@ batchnorm_layer!(
     BatchNorm2d
 );
 
-/// An empty cache.
-fn new_bn_cache<B: Backend, E: Float>(dev: &B) -> BatchNormCache<B, E> {
-    BatchNormCache {
-        mean: dev.zeros(0),
-        rstd: dev.zeros(0),
-        training: true,
-    }
-}
-
-/// Implements `OutputShape` and `Layer` of a batch-norm layer on `$shape`
-/// (generic over `C` and the const dimensions `$d`), whose runtime
-/// dimensions are `$dims` of the batch size.
-macro_rules! batchnorm_impl {
-    ($name:ident, [$($d:ident),*], $shape:ty, $dims:expr) => {
-        impl<const C: usize, $(const $d: usize,)* B: Backend, E: Float> OutputShape<$shape> for $name<C, B, E> {
-            type Out = $shape;
-        }
-
-        impl<const C: usize, $(const $d: usize,)* B: Backend, E: Float> Layer<$shape, $shape, B, E> for $name<C, B, E> {
-            type Cache = BatchNormCache<B, E>;
-
-            fn new_cache(dev: &B) -> Self::Cache {
-                new_bn_cache(dev)
-            }
-            fn forward_into(&self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>) {
-                out.set_batch(x.batch());
-                self.run_forward_eval(x.buf(), out.buf_mut(), $dims(x.batch()));
-            }
-            fn forward_train_into(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
-                out.set_batch(x.batch());
-                self.run_forward_train(x.buf(), out.buf_mut(), $dims(x.batch()), cache);
-            }
-            fn backward_into(
-                &mut self,
-                x: &Tensor<$shape, B, E>,
-                _out: &Tensor<$shape, B, E>,
-                cache: &mut Self::Cache,
-                dy: &Tensor<$shape, B, E>,
-                dx: &mut Tensor<$shape, B, E>,
-            ) {
-                dx.set_batch(x.batch());
-                self.run_backward(x.buf(), dy.buf(), dx.buf_mut(), $dims(x.batch()), cache);
-            }
-        }
-    };
-}
-
-fn dims1<const C: usize>(n: usize) -> NormDims {
+/// The runtime dimensions of a batch of `n` samples of shape `S`, whose
+/// first axis holds the `C` channels: `[n, C, the rest]`.
+fn dims<const C: usize, S: Shape>(n: usize) -> NormDims {
     NormDims {
         outer: n,
         channels: C,
-        inner: 1,
+        inner: S::NUMEL / C.max(1),
     }
 }
 
-fn dims2<const C: usize, const H: usize, const W: usize>(n: usize) -> NormDims {
-    NormDims {
-        outer: n,
-        channels: C,
-        inner: H * W,
-    }
-}
-
-batchnorm_impl!(BatchNorm1d, [], S1<C>, dims1::<C>);
-batchnorm_impl!(BatchNorm2d, [H, W], S3<C, H, W>, dims2::<C, H, W>);
+super::norm_layer_impl!([const C: usize] BatchNorm1d<C, B, E>: S1<C>, BatchNormCache<B, E>);
+super::norm_layer_impl!([const C: usize, const H: usize, const W: usize] BatchNorm2d<C, B, E>: S3<C, H, W>, BatchNormCache<B, E>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, state_dict};
+    use crate::module::Layer;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 

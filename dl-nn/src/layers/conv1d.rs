@@ -7,6 +7,7 @@
 //! default initialisation (`U(-1/sqrt(fan_in), 1/sqrt(fan_in))` with
 //! `fan_in = IN_C * K`, for both).
 
+use super::linear::WeightGrads;
 use crate::module::{Layer, Module};
 use dl_core::init::Init;
 use dl_core::ops::conv1d::Conv1dDims;
@@ -60,11 +61,10 @@ pub fn conv1d_backward<B: Backend, E: Float>(
     x: &B::Buf<E>,
     w: &B::Buf<E>,
     dy: &B::Buf<E>,
-    dx: Option<&mut B::Buf<E>>,
-    dw: &mut B::Buf<E>,
-    db: Option<&mut B::Buf<E>>,
+    grads: WeightGrads<'_, B, E>,
     d: Conv1dDims,
 ) -> Result<()> {
+    let WeightGrads { dx, dw, db } = grads;
     d.validate()?;
     check_len(dev, x, "input", d.x_len())?;
     check_len(dev, w, "weight", d.w_len())?;
@@ -162,9 +162,11 @@ impl<
             x.buf(),
             &w.value,
             dy.buf(),
-            dx,
-            &mut w.grad,
-            Some(&mut b.grad),
+            WeightGrads {
+                dx,
+                dw: &mut w.grad,
+                db: Some(&mut b.grad),
+            },
             d,
         )
         .expect(INVARIANT);

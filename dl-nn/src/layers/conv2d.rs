@@ -6,6 +6,7 @@
 //! default initialisation (`U(-1/sqrt(fan_in), 1/sqrt(fan_in))` with
 //! `fan_in = IN_C * K * K`, for both).
 
+use super::linear::WeightGrads;
 use crate::module::{Layer, Module};
 use dl_core::init::Init;
 use dl_core::ops::conv2d::Conv2dDims;
@@ -74,13 +75,12 @@ pub fn conv2d_backward<B: Backend, E: Float>(
     x: &B::Buf<E>,
     w: &B::Buf<E>,
     dy: &B::Buf<E>,
-    dx: Option<&mut B::Buf<E>>,
-    dw: &mut B::Buf<E>,
-    db: Option<&mut B::Buf<E>>,
+    grads: WeightGrads<'_, B, E>,
     dims: Conv2dDims,
     workspace: &mut B::Buf<E>,
     gemm: &mut GemmWorkspace,
 ) -> Result<()> {
+    let WeightGrads { dx, dw, db } = grads;
     let d = dims;
     d.validate()?;
     check_len(dev, x, "input", &[d.c_in, d.h, d.w], d.n)?;
@@ -189,9 +189,11 @@ impl<
             x.buf(),
             &w.value,
             dy.buf(),
-            dx,
-            &mut w.grad,
-            Some(&mut b.grad),
+            WeightGrads {
+                dx,
+                dw: &mut w.grad,
+                db: Some(&mut b.grad),
+            },
             d,
             &mut cache.workspace,
             &mut cache.gemm,
@@ -435,9 +437,11 @@ mod tests {
             &x,
             &w,
             &y,
-            None,
-            &mut dw,
-            None,
+            WeightGrads {
+                dx: None,
+                dw: &mut dw,
+                db: None,
+            },
             d,
             &mut ws,
             &mut GemmWorkspace::new(),

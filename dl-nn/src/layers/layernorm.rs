@@ -4,10 +4,33 @@
 //! **PyTorch equivalent**: `nn.LayerNorm(D)` (eps 1e-5, elementwise affine);
 //! state_dict names `weight`, `bias`.
 
-use crate::module::{Layer, Module, OutputShape};
+use crate::module::Module;
 use dl_core::init::Init;
 use dl_core::ops::layernorm::{NormBwd, NormFwd};
 use dl_core::{Backend, Cpu, Float, Param, Shape, Tensor, S1, S2, S3};
+
+/// The backward buffers of a norm layer (layer or batch norm): its input,
+/// the output gradient and the input gradient (resized to the batch), the
+/// gradients of its `weight` and `bias`, and the forward's statistics.
+#[allow(clippy::type_complexity)]
+pub(crate) fn norm_bwd<'a, S: Shape, const N: usize, B: Backend, E: Float>(
+    (x, dy, dx): (&'a Tensor<S, B, E>, &'a Tensor<S, B, E>, &'a mut Tensor<S, B, E>),
+    (weight, bias): (&'a mut Param<S1<N>, B, E>, &'a mut Param<S1<N>, B, E>),
+    (mean, rstd): (&'a B::Buf<E>, &'a B::Buf<E>),
+) -> NormBwd<'a, B::Buf<E>> {
+    dx.set_batch(x.batch());
+    let w = weight.raw_mut();
+    NormBwd {
+        x: x.buf(),
+        gamma: &w.value,
+        mean,
+        rstd,
+        dy: dy.buf(),
+        dx: dx.buf_mut(),
+        dgamma: &mut w.grad,
+        dbeta: &mut bias.raw_mut().grad,
+    }
+}
 
 /// Layer normalisation of the last dimension `D`, on `S1<D>`, `S2<T, D>`
 /// and `S3<A, B, D>`.
@@ -43,7 +66,21 @@ pub struct LayerNormCache<B: Backend, E: Float> {
 }
 
 impl<const D: usize, B: Backend, E: Float> LayerNorm<D, B, E> {
-    fn fwd<S: Shape>(&self, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>, cache: &mut LayerNormCache<B, E>) {
+    fn norm_cache(dev: &B) -> LayerNormCache<B, E> {
+        LayerNormCache {
+            mean: dev.zeros(0),
+            rstd: dev.zeros(0),
+        }
+    }
+    fn norm_forward<S: Shape>(&self, x: &Tensor<S, B, E>, y: &mut Tensor<S, B, E>) {
+        self.norm_forward_train(x, y, &mut Self::norm_cache(x.device()));
+    }
+    fn norm_forward_train<S: Shape>(
+        &self,
+        x: &Tensor<S, B, E>,
+        y: &mut Tensor<S, B, E>,
+        cache: &mut LayerNormCache<B, E>,
+    ) {
         y.set_batch(x.batch());
         let rows = x.len() / D.max(1);
         let bufs = NormFwd {
@@ -56,74 +93,20 @@ impl<const D: usize, B: Backend, E: Float> LayerNorm<D, B, E> {
         };
         x.device().layernorm_forward(rows, D, self.eps, bufs);
     }
-    fn bwd<S: Shape>(
-        &mut self,
-        x: &Tensor<S, B, E>,
-        cache: &mut LayerNormCache<B, E>,
-        dy: &Tensor<S, B, E>,
-        dx: &mut Tensor<S, B, E>,
-    ) {
-        dx.set_batch(x.batch());
-        let rows = x.len() / D.max(1);
-        let w = self.weight.raw_mut();
-        let bufs = NormBwd {
-            x: x.buf(),
-            gamma: &w.value,
-            mean: &cache.mean,
-            rstd: &cache.rstd,
-            dy: dy.buf(),
-            dx: dx.buf_mut(),
-            dgamma: &mut w.grad,
-            dbeta: &mut self.bias.raw_mut().grad,
-        };
-        x.device().layernorm_backward(rows, D, bufs);
+    fn norm_backward<S: Shape>(dev: &B, n: usize, _cache: &LayerNormCache<B, E>, bufs: NormBwd<'_, B::Buf<E>>) {
+        dev.layernorm_backward(n * S::NUMEL / D.max(1), D, bufs);
     }
 }
 
-macro_rules! layernorm_impl {
-    ([$($c:ident),*], $shape:ty) => {
-        impl<$(const $c: usize,)* const D: usize, B: Backend, E: Float> OutputShape<$shape> for LayerNorm<D, B, E> {
-            type Out = $shape;
-        }
-
-        impl<$(const $c: usize,)* const D: usize, B: Backend, E: Float> Layer<$shape, $shape, B, E> for LayerNorm<D, B, E> {
-            type Cache = LayerNormCache<B, E>;
-
-            fn new_cache(dev: &B) -> Self::Cache {
-                LayerNormCache {
-                    mean: dev.zeros(0),
-                    rstd: dev.zeros(0),
-                }
-            }
-            fn forward_into(&self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>) {
-                let mut cache = <Self as Layer<$shape, $shape, B, E>>::new_cache(x.device());
-                self.fwd(x, out, &mut cache);
-            }
-            fn forward_train_into(&mut self, x: &Tensor<$shape, B, E>, out: &mut Tensor<$shape, B, E>, cache: &mut Self::Cache) {
-                self.fwd(x, out, cache);
-            }
-            fn backward_into(
-                &mut self,
-                x: &Tensor<$shape, B, E>,
-                _out: &Tensor<$shape, B, E>,
-                cache: &mut Self::Cache,
-                dy: &Tensor<$shape, B, E>,
-                dx: &mut Tensor<$shape, B, E>,
-            ) {
-                self.bwd(x, cache, dy, dx);
-            }
-        }
-    };
-}
-
-layernorm_impl!([], S1<D>);
-layernorm_impl!([T], S2<T, D>);
-layernorm_impl!([A, A2], S3<A, A2, D>);
+super::norm_layer_impl!([const D: usize] LayerNorm<D, B, E>: S1<D>, LayerNormCache<B, E>);
+super::norm_layer_impl!([const T: usize, const D: usize] LayerNorm<D, B, E>: S2<T, D>, LayerNormCache<B, E>);
+super::norm_layer_impl!([const A: usize, const A2: usize, const D: usize] LayerNorm<D, B, E>: S3<A, A2, D>, LayerNormCache<B, E>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layers::test_util::{check_layer, randomise, state_dict};
+    use crate::module::Layer;
     #[allow(unused_imports)]
     use dl_core::{ParamKind, RawParam, Rng};
 

@@ -34,6 +34,18 @@ pub fn linear_forward<B: Backend, E: Float>(
     }
 }
 
+/// The gradient outputs of a weight layer's backward on flat buffers
+/// ([`linear_backward`], [`conv1d_backward`](super::conv1d::conv1d_backward),
+/// [`conv2d_backward`](super::conv2d::conv2d_backward)).
+pub struct WeightGrads<'a, B: Backend, E: Float> {
+    /// The input gradient, written (resized) when given.
+    pub dx: Option<&'a mut B::Buf<E>>,
+    /// The weight gradient, accumulated (`+=`).
+    pub dw: &'a mut B::Buf<E>,
+    /// The bias gradient, accumulated when given (a layer with a bias).
+    pub db: Option<&'a mut B::Buf<E>>,
+}
+
 /// Backward on flat buffers: accumulates `dW += dy^T x` and `db += sum(dy)`;
 /// writes `dx = dy W` when `dx` is given (it must hold `n * in` elements).
 /// `ws` is the GEMM's packing memory (keep it and reuse it).
@@ -44,13 +56,12 @@ pub fn linear_backward<B: Backend, E: Float>(
     x: &B::Buf<E>,
     w: &B::Buf<E>,
     dy: &B::Buf<E>,
-    dx: Option<&mut B::Buf<E>>,
-    dw: &mut B::Buf<E>,
-    db: Option<&mut B::Buf<E>>,
+    grads: WeightGrads<'_, B, E>,
     n: usize,
     in_f: usize,
     out_f: usize,
 ) {
+    let WeightGrads { dx, dw, db } = grads;
     dev.gemm_ws(ws, Gemm::new(out_f, in_f, n, true, false).accumulate(), dy, x, dw);
     if let Some(db) = db {
         dev.bias_grad(
@@ -120,9 +131,11 @@ impl<const IN: usize, const OUT: usize, B: Backend, E: Float> Linear<IN, OUT, B,
             x,
             &w.value,
             dy,
-            dx,
-            &mut w.grad,
-            Some(&mut self.bias.raw_mut().grad),
+            WeightGrads {
+                dx,
+                dw: &mut w.grad,
+                db: Some(&mut self.bias.raw_mut().grad),
+            },
             rows,
             IN,
             OUT,

@@ -42,6 +42,56 @@ macro_rules! cacheless_layer {
 }
 pub(crate) use cacheless_layer;
 
+/// Implements `OutputShape<$shape> = $shape` and `Layer<$shape, $shape>`
+/// (cache `$cache`, with the forward's `mean` and `rstd`) for a
+/// normalisation layer `$ty` with a `weight` and a `bias`, from its inherent
+/// `norm_cache`, `norm_forward` (inference), `norm_forward_train` and
+/// `norm_backward` (the kernel on the backward's buffers), which are
+/// generic over the shape. The generic parameters in brackets are those
+/// besides `B` and `E`.
+macro_rules! norm_layer_impl {
+    ([$($g:tt)*] $ty:ty: $shape:ty, $cache:ty) => {
+        impl<$($g)*, B: ::dl_core::Backend, E: ::dl_core::Float> $crate::module::OutputShape<$shape> for $ty {
+            type Out = $shape;
+        }
+
+        impl<$($g)*, B: ::dl_core::Backend, E: ::dl_core::Float> $crate::module::Layer<$shape, $shape, B, E> for $ty {
+            type Cache = $cache;
+
+            fn new_cache(dev: &B) -> $cache {
+                Self::norm_cache(dev)
+            }
+            fn forward_into(&self, x: &::dl_core::Tensor<$shape, B, E>, out: &mut ::dl_core::Tensor<$shape, B, E>) {
+                self.norm_forward(x, out);
+            }
+            fn forward_train_into(
+                &mut self,
+                x: &::dl_core::Tensor<$shape, B, E>,
+                out: &mut ::dl_core::Tensor<$shape, B, E>,
+                cache: &mut $cache,
+            ) {
+                self.norm_forward_train(x, out, cache);
+            }
+            fn backward_into(
+                &mut self,
+                x: &::dl_core::Tensor<$shape, B, E>,
+                _out: &::dl_core::Tensor<$shape, B, E>,
+                cache: &mut $cache,
+                dy: &::dl_core::Tensor<$shape, B, E>,
+                dx: &mut ::dl_core::Tensor<$shape, B, E>,
+            ) {
+                let bufs = $crate::layers::layernorm::norm_bwd(
+                    (x, dy, dx),
+                    (&mut self.weight, &mut self.bias),
+                    (&cache.mean, &cache.rstd),
+                );
+                Self::norm_backward::<$shape>(x.device(), x.batch(), cache, bufs);
+            }
+        }
+    };
+}
+pub(crate) use norm_layer_impl;
+
 pub mod activation;
 pub mod attention;
 pub mod batchnorm;

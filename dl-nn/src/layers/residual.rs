@@ -301,68 +301,13 @@ mod tests {
     use crate::layers::test_util::{check_layer, randomise, state_dict};
     use crate::layers::{LayerNorm, Linear, Tanh};
     use dl_core::ops::util::testing::assert_close;
-    use dl_core::{GemmWorkspace, ParamKind, S1, S2};
+    use dl_core::{ParamKind, S1, S2};
     #[allow(unused_imports)]
     use dl_core::{RawParam, Rng};
 
     /// A hand-written block: `fc2(tanh(fc1(x)))`, `S1<D>` -> `S1<O>`.
-    #[derive(Clone, Debug, Module)]
-    #[module(crate = crate)]
-    struct Mlp<const D: usize, const H: usize, const O: usize, B: Backend = Cpu, E: Float = f64> {
-        fc1: Linear<D, H, B, E>,
-        act: Tanh<B, E>,
-        fc2: Linear<H, O, B, E>,
-    }
-
-    #[derive(Debug)]
-    struct MlpCache<const H: usize> {
-        h: Tensor<S1<H>, Cpu, f64>,
-        a: Tensor<S1<H>, Cpu, f64>,
-        fc1: GemmWorkspace,
-        fc2: GemmWorkspace,
-    }
-
-    impl<const D: usize, const H: usize, const O: usize> OutputShape<S1<D>> for Mlp<D, H, O> {
-        type Out = S1<O>;
-    }
-
-    impl<const D: usize, const H: usize, const O: usize> Layer<S1<D>, S1<O>, Cpu, f64> for Mlp<D, H, O> {
-        type Cache = MlpCache<H>;
-        fn new_cache(dev: &Cpu) -> MlpCache<H> {
-            MlpCache {
-                h: Tensor::empty(dev),
-                a: Tensor::empty(dev),
-                fc1: GemmWorkspace::new(),
-                fc2: GemmWorkspace::new(),
-            }
-        }
-        fn forward_into(&self, x: &Tensor<S1<D>, Cpu, f64>, out: &mut Tensor<S1<O>, Cpu, f64>) {
-            *out = self.fc2.forward(&self.act.forward(&self.fc1.forward(x)));
-        }
-        fn forward_train_into(
-            &mut self,
-            x: &Tensor<S1<D>, Cpu, f64>,
-            out: &mut Tensor<S1<O>, Cpu, f64>,
-            c: &mut MlpCache<H>,
-        ) {
-            self.fc1.forward_train_into(x, &mut c.h, &mut c.fc1);
-            self.act.forward_train_into(&c.h, &mut c.a, &mut ());
-            self.fc2.forward_train_into(&c.a, out, &mut c.fc2);
-        }
-        fn backward_into(
-            &mut self,
-            x: &Tensor<S1<D>, Cpu, f64>,
-            out: &Tensor<S1<O>, Cpu, f64>,
-            c: &mut MlpCache<H>,
-            dy: &Tensor<S1<O>, Cpu, f64>,
-            dx: &mut Tensor<S1<D>, Cpu, f64>,
-        ) {
-            let (mut da, mut dh) = (Tensor::empty(&Cpu), Tensor::empty(&Cpu));
-            self.fc2.backward_into(&c.a, out, &mut c.fc2, dy, &mut da);
-            self.act.backward_into(&c.h, &c.a, &mut (), &da, &mut dh);
-            self.fc1.backward_into(x, &c.h, &mut c.fc1, &dh, dx);
-        }
-    }
+    type Mlp<const D: usize, const H: usize, const O: usize> =
+        crate::train::test_util::Mlp<D, H, O, Cpu, f64, Tanh<Cpu, f64>>;
 
     #[test]
     fn residual_adds_the_input() {

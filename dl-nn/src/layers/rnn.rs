@@ -26,7 +26,7 @@
 //! `[G*H]`, in that order, so PyTorch checkpoints load by name. All are
 //! initialised `U(-1/sqrt(H), 1/sqrt(H))`, as PyTorch does.
 
-use crate::layers::linear::{linear_backward, linear_forward};
+use crate::layers::linear::{linear_backward, linear_forward, WeightGrads};
 use crate::module::{Layer, Module, OutputShape};
 use dl_core::init::Init;
 use dl_core::ops::bias::BiasDims;
@@ -424,44 +424,20 @@ pub fn rnn_backward<B: Backend, E: Float>(
             // dW_ih, db_ih and the input gradient from the input projection.
             let (wih, rest) = p.split_at_mut(1);
             let wih = &mut wih[0];
-            match (dir, dx_l.as_deref_mut()) {
-                (0, dxl) => linear_backward(
-                    dev,
-                    gemm,
-                    input,
-                    &wih.value,
-                    dg,
-                    dxl,
-                    &mut wih.grad,
-                    Some(&mut rest[1].grad),
-                    n * t,
-                    in_f,
-                    gh,
-                ),
-                (_, dxl) => {
-                    linear_backward(
-                        dev,
-                        gemm,
-                        input,
-                        &wih.value,
-                        dg,
-                        None,
-                        &mut wih.grad,
-                        Some(&mut rest[1].grad),
-                        n * t,
-                        in_f,
-                        gh,
-                    );
-                    if let Some(dxl) = dxl {
-                        dev.gemm_ws(
-                            gemm,
-                            Gemm::new(n * t, in_f, gh, false, false).accumulate(),
-                            dg,
-                            &wih.value,
-                            dxl,
-                        );
-                    }
-                }
+            // The first direction writes the input gradient, the second adds to it.
+            let (dx_write, dx_add) = match dir {
+                0 => (dx_l.as_deref_mut(), None),
+                _ => (None, dx_l.as_deref_mut()),
+            };
+            let grads = WeightGrads {
+                dx: dx_write,
+                dw: &mut wih.grad,
+                db: Some(&mut rest[1].grad),
+            };
+            linear_backward(dev, gemm, input, &wih.value, dg, grads, n * t, in_f, gh);
+            if let Some(dxl) = dx_add {
+                let g = Gemm::new(n * t, in_f, gh, false, false).accumulate();
+                dev.gemm_ws(gemm, g, dg, &wih.value, dxl);
             }
         }
         if l > 0 {

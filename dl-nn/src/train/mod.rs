@@ -40,7 +40,7 @@ mod target;
 mod target_tests;
 mod teacher;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 #[cfg(test)]
 mod tests;
 

@@ -10,12 +10,14 @@ use crate::summary::Summary;
 use dl_core::{Backend, Cpu, Float, GemmWorkspace, Rng, Tensor, S1};
 use std::cell::Cell;
 
-/// `Linear<I, H> -> ReLU -> Linear<H, C>`, counting forward passes per mode.
-#[derive(Module)]
+/// `Linear<I, H> -> A -> Linear<H, C>` (`A` an activation: ReLU, or a
+/// smooth one for gradient checks), counting forward passes per mode.
+#[derive(Clone, Debug, Module)]
 #[module(crate = crate)]
-pub(crate) struct Mlp<const I: usize, const H: usize, const C: usize, B: Backend = Cpu, E: Float = f32> {
+pub(crate) struct Mlp<const I: usize, const H: usize, const C: usize, B: Backend = Cpu, E: Float = f32, A = ReLU<B, E>>
+{
     pub fc1: Linear<I, H, B, E>,
-    pub act: ReLU<B, E>,
+    pub act: A,
     pub fc2: Linear<H, C, B, E>,
     #[training]
     pub training: bool,
@@ -30,6 +32,7 @@ pub(crate) struct Mlp<const I: usize, const H: usize, const C: usize, B: Backend
     dh: Tensor<S1<H>, B, E>,
 }
 
+#[derive(Debug)]
 pub(crate) struct MlpCache<const H: usize, B: Backend, E: Float> {
     h: Tensor<S1<H>, B, E>,
     a: Tensor<S1<H>, B, E>,
@@ -37,12 +40,16 @@ pub(crate) struct MlpCache<const H: usize, B: Backend, E: Float> {
     fc2: GemmWorkspace,
 }
 
-impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> OutputShape<S1<I>> for Mlp<I, H, C, B, E> {
+impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float, A> OutputShape<S1<I>>
+    for Mlp<I, H, C, B, E, A>
+{
     type Out = S1<C>;
 }
 
-impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer<S1<I>, S1<C>, B, E>
-    for Mlp<I, H, C, B, E>
+impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float, A> Layer<S1<I>, S1<C>, B, E>
+    for Mlp<I, H, C, B, E, A>
+where
+    A: Layer<S1<H>, S1<H>, B, E, Cache = ()>,
 {
     type Cache = MlpCache<H, B, E>;
     fn new_cache(dev: &B) -> Self::Cache {
@@ -80,7 +87,10 @@ impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Layer
     }
 }
 
-impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float> Network<B, E> for Mlp<I, H, C, B, E> {
+impl<const I: usize, const H: usize, const C: usize, B: Backend, E: Float, A> Network<B, E> for Mlp<I, H, C, B, E, A>
+where
+    A: Layer<S1<H>, S1<H>, B, E, Cache = ()>,
+{
     type Input = S1<I>;
     type Output = S1<C>;
     fn summary() -> &'static Summary {

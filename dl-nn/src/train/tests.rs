@@ -22,6 +22,10 @@ fn train_set() -> Arc<Blobs> {
 fn test_set() -> Arc<Blobs> {
     Arc::new(Blobs::new(200, 8, 4, 0.7, 2))
 }
+/// The training and test sets and a network (seed 0).
+fn setup() -> (Arc<Blobs>, Arc<Blobs>, Net) {
+    (train_set(), test_set(), net(0))
+}
 fn cfg<'a>(lr: f64) -> FitConfig<'a, Net, Sgd, Ce> {
     cfg_with(lr, Ce::default())
 }
@@ -42,8 +46,7 @@ fn params(m: &Net) -> Vec<Vec<f32>> {
 
 #[test]
 fn converges_on_separable_data_and_figures_are_consistent() {
-    let (train, test) = (train_set(), test_set());
-    let mut m = net(0);
+    let (train, test, mut m) = setup();
     let before = m.evaluate(&test, &Ce::default(), 64).unwrap();
     let h = m
         .fit(
@@ -100,8 +103,7 @@ fn train_loss_is_the_sample_weighted_mean() {
 
 #[test]
 fn training_and_evaluation_modes() {
-    let (train, test) = (train_set(), test_set());
-    let mut m = net(0);
+    let (train, test, mut m) = setup();
     // 400 / 64 = 7 steps, 200 / 64 = 4 validation batches, per epoch.
     m.fit(&train, cfg(0.1).epochs(3).batch_size(64).validation(&test))
         .unwrap();
@@ -130,8 +132,7 @@ fn seeded_runs_are_reproducible() {
 
 #[test]
 fn early_stopping_stops() {
-    let (train, test) = (train_set(), test_set());
-    let mut m = net(0);
+    let (train, test, mut m) = setup();
     // lr 0: the validation loss never improves after epoch 0.
     let mut es = EarlyStopping::new(Monitor::ValLoss).patience(2);
     let h = m
@@ -194,10 +195,9 @@ fn recording(saved: &mut Vec<(usize, Vec<Vec<f32>>)>) -> ModelCheckpoint<'_, Net
 
 #[test]
 fn best_model_is_restored() {
-    let (train, test) = (train_set(), test_set());
+    let (train, test, mut m) = setup();
     let mut saved = Vec::new();
     let mut ckpt = recording(&mut saved);
-    let mut m = net(0);
     let h = m
         .fit(&train, wrecked(Ce::default(), &test, 3).callback(&mut ckpt))
         .unwrap();
@@ -234,11 +234,10 @@ fn best_model_is_restored() {
 
 #[test]
 fn best_model_is_saved_with_the_checkpoint_format() {
-    let (train, test) = (train_set(), test_set());
+    let (train, test, mut m) = setup();
     let dir = std::env::temp_dir().join(format!("dl-train-ckpt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("best.safetensors");
-    let mut m = net(0);
     let h = m
         .fit(
             &train,
@@ -257,8 +256,7 @@ fn best_model_is_saved_with_the_checkpoint_format() {
 
 #[test]
 fn a_failing_save_closure_stops_fit() {
-    let (train, test) = (train_set(), test_set());
-    let mut m = net(0);
+    let (train, test, mut m) = setup();
     let ckpt = ModelCheckpoint::new(Monitor::ValAccuracy).on_improve(|_, _: &Net| Err("disk full".into()));
     let e = m
         .fit(&train, cfg(0.1).epochs(2).validation(&test).callback(ckpt))
@@ -341,9 +339,8 @@ fn skip_step_skips_non_finite_steps() {
 
 #[test]
 fn quiet_prints_nothing_and_lines_print_one_per_epoch() {
-    let (train, test) = (train_set(), test_set());
+    let (train, test, mut m) = setup();
     let buf = SharedBuf::default();
-    let mut m = net(0);
     m.fit(
         &train,
         cfg(0.1)
@@ -383,8 +380,7 @@ fn quiet_prints_nothing_and_lines_print_one_per_epoch() {
 
 #[test]
 fn bad_input_gives_typed_errors() {
-    let (train, test) = (train_set(), test_set());
-    let mut m = net(0);
+    let (train, test, mut m) = setup();
     let e = m.fit(&train, cfg(0.1).batch_size(0)).unwrap_err();
     assert!(matches!(e, TrainError::InvalidConfig(_)), "{e}");
     let e = m
@@ -474,8 +470,7 @@ fn train_step_matches_fit() {
 #[test]
 #[cfg(feature = "plot")]
 fn fit_history_plots() {
-    let (train, test) = (train_set(), test_set());
-    let mut m = net(0);
+    let (train, test, mut m) = setup();
     let h = m.fit(&train, cfg(0.2).epochs(3).validation(&test)).unwrap();
     let dir = std::env::temp_dir().join(format!("dl-train-fit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -635,10 +630,9 @@ fn fit_validates_the_optimizer_first() {
 /// (`ModelCheckpoint::restore_best`), instead of leaving the diverged ones.
 #[test]
 fn restore_best_runs_when_fit_fails() {
-    let (train, test) = (train_set(), test_set());
+    let (train, test, mut m) = setup();
     let mut saved = Vec::new();
     let mut ckpt = recording(&mut saved);
-    let mut m = net(0);
     // 13 training and 7 validation calls per epoch: call 45 is step 5 of
     // epoch 2, after the weights were wrecked.
     let loss = Ce::default().nan_loss_at(Some(45));
@@ -727,9 +721,8 @@ fn evaluate_and_predict_refuse_non_finite_outputs() {
 /// `fit`, and the abort path still restores the best weights.
 #[test]
 fn device_faults_are_typed_errors_of_fit() {
-    let (train, test) = (train_set(), test_set());
+    let (train, test, mut m) = setup();
     let mut ckpt = ModelCheckpoint::new(Monitor::ValLoss).restore_best(true);
-    let mut m = net(0);
     let loss = Ce::default().device_fault_at(Some(45));
     let e = m
         .fit(

@@ -26,7 +26,7 @@ mod tests;
 pub use dl_core::ops::attention::AttnMask;
 pub use layer::{AttentionCache, LocalAttention, MultiHeadAttention};
 
-use crate::layers::linear::{linear_backward, linear_forward};
+use crate::layers::linear::{linear_backward, linear_forward, WeightGrads};
 use dl_core::ops::attention::{HeadDims, ScoreDims};
 use dl_core::ops::matmul::{Batch, Gemm, GemmWorkspace};
 use dl_core::{Backend, Error, Float, Result, Tensor, S2};
@@ -147,6 +147,23 @@ pub fn sdpa_backward<B: Backend, E: Float>(
     let mut g = Gemm::new(tk, d.d, tq, true, false);
     g.alpha = scale;
     dev.gemm_batched_ws(ws, g, d.batch(tq * tk, tq * d.d, tk * d.d), dp, q, dk);
+}
+
+/// [`sdpa_forward`] then [`sdpa_backward`] for the output gradient `dout`:
+/// returns the output and writes (overwrites, resizing) `dq`, `dk`, `dv`.
+/// The probabilities and their gradient are this call's scratch.
+pub(crate) fn sdpa_forward_backward<B: Backend, E: Float>(
+    dev: &B,
+    ws: &mut GemmWorkspace,
+    d: SdpaDims,
+    [q, k, v]: [&B::Buf<E>; 3],
+    dout: &B::Buf<E>,
+    [dq, dk, dv]: [&mut B::Buf<E>; 3],
+) -> B::Buf<E> {
+    let (mut p, mut out, mut dp) = (dev.zeros(0), dev.zeros(0), dev.zeros(0));
+    sdpa_forward(dev, ws, d, q, k, v, &mut p, &mut out);
+    sdpa_backward(dev, ws, d, q, k, v, &p, dout, &mut dp, dq, dk, dv);
+    out
 }
 
 /// Options of [`scaled_dot_product_attention`].
@@ -281,24 +298,15 @@ pub fn scaled_dot_product_attention_backward<
         });
     }
     let dev = q.device();
-    let (mut p, mut out, mut dp) = (dev.zeros(0), dev.zeros(0), dev.zeros(0));
-    let mut ws = GemmWorkspace::new();
-    sdpa_forward(dev, &mut ws, d, q.buf(), k.buf(), v.buf(), &mut p, &mut out);
     let n = q.batch();
     let (mut dq, mut dk, mut dv) = (Tensor::zeros(dev, n), Tensor::zeros(dev, n), Tensor::zeros(dev, n));
-    sdpa_backward(
+    sdpa_forward_backward(
         dev,
-        &mut ws,
+        &mut GemmWorkspace::new(),
         d,
-        q.buf(),
-        k.buf(),
-        v.buf(),
-        &p,
+        [q.buf(), k.buf(), v.buf()],
         dout.buf(),
-        &mut dp,
-        dq.buf_mut(),
-        dk.buf_mut(),
-        dv.buf_mut(),
+        [dq.buf_mut(), dk.buf_mut(), dv.buf_mut()],
     );
     Ok((dq, dk, dv))
 }
@@ -538,9 +546,11 @@ pub fn mha_backward<B: Backend, E: Float>(
         &c.concat,
         w.out_proj_weight,
         dy,
-        Some(&mut ws.dconcat),
-        g.out_proj_weight,
-        Some(g.out_proj_bias),
+        WeightGrads {
+            dx: Some(&mut ws.dconcat),
+            dw: g.out_proj_weight,
+            db: Some(g.out_proj_bias),
+        },
         rows,
         dm,
         dm,
@@ -573,9 +583,11 @@ pub fn mha_backward<B: Backend, E: Float>(
         x,
         w.in_proj_weight,
         &ws.dqkv,
-        dx,
-        g.in_proj_weight,
-        Some(g.in_proj_bias),
+        WeightGrads {
+            dx,
+            dw: g.in_proj_weight,
+            db: Some(g.in_proj_bias),
+        },
         rows,
         dm,
         3 * dm,

@@ -83,22 +83,14 @@ fn sdpa_gradient_check_q_k_v() {
             let k = randv(&mut rng, d.count * tk * d.d);
             let v = randv(&mut rng, d.count * tk * d.dv);
             let g: Vec<f64> = (0..d.count * tq * d.dv).map(|i| (i as f64 * 0.61).sin()).collect();
-            let (mut p, mut out) = (vec![], vec![]);
-            sdpa_forward(&Cpu, &mut GemmWorkspace::new(), d, &q, &k, &v, &mut p, &mut out);
-            let (mut dp, mut dq, mut dk, mut dv) = (vec![], vec![], vec![], vec![]);
-            sdpa_backward(
+            let (mut dq, mut dk, mut dv) = (vec![], vec![], vec![]);
+            sdpa_forward_backward(
                 &Cpu,
                 &mut GemmWorkspace::new(),
                 d,
-                &q,
-                &k,
-                &v,
-                &p,
+                [&q, &k, &v],
                 &g,
-                &mut dp,
-                &mut dq,
-                &mut dk,
-                &mut dv,
+                [&mut dq, &mut dk, &mut dv],
             );
             let loss = |q: &[f64], k: &[f64], v: &[f64]| {
                 let (mut p, mut out) = (vec![], vec![]);
