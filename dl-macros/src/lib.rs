@@ -1,10 +1,10 @@
 //! The `#[network]` attribute macro of `dl` (re-exported as
 //! `dl::network` and in `dl::prelude`).
 //!
-//! The pipeline is parse ([`ast`], [`attr`]) -> check shapes ([`kinds`],
-//! [`shape`], [`check`]) -> expand ([`expand`]). Every problem becomes a
+//! The pipeline, in private modules: parse (`ast`, `attr`) -> check shapes
+//! (`kinds`, `shape`, `check`) -> expand (`expand`). Every problem becomes a
 //! `syn::Error` spanned on the field or attribute at fault; all problems of
-//! one declaration are collected in a [`ctxt::Ctxt`] and reported together.
+//! one declaration are collected in a `ctxt::Ctxt` and reported together.
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 

@@ -3,13 +3,13 @@
 //!
 //! | dl | PyTorch |
 //! |---|---|
-//! | [`CrossEntropy`], [`cross_entropy`] | `nn.CrossEntropyLoss(label_smoothing=e)`, `F.cross_entropy` |
+//! | [`CrossEntropy`], [`cross_entropy()`] | `nn.CrossEntropyLoss(label_smoothing=e)`, `F.cross_entropy` |
 //! | [`Mse`], [`mse_loss`] | `nn.MSELoss()`, `F.mse_loss` |
 //! | [`L1Loss`], [`l1_loss`] | `nn.L1Loss()`, `F.l1_loss` |
 //! | [`BceWithLogits`], [`bce_with_logits`] | `nn.BCEWithLogitsLoss()`, `F.binary_cross_entropy_with_logits` |
-//! | [`KlDiv`], [`kl_div`] | `nn.KLDivLoss(reduction="batchmean")`, `F.kl_div` |
+//! | [`KlDiv`], [`kl_div()`] | `nn.KLDivLoss(reduction="batchmean")`, `F.kl_div` |
 //! | [`Distillation`], [`distillation`] | Hinton's distillation loss (`alpha T^2 KL(soft teacher ‖ soft student) + (1 - alpha) CE`) |
-//! | [`accuracy`] | `(logits.argmax(-1) == labels).float().mean()` |
+//! | [`accuracy()`] | `(logits.argmax(-1) == labels).float().mean()` |
 //!
 //! Every loss has three layers: a shape-agnostic `*_flat` function on device
 //! buffers with runtime dimensions (the golden-vector runner calls it), a

@@ -221,11 +221,10 @@ fn draw_panel<DB: DrawingBackend>(
 }
 
 impl History {
-    /// Writes the training curves to a PNG at `path`, [`PLOT_SIZE`] pixels:
+    /// Writes the training curves to a PNG at `path`, 960 x 420 pixels:
     /// loss on the left, accuracy (a run on float targets: its binary
-    /// accuracy or R²) on the right, training in blue
-    /// ([`TRAIN_COLOR`]) and validation in red ([`VAL_COLOR`]), one point
-    /// per epoch. Non-finite figures are left out.
+    /// accuracy or R²) on the right, training in blue and validation in
+    /// red, one point per epoch. Non-finite figures are left out.
     ///
     /// # Errors
     /// [`TrainError::InvalidConfig`] for an empty history, [`TrainError::Io`]

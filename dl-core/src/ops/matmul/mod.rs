@@ -233,9 +233,9 @@ pub enum Activation {
     /// None.
     #[default]
     None,
-    /// [`crate::ops::relu`] (NaN propagates).
+    /// [`crate::ops::relu()`] (NaN propagates).
     Relu,
-    /// Exact GELU, [`crate::ops::gelu`].
+    /// Exact GELU, [`crate::ops::gelu()`].
     Gelu,
 }
 
