@@ -327,14 +327,13 @@ fn gemv_bt<E: Float>(
                 store(o, E::dot(ai, row(j1 + d)), j1 + d);
             }
         };
-        if !parallel || threads < 2 || n < 2 * GEMV_MIN_SHARE || n * k < GEMV_PAR_FLOPS {
-            run(0, ci);
+        let split = parallel && threads > 1 && n >= 2 * GEMV_MIN_SHARE && n * k >= GEMV_PAR_FLOPS;
+        let share = if split {
+            n.div_ceil(threads).next_multiple_of(4).max(GEMV_MIN_SHARE)
         } else {
-            let share = n.div_ceil(threads).next_multiple_of(4).max(GEMV_MIN_SHARE);
-            ci.par_chunks_mut(share)
-                .enumerate()
-                .for_each(|(p, cj)| run(p * share, cj));
-        }
+            n
+        };
+        crate::cpu::for_each_chunk(ci, share, split, |(p, cj)| run(p * share, cj));
     }
 }
 
