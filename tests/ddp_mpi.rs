@@ -151,26 +151,64 @@ fn fit_on_two_ranks_matches_fit_in_one_process_and_checkpoints_cross_over() {
 }
 
 #[test]
+fn three_ranks_match_one_rank_through_shared_memory() {
+    // Every bucket (256 bytes) through the shared-memory windows.
+    let run = mpirun(
+        3,
+        "equiv",
+        &[("DDP_N", "50"), ("DDP_BATCH", "12"), ("DL_DIST_SHM_MIN_BYTES", "0")],
+    );
+    check_equivalent(&run, 3);
+    assert_eq!(values(&run.out, "shared_memory"), ["true"; 3], "{}", run.out);
+}
+
+/// The two reduction paths of `MpiComm`: `MPI_Allreduce`, and the
+/// shared-memory windows (on by default above 64 KiB on one machine).
+const PATHS: [(&str, &str); 2] = [("DL_DIST_SHM", "0"), ("DL_DIST_SHM_MIN_BYTES", "0")];
+
+#[test]
+fn reductions_are_exact_on_both_paths_for_any_length() {
+    for np in [2, 3] {
+        for path in PATHS {
+            let run = mpirun(np, "reduce", &[path]);
+            assert!(run.ok, "np={np} {path:?}:\n{}", run.out);
+            let shm = path.0 == "DL_DIST_SHM_MIN_BYTES";
+            assert_eq!(
+                values(&run.out, "shared_memory"),
+                vec![shm.to_string(); np],
+                "{}",
+                run.out
+            );
+            assert_eq!(values(&run.out, "reduce_ok"), vec!["true"; np], "{}", run.out);
+        }
+    }
+}
+
+#[test]
 fn a_killed_rank_ends_the_job_with_an_error_naming_it_within_60_s() {
-    let run = mpirun(2, "kill", &[]);
-    assert!(!run.ok, "the job succeeded:\n{}", run.out);
-    assert!(run.secs < 60.0, "took {:.1} s:\n{}", run.secs, run.out);
-    // mpirun names the rank that died.
-    assert!(run.out.contains("rank 1"), "{}", run.out);
+    for path in PATHS {
+        let run = mpirun(2, "kill", &[path]);
+        assert!(!run.ok, "the job succeeded ({path:?}):\n{}", run.out);
+        assert!(run.secs < 60.0, "took {:.1} s ({path:?}):\n{}", run.secs, run.out);
+        // mpirun names the rank that died.
+        assert!(run.out.contains("rank 1"), "{path:?}: {}", run.out);
+    }
 }
 
 #[test]
 fn a_hung_rank_trips_the_watchdog_of_the_others() {
-    let run = mpirun(2, "hang", &[("DL_DIST_TIMEOUT_S", "3")]);
-    assert!(!run.ok, "the job succeeded:\n{}", run.out);
-    assert!(run.secs < 60.0, "took {:.1} s:\n{}", run.secs, run.out);
-    assert!(
-        run.out
-            .contains("dl-dist: rank 0: all_reduce did not complete within 3 s"),
-        "{}",
-        run.out
-    );
-    assert_ne!(run.code, Some(0));
+    for path in PATHS {
+        let run = mpirun(2, "hang", &[("DL_DIST_TIMEOUT_S", "3"), path]);
+        assert!(!run.ok, "the job succeeded ({path:?}):\n{}", run.out);
+        assert!(run.secs < 60.0, "took {:.1} s ({path:?}):\n{}", run.secs, run.out);
+        assert!(
+            run.out
+                .contains("dl-dist: rank 0: all_reduce did not complete within 3 s"),
+            "{path:?}: {}",
+            run.out
+        );
+        assert_ne!(run.code, Some(0));
+    }
 }
 
 #[test]
@@ -198,6 +236,7 @@ fn mpi_child_entry_point() {
         "kill" => kill(comm),
         "hang" => hang(comm),
         "mismatch" => mismatch(comm),
+        "reduce" => reduce(comm),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -294,8 +333,9 @@ fn equiv(comm: MpiComm) {
     let p = params(&mut model);
     let same = identical_to_rank0(ddp.comm(), &p);
     println!(
-        "rank={rank} steps={steps} identical_to_rank0={same} buckets={}",
-        ddp.stats().buckets
+        "rank={rank} steps={steps} identical_to_rank0={same} buckets={} shared_memory={}",
+        ddp.stats().buckets,
+        ddp.comm().uses_shared_memory()
     );
     if rank == 0 {
         let mut one = Net::init(&Cpu, 1);
@@ -398,4 +438,72 @@ fn mismatch(comm: MpiComm) {
         Err(e) => println!("rank={rank} mismatch_reported=true {e}"),
         Ok(()) => println!("rank={rank} no error"),
     }
+}
+
+/// Rank `rank`'s values for a reduction of `n` elements: random, with
+/// `exact` ones small multiples of 1/4 (every summation order gives the
+/// same result).
+fn rank_values(rank: usize, n: usize, exact: bool) -> Vec<f64> {
+    let mut rng = Rng::new(1000 + 31 * rank as u64 + n as u64);
+    (0..n)
+        .map(|_| {
+            let v = rng.normal();
+            if exact {
+                (v * 64.0).round() / 4.0
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// Sums and means of `f32` and `f64` buffers of lengths around the
+/// shared-memory chunking (fewer elements than ranks, not a multiple of
+/// the rank count, the window growing, then reused): exact on values
+/// every order sums exactly, and through shared memory bit-identical to
+/// the sum in rank order (what the path promises) on random values.
+fn reduce(comm: MpiComm) {
+    let (rank, world) = (comm.rank(), comm.world_size());
+    let shm = comm.uses_shared_memory();
+    let mut ok = true;
+    for n in [1, 2, 7, 1000, 16_385, 100_003, 300_001, 20_000] {
+        for exact in [true, false] {
+            // In rank order, as the shared-memory path sums.
+            let all: Vec<Vec<f64>> = (0..world).map(|r| rank_values(r, n, exact)).collect();
+            let sum64: Vec<f64> = (0..n)
+                .map(|i| all.iter().skip(1).fold(all[0][i], |a, v| a + v[i]))
+                .collect();
+            let sum32: Vec<f32> = (0..n)
+                .map(|i| all.iter().skip(1).fold(all[0][i] as f32, |a, v| a + v[i] as f32))
+                .collect();
+            let check = |got: &[f64], want: &[f64], what: &str| {
+                let same = if exact || shm {
+                    got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits())
+                } else {
+                    max_rel_diff(got, want) <= 1e-5
+                };
+                let across = identical_to_rank0(&comm, got);
+                if !(same && across) {
+                    println!("rank={rank} n={n} exact={exact} {what}: same={same} identical_to_rank0={across}");
+                }
+                same && across
+            };
+            let mut v = all[rank].clone();
+            comm.all_reduce_sum(&mut v).unwrap();
+            ok &= check(&v, &sum64, "f64 sum");
+            let mut v = all[rank].clone();
+            comm.all_reduce_mean(&mut v).unwrap();
+            let mean64: Vec<f64> = sum64.iter().map(|s| s / world as f64).collect();
+            ok &= check(&v, &mean64, "f64 mean");
+            let mut v: Vec<f32> = all[rank].iter().map(|&x| x as f32).collect();
+            comm.all_reduce_sum(&mut v).unwrap();
+            let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+            ok &= check(&wide(&v), &wide(&sum32), "f32 sum");
+            let mut v: Vec<f32> = all[rank].iter().map(|&x| x as f32).collect();
+            comm.all_reduce_mean(&mut v).unwrap();
+            let mean32: Vec<f32> = sum32.iter().map(|s| s / world as f32).collect();
+            ok &= check(&wide(&v), &wide(&mean32), "f32 mean");
+        }
+    }
+    println!("rank={rank} shared_memory={shm} reduce_ok={ok}");
 }

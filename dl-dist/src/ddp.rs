@@ -302,15 +302,13 @@ impl<C: Communicator> DataParallel<C> {
             }
         });
         let bucket = (self.bucket_bytes / std::mem::size_of::<E>()).max(1);
-        let d = E::from_usize(world);
         let t = Instant::now();
         let mut result = Ok(());
         for chunk in flat.chunks_mut(bucket) {
-            result = self.comm.all_reduce_sum(chunk);
+            result = self.comm.all_reduce_mean(chunk);
             if result.is_err() {
                 break;
             }
-            chunk.iter_mut().for_each(|v| *v /= d);
             self.stats.buckets += 1;
         }
         self.stats.reduce_seconds += t.elapsed().as_secs_f64();

@@ -64,6 +64,14 @@ pub enum DistError {
         /// NCCL's message.
         msg: String,
     },
+    /// An MPI call failed (outside the collectives, whose errors abort).
+    #[error("rank {rank}: MPI: {msg}")]
+    Transport {
+        /// This process's rank.
+        rank: usize,
+        /// What failed.
+        msg: String,
+    },
     /// No usable GPU (NCCL needs one per rank).
     #[error("no usable GPU: {0}")]
     NoGpu(String),
@@ -76,7 +84,8 @@ impl DistError {
             DistError::Length { rank, .. }
             | DistError::ModelMismatch { rank, .. }
             | DistError::Timeout { rank, .. }
-            | DistError::Nccl { rank, .. } => Some(*rank),
+            | DistError::Nccl { rank, .. }
+            | DistError::Transport { rank, .. } => Some(*rank),
             _ => None,
         }
     }

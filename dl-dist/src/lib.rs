@@ -45,6 +45,8 @@ mod mpi_comm;
 #[cfg(feature = "nccl")]
 mod nccl_comm;
 mod sampler;
+#[cfg(feature = "mpi")]
+mod shm;
 pub mod watchdog;
 
 pub use comm::{Communicator, SingleProcess};

@@ -3,11 +3,13 @@
 
 use crate::comm::{check_root, same_type_mut, Communicator};
 use crate::error::DistError;
+use crate::shm::{ShmElem, ShmReducer};
 use crate::watchdog::{exit_on_timeout, timeout_from_env, Watchdog};
 use dl_core::Float;
 use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
+use mpi::request::{Request, Scope};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, CommunicatorCollectives as _, Root as _};
 
@@ -28,6 +30,14 @@ const YIELD_UNTIL: Duration = Duration::from_millis(2);
 /// collective because a peer hung prints its rank and the operation and
 /// exits with status 70, and `mpirun` then ends the others.
 ///
+/// When every rank runs on one machine, reductions of 64 KiB and more
+/// (`DL_DIST_SHM_MIN_BYTES` to change) go through MPI-3 shared-memory
+/// windows: a reduce-scatter and all-gather that read the peers' memory
+/// directly, about 1.8x faster than `MPI_Allreduce` for 2 MB here, summed
+/// in rank order (every rank gets the same bits). `DL_DIST_SHM=0` or
+/// [`MpiComm::without_shared_memory`] keeps `MPI_Allreduce`; across
+/// machines every reduction is `MPI_Allreduce`.
+///
 /// ```no_run
 /// use dl_dist::{Communicator, MpiComm};
 /// let comm = MpiComm::new()?; // run under `mpirun -np 2 ...`
@@ -38,6 +48,7 @@ const YIELD_UNTIL: Duration = Duration::from_millis(2);
 /// ```
 pub struct MpiComm {
     // Declared before `universe`: dropped before MPI is finalised.
+    shm: Option<ShmReducer>,
     world: SimpleCommunicator,
     watchdog: Option<Watchdog>,
     scratch32: RefCell<Vec<f32>>,
@@ -105,7 +116,13 @@ impl MpiComm {
         let rank = world.rank() as usize;
         let size = world.size() as usize;
         let watchdog = limit.map(|l| Watchdog::new(rank, l, exit_on_timeout()));
+        // Collective: every rank splits, whatever it then decides alike
+        // (the node size and the variable are the same on every rank).
+        let node = world.split_shared(world.rank());
+        let shm_off = std::env::var("DL_DIST_SHM").is_ok_and(|v| v == "0");
+        let shm = (size > 1 && node.size() as usize == size && !shm_off).then(|| ShmReducer::new(node));
         Ok(Self {
+            shm,
             world,
             watchdog,
             scratch32: RefCell::new(Vec::new()),
@@ -121,6 +138,19 @@ impl MpiComm {
     pub fn with_wait(mut self, wait: Wait) -> Self {
         self.wait = wait;
         self
+    }
+
+    /// Reduces with `MPI_Allreduce` only, not through shared memory (call
+    /// it on every rank alike).
+    pub fn without_shared_memory(mut self) -> Self {
+        self.shm = None;
+        self
+    }
+
+    /// Whether large reductions go through shared-memory windows (every
+    /// rank on one machine, not turned off).
+    pub fn uses_shared_memory(&self) -> bool {
+        self.shm.is_some()
     }
 
     /// The underlying `mpi` crate communicator, for operations this trait
@@ -154,33 +184,58 @@ impl MpiComm {
         match self.wait {
             Wait::Spin => self.world.all_reduce_into(&send[..], buf, SystemOperation::sum()),
             Wait::Backoff => mpi::request::scope(|scope| {
-                let mut req = self
+                let req = self
                     .world
                     .immediate_all_reduce_into(scope, &send[..], buf, SystemOperation::sum());
-                // A non-blocking collective progresses only inside
-                // `MPI_Test`: testing back to back for the first
-                // `SPIN_FOR` lets a reduction of a few MB finish at full
-                // speed on idle cores (sleeping between the steps of its
-                // schedule made one of 2 MB take over 1 ms); after that
-                // the rank yields, then sleeps.
-                let start = Instant::now();
-                loop {
-                    match req.test() {
-                        Ok(_) => break,
-                        Err(r) => req = r,
-                    }
-                    let waited = start.elapsed();
-                    if waited < SPIN_FOR {
-                        std::hint::spin_loop();
-                    } else if waited < YIELD_UNTIL {
-                        std::thread::yield_now();
-                    } else {
-                        // Give the core to the peer rank (or anyone else):
-                        // the reduction progresses at the next test.
-                        std::thread::sleep(Duration::from_micros(20));
-                    }
-                }
+                wait_backoff(req);
             }),
+        }
+    }
+
+    /// The reduction through shared memory when it applies; `false` when
+    /// `buf` must go through MPI.
+    fn reduce_shm<T: ShmElem>(&self, buf: &mut [T], mean: bool) -> Result<bool, DistError> {
+        let Some(shm) = &self.shm else { return Ok(false) };
+        if std::mem::size_of_val(buf) < shm.min_bytes {
+            return Ok(false);
+        }
+        let _g = self.guard("all_reduce");
+        let wait = self.wait;
+        shm.all_reduce(buf, mean, &move |req| match wait {
+            Wait::Spin => req.wait_without_status(),
+            Wait::Backoff => wait_backoff(req),
+        })?;
+        Ok(true)
+    }
+
+    /// Shared memory when it applies, else `MPI_Allreduce` (and the
+    /// division for a mean).
+    fn reduce_host<T: ShmElem + Equivalence>(
+        &self,
+        buf: &mut [T],
+        scratch: &RefCell<Vec<T>>,
+        mean: bool,
+    ) -> Result<(), DistError> {
+        if self.reduce_shm(buf, mean)? {
+            return Ok(());
+        }
+        self.reduce_typed(buf, scratch);
+        if mean {
+            let d = T::from_count(self.size);
+            buf.iter_mut().for_each(|v| *v /= d);
+        }
+        Ok(())
+    }
+
+    fn reduce_any<T: Float>(&self, buf: &mut [T], mean: bool) -> Result<(), DistError> {
+        if self.size == 1 || buf.is_empty() {
+            Ok(())
+        } else if let Some(b) = same_type_mut::<T, f32>(buf) {
+            self.reduce_host(b, &self.scratch32, mean)
+        } else if let Some(b) = same_type_mut::<T, f64>(buf) {
+            self.reduce_host(b, &self.scratch64, mean)
+        } else {
+            unreachable!("dl_core::Float is implemented for f32 and f64 only")
         }
     }
 
@@ -203,17 +258,10 @@ impl Communicator for MpiComm {
         "mpi"
     }
     fn all_reduce_sum<T: Float>(&self, buf: &mut [T]) -> Result<(), DistError> {
-        if self.size == 1 || buf.is_empty() {
-            return Ok(());
-        }
-        if let Some(b) = same_type_mut::<T, f32>(buf) {
-            self.reduce_typed(b, &self.scratch32);
-        } else if let Some(b) = same_type_mut::<T, f64>(buf) {
-            self.reduce_typed(b, &self.scratch64);
-        } else {
-            unreachable!("dl_core::Float is implemented for f32 and f64 only")
-        }
-        Ok(())
+        self.reduce_any(buf, false)
+    }
+    fn all_reduce_mean<T: Float>(&self, buf: &mut [T]) -> Result<(), DistError> {
+        self.reduce_any(buf, true)
     }
     fn broadcast<T: Float>(&self, buf: &mut [T], root: usize) -> Result<(), DistError> {
         if let Some(b) = same_type_mut::<T, f32>(buf) {
@@ -232,5 +280,31 @@ impl Communicator for MpiComm {
     fn abort(&self, code: i32) -> ! {
         let _ = &self.universe;
         self.world.abort(code)
+    }
+}
+
+/// Completes `req`: `MPI_Test` back to back for [`SPIN_FOR`], then yielding
+/// the core until [`YIELD_UNTIL`], then 20 µs sleeps between tests.
+///
+/// A non-blocking collective progresses only inside `MPI_Test`: testing
+/// back to back at first lets a reduction of a few MB finish at full speed
+/// on idle cores (sleeping between the steps of its schedule made one of 2
+/// MB take over 1 ms); after that the rank gives its core to the peer rank
+/// (or anyone else) and the operation progresses at the next test.
+fn wait_backoff<'a, D: ?Sized, S: Scope<'a>>(mut req: Request<'a, D, S>) {
+    let start = Instant::now();
+    loop {
+        match req.test() {
+            Ok(_) => return,
+            Err(r) => req = r,
+        }
+        let waited = start.elapsed();
+        if waited < SPIN_FOR {
+            std::hint::spin_loop();
+        } else if waited < YIELD_UNTIL {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(20));
+        }
     }
 }
