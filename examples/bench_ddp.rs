@@ -12,9 +12,9 @@
 //! `bench/ddp_compare.sh` runs these and PyTorch DDP (gloo) alternately.
 //! Prints `B1-ddp dl ranks=2 threads_per_rank=1 steps_per_s=.. sync_share=..
 //! allreduce_share=..`: `sync_share` is the part of the timed window spent
-//! in `sync_gradients` (copying the gradients into the bucket, the
-//! reductions, copying back), `allreduce_share` the part in the reductions
-//! alone (which includes waiting for the slower rank).
+//! in `sync_gradients`, `allreduce_share` the part in the reductions (which
+//! includes waiting for the slower rank and, for these host gradients,
+//! laying the bucket out in the communicator's memory and reading it back).
 
 use dl::dist::{Communicator, DataParallel, MpiComm};
 use dl::prelude::*;

@@ -37,6 +37,26 @@ pub trait Communicator {
         }
         Ok(())
     }
+    /// The mean over the ranks of `len` values that the caller lays out
+    /// and reads back in place, without a buffer of its own: `stage` is
+    /// called once with [`Staged::Fill`] (write this rank's values into
+    /// the slice), then with [`Staged::Drain`] for pieces of the result
+    /// that together cover `0..len` once each. Where a communicator keeps
+    /// its own staging memory (MPI's shared-memory windows), the values go
+    /// straight there and back, saving two copies of every gradient (the
+    /// role of PyTorch's `gradient_as_bucket_view`). The default lays them
+    /// out in `scratch` and calls [`Communicator::all_reduce_mean`].
+    ///
+    /// # Errors
+    /// As [`Communicator::all_reduce_sum`].
+    fn all_reduce_mean_staged<T: Float>(
+        &self,
+        len: usize,
+        scratch: &mut Vec<T>,
+        stage: &mut dyn FnMut(Staged<'_, T>),
+    ) -> Result<(), DistError> {
+        staged_through(self, len, scratch, stage)
+    }
     /// Overwrites `buf` on every rank with rank `root`'s.
     ///
     /// # Errors
@@ -99,6 +119,15 @@ pub trait Communicator {
     fn abort(&self, code: i32) -> ! {
         std::process::exit(code)
     }
+}
+
+/// One call of [`Communicator::all_reduce_mean_staged`]'s `stage`.
+#[derive(Debug)]
+pub enum Staged<'a, T> {
+    /// Write this rank's values into the slice (of the reduction's length).
+    Fill(&'a mut [T]),
+    /// The mean of elements `offset..offset + values.len()`.
+    Drain(usize, &'a [T]),
 }
 
 /// One process, no transport: reductions and broadcasts leave buffers as
@@ -164,6 +193,21 @@ pub(crate) fn reduce_through_host<C: Communicator + ?Sized, B: Backend, T: Float
 }
 
 /// [`DistError::BadRoot`] unless `root < world_size`.
+/// [`Communicator::all_reduce_mean_staged`] through `scratch` and
+/// [`Communicator::all_reduce_mean`].
+pub(crate) fn staged_through<C: Communicator + ?Sized, T: Float>(
+    comm: &C,
+    len: usize,
+    scratch: &mut Vec<T>,
+    stage: &mut dyn FnMut(Staged<'_, T>),
+) -> Result<(), DistError> {
+    scratch.resize(len, T::ZERO);
+    stage(Staged::Fill(scratch));
+    comm.all_reduce_mean(scratch)?;
+    stage(Staged::Drain(0, scratch));
+    Ok(())
+}
+
 pub(crate) fn check_root(root: usize, world_size: usize) -> Result<(), DistError> {
     if root < world_size {
         Ok(())

@@ -1,7 +1,7 @@
 //! [`DataParallel`]: parameter broadcast and bucketed gradient averaging
 //! for any module, on any [`Communicator`].
 
-use crate::comm::Communicator;
+use crate::comm::{Communicator, Staged};
 use crate::error::DistError;
 use crate::sampler::{DistributedSampler, Tail};
 use dl_core::{Backend, Cpu, Float, ParamKind, RawParam};
@@ -26,7 +26,9 @@ pub struct SyncStats {
     pub elements: u64,
     /// Seconds spent in `sync_gradients` (gather, reductions, scatter).
     pub seconds: f64,
-    /// Of which seconds in the reductions themselves.
+    /// Of which seconds in the reductions. For host gradients this includes
+    /// laying the buckets out and reading them back, which the staged
+    /// reduction does in the communicator's own memory.
     pub reduce_seconds: f64,
 }
 
@@ -39,11 +41,14 @@ pub struct SyncStats {
 /// 2. Each rank trains on its own shard of the data
 ///    ([`DistributedSampler`]) with the local batch size.
 /// 3. [`DataParallel::sync_gradients`] after every `backward`: the
-///    trainable gradients are laid end to end in a flat buffer, in the
-///    model's fixed parameter order, and averaged over the ranks in buckets
-///    of [`DataParallel::bucket_bytes`] (one reduction per bucket, not per
+///    trainable gradients are laid end to end, in the model's fixed
+///    parameter order, and averaged over the ranks in buckets of
+///    [`DataParallel::bucket_bytes`] (one reduction per bucket, not per
 ///    tensor; the same buckets in the same order on every rank, so every
-///    rank gets the same bits), then written back.
+///    rank gets the same bits), then written back. Host gradients are laid
+///    out straight into the communicator's staging memory
+///    ([`Communicator::all_reduce_mean_staged`]: MPI's shared-memory window
+///    on one machine) and read back from it.
 /// 4. The optimizer runs on every rank and, with identical gradients,
 ///    takes identical steps.
 ///
@@ -294,6 +299,9 @@ impl<C: Communicator> DataParallel<C> {
             self.stats.seconds += start.elapsed().as_secs_f64();
             return result;
         }
+        if is_cpu::<B>() {
+            return self.sync_cpu(model, start);
+        }
         let mut flat = self.flat::<E>();
         flat.clear();
         model.each_param(&mut |p| {
@@ -327,6 +335,70 @@ impl<C: Communicator> DataParallel<C> {
         self.stats.seconds += start.elapsed().as_secs_f64();
         result
     }
+
+    /// Host gradients: each bucket is laid out by the communicator's
+    /// staged reduction (straight into MPI's shared-memory window where it
+    /// has one) and read back from it, with no flat copy of our own.
+    fn sync_cpu<B: Backend, E: Float>(
+        &mut self,
+        model: &mut dyn Parameters<B, E>,
+        start: Instant,
+    ) -> Result<(), DistError> {
+        let mut total = 0;
+        model.each_param(&mut |p| {
+            if reduced(p) {
+                total += p.numel();
+            }
+        });
+        let bucket = (self.bucket_bytes / std::mem::size_of::<E>()).max(1);
+        let mut scratch = self.flat::<E>();
+        let t = Instant::now();
+        let mut result = Ok(());
+        let mut first = 0;
+        while first < total && result.is_ok() {
+            let len = bucket.min(total - first);
+            result = self
+                .comm
+                .all_reduce_mean_staged(len, &mut scratch, &mut |stage| copy_grads(model, first, stage));
+            first += len;
+            self.stats.buckets += 1;
+        }
+        self.stats.reduce_seconds += t.elapsed().as_secs_f64();
+        self.stats.elements += total as u64;
+        self.put_flat(scratch);
+        self.stats.seconds += start.elapsed().as_secs_f64();
+        result
+    }
+}
+
+/// Copies between a bucket that starts at element `first` of the
+/// trainable gradients laid end to end (in the model's parameter order)
+/// and the gradients themselves: into the bucket for [`Staged::Fill`],
+/// back into the gradients for [`Staged::Drain`]. Host gradients only.
+fn copy_grads<B: Backend, E: Float>(model: &mut dyn Parameters<B, E>, first: usize, mut stage: Staged<'_, E>) {
+    let (lo, hi) = match &stage {
+        Staged::Fill(dst) => (first, first + dst.len()),
+        Staged::Drain(off, src) => (first + off, first + off + src.len()),
+    };
+    let mut at = 0;
+    model.each_param(&mut |p| {
+        if !reduced(p) {
+            return;
+        }
+        let n = p.numel();
+        let (a, b) = (at.max(lo), (at + n).min(hi));
+        if a < b {
+            let g = (&mut p.grad as &mut dyn Any)
+                .downcast_mut::<Vec<E>>()
+                .expect("host gradients are vectors");
+            let g = &mut g[a - at..b - at];
+            match &mut stage {
+                Staged::Fill(dst) => dst[a - lo..b - lo].copy_from_slice(g),
+                Staged::Drain(_, src) => g.copy_from_slice(&src[a - lo..b - lo]),
+            }
+        }
+        at += n;
+    });
 }
 
 impl<B: Backend, E: Float, C: Communicator> GradSync<B, E> for DataParallel<C> {

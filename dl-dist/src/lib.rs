@@ -49,7 +49,7 @@ mod sampler;
 mod shm;
 pub mod watchdog;
 
-pub use comm::{Communicator, SingleProcess};
+pub use comm::{Communicator, SingleProcess, Staged};
 pub use ddp::{DataParallel, SyncStats, DEFAULT_BUCKET_BYTES};
 pub use error::DistError;
 #[cfg(feature = "mpi")]

@@ -1,9 +1,9 @@
 //! [`MpiComm`]: a [`Communicator`] on MPI (OpenMPI or MPICH, through the
 //! `mpi` crate), feature `mpi`.
 
-use crate::comm::{check_root, same_type_mut, Communicator};
+use crate::comm::{check_root, same_type_mut, staged_through, Communicator, Staged};
 use crate::error::DistError;
-use crate::shm::{ShmElem, ShmReducer};
+use crate::shm::ShmReducer;
 use crate::watchdog::{exit_on_timeout, timeout_from_env, Watchdog};
 use dl_core::Float;
 use mpi::collective::SystemOperation;
@@ -192,25 +192,29 @@ impl MpiComm {
         }
     }
 
+    /// Completes `req` by this communicator's [`Wait`] policy.
+    fn wait_for(&self, req: Request<'static, ()>) {
+        match self.wait {
+            Wait::Spin => req.wait_without_status(),
+            Wait::Backoff => wait_backoff(req),
+        }
+    }
+
     /// The reduction through shared memory when it applies; `false` when
     /// `buf` must go through MPI.
-    fn reduce_shm<T: ShmElem>(&self, buf: &mut [T], mean: bool) -> Result<bool, DistError> {
+    fn reduce_shm<T: Float>(&self, buf: &mut [T], mean: bool) -> Result<bool, DistError> {
         let Some(shm) = &self.shm else { return Ok(false) };
         if std::mem::size_of_val(buf) < shm.min_bytes {
             return Ok(false);
         }
         let _g = self.guard("all_reduce");
-        let wait = self.wait;
-        shm.all_reduce(buf, mean, &move |req| match wait {
-            Wait::Spin => req.wait_without_status(),
-            Wait::Backoff => wait_backoff(req),
-        })?;
+        shm.all_reduce(buf, mean, &|req| self.wait_for(req))?;
         Ok(true)
     }
 
     /// Shared memory when it applies, else `MPI_Allreduce` (and the
     /// division for a mean).
-    fn reduce_host<T: ShmElem + Equivalence>(
+    fn reduce_host<T: Float + Equivalence>(
         &self,
         buf: &mut [T],
         scratch: &RefCell<Vec<T>>,
@@ -221,7 +225,7 @@ impl MpiComm {
         }
         self.reduce_typed(buf, scratch);
         if mean {
-            let d = T::from_count(self.size);
+            let d = T::from_usize(self.size);
             buf.iter_mut().for_each(|v| *v /= d);
         }
         Ok(())
@@ -262,6 +266,20 @@ impl Communicator for MpiComm {
     }
     fn all_reduce_mean<T: Float>(&self, buf: &mut [T]) -> Result<(), DistError> {
         self.reduce_any(buf, true)
+    }
+    fn all_reduce_mean_staged<T: Float>(
+        &self,
+        len: usize,
+        scratch: &mut Vec<T>,
+        stage: &mut dyn FnMut(Staged<'_, T>),
+    ) -> Result<(), DistError> {
+        match &self.shm {
+            Some(shm) if self.size > 1 && len * std::mem::size_of::<T>() >= shm.min_bytes.max(1) => {
+                let _g = self.guard("all_reduce");
+                shm.all_reduce_staged(len, true, &|req| self.wait_for(req), stage)
+            }
+            _ => staged_through(self, len, scratch, stage),
+        }
     }
     fn broadcast<T: Float>(&self, buf: &mut [T], root: usize) -> Result<(), DistError> {
         if let Some(b) = same_type_mut::<T, f32>(buf) {
