@@ -9,6 +9,9 @@
 #   dl  2 ranks x 1 thread   (mpirun -np 2, RAYON_NUM_THREADS=1)
 #   dl  1 rank  x 2 threads  (mpirun -np 1, RAYON_NUM_THREADS=2)
 #   dl  1 rank  x 1 thread   (the scaling baseline)
+#   dl  2 ranks x 1 thread, --no-sync (no reduction: the bound this machine
+#       puts on the scaling efficiency)
+#   dl  2 ranks x 1 thread, --weak (batch 128 per rank: weak scaling)
 #   torch DDP gloo, 2 processes x 1 thread (bench/bench_torch_wave2.py)
 # Needs MPI (scripts/install-mpi.sh) and, for the reference, torch.
 set -uo pipefail
@@ -28,6 +31,8 @@ for r in $(seq 1 "$ROUNDS"); do
   # two-thread run must not be bound, or its second thread shares a core.
   RAYON_NUM_THREADS=2 "${MPIRUN[@]}" --bind-to none -np 1 "$BIN" | tee -a "$OUT"
   RAYON_NUM_THREADS=1 "${MPIRUN[@]}" -np 1 "$BIN" | tee -a "$OUT"
+  RAYON_NUM_THREADS=1 "${MPIRUN[@]}" -np 2 "$BIN" --no-sync | tee -a "$OUT"
+  RAYON_NUM_THREADS=1 "${MPIRUN[@]}" -np 2 "$BIN" --weak | tee -a "$OUT"
   if [ "$have_torch" = 1 ]; then
     "$PY" bench/bench_torch_wave2.py --only B1-ddp --ranks 2 | tee -a "$OUT"
   fi
@@ -39,7 +44,7 @@ for line in open(sys.argv[1]):
     if not line.startswith("B1-ddp"):
         continue
     kv = dict(re.findall(r"(\w+)=([\w.]+)", line))
-    key = (line.split()[1], kv.get("ranks"), kv.get("threads_per_rank"))
+    key = (line.split()[0], line.split()[1], kv.get("ranks"), kv.get("threads_per_rank"))
     rows.setdefault(key, []).append(kv)
 med = {}
 for key, runs in sorted(rows.items()):
@@ -50,11 +55,17 @@ for key, runs in sorted(rows.items()):
         extra = " allreduce_share=%.3f sync_share=%.3f" % (
             statistics.median(float(r["allreduce_share"]) for r in runs),
             statistics.median(float(r["sync_share"]) for r in runs))
-    print("median B1-ddp %s ranks=%s threads_per_rank=%s steps_per_s=%.2f runs=%d%s" % (key + (sps, len(runs), extra)))
-d21, d12, d11 = med.get(("dl", "2", "1")), med.get(("dl", "1", "2")), med.get(("dl", "1", "1"))
-t21 = med.get(("torch", "2", "1"))
+    print("median %s %s ranks=%s threads_per_rank=%s steps_per_s=%.2f runs=%d%s" % (key + (sps, len(runs), extra)))
+get = lambda name, who, ranks, threads: med.get((name, who, ranks, threads))
+d21, d12, d11 = get("B1-ddp", "dl", "2", "1"), get("B1-ddp", "dl", "1", "2"), get("B1-ddp", "dl", "1", "1")
+free, weak = get("B1-ddp-nosync", "dl", "2", "1"), get("B1-ddp-weak", "dl", "2", "1")
+t21 = get("B1-ddp", "torch", "2", "1")
 if d21 and d11:
     print("scaling efficiency, same global batch (dl 2x1 steps/s / dl 1x1 steps/s / 2): %.1f%%" % (100 * d21 / d11 / 2))
+if free and d11:
+    print("  bound with no reduction at all (2x1 --no-sync / 1x1 / 2): %.1f%%" % (100 * free / d11 / 2))
+if weak and d11:
+    print("weak scaling efficiency, batch 128 per rank (dl 2x1 --weak / dl 1x1): %.1f%%" % (100 * weak / d11))
 if d21 and d12:
     print("dl 2 ranks x 1 thread / dl 1 rank x 2 threads: %.2fx" % (d21 / d12))
 if d21 and t21:

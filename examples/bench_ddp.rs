@@ -10,6 +10,11 @@
 //! RAYON_NUM_THREADS=2 mpirun --allow-run-as-root -np 1 -x RAYON_NUM_THREADS target/release/examples/bench_ddp
 //! ```
 //! `bench/ddp_compare.sh` runs these and PyTorch DDP (gloo) alternately.
+//! With `--weak` every rank trains on a batch of 128 (the global batch
+//! grows with the ranks: weak scaling, Horovod's measure of efficiency) and
+//! the line starts `B1-ddp-weak`. With `--no-sync` the ranks skip the
+//! reduction (`B1-ddp-nosync`): the steps per second with communication
+//! for free, which bounds the scaling efficiency this machine allows.
 //! Prints `B1-ddp dl ranks=2 threads_per_rank=1 steps_per_s=.. sync_share=..
 //! allreduce_share=..`: `sync_share` is the part of the timed window spent
 //! in `sync_gradients`, `allreduce_share` the part in the reductions (which
@@ -38,7 +43,14 @@ fn bench() -> Result<Option<String>, dl::dist::DistError> {
             "the global batch {GLOBAL_BATCH} does not split over {world} ranks"
         )));
     }
-    let local = GLOBAL_BATCH / world;
+    // `--weak`: every rank takes the whole batch of 128 (weak scaling, the
+    // global batch grows with the ranks), else the 128 split evenly.
+    let weak = std::env::args().any(|a| a == "--weak");
+    // `--no-sync`: the ranks skip the gradient reduction (they train apart):
+    // the step time 2 ranks would have with free communication, the
+    // bound on the scaling efficiency of this machine.
+    let no_sync = std::env::args().any(|a| a == "--no-sync");
+    let local = if weak { GLOBAL_BATCH } else { GLOBAL_BATCH / world };
     let (x, labels, _) = synthetic::<S1<784>>(local, 1 + rank as u64);
     let mut model = Mlp::<Cpu>::init(&Cpu, 0);
     let mut ddp = DataParallel::new(comm);
@@ -52,7 +64,9 @@ fn bench() -> Result<Option<String>, dl::dist::DistError> {
         let loss = dl::nn::loss::cross_entropy::cross_entropy_idx_into(logits, &labels, 0.0, &mut dlogits)
             .expect("valid labels");
         model.backward_params(&mut cache, &dlogits);
-        ddp.sync_gradients(model)?;
+        if !no_sync {
+            ddp.sync_gradients(model)?;
+        }
         opt.step(model);
         Ok(loss)
     };
@@ -71,8 +85,14 @@ fn bench() -> Result<Option<String>, dl::dist::DistError> {
     let st = ddp.stats();
     Ok((rank == 0).then(|| {
         format!(
-            "B1-ddp dl ranks={world} threads_per_rank={} steps_per_s={:.2} ms_per_step={:.3} sync_share={:.3} \
+            "B1-ddp{} dl ranks={world} threads_per_rank={} steps_per_s={:.2} ms_per_step={:.3} sync_share={:.3} \
              allreduce_share={:.3} buckets_per_step={} final_loss={loss:.4}",
+            match (weak, no_sync) {
+                (true, false) => "-weak",
+                (true, true) => "-weak-nosync",
+                (false, true) => "-nosync",
+                (false, false) => "",
+            },
             dl::core::cpu::num_threads(),
             STEPS as f64 / dt,
             1000.0 * dt / STEPS as f64,
