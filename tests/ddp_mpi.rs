@@ -11,7 +11,7 @@
 //! very same bits as every other rank (checked exactly).
 #![cfg(feature = "mpi")]
 
-use dl::dist::{Communicator, DataParallel, DistributedSampler, MpiComm};
+use dl::dist::{Communicator, DataParallel, DistributedSampler, MpiComm, Staged};
 use dl::nn::data::Sampler;
 use dl::nn::train::{Fit, FitConfig, ModelCheckpoint, Monitor};
 use dl::prelude::*;
@@ -466,7 +466,8 @@ fn reduce(comm: MpiComm) {
     let (rank, world) = (comm.rank(), comm.world_size());
     let shm = comm.uses_shared_memory();
     let mut ok = true;
-    for n in [1, 2, 7, 1000, 16_385, 100_003, 300_001, 20_000] {
+    // 1.1 M elements: more than one window's 4 MiB, reduced in pieces.
+    for n in [1, 2, 7, 1000, 16_385, 100_003, 300_001, 1_100_000, 20_000] {
         for exact in [true, false] {
             // In rank order, as the shared-memory path sums.
             let all: Vec<Vec<f64>> = (0..world).map(|r| rank_values(r, n, exact)).collect();
@@ -495,6 +496,17 @@ fn reduce(comm: MpiComm) {
             comm.all_reduce_mean(&mut v).unwrap();
             let mean64: Vec<f64> = sum64.iter().map(|s| s / world as f64).collect();
             ok &= check(&v, &mean64, "f64 mean");
+            // The staged form (DataParallel's): fill in place, drain pieces.
+            let (mut got, mut scratch, mut covered) = (vec![f64::NAN; n], Vec::new(), 0);
+            comm.all_reduce_mean_staged(n, &mut scratch, &mut |stage| match stage {
+                Staged::Fill(dst) => dst.copy_from_slice(&all[rank]),
+                Staged::Drain(off, part) => {
+                    got[off..off + part.len()].copy_from_slice(part);
+                    covered += part.len();
+                }
+            })
+            .unwrap();
+            ok &= covered == n && check(&got, &mean64, "f64 staged mean");
             let mut v: Vec<f32> = all[rank].iter().map(|&x| x as f32).collect();
             comm.all_reduce_sum(&mut v).unwrap();
             let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();

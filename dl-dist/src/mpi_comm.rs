@@ -204,7 +204,7 @@ impl MpiComm {
     /// `buf` must go through MPI.
     fn reduce_shm<T: Float>(&self, buf: &mut [T], mean: bool) -> Result<bool, DistError> {
         let Some(shm) = &self.shm else { return Ok(false) };
-        if std::mem::size_of_val(buf) < shm.min_bytes {
+        if !shm.takes(std::mem::size_of_val(buf)) {
             return Ok(false);
         }
         let _g = self.guard("all_reduce");
@@ -274,7 +274,7 @@ impl Communicator for MpiComm {
         stage: &mut dyn FnMut(Staged<'_, T>),
     ) -> Result<(), DistError> {
         match &self.shm {
-            Some(shm) if self.size > 1 && len * std::mem::size_of::<T>() >= shm.min_bytes.max(1) => {
+            Some(shm) if shm.takes_staged(len * std::mem::size_of::<T>()) => {
                 let _g = self.guard("all_reduce");
                 shm.all_reduce_staged(len, true, &|req| self.wait_for(req), stage)
             }

@@ -34,6 +34,12 @@ use std::ffi::c_void;
 /// `DL_DIST_SHM_MIN_BYTES` changes it.
 pub(crate) const SHM_MIN_BYTES: usize = 64 << 10;
 
+/// The largest reduction one window takes, per half of a rank's segment
+/// (the default bucket of `DataParallel`). Longer buffers are reduced in
+/// pieces of this size, so the window stays at 8 MiB of shared memory per
+/// rank whatever the model (containers often give `/dev/shm` only 64 MB).
+pub(crate) const SHM_MAX_BYTES: usize = 4 << 20;
+
 /// Elements summed per block (kept in L1 between the rank passes).
 const BLOCK: usize = 2048;
 
@@ -56,7 +62,7 @@ pub(crate) struct ShmReducer {
     /// Which half of the segments the next reduction uses.
     parity: Cell<usize>,
     /// The smallest buffer (bytes) reduced here.
-    pub(crate) min_bytes: usize,
+    min_bytes: usize,
 }
 
 impl ShmReducer {
@@ -79,6 +85,17 @@ impl ShmReducer {
         }
     }
 
+    /// Whether a staged reduction of `bytes` goes through the window.
+    pub(crate) fn takes_staged(&self, bytes: usize) -> bool {
+        bytes >= self.min_bytes.max(1) && bytes <= SHM_MAX_BYTES
+    }
+
+    /// Whether a reduction of `bytes` goes through the window (in pieces
+    /// of at most [`SHM_MAX_BYTES`]).
+    pub(crate) fn takes(&self, bytes: usize) -> bool {
+        bytes >= self.min_bytes.max(1)
+    }
+
     /// Sums `buf` over the ranks in place (divided by the rank count when
     /// `mean`); `wait` completes a pending MPI request (the communicator's
     /// waiting policy).
@@ -88,16 +105,19 @@ impl ShmReducer {
         mean: bool,
         wait: &dyn Fn(Request<'static, ()>),
     ) -> Result<(), DistError> {
-        let n = buf.len();
-        self.all_reduce_staged(n, mean, wait, &mut |stage| match stage {
-            Staged::Fill(seg) => seg.copy_from_slice(buf),
-            Staged::Drain(off, part) => buf[off..off + part.len()].copy_from_slice(part),
-        })
+        for piece in buf.chunks_mut(SHM_MAX_BYTES / std::mem::size_of::<T>()) {
+            self.all_reduce_staged(piece.len(), mean, wait, &mut |stage| match stage {
+                Staged::Fill(seg) => seg.copy_from_slice(piece),
+                Staged::Drain(off, part) => piece[off..off + part.len()].copy_from_slice(part),
+            })?;
+        }
+        Ok(())
     }
 
     /// The reduction of `n` values that `stage` writes straight into this
     /// rank's segment and reads back from the owners' segments (see
-    /// [`Communicator::all_reduce_mean_staged`](crate::Communicator::all_reduce_mean_staged)).
+    /// [`Communicator::all_reduce_mean_staged`](crate::Communicator::all_reduce_mean_staged));
+    /// at most [`SHM_MAX_BYTES`].
     pub(crate) fn all_reduce_staged<T: Float>(
         &self,
         n: usize,
@@ -105,6 +125,7 @@ impl ShmReducer {
         wait: &dyn Fn(Request<'static, ()>),
         stage: &mut dyn FnMut(Staged<'_, T>),
     ) -> Result<(), DistError> {
+        debug_assert!(n * std::mem::size_of::<T>() <= SHM_MAX_BYTES);
         self.reserve(n * std::mem::size_of::<T>())?;
         let window = self.window.borrow();
         let w = window.as_ref().expect("reserved above");
