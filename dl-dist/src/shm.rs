@@ -46,9 +46,8 @@ const BLOCK: usize = 2048;
 /// One allocated window: a segment of `2 * half` bytes per rank.
 struct Window {
     win: ffi::MPI_Win,
-    /// Each rank's segment, as this process maps it (addresses, so the
-    /// communicator stays `Send`).
-    bases: Vec<usize>,
+    /// Each rank's segment, as this process maps it.
+    bases: Vec<*mut u8>,
     /// Bytes of one half of a segment.
     half: usize,
 }
@@ -134,7 +133,7 @@ impl ShmReducer {
         let seg = |r: usize| -> *mut T {
             // SAFETY: `bases[r]` maps rank r's segment of `2 * w.half`
             // bytes, and `half * w.half` is 0 or `w.half`: in bounds.
-            unsafe { (w.bases[r] as *mut u8).add(half * w.half).cast::<T>() }
+            unsafe { w.bases[r].add(half * w.half).cast::<T>() }
         };
         let me = self.rank;
         // 1. This rank's values into its segment.
@@ -203,6 +202,9 @@ impl ShmReducer {
             return Ok(());
         }
         if let Some(old) = slot.take() {
+            // No rank may still read the old window (a slow one may be
+            // copying out of the last reduction's half).
+            self.node.barrier();
             free(old);
         }
         // Room for growth: the next power of two, in whole cache lines.
@@ -234,7 +236,7 @@ impl ShmReducer {
             unsafe {
                 ffi::MPI_Win_shared_query(win, r as i32, &mut size, &mut unit, (&mut b as *mut *mut c_void).cast())
             };
-            bases.push(b as usize);
+            bases.push(b.cast::<u8>());
         }
         // SAFETY: `win` is live; NOCHECK: no rank takes a conflicting lock.
         unsafe { ffi::MPI_Win_lock_all(ffi::MPI_MODE_NOCHECK as i32, win) };

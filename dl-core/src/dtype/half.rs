@@ -22,15 +22,40 @@
 
 use ::half::{bf16, f16};
 
+/// `x` rounded to `f32` toward zero, with the last bit set when that is
+/// inexact ("round to odd"). Rounding the result to nearest-even in a format
+/// of at least two bits less precision (bf16, f16) gives `x` correctly
+/// rounded in that format: the odd bit keeps the lost part from looking
+/// like a tie. Overflow gives `±f32::MAX` (odd), which then rounds to
+/// infinity in both formats, as `x` itself would.
+fn round_to_odd_f32(x: f64) -> f32 {
+    let r = x as f32;
+    if r.is_nan() || f64::from(r) == x {
+        return r;
+    }
+    let mut bits = r.to_bits();
+    if f64::from(r).abs() > x.abs() {
+        // Sign and magnitude: one step down in the bits is one step toward zero.
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
+}
+
 /// The conversions of one 16-bit format `$t` (a type of the `half`
 /// crate): from `f32` (documented by the caller: the rounding differs by
 /// format), back to `f32`, both over slices, and the round trip.
 macro_rules! conversions {
-    ($t:ident: $(#[$to_doc:meta])* $to:ident, $from:ident, $to_slice:ident, $from_slice:ident, $round:ident) => {
+    ($t:ident: $(#[$to_doc:meta])* $to:ident, $to64:ident, $from:ident, $to_slice:ident, $from_slice:ident, $round:ident) => {
         $(#[$to_doc])*
         #[inline]
         pub fn $to(x: f32) -> u16 {
             $t::from_f32(x).to_bits()
+        }
+
+        #[doc = concat!("[`", stringify!($to), "`] from an `f64`, correctly rounded (not through a rounded `f32`, which could move a value onto a tie).")]
+        #[inline]
+        pub fn $to64(x: f64) -> u16 {
+            $t::from_f32(round_to_odd_f32(x)).to_bits()
         }
 
         #[doc = concat!("The `f32` value of ", stringify!($t), " bits (exact: every ", stringify!($t), " is an `f32`).")]
@@ -61,14 +86,14 @@ conversions!(bf16:
     /// `x` rounded to the nearest bf16 (ties to even), as raw bits. NaN stays
     /// NaN (quiet), infinities stay infinite, values beyond the largest finite
     /// bf16 round to infinity.
-    f32_to_bf16, bf16_to_f32, f32_slice_to_bf16, bf16_slice_to_f32, round_bf16
+    f32_to_bf16, f64_to_bf16, bf16_to_f32, f32_slice_to_bf16, bf16_slice_to_f32, round_bf16
 );
 
 conversions!(f16:
     /// `x` rounded to the nearest f16 (ties to even), as raw bits. Values below
     /// the smallest normal f16 become f16 subnormals (or zero, keeping the
     /// sign); values at or beyond 65520 round to infinity; NaN stays NaN.
-    f32_to_f16, f16_to_f32, f32_slice_to_f16, f16_slice_to_f32, round_f16
+    f32_to_f16, f64_to_f16, f16_to_f32, f32_slice_to_f16, f16_slice_to_f32, round_f16
 );
 
 #[cfg(test)]
@@ -88,6 +113,57 @@ mod tests {
         assert_eq!(f32_to_bf16(0.5), 0x3F00);
         assert_eq!(bf16_to_f32(0x3F80), 1.0);
         assert_eq!(bf16_to_f32(0x4049), 3.140625); // 1.5703125 * 2
+    }
+
+    #[test]
+    fn f64_values_are_rounded_once() {
+        // Just above the bf16 tie between 1 and 1 + 2^-7: through f32 the
+        // 2^-40 is lost, the value lands on the tie and goes to 1 (even).
+        let x = 1.0 + 2f64.powi(-8) + 2f64.powi(-40);
+        assert_eq!(f32_to_bf16(x as f32), 0x3F80);
+        assert_eq!(f64_to_bf16(x), 0x3F81);
+        // The same for f16 (ulp 2^-10 at 1): the tie is 1 + 2^-11.
+        let y = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        assert_eq!(f32_to_f16(y as f32), 0x3C00);
+        assert_eq!(f64_to_f16(y), 0x3C01);
+        assert_eq!(f64_to_f16(70000.0), 0x7C00);
+        assert_eq!(f64_to_bf16(-0.0), 0x8000);
+        assert!(bf16_to_f32(f64_to_bf16(f64::NAN)).is_nan());
+        assert_eq!(f64_to_bf16(1e300), 0x7F80);
+        assert_eq!(f64_to_bf16(-1e-300), 0x8000);
+        // Against an exact reference: the nearest of the two bf16
+        // neighbours, ties to even, for values across binades and signs.
+        let mut rng = crate::Rng::new(7);
+        for _ in 0..20_000 {
+            let x = rng.normal() * 2f64.powi((rng.uniform() * 60.0) as i32 - 30);
+            let lo_bits = f32_to_bf16(x as f32);
+            let (a, b) = [lo_bits.wrapping_sub(1), lo_bits, lo_bits.wrapping_add(1)]
+                .iter()
+                .map(|&c| (f64::from(bf16_to_f32(c)), c))
+                .fold(
+                    ((f64::INFINITY, 0u16), (f64::INFINITY, 0u16)),
+                    |(best, second), (v, c)| {
+                        let d = (v - x).abs();
+                        if d < best.0 {
+                            ((d, c), best)
+                        } else if d < second.0 {
+                            (best, (d, c))
+                        } else {
+                            (best, second)
+                        }
+                    },
+                );
+            let want = if a.0 == b.0 {
+                if a.1 % 2 == 0 {
+                    a.1
+                } else {
+                    b.1
+                }
+            } else {
+                a.1
+            };
+            assert_eq!(f64_to_bf16(x), want, "x = {x:e}");
+        }
     }
 
     #[test]

@@ -140,6 +140,21 @@ pub enum CheckpointError {
         /// What is wrong.
         msg: String,
     },
+    /// A finite value does not fit the storage dtype asked for ([`save_as`]
+    /// in f16, whose largest finite value is 65504); nothing was written.
+    #[error("{}: tensor {name:?} holds {value:e}, beyond the largest finite {dtype:?} ({max}); nothing written", .path.display())]
+    OutOfRange {
+        /// The file concerned.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// The first value out of range.
+        value: f64,
+        /// The storage dtype.
+        dtype: StorageDtype,
+        /// Its largest finite value.
+        max: f64,
+    },
     /// The optimizer's state is inconsistent or was rejected by
     /// [`Optimizer::load_state_dict`].
     #[error("{}: optimizer state: {msg}", .path.display())]
@@ -199,14 +214,74 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError 
     }
 }
 
-pub(crate) fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
-    match E::DTYPE {
-        DType::F32 => (
+/// The element type of a checkpoint's tensors ([`save_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageDtype {
+    /// 32-bit floats (what [`save`] writes for an `f32` model).
+    F32,
+    /// 64-bit floats.
+    F64,
+    /// bfloat16: `f32`'s range with 8 bits of precision; half the size of
+    /// F32. PyTorch's `model.to(torch.bfloat16)`.
+    Bf16,
+    /// IEEE half precision: 11 bits of precision, largest finite 65504.
+    /// PyTorch's `model.half()`.
+    F16,
+}
+
+impl StorageDtype {
+    /// The largest finite value (values beyond it are refused, not saved
+    /// as infinities).
+    pub fn max(self) -> f64 {
+        match self {
+            StorageDtype::F32 => f64::from(f32::MAX),
+            StorageDtype::F64 => f64::MAX,
+            StorageDtype::Bf16 => f64::from(dl_core::dtype::half::bf16_to_f32(0x7F7F)),
+            StorageDtype::F16 => 65504.0,
+        }
+    }
+}
+
+/// `v` as little-endian `dtype` bytes, each value rounded to nearest (ties
+/// to even) once; `Err(value)` for the first finite value that would become
+/// an infinity.
+pub(crate) fn encode_as<E: Float>(v: &[E], dtype: StorageDtype) -> Result<(Dtype, Vec<u8>), f64> {
+    use dl_core::dtype::half::{f64_to_bf16, f64_to_f16};
+    for x in v
+        .iter()
+        .map(|x| x.to_f64())
+        .filter(|x| x.is_finite() && x.abs() > dtype.max())
+    {
+        // Beyond the largest finite value, but it may still round down to it.
+        let rounds_to_inf = match dtype {
+            StorageDtype::F32 => !(x as f32).is_finite(),
+            StorageDtype::F64 => false,
+            StorageDtype::Bf16 => f64_to_bf16(x) & 0x7FFF == 0x7F80,
+            StorageDtype::F16 => f64_to_f16(x) & 0x7FFF == 0x7C00,
+        };
+        if rounds_to_inf {
+            return Err(x);
+        }
+    }
+    let halves = |to: fn(f64) -> u16| v.iter().flat_map(|x| to(x.to_f64()).to_le_bytes()).collect();
+    Ok(match dtype {
+        StorageDtype::F32 => (
             Dtype::F32,
             v.iter().flat_map(|x| (x.to_f64() as f32).to_le_bytes()).collect(),
         ),
-        DType::F64 => (Dtype::F64, v.iter().flat_map(|x| x.to_f64().to_le_bytes()).collect()),
-    }
+        StorageDtype::F64 => (Dtype::F64, v.iter().flat_map(|x| x.to_f64().to_le_bytes()).collect()),
+        StorageDtype::Bf16 => (Dtype::BF16, halves(f64_to_bf16)),
+        StorageDtype::F16 => (Dtype::F16, halves(f64_to_f16)),
+    })
+}
+
+/// `v` in its own dtype (F32 or F64).
+pub(crate) fn encode<E: Float>(v: &[E]) -> (Dtype, Vec<u8>) {
+    let own = match E::DTYPE {
+        DType::F32 => StorageDtype::F32,
+        DType::F64 => StorageDtype::F64,
+    };
+    encode_as(v, own).expect("a model's own dtype holds its values")
 }
 
 /// Decodes F32 / F64 / BF16 / F16 little-endian data (the length was
@@ -248,17 +323,38 @@ pub(crate) fn decode<T>(
     }
 }
 
-fn model_entries<B: Backend, E: Float>(model: &impl Module<B, E>, path: &Path) -> Result<Vec<Entry>, CheckpointError> {
+fn model_entries<B: Backend, E: Float>(
+    model: &impl Module<B, E>,
+    path: &Path,
+    store: Option<StorageDtype>,
+) -> Result<Vec<Entry>, CheckpointError> {
     let mut entries = Vec::new();
     let mut seen = HashSet::new();
     let mut dup = None;
+    let mut out_of_range = None;
     model.visit("", &mut |name, p: &RawParam<B, E>| {
         if !seen.insert(name.to_string()) && dup.is_none() {
             dup = Some(name.to_string());
         }
-        let (dtype, bytes) = encode(&p.value_vec());
-        entries.push((name.to_string(), dtype, p.dims.clone(), bytes));
+        let encoded = match store {
+            None => Ok(encode(&p.value_vec())),
+            Some(store) => encode_as(&p.value_vec(), store),
+        };
+        match encoded {
+            Ok((dtype, bytes)) => entries.push((name.to_string(), dtype, p.dims.clone(), bytes)),
+            Err(value) if out_of_range.is_none() => out_of_range = Some((name.to_string(), value)),
+            Err(_) => {}
+        }
     });
+    if let (Some((name, value)), Some(dtype)) = (out_of_range, store) {
+        return Err(CheckpointError::OutOfRange {
+            path: path.to_path_buf(),
+            name,
+            value,
+            dtype,
+            max: dtype.max(),
+        });
+    }
     if let Some(name) = dup {
         return Err(CheckpointError::DuplicateName {
             path: path.to_path_buf(),
@@ -303,7 +399,7 @@ pub(crate) fn serialize(
 /// [`CheckpointError::DuplicateName`] when two parameters share a name.
 pub fn save_to_bytes<B: Backend, E: Float>(model: &impl Module<B, E>) -> Result<Vec<u8>, CheckpointError> {
     let path = Path::new(MEMORY);
-    serialize(&model_entries(model, path)?, base_meta(), path)
+    serialize(&model_entries(model, path, None)?, base_meta(), path)
 }
 
 fn base_meta() -> HashMap<String, String> {
@@ -318,7 +414,41 @@ fn base_meta() -> HashMap<String, String> {
 /// [`CheckpointError::DuplicateName`] when two parameters share a name.
 pub fn save<B: Backend, E: Float>(model: &impl Module<B, E>, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
     let path = path.as_ref();
-    let bytes = serialize(&model_entries(model, path)?, base_meta(), path)?;
+    let bytes = serialize(&model_entries(model, path, None)?, base_meta(), path)?;
+    write_atomic(path, &bytes)
+}
+
+/// Saves `model`'s parameters and buffers to `path` in `dtype`, atomically:
+/// [`StorageDtype::Bf16`] or [`StorageDtype::F16`] halve an `f32`
+/// checkpoint (PyTorch's `model.to(torch.bfloat16)` / `model.half()`;
+/// `safetensors.torch.load_file` reads them). Each value is rounded to
+/// nearest, ties to even, once; [`load`] converts back exactly (to the
+/// rounded values).
+///
+/// ```
+/// use dl_core::prelude::*;
+/// use dl_nn::prelude::*;
+/// use dl_nn::checkpoint::{load, save_as, StorageDtype};
+/// let model = Linear::<4, 2>::init(&Cpu, 0);
+/// let path = std::env::temp_dir().join(format!("dl-doc-bf16-{}.safetensors", std::process::id()));
+/// save_as(&model, &path, StorageDtype::Bf16)?;
+/// let mut back = Linear::<4, 2>::init(&Cpu, 1);
+/// load(&mut back, &path, true)?;
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), dl_nn::checkpoint::CheckpointError>(())
+/// ```
+///
+/// # Errors
+/// As [`save`], and [`CheckpointError::OutOfRange`] (naming the tensor and
+/// the value; nothing is written) when a finite value would become an
+/// infinity: beyond 65504 in f16, beyond about 3.39e38 in bf16 and `f32`.
+pub fn save_as<B: Backend, E: Float>(
+    model: &impl Module<B, E>,
+    path: impl AsRef<Path>,
+    dtype: StorageDtype,
+) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let bytes = serialize(&model_entries(model, path, Some(dtype))?, base_meta(), path)?;
     write_atomic(path, &bytes)
 }
 
@@ -335,7 +465,7 @@ pub fn save_with_optimizer<B: Backend, E: Float>(
     path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
     let path = path.as_ref();
-    let mut entries = model_entries(model, path)?;
+    let mut entries = model_entries(model, path, None)?;
     let mut names = Vec::new();
     for (name, dims, values) in opt.state_dict() {
         let numel: usize = dims.iter().product();

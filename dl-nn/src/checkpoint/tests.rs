@@ -690,3 +690,113 @@ fn loads_bf16_and_f16_tensors() {
     assert_eq!(st.tensor("fc1.weight").unwrap().dtype(), Dtype::F32);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn saves_in_bf16_and_f16_at_half_the_size_with_values_rounded_once() {
+    use dl_core::dtype::half::{bf16_to_f32, f16_to_f32, f64_to_bf16, f64_to_f16};
+    type Codec = (StorageDtype, Dtype, fn(f64) -> u16, fn(u16) -> f32);
+    let codecs: [Codec; 2] = [
+        (StorageDtype::Bf16, Dtype::BF16, f64_to_bf16, bf16_to_f32),
+        (StorageDtype::F16, Dtype::F16, f64_to_f16, f16_to_f32),
+    ];
+    let src = Net::<Cpu, f32>::init(&Cpu, 3);
+    let src64 = Net::<Cpu, f64>::init(&Cpu, 3);
+    let path = tmp("save-half");
+    save(&src, &path).unwrap();
+    let full = std::fs::metadata(&path).unwrap().len();
+    for (store, dtype, to, from) in codecs {
+        save_as(&src, &path, store).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.len() * 2 < full as usize + 600,
+            "{store:?}: {} of {full} bytes",
+            bytes.len()
+        );
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        src.visit("", &mut |name, _| {
+            assert_eq!(st.tensor(name).unwrap().dtype(), dtype, "{name}")
+        });
+        // Loading gives the rounded values, which differ from the originals.
+        let mut back = Net::<Cpu, f32>::init(&Cpu, 4);
+        load(&mut back, &path, true).unwrap();
+        let mut changed = false;
+        src.visit("", &mut |name, p| {
+            let want: Vec<f32> = p.value_vec().iter().map(|&v| from(to(f64::from(v)))).collect();
+            changed |= want != p.value_vec();
+            let mut got = Vec::new();
+            back.visit("", &mut |n, q| {
+                if n == name {
+                    got = q.value_vec();
+                }
+            });
+            assert_eq!(got, want, "{store:?} {name}");
+        });
+        assert!(changed, "{store:?}: rounding changed no value");
+        // An f64 model is rounded from its f64 values, once.
+        save_as(&src64, &path, store).unwrap();
+        let mut back64 = Net::<Cpu, f64>::init(&Cpu, 4);
+        load(&mut back64, &path, true).unwrap();
+        src64.visit("", &mut |name, p| {
+            let want: Vec<f64> = p.value_vec().iter().map(|&v| f64::from(from(to(v)))).collect();
+            let mut got = Vec::new();
+            back64.visit("", &mut |n, q| {
+                if n == name {
+                    got = q.value_vec();
+                }
+            });
+            assert_eq!(got, want, "{store:?} f64 {name}");
+        });
+    }
+    // F32 of an f64 model, F64 of an f32 model.
+    save_as(&src64, &path, StorageDtype::F32).unwrap();
+    let st_bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        SafeTensors::deserialize(&st_bytes)
+            .unwrap()
+            .tensor("fc1.weight")
+            .unwrap()
+            .dtype(),
+        Dtype::F32
+    );
+    save_as(&src, &path, StorageDtype::F64).unwrap();
+    let mut back = Net::<Cpu, f32>::init(&Cpu, 4);
+    load(&mut back, &path, true).unwrap();
+    assert_eq!(back.fc1.weight.value_vec(), src.fc1.weight.value_vec());
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_value_beyond_f16_is_refused_and_the_file_kept() {
+    let mut m = Net::<Cpu, f32>::init(&Cpu, 3);
+    let path = tmp("save-f16-range");
+    save(&m, &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    // 65519 rounds down to 65504 (the largest f16): accepted.
+    let mut w = m.fc2.weight.value_vec();
+    w[5] = 65519.0;
+    m.fc2.weight.set_value(&w).unwrap();
+    save_as(&m, tmp("save-f16-ok"), StorageDtype::F16).unwrap();
+    // 65520 rounds to infinity: refused, naming the tensor and the value.
+    w[5] = -65520.0;
+    m.fc2.weight.set_value(&w).unwrap();
+    let err = save_as(&m, &path, StorageDtype::F16).unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::OutOfRange { name, value, dtype: StorageDtype::F16, .. }
+            if name == "fc2.weight" && *value == -65520.0),
+        "{err}"
+    );
+    assert!(err.to_string().contains("65504"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the old file was changed");
+    // bf16 has f32's range: the same model saves.
+    save_as(&m, &path, StorageDtype::Bf16).unwrap();
+    // Infinities and NaN are values, not overflows: kept as they are.
+    w[5] = f32::INFINITY;
+    w[6] = f32::NAN;
+    m.fc2.weight.set_value(&w).unwrap();
+    save_as(&m, &path, StorageDtype::F16).unwrap();
+    let mut back = Net::<Cpu, f32>::init(&Cpu, 4);
+    load(&mut back, &path, true).unwrap();
+    let v = back.fc2.weight.value_vec();
+    assert!(v[5] == f32::INFINITY && v[6].is_nan());
+    std::fs::remove_file(&path).unwrap();
+}
