@@ -14,11 +14,15 @@
 //! cargo run --release --example mnist_cnn
 //! cargo run --release --example mnist_cnn -- --epochs 1 --limit 5000   # a quick look
 //! cargo run --release --features cuda --example mnist_cnn -- --device cuda  # on a GPU
+//! cargo run --release --example mnist_cnn -- --precision bf16   # mixed precision
 //! ```
 //! Options: `--data DIR` (MNIST IDX files, default `data/mnist`), `--epochs`
 //! (default 3), `--batch-size` (64), `--lr` (Adam, 1e-3, divided by 10 for
 //! the last epoch), `--seed`, `--device cpu|cuda|auto`, `--limit N` (first
-//! N training images), `--quiet`. Ends with `test_accuracy=0.99xx`.
+//! N training images), `--precision f32|bf16|f16` (mixed precision: the
+//! products in bf16/f16 with `f32` accumulation and weights; on the CPU an
+//! emulation of the numerics, at `f32` speed), `--quiet`. Ends with
+//! `test_accuracy=0.99xx`.
 
 mod common;
 #[path = "common/lenet.rs"]
@@ -36,7 +40,10 @@ fn main() {
     let (args, dev) = common::setup(
         PROGRAM,
         "a LeNet-like CNN trained to 99% on MNIST",
-        common::mnist_cnn_args(),
+        Args {
+            accepts_precision: true,
+            ..common::mnist_cnn_args()
+        },
     );
     common::on_device!(dev => run(&args, &dev))
 }
@@ -61,13 +68,20 @@ fn run<B: Backend>(args: &Args, dev: &B) {
                 .validation(&test)
                 .validation_batch_size(500)
                 .callback(common::step_decay(args.lr, args.epochs))
-                .quiet(args.quiet),
+                .quiet(args.quiet)
+                .mixed_precision(args.precision),
         ),
     );
     let train_secs = start.elapsed().as_secs_f64();
     common::say(args, &history);
 
-    let eval = common::or_exit(PROGRAM, model.evaluate(&test, &CrossEntropy::new(), 500));
+    // Evaluated in the training precision (the weights stay f32).
+    let eval = common::or_exit(
+        PROGRAM,
+        dl::core::amp::autocast(dev, args.precision, || model.evaluate(&test, &CrossEntropy::new(), 500))
+            .map_err(dl::nn::train::TrainError::from)
+            .and_then(|r| r),
+    );
     common::say(
         args,
         format!(

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod amp;
 pub mod backend;
 pub mod cpu;
 #[cfg(feature = "cuda")]

@@ -77,6 +77,12 @@ pub struct Args {
     pub quiet: bool,
     /// Use only the first N training samples (0: all), for quick runs.
     pub limit: usize,
+    /// Compute precision of the matrix products (`--precision`): f32, or
+    /// bf16 / f16 mixed precision (`FitConfig::mixed_precision`).
+    pub precision: dl::core::amp::Precision,
+    /// Whether this example honours `--precision` (the others refuse it
+    /// rather than ignore it).
+    pub accepts_precision: bool,
 }
 
 /// The bundled MNIST directory, found at run time (a binary copied to
@@ -114,6 +120,8 @@ impl Default for Args {
             device: DeviceChoice::Auto,
             quiet: false,
             limit: 0,
+            precision: dl::core::amp::Precision::F32,
+            accepts_precision: false,
         }
     }
 }
@@ -127,6 +135,8 @@ pub const USAGE: &str = "options:
   --lr F             learning rate (> 0)
   --device D         cpu | cuda | auto
   --limit N          use only the first N training samples (0 = all)
+  --precision P      f32 | bf16 | f16: mixed precision, products in bf16/f16 with f32
+                     weights (mnist_cnn only)
   --quiet            no progress output
   --help             this text";
 
@@ -193,7 +203,8 @@ impl Args {
                 };
                 continue;
             }
-            const VALUED: [&str; 7] = [
+            const VALUED: [&str; 8] = [
+                "--precision",
                 "--data",
                 "--epochs",
                 "--batch-size",
@@ -261,6 +272,16 @@ impl Args {
                             })
                         }
                     }
+                }
+                "--precision" => {
+                    if !a.accepts_precision {
+                        return Err(ArgError::Invalid {
+                            option: opt,
+                            value: val,
+                            reason: "this example does not train in mixed precision (mnist_cnn does)".into(),
+                        });
+                    }
+                    a.precision = num(&opt, &val)?;
                 }
                 "--quiet" => a.quiet = true,
                 "--help" | "-h" => return Err(ArgError::Help),
@@ -471,5 +492,31 @@ mod tests {
             .unwrap()
             .cpu_device()
             .is_err());
+    }
+    #[test]
+    fn precision_only_where_the_example_takes_it() {
+        use dl::core::amp::Precision;
+        let takes = || Args {
+            accepts_precision: true,
+            ..Args::default()
+        };
+        assert_eq!(
+            Args::parse_from(["--precision", "bf16"], takes()).unwrap().precision,
+            Precision::Bf16
+        );
+        assert_eq!(
+            Args::parse_from(["--precision=F16"], takes()).unwrap().precision,
+            Precision::F16
+        );
+        assert_eq!(Args::default().precision, Precision::F32);
+        assert!(matches!(
+            Args::parse_from(["--precision", "fp8"], takes()),
+            Err(ArgError::Invalid { .. })
+        ));
+        // An example that trains in f32 only refuses the flag, not ignores it.
+        assert!(matches!(
+            Args::parse_from(["--precision", "bf16"], Args::default()),
+            Err(ArgError::Invalid { reason, .. }) if reason.contains("mnist_cnn")
+        ));
     }
 }

@@ -10,10 +10,12 @@
 //! divided by it before the optimizer step, and a step whose gradients
 //! overflowed is skipped while the scale backs off.
 //!
-//! **Status.** The scaler works on every backend today (it only scales
-//! buffers and checks them for infinities). The policy records the
-//! choices; the CPU backend's kernels compute in `f32`/`f64` and do not
-//! apply it yet — bf16/f16 kernels are the GPU part of the work (see
+//! **Status.** The scaler works on every backend (it only scales buffers
+//! and checks them for infinities). The policy is applied by
+//! [`autocast`] on the CPU backend, which emulates bf16/f16 products with
+//! `f32` accumulation (the numerics, not the speed, of a GPU's tensor
+//! cores); `FitConfig::mixed_precision` trains with it. The CUDA backend's
+//! bf16/f16 kernels are the GPU part of the work (see
 //! `docs/mixed-precision.md`).
 //!
 //! | dl | PyTorch |
@@ -53,66 +55,7 @@ use crate::module::Module;
 use crate::optim::Optimizer;
 use dl_core::{Backend, Float, Shape, Tensor};
 
-/// A compute precision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Precision {
-    /// 32-bit IEEE float everywhere (no mixed precision).
-    #[default]
-    F32,
-    /// bfloat16: `f32`'s exponent range with 8 significant bits. Needs no
-    /// loss scaling.
-    Bf16,
-    /// IEEE half: 11 significant bits, largest finite 65504. Needs loss
-    /// scaling ([`GradScaler`]).
-    F16,
-}
-
-impl Precision {
-    /// Whether gradients need a [`GradScaler`] at this precision (only
-    /// [`Precision::F16`]: bf16's exponent range is `f32`'s).
-    pub fn needs_loss_scaling(self) -> bool {
-        self == Precision::F16
-    }
-
-    /// Bytes per element.
-    pub fn size_bytes(self) -> usize {
-        match self {
-            Precision::F32 => 4,
-            Precision::Bf16 | Precision::F16 => 2,
-        }
-    }
-
-    /// Whether this is a 16-bit format.
-    pub fn is_low(self) -> bool {
-        self != Precision::F32
-    }
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Precision::F32 => "f32",
-            Precision::Bf16 => "bf16",
-            Precision::F16 => "f16",
-        })
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = AmpError;
-    /// Parses `f32`, `bf16` or `f16` (case-insensitive), as a
-    /// `--precision` flag takes them.
-    fn from_str(s: &str) -> Result<Self, AmpError> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" | "fp32" | "float32" => Ok(Precision::F32),
-            "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
-            _ => Err(AmpError::InvalidArgument(format!(
-                "unknown precision {s:?} (expected f32, bf16 or f16)"
-            ))),
-        }
-    }
-}
+pub use dl_core::amp::{autocast, Precision};
 
 /// The kind of an op, as far as the precision policy cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -5,6 +5,7 @@
 //! and reused at every step; batches come from a [`DataLoader`], which
 //! prepares the next one on a background thread.
 
+use super::amp::{autocast, GradScaler, Precision};
 use super::callbacks::{Callback, CallbackContext, Control};
 use super::distributed::{Bridge, GradSync, SyncModel};
 use super::error::TrainError;
@@ -65,6 +66,7 @@ pub struct FitConfig<'a, N, O, L, T = NoTeacher> {
     non_finite: NonFinite,
     max_consecutive_skips: usize,
     dist: Option<Box<dyn SyncModel<N> + 'a>>,
+    precision: Precision,
     teacher: T,
 }
 
@@ -86,6 +88,7 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
             non_finite: NonFinite::Error,
             max_consecutive_skips: super::guard::DEFAULT_MAX_CONSECUTIVE_SKIPS,
             dist: None,
+            precision: Precision::F32,
             teacher: NoTeacher,
         }
     }
@@ -138,6 +141,7 @@ impl<'a, N, O, L> FitConfig<'a, N, O, L> {
             non_finite: self.non_finite,
             max_consecutive_skips: self.max_consecutive_skips,
             dist: self.dist,
+            precision: self.precision,
             teacher: Teacher::new(teacher, temperature, alpha),
         }
     }
@@ -190,6 +194,38 @@ impl<'a, N, O, L, T> FitConfig<'a, N, O, L, T> {
     /// What to do on a NaN or infinite loss or gradient (default [`NonFinite::Error`]).
     pub fn on_non_finite(mut self, mode: NonFinite) -> Self {
         self.non_finite = mode;
+        self
+    }
+    /// Mixed precision (PyTorch's `torch.autocast` with a `GradScaler`):
+    /// the forward and backward passes (and validation) run in an
+    /// [`autocast`] scope of `precision`, so the matrix products compute in
+    /// bf16 or f16 with `f32` accumulation, while the parameters, their
+    /// gradients, the optimizer state, the loss and the non-finite checks
+    /// stay `f32`. With [`Precision::F16`] a [`GradScaler`] with PyTorch's
+    /// defaults scales the loss gradient and skips (and backs off on) a
+    /// step whose gradients overflow. Default [`Precision::F32`].
+    ///
+    /// The CPU backend emulates the low-precision products (the numerics
+    /// of tensor cores, at `f32` speed); `fit` refuses a low precision on
+    /// another backend, and for an `f64` model, with
+    /// [`TrainError::InvalidConfig`].
+    ///
+    /// ```no_run
+    /// # use dl_core::prelude::*;
+    /// # use dl_nn::prelude::*;
+    /// # use dl_nn::loss::CrossEntropy;
+    /// # use dl_nn::train::*;
+    /// # use dl_nn::train::amp::Precision;
+    /// # use std::sync::Arc;
+    /// # fn demo<S: Network<Cpu, f32, Input = S1<784>, Output = S1<10>>, D: Dataset + 'static>(model: &mut S, train: Arc<D>) -> Result<(), TrainError> {
+    /// let history = model.fit(
+    ///     &train,
+    ///     FitConfig::new(Adam::new(1e-3), CrossEntropy::new()).mixed_precision(Precision::Bf16),
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    pub fn mixed_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
     /// With [`NonFinite::SkipStep`], how many steps in a row may be skipped
@@ -804,8 +840,23 @@ where
         non_finite,
         dist,
         teacher,
+        precision,
         ..
     } = cfg;
+    let precision = *precision;
+    if precision.is_low() && E::DTYPE != dl_core::DType::F32 {
+        return Err(TrainError::InvalidConfig(format!(
+            "mixed precision ({precision}) needs an f32 model, this one is {:?}",
+            E::DTYPE
+        )));
+    }
+    // Refused here (before any callback) on a backend without autocast.
+    autocast(&dev, precision, || ()).map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    let mut scaler = if precision.needs_loss_scaling() {
+        GradScaler::new()
+    } else {
+        GradScaler::disabled()
+    };
     // PyTorch checks hyperparameters in the optimizer's constructor; a
     // state loaded for another model would panic at the first step.
     optimizer.validate(model).map_err(TrainError::Optimizer)?;
@@ -851,17 +902,24 @@ where
                 }
                 check_input("train", model, &x, &loader, loader_epoch, step)?;
                 <L::Target as FitTarget<Out, B, E>>::load(&mut train_pass.target, labels, targets)?;
-                model.forward_train_into(&x, &mut bufs.out, &mut bufs.cache);
+                autocast(&dev, precision, || {
+                    model.forward_train_into(&x, &mut bufs.out, &mut bufs.cache)
+                })?;
                 let target = <L::Target as FitTarget<Out, B, E>>::get(&train_pass.target);
                 let hard = loss.loss(&bufs.out, target, &mut bufs.grad_out)?;
-                let l = teacher
-                    .apply(&x, &bufs.out, hard, &mut bufs.grad_out, &mut teacher_scratch)?
-                    .to_f64();
+                let l = autocast(&dev, precision, || {
+                    teacher.apply(&x, &bufs.out, hard, &mut bufs.grad_out, &mut teacher_scratch)
+                })??
+                .to_f64();
                 // A non-finite loss skips the backward pass (the guard reports it).
                 let backward = l.is_finite() || *non_finite == NonFinite::Ignore;
                 if backward {
+                    // f16: the backward pass of `scale * loss` (no-op otherwise).
+                    scaler.scale_grad_out(&mut bufs.grad_out);
                     model.zero_grad();
-                    model.backward_params_into(&x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in);
+                    autocast(&dev, precision, || {
+                        model.backward_params_into(&x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in)
+                    })?;
                 }
                 if let Some(d) = dist.as_mut() {
                     if !backward {
@@ -871,6 +929,15 @@ where
                     }
                     d.sync_gradients(model)?;
                 }
+                // f16: gradients unscaled; an overflow skips the step and
+                // backs the scale off (the normal working of loss scaling,
+                // not a fault for the guard).
+                if backward && !scaler.unscale(model) {
+                    scaler.update().expect("unscale ran this step");
+                    step += 1;
+                    reporter.step_with(f64::NAN, || None, 0.0);
+                    continue;
+                }
                 if !guard.check(model, l, epoch, step)? {
                     skipped += 1;
                     step += 1;
@@ -878,6 +945,9 @@ where
                     continue;
                 }
                 optimizer.step(model);
+                if backward {
+                    scaler.update().expect("unscale ran this step");
+                }
                 loss_sum += l * n as f64;
                 <L::Target as FitTarget<Out, B, E>>::tally(&train_pass.target, &bufs.out, &mut train_pass.tally)?;
                 seen += n;
@@ -894,7 +964,9 @@ where
             let train_secs = start.elapsed().as_secs_f64();
             let (val_loss, val_accuracy, val_metrics) = match &mut val_loader {
                 Some(v) => {
-                    evaluate_with(model, v, loss, "validation", &dev, &mut bufs, &mut val_pass)?;
+                    autocast(&dev, precision, || {
+                        evaluate_with(model, v, loss, "validation", &dev, &mut bufs, &mut val_pass)
+                    })??;
                     let mut e = val_pass.evaluation(v.num_samples());
                     if let Some(d) = dist.as_mut() {
                         // Global figures: sums over the ranks' shards.

@@ -739,3 +739,116 @@ fn device_faults_are_typed_errors_of_fit() {
     let e = m.evaluate(&test, &loss, 32).unwrap_err();
     assert!(matches!(&e, TrainError::Core(dl_core::Error::Backend { .. })), "{e}");
 }
+
+#[test]
+fn fit_in_bf16_is_a_hand_loop_under_autocast_and_differs_from_f32() {
+    use super::amp::{autocast, Precision};
+    let train = train_set();
+    let mut a = net(9);
+    a.fit(
+        &train,
+        cfg(0.1).batch_size(100).no_shuffle().mixed_precision(Precision::Bf16),
+    )
+    .unwrap();
+    let mut b = net(9);
+    let mut bufs = StepBuffers::new(&Cpu);
+    let mut opt = Sgd::new(0.1);
+    let loss = Ce::default();
+    for k in 0..4 {
+        let x = dl_core::Tensor::from_slice(&Cpu, 100, &train.x[k * 800..(k + 1) * 800]).unwrap();
+        let y = &train.y[k * 100..(k + 1) * 100];
+        autocast(&Cpu, Precision::Bf16, || {
+            train_step(&mut b, &mut bufs, &x, y, &loss, &mut opt)
+        })
+        .unwrap()
+        .unwrap();
+    }
+    assert_eq!(params(&a), params(&b));
+    let mut f32_model = net(9);
+    f32_model.fit(&train, cfg(0.1).batch_size(100).no_shuffle()).unwrap();
+    assert_ne!(params(&a), params(&f32_model), "bf16 changed nothing");
+    // And it learns as f32 does.
+    let (mut m16, mut m32) = (net(0), net(0));
+    let test = test_set();
+    let h16 = m16
+        .fit(
+            &train,
+            cfg(0.2).epochs(8).validation(&test).mixed_precision(Precision::Bf16),
+        )
+        .unwrap();
+    let h32 = m32.fit(&train, cfg(0.2).epochs(8).validation(&test)).unwrap();
+    let (a16, a32) = (
+        h16.last().unwrap().val_accuracy.unwrap(),
+        h32.last().unwrap().val_accuracy.unwrap(),
+    );
+    assert!(a16 >= 0.95 && (a16 - a32).abs() <= 0.02, "bf16 {a16} against f32 {a32}");
+}
+
+#[test]
+fn fit_in_f16_skips_overflowing_steps_as_the_grad_scaler_does() {
+    use super::amp::{autocast, GradScaler, Precision};
+    // Inputs of about 1000: at the initial scale 2^16 the scaled weight
+    // gradients overflow f16, so steps are skipped while the scale halves.
+    let mut blobs = Blobs::new(400, 8, 4, 0.7, 1);
+    blobs.x.iter_mut().for_each(|v| *v *= 1000.0);
+    let train = Arc::new(blobs);
+    let mut a = net(9);
+    a.fit(
+        &train,
+        cfg(1e-6).batch_size(20).no_shuffle().mixed_precision(Precision::F16),
+    )
+    .unwrap();
+    // The same steps by hand, PyTorch's order.
+    let mut b = net(9);
+    let mut bufs = StepBuffers::<_, _, Net, _, _>::new(&Cpu);
+    let mut opt = Sgd::new(1e-6);
+    let loss = Ce::default();
+    let mut scaler = GradScaler::new();
+    for k in 0..20 {
+        let x = dl_core::Tensor::from_slice(&Cpu, 20, &train.x[k * 160..(k + 1) * 160]).unwrap();
+        let y = &train.y[k * 20..(k + 1) * 20];
+        autocast(&Cpu, Precision::F16, || {
+            b.forward_train_into(&x, &mut bufs.out, &mut bufs.cache)
+        })
+        .unwrap();
+        loss.loss(&bufs.out, y, &mut bufs.grad_out).unwrap();
+        scaler.scale_grad_out(&mut bufs.grad_out);
+        b.zero_grad();
+        autocast(&Cpu, Precision::F16, || {
+            b.backward_params_into(&x, &bufs.out, &mut bufs.cache, &bufs.grad_out, &mut bufs.grad_in)
+        })
+        .unwrap();
+        scaler.step(&mut opt, &mut b);
+        scaler.update().unwrap();
+    }
+    assert!(
+        scaler.skipped_steps() >= 1 && scaler.scale() < 65536.0,
+        "no overflow was forced"
+    );
+    assert!(scaler.skipped_steps() < 20, "every step was skipped");
+    assert_eq!(params(&a), params(&b));
+    // Without the scaler's skips the run would differ: f16 with every
+    // step taken (the f32 loop) gives other parameters.
+    let mut c = net(9);
+    c.fit(&train, cfg(1e-6).batch_size(20).no_shuffle()).unwrap();
+    assert_ne!(params(&a), params(&c));
+}
+
+#[test]
+fn mixed_precision_is_refused_for_an_f64_model() {
+    use super::amp::Precision;
+    let train = train_set();
+    let mut m = Mlp::<8, 16, 4, Cpu, f64>::init(&Cpu, 0);
+    let e = m
+        .fit(
+            &train,
+            FitConfig::new(Sgd::new(0.1), Ce::default())
+                .quiet(true)
+                .mixed_precision(Precision::Bf16),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, TrainError::InvalidConfig(msg) if msg.contains("f32 model")),
+        "{e}"
+    );
+}

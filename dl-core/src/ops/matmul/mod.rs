@@ -14,6 +14,7 @@
 //!
 //! **PyTorch equivalent**: `torch.matmul`, `torch.addmm`, `torch.bmm`.
 
+mod autocast;
 mod blocked;
 mod cpu_kernel;
 #[cfg(feature = "cuda")]

@@ -1,0 +1,196 @@
+//! Autocast: the precision the CPU backend's matrix products emulate
+//! inside an [`autocast`] scope (PyTorch's `torch.autocast`).
+//!
+//! In a bf16 or f16 scope every `f32` product of the CPU backend (Linear,
+//! the convolutions, attention, the recurrent layers: forward and
+//! backward) computes what a tensor-core product with `f32` accumulation
+//! computes: both operands (and a fused bias) are rounded to the low
+//! precision, the products of the rounded values are summed in `f32`, and
+//! the result is rounded to the low precision once, after the fused bias
+//! and activation. A product that accumulates into `C` (a weight gradient,
+//! `dW += dYᵀX`) adds the rounded product to the `f32` `C`, as PyTorch adds
+//! a bf16 gradient into an `f32` master weight's `.grad`. Everything else
+//! (softmax, norms, losses, reductions, the optimizer) stays in `f32`, the
+//! policy of `dl_nn::train::amp::PrecisionPolicy`.
+//!
+//! On the CPU this is an emulation for numerics (same speed as `f32`, a
+//! little slower for the rounding passes): it lets a model be trained and
+//! checked in bf16/f16 anywhere. The CUDA backend does not implement it
+//! yet, and [`autocast`] refuses it there rather than run in `f32`.
+//!
+//! ```
+//! use dl_core::amp::{autocast, Precision};
+//! use dl_core::{Cpu, GemmKernel, ops::matmul::Gemm};
+//! let (a, b) = (vec![1.0f32 + 1.0 / 512.0], vec![3.0f32]);
+//! let mut c = vec![0.0f32];
+//! autocast(&Cpu, Precision::Bf16, || Cpu.gemm(Gemm::new(1, 1, 1, false, false), &a, &b, &mut c)).unwrap();
+//! assert_eq!(c, vec![3.0]); // 1 + 2^-9 rounds to 1 in bf16
+//! ```
+
+use crate::{Backend, Cpu, Error, Result};
+use std::cell::Cell;
+
+/// A compute precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    /// 32-bit IEEE float everywhere (no mixed precision).
+    #[default]
+    F32,
+    /// bfloat16: `f32`'s exponent range with 8 significant bits. Needs no
+    /// loss scaling.
+    Bf16,
+    /// IEEE half: 11 significant bits, largest finite 65504. Needs loss
+    /// scaling (`dl_nn::train::amp::GradScaler`).
+    F16,
+}
+
+impl Precision {
+    /// Whether gradients need a loss scaler at this precision (only
+    /// [`Precision::F16`]: bf16's exponent range is `f32`'s).
+    pub fn needs_loss_scaling(self) -> bool {
+        self == Precision::F16
+    }
+
+    /// Bytes per element.
+    pub fn size_bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::Bf16 | Precision::F16 => 2,
+        }
+    }
+
+    /// Whether this is a 16-bit format.
+    pub fn is_low(self) -> bool {
+        self != Precision::F32
+    }
+
+    /// Rounds every value of `v` to this precision (to nearest, ties to
+    /// even; no change for [`Precision::F32`]).
+    pub fn round_slice(self, v: &mut [f32]) {
+        use crate::dtype::half::{round_bf16, round_f16};
+        match self {
+            Precision::F32 => {}
+            Precision::Bf16 => v.iter_mut().for_each(|x| *x = round_bf16(*x)),
+            Precision::F16 => v.iter_mut().for_each(|x| *x = round_f16(*x)),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    /// Parses `f32`, `bf16` or `f16` (case-insensitive), as a
+    /// `--precision` flag takes them.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(Precision::F32),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
+            _ => Err(Error::InvalidArgument {
+                op: "precision",
+                msg: format!("unknown precision {s:?} (expected f32, bf16 or f16)"),
+            }),
+        }
+    }
+}
+
+thread_local! {
+    static AUTOCAST: Cell<Precision> = const { Cell::new(Precision::F32) };
+}
+
+/// The precision of the calling thread's [`autocast`] scope
+/// ([`Precision::F32`] outside any).
+pub fn current() -> Precision {
+    AUTOCAST.with(Cell::get)
+}
+
+/// Restores the previous precision when the scope ends (also on a panic).
+struct Restore(Precision);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        AUTOCAST.with(|c| c.set(self.0));
+    }
+}
+
+/// Runs `f` with the CPU backend's `f32` products in `precision` (see the
+/// module docs); scopes nest, and the previous precision comes back when
+/// `f` returns or panics. The setting belongs to the calling thread: run
+/// the forward and backward passes inside `f`, on this thread (the
+/// products' own worker threads follow it).
+///
+/// # Errors
+/// [`Error::Backend`] for a low precision on a backend other than the CPU
+/// (the CUDA backend has no bf16/f16 products yet): refused, not run in
+/// `f32`.
+pub fn autocast<B: Backend, R>(dev: &B, precision: Precision, f: impl FnOnce() -> R) -> Result<R> {
+    if precision.is_low() && std::any::TypeId::of::<B>() != std::any::TypeId::of::<Cpu>() {
+        return Err(Error::Backend {
+            device: dev.name(),
+            msg: format!("autocast to {precision} is not implemented on this backend yet (CPU only)"),
+        });
+    }
+    let _restore = Restore(current());
+    AUTOCAST.with(|c| c.set(precision));
+    Ok(f())
+}
+
+/// Runs `f` in plain `f32` on this thread (the products of an autocast
+/// product's own rounded operands).
+pub(crate) fn suspended<R>(f: impl FnOnce() -> R) -> R {
+    let _restore = Restore(current());
+    AUTOCAST.with(|c| c.set(Precision::F32));
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_nest_and_restore_on_panic() {
+        assert_eq!(current(), Precision::F32);
+        autocast(&Cpu, Precision::Bf16, || {
+            assert_eq!(current(), Precision::Bf16);
+            autocast(&Cpu, Precision::F16, || assert_eq!(current(), Precision::F16)).unwrap();
+            assert_eq!(current(), Precision::Bf16);
+            let r = std::panic::catch_unwind(|| autocast(&Cpu, Precision::F32, || panic!("inside")));
+            assert!(r.is_err());
+            assert_eq!(current(), Precision::Bf16);
+        })
+        .unwrap();
+        assert_eq!(current(), Precision::F32);
+        // Another thread has its own setting.
+        autocast(&Cpu, Precision::Bf16, || {
+            std::thread::spawn(|| assert_eq!(current(), Precision::F32))
+                .join()
+                .unwrap();
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn parses_and_rounds() {
+        assert_eq!("BF16".parse::<Precision>().unwrap(), Precision::Bf16);
+        assert_eq!("half".parse::<Precision>().unwrap(), Precision::F16);
+        assert!("f8".parse::<Precision>().is_err());
+        let mut v = vec![1.0 + 1.0 / 512.0, 70000.0, -0.0];
+        Precision::F32.round_slice(&mut v);
+        assert_eq!(v[0], 1.0 + 1.0 / 512.0);
+        Precision::F16.round_slice(&mut v);
+        assert_eq!(v[0], 1.0 + 1.0 / 512.0); // exact in f16 (11 bits)
+        assert_eq!(v[1], f32::INFINITY);
+        Precision::Bf16.round_slice(&mut v);
+        assert_eq!(v[0], 1.0);
+        assert!(v[2] == 0.0 && v[2].is_sign_negative());
+    }
+}

@@ -1,0 +1,236 @@
+//! The CPU products of an [`autocast`](crate::amp::autocast) scope: `f32`
+//! products computed as a bf16/f16 tensor-core product with `f32`
+//! accumulation would compute them (see [`crate::amp`]).
+
+use super::cpu_kernel::{gemm_batched_fused, Epilogue};
+use super::{Batch, Gemm, GemmWorkspace};
+use crate::amp::Precision;
+use crate::dtype::{DType, Float};
+use std::cell::Cell;
+
+thread_local! {
+    /// Rounded copies of A, B and the bias, and the rounded product of an
+    /// accumulating GEMM: grown once per thread, then reused.
+    static SCRATCH: Cell<[Vec<f32>; 4]> = const { Cell::new([Vec::new(), Vec::new(), Vec::new(), Vec::new()]) };
+}
+
+/// `v` as `f32` (the caller checked `E::DTYPE`).
+fn f32s<E: Float>(v: &[E]) -> &[f32] {
+    assert_eq!(E::DTYPE, DType::F32);
+    // SAFETY: `E` is `f32` (its dtype tag says so, and only `f32` has that
+    // tag), so the pointer, length and alignment are those of `[f32]`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) }
+}
+
+/// `v` as `f32`, mutably (the caller checked `E::DTYPE`).
+fn f32s_mut<E: Float>(v: &mut [E]) -> &mut [f32] {
+    assert_eq!(E::DTYPE, DType::F32);
+    // SAFETY: as in `f32s`.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) }
+}
+
+/// `dst` = `src` rounded to `p`.
+fn rounded_into(p: Precision, src: &[f32], dst: &mut Vec<f32>) {
+    dst.clear();
+    dst.extend_from_slice(src);
+    p.round_slice(dst);
+}
+
+/// [`gemm_batched_fused`] in precision `p` (bf16 or f16) on `f32` data:
+/// A, B and the bias rounded to `p`, the product summed in `f32`, the
+/// result (after the bias and activation) rounded to `p`; with `beta != 0`,
+/// `C = beta C + round(product)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_low<E: Float>(
+    p: Precision,
+    ws: &mut GemmWorkspace,
+    g: Gemm<E>,
+    bt: Batch,
+    a: &[E],
+    b: &[E],
+    c: &mut [E],
+    ep: Epilogue<'_, E>,
+) {
+    let [mut ar, mut br, mut biasr, mut tmp] = SCRATCH.with(Cell::take);
+    rounded_into(p, f32s(a), &mut ar);
+    rounded_into(p, f32s(b), &mut br);
+    let bias = ep.bias.map(|(v, axis)| {
+        rounded_into(p, f32s(v), &mut biasr);
+        (&biasr[..], axis)
+    });
+    let g32 = Gemm {
+        m: g.m,
+        n: g.n,
+        k: g.k,
+        trans_a: g.trans_a,
+        trans_b: g.trans_b,
+        alpha: g.alpha.to_f64() as f32,
+        beta: 0.0,
+    };
+    let ep32 = Epilogue { bias, act: ep.act };
+    let c32 = f32s_mut(c);
+    let size = g.m * g.n;
+    // The inner product runs in plain f32 on the rounded data.
+    crate::amp::suspended(|| {
+        if g.beta == E::ZERO {
+            gemm_batched_fused(ws, g32, bt, &ar, &br, c32, ep32);
+            for i in 0..bt.count {
+                let at = bt.c_offset + i * bt.c_stride;
+                p.round_slice(&mut c32[at..at + size]);
+            }
+        } else {
+            tmp.clear();
+            tmp.resize(bt.count * size, 0.0);
+            let packed = Batch {
+                c_offset: 0,
+                c_stride: size,
+                ..bt
+            };
+            gemm_batched_fused(ws, g32, packed, &ar, &br, &mut tmp, ep32);
+            p.round_slice(&mut tmp);
+            let beta = g.beta.to_f64() as f32;
+            for (i, prod) in tmp.chunks_exact(size.max(1)).enumerate().take(bt.count) {
+                let at = bt.c_offset + i * bt.c_stride;
+                for (cv, pv) in c32[at..at + size].iter_mut().zip(prod) {
+                    *cv = beta * *cv + pv;
+                }
+            }
+        }
+    });
+    SCRATCH.with(|s| s.set([ar, br, biasr, tmp]));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::amp::{autocast, Precision};
+    use crate::ops::matmul::{Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel};
+    use crate::{Cpu, Rng};
+
+    fn data(rng: &mut Rng, n: usize, scale: f64) -> Vec<f32> {
+        (0..n).map(|_| (rng.normal() * scale) as f32).collect()
+    }
+
+    fn rounded(p: Precision, v: &[f32]) -> Vec<f32> {
+        let mut v = v.to_vec();
+        p.round_slice(&mut v);
+        v
+    }
+
+    /// In a scope, every product equals the plain product of the rounded
+    /// operands, rounded; the check is not vacuous (the plain product of
+    /// the unrounded operands differs).
+    #[test]
+    fn products_are_those_of_rounded_operands_rounded_once() {
+        let mut rng = Rng::new(5);
+        for p in [Precision::Bf16, Precision::F16] {
+            for (m, n, k) in [(1, 10, 33), (3, 7, 64), (37, 29, 100), (64, 65, 300)] {
+                for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                    let g = Gemm::new(m, n, k, ta, tb);
+                    let (a, b) = (data(&mut rng, m * k, 1.0), data(&mut rng, k * n, 1.0));
+                    let mut got = vec![0.0f32; m * n];
+                    autocast(&Cpu, p, || Cpu.gemm(g, &a, &b, &mut got)).unwrap();
+                    let mut want = vec![0.0f32; m * n];
+                    Cpu.gemm(g, &rounded(p, &a), &rounded(p, &b), &mut want);
+                    p.round_slice(&mut want);
+                    assert_eq!(got, want, "{p} {m}x{n}x{k} {ta} {tb}");
+                    let mut plain = vec![0.0f32; m * n];
+                    Cpu.gemm(g, &a, &b, &mut plain);
+                    assert_ne!(got, plain, "{p} {m}x{n}x{k}: rounding changed nothing");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulation_adds_the_rounded_product_to_f32() {
+        let mut rng = Rng::new(6);
+        let (m, n, k) = (16, 24, 50);
+        let g = Gemm::new(m, n, k, true, false).accumulate();
+        let (a, b, c0) = (
+            data(&mut rng, m * k, 1.0),
+            data(&mut rng, k * n, 1.0),
+            data(&mut rng, m * n, 1.0),
+        );
+        let mut got = c0.clone();
+        autocast(&Cpu, Precision::Bf16, || Cpu.gemm(g, &a, &b, &mut got)).unwrap();
+        let mut prod = vec![0.0f32; m * n];
+        let p = Precision::Bf16;
+        Cpu.gemm(
+            Gemm::new(m, n, k, true, false),
+            &rounded(p, &a),
+            &rounded(p, &b),
+            &mut prod,
+        );
+        p.round_slice(&mut prod);
+        let want: Vec<f32> = c0.iter().zip(&prod).map(|(c, d)| c + d).collect();
+        assert_eq!(got, want);
+        // The f32 master values keep their low bits.
+        assert!(got.iter().any(|&v| crate::dtype::half::round_bf16(v) != v));
+    }
+
+    #[test]
+    fn a_fused_bias_and_a_batch_with_gaps() {
+        let mut rng = Rng::new(7);
+        let p = Precision::Bf16;
+        let (m, n, k) = (5, 12, 40);
+        let g = Gemm::new(m, n, k, false, true);
+        let (a, b, bias) = (
+            data(&mut rng, m * k, 1.0),
+            data(&mut rng, n * k, 1.0),
+            data(&mut rng, n, 1.0),
+        );
+        let mut got = vec![0.0f32; m * n];
+        autocast(&Cpu, p, || Cpu.gemm_bias(g, &a, &b, &bias, BiasAxis::Columns, &mut got)).unwrap();
+        let mut want = vec![0.0f32; m * n];
+        Cpu.gemm_bias(
+            g,
+            &rounded(p, &a),
+            &rounded(p, &b),
+            &rounded(p, &bias),
+            BiasAxis::Columns,
+            &mut want,
+        );
+        p.round_slice(&mut want);
+        assert_eq!(got, want);
+        // Three products, C strided with gaps that must stay untouched.
+        let bt = Batch {
+            count: 3,
+            a_offset: 0,
+            a_stride: m * k,
+            b_offset: 0,
+            b_stride: 0,
+            c_offset: 2,
+            c_stride: m * n + 3,
+        };
+        let a3 = data(&mut rng, 3 * m * k, 1.0);
+        let mut got = vec![7.125f32 + 1.0 / 1024.0; 2 + 3 * (m * n + 3)];
+        let mut want = got.clone();
+        autocast(&Cpu, p, || Cpu.gemm_batched(g, bt, &a3, &b, &mut got)).unwrap();
+        Cpu.gemm_batched(g, bt, &rounded(p, &a3), &rounded(p, &b), &mut want);
+        for i in 0..3 {
+            let at = 2 + i * (m * n + 3);
+            p.round_slice(&mut want[at..at + m * n]);
+        }
+        assert_eq!(got, want);
+        assert_eq!(got[0], 7.125 + 1.0 / 1024.0, "a gap was rounded");
+    }
+
+    #[test]
+    fn f16_products_overflow_to_infinity() {
+        let (a, b) = (vec![300.0f32; 4], vec![100.0f32; 4]);
+        let mut c = vec![0.0f32];
+        autocast(&Cpu, Precision::F16, || {
+            Cpu.gemm(Gemm::new(1, 1, 4, false, false), &a, &b, &mut c)
+        })
+        .unwrap();
+        assert_eq!(c, vec![f32::INFINITY]); // 120000 > 65504
+                                            // f64 products are not autocast (as in PyTorch).
+        let (a, b) = (vec![1.0f64 + 1e-9], vec![1.0f64]);
+        let mut c = vec![0.0f64];
+        autocast(&Cpu, Precision::Bf16, || {
+            Cpu.gemm(Gemm::new(1, 1, 1, false, false), &a, &b, &mut c)
+        })
+        .unwrap();
+        assert_eq!(c, vec![1.0 + 1e-9]);
+    }
+}
