@@ -101,8 +101,11 @@ impl OpKind {
 /// in `f32`; every accumulation (inside a GEMM, a convolution or a
 /// reduction) is in `f32`; master weights and optimizer state stay `f32`.
 ///
-/// Not yet applied by the CPU backend, whose kernels compute in the
-/// model's element type; the GPU kernels will read it.
+/// [`autocast`] applies it on the CPU backend: the products (GEMMs and
+/// convolutions) run in the low precision; every other op computes in
+/// `f32`, an activation on the low-precision output of the product before
+/// it (fused into the product it is rounded once, after the activation;
+/// for ReLU the two agree). The CUDA kernels that will read it need a GPU.
 ///
 /// ```
 /// use dl_nn::train::amp::{OpKind, Precision, PrecisionPolicy};
