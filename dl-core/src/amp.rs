@@ -1,9 +1,10 @@
 //! Autocast: the precision the CPU backend's matrix products emulate
 //! inside an [`autocast`] scope (PyTorch's `torch.autocast`).
 //!
-//! In a bf16 or f16 scope every `f32` product of the CPU backend (Linear,
-//! the convolutions, attention, the recurrent layers: forward and
-//! backward) computes what a tensor-core product with `f32` accumulation
+//! In a bf16 or f16 scope every `f32` matrix product of the CPU backend
+//! (Linear, Conv2d through im2col, attention, the recurrent layers:
+//! forward and backward; not Conv1d, whose direct kernel stays `f32`)
+//! computes what a tensor-core product with `f32` accumulation
 //! computes: both operands (and a fused bias) are rounded to the low
 //! precision, the products of the rounded values are summed in `f32`, and
 //! the result is rounded to the low precision once, after the fused bias
