@@ -164,7 +164,10 @@ impl Drop for Restore {
 /// module docs); scopes nest, and the previous precision comes back when
 /// `f` returns or panics. The setting belongs to the calling thread: run
 /// the forward and backward passes inside `f`, on this thread (the
-/// products' own worker threads follow it).
+/// products' own worker threads follow it). Inside a rayon pool's job (a
+/// worker thread), a product of another job that the worker runs while it
+/// waits would see the setting too: keep unrelated training jobs off the
+/// pool that runs an autocast scope.
 ///
 /// # Errors
 /// [`Error::Backend`] for a low precision on a backend other than the CPU
