@@ -97,20 +97,28 @@ fn round_bf16_in_f32(x: f32) -> f32 {
 fn round_f16_in_f32(x: f32) -> f32 {
     /// The smallest normal f16, 2^-14.
     const MIN_NORMAL: f32 = 6.103_515_6e-5;
-    let a = x.abs();
+    let b = x.to_bits();
+    let sign = b & 0x8000_0000;
+    let a = f32::from_bits(b & 0x7FFF_FFFF);
+    // Normal f16 range: keep 10 of the 23 mantissa bits, to nearest, ties
+    // to even (a carry moves into the exponent, as it should).
+    let normal = f32::from_bits(b.wrapping_add(0xFFF + ((b >> 13) & 1)) & !0x1FFF);
+    // f16 subnormals, multiples of 2^-24: the ulp of `0.5 + a` is 2^-24, so
+    // the addition rounds `a` to one (ties to even), and the subtraction is
+    // exact.
+    let sub = f32::from_bits(((a + 0.5) - 0.5).to_bits() | sign);
+    // Selects without branches on the value, so the loop vectorizes.
+    let r = if a >= MIN_NORMAL { normal } else { sub };
+    // At or past 65504 + half an ulp: infinity.
+    let r = if a >= 65520.0 {
+        f32::from_bits(sign | 0x7F80_0000)
+    } else {
+        r
+    };
     if a.is_nan() {
         x
-    } else if a >= 65520.0 {
-        // At or past 65504 + half an ulp: infinity.
-        f32::INFINITY.copysign(x)
-    } else if a >= MIN_NORMAL {
-        // Keep 10 of the 23 mantissa bits, to nearest, ties to even (a
-        // carry moves into the exponent, as it should).
-        let b = x.to_bits();
-        f32::from_bits(b.wrapping_add(0xFFF + ((b >> 13) & 1)) & !0x1FFF)
     } else {
-        // f16 subnormals: multiples of 2^-24 (the scaling is exact).
-        ((a * 16_777_216.0).round_ties_even() * (1.0 / 16_777_216.0)).copysign(x)
+        r
     }
 }
 
