@@ -26,14 +26,16 @@ if [[ "$mode" == bundle ]]; then
     cargo test --features cuda --test cuda_network --no-run --message-format=json 2>/dev/null \
         | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | while read -r exe; do cp "$exe" "$out/dl_cuda_network"; done
     # The GPU benchmarks (release) and PyTorch's twin.
-    cargo build --release --features cuda --example bench_gpu
+    cargo build --release --features cuda --example bench_gpu --example mnist_cnn
     cp target/release/examples/bench_gpu "$out/gpu_bench"
+    # The main job on the GPU, in f32 and in bf16 autocast (issue 20's accuracy target).
+    cp target/release/examples/mnist_cnn "$out/mnist_cnn"
     cp bench/bench_torch_gpu.py "$out/"
     # The golden cases that tests/cuda_network.rs runs on the GPU.
     cp -r tests/golden "$out/golden"
     cp "$0" "$out/"
     # Without symbols the bundle is about 12 MB instead of 240.
-    strip "$out"/dl_* "$out/gpu_bench" 2>/dev/null || true
+    strip "$out"/dl_* "$out/gpu_bench" "$out/mnist_cnn" 2>/dev/null || true
     ls -l "$out"
     echo "copy $out to the GPU machine and run: ./gpu_check.sh run ."
     exit 0
@@ -82,9 +84,27 @@ for t in "$dir"/dl_cuda_* "$dir"/dl_core_cuda_tests; do
 done
 [[ $ran -gt 0 ]] || { echo "FAIL: no test binaries in $dir"; status=1; }
 
-# GPU benchmarks: B1-gpu (MLP, batch 1024) and B2-gpu (CNN, batch 256), dl and
-# PyTorch alternately for ROUNDS rounds (default 3), then the medians and the
-# ratios dl/torch of the medians of steps_per_s.
+# mnist_cnn on the GPU, 3 epochs in f32 and in bf16 autocast: the test
+# accuracies (issue 20: within 0.2 points). The data: $DL_MNIST_DIR, else
+# data/mnist of the directory the script was called from.
+mnist="${DL_MNIST_DIR:-$caller/data/mnist}"
+if [[ -x "$dir/mnist_cnn" && -d "$mnist" ]]; then
+    for p in f32 bf16; do
+        echo "== mnist_cnn --device cuda --precision $p"
+        # In a scratch directory: the example writes checkpoints/ there.
+        if ! (cd "$(mktemp -d)" && timeout 150 "$dir/mnist_cnn" --device cuda --precision "$p" \
+            --data "$mnist" --epochs 3 --quiet 2>&1 | tail -n 4); then
+            echo "FAIL: mnist_cnn ($p)"; status=1
+        fi
+    done
+else
+    echo "== mnist_cnn: no binary in $dir or no data at $mnist"
+fi
+
+# GPU benchmarks: B1-gpu (MLP, batch 1024), B2-gpu (CNN, batch 256), B4-gpu
+# (attention, batch 32) in f32, and B2/B4 in bf16 autocast; dl and PyTorch
+# alternately for ROUNDS rounds (default 3), then the medians and the ratios
+# dl/torch of the medians of steps_per_s, and dl's bf16/f32 ratios.
 ROUNDS="${ROUNDS:-3}"
 fields() { sed -n "s/^$1 $2 .*steps_per_s=\([0-9.]*\).*/\1/p" "$3"; }
 median() { python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.2f}" if v else "")' "$@"; }
@@ -103,7 +123,7 @@ if [[ -x "$dir/gpu_bench" ]]; then
             timeout 90 python3 -W ignore "$torch_py" | tee -a "$torch_log" || echo "warning: the PyTorch benchmark failed"
         fi
     done
-    for b in B1-gpu B2-gpu; do
+    for b in B1-gpu B2-gpu B2-gpu-bf16 B4-gpu B4-gpu-bf16; do
         # shellcheck disable=SC2046
         ours=$(median $(fields "$b" dl "$dl_log")); theirs=$(median $(fields "$b" torch "$torch_log"))
         if [[ -n "$ours" && -n "$theirs" ]]; then
@@ -111,6 +131,11 @@ if [[ -x "$dir/gpu_bench" ]]; then
         elif [[ -n "$ours" ]]; then
             echo "$b median steps_per_s dl=$ours"
         fi
+    done
+    for b in B2-gpu B4-gpu; do
+        # shellcheck disable=SC2046
+        f32=$(median $(fields "$b" dl "$dl_log")); bf16=$(median $(fields "$b-bf16" dl "$dl_log"))
+        [[ -n "$f32" && -n "$bf16" ]] && echo "$b dl bf16/f32 ratio=$(python3 -c "print(f'{$bf16 / $f32:.3f}')")"
     done
 else
     echo "== benchmarks: no gpu_bench binary in $dir (scripts/gpu_check.sh bundle builds it)"

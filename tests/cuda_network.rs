@@ -126,6 +126,44 @@ fn training_steps_follow_the_cpu() {
     }
 }
 
+/// A few SGD steps in bf16 and f16 autocast (tensor-core products on
+/// CUDA, the CPU's emulation of them) follow each other's losses. The two
+/// sum the `f32` products in different orders, so a product can round to
+/// the neighbouring bf16/f16 value: within 2% of the loss, not bit for bit.
+#[test]
+fn autocast_training_steps_follow_the_cpu() {
+    use dl::core::amp::{autocast, Precision};
+    let Some(cuda) = dev() else { return };
+    let x = values(8 * 144, 5);
+    let labels: Vec<usize> = (0..8).map(|i| i % 5).collect();
+    let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    for p in [Precision::Bf16, Precision::F16] {
+        let mut a = Cnn::<Cpu, f32>::init(&Cpu, 3);
+        let mut b = Cnn::<Cuda, f32>::init(&cuda, 3);
+        let xa = Tensor::<S3<1, 12, 12>>::from_slice(&Cpu, 8, &xs).unwrap();
+        let xb = Tensor::<S3<1, 12, 12>, Cuda>::from_slice(&cuda, 8, &xs).unwrap();
+        let (mut ba, mut bb) = (StepBuffers::new(&Cpu), StepBuffers::new(&cuda));
+        let (mut oa, mut ob) = (Sgd::<Cpu>::new(0.1), Sgd::<Cuda>::new(0.1));
+        let loss = CrossEntropy::new();
+        for step in 0..5 {
+            let la = autocast(&Cpu, p, || {
+                train_step(&mut a, &mut ba, &xa, &labels[..], &loss, &mut oa)
+            })
+            .unwrap()
+            .unwrap();
+            let lb = autocast(&cuda, p, || {
+                train_step(&mut b, &mut bb, &xb, &labels[..], &loss, &mut ob)
+            })
+            .unwrap()
+            .unwrap();
+            assert!(
+                (la - lb).abs() <= 2e-2 * la.abs() + 1e-3,
+                "{p} step {step}: cpu {la}, cuda {lb}"
+            );
+        }
+    }
+}
+
 /// The PyTorch golden `train_step` cases (an MLP and a CNN: forward, loss,
 /// every parameter gradient, one SGD step) on the GPU, through the same
 /// runner as on the CPU. `DL_GOLDEN_DIR` points at the golden files when the

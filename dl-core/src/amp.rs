@@ -16,8 +16,13 @@
 //!
 //! On the CPU this is an emulation for numerics (same speed as `f32`, a
 //! little slower for the rounding passes): it lets a model be trained and
-//! checked in bf16/f16 anywhere. The CUDA backend does not implement it
-//! yet, and [`autocast`] refuses it there rather than run in `f32`.
+//! checked in bf16/f16 anywhere. On the CUDA backend (feature `cuda`)
+//! the same products run on the tensor cores: the operands are converted
+//! to bf16/f16, cuBLAS multiplies them with `f32` accumulation, and the
+//! result is rounded as on the CPU (`ops/matmul/autocast.cu`); the parity
+//! test `cuda::parity::autocast_products_match_the_cpu` compares the two
+//! (it has not yet run on a GPU). Another backend is refused rather than
+//! run in `f32`.
 //!
 //! ```
 //! use dl_core::amp::{autocast, Precision};
@@ -179,18 +184,30 @@ impl Drop for Restore {
 ///
 /// # Errors
 /// [`Error::Backend`] for a low precision on a backend other than the CPU
-/// (the CUDA backend has no bf16/f16 products yet): refused, not run in
-/// `f32`.
+/// and CUDA: refused, not run in `f32`.
 pub fn autocast<B: Backend, R>(dev: &B, precision: Precision, f: impl FnOnce() -> R) -> Result<R> {
-    if precision.is_low() && std::any::TypeId::of::<B>() != std::any::TypeId::of::<Cpu>() {
+    if precision.is_low() && !supports_autocast::<B>() {
         return Err(Error::Backend {
             device: dev.name(),
-            msg: format!("autocast to {precision} is not implemented on this backend yet (CPU only)"),
+            msg: format!(
+                "autocast to {precision} is not implemented on this backend (the CPU and CUDA backends have it)"
+            ),
         });
     }
     let _restore = Restore(current());
     AUTOCAST.with(|c| c.set(precision));
     Ok(f())
+}
+
+/// Whether backend `B` honours autocast: the CPU (an emulation of the
+/// numerics) and CUDA (tensor-core products, `ops/matmul/autocast.cu`).
+fn supports_autocast<B: Backend>() -> bool {
+    let t = std::any::TypeId::of::<B>();
+    #[cfg(feature = "cuda")]
+    if t == std::any::TypeId::of::<crate::Cuda>() {
+        return true;
+    }
+    t == std::any::TypeId::of::<Cpu>()
 }
 
 /// Runs `f` in plain `f32` on this thread (the products of an autocast

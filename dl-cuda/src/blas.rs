@@ -110,10 +110,40 @@ pub fn gemm<T: FloatElem>(
     if g.m == 0 || g.n == 0 || g.count == 0 {
         return Ok(());
     }
+    check_spans(g, a.len(), b.len(), c.len())?;
+    let (cfg, first, second) = column_major_call(g, a, b)?;
+    // SAFETY: the checks above put every matrix of the batch inside its
+    // view: operand i spans [i * stride, i * stride + rows * cols), and the
+    // leading dimensions of `column_major_config` equal the row lengths, so
+    // cuBLAS reads and writes no element outside those spans. `c` is a
+    // mutable view, so it aliases neither `a` nor `b`.
+    unsafe { T::gemm_strided_batched(dev.blas(), cfg, first, second, c) }
+}
+
+/// The 16-bit operand format of a mixed-precision product ([`gemm_low`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LowType {
+    /// bfloat16 (`CUDA_R_16BF`).
+    Bf16,
+    /// IEEE half (`CUDA_R_16F`).
+    F16,
+}
+
+impl LowType {
+    fn cuda_type(self) -> cudarc::cublas::sys::cudaDataType {
+        match self {
+            LowType::Bf16 => cudarc::cublas::sys::cudaDataType::CUDA_R_16BF,
+            LowType::F16 => cudarc::cublas::sys::cudaDataType::CUDA_R_16F,
+        }
+    }
+}
+
+/// Checks that every matrix of the batch lies inside its view.
+fn check_spans<T>(g: &RowGemm<T>, a: usize, b: usize, c: usize) -> Result<()> {
     let need = [
-        ("A", span(g.count, g.stride_a, g.m, g.k), a.len()),
-        ("B", span(g.count, g.stride_b, g.k, g.n), b.len()),
-        ("C", span(g.count, g.stride_c, g.m, g.n), c.len()),
+        ("A", span(g.count, g.stride_a, g.m, g.k), a),
+        ("B", span(g.count, g.stride_b, g.k, g.n), b),
+        ("C", span(g.count, g.stride_c, g.m, g.n), c),
     ];
     for (what, need, have) in need {
         if have < need {
@@ -123,13 +153,71 @@ pub fn gemm<T: FloatElem>(
             });
         }
     }
+    Ok(())
+}
+
+/// A batch of row-major products (as [`gemm`]) whose `A` and `B` hold
+/// 16-bit values (the bits of bf16 or f16, per `low`) and whose `C` is
+/// `f32`, multiplied on the tensor cores with `f32` accumulation
+/// (`cublasGemmStridedBatchedEx`, `CUBLAS_COMPUTE_32F`): the product of a
+/// mixed-precision (autocast) step. `alpha` and `beta` are `f32`.
+///
+/// # Errors
+/// As [`gemm`].
+pub fn gemm_low(
+    dev: &crate::CudaDevice,
+    low: LowType,
+    g: &RowGemm<f32>,
+    a: &CudaView<'_, u16>,
+    b: &CudaView<'_, u16>,
+    c: &mut CudaViewMut<'_, f32>,
+) -> Result<()> {
+    use cudarc::driver::{DevicePtr, DevicePtrMut};
+    if g.m == 0 || g.n == 0 || g.count == 0 {
+        return Ok(());
+    }
+    check_spans(g, a.len(), b.len(), c.len())?;
     let (cfg, first, second) = column_major_call(g, a, b)?;
-    // SAFETY: the checks above put every matrix of the batch inside its
-    // view: operand i spans [i * stride, i * stride + rows * cols), and the
-    // leading dimensions of `column_major_config` equal the row lengths, so
-    // cuBLAS reads and writes no element outside those spans. `c` is a
-    // mutable view, so it aliases neither `a` nor `b`.
-    unsafe { T::gemm_strided_batched(dev.blas(), cfg, first, second, c) }
+    let stream = dev.stream();
+    let (p1, _r1) = first.device_ptr(stream);
+    let (p2, _r2) = second.device_ptr(stream);
+    let (pc, _rc) = c.device_ptr_mut(stream);
+    let (alpha, beta) = (cfg.gemm.alpha, cfg.gemm.beta);
+    let t = low.cuda_type();
+    // SAFETY: `check_spans` put every matrix of the batch inside its view,
+    // and the leading dimensions of `column_major_config` equal the row
+    // lengths, so cuBLAS reads and writes no element outside them; the
+    // handle runs on the device's stream, which the pointer records order
+    // against; `alpha`/`beta` are f32, as CUBLAS_COMPUTE_32F reads them,
+    // and outlive the (host-side) call.
+    unsafe {
+        cudarc::cublas::result::gemm_strided_batched_ex(
+            *dev.blas().handle(),
+            cfg.gemm.transa,
+            cfg.gemm.transb,
+            cfg.gemm.m,
+            cfg.gemm.n,
+            cfg.gemm.k,
+            (&alpha) as *const f32 as *const _,
+            p1 as *const _,
+            t,
+            cfg.gemm.lda,
+            cfg.stride_a,
+            p2 as *const _,
+            t,
+            cfg.gemm.ldb,
+            cfg.stride_b,
+            (&beta) as *const f32 as *const _,
+            pc as *mut _,
+            cudarc::cublas::sys::cudaDataType::CUDA_R_32F,
+            cfg.gemm.ldc,
+            cfg.stride_c,
+            cfg.batch_size,
+            cudarc::cublas::sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            cudarc::cublas::sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        )
+    }?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use cudarc::cublas::{CudaBlas, Gemm, StridedBatchedConfig};
 use cudarc::driver::{CudaSlice, CudaStream, CudaView, CudaViewMut, DeviceRepr, ValidAsZeroBits};
 use std::sync::{Arc, Mutex};
 
-/// An element type that device buffers hold: `f32`, `f64`, `u32`.
+/// An element type that device buffers hold: `f32`, `f64`, `u32`, and
+/// `u16` (the bits of bf16/f16 operands of a mixed-precision product).
 pub trait Elem: DeviceRepr + ValidAsZeroBits + Copy + Default + std::fmt::Debug + Send + Sync + 'static {
-    /// Suffix of kernel names for this type (`f32`, `f64`, `u32`).
+    /// Suffix of kernel names for this type (`f32`, `f64`, `u32`, `u16`).
     const NAME: &'static str;
 }
 impl Elem for f32 {
@@ -19,6 +20,9 @@ impl Elem for f64 {
 }
 impl Elem for u32 {
     const NAME: &'static str = "u32";
+}
+impl Elem for u16 {
+    const NAME: &'static str = "u16";
 }
 
 /// A floating-point [`Elem`] that cuBLAS multiplies: `f32`, `f64`.
@@ -143,6 +147,18 @@ impl<T: Elem> CudaBuf<T> {
         let mut b = Self::with_capacity(alloc, len)?;
         b.len = len;
         b.zero_range(0, len)?;
+        Ok(b)
+    }
+
+    /// A buffer of `len` elements whose contents are unspecified (whatever
+    /// the block held last): scratch that a kernel writes before anything
+    /// reads it, without [`CudaBuf::zeros`]'s memset.
+    ///
+    /// # Errors
+    /// Out of device memory, or another driver error.
+    pub fn scratch(alloc: &Arc<CachingAllocator>, len: usize) -> Result<Self> {
+        let mut b = Self::with_capacity(alloc, len)?;
+        b.len = len;
         Ok(b)
     }
 

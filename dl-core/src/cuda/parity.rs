@@ -55,6 +55,7 @@ fn all_modules() -> Vec<CudaModule> {
         ops::attention::cuda_kernel::MODULE,
         ops::loss::cuda_kernel::MODULE,
         ops::optim::cuda_kernel::MODULE,
+        ops::matmul::cuda_kernel::MODULE,
     ]);
     m
 }
@@ -190,6 +191,163 @@ fn gemm_all<E: Float>(cuda: &Cuda) {
 }
 
 parity_test!(gemm_matches_cpu_for_all_transposes_and_batches: gemm_all);
+
+/// Whether the autocast results `got` (CUDA) and `want` (the CPU's
+/// emulation) agree: each within one unit in the last place of precision
+/// `p` at the magnitude `scale[i]` (the two sum the `f32` products in
+/// different orders, which can move a value across a rounding boundary),
+/// and most of them (at least `min_equal`) bit for bit, which a wrong
+/// rounding (truncation, a double rounding) would not give.
+#[track_caller]
+fn close_low(p: crate::amp::Precision, got: &[f32], want: &[f32], scale: &[f32], min_equal: f64) {
+    use crate::amp::Precision;
+    assert_eq!(got.len(), want.len());
+    let (ulp, floor) = match p {
+        Precision::Bf16 => (2f32.powi(-7), f32::MIN_POSITIVE),
+        Precision::F16 => (2f32.powi(-10), 2f32.powi(-14)),
+        Precision::F32 => unreachable!(),
+    };
+    let mut equal = 0usize;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        equal += (g.to_bits() == w.to_bits()) as usize;
+        let bound = ulp * scale[i].abs().max(floor);
+        assert!(
+            (g - w).abs() <= bound,
+            "{p}: element {i}: cuda {g} cpu {w} (bound {bound})"
+        );
+    }
+    let share = equal as f64 / got.len().max(1) as f64;
+    assert!(
+        share >= min_equal,
+        "{p}: only {:.1}% of the elements are bit-identical",
+        share * 100.0
+    );
+}
+
+/// Autocast on CUDA (tensor-core products of bf16/f16 operands with `f32`
+/// accumulation, `ops/matmul/autocast.cu`) against the CPU's emulation:
+/// every transpose combination, batches with gaps between the `C`s, a
+/// shared `B`, accumulation into `C` (`beta = 1`), a fused bias on either
+/// axis, and the convolution's forward and backward passes. The results
+/// also differ from the `f32` products (the low path ran).
+#[test]
+fn autocast_products_match_the_cpu() {
+    use crate::amp::{autocast, Precision};
+    use crate::ops::matmul::{BiasAxis, GemmBiasKernel};
+    let Some(cuda) = dev() else { return };
+    for p in [Precision::Bf16, Precision::F16] {
+        let (m, n, k, count) = (33, 17, 65, 3);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (beta, shared_b) in [(0.0f32, false), (1.0, true)] {
+                let mut g = Gemm::<f32>::new(m, n, k, ta, tb);
+                g.alpha = 0.75;
+                g.beta = beta;
+                let batch = Batch {
+                    count,
+                    a_offset: 3,
+                    a_stride: m * k + 2,
+                    b_offset: 1,
+                    b_stride: if shared_b { 0 } else { k * n },
+                    c_offset: 5,
+                    c_stride: m * n + 1,
+                };
+                let a = data::<f32>(3 + count * (m * k + 2), 2);
+                let b = data::<f32>(1 + count * k * n, 3);
+                let c0 = data::<f32>(5 + count * (m * n + 1), 4);
+                let (mut want, mut plain) = (c0.clone(), c0.clone());
+                autocast(&Cpu, p, || Cpu.gemm_batched(g, batch, &a, &b, &mut want)).unwrap();
+                Cpu.gemm_batched(g, batch, &a, &b, &mut plain);
+                let (ad, bd, mut cd) = (cuda.from_slice(&a), cuda.from_slice(&b), cuda.from_slice(&c0));
+                autocast(&cuda, p, || cuda.gemm_batched(g, batch, &ad, &bd, &mut cd)).unwrap();
+                let got = cuda.to_vec(&cd);
+                // The rounded product is at most |want| + beta |c0|.
+                let scale: Vec<f32> = want.iter().zip(&c0).map(|(w, c)| w.abs() + beta * c.abs()).collect();
+                close_low(p, &got, &want, &scale, 0.9);
+                let differ = got.iter().zip(&plain).filter(|(x, y)| x != y).count();
+                assert!(differ > m * n, "{p}: the CUDA product looks like the f32 one");
+            }
+        }
+        // A fused bias on either axis: added before the one rounding.
+        for axis in [BiasAxis::Columns, BiasAxis::Rows] {
+            let g = Gemm::<f32>::new(m, n, k, false, true);
+            let (a, b) = (data::<f32>(m * k, 5), data::<f32>(n * k, 6));
+            let bias = data::<f32>(if axis == BiasAxis::Rows { m } else { n }, 7);
+            let mut want = vec![0.0f32; m * n];
+            autocast(&Cpu, p, || Cpu.gemm_bias(g, &a, &b, &bias, axis, &mut want)).unwrap();
+            let (ad, bd, biasd, mut cd) = (
+                cuda.from_slice(&a),
+                cuda.from_slice(&b),
+                cuda.from_slice(&bias),
+                cuda.zeros(m * n),
+            );
+            autocast(&cuda, p, || cuda.gemm_bias(g, &ad, &bd, &biasd, axis, &mut cd)).unwrap();
+            close_low(p, &cuda.to_vec(&cd), &want, &want, 0.9);
+        }
+        autocast_conv(&cuda, p);
+    }
+}
+
+/// The convolution under autocast (im2col products with the bias before
+/// the rounding; `dx` and `dw` from autocast products), CUDA against CPU.
+fn autocast_conv(c: &Cuda, p: crate::amp::Precision) {
+    use crate::amp::autocast;
+    use crate::ops::conv2d::{Conv2dDims, Conv2dKernel};
+    use crate::ops::matmul::GemmWorkspace;
+    let d = Conv2dDims {
+        n: 3,
+        c_in: 2,
+        h: 9,
+        w: 8,
+        c_out: 4,
+        k: 3,
+        stride: 1,
+        pad: 1,
+    };
+    let (x, w, b, g) = (
+        data::<f32>(d.x_len(), 61),
+        data::<f32>(d.w_len(), 62),
+        data::<f32>(d.c_out, 63),
+        data::<f32>(d.y_len(), 64),
+    );
+    let (mut y, mut dx, mut dw, mut db, mut ws) = (vec![], vec![], vec![0.0; d.w_len()], vec![0.0; d.c_out], vec![]);
+    autocast(&Cpu, p, || {
+        Cpu.conv2d_forward(d, &x, &w, Some(&b), &mut y, &mut ws, &mut GemmWorkspace::new());
+        Cpu.conv2d_backward_input(d, &w, &g, &mut dx, &mut ws, &mut GemmWorkspace::new());
+        Cpu.conv2d_backward_weight(d, &x, &g, &mut dw, Some(&mut db), &mut ws, &mut GemmWorkspace::new());
+    })
+    .unwrap();
+    let (xd, wd, bd, gd) = (c.from_slice(&x), c.from_slice(&w), c.from_slice(&b), c.from_slice(&g));
+    let (mut yd, mut dxd, mut wsd) = (c.zeros(0), c.zeros(0), c.zeros(0));
+    let (mut dwd, mut dbd) = (c.zeros(d.w_len()), c.zeros(d.c_out));
+    autocast(c, p, || {
+        c.conv2d_forward(d, &xd, &wd, Some(&bd), &mut yd, &mut wsd, &mut GemmWorkspace::new());
+        c.conv2d_backward_input(d, &wd, &gd, &mut dxd, &mut wsd, &mut GemmWorkspace::new());
+        c.conv2d_backward_weight(
+            d,
+            &xd,
+            &gd,
+            &mut dwd,
+            Some(&mut dbd),
+            &mut wsd,
+            &mut GemmWorkspace::new(),
+        );
+    })
+    .unwrap();
+    close_low(p, &c.to_vec(&yd), &y, &y, 0.9);
+    // dx sums the rounded per-tap products in f32 (col2im): a few ulps of
+    // its largest term; dw may be one product or a sum of per-sample
+    // products, depending on the backend's column layout: a few ulps of
+    // the largest value. db is an f32 reduction (not autocast).
+    let largest = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let (sx, sw) = (
+        vec![4.0 * largest(&dx); dx.len()],
+        vec![4.0 * d.n as f32 * largest(&dw); dw.len()],
+    );
+    close_low(p, &c.to_vec(&dxd), &dx, &sx, 0.0);
+    close_low(p, &c.to_vec(&dwd), &dw, &sw, 0.0);
+    let (rtol, atol) = tol::<f32>();
+    assert_close(&c.to_vec(&dbd), &db, rtol * 10.0, atol * 100.0);
+}
 
 fn small_ops<E: Float>(cuda: &Cuda) {
     use crate::ops::axpy::AxpyKernel;

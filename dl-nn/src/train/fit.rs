@@ -206,9 +206,10 @@ impl<'a, N, O, L, T> FitConfig<'a, N, O, L, T> {
     /// step whose gradients overflow. Default [`Precision::F32`].
     ///
     /// The CPU backend emulates the low-precision products (the numerics
-    /// of tensor cores, at `f32` speed); `fit` refuses a low precision on
-    /// another backend, and for an `f64` model, with
-    /// [`TrainError::InvalidConfig`].
+    /// of tensor cores, at `f32` speed); the CUDA backend runs them on the
+    /// tensor cores (not yet run on a GPU: see `docs/mixed-precision.md`).
+    /// `fit` refuses a low precision on another backend, and for an `f64`
+    /// model, with [`TrainError::InvalidConfig`].
     ///
     /// ```no_run
     /// # use dl_core::prelude::*;

@@ -82,6 +82,11 @@ const KERNELS: &[(&str, &[&str], bool)] = &[
         true,
     ),
     ("optim", &["det_sum_finish"], false),
+    (
+        "autocast",
+        &["amp_to_low", "amp_round_inplace", "amp_round_into"],
+        false,
+    ),
 ];
 
 #[test]

@@ -233,4 +233,108 @@ mod tests {
         .unwrap();
         assert_eq!(c, vec![1.0 + 1e-9]);
     }
+
+    /// The CUDA roundings (`autocast.cu`, device code that only a GPU
+    /// runs) compiled for the host with a C++ compiler and a few lines of
+    /// shims for the CUDA intrinsics, then compared bit for bit with the
+    /// `half` crate's conversions (through `dtype::half`): 2^32 / 8191
+    /// patterns spread over all floats, and every tie of bf16 and of f16
+    /// (the low 16 bits 0x8000, the low 13 bits 0x1000). Skipped, with the
+    /// reason, where no `c++` is installed.
+    #[test]
+    fn cuda_roundings_match_half_on_the_host() {
+        use crate::dtype::half::{f32_to_bf16, f32_to_f16, round_bf16, round_f16};
+        use std::process::Command;
+        let dir = std::env::temp_dir().join(format!("dl-autocast-cu-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shims = r#"
+#include <cstdio>
+#include <cstring>
+#include <cmath>
+typedef unsigned long long u64;
+typedef unsigned int u32;
+#define __device__
+#define __forceinline__ inline
+#define __global__
+#define GRID_STRIDE(i, n) for (u64 i = 0; i < (u64)(n); i++)
+static inline u32 __float_as_uint(float f) { u32 u; memcpy(&u, &f, 4); return u; }
+static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
+static inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
+static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
+"#;
+        let main = r#"
+static void emit(u32 u) {
+    float x = __uint_as_float(u);
+    u32 r[5] = {u, __float_as_uint(amp_round_bf16(x)), __float_as_uint(amp_round_f16(x)), amp_bf16_bits(x), amp_f16_bits(x)};
+    fwrite(r, 4, 5, stdout);
+}
+int main() {
+    for (u64 b = 0; b < (1ull << 32); b += 8191) emit((u32)b);
+    for (u64 h = 0; h < (1ull << 19); h++) { emit((u32)((h << 13) | 0x1000u)); }
+    for (u64 h = 0; h < (1ull << 16); h++) { emit((u32)((h << 16) | 0x8000u)); }
+    return 0;
+}
+"#;
+        // `extern "C"` becomes `"C"` after the shim's `#define extern`: drop it.
+        let kernels = include_str!("autocast.cu").replace("extern \"C\" ", "");
+        let src = dir.join("autocast_host.cpp");
+        std::fs::write(&src, format!("{shims}\n{kernels}\n{main}")).unwrap();
+        let exe = dir.join("autocast_host");
+        let built = Command::new("c++")
+            .args(["-O1", "-ffp-contract=off", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .output();
+        let built = match built {
+            Ok(o) => o,
+            Err(e) => {
+                println!("skipped: no C++ compiler to build autocast.cu for the host ({e})");
+                return;
+            }
+        };
+        assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+        let out = Command::new(&exe).output().unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(out.status.success());
+        let mut n = 0usize;
+        for r in out.stdout.chunks_exact(20) {
+            let v: Vec<u32> = r
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            let x = f32::from_bits(v[0]);
+            n += 1;
+            if x.is_nan() {
+                let sign = v[0] >> 31;
+                assert!(
+                    f32::from_bits(v[1]).is_nan() && f32::from_bits(v[2]).is_nan(),
+                    "{:08x}",
+                    v[0]
+                );
+                // Quiet NaNs of the same sign (a NaN whose payload is only in
+                // the low bits must not become an infinity).
+                assert!(
+                    v[3] & 0x7FC0 == 0x7FC0 && v[3] >> 15 == sign,
+                    "bf16 of {:08x}: {:04x}",
+                    v[0],
+                    v[3]
+                );
+                assert!(
+                    v[4] & 0x7E00 == 0x7E00 && v[4] >> 15 == sign,
+                    "f16 of {:08x}: {:04x}",
+                    v[0],
+                    v[4]
+                );
+            } else {
+                let want = [
+                    round_bf16(x).to_bits(),
+                    round_f16(x).to_bits(),
+                    f32_to_bf16(x) as u32,
+                    f32_to_f16(x) as u32,
+                ];
+                assert_eq!([v[1], v[2], v[3], v[4]], want, "x = {x:e} ({:08x})", v[0]);
+            }
+        }
+        assert_eq!(n, (1usize << 32).div_ceil(8191) + (1 << 19) + (1 << 16));
+    }
 }

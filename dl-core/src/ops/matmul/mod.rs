@@ -228,6 +228,24 @@ pub enum BiasAxis {
     Columns,
 }
 
+impl BiasAxis {
+    /// The [`crate::ops::bias::BiasDims`] of this axis in an `m x n` `C`.
+    pub fn dims(self, m: usize, n: usize) -> crate::ops::bias::BiasDims {
+        match self {
+            BiasAxis::Rows => crate::ops::bias::BiasDims {
+                outer: 1,
+                channels: m,
+                inner: n,
+            },
+            BiasAxis::Columns => crate::ops::bias::BiasDims {
+                outer: m,
+                channels: n,
+                inner: 1,
+            },
+        }
+    }
+}
+
 /// An activation fused into the CPU GEMM's epilogue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Activation {
@@ -271,19 +289,7 @@ pub trait GemmBiasKernel: GemmKernel + crate::ops::bias::BiasKernel {
         c: &mut Self::Buf<E>,
     ) {
         self.gemm_ws(ws, g, a, b, c);
-        let d = match axis {
-            BiasAxis::Rows => crate::ops::bias::BiasDims {
-                outer: 1,
-                channels: g.m,
-                inner: g.n,
-            },
-            BiasAxis::Columns => crate::ops::bias::BiasDims {
-                outer: g.m,
-                channels: g.n,
-                inner: 1,
-            },
-        };
-        self.bias_add(d, bias, c);
+        self.bias_add(axis.dims(g.m, g.n), bias, c);
     }
 
     /// [`GemmBiasKernel::gemm_bias_ws`] with a fresh workspace: **allocates**
