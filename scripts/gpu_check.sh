@@ -30,7 +30,7 @@ if [[ "$mode" == bundle ]]; then
     cp target/release/examples/bench_gpu "$out/gpu_bench"
     # The main job on the GPU, in f32 and in bf16 autocast (issue 20's accuracy target).
     cp target/release/examples/mnist_cnn "$out/mnist_cnn"
-    cp bench/bench_torch_gpu.py "$out/"
+    cp bench/bench_torch_gpu.py bench/bench_torch.py "$out/"   # the first imports the second
     # The golden cases that tests/cuda_network.rs runs on the GPU.
     cp -r tests/golden "$out/golden"
     cp "$0" "$out/"
