@@ -33,6 +33,7 @@
 //! assert_eq!(c, vec![3.0]); // 1 + 2^-9 rounds to 1 in bf16
 //! ```
 
+use crate::ops::matmul::{default_path, GemmPath};
 use crate::{Backend, Cpu, Error, Result};
 use std::cell::Cell;
 
@@ -71,20 +72,112 @@ impl Precision {
     }
 
     /// Rounds every value of `v` to this precision (to nearest, ties to
-    /// even; no change for [`Precision::F32`]).
+    /// even; no change for [`Precision::F32`]), with the widest SIMD
+    /// instructions the CPU has (the GEMM's path, [`default_path`], which
+    /// `DL_GEMM_PATH` can force): the same bits on every path.
     pub fn round_slice(self, v: &mut [f32]) {
-        match self {
-            Precision::F32 => {}
-            Precision::Bf16 => v.iter_mut().for_each(|x| *x = round_bf16_in_f32(*x)),
-            Precision::F16 => v.iter_mut().for_each(|x| *x = round_f16_in_f32(*x)),
-        }
+        round_slice_on(default_path(), self, v)
     }
+}
+
+/// [`Precision::round_slice`] compiled for `path` (an unavailable path
+/// runs the portable loop); the tests force each path.
+pub(crate) fn round_slice_on(path: GemmPath, p: Precision, v: &mut [f32]) {
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        GemmPath::Avx512 if path.available() => {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { round_avx512(p, v) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        GemmPath::Avx2 if path.available() => {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { round_avx2(p, v) }
+        }
+        _ => round_loop(p, v),
+    }
+}
+
+/// `dst` = `src` rounded to `p` (the two of the same length), in one
+/// pass (no copy first), on the same SIMD path as
+/// [`Precision::round_slice`].
+pub(crate) fn rounded_copy(p: Precision, src: &[f32], dst: &mut [f32]) {
+    rounded_copy_on(default_path(), p, src, dst)
+}
+
+/// [`rounded_copy`] compiled for `path` (the tests force each).
+fn rounded_copy_on(path: GemmPath, p: Precision, src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "rounded_copy: lengths differ");
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        GemmPath::Avx512 if path.available() => {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { copy_avx512(p, src, dst) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        GemmPath::Avx2 if path.available() => {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { copy_avx2(p, src, dst) }
+        }
+        _ => copy_loop(p, src, dst),
+    }
+}
+
+/// The loop of [`rounded_copy`], inlined into each path's function.
+#[inline(always)]
+fn copy_loop(p: Precision, src: &[f32], dst: &mut [f32]) {
+    let pairs = dst.iter_mut().zip(src);
+    match p {
+        Precision::F32 => pairs.for_each(|(d, s)| *d = *s),
+        Precision::Bf16 => pairs.for_each(|(d, s)| *d = round_bf16_in_f32(*s)),
+        Precision::F16 => pairs.for_each(|(d, s)| *d = round_f16_in_f32(*s)),
+    }
+}
+
+/// [`copy_loop`] vectorized with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_avx512(p: Precision, src: &[f32], dst: &mut [f32]) {
+    copy_loop(p, src, dst)
+}
+
+/// [`copy_loop`] vectorized with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn copy_avx2(p: Precision, src: &[f32], dst: &mut [f32]) {
+    copy_loop(p, src, dst)
+}
+
+/// The rounding loop, inlined into each path's function so that the
+/// compiler vectorizes it for that path's instructions.
+#[inline(always)]
+fn round_loop(p: Precision, v: &mut [f32]) {
+    match p {
+        Precision::F32 => {}
+        Precision::Bf16 => v.iter_mut().for_each(|x| *x = round_bf16_in_f32(*x)),
+        Precision::F16 => v.iter_mut().for_each(|x| *x = round_f16_in_f32(*x)),
+    }
+}
+
+/// [`round_loop`] vectorized with AVX-512F (16 lanes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn round_avx512(p: Precision, v: &mut [f32]) {
+    round_loop(p, v)
+}
+
+/// [`round_loop`] vectorized with AVX2 (8 lanes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn round_avx2(p: Precision, v: &mut [f32]) {
+    round_loop(p, v)
 }
 
 /// `x` rounded to the nearest bf16 value (ties to even), in `f32`: the
 /// low 16 bits rounded away (a carry moves into the exponent; past the
 /// largest bf16 it reaches infinity), NaN kept. The same bits as
 /// `dtype::half::round_bf16`, without its per-element branches.
+#[inline(always)]
 fn round_bf16_in_f32(x: f32) -> f32 {
     let b = x.to_bits();
     let r = f32::from_bits(b.wrapping_add(0x7FFF + ((b >> 16) & 1)) & 0xFFFF_0000);
@@ -99,6 +192,7 @@ fn round_bf16_in_f32(x: f32) -> f32 {
 /// without leaving it: the same result as `half`'s conversion there and
 /// back (`dtype::half::round_f16`, the reference of the test), several
 /// times faster, which the f16 autocast's rounding passes need.
+#[inline(always)]
 fn round_f16_in_f32(x: f32) -> f32 {
     /// The smallest normal f16, 2^-14.
     const MIN_NORMAL: f32 = 6.103_515_6e-5;
@@ -278,6 +372,50 @@ mod tests {
                 let b = (i64::from(edge.to_bits()) + d) as u32;
                 check(f32::from_bits(b));
                 check(-f32::from_bits(b));
+            }
+        }
+    }
+
+    /// Every SIMD path of `round_slice` and of the one-pass `rounded_copy`
+    /// (each forced in turn; the ones this CPU lacks say so) gives the
+    /// scalar function's bits on every 997th f32 bit pattern, in slices
+    /// whose lengths leave remainders.
+    #[test]
+    fn every_rounding_path_gives_the_same_bits() {
+        let patterns: Vec<f32> = (0..=u32::MAX).step_by(997).map(f32::from_bits).collect();
+        for path in GemmPath::ALL {
+            if !path.available() {
+                println!("skipped: the {} path (not on this CPU)", path.name());
+                continue;
+            }
+            for (p, scalar) in [
+                (Precision::Bf16, round_bf16_in_f32 as fn(f32) -> f32),
+                (Precision::F16, round_f16_in_f32),
+            ] {
+                // Chunks of 1 to 37 values: every remainder of 8 and 16 lanes.
+                let mut v = patterns.clone();
+                let mut at = 0;
+                for len in (1..=37).cycle() {
+                    if at >= v.len() {
+                        break;
+                    }
+                    let end = (at + len).min(v.len());
+                    round_slice_on(path, p, &mut v[at..end]);
+                    at = end;
+                }
+                // The one-pass copy.
+                let mut copied = vec![7.0f32; patterns.len()];
+                rounded_copy_on(path, p, &patterns, &mut copied);
+                for ((x, got), got_copy) in patterns.iter().zip(&v).zip(&copied) {
+                    let want = scalar(*x);
+                    for got in [got, got_copy] {
+                        assert!(
+                            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                            "{} {p}: {x:e}: {got:e} against {want:e}",
+                            path.name()
+                        );
+                    }
+                }
             }
         }
     }

@@ -29,11 +29,15 @@ fn f32s_mut<E: Float>(v: &mut [E]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) }
 }
 
-/// `dst` = `src` rounded to `p`.
-fn rounded_into(p: Precision, src: &[f32], dst: &mut Vec<f32>) {
-    dst.clear();
-    dst.extend_from_slice(src);
-    p.round_slice(dst);
+/// `src` rounded to `p`, in one pass, into the front of `dst` (which
+/// only grows, so that a reused buffer is not zeroed again), returned.
+fn rounded_into<'a>(p: Precision, src: &[f32], dst: &'a mut Vec<f32>) -> &'a [f32] {
+    if dst.len() < src.len() {
+        dst.resize(src.len(), 0.0);
+    }
+    let out = &mut dst[..src.len()];
+    crate::amp::rounded_copy(p, src, out);
+    out
 }
 
 /// [`gemm_batched_fused`] in precision `p` (bf16 or f16) on `f32` data:
@@ -52,12 +56,9 @@ pub(crate) fn gemm_low<E: Float>(
     ep: Epilogue<'_, E>,
 ) {
     let [mut ar, mut br, mut biasr, mut tmp] = SCRATCH.with(Cell::take);
-    rounded_into(p, f32s(a), &mut ar);
-    rounded_into(p, f32s(b), &mut br);
-    let bias = ep.bias.map(|(v, axis)| {
-        rounded_into(p, f32s(v), &mut biasr);
-        (&biasr[..], axis)
-    });
+    let a_low = rounded_into(p, f32s(a), &mut ar);
+    let b_low = rounded_into(p, f32s(b), &mut br);
+    let bias = ep.bias.map(|(v, axis)| (rounded_into(p, f32s(v), &mut biasr), axis));
     let g32 = Gemm {
         m: g.m,
         n: g.n,
@@ -73,21 +74,25 @@ pub(crate) fn gemm_low<E: Float>(
     // The inner product runs in plain f32 on the rounded data.
     crate::amp::suspended(|| {
         if g.beta == E::ZERO {
-            gemm_batched_fused(ws, g32, bt, &ar, &br, c32, ep32);
+            gemm_batched_fused(ws, g32, bt, a_low, b_low, c32, ep32);
             for i in 0..bt.count {
                 let at = bt.c_offset + i * bt.c_stride;
                 p.round_slice(&mut c32[at..at + size]);
             }
         } else {
-            tmp.clear();
-            tmp.resize(bt.count * size, 0.0);
+            // Only grows (the product, beta 0, overwrites what it uses), so
+            // a reused buffer is not zeroed again.
+            if tmp.len() < bt.count * size {
+                tmp.resize(bt.count * size, 0.0);
+            }
+            let tmp = &mut tmp[..bt.count * size];
             let packed = Batch {
                 c_offset: 0,
                 c_stride: size,
                 ..bt
             };
-            gemm_batched_fused(ws, g32, packed, &ar, &br, &mut tmp, ep32);
-            p.round_slice(&mut tmp);
+            gemm_batched_fused(ws, g32, packed, a_low, b_low, tmp, ep32);
+            p.round_slice(tmp);
             let beta = g.beta.to_f64() as f32;
             for (i, prod) in tmp.chunks_exact(size.max(1)).enumerate().take(bt.count) {
                 let at = bt.c_offset + i * bt.c_stride;
