@@ -3,8 +3,9 @@
 //!
 //! In a bf16 or f16 scope every `f32` matrix product of the CPU backend
 //! (Linear, Conv2d through im2col, attention, the recurrent layers:
-//! forward and backward; not Conv1d, whose direct kernel stays `f32`)
-//! computes what a tensor-core product with `f32` accumulation
+//! forward and backward; and Conv1d, whose direct kernel runs on rounded
+//! operands, `ops/conv1d/autocast.rs`) computes what a tensor-core product
+//! with `f32` accumulation
 //! computes: both operands (and a fused bias) are rounded to the low
 //! precision, the products of the rounded values are summed in `f32`, and
 //! the result is rounded to the low precision once, after the fused bias
@@ -96,6 +97,46 @@ pub(crate) fn round_slice_on(path: GemmPath, p: Precision, v: &mut [f32]) {
         }
         _ => round_loop(p, v),
     }
+}
+
+/// The low precision that an `E` product runs in on this thread: the
+/// autocast scope's when `E` is `f32` and the scope is bf16 or f16, else
+/// `None` (plain arithmetic).
+pub(crate) fn low_for<E: crate::Float>() -> Option<Precision> {
+    let p = current();
+    (p.is_low() && E::DTYPE == crate::DType::F32).then_some(p)
+}
+
+/// `v` as `f32`.
+///
+/// # Panics
+/// If `E` is not `f32` (callers check with [`low_for`]).
+pub(crate) fn as_f32<E: crate::Float>(v: &[E]) -> &[f32] {
+    assert_eq!(E::DTYPE, crate::DType::F32);
+    // SAFETY: `E` is `f32` (its dtype tag says so, and only `f32` has that
+    // tag), so the pointer, length and alignment are those of `[f32]`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) }
+}
+
+/// `v` as `f32`, mutably.
+///
+/// # Panics
+/// If `E` is not `f32`.
+pub(crate) fn as_f32_mut<E: crate::Float>(v: &mut [E]) -> &mut [f32] {
+    assert_eq!(E::DTYPE, crate::DType::F32);
+    // SAFETY: as in `as_f32`.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) }
+}
+
+/// `src` rounded to `p`, in one pass, into the front of `dst` (scratch
+/// that only grows, so that a reused buffer is not zeroed again), returned.
+pub(crate) fn rounded_into<'a>(p: Precision, src: &[f32], dst: &'a mut Vec<f32>) -> &'a [f32] {
+    if dst.len() < src.len() {
+        dst.resize(src.len(), 0.0);
+    }
+    let out = &mut dst[..src.len()];
+    rounded_copy(p, src, out);
+    out
 }
 
 /// `dst` = `src` rounded to `p` (the two of the same length), in one

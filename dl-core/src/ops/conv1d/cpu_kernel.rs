@@ -5,6 +5,7 @@ use super::{Conv1dDims, Conv1dKernel};
 use crate::ops::mono::Host;
 use crate::ops::util::window::tap_pos;
 
+use crate::amp::{as_f32, as_f32_mut, low_for};
 use crate::dtype::Float;
 use rayon::prelude::*;
 
@@ -24,6 +25,9 @@ pub fn conv1d_forward_host<E: Float>(d: Conv1dDims, x: &[E], w: &[E], b: Option<
         x.len() >= d.x_len() && w.len() >= d.w_len() && y.len() >= d.y_len(),
         "conv1d_forward: short buffer"
     );
+    if let Some(p) = low_for::<E>() {
+        return super::autocast::forward(p, d, as_f32(x), as_f32(w), b.map(as_f32), as_f32_mut(y));
+    }
     if ys == 0 {
         return;
     }
@@ -59,6 +63,9 @@ pub fn conv1d_backward_input_host<E: Float>(d: Conv1dDims, w: &[E], dy: &[E], dx
         dy.len() >= d.y_len() && w.len() >= d.w_len() && dx.len() >= d.x_len(),
         "conv1d_backward_input: short buffer"
     );
+    if let Some(p) = low_for::<E>() {
+        return super::autocast::backward_input(p, d, as_f32(w), as_f32(dy), as_f32_mut(dx));
+    }
     if xs == 0 {
         return;
     }
@@ -93,6 +100,10 @@ pub fn conv1d_backward_weight_host<E: Float>(d: Conv1dDims, x: &[E], dy: &[E], d
         x.len() >= d.x_len() && dy.len() >= d.y_len() && dw.len() >= d.w_len(),
         "conv1d_backward_weight: short buffer"
     );
+    if let Some(p) = low_for::<E>() {
+        let db = db.map(as_f32_mut);
+        return super::autocast::backward_weight(p, d, as_f32(x), as_f32(dy), as_f32_mut(dw), db);
+    }
     let row = d.c_in * d.k;
     if row > 0 {
         dw[..d.w_len()].par_chunks_mut(row).enumerate().for_each(|(o, dwo)| {
@@ -112,11 +123,17 @@ pub fn conv1d_backward_weight_host<E: Float>(d: Conv1dDims, x: &[E], dy: &[E], d
         });
     }
     if let Some(db) = db {
-        for (o, dbo) in db[..d.c_out].iter_mut().enumerate() {
-            for n in 0..d.n {
-                for &g in &dy[n * ys + o * lo..][..lo] {
-                    *dbo += g;
-                }
+        bias_grad_host(d, dy, db);
+    }
+}
+
+/// `db[o] += sum over n, j of dy[n, o, j]`, in that order.
+pub(crate) fn bias_grad_host<E: Float>(d: Conv1dDims, dy: &[E], db: &mut [E]) {
+    let (lo, ys) = (d.lo(), d.c_out * d.lo());
+    for (o, dbo) in db[..d.c_out].iter_mut().enumerate() {
+        for n in 0..d.n {
+            for &g in &dy[n * ys + o * lo..][..lo] {
+                *dbo += g;
             }
         }
     }

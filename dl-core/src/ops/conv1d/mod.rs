@@ -16,6 +16,7 @@
 //!
 //! **PyTorch equivalent**: `F.conv1d(x, w, b, stride, padding)` and its autograd.
 
+mod autocast;
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernel;

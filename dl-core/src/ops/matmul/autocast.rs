@@ -5,39 +5,13 @@
 use super::cpu_kernel::{gemm_batched_fused, Epilogue};
 use super::{Batch, Gemm, GemmWorkspace};
 use crate::amp::Precision;
-use crate::dtype::{DType, Float};
+use crate::dtype::Float;
 use std::cell::Cell;
 
 thread_local! {
     /// Rounded copies of A, B and the bias, and the rounded product of an
     /// accumulating GEMM: grown once per thread, then reused.
     static SCRATCH: Cell<[Vec<f32>; 4]> = const { Cell::new([Vec::new(), Vec::new(), Vec::new(), Vec::new()]) };
-}
-
-/// `v` as `f32` (the caller checked `E::DTYPE`).
-fn f32s<E: Float>(v: &[E]) -> &[f32] {
-    assert_eq!(E::DTYPE, DType::F32);
-    // SAFETY: `E` is `f32` (its dtype tag says so, and only `f32` has that
-    // tag), so the pointer, length and alignment are those of `[f32]`.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) }
-}
-
-/// `v` as `f32`, mutably (the caller checked `E::DTYPE`).
-fn f32s_mut<E: Float>(v: &mut [E]) -> &mut [f32] {
-    assert_eq!(E::DTYPE, DType::F32);
-    // SAFETY: as in `f32s`.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) }
-}
-
-/// `src` rounded to `p`, in one pass, into the front of `dst` (which
-/// only grows, so that a reused buffer is not zeroed again), returned.
-fn rounded_into<'a>(p: Precision, src: &[f32], dst: &'a mut Vec<f32>) -> &'a [f32] {
-    if dst.len() < src.len() {
-        dst.resize(src.len(), 0.0);
-    }
-    let out = &mut dst[..src.len()];
-    crate::amp::rounded_copy(p, src, out);
-    out
 }
 
 /// [`gemm_batched_fused`] in precision `p` (bf16 or f16) on `f32` data:
@@ -56,9 +30,11 @@ pub(crate) fn gemm_low<E: Float>(
     ep: Epilogue<'_, E>,
 ) {
     let [mut ar, mut br, mut biasr, mut tmp] = SCRATCH.with(Cell::take);
-    let a_low = rounded_into(p, f32s(a), &mut ar);
-    let b_low = rounded_into(p, f32s(b), &mut br);
-    let bias = ep.bias.map(|(v, axis)| (rounded_into(p, f32s(v), &mut biasr), axis));
+    let a_low = crate::amp::rounded_into(p, crate::amp::as_f32(a), &mut ar);
+    let b_low = crate::amp::rounded_into(p, crate::amp::as_f32(b), &mut br);
+    let bias = ep
+        .bias
+        .map(|(v, axis)| (crate::amp::rounded_into(p, crate::amp::as_f32(v), &mut biasr), axis));
     let g32 = Gemm {
         m: g.m,
         n: g.n,
@@ -69,7 +45,7 @@ pub(crate) fn gemm_low<E: Float>(
         beta: 0.0,
     };
     let ep32 = Epilogue { bias, act: ep.act };
-    let c32 = f32s_mut(c);
+    let c32 = crate::amp::as_f32_mut(c);
     let size = g.m * g.n;
     // The inner product runs in plain f32 on the rounded data.
     crate::amp::suspended(|| {

@@ -386,8 +386,7 @@ pub(crate) fn gemm_batched_fused<E: Float>(
         "gemm_batched: C out of bounds"
     );
     assert!(bt.count == 1 || bt.c_stride >= sc, "gemm_batched: C products overlap");
-    let low = crate::amp::current();
-    if low.is_low() && E::DTYPE == crate::dtype::DType::F32 {
+    if let Some(low) = crate::amp::low_for::<E>() {
         return super::autocast::gemm_low(low, ws, g, bt, a, b, c, ep);
     }
     let (lda, ldb) = (if g.trans_a { g.m } else { g.k }, if g.trans_b { g.k } else { g.n });
