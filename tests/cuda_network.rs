@@ -102,28 +102,43 @@ fn token_net_matches_cpu() {
     same_on_both!(TokenNet, S1<5>, 4, (0..20).map(|i| ((i * 3) % 10) as f64).collect());
 }
 
+/// Five SGD steps of `Cnn` on both devices from the same weights and data
+/// (drawn with `seed`), every step in an autocast scope of `p` (a no-op
+/// for `F32`): the CUDA losses follow the CPU's within `rtol |cpu| + atol`.
+fn steps_follow(cuda: &Cuda, p: dl::core::amp::Precision, seed: u64, rtol: f32, atol: f32) {
+    use dl::core::amp::autocast;
+    let xs: Vec<f32> = values(8 * 144, seed).iter().map(|&v| v as f32).collect();
+    let labels: Vec<usize> = (0..8).map(|i| i % 5).collect();
+    let mut a = Cnn::<Cpu, f32>::init(&Cpu, 3);
+    let mut b = Cnn::<Cuda, f32>::init(cuda, 3);
+    let xa = Tensor::<S3<1, 12, 12>>::from_slice(&Cpu, 8, &xs).unwrap();
+    let xb = Tensor::<S3<1, 12, 12>, Cuda>::from_slice(cuda, 8, &xs).unwrap();
+    let (mut ba, mut bb) = (StepBuffers::new(&Cpu), StepBuffers::new(cuda));
+    let (mut oa, mut ob) = (Sgd::<Cpu>::new(0.1), Sgd::<Cuda>::new(0.1));
+    let loss = CrossEntropy::new();
+    for step in 0..5 {
+        let la = autocast(&Cpu, p, || {
+            train_step(&mut a, &mut ba, &xa, &labels[..], &loss, &mut oa)
+        })
+        .unwrap()
+        .unwrap();
+        let lb = autocast(cuda, p, || {
+            train_step(&mut b, &mut bb, &xb, &labels[..], &loss, &mut ob)
+        })
+        .unwrap()
+        .unwrap();
+        assert!(
+            (la - lb).abs() <= rtol * la.abs() + atol,
+            "{p} step {step}: cpu {la}, cuda {lb}"
+        );
+    }
+}
+
 /// A few SGD steps of `Net<Cuda>` follow the CPU's losses.
 #[test]
 fn training_steps_follow_the_cpu() {
     let Some(cuda) = dev() else { return };
-    let x = values(8 * 144, 4);
-    let labels: Vec<usize> = (0..8).map(|i| i % 5).collect();
-    let mut a = Cnn::<Cpu, f32>::init(&Cpu, 3);
-    let mut b = Cnn::<Cuda, f32>::init(&cuda, 3);
-    let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-    let xa = Tensor::<S3<1, 12, 12>>::from_slice(&Cpu, 8, &xs).unwrap();
-    let xb = Tensor::<S3<1, 12, 12>, Cuda>::from_slice(&cuda, 8, &xs).unwrap();
-    let (mut ba, mut bb) = (StepBuffers::new(&Cpu), StepBuffers::new(&cuda));
-    let (mut oa, mut ob) = (Sgd::<Cpu>::new(0.1), Sgd::<Cuda>::new(0.1));
-    let loss = CrossEntropy::new();
-    for step in 0..5 {
-        let la = train_step(&mut a, &mut ba, &xa, &labels[..], &loss, &mut oa).unwrap();
-        let lb = train_step(&mut b, &mut bb, &xb, &labels[..], &loss, &mut ob).unwrap();
-        assert!(
-            (la - lb).abs() <= 1e-4 * la.abs() + 1e-5,
-            "step {step}: cpu {la}, cuda {lb}"
-        );
-    }
+    steps_follow(&cuda, dl::core::amp::Precision::F32, 4, 1e-4, 1e-5);
 }
 
 /// A few SGD steps in bf16 and f16 autocast (tensor-core products on
@@ -132,35 +147,10 @@ fn training_steps_follow_the_cpu() {
 /// the neighbouring bf16/f16 value: within 2% of the loss, not bit for bit.
 #[test]
 fn autocast_training_steps_follow_the_cpu() {
-    use dl::core::amp::{autocast, Precision};
+    use dl::core::amp::Precision;
     let Some(cuda) = dev() else { return };
-    let x = values(8 * 144, 5);
-    let labels: Vec<usize> = (0..8).map(|i| i % 5).collect();
-    let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     for p in [Precision::Bf16, Precision::F16] {
-        let mut a = Cnn::<Cpu, f32>::init(&Cpu, 3);
-        let mut b = Cnn::<Cuda, f32>::init(&cuda, 3);
-        let xa = Tensor::<S3<1, 12, 12>>::from_slice(&Cpu, 8, &xs).unwrap();
-        let xb = Tensor::<S3<1, 12, 12>, Cuda>::from_slice(&cuda, 8, &xs).unwrap();
-        let (mut ba, mut bb) = (StepBuffers::new(&Cpu), StepBuffers::new(&cuda));
-        let (mut oa, mut ob) = (Sgd::<Cpu>::new(0.1), Sgd::<Cuda>::new(0.1));
-        let loss = CrossEntropy::new();
-        for step in 0..5 {
-            let la = autocast(&Cpu, p, || {
-                train_step(&mut a, &mut ba, &xa, &labels[..], &loss, &mut oa)
-            })
-            .unwrap()
-            .unwrap();
-            let lb = autocast(&cuda, p, || {
-                train_step(&mut b, &mut bb, &xb, &labels[..], &loss, &mut ob)
-            })
-            .unwrap()
-            .unwrap();
-            assert!(
-                (la - lb).abs() <= 2e-2 * la.abs() + 1e-3,
-                "{p} step {step}: cpu {la}, cuda {lb}"
-            );
-        }
+        steps_follow(&cuda, p, 5, 2e-2, 1e-3);
     }
 }
 

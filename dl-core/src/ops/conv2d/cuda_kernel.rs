@@ -100,12 +100,11 @@ impl Im2colLowering for Cuda {
         y: &mut CudaBuf<E>,
     ) {
         let (g, bt) = d.forward_gemm();
-        let p = crate::amp::current();
-        if p.is_low() && E::DTYPE == crate::DType::F32 {
+        if let Some(p) = crate::amp::low_for::<E>() {
             // Autocast: the bias joins the product before its one rounding,
             // as in the CPU's fused epilogue.
-            use crate::ops::matmul::cuda_kernel::{f32_buf, f32_buf_mut, gemm_f32};
-            let g32 = gemm_f32(g);
+            use crate::ops::matmul::cuda_kernel::{f32_buf, f32_buf_mut};
+            let g32 = g.to_f32();
             let bias = b.map(|b| (f32_buf(b), d.bias_dims()));
             return self.gemm_autocast(p, g32, bt, f32_buf(w), f32_buf(cols), f32_buf_mut(y), bias);
         }

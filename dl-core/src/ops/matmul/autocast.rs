@@ -36,13 +36,8 @@ pub(crate) fn gemm_low<E: Float>(
         .bias
         .map(|(v, axis)| (crate::amp::rounded_into(p, crate::amp::as_f32(v), &mut biasr), axis));
     let g32 = Gemm {
-        m: g.m,
-        n: g.n,
-        k: g.k,
-        trans_a: g.trans_a,
-        trans_b: g.trans_b,
-        alpha: g.alpha.to_f64() as f32,
         beta: 0.0,
+        ..g.to_f32()
     };
     let ep32 = Epilogue { bias, act: ep.act };
     let c32 = crate::amp::as_f32_mut(c);

@@ -9,7 +9,7 @@
 use super::{Batch, BiasAxis, Gemm, GemmBiasKernel, GemmKernel, GemmWorkspace};
 use crate::amp::Precision;
 use crate::cuda::{cfg_1d, Cuda, CudaModule};
-use crate::dtype::{DType, Float};
+use crate::dtype::Float;
 use crate::ops::bias::{BiasDims, BiasKernel};
 use dl_cuda::blas::{gemm, gemm_low, LowType, RowGemm};
 use dl_cuda::cudarc::driver::{CudaView, PushKernelArg};
@@ -55,19 +55,6 @@ pub(crate) fn f32_buf_mut<E: Float>(buf: &mut CudaBuf<E>) -> &mut CudaBuf<f32> {
     (buf as &mut dyn std::any::Any)
         .downcast_mut()
         .expect("autocast: an f32 product on a buffer that is not f32")
-}
-
-/// `g` with `f32` scalars (the caller checked `E::DTYPE`).
-pub(crate) fn gemm_f32<E: Float>(g: Gemm<E>) -> Gemm<f32> {
-    Gemm {
-        m: g.m,
-        n: g.n,
-        k: g.k,
-        trans_a: g.trans_a,
-        trans_b: g.trans_b,
-        alpha: g.alpha.to_f64() as f32,
-        beta: g.beta.to_f64() as f32,
-    }
 }
 
 /// The kernels' code of a low precision (1 bf16, 2 f16).
@@ -122,6 +109,7 @@ impl Cuda {
             return;
         }
         let size = g.m * g.n;
+        assert!(bt.count == 1 || bt.c_stride >= size, "gemm: C products overlap");
         let (sa, sb) = (
             span(bt.count, bt.a_stride, g.m * g.k),
             span(bt.count, bt.b_stride, g.k * g.n),
@@ -160,7 +148,6 @@ impl Cuda {
                 self.bias_add(*d, rb, c);
             }
             let (stride, count, size64) = (bt.c_stride.max(size) as u64, bt.count as u64, size as u64);
-            assert!(bt.count == 1 || bt.c_stride >= size, "gemm: C products overlap");
             let f = self.func(&MODULE, "amp_round_inplace");
             let mut cv = c.view_mut();
             let mut cv = cv.slice_mut(bt.c_offset..);
@@ -194,7 +181,6 @@ impl Cuda {
             if let Some((rb, d)) = &rounded_bias {
                 self.bias_add(*d, rb, &mut tmp);
             }
-            assert!(bt.count == 1 || bt.c_stride >= size, "gemm: C products overlap");
             assert!(
                 bt.c_offset + span(bt.count, bt.c_stride, size) <= c.len(),
                 "gemm: C is shorter than its batch"
@@ -276,9 +262,8 @@ impl GemmKernel for Cuda {
         if batch.count == 0 || g.m == 0 || g.n == 0 {
             return;
         }
-        let p = crate::amp::current();
-        if p.is_low() && E::DTYPE == DType::F32 {
-            let g32 = gemm_f32(g);
+        if let Some(p) = crate::amp::low_for::<E>() {
+            let g32 = g.to_f32();
             return self.gemm_autocast(p, g32, batch, f32_buf(a), f32_buf(b), f32_buf_mut(c), None);
         }
         let (av, bv, mut cv) = (a.view(), b.view(), c.view_mut());
@@ -309,9 +294,8 @@ impl GemmBiasKernel for Cuda {
         c: &mut CudaBuf<E>,
     ) {
         let d = axis.dims(g.m, g.n);
-        let p = crate::amp::current();
-        if p.is_low() && E::DTYPE == DType::F32 {
-            let g32 = gemm_f32(g);
+        if let Some(p) = crate::amp::low_for::<E>() {
+            let g32 = g.to_f32();
             let bias = Some((f32_buf(bias), d));
             return self.gemm_autocast(p, g32, Batch::one(), f32_buf(a), f32_buf(b), f32_buf_mut(c), bias);
         }

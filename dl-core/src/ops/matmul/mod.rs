@@ -66,6 +66,20 @@ pub struct Gemm<E> {
 }
 
 impl<E: Float> Gemm<E> {
+    /// The same product with `f32` scalars (an autocast product of `f32`
+    /// data, whose `E` is `f32`).
+    pub(crate) fn to_f32(self) -> Gemm<f32> {
+        Gemm {
+            m: self.m,
+            n: self.n,
+            k: self.k,
+            trans_a: self.trans_a,
+            trans_b: self.trans_b,
+            alpha: self.alpha.to_f64() as f32,
+            beta: self.beta.to_f64() as f32,
+        }
+    }
+
     /// `C = op(A) op(B)` (alpha 1, beta 0).
     ///
     /// # Panics
